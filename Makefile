@@ -1,0 +1,52 @@
+# The README's two commands: `make demo` and `make test`. Each first brings .venv and
+# node_modules up to date with pyproject.toml and package-lock.json.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FORGE := node_modules/.bin/forge
+
+.PHONY: demo test lint typecheck forge pytest artifact artifact-check bench serve clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+venv: $(BIN)/.installed
+node: node_modules/.installed
+
+demo: $(BIN)/.installed
+	$(BIN)/commitledger demo
+
+test: $(BIN)/.installed node_modules/.installed
+	$(MAKE) lint typecheck artifact-check forge pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy
+
+artifact: $(BIN)/.installed node_modules/.installed
+	$(BIN)/python scripts/build_contract.py
+
+artifact-check: $(BIN)/.installed node_modules/.installed
+	$(BIN)/python scripts/build_contract.py --check
+
+forge: node_modules/.installed
+	$(FORGE) test
+
+pytest: $(BIN)/.installed node_modules/.installed
+	$(BIN)/pytest
+
+bench: $(BIN)/.installed node_modules/.installed
+	$(BIN)/python scripts/bench.py
+
+clean:
+	rm -rf $(VENV) node_modules build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
+/// @title CommitmentLedger
+/// @notice Tamper-evident record of notification-commitment approvals: salted hashes of
+/// signed commitments are anchored singly or as Merkle roots, and each commitment's
+/// verification outcome, breach and repair are recorded against the department that
+/// accepted it. Only hashes are stored; no personal data ever reaches the chain.
+/// @dev Merkle batches follow OpenZeppelin's StandardMerkleTree with leaf type bytes32:
+/// leaf = keccak256(bytes.concat(keccak256(abi.encode(commitment)))). The public breach
+/// registry can be rebuilt from this contract's events alone.
+contract CommitmentLedger is AccessControl {
+    /// @notice Role of accounts that accept (anchor) and withdraw commitments for their department.
+    bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
+    /// @notice Role of accounts that record verification outcomes and repairs for their department.
+    bytes32 public constant VERIFIER_ROLE = keccak256("VERIFIER_ROLE");
+
+    /// @notice Where a commitment stands. The numbering is part of the interface: append only.
+    enum Status {
+        None, // never seen by the contract (a batch member is materialised on first use)
+        Anchored, // accepted; awaiting or under verification
+        Withdrawn, // withdrawn by the applicant before the decision
+        Kept, // department data agree with every claim
+        Mismatch, // data disagree; rectification ordered
+        NeedsManual, // data missing or undecidable; a person decides
+        Breached, // false commitment, or rectification overdue
+        Repaired, // breach repaired by the department after the minimum period
+        Expired, // publication period of the breach ended
+        Corrected // breach annulled after an objection (e.g. mistaken identity)
+    }
+
+    /// @notice A Merkle batch of commitments accepted by one department.
+    struct Batch {
+        bytes32 department;
+        uint32 size;
+        uint64 anchoredAt;
+        uint64 blockNumber;
+    }
+
+    /// @notice One commitment's standing (what `statusOf` returns).
+    struct Standing {
+        Status status;
+        bytes32 department;
+        uint64 anchoredAt;
+        uint64 updatedAt;
+    }
+
+    /// @notice One item of `recordOutcomes`.
+    struct OutcomeInput {
+        bytes32 commitment;
+        uint8 outcome;
+        bytes32 evidence;
+        bytes32 root;
+        bytes32[] proof;
+    }
+
+    /// @dev Packed into one storage slot: the department is referenced by its index.
+    struct Record {
+        Status status;
+        uint32 departmentIndex;
+        uint64 anchoredAt;
+        uint64 updatedAt;
+    }
+
+    /// @dev Packed into one storage slot per batch.
+    struct BatchRecord {
+        uint32 departmentIndex;
+        uint32 size;
+        uint64 anchoredAt;
+        uint64 blockNumber;
+    }
+
+    /// @dev Department ids by index; index 0 is unused so that 0 means "not bound".
+    bytes32[] private _departments;
+    mapping(bytes32 department => uint32 index) private _departmentIndex;
+    mapping(address account => uint32 index) private _accountDepartment;
+    mapping(bytes32 commitment => Record) private _records;
+    mapping(bytes32 root => BatchRecord) private _batches;
+
+    /// @notice Commitments currently in Breached status.
+    uint256 public openBreaches;
+    /// @notice Breaches ever recorded.
+    uint256 public totalBreaches;
+
+    /// @notice An account was bound to a department; it acts only for that department.
+    event DepartmentBound(address indexed account, bytes32 indexed department);
+    /// @notice A single commitment was anchored.
+    event CommitmentAnchored(bytes32 indexed commitment, bytes32 indexed department, address registrar);
+    /// @notice A Merkle root of `size` commitments was anchored.
+    event BatchAnchored(bytes32 indexed root, bytes32 indexed department, uint32 size, address registrar);
+    /// @notice A commitment's status changed from `from` to `to`; `evidence` is the hash of the
+    /// signed report or decision behind it; `root` is its batch (0 when anchored singly or known).
+    event OutcomeRecorded(
+        bytes32 indexed commitment,
+        bytes32 indexed department,
+        Status from,
+        Status to,
+        bytes32 evidence,
+        bytes32 root
+    );
+    /// @notice A commitment became a breach (false, or rectification overdue).
+    event BreachRecorded(bytes32 indexed commitment, bytes32 indexed department, bytes32 evidence, uint64 timestamp);
+    /// @notice A breach was repaired by a department decision (`decision` is its hash).
+    event BreachRepaired(bytes32 indexed commitment, bytes32 indexed department, bytes32 decision, uint64 timestamp);
+    /// @notice A breach left the public registry because it expired or was corrected.
+    event BreachClosed(
+        bytes32 indexed commitment,
+        bytes32 indexed department,
+        Status reason,
+        bytes32 evidence,
+        uint64 timestamp
+    );
+    /// @notice A commitment was withdrawn before the decision.
+    event CommitmentWithdrawn(bytes32 indexed commitment, bytes32 indexed department, bytes32 evidence);
+
+    /// @notice A hash argument that must not be zero was zero.
+    error ZeroHash();
+    /// @notice A batch must hold at least one commitment.
+    error EmptyBatch();
+    /// @notice The commitment already has a record on the chain.
+    error AlreadyAnchored(bytes32 commitment);
+    /// @notice The Merkle root was already anchored.
+    error BatchAlreadyAnchored(bytes32 root);
+    /// @notice No batch with this root was anchored.
+    error UnknownBatch(bytes32 root);
+    /// @notice The commitment is neither anchored singly nor shown to be in a batch.
+    error NotAnchored(bytes32 commitment);
+    /// @notice The proof's length cannot belong to a tree of the batch's size.
+    error InvalidProofLength(uint256 length, uint256 minLength, uint256 maxLength);
+    /// @notice The proof does not show the commitment in the batch with this root.
+    error InvalidProof(bytes32 commitment, bytes32 root);
+    /// @notice The outcome code is not a status of this contract.
+    error UnknownOutcome(uint8 outcome);
+    /// @notice The status machine forbids this move.
+    error TransitionNotAllowed(bytes32 commitment, Status from, Status to);
+    /// @notice The caller acts for another department than the commitment's.
+    error WrongDepartment(bytes32 commitment, bytes32 expected, bytes32 actual);
+    /// @notice The account is not bound to a department.
+    error AccountNotBound(address account);
+    /// @notice The account is bound to another department already.
+    error AccountBoundElsewhere(address account, bytes32 department);
+    /// @notice `recordOutcomes` was called with no items.
+    error NoOutcomes();
+
+    /// @param admin The governing office: grants and revokes department roles.
+    constructor(address admin) {
+        _departments.push(bytes32(0));
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    }
+
+    // ------------------------------------------------------------------ administration
+
+    /// @notice Bind `account` to `department` and grant it `role` (REGISTRAR_ROLE or VERIFIER_ROLE).
+    /// @dev An account is bound to one department for life; a second department reverts.
+    /// @param role REGISTRAR_ROLE or VERIFIER_ROLE (any other role goes through `grantRole`).
+    /// @param account The department's signing account.
+    /// @param department The department id (keccak256 of its code).
+    function grantDepartmentRole(
+        bytes32 role,
+        address account,
+        bytes32 department
+    ) external onlyRole(getRoleAdmin(role)) {
+        if (department == bytes32(0)) revert ZeroHash();
+        uint32 bound = _accountDepartment[account];
+        if (bound == 0) {
+            _accountDepartment[account] = _indexOfDepartment(department);
+            emit DepartmentBound(account, department);
+        } else if (_departments[bound] != department) {
+            revert AccountBoundElsewhere(account, _departments[bound]);
+        }
+        _grantRole(role, account);
+    }
+
+    /// @notice The department `account` is bound to (0 when none).
+    /// @param account Any address.
+    /// @return The department id, or zero.
+    function departmentOf(address account) external view returns (bytes32) {
+        return _departments[_accountDepartment[account]];
+    }
+
+    /// @dev Department roles need a department: plain `grantRole` of them to an unbound account reverts.
+    function _grantRole(bytes32 role, address account) internal override returns (bool) {
+        if ((role == REGISTRAR_ROLE || role == VERIFIER_ROLE) && _accountDepartment[account] == 0) {
+            revert AccountNotBound(account);
+        }
+        return super._grantRole(role, account);
+    }
+
+    // ------------------------------------------------------------------ anchoring
+
+    /// @notice Anchor one commitment hash for the caller's department.
+    /// @param commitment keccak256 of the commitment's canonical bytes (salted).
+    function anchor(bytes32 commitment) external onlyRole(REGISTRAR_ROLE) {
+        if (commitment == bytes32(0)) revert ZeroHash();
+        if (_records[commitment].status != Status.None) revert AlreadyAnchored(commitment);
+        uint32 departmentIndex = _accountDepartment[msg.sender];
+        uint64 nowTs = uint64(block.timestamp);
+        _records[commitment] = Record(Status.Anchored, departmentIndex, nowTs, nowTs);
+        emit CommitmentAnchored(commitment, _departments[departmentIndex], msg.sender);
+    }
+
+    /// @notice Anchor the Merkle root of `size` commitments for the caller's department.
+    /// @param root StandardMerkleTree root over the commitment hashes.
+    /// @param size Number of commitments (leaves) in the tree.
+    function anchorBatch(bytes32 root, uint32 size) external onlyRole(REGISTRAR_ROLE) {
+        if (root == bytes32(0)) revert ZeroHash();
+        if (size == 0) revert EmptyBatch();
+        if (_batches[root].size != 0) revert BatchAlreadyAnchored(root);
+        uint32 departmentIndex = _accountDepartment[msg.sender];
+        _batches[root] = BatchRecord(departmentIndex, size, uint64(block.timestamp), uint64(block.number));
+        emit BatchAnchored(root, _departments[departmentIndex], size, msg.sender);
+    }
+
+    /// @notice Whether `commitment` is anchored: singly (or already known) when `root` is 0,
+    /// else as a member of the batch `root` shown by `proof`.
+    /// @param commitment The commitment hash.
+    /// @param root A batch root, or 0.
+    /// @param proof The StandardMerkleTree proof of the commitment in `root`.
+    /// @return True when anchored.
+    function isAnchored(bytes32 commitment, bytes32 root, bytes32[] calldata proof) external view returns (bool) {
+        if (root == bytes32(0)) return _records[commitment].status != Status.None;
+        BatchRecord memory batch = _batches[root];
+        if (batch.size == 0 || !_proofLengthFits(proof.length, batch.size)) return false;
+        return MerkleProof.verifyCalldata(proof, root, _leaf(commitment));
+    }
+
+    /// @notice A batch by its root (size 0 when unknown).
+    /// @param root The batch root.
+    /// @return The batch's department, size, time and block.
+    function batchOf(bytes32 root) external view returns (Batch memory) {
+        BatchRecord memory batch = _batches[root];
+        return Batch(_departments[batch.departmentIndex], batch.size, batch.anchoredAt, batch.blockNumber);
+    }
+
+    /// @notice A commitment's standing (status None when the contract has not seen it).
+    /// @param commitment The commitment hash.
+    /// @return The status, department and times.
+    function statusOf(bytes32 commitment) external view returns (Standing memory) {
+        Record memory record = _records[commitment];
+        return Standing(record.status, _departments[record.departmentIndex], record.anchoredAt, record.updatedAt);
+    }
+
+    // ------------------------------------------------------------------ outcomes
+
+    /// @notice Record a verification outcome for a commitment of the caller's department.
+    /// @param commitment The commitment hash.
+    /// @param outcome A Status code: Kept, Mismatch, NeedsManual, Breached, Expired or Corrected.
+    /// @param evidence Hash of the signed verification report or decision.
+    /// @param root The commitment's batch root (0 when anchored singly or already known).
+    /// @param proof Its StandardMerkleTree proof in `root`.
+    function recordOutcome(
+        bytes32 commitment,
+        uint8 outcome,
+        bytes32 evidence,
+        bytes32 root,
+        bytes32[] calldata proof
+    ) external onlyRole(VERIFIER_ROLE) {
+        _recordOutcome(commitment, outcome, evidence, root, proof);
+    }
+
+    /// @notice Record many outcomes in one transaction; all or nothing.
+    /// @param items The outcomes, each as for `recordOutcome`.
+    function recordOutcomes(OutcomeInput[] calldata items) external onlyRole(VERIFIER_ROLE) {
+        if (items.length == 0) revert NoOutcomes();
+        for (uint256 i = 0; i < items.length; ++i) {
+            OutcomeInput calldata item = items[i];
+            _recordOutcome(item.commitment, item.outcome, item.evidence, item.root, item.proof);
+        }
+    }
+
+    /// @notice Repair a breach of the caller's department (minimum periods are the department's rule).
+    /// @param commitment The breached commitment.
+    /// @param decision Hash of the repair decision document.
+    function repair(bytes32 commitment, bytes32 decision) external onlyRole(VERIFIER_ROLE) {
+        if (decision == bytes32(0)) revert ZeroHash();
+        Record storage record = _records[commitment];
+        if (record.status == Status.None) revert NotAnchored(commitment);
+        bytes32 department = _checkDepartment(commitment, record);
+        Status from = _moveTo(commitment, record, Status.Repaired);
+        --openBreaches;
+        emit OutcomeRecorded(commitment, department, from, Status.Repaired, decision, bytes32(0));
+        emit BreachRepaired(commitment, department, decision, uint64(block.timestamp));
+    }
+
+    /// @notice Withdraw a commitment of the caller's department before the decision.
+    /// @param commitment The commitment hash.
+    /// @param evidence Hash of the withdrawal request.
+    /// @param root Its batch root (0 when anchored singly).
+    /// @param proof Its proof in `root`.
+    function withdraw(
+        bytes32 commitment,
+        bytes32 evidence,
+        bytes32 root,
+        bytes32[] calldata proof
+    ) external onlyRole(REGISTRAR_ROLE) {
+        if (evidence == bytes32(0)) revert ZeroHash();
+        (Record storage record, bytes32 department) = _ownRecord(commitment, root, proof);
+        Status from = _moveTo(commitment, record, Status.Withdrawn);
+        emit OutcomeRecorded(commitment, department, from, Status.Withdrawn, evidence, root);
+        emit CommitmentWithdrawn(commitment, department, evidence);
+    }
+
+    /// @notice Whether the status machine allows `from` to move to `to`.
+    /// @param from The current status.
+    /// @param to The proposed status.
+    /// @return True when allowed.
+    function transitionAllowed(Status from, Status to) public pure returns (bool) {
+        if (from == Status.Anchored) {
+            return
+                to == Status.Withdrawn ||
+                to == Status.Kept ||
+                to == Status.Mismatch ||
+                to == Status.NeedsManual ||
+                to == Status.Breached;
+        }
+        if (from == Status.Mismatch) return to == Status.Kept || to == Status.NeedsManual || to == Status.Breached;
+        if (from == Status.NeedsManual) return to == Status.Kept || to == Status.Mismatch || to == Status.Breached;
+        if (from == Status.Breached) return to == Status.Repaired || to == Status.Expired || to == Status.Corrected;
+        return false; // Withdrawn, Kept, Repaired, Expired and Corrected are final; None only by anchoring
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _recordOutcome(
+        bytes32 commitment,
+        uint8 outcome,
+        bytes32 evidence,
+        bytes32 root,
+        bytes32[] calldata proof
+    ) private {
+        if (outcome > uint8(type(Status).max)) revert UnknownOutcome(outcome);
+        if (evidence == bytes32(0)) revert ZeroHash();
+        Status to = Status(outcome);
+        // Withdrawal and repair have their own entry points and roles.
+        if (to == Status.Withdrawn || to == Status.Repaired) {
+            revert TransitionNotAllowed(commitment, _records[commitment].status, to);
+        }
+        (Record storage record, bytes32 department) = _ownRecord(commitment, root, proof);
+        Status from = _moveTo(commitment, record, to);
+        emit OutcomeRecorded(commitment, department, from, to, evidence, root);
+        uint64 nowTs = uint64(block.timestamp);
+        if (to == Status.Breached) {
+            ++openBreaches;
+            ++totalBreaches;
+            emit BreachRecorded(commitment, department, evidence, nowTs);
+        } else if (from == Status.Breached) {
+            --openBreaches;
+            emit BreachClosed(commitment, department, to, evidence, nowTs);
+        }
+    }
+
+    /// @dev The caller's record of `commitment`, materialised from its batch on first use;
+    /// reverts unless the caller's department is the one that anchored it.
+    function _ownRecord(
+        bytes32 commitment,
+        bytes32 root,
+        bytes32[] calldata proof
+    ) private returns (Record storage record, bytes32 department) {
+        if (commitment == bytes32(0)) revert ZeroHash();
+        record = _records[commitment];
+        if (record.status == Status.None) _materialise(record, commitment, root, proof);
+        department = _checkDepartment(commitment, record);
+    }
+
+    /// @dev Proves `commitment` is in batch `root` and gives it a record of its own.
+    function _materialise(Record storage record, bytes32 commitment, bytes32 root, bytes32[] calldata proof) private {
+        if (root == bytes32(0)) revert NotAnchored(commitment);
+        BatchRecord memory batch = _batches[root];
+        if (batch.size == 0) revert UnknownBatch(root);
+        if (!_proofLengthFits(proof.length, batch.size)) {
+            (uint256 minLength, uint256 maxLength) = _proofLengthRange(batch.size);
+            revert InvalidProofLength(proof.length, minLength, maxLength);
+        }
+        if (!MerkleProof.verifyCalldata(proof, root, _leaf(commitment))) revert InvalidProof(commitment, root);
+        record.status = Status.Anchored;
+        record.departmentIndex = batch.departmentIndex;
+        record.anchoredAt = batch.anchoredAt;
+    }
+
+    function _checkDepartment(bytes32 commitment, Record storage record) private view returns (bytes32) {
+        uint32 callerDepartment = _accountDepartment[msg.sender];
+        if (callerDepartment != record.departmentIndex) {
+            revert WrongDepartment(commitment, _departments[record.departmentIndex], _departments[callerDepartment]);
+        }
+        return _departments[record.departmentIndex];
+    }
+
+    function _moveTo(bytes32 commitment, Record storage record, Status to) private returns (Status from) {
+        from = record.status;
+        if (!transitionAllowed(from, to)) revert TransitionNotAllowed(commitment, from, to);
+        record.status = to;
+        record.updatedAt = uint64(block.timestamp);
+    }
+
+    function _indexOfDepartment(bytes32 department) private returns (uint32 index) {
+        index = _departmentIndex[department];
+        if (index == 0) {
+            index = uint32(_departments.length);
+            _departments.push(department);
+            _departmentIndex[department] = index;
+        }
+    }
+
+    /// @dev A leaf of a StandardMerkleTree over one bytes32 value.
+    function _leaf(bytes32 commitment) private pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(commitment))));
+    }
+
+    /// @dev In a StandardMerkleTree of n leaves every proof has floor(log2 n) or ceil(log2 n) nodes.
+    function _proofLengthRange(uint32 size) private pure returns (uint256 minLength, uint256 maxLength) {
+        minLength = Math.log2(size, Math.Rounding.Floor);
+        maxLength = Math.log2(size, Math.Rounding.Ceil);
+    }
+
+    function _proofLengthFits(uint256 length, uint32 size) private pure returns (bool) {
+        (uint256 minLength, uint256 maxLength) = _proofLengthRange(size);
+        return length >= minLength && length <= maxLength;
+    }
+}
