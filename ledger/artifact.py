@@ -1,4 +1,4 @@
-"""Loads the committed CommitmentLedger artifact (ABI, bytecode), so runtime needs no Node or solc."""
+"""Loads the committed CommitmentLedger artifact, so the runtime needs neither Node nor solc."""
 
 from __future__ import annotations
 

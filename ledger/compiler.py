@@ -1,4 +1,4 @@
-"""Compiles CommitmentLedger.sol with py-solc-x and the solcjs wrapper; writes and checks the artifact."""
+"""Compiles CommitmentLedger.sol via py-solc-x and scripts/solc; writes and checks the artifact."""
 
 from __future__ import annotations
 
@@ -23,7 +23,10 @@ def compiler_settings(foundry_toml: Path = FOUNDRY_TOML) -> dict[str, Any]:
     return {
         "version": profile["solc_version"],
         "evmVersion": profile["evm_version"],
-        "optimizer": {"enabled": bool(profile["optimizer"]), "runs": int(profile["optimizer_runs"])},
+        "optimizer": {
+            "enabled": bool(profile["optimizer"]),
+            "runs": int(profile["optimizer_runs"]),
+        },
         "remappings": list(profile["remappings"]),
     }
 

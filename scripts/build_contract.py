@@ -1,4 +1,4 @@
-"""Compile contracts/CommitmentLedger.sol into ledger/artifacts/; `--check` fails when it is stale."""
+"""Compile contracts/CommitmentLedger.sol into ledger/artifacts/; --check fails if stale."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def main() -> int:
         print("contract artifact is up to date")
         return 0
     artifact = write_artifact()
-    print(f"wrote artifact, sources {artifact['sourcesHash']}, compiler {artifact['compiler']['version']}")
+    print(
+        f"wrote artifact: sources {artifact['sourcesHash']}, solc {artifact['compiler']['version']}"
+    )
     return 0
 
 

@@ -1,0 +1,8 @@
+"""What people and programs talk to: the `commitledger` command line (the HTTP service to come).
+
+Imports point down only: api uses verifier and ledger.
+"""
+
+from .cli import app, main
+
+__all__ = ["app", "main"]

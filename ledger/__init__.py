@@ -1,0 +1,112 @@
+"""Commitment Ledger core: documents, canonical form, signatures, Merkle batches, chain, contract.
+
+The names below are the public surface; other modules import only these. Submodules
+not listed (compiler) are build-time tools.
+"""
+
+from .anchoring import AnchorReceipt, anchor_batch, anchor_singly, check_and_hash
+from .anvil import AnvilNode, free_port
+from .artifact import Artifact, load_artifact
+from .canonical import canonical_bytes, document_hash, keccak256, load_json_bytes
+from .chain import Chain, ChainKind, decode_revert
+from .contract import (
+    REGISTRAR_ROLE,
+    VERIFIER_ROLE,
+    ZERO_HASH,
+    BatchInfo,
+    LedgerContract,
+    OutcomeItem,
+    Sent,
+    Standing,
+    Status,
+    department_id,
+)
+from .documents import (
+    Applicant,
+    Claim,
+    Commitment,
+    Signature,
+    SignedCommitment,
+    make_resident_id,
+    make_uscc,
+    new_salt,
+)
+from .errors import (
+    ChainError,
+    CompilerError,
+    ContractRevertError,
+    InvalidDocumentError,
+    InvalidHashError,
+    LedgerError,
+    MerkleError,
+    NodeUnreachableError,
+    ProofBundleError,
+    SignatureError,
+    TransactionTimeoutError,
+)
+from .merkle import MerkleTree, leaf_hash, process_proof, verify_proof
+from .proofs import BundleReport, ProofBundle, check_bundle, check_bundle_offline
+from .signing import SigningKey, sign_commitment, verify_signed
+from .types import DepartmentId, Hash32, hex32, to_hash32
+
+__all__ = [
+    "REGISTRAR_ROLE",
+    "VERIFIER_ROLE",
+    "ZERO_HASH",
+    "AnchorReceipt",
+    "AnvilNode",
+    "Applicant",
+    "Artifact",
+    "BatchInfo",
+    "BundleReport",
+    "Chain",
+    "ChainError",
+    "ChainKind",
+    "Claim",
+    "Commitment",
+    "CompilerError",
+    "ContractRevertError",
+    "DepartmentId",
+    "Hash32",
+    "InvalidDocumentError",
+    "InvalidHashError",
+    "LedgerContract",
+    "LedgerError",
+    "MerkleError",
+    "MerkleTree",
+    "NodeUnreachableError",
+    "OutcomeItem",
+    "ProofBundle",
+    "ProofBundleError",
+    "Sent",
+    "Signature",
+    "SignatureError",
+    "SignedCommitment",
+    "SigningKey",
+    "Standing",
+    "Status",
+    "TransactionTimeoutError",
+    "anchor_batch",
+    "anchor_singly",
+    "canonical_bytes",
+    "check_and_hash",
+    "check_bundle",
+    "check_bundle_offline",
+    "decode_revert",
+    "department_id",
+    "document_hash",
+    "free_port",
+    "hex32",
+    "keccak256",
+    "leaf_hash",
+    "load_artifact",
+    "load_json_bytes",
+    "make_resident_id",
+    "make_uscc",
+    "new_salt",
+    "process_proof",
+    "sign_commitment",
+    "to_hash32",
+    "verify_proof",
+    "verify_signed",
+]

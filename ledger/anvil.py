@@ -1,0 +1,140 @@
+"""Starts and stops a local anvil node (npm's @foundry-rs/anvil) on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from .errors import ChainError, NodeUnreachableError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ANVIL_BINARY = PROJECT_ROOT / "node_modules" / ".bin" / "anvil"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _answers(url: str) -> bool:
+    body = b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}'
+    request = urllib.request.Request(  # noqa: S310 - loopback URL we built ourselves
+        url, data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=1.0) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+class AnvilNode:
+    """A supervised anvil process. Use as a context manager, or `start()` / `stop()`.
+
+    With `state_file`, anvil loads the chain from it on start and saves it on stop (and
+    every `state_interval` seconds), so a restart loses nothing.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        state_file: Path | None = None,
+        state_interval: int | None = None,
+        block_time: float | None = None,
+        binary: Path = ANVIL_BINARY,
+        log_file: Path | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.state_file = state_file
+        self.state_interval = state_interval
+        self.block_time = block_time
+        self.binary = binary
+        self.log_file = log_file
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The node's JSON-RPC address."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def command(self) -> list[str]:
+        """The anvil command line."""
+        args = [str(self.binary), "--host", "127.0.0.1", "--port", str(self.port)]
+        # Enough gas for large outcome batches; real chains cap a transaction (EIP-7825)
+        # and the ledger sizes its batches under that cap itself.
+        args += ["--gas-limit", "60000000"]
+        if self.state_file is not None:
+            args += ["--state", str(self.state_file)]
+            if self.state_interval is not None:
+                args += ["--state-interval", str(self.state_interval)]
+        if self.block_time is not None:
+            args += ["--block-time", str(self.block_time)]
+        return args
+
+    def start(self) -> AnvilNode:
+        """Start anvil and return once it answers JSON-RPC (or raise)."""
+        if not self.binary.exists():
+            raise ChainError(f"anvil is not installed at {self.binary}: run `npm ci`")
+        log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        self._process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _answers(self.url):
+            if self._process.poll() is not None:
+                raise ChainError(f"anvil exited with code {self._process.returncode} on start")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise NodeUnreachableError(
+                    f"anvil did not answer at {self.url} within {START_TIMEOUT_S}s"
+                )
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        """Stop anvil gracefully (it saves its state on SIGTERM), killing it if it hangs."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def kill(self) -> None:
+        """Kill anvil at once, as a crash would (nothing saved)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def __enter__(self) -> AnvilNode:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,122 @@
+"""The one canonical form of a document: strict JSON in, RFC 8785 (JCS) bytes and keccak256 out."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import NoReturn
+
+import rfc8785
+from eth_hash.auto import keccak
+
+from .errors import InvalidDocumentError
+from .types import Hash32
+
+__all__ = ["canonical_bytes", "document_hash", "keccak256", "load_json_bytes"]
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+# json's C scanner recurses on the C stack and can crash the process before Python's
+# recursion limit trips, so depth is bounded first; documents need fewer than ten levels.
+_MAX_DEPTH = 256
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def canonical_bytes(value: object) -> bytes:
+    """Return the RFC 8785 (JCS) serialisation of a JSON-like value.
+
+    Raises InvalidDocumentError for values JCS cannot encode: NaN or infinite floats,
+    integers beyond +/-(2**53 - 1), non-string keys, lone surrogates, other types.
+    """
+    try:
+        return rfc8785.dumps(value)  # type: ignore[arg-type]  # checked by rfc8785 itself
+    except rfc8785.IntegerDomainError as exc:
+        raise InvalidDocumentError(
+            f"cannot make canonical: {exc}; JSON numbers are IEEE 754 doubles, "
+            "so integers must lie within +/-(2**53 - 1): write larger ones as strings"
+        ) from None
+    except rfc8785.CanonicalizationError as exc:
+        raise InvalidDocumentError(f"cannot make canonical: {exc}") from None
+    except RecursionError:
+        raise InvalidDocumentError(
+            "cannot make canonical: the value is nested too deeply or contains itself"
+        ) from None
+
+
+def keccak256(data: bytes) -> Hash32:
+    """Return the Ethereum keccak256 digest (not NIST SHA3-256) of ``data``."""
+    return Hash32(keccak(data))
+
+
+def document_hash(value: object) -> Hash32:
+    """Return keccak256 of the canonical bytes of a JSON-like value."""
+    return keccak256(canonical_bytes(value))
+
+
+def load_json_bytes(raw: bytes) -> object:
+    """Parse one JSON document strictly from UTF-8 bytes; raise InvalidDocumentError.
+
+    Rejected: invalid UTF-8, a byte-order mark, duplicate object keys (anywhere),
+    NaN / Infinity / -Infinity, numbers that overflow a double, trailing data.
+    """
+    text = _decode_utf8(raw)
+    _check_depth(text)
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_object_without_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+        )
+    except json.JSONDecodeError as exc:
+        raise InvalidDocumentError(
+            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except InvalidDocumentError:
+        raise
+    except ValueError as exc:
+        # int() refuses numbers of more than 4300 digits with a plain ValueError
+        raise InvalidDocumentError(f"not valid JSON: {exc}") from None
+
+
+def _decode_utf8(raw: bytes) -> str:
+    # A BOM would make two byte strings parse to one document; RFC 8259 forbids adding one.
+    if raw.startswith(_UTF8_BOM):
+        raise InvalidDocumentError("not valid JSON: starts with a UTF-8 byte-order mark")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidDocumentError(
+            f"not valid JSON: invalid UTF-8 at byte {exc.start} ({exc.reason})"
+        ) from None
+
+
+def _check_depth(text: str) -> None:
+    if text.count("[") + text.count("{") <= _MAX_DEPTH:
+        return
+    depth = 0
+    for bracket in _BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket.group() in "[{" else -1
+        if depth > _MAX_DEPTH:
+            raise InvalidDocumentError(f"not valid JSON: nested deeper than {_MAX_DEPTH} levels")
+
+
+def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # Parsers disagree on which duplicate wins, so two readers could see two documents.
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidDocumentError(f"not valid JSON: duplicate key {key!r} in an object")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise InvalidDocumentError(f"not valid JSON: {name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise InvalidDocumentError(f"not valid JSON: number {text} overflows a double")
+    return number

@@ -1,0 +1,240 @@
+"""The chain client: one face over eth-tester, anvil and any JSON-RPC node; signs locally."""
+
+from __future__ import annotations
+
+import ast
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from eth_abi.abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_utils.abi import function_signature_to_4byte_selector
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
+from web3.providers import EthereumTesterProvider, HTTPProvider
+from web3.types import Nonce, TxParams, TxReceipt, Wei
+
+from .errors import (
+    ChainError,
+    ContractRevertError,
+    NodeUnreachableError,
+    TransactionTimeoutError,
+)
+
+ChainKind = Literal["embedded", "anvil", "rpc"]
+
+RECEIPT_TIMEOUT_S = 120.0
+RPC_TIMEOUT_S = 30.0
+# Ether given to each local signing account on chains we control (embedded, anvil).
+FUNDING_WEI = Wei(10**21)
+
+
+def _error_selectors(abi: Sequence[dict[str, Any]]) -> dict[bytes, tuple[str, list[str]]]:
+    table: dict[bytes, tuple[str, list[str]]] = {
+        function_signature_to_4byte_selector("Error(string)"): ("Error", ["string"]),
+        function_signature_to_4byte_selector("Panic(uint256)"): ("Panic", ["uint256"]),
+    }
+    for entry in abi:
+        if entry.get("type") != "error":
+            continue
+        types = [_abi_type(i) for i in entry.get("inputs", [])]
+        signature = f"{entry['name']}({','.join(types)})"
+        table[function_signature_to_4byte_selector(signature)] = (entry["name"], types)
+    return table
+
+
+def _abi_type(param: dict[str, Any]) -> str:
+    kind: str = param["type"]
+    if kind.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in param["components"])
+        return f"({inner}){kind[len('tuple') :]}"
+    return kind
+
+
+def decode_revert(raw: bytes, abi: Sequence[dict[str, Any]]) -> ContractRevertError:
+    """Name the contract's custom error in `raw` revert data (or say it is unknown)."""
+    table = _error_selectors(abi)
+    entry = table.get(raw[:4])
+    if entry is None:
+        return ContractRevertError("UnknownRevert", (raw,), raw)
+    name, types = entry
+    try:
+        values = tuple(abi_decode(types, raw[4:]))
+    except Exception:  # malformed arguments still name the error
+        values = ()
+    return ContractRevertError(name, values, raw)
+
+
+def _revert_bytes(exc: Exception) -> bytes | None:
+    """Raw revert data from web3's error (anvil, geth) or eth-tester's TransactionFailed."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        return bytes.fromhex(data[2:])
+    if isinstance(data, bytes):
+        return data
+    message = exc.args[0] if exc.args else None
+    if isinstance(message, bytes):
+        return message
+    if isinstance(message, str):
+        prefix = "execution reverted: "
+        text = message[len(prefix) :] if message.startswith(prefix) else message
+        if text.startswith(("b'", 'b"')):
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                return None
+            return value if isinstance(value, bytes) else None
+    return None
+
+
+def _is_revert(exc: Exception) -> bool:
+    return isinstance(exc, ContractLogicError | ContractCustomError) or (
+        type(exc).__name__ == "TransactionFailed"
+    )
+
+
+@dataclass
+class Chain:
+    """A connection to one chain, with per-account nonces and deadline-bound receipts."""
+
+    w3: Web3
+    kind: ChainKind
+    url: str | None = None
+    confirmations: int = 0
+    receipt_timeout: float = RECEIPT_TIMEOUT_S
+    _nonces: dict[str, int] = field(default_factory=dict, repr=False)
+    _chain_id: int | None = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def embedded(cls) -> Chain:
+        """A fresh eth-tester chain in this process: ephemeral, for demos and unit tests."""
+        return cls(Web3(EthereumTesterProvider()), "embedded")
+
+    @classmethod
+    def connect(cls, url: str, *, kind: ChainKind = "rpc", confirmations: int = 0) -> Chain:
+        """Connect to a JSON-RPC node; NodeUnreachableError when nothing answers there."""
+        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
+        chain = cls(w3, kind, url=url, confirmations=confirmations)
+        try:
+            chain._chain_id = int(w3.eth.chain_id)
+        except Exception as exc:
+            raise NodeUnreachableError(
+                f"no Ethereum node answers at {url} ({exc.__class__.__name__})"
+            ) from exc
+        return chain
+
+    # ------------------------------------------------------------------ facts
+
+    @property
+    def chain_id(self) -> int:
+        """The chain id (asked once)."""
+        if self._chain_id is None:
+            self._chain_id = int(self.w3.eth.chain_id)
+        return self._chain_id
+
+    def block_number(self) -> int:
+        """The latest block number."""
+        return int(self.w3.eth.block_number)
+
+    def code_at(self, address: str) -> bytes:
+        """The runtime code deployed at `address` (empty when none)."""
+        return bytes(self.w3.eth.get_code(Web3.to_checksum_address(address)))
+
+    # ------------------------------------------------------------------ accounts
+
+    def fund(self, address: str, amount: Wei = FUNDING_WEI) -> None:
+        """Give `address` ether from the node's own unlocked account (embedded and anvil only)."""
+        if self.kind == "rpc":
+            raise ChainError("cannot fund accounts on a foreign chain: use a funded key")
+        sender = self.w3.eth.accounts[0]
+        tx_hash = self.w3.eth.send_transaction(
+            {"from": sender, "to": Web3.to_checksum_address(address), "value": amount}
+        )
+        self.wait(tx_hash)
+
+    # ------------------------------------------------------------------ transactions
+
+    def submit(
+        self,
+        account: LocalAccount,
+        build: Callable[[TxParams], TxParams],
+        *,
+        abi: Sequence[dict[str, Any]] = (),
+        gas: int | None = None,
+    ) -> bytes:
+        """Build (estimating gas, so a revert raises ContractRevertError before anything is
+        sent), sign locally with the next nonce, send; return the transaction hash."""
+        params: TxParams = {"from": account.address, "chainId": self.chain_id}
+        if gas is not None:
+            params["gas"] = gas
+        try:
+            tx = build(params)
+        except Exception as exc:
+            raise self._translate(exc, abi) from exc
+        tx["nonce"] = Nonce(self._next_nonce(account.address))
+        signed = account.sign_transaction(tx)  # type: ignore[arg-type]
+        try:
+            return bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        except Exception as exc:
+            self._nonces.pop(account.address, None)  # resynchronise from the node next time
+            raise self._translate(exc, abi) from exc
+
+    def transact(
+        self,
+        account: LocalAccount,
+        build: Callable[[TxParams], TxParams],
+        *,
+        abi: Sequence[dict[str, Any]] = (),
+        gas: int | None = None,
+    ) -> TxReceipt:
+        """`submit`, then wait for a successful receipt."""
+        tx_hash = self.submit(account, build, abi=abi, gas=gas)
+        receipt = self.wait(tx_hash)
+        if receipt["status"] != 1:
+            raise ChainError(f"transaction 0x{tx_hash.hex()} failed on chain (status 0)")
+        return receipt
+
+    def wait(self, tx_hash: bytes, timeout: float | None = None) -> TxReceipt:
+        """The receipt of `tx_hash` once it has the configured confirmations, or a timeout error."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.receipt_timeout)
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(
+                HexBytes(tx_hash), timeout=max(0.1, deadline - time.monotonic()), poll_latency=0.05
+            )
+        except TimeExhausted as exc:
+            raise TransactionTimeoutError(
+                f"no receipt for 0x{bytes(tx_hash).hex()} within the deadline: the node may be "
+                "down or congested; the transaction may still be mined"
+            ) from exc
+        target = int(receipt["blockNumber"]) + self.confirmations
+        while self.block_number() < target:
+            if time.monotonic() > deadline:
+                raise TransactionTimeoutError(
+                    f"0x{bytes(tx_hash).hex()} mined but not yet {self.confirmations} blocks deep"
+                )
+            time.sleep(0.05)
+        return receipt
+
+    def _next_nonce(self, address: str) -> int:
+        nonce = self._nonces.get(address)
+        if nonce is None:
+            nonce = int(
+                self.w3.eth.get_transaction_count(Web3.to_checksum_address(address), "pending")
+            )
+        self._nonces[address] = nonce + 1
+        return nonce
+
+    def _translate(self, exc: Exception, abi: Sequence[dict[str, Any]]) -> Exception:
+        if _is_revert(exc):
+            raw = _revert_bytes(exc)
+            if raw is not None:
+                return decode_revert(raw, abi)
+            return ContractRevertError("UnknownRevert", (str(exc),))
+        if isinstance(exc, ConnectionError | OSError) or "Connection" in type(exc).__name__:
+            return NodeUnreachableError(f"the node at {self.url} does not answer: {exc}")
+        return ChainError(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,222 @@
+"""The Python binding of CommitmentLedger.sol: deploy, roles, anchoring, outcomes, views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, cast
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+from web3.types import TxParams, TxReceipt
+
+from .artifact import load_artifact
+from .canonical import keccak256
+from .chain import Chain
+from .errors import ChainError
+from .types import DepartmentId, Hash32
+
+ZERO_HASH = Hash32(bytes(32))
+REGISTRAR_ROLE = keccak256(b"REGISTRAR_ROLE")
+VERIFIER_ROLE = keccak256(b"VERIFIER_ROLE")
+DEPLOY_GAS = 3_000_000
+
+
+class Status(IntEnum):
+    """A commitment's status on chain; values are the contract's `Status` enum."""
+
+    NONE = 0
+    ANCHORED = 1
+    WITHDRAWN = 2
+    KEPT = 3
+    MISMATCH = 4
+    NEEDS_MANUAL = 5
+    BREACHED = 6
+    REPAIRED = 7
+    EXPIRED = 8
+    CORRECTED = 9
+
+
+def department_id(code: str) -> DepartmentId:
+    """The on-chain id of a department: keccak256 of its code (e.g. "BJ-HRSS")."""
+    return DepartmentId(keccak256(code.encode("utf-8")))
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A commitment's standing as the contract reports it."""
+
+    status: Status
+    department: bytes
+    anchored_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """A batch as the contract reports it (size 0 when unknown)."""
+
+    department: bytes
+    size: int
+    anchored_at: int
+    block_number: int
+
+
+@dataclass(frozen=True)
+class OutcomeItem:
+    """One outcome for `record_outcomes`."""
+
+    commitment: Hash32
+    outcome: Status
+    evidence: Hash32
+    root: Hash32 = ZERO_HASH
+    proof: tuple[Hash32, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A mined transaction."""
+
+    tx_hash: bytes
+    block_number: int
+    gas_used: int
+
+
+def _sent(receipt: TxReceipt) -> Sent:
+    return Sent(
+        bytes(receipt["transactionHash"]), int(receipt["blockNumber"]), int(receipt["gasUsed"])
+    )
+
+
+class LedgerContract:
+    """A deployed CommitmentLedger on one chain."""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain = chain
+        self.address = Web3.to_checksum_address(address)
+        self.abi: list[dict[str, Any]] = load_artifact()["abi"]
+        self._contract: Contract = chain.w3.eth.contract(address=self.address, abi=self.abi)
+
+    @classmethod
+    def deploy(cls, chain: Chain, admin: LocalAccount) -> LedgerContract:
+        """Deploy a new CommitmentLedger with `admin` as the governing office."""
+        artifact = load_artifact()
+        factory = chain.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        receipt = chain.transact(
+            admin,
+            lambda p: factory.constructor(admin.address).build_transaction(p),
+            abi=artifact["abi"],
+            gas=DEPLOY_GAS,
+        )
+        address = receipt["contractAddress"]
+        if address is None:
+            raise ChainError("deployment receipt has no contract address")
+        return cls(chain, address)
+
+    # ------------------------------------------------------------------ writes
+
+    def builder(self, name: str, *args: Any) -> Callable[[TxParams], TxParams]:
+        """A transaction builder for `name(*args)`, for `Chain.submit` (pipelined sending)."""
+        function = self._contract.get_function_by_name(name)(*args)
+
+        def build(params: TxParams) -> TxParams:
+            return cast(TxParams, function.build_transaction(params))
+
+        return build
+
+    def _send(self, account: LocalAccount, name: str, *args: Any, gas: int | None = None) -> Sent:
+        receipt = self.chain.transact(account, self.builder(name, *args), abi=self.abi, gas=gas)
+        return _sent(receipt)
+
+    def grant_department_role(
+        self, admin: LocalAccount, role: bytes, account: str, department: DepartmentId
+    ) -> Sent:
+        """Bind `account` to `department` and grant it REGISTRAR_ROLE or VERIFIER_ROLE."""
+        return self._send(
+            admin, "grantDepartmentRole", role, Web3.to_checksum_address(account), department
+        )
+
+    def anchor(self, registrar: LocalAccount, commitment: Hash32) -> Sent:
+        """Anchor one commitment hash."""
+        return self._send(registrar, "anchor", commitment)
+
+    def anchor_batch(self, registrar: LocalAccount, root: Hash32, size: int) -> Sent:
+        """Anchor the Merkle root of `size` commitments."""
+        return self._send(registrar, "anchorBatch", root, size)
+
+    def record_outcome(
+        self,
+        verifier: LocalAccount,
+        commitment: Hash32,
+        outcome: Status,
+        evidence: Hash32,
+        root: Hash32 = ZERO_HASH,
+        proof: Sequence[Hash32] = (),
+    ) -> Sent:
+        """Record one verification outcome."""
+        return self._send(
+            verifier, "recordOutcome", commitment, int(outcome), evidence, root, list(proof)
+        )
+
+    def record_outcomes(self, verifier: LocalAccount, items: Sequence[OutcomeItem]) -> Sent:
+        """Record many outcomes in one transaction (all or nothing)."""
+        encoded = [(i.commitment, int(i.outcome), i.evidence, i.root, list(i.proof)) for i in items]
+        return self._send(verifier, "recordOutcomes", encoded)
+
+    def repair(self, verifier: LocalAccount, commitment: Hash32, decision: Hash32) -> Sent:
+        """Repair a breach."""
+        return self._send(verifier, "repair", commitment, decision)
+
+    def withdraw(
+        self,
+        registrar: LocalAccount,
+        commitment: Hash32,
+        evidence: Hash32,
+        root: Hash32 = ZERO_HASH,
+        proof: Sequence[Hash32] = (),
+    ) -> Sent:
+        """Withdraw a commitment before the decision."""
+        return self._send(registrar, "withdraw", commitment, evidence, root, list(proof))
+
+    # ------------------------------------------------------------------ views
+
+    def is_anchored(
+        self, commitment: Hash32, root: Hash32 = ZERO_HASH, proof: Sequence[Hash32] = ()
+    ) -> bool:
+        """Whether the contract holds `commitment`, singly or in batch `root` by `proof`."""
+        return bool(self._contract.functions.isAnchored(commitment, root, list(proof)).call())
+
+    def status_of(self, commitment: Hash32) -> Standing:
+        """The commitment's standing."""
+        status, department, anchored_at, updated_at = self._contract.functions.statusOf(
+            commitment
+        ).call()
+        return Standing(Status(status), bytes(department), int(anchored_at), int(updated_at))
+
+    def batch_of(self, root: Hash32) -> BatchInfo:
+        """The batch with this root."""
+        department, size, anchored_at, block_number = self._contract.functions.batchOf(root).call()
+        return BatchInfo(bytes(department), int(size), int(anchored_at), int(block_number))
+
+    def department_of(self, account: str) -> bytes:
+        """The department an account is bound to (zero bytes when none)."""
+        return bytes(
+            self._contract.functions.departmentOf(Web3.to_checksum_address(account)).call()
+        )
+
+    def has_role(self, role: bytes, account: str) -> bool:
+        """Whether `account` holds `role`."""
+        return bool(
+            self._contract.functions.hasRole(role, Web3.to_checksum_address(account)).call()
+        )
+
+    def open_breaches(self) -> int:
+        """Commitments currently breached."""
+        return int(self._contract.functions.openBreaches().call())
+
+    def events(self, name: str, from_block: int = 0, to_block: int | str = "latest") -> list[Any]:
+        """Decoded logs of one event type."""
+        event = getattr(self._contract.events, name)
+        return list(event.get_logs(from_block=from_block, to_block=to_block))

@@ -1,0 +1,225 @@
+"""Portable proof bundles: plain JSON that anyone can check against any node of the chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hexbytes import HexBytes
+from web3 import Web3
+
+from .chain import Chain
+from .contract import ZERO_HASH, LedgerContract
+from .errors import ChainError, LedgerError, MerkleError, ProofBundleError
+from .merkle import leaf_hash, process_proof
+from .types import Hash32, hex32, to_hash32
+
+BUNDLE_VERSION = 1
+_FIELDS = (
+    "version",
+    "commitment",
+    "leaf",
+    "root",
+    "proof",
+    "chain_id",
+    "contract",
+    "transaction",
+    "block_number",
+    "block_hash",
+)
+
+
+@dataclass(frozen=True)
+class ProofBundle:
+    """Where and how a commitment hash was anchored. `root` is zero for a single anchor."""
+
+    commitment: Hash32
+    root: Hash32
+    proof: tuple[Hash32, ...]
+    chain_id: int
+    contract: str
+    transaction: bytes
+    block_number: int
+    block_hash: bytes
+
+    @property
+    def leaf(self) -> Hash32:
+        """The Merkle leaf of the commitment (StandardMerkleTree, bytes32)."""
+        return leaf_hash(self.commitment)
+
+    @property
+    def single(self) -> bool:
+        """Whether the commitment was anchored alone rather than in a batch."""
+        return self.root == ZERO_HASH
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """The bundle as plain JSON."""
+        return {
+            "version": BUNDLE_VERSION,
+            "commitment": hex32(self.commitment),
+            "leaf": hex32(self.leaf),
+            "root": hex32(self.root),
+            "proof": [hex32(p) for p in self.proof],
+            "chain_id": self.chain_id,
+            "contract": self.contract,
+            "transaction": hex32(self.transaction),
+            "block_number": self.block_number,
+            "block_hash": hex32(self.block_hash),
+        }
+
+    @classmethod
+    def from_json_obj(cls, obj: object) -> ProofBundle:
+        """Parse a bundle; ProofBundleError naming the first field that is missing or wrong."""
+        if not isinstance(obj, dict):
+            raise ProofBundleError("a proof bundle must be a JSON object")
+        missing = [name for name in _FIELDS if name not in obj]
+        if missing:
+            raise ProofBundleError(f"proof bundle lacks field(s): {', '.join(missing)}")
+        unknown = sorted(set(obj) - set(_FIELDS))
+        if unknown:
+            raise ProofBundleError(f"proof bundle has unknown field(s): {', '.join(unknown)}")
+        if obj["version"] != BUNDLE_VERSION:
+            raise ProofBundleError(f"proof bundle version must be {BUNDLE_VERSION}")
+        bundle = cls(
+            commitment=_hash(obj, "commitment"),
+            root=_hash(obj, "root"),
+            proof=_proof(obj["proof"]),
+            chain_id=_natural(obj, "chain_id"),
+            contract=_address(obj["contract"]),
+            transaction=_hash(obj, "transaction"),
+            block_number=_natural(obj, "block_number"),
+            block_hash=_hash(obj, "block_hash"),
+        )
+        if _hash(obj, "leaf") != bundle.leaf:
+            raise ProofBundleError("proof bundle field leaf is not the leaf of its commitment")
+        return bundle
+
+
+def _hash(obj: dict[str, Any], name: str) -> Hash32:
+    value = obj[name]
+    if not isinstance(value, str):
+        raise ProofBundleError(f"proof bundle field {name} must be a 0x-hex string")
+    try:
+        return to_hash32(value)
+    except LedgerError as exc:
+        raise ProofBundleError(f"proof bundle field {name}: {exc}") from None
+
+
+def _proof(value: object) -> tuple[Hash32, ...]:
+    if not isinstance(value, list):
+        raise ProofBundleError("proof bundle field proof must be a list of 0x-hex hashes")
+    return tuple(_hash({"proof element": v}, "proof element") for v in value)
+
+
+def _natural(obj: dict[str, Any], name: str) -> int:
+    value = obj[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ProofBundleError(f"proof bundle field {name} must be a non-negative integer")
+    return value
+
+
+def _address(value: object) -> str:
+    if not isinstance(value, str) or not Web3.is_address(value):
+        raise ProofBundleError("proof bundle field contract must be a 0x-hex address")
+    return Web3.to_checksum_address(value)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One step of checking a bundle."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class BundleReport:
+    """The outcome of checking a bundle: every step, and whether all passed."""
+
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def add(self, name: str, ok: bool, detail: str) -> bool:
+        """Record a step; return whether it passed."""
+        self.checks.append(Check(name, ok, detail))
+        return ok
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """The report as plain JSON."""
+        return {
+            "ok": self.ok,
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+        }
+
+
+def check_bundle_offline(bundle: ProofBundle, report: BundleReport | None = None) -> BundleReport:
+    """The checks that need no node: the proof folds the leaf into the root."""
+    report = report or BundleReport()
+    if bundle.single:
+        report.add("merkle", not bundle.proof, "single anchor: no proof expected")
+        return report
+    try:
+        folded = process_proof(bundle.leaf, bundle.proof)
+    except MerkleError as exc:
+        report.add("merkle", False, str(exc))
+        return report
+    report.add(
+        "merkle",
+        folded == bundle.root,
+        "proof leads from the leaf to the root"
+        if folded == bundle.root
+        else "proof leads elsewhere",
+    )
+    return report
+
+
+def check_bundle(bundle: ProofBundle, chain: Chain) -> BundleReport:
+    """Check a bundle against a node: chain id, contract code, anchor view, transaction, block."""
+    report = check_bundle_offline(bundle)
+    node_chain_id = chain.chain_id
+    if not report.add(
+        "chain",
+        node_chain_id == bundle.chain_id,
+        f"node chain id {node_chain_id}, bundle {bundle.chain_id}",
+    ):
+        return report
+    if not report.add(
+        "contract", bool(chain.code_at(bundle.contract)), f"code at {bundle.contract}"
+    ):
+        return report
+    ledger = LedgerContract(chain, bundle.contract)
+    anchored = ledger.is_anchored(bundle.commitment, bundle.root, bundle.proof)
+    report.add("anchored", anchored, "the contract's isAnchored view")
+    _check_transaction(bundle, chain, ledger, report)
+    return report
+
+
+def _check_transaction(
+    bundle: ProofBundle, chain: Chain, ledger: LedgerContract, report: BundleReport
+) -> None:
+    try:
+        receipt = chain.w3.eth.get_transaction_receipt(HexBytes(bundle.transaction))
+    except Exception:
+        report.add(
+            "transaction", False, f"no transaction {hex32(bundle.transaction)} on this chain"
+        )
+        return
+    same_block = int(receipt["blockNumber"]) == bundle.block_number and bytes(
+        receipt["blockHash"]
+    ) == bytes(bundle.block_hash)
+    report.add("block", same_block, f"transaction in block {receipt['blockNumber']}")
+    event_name = "CommitmentAnchored" if bundle.single else "BatchAnchored"
+    key, wanted = ("commitment", bundle.commitment) if bundle.single else ("root", bundle.root)
+    try:
+        events = getattr(ledger._contract.events, event_name)().process_receipt(receipt)
+    except ChainError:
+        events = ()
+    found = any(e["address"] == ledger.address and bytes(e["args"][key]) == wanted for e in events)
+    report.add("event", found, f"{event_name} for {hex32(wanted)} in the transaction")
+    depth = chain.block_number() - int(receipt["blockNumber"])
+    report.add("confirmations", depth >= 0, f"{depth} blocks on top")

@@ -1,0 +1,92 @@
+"""The matter catalog: what each approval requires, as data from `verifier/matters/*.json`."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ledger import InvalidDocumentError, canonical_bytes, keccak256
+from ledger.types import Hash32
+
+MATTERS_DIR = Path(__file__).resolve().parent / "matters"
+
+ClaimType = Literal["number", "date", "string", "boolean", "set", "consecutive_months"]
+Severity = Literal["minor", "general", "serious"]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Notice(_Data):
+    """The notice (告知书) shown to applicants; its hash is part of every commitment."""
+
+    version: int
+    conditions: str
+    liability: str
+
+
+class ClaimSpec(_Data):
+    """A claim an applicant may commit to, and where its truth is checked."""
+
+    key: str
+    type: ClaimType
+    op: Literal[">=", "<=", "==", "!=", ">", "<", "in"]
+    value: int | bool | str | list[str] | None  # None: the applicant states the value
+    description: str
+    source: str
+
+
+class Matter(_Data):
+    """One approval matter (事项) under the notification-commitment system."""
+
+    code: str
+    name: str
+    name_en: str
+    department: str
+    department_name: str
+    legal_basis: str
+    notice: Notice
+    claims: tuple[ClaimSpec, ...]
+    verification_window_days: int
+    rectification_window_days: int
+    severity: Severity
+
+    def notice_hash(self) -> Hash32:
+        """Hash of the notice exactly as shown: matter code, version, conditions, liability."""
+        shown = {"matter_code": self.code, **self.notice.model_dump()}
+        return keccak256(canonical_bytes(shown))
+
+
+class Catalog(_Data):
+    """Every matter known, by code."""
+
+    catalog_version: int
+    region: str
+    matters: tuple[Matter, ...]
+
+    def matter(self, code: str) -> Matter:
+        """The matter with `code`; InvalidDocumentError naming the known ones otherwise."""
+        for matter in self.matters:
+            if matter.code == code:
+                return matter
+        known = ", ".join(m.code for m in self.matters)
+        raise InvalidDocumentError(f"unknown matter {code!r}; known matters: {known}")
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Load and validate one catalog file."""
+    try:
+        return Catalog.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, ValidationError) as exc:
+        raise InvalidDocumentError(f"catalog {path.name} is invalid: {exc}") from None
+
+
+@cache
+def default_catalog() -> Catalog:
+    """The catalog shipped with the package (Beijing matters)."""
+    return load_catalog(MATTERS_DIR / "beijing.json")
