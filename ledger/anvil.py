@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -15,7 +16,13 @@ from types import TracebackType
 from .errors import ChainError, NodeUnreachableError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ANVIL_BINARY = PROJECT_ROOT / "node_modules" / ".bin" / "anvil"
+_PLATFORMS = {("Linux", "x86_64"): "linux-amd64", ("Linux", "aarch64"): "linux-arm64"}
+_PLATFORM_DIR = _PLATFORMS.get((platform.system(), platform.machine()), "linux-amd64")
+# The native binary inside npm's platform package: npm's bin/ entry is a Node wrapper that
+# exits at once on SIGTERM while the real node lingers, so we supervise the binary itself.
+ANVIL_BINARY = (
+    PROJECT_ROOT / "node_modules" / "@foundry-rs" / f"anvil-{_PLATFORM_DIR}" / "bin" / "anvil"
+)
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
@@ -26,6 +33,11 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _answers(url: str) -> bool:
@@ -93,12 +105,15 @@ class AnvilNode:
         """Start anvil and return once it answers JSON-RPC (or raise)."""
         if not self.binary.exists():
             raise ChainError(f"anvil is not installed at {self.binary}: run `npm ci`")
+        if _port_taken(self.port):
+            # Otherwise the readiness check would take whatever answers there for our node.
+            raise ChainError(f"port {self.port} on 127.0.0.1 is in use: cannot start anvil there")
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers(self.url):
+        while self._process.poll() is not None or not _answers(self.url):
             if self._process.poll() is not None:
                 raise ChainError(f"anvil exited with code {self._process.returncode} on start")
             if time.monotonic() > deadline:
