@@ -93,7 +93,8 @@ contract CommitmentLedger is AccessControl {
     /// @notice A Merkle root of `size` commitments was anchored.
     event BatchAnchored(bytes32 indexed root, bytes32 indexed department, uint32 size, address registrar);
     /// @notice A commitment's status changed from `from` to `to`; `evidence` is the hash of the
-    /// signed report or decision behind it; `root` is its batch (0 when anchored singly or known).
+    /// signed report or decision behind it; `root` is the batch whose proof this call checked
+    /// (its first outcome), else 0.
     event OutcomeRecorded(
         bytes32 indexed commitment,
         bytes32 indexed department,
@@ -193,6 +194,10 @@ contract CommitmentLedger is AccessControl {
     // ------------------------------------------------------------------ anchoring
 
     /// @notice Anchor one commitment hash for the caller's department.
+    /// @dev The contract cannot see a batch's members before their first proof, so a hash in
+    /// another department's batch that has no record yet can still be anchored here, and the
+    /// first record decides the department. Registrars are trusted within their remit; the
+    /// events show who anchored what, and the admin revokes a registrar that abuses it.
     /// @param commitment keccak256 of the commitment's canonical bytes (salted).
     function anchor(bytes32 commitment) external onlyRole(REGISTRAR_ROLE) {
         if (commitment == bytes32(0)) revert ZeroHash();
@@ -298,9 +303,9 @@ contract CommitmentLedger is AccessControl {
         bytes32[] calldata proof
     ) external onlyRole(REGISTRAR_ROLE) {
         if (evidence == bytes32(0)) revert ZeroHash();
-        (Record storage record, bytes32 department) = _ownRecord(commitment, root, proof);
+        (Record storage record, bytes32 department, bytes32 provenRoot) = _ownRecord(commitment, root, proof);
         Status from = _moveTo(commitment, record, Status.Withdrawn);
-        emit OutcomeRecorded(commitment, department, from, Status.Withdrawn, evidence, root);
+        emit OutcomeRecorded(commitment, department, from, Status.Withdrawn, evidence, provenRoot);
         emit CommitmentWithdrawn(commitment, department, evidence);
     }
 
@@ -339,9 +344,9 @@ contract CommitmentLedger is AccessControl {
         if (to == Status.Withdrawn || to == Status.Repaired) {
             revert TransitionNotAllowed(commitment, _records[commitment].status, to);
         }
-        (Record storage record, bytes32 department) = _ownRecord(commitment, root, proof);
+        (Record storage record, bytes32 department, bytes32 provenRoot) = _ownRecord(commitment, root, proof);
         Status from = _moveTo(commitment, record, to);
-        emit OutcomeRecorded(commitment, department, from, to, evidence, root);
+        emit OutcomeRecorded(commitment, department, from, to, evidence, provenRoot);
         uint64 nowTs = uint64(block.timestamp);
         if (to == Status.Breached) {
             ++openBreaches;
@@ -354,15 +359,19 @@ contract CommitmentLedger is AccessControl {
     }
 
     /// @dev The caller's record of `commitment`, materialised from its batch on first use;
-    /// reverts unless the caller's department is the one that anchored it.
+    /// reverts unless the caller's department is the one that anchored it. `provenRoot` is
+    /// the batch root when this call proved membership, else 0: events carry only checked roots.
     function _ownRecord(
         bytes32 commitment,
         bytes32 root,
         bytes32[] calldata proof
-    ) private returns (Record storage record, bytes32 department) {
+    ) private returns (Record storage record, bytes32 department, bytes32 provenRoot) {
         if (commitment == bytes32(0)) revert ZeroHash();
         record = _records[commitment];
-        if (record.status == Status.None) _materialise(record, commitment, root, proof);
+        if (record.status == Status.None) {
+            _materialise(record, commitment, root, proof);
+            provenRoot = root;
+        }
         department = _checkDepartment(commitment, record);
     }
 
