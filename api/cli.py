@@ -13,11 +13,13 @@ from rich.table import Table
 from ledger import (
     REGISTRAR_ROLE,
     VERIFIER_ROLE,
+    AnchorReceipt,
     Chain,
     Commitment,
     InvalidDocumentError,
     LedgerContract,
     ProofBundle,
+    SignatureError,
     SignedCommitment,
     anchor_batch,
     anchor_singly,
@@ -35,6 +37,7 @@ from ledger import (
 from .keyfiles import KeyKind, load_account, load_signing_key, new_key
 from .output import (
     EXIT_CHECK_FAILED,
+    CommandGroup,
     console,
     emit_json,
     fail,
@@ -49,6 +52,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=CommandGroup,
 )
 keys_app = typer.Typer(help="Make keys.", no_args_is_help=True)
 contract_app = typer.Typer(help="Check the deployed contract.", no_args_is_help=True)
@@ -256,7 +260,12 @@ def anchor(
     """Anchor signed commitments (one Merkle batch by default) and write their proof bundles."""
     with reporting_errors(as_json):
         documents = [read_signed(path) for path in files]
-        hashes = check_and_hash(documents)  # every signature checked before anything is sent
+        hashes = []
+        for path, document in zip(files, documents, strict=True):
+            try:  # every signature is checked before anything is sent
+                hashes.extend(check_and_hash([document]))
+            except SignatureError as exc:
+                raise SignatureError(f"{path}: {exc}") from None
         repeated = {h for h in hashes if hashes.count(h) > 1}
         if repeated:
             raise InvalidDocumentError(
@@ -266,16 +275,19 @@ def anchor(
         chain = Chain.connect(str(record["rpc"]))
         ledger = LedgerContract(chain, str(record["contract"]))
         registrar = load_account(key)
+        def keep(receipt: AnchorReceipt) -> None:
+            proofs_dir.mkdir(parents=True, exist_ok=True)
+            for bundle in receipt.bundles:
+                (proofs_dir / f"{hex32(bundle.commitment)}.json").write_text(
+                    json.dumps(bundle.to_json_obj(), indent=2) + "\n"
+                )
+
         if single:
-            receipts = anchor_singly(ledger, registrar, hashes)
+            receipts = anchor_singly(ledger, registrar, hashes, on_receipt=keep)
         else:
             receipts = [anchor_batch(ledger, registrar, hashes)]
+            keep(receipts[0])
         bundles = [b for r in receipts for b in r.bundles]
-        proofs_dir.mkdir(parents=True, exist_ok=True)
-        for bundle in bundles:
-            (proofs_dir / f"{hex32(bundle.commitment)}.json").write_text(
-                json.dumps(bundle.to_json_obj(), indent=2) + "\n"
-            )
     items = [
         {"file": str(path), "hash": hex32(b.commitment), "proof": [hex32(p) for p in b.proof]}
         for path, b in zip(files, bundles, strict=True)

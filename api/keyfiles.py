@@ -42,6 +42,8 @@ def load_signing_key(path: Path) -> SigningKey:
         return SigningKey.from_pem(path.read_bytes())
     except OSError as exc:
         raise SignatureError(f"cannot read key {path}: {exc.strerror}") from None
+    except SignatureError as exc:
+        raise SignatureError(f"{path}: {exc}") from None
 
 
 def load_account(path: Path) -> LocalAccount:

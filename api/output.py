@@ -10,6 +10,8 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
+from typer.core import TyperGroup
 
 from ledger import (
     ContractRevertError,
@@ -27,7 +29,7 @@ EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 # Progress and human text go to stderr so that stdout carries only the result.
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 stdout = Console(highlight=False, soft_wrap=True)
 
 _BAD_INPUT = (
@@ -52,7 +54,8 @@ def fail(
     if as_json:
         emit_json({"ok": False, "error": {"type": kind, "message": message}})
     else:
-        console.print(f"[bold red]error:[/] {message}", markup=True)
+        # Text, not markup: file names like "[x].json" must print as they are.
+        console.print(Text.assemble(("error:", "bold red"), " ", message.replace("\n", " ")))
     raise typer.Exit(code)
 
 
@@ -75,3 +78,33 @@ def human(render: Callable[[], None], *, as_json: bool) -> None:
     """Run `render` only when the output is for people."""
     if not as_json:
         render()
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    # Typer vendors click privately (typer._click), so match the class by name, not by import.
+    return any(cls.__name__ == "UsageError" for cls in type(exc).__mro__)
+
+
+class CommandGroup(TyperGroup):
+    """The command group: usage errors also come as one JSON document when --json is given."""
+
+    def main(self, args: Any = None, *pos: Any, **kwargs: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(argv, *pos, **kwargs)
+        except typer.Exit as exc:
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            console.print("aborted")
+            sys.exit(EXIT_CHECK_FAILED)
+        except Exception as exc:
+            if not _is_usage_error(exc):
+                raise
+            message = exc.format_message()  # type: ignore[attr-defined]
+            if "--json" in argv:
+                emit_json({"ok": False, "error": {"type": "UsageError", "message": message}})
+            else:
+                exc.show()  # type: ignore[attr-defined]
+            sys.exit(EXIT_BAD_INPUT)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)

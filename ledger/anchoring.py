@@ -82,19 +82,30 @@ def anchor_singly(
     registrar: LocalAccount,
     hashes: Sequence[Hash32],
     progress: Progress | None = None,
+    on_receipt: Callable[[AnchorReceipt], None] | None = None,
 ) -> list[AnchorReceipt]:
-    """Anchor each hash in its own transaction, pipelined: all sent, then all awaited."""
+    """Anchor each hash in its own transaction, pipelined: all sent, then all awaited.
+
+    Every transaction is built (gas-estimated) before any is sent, so a refused hash
+    (AlreadyAnchored, a missing role) stops the whole set with nothing anchored. `on_receipt`
+    sees each anchor as it is confirmed, so a caller keeps the proofs of those that landed
+    even if the node fails half way.
+    """
     chain = ledger.chain
-    sent = [chain.submit(registrar, ledger.builder("anchor", h), abi=ledger.abi) for h in hashes]
+    prepared = [
+        chain.prepare(registrar, ledger.builder("anchor", h), abi=ledger.abi) for h in hashes
+    ]
+    sent = [chain.send(registrar, tx, abi=ledger.abi) for tx in prepared]
     receipts: list[AnchorReceipt] = []
     for commitment, tx_hash in zip(hashes, sent, strict=True):
         receipt = chain.wait(tx_hash)
         bundle = _bundle(ledger, commitment, ZERO_HASH, (), receipt)
-        receipts.append(
-            AnchorReceipt(
-                ZERO_HASH, tx_hash, int(receipt["blockNumber"]), int(receipt["gasUsed"]), (bundle,)
-            )
+        anchored = AnchorReceipt(
+            ZERO_HASH, tx_hash, int(receipt["blockNumber"]), int(receipt["gasUsed"]), (bundle,)
         )
+        receipts.append(anchored)
+        if on_receipt:
+            on_receipt(anchored)
         if progress:
             progress(1)
     return receipts

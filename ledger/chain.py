@@ -159,6 +159,24 @@ class Chain:
 
     # ------------------------------------------------------------------ transactions
 
+    def prepare(
+        self,
+        account: LocalAccount,
+        build: Callable[[TxParams], TxParams],
+        *,
+        abi: Sequence[dict[str, Any]] = (),
+        gas: int | None = None,
+    ) -> TxParams:
+        """Build a transaction, estimating its gas: a revert raises ContractRevertError here,
+        before anything is sent."""
+        params: TxParams = {"from": account.address, "chainId": self.chain_id}
+        if gas is not None:
+            params["gas"] = gas
+        try:
+            return build(params)
+        except Exception as exc:
+            raise self._translate(exc, abi) from exc
+
     def submit(
         self,
         account: LocalAccount,
@@ -167,15 +185,14 @@ class Chain:
         abi: Sequence[dict[str, Any]] = (),
         gas: int | None = None,
     ) -> bytes:
-        """Build (estimating gas, so a revert raises ContractRevertError before anything is
-        sent), sign locally with the next nonce, send; return the transaction hash."""
-        params: TxParams = {"from": account.address, "chainId": self.chain_id}
-        if gas is not None:
-            params["gas"] = gas
-        try:
-            tx = build(params)
-        except Exception as exc:
-            raise self._translate(exc, abi) from exc
+        """`prepare`, then `send`; return the transaction hash."""
+        return self.send(account, self.prepare(account, build, abi=abi, gas=gas), abi=abi)
+
+    def send(
+        self, account: LocalAccount, tx: TxParams, *, abi: Sequence[dict[str, Any]] = ()
+    ) -> bytes:
+        """Sign a prepared transaction locally with the account's next nonce and send it."""
+        tx = dict(tx)  # type: ignore[assignment]
         tx["nonce"] = Nonce(self._next_nonce(account.address))
         signed = account.sign_transaction(tx)  # type: ignore[arg-type]
         try:

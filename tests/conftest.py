@@ -1,4 +1,4 @@
-"""Shared fixtures: chains (embedded and a real anvil), funded department accounts, a deployed ledger."""
+"""Shared fixtures: embedded and anvil chains, funded department accounts, a deployed ledger."""
 
 from __future__ import annotations
 

@@ -1,0 +1,106 @@
+"""Personal data at rest: AES-GCM under a data key per commitment, wrapped by a master key.
+
+Erasing a commitment's personal data destroys its wrapped data key; the ciphertext that
+remains cannot be opened by anyone, and the salted hash on chain reveals nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+
+from .errors import LedgerError
+
+MASTER_KEY_ENV = "COMMITLEDGER_MASTER_KEY"
+_KEY_BYTES = 32
+_NONCE_BYTES = 12
+
+
+class VaultError(LedgerError, ValueError):
+    """A master key is missing or malformed, or sealed data cannot be opened."""
+
+
+class ErasedError(VaultError):
+    """The data key was destroyed: the personal data are gone for good."""
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """Ciphertext (nonce + AES-GCM output) and its data key wrapped by the master key (RFC 3394)."""
+
+    ciphertext: bytes
+    wrapped_key: bytes
+
+
+class Vault:
+    """Seals and opens personal data with per-commitment data keys under one master key."""
+
+    def __init__(self, master_key: bytes) -> None:
+        if len(master_key) != _KEY_BYTES:
+            raise VaultError(f"the master key must be {_KEY_BYTES} bytes, got {len(master_key)}")
+        self._master_key = master_key
+        # A separate key for applicant fingerprints, so that they say nothing about the data keys.
+        self._fingerprint_key = hmac.new(
+            master_key, b"applicant-fingerprint", hashlib.sha256
+        ).digest()
+
+    @classmethod
+    def from_text(cls, text: str) -> Vault:
+        """A vault from a base64 (or 0x-hex) master key, as configuration gives it."""
+        value = text.strip()
+        try:
+            raw = (
+                bytes.fromhex(value[2:])
+                if value.startswith("0x")
+                else base64.b64decode(value, validate=True)
+            )
+        except ValueError:
+            raise VaultError("the master key must be 32 bytes as base64 or 0x-hex") from None
+        return cls(raw)
+
+    @classmethod
+    def from_environment(cls) -> Vault:
+        """The vault whose master key is in COMMITLEDGER_MASTER_KEY."""
+        text = os.environ.get(MASTER_KEY_ENV)
+        if not text:
+            raise VaultError(
+                f"no master key: set {MASTER_KEY_ENV} (make one with `keys new --kind master`)"
+            )
+        return cls.from_text(text)
+
+    @staticmethod
+    def new_master_key() -> str:
+        """A fresh master key as base64."""
+        return base64.b64encode(secrets.token_bytes(_KEY_BYTES)).decode("ascii")
+
+    def seal(self, plaintext: bytes, associated: bytes = b"") -> Sealed:
+        """Encrypt under a fresh data key, authenticating `associated` (the commitment hash)."""
+        data_key = AESGCM.generate_key(bit_length=256)
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        ciphertext = nonce + AESGCM(data_key).encrypt(nonce, plaintext, associated)
+        return Sealed(ciphertext, aes_key_wrap(self._master_key, data_key))
+
+    def open(self, ciphertext: bytes, wrapped_key: bytes | None, associated: bytes = b"") -> bytes:
+        """Decrypt; ErasedError when the data key was destroyed, VaultError when tampered."""
+        if wrapped_key is None:
+            raise ErasedError("the personal data of this commitment were erased")
+        try:
+            data_key = aes_key_unwrap(self._master_key, wrapped_key)
+            nonce, body = ciphertext[:_NONCE_BYTES], ciphertext[_NONCE_BYTES:]
+            return AESGCM(data_key).decrypt(nonce, body, associated)
+        except (InvalidUnwrap, InvalidTag):
+            raise VaultError("sealed data do not open: wrong master key or altered data") from None
+
+    def fingerprint(self, id_type: str, id_number: str) -> bytes:
+        """A keyed fingerprint of an applicant's identity, to find their records without the ID."""
+        return hmac.new(
+            self._fingerprint_key, f"{id_type}:{id_number}".encode(), hashlib.sha256
+        ).digest()

@@ -1,0 +1,201 @@
+"""The matter catalog (verifier/matters) and the sample commitments built from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rfc8785
+
+from ledger import Commitment, InvalidDocumentError, keccak256
+from verifier import default_catalog, sample_commitments
+from verifier.catalog import MATTERS_DIR, Catalog, Matter, load_catalog
+
+CATALOG_FILE = MATTERS_DIR / "beijing.json"
+
+# (words in the English name, words in the Chinese name, department) of each matter
+EXPECTED_MATTERS = [
+    ("points-based household registration", "积分落户", "BJ-HRSS"),
+    ("work permit for a foreigner", "外国人来华工作许可", "BJ-HRSS"),
+    ("graduate", "毕业生", "BJ-HRSS"),
+    ("social-security card", "社会保障卡", "BJ-HRSS"),
+    ("licence", "许可", "BJ-SAMR"),
+]
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    return default_catalog()
+
+
+def raw_catalog() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(CATALOG_FILE.read_text(encoding="utf-8"))
+    return data
+
+
+def with_conditions(matter: Matter, conditions: str) -> Matter:
+    return matter.model_copy(
+        update={"notice": matter.notice.model_copy(update={"conditions": conditions})}
+    )
+
+
+# ---------------------------------------------------------------------- the catalog
+
+
+def test_catalog_loads_with_five_matters(catalog: Catalog) -> None:
+    assert catalog.region
+    assert catalog.catalog_version >= 1
+    assert len(catalog.matters) == 5
+    assert len({m.code for m in catalog.matters}) == 5
+
+
+@pytest.mark.parametrize(("english", "chinese", "department"), EXPECTED_MATTERS)
+def test_catalog_has_the_matter(
+    catalog: Catalog, english: str, chinese: str, department: str
+) -> None:
+    found = [m for m in catalog.matters if english in m.name_en.lower()]
+    assert len(found) == 1, [m.name_en for m in catalog.matters]
+    matter = found[0]
+    assert chinese in matter.name
+    assert matter.department == department
+    assert matter.code.startswith(department)
+    assert matter.claims
+    assert matter.notice.conditions
+    assert matter.notice.liability
+    assert matter.legal_basis
+    assert matter.verification_window_days > 0
+
+
+def test_each_matter_is_found_by_code(catalog: Catalog) -> None:
+    for matter in catalog.matters:
+        assert catalog.matter(matter.code) is matter
+
+
+def test_unknown_matter_names_the_known_ones(catalog: Catalog) -> None:
+    with pytest.raises(InvalidDocumentError) as caught:
+        catalog.matter("BJ-HRSS-9999")
+    message = str(caught.value)
+    assert "BJ-HRSS-9999" in message
+    for matter in catalog.matters:
+        assert matter.code in message
+
+
+def test_default_catalog_is_cached(catalog: Catalog) -> None:
+    assert default_catalog() is catalog
+
+
+def test_load_catalog_refuses_an_invalid_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{", encoding="utf-8")
+    with pytest.raises(InvalidDocumentError, match=r"catalog broken\.json is invalid"):
+        load_catalog(broken)
+    data = raw_catalog()
+    data["matters"][0]["unexpected"] = True
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(InvalidDocumentError, match="unexpected"):
+        load_catalog(extra)
+
+
+# ---------------------------------------------------------------------- notice hashes
+
+
+def test_notice_hash_is_keccak_of_the_canonical_notice(catalog: Catalog) -> None:
+    raw = {m["code"]: m for m in raw_catalog()["matters"]}
+    for matter in catalog.matters:
+        shown = {"matter_code": matter.code, **raw[matter.code]["notice"]}
+        assert matter.notice_hash() == keccak256(rfc8785.dumps(shown))
+
+
+def test_notice_hash_is_stable(catalog: Catalog) -> None:
+    reloaded = load_catalog(CATALOG_FILE)
+    for matter in catalog.matters:
+        assert len(matter.notice_hash()) == 32
+        assert matter.notice_hash() == matter.notice_hash()
+        assert reloaded.matter(matter.code).notice_hash() == matter.notice_hash()
+
+
+def test_notice_hashes_differ_between_matters(catalog: Catalog) -> None:
+    assert len({m.notice_hash() for m in catalog.matters}) == len(catalog.matters)
+
+
+def test_notice_hash_changes_when_the_notice_changes(catalog: Catalog) -> None:
+    matter = catalog.matters[0]
+    original = matter.notice_hash()
+    assert with_conditions(matter, matter.notice.conditions + "。").notice_hash() != original
+    assert with_conditions(matter, matter.notice.conditions).notice_hash() == original
+    liability = matter.notice.model_copy(update={"liability": matter.notice.liability + " "})
+    assert matter.model_copy(update={"notice": liability}).notice_hash() != original
+    version = matter.notice.model_copy(update={"version": matter.notice.version + 1})
+    assert matter.model_copy(update={"notice": version}).notice_hash() != original
+    assert matter.model_copy(update={"code": matter.code + "X"}).notice_hash() != original
+
+
+def test_notice_hash_changes_when_the_file_changes(tmp_path: Path, catalog: Catalog) -> None:
+    data = raw_catalog()
+    data["matters"][1]["notice"]["conditions"] += " (revised)"
+    edited = tmp_path / "beijing.json"
+    edited.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    changed = load_catalog(edited)
+    for index, matter in enumerate(catalog.matters):
+        same = changed.matter(matter.code).notice_hash() == matter.notice_hash()
+        assert same == (index != 1)
+
+
+def test_notice_hash_ignores_the_matter_fields_outside_the_notice(catalog: Catalog) -> None:
+    matter = catalog.matters[0]
+    renamed = matter.model_copy(update={"name_en": "renamed", "severity": "minor"})
+    assert renamed.notice_hash() == matter.notice_hash()
+
+
+# ---------------------------------------------------------------------- sample commitments
+
+
+def test_samples_are_valid_documents_that_round_trip(catalog: Catalog) -> None:
+    for document in sample_commitments(25):
+        text = json.dumps(document.to_json_obj(), ensure_ascii=False)
+        again = Commitment.from_json_obj(json.loads(text))
+        assert again == document
+        assert again.hash() == document.hash()
+        assert again.canonical() == document.canonical()
+
+
+def test_samples_have_distinct_salts_and_hashes() -> None:
+    documents = list(sample_commitments(60))
+    assert len({d.salt for d in documents}) == 60
+    assert len({d.hash() for d in documents}) == 60
+    assert len({d.code for d in documents}) == 60
+
+
+def test_samples_follow_their_matter(catalog: Catalog) -> None:
+    documents = list(sample_commitments(20))
+    assert {d.matter_code for d in documents} == {m.code for m in catalog.matters}
+    for document in documents:
+        matter = catalog.matter(document.matter_code)
+        assert document.department == matter.department
+        assert document.notice_hash == "0x" + matter.notice_hash().hex()
+        assert [c.key for c in document.claims] == [s.key for s in matter.claims]
+        assert [c.op for c in document.claims] == [s.op for s in matter.claims]
+        for claim, spec in zip(document.claims, matter.claims, strict=True):
+            if spec.value is not None:
+                assert claim.value == spec.value
+
+
+def test_samples_of_one_department(catalog: Catalog) -> None:
+    documents = list(sample_commitments(12, department="BJ-SAMR"))
+    assert {d.department for d in documents} == {"BJ-SAMR"}
+    assert all(d.applicant.kind == "organisation" for d in documents)
+    hrss = list(sample_commitments(12, department="BJ-HRSS"))
+    assert {d.department for d in hrss} == {"BJ-HRSS"}
+
+
+def test_samples_are_reproducible_except_the_salt() -> None:
+    first = list(sample_commitments(10, seed=11))
+    second = list(sample_commitments(10, seed=11))
+    assert [d.applicant for d in first] == [d.applicant for d in second]
+    assert [d.model_copy(update={"salt": "0x" + "00" * 32}) for d in first] == [
+        d.model_copy(update={"salt": "0x" + "00" * 32}) for d in second
+    ]
+    assert all(a.salt != b.salt for a, b in zip(first, second, strict=True))
