@@ -275,6 +275,7 @@ def anchor(
         chain = Chain.connect(str(record["rpc"]))
         ledger = LedgerContract(chain, str(record["contract"]))
         registrar = load_account(key)
+
         def keep(receipt: AnchorReceipt) -> None:
             proofs_dir.mkdir(parents=True, exist_ok=True)
             for bundle in receipt.bundles:
