@@ -15,7 +15,7 @@ from ledger import (
     VERIFIER_ROLE,
     AnchorReceipt,
     Chain,
-    Commitment,
+    Hash32,
     InvalidDocumentError,
     LedgerContract,
     ProofBundle,
@@ -29,11 +29,19 @@ from ledger import (
     department_id,
     hex32,
     load_artifact,
-    load_json_bytes,
     sign_commitment,
     to_hash32,
 )
 
+from . import cli_store
+from .files import (
+    DEFAULT_DEPLOYMENT,
+    DEFAULT_PROOFS,
+    read_commitment,
+    read_deployment,
+    read_json_file,
+    read_signed,
+)
 from .keyfiles import KeyKind, load_account, load_signing_key, new_key
 from .output import (
     EXIT_CHECK_FAILED,
@@ -61,53 +69,6 @@ app.add_typer(contract_app, name="contract")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 RpcOpt = Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of a node of the chain.")]
-DEFAULT_DEPLOYMENT = Path("data/deployment.json")
-DEFAULT_PROOFS = Path("data/proofs")
-MAX_DOCUMENT_BYTES = 1 << 20  # a commitment is a few KB; refuse anything absurd
-
-
-# ---------------------------------------------------------------------- reading documents
-
-
-def read_json_file(path: Path) -> object:
-    """Parse a JSON file strictly; InvalidDocumentError names the file and the problem."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InvalidDocumentError(f"{path}: {exc.strerror}") from None
-    if len(raw) > MAX_DOCUMENT_BYTES:
-        raise InvalidDocumentError(f"{path}: larger than {MAX_DOCUMENT_BYTES} bytes")
-    try:
-        return load_json_bytes(raw)
-    except InvalidDocumentError as exc:
-        raise InvalidDocumentError(f"{path}: {exc}") from None
-
-
-def read_commitment(path: Path) -> Commitment | SignedCommitment:
-    """A signed commitment (`{"document", "signature"}`) or a bare commitment document."""
-    obj = read_json_file(path)
-    try:
-        if isinstance(obj, dict) and "signature" in obj:
-            return SignedCommitment.from_json_obj(obj)
-        return Commitment.from_json_obj(obj)
-    except InvalidDocumentError as exc:
-        raise InvalidDocumentError(f"{path}: {exc}") from None
-
-
-def read_signed(path: Path) -> SignedCommitment:
-    """A signed commitment; a bare document is refused with a hint."""
-    document = read_commitment(path)
-    if not isinstance(document, SignedCommitment):
-        raise InvalidDocumentError(f"{path}: not signed; sign it first with `commitledger sign`")
-    return document
-
-
-def read_deployment(path: Path) -> dict[str, Any]:
-    """The deployment file written by `deploy`."""
-    obj = read_json_file(path)
-    if not isinstance(obj, dict) or not {"rpc", "contract", "chain_id"} <= set(obj):
-        raise InvalidDocumentError(f"{path}: not a deployment file (run `commitledger deploy`)")
-    return obj
 
 
 # ---------------------------------------------------------------------- keys and documents
@@ -118,21 +79,27 @@ def keys_new(
     out: Annotated[Path, typer.Option("--out", help="Where to write the key (never overwritten).")],
     kind: Annotated[
         str,
-        typer.Option("--kind", help="ed25519 or ecdsa-p256 (applicants), ethereum (departments)."),
+        typer.Option(
+            "--kind",
+            help="ed25519 or ecdsa-p256 (applicants), ethereum (departments), master (store).",
+        ),
     ] = "ed25519",
     as_json: JsonOpt = False,
 ) -> None:
     """Make a new key: an applicant's signing key or a department's chain account."""
-    if kind not in ("ed25519", "ecdsa-p256", "ethereum"):
-        fail(f"unknown key kind {kind!r}: use ed25519, ecdsa-p256 or ethereum", as_json=as_json)
+    if kind not in ("ed25519", "ecdsa-p256", "ethereum", "master"):
+        fail(
+            f"unknown key kind {kind!r}: use ed25519, ecdsa-p256, ethereum or master",
+            as_json=as_json,
+        )
     with reporting_errors(as_json):
         facts = new_key(cast(KeyKind, kind), out)
     if as_json:
         emit_json({"ok": True, **facts})
     else:
-        stdout.print(
-            f"wrote {facts['kind']} key to {out}: {facts.get('address') or facts.get('public_key')}"
-        )
+        public = facts.get("address") or facts.get("public_key")
+        shown = f": {public}" if public else " (keep it secret; it is never printed)"
+        stdout.print(f"wrote {facts['kind']} key to {out}{shown}", markup=False)
 
 
 @app.command()
@@ -316,21 +283,53 @@ def anchor(
 def proof(
     commitment: Annotated[str, typer.Argument(help="The commitment hash (0x + 64 hex).")],
     proofs_dir: Annotated[Path, typer.Option("--proofs-dir")] = DEFAULT_PROOFS,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Also look in this store (pipeline anchors).")
+    ] = None,
+    deployment: Annotated[Path, typer.Option("--deployment")] = DEFAULT_DEPLOYMENT,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print the proof bundle of an anchored commitment."""
+    """Print the proof bundle of an anchored commitment (from `anchor` or the pipeline)."""
     with reporting_errors(as_json):
-        digest = hex32(to_hash32(commitment))
-        path = proofs_dir / f"{digest}.json"
-        if not path.exists():
-            fail(
-                f"no proof for {digest} in {proofs_dir}: it was not anchored from here",
-                as_json=as_json,
-                code=EXIT_CHECK_FAILED,
-                kind="NotFound",
-            )
-        bundle = ProofBundle.from_json_obj(read_json_file(path))
+        digest = to_hash32(commitment)
+        path = proofs_dir / f"{hex32(digest)}.json"
+        if path.exists():
+            bundle = ProofBundle.from_json_obj(read_json_file(path))
+        else:
+            found = _bundle_from_store(digest, store, deployment)
+            if found is None:
+                fail(
+                    f"no proof for {hex32(digest)}: not anchored from here (looked in "
+                    f"{proofs_dir} and the store)",
+                    as_json=as_json,
+                    code=EXIT_CHECK_FAILED,
+                    kind="NotFound",
+                )
+            bundle = found
     emit_json(bundle.to_json_obj())
+
+
+def _bundle_from_store(digest: Hash32, url: str | None, deployment: Path) -> ProofBundle | None:
+    if url is None and not cli_store.default_store_exists():
+        return None
+    anchoring = cli_store.open_store(url).anchoring_of(digest)
+    if anchoring is None:
+        return None
+    batch, path = anchoring
+    record = read_deployment(deployment)
+    assert batch.tx_hash is not None
+    assert batch.block_number is not None
+    assert batch.block_hash is not None
+    return ProofBundle(
+        commitment=digest,
+        root=batch.root,
+        proof=path,
+        chain_id=int(record["chain_id"]),
+        contract=str(record["contract"]),
+        transaction=batch.tx_hash,
+        block_number=batch.block_number,
+        block_hash=batch.block_hash,
+    )
 
 
 @app.command("verify-proof")
@@ -407,6 +406,9 @@ def demo(
     if not summary["ok"]:
         raise typer.Exit(EXIT_CHECK_FAILED)
     human(lambda: console.print("[bold green]demo finished[/]"), as_json=as_json)
+
+
+cli_store.register(app)
 
 
 def main() -> None:

@@ -11,8 +11,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger import InvalidDocumentError, SignatureError, SigningKey
+from ledger.vault import Vault
 
-KeyKind = Literal["ed25519", "ecdsa-p256", "ethereum"]
+KeyKind = Literal["ed25519", "ecdsa-p256", "ethereum", "master"]
 
 
 def _write_secret(path: Path, data: bytes) -> None:
@@ -26,6 +27,9 @@ def new_key(kind: KeyKind, path: Path) -> dict[str, str]:
     """Create a key of `kind` at `path`; return its public facts (never the secret)."""
     if path.exists():
         raise InvalidDocumentError(f"{path} exists already: keys are never overwritten")
+    if kind == "master":  # the store's master key: wraps every commitment's data key
+        _write_secret(path, (Vault.new_master_key() + "\n").encode())
+        return {"kind": kind, "path": str(path)}
     if kind == "ethereum":
         account = Account.create()
         body = {"kind": "ethereum", "address": account.address, "private_key": account.key.hex()}

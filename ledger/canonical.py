@@ -12,7 +12,13 @@ from eth_hash.auto import keccak
 from .errors import InvalidDocumentError
 from .types import Hash32
 
-__all__ = ["canonical_bytes", "document_hash", "keccak256", "load_json_bytes"]
+__all__ = [
+    "canonical_bytes",
+    "canonical_bytes_plain",
+    "document_hash",
+    "keccak256",
+    "load_json_bytes",
+]
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 # json's C scanner recurses on the C stack and can crash the process before Python's
@@ -41,6 +47,22 @@ def canonical_bytes(value: object) -> bytes:
         raise InvalidDocumentError(
             "cannot make canonical: the value is nested too deeply or contains itself"
         ) from None
+
+
+def canonical_bytes_plain(value: object) -> bytes:
+    """RFC 8785 bytes of a value whose keys are ASCII and which holds no floats, fast.
+
+    For such values JCS is exactly sorted-key, space-free JSON with only the mandatory
+    escapes: the stdlib's C encoder gives the same bytes in a fraction of the time. Callers
+    guarantee the precondition (the commitment schema does); a test compares both ways.
+    """
+    try:
+        text = json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+        return text.encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError) as exc:
+        raise InvalidDocumentError(f"cannot make canonical: {exc}") from None
 
 
 def keccak256(data: bytes) -> Hash32:

@@ -13,7 +13,13 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.abi import function_signature_to_4byte_selector
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
+from web3.exceptions import (
+    BlockNotFound,
+    ContractCustomError,
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+)
 from web3.providers import EthereumTesterProvider, HTTPProvider
 from web3.types import Nonce, TxParams, TxReceipt, Wei
 
@@ -94,6 +100,14 @@ def _is_revert(exc: Exception) -> bool:
     return isinstance(exc, ContractLogicError | ContractCustomError) or (
         type(exc).__name__ == "TransactionFailed"
     )
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    """A transaction signed locally: its raw bytes and its hash."""
+
+    raw: bytes
+    tx_hash: bytes
 
 
 @dataclass
@@ -192,14 +206,51 @@ class Chain:
         self, account: LocalAccount, tx: TxParams, *, abi: Sequence[dict[str, Any]] = ()
     ) -> bytes:
         """Sign a prepared transaction locally with the account's next nonce and send it."""
+        signed = self.sign(account, tx)
+        self.broadcast(account, signed, abi=abi)
+        return signed.tx_hash
+
+    def sign(self, account: LocalAccount, tx: TxParams) -> SignedTx:
+        """Sign with the account's next nonce; the hash is known before anything is sent."""
         tx = dict(tx)  # type: ignore[assignment]
         tx["nonce"] = Nonce(self._next_nonce(account.address))
         signed = account.sign_transaction(tx)  # type: ignore[arg-type]
+        return SignedTx(bytes(signed.raw_transaction), bytes(signed.hash))
+
+    def broadcast(
+        self, account: LocalAccount, signed: SignedTx, *, abi: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        """Send a signed transaction; on failure the nonce is re-read from the node next time."""
         try:
-            return bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
+            self.w3.eth.send_raw_transaction(signed.raw)
         except Exception as exc:
-            self._nonces.pop(account.address, None)  # resynchronise from the node next time
+            self._nonces.pop(account.address, None)
             raise self._translate(exc, abi) from exc
+
+    def forget_nonces(self) -> None:
+        """Re-read every nonce from the node (after it restarted, or after a reorg)."""
+        self._nonces.clear()
+
+    def transaction_known(self, tx_hash: bytes) -> bool:
+        """Whether the node knows the transaction (pending or mined)."""
+        try:
+            return self.w3.eth.get_transaction(HexBytes(tx_hash)) is not None
+        except TransactionNotFound:
+            return False
+
+    def receipt(self, tx_hash: bytes) -> TxReceipt | None:
+        """The receipt if the transaction is mined, else None (no waiting)."""
+        try:
+            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+
+    def block_hash(self, number: int) -> bytes | None:
+        """The hash of the canonical block at `number`, or None beyond the head."""
+        try:
+            return bytes(self.w3.eth.get_block(number)["hash"])
+        except BlockNotFound:
+            return None
 
     def transact(
         self,

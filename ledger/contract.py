@@ -220,3 +220,17 @@ class LedgerContract:
         """Decoded logs of one event type."""
         event = getattr(self._contract.events, name)
         return list(event.get_logs(from_block=from_block, to_block=to_block))
+
+    def batch_anchored_event(self, root: Hash32) -> tuple[bytes, int, bytes] | None:
+        """Where the BatchAnchored event of `root` is: (transaction, block number, block hash)."""
+        logs = self._contract.events.BatchAnchored.get_logs(
+            argument_filters={"root": root}, from_block=0
+        )
+        for entry in logs:
+            if bytes(entry["args"]["root"]) == root:
+                return (
+                    bytes(entry["transactionHash"]),
+                    int(entry["blockNumber"]),
+                    bytes(entry["blockHash"]),
+                )
+        return None

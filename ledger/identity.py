@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from .errors import InvalidDocumentError
@@ -149,15 +149,22 @@ def _check_short_date(yymmdd: str, what: str) -> None:
     # The century is not written; the date must exist in one of the two candidates.
     for century in ("19", "20"):
         try:
-            datetime.strptime(century + yymmdd, "%Y%m%d")
+            _parse_yyyymmdd(century + yymmdd)
         except ValueError:
             continue
         return
     raise InvalidDocumentError(f"{what} {yymmdd} is not a valid date")
 
 
+def _parse_yyyymmdd(text: str) -> date:
+    if len(text) != 8 or not (text.isascii() and text.isdigit()):
+        raise ValueError(text)
+    return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+
+
 def check_date(yyyymmdd: str, what: str) -> None:
+    """Raise InvalidDocumentError unless `yyyymmdd` is a real calendar date."""
     try:
-        datetime.strptime(yyyymmdd, "%Y%m%d")
+        _parse_yyyymmdd(yyyymmdd)
     except ValueError:
         raise InvalidDocumentError(f"{what} {yyyymmdd} is not a valid date") from None

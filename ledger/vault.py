@@ -52,6 +52,11 @@ class Vault:
             master_key, b"applicant-fingerprint", hashlib.sha256
         ).digest()
 
+    @property
+    def master_key(self) -> bytes:
+        """The master key itself: only for handing to worker processes; never log it."""
+        return self._master_key
+
     @classmethod
     def from_text(cls, text: str) -> Vault:
         """A vault from a base64 (or 0x-hex) master key, as configuration gives it."""

@@ -1,0 +1,177 @@
+"""Intake: check a signed commitment, seal its personal data, store it durably, then acknowledge."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from .documents import SignedCommitment
+from .errors import InvalidDocumentError, LedgerError
+from .signing import verify_signed
+from .store import NewCommitment, Store
+from .types import Hash32
+from .vault import Vault
+
+MatterDepartments = Mapping[str, str]
+"""The department responsible for each known matter code."""
+
+
+class ApplicantExcludedError(LedgerError, PermissionError):
+    """The applicant has an unrepaired breach: the commitment route is closed to them."""
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """A commitment is durable: its hash, and whether this submission stored it (False: seen)."""
+
+    hash: Hash32
+    new: bool
+
+
+def _parse(document: object) -> SignedCommitment:
+    if isinstance(document, SignedCommitment):
+        return document
+    if isinstance(document, bytes | str):
+        try:
+            document = json.loads(document)
+        except ValueError as exc:
+            raise InvalidDocumentError(f"not JSON: {exc}") from None
+    return SignedCommitment.from_json_obj(document)
+
+
+class Checker:
+    """The pure part of intake: schema, signature, matter, hash, seal. Stores nothing."""
+
+    def __init__(self, vault: Vault, matters: MatterDepartments) -> None:
+        self.vault = vault
+        self.matters = dict(matters)
+
+    def check(self, document: object) -> NewCommitment:
+        """Check one document and seal it; raise the LedgerError that names what is wrong."""
+        signed = _parse(document)
+        verify_signed(signed)
+        commitment = signed.document
+        responsible = self.matters.get(commitment.matter_code)
+        if responsible is None:
+            raise InvalidDocumentError(f"unknown matter {commitment.matter_code!r}")
+        if responsible != commitment.department:
+            raise InvalidDocumentError(
+                f"matter {commitment.matter_code} belongs to {responsible}, "
+                f"not {commitment.department}"
+            )
+        digest = commitment.hash()
+        applicant = commitment.applicant
+        plain = json.dumps(signed.to_json_obj(), ensure_ascii=False, separators=(",", ":"))
+        sealed = self.vault.seal(plain.encode("utf-8"), associated=digest)
+        return NewCommitment(
+            hash=digest,
+            code=commitment.code,
+            matter_code=commitment.matter_code,
+            department=commitment.department,
+            applicant_fingerprint=self.vault.fingerprint(applicant.id_type, applicant.id_number),
+            sealed=sealed.ciphertext,
+            wrapped_key=sealed.wrapped_key,
+        )
+
+    def check_all(self, documents: Sequence[object]) -> list[NewCommitment | LedgerError]:
+        """Check each document; a bad one gives its error in its place."""
+        results: list[NewCommitment | LedgerError] = []
+        for document in documents:
+            try:
+                results.append(self.check(document))
+            except LedgerError as exc:
+                results.append(exc)
+        return results
+
+
+_worker_checker: Checker | None = None
+
+
+def _start_worker(master_key: bytes, matters: dict[str, str]) -> None:
+    global _worker_checker
+    _worker_checker = Checker(Vault(master_key), matters)
+
+
+def _check_in_worker(documents: Sequence[object]) -> list[NewCommitment | LedgerError]:
+    assert _worker_checker is not None
+    return _worker_checker.check_all(documents)
+
+
+class Intake:
+    """Accepts signed commitments into the store; nothing is acknowledged before it is durable.
+
+    With `workers`, checking (signatures, hashing, sealing) runs in that many processes,
+    so a large submission uses every core while this process writes to the store.
+    """
+
+    def __init__(
+        self, store: Store, vault: Vault, matters: MatterDepartments, workers: int = 0
+    ) -> None:
+        self.store = store
+        self.vault = vault
+        self.checker = Checker(vault, matters)
+        self._pool: Executor | None = None
+        if workers > 0:
+            self._pool = ProcessPoolExecutor(
+                workers,
+                initializer=_start_worker,
+                initargs=(vault.master_key, dict(matters)),
+            )
+        self._workers = workers
+
+    def close(self) -> None:
+        """Stop the worker processes, if any."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def check(self, document: object) -> NewCommitment:
+        """Check one document (see Checker.check)."""
+        return self.checker.check(document)
+
+    def _check_all(self, documents: Sequence[object]) -> list[NewCommitment | LedgerError]:
+        if self._pool is None or len(documents) < 2 * self._workers:
+            return self.checker.check_all(documents)
+        size = -(-len(documents) // self._workers)
+        chunks = [documents[i : i + size] for i in range(0, len(documents), size)]
+        return [item for part in self._pool.map(_check_in_worker, chunks) for item in part]
+
+    def submit(self, document: object) -> Acknowledgement:
+        """Check and store one commitment; raise on bad input or an excluded applicant."""
+        result = self.submit_many([document])[0]
+        if isinstance(result, LedgerError):
+            raise result
+        return result
+
+    def submit_many(self, documents: Sequence[object]) -> list[Acknowledgement | LedgerError]:
+        """Check each; store the good ones in one transaction; per document, its ack or error."""
+        checked = self._check_all(documents)
+        good = [item for item in checked if isinstance(item, NewCommitment)]
+        excluded = self.store.excluded_among([item.applicant_fingerprint for item in good])
+        admitted = [item for item in good if item.applicant_fingerprint not in excluded]
+        fresh = iter(self.store.add_commitments(admitted))
+        results: list[Acknowledgement | LedgerError] = []
+        for item in checked:
+            if isinstance(item, LedgerError):
+                results.append(item)
+            elif item.applicant_fingerprint in excluded:
+                results.append(
+                    ApplicantExcludedError(
+                        "the applicant has an unrepaired breach: the commitment route is "
+                        "closed until it is repaired; apply with certificates instead"
+                    )
+                )
+            else:
+                results.append(Acknowledgement(item.hash, next(fresh)))
+        return results
+
+    def open_document(self, commitment: Hash32) -> SignedCommitment | None:
+        """The stored signed document (None when unknown); ErasedError once erased."""
+        stored = self.store.sealed(commitment)
+        if stored is None:
+            return None
+        ciphertext, wrapped_key = stored
+        plaintext = self.vault.open(ciphertext, wrapped_key, associated=commitment)
+        return SignedCommitment.from_json_obj(json.loads(plaintext))

@@ -1,0 +1,153 @@
+"""The store's tables (SQLAlchemy Core) and their versioned migrations, applied on start."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    inspect,
+    select,
+)
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", Float, nullable=False),
+)
+
+# The anchoring outbox is the set of commitments in state 'pending'.
+commitments = Table(
+    "commitments",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("hash", LargeBinary(32), nullable=False, unique=True),
+    Column("code", String(20), nullable=False),
+    Column("matter_code", String(64), nullable=False),
+    Column("department", String(64), nullable=False),
+    # keyed HMAC of the applicant's identity: finds their records without storing the ID
+    Column("applicant_fingerprint", LargeBinary(32), nullable=False, index=True),
+    Column("received_at", Float, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | batched | anchored
+    Column("batch_id", Integer, ForeignKey("batches.id"), nullable=True, index=True),
+    Column("proof", LargeBinary, nullable=True),  # concatenated 32-byte siblings
+    # the signed document, AES-GCM under its own data key; NULL wrapped_key = erased
+    Column("sealed", LargeBinary, nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=True),
+    Column("erased_at", Float, nullable=True),
+)
+Index("commitments_outbox", commitments.c.state, commitments.c.department, commitments.c.id)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("root", LargeBinary(32), nullable=False, unique=True),
+    Column("size", Integer, nullable=False),
+    Column("department", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # built | sent | anchored
+    Column("created_at", Float, nullable=False),
+    Column("tx_hash", LargeBinary(32), nullable=True),
+    Column("sent_at", Float, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("block_number", BigInteger, nullable=True),
+    Column("block_hash", LargeBinary(32), nullable=True),
+    Column("anchored_at", Float, nullable=True),
+)
+Index("batches_state", batches.c.state)
+
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("commitment_hash", LargeBinary(32), nullable=False, index=True),
+    Column("status", Integer, nullable=False),
+    Column("evidence", LargeBinary(32), nullable=False),
+    Column("report", Text, nullable=True),
+    Column("tx_hash", LargeBinary(32), nullable=True),
+    Column("block_number", BigInteger, nullable=True),
+    Column("recorded_at", Float, nullable=False),
+)
+
+contract_events = Table(
+    "contract_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("block_number", BigInteger, nullable=False),
+    Column("block_hash", LargeBinary(32), nullable=False),
+    Column("tx_hash", LargeBinary(32), nullable=False),
+    Column("log_index", Integer, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("subject", LargeBinary(32), nullable=True, index=True),  # commitment or root
+    Column("department", LargeBinary(32), nullable=True),
+    Column("args", Text, nullable=False),  # JSON
+    UniqueConstraint("tx_hash", "log_index", name="contract_events_position"),
+)
+
+exclusions = Table(
+    "exclusions",
+    metadata,
+    Column("applicant_fingerprint", LargeBinary(32), primary_key=True),
+    Column("commitment_hash", LargeBinary(32), nullable=False),
+    Column("since", Float, nullable=False),
+)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+
+def _create_v1(connection: Connection) -> None:
+    metadata.create_all(
+        connection,
+        tables=[commitments, batches, outcomes, contract_events, exclusions, sync_state],
+    )
+
+
+# Version -> step. Append only: a released step never changes; a new one alters the tables.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+
+
+def migrate(connection: Connection) -> list[int]:
+    """Apply the migrations not yet applied, in order; return the versions applied now."""
+    schema_migrations.create(connection, checkfirst=True)
+    done = set(connection.execute(select(schema_migrations.c.version)).scalars())
+    applied = []
+    for version in sorted(MIGRATIONS):
+        if version in done:
+            continue
+        MIGRATIONS[version](connection)
+        connection.execute(
+            schema_migrations.insert().values(version=version, applied_at=time.time())
+        )
+        applied.append(version)
+    return applied
+
+
+def current_version(connection: Connection) -> int:
+    """The highest migration applied (0 for an empty database)."""
+    if not inspect(connection).has_table("schema_migrations"):
+        return 0
+    versions = connection.execute(select(schema_migrations.c.version)).scalars().all()
+    return max(versions, default=0)

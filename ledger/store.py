@@ -1,0 +1,565 @@
+"""The durable store: commitments (sealed), the anchoring outbox, batches and proofs, events.
+
+SQLAlchemy Core over a SQLite file (WAL, synchronous FULL: an acknowledged commitment
+survives a crash of the process or the machine) or PostgreSQL by URL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from .errors import LedgerError
+from .schema import batches, commitments, contract_events, exclusions, migrate, sync_state
+from .types import Hash32
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreError(LedgerError, RuntimeError):
+    """The store cannot be opened or a write conflicts with another writer."""
+
+
+@dataclass(frozen=True)
+class NewCommitment:
+    """A checked commitment ready to be stored: public facts plus the sealed document."""
+
+    hash: Hash32
+    code: str
+    matter_code: str
+    department: str
+    applicant_fingerprint: bytes
+    sealed: bytes
+    wrapped_key: bytes
+
+
+@dataclass(frozen=True)
+class StoredCommitment:
+    """A commitment as the store holds it (personal data stay sealed)."""
+
+    hash: Hash32
+    code: str
+    matter_code: str
+    department: str
+    received_at: float
+    state: str
+    batch_id: int | None
+    proof: tuple[Hash32, ...]
+    erased: bool
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One anchoring batch and how far it got."""
+
+    id: int
+    root: Hash32
+    size: int
+    department: str
+    state: str
+    created_at: float
+    tx_hash: bytes | None
+    sent_at: float | None
+    attempts: int
+    block_number: int | None
+    block_hash: bytes | None
+    anchored_at: float | None
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """What `commitledger status` shows."""
+
+    pending: int
+    in_flight: int
+    anchored: int
+    oldest_pending_age: float | None
+    last_anchored_block: int | None
+    batches_in_flight: int
+
+
+def _split_proof(blob: bytes | None) -> tuple[Hash32, ...]:
+    if not blob:
+        return ()
+    return tuple(Hash32(blob[i : i + 32]) for i in range(0, len(blob), 32))
+
+
+def _batch(row: Any) -> BatchRow:
+    return BatchRow(
+        id=row.id,
+        root=Hash32(bytes(row.root)),
+        size=row.size,
+        department=row.department,
+        state=row.state,
+        created_at=row.created_at,
+        tx_hash=bytes(row.tx_hash) if row.tx_hash is not None else None,
+        sent_at=row.sent_at,
+        attempts=row.attempts,
+        block_number=row.block_number,
+        block_hash=bytes(row.block_hash) if row.block_hash is not None else None,
+        anchored_at=row.anchored_at,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Hand transaction control to SQLAlchemy's "begin" event (the pysqlite recipe).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # A writer takes the write lock up front: upgrading a read lock later fails at once
+    # with SQLITE_BUSY in WAL mode, whatever the busy timeout.
+    immediate = connection.get_execution_options().get("immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
+        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    """The durable store. Opening it applies any pending schema migration."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = _engine(url)
+            self._writer = self.engine.execution_options(immediate=True)
+            with self._writer.begin() as connection:
+                migrate(connection)
+        except LedgerError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"cannot open the store at {make_url(url)!r}: {exc}") from exc
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        """Release the connections."""
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ intake
+
+    def add_commitments(
+        self, items: Sequence[NewCommitment], now: float | None = None
+    ) -> list[bool]:
+        """Store commitments durably in one transaction; per item, True if it was new.
+
+        A hash already stored is left as it is: submitting a document twice stores nothing new.
+        """
+        if not items:
+            return []
+        received = time.time() if now is None else now
+        with self._writer.begin() as connection:
+            wanted = [item.hash for item in items]
+            known = {
+                bytes(h)
+                for h in connection.execute(
+                    select(commitments.c.hash).where(commitments.c.hash.in_(wanted))
+                ).scalars()
+            }
+            fresh: dict[bytes, NewCommitment] = {}
+            for item in items:
+                if item.hash not in known and item.hash not in fresh:
+                    fresh[item.hash] = item
+            if fresh:
+                connection.execute(
+                    commitments.insert(),
+                    [
+                        {
+                            "hash": item.hash,
+                            "code": item.code,
+                            "matter_code": item.matter_code,
+                            "department": item.department,
+                            "applicant_fingerprint": item.applicant_fingerprint,
+                            "received_at": received,
+                            "state": "pending",
+                            "sealed": item.sealed,
+                            "wrapped_key": item.wrapped_key,
+                        }
+                        for item in fresh.values()
+                    ],
+                )
+        seen: set[bytes] = set()
+        result = []
+        for item in items:
+            result.append(item.hash in fresh and item.hash not in seen)
+            seen.add(item.hash)
+        return result
+
+    def get(self, commitment: Hash32) -> StoredCommitment | None:
+        """A commitment by hash, or None."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(commitments).where(commitments.c.hash == commitment)
+            ).first()
+        if row is None:
+            return None
+        return StoredCommitment(
+            hash=Hash32(bytes(row.hash)),
+            code=row.code,
+            matter_code=row.matter_code,
+            department=row.department,
+            received_at=row.received_at,
+            state=row.state,
+            batch_id=row.batch_id,
+            proof=_split_proof(row.proof),
+            erased=row.wrapped_key is None,
+        )
+
+    def anchoring_of(self, commitment: Hash32) -> tuple[BatchRow, tuple[Hash32, ...]] | None:
+        """The anchored batch holding `commitment` and its proof, or None if not anchored yet."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(commitments.c.proof, batches)
+                .select_from(commitments.join(batches, commitments.c.batch_id == batches.c.id))
+                .where(commitments.c.hash == commitment, batches.c.state == "anchored")
+            ).first()
+        if row is None:
+            return None
+        return _batch(row), _split_proof(row.proof)
+
+    def sealed(self, commitment: Hash32) -> tuple[bytes, bytes | None] | None:
+        """The sealed document and its wrapped data key (None once erased)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(commitments.c.sealed, commitments.c.wrapped_key).where(
+                    commitments.c.hash == commitment
+                )
+            ).first()
+        if row is None:
+            return None
+        wrapped = bytes(row.wrapped_key) if row.wrapped_key is not None else None
+        return bytes(row.sealed), wrapped
+
+    def erase(self, commitment: Hash32, now: float | None = None) -> bool:
+        """Destroy the data key (and the ciphertext with it); False when unknown."""
+        with self._writer.begin() as connection:
+            result = connection.execute(
+                update(commitments)
+                .where(commitments.c.hash == commitment)
+                .values(wrapped_key=None, sealed=b"", erased_at=time.time() if now is None else now)
+            )
+        return result.rowcount == 1
+
+    # ------------------------------------------------------------------ exclusions
+
+    def is_excluded(self, fingerprint: bytes) -> bool:
+        """Whether an applicant has an unrepaired breach."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(exclusions.c.since).where(exclusions.c.applicant_fingerprint == fingerprint)
+            ).first()
+        return row is not None
+
+    def excluded_among(self, fingerprints: Sequence[bytes]) -> set[bytes]:
+        """The fingerprints among these that are excluded."""
+        if not fingerprints:
+            return set()
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(exclusions.c.applicant_fingerprint).where(
+                    exclusions.c.applicant_fingerprint.in_(set(fingerprints))
+                )
+            ).scalars()
+            return {bytes(r) for r in rows}
+
+    def exclude(self, fingerprint: bytes, commitment: Hash32, now: float | None = None) -> None:
+        """Exclude an applicant from the commitment route (an unrepaired breach)."""
+        try:
+            with self._writer.begin() as connection:
+                connection.execute(
+                    exclusions.insert().values(
+                        applicant_fingerprint=fingerprint,
+                        commitment_hash=commitment,
+                        since=time.time() if now is None else now,
+                    )
+                )
+        except IntegrityError:
+            pass  # already excluded
+
+    def lift_exclusion(self, fingerprint: bytes) -> None:
+        """Readmit an applicant (breach repaired or expired)."""
+        with self._writer.begin() as connection:
+            connection.execute(
+                exclusions.delete().where(exclusions.c.applicant_fingerprint == fingerprint)
+            )
+
+    # ------------------------------------------------------------------ the outbox and batches
+
+    def pending_by_department(self) -> list[tuple[str, int, float]]:
+        """(department, pending count, oldest received_at) for each department with a backlog."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(
+                    commitments.c.department,
+                    func.count(),
+                    func.min(commitments.c.received_at),
+                )
+                .where(commitments.c.state == "pending")
+                .group_by(commitments.c.department)
+            ).all()
+        return [(row[0], int(row[1]), float(row[2])) for row in rows]
+
+    def form_batch(
+        self,
+        department: str,
+        limit: int,
+        build: Callable[[list[Hash32]], tuple[Hash32, dict[Hash32, list[Hash32]]]],
+        now: float | None = None,
+    ) -> BatchRow | None:
+        """Take up to `limit` pending commitments of `department` into a new batch, in one
+        transaction: `build` gives the root and each proof, stored with the batch."""
+        created = time.time() if now is None else now
+        with self._writer.begin() as connection:
+            rows = connection.execute(
+                select(commitments.c.id, commitments.c.hash)
+                .where(commitments.c.state == "pending", commitments.c.department == department)
+                .order_by(commitments.c.id)
+                .limit(limit)
+            ).all()
+            if not rows:
+                return None
+            hashes = [Hash32(bytes(row.hash)) for row in rows]
+            root, proofs = build(hashes)
+            inserted = connection.execute(
+                batches.insert().values(
+                    root=root,
+                    size=len(hashes),
+                    department=department,
+                    state="built",
+                    created_at=created,
+                    attempts=0,
+                )
+            ).inserted_primary_key
+            assert inserted is not None
+            batch_id = int(inserted[0])
+            taken = connection.execute(
+                update(commitments)
+                .where(commitments.c.id.in_([row.id for row in rows]))
+                .where(commitments.c.state == "pending")
+                .values(state="batched", batch_id=batch_id)
+            ).rowcount
+            if taken != len(rows):
+                raise StoreError("another batcher took some of these commitments: retry")
+            connection.execute(
+                update(commitments)
+                .where(commitments.c.id == bindparam("row_id"))
+                .values(proof=bindparam("blob")),
+                [
+                    {"row_id": row.id, "blob": b"".join(proofs[h])}
+                    for row, h in zip(rows, hashes, strict=True)
+                ],
+            )
+            batch = connection.execute(select(batches).where(batches.c.id == batch_id)).one()
+        return _batch(batch)
+
+    def batches_in(self, *states: str) -> list[BatchRow]:
+        """Batches in any of `states`, oldest first."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(batches).where(batches.c.state.in_(states)).order_by(batches.c.id)
+            ).all()
+        return [_batch(row) for row in rows]
+
+    def batch(self, batch_id: int) -> BatchRow:
+        """One batch by id."""
+        with self.engine.connect() as connection:
+            return _batch(connection.execute(select(batches).where(batches.c.id == batch_id)).one())
+
+    def batch_members(self, batch_id: int) -> list[Hash32]:
+        """The commitment hashes of a batch, in the order they were taken."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(commitments.c.hash)
+                .where(commitments.c.batch_id == batch_id)
+                .order_by(commitments.c.id)
+            ).scalars()
+            return [Hash32(bytes(h)) for h in rows]
+
+    def mark_sent(self, batch_id: int, tx_hash: bytes, now: float | None = None) -> None:
+        """Record the transaction before it is broadcast, so a crash leaves a trail to follow."""
+        with self._writer.begin() as connection:
+            connection.execute(
+                update(batches)
+                .where(batches.c.id == batch_id)
+                .values(
+                    state="sent",
+                    tx_hash=tx_hash,
+                    sent_at=time.time() if now is None else now,
+                    attempts=batches.c.attempts + 1,
+                )
+            )
+
+    def mark_anchored(
+        self,
+        batch_id: int,
+        tx_hash: bytes,
+        block_number: int,
+        block_hash: bytes,
+        now: float | None = None,
+    ) -> None:
+        """The batch is on chain with enough confirmations: it and its members are anchored."""
+        with self._writer.begin() as connection:
+            connection.execute(
+                update(batches)
+                .where(batches.c.id == batch_id)
+                .values(
+                    state="anchored",
+                    tx_hash=tx_hash,
+                    block_number=block_number,
+                    block_hash=block_hash,
+                    anchored_at=time.time() if now is None else now,
+                )
+            )
+            connection.execute(
+                update(commitments)
+                .where(commitments.c.batch_id == batch_id)
+                .values(state="anchored")
+            )
+
+    def mark_unsent(self, batch_id: int) -> None:
+        """The batch's transaction vanished (node restarted without state, a reorg): resend."""
+        with self._writer.begin() as connection:
+            connection.execute(
+                update(batches)
+                .where(batches.c.id == batch_id)
+                .values(state="built", block_number=None, block_hash=None, anchored_at=None)
+            )
+            connection.execute(
+                update(commitments)
+                .where(commitments.c.batch_id == batch_id)
+                .values(state="batched")
+            )
+
+    # ------------------------------------------------------------------ reporting
+
+    def status(self, now: float | None = None) -> StoreStatus:
+        """Backlog, in flight, anchored, oldest pending age, last anchored block."""
+        now = time.time() if now is None else now
+        with self.engine.connect() as connection:
+            counts: dict[str, int] = dict(
+                connection.execute(
+                    select(commitments.c.state, func.count()).group_by(commitments.c.state)
+                ).all()
+            )
+            oldest = connection.execute(
+                select(func.min(commitments.c.received_at)).where(commitments.c.state == "pending")
+            ).scalar()
+            last_block = connection.execute(
+                select(func.max(batches.c.block_number)).where(batches.c.state == "anchored")
+            ).scalar()
+            in_flight_batches = connection.execute(
+                select(func.count()).where(batches.c.state.in_(("built", "sent")))
+            ).scalar()
+        return StoreStatus(
+            pending=int(counts.get("pending", 0)),
+            in_flight=int(counts.get("batched", 0)),
+            anchored=int(counts.get("anchored", 0)),
+            oldest_pending_age=None if oldest is None else max(0.0, now - float(oldest)),
+            last_anchored_block=None if last_block is None else int(last_block),
+            batches_in_flight=int(in_flight_batches or 0),
+        )
+
+    def anchoring_latencies(self) -> list[float]:
+        """Seconds from acknowledgement to anchored, for every anchored commitment."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(batches.c.anchored_at - commitments.c.received_at)
+                .select_from(commitments.join(batches, commitments.c.batch_id == batches.c.id))
+                .where(batches.c.state == "anchored")
+            ).scalars()
+            return [float(r) for r in rows]
+
+    # ------------------------------------------------------------------ the event index
+
+    def add_events(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Index contract events (idempotent by transaction and log index); return how many new."""
+        added = 0
+        with self._writer.begin() as connection:
+            for row in rows:
+                exists = connection.execute(
+                    select(contract_events.c.id).where(
+                        contract_events.c.tx_hash == row["tx_hash"],
+                        contract_events.c.log_index == row["log_index"],
+                    )
+                ).first()
+                if exists is None:
+                    connection.execute(contract_events.insert().values(**row))
+                    added += 1
+        return added
+
+    def events(self, name: str | None = None, subject: bytes | None = None) -> list[dict[str, Any]]:
+        """Indexed events, in chain order, optionally of one name or subject."""
+        query = select(contract_events).order_by(
+            contract_events.c.block_number, contract_events.c.log_index
+        )
+        if name is not None:
+            query = query.where(contract_events.c.name == name)
+        if subject is not None:
+            query = query.where(contract_events.c.subject == subject)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def drop_events_from(self, block_number: int) -> None:
+        """Forget indexed events at or after `block_number` (they were reorged away)."""
+        with self._writer.begin() as connection:
+            connection.execute(
+                contract_events.delete().where(contract_events.c.block_number >= block_number)
+            )
+
+    def cursor(self, name: str) -> int | None:
+        """A named progress marker (e.g. the last indexed block)."""
+        with self.engine.connect() as connection:
+            value = connection.execute(
+                select(sync_state.c.value).where(sync_state.c.name == name)
+            ).scalar()
+        return None if value is None else int(value)
+
+    def set_cursor(self, name: str, value: int) -> None:
+        """Move a named progress marker."""
+        with self._writer.begin() as connection:
+            _upsert_cursor(connection, name, value)
+
+    def size_bytes(self) -> int | None:
+        """Bytes the store takes on disk (SQLite files only)."""
+        if self.dialect != "sqlite" or not self.engine.url.database:
+            return None
+        base = Path(self.engine.url.database)
+        return sum(
+            p.stat().st_size for p in (base, base.with_name(base.name + "-wal")) if p.exists()
+        )
+
+
+def _upsert_cursor(connection: Connection, name: str, value: int) -> None:
+    changed = connection.execute(
+        update(sync_state).where(sync_state.c.name == name).values(value=value)
+    ).rowcount
+    if not changed:
+        connection.execute(sync_state.insert().values(name=name, value=value))
