@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
+from .canonical import load_json_bytes
 from .documents import SignedCommitment
 from .errors import InvalidDocumentError, LedgerError
 from .signing import verify_signed
@@ -33,11 +35,10 @@ class Acknowledgement:
 def _parse(document: object) -> SignedCommitment:
     if isinstance(document, SignedCommitment):
         return document
-    if isinstance(document, bytes | str):
-        try:
-            document = json.loads(document)
-        except ValueError as exc:
-            raise InvalidDocumentError(f"not JSON: {exc}") from None
+    if isinstance(document, str):
+        document = document.encode("utf-8")
+    if isinstance(document, bytes):
+        document = load_json_bytes(document)  # strict: no duplicate keys, NaN or trailing data
     return SignedCommitment.from_json_obj(document)
 
 
@@ -147,7 +148,36 @@ class Intake:
 
     def submit_many(self, documents: Sequence[object]) -> list[Acknowledgement | LedgerError]:
         """Check each; store the good ones in one transaction; per document, its ack or error."""
-        checked = self._check_all(documents)
+        return self._store_checked(self._check_all(documents))
+
+    def submit_stream(
+        self, chunks: Iterable[Sequence[object]]
+    ) -> Iterator[list[Acknowledgement | LedgerError]]:
+        """Submit chunk after chunk, the workers checking ahead while this process stores;
+        yields each chunk's results, in order, once that chunk is durable."""
+        if self._pool is None:
+            for chunk in chunks:
+                yield self.submit_many(chunk)
+            return
+        pool = self._pool
+        source = iter(chunks)
+        ahead: deque[Future[list[NewCommitment | LedgerError]]] = deque()
+
+        def feed() -> None:
+            chunk = next(source, None)
+            if chunk is not None:
+                ahead.append(pool.submit(_check_in_worker, chunk))
+
+        for _ in range(2 * self._workers):
+            feed()
+        while ahead:
+            checked = ahead.popleft().result()
+            feed()
+            yield self._store_checked(checked)
+
+    def _store_checked(
+        self, checked: list[NewCommitment | LedgerError]
+    ) -> list[Acknowledgement | LedgerError]:
         good = [item for item in checked if isinstance(item, NewCommitment)]
         excluded = self.store.excluded_among([item.applicant_fingerprint for item in good])
         admitted = [item for item in good if item.applicant_fingerprint not in excluded]

@@ -123,21 +123,104 @@ def single_anchor_rate(chain: Chain, count: int) -> dict[str, Any]:
     return {"count": count, "anchors_per_second": round(count / elapsed, 1)}
 
 
+def pipeline_figures(count: int, workers: int, profile: bool = False) -> dict[str, Any]:
+    """Intake to anchored on anvil: `count` signed commitments arriving as fast as they can."""
+    import cProfile
+    import io
+    import os
+    import pstats
+    import resource
+    import tempfile
+    import threading
+
+    from ledger.intake import Intake
+    from ledger.pipeline import Anchorer, PipelineConfig
+    from ledger.store import Store
+    from ledger.vault import Vault
+    from verifier import default_catalog
+
+    raw = [json.dumps(d).encode() for d in _signed_documents(count)]
+    matters = {m.code: m.department for m in default_catalog().matters}
+    workdir = tempfile.mkdtemp(prefix="commitledger-bench-")
+    store = Store(f"sqlite:///{workdir}/ledger.db")
+    intake = Intake(store, Vault(os.urandom(32)), matters, workers=workers)
+    with _anvil_chain() as chain:
+        admin = Account.create()
+        registrars = {d: Account.create() for d in sorted(set(matters.values()))}
+        for account in (admin, *registrars.values()):
+            chain.fund(account.address)
+        ledger = LedgerContract.deploy(chain, admin)
+        for department, account in registrars.items():
+            ledger.grant_department_role(
+                admin, REGISTRAR_ROLE, account.address, department_id(department)
+            )
+        anchorer = Anchorer(store, ledger, registrars, PipelineConfig())
+        stop = threading.Event()
+        worker = threading.Thread(target=anchorer.run, args=(stop,), daemon=True)
+        profiler = cProfile.Profile() if profile else None
+        started = time.perf_counter()
+        worker.start()
+        if profiler:
+            profiler.enable()
+        # Documents arrive as bytes (an upload, a request body), as they would in service.
+        chunks = (raw[i : i + 1000] for i in range(0, count, 1000))
+        for _ in intake.submit_stream(chunks):
+            pass
+        if profiler:
+            profiler.disable()
+        intake_seconds = time.perf_counter() - started
+        while store.status().anchored < count:
+            time.sleep(0.05)
+        total = time.perf_counter() - started
+        stop.set()
+        worker.join()
+    intake.close()
+    latencies = sorted(store.anchoring_latencies())
+    figures: dict[str, Any] = {
+        "commitments": count,
+        "intake_workers": workers,
+        "intake_per_second": round(count / intake_seconds, 1),
+        "intake_to_anchored_per_second": round(count / total, 1),
+        "ack_to_anchored_p50_s": round(latencies[len(latencies) // 2], 3),
+        "ack_to_anchored_p99_s": round(latencies[int(len(latencies) * 0.99)], 3),
+        "batches": len(store.batches_in("anchored")),
+        "peak_memory_mib": round(
+            (
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            )
+            / 1024,
+            1,
+        ),
+        "store_bytes_per_commitment": round((store.size_bytes() or 0) / count, 1),
+    }
+    if profiler:
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(15)
+        figures["profile_main_process"] = text.getvalue().splitlines()[:40]
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--count", type=int, default=10_000, help="commitments end to end")
     parser.add_argument("--singles", type=int, default=500, help="single anchors for the rate")
     parser.add_argument("--chains", default="embedded,anvil", help="comma-separated chains")
+    parser.add_argument("--pipeline", type=int, default=100_000, help="commitments, 0 to skip")
+    parser.add_argument("--workers", type=int, default=2, help="intake checking processes")
+    parser.add_argument("--profile", action="store_true", help="profile the intake hot path")
+    parser.add_argument("--skip-gas", action="store_true", help="only the pipeline figures")
     args = parser.parse_args()
 
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    say(f"signing {args.count} sample commitments ...")
-    incoming = _signed_documents(args.count)
+    if not args.skip_gas:
+        say(f"signing {args.count} sample commitments ...")
+    incoming = [] if args.skip_gas else _signed_documents(args.count)
     report: dict[str, Any] = {}
-    for name in args.chains.split(","):
+    for name in [] if args.skip_gas else args.chains.split(","):
         say(f"[{name}] gas per commitment ...")
         with CHAINS[name]() as chain:
             figures = gas_figures(chain)
@@ -148,6 +231,9 @@ def main() -> int:
         with CHAINS[name]() as chain:
             figures["single_anchors"] = single_anchor_rate(chain, args.singles)
         report[name] = figures
+    if args.pipeline:
+        say(f"[anvil] intake to anchored, {args.pipeline} commitments ...")
+        report["pipeline"] = pipeline_figures(args.pipeline, args.workers, args.profile)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
