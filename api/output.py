@@ -23,6 +23,7 @@ from ledger import (
     ProofBundleError,
     SignatureError,
 )
+from ledger.vault import VaultError
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -33,6 +34,7 @@ console = Console(stderr=True, highlight=False, soft_wrap=True)
 stdout = Console(highlight=False, soft_wrap=True)
 
 _BAD_INPUT = (
+    VaultError,
     InvalidDocumentError,
     SignatureError,
     InvalidHashError,

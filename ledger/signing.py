@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from .documents import Commitment, Signature, SignatureAlgorithm, SignedCommitment
 from .errors import SignatureError
 
-__all__ = ["SigningKey", "decode_base64", "sign_commitment", "verify_signed"]
+__all__ = ["SigningKey", "decode_base64", "sign_commitment", "verify_bytes", "verify_signed"]
 
 _PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 _PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
@@ -87,19 +87,32 @@ def sign_commitment(commitment: Commitment, key: SigningKey) -> SignedCommitment
 def verify_signed(signed: SignedCommitment) -> None:
     """Check the signature over the document's canonical bytes; raise SignatureError if not."""
     signature = signed.signature
-    public_key = _load_public_key(signature.algorithm, signature.public_key)
-    value = decode_base64(signature.value, "signature value")
-    data = signed.document.canonical()
+    if not verify_bytes(
+        signature.algorithm, signature.public_key, signature.value, signed.document.canonical()
+    ):
+        raise SignatureError(
+            f"the {signature.algorithm} signature does not verify over the document's "
+            "canonical bytes: the document was changed or signed with another key"
+        )
+
+
+def verify_bytes(
+    algorithm: SignatureAlgorithm, public_key_b64: str, signature_b64: str, data: bytes
+) -> bool:
+    """Whether a base64 signature by a base64 SPKI key verifies over `data`.
+
+    False when it does not verify; SignatureError when key or signature are malformed.
+    """
+    public_key = _load_public_key(algorithm, public_key_b64)
+    value = decode_base64(signature_b64, "signature value")
     try:
         if isinstance(public_key, ed25519.Ed25519PublicKey):
             public_key.verify(value, data)
         else:
             public_key.verify(value, data, _ECDSA_SHA256)
     except InvalidSignature:
-        raise SignatureError(
-            f"the {signature.algorithm} signature does not verify over the document's "
-            "canonical bytes: the document was changed or signed with another key"
-        ) from None
+        return False
+    return True
 
 
 def decode_base64(text: str, what: str) -> bytes:

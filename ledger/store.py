@@ -21,6 +21,7 @@ from .schema import batches, commitments, contract_events, exclusions, migrate, 
 from .types import Hash32
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+ADD_ATTEMPTS = 3  # tries to store commitments racing a concurrent writer of the same hash
 
 
 class StoreError(LedgerError, RuntimeError):
@@ -116,6 +117,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Erasure must not leave the destroyed data key in freed pages.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -176,36 +179,16 @@ class Store:
         if not items:
             return []
         received = time.time() if now is None else now
-        with self._writer.begin() as connection:
-            wanted = [item.hash for item in items]
-            known = {
-                bytes(h)
-                for h in connection.execute(
-                    select(commitments.c.hash).where(commitments.c.hash.in_(wanted))
-                ).scalars()
-            }
-            fresh: dict[bytes, NewCommitment] = {}
-            for item in items:
-                if item.hash not in known and item.hash not in fresh:
-                    fresh[item.hash] = item
-            if fresh:
-                connection.execute(
-                    commitments.insert(),
-                    [
-                        {
-                            "hash": item.hash,
-                            "code": item.code,
-                            "matter_code": item.matter_code,
-                            "department": item.department,
-                            "applicant_fingerprint": item.applicant_fingerprint,
-                            "received_at": received,
-                            "state": "pending",
-                            "sealed": item.sealed,
-                            "wrapped_key": item.wrapped_key,
-                        }
-                        for item in fresh.values()
-                    ],
-                )
+        for attempt in range(1, ADD_ATTEMPTS + 1):
+            try:
+                with self._writer.begin() as connection:
+                    fresh = _insert_new(connection, items, received)
+                break
+            except IntegrityError as exc:
+                # PostgreSQL: a concurrent transaction stored one of these hashes after this
+                # one looked. It has committed: look again and store only the rest.
+                if attempt == ADD_ATTEMPTS:
+                    raise StoreError(f"a concurrent writer conflicts: {exc.orig}") from exc
         seen: set[bytes] = set()
         result = []
         for item in items:
@@ -266,6 +249,11 @@ class Store:
                 .where(commitments.c.hash == commitment)
                 .values(wrapped_key=None, sealed=b"", erased_at=time.time() if now is None else now)
             )
+        if self.dialect == "sqlite" and result.rowcount == 1:
+            # Until the write-ahead log is folded back and truncated, the old page with the
+            # wrapped key is still on disk: a copy of the disk would still open the document.
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         return result.rowcount == 1
 
     # ------------------------------------------------------------------ exclusions
@@ -338,11 +326,15 @@ class Store:
         transaction: `build` gives the root and each proof, stored with the batch."""
         created = time.time() if now is None else now
         with self._writer.begin() as connection:
+            # PostgreSQL: lock the rows taken and let a concurrent batcher take others (else
+            # both build the same root and the second fails on its unique key). SQLite
+            # ignores FOR UPDATE: BEGIN IMMEDIATE already serialises writers there.
             rows = connection.execute(
                 select(commitments.c.id, commitments.c.hash)
                 .where(commitments.c.state == "pending", commitments.c.department == department)
                 .order_by(commitments.c.id)
                 .limit(limit)
+                .with_for_update(skip_locked=True)
             ).all()
             if not rows:
                 return None
@@ -555,6 +547,42 @@ class Store:
         return sum(
             p.stat().st_size for p in (base, base.with_name(base.name + "-wal")) if p.exists()
         )
+
+
+def _insert_new(
+    connection: Connection, items: Sequence[NewCommitment], received: float
+) -> dict[bytes, NewCommitment]:
+    """Insert the items whose hash is not stored yet (each once); return them by hash."""
+    wanted = [item.hash for item in items]
+    known = {
+        bytes(h)
+        for h in connection.execute(
+            select(commitments.c.hash).where(commitments.c.hash.in_(wanted))
+        ).scalars()
+    }
+    fresh: dict[bytes, NewCommitment] = {}
+    for item in items:
+        if item.hash not in known and item.hash not in fresh:
+            fresh[item.hash] = item
+    if fresh:
+        connection.execute(
+            commitments.insert(),
+            [
+                {
+                    "hash": item.hash,
+                    "code": item.code,
+                    "matter_code": item.matter_code,
+                    "department": item.department,
+                    "applicant_fingerprint": item.applicant_fingerprint,
+                    "received_at": received,
+                    "state": "pending",
+                    "sealed": item.sealed,
+                    "wrapped_key": item.wrapped_key,
+                }
+                for item in fresh.values()
+            ],
+        )
+    return fresh
 
 
 def _upsert_cursor(connection: Connection, name: str, value: int) -> None:

@@ -22,6 +22,7 @@ from .errors import LedgerError
 MASTER_KEY_ENV = "COMMITLEDGER_MASTER_KEY"
 _KEY_BYTES = 32
 _NONCE_BYTES = 12
+_TAG_BYTES = 16
 
 
 class VaultError(LedgerError, ValueError):
@@ -97,6 +98,8 @@ class Vault:
         """Decrypt; ErasedError when the data key was destroyed, VaultError when tampered."""
         if wrapped_key is None:
             raise ErasedError("the personal data of this commitment were erased")
+        if len(ciphertext) < _NONCE_BYTES + _TAG_BYTES:
+            raise VaultError("sealed data are truncated: too short to hold a nonce and a tag")
         try:
             data_key = aes_key_unwrap(self._master_key, wrapped_key)
             nonce, body = ciphertext[:_NONCE_BYTES], ciphertext[_NONCE_BYTES:]

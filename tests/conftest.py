@@ -13,6 +13,8 @@ from ledger.anvil import ANVIL_BINARY, AnvilNode
 from ledger.chain import Chain
 from ledger.contract import REGISTRAR_ROLE, VERIFIER_ROLE, LedgerContract, department_id
 
+pytest_plugins = ["postgres"]  # tests/postgres.py: a PostgreSQL cluster, `store` fixtures
+
 HRSS = "BJ-HRSS"  # Beijing human-resources and social-security bureau
 MARKET = "BJ-SAMR"  # Beijing market regulation administration
 

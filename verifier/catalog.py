@@ -39,6 +39,15 @@ class ClaimSpec(_Data):
     value: int | bool | str | list[str] | None  # None: the applicant states the value
     description: str
     source: str
+    field: str | None = None  # the source's field compared, when not named like the claim
+    # A disagreement on most claims can be put right in the rectification window; on some
+    # (a criminal record that was denied) the commitment is simply false.
+    on_disagree: Literal["mismatch", "false"] = "mismatch"
+
+    @property
+    def source_field(self) -> str:
+        """The field of the data source that this claim is compared with."""
+        return self.field or self.key
 
 
 class Matter(_Data):

@@ -1,0 +1,548 @@
+"""Privacy: personal data sealed at rest, erasure that erases, a salted hash that reveals nothing,
+and logs and command output that never carry a name or an ID number.
+
+Runs on the embedded chain; the one test of `commitledger pipeline run` needs a real node
+(marked integration) because the command connects by JSON-RPC.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import secrets
+import signal
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import HRSS, MARKET, Deployment, deploy
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
+from eth_account.signers.local import LocalAccount
+from typer.testing import CliRunner, Result
+
+from api.cli import app
+from ledger import (
+    Chain,
+    Commitment,
+    ProofBundle,
+    SignedCommitment,
+    SigningKey,
+    check_bundle,
+    hex32,
+    keccak256,
+    make_resident_id,
+    sign_commitment,
+    verify_proof,
+)
+from ledger.anvil import AnvilNode
+from ledger.canonical import canonical_bytes
+from ledger.intake import Acknowledgement, Intake
+from ledger.pipeline import Anchorer, PipelineConfig
+from ledger.store import Store
+from ledger.types import Hash32
+from ledger.vault import MASTER_KEY_ENV, ErasedError, Vault
+from verifier import default_catalog, sample_commitments
+
+MATTERS = {matter.code: matter.department for matter in default_catalog().matters}
+NO_HASH = Hash32(bytes(32))  # a commitment hash no document has
+RUNNER = CliRunner()
+ZERO_SALT = "0x" + "00" * 32
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def cli(*args: object, env: Mapping[str, str | None] | None = None) -> Result:
+    return RUNNER.invoke(app, [str(a) for a in args], env={"COLUMNS": "1000", **(env or {})})
+
+
+def explain(result: Result) -> str:
+    return f"exit {result.exit_code}\nstdout: {result.stdout!r}\nstderr: {result.stderr!r}"
+
+
+def personal_data(documents: Sequence[Commitment]) -> list[str]:
+    """Every applicant's name and ID number (what must never leak)."""
+    found = []
+    for document in documents:
+        found += [document.applicant.name, document.applicant.id_number]
+    return found
+
+
+def disk_bytes(database: Path) -> bytes:
+    """Everything SQLite keeps on disk for this database: the file, its WAL and shared memory."""
+    return b"".join(
+        path.read_bytes()
+        for path in (
+            database,
+            database.with_name(database.name + "-wal"),
+            database.with_name(database.name + "-shm"),
+        )
+        if path.exists()
+    )
+
+
+def in_clear(secret: str) -> bytes:
+    """How a string would be on disk if stored unencrypted (the database encoding is UTF-8)."""
+    return secret.encode("utf-8")
+
+
+def anchor_all(store: Store, deployment: Deployment) -> None:
+    registrars: dict[str, LocalAccount] = {
+        HRSS: deployment.registrar,
+        MARKET: deployment.other_registrar,
+    }
+    anchorer = Anchorer(store, deployment.ledger, registrars, PipelineConfig(max_age=0.0))
+    assert anchorer.drain(60.0), "the pipeline did not drain"
+
+
+def bundle_of(store: Store, deployment: Deployment, digest: Hash32) -> ProofBundle:
+    anchoring = store.anchoring_of(digest)
+    assert anchoring is not None, "not anchored"
+    batch, proof = anchoring
+    assert batch.tx_hash
+    assert batch.block_number is not None
+    assert batch.block_hash
+    return ProofBundle(
+        commitment=digest,
+        root=batch.root,
+        proof=proof,
+        chain_id=deployment.chain.chain_id,
+        contract=deployment.ledger.address,
+        transaction=batch.tx_hash,
+        block_number=batch.block_number,
+        block_hash=batch.block_hash,
+    )
+
+
+def with_applicant(document: Commitment, **applicant: str) -> Commitment:
+    obj = document.to_json_obj()
+    obj["applicant"] = {**obj["applicant"], **applicant}
+    return Commitment.from_json_obj(obj)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    return tmp_path / "ledger.db"
+
+
+@pytest.fixture
+def store(database: Path) -> Iterator[Store]:
+    the_store = Store(f"sqlite:///{database}")
+    yield the_store
+    the_store.close()
+
+
+@pytest.fixture
+def master_key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "master.key"
+    result = cli("keys", "new", "--kind", "master", "--out", path)
+    assert result.exit_code == 0, explain(result)
+    return path
+
+
+@pytest.fixture
+def vault(master_key_file: Path) -> Vault:
+    return Vault.from_text(master_key_file.read_text())
+
+
+@pytest.fixture
+def intake(store: Store, vault: Vault) -> Intake:
+    return Intake(store, vault, MATTERS)
+
+
+def all_kinds(count: int = 30, seed: int = 41) -> list[Commitment]:
+    """Persons by resident ID, foreigners by passport, organisations by credit code."""
+    documents = list(sample_commitments(count, seed=seed))
+    kinds = {d.applicant.id_type for d in documents}
+    assert {"resident_id", "passport", "uscc"} <= kinds
+    return documents
+
+
+KEY = SigningKey.generate("ed25519")
+
+
+def submit_all(intake: Intake, documents: Sequence[Commitment]) -> list[Hash32]:
+    results = intake.submit_many([sign_commitment(d, KEY) for d in documents])
+    hashes = []
+    for result in results:
+        assert isinstance(result, Acknowledgement), result
+        hashes.append(result.hash)
+    return hashes
+
+
+# ---------------------------------------------------------------------- at rest
+
+
+def test_the_store_never_holds_personal_data_in_clear(
+    intake: Intake, store: Store, database: Path
+) -> None:
+    documents = all_kinds()
+    hashes = submit_all(intake, documents)
+    raw = disk_bytes(database)
+    # the scan does see what is stored in clear: the public columns
+    for document, digest in zip(documents, hashes, strict=True):
+        assert document.code.encode() in raw
+        assert digest in raw
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA encoding").scalar() == "UTF-8"
+    for secret in personal_data(documents):
+        assert in_clear(secret) not in raw, f"{secret!r} is on disk in clear"
+    for document, digest in zip(documents, hashes, strict=True):
+        sealed = store.sealed(digest)
+        assert sealed is not None
+        ciphertext, wrapped_key = sealed
+        assert wrapped_key is not None
+        for secret in personal_data([document]):
+            assert secret.encode() not in ciphertext
+        assert document.salt.encode() not in ciphertext
+    store.close()  # checkpoint the WAL into the file, and look again
+    raw = disk_bytes(database)
+    for secret in personal_data(documents):
+        assert secret.encode() not in raw
+
+
+def test_personal_data_are_aes_gcm_under_a_data_key_wrapped_by_the_master_key(
+    intake: Intake, store: Store, vault: Vault
+) -> None:
+    """The construction itself: RFC 3394 unwrap with the master key, then AES-GCM with the
+    commitment hash as associated data gives back the signed document."""
+    documents = all_kinds(6)
+    hashes = submit_all(intake, documents)
+    wrapped_keys = set()
+    for document, digest in zip(documents, hashes, strict=True):
+        sealed = store.sealed(digest)
+        assert sealed is not None
+        assert sealed[1] is not None
+        ciphertext, wrapped_key = sealed
+        wrapped_keys.add(wrapped_key)
+        data_key = aes_key_unwrap(vault.master_key, wrapped_key)
+        assert len(data_key) == 32  # AES-256
+        plain = AESGCM(data_key).decrypt(ciphertext[:12], ciphertext[12:], digest)
+        opened = SignedCommitment.from_json_obj(json.loads(plain))
+        assert opened.document == document
+        assert document.applicant.name in plain.decode("utf-8")
+    assert len(wrapped_keys) == len(documents), "a data key per commitment"
+
+
+def test_the_store_keeps_a_keyed_fingerprint_not_the_id(
+    intake: Intake, store: Store, vault: Vault, database: Path
+) -> None:
+    documents = all_kinds(6)
+    submit_all(intake, documents)
+    store.close()
+    raw = disk_bytes(database)
+    for document in documents:
+        applicant = document.applicant
+        assert vault.fingerprint(applicant.id_type, applicant.id_number) in raw
+        assert (
+            Vault(secrets.token_bytes(32)).fingerprint(applicant.id_type, applicant.id_number)
+            not in raw
+        )
+
+
+# ---------------------------------------------------------------------- erasure
+
+
+def test_erase_destroys_the_key_but_the_hash_and_proof_still_verify(
+    embedded_deployment: Deployment,
+    intake: Intake,
+    store: Store,
+    database: Path,
+) -> None:
+    documents = list(sample_commitments(5, seed=43))
+    hashes = submit_all(intake, documents)
+    anchor_all(store, embedded_deployment)
+    ledger = embedded_deployment.ledger
+    target, kept = hashes[2], [h for h in hashes if h != hashes[2]]
+    before = bundle_of(store, embedded_deployment, target)
+    assert ledger.is_anchored(target, before.root, before.proof)
+
+    result = cli("erase", hex32(target), "--store", f"sqlite:///{database}", "--json")
+    assert result.exit_code == 0, explain(result)
+    assert json.loads(result.stdout) == {"ok": True, "hash": hex32(target), "erased": True}
+
+    # the personal data are gone for good
+    with pytest.raises(ErasedError):
+        intake.open_document(target)
+    row = store.get(target)
+    assert row is not None
+    assert row.erased
+    assert store.sealed(target) == (b"", None)
+    # the others are untouched
+    for digest in kept:
+        opened = intake.open_document(digest)
+        assert opened is not None
+        assert opened.hash() == digest
+    # the hash and its proof remain, in the store and on chain
+    after = bundle_of(store, embedded_deployment, target)
+    assert after == before
+    assert row.state == "anchored"
+    assert verify_proof(after.root, target, after.proof)
+    assert ledger.is_anchored(target, after.root, after.proof)
+    report = check_bundle(after, embedded_deployment.chain)
+    assert report.ok, report.to_json_obj()
+    # and erasing again is harmless
+    assert store.erase(target)
+    with pytest.raises(ErasedError):
+        intake.open_document(target)
+
+
+def test_erased_data_key_leaves_no_copy_on_disk(
+    intake: Intake, store: Store, database: Path
+) -> None:
+    hashes = submit_all(intake, list(sample_commitments(5, seed=47)))
+    sealed = store.sealed(hashes[1])
+    assert sealed is not None
+    assert sealed[1] is not None
+    wrapped_key = sealed[1]
+    assert wrapped_key in disk_bytes(database)
+    assert store.erase(hashes[1])
+    # the service keeps running: the store stays open
+    assert wrapped_key not in disk_bytes(database)
+
+
+def test_guessing_id_numbers_cannot_reproduce_the_anchored_hash(
+    embedded_deployment: Deployment, intake: Intake, store: Store, database: Path
+) -> None:
+    """Scenario 8. An attacker knows the whole document but the salt, and the applicant's
+    birth date and region: 1000 candidate resident IDs. Without the salt no candidate gives
+    the anchored hash; with it, the ID would fall at once: the salt is what protects."""
+    region, birth, sequence = "110101", date(1990, 3, 7), 417
+    true_id = make_resident_id(region, birth, sequence)
+    base = next(
+        d
+        for d in sample_commitments(10, seed=53, department=HRSS)
+        if d.applicant.id_type == "resident_id"
+    )
+    document = with_applicant(base, id_number=true_id)
+    (target,) = submit_all(intake, [document])
+    anchor_all(store, embedded_deployment)
+    bundle = bundle_of(store, embedded_deployment, target)
+    assert embedded_deployment.ledger.is_anchored(target, bundle.root, bundle.proof)
+
+    assert store.erase(target)
+    with pytest.raises(ErasedError):
+        intake.open_document(target)
+
+    known = document.to_json_obj()
+    real_salt = known.pop("salt")
+
+    def candidate_hash(id_number: str, salt: str) -> Hash32:
+        guess: dict[str, Any] = copy.deepcopy(known)
+        guess["applicant"]["id_number"] = id_number
+        guess["salt"] = salt
+        return keccak256(canonical_bytes(guess))
+
+    candidates = [make_resident_id(region, birth, n) for n in range(1000)]
+    assert true_id in candidates
+    assert len(set(candidates)) == 1000
+
+    for salt in (ZERO_SALT, "0x" + "ff" * 32, document.notice_hash):
+        guesses = [candidate_hash(c, salt) for c in candidates]
+        assert target not in guesses, f"a guess with salt {salt} reproduced the hash"
+        # nor does any guess pass for anchored, by the stored proof or singly
+        assert not any(verify_proof(bundle.root, g, bundle.proof) for g in guesses)
+        for guess in guesses[sequence - 2 : sequence + 3]:
+            assert not embedded_deployment.ledger.is_anchored(guess, bundle.root, bundle.proof)
+            assert not embedded_deployment.ledger.is_anchored(guess)
+
+    # contrast: were the salt known, the ID would be found among the candidates at once
+    found = [c for c in candidates if candidate_hash(c, real_salt) == target]
+    assert found == [true_id]
+
+    # and the salt is nowhere in the store now: it lived only in the sealed document
+    raw = disk_bytes(database)
+    assert real_salt.encode() not in raw
+    assert bytes.fromhex(real_salt[2:]) not in raw
+
+
+# ---------------------------------------------------------------------- logs and output
+
+
+def _debug_everywhere(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in list(logging.root.manager.loggerDict):
+        caplog.set_level(logging.DEBUG, logger=name)
+
+
+def _log_text(caplog: pytest.LogCaptureFixture) -> str:
+    parts = []
+    for record in caplog.records:
+        parts.append(record.getMessage())
+        parts.append(repr(record.args))
+        if record.exc_text:
+            parts.append(record.exc_text)
+    return "\n".join(parts)
+
+
+def _assert_nothing_personal(text: str, documents: Sequence[Commitment], where: str) -> None:
+    for secret in personal_data(documents):
+        assert secret not in text, f"{secret!r} appears in {where}"
+
+
+def test_intake_pipeline_and_erasure_log_nothing_personal(
+    embedded_deployment: Deployment,
+    store: Store,
+    vault: Vault,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _debug_everywhere(caplog)
+    documents = all_kinds(24, seed=59)
+    excluded = documents[-1]
+    store.exclude(
+        vault.fingerprint(excluded.applicant.id_type, excluded.applicant.id_number),
+        NO_HASH,
+    )
+    tampered = sign_commitment(documents[0], KEY).to_json_obj()
+    tampered["document"]["channel"] = "counter" if documents[0].channel == "online" else "online"
+    wrong_department = Commitment.from_json_obj(
+        {
+            **documents[1].to_json_obj(),
+            "department": MARKET if documents[1].department == HRSS else HRSS,
+        }
+    )
+    batch: list[object] = [sign_commitment(d, KEY) for d in documents]
+    batch += [tampered, sign_commitment(wrong_department, KEY), b"{broken"]
+    intake = Intake(store, vault, MATTERS)
+    results = intake.submit_many(batch)
+    acks = [r for r in results if isinstance(r, Acknowledgement)]
+    assert len(acks) == len(documents) - 1
+    for error in results[len(documents) - 1 :]:
+        assert not isinstance(error, Acknowledgement)
+        _assert_nothing_personal(str(error), documents, "an intake error")
+    anchor_all(store, embedded_deployment)
+    store.erase(acks[0].hash)
+    with pytest.raises(ErasedError) as erased:
+        intake.open_document(acks[0].hash)
+    _assert_nothing_personal(str(erased.value), documents, "the erased error")
+
+    assert any(r.name == "commitledger.pipeline" for r in caplog.records), "logs not captured"
+    _assert_nothing_personal(_log_text(caplog), documents, "the logs")
+    _assert_nothing_personal(caplog.text, documents, "the formatted logs")
+
+
+def _write_signed(directory: Path, documents: Sequence[Commitment]) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, document in enumerate(documents):
+        path = directory / f"commitment{i:03d}.json"
+        body = sign_commitment(document, KEY).to_json_obj()
+        path.write_text(json.dumps(body, ensure_ascii=False, indent=2), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_cli_submit_erase_status_output_nothing_personal(
+    tmp_path: Path,
+    master_key_file: Path,
+    caplog: pytest.LogCaptureFixture,
+    as_json: bool,
+) -> None:
+    _debug_everywhere(caplog)
+    documents = all_kinds(12, seed=61)
+    paths = _write_signed(tmp_path / "in", documents)
+    bad = documents[0].to_json_obj()  # unsigned: refused, and the refusal must not echo it
+    bad_path = tmp_path / "in" / "unsigned.json"
+    bad_path.write_text(json.dumps(bad, ensure_ascii=False), encoding="utf-8")
+    tampered = json.loads(paths[1].read_text())
+    tampered["document"]["claims"] = tampered["document"]["claims"][:1]
+    tampered_path = tmp_path / "in" / "tampered.json"
+    tampered_path.write_text(json.dumps(tampered, ensure_ascii=False), encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    flag = ["--json"] if as_json else []
+    outputs = []
+    submitted = cli(
+        "submit",
+        *paths,
+        bad_path,
+        tampered_path,
+        "--store",
+        url,
+        "--master-key-file",
+        master_key_file,
+        *flag,
+    )
+    assert submitted.exit_code == 1, explain(submitted)
+    outputs.append(submitted)
+    digest = documents[2].hash()
+    outputs.append(cli("erase", hex32(digest), "--store", url, *flag))
+    outputs.append(cli("status", "--store", url, *flag))
+    for result in outputs:
+        _assert_nothing_personal(result.stdout, documents, "stdout")
+        _assert_nothing_personal(result.stderr, documents, "stderr")
+    _assert_nothing_personal(_log_text(caplog), documents, "the logs")
+
+
+@pytest.fixture
+def restore_signals() -> Iterator[None]:
+    """`pipeline run` installs SIGINT and SIGTERM handlers: put pytest's back afterwards."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("restore_signals")
+def test_cli_pipeline_run_outputs_and_logs_nothing_personal(
+    anvil: AnvilNode,
+    tmp_path: Path,
+    master_key_file: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _debug_everywhere(caplog)
+    deployment = deploy(Chain.connect(anvil.url, kind="anvil"))
+    record = {
+        "rpc": anvil.url,
+        "chain_id": deployment.chain.chain_id,
+        "contract": deployment.ledger.address,
+        "department": HRSS,
+    }
+    deployment_file = tmp_path / "deployment.json"
+    deployment_file.write_text(json.dumps(record))
+    registrar = deployment.registrar
+    key_file = tmp_path / "registrar.json"
+    key_file.write_text(
+        json.dumps(
+            {"kind": "ethereum", "address": registrar.address, "private_key": registrar.key.hex()}
+        )
+    )
+    documents = list(sample_commitments(8, seed=67, department=HRSS))
+    paths = _write_signed(tmp_path / "in", documents)
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    env = {MASTER_KEY_ENV: master_key_file.read_text().strip()}
+    submitted = cli("submit", *paths, "--store", url, env=env)
+    assert submitted.exit_code == 0, explain(submitted)
+    outputs = [submitted]
+    for flag in ([], ["--json"]):
+        run = cli(
+            "pipeline",
+            "run",
+            "--key",
+            key_file,
+            "--store",
+            url,
+            "--deployment",
+            deployment_file,
+            "--max-age",
+            "0",
+            "--until-idle",
+            "--timeout",
+            "60",
+            *flag,
+        )
+        assert run.exit_code == 0, explain(run)
+        outputs.append(run)
+    assert json.loads(outputs[-1].stdout)["anchored"] == len(documents)
+    for result in outputs:
+        _assert_nothing_personal(result.stdout, documents, "stdout")
+        _assert_nothing_personal(result.stderr, documents, "stderr")
+    assert any(r.name == "commitledger.pipeline" for r in caplog.records), "logs not captured"
+    _assert_nothing_personal(_log_text(caplog), documents, "the logs")

@@ -1,0 +1,651 @@
+"""The verifier's durable tables (verifications, breach records) in the ledger store's database."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal, NamedTuple, Protocol
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ColumnElement,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from ledger import LedgerError, to_hash32
+from ledger.store import Store
+from ledger.types import Hash32
+
+from .breaches import BreachRecord, corrected, expired, repaired
+
+VerificationState = Literal[
+    "due", "kept", "mismatch", "manual", "breached", "withdrawn", "integrity_failure"
+]
+
+# The contract's transitionAllowed, with "due" for Anchored. integrity_failure is ours
+# (the document or its proof did not check), so it may go back to due once repaired.
+# Breached is final here: the breach record carries the rest of the story.
+_NEXT: dict[str, frozenset[str]] = {
+    "due": frozenset({"kept", "mismatch", "manual", "breached", "withdrawn", "integrity_failure"}),
+    "mismatch": frozenset({"kept", "manual", "breached"}),
+    "manual": frozenset({"kept", "mismatch", "breached"}),
+    "integrity_failure": frozenset({"due", "manual"}),
+    "kept": frozenset(),
+    "breached": frozenset(),
+    "withdrawn": frozenset(),
+}
+MAX_PAGE_SIZE = 100
+
+metadata = MetaData()
+
+verifier_migrations = Table(
+    "verifier_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", Float, nullable=False),
+)
+
+# Dates are ISO text (YYYY-MM-DD): text order is date order on both backends.
+verifications = Table(
+    "verifications",
+    metadata,
+    Column("commitment_hash", LargeBinary(32), primary_key=True),
+    Column("matter_code", String(64), nullable=False),
+    Column("department", String(64), nullable=False),
+    Column("due_on", String(10), nullable=False),
+    # computed past the last published official calendar: may move when it is published
+    Column("deadline_provisional", Boolean, nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("rectify_by", String(10), nullable=True),
+    Column("outcome_status", Integer, nullable=True),  # the contract's Status
+    Column("report", Text, nullable=True),  # JSON
+    Column("evidence", LargeBinary(32), nullable=True),
+    Column("tx_hash", LargeBinary(32), nullable=True),
+    Column("block_number", BigInteger, nullable=True),
+    Column("recorded_at", Float, nullable=True),
+    Column("overdue_flagged", Boolean, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+Index("verifications_work", verifications.c.state, verifications.c.due_on)
+Index("verifications_department", verifications.c.department, verifications.c.state)
+
+breach_records = Table(
+    "breach_records",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("commitment_hash", LargeBinary(32), nullable=False),
+    # keyed HMAC of the applicant's identity: exclusion without storing the ID
+    Column("applicant_fingerprint", LargeBinary(32), nullable=False, index=True),
+    Column("public_json", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("party_name", Text, nullable=False),  # masked for persons
+    Column("party_code", String(64), nullable=False, index=True),
+    Column("decision_date", String(10), nullable=False),
+    Column("publication_end", String(10), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("department", String(64), nullable=False),
+    Column("matter_code", String(64), nullable=False),
+    Column("superseded_by", String(40), nullable=True),
+    Column("repaired_on", String(10), nullable=True),
+    Column("chain_id", BigInteger, nullable=False),
+    Column("tx_hash", LargeBinary(32), nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+_LIVE = breach_records.c.status != "corrected"
+# One live record per commitment; a correction supersedes its original in one transaction.
+Index(
+    "breach_records_live_commitment",
+    breach_records.c.commitment_hash,
+    unique=True,
+    sqlite_where=_LIVE,
+    postgresql_where=_LIVE,
+)
+Index(
+    "breach_records_listing",
+    breach_records.c.status,
+    breach_records.c.publication_end,
+    breach_records.c.decision_date,
+)
+
+
+def _create_v1(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[verifications, breach_records])
+
+
+# Version -> step. Append only: a released step never changes; a new one alters the tables.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+
+
+def migrate(connection: Connection) -> list[int]:
+    """Apply the verifier's migrations not yet applied, in order; return those applied now."""
+    verifier_migrations.create(connection, checkfirst=True)
+    done = set(connection.execute(select(verifier_migrations.c.version)).scalars())
+    applied = []
+    for version in sorted(set(MIGRATIONS) - done):
+        MIGRATIONS[version](connection)
+        connection.execute(
+            verifier_migrations.insert().values(version=version, applied_at=time.time())
+        )
+        applied.append(version)
+    return applied
+
+
+class RecordsError(LedgerError, ValueError):
+    """A verifier record is unknown, or a change to it is not allowed."""
+
+
+class UnknownRecordError(RecordsError, LookupError):
+    """No verification or breach record has this key."""
+
+
+class DueDate(Protocol):
+    """A verification deadline: the day, and whether the calendar for it is provisional."""
+
+    @property
+    def day(self) -> date: ...
+    @property
+    def provisional(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Where one commitment's verification stands."""
+
+    commitment_hash: Hash32
+    matter_code: str
+    department: str
+    due_on: date
+    deadline_provisional: bool
+    state: VerificationState
+    rectify_by: date | None
+    outcome_status: int | None
+    report: dict[str, Any] | None
+    evidence: Hash32 | None
+    tx_hash: bytes | None
+    block_number: int | None
+    recorded_at: float | None
+    overdue_flagged: bool
+    updated_at: float
+
+
+class BreachPage(NamedTuple):
+    """One page of the public breach list and how many records match in all."""
+
+    records: list[BreachRecord]
+    total: int
+    page: int
+    page_size: int
+
+
+class StoredBreach(NamedTuple):
+    """A breach record with the fingerprint of the applicant it concerns."""
+
+    record: BreachRecord
+    fingerprint: bytes
+
+
+def _day(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
+
+
+def _verification(row: Any) -> Verification:
+    return Verification(
+        commitment_hash=Hash32(bytes(row.commitment_hash)),
+        matter_code=row.matter_code,
+        department=row.department,
+        due_on=date.fromisoformat(row.due_on),
+        deadline_provisional=bool(row.deadline_provisional),
+        state=row.state,
+        rectify_by=_day(row.rectify_by),
+        outcome_status=row.outcome_status,
+        report=None if row.report is None else json.loads(row.report),
+        evidence=None if row.evidence is None else Hash32(bytes(row.evidence)),
+        tx_hash=None if row.tx_hash is None else bytes(row.tx_hash),
+        block_number=row.block_number,
+        recorded_at=row.recorded_at,
+        overdue_flagged=bool(row.overdue_flagged),
+        updated_at=row.updated_at,
+    )
+
+
+def _breach_row(record: BreachRecord, fingerprint: bytes, now: float) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "commitment_hash": to_hash32(record.commitment_hash),
+        "applicant_fingerprint": fingerprint,
+        "party_name": record.party_name,
+        "party_code": record.party_code,
+        "severity": record.severity,
+        "department": record.department,
+        "matter_code": record.matter_code,
+        "chain_id": record.evidence.chain_id,
+        "tx_hash": to_hash32(record.evidence.transaction),
+        "block_number": record.evidence.block,
+        **_status_columns(record, now),
+    }
+
+
+def _status_columns(record: BreachRecord, now: float) -> dict[str, Any]:
+    return {
+        "public_json": json.dumps(record.to_public_json(), ensure_ascii=False),
+        "status": record.status,
+        "decision_date": record.decision_date.isoformat(),
+        "publication_end": record.publication_end.isoformat(),
+        "superseded_by": record.superseded_by,
+        "repaired_on": None if record.repaired_on is None else record.repaired_on.isoformat(),
+        "updated_at": now,
+    }
+
+
+class VerifierRecords:
+    """Verifications and breach records, on the same database as a ledger `Store`.
+
+    Opening applies the verifier's own migrations (table `verifier_migrations`).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._engine = store.engine
+        # Writers take the write lock up front (see ledger.store: SQLite WAL upgrades fail).
+        self._writer = store.engine.execution_options(immediate=True)
+        with self._writer.begin() as connection:
+            migrate(connection)
+
+    # ------------------------------------------------------------------ verifications
+
+    def schedule(
+        self,
+        commitment_hash: Hash32,
+        matter_code: str,
+        department: str,
+        due: DueDate,
+        now: float | None = None,
+    ) -> bool:
+        """Await verification of a commitment by `due`; True if new, False if known.
+
+        Scheduling again changes nothing, except that a provisional deadline still
+        awaiting verification takes the new one (the official calendar came out).
+        """
+        stamp = time.time() if now is None else now
+        key = verifications.c.commitment_hash == commitment_hash
+        try:
+            with self._writer.begin() as connection:
+                row = connection.execute(select(verifications).where(key)).first()
+                if row is None:
+                    connection.execute(
+                        verifications.insert().values(
+                            commitment_hash=commitment_hash,
+                            matter_code=matter_code,
+                            department=department,
+                            due_on=due.day.isoformat(),
+                            deadline_provisional=due.provisional,
+                            state="due",
+                            overdue_flagged=False,
+                            updated_at=stamp,
+                        )
+                    )
+                    return True
+                if (row.matter_code, row.department) != (matter_code, department):
+                    raise RecordsError(
+                        f"commitment 0x{commitment_hash.hex()} is scheduled for matter "
+                        f"{row.matter_code} of {row.department}, not {matter_code} of {department}"
+                    )
+                if row.state == "due" and row.deadline_provisional:
+                    connection.execute(
+                        update(verifications)
+                        .where(key)
+                        .values(
+                            due_on=due.day.isoformat(),
+                            deadline_provisional=due.provisional,
+                            updated_at=stamp,
+                        )
+                    )
+                return False
+        except IntegrityError:
+            return False  # another process scheduled it first
+
+    def verification(self, commitment_hash: Hash32) -> Verification | None:
+        """One commitment's verification, or None if it was never scheduled."""
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(verifications).where(verifications.c.commitment_hash == commitment_hash)
+            ).first()
+        return None if row is None else _verification(row)
+
+    def due(self, on: date, department: str | None = None, limit: int = 100) -> list[Verification]:
+        """Commitments awaiting verification whose deadline is `on` or earlier, earliest first.
+
+        To start early, pass a later day: verification may happen any time before the deadline.
+        """
+        return self._select(verifications.c.due_on <= on.isoformat(), department, limit)
+
+    def overdue_unverified(self, on: date, department: str | None = None) -> list[Verification]:
+        """Commitments whose verification deadline passed before `on` with nothing recorded."""
+        return self._select(verifications.c.due_on < on.isoformat(), department, None)
+
+    def flag_overdue(
+        self, on: date, department: str | None = None, now: float | None = None
+    ) -> list[Hash32]:
+        """Flag overdue commitments for their department; return those flagged just now."""
+        conditions = [
+            verifications.c.state == "due",
+            verifications.c.due_on < on.isoformat(),
+            verifications.c.overdue_flagged.is_(False),
+        ]
+        if department is not None:
+            conditions.append(verifications.c.department == department)
+        with self._writer.begin() as connection:
+            hashes = [
+                Hash32(bytes(h))
+                for h in connection.execute(
+                    select(verifications.c.commitment_hash).where(*conditions)
+                ).scalars()
+            ]
+            if hashes:
+                connection.execute(
+                    update(verifications)
+                    .where(verifications.c.commitment_hash.in_(hashes))
+                    .values(overdue_flagged=True, updated_at=time.time() if now is None else now)
+                )
+        return hashes
+
+    def open_mismatches_past(self, on: date, department: str | None = None) -> list[Verification]:
+        """Mismatches whose rectification deadline passed before `on`: candidates for breach."""
+        query = select(verifications).where(
+            verifications.c.state == "mismatch", verifications.c.rectify_by < on.isoformat()
+        )
+        if department is not None:
+            query = query.where(verifications.c.department == department)
+        with self._engine.connect() as connection:
+            rows = connection.execute(query.order_by(verifications.c.rectify_by)).all()
+        return [_verification(row) for row in rows]
+
+    def set_state(
+        self,
+        commitment_hash: Hash32,
+        state: VerificationState,
+        *,
+        rectify_by: date | None = None,
+        now: float | None = None,
+    ) -> Verification:
+        """Move a verification to `state` (no chain transaction yet, e.g. integrity_failure)."""
+        return self._move(commitment_hash, state, rectify_by, {}, now)
+
+    def record_outcome(
+        self,
+        commitment_hash: Hash32,
+        state: VerificationState,
+        *,
+        outcome_status: int,
+        evidence: Hash32,
+        report: Mapping[str, Any],
+        tx_hash: bytes,
+        block_number: int,
+        rectify_by: date | None = None,
+        now: float | None = None,
+    ) -> Verification:
+        """Move a verification to `state` with the outcome recorded on chain."""
+        stamp = time.time() if now is None else now
+        onchain = {
+            "outcome_status": int(outcome_status),
+            "evidence": evidence,
+            "report": json.dumps(dict(report), sort_keys=True, ensure_ascii=False),
+            "tx_hash": tx_hash,
+            "block_number": block_number,
+            "recorded_at": stamp,
+        }
+        return self._move(commitment_hash, state, rectify_by, onchain, stamp)
+
+    def _move(
+        self,
+        commitment_hash: Hash32,
+        state: str,
+        rectify_by: date | None,
+        values: dict[str, Any],
+        now: float | None,
+    ) -> Verification:
+        if state not in _NEXT:
+            raise RecordsError(f"unknown verification state {state!r}; known: {sorted(_NEXT)}")
+        if state == "mismatch" and rectify_by is None:
+            raise RecordsError("a mismatch needs rectify_by, the day rectification is due")
+        key = verifications.c.commitment_hash == commitment_hash
+        with self._writer.begin() as connection:
+            row = connection.execute(
+                select(verifications.c.state).where(key).with_for_update()
+            ).first()
+            if row is None:
+                raise UnknownRecordError(f"commitment 0x{commitment_hash.hex()} is not scheduled")
+            # Staying in a state is allowed: a retried write, or a rectification extended.
+            if state != row.state and state not in _NEXT[row.state]:
+                allowed = ", ".join(sorted(_NEXT[row.state])) or "nothing (final)"
+                raise RecordsError(
+                    f"commitment 0x{commitment_hash.hex()} is {row.state}: it cannot become "
+                    f"{state}; allowed: {allowed}"
+                )
+            connection.execute(
+                update(verifications)
+                .where(key)
+                .values(
+                    state=state,
+                    rectify_by=None if rectify_by is None else rectify_by.isoformat(),
+                    updated_at=time.time() if now is None else now,
+                    **values,
+                )
+            )
+            stored = connection.execute(select(verifications).where(key)).one()
+        return _verification(stored)
+
+    def _select(
+        self, deadline: ColumnElement[bool], department: str | None, limit: int | None
+    ) -> list[Verification]:
+        query = select(verifications).where(verifications.c.state == "due", deadline)
+        if department is not None:
+            query = query.where(verifications.c.department == department)
+        query = query.order_by(verifications.c.due_on, verifications.c.commitment_hash)
+        with self._engine.connect() as connection:
+            rows = connection.execute(query if limit is None else query.limit(limit)).all()
+        return [_verification(row) for row in rows]
+
+    # ------------------------------------------------------------------ breach records
+
+    def add_breach(
+        self, record: BreachRecord, fingerprint: bytes, now: float | None = None
+    ) -> bool:
+        """Store a new published record; False if this exact record is already stored."""
+        if record.status != "published" or record.superseded_by is not None:
+            raise RecordsError(f"breach {record.id} is {record.status}: store it when published")
+        try:
+            with self._writer.begin() as connection:
+                stored = self._stored(connection, record.id)
+                if stored is not None:
+                    if stored.record != record:
+                        raise RecordsError(f"breach {record.id} is stored with other content")
+                    return False
+                row = _breach_row(record, fingerprint, time.time() if now is None else now)
+                connection.execute(breach_records.insert().values(**row))
+        except IntegrityError:
+            raise RecordsError(
+                f"commitment {record.commitment_hash} already has a breach record: "
+                "supersede it with correct_breach"
+            ) from None
+        return True
+
+    def breach(self, record_id: str) -> BreachRecord | None:
+        """One breach record by id (in any status), or None."""
+        with self._engine.connect() as connection:
+            stored = self._stored(connection, record_id)
+        return None if stored is None else stored.record
+
+    def search_breaches(
+        self,
+        on: date,
+        *,
+        name: str | None = None,
+        credit_code: str | None = None,
+        matter: str | None = None,
+        department: str | None = None,
+        decided_from: date | None = None,
+        decided_to: date | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> BreachPage:
+        """The public list on `on`: listed records only, newest decision first.
+
+        `name` matches part of the name as shown (masked for persons, e.g. "张*"),
+        ignoring ASCII case; `credit_code` is the code or masked ID exactly as shown.
+        """
+        if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise RecordsError(f"page starts at 1 and page_size is 1 to {MAX_PAGE_SIZE}")
+        columns = breach_records.c
+        conditions = [
+            columns.status == "published",
+            columns.decision_date <= on.isoformat(),
+            columns.publication_end >= on.isoformat(),
+        ]
+        if name:
+            conditions.append(
+                func.lower(columns.party_name).contains(name.lower(), autoescape=True)
+            )
+        for column, wanted in (
+            (columns.party_code, credit_code),
+            (columns.matter_code, matter),
+            (columns.department, department),
+        ):
+            if wanted is not None:
+                conditions.append(column == wanted)
+        if decided_from is not None:
+            conditions.append(columns.decision_date >= decided_from.isoformat())
+        if decided_to is not None:
+            conditions.append(columns.decision_date <= decided_to.isoformat())
+        query = select(columns.public_json).where(*conditions)
+        with self._engine.connect() as connection:
+            total = connection.execute(
+                select(func.count()).select_from(breach_records).where(*conditions)
+            ).scalar_one()
+            texts = connection.execute(
+                query.order_by(columns.decision_date.desc(), columns.id)
+                .limit(page_size)
+                .offset((page - 1) * page_size)
+            ).scalars()
+            records = [BreachRecord.from_json(text) for text in texts]
+        return BreachPage(records, int(total), page, page_size)
+
+    def update_breach_status(
+        self,
+        record_id: str,
+        status: Literal["repaired", "expired"],
+        on: date,
+        now: float | None = None,
+    ) -> BreachRecord:
+        """Repair or expire a published record on `on`, by the rules of `verifier.breaches`.
+
+        Raises RepairTooEarlyError or BreachStateError (nothing changes); returns the record.
+        """
+        transition = {"repaired": repaired, "expired": expired}.get(status)
+        if transition is None:
+            raise RecordsError(f"breach status {status!r}: use correct_breach for corrections")
+        with self._writer.begin() as connection:
+            stored = self._stored(connection, record_id, lock=True)
+            if stored is None:
+                raise UnknownRecordError(f"no breach record {record_id}")
+            updated = transition(stored.record, on)
+            self._write_status(connection, updated, now)
+        return updated
+
+    def correct_breach(
+        self,
+        original_id: str,
+        correction: BreachRecord,
+        fingerprint: bytes,
+        now: float | None = None,
+    ) -> BreachRecord:
+        """Supersede a record with its correction, in one transaction; return the original."""
+        try:
+            with self._writer.begin() as connection:
+                stored = self._stored(connection, original_id, lock=True)
+                if stored is None:
+                    raise UnknownRecordError(f"no breach record {original_id}")
+                superseded = corrected(stored.record, by=correction)
+                self._write_status(connection, superseded, now)
+                row = _breach_row(correction, fingerprint, time.time() if now is None else now)
+                connection.execute(breach_records.insert().values(**row))
+        except IntegrityError:
+            raise RecordsError(
+                f"breach {correction.id} cannot be stored: its id or commitment is taken"
+            ) from None
+        return superseded
+
+    def expire_breaches(self, on: date, now: float | None = None) -> list[StoredBreach]:
+        """Mark published records whose publication ended before `on` as expired."""
+        with self._writer.begin() as connection:
+            rows = connection.execute(
+                select(breach_records.c.public_json, breach_records.c.applicant_fingerprint)
+                .where(
+                    breach_records.c.status == "published",
+                    breach_records.c.publication_end < on.isoformat(),
+                )
+                .order_by(breach_records.c.id)
+            ).all()
+            ended = [
+                StoredBreach(
+                    expired(BreachRecord.from_json(row.public_json), on),
+                    bytes(row.applicant_fingerprint),
+                )
+                for row in rows
+            ]
+            for item in ended:
+                self._write_status(connection, item.record, now)
+        return ended
+
+    def unrepaired_breach_for(self, fingerprint: bytes, on: date) -> bool:
+        """Whether the applicant has a listed breach on `on`: the commitment route is closed."""
+        with self._engine.connect() as connection:
+            found = connection.execute(
+                select(breach_records.c.id)
+                .where(
+                    breach_records.c.applicant_fingerprint == fingerprint,
+                    breach_records.c.status == "published",
+                    breach_records.c.publication_end >= on.isoformat(),
+                )
+                .limit(1)
+            ).first()
+        return found is not None
+
+    @staticmethod
+    def _stored(connection: Connection, record_id: str, lock: bool = False) -> StoredBreach | None:
+        query = select(breach_records.c.public_json, breach_records.c.applicant_fingerprint).where(
+            breach_records.c.id == record_id
+        )
+        # PostgreSQL: a concurrent repair or correction waits instead of acting on stale data.
+        row = connection.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            return None
+        return StoredBreach(
+            BreachRecord.from_json(row.public_json), bytes(row.applicant_fingerprint)
+        )
+
+    @staticmethod
+    def _write_status(connection: Connection, record: BreachRecord, now: float | None) -> None:
+        connection.execute(
+            update(breach_records)
+            .where(breach_records.c.id == record.id)
+            .values(**_status_columns(record, time.time() if now is None else now))
+        )

@@ -1,0 +1,104 @@
+"""Signed verification reports: what was compared and decided; their hash is the evidence."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+from ledger import SignatureError, SigningKey, canonical_bytes, hex32, keccak256
+from ledger.documents import SignatureAlgorithm
+from ledger.signing import verify_bytes
+from ledger.types import Hash32
+
+Outcome = Literal["kept", "mismatch", "needs_manual", "false", "integrity_failure"]
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """One commitment's verification: the comparisons, the outcome, who decided and when.
+
+    It names no person: the commitment is identified by its hash, the data compared are
+    the values of the claims (months, degrees, areas), never names or ID numbers.
+    """
+
+    commitment_hash: Hash32
+    matter_code: str
+    department: str
+    outcome: Outcome
+    comparisons: tuple[dict[str, Any], ...]
+    as_of: date
+    decided_at: datetime
+    decided_by: str  # "engine" or the person who decided a manual case
+    note: str = ""
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """The report as plain JSON (what is signed and hashed)."""
+        return {
+            "version": REPORT_VERSION,
+            "commitment_hash": hex32(self.commitment_hash),
+            "matter_code": self.matter_code,
+            "department": self.department,
+            "outcome": self.outcome,
+            "comparisons": list(self.comparisons),
+            "as_of": self.as_of.isoformat(),
+            "decided_at": self.decided_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "decided_by": self.decided_by,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class SignedReport:
+    """A report with the department's signature beside it; `evidence` is its on-chain hash."""
+
+    report: dict[str, Any]
+    algorithm: str
+    public_key: str
+    signature: str
+
+    @property
+    def evidence(self) -> Hash32:
+        """keccak256 of the report's canonical bytes: what `recordOutcome` stores."""
+        return keccak256(canonical_bytes(self.report))
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """Report and signature as plain JSON."""
+        return {
+            "report": self.report,
+            "signature": {
+                "algorithm": self.algorithm,
+                "public_key": self.public_key,
+                "value": self.signature,
+            },
+        }
+
+    @classmethod
+    def from_json_obj(cls, obj: dict[str, Any]) -> SignedReport:
+        """Parse what `to_json_obj` wrote."""
+        signature = obj["signature"]
+        return cls(
+            obj["report"], signature["algorithm"], signature["public_key"], signature["value"]
+        )
+
+
+def sign_report(report: VerificationReport, key: SigningKey) -> SignedReport:
+    """Sign the report's canonical bytes with the department's key."""
+    body = report.to_json_obj()
+    value = key.sign(canonical_bytes(body))
+    return SignedReport(
+        body, key.algorithm, key.public_key_b64(), base64.b64encode(value).decode("ascii")
+    )
+
+
+def verify_report(signed: SignedReport) -> None:
+    """Check a report's signature; SignatureError when it does not verify."""
+    if signed.algorithm not in ("ed25519", "ecdsa-p256"):
+        raise SignatureError(f"unknown signature algorithm {signed.algorithm!r}")
+    algorithm: SignatureAlgorithm = "ed25519" if signed.algorithm == "ed25519" else "ecdsa-p256"
+    if not verify_bytes(
+        algorithm, signed.public_key, signed.signature, canonical_bytes(signed.report)
+    ):
+        raise SignatureError("the report's signature does not verify: it was changed or forged")
