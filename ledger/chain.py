@@ -46,16 +46,17 @@ def _error_selectors(abi: Sequence[dict[str, Any]]) -> dict[bytes, tuple[str, li
     for entry in abi:
         if entry.get("type") != "error":
             continue
-        types = [_abi_type(i) for i in entry.get("inputs", [])]
+        types = [abi_type(i) for i in entry.get("inputs", [])]
         signature = f"{entry['name']}({','.join(types)})"
         table[function_signature_to_4byte_selector(signature)] = (entry["name"], types)
     return table
 
 
-def _abi_type(param: dict[str, Any]) -> str:
+def abi_type(param: dict[str, Any]) -> str:
+    """The canonical ABI type of a parameter (tuples spelled out), as in signatures."""
     kind: str = param["type"]
     if kind.startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in param["components"])
+        inner = ",".join(abi_type(c) for c in param["components"])
         return f"({inner}){kind[len('tuple') :]}"
     return kind
 
@@ -237,6 +238,19 @@ class Chain:
             return self.w3.eth.get_transaction(HexBytes(tx_hash)) is not None
         except TransactionNotFound:
             return False
+
+    def transaction_stuck(self, tx_hash: bytes) -> bool:
+        """Whether the node holds the transaction unmined with a nonce it cannot mine next:
+        behind a gap (signed with a nonce cached before the node lost its chain) or taken."""
+        try:
+            tx = self.w3.eth.get_transaction(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return False
+        if tx.get("blockNumber") is not None:
+            return False
+        sender, nonce = tx["from"], int(tx["nonce"])
+        mined = int(self.w3.eth.get_transaction_count(sender, "latest"))
+        return not mined <= nonce < int(self.w3.eth.get_transaction_count(sender, "pending"))
 
     def receipt(self, tx_hash: bytes) -> TxReceipt | None:
         """The receipt if the transaction is mined, else None (no waiting)."""

@@ -203,5 +203,11 @@ class Intake:
         if stored is None:
             return None
         ciphertext, wrapped_key = stored
+        return self.open_sealed(commitment, ciphertext, wrapped_key)
+
+    def open_sealed(
+        self, commitment: Hash32, ciphertext: bytes, wrapped_key: bytes | None
+    ) -> SignedCommitment:
+        """Open a sealed document read in bulk; ErasedError, VaultError or InvalidDocumentError."""
         plaintext = self.vault.open(ciphertext, wrapped_key, associated=commitment)
         return SignedCommitment.from_json_obj(json.loads(plaintext))

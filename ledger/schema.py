@@ -118,6 +118,25 @@ sync_state = Table(
 )
 
 
+# Outcomes waiting to be recorded on chain; written before their transaction is sent.
+outcome_outbox = Table(
+    "outcome_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("commitment_hash", LargeBinary(32), nullable=False, index=True),
+    Column("department", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("evidence", LargeBinary(32), nullable=False),
+    Column("report", Text, nullable=False),  # the signed report whose hash is the evidence
+    Column("created_at", Float, nullable=False),
+    Column("tx_hash", LargeBinary(32), nullable=True),
+    Column("sent_at", Float, nullable=True),
+    Column("block_number", BigInteger, nullable=True),
+    Column("recorded_at", Float, nullable=True),
+)
+Index("outcome_outbox_open", outcome_outbox.c.recorded_at, outcome_outbox.c.department)
+
+
 def _create_v1(connection: Connection) -> None:
     metadata.create_all(
         connection,
@@ -125,8 +144,12 @@ def _create_v1(connection: Connection) -> None:
     )
 
 
+def _add_outcome_outbox_v2(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[outcome_outbox])
+
+
 # Version -> step. Append only: a released step never changes; a new one alters the tables.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _add_outcome_outbox_v2}
 
 
 def migrate(connection: Connection) -> list[int]:

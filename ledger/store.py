@@ -228,6 +228,53 @@ class Store:
             return None
         return _batch(row), _split_proof(row.proof)
 
+    def anchored(self, department: str) -> list[tuple[Hash32, str, float]]:
+        """(hash, matter code, received_at) of a department's anchored commitments."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(commitments.c.hash, commitments.c.matter_code, commitments.c.received_at)
+                .where(commitments.c.department == department, commitments.c.state == "anchored")
+                .order_by(commitments.c.id)
+            ).all()
+        return [(Hash32(bytes(r.hash)), r.matter_code, float(r.received_at)) for r in rows]
+
+    def anchorings_of(
+        self, hashes: Sequence[Hash32]
+    ) -> dict[bytes, tuple[Hash32, tuple[Hash32, ...]]]:
+        """Batch root and proof of each of these commitments that is anchored in a batch."""
+        found: dict[bytes, tuple[Hash32, tuple[Hash32, ...]]] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(hashes), 500):
+                rows = connection.execute(
+                    select(commitments.c.hash, commitments.c.proof, batches.c.root)
+                    .select_from(commitments.join(batches, commitments.c.batch_id == batches.c.id))
+                    .where(
+                        commitments.c.hash.in_(list(hashes[start : start + 500])),
+                        batches.c.state == "anchored",
+                    )
+                ).all()
+                for row in rows:
+                    found[bytes(row.hash)] = (Hash32(bytes(row.root)), _split_proof(row.proof))
+        return found
+
+    def sealed_many(self, hashes: Sequence[Hash32]) -> dict[bytes, tuple[str, bytes, bytes | None]]:
+        """(matter code, sealed document, wrapped key or None once erased) of each known hash."""
+        found: dict[bytes, tuple[str, bytes, bytes | None]] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(hashes), 500):
+                rows = connection.execute(
+                    select(
+                        commitments.c.hash,
+                        commitments.c.matter_code,
+                        commitments.c.sealed,
+                        commitments.c.wrapped_key,
+                    ).where(commitments.c.hash.in_(list(hashes[start : start + 500])))
+                ).all()
+                for row in rows:
+                    wrapped = None if row.wrapped_key is None else bytes(row.wrapped_key)
+                    found[bytes(row.hash)] = (row.matter_code, bytes(row.sealed), wrapped)
+        return found
+
     def sealed(self, commitment: Hash32) -> tuple[bytes, bytes | None] | None:
         """The sealed document and its wrapped data key (None once erased)."""
         with self.engine.connect() as connection:

@@ -43,6 +43,7 @@ class WorkingDays:
         self._first_year: int = min(published).year
         self._last_year: int = max(published).year
         self._working_by_year: dict[int, frozenset[date]] = {}
+        self._added: dict[tuple[date, int], Deadline] = {}
 
     @property
     def first_year(self) -> int:
@@ -76,7 +77,13 @@ class WorkingDays:
         """
         if days < 0:
             raise ValueError(f"days must be 0 or more, got {days}; count backwards by hand")
-        day = _as_date(start)
+        key = (_as_date(start), days)
+        if key not in self._added:  # thousands of commitments share a start day
+            self._added[key] = self._add(*key)
+        return self._added[key]
+
+    def _add(self, start: date, days: int) -> Deadline:
+        day = start
         provisional = False
         if days == 0:
             provisional = not self.covers(day)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, NamedTuple, Protocol
@@ -23,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
     select,
     update,
@@ -186,6 +189,20 @@ class Verification:
     updated_at: float
 
 
+@dataclass(frozen=True)
+class RecordedOutcome:
+    """One outcome recorded on chain, for `record_outcomes`."""
+
+    commitment_hash: Hash32
+    state: VerificationState
+    outcome_status: int
+    evidence: Hash32
+    report: Mapping[str, Any]
+    tx_hash: bytes
+    block_number: int
+    rectify_by: date | None = None
+
+
 class BreachPage(NamedTuple):
     """One page of the public breach list and how many records match in all."""
 
@@ -266,10 +283,59 @@ class VerifierRecords:
         self._engine = store.engine
         # Writers take the write lock up front (see ledger.store: SQLite WAL upgrades fail).
         self._writer = store.engine.execution_options(immediate=True)
+        self._tx: Connection | None = None
         with self._writer.begin() as connection:
             migrate(connection)
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Schedule and move many verifications in one transaction (one disk sync, not many)."""
+        if self._tx is not None:
+            yield
+            return
+        with self._writer.begin() as connection:
+            self._tx = connection
+            try:
+                yield
+            finally:
+                self._tx = None
+
+    def _begin(self) -> contextlib.AbstractContextManager[Connection]:
+        if self._tx is not None:
+            return contextlib.nullcontext(self._tx)
+        return self._writer.begin()
+
     # ------------------------------------------------------------------ verifications
+
+    def schedule_many(
+        self,
+        items: Sequence[tuple[Hash32, str, DueDate]],
+        department: str,
+        now: float | None = None,
+    ) -> int:
+        """Schedule commitments not yet scheduled (hash, matter, deadline), in one insert."""
+        if not items:
+            return 0
+        known = self.scheduled_among([h for h, _, _ in items])
+        stamp = time.time() if now is None else now
+        rows = [
+            {
+                "commitment_hash": commitment,
+                "matter_code": matter_code,
+                "department": department,
+                "due_on": due.day.isoformat(),
+                "deadline_provisional": due.provisional,
+                "state": "due",
+                "overdue_flagged": False,
+                "updated_at": stamp,
+            }
+            for commitment, matter_code, due in items
+            if commitment not in known
+        ]
+        if rows:
+            with self._begin() as connection:
+                connection.execute(verifications.insert(), rows)
+        return len(rows)
 
     def schedule(
         self,
@@ -287,7 +353,7 @@ class VerifierRecords:
         stamp = time.time() if now is None else now
         key = verifications.c.commitment_hash == commitment_hash
         try:
-            with self._writer.begin() as connection:
+            with self._begin() as connection:
                 row = connection.execute(select(verifications).where(key)).first()
                 if row is None:
                     connection.execute(
@@ -414,6 +480,67 @@ class VerifierRecords:
         }
         return self._move(commitment_hash, state, rectify_by, onchain, stamp)
 
+    def record_outcomes(self, entries: Sequence[RecordedOutcome], now: float | None = None) -> None:
+        """`record_outcome` for many at once: one transaction, one read, one batched write."""
+        if not entries:
+            return
+        stamp = time.time() if now is None else now
+        for entry in entries:
+            if entry.state == "mismatch" and entry.rectify_by is None:
+                raise RecordsError("a mismatch needs rectify_by, the day rectification is due")
+        with self._begin() as connection:
+            hashes = [entry.commitment_hash for entry in entries]
+            current = dict(
+                connection.execute(
+                    select(verifications.c.commitment_hash, verifications.c.state).where(
+                        verifications.c.commitment_hash.in_(hashes)
+                    )
+                ).all()
+            )
+            for entry in entries:
+                state = current.get(entry.commitment_hash)
+                if state is None:
+                    raise UnknownRecordError(
+                        f"commitment 0x{entry.commitment_hash.hex()} is not scheduled"
+                    )
+                if entry.state != state and entry.state not in _NEXT[state]:
+                    raise RecordsError(
+                        f"commitment 0x{entry.commitment_hash.hex()} is {state}: it cannot "
+                        f"become {entry.state}"
+                    )
+            connection.execute(
+                update(verifications)
+                .where(verifications.c.commitment_hash == bindparam("key"))
+                .values(
+                    state=bindparam("new_state"),
+                    rectify_by=bindparam("new_rectify_by"),
+                    outcome_status=bindparam("new_status"),
+                    evidence=bindparam("new_evidence"),
+                    report=bindparam("new_report"),
+                    tx_hash=bindparam("new_tx"),
+                    block_number=bindparam("new_block"),
+                    recorded_at=stamp,
+                    updated_at=stamp,
+                ),
+                [
+                    {
+                        "key": e.commitment_hash,
+                        "new_state": e.state,
+                        "new_rectify_by": None
+                        if e.rectify_by is None
+                        else e.rectify_by.isoformat(),
+                        "new_status": int(e.outcome_status),
+                        "new_evidence": e.evidence,
+                        "new_report": json.dumps(
+                            dict(e.report), sort_keys=True, ensure_ascii=False
+                        ),
+                        "new_tx": e.tx_hash,
+                        "new_block": e.block_number,
+                    }
+                    for e in entries
+                ],
+            )
+
     def _move(
         self,
         commitment_hash: Hash32,
@@ -427,7 +554,7 @@ class VerifierRecords:
         if state == "mismatch" and rectify_by is None:
             raise RecordsError("a mismatch needs rectify_by, the day rectification is due")
         key = verifications.c.commitment_hash == commitment_hash
-        with self._writer.begin() as connection:
+        with self._begin() as connection:
             row = connection.execute(
                 select(verifications.c.state).where(key).with_for_update()
             ).first()
@@ -487,6 +614,11 @@ class VerifierRecords:
                 "supersede it with correct_breach"
             ) from None
         return True
+
+    def stored_breach(self, record_id: str) -> StoredBreach | None:
+        """A record with the fingerprint of the applicant it concerns, or None."""
+        with self._engine.connect() as connection:
+            return self._stored(connection, record_id)
 
     def breach(self, record_id: str) -> BreachRecord | None:
         """One breach record by id (in any status), or None."""
@@ -592,6 +724,66 @@ class VerifierRecords:
                 f"breach {correction.id} cannot be stored: its id or commitment is taken"
             ) from None
         return superseded
+
+    def annul_breach(self, record_id: str, now: float | None = None) -> StoredBreach:
+        """Withdraw a record found wrong after an objection (e.g. mistaken identity).
+
+        It leaves the public list with nothing in its place; its history stays.
+        """
+        with self._writer.begin() as connection:
+            stored = self._stored(connection, record_id, lock=True)
+            if stored is None:
+                raise UnknownRecordError(f"no breach record {record_id}")
+            if stored.record.status != "published":
+                raise RecordsError(f"breach {record_id} is {stored.record.status}, not published")
+            annulled = dataclasses.replace(stored.record, status="corrected")
+            self._write_status(connection, annulled, now)
+        return StoredBreach(annulled, stored.fingerprint)
+
+    def states_of(self, hashes: Sequence[Hash32]) -> dict[bytes, str]:
+        """The verification state of each of these commitments that is scheduled."""
+        found: dict[bytes, str] = {}
+        with self._engine.connect() as connection:
+            for start in range(0, len(hashes), 500):
+                rows = connection.execute(
+                    select(verifications.c.commitment_hash, verifications.c.state).where(
+                        verifications.c.commitment_hash.in_(list(hashes[start : start + 500]))
+                    )
+                ).all()
+                found.update((bytes(row.commitment_hash), row.state) for row in rows)
+        return found
+
+    def scheduled_among(self, hashes: Sequence[Hash32]) -> set[bytes]:
+        """Which of these commitments are already scheduled."""
+        found: set[bytes] = set()
+        with self._engine.connect() as connection:
+            for start in range(0, len(hashes), 500):
+                part = list(hashes[start : start + 500])
+                found.update(
+                    bytes(h)
+                    for h in connection.execute(
+                        select(verifications.c.commitment_hash).where(
+                            verifications.c.commitment_hash.in_(part)
+                        )
+                    ).scalars()
+                )
+        return found
+
+    def ended_publications(self, on: date) -> list[StoredBreach]:
+        """Published records whose publication period ended before `on` (not yet expired)."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(breach_records.c.public_json, breach_records.c.applicant_fingerprint)
+                .where(
+                    breach_records.c.status == "published",
+                    breach_records.c.publication_end < on.isoformat(),
+                )
+                .order_by(breach_records.c.id)
+            ).all()
+        return [
+            StoredBreach(BreachRecord.from_json(row.public_json), bytes(row.applicant_fingerprint))
+            for row in rows
+        ]
 
     def expire_breaches(self, on: date, now: float | None = None) -> list[StoredBreach]:
         """Mark published records whose publication ended before `on` as expired."""

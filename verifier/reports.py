@@ -58,11 +58,7 @@ class SignedReport:
     algorithm: str
     public_key: str
     signature: str
-
-    @property
-    def evidence(self) -> Hash32:
-        """keccak256 of the report's canonical bytes: what `recordOutcome` stores."""
-        return keccak256(canonical_bytes(self.report))
+    evidence: Hash32  # keccak256 of the report's canonical bytes: what recordOutcome stores
 
     def to_json_obj(self) -> dict[str, Any]:
         """Report and signature as plain JSON."""
@@ -79,17 +75,27 @@ class SignedReport:
     def from_json_obj(cls, obj: dict[str, Any]) -> SignedReport:
         """Parse what `to_json_obj` wrote."""
         signature = obj["signature"]
+        report = obj["report"]
         return cls(
-            obj["report"], signature["algorithm"], signature["public_key"], signature["value"]
+            report,
+            signature["algorithm"],
+            signature["public_key"],
+            signature["value"],
+            keccak256(canonical_bytes(report)),
         )
 
 
 def sign_report(report: VerificationReport, key: SigningKey) -> SignedReport:
     """Sign the report's canonical bytes with the department's key."""
     body = report.to_json_obj()
-    value = key.sign(canonical_bytes(body))
+    data = canonical_bytes(body)  # once: signing and the evidence hash share it
+    value = key.sign(data)
     return SignedReport(
-        body, key.algorithm, key.public_key_b64(), base64.b64encode(value).decode("ascii")
+        body,
+        key.algorithm,
+        key.public_key_b64(),
+        base64.b64encode(value).decode("ascii"),
+        keccak256(data),
     )
 
 

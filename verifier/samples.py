@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from ledger import Applicant, Claim, Commitment, make_resident_id, make_uscc, new_salt
 
 from .catalog import Catalog, ClaimSpec, Matter, default_catalog
+from .sample_data import employer_uscc_for
 
 _SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢"
@@ -49,10 +50,10 @@ def _applicant(matter: Matter, rng: random.Random, serial: int) -> Applicant:
     )
 
 
-def _claim(spec: ClaimSpec, rng: random.Random) -> Claim:
+def _claim(spec: ClaimSpec, applicant: Applicant) -> Claim:
     value = spec.value
-    if value is None:  # the applicant states it: here, an employer's credit code
-        value = make_uscc("110105", f"{rng.randrange(10**8):08d}")
+    if value is None:  # the applicant states it: here, the employer the records also name
+        value = employer_uscc_for(applicant.id_number)
     return Claim(key=spec.key, op=spec.op, value=value)
 
 
@@ -60,13 +61,14 @@ def sample_commitment(
     matter: Matter, serial: int, rng: random.Random, signed_at: datetime
 ) -> Commitment:
     """One applicant's commitment to `matter`, with a fresh random salt."""
+    applicant = _applicant(matter, rng, serial)
     return Commitment(
         schema_version=1,
         code=f"110105{signed_at:%Y%m%d}{serial % 1_000_000:06d}",
         matter_code=matter.code,
         department=matter.department,
-        applicant=_applicant(matter, rng, serial),
-        claims=[_claim(spec, rng) for spec in matter.claims],
+        applicant=applicant,
+        claims=[_claim(spec, applicant) for spec in matter.claims],
         channel=rng.choice(("online", "online", "counter")),
         signed_at=signed_at,
         notice_hash="0x" + matter.notice_hash().hex(),

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import inspect, select
 
 from ledger import Applicant, Status, hex32, keccak256, make_resident_id, make_uscc
+from ledger.schema import MIGRATIONS as LEDGER_MIGRATIONS
 from ledger.schema import current_version
 from ledger.store import Store
 from ledger.types import Hash32
@@ -38,8 +39,8 @@ CARD = default_catalog().matter("BJ-HRSS-0004")  # minor
 FOOD = default_catalog().matter("BJ-SAMR-0001")  # serious
 DECIDED = date(2026, 1, 15)
 # Chinese punctuation, as real decisions are written (ruff takes it for ASCII look-alikes).
-FACTS = "申请人承诺连续缴纳社会保险84个月，经核查中断14个月，逾期未补正。"  # noqa: RUF001
-DECISION = "撤销审批决定，记入失信记录"  # noqa: RUF001
+FACTS = "申请人承诺连续缴纳社会保险84个月，经核查中断14个月，逾期未补正。"
+DECISION = "撤销审批决定，记入失信记录"
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def breach(
         subject,
         facts=FACTS,
         decision=DECISION,
-        document_number=f"京人社承诺〔2026〕{n}号",  # noqa: RUF001
+        document_number=f"京人社承诺〔2026〕{n}号",
         decision_date=decided,
         evidence=BreachEvidence(
             chain_id=31337,
@@ -114,7 +115,7 @@ def test_opening_creates_the_tables_once_beside_the_ledgers(store: Store) -> Non
         versions = list(connection.execute(select(verifier_migrations.c.version)).scalars())
         assert versions == sorted(MIGRATIONS)
         assert migrate(connection) == []
-        assert current_version(connection) == 1  # the ledger's own migrations are untouched
+        assert current_version(connection) == max(LEDGER_MIGRATIONS)  # the ledger's, untouched
 
 
 # --------------------------------------------------------------------------- verifications

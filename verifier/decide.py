@@ -1,0 +1,209 @@
+"""Deciding one commitment: integrity against its anchor, department data, comparisons, outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from ledger import (
+    InvalidDocumentError,
+    LedgerContract,
+    SignatureError,
+    SignedCommitment,
+    verify_proof,
+    verify_signed,
+)
+from ledger.intake import Intake
+from ledger.store import Store
+from ledger.types import Hash32
+from ledger.vault import ErasedError, VaultError
+
+from .catalog import Catalog, Matter
+from .reports import Outcome
+from .rules import Comparison, compare
+from .sources import DataSource, SourceError, Subject, lookup_many
+
+ERASED = "personal data erased: the document can no longer be checked"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What verification found for one commitment (personal data only in `signed`)."""
+
+    commitment_hash: Hash32
+    matter: Matter
+    outcome: Outcome
+    comparisons: tuple[Comparison, ...] = ()
+    note: str = ""
+    signed: SignedCommitment | None = field(default=None, repr=False)
+
+
+def _outcome(matter: Matter, comparisons: Sequence[Comparison]) -> Outcome:
+    """FALSE beats MISMATCH beats NEEDS_MANUAL beats KEPT; undecidable never breaches."""
+    specs = {spec.key: spec for spec in matter.claims}
+    disagreed = [c for c in comparisons if c.verdict == "disagree"]
+    if any(specs[c.key].on_disagree == "false" for c in disagreed):
+        return "false"
+    if disagreed:
+        return "mismatch"
+    if any(c.verdict == "undecidable" for c in comparisons):
+        return "needs_manual"
+    return "kept"
+
+
+class Decider:
+    """Checks integrity, gathers department data and compares it with the claims."""
+
+    def __init__(
+        self,
+        store: Store,
+        intake: Intake,
+        ledger: LedgerContract,
+        catalog: Catalog,
+        sources: Mapping[str, DataSource],
+    ) -> None:
+        self.store = store
+        self.intake = intake
+        self.ledger = ledger
+        self.catalog = catalog
+        self.sources = dict(sources)
+        self._roots_on_chain: dict[bytes, bool] = {}
+
+    # ------------------------------------------------------------------ integrity
+
+    def _root_on_chain(self, root: Hash32) -> bool:
+        # One view call per batch, not per commitment: a thousand share a root.
+        if root not in self._roots_on_chain:
+            self._roots_on_chain[root] = self.ledger.batch_of(root).size > 0
+        return self._roots_on_chain[root]
+
+    def integrity(self, commitment: Hash32) -> tuple[SignedCommitment | None, str]:
+        """The stored document if it matches its anchor, else None and what is wrong."""
+        return self.integrity_many([commitment])[0]
+
+    def integrity_many(self, hashes: Sequence[Hash32]) -> list[tuple[SignedCommitment | None, str]]:
+        """Each stored document if it matches its anchor, else None and what is wrong."""
+        sealed = self.store.sealed_many(hashes)
+        anchorings = self.store.anchorings_of(hashes)
+        return [self._check(h, sealed.get(h), anchorings.get(h)) for h in hashes]
+
+    def _check(
+        self,
+        commitment: Hash32,
+        sealed: tuple[str, bytes, bytes | None] | None,
+        anchoring: tuple[Hash32, tuple[Hash32, ...]] | None,
+    ) -> tuple[SignedCommitment | None, str]:
+        if sealed is None:
+            return None, "no such commitment in the store"
+        try:
+            signed = self.intake.open_sealed(commitment, sealed[1], sealed[2])
+        except ErasedError:
+            return None, ERASED
+        except (VaultError, InvalidDocumentError, ValueError):
+            return None, "the sealed document does not open: it was altered in the store"
+        if signed.hash() != commitment:
+            return None, "tampered: the stored document does not hash to the anchored value"
+        try:
+            verify_signed(signed)
+        except SignatureError:
+            return None, "the applicant's signature does not verify over the stored document"
+        if anchoring is None:
+            return None, "not anchored yet"
+        root, proof = anchoring
+        if not verify_proof(root, commitment, proof) or not self._root_on_chain(root):
+            return None, "the anchor on chain does not prove this commitment"
+        return signed, ""
+
+    # ------------------------------------------------------------------ data and decision
+
+    async def _gather(
+        self, documents: Sequence[tuple[SignedCommitment, Matter]]
+    ) -> list[dict[str, Mapping[str, object] | SourceError | None]]:
+        """Each document's records, source by source: one batched lookup per source."""
+        wanted: dict[str, list[int]] = defaultdict(list)
+        fields: dict[str, set[str]] = defaultdict(set)
+        for index, (_, matter) in enumerate(documents):
+            for spec in matter.claims:
+                if index not in wanted[spec.source]:
+                    wanted[spec.source].append(index)
+                fields[spec.source].add(spec.source_field)
+        found: list[dict[str, Mapping[str, object] | SourceError | None]] = [{} for _ in documents]
+
+        async def one_source(name: str) -> None:
+            indexes = wanted[name]
+            source = self.sources.get(name)
+            subjects = [
+                Subject(
+                    documents[i][0].document.applicant.id_type,
+                    documents[i][0].document.applicant.id_number,
+                )
+                for i in indexes
+            ]
+            results: Sequence[Mapping[str, object] | SourceError | None]
+            if source is None:
+                results = [SourceError(name, "no connector configured for this source")] * len(
+                    indexes
+                )
+            else:
+                try:
+                    results = await lookup_many(source, subjects, sorted(fields[name]))
+                except SourceError as exc:
+                    results = [exc] * len(indexes)
+            for i, result in zip(indexes, results, strict=True):
+                found[i][name] = result
+
+        await asyncio.gather(*(one_source(name) for name in wanted))
+        return found
+
+    def _compare(
+        self,
+        commitment: Hash32,
+        signed: SignedCommitment,
+        matter: Matter,
+        data: Mapping[str, Mapping[str, object] | SourceError | None],
+        on: date,
+    ) -> Decision:
+        claims = {claim.key: claim for claim in signed.document.claims}
+        comparisons = []
+        for spec in matter.claims:
+            claim = claims.get(spec.key)
+            if claim is None:
+                continue  # the applicant did not commit to it
+            record = data.get(spec.source)
+            claimed = {"op": claim.op, "value": claim.value}
+            if isinstance(record, SourceError):
+                detail = f"data source {spec.source} failed: {type(record).__name__}"
+                comparisons.append(Comparison(spec.key, "undecidable", claimed, None, detail))
+                continue
+            observed = None if record is None else record.get(spec.source_field)
+            comparisons.append(
+                compare(spec.key, spec.type, claim.op, claim.value, observed, as_of=on)
+            )
+        outcome = _outcome(matter, comparisons)
+        return Decision(commitment, matter, outcome, tuple(comparisons), signed=signed)
+
+    async def decide_all(self, commitments: Sequence[Hash32], on: date) -> list[Decision]:
+        """Verify many commitments as of `on`; bad data are reported, never raised."""
+        decisions: dict[int, Decision] = {}
+        checked: list[tuple[int, SignedCommitment, Matter]] = []
+        sealed = self.store.sealed_many(commitments)
+        integrity = self.integrity_many(commitments)
+        for index, commitment in enumerate(commitments):
+            signed, problem = integrity[index]
+            if signed is None:
+                known = sealed.get(commitment)
+                code = known[0] if known else self.catalog.matters[0].code
+                # Erased data cannot be compared, but nothing was tampered with: a person decides.
+                outcome: Outcome = "needs_manual" if problem == ERASED else "integrity_failure"
+                decisions[index] = Decision(
+                    commitment, self.catalog.matter(code), outcome, note=problem
+                )
+                continue
+            checked.append((index, signed, self.catalog.matter(signed.document.matter_code)))
+        gathered = await self._gather([(signed, matter) for _, signed, matter in checked])
+        for (index, signed, matter), data in zip(checked, gathered, strict=True):
+            decisions[index] = self._compare(commitments[index], signed, matter, data, on)
+        return [decisions[i] for i in range(len(commitments))]

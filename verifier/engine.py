@@ -1,0 +1,484 @@
+"""The verification engine: decides due commitments, records outcomes and breaches on chain.
+
+Every decision is written to the outcome outbox (with its signed report) before any
+transaction; the chain part then records what the outbox holds. A run that dies anywhere
+is resumed by the next: outcomes already on chain are recognised and not sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from ledger import (
+    LedgerContract,
+    OutcomeItem,
+    SigningKey,
+    Status,
+    canonical_bytes,
+    hex32,
+    keccak256,
+)
+from ledger.intake import Intake
+from ledger.outbox import OutcomeOutbox, QueuedOutcome
+from ledger.store import Store
+from ledger.types import Hash32
+
+from .breaches import BreachEvidence, make_breach_record
+from .calendar import WorkingDays, default_calendar
+from .catalog import Catalog, Matter
+from .decide import Decider, Decision
+from .records import RecordedOutcome, VerificationState, VerifierRecords
+from .reports import Outcome, SignedReport, VerificationReport, sign_report
+from .sources import DataSource
+
+log = logging.getLogger("commitledger.verifier")
+
+STATUS_OF_OUTCOME: dict[Outcome, Status] = {
+    "kept": Status.KEPT,
+    "mismatch": Status.MISMATCH,
+    "needs_manual": Status.NEEDS_MANUAL,
+    "false": Status.BREACHED,
+}
+_STATE_OF_STATUS: dict[Status, VerificationState] = {
+    Status.KEPT: "kept",
+    Status.MISMATCH: "mismatch",
+    Status.NEEDS_MANUAL: "manual",
+    Status.BREACHED: "breached",
+}
+
+
+class VerificationError(Exception):
+    """An action the engine refuses: wrong state, wrong department, too early."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How much is done at once."""
+
+    chunk: int = 500  # commitments decided together
+    # A first outcome carries its Merkle proof and creates a record (about 45,000 gas), so
+    # 300 stay well under one transaction's 16,777,216 gas cap (EIP-7825).
+    outcomes_per_transaction: int = 300
+
+
+@dataclass
+class RunSummary:
+    """What one verification run did."""
+
+    examined: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    transactions: int = 0
+    gas_used: int = 0
+    recorded: int = 0
+    breaches: list[str] = field(default_factory=list)
+    overdue_flagged: int = 0
+
+    def to_json_obj(self) -> dict[str, object]:
+        """The summary as plain JSON."""
+        return {
+            "examined": self.examined,
+            "outcomes": dict(self.outcomes),
+            "transactions": self.transactions,
+            "gas_used": self.gas_used,
+            "recorded_on_chain": self.recorded,
+            "breaches": self.breaches,
+            "overdue_flagged": self.overdue_flagged,
+        }
+
+
+class VerificationEngine:
+    """Verification for one department, with that department's verifier account and key."""
+
+    def __init__(
+        self,
+        *,
+        department: str,
+        store: Store,
+        intake: Intake,
+        ledger: LedgerContract,
+        catalog: Catalog,
+        sources: Mapping[str, DataSource],
+        verifier: LocalAccount,
+        report_key: SigningKey,
+        registrar: LocalAccount | None = None,
+        calendar: WorkingDays | None = None,
+        config: EngineConfig | None = None,
+    ) -> None:
+        self.department = department
+        self.store = store
+        self.intake = intake
+        self.ledger = ledger
+        self.catalog = catalog
+        self.verifier = verifier
+        self.registrar = registrar
+        self.report_key = report_key
+        self.calendar = calendar or default_calendar()
+        self.config = config or EngineConfig()
+        self.records = VerifierRecords(store)
+        self.outbox = OutcomeOutbox(store)
+        self.decider = Decider(store, intake, ledger, catalog, sources)
+        # One loop for the engine's life: HTTP connections belong to the loop that opened them.
+        self._loop = asyncio.new_event_loop()
+
+    def close(self) -> None:
+        """Close the data sources' connections and the event loop."""
+        for source in self.decider.sources.values():
+            closing = getattr(source, "aclose", None)
+            if closing is not None:
+                self._loop.run_until_complete(closing())
+        self._loop.close()
+
+    # ------------------------------------------------------------------ scheduling and runs
+
+    def schedule(self, on: date) -> int:
+        """Schedule this department's newly anchored commitments (deadline: matter window)."""
+        anchored = self.store.anchored(self.department)
+        known = self.records.scheduled_among([h for h, _, _ in anchored])
+        new = []
+        for commitment, matter_code, received_at in anchored:
+            if commitment in known:
+                continue
+            matter = self.catalog.matter(matter_code)
+            signed_on = datetime.fromtimestamp(received_at, UTC).date()
+            deadline = self.calendar.add(min(signed_on, on), matter.verification_window_days)
+            new.append((commitment, matter.code, deadline))
+        return self.records.schedule_many(new, self.department)
+
+    def run(
+        self, on: date, progress: Callable[[int], None] | None = None, limit: int | None = None
+    ) -> RunSummary:
+        """Verify everything awaiting verification, record outcomes, process overdue ones."""
+        summary = RunSummary()
+        self.schedule(on)
+        self.flush(summary)  # whatever a run that died left in the outbox
+        while limit is None or summary.examined < limit:
+            due = self.records.due(date.max, self.department, self.config.chunk)
+            if not due:
+                break
+            hashes = [v.commitment_hash for v in due]
+            decisions = self._loop.run_until_complete(self.decider.decide_all(hashes, on))
+            self._queue(decisions, on, summary)
+            self.flush(summary)
+            summary.examined += len(decisions)
+            if progress:
+                progress(len(decisions))
+        self.process_overdue(on, summary)
+        summary.overdue_flagged = len(self.records.flag_overdue(on, self.department))
+        return summary
+
+    def _report(self, decision: Decision, on: date, decided_by: str = "engine") -> SignedReport:
+        report = VerificationReport(
+            commitment_hash=decision.commitment_hash,
+            matter_code=decision.matter.code,
+            department=self.department,
+            outcome=decision.outcome,
+            comparisons=tuple(c.to_json_obj() for c in decision.comparisons),
+            as_of=on,
+            decided_at=datetime.now(UTC),
+            decided_by=decided_by,
+            note=decision.note,
+        )
+        return sign_report(report, self.report_key)
+
+    def _queue(self, decisions: Sequence[Decision], on: date, summary: RunSummary) -> None:
+        queued = []
+        for decision in decisions:
+            summary.outcomes[decision.outcome] += 1
+            if decision.outcome == "integrity_failure":
+                # Reported to the department, never verified: nothing goes on chain.
+                log.warning(
+                    "integrity failure: %s (%s)", hex32(decision.commitment_hash), decision.note
+                )
+                self.records.set_state(decision.commitment_hash, "integrity_failure")
+                continue
+            status = STATUS_OF_OUTCOME[decision.outcome]
+            queued.append(self._entry(decision.commitment_hash, status, self._report(decision, on)))
+        self.outbox.enqueue(self.department, queued)
+
+    @staticmethod
+    def _entry(
+        commitment: Hash32, status: Status, signed_report: SignedReport | dict[str, Any]
+    ) -> tuple[Hash32, Status, Hash32, dict[str, Any]]:
+        if isinstance(signed_report, SignedReport):
+            return commitment, status, signed_report.evidence, signed_report.to_json_obj()
+        evidence = keccak256(canonical_bytes(signed_report["report"]))
+        return commitment, status, evidence, signed_report
+
+    # ------------------------------------------------------------------ the chain
+
+    def flush(self, summary: RunSummary | None = None) -> int:
+        """Record this department's queued outcomes on chain, in as few transactions as allowed."""
+        summary = summary if summary is not None else RunSummary()
+        queued = self.outbox.open(self.department)
+        fresh = [q for q in queued if not self._settled(q)]
+        self._send(fresh, summary)
+        return len(queued)
+
+    def _settled(self, queued: QueuedOutcome) -> bool:
+        """Sent before a crash and mined, or already on chain by another way: record it."""
+        if queued.tx_hash is not None:
+            receipt = self.ledger.chain.receipt(queued.tx_hash)
+            if receipt is not None and receipt["status"] == 1:
+                self._recorded([queued], queued.tx_hash, int(receipt["blockNumber"]))
+                return True
+        return False
+
+    def _items(self, queued: Sequence[QueuedOutcome]) -> list[OutcomeItem]:
+        hashes = [q.commitment_hash for q in queued]
+        states = self.records.states_of(hashes)
+        anchorings = self.store.anchorings_of(hashes)
+        items = []
+        for q in queued:
+            anchoring = anchorings.get(q.commitment_hash)
+            # Only the first outcome of a batch member proves membership (and creates its record).
+            first = states.get(q.commitment_hash, "due") in ("due", "integrity_failure")
+            if first and anchoring is not None:
+                root, proof = anchoring
+                items.append(OutcomeItem(q.commitment_hash, q.status, q.evidence, root, proof))
+            else:
+                items.append(OutcomeItem(q.commitment_hash, q.status, q.evidence))
+        return items
+
+    def _send(self, queued: Sequence[QueuedOutcome], summary: RunSummary) -> None:
+        """Send the outcomes in transactions of at most `outcomes_per_transaction`, all of them
+        before waiting for any: they touch different commitments, so they do not conflict."""
+        todo: list[QueuedOutcome] = []
+        for item in queued:
+            # Only an outcome sent before (its transaction lost, say) can be on chain already.
+            if item.tx_hash is not None:
+                standing = self.ledger.status_of(item.commitment_hash).status
+                if standing == item.status:
+                    self._recorded([item], item.tx_hash, self.ledger.chain.block_number())
+                    continue
+            todo.append(item)
+        chain = self.ledger.chain
+        in_flight: list[tuple[list[QueuedOutcome], bytes]] = []
+        step = self.config.outcomes_per_transaction
+        for start in range(0, len(todo), step):
+            part = todo[start : start + step]
+            items = self._items(part)
+            encoded = [
+                (i.commitment, int(i.outcome), i.evidence, i.root, list(i.proof)) for i in items
+            ]
+            tx = chain.prepare(
+                self.verifier, self.ledger.builder("recordOutcomes", encoded), abi=self.ledger.abi
+            )
+            signed = chain.sign(self.verifier, tx)
+            self.outbox.mark_sent([q.id for q in part], signed.tx_hash)  # before the broadcast
+            chain.broadcast(self.verifier, signed, abi=self.ledger.abi)
+            in_flight.append((part, signed.tx_hash))
+        for part, tx_hash in in_flight:
+            receipt = chain.wait(tx_hash)
+            summary.transactions += 1
+            summary.gas_used += int(receipt["gasUsed"])
+            summary.recorded += len(part)
+            summary.breaches += self._recorded(part, tx_hash, int(receipt["blockNumber"]))
+
+    def _recorded(self, queued: Sequence[QueuedOutcome], tx_hash: bytes, block: int) -> list[str]:
+        """Outcomes are on chain: move their verifications on; publish breaches."""
+        # Verifications and breaches first, the outbox last: after a crash in between, the
+        # outbox entry is found mined and recorded again, and every step here is idempotent.
+        published = []
+        entries, breached = [], []
+        for item in queued:
+            state = _STATE_OF_STATUS.get(item.status)
+            if state is None:
+                continue  # expiry, correction: the caller updates the breach record
+            report = item.report["report"]
+            as_of = date.fromisoformat(report["as_of"])
+            matter = self.catalog.matter(report["matter_code"])
+            rectify_by = None
+            if state == "mismatch":
+                rectify_by = self.calendar.add(as_of, matter.rectification_window_days).day
+            entries.append(
+                RecordedOutcome(
+                    item.commitment_hash,
+                    state,
+                    int(item.status),
+                    item.evidence,
+                    item.report,
+                    tx_hash,
+                    block,
+                    rectify_by,
+                )
+            )
+            if item.status == Status.BREACHED:
+                breached.append((item, matter, as_of))
+        self.records.record_outcomes(entries)
+        for item, matter, as_of in breached:
+            published.append(self._publish_breach(item, matter, tx_hash, block, as_of))
+        self.outbox.mark_recorded([q.id for q in queued], tx_hash, block)
+        return published
+
+    # ------------------------------------------------------------------ department decisions
+
+    def _manual_entry(
+        self, commitment: Hash32, outcome: Outcome, on: date, decided_by: str, note: str
+    ) -> tuple[Hash32, Status, Hash32, dict[str, Any]]:
+        stored = self.store.get(commitment)
+        if stored is None or stored.department != self.department:
+            raise VerificationError(f"{hex32(commitment)} is not a commitment of {self.department}")
+        decision = Decision(commitment, self.catalog.matter(stored.matter_code), outcome, note=note)
+        return self._entry(
+            commitment, STATUS_OF_OUTCOME[outcome], self._report(decision, on, decided_by)
+        )
+
+    def process_overdue(self, on: date, summary: RunSummary | None = None) -> int:
+        """Mismatches whose rectification window passed with nothing supplied become breaches."""
+        overdue = self.records.open_mismatches_past(on, self.department)
+        entries = [
+            self._manual_entry(
+                v.commitment_hash,
+                "false",
+                on,
+                "engine",
+                f"rectification overdue since {v.rectify_by}",
+            )
+            for v in overdue
+        ]
+        self.outbox.enqueue(self.department, entries)
+        self.flush(summary)
+        return len(entries)
+
+    def rectify(self, commitment: Hash32, on: date, decided_by: str, note: str) -> None:
+        """Evidence supplied in time (e.g. a transfer certificate): the mismatch is kept."""
+        verification = self.records.verification(commitment)
+        if verification is None or verification.state != "mismatch":
+            raise VerificationError(f"{hex32(commitment)} has no open mismatch to rectify")
+        if verification.rectify_by is not None and on > verification.rectify_by:
+            raise VerificationError(
+                f"the rectification window closed on {verification.rectify_by}: too late"
+            )
+        self.decide(commitment, "kept", on, decided_by, note)
+
+    def decide(
+        self, commitment: Hash32, outcome: Outcome, on: date, decided_by: str, note: str
+    ) -> None:
+        """A person's decision (after an on-site check, say), recorded like the engine's."""
+        if outcome not in STATUS_OF_OUTCOME:
+            raise VerificationError(
+                f"a person decides kept, mismatch, needs_manual or false, not {outcome}"
+            )
+        self.outbox.enqueue(
+            self.department, [self._manual_entry(commitment, outcome, on, decided_by, note)]
+        )
+        self.flush()
+
+    def withdraw(self, commitment: Hash32, on: date, note: str) -> None:
+        """The applicant withdrew before the decision: no breach, but certificates are required."""
+        if self.registrar is None:
+            raise VerificationError("withdrawal needs the department's registrar account")
+        evidence = self._manual_entry(commitment, "needs_manual", on, "registrar", note)[2]
+        anchoring = self.store.anchoring_of(commitment)
+        standing = self.ledger.status_of(commitment).status
+        root: Hash32 = Hash32(bytes(32))
+        proof: Sequence[Hash32] = ()
+        if anchoring is not None and standing == Status.NONE:
+            root, proof = anchoring[0].root, anchoring[1]
+        self.ledger.withdraw(self.registrar, commitment, evidence, root, proof)
+        self.schedule(on)
+        self.records.set_state(commitment, "withdrawn")
+
+    def repair(self, record_id: str, on: date, decision: str) -> None:
+        """Repair a breach after its minimum period: on chain, then in the public list."""
+        stored = self.records.stored_breach(record_id)
+        if stored is None or stored.record.department != self.department:
+            raise VerificationError(f"no breach {record_id} of {self.department}")
+        from .breaches import can_repair, earliest_repair
+
+        if not can_repair(stored.record, on):
+            raise VerificationError(
+                f"breach {record_id} cannot be repaired before {earliest_repair(stored.record)}"
+            )
+        from ledger import keccak256
+
+        commitment = Hash32(bytes.fromhex(stored.record.commitment_hash[2:]))
+        if self.ledger.status_of(commitment).status == Status.BREACHED:
+            self.ledger.repair(self.verifier, commitment, keccak256(decision.encode("utf-8")))
+        self.records.update_breach_status(record_id, "repaired", on)
+        self._readmit(stored.fingerprint, on)
+
+    def expire(self, on: date) -> list[str]:
+        """Publication periods that ended: Expired on chain, off the public list."""
+        ended = self.records.ended_publications(on)
+        mine = [b for b in ended if b.record.department == self.department]
+        entries = []
+        for stored in mine:
+            commitment = Hash32(bytes.fromhex(stored.record.commitment_hash[2:]))
+            if self.ledger.status_of(commitment).status == Status.BREACHED:
+                report = {"report": {"expired": stored.record.id, "on": on.isoformat()}}
+                entries.append(self._entry(commitment, Status.EXPIRED, report))
+        self.outbox.enqueue(self.department, entries)
+        self.flush()
+        expired_ids = []
+        for stored in self.records.expire_breaches(on):
+            expired_ids.append(stored.record.id)
+            self._readmit(stored.fingerprint, on)
+        return expired_ids
+
+    def annul(self, record_id: str, on: date, note: str) -> None:
+        """An objection upheld (mistaken identity): Corrected on chain, off the list."""
+        stored = self.records.stored_breach(record_id)
+        if stored is None or stored.record.department != self.department:
+            raise VerificationError(f"no breach {record_id} of {self.department}")
+        commitment = Hash32(bytes.fromhex(stored.record.commitment_hash[2:]))
+        report = {"report": {"corrected": record_id, "on": on.isoformat(), "note": note}}
+        self.outbox.enqueue(self.department, [self._entry(commitment, Status.CORRECTED, report)])
+        self.flush()
+        self.records.annul_breach(record_id)
+        self._readmit(stored.fingerprint, on)
+
+    def _readmit(self, fingerprint: bytes, on: date) -> None:
+        if not self.records.unrepaired_breach_for(fingerprint, on):
+            self.store.lift_exclusion(fingerprint)
+
+    # ------------------------------------------------------------------ breaches
+
+    def _publish_breach(
+        self, item: QueuedOutcome, matter: Matter, tx_hash: bytes, block: int, on: date
+    ) -> str:
+        signed = self.intake.open_document(item.commitment_hash)
+        if signed is None:
+            raise VerificationError(f"no document for {hex32(item.commitment_hash)}")
+        record = make_breach_record(
+            signed.document.applicant,
+            matter,
+            item.commitment_hash,
+            facts=_facts(item.report, matter),
+            decision=f"撤销{matter.name}审批决定，记入失信记录",
+            document_number=f"京{self.department}承诺〔{on.year}〕{item.id:06d}号",
+            decision_date=on,
+            evidence=BreachEvidence(
+                chain_id=self.ledger.chain.chain_id,
+                contract=self.ledger.address,
+                transaction=hex32(tx_hash),
+                block=block,
+                commitment_hash=hex32(item.commitment_hash),
+            ),
+        )
+        applicant = signed.document.applicant
+        fingerprint = self.intake.vault.fingerprint(applicant.id_type, applicant.id_number)
+        if self.records.breach(record.id) is None:  # published before a crash: keep that one
+            self.records.add_breach(record, fingerprint)
+        # Excluded from the commitment route until the breach is repaired or expires.
+        self.store.exclude(fingerprint, item.commitment_hash)
+        log.info("breach %s published", record.id)
+        return record.id
+
+
+def _facts(signed_report: dict[str, Any], matter: Matter) -> str:
+    report = signed_report["report"]
+    specs = {spec.key: spec for spec in matter.claims}
+    failed = [c for c in report["comparisons"] if c.get("verdict") == "disagree"]
+    parts = [f"{specs[c['key']].description}：{c['detail']}" for c in failed if c["key"] in specs]
+    if not parts:
+        return f"承诺内容经核查不实（{report.get('note') or report['outcome']}）"
+    return "承诺内容与核查数据不符：" + "；".join(parts)
