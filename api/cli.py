@@ -33,7 +33,7 @@ from ledger import (
     to_hash32,
 )
 
-from . import cli_store
+from . import cli_store, cli_verify
 from .files import (
     DEFAULT_DEPLOYMENT,
     DEFAULT_PROOFS,
@@ -396,7 +396,7 @@ def demo(
     count: Annotated[int, typer.Option("--count", min=1, max=100_000)] = 1000,
     as_json: JsonOpt = False,
 ) -> None:
-    """The whole story on the embedded chain: keys, deploy, sign, anchor, prove, tamper."""
+    """The whole story on the embedded chain: anchor, prove, tamper, verify, breach, repair."""
     from .demo import run_demo
 
     with reporting_errors(as_json):
@@ -409,6 +409,7 @@ def demo(
 
 
 cli_store.register(app)
+cli_verify.register(app)
 
 
 def main() -> None:

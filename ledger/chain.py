@@ -103,6 +103,22 @@ def _is_revert(exc: Exception) -> bool:
     )
 
 
+def _estimate_once(state: Any, transaction: Any) -> int:
+    """Gas for `transaction`: one run at the block's gas limit, plus a margin for 63/64ths."""
+    from eth.vm.spoof import SpoofTransaction
+
+    limit = int(state.gas_limit)
+    snapshot = state.snapshot()
+    try:
+        computation = state.apply_transaction(SpoofTransaction(transaction, gas=limit, gas_price=0))
+        if computation.is_error:
+            raise computation.error  # eth-tester turns a revert into TransactionFailed
+        used = limit - computation.get_gas_remaining()
+    finally:
+        state.revert(snapshot)
+    return min(limit, int(used) * 64 // 63 + 20_000)
+
+
 @dataclass(frozen=True)
 class SignedTx:
     """A transaction signed locally: its raw bytes and its hash."""
@@ -128,7 +144,12 @@ class Chain:
     @classmethod
     def embedded(cls) -> Chain:
         """A fresh eth-tester chain in this process: ephemeral, for demos and unit tests."""
-        return cls(Web3(EthereumTesterProvider()), "embedded")
+        provider = EthereumTesterProvider()
+        # py-evm estimates gas by bisection, running a large transaction about 13 times;
+        # one run with a margin is enough here (no refunds or gas-dependent paths).
+        tester: Any = provider.ethereum_tester
+        tester.backend.chain.gas_estimator = staticmethod(_estimate_once)
+        return cls(Web3(provider), "embedded")
 
     @classmethod
     def connect(cls, url: str, *, kind: ChainKind = "rpc", confirmations: int = 0) -> Chain:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from typing import Any
 
 import pytest
 from cli_helpers import one_json
 from typer.testing import CliRunner
 
-from api.cli import app
-from api.demo import run_demo
+from api.demo import VERIFY_ON, run_demo
+from verifier import sample_commitments
 
-COUNT = 40
+# The samples plant mismatches by applicant: the first 200 hold four (two of them for
+# points-based registration), enough for a rectification, breaches and a repair.
+COUNT = 200
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +29,13 @@ def is_hex32(value: object) -> bool:
 
 def test_demo_succeeds_and_every_proof_checks(summary: dict[str, Any]) -> None:
     assert summary["ok"] is True
+    assert summary["ephemeral"] is True
     assert summary["commitments"] == COUNT
+    assert summary["intake"] == {"accepted": COUNT, "refused": 0}
     assert summary["proofs_checked"] == COUNT
     assert summary["proofs_failed"] == 0
     assert sum(summary["matters"].values()) == COUNT
+    assert set(summary["departments"]) == {"BJ-HRSS", "BJ-SAMR"}
 
 
 def test_demo_detects_the_tampered_document(summary: dict[str, Any]) -> None:
@@ -38,15 +45,109 @@ def test_demo_detects_the_tampered_document(summary: dict[str, Any]) -> None:
     assert "anchored" in tamper["failed_checks"]
 
 
-def test_demo_reports_gas_and_the_batch(summary: dict[str, Any]) -> None:
-    batch = summary["batch"]
-    assert is_hex32(batch["root"])
-    assert is_hex32(batch["transaction"])
-    assert batch["block"] > 0
-    assert batch["gas_used"] > 21_000
-    assert batch["gas_per_commitment"] == round(batch["gas_used"] / COUNT, 1)
-    # one batch transaction costs each commitment far less than a transaction of its own
-    assert batch["gas_per_commitment"] < 21_000
+def test_demo_anchors_one_batch_per_department(summary: dict[str, Any]) -> None:
+    batches = summary["batches"]
+    assert sorted(b["department"] for b in batches) == ["BJ-HRSS", "BJ-SAMR"]
+    assert {b["department"]: b["size"] for b in batches} == summary["departments"]
+    for batch in batches:
+        assert is_hex32(batch["root"])
+        assert is_hex32(batch["transaction"])
+        assert batch["block"] > 0
+        assert batch["gas_used"] > 21_000
+        assert batch["gas_per_commitment"] == round(batch["gas_used"] / batch["size"], 1)
+        # one batch transaction costs each commitment far less than a transaction of its own
+        assert batch["gas_per_commitment"] < 21_000
+
+
+def test_demo_verifies_every_commitment(summary: dict[str, Any]) -> None:
+    verification = summary["verification"]
+    assert verification["on"] == VERIFY_ON.isoformat()
+    assert verification["examined"] == COUNT
+    assert verification["recorded_on_chain"] == COUNT
+    outcomes = verification["outcomes"]
+    assert sum(outcomes.values()) == COUNT
+    assert outcomes["kept"] > COUNT * 0.8
+    assert outcomes["mismatch"] >= 2
+    assert outcomes["needs_manual"] >= 1  # planted missing data: a person decides
+    assert "integrity_failure" not in outcomes
+    assert summary["planted"]["mismatch"] >= 1
+
+
+def test_demo_rectifies_one_mismatch_in_time(summary: dict[str, Any]) -> None:
+    rectification = summary["rectification"]
+    assert rectification is not None
+    assert rectification["outcome"] == "kept"
+    assert rectification["matter"] == "BJ-HRSS-0001"  # scenario 1: a transfer certificate
+    assert VERIFY_ON.isoformat() <= rectification["on"] <= rectification["rectify_by"]
+
+
+def test_demo_turns_overdue_mismatches_into_breaches(summary: dict[str, Any]) -> None:
+    overdue = summary["overdue"]
+    assert overdue is not None
+    mismatches = summary["verification"]["outcomes"]["mismatch"]
+    assert overdue["mismatches"] == mismatches - 1  # one was rectified
+    assert len(overdue["breaches"]) == overdue["mismatches"]
+    assert overdue["examined"] == 0  # nothing left to look up
+    assert overdue["on"] > summary["rectification"]["rectify_by"]
+    assert date.fromisoformat(overdue["on"]).weekday() < 5  # decided on a working day
+
+
+def test_demo_repairs_one_breach(summary: dict[str, Any]) -> None:
+    repair = summary["repair"]
+    assert repair is not None
+    assert repair["on"] >= repair["earliest_repair"] >= repair["decided"]
+    listed_ids = {row["id"] for row in summary["breaches"]["records"]}
+    assert repair["record"] not in listed_ids  # off the public list
+
+
+def test_demo_ends_with_outcomes_per_commitment(summary: dict[str, Any]) -> None:
+    outcomes = summary["outcomes"]
+    assert sum(outcomes.values()) == COUNT
+    assert outcomes["kept"] > 0
+    assert outcomes["breached"] >= 1
+    assert set(outcomes) <= {"kept", "needs_manual", "breached"}  # nothing left open
+    overdue = summary["overdue"]["breaches"]
+    assert outcomes["breached"] == len(overdue) + len(summary["verification"]["breaches"])
+
+
+def test_demo_ends_with_the_masked_public_breach_list(summary: dict[str, Any]) -> None:
+    breaches = summary["breaches"]
+    assert breaches["listed"] >= 1
+    assert breaches["listed"] == len(breaches["records"]) == breaches["open_on_chain"]
+    assert breaches["listed"] == summary["outcomes"]["breached"] - 1  # one was repaired
+    people = [r for r in breaches["records"] if r["department"] == "BJ-HRSS"]
+    assert people
+    for row in breaches["records"]:
+        assert is_hex32(row["transaction"])
+        assert row["decision_date"] <= breaches["on"] <= row["publication_end"]
+    for row in people:
+        assert "*" in row["party_name"]
+        assert "*" in row["party_code"]
+    # Nobody's name or ID number appears anywhere in the summary.
+    text = json.dumps(summary, ensure_ascii=False)
+    for document in sample_commitments(COUNT):
+        applicant = document.applicant
+        if applicant.kind == "person":
+            assert applicant.id_number not in text
+            assert f'"{applicant.name}"' not in text
+
+
+def test_demo_reports_transactions_and_gas_per_phase(summary: dict[str, Any]) -> None:
+    phases = dict(summary["transactions"])
+    total = phases.pop("total")
+    assert list(phases) == [
+        "setup",
+        "anchoring",
+        "verification",
+        "rectification",
+        "overdue breaches",
+        "repair",
+    ]
+    assert phases["anchoring"]["transactions"] == 2
+    assert phases["rectification"]["transactions"] == 1
+    assert phases["repair"]["transactions"] == 1
+    assert total["transactions"] == sum(p["transactions"] for p in phases.values())
+    assert total["gas_used"] == sum(p["gas_used"] for p in phases.values())
 
 
 def test_demo_reports_its_chain_and_timings(summary: dict[str, Any]) -> None:
@@ -57,13 +158,21 @@ def test_demo_reports_its_chain_and_timings(summary: dict[str, Any]) -> None:
     assert all(seconds >= 0 for seconds in summary["seconds"].values())
 
 
-def test_quiet_demo_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_demo(3, quiet=True)["ok"] is True
+def test_a_tiny_demo_has_nothing_to_rectify_and_prints_nothing_when_quiet(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    summary = run_demo(3, quiet=True)
+    assert summary["ok"] is True
+    assert summary["rectification"] is None
+    assert summary["repair"] is None
+    assert summary["breaches"]["listed"] == 0
     captured = capsys.readouterr()
     assert captured.out == captured.err == ""
 
 
 def test_demo_command_json_prints_one_document() -> None:
+    from api.cli import app
+
     result = CliRunner().invoke(app, ["demo", "--count", "30", "--json"])
     assert result.exit_code == 0, result.stderr
     document = one_json(result.stdout)
@@ -72,12 +181,23 @@ def test_demo_command_json_prints_one_document() -> None:
     assert document["proofs_failed"] == 0
     assert document["tamper"]["signature_rejected"] is True
     assert document["tamper"]["anchor_check_failed"] is True
-    assert document["batch"]["gas_used"] > 0
+    assert document["verification"]["examined"] == 30
+    assert "breaches" in document
+    assert document["transactions"]["total"]["gas_used"] > 0
 
 
 def test_demo_command_for_people_prints_tables_on_stderr() -> None:
+    from api.cli import app
+
     result = CliRunner().invoke(app, ["demo", "--count", "5"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
-    assert "demo finished" in result.stderr
-    assert "Merkle root" in result.stderr
+    for shown in (
+        "ephemeral",
+        "Merkle root",
+        "Where every commitment ended",
+        "Transactions and gas",
+        "Public breach list",
+        "demo finished",
+    ):
+        assert shown in result.stderr
