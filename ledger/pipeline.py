@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
+from web3.exceptions import Web3Exception
 
 from .chain import Chain
 from .contract import LedgerContract
@@ -143,9 +144,12 @@ class Anchorer:
         assert batch.tx_hash is not None
         receipt = self.chain.receipt(batch.tx_hash)
         if receipt is None:
+            in_grace = self.clock() - (batch.sent_at or 0.0) < self.config.resend_grace
             if self.chain.transaction_known(batch.tx_hash):
-                return 0  # pending in the node's pool
-            if self.clock() - (batch.sent_at or 0.0) < self.config.resend_grace:
+                # pending in the node's pool, unless its nonce can never come next there
+                if in_grace or not self.chain.transaction_stuck(batch.tx_hash):
+                    return 0
+            elif in_grace:
                 return 0
             return self._vanished(batch)
         if receipt["status"] != 1:
@@ -156,6 +160,8 @@ class Anchorer:
         block_hash = bytes(receipt["blockHash"])
         if self.chain.block_hash(block_number) != block_hash:
             return 0  # reorged away; the next pass finds the transaction gone or re-mined
+        if self.ledger.batch_of(batch.root).size != batch.size:
+            return self._vanished(batch)  # mined but anchored nothing (no contract there)
         self.store.mark_anchored(
             batch.id, batch.tx_hash, block_number, block_hash, now=self.clock()
         )
@@ -193,7 +199,7 @@ class Anchorer:
             try:
                 moved = self.step()
                 backoff = self.config.backoff_initial
-            except (ChainError, OSError) as exc:
+            except (ChainError, OSError, Web3Exception) as exc:
                 log.warning(
                     "chain unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff
                 )
@@ -215,7 +221,7 @@ class Anchorer:
                 self.send_built()
                 self.cut_due_batches(force=True)
                 backoff = self.config.backoff_initial
-            except (ChainError, OSError) as exc:
+            except (ChainError, OSError, Web3Exception) as exc:
                 log.warning("chain unavailable (%s); retrying", type(exc).__name__)
                 self.chain.forget_nonces()
                 stop.wait(backoff)

@@ -40,13 +40,13 @@ COMPANY = Applicant(
 )
 DECIDED = date(2026, 1, 15)
 # Chinese punctuation, as real decisions are written (ruff takes it for ASCII look-alikes).
-FACTS = "申请人承诺连续缴纳社会保险84个月，经核查实际中断14个月，逾期未补正。"  # noqa: RUF001
-DECISION = "撤销审批决定，记入失信记录"  # noqa: RUF001
-CORRECTED_FACTS = "经异议复核，更正失信事实。"  # noqa: RUF001
+FACTS = "申请人承诺连续缴纳社会保险84个月，经核查实际中断14个月，逾期未补正。"
+DECISION = "撤销审批决定，记入失信记录"
+CORRECTED_FACTS = "经异议复核，更正失信事实。"
 
 
 def document_number(n: int) -> str:
-    return f"京人社承诺〔2026〕{n}号"  # noqa: RUF001
+    return f"京人社承诺〔2026〕{n}号"
 
 
 def matter(code: str) -> Matter:
