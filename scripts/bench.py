@@ -201,6 +201,70 @@ def pipeline_figures(count: int, workers: int, profile: bool = False) -> dict[st
     return figures
 
 
+def verification_figures(count: int) -> dict[str, Any]:
+    """Commitments verified per second against the HTTP sample service, outcomes on chain."""
+    import os
+    import tempfile
+    from datetime import date
+
+    from ledger import VERIFIER_ROLE
+    from ledger.intake import Intake
+    from ledger.pipeline import Anchorer
+    from ledger.store import Store
+    from ledger.vault import Vault
+    from verifier import default_catalog
+    from verifier.engine import VerificationEngine
+    from verifier.sample_data import SOURCES
+    from verifier.sample_service import create_app, running
+    from verifier.sources import HttpSource
+
+    catalog = default_catalog()
+    matters = {m.code: m.department for m in catalog.matters}
+    key = SigningKey.generate("ed25519")
+    documents = [
+        sign_commitment(c, key).to_json_obj()
+        for c in sample_commitments(count, department="BJ-HRSS")
+    ]
+    store = Store(f"sqlite:///{tempfile.mkdtemp(prefix='commitledger-bench-')}/ledger.db")
+    intake = Intake(store, Vault(os.urandom(32)), matters)
+    with _anvil_chain() as chain:
+        admin, registrar, verifier = Account.create(), Account.create(), Account.create()
+        for account in (admin, registrar, verifier):
+            chain.fund(account.address)
+        ledger = LedgerContract.deploy(chain, admin)
+        hrss = department_id("BJ-HRSS")
+        ledger.grant_department_role(admin, REGISTRAR_ROLE, registrar.address, hrss)
+        ledger.grant_department_role(admin, VERIFIER_ROLE, verifier.address, hrss)
+        for start in range(0, count, 1000):
+            intake.submit_many(documents[start : start + 1000])
+        Anchorer(store, ledger, {"BJ-HRSS": registrar}).drain(600)
+        with running(create_app("bench-token")) as url:
+            sources = {n: HttpSource(n, url, "bench-token", max_concurrency=32) for n in SOURCES}
+            engine = VerificationEngine(
+                department="BJ-HRSS",
+                store=store,
+                intake=intake,
+                ledger=ledger,
+                catalog=catalog,
+                sources=sources,
+                verifier=verifier,
+                report_key=SigningKey.generate("ed25519"),
+            )
+            started = time.perf_counter()
+            summary = engine.run(date(2026, 11, 27))
+            elapsed = time.perf_counter() - started
+            engine.close()
+    return {
+        "commitments": count,
+        "seconds": round(elapsed, 2),
+        "verified_per_second": round(count / elapsed, 1),
+        "outcomes": dict(summary.outcomes),
+        "transactions": summary.transactions,
+        "transactions_per_1000_outcomes": round(1000 * summary.transactions / count, 2),
+        "gas_per_1000_outcomes": round(1000 * summary.gas_used / count),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -210,7 +274,8 @@ def main() -> int:
     parser.add_argument("--pipeline", type=int, default=100_000, help="commitments, 0 to skip")
     parser.add_argument("--workers", type=int, default=2, help="intake checking processes")
     parser.add_argument("--profile", action="store_true", help="profile the intake hot path")
-    parser.add_argument("--skip-gas", action="store_true", help="only the pipeline figures")
+    parser.add_argument("--skip-gas", action="store_true", help="skip gas and end-to-end figures")
+    parser.add_argument("--verify", type=int, default=10_000, help="commitments verified, 0 skips")
     args = parser.parse_args()
 
     def say(message: str) -> None:
@@ -234,6 +299,9 @@ def main() -> int:
     if args.pipeline:
         say(f"[anvil] intake to anchored, {args.pipeline} commitments ...")
         report["pipeline"] = pipeline_figures(args.pipeline, args.workers, args.profile)
+    if args.verify:
+        say(f"[anvil] verification, {args.verify} commitments ...")
+        report["verification"] = verification_figures(args.verify)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
