@@ -33,7 +33,7 @@ from ledger import (
     to_hash32,
 )
 
-from . import cli_store, cli_verify
+from . import cli_serve, cli_store, cli_verify
 from .files import (
     DEFAULT_DEPLOYMENT,
     DEFAULT_PROOFS,
@@ -410,6 +410,7 @@ def demo(
 
 cli_store.register(app)
 cli_verify.register(app)
+cli_serve.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,76 @@
+"""The HTTP service: `create_app(settings)` builds it; `commitledger serve` runs it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from .context import ServiceContext
+from .middleware import BodyLimitMiddleware, RequestMiddleware
+from .problems import ProblemDetails, install_problem_handlers
+from .routes import audit, departments, health, public
+from .settings import Settings
+
+API_VERSION = "1"
+DESCRIPTION = """\
+Commitment Ledger: signed notification commitments anchored on an Ethereum-compatible chain.
+
+* **Departments** (a bearer token from `commitledger tokens issue`) submit commitments
+  and follow their anchoring and verification.
+* **Auditors** (no token) look up anchors, fetch portable proofs and check documents.
+* **The public** (no token) searches the breach list; `/` is the lookup page.
+
+Errors are RFC 9457 problem details (`application/problem+json`) whose `type` is stable.
+"""
+
+
+def create_app(
+    settings: Settings | None = None, *, context: ServiceContext | None = None
+) -> FastAPI:
+    """The service over `context` (opened from `settings` when not given)."""
+    settings = settings or (context.settings if context else Settings())
+    context = context or ServiceContext.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.close()
+
+    app = FastAPI(
+        title="Commitment Ledger",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        # Swagger UI and ReDoc load scripts from a CDN, which the CSP (rightly) forbids.
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    install_problem_handlers(app)
+    for router in (health.router, departments.router, audit.router, public.router, public.assets):
+        app.include_router(router)
+    # Added last runs first: the request middleware wraps everything, the body limit after it.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMiddleware)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(departments.signed_schemas())
+        components.setdefault("ProblemDetails", ProblemDetails.model_json_schema())
+        app.openapi_schema = schema
+    return app.openapi_schema

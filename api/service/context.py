@@ -1,0 +1,179 @@
+"""What the service's routes work with: the store, verifier records, tokens, the chain."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from ledger import Chain, ChainError, InvalidDocumentError, LedgerContract
+from ledger.intake import Intake
+from ledger.store import Store
+from ledger.vault import MASTER_KEY_ENV, Vault, VaultError
+from verifier import default_catalog
+from verifier.records import VerifierRecords
+
+from ..files import read_deployment
+from .ratelimit import RateLimiter
+from .settings import Settings
+from .tokens import TokenStore
+
+log = logging.getLogger("commitledger.service")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The deployed contract, as the deployment file names it."""
+
+    chain_id: int
+    contract: str
+    rpc: str | None
+
+
+def load_deployment(settings: Settings) -> Deployment | None:
+    """The deployment file's facts, or None when there is no file (no chain configured)."""
+    path = settings.resolved_deployment_file
+    if not path.exists():
+        return None
+    record = read_deployment(path)
+    try:
+        return Deployment(int(record["chain_id"]), str(record["contract"]), str(record["rpc"]))
+    except (TypeError, ValueError):
+        raise InvalidDocumentError(f"{path}: chain_id must be an integer") from None
+
+
+class ChainLink:
+    """The contract on its chain, connected on first use; a dead node is asked again later."""
+
+    def __init__(
+        self,
+        deployment: Deployment | None,
+        rpc_url: str | None = None,
+        *,
+        chain: Chain | None = None,
+        retry_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.deployment = deployment
+        self.rpc_url = rpc_url or (deployment.rpc if deployment else None)
+        self._chain = chain
+        self._ledger: LedgerContract | None = None
+        self._retry_seconds = retry_seconds
+        self._clock = clock
+        self._next_try = 0.0
+        self._lock = threading.Lock()
+        self.last_error: str | None = None if deployment else "no deployment file"
+
+    def ledger(self) -> LedgerContract | None:
+        """The contract binding, or None when no deployment is known or the node is down."""
+        if self.deployment is None:
+            return None
+        with self._lock:
+            if self._ledger is not None:
+                return self._ledger
+            if self._clock() < self._next_try:
+                return None
+            try:
+                chain = self._chain or Chain.connect(self._url())
+                if chain.chain_id != self.deployment.chain_id:
+                    raise ChainError(
+                        f"the node is on chain {chain.chain_id}, the deployment on "
+                        f"{self.deployment.chain_id}"
+                    )
+            except ChainError as exc:
+                self.last_error = str(exc)
+                self._next_try = self._clock() + self._retry_seconds
+                log.warning("chain unreachable", extra={"reason": type(exc).__name__})
+                return None
+            self._ledger = LedgerContract(chain, self.deployment.contract)
+            self.last_error = None
+            return self._ledger
+
+    def _url(self) -> str:
+        if not self.rpc_url:
+            raise ChainError("no JSON-RPC URL: set COMMITLEDGER_CHAIN_RPC_URL")
+        return self.rpc_url
+
+    def read(self, action: Callable[[LedgerContract], Any]) -> Any | None:
+        """`action(ledger)`, or None when the chain cannot answer now."""
+        ledger = self.ledger()
+        if ledger is None:
+            return None
+        try:
+            return action(ledger)
+        except Exception as exc:  # the node is another system: any failure means "not now"
+            self.last_error = f"{type(exc).__name__}: the node did not answer"
+            log.warning("chain read failed", extra={"reason": type(exc).__name__})
+            return None
+
+
+def _open_vault(settings: Settings) -> Vault | None:
+    if settings.master_key_file is not None:
+        try:
+            return Vault.from_text(settings.master_key_file.read_text())
+        except OSError as exc:
+            raise VaultError(
+                f"cannot read master key {settings.master_key_file}: {exc.strerror}"
+            ) from None
+    if settings.master_key is not None:
+        return Vault.from_text(settings.master_key.get_secret_value())
+    return None
+
+
+@dataclass
+class ServiceContext:
+    """Everything the routes need, opened once per process."""
+
+    settings: Settings
+    store: Store
+    records: VerifierRecords
+    tokens: TokenStore
+    chain: ChainLink
+    intake: Intake | None
+    limiter: RateLimiter
+    today: Callable[[], date] = field(default=date.today)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        chain: Chain | None = None,
+        vault: Vault | None = None,
+        today: Callable[[], date] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> ServiceContext:
+        """Open the store and read the deployment; `chain` replaces connecting to a node."""
+        store = Store(settings.resolved_store_url)
+        vault = vault or _open_vault(settings)
+        if vault is None:
+            log.warning("no master key: intake is closed", extra={"hint": MASTER_KEY_ENV})
+        matters = {matter.code: matter.department for matter in default_catalog().matters}
+        return cls(
+            settings=settings,
+            store=store,
+            records=VerifierRecords(store),
+            tokens=TokenStore(store),
+            chain=ChainLink(
+                load_deployment(settings),
+                settings.chain_rpc_url,
+                chain=chain,
+                retry_seconds=settings.chain_retry_seconds,
+                clock=clock,
+            ),
+            intake=None if vault is None else Intake(store, vault, matters),
+            limiter=RateLimiter(
+                settings.rate_limit_burst, settings.rate_limit_per_second, clock=clock
+            ),
+            today=today or date.today,
+        )
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        if self.intake is not None:
+            self.intake.close()
+        self.store.close()

@@ -1,0 +1,127 @@
+"""The routes' dependencies, as Annotated types: the context, the store, who is asking."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ledger import InvalidHashError, to_hash32
+from ledger.store import Store
+from ledger.types import Hash32
+from verifier.records import VerifierRecords
+
+from .context import ServiceContext
+from .problems import (
+    INVALID_HASH,
+    OTHER_DEPARTMENT,
+    RATE_LIMITED,
+    UNAUTHORIZED,
+    WRONG_ROLE,
+    ProblemError,
+)
+from .tokens import Principal, Role
+
+
+def get_context(request: Request) -> ServiceContext:
+    """The service context the app was built with."""
+    context: ServiceContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[ServiceContext, Depends(get_context)]
+
+
+def get_store(context: ContextDep) -> Store:
+    """The ledger store."""
+    return context.store
+
+
+def get_records(context: ContextDep) -> VerifierRecords:
+    """Verifications and breach records."""
+    return context.records
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+RecordsDep = Annotated[VerifierRecords, Depends(get_records)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A department token from `commitledger tokens issue`.",
+)
+
+
+def get_principal(
+    request: Request,
+    context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The department and role of the bearer token; 401 problem without a valid one."""
+    challenge = {"WWW-Authenticate": 'Bearer realm="commitledger"'}
+    if credentials is None:
+        raise ProblemError(UNAUTHORIZED, "send Authorization: Bearer <token>", headers=challenge)
+    principal = context.tokens.lookup(credentials.credentials)
+    if principal is None:
+        raise ProblemError(UNAUTHORIZED, "the token is unknown or revoked", headers=challenge)
+    request.state.department = principal.department  # for the request log
+    return principal
+
+
+DepartmentDep = Annotated[Principal, Depends(get_principal)]
+
+
+def _role(role: Role) -> Callable[[Principal], Principal]:
+    def require(principal: DepartmentDep) -> Principal:
+        if principal.role != role:
+            raise ProblemError(
+                WRONG_ROLE, f"this needs a {role} token; this token is a {principal.role}'s"
+            )
+        return principal
+
+    return require
+
+
+RegistrarDep = Annotated[Principal, Depends(_role("registrar"))]
+VerifierDep = Annotated[Principal, Depends(_role("verifier"))]
+
+
+def require_department(principal: Principal, department: str, what: str) -> None:
+    """403 problem unless `department` is the token's."""
+    if department != principal.department:
+        raise ProblemError(
+            OTHER_DEPARTMENT,
+            f"{what} belongs to another department; this token is for {principal.department}",
+        )
+
+
+def commitment_hash(hash: str) -> Hash32:
+    """The `{hash}` path parameter as 32 bytes; 400 problem when it is not one."""
+    try:
+        return to_hash32(hash)
+    except InvalidHashError as exc:
+        raise ProblemError(INVALID_HASH, f"{exc}: give 0x and 64 hex digits") from None
+
+
+HashDep = Annotated[Hash32, Depends(commitment_hash)]
+
+
+def rate_limited(request: Request, context: ContextDep) -> None:
+    """Spend one of the client's public requests; 429 problem with Retry-After when none left.
+
+    The client is the peer address; behind a local reverse proxy uvicorn puts the
+    X-Forwarded-For address there (`serve` trusts proxies on 127.0.0.1 only).
+    """
+    client = request.client.host if request.client else "unknown"
+    wait = context.limiter.take(client)
+    if wait > 0:
+        retry = context.limiter.retry_after(wait)
+        raise ProblemError(
+            RATE_LIMITED,
+            f"too many requests from this address: try again in {retry} s",
+            headers={"Retry-After": retry},
+        )
+
+
+RateLimit = Depends(rate_limited)

@@ -1,0 +1,179 @@
+"""The public lookup page, rendered on the server: a search form and the records found.
+
+Every value is escaped with html.escape; no script is used or needed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date
+from html import escape
+from urllib.parse import urlencode
+
+from verifier.breaches import BreachRecord
+from verifier.records import BreachPage
+
+LOOKUP_CSS = """\
+body { font-family: system-ui, "Noto Sans CJK SC", sans-serif; margin: 0 auto;
+       max-width: 60rem; padding: 1rem; color: #1b1b1b; line-height: 1.5; }
+h1 { font-size: 1.5rem; }
+form { display: grid; grid-template-columns: repeat(auto-fill, minmax(14rem, 1fr));
+       gap: .5rem 1rem; margin-bottom: 1rem; }
+label { display: flex; flex-direction: column; font-size: .9rem; }
+input { font: inherit; padding: .25rem; }
+button { font: inherit; padding: .4rem 1rem; align-self: end; }
+article { border: 1px solid #ccc; border-radius: .25rem; padding: .5rem 1rem; margin: 1rem 0; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
+dt { font-weight: 600; }
+dd { margin: 0; overflow-wrap: anywhere; }
+code, pre { font-family: ui-monospace, monospace; font-size: .85rem; overflow-wrap: anywhere; }
+pre { white-space: pre-wrap; background: #f4f4f4; padding: .5rem; }
+.error { color: #a00; font-weight: 600; }
+nav a { margin-right: 1rem; }
+"""
+
+_FIELDS = (
+    ("name", "名称 / Name", "text"),
+    ("credit_code", "统一社会信用代码或证件号 / Credit code or ID", "text"),
+    ("matter", "事项编码 / Matter code", "text"),
+    ("department", "部门编码 / Department code", "text"),
+    ("decided_from", "决定日期自 / Decided from", "date"),
+    ("decided_to", "决定日期至 / Decided to", "date"),
+)
+_SEVERITY = {"minor": "轻微 / minor", "general": "一般 / general", "serious": "严重 / serious"}
+_PARTY = {"person": "自然人 / person", "organisation": "法人或组织 / organisation"}
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _form(form: Mapping[str, str]) -> str:
+    inputs = "".join(
+        f'<label>{_e(label)}<input type="{kind}" name="{name}" value="{_e(form.get(name, ""))}"'
+        ' maxlength="100"></label>'
+        for name, label, kind in _FIELDS
+    )
+    return (
+        '<form method="get" action="/" role="search">'
+        f'{inputs}<button type="submit">查询 / Search</button></form>'
+    )
+
+
+def _rpc_call(transaction: str) -> str:
+    return json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "eth_getTransactionReceipt",
+            "params": [transaction],
+        }
+    )
+
+
+def _record(record: BreachRecord, base_url: str, rpc_url: str) -> str:
+    evidence = record.evidence
+    rows = [
+        ("名称 / Name", record.party_name),
+        ("代码 / Code", record.party_code),
+        ("主体类型 / Party", _PARTY.get(record.party_kind, record.party_kind)),
+        ("事项 / Matter", f"{record.matter_name} ({record.matter_code})"),
+        ("部门 / Department", f"{record.department_name} ({record.department})"),
+        ("失信事实 / Facts", record.facts),
+        ("处理决定 / Decision", record.decision),
+        ("文书编号 / Document number", record.document_number),
+        ("依据 / Legal basis", record.legal_basis),
+        ("严重程度 / Severity", _SEVERITY.get(record.severity, record.severity)),
+        ("决定日期 / Decided on", record.decision_date.isoformat()),
+        ("公示截止 / Published until", record.publication_end.isoformat()),
+        ("记录编号 / Record id", record.id),
+    ]
+    chain_rows = [
+        ("链 ID / Chain id", str(evidence.chain_id)),
+        ("合约 / Contract", evidence.contract),
+        ("交易 / Transaction", evidence.transaction),
+        ("区块 / Block", str(evidence.block)),
+        ("承诺哈希 / Commitment hash", evidence.commitment_hash),
+    ]
+    proof_url = f"{base_url}/v1/audit/commitments/{evidence.commitment_hash}/proof"
+    check = (
+        f"# 1. 锚定证明 / The anchoring proof, checked against any node of chain "
+        f"{evidence.chain_id}:\n"
+        f"curl -s {proof_url} > proof.json\n"
+        f"commitledger verify-proof proof.json --rpc {rpc_url}\n\n"
+        f"# 2. 失信记录交易 / The breach transaction: its receipt holds a BreachRecorded\n"
+        f"#    event of contract {evidence.contract} in block {evidence.block}:\n"
+        f"curl -s -X POST -H 'Content-Type: application/json' \\\n"
+        f"  --data '{_rpc_call(evidence.transaction)}' {rpc_url}"
+    )
+    return (
+        f'<article id="{_e(record.id)}"><h2>{_e(record.party_name)}</h2>'
+        + _dl(rows)
+        + "<h3>链上证据 / On-chain evidence</h3>"
+        + _dl(chain_rows, code=True)
+        + "<h3>如何独立核验 / How to check it yourself</h3>"
+        + f"<pre><code>{_e(check)}</code></pre></article>"
+    )
+
+
+def _dl(rows: list[tuple[str, str]], code: bool = False) -> str:
+    def cell(value: str) -> str:
+        return f"<code>{_e(value)}</code>" if code else _e(value)
+
+    return "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{cell(v)}</dd>" for k, v in rows) + "</dl>"
+
+
+def _pages(form: Mapping[str, str], found: BreachPage) -> str:
+    last = max(1, -(-found.total // found.page_size))
+    links = []
+    for label, number in (("上一页 / Previous", found.page - 1), ("下一页 / Next", found.page + 1)):
+        if 1 <= number <= last:
+            query = urlencode(
+                {
+                    **{k: v for k, v in form.items() if v},
+                    "page": number,
+                    "page_size": found.page_size,
+                }
+            )
+            links.append(f'<a href="/?{_e(query)}">{_e(label)}</a>')
+    position = f"第 {found.page} / {last} 页 · page {found.page} of {last}"
+    return f"<nav>{''.join(links)}<span>{_e(position)}</span></nav>"
+
+
+def render_lookup_page(
+    *,
+    form: Mapping[str, str],
+    found: BreachPage | None,
+    error: str | None,
+    on: date,
+    base_url: str,
+    rpc_url: str | None,
+) -> str:
+    """The whole page as HTML text."""
+    parts = [
+        "<!doctype html>",
+        '<html lang="zh-CN"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>失信记录查询 / Breach record lookup</title>",
+        '<link rel="stylesheet" href="/assets/lookup.css"></head><body>',
+        "<h1>失信记录查询 / Breach record lookup</h1>",
+        "<p>告知承诺制失信记录，每条均附链上证据，可不经本站独立核验。"
+        " / Breaches of notification commitments, each with its on-chain evidence, "
+        "which anyone can check without this site.</p>",
+        _form(form),
+    ]
+    if error is not None:
+        parts.append(f'<p class="error" role="alert">{_e(error)}</p>')
+    elif found is not None:
+        parts.append(
+            f"<p>{_e(on.isoformat())} 公示中的记录：{found.total} 条"
+            f" / Records published on {_e(on.isoformat())}: {found.total}</p>"
+        )
+        if not found.records:
+            parts.append("<p>未找到记录 / No records found</p>")
+        rpc = rpc_url or "<RPC-URL>"
+        parts.extend(_record(record, base_url, rpc) for record in found.records)
+        parts.append(_pages(form, found))
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,202 @@
+"""Routes for the public (no token): the breach list as JSON and the lookup page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from verifier.breaches import BreachRecord, publicly_listed
+from verifier.records import MAX_PAGE_SIZE, BreachPage, VerifierRecords
+
+from ..deps import ContextDep, RateLimit, RecordsDep
+from ..lookup_page import LOOKUP_CSS, render_lookup_page
+from ..models import BreachList
+from ..problems import NOT_FOUND, ProblemError, problem_responses
+
+router = APIRouter(tags=["public"], dependencies=[RateLimit])
+assets = APIRouter(tags=["public"], include_in_schema=False)
+
+MAX_PAGE = 10_000
+Text = Annotated[str | None, Query(max_length=100)]
+
+
+@dataclass(frozen=True)
+class BreachQuery:
+    """A search of the public breach list; blank fields are left out."""
+
+    name: str | None = None
+    credit_code: str | None = None
+    matter: str | None = None
+    department: str | None = None
+    decided_from: date | None = None
+    decided_to: date | None = None
+    page: int = 1
+    page_size: int = 20
+
+    def run(self, records: VerifierRecords, on: date) -> BreachPage:
+        """The page of records listed on `on` that match."""
+        return records.search_breaches(
+            on,
+            name=self.name,
+            credit_code=self.credit_code,
+            matter=self.matter,
+            department=self.department,
+            decided_from=self.decided_from,
+            decided_to=self.decided_to,
+            page=self.page,
+            page_size=self.page_size,
+        )
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    return value.strip() or None if value is not None else None
+
+
+@router.get(
+    "/v1/breaches",
+    summary="Search the public breach list",
+    responses=problem_responses(422, 429),
+)
+def list_breaches(
+    context: ContextDep,
+    records: RecordsDep,
+    name: Text = None,
+    credit_code: Text = None,
+    matter: Text = None,
+    department: Text = None,
+    decided_from: date | None = None,
+    decided_to: date | None = None,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
+) -> BreachList:
+    """Records published today (within their publication period), newest decision first.
+
+    `name` matches part of the name as shown (masked for persons, e.g. "张*");
+    `credit_code` is the credit code or masked ID exactly as shown.
+    """
+    query = BreachQuery(
+        _blank_to_none(name),
+        _blank_to_none(credit_code),
+        _blank_to_none(matter),
+        _blank_to_none(department),
+        decided_from,
+        decided_to,
+        page,
+        page_size,
+    )
+    on = context.today()
+    found = query.run(records, on)
+    return BreachList(
+        records=[record.to_public_json() for record in found.records],
+        total=found.total,
+        page=found.page,
+        page_size=found.page_size,
+        on=on.isoformat(),
+    )
+
+
+def _listed(records: VerifierRecords, record_id: str, on: date) -> BreachRecord:
+    record = records.breach(record_id)
+    if record is None or not publicly_listed(record, on):
+        raise ProblemError(NOT_FOUND, f"no breach record {record_id} is published")
+    return record
+
+
+@router.get(
+    "/v1/breaches/{record_id}",
+    summary="One published breach record",
+    responses=problem_responses(404, 429),
+)
+def get_breach(record_id: str, context: ContextDep, records: RecordsDep) -> dict[str, object]:
+    """The record as published, with its on-chain evidence; 404 once it is off the list."""
+    return _listed(records, record_id[:64], context.today()).to_public_json()
+
+
+def _page_number(text: str | None, default: int, upper: int) -> int | None:
+    if text is None or not text.strip():
+        return default
+    if not text.strip().isdigit() or not 1 <= int(text) <= upper:
+        return None
+    return int(text)
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text.strip()) if text and text.strip() else None
+
+
+def _page_query(
+    name: str | None,
+    credit_code: str | None,
+    matter: str | None,
+    department: str | None,
+    decided_from: str | None,
+    decided_to: str | None,
+    page: str | None,
+    page_size: str | None,
+) -> tuple[BreachQuery, str | None]:
+    """The page's form as a query; what is wrong with it, for people to read."""
+    try:
+        start, end = _day(decided_from), _day(decided_to)
+    except ValueError:
+        return BreachQuery(), "日期格式应为 YYYY-MM-DD / Dates are written YYYY-MM-DD"
+    number = _page_number(page, 1, MAX_PAGE)
+    size = _page_number(page_size, 20, MAX_PAGE_SIZE)
+    if number is None or size is None:
+        return BreachQuery(), "页码无效 / Invalid page"
+    texts = [_blank_to_none(t) for t in (name, credit_code, matter, department)]
+    if any(t is not None and len(t) > 100 for t in texts):
+        return BreachQuery(), "检索词过长 / Search term too long"
+    return BreachQuery(texts[0], texts[1], texts[2], texts[3], start, end, number, size), None
+
+
+@router.get("/", response_class=HTMLResponse, summary="The public lookup page (HTML)")
+def lookup_page(
+    request: Request,
+    context: ContextDep,
+    records: RecordsDep,
+    name: str | None = None,
+    credit_code: str | None = None,
+    matter: str | None = None,
+    department: str | None = None,
+    decided_from: str | None = None,
+    decided_to: str | None = None,
+    page: str | None = None,
+    page_size: str | None = None,
+) -> HTMLResponse:
+    """失信记录查询 / Breach record lookup: a form and the records, rendered on the server."""
+    query, error = _page_query(
+        name, credit_code, matter, department, decided_from, decided_to, page, page_size
+    )
+    form = {
+        "name": name or "",
+        "credit_code": credit_code or "",
+        "matter": matter or "",
+        "department": department or "",
+        "decided_from": decided_from or "",
+        "decided_to": decided_to or "",
+    }
+    on = context.today()
+    found = None if error else query.run(records, on)
+    html = render_lookup_page(
+        form=form,
+        found=found,
+        error=error,
+        on=on,
+        base_url=str(request.base_url).rstrip("/"),
+        rpc_url=context.settings.public_rpc_url,
+    )
+    return HTMLResponse(html, status_code=400 if error else 200)
+
+
+@assets.get("/assets/lookup.css")
+def lookup_css() -> Response:
+    """The lookup page's style sheet (a file of its own: the CSP forbids inline styles)."""
+    return Response(
+        LOOKUP_CSS,
+        media_type="text/css; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )

@@ -1,0 +1,376 @@
+"""The service as a whole: health, readiness, problem details, headers, limits, logs, OpenAPI."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_helpers import unreachable_rpc
+from conftest import Deployment
+from test_service_world import (
+    SECURITY_HEADERS,
+    ServiceWorld,
+    assert_problem,
+    open_service,
+)
+
+from api.service import ChainLink, Settings
+from api.service import Deployment as DeploymentFacts
+from api.service.logs import JsonFormatter
+from api.service.ratelimit import RateLimiter
+from ledger.vault import Vault
+
+
+@pytest.fixture
+def world(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWorld]:
+    opened = open_service(tmp_path, embedded_deployment)
+    yield opened
+    opened.context.close()
+
+
+# ---------------------------------------------------------------------- health
+
+
+def test_healthz_answers_while_the_process_serves(world: ServiceWorld) -> None:
+    response = world.client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_reports_store_chain_and_anchoring_backlog(world: ServiceWorld) -> None:
+    world.submit(world.signed())
+    response = world.client.get("/readyz")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["checks"]["store"] == {"ok": True}
+    chain = body["checks"]["chain"]
+    assert chain["ok"] is True
+    assert chain["block_number"] == world.deployment.chain.block_number()
+    assert chain["contract"] == world.deployment.ledger.address
+    assert body["anchoring"]["pending"] == 1
+    assert body["anchoring"]["oldest_pending_age"] >= 0
+    world.anchor()
+    anchoring = world.client.get("/readyz").json()["anchoring"]
+    assert anchoring["pending"] == 0
+    assert anchoring["anchored"] == 1
+    assert anchoring["last_anchored_block"] is not None
+
+
+def test_readyz_is_a_503_problem_when_the_node_does_not_answer(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    world = open_service(tmp_path, embedded_deployment, rpc=unreachable_rpc())
+    body = assert_problem(world.client.get("/readyz"), 503, "not-ready")
+    assert body["checks"]["store"] == {"ok": True}
+    assert body["checks"]["chain"]["ok"] is False
+    assert "no Ethereum node answers" in body["checks"]["chain"]["error"]
+    assert body["anchoring"]["pending"] == 0
+
+
+def test_readyz_is_a_503_problem_without_a_deployment_file(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    world = open_service(tmp_path, embedded_deployment, with_deployment=False)
+    body = assert_problem(world.client.get("/readyz"), 503, "not-ready")
+    assert body["checks"]["chain"]["error"] == "no deployment file"
+    assert "chain" in body["detail"]
+
+
+def test_a_dead_node_is_asked_again_only_after_the_retry_interval(
+    embedded_deployment: Deployment,
+) -> None:
+    now = [100.0]
+    link = ChainLink(
+        DeploymentFacts(
+            embedded_deployment.chain.chain_id, embedded_deployment.ledger.address, None
+        ),
+        unreachable_rpc(),
+        retry_seconds=5.0,
+        clock=lambda: now[0],
+    )
+    assert link.ledger() is None
+    first_error = link.last_error
+    assert first_error is not None
+    link.rpc_url = None  # a second attempt would fail differently: it must not happen yet
+    now[0] += 4.0
+    assert link.ledger() is None
+    assert link.last_error == first_error
+    now[0] += 2.0
+    assert link.ledger() is None
+    assert link.last_error != first_error
+
+
+def test_a_node_on_another_chain_is_not_the_deployment(embedded_deployment: Deployment) -> None:
+    facts = DeploymentFacts(1, embedded_deployment.ledger.address, None)
+    link = ChainLink(facts, chain=embedded_deployment.chain)
+    assert link.ledger() is None
+    assert link.last_error is not None
+    assert "deployment on 1" in link.last_error
+
+
+# ---------------------------------------------------------------------- problems and headers
+
+
+def test_unknown_route_is_a_404_problem(world: ServiceWorld) -> None:
+    body = assert_problem(world.client.get("/v1/nothing-here"), 404, "not-found")
+    assert "/v1/nothing-here" in body["detail"]
+
+
+def test_wrong_method_is_a_405_problem(world: ServiceWorld) -> None:
+    assert_problem(world.client.delete("/v1/breaches"), 405, "method-not-allowed")
+
+
+def test_an_unexpected_error_is_a_500_problem_without_trace(
+    world: ServiceWorld, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    message = " ".join(("secret", "detail", "at", "/srv/internal/path"))
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError(message)  # the message, not this line, is what must not leak
+
+    monkeypatch.setattr(world.context.records, "search_breaches", broken)
+    with caplog.at_level(logging.INFO, logger="commitledger"):
+        response = world.client.get("/v1/breaches")
+    body = assert_problem(response, 500, "internal")
+    assert "secret detail" not in response.text
+    assert "/srv/internal" not in response.text
+    assert "RuntimeError" not in response.text
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
+    errors = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert len(errors) == 1
+    assert body["instance"] == f"urn:uuid:{errors[0].request_id}"  # type: ignore[attr-defined]
+    logged = JsonFormatter().format(errors[0])
+    assert json.loads(logged)["exception"] == "RuntimeError"
+    assert "secret detail" not in logged  # the message may quote input: type and frames only
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/healthz"),
+        ("GET", "/"),
+        ("GET", "/assets/lookup.css"),
+        ("GET", "/v1/breaches"),
+        ("GET", "/v1/nothing-here"),
+        ("POST", "/v1/commitments"),
+        ("GET", "/openapi.json"),
+    ],
+)
+def test_security_headers_on_every_response(world: ServiceWorld, method: str, path: str) -> None:
+    response = world.client.request(method, path)
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value, (path, name)
+    assert response.headers["content-security-policy"].startswith("default-src 'self'")
+    assert len(response.headers["x-request-id"]) == 32
+
+
+def test_the_request_id_differs_per_request(world: ServiceWorld) -> None:
+    ids = {world.client.get("/healthz").headers["x-request-id"] for _ in range(3)}
+    assert len(ids) == 3
+
+
+# ---------------------------------------------------------------------- body limit
+
+
+@pytest.fixture
+def small_body_world(tmp_path: Path, embedded_deployment: Deployment) -> ServiceWorld:
+    return open_service(tmp_path, embedded_deployment, max_body_bytes=4096)
+
+
+def test_a_declared_body_over_the_limit_is_a_413_problem(small_body_world: ServiceWorld) -> None:
+    world = small_body_world
+    signed = world.signed()
+    padded = world.body(signed) + b" " * 5000
+    response = world.client.post("/v1/commitments", content=padded, headers=world.auth())
+    body = assert_problem(response, 413, "payload-too-large")
+    assert body["max_bytes"] == 4096
+    assert world.store.get(signed.hash()) is None
+
+
+def test_a_streamed_body_over_the_limit_is_a_413_problem(small_body_world: ServiceWorld) -> None:
+    world = small_body_world
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: chunked transfer
+        yield b'{"document": '
+        for _ in range(10):
+            yield b" " * 1000
+
+    response = world.client.post("/v1/audit/documents", content=chunks())
+    assert_problem(response, 413, "payload-too-large")
+
+
+def test_a_body_under_the_limit_passes(small_body_world: ServiceWorld) -> None:
+    world = small_body_world
+    signed = world.signed()
+    assert len(world.body(signed)) < 4096
+    response = world.client.post(
+        "/v1/commitments", content=world.body(signed), headers=world.auth()
+    )
+    assert response.status_code == 202, response.text
+
+
+def test_the_default_body_limit_is_256_kib() -> None:
+    assert Settings().max_body_bytes == 256 * 1024
+
+
+# ---------------------------------------------------------------------- rate limit
+
+
+def test_public_routes_are_rate_limited_per_client(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    world = open_service(
+        tmp_path, embedded_deployment, rate_limit_burst=2, rate_limit_per_second=0.01
+    )
+    assert world.client.get("/v1/breaches").status_code == 200
+    assert world.client.get("/").status_code == 200
+    response = world.client.get("/v1/audit/commitments/0x" + "00" * 32)
+    body = assert_problem(response, 429, "rate-limited")
+    assert response.headers["retry-after"].isdigit()
+    assert 1 <= int(response.headers["retry-after"]) <= 100
+    assert response.headers["retry-after"] in body["detail"]
+    assert_problem(world.client.get("/v1/breaches"), 429, "rate-limited")
+    # Health and the departments' routes (behind a token) are not public routes.
+    assert world.client.get("/healthz").status_code == 200
+    signed = world.signed()
+    world.submit(signed)
+    status = world.client.get(
+        f"/v1/commitments/0x{signed.hash().hex()}/status", headers=world.auth()
+    )
+    assert status.status_code == 200
+
+
+def test_the_token_bucket_refills_and_keeps_clients_apart() -> None:
+    now = [0.0]
+    limiter = RateLimiter(burst=2, per_second=0.5, clock=lambda: now[0])
+    assert limiter.take("a") == 0.0
+    assert limiter.take("a") == 0.0
+    assert limiter.take("a") == pytest.approx(2.0)
+    assert limiter.take("b") == 0.0  # another address has its own bucket
+    now[0] += 1.0
+    assert limiter.take("a") == pytest.approx(1.0)
+    now[0] += 1.0
+    assert limiter.take("a") == 0.0
+    now[0] += 100.0
+    assert limiter.take("a") == 0.0
+    assert limiter.take("a") == 0.0  # refilled to the burst, no further
+    assert limiter.take("a") > 0
+    assert RateLimiter.retry_after(0.2) == "1"
+    assert RateLimiter.retry_after(2.5) == "3"
+
+
+# ---------------------------------------------------------------------- logs
+
+
+def test_request_logs_are_structured_and_hold_no_search_terms(
+    world: ServiceWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.add_breach(name="张三丰贸易有限公司")
+    with caplog.at_level(logging.INFO, logger="commitledger"):
+        world.client.get("/v1/breaches", params={"name": "张三丰", "credit_code": "91110105X"})
+        world.client.get("/", params={"name": "张三丰"})
+        signed = world.signed()
+        world.client.post("/v1/commitments", content=world.body(signed), headers=world.auth())
+    lines = [JsonFormatter().format(r) for r in caplog.records if r.getMessage() == "request"]
+    assert len(lines) == 3
+    entries = [json.loads(line) for line in lines]
+    assert [e["route"] for e in entries] == ["/v1/breaches", "/", "/v1/commitments"]
+    assert [e["status"] for e in entries] == [200, 200, 202]
+    assert entries[2]["department"] == "BJ-HRSS"
+    assert all(e["level"] == "info" and e["duration_ms"] >= 0 for e in entries)
+    everything = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    applicant = signed.document.applicant
+    for secret in ("张三丰", "91110105X", applicant.name, applicant.id_number):
+        assert secret not in everything
+    assert world.tokens["BJ-HRSS", "registrar"] not in everything
+
+
+# ---------------------------------------------------------------------- OpenAPI and settings
+
+
+def test_openapi_documents_every_route_and_the_problem_shape(world: ServiceWorld) -> None:
+    response = world.client.get("/openapi.json")
+    assert response.status_code == 200
+    spec = response.json()
+    assert {
+        "/v1/commitments",
+        "/v1/commitments/{hash}/status",
+        "/v1/commitments/{hash}/withdraw",
+        "/v1/verifications/{hash}/decision",
+        "/v1/breaches/{record_id}/repair",
+        "/v1/audit/commitments/{hash}",
+        "/v1/audit/commitments/{hash}/proof",
+        "/v1/audit/documents",
+        "/v1/breaches",
+        "/v1/breaches/{record_id}",
+        "/healthz",
+        "/readyz",
+        "/",
+    } <= set(spec["paths"])
+    schemas = spec["components"]["schemas"]
+    assert {"SignedCommitment", "Commitment", "ProblemDetails"} <= set(schemas)
+    submit = spec["paths"]["/v1/commitments"]["post"]
+    body_schema = submit["requestBody"]["content"]["application/json"]["schema"]
+    assert body_schema == {"$ref": "#/components/schemas/SignedCommitment"}
+    assert "application/problem+json" in submit["responses"]["403"]["content"]
+    assert submit["security"] == [{"HTTPBearer": []}]
+    assert "security" not in spec["paths"]["/v1/breaches"]["get"]
+    assert world.client.get("/docs").status_code == 404  # its CDN scripts would break the CSP
+
+
+def test_settings_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMMITLEDGER_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COMMITLEDGER_STORE", "sqlite:////tmp/elsewhere.db")
+    monkeypatch.setenv("COMMITLEDGER_MASTER_KEY_FILE", str(tmp_path / "master.key"))
+    monkeypatch.setenv("COMMITLEDGER_CHAIN_RPC_URL", "http://127.0.0.1:8545")
+    monkeypatch.setenv("COMMITLEDGER_RATE_LIMIT_BURST", "7")
+    settings = Settings()
+    assert settings.resolved_store_url == "sqlite:////tmp/elsewhere.db"
+    assert settings.resolved_deployment_file == tmp_path / "deployment.json"
+    assert settings.master_key_file == tmp_path / "master.key"
+    assert settings.chain_rpc_url == "http://127.0.0.1:8545"
+    assert settings.rate_limit_burst == 7
+    monkeypatch.delenv("COMMITLEDGER_STORE")
+    monkeypatch.setenv("COMMITLEDGER_STORE_URL", "sqlite:////tmp/other.db")
+    monkeypatch.setenv("COMMITLEDGER_DEPLOYMENT_FILE", str(tmp_path / "d.json"))
+    settings = Settings()
+    assert settings.resolved_store_url == "sqlite:////tmp/other.db"
+    assert settings.resolved_deployment_file == tmp_path / "d.json"
+    monkeypatch.delenv("COMMITLEDGER_STORE_URL")
+    assert Settings().resolved_store_url == f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+def test_the_master_key_file_opens_intake(
+    tmp_path: Path, embedded_deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.service import ServiceContext
+
+    key_file = tmp_path / "master.key"
+    key_file.write_text(Vault.new_master_key() + "\n")
+    monkeypatch.delenv("COMMITLEDGER_MASTER_KEY", raising=False)
+    settings = Settings(store_url=f"sqlite:///{tmp_path / 'a.db'}", data_dir=tmp_path)
+    assert ServiceContext.open(settings).intake is None
+    with_key = Settings(
+        store_url=f"sqlite:///{tmp_path / 'b.db'}", data_dir=tmp_path, master_key_file=key_file
+    )
+    assert ServiceContext.open(with_key).intake is not None
+
+
+def test_without_a_master_key_intake_is_a_503_problem(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    world = open_service(tmp_path, embedded_deployment, with_vault=False)
+    signed = world.signed()
+    response = world.client.post(
+        "/v1/commitments", content=world.body(signed), headers=world.auth()
+    )
+    body = assert_problem(response, 503, "unavailable")
+    assert "master key" in body["detail"]
+    assert world.store.status().pending == 0

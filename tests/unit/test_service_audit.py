@@ -1,0 +1,237 @@
+"""Auditors' routes: anchors, portable proofs checked against the chain, document checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_helpers import unreachable_rpc
+from conftest import Deployment
+from test_service_world import ServiceWorld, assert_problem, open_service
+
+from ledger import ProofBundle, SignedCommitment, check_bundle, hex32, new_salt, sign_commitment
+from ledger.types import Hash32
+
+
+@pytest.fixture
+def world(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWorld]:
+    opened = open_service(tmp_path, embedded_deployment)
+    yield opened
+    opened.context.close()
+
+
+def anchored(world: ServiceWorld, count: int = 1) -> list[tuple[Hash32, SignedCommitment]]:
+    documents = [world.signed() for _ in range(count)]
+    hashes = [world.submit(signed) for signed in documents]
+    world.anchor()
+    return list(zip(hashes, documents, strict=True))
+
+
+def personal_data(signed: SignedCommitment) -> list[str]:
+    applicant = signed.document.applicant
+    return [applicant.name, applicant.id_number, signed.document.code, signed.document.salt]
+
+
+# ---------------------------------------------------------------------- the anchor
+
+
+def test_an_anchored_commitment_shows_its_anchor_and_outcome(world: ServiceWorld) -> None:
+    [(digest, signed)] = anchored(world)
+    response = world.client.get(f"/v1/audit/commitments/{hex32(digest)}")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    batch, _proof = world.store.anchoring_of(digest) or (None, ())
+    assert batch is not None
+    chain = world.deployment.chain
+    assert body["hash"] == hex32(digest)
+    assert body["state"] == "anchored"
+    assert body["anchor"] == {
+        "batch_root": hex32(batch.root),
+        "batch_size": 1,
+        "transaction": hex32(batch.tx_hash or b""),
+        "block_number": batch.block_number,
+        "block_hash": hex32(batch.block_hash or b""),
+        "anchored_at": batch.anchored_at,
+        "confirmations": chain.block_number() - (batch.block_number or 0),
+    }
+    assert body["on_chain"] == {
+        "reachable": True,
+        "chain_id": chain.chain_id,
+        "contract": world.deployment.ledger.address,
+        "anchored": True,
+        "status": "none",  # a batch member gets its own record with its first outcome
+    }
+    assert body["verification_state"] is None
+    assert body["proof_url"] == f"/v1/audit/commitments/{hex32(digest)}/proof"
+    for secret in personal_data(signed):
+        assert secret not in response.text
+
+
+def test_confirmations_grow_with_the_chain(world: ServiceWorld) -> None:
+    [(digest, _)] = anchored(world)
+    url = f"/v1/audit/commitments/{hex32(digest)}"
+    before = world.client.get(url).json()["anchor"]["confirmations"]
+    world.deployment.chain.fund(world.deployment.outsider.address)  # one more block
+    assert world.client.get(url).json()["anchor"]["confirmations"] == before + 1
+
+
+def test_a_pending_commitment_has_no_anchor_yet(world: ServiceWorld) -> None:
+    digest = world.submit(world.signed())
+    body = world.client.get(f"/v1/audit/commitments/{hex32(digest)}").json()
+    assert body["state"] == "pending"
+    assert body["anchor"] is None
+    assert body["proof_url"] is None
+    assert body["on_chain"]["reachable"] is True
+    assert body["on_chain"]["anchored"] is None
+    assert body["on_chain"]["status"] == "none"
+
+
+def test_the_anchor_is_shown_when_the_node_is_down(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    world = open_service(tmp_path, embedded_deployment)
+    [(digest, _)] = anchored(world)
+    # A second service on the same store whose node does not answer.
+    offline = open_service(tmp_path, embedded_deployment, rpc=unreachable_rpc())
+    body = offline.client.get(f"/v1/audit/commitments/{hex32(digest)}").json()
+    assert body["anchor"]["transaction"].startswith("0x")
+    assert body["anchor"]["confirmations"] is None
+    assert body["on_chain"]["reachable"] is False
+    assert body["on_chain"]["status"] is None
+    assert body["on_chain"]["chain_id"] == embedded_deployment.chain.chain_id
+
+
+def test_an_unknown_commitment_is_a_404_problem(world: ServiceWorld) -> None:
+    assert_problem(world.client.get(f"/v1/audit/commitments/0x{'33' * 32}"), 404, "not-found")
+
+
+def test_a_malformed_hash_is_a_400_problem(world: ServiceWorld) -> None:
+    assert_problem(world.client.get("/v1/audit/commitments/0xabc"), 400, "invalid-hash")
+    assert_problem(world.client.get("/v1/audit/commitments/0xabc/proof"), 400, "invalid-hash")
+
+
+# ---------------------------------------------------------------------- the proof
+
+
+def test_the_proof_bundle_checks_against_the_chain(world: ServiceWorld) -> None:
+    members = anchored(world, count=5)
+    for digest, _ in members:
+        response = world.client.get(f"/v1/audit/commitments/{hex32(digest)}/proof")
+        assert response.status_code == 200, response.text
+        bundle = ProofBundle.from_json_obj(response.json())
+        assert bundle.commitment == digest
+        assert len(bundle.proof) >= 2  # five leaves: two or three siblings
+        report = check_bundle(bundle, world.deployment.chain)
+        assert report.ok, report.to_json_obj()
+
+
+def test_a_tampered_proof_bundle_does_not_check(world: ServiceWorld) -> None:
+    digest = anchored(world, count=2)[0][0]
+    body = world.client.get(f"/v1/audit/commitments/{hex32(digest)}/proof").json()
+    body["proof"][0] = "0x" + "00" * 32
+    assert not check_bundle(ProofBundle.from_json_obj(body), world.deployment.chain).ok
+
+
+def test_a_pending_commitment_has_no_proof_yet(world: ServiceWorld) -> None:
+    digest = world.submit(world.signed())
+    response = world.client.get(f"/v1/audit/commitments/{hex32(digest)}/proof")
+    assert_problem(response, 409, "not-anchored")
+
+
+def test_the_proof_of_an_unknown_commitment_is_a_404_problem(world: ServiceWorld) -> None:
+    response = world.client.get(f"/v1/audit/commitments/0x{'44' * 32}/proof")
+    assert_problem(response, 404, "not-found")
+
+
+def test_without_a_deployment_there_is_no_proof(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    world = open_service(tmp_path, embedded_deployment, with_deployment=False)
+    digest = world.submit(world.signed())
+    response = world.client.get(f"/v1/audit/commitments/{hex32(digest)}/proof")
+    assert "deployment" in assert_problem(response, 503, "unavailable")["detail"]
+
+
+# ---------------------------------------------------------------------- documents
+
+
+def check(world: ServiceWorld, document: object) -> dict[str, object]:
+    response = world.client.post(
+        "/v1/audit/documents", content=json.dumps(document, ensure_ascii=False).encode()
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def test_a_signed_document_that_was_committed_matches(world: ServiceWorld) -> None:
+    [(digest, signed)] = anchored(world)
+    body = check(world, signed.to_json_obj())
+    assert body == {
+        "status": "matches",
+        "signature_valid": True,
+        "hash": hex32(digest),
+        "anchored": True,
+        "audit_url": f"/v1/audit/commitments/{hex32(digest)}",
+    }
+
+
+def test_a_bare_document_matches_without_a_signature_verdict(world: ServiceWorld) -> None:
+    signed = world.signed()
+    digest = world.submit(signed)
+    body = check(world, signed.document.to_json_obj())
+    assert body["status"] == "matches"
+    assert body["signature_valid"] is None
+    assert body["hash"] == hex32(digest)
+    assert body["anchored"] is False
+
+
+def test_a_committed_document_with_a_wrong_signature_says_so(world: ServiceWorld) -> None:
+    [(_, signed)] = anchored(world)
+    forged = SignedCommitment(document=signed.document, signature=world.signed().signature)
+    body = check(world, forged.to_json_obj())
+    assert body["status"] == "matches"  # the document is the one committed ...
+    assert body["signature_valid"] is False  # ... but this signature is not the applicant's
+
+
+def test_an_altered_document_is_unknown(world: ServiceWorld) -> None:
+    """'tampered' needs a store lookup by commitment code, which the store lacks: an altered
+    document is reported 'unknown' until it has one."""
+    [(_, signed)] = anchored(world)
+    altered = sign_commitment(
+        signed.document.model_copy(update={"salt": new_salt()}), world.applicant_key
+    )
+    before = world.store.status()
+    body = check(world, altered.to_json_obj())
+    assert body["status"] == "unknown"
+    assert body["signature_valid"] is True
+    assert body["anchored"] is False
+    assert body["audit_url"] is None
+    assert world.store.get(altered.hash()) is None  # checking stores nothing
+    assert world.store.status() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "slug"),
+    [
+        (b"", 400, "malformed-json"),
+        (b"{", 400, "malformed-json"),
+        (b'{"a": 1, "a": 2}', 400, "malformed-json"),
+        (b'{"schema_version": 1}', 422, "invalid-document"),
+        (b'{"document": {}, "signature": {}}', 422, "invalid-document"),
+        (b"42", 422, "invalid-document"),
+    ],
+)
+def test_a_bad_document_is_a_problem(
+    world: ServiceWorld, body: bytes, status: int, slug: str
+) -> None:
+    assert_problem(world.client.post("/v1/audit/documents", content=body), status, slug)
+
+
+def test_a_checked_document_is_not_echoed_back(world: ServiceWorld) -> None:
+    signed = world.signed()
+    response = world.client.post("/v1/audit/documents", content=world.body(signed))
+    for secret in personal_data(signed)[:2]:
+        assert secret not in response.text
