@@ -18,6 +18,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from ledger import (
+    ChainError,
     LedgerContract,
     OutcomeItem,
     SigningKey,
@@ -34,9 +35,10 @@ from ledger.types import Hash32
 from .breaches import BreachEvidence, make_breach_record
 from .calendar import WorkingDays, default_calendar
 from .catalog import Catalog, Matter
-from .decide import Decider, Decision
+from .decide import ERASED, Decider, Decision
 from .records import RecordedOutcome, VerificationState, VerifierRecords
 from .reports import Outcome, SignedReport, VerificationReport, sign_report
+from .rules import Comparison
 from .sources import DataSource
 
 log = logging.getLogger("commitledger.verifier")
@@ -52,6 +54,18 @@ _STATE_OF_STATUS: dict[Status, VerificationState] = {
     Status.MISMATCH: "mismatch",
     Status.NEEDS_MANUAL: "manual",
     Status.BREACHED: "breached",
+}
+
+
+# The contract's transitionAllowed for the outcomes the engine records (None: not yet
+# materialised from its batch, as Anchored). A decision outside it would revert on chain.
+_ALLOWED: dict[Status, frozenset[Status]] = {
+    Status.NONE: frozenset({Status.KEPT, Status.MISMATCH, Status.NEEDS_MANUAL, Status.BREACHED}),
+    Status.ANCHORED: frozenset(
+        {Status.KEPT, Status.MISMATCH, Status.NEEDS_MANUAL, Status.BREACHED}
+    ),
+    Status.MISMATCH: frozenset({Status.KEPT, Status.NEEDS_MANUAL, Status.BREACHED}),
+    Status.NEEDS_MANUAL: frozenset({Status.KEPT, Status.MISMATCH, Status.BREACHED}),
 }
 
 
@@ -159,8 +173,11 @@ class VerificationEngine:
         summary = RunSummary()
         self.schedule(on)
         self.flush(summary)  # whatever a run that died left in the outbox
+        # Whole transactions per chunk: 500 with 300 a transaction would send 300 + 200.
+        step = self.config.outcomes_per_transaction
+        chunk = self.config.chunk // step * step or self.config.chunk
         while limit is None or summary.examined < limit:
-            due = self.records.due(date.max, self.department, self.config.chunk)
+            due = self.records.due(date.max, self.department, chunk)
             if not due:
                 break
             hashes = [v.commitment_hash for v in due]
@@ -218,16 +235,17 @@ class VerificationEngine:
         """Record this department's queued outcomes on chain, in as few transactions as allowed."""
         summary = summary if summary is not None else RunSummary()
         queued = self.outbox.open(self.department)
-        fresh = [q for q in queued if not self._settled(q)]
+        fresh = [q for q in queued if not self._settled(q, summary)]
         self._send(fresh, summary)
         return len(queued)
 
-    def _settled(self, queued: QueuedOutcome) -> bool:
+    def _settled(self, queued: QueuedOutcome, summary: RunSummary) -> bool:
         """Sent before a crash and mined, or already on chain by another way: record it."""
         if queued.tx_hash is not None:
             receipt = self.ledger.chain.receipt(queued.tx_hash)
             if receipt is not None and receipt["status"] == 1:
-                self._recorded([queued], queued.tx_hash, int(receipt["blockNumber"]))
+                block = int(receipt["blockNumber"])
+                summary.breaches += self._recorded([queued], queued.tx_hash, block)
                 return True
         return False
 
@@ -256,7 +274,8 @@ class VerificationEngine:
             if item.tx_hash is not None:
                 standing = self.ledger.status_of(item.commitment_hash).status
                 if standing == item.status:
-                    self._recorded([item], item.tx_hash, self.ledger.chain.block_number())
+                    block = self.ledger.chain.block_number()
+                    summary.breaches += self._recorded([item], item.tx_hash, block)
                     continue
             todo.append(item)
         chain = self.ledger.chain
@@ -275,12 +294,19 @@ class VerificationEngine:
             self.outbox.mark_sent([q.id for q in part], signed.tx_hash)  # before the broadcast
             chain.broadcast(self.verifier, signed, abi=self.ledger.abi)
             in_flight.append((part, signed.tx_hash))
+        reverted = []
         for part, tx_hash in in_flight:
             receipt = chain.wait(tx_hash)
             summary.transactions += 1
             summary.gas_used += int(receipt["gasUsed"])
+            if receipt["status"] != 1:
+                # Mined but reverted (the chain changed after the estimate): nothing recorded.
+                reverted.append(hex32(Hash32(tx_hash)))
+                continue
             summary.recorded += len(part)
             summary.breaches += self._recorded(part, tx_hash, int(receipt["blockNumber"]))
+        if reverted:
+            raise ChainError(f"outcome transactions failed on chain: {', '.join(reverted)}")
 
     def _recorded(self, queued: Sequence[QueuedOutcome], tx_hash: bytes, block: int) -> list[str]:
         """Outcomes are on chain: move their verifications on; publish breaches."""
@@ -321,29 +347,44 @@ class VerificationEngine:
     # ------------------------------------------------------------------ department decisions
 
     def _manual_entry(
-        self, commitment: Hash32, outcome: Outcome, on: date, decided_by: str, note: str
+        self,
+        commitment: Hash32,
+        outcome: Outcome,
+        on: date,
+        decided_by: str,
+        note: str,
+        comparisons: tuple[Comparison, ...] = (),
     ) -> tuple[Hash32, Status, Hash32, dict[str, Any]]:
         stored = self.store.get(commitment)
         if stored is None or stored.department != self.department:
             raise VerificationError(f"{hex32(commitment)} is not a commitment of {self.department}")
-        decision = Decision(commitment, self.catalog.matter(stored.matter_code), outcome, note=note)
+        matter = self.catalog.matter(stored.matter_code)
+        decision = Decision(commitment, matter, outcome, comparisons, note=note)
         return self._entry(
             commitment, STATUS_OF_OUTCOME[outcome], self._report(decision, on, decided_by)
         )
 
     def process_overdue(self, on: date, summary: RunSummary | None = None) -> int:
         """Mismatches whose rectification window passed with nothing supplied become breaches."""
+        self.flush(summary)  # an earlier attempt's breaches first: never queued twice
         overdue = self.records.open_mismatches_past(on, self.department)
-        entries = [
-            self._manual_entry(
-                v.commitment_hash,
-                "false",
-                on,
-                "engine",
-                f"rectification overdue since {v.rectify_by}",
-            )
-            for v in overdue
-        ]
+        entries = []
+        for v in overdue:
+            stored = self.store.get(v.commitment_hash)
+            if stored is not None and stored.erased:
+                # No document left to name the party of a breach record: a person decides.
+                entry = self._manual_entry(v.commitment_hash, "needs_manual", on, "engine", ERASED)
+            else:
+                entry = self._manual_entry(
+                    v.commitment_hash,
+                    "false",
+                    on,
+                    "engine",
+                    f"rectification overdue since {v.rectify_by}",
+                    # the disagreements found, so that the breach record states them
+                    _comparisons(v.report),
+                )
+            entries.append(entry)
         self.outbox.enqueue(self.department, entries)
         self.flush(summary)
         return len(entries)
@@ -367,9 +408,16 @@ class VerificationEngine:
             raise VerificationError(
                 f"a person decides kept, mismatch, needs_manual or false, not {outcome}"
             )
-        self.outbox.enqueue(
-            self.department, [self._manual_entry(commitment, outcome, on, decided_by, note)]
-        )
+        entry = self._manual_entry(commitment, outcome, on, decided_by, note)
+        self.schedule(on)  # decided before any run: its verification must exist to move on
+        self.flush()  # an earlier attempt's decision first: never queued twice
+        # One the chain would refuse must not enter the outbox: it would block every flush.
+        standing = self.ledger.status_of(commitment).status
+        if entry[1] not in _ALLOWED.get(standing, frozenset()):
+            raise VerificationError(
+                f"{hex32(commitment)} is {standing.name} on chain: it cannot become {outcome}"
+            )
+        self.outbox.enqueue(self.department, [entry])
         self.flush()
 
     def withdraw(self, commitment: Hash32, on: date, note: str) -> None:
@@ -408,6 +456,7 @@ class VerificationEngine:
 
     def expire(self, on: date) -> list[str]:
         """Publication periods that ended: Expired on chain, off the public list."""
+        self.flush()  # an earlier attempt's expiries first: never queued twice
         ended = self.records.ended_publications(on)
         mine = [b for b in ended if b.record.department == self.department]
         entries = []
@@ -430,9 +479,12 @@ class VerificationEngine:
         if stored is None or stored.record.department != self.department:
             raise VerificationError(f"no breach {record_id} of {self.department}")
         commitment = Hash32(bytes.fromhex(stored.record.commitment_hash[2:]))
-        report = {"report": {"corrected": record_id, "on": on.isoformat(), "note": note}}
-        self.outbox.enqueue(self.department, [self._entry(commitment, Status.CORRECTED, report)])
-        self.flush()
+        self.flush()  # an earlier attempt's correction first: never queued twice
+        if self.ledger.status_of(commitment).status == Status.BREACHED:
+            report = {"report": {"corrected": record_id, "on": on.isoformat(), "note": note}}
+            entry = self._entry(commitment, Status.CORRECTED, report)
+            self.outbox.enqueue(self.department, [entry])
+            self.flush()
         self.records.annul_breach(record_id)
         self._readmit(stored.fingerprint, on)
 
@@ -472,6 +524,23 @@ class VerificationEngine:
         self.store.exclude(fingerprint, item.commitment_hash)
         log.info("breach %s published", record.id)
         return record.id
+
+
+def _comparisons(signed_report: dict[str, Any] | None) -> tuple[Comparison, ...]:
+    """The comparisons of a recorded report, as the decider made them."""
+    if not signed_report:
+        return ()
+    return tuple(
+        Comparison(
+            c["key"],
+            c["verdict"],
+            c["claimed"],
+            c["observed"],
+            c["detail"],
+            tuple((first, last) for first, last in c.get("gaps", ())),
+        )
+        for c in signed_report["report"].get("comparisons", ())
+    )
 
 
 def _facts(signed_report: dict[str, Any], matter: Matter) -> str:

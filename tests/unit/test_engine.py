@@ -1,0 +1,543 @@
+"""The verification engine on the embedded chain: departments, failing data sources,
+tampered documents, idempotent reruns and recovery from a crash around the chain."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from verifier_helpers import DAY, HRSS, POINTS, SAMR, World, open_world
+
+from ledger import ChainError, ContractRevertError, Status, keccak256, sign_commitment
+from ledger.chain import Chain
+from ledger.errors import TransactionTimeoutError
+from ledger.types import Hash32
+from verifier.breaches import BreachRecord
+from verifier.engine import EngineConfig, VerificationError
+from verifier.records import VerifierRecords
+from verifier.sample_data import Planted
+
+FOOD = "BJ-SAMR-0001"
+
+
+@pytest.fixture
+def world(tmp_path: Path, embedded_chain: Chain) -> Iterator[World]:
+    with open_world(embedded_chain, tmp_path) as opened:
+        yield opened
+
+
+def once(action: Callable[..., Any], error: Exception) -> Callable[..., Any]:
+    """`action`, except that its first call raises `error` instead (a crash at that point)."""
+    calls = 0
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise error
+        return action(*args, **kwargs)
+
+    return wrapper
+
+
+def one_of_each(world: World) -> dict[str, Hash32]:
+    """Anchored points-registration commitments planted for each outcome, by outcome."""
+    kinds: dict[str, Planted] = {
+        "kept": "agree",
+        "mismatch": "mismatch",
+        "false": "false",
+        "needs_manual": "missing",
+    }
+    picked = {outcome: world.pick(kind) for outcome, kind in kinds.items()}
+    hashes = world.commit(*picked.values())
+    return dict(zip(picked, hashes, strict=True))
+
+
+EXPECTED_STATUS = {
+    "kept": Status.KEPT,
+    "mismatch": Status.MISMATCH,
+    "false": Status.BREACHED,
+    "needs_manual": Status.NEEDS_MANUAL,
+}
+EXPECTED_STATE = {
+    "kept": "kept",
+    "mismatch": "mismatch",
+    "false": "breached",
+    "needs_manual": "manual",
+}
+
+
+def assert_recorded_once(world: World, hashes: dict[str, Hash32]) -> None:
+    """Every outcome on chain and in the records, each exactly once, one breach published."""
+    records = world.engine.records
+    for outcome, commitment in hashes.items():
+        assert world.status(commitment) == EXPECTED_STATUS[outcome], outcome
+        verification = records.verification(commitment)
+        assert verification is not None and verification.state == EXPECTED_STATE[outcome]
+    recorded = world.events_of("OutcomeRecorded")
+    assert {outcome: recorded[h] for outcome, h in hashes.items()} == dict.fromkeys(hashes, 1)
+    # The records point at the transaction and block that carry each outcome.
+    where = {
+        bytes(e["args"]["commitment"]): (bytes(e["transactionHash"]), e["blockNumber"])
+        for e in world.ledger.events("OutcomeRecorded")
+    }
+    for commitment in hashes.values():
+        verification = records.verification(commitment)
+        assert verification is not None
+        assert (verification.tx_hash, verification.block_number) == where[commitment]
+    [breach] = records.search_breaches(DAY).records
+    assert breach.evidence.block == where[hashes["false"]][1]
+    assert world.events_of("BreachRecorded") == Counter({hashes["false"]: 1})
+    assert world.ledger.open_breaches() == 1
+    assert records.search_breaches(DAY).total == 1
+    assert world.engine.outbox.open(HRSS) == []
+
+
+# ---------------------------------------------------------------------- departments
+
+
+def test_another_department_neither_sees_nor_records_an_outcome(world: World) -> None:
+    [commitment] = world.commit(world.pick("agree", POINTS))
+    [food] = world.commit(world.pick("agree", FOOD))
+    market = world.new_engine(SAMR)
+
+    # The market regulator's engine sees only its own commitments.
+    summary = market.run(DAY)
+    assert summary.examined == 1 and summary.outcomes == Counter({"kept": 1})
+    assert market.records.verification(commitment) is None
+    assert world.status(food) == Status.KEPT
+    assert world.status(commitment) == Status.NONE
+    refused_actions: list[Callable[[], object]] = [
+        lambda: market.decide(commitment, "kept", DAY, "officer 7", "looks fine"),
+        lambda: market.decide(commitment, "false", DAY, "officer 7", "looks false"),
+        lambda: market.withdraw(commitment, DAY, "withdrawn"),
+    ]
+    for refused in refused_actions:
+        with pytest.raises(VerificationError, match=f"not a commitment of {SAMR}"):
+            refused()
+    assert market.outbox.open(SAMR) == []
+    assert world.status(commitment) == Status.NONE
+
+    # The contract refuses the other department's verifier, before and after the first outcome.
+    anchoring = world.store.anchoring_of(commitment)
+    assert anchoring is not None
+    batch, proof = anchoring
+    other = world.deployment.other_verifier
+    evidence = keccak256(b"a report of the wrong department")
+    with pytest.raises(ContractRevertError) as refused_first:
+        world.ledger.record_outcome(other, commitment, Status.KEPT, evidence, batch.root, proof)
+    assert refused_first.value.error_name == "WrongDepartment"
+    assert world.status(commitment) == Status.NONE
+
+    assert world.engine.run(DAY).outcomes == Counter({"kept": 1})
+    assert world.status(commitment) == Status.KEPT
+    with pytest.raises(ContractRevertError) as refused_later:
+        world.ledger.record_outcome(other, commitment, Status.BREACHED, evidence)
+    assert refused_later.value.error_name == "WrongDepartment"
+    assert world.status(commitment) == Status.KEPT
+    assert world.events_of("OutcomeRecorded")[commitment] == 1
+
+
+def test_the_anchoring_department_engine_does_not_verify_another_departments_commitments(
+    world: World,
+) -> None:
+    [food] = world.commit(world.pick("false", FOOD))
+    summary = world.engine.run(DAY)
+    assert summary.examined == 0 and summary.transactions == 0
+    with pytest.raises(VerificationError):
+        world.engine.decide(food, "false", DAY, "officer 9", "not ours")
+    assert world.status(food) == Status.NONE
+
+
+# ---------------------------------------------------------------------- data sources
+
+
+FAULTS: dict[str, Callable[[World, str], None]] = {
+    "timeout": lambda world, source: world.faults.slow(source, 2.0),
+    "malformed": lambda world, source: world.faults.corrupt(source),
+    "server error": lambda world, source: world.faults.fail(source),
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "source"),
+    [("false", "police_criminal"), ("mismatch", "hrss_social_insurance")],
+    ids=["false-criminal-record", "mismatch-social-insurance"],
+)
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_failing_data_source_needs_a_person_never_a_breach(
+    world: World, fault: str, kind: Planted, source: str
+) -> None:
+    # The source that would decide against the applicant is the one that fails.
+    commitment, applicant = world.commit_kind(kind, POINTS)
+    FAULTS[fault](world, source)
+    engine = world.new_engine(sources=world.sources(timeout=0.25, retries=1, backoff=0.0))
+
+    summary = engine.run(DAY)
+
+    assert summary.outcomes == Counter({"needs_manual": 1})
+    assert summary.breaches == []
+    # Timeouts and server errors are tried again once; a malformed answer is not.
+    assert world.faults.attempts[source] == (1 if fault == "malformed" else 2)
+    assert world.status(commitment) == Status.NEEDS_MANUAL
+    verification = engine.records.verification(commitment)
+    assert verification is not None and verification.report is not None
+    compared = {c["key"]: c for c in verification.report["report"]["comparisons"]}
+    failed = [c for c in compared.values() if c["verdict"] == "undecidable"]
+    assert len(failed) == 1
+    expected = "SourceUnavailable" if fault != "malformed" else "SourceGarbage"
+    assert failed[0]["detail"] == f"data source {source} failed: {expected}"
+    assert all(c["verdict"] == "agree" for c in compared.values() if c is not failed[0])
+    # Later runs do not turn it into a breach either.
+    assert engine.run(DAY + timedelta(days=90)).transactions == 0
+    assert world.ledger.open_breaches() == 0
+    assert engine.records.search_breaches(DAY).total == 0
+    assert not world.store.is_excluded(world.fingerprint(applicant))
+
+
+# ---------------------------------------------------------------------- tampered documents
+
+
+def tamper(world: World, how: str, targets: list[Hash32]) -> None:
+    """Change the stored sealed documents of `targets` directly in the SQLite file."""
+    with sqlite3.connect(world.db_path) as db:
+        rows = {
+            bytes(h): (bytes(sealed), bytes(key))
+            for h, sealed, key in db.execute("SELECT hash, sealed, wrapped_key FROM commitments")
+        }
+        updates: list[tuple[bytes, bytes, bytes]] = []
+        if how == "flipped byte":
+            [target] = targets
+            sealed, key = rows[target]
+            middle = len(sealed) // 2
+            altered = sealed[:middle] + bytes([sealed[middle] ^ 0x01]) + sealed[middle + 1 :]
+            updates.append((altered, key, target))
+        elif how == "swapped ciphertexts":
+            first, second = targets
+            updates.append((*rows[second], first))
+            updates.append((*rows[first], second))
+        elif how == "resealed other document":
+            # Someone with the master key seals another, validly signed document in its place.
+            [target] = targets
+            signed = world.signed[target]
+            other = signed.document.model_copy(
+                update={"channel": "counter" if signed.document.channel == "online" else "online"}
+            )
+            forged = sign_commitment(other, world.applicant_key)
+            plain = json.dumps(forged.to_json_obj(), ensure_ascii=False, separators=(",", ":"))
+            resealed = world.vault.seal(plain.encode(), associated=target)
+            updates.append((resealed.ciphertext, resealed.wrapped_key, target))
+        else:
+            raise AssertionError(how)
+        db.executemany("UPDATE commitments SET sealed = ?, wrapped_key = ? WHERE hash = ?", updates)
+
+
+@pytest.mark.parametrize(
+    ("how", "count", "reason"),
+    [
+        ("flipped byte", 1, "does not open"),
+        ("swapped ciphertexts", 2, "does not open"),
+        ("resealed other document", 1, "does not hash to the anchored value"),
+    ],
+)
+def test_a_tampered_stored_document_is_an_integrity_failure_with_nothing_on_chain(
+    world: World, caplog: pytest.LogCaptureFixture, how: str, count: int, reason: str
+) -> None:
+    # Planted false: verified, they would be breaches.
+    targets = [world.commit_kind("false")[0] for _ in range(count)]
+    [honest] = world.commit(world.pick("agree"))
+    tamper(world, how, targets)
+
+    with caplog.at_level(logging.WARNING, logger="commitledger.verifier"):
+        summary = world.engine.run(DAY)
+
+    assert summary.outcomes == Counter({"integrity_failure": count, "kept": 1})
+    assert summary.recorded == 1 and summary.transactions == 1 and summary.breaches == []
+    assert world.status(honest) == Status.KEPT
+    recorded = world.events_of("OutcomeRecorded")
+    for target in targets:
+        assert world.status(target) == Status.NONE
+        assert recorded[target] == 0
+        verification = world.engine.records.verification(target)
+        assert verification is not None and verification.state == "integrity_failure"
+        assert verification.tx_hash is None
+    warnings = [r.getMessage() for r in caplog.records if "integrity failure" in r.getMessage()]
+    assert len(warnings) == count
+    assert all(reason in message for message in warnings)
+    assert world.outcome_events(honest) == [(Status.ANCHORED, Status.KEPT)]
+    assert world.ledger.open_breaches() == 0
+    assert world.engine.outbox.open(HRSS) == []
+    # Not verified again by the next run: the department looks into it.
+    again = world.engine.run(DAY)
+    assert again.examined == 0 and again.transactions == 0
+
+
+# ---------------------------------------------------------------------- reruns and crashes
+
+
+def test_a_second_run_records_nothing(world: World) -> None:
+    hashes = one_of_each(world)
+    first = world.engine.run(DAY)
+    assert first.recorded == 4 and first.transactions == 1 and len(first.breaches) == 1
+
+    second = world.engine.run(DAY)
+    restarted = world.restarted().run(DAY)
+
+    for summary in (second, restarted):
+        assert summary.examined == 0 and summary.recorded == 0
+        assert summary.transactions == 0 and summary.breaches == []
+    assert_recorded_once(world, hashes)
+
+
+CRASHES_AFTER_BROADCAST: dict[str, tuple[str, Exception]] = {
+    "receipt never seen": ("wait", TransactionTimeoutError("no receipt within the deadline")),
+    "outcome not recorded": (
+        # the batched form where the engine has it
+        "record_outcomes" if hasattr(VerifierRecords, "record_outcomes") else "record_outcome",
+        RuntimeError("killed while recording"),
+    ),
+    "breach not published": ("add_breach", RuntimeError("killed while publishing")),
+}
+
+
+@pytest.mark.parametrize("crash", list(CRASHES_AFTER_BROADCAST))
+def test_a_crash_after_the_broadcast_is_recovered_without_recording_twice(
+    world: World, monkeypatch: pytest.MonkeyPatch, crash: str
+) -> None:
+    hashes = one_of_each(world)
+    name, error = CRASHES_AFTER_BROADCAST[crash]
+    if name == "wait":
+        monkeypatch.setattr(world.chain, "wait", once(world.chain.wait, error))
+    else:
+        monkeypatch.setattr(VerifierRecords, name, once(getattr(VerifierRecords, name), error))
+
+    with pytest.raises(type(error)):
+        world.engine.run(DAY)
+
+    # The transaction was mined: the chain has every outcome, the records lag behind.
+    for outcome, commitment in hashes.items():
+        assert world.status(commitment) == EXPECTED_STATUS[outcome]
+    assert len(world.engine.outbox.open(HRSS)) == 4
+    world.chain.fund(world.deployment.outsider.address)  # the chain moves on meanwhile
+    recovered = world.restarted().run(DAY)
+
+    assert recovered.transactions == 0 and recovered.recorded == 0
+    assert recovered.examined == 0
+    assert_recorded_once(world, hashes)
+    assert world.engine.run(DAY).transactions == 0
+
+
+def test_a_crash_before_the_broadcast_is_recovered_by_sending_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashes = one_of_each(world)
+    monkeypatch.setattr(
+        world.chain, "broadcast", once(world.chain.broadcast, ChainError("node went away"))
+    )
+
+    with pytest.raises(ChainError, match="node went away"):
+        world.engine.run(DAY)
+
+    assert all(world.status(h) == Status.NONE for h in hashes.values())
+    [sent] = {q.tx_hash for q in world.engine.outbox.open(HRSS)}
+    assert sent is not None and world.chain.receipt(sent) is None
+    recovered = world.restarted().run(DAY)
+
+    assert recovered.transactions == 1 and recovered.recorded == 4
+    assert len(recovered.breaches) == 1
+    assert_recorded_once(world, hashes)
+    assert world.engine.run(DAY).transactions == 0
+
+
+def test_the_same_engine_resumes_after_the_node_refused_a_broadcast(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashes = one_of_each(world)
+    eth = world.chain.w3.eth
+    refused = ConnectionError("connection reset by the node")
+    monkeypatch.setattr(eth, "send_raw_transaction", once(eth.send_raw_transaction, refused))
+    with pytest.raises(ChainError):
+        world.engine.run(DAY)
+    assert all(world.status(h) == Status.NONE for h in hashes.values())
+
+    again = world.engine.run(DAY)
+
+    assert again.transactions == 1 and again.recorded == 4
+    assert_recorded_once(world, hashes)
+
+
+def test_a_recovery_run_reports_the_breaches_it_published(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashes = one_of_each(world)
+    monkeypatch.setattr(world.chain, "wait", once(world.chain.wait, TransactionTimeoutError("")))
+    with pytest.raises(TransactionTimeoutError):
+        world.engine.run(DAY)
+
+    recovered = world.restarted().run(DAY)
+
+    assert recovered.breaches == [only_breach(world).id]
+    assert only_breach(world).commitment_hash == "0x" + hashes["false"].hex()
+
+
+def only_breach(world: World) -> BreachRecord:
+    page = world.engine.records.search_breaches(DAY)
+    assert page.total == 1
+    return page.records[0]
+
+
+# ---------------------------------------------------------------------- transactions
+
+
+def test_outcomes_fill_whole_transactions_across_chunks(world: World) -> None:
+    hashes = world.commit(*(world.pick("agree") for _ in range(8)))
+    engine = world.new_engine(config=EngineConfig(chunk=5, outcomes_per_transaction=2))
+
+    summary = engine.run(DAY)
+
+    assert summary.recorded == 8
+    assert summary.transactions == 4
+    assert all(world.status(h) == Status.KEPT for h in hashes)
+
+
+def test_a_reverted_outcome_transaction_is_not_taken_for_recorded_outcomes(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    withdrawn, other = world.commit(world.pick("agree"), world.pick("agree"))
+    outbox = world.engine.outbox
+    mark_sent = outbox.mark_sent
+
+    def withdrawn_meanwhile(ids: list[int], tx_hash: bytes, now: float | None = None) -> None:
+        # Between the gas estimate and the broadcast, the registrar's desk withdraws one.
+        mark_sent(ids, tx_hash, now)
+        monkeypatch.setattr(outbox, "mark_sent", mark_sent)
+        anchoring = world.store.anchoring_of(withdrawn)
+        assert anchoring is not None
+        registrar = world.deployment.registrar
+        evidence = keccak256(b"withdrawal request")
+        world.ledger.withdraw(registrar, withdrawn, evidence, anchoring[0].root, anchoring[1])
+
+    monkeypatch.setattr(outbox, "mark_sent", withdrawn_meanwhile)
+
+    with pytest.raises(ChainError, match="failed"):
+        world.engine.run(DAY)
+
+    # The transaction reverted: neither outcome is on chain, and the records do not say so.
+    assert world.status(withdrawn) == Status.WITHDRAWN
+    assert world.status(other) == Status.NONE
+    assert world.engine.records.states_of([withdrawn, other]) == {
+        withdrawn: "due",
+        other: "due",
+    }
+    assert len(world.engine.outbox.open(HRSS)) == 2
+
+
+# ---------------------------------------------------------------------- decisions retried
+
+
+def refuse_next_broadcast(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    eth = world.chain.w3.eth
+    refused = ConnectionError("connection reset by the node")
+    monkeypatch.setattr(eth, "send_raw_transaction", once(eth.send_raw_transaction, refused))
+
+
+def test_a_decision_the_chain_cannot_take_is_refused_and_blocks_nothing(world: World) -> None:
+    kept, _ = world.commit_kind("agree")
+    breached, _ = world.commit_kind("false")
+    world.engine.run(DAY)
+
+    with pytest.raises(VerificationError, match="KEPT on chain"):
+        world.engine.decide(kept, "kept", DAY, "officer 3", "checked twice")
+    with pytest.raises(VerificationError, match="BREACHED on chain"):
+        world.engine.decide(breached, "kept", DAY, "officer 3", "not for a person to undo")
+
+    assert world.engine.outbox.open(HRSS) == []
+    [later] = world.commit(world.pick("agree"))
+    assert world.engine.run(DAY).recorded == 1
+    assert world.status(later) == Status.KEPT
+    assert world.status(kept) == Status.KEPT and world.status(breached) == Status.BREACHED
+
+
+def test_a_rectification_retried_after_the_node_refused_it_is_recorded_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commitment, _ = world.commit_kind("mismatch")
+    world.engine.run(DAY)
+    refuse_next_broadcast(world, monkeypatch)
+    with pytest.raises(ChainError):
+        world.engine.rectify(commitment, DAY, "officer 5", "transfer certificate")
+
+    # The retry finds the first attempt's outcome and records it; nothing is sent twice.
+    with pytest.raises(VerificationError, match="kept"):
+        world.engine.rectify(commitment, DAY, "officer 5", "transfer certificate")
+
+    assert world.status(commitment) == Status.KEPT
+    assert world.outcome_events(commitment) == [
+        (Status.ANCHORED, Status.MISMATCH),
+        (Status.MISMATCH, Status.KEPT),
+    ]
+    assert world.engine.outbox.open(HRSS) == []
+    assert world.engine.run(DAY + timedelta(days=90)).transactions == 0
+
+
+def test_overdue_processing_retried_after_the_node_refused_it_breaches_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commitment, _ = world.commit_kind("mismatch")
+    world.engine.run(DAY)
+    verification = world.engine.records.verification(commitment)
+    assert verification is not None and verification.rectify_by is not None
+    late = verification.rectify_by + timedelta(days=1)
+    refuse_next_broadcast(world, monkeypatch)
+    with pytest.raises(ChainError):
+        world.engine.process_overdue(late)
+
+    world.engine.process_overdue(late)
+    summary = world.engine.run(late)
+
+    assert summary.transactions == 0
+    assert world.status(commitment) == Status.BREACHED
+    assert world.events_of("BreachRecorded")[commitment] == 1
+    assert world.engine.records.search_breaches(late).total == 1
+    assert world.engine.outbox.open(HRSS) == []
+
+
+def test_an_annulment_retried_after_the_node_refused_it_corrects_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commitment, applicant = world.commit_kind("false")
+    world.engine.run(DAY)
+    record = only_breach(world)
+    refuse_next_broadcast(world, monkeypatch)
+    with pytest.raises(ChainError):
+        world.engine.annul(record.id, DAY, "mistaken identity")
+
+    world.engine.annul(record.id, DAY, "mistaken identity")
+
+    assert world.status(commitment) == Status.CORRECTED
+    assert world.events_of("BreachClosed")[commitment] == 1
+    assert world.engine.records.search_breaches(DAY).total == 0
+    assert not world.store.is_excluded(world.fingerprint(applicant))
+    assert world.engine.outbox.open(HRSS) == []
+    assert world.engine.run(DAY).transactions == 0
+
+
+def test_a_persons_decision_before_the_first_run_is_recorded(world: World) -> None:
+    commitment, _ = world.commit_kind("missing")
+
+    world.engine.decide(commitment, "kept", DAY, "officer 8", "certificates checked at the counter")
+
+    assert world.status(commitment) == Status.KEPT
+    verification = world.engine.records.verification(commitment)
+    assert verification is not None and verification.state == "kept"
+    assert world.engine.outbox.open(HRSS) == []
+    summary = world.engine.run(DAY)
+    assert summary.examined == 0 and summary.transactions == 0
+    assert world.outcome_events(commitment) == [(Status.ANCHORED, Status.KEPT)]
