@@ -496,3 +496,30 @@ def test_a_peak_batch_verifies_completely_in_one_run_in_few_transactions(world: 
     recorded = world.events_of("OutcomeRecorded")
     assert all(recorded[h] == 1 for h in hashes)
     assert world.engine.run(DAY).transactions == 0
+
+
+# ---------------------------------------------------------------------- expiry
+
+
+def test_a_breach_expires_at_the_end_of_its_publication_period(world: World) -> None:
+    commitment, applicant = world.commit_kind("false", POINTS)
+    world.engine.run(DAY)
+    record_id = only_breach_id(world, DAY)
+    record = world.engine.records.breach(record_id)
+    assert record is not None
+    end = record.publication_end  # general severity: one year
+
+    assert world.engine.expire(end) == []  # the last day it is still listed
+    assert world.engine.records.search_breaches(end).total == 1
+    assert world.engine.expire(end + ONE_DAY) == [record_id]
+
+    assert world.status(commitment) == Status.EXPIRED
+    assert world.ledger.open_breaches() == 0
+    assert world.engine.records.search_breaches(end + ONE_DAY).total == 0
+    expired = world.engine.records.breach(record_id)
+    assert expired is not None
+    assert expired.status == "expired"
+    [closed] = world.ledger.events("BreachClosed")
+    assert bytes(closed["args"]["commitment"]) == commitment
+    assert not world.store.is_excluded(world.fingerprint(applicant))
+    assert world.engine.expire(end + 2 * ONE_DAY) == []  # nothing twice
