@@ -234,6 +234,10 @@ class LedgerContract:
             self._contract.functions.hasRole(role, Web3.to_checksum_address(account)).call()
         )
 
+    def transition_allowed(self, current: Status, target: Status) -> bool:
+        """Whether the contract's status machine allows `current` -> `target` (a view call)."""
+        return bool(self._contract.functions.transitionAllowed(int(current), int(target)).call())
+
     def open_breaches(self) -> int:
         """Commitments currently breached."""
         return int(self._contract.functions.openBreaches().call())

@@ -114,3 +114,13 @@ class OutcomeOutbox:
                     recorded_at=time.time() if now is None else now,
                 )
             )
+
+    def abandon(self, ids: Sequence[int], reason: str, now: float | None = None) -> None:
+        """Close outcomes the contract refuses outright (another outcome came first, say):
+        they would block every later flush. The reason stays for the department to see."""
+        with self._writer.begin() as connection:
+            connection.execute(
+                update(outcome_outbox)
+                .where(outcome_outbox.c.id.in_(list(ids)))
+                .values(abandoned=reason, recorded_at=time.time() if now is None else now)
+            )

@@ -133,6 +133,8 @@ outcome_outbox = Table(
     Column("sent_at", Float, nullable=True),
     Column("block_number", BigInteger, nullable=True),
     Column("recorded_at", Float, nullable=True),
+    # Set when the contract refuses the outcome outright: closed without a transaction.
+    Column("abandoned", Text, nullable=True),
 )
 Index("outcome_outbox_open", outcome_outbox.c.recorded_at, outcome_outbox.c.department)
 

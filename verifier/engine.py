@@ -94,6 +94,7 @@ class RunSummary:
     recorded: int = 0
     breaches: list[str] = field(default_factory=list)
     overdue_flagged: int = 0
+    abandoned: int = 0
 
     def to_json_obj(self) -> dict[str, object]:
         """The summary as plain JSON."""
@@ -105,6 +106,7 @@ class RunSummary:
             "recorded_on_chain": self.recorded,
             "breaches": self.breaches,
             "overdue_flagged": self.overdue_flagged,
+            "abandoned": self.abandoned,
         }
 
 
@@ -278,6 +280,7 @@ class VerificationEngine:
                     summary.breaches += self._recorded([item], item.tx_hash, block)
                     continue
             todo.append(item)
+        todo = self._drop_refused(todo, summary)
         chain = self.ledger.chain
         in_flight: list[tuple[list[QueuedOutcome], bytes]] = []
         step = self.config.outcomes_per_transaction
@@ -307,6 +310,34 @@ class VerificationEngine:
             summary.breaches += self._recorded(part, tx_hash, int(receipt["blockNumber"]))
         if reverted:
             raise ChainError(f"outcome transactions failed on chain: {', '.join(reverted)}")
+
+    def _drop_refused(
+        self, queued: list[QueuedOutcome], summary: RunSummary
+    ) -> list[QueuedOutcome]:
+        """Abandon outcomes the status machine refuses now (the commitment moved on since they
+        were queued: withdrawn, decided by someone else); one would revert the whole batch."""
+        if not queued:
+            return queued
+        states = self.records.states_of([q.commitment_hash for q in queued])
+        suspects = [
+            q
+            for q in queued
+            if states.get(q.commitment_hash, "due") not in ("due", "integrity_failure")
+        ]
+        refused = []
+        for item in suspects:
+            standing = self.ledger.status_of(item.commitment_hash).status
+            if not self.ledger.transition_allowed(standing, item.status):
+                refused.append(item)
+        if refused:
+            reason = "the contract refuses this move now: the commitment changed since"
+            self.outbox.abandon([q.id for q in refused], reason)
+            summary.abandoned += len(refused)
+            for item in refused:
+                log.warning(
+                    "abandoned outcome %s for %s", item.status.name, hex32(item.commitment_hash)
+                )
+        return [q for q in queued if q not in refused]
 
     def _recorded(self, queued: Sequence[QueuedOutcome], tx_hash: bytes, block: int) -> list[str]:
         """Outcomes are on chain: move their verifications on; publish breaches."""

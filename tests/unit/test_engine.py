@@ -541,3 +541,22 @@ def test_a_persons_decision_before_the_first_run_is_recorded(world: World) -> No
     summary = world.engine.run(DAY)
     assert summary.examined == 0 and summary.transactions == 0
     assert world.outcome_events(commitment) == [(Status.ANCHORED, Status.KEPT)]
+
+
+def test_an_outcome_the_contract_refuses_now_is_abandoned_and_blocks_nothing(
+    world: World,
+) -> None:
+    kept, _ = world.commit_kind("agree", "BJ-HRSS-0001")
+    world.engine.run(DAY)
+    assert world.status(kept) == Status.KEPT
+    # An outcome queued for a commitment that has moved on (Kept is final on chain).
+    stale = world.engine._entry(kept, Status.MISMATCH, {"report": {"as_of": "2026-11-27"}})
+    world.engine.outbox.enqueue(HRSS, [stale])
+    later, _ = world.commit_kind("agree", "BJ-HRSS-0004")
+
+    summary = world.engine.run(DAY)
+
+    assert summary.abandoned == 1
+    assert world.status(kept) == Status.KEPT
+    assert world.status(later) == Status.KEPT  # the department is not blocked
+    assert world.engine.outbox.open(HRSS) == []
