@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import (
     BigInteger,
@@ -30,7 +30,7 @@ schema_migrations = Table(
     metadata,
     Column("version", Integer, primary_key=True, autoincrement=False),
     Column("applied_at", Float, nullable=False),
-)
+)  # the ledger's track; see migrations_table for others
 
 # The anchoring outbox is the set of commitments in state 'pending'.
 commitments = Table(
@@ -154,20 +154,36 @@ def _add_outcome_outbox_v2(connection: Connection) -> None:
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _add_outcome_outbox_v2}
 
 
-def migrate(connection: Connection) -> list[int]:
-    """Apply the migrations not yet applied, in order; return the versions applied now."""
-    schema_migrations.create(connection, checkfirst=True)
-    done = set(connection.execute(select(schema_migrations.c.version)).scalars())
+def apply_migrations(
+    connection: Connection, table: Table, steps: Mapping[int, Callable[[Connection], None]]
+) -> list[int]:
+    """Apply the `steps` not yet recorded in `table`, in order; return the versions applied.
+
+    Each package keeps its own track (ledger here, the verifier its own) on one database.
+    """
+    table.create(connection, checkfirst=True)
+    done = set(connection.execute(select(table.c.version)).scalars())
     applied = []
-    for version in sorted(MIGRATIONS):
-        if version in done:
-            continue
-        MIGRATIONS[version](connection)
-        connection.execute(
-            schema_migrations.insert().values(version=version, applied_at=time.time())
-        )
+    for version in sorted(set(steps) - done):
+        steps[version](connection)
+        connection.execute(table.insert().values(version=version, applied_at=time.time()))
         applied.append(version)
     return applied
+
+
+def migrations_table(name: str, owner: MetaData) -> Table:
+    """A table recording which migrations of one track were applied, and when."""
+    return Table(
+        name,
+        owner,
+        Column("version", Integer, primary_key=True, autoincrement=False),
+        Column("applied_at", Float, nullable=False),
+    )
+
+
+def migrate(connection: Connection) -> list[int]:
+    """Apply the ledger's migrations not yet applied, in order; return those applied now."""
+    return apply_migrations(connection, schema_migrations, MIGRATIONS)
 
 
 def current_version(connection: Connection) -> int:

@@ -31,8 +31,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Select
 
 from ledger import LedgerError, to_hash32
+from ledger.schema import apply_migrations, migrations_table
 from ledger.store import Store
 from ledger.types import Hash32
 
@@ -58,12 +60,7 @@ MAX_PAGE_SIZE = 100
 
 metadata = MetaData()
 
-verifier_migrations = Table(
-    "verifier_migrations",
-    metadata,
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("applied_at", Float, nullable=False),
-)
+verifier_migrations = migrations_table("verifier_migrations", metadata)
 
 # Dates are ISO text (YYYY-MM-DD): text order is date order on both backends.
 verifications = Table(
@@ -139,16 +136,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
 
 def migrate(connection: Connection) -> list[int]:
     """Apply the verifier's migrations not yet applied, in order; return those applied now."""
-    verifier_migrations.create(connection, checkfirst=True)
-    done = set(connection.execute(select(verifier_migrations.c.version)).scalars())
-    applied = []
-    for version in sorted(set(MIGRATIONS) - done):
-        MIGRATIONS[version](connection)
-        connection.execute(
-            verifier_migrations.insert().values(version=version, applied_at=time.time())
-        )
-        applied.append(version)
-    return applied
+    return apply_migrations(connection, verifier_migrations, MIGRATIONS)
 
 
 class RecordsError(LedgerError, ValueError):
@@ -769,17 +757,21 @@ class VerifierRecords:
                 )
         return found
 
+    @staticmethod
+    def _ended(on: date) -> Select[tuple[str, bytes]]:
+        return (
+            select(breach_records.c.public_json, breach_records.c.applicant_fingerprint)
+            .where(
+                breach_records.c.status == "published",
+                breach_records.c.publication_end < on.isoformat(),
+            )
+            .order_by(breach_records.c.id)
+        )
+
     def ended_publications(self, on: date) -> list[StoredBreach]:
         """Published records whose publication period ended before `on` (not yet expired)."""
         with self._engine.connect() as connection:
-            rows = connection.execute(
-                select(breach_records.c.public_json, breach_records.c.applicant_fingerprint)
-                .where(
-                    breach_records.c.status == "published",
-                    breach_records.c.publication_end < on.isoformat(),
-                )
-                .order_by(breach_records.c.id)
-            ).all()
+            rows = connection.execute(self._ended(on)).all()
         return [
             StoredBreach(BreachRecord.from_json(row.public_json), bytes(row.applicant_fingerprint))
             for row in rows
@@ -788,14 +780,7 @@ class VerifierRecords:
     def expire_breaches(self, on: date, now: float | None = None) -> list[StoredBreach]:
         """Mark published records whose publication ended before `on` as expired."""
         with self._writer.begin() as connection:
-            rows = connection.execute(
-                select(breach_records.c.public_json, breach_records.c.applicant_fingerprint)
-                .where(
-                    breach_records.c.status == "published",
-                    breach_records.c.publication_end < on.isoformat(),
-                )
-                .order_by(breach_records.c.id)
-            ).all()
+            rows = connection.execute(self._ended(on)).all()
             ended = [
                 StoredBreach(
                     expired(BreachRecord.from_json(row.public_json), on),
