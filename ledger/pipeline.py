@@ -36,6 +36,7 @@ class PipelineConfig:
     confirmations: int = 0  # blocks on top before a batch counts as anchored
     max_in_flight: int = 4  # batches built or sent but not yet anchored
     resend_grace: float = 2.0  # seconds a sent transaction may be unknown to the node
+    recheck_every: float = 1.0  # seconds between checks that anchored batches are still there
     backoff_initial: float = 0.2
     backoff_max: float = 10.0
 
@@ -63,15 +64,48 @@ class Anchorer:
         self.registrars = dict(registrars)
         self.config = config or PipelineConfig()
         self.clock = clock
+        self._verified_at: float | None = None  # when anchored batches were last re-checked
 
     # ------------------------------------------------------------------ one pass
 
     def step(self) -> int:
         """Follow batches in flight, send built ones, cut due ones; return how much moved."""
-        moved = self.follow_in_flight()
+        moved = self.recheck_anchored()
+        moved += self.follow_in_flight()
         moved += self.send_built()
         moved += self.cut_due_batches()
         return moved
+
+    def recheck_anchored(self, force: bool = False) -> int:
+        """Anchored batches whose root the chain no longer holds are anchored again.
+
+        A node restarted without its state, or a reorg deeper than the confirmation depth,
+        takes anchored batches with it. Checked on start and after the node was away; in
+        between, the first and last anchored blocks' hashes are the canary, at most every
+        `recheck_every` seconds.
+        """
+        now = self.clock()
+        due = self._verified_at is None or now - self._verified_at >= self.config.recheck_every
+        if not (force or due):
+            return 0
+        anchored = self.store.batches_in("anchored")
+        # A lost chain shows at its first block, a reorg at its last: check both ends.
+        canary = not force and self._verified_at is not None and bool(anchored)
+        if canary and all(self._still_there(b) for b in (anchored[0], anchored[-1])):
+            self._verified_at = now
+            return 0
+        lost = [b for b in anchored if self.ledger.batch_of(b.root).size != b.size]
+        for batch in lost:
+            log.warning("batch %d is no longer on chain: anchoring it again", batch.id)
+            self.store.mark_unsent(batch.id)
+        if lost:
+            self.chain.forget_nonces()
+        self._verified_at = now
+        return len(lost)
+
+    def _still_there(self, batch: BatchRow) -> bool:
+        assert batch.block_number is not None
+        return self.chain.block_hash(batch.block_number) == batch.block_hash
 
     def cut_due_batches(self, force: bool = False) -> int:
         """Form batches from departments whose backlog is full or old enough."""
@@ -204,6 +238,7 @@ class Anchorer:
                     "chain unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff
                 )
                 self.chain.forget_nonces()
+                self._verified_at = None  # the node may come back without its state
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.config.backoff_max)
                 continue
@@ -217,6 +252,7 @@ class Anchorer:
         backoff = self.config.backoff_initial
         while time.monotonic() < deadline and not stop.is_set():
             try:
+                self.recheck_anchored()
                 self.follow_in_flight()
                 self.send_built()
                 self.cut_due_batches(force=True)
@@ -224,6 +260,7 @@ class Anchorer:
             except (ChainError, OSError, Web3Exception) as exc:
                 log.warning("chain unavailable (%s); retrying", type(exc).__name__)
                 self.chain.forget_nonces()
+                self._verified_at = None
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.config.backoff_max)
                 continue

@@ -409,10 +409,9 @@ def test_anvil_restarted_without_state_while_idle_new_commitments_are_anchored(
     tmp_path: Path,
 ) -> None:
     """Everything was anchored when anvil lost its chain. The pipeline, idle, never saw the
-    node go; the next batch must not wait forever behind a nonce the fresh chain never had.
-
-    Known limitation, not asserted here: the batches anchored before (confirmations 0) stay
-    'anchored' in the store although the fresh chain has none of them; nothing re-checks them.
+    node go; the next batch must not wait forever behind a nonce the fresh chain never had,
+    and the batches anchored before (confirmations 0), gone with the old chain, are found
+    missing by their roots and anchored again.
     """
     node = AnvilNode().start()
     try:
@@ -420,7 +419,7 @@ def test_anvil_restarted_without_state_while_idle_new_commitments_are_anchored(
         pipeline = PipelineThread(env.anchorer(batch_size=5, max_age=0.1, resend_grace=0.2))
         pipeline.start()
         try:
-            submit_count(env.store, 15)
+            first = submit_count(env.store, 15)
             wait_for(lambda: store_is_idle(env.store), "the first batches anchored")
             before = {b.id for b in env.store.batches_in("anchored")}
             assert len(before) == 3
@@ -432,10 +431,17 @@ def test_anvil_restarted_without_state_while_idle_new_commitments_are_anchored(
             )
             assert redeployed.address == env.ledger.address
             hashes = submit_count(env.store, 10)
-            wait_for(lambda: store_is_idle(env.store) and pipeline.alive(), "new ones anchored", 30)
+
+            def all_anchored_again() -> bool:
+                resent = all(env.store.batch(b).attempts >= 2 for b in before)
+                return resent and store_is_idle(env.store) and pipeline.alive()
+
+            wait_for(all_anchored_again, "new ones and the lost ones anchored", 30)
         finally:
             pipeline.stop()
-        check_exactly_once(env.store, redeployed, hashes, lost_batches=before)
+        check_exactly_once(env.store, redeployed, [*first, *hashes])
+        for batch_id in before:  # the lost ones went out again
+            assert env.store.batch(batch_id).attempts >= 2
         env.store.close()
     finally:
         node.stop()
