@@ -249,6 +249,7 @@ def verification_figures(count: int) -> dict[str, Any]:
                 sources=sources,
                 verifier=verifier,
                 report_key=SigningKey.generate("ed25519"),
+                workers=2,
             )
             started = time.perf_counter()
             summary = engine.run(date(2026, 11, 27))

@@ -103,6 +103,7 @@ class World:
         config: EngineConfig | None = None,
         ledger: LedgerContract | None = None,
         store: Store | None = None,
+        workers: int = 0,
     ) -> VerificationEngine:
         """An engine for `department` with that department's accounts; closed at teardown."""
         hrss = department == HRSS
@@ -121,6 +122,7 @@ class World:
             report_key=SigningKey.generate("ed25519"),
             registrar=d.registrar if hrss else d.other_registrar,
             config=config,
+            workers=workers,
         )
         self._engines.append(engine)
         return engine

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -19,7 +21,7 @@ from ledger import (
 from ledger.intake import Intake
 from ledger.store import Store
 from ledger.types import Hash32
-from ledger.vault import ErasedError, VaultError
+from ledger.vault import ErasedError, Vault, VaultError
 
 from .catalog import Catalog, Matter
 from .reports import Outcome
@@ -54,6 +56,54 @@ def _outcome(matter: Matter, comparisons: Sequence[Comparison]) -> Outcome:
     return "kept"
 
 
+_Sealed = tuple[str, bytes, bytes | None]
+_Anchoring = tuple[Hash32, tuple[Hash32, ...]]
+_Checked = tuple[SignedCommitment | None, str, Hash32 | None]
+
+
+def _check(
+    vault: Vault, commitment: Hash32, sealed: _Sealed | None, anchoring: _Anchoring | None
+) -> _Checked:
+    """Open and check one stored document against its proof; the root's presence on chain
+    is left to the caller (one view call per batch). Returns (document, problem, root)."""
+    if sealed is None:
+        return None, "no such commitment in the store", None
+    try:
+        plaintext = vault.open(sealed[1], sealed[2], associated=commitment)
+        signed = SignedCommitment.from_json_obj(json.loads(plaintext))
+    except ErasedError:
+        return None, ERASED, None
+    except (VaultError, InvalidDocumentError, ValueError):
+        return None, "the sealed document does not open: it was altered in the store", None
+    if signed.hash() != commitment:
+        return None, "tampered: the stored document does not hash to the anchored value", None
+    try:
+        verify_signed(signed)
+    except SignatureError:
+        return None, "the applicant's signature does not verify over the stored document", None
+    if anchoring is None:
+        return None, "not anchored yet", None
+    root, proof = anchoring
+    if not verify_proof(root, commitment, proof):
+        return None, "the anchor on chain does not prove this commitment", None
+    return signed, "", root
+
+
+_worker_vault: Vault | None = None
+
+
+def _start_worker(master_key: bytes) -> None:
+    global _worker_vault
+    _worker_vault = Vault(master_key)
+
+
+def _check_in_worker(
+    items: Sequence[tuple[Hash32, _Sealed | None, _Anchoring | None]],
+) -> list[_Checked]:
+    assert _worker_vault is not None
+    return [_check(_worker_vault, *item) for item in items]
+
+
 class Decider:
     """Checks integrity, gathers department data and compares it with the claims."""
 
@@ -64,6 +114,7 @@ class Decider:
         ledger: LedgerContract,
         catalog: Catalog,
         sources: Mapping[str, DataSource],
+        workers: int = 0,
     ) -> None:
         self.store = store
         self.intake = intake
@@ -71,6 +122,14 @@ class Decider:
         self.catalog = catalog
         self.sources = dict(sources)
         self._roots_on_chain: dict[bytes, bool] = {}
+        # Opening, validating and checking the signature of each document is most of the
+        # CPU of a run: with workers it is spread over processes, as intake does.
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        if workers > 0:
+            self._pool = ProcessPoolExecutor(
+                workers, initializer=_start_worker, initargs=(intake.vault.master_key,)
+            )
 
     # ------------------------------------------------------------------ integrity
 
@@ -88,34 +147,26 @@ class Decider:
         """Each stored document if it matches its anchor, else None and what is wrong."""
         sealed = self.store.sealed_many(hashes)
         anchorings = self.store.anchorings_of(hashes)
-        return [self._check(h, sealed.get(h), anchorings.get(h)) for h in hashes]
+        items = [(h, sealed.get(h), anchorings.get(h)) for h in hashes]
+        if self._pool is None or len(items) < 4 * self._workers:
+            checked = [_check(self.intake.vault, *item) for item in items]
+        else:
+            size = -(-len(items) // self._workers)
+            parts = [items[i : i + size] for i in range(0, len(items), size)]
+            checked = [c for part in self._pool.map(_check_in_worker, parts) for c in part]
+        results: list[tuple[SignedCommitment | None, str]] = []
+        for signed, problem, root in checked:
+            if signed is not None and root is not None and not self._root_on_chain(root):
+                results.append((None, "the anchor on chain does not prove this commitment"))
+            else:
+                results.append((signed, problem))
+        return results
 
-    def _check(
-        self,
-        commitment: Hash32,
-        sealed: tuple[str, bytes, bytes | None] | None,
-        anchoring: tuple[Hash32, tuple[Hash32, ...]] | None,
-    ) -> tuple[SignedCommitment | None, str]:
-        if sealed is None:
-            return None, "no such commitment in the store"
-        try:
-            signed = self.intake.open_sealed(commitment, sealed[1], sealed[2])
-        except ErasedError:
-            return None, ERASED
-        except (VaultError, InvalidDocumentError, ValueError):
-            return None, "the sealed document does not open: it was altered in the store"
-        if signed.hash() != commitment:
-            return None, "tampered: the stored document does not hash to the anchored value"
-        try:
-            verify_signed(signed)
-        except SignatureError:
-            return None, "the applicant's signature does not verify over the stored document"
-        if anchoring is None:
-            return None, "not anchored yet"
-        root, proof = anchoring
-        if not verify_proof(root, commitment, proof) or not self._root_on_chain(root):
-            return None, "the anchor on chain does not prove this commitment"
-        return signed, ""
+    def close(self) -> None:
+        """Stop the worker processes, if any."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
     # ------------------------------------------------------------------ data and decision
 

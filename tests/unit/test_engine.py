@@ -560,3 +560,19 @@ def test_an_outcome_the_contract_refuses_now_is_abandoned_and_blocks_nothing(
     assert world.status(kept) == Status.KEPT
     assert world.status(later) == Status.KEPT  # the department is not blocked
     assert world.engine.outbox.open(HRSS) == []
+
+
+def test_checking_documents_in_worker_processes_decides_the_same(world: World) -> None:
+    hashes = one_of_each(world)
+    honest = [world.commit_kind("agree", "BJ-HRSS-0004")[0] for _ in range(6)]
+    altered = honest.pop()
+    tamper(world, "flipped byte", [altered])
+    engine = world.new_engine(workers=2)  # 11 documents: enough to use the workers
+
+    summary = engine.run(DAY)
+
+    for outcome, commitment in hashes.items():
+        assert world.status(commitment) == EXPECTED_STATUS[outcome], outcome
+    assert all(world.status(h) == Status.KEPT for h in honest)
+    assert world.status(altered) == Status.NONE
+    assert summary.outcomes["integrity_failure"] == 1
