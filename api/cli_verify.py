@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -237,6 +238,7 @@ def verify_run(
             sources=sources,
             verifier=verifier,
             report_key=signer,
+            workers=min(2, os.cpu_count() or 1),  # documents are checked in worker processes
         )
         try:
             summary = _run_with_progress(engine, day, disabled=as_json)
