@@ -128,10 +128,6 @@ class Intake:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def check(self, document: object) -> NewCommitment:
-        """Check one document (see Checker.check)."""
-        return self.checker.check(document)
-
     def _check_all(self, documents: Sequence[object]) -> list[NewCommitment | LedgerError]:
         if self._pool is None or len(documents) < 2 * self._workers:
             return self.checker.check_all(documents)
@@ -203,11 +199,5 @@ class Intake:
         if stored is None:
             return None
         ciphertext, wrapped_key = stored
-        return self.open_sealed(commitment, ciphertext, wrapped_key)
-
-    def open_sealed(
-        self, commitment: Hash32, ciphertext: bytes, wrapped_key: bytes | None
-    ) -> SignedCommitment:
-        """Open a sealed document read in bulk; ErasedError, VaultError or InvalidDocumentError."""
         plaintext = self.vault.open(ciphertext, wrapped_key, associated=commitment)
         return SignedCommitment.from_json_obj(json.loads(plaintext))

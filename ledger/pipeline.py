@@ -68,12 +68,13 @@ class Anchorer:
 
     # ------------------------------------------------------------------ one pass
 
-    def step(self) -> int:
-        """Follow batches in flight, send built ones, cut due ones; return how much moved."""
+    def step(self, cut_all: bool = False) -> int:
+        """Follow batches in flight, send built ones, cut due ones (every backlog with
+        `cut_all`); return how much moved."""
         moved = self.recheck_anchored()
         moved += self.follow_in_flight()
         moved += self.send_built()
-        moved += self.cut_due_batches()
+        moved += self.cut_due_batches(force=cut_all)
         return moved
 
     def recheck_anchored(self, force: bool = False) -> int:
@@ -88,12 +89,14 @@ class Anchorer:
         due = self._verified_at is None or now - self._verified_at >= self.config.recheck_every
         if not (force or due):
             return 0
+        # A lost chain shows at its first block, a reorg at its last: check both ends, and
+        # read every anchored batch only when one of them is gone (or on start).
+        if not force and self._verified_at is not None:
+            ends = self.store.anchored_ends()
+            if all(self._still_there(b) for b in ends):
+                self._verified_at = now
+                return 0
         anchored = self.store.batches_in("anchored")
-        # A lost chain shows at its first block, a reorg at its last: check both ends.
-        canary = not force and self._verified_at is not None and bool(anchored)
-        if canary and all(self._still_there(b) for b in (anchored[0], anchored[-1])):
-            self._verified_at = now
-            return 0
         lost = [b for b in anchored if self.ledger.batch_of(b.root).size != b.size]
         for batch in lost:
             log.warning("batch %d is no longer on chain: anchoring it again", batch.id)
@@ -110,7 +113,7 @@ class Anchorer:
     def cut_due_batches(self, force: bool = False) -> int:
         """Form batches from departments whose backlog is full or old enough."""
         formed = 0
-        in_flight = len(self.store.batches_in("built", "sent"))
+        in_flight = self.store.count_batches("built", "sent")
         now = self.clock()
         for department, count, oldest in self.store.pending_by_department():
             if department not in self.registrars:
@@ -226,6 +229,10 @@ class Anchorer:
 
     # ------------------------------------------------------------------ loops
 
+    def _chain_lost(self) -> None:
+        self.chain.forget_nonces()
+        self._verified_at = None  # the node may come back without its state
+
     def run(self, stop: threading.Event, idle_wait: float = 0.05) -> None:
         """Anchor until `stop` is set; while the node is down, retry with backoff."""
         backoff = self.config.backoff_initial
@@ -237,8 +244,7 @@ class Anchorer:
                 log.warning(
                     "chain unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff
                 )
-                self.chain.forget_nonces()
-                self._verified_at = None  # the node may come back without its state
+                self._chain_lost()
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.config.backoff_max)
                 continue
@@ -252,15 +258,11 @@ class Anchorer:
         backoff = self.config.backoff_initial
         while time.monotonic() < deadline and not stop.is_set():
             try:
-                self.recheck_anchored()
-                self.follow_in_flight()
-                self.send_built()
-                self.cut_due_batches(force=True)
+                self.step(cut_all=True)
                 backoff = self.config.backoff_initial
             except (ChainError, OSError, Web3Exception) as exc:
                 log.warning("chain unavailable (%s); retrying", type(exc).__name__)
-                self.chain.forget_nonces()
-                self._verified_at = None
+                self._chain_lost()
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.config.backoff_max)
                 continue

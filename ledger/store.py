@@ -7,7 +7,7 @@ survives a crash of the process or the machine) or PostgreSQL by URL.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from .types import Hash32
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 ADD_ATTEMPTS = 3  # tries to store commitments racing a concurrent writer of the same hash
+IN_CHUNK = 500  # values per IN (...) list when reading many rows by key
 
 
 class StoreError(LedgerError, RuntimeError):
@@ -90,6 +91,11 @@ def _split_proof(blob: bytes | None) -> tuple[Hash32, ...]:
     if not blob:
         return ()
     return tuple(Hash32(blob[i : i + 32]) for i in range(0, len(blob), 32))
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), IN_CHUNK):
+        yield list(values[start : start + IN_CHUNK])
 
 
 def _batch(row: Any) -> BatchRow:
@@ -244,12 +250,12 @@ class Store:
         """Batch root and proof of each of these commitments that is anchored in a batch."""
         found: dict[bytes, tuple[Hash32, tuple[Hash32, ...]]] = {}
         with self.engine.connect() as connection:
-            for start in range(0, len(hashes), 500):
+            for chunk in _chunks(hashes):
                 rows = connection.execute(
                     select(commitments.c.hash, commitments.c.proof, batches.c.root)
                     .select_from(commitments.join(batches, commitments.c.batch_id == batches.c.id))
                     .where(
-                        commitments.c.hash.in_(list(hashes[start : start + 500])),
+                        commitments.c.hash.in_(chunk),
                         batches.c.state == "anchored",
                     )
                 ).all()
@@ -261,14 +267,14 @@ class Store:
         """(matter code, sealed document, wrapped key or None once erased) of each known hash."""
         found: dict[bytes, tuple[str, bytes, bytes | None]] = {}
         with self.engine.connect() as connection:
-            for start in range(0, len(hashes), 500):
+            for chunk in _chunks(hashes):
                 rows = connection.execute(
                     select(
                         commitments.c.hash,
                         commitments.c.matter_code,
                         commitments.c.sealed,
                         commitments.c.wrapped_key,
-                    ).where(commitments.c.hash.in_(list(hashes[start : start + 500])))
+                    ).where(commitments.c.hash.in_(chunk))
                 ).all()
                 for row in rows:
                     wrapped = None if row.wrapped_key is None else bytes(row.wrapped_key)
@@ -277,16 +283,8 @@ class Store:
 
     def sealed(self, commitment: Hash32) -> tuple[bytes, bytes | None] | None:
         """The sealed document and its wrapped data key (None once erased)."""
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                select(commitments.c.sealed, commitments.c.wrapped_key).where(
-                    commitments.c.hash == commitment
-                )
-            ).first()
-        if row is None:
-            return None
-        wrapped = bytes(row.wrapped_key) if row.wrapped_key is not None else None
-        return bytes(row.sealed), wrapped
+        found = self.sealed_many([commitment]).get(commitment)
+        return None if found is None else (found[1], found[2])
 
     def erase(self, commitment: Hash32, now: float | None = None) -> bool:
         """Destroy the data key (and the ciphertext with it); False when unknown."""
@@ -307,11 +305,7 @@ class Store:
 
     def is_excluded(self, fingerprint: bytes) -> bool:
         """Whether an applicant has an unrepaired breach."""
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                select(exclusions.c.since).where(exclusions.c.applicant_fingerprint == fingerprint)
-            ).first()
-        return row is not None
+        return bool(self.excluded_among([fingerprint]))
 
     def excluded_among(self, fingerprints: Sequence[bytes]) -> set[bytes]:
         """The fingerprints among these that are excluded."""
@@ -427,6 +421,23 @@ class Store:
             ).all()
         return [_batch(row) for row in rows]
 
+    def count_batches(self, *states: str) -> int:
+        """How many batches are in any of `states`."""
+        with self.engine.connect() as connection:
+            count = connection.execute(
+                select(func.count()).where(batches.c.state.in_(states))
+            ).scalar()
+        return int(count or 0)
+
+    def anchored_ends(self) -> list[BatchRow]:
+        """The first and the last anchored batch (fewer when there are fewer)."""
+        anchored = select(batches).where(batches.c.state == "anchored")
+        with self.engine.connect() as connection:
+            first = connection.execute(anchored.order_by(batches.c.id).limit(1)).first()
+            last = connection.execute(anchored.order_by(batches.c.id.desc()).limit(1)).first()
+        ends = [_batch(row) for row in (first, last) if row is not None]
+        return ends[:1] if len(ends) == 2 and ends[0].id == ends[1].id else ends
+
     def batch(self, batch_id: int) -> BatchRow:
         """One batch by id."""
         with self.engine.connect() as connection:
@@ -540,19 +551,28 @@ class Store:
 
     def add_events(self, rows: Iterable[dict[str, Any]]) -> int:
         """Index contract events (idempotent by transaction and log index); return how many new."""
-        added = 0
+        items = list(rows)
+        if not items:
+            return 0
         with self._writer.begin() as connection:
-            for row in rows:
-                exists = connection.execute(
-                    select(contract_events.c.id).where(
-                        contract_events.c.tx_hash == row["tx_hash"],
-                        contract_events.c.log_index == row["log_index"],
+            known: set[tuple[bytes, int]] = set()
+            for chunk in _chunks(list({bytes(row["tx_hash"]) for row in items})):
+                known.update(
+                    (bytes(tx_hash), int(log_index))
+                    for tx_hash, log_index in connection.execute(
+                        select(contract_events.c.tx_hash, contract_events.c.log_index).where(
+                            contract_events.c.tx_hash.in_(chunk)
+                        )
                     )
-                ).first()
-                if exists is None:
-                    connection.execute(contract_events.insert().values(**row))
-                    added += 1
-        return added
+                )
+            fresh: dict[tuple[bytes, int], dict[str, Any]] = {}
+            for row in items:
+                key = (bytes(row["tx_hash"]), int(row["log_index"]))
+                if key not in known:
+                    fresh.setdefault(key, row)
+            if fresh:
+                connection.execute(contract_events.insert(), list(fresh.values()))
+        return len(fresh)
 
     def events(self, name: str | None = None, subject: bytes | None = None) -> list[dict[str, Any]]:
         """Indexed events, in chain order, optionally of one name or subject."""
