@@ -139,13 +139,15 @@ class Decider:
             self._roots_on_chain[root] = self.ledger.batch_of(root).size > 0
         return self._roots_on_chain[root]
 
-    def integrity(self, commitment: Hash32) -> tuple[SignedCommitment | None, str]:
-        """The stored document if it matches its anchor, else None and what is wrong."""
-        return self.integrity_many([commitment])[0]
+    def integrity_many(
+        self, hashes: Sequence[Hash32], sealed: Mapping[bytes, _Sealed] | None = None
+    ) -> list[tuple[SignedCommitment | None, str]]:
+        """Each stored document if it matches its anchor, else None and what is wrong.
 
-    def integrity_many(self, hashes: Sequence[Hash32]) -> list[tuple[SignedCommitment | None, str]]:
-        """Each stored document if it matches its anchor, else None and what is wrong."""
-        sealed = self.store.sealed_many(hashes)
+        `sealed`: the store's `sealed_many(hashes)`, when the caller has it already.
+        """
+        if sealed is None:
+            sealed = self.store.sealed_many(hashes)
         anchorings = self.store.anchorings_of(hashes)
         items = [(h, sealed.get(h), anchorings.get(h)) for h in hashes]
         if self._pool is None or len(items) < 4 * self._workers:
@@ -241,7 +243,7 @@ class Decider:
         decisions: dict[int, Decision] = {}
         checked: list[tuple[int, SignedCommitment, Matter]] = []
         sealed = self.store.sealed_many(commitments)
-        integrity = self.integrity_many(commitments)
+        integrity = self.integrity_many(commitments, sealed)
         for index, commitment in enumerate(commitments):
             signed, problem = integrity[index]
             if signed is None:

@@ -26,13 +26,14 @@ from ledger import (
     canonical_bytes,
     hex32,
     keccak256,
+    to_hash32,
 )
 from ledger.intake import Intake
 from ledger.outbox import OutcomeOutbox, QueuedOutcome
 from ledger.store import Store
 from ledger.types import Hash32
 
-from .breaches import BreachEvidence, make_breach_record
+from .breaches import BreachEvidence, can_repair, earliest_repair, make_breach_record
 from .calendar import WorkingDays, default_calendar
 from .catalog import Catalog, Matter
 from .decide import ERASED, Decider, Decision
@@ -347,11 +348,13 @@ class VerificationEngine:
             for q in queued
             if states.get(q.commitment_hash, "due") not in ("due", "integrity_failure")
         ]
-        refused = []
-        for item in suspects:
-            standing = self.ledger.status_of(item.commitment_hash).status
-            if not self.ledger.transition_allowed(standing, item.status):
-                refused.append(item)
+        refused = [
+            item
+            for item in suspects
+            if not self.ledger.transition_allowed(
+                self.ledger.status_of(item.commitment_hash).status, item.status
+            )
+        ]
         if refused:
             reason = "the contract refuses this move now: the commitment changed since"
             self.outbox.abandon([q.id for q in refused], reason)
@@ -360,13 +363,13 @@ class VerificationEngine:
                 log.warning(
                     "abandoned outcome %s for %s", item.status.name, hex32(item.commitment_hash)
                 )
-        return [q for q in queued if q not in refused]
+        dropped = {q.id for q in refused}
+        return [q for q in queued if q.id not in dropped]
 
     def _recorded(self, queued: Sequence[QueuedOutcome], tx_hash: bytes, block: int) -> list[str]:
         """Outcomes are on chain: move their verifications on; publish breaches."""
         # Verifications and breaches first, the outbox last: after a crash in between, the
         # outbox entry is found mined and recorded again, and every step here is idempotent.
-        published = []
         entries, breached = [], []
         for item in queued:
             state = _STATE_OF_STATUS.get(item.status)
@@ -393,8 +396,10 @@ class VerificationEngine:
             if item.status == Status.BREACHED:
                 breached.append((item, matter, as_of))
         self.records.record_outcomes(entries)
-        for item, matter, as_of in breached:
-            published.append(self._publish_breach(item, matter, tx_hash, block, as_of))
+        published = [
+            self._publish_breach(item, matter, tx_hash, block, as_of)
+            for item, matter, as_of in breached
+        ]
         self.outbox.mark_recorded([q.id for q in queued], tx_hash, block)
         return published
 
@@ -494,15 +499,11 @@ class VerificationEngine:
         stored = self.records.stored_breach(record_id)
         if stored is None or stored.record.department != self.department:
             raise VerificationError(f"no breach {record_id} of {self.department}")
-        from .breaches import can_repair, earliest_repair
-
         if not can_repair(stored.record, on):
             raise VerificationError(
                 f"breach {record_id} cannot be repaired before {earliest_repair(stored.record)}"
             )
-        from ledger import keccak256
-
-        commitment = Hash32(bytes.fromhex(stored.record.commitment_hash[2:]))
+        commitment = to_hash32(stored.record.commitment_hash)
         if self.ledger.status_of(commitment).status == Status.BREACHED:
             self.ledger.repair(self.verifier, commitment, keccak256(decision.encode("utf-8")))
         self.records.update_breach_status(record_id, "repaired", on)
@@ -515,7 +516,7 @@ class VerificationEngine:
         mine = [b for b in ended if b.record.department == self.department]
         entries = []
         for stored in mine:
-            commitment = Hash32(bytes.fromhex(stored.record.commitment_hash[2:]))
+            commitment = to_hash32(stored.record.commitment_hash)
             if self.ledger.status_of(commitment).status == Status.BREACHED:
                 report = {"report": {"expired": stored.record.id, "on": on.isoformat()}}
                 entries.append(self._entry(commitment, Status.EXPIRED, report))
@@ -532,7 +533,7 @@ class VerificationEngine:
         stored = self.records.stored_breach(record_id)
         if stored is None or stored.record.department != self.department:
             raise VerificationError(f"no breach {record_id} of {self.department}")
-        commitment = Hash32(bytes.fromhex(stored.record.commitment_hash[2:]))
+        commitment = to_hash32(stored.record.commitment_hash)
         self.flush()  # an earlier attempt's correction first: never queued twice
         if self.ledger.status_of(commitment).status == Status.BREACHED:
             report = {"report": {"corrected": record_id, "on": on.isoformat(), "note": note}}

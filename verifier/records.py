@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, NamedTuple, Protocol
@@ -271,27 +270,8 @@ class VerifierRecords:
         self._engine = store.engine
         # Writers take the write lock up front (see ledger.store: SQLite WAL upgrades fail).
         self._writer = store.engine.execution_options(immediate=True)
-        self._tx: Connection | None = None
         with self._writer.begin() as connection:
             migrate(connection)
-
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """Schedule and move many verifications in one transaction (one disk sync, not many)."""
-        if self._tx is not None:
-            yield
-            return
-        with self._writer.begin() as connection:
-            self._tx = connection
-            try:
-                yield
-            finally:
-                self._tx = None
-
-    def _begin(self) -> contextlib.AbstractContextManager[Connection]:
-        if self._tx is not None:
-            return contextlib.nullcontext(self._tx)
-        return self._writer.begin()
 
     # ------------------------------------------------------------------ verifications
 
@@ -321,7 +301,7 @@ class VerifierRecords:
             if commitment not in known
         ]
         if rows:
-            with self._begin() as connection:
+            with self._writer.begin() as connection:
                 connection.execute(verifications.insert(), rows)
         return len(rows)
 
@@ -341,7 +321,7 @@ class VerifierRecords:
         stamp = time.time() if now is None else now
         key = verifications.c.commitment_hash == commitment_hash
         try:
-            with self._begin() as connection:
+            with self._writer.begin() as connection:
                 row = connection.execute(select(verifications).where(key)).first()
                 if row is None:
                     connection.execute(
@@ -457,16 +437,24 @@ class VerifierRecords:
         now: float | None = None,
     ) -> Verification:
         """Move a verification to `state` with the outcome recorded on chain."""
-        stamp = time.time() if now is None else now
-        onchain = {
-            "outcome_status": int(outcome_status),
-            "evidence": evidence,
-            "report": json.dumps(dict(report), sort_keys=True, ensure_ascii=False),
-            "tx_hash": tx_hash,
-            "block_number": block_number,
-            "recorded_at": stamp,
-        }
-        return self._move(commitment_hash, state, rectify_by, onchain, stamp)
+        self.record_outcomes(
+            [
+                RecordedOutcome(
+                    commitment_hash,
+                    state,
+                    outcome_status,
+                    evidence,
+                    report,
+                    tx_hash,
+                    block_number,
+                    rectify_by,
+                )
+            ],
+            now,
+        )
+        stored = self.verification(commitment_hash)
+        assert stored is not None
+        return stored
 
     def record_outcomes(self, entries: Sequence[RecordedOutcome], now: float | None = None) -> None:
         """`record_outcome` for many at once: one transaction, one read, one batched write."""
@@ -476,7 +464,7 @@ class VerifierRecords:
         for entry in entries:
             if entry.state == "mismatch" and entry.rectify_by is None:
                 raise RecordsError("a mismatch needs rectify_by, the day rectification is due")
-        with self._begin() as connection:
+        with self._writer.begin() as connection:
             hashes = [entry.commitment_hash for entry in entries]
             current = dict(
                 connection.execute(
@@ -542,7 +530,7 @@ class VerifierRecords:
         if state == "mismatch" and rectify_by is None:
             raise RecordsError("a mismatch needs rectify_by, the day rectification is due")
         key = verifications.c.commitment_hash == commitment_hash
-        with self._begin() as connection:
+        with self._writer.begin() as connection:
             row = connection.execute(
                 select(verifications.c.state).where(key).with_for_update()
             ).first()

@@ -6,7 +6,7 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
-from ledger import Applicant, Claim, Commitment, make_resident_id, make_uscc, new_salt
+from ledger import Applicant, Claim, Commitment, hex32, make_resident_id, make_uscc, new_salt
 
 from .catalog import Catalog, ClaimSpec, Matter, default_catalog
 from .sample_data import employer_uscc_for
@@ -71,7 +71,7 @@ def sample_commitment(
         claims=[_claim(spec, applicant) for spec in matter.claims],
         channel=rng.choice(("online", "online", "counter")),
         signed_at=signed_at,
-        notice_hash="0x" + matter.notice_hash().hex(),
+        notice_hash=hex32(matter.notice_hash()),
         salt=new_salt(),
     )
 
