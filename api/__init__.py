@@ -1,4 +1,4 @@
-"""What people and programs talk to: the `commitledger` command line (the HTTP service to come).
+"""What people and programs talk to: the `commitledger` command line and the HTTP service.
 
 Imports point down only: api uses verifier and ledger.
 """

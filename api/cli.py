@@ -34,6 +34,7 @@ from ledger import (
 )
 
 from . import cli_serve, cli_store, cli_verify
+from .bundles import stored_bundle
 from .files import (
     DEFAULT_DEPLOYMENT,
     DEFAULT_PROOFS,
@@ -312,23 +313,16 @@ def proof(
 def _bundle_from_store(digest: Hash32, url: str | None, deployment: Path) -> ProofBundle | None:
     if url is None and not cli_store.default_store_exists():
         return None
-    anchoring = cli_store.open_store(url).anchoring_of(digest)
+    the_store = cli_store.open_store(url)
+    try:
+        anchoring = the_store.anchoring_of(digest)
+    finally:
+        the_store.close()
     if anchoring is None:
         return None
-    batch, path = anchoring
     record = read_deployment(deployment)
-    assert batch.tx_hash is not None
-    assert batch.block_number is not None
-    assert batch.block_hash is not None
-    return ProofBundle(
-        commitment=digest,
-        root=batch.root,
-        proof=path,
-        chain_id=int(record["chain_id"]),
-        contract=str(record["contract"]),
-        transaction=batch.tx_hash,
-        block_number=batch.block_number,
-        block_hash=batch.block_hash,
+    return stored_bundle(
+        digest, anchoring, chain_id=int(record["chain_id"]), contract=str(record["contract"])
     )
 
 
@@ -371,14 +365,15 @@ def contract_verify(
         fail(f"not an address: {address!r}", as_json=as_json)
     with reporting_errors(as_json):
         deployed = Chain.connect(rpc).code_at(address)
-    expected = bytes.fromhex(load_artifact()["deployedBytecode"][2:])
+    artifact = load_artifact()
+    expected = bytes.fromhex(artifact["deployedBytecode"][2:])
     same = deployed == expected
     result = {
         "ok": same,
         "address": Web3.to_checksum_address(address),
         "deployed_bytes": len(deployed),
         "expected_bytes": len(expected),
-        "sources_hash": load_artifact()["sourcesHash"],
+        "sources_hash": artifact["sourcesHash"],
     }
     if as_json:
         emit_json(result)

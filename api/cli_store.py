@@ -17,7 +17,7 @@ from ledger.intake import Acknowledgement, Intake
 from ledger.pipeline import Anchorer, PipelineConfig
 from ledger.store import Store
 from ledger.vault import MASTER_KEY_ENV, Vault, VaultError
-from verifier import default_catalog
+from verifier import Catalog, default_catalog
 
 from .files import DEFAULT_DEPLOYMENT, read_deployment, read_json_file
 from .keyfiles import load_account
@@ -58,9 +58,9 @@ def open_vault(path: Path | None) -> Vault:
         raise VaultError(f"cannot read master key {path}: {exc.strerror}") from None
 
 
-def catalog_departments() -> dict[str, str]:
-    """Matter code -> responsible department, from the shipped catalog."""
-    return {matter.code: matter.department for matter in default_catalog().matters}
+def catalog_departments(catalog: Catalog | None = None) -> dict[str, str]:
+    """Matter code -> responsible department, from `catalog` (default: the shipped one)."""
+    return {matter.code: matter.department for matter in (catalog or default_catalog()).matters}
 
 
 def register(app: typer.Typer) -> None:

@@ -54,6 +54,8 @@ from verifier.records import MAX_PAGE_SIZE, Verification
 from verifier.sample_data import planted
 from verifier.sample_service import create_app, running
 
+from .bundles import stored_bundle
+from .cli_store import catalog_departments
 from .cli_verify import breach_row, breach_table, departments, http_sources, progress_bar
 from .output import console
 
@@ -174,20 +176,7 @@ def _bundle(store: Store, chain: Chain, ledger: LedgerContract, commitment: Hash
     anchoring = store.anchoring_of(commitment)
     if anchoring is None:
         raise DemoError(f"{hex32(commitment)} was not anchored")
-    batch, path = anchoring
-    assert batch.tx_hash is not None
-    assert batch.block_number is not None
-    assert batch.block_hash is not None
-    return ProofBundle(
-        commitment=commitment,
-        root=batch.root,
-        proof=path,
-        chain_id=chain.chain_id,
-        contract=ledger.address,
-        transaction=batch.tx_hash,
-        block_number=batch.block_number,
-        block_hash=batch.block_hash,
-    )
+    return stored_bundle(commitment, anchoring, chain_id=chain.chain_id, contract=ledger.address)
 
 
 def _add_runs(runs: list[RunSummary]) -> dict[str, Any]:
@@ -227,7 +216,7 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
     """Run the whole story and return its summary (also printed as tables unless `quiet`)."""
     catalog = default_catalog()
     names = departments(catalog)
-    matters = {matter.code: matter.department for matter in catalog.matters}
+    matters = catalog_departments(catalog)
     steps = _Steps(quiet)
     if not quiet:
         console.print(

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,6 +19,7 @@ from eth_account.signers.local import LocalAccount
 
 from ledger import (
     REGISTRAR_ROLE,
+    VERIFIER_ROLE,
     AnvilNode,
     Chain,
     LedgerContract,
@@ -32,14 +33,29 @@ from ledger import (
 )
 from verifier import sample_commitments
 
+HRSS = "BJ-HRSS"
 
-def _setup(chain: Chain) -> tuple[LedgerContract, LocalAccount]:
-    admin, registrar = Account.create(), Account.create()
-    for account in (admin, registrar):
+
+def _deploy(
+    chain: Chain, departments: Iterable[str], *, verifiers: bool = False
+) -> tuple[LedgerContract, dict[str, LocalAccount], dict[str, LocalAccount]]:
+    """A funded ledger with a registrar (and, if asked, a verifier) per department."""
+    names = list(departments)
+    admin = Account.create()
+    registrars = {name: Account.create() for name in names}
+    checkers = {name: Account.create() for name in names} if verifiers else {}
+    for account in (admin, *registrars.values(), *checkers.values()):
         chain.fund(account.address)
     ledger = LedgerContract.deploy(chain, admin)
-    ledger.grant_department_role(admin, REGISTRAR_ROLE, registrar.address, department_id("BJ-HRSS"))
-    return ledger, registrar
+    for role, accounts in ((REGISTRAR_ROLE, registrars), (VERIFIER_ROLE, checkers)):
+        for name, account in accounts.items():
+            ledger.grant_department_role(admin, role, account.address, department_id(name))
+    return ledger, registrars, checkers
+
+
+def _setup(chain: Chain) -> tuple[LedgerContract, LocalAccount]:
+    ledger, registrars, _ = _deploy(chain, [HRSS])
+    return ledger, registrars[HRSS]
 
 
 @contextmanager
@@ -145,15 +161,7 @@ def pipeline_figures(count: int, workers: int, profile: bool = False) -> dict[st
     store = Store(f"sqlite:///{workdir}/ledger.db")
     intake = Intake(store, Vault(os.urandom(32)), matters, workers=workers)
     with _anvil_chain() as chain:
-        admin = Account.create()
-        registrars = {d: Account.create() for d in sorted(set(matters.values()))}
-        for account in (admin, *registrars.values()):
-            chain.fund(account.address)
-        ledger = LedgerContract.deploy(chain, admin)
-        for department, account in registrars.items():
-            ledger.grant_department_role(
-                admin, REGISTRAR_ROLE, account.address, department_id(department)
-            )
+        ledger, registrars, _ = _deploy(chain, sorted(set(matters.values())))
         anchorer = Anchorer(store, ledger, registrars, PipelineConfig())
         stop = threading.Event()
         worker = threading.Thread(target=anchorer.run, args=(stop,), daemon=True)
@@ -207,7 +215,6 @@ def verification_figures(count: int) -> dict[str, Any]:
     import tempfile
     from datetime import date
 
-    from ledger import VERIFIER_ROLE
     from ledger.intake import Intake
     from ledger.pipeline import Anchorer
     from ledger.store import Store
@@ -222,32 +229,25 @@ def verification_figures(count: int) -> dict[str, Any]:
     matters = {m.code: m.department for m in catalog.matters}
     key = SigningKey.generate("ed25519")
     documents = [
-        sign_commitment(c, key).to_json_obj()
-        for c in sample_commitments(count, department="BJ-HRSS")
+        sign_commitment(c, key).to_json_obj() for c in sample_commitments(count, department=HRSS)
     ]
     store = Store(f"sqlite:///{tempfile.mkdtemp(prefix='commitledger-bench-')}/ledger.db")
     intake = Intake(store, Vault(os.urandom(32)), matters)
     with _anvil_chain() as chain:
-        admin, registrar, verifier = Account.create(), Account.create(), Account.create()
-        for account in (admin, registrar, verifier):
-            chain.fund(account.address)
-        ledger = LedgerContract.deploy(chain, admin)
-        hrss = department_id("BJ-HRSS")
-        ledger.grant_department_role(admin, REGISTRAR_ROLE, registrar.address, hrss)
-        ledger.grant_department_role(admin, VERIFIER_ROLE, verifier.address, hrss)
+        ledger, registrars, verifiers = _deploy(chain, [HRSS], verifiers=True)
         for start in range(0, count, 1000):
             intake.submit_many(documents[start : start + 1000])
-        Anchorer(store, ledger, {"BJ-HRSS": registrar}).drain(600)
+        Anchorer(store, ledger, registrars).drain(600)
         with running(create_app("bench-token")) as url:
             sources = {n: HttpSource(n, url, "bench-token", max_concurrency=32) for n in SOURCES}
             engine = VerificationEngine(
-                department="BJ-HRSS",
+                department=HRSS,
                 store=store,
                 intake=intake,
                 ledger=ledger,
                 catalog=catalog,
                 sources=sources,
-                verifier=verifier,
+                verifier=verifiers[HRSS],
                 report_key=SigningKey.generate("ed25519"),
                 workers=2,
             )

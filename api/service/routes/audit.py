@@ -12,7 +12,6 @@ from ledger import (
     Commitment,
     InvalidDocumentError,
     LedgerContract,
-    ProofBundle,
     SignatureError,
     SignedCommitment,
     hex32,
@@ -21,6 +20,7 @@ from ledger import (
 from ledger.store import BatchRow
 from ledger.types import Hash32
 
+from ...bundles import stored_bundle
 from ..context import ServiceContext
 from ..deps import ContextDep, HashDep, RateLimit
 from ..models import AnchorView, AuditCommitment, DocumentCheck, OnChainView
@@ -119,19 +119,8 @@ def commitment_proof(digest: HashDep, context: ContextDep) -> dict[str, object]:
         if context.store.get(digest) is None:
             raise ProblemError(NOT_FOUND, f"no commitment {hex32(digest)} is known here")
         raise ProblemError(NOT_ANCHORED, f"{hex32(digest)} is accepted but not anchored yet")
-    batch, path = anchoring
-    assert batch.tx_hash is not None
-    assert batch.block_number is not None
-    assert batch.block_hash is not None
-    bundle = ProofBundle(
-        commitment=digest,
-        root=batch.root,
-        proof=path,
-        chain_id=deployment.chain_id,
-        contract=deployment.contract,
-        transaction=batch.tx_hash,
-        block_number=batch.block_number,
-        block_hash=batch.block_hash,
+    bundle = stored_bundle(
+        digest, anchoring, chain_id=deployment.chain_id, contract=deployment.contract
     )
     return bundle.to_json_obj()
 
