@@ -298,11 +298,7 @@ def test_a_second_run_records_nothing(world: World) -> None:
 
 CRASHES_AFTER_BROADCAST: dict[str, tuple[str, Exception]] = {
     "receipt never seen": ("wait", TransactionTimeoutError("no receipt within the deadline")),
-    "outcome not recorded": (
-        # the batched form where the engine has it
-        "record_outcomes" if hasattr(VerifierRecords, "record_outcomes") else "record_outcome",
-        RuntimeError("killed while recording"),
-    ),
+    "outcome not recorded": ("record_outcomes", RuntimeError("killed while recording")),
     "breach not published": ("add_breach", RuntimeError("killed while publishing")),
 }
 
