@@ -153,7 +153,18 @@ def _page_query(
     return BreachQuery(texts[0], texts[1], texts[2], texts[3], start, end, number, size), None
 
 
-@router.get("/", response_class=HTMLResponse, summary="The public lookup page (HTML)")
+@router.get(
+    "/",
+    response_class=HTMLResponse,
+    summary="The public lookup page (HTML)",
+    responses={
+        400: {
+            "description": "The page again, with what is wrong with the search explained",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(429),
+    },
+)
 def lookup_page(
     request: Request,
     context: ContextDep,
