@@ -55,6 +55,8 @@ commitments = Table(
     Column("erased_at", Float, nullable=True),
 )
 Index("commitments_outbox", commitments.c.state, commitments.c.department, commitments.c.id)
+# An auditor's document is found by its national code when its hash matches nothing.
+commitments_code = Index("commitments_code", commitments.c.code)
 
 batches = Table(
     "batches",
@@ -150,8 +152,17 @@ def _add_outcome_outbox_v2(connection: Connection) -> None:
     metadata.create_all(connection, tables=[outcome_outbox])
 
 
+def _index_commitment_codes_v3(connection: Connection) -> None:
+    # Databases created since v3 got the index with the table in v1.
+    commitments_code.create(connection, checkfirst=True)
+
+
 # Version -> step. Append only: a released step never changes; a new one alters the tables.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _add_outcome_outbox_v2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _create_v1,
+    2: _add_outcome_outbox_v2,
+    3: _index_commitment_codes_v3,
+}
 
 
 def apply_migrations(

@@ -98,6 +98,20 @@ def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
         yield list(values[start : start + IN_CHUNK])
 
 
+def _stored(row: Any) -> StoredCommitment:
+    return StoredCommitment(
+        hash=Hash32(bytes(row.hash)),
+        code=row.code,
+        matter_code=row.matter_code,
+        department=row.department,
+        received_at=row.received_at,
+        state=row.state,
+        batch_id=row.batch_id,
+        proof=_split_proof(row.proof),
+        erased=row.wrapped_key is None,
+    )
+
+
 def _batch(row: Any) -> BatchRow:
     return BatchRow(
         id=row.id,
@@ -208,19 +222,19 @@ class Store:
             row = connection.execute(
                 select(commitments).where(commitments.c.hash == commitment)
             ).first()
-        if row is None:
-            return None
-        return StoredCommitment(
-            hash=Hash32(bytes(row.hash)),
-            code=row.code,
-            matter_code=row.matter_code,
-            department=row.department,
-            received_at=row.received_at,
-            state=row.state,
-            batch_id=row.batch_id,
-            proof=_split_proof(row.proof),
-            erased=row.wrapped_key is None,
-        )
+        return None if row is None else _stored(row)
+
+    def with_code(self, code: str, limit: int = 20) -> list[StoredCommitment]:
+        """Commitments stored under a national commitment code (oldest first, at most
+        `limit`): a code is signed again with a fresh salt when an applicant re-commits."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(commitments)
+                .where(commitments.c.code == code)
+                .order_by(commitments.c.id)
+                .limit(limit)
+            ).all()
+        return [_stored(row) for row in rows]
 
     def anchoring_of(self, commitment: Hash32) -> tuple[BatchRow, tuple[Hash32, ...]] | None:
         """The anchored batch holding `commitment` and its proof, or None if not anchored yet."""

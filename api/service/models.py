@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Accepted(BaseModel):
@@ -97,6 +98,10 @@ class DocumentCheck(BaseModel):
     hash: str
     anchored: bool
     audit_url: str | None
+    committed_hashes: list[str] = Field(
+        default=[],
+        description="For a tampered document: the hashes committed under its code",
+    )
 
 
 class BreachList(BaseModel):
@@ -121,3 +126,82 @@ class Readiness(BaseModel):
     status: Literal["ready"]
     checks: dict[str, Any]
     anchoring: dict[str, Any]
+    background: dict[str, Any] = Field(
+        default={}, description="Each background task's runs, failures in a row, last error"
+    )
+
+
+# ---------------------------------------------------------------------- department actions
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+NOTE_MAX = 1000
+
+
+class WithdrawRequest(BaseModel):
+    """The applicant withdrew before the decision."""
+
+    model_config = _STRICT
+
+    note: str = Field(min_length=1, max_length=NOTE_MAX, description="Why, as recorded")
+
+
+class DecisionRequest(BaseModel):
+    """A person's verification decision; `kept` on an open mismatch is its rectification."""
+
+    model_config = _STRICT
+
+    outcome: Literal["kept", "mismatch", "needs_manual", "false"]
+    note: str = Field(min_length=1, max_length=NOTE_MAX, description="What was checked")
+    evidence: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="A reference to the evidence (a file number, a document hash)",
+    )
+
+
+class RepairRequest(BaseModel):
+    """The decision that repairs a breach (credit repair granted)."""
+
+    model_config = _STRICT
+
+    decision: str = Field(min_length=1, max_length=NOTE_MAX)
+
+
+class RunRequest(BaseModel):
+    """Run verification for the token's department."""
+
+    model_config = _STRICT
+
+    on: date | None = Field(default=None, description="The day (default: today)")
+
+
+class RunResult(BaseModel):
+    """What one verification run did."""
+
+    department: str
+    on: str
+    examined: int
+    outcomes: dict[str, int]
+    transactions: int
+    gas_used: int
+    recorded_on_chain: int
+    breaches: list[str] = Field(description="Ids of the breach records published")
+    overdue_flagged: int
+    abandoned: int
+
+
+class RepairResult(BaseModel):
+    """A breach record after its repair."""
+
+    id: str
+    commitment_hash: str
+    status: str
+    repaired_on: str | None
+    on_chain_status: str | None = Field(description="The contract's status, asked now")
+
+
+class AcceptedAnchored(Accepted):
+    """A commitment is durable and anchored (the submitter waited for it)."""
+
+    batch: BatchView

@@ -11,7 +11,7 @@ from cli_helpers import unreachable_rpc
 from conftest import Deployment
 from test_service_world import ServiceWorld, assert_problem, open_service
 
-from ledger import ProofBundle, SignedCommitment, check_bundle, hex32, new_salt, sign_commitment
+from ledger import ProofBundle, SignedCommitment, check_bundle, hex32
 from ledger.types import Hash32
 
 
@@ -175,6 +175,7 @@ def test_a_signed_document_that_was_committed_matches(world: ServiceWorld) -> No
         "hash": hex32(digest),
         "anchored": True,
         "audit_url": f"/v1/audit/commitments/{hex32(digest)}",
+        "committed_hashes": [],
     }
 
 
@@ -196,21 +197,42 @@ def test_a_committed_document_with_a_wrong_signature_says_so(world: ServiceWorld
     assert body["signature_valid"] is False  # ... but this signature is not the applicant's
 
 
-def test_an_altered_document_is_unknown(world: ServiceWorld) -> None:
-    """'tampered' needs a store lookup by commitment code, which the store lacks: an altered
-    document is reported 'unknown' until it has one."""
-    [(_, signed)] = anchored(world)
-    altered = sign_commitment(
-        signed.document.model_copy(update={"salt": new_salt()}), world.applicant_key
+def test_an_altered_document_is_tampered_and_names_what_was_committed(
+    world: ServiceWorld,
+) -> None:
+    [(digest, signed)] = anchored(world)
+    channel = "online" if signed.document.channel == "counter" else "counter"
+    # The claims kept, the channel changed after signing, the signature copied over.
+    altered = SignedCommitment(
+        document=signed.document.model_copy(update={"channel": channel}),
+        signature=signed.signature,
     )
     before = world.store.status()
-    body = check(world, altered.to_json_obj())
-    assert body["status"] == "unknown"
-    assert body["signature_valid"] is True
-    assert body["anchored"] is False
-    assert body["audit_url"] is None
+    response = world.client.post(
+        "/v1/audit/documents", content=json.dumps(altered.to_json_obj()).encode()
+    )
+    body = response.json()
+    assert body == {
+        "status": "tampered",
+        "signature_valid": False,
+        "hash": hex32(altered.hash()),
+        "anchored": False,
+        "audit_url": f"/v1/audit/commitments/{hex32(digest)}",
+        "committed_hashes": [hex32(digest)],
+    }
+    for secret in personal_data(signed)[:2]:
+        assert secret not in response.text
     assert world.store.get(altered.hash()) is None  # checking stores nothing
     assert world.store.status() == before
+
+
+def test_a_document_whose_code_is_not_known_is_unknown(world: ServiceWorld) -> None:
+    anchored(world)
+    never_submitted = world.signed()
+    body = check(world, never_submitted.to_json_obj())
+    assert body["status"] == "unknown"
+    assert body["signature_valid"] is True
+    assert (body["anchored"], body["audit_url"], body["committed_hashes"]) == (False, None, [])
 
 
 @pytest.mark.parametrize(

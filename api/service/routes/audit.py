@@ -147,14 +147,34 @@ def _check_document(
             signature_valid = False
     digest = document.hash()
     stored = context.store.get(digest)
-    # "tampered" needs the store to find a commitment by its code; it cannot yet, so a
-    # document that differs from the stored one is "unknown" here.
+    if stored is not None:
+        return DocumentCheck(
+            status="matches",
+            signature_valid=signature_valid,
+            hash=hex32(digest),
+            anchored=stored.state == "anchored",
+            audit_url=f"/v1/audit/commitments/{hex32(digest)}",
+        )
+    code = document.document.code if isinstance(document, SignedCommitment) else document.code
+    # A document whose code is known but whose hash is not was changed after it was
+    # committed: name what was committed (hashes only), never the stored document.
+    committed = context.store.with_code(code)
+    if committed:
+        shown = next((c for c in committed if c.state == "anchored"), committed[0])
+        return DocumentCheck(
+            status="tampered",
+            signature_valid=signature_valid,
+            hash=hex32(digest),
+            anchored=False,
+            audit_url=f"/v1/audit/commitments/{hex32(shown.hash)}",
+            committed_hashes=[hex32(c.hash) for c in committed],
+        )
     return DocumentCheck(
-        status="matches" if stored is not None else "unknown",
+        status="unknown",
         signature_valid=signature_valid,
         hash=hex32(digest),
-        anchored=stored is not None and stored.state == "anchored",
-        audit_url=None if stored is None else f"/v1/audit/commitments/{hex32(digest)}",
+        anchored=False,
+        audit_url=None,
     )
 
 
@@ -172,6 +192,9 @@ def _check_document(
 )
 async def check_document(request: Request, context: ContextDep) -> DocumentCheck:
     """Hash the document as the ledger does and look the hash up; check its signature.
+
+    `matches`: the hash is committed. `tampered`: a commitment with the document's code
+    exists but its hash differs (the committed hashes are named). `unknown`: neither.
 
     The document is neither stored nor logged.
     """
