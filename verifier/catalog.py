@@ -16,6 +16,9 @@ MATTERS_DIR = Path(__file__).resolve().parent / "matters"
 
 ClaimType = Literal["number", "date", "string", "boolean", "set", "consecutive_months"]
 Severity = Literal["minor", "general", "serious"]
+# The national system's two kinds: a commitment instead of certificates (证明事项告知承诺),
+# or instead of the checks before a business licence (涉企经营许可事项告知承诺).
+CommitmentType = Literal["certificate_replacing", "approval_replacing"]
 
 
 class _Data(BaseModel):
@@ -64,6 +67,7 @@ class Matter(_Data):
     verification_window_days: int
     rectification_window_days: int
     severity: Severity
+    commitment_type: CommitmentType = "certificate_replacing"
 
     def notice_hash(self) -> Hash32:
         """Hash of the notice exactly as shown: matter code, version, conditions, liability."""
