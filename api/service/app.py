@@ -9,10 +9,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from .anchoring import register_anchoring
 from .context import ServiceContext
 from .middleware import BodyLimitMiddleware, RequestMiddleware
 from .problems import ProblemDetails, install_problem_handlers
-from .routes import audit, departments, health, public
+from .routes import actions, audit, departments, health, public
 from .settings import Settings
 
 API_VERSION = "1"
@@ -37,8 +38,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        context.close()
+        register_anchoring(context)
+        context.background.start()
+        try:
+            yield
+        finally:
+            context.background.stop()
+            context.close()
 
     app = FastAPI(
         title="Commitment Ledger",
@@ -52,7 +58,8 @@ def create_app(
     )
     app.state.context = context
     install_problem_handlers(app)
-    for router in (health.router, departments.router, audit.router, public.router, public.assets):
+    routers = (health.router, departments.router, actions.router, audit.router)
+    for router in (*routers, public.router, public.assets):
         app.include_router(router)
     # Added last runs first: the request middleware wraps everything, the body limit after it.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

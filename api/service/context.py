@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from ledger import Chain, ChainError, InvalidDocumentError, LedgerContract
+from ledger import Chain, ChainError, InvalidDocumentError, LedgerContract, SigningKey
 from ledger.intake import Intake
 from ledger.store import Store
 from ledger.vault import MASTER_KEY_ENV, Vault, VaultError
@@ -18,6 +18,8 @@ from verifier import default_catalog
 from verifier.records import VerifierRecords
 
 from ..files import read_deployment
+from .background import BackgroundTasks
+from .keys import DepartmentKeys
 from .ratelimit import RateLimiter
 from .settings import Settings
 from .tokens import TokenStore
@@ -57,6 +59,7 @@ class ChainLink:
         chain: Chain | None = None,
         retry_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        write_lock: threading.RLock | None = None,
     ) -> None:
         self.deployment = deployment
         self.rpc_url = rpc_url or (deployment.rpc if deployment else None)
@@ -66,6 +69,9 @@ class ChainLink:
         self._clock = clock
         self._next_try = 0.0
         self._lock = threading.Lock()
+        # Held while transactions are signed and sent (nonces are per process) and, on the
+        # embedded chain, which is not thread-safe, around every read too.
+        self.write_lock = write_lock or threading.RLock()
         self.last_error: str | None = None if deployment else "no deployment file"
 
     def ledger(self) -> LedgerContract | None:
@@ -104,6 +110,9 @@ class ChainLink:
         if ledger is None:
             return None
         try:
+            if ledger.chain.kind == "embedded":
+                with self.write_lock:
+                    return action(ledger)
             return action(ledger)
         except Exception as exc:  # the node is another system: any failure means "not now"
             self.last_error = f"{type(exc).__name__}: the node did not answer"
@@ -135,7 +144,9 @@ class ServiceContext:
     chain: ChainLink
     intake: Intake | None
     limiter: RateLimiter
+    keys: DepartmentKeys
     today: Callable[[], date] = field(default=date.today)
+    background: BackgroundTasks = field(default_factory=BackgroundTasks)
 
     @classmethod
     def open(
@@ -169,8 +180,15 @@ class ServiceContext:
             limiter=RateLimiter(
                 settings.rate_limit_burst, settings.rate_limit_per_second, clock=clock
             ),
+            keys=DepartmentKeys(settings.resolved_keys_dir, set(matters.values())),
             today=today or date.today,
         )
+
+    def report_key(self, department: str) -> SigningKey | None:
+        """The department's report-signing key (`<keys_dir>/<D>/report.pem`), or None."""
+        if not self.keys.has(department, "report"):
+            return None
+        return self.keys.report_key(department)
 
     def close(self) -> None:
         """Release the store's connections."""

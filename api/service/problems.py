@@ -42,6 +42,11 @@ APPLICANT_EXCLUDED = ProblemType(
 NOT_FOUND = ProblemType("not-found", "Not found", 404)
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", "Method not allowed", 405)
 NOT_ANCHORED = ProblemType("not-anchored", "The commitment is not anchored yet", 409)
+ACTION_REFUSED = ProblemType("action-refused", "The commitment's state does not allow this", 409)
+CONTRACT_REFUSED = ProblemType("contract-refused", "The contract refused the transaction", 409)
+CONTRACT_FORBIDDEN = ProblemType(
+    "contract-forbidden", "The contract does not let this department's account do this", 403
+)
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "The request body is too large", 413)
 INVALID_REQUEST = ProblemType("invalid-request", "The request's parameters are invalid", 422)
 INVALID_DOCUMENT = ProblemType("invalid-document", "The document is not a valid commitment", 422)
@@ -51,6 +56,7 @@ INTERNAL = ProblemType("internal", "Internal error", 500)
 NOT_IMPLEMENTED = ProblemType("not-implemented", "Not available in this service yet", 501)
 UNAVAILABLE = ProblemType("unavailable", "A part the service needs is not available", 503)
 NOT_READY = ProblemType("not-ready", "The service is not ready", 503)
+KEY_MISSING = ProblemType("key-missing", "The service holds no key for this department", 503)
 
 
 class ProblemDetails(BaseModel):

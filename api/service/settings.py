@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 KIB = 1024
@@ -51,11 +51,51 @@ class Settings(BaseSettings):
     chain_retry_seconds: float = Field(
         default=5.0, ge=0, description="How long to wait before asking a dead node again."
     )
+    chain: str = Field(
+        default="anvil",
+        description="`anvil` (a managed node, its state in the data directory), `embedded` "
+        "(in process, ephemeral) or an http(s) JSON-RPC URL.",
+    )
+    keys_dir: Path | None = Field(
+        default=None,
+        description="Department keys: <keys_dir>/<D>/registrar.json, verifier.json and "
+        "report.pem (default: data_dir/keys).",
+    )
+    sources_url: str | None = Field(
+        default=None, description="Base URL of the department data service for verification."
+    )
+    sources_token_file: Path | None = Field(
+        default=None, description="The file holding the data service's token."
+    )
+    anchoring: bool = Field(
+        default=True, description="Anchor pending commitments in the background."
+    )
+    anchor_max_age: float = Field(
+        default=2.0, gt=0, description="Seconds a pending commitment waits for a fuller batch."
+    )
+
+    @field_validator("chain")
+    @classmethod
+    def _chain_kind(cls, value: str) -> str:
+        if value in ("anvil", "embedded") or value.startswith(("http://", "https://")):
+            return value
+        raise ValueError("chain must be anvil, embedded or an http(s) JSON-RPC URL")
+
+    @model_validator(mode="after")
+    def _sources_together(self) -> Settings:
+        if (self.sources_url is None) != (self.sources_token_file is None):
+            raise ValueError("sources_url and sources_token_file go together")
+        return self
 
     @property
     def resolved_store_url(self) -> str:
         """The store URL, defaulting to `ledger.db` in the data directory."""
         return self.store_url or f"sqlite:///{self.data_dir / 'ledger.db'}"
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        """The department keys' directory, defaulting to `keys` in the data directory."""
+        return self.keys_dir or self.data_dir / "keys"
 
     @property
     def resolved_deployment_file(self) -> Path:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ledger import (
@@ -18,6 +20,7 @@ from ledger import (
 from ledger.intake import ApplicantExcludedError
 from ledger.store import Store, StoredCommitment
 from ledger.types import Hash32
+from verifier.records import VerifierRecords
 
 from ..deps import (
     ContextDep,
@@ -26,17 +29,15 @@ from ..deps import (
     RecordsDep,
     RegistrarDep,
     StoreDep,
-    VerifierDep,
     require_department,
 )
-from ..models import Accepted, BatchView, CommitmentStatus, VerificationView
+from ..models import Accepted, AcceptedAnchored, BatchView, CommitmentStatus, VerificationView
 from ..problems import (
     APPLICANT_EXCLUDED,
     INVALID_DOCUMENT,
     INVALID_SIGNATURE,
     MALFORMED_JSON,
     NOT_FOUND,
-    NOT_IMPLEMENTED,
     UNAVAILABLE,
     ProblemError,
     problem_responses,
@@ -44,6 +45,10 @@ from ..problems import (
 from ..tokens import Principal
 
 router = APIRouter(prefix="/v1", tags=["departments"])
+
+MAX_WAIT_S = 60.0
+DEFAULT_WAIT_S = 30.0
+WAIT_POLL_S = 0.1
 
 _SIGNED_SCHEMA = SignedCommitment.model_json_schema(ref_template="#/components/schemas/{model}")
 _SIGNED_BODY: dict[str, Any] = {
@@ -85,15 +90,30 @@ def _parse_signed(raw: bytes) -> SignedCommitment:
     status_code=202,
     summary="Submit a signed commitment",
     openapi_extra=_SIGNED_BODY,
-    responses=problem_responses(400, 401, 403, 413, 422, 503),
+    responses={
+        200: {"model": AcceptedAnchored, "description": "Stored before, and anchored"},
+        201: {"model": AcceptedAnchored, "description": "Stored and anchored (wait=true)"},
+        **problem_responses(400, 401, 403, 413, 422, 503),
+    },
 )
 async def submit_commitment(
-    request: Request, response: Response, principal: RegistrarDep, context: ContextDep
-) -> Accepted:
+    request: Request,
+    response: Response,
+    principal: RegistrarDep,
+    context: ContextDep,
+    wait: Annotated[
+        bool, Query(description="Answer once the commitment is anchored (or the timeout passes)")
+    ] = False,
+    timeout: Annotated[
+        float, Query(gt=0, le=MAX_WAIT_S, description="Seconds to wait for the anchor")
+    ] = DEFAULT_WAIT_S,
+) -> Accepted | AcceptedAnchored:
     """Check, seal and store a signed commitment of the token's department.
 
     Answers 202 once the commitment is durable; anchoring follows. A document submitted
-    twice is stored once (`new` is false the second time).
+    twice is stored once (`new` is false the second time). With `wait=true` it answers
+    when the commitment is anchored, 201 (200 if it was stored before) with its batch, or
+    202 as without waiting once `timeout` seconds have passed.
     """
     intake = context.intake
     if intake is None:
@@ -115,10 +135,32 @@ async def submit_commitment(
     digest = hex32(ack.hash)
     status_url = f"/v1/commitments/{digest}/status"
     response.headers["Location"] = status_url
-    return Accepted(hash=digest, new=ack.new, status_url=status_url)
+    accepted = Accepted(hash=digest, new=ack.new, status_url=status_url)
+    if not wait:
+        return accepted
+    batch_id = await _anchored_batch(context.store, ack.hash, timeout)
+    if batch_id is None:
+        return accepted
+    response.status_code = 201 if ack.new else 200
+    batch = await run_in_threadpool(batch_view, context.store, batch_id)
+    return AcceptedAnchored(**accepted.model_dump(), batch=batch)
 
 
-def _own_commitment(store: Store, digest: Hash32, principal: Principal) -> StoredCommitment:
+async def _anchored_batch(store: Store, digest: Hash32, timeout: float) -> int | None:
+    """The batch id once `digest` is anchored, polling the store until the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stored = await run_in_threadpool(store.get, digest)
+        if stored is not None and stored.state == "anchored" and stored.batch_id is not None:
+            return stored.batch_id
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        await asyncio.sleep(min(WAIT_POLL_S, left))
+
+
+def own_commitment(store: Store, digest: Hash32, principal: Principal) -> StoredCommitment:
+    """The commitment, if it is the token's department's; 404 or 403 problem otherwise."""
     stored = store.get(digest)
     if stored is None:
         raise ProblemError(NOT_FOUND, f"no commitment {hex32(digest)} in the store")
@@ -145,18 +187,28 @@ def commitment_status(
     digest: HashDep, principal: DepartmentDep, store: StoreDep, records: RecordsDep
 ) -> CommitmentStatus:
     """For a registrar or verifier of the commitment's department."""
-    stored = _own_commitment(store, digest, principal)
-    batch = None
-    if stored.batch_id is not None:
-        row = store.batch(stored.batch_id)
-        batch = BatchView(
-            id=row.id,
-            root=hex32(row.root),
-            size=row.size,
-            state=row.state,
-            transaction=None if row.tx_hash is None else hex32(row.tx_hash),
-            block_number=row.block_number,
-        )
+    return status_view(store, records, own_commitment(store, digest, principal))
+
+
+def batch_view(store: Store, batch_id: int) -> BatchView:
+    """The batch a commitment is in, as departments see it."""
+    row = store.batch(batch_id)
+    return BatchView(
+        id=row.id,
+        root=hex32(row.root),
+        size=row.size,
+        state=row.state,
+        transaction=None if row.tx_hash is None else hex32(row.tx_hash),
+        block_number=row.block_number,
+    )
+
+
+def status_view(
+    store: Store, records: VerifierRecords, stored: StoredCommitment
+) -> CommitmentStatus:
+    """A commitment's anchoring and verification state (no personal data)."""
+    digest = stored.hash
+    batch = None if stored.batch_id is None else batch_view(store, stored.batch_id)
     found = records.verification(digest)
     verification = None
     if found is not None:
@@ -179,45 +231,3 @@ def commitment_status(
         batch=batch,
         verification=verification,
     )
-
-
-_NEEDS_KEYS = (
-    "it sends a transaction with the department's {role} account, which this service does "
-    "not hold; the verification engine (verifier.engine.VerificationEngine.{action}) does it"
-)
-
-
-@router.post(
-    "/commitments/{hash}/withdraw",
-    summary="Withdraw a commitment (not available yet)",
-    responses=problem_responses(400, 401, 403, 404, 501),
-)
-def withdraw_commitment(digest: HashDep, principal: RegistrarDep, store: StoreDep) -> None:
-    """Checks who asks, then answers 501: withdrawal is not served over HTTP yet."""
-    _own_commitment(store, digest, principal)
-    raise ProblemError(NOT_IMPLEMENTED, _NEEDS_KEYS.format(role="registrar", action="withdraw"))
-
-
-@router.post(
-    "/verifications/{hash}/decision",
-    summary="Record a person's verification decision (not available yet)",
-    responses=problem_responses(400, 401, 403, 404, 501),
-)
-def decide_verification(digest: HashDep, principal: VerifierDep, store: StoreDep) -> None:
-    """Checks who asks, then answers 501: decisions are not served over HTTP yet."""
-    _own_commitment(store, digest, principal)
-    raise ProblemError(NOT_IMPLEMENTED, _NEEDS_KEYS.format(role="verifier", action="decide"))
-
-
-@router.post(
-    "/breaches/{record_id}/repair",
-    summary="Repair a breach record (not available yet)",
-    responses=problem_responses(401, 403, 404, 501),
-)
-def repair_breach(record_id: str, principal: VerifierDep, records: RecordsDep) -> None:
-    """Checks who asks, then answers 501: repairs are not served over HTTP yet."""
-    record = records.breach(record_id)
-    if record is None:
-        raise ProblemError(NOT_FOUND, f"no breach record {record_id}")
-    require_department(principal, record.department, "this breach record")
-    raise ProblemError(NOT_IMPLEMENTED, _NEEDS_KEYS.format(role="verifier", action="repair"))

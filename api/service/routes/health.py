@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from ..anchoring import TASK_NAME
 from ..deps import ContextDep
 from ..models import Health, Readiness
 from ..problems import NOT_READY, ProblemError, problem_responses
@@ -22,7 +23,9 @@ def healthz() -> Health:
 
 @router.get("/readyz", summary="The store and the chain answer", responses=problem_responses(503))
 def readyz(context: ContextDep) -> Readiness:
-    """Ready when the store and the chain both answer; with the anchoring backlog."""
+    """Ready when the store and the chain both answer; with the anchoring backlog (pending
+    commitments, the oldest one's age in seconds, batches in flight), whether this process
+    anchors in the background, and its background tasks' health."""
     checks: dict[str, Any] = {}
     anchoring: dict[str, Any] = {}
     try:
@@ -40,9 +43,19 @@ def readyz(context: ContextDep) -> Readiness:
     }
     if block is None:
         checks["chain"]["error"] = link.last_error
+    if anchoring:
+        anchoring["background"] = TASK_NAME in context.background.names()
+    tasks = {
+        state.name: {"runs": state.runs, "failures": state.failures, "error": state.last_error}
+        for state in context.background.states()
+    }
     if not all(check["ok"] for check in checks.values()):
         failing = ", ".join(name for name, check in checks.items() if not check["ok"])
         raise ProblemError(
-            NOT_READY, f"not answering: {failing}", checks=checks, anchoring=anchoring
+            NOT_READY,
+            f"not answering: {failing}",
+            checks=checks,
+            anchoring=anchoring,
+            background=tasks,
         )
-    return Readiness(status="ready", checks=checks, anchoring=anchoring)
+    return Readiness(status="ready", checks=checks, anchoring=anchoring, background=tasks)

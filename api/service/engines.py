@@ -1,0 +1,157 @@
+"""A department's verification engine for one request, and its refusals as problems.
+
+The engine sends transactions with the department's own accounts, which the contract has
+bound to the department: whatever the service lets through, the contract checks again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ledger import (
+    REGISTRAR_ROLE,
+    VERIFIER_ROLE,
+    ChainError,
+    ContractRevertError,
+    InvalidDocumentError,
+    LedgerContract,
+    SignatureError,
+    department_id,
+)
+from verifier import default_catalog
+from verifier.engine import VerificationEngine, VerificationError
+from verifier.sources import DataSource
+
+from ..cli_verify import http_sources
+from .context import ServiceContext
+from .keys import AccountRole, MissingKeyError
+from .problems import (
+    ACTION_REFUSED,
+    CONTRACT_FORBIDDEN,
+    CONTRACT_REFUSED,
+    KEY_MISSING,
+    UNAVAILABLE,
+    ProblemError,
+)
+
+# Errors by which the contract says "not this account" rather than "not in this state".
+_FORBIDDING = frozenset(
+    {
+        "AccessControlUnauthorizedAccount",
+        "AccountNotBound",
+        "AccountBoundElsewhere",
+        "WrongDepartment",
+    }
+)
+
+
+def _sources(context: ServiceContext) -> dict[str, DataSource]:
+    settings = context.settings
+    if settings.sources_url is None or settings.sources_token_file is None:
+        return {}
+    try:
+        token = settings.sources_token_file.read_text().strip()
+    except OSError as exc:
+        raise ProblemError(
+            UNAVAILABLE, f"cannot read the data service's token file: {exc.strerror}"
+        ) from None
+    if not token or any(c.isspace() for c in token):
+        raise ProblemError(UNAVAILABLE, "the data service's token file holds no token")
+    return http_sources(default_catalog(), settings.sources_url, token)
+
+
+@contextmanager
+def department_engine(
+    context: ServiceContext,
+    department: str,
+    *,
+    acting: AccountRole = "verifier",
+    with_sources: bool = False,
+) -> Iterator[VerificationEngine]:
+    """The department's engine, holding the chain's write lock; closed afterwards.
+
+    503 problems when intake is closed, the chain does not answer or a key is missing; 403
+    when the contract does not bind the `acting` account to the department (asked first,
+    so that nothing is queued that the chain would refuse).
+    """
+    intake = context.intake
+    if intake is None:
+        raise ProblemError(UNAVAILABLE, "the service was started without a master key")
+    ledger = context.chain.ledger()
+    if ledger is None:
+        raise ProblemError(
+            UNAVAILABLE, f"the chain does not answer now: {context.chain.last_error}"
+        )
+    keys = context.keys
+    try:
+        verifier = keys.account(department, "verifier")
+        report_key = keys.report_key(department)
+        registrar = (
+            keys.account(department, "registrar") if keys.has(department, "registrar") else None
+        )
+    except MissingKeyError as exc:
+        raise ProblemError(KEY_MISSING, str(exc)) from None
+    except (InvalidDocumentError, SignatureError):
+        raise ProblemError(
+            KEY_MISSING, f"a key file of {department} in {keys.keys_dir} cannot be read"
+        ) from None
+    account = verifier if acting == "verifier" else registrar
+    if account is None:
+        raise ProblemError(KEY_MISSING, str(keys.missing(department, acting)))
+    _require_binding(context, account.address, department, acting)
+    engine = VerificationEngine(
+        department=department,
+        store=context.store,
+        intake=intake,
+        ledger=ledger,
+        catalog=default_catalog(),
+        sources=_sources(context) if with_sources else {},
+        verifier=verifier,
+        report_key=report_key,
+        registrar=registrar,
+        workers=min(2, os.cpu_count() or 1) if with_sources else 0,
+    )
+    try:
+        with context.chain.write_lock:
+            yield engine
+    finally:
+        engine.close()
+
+
+def _require_binding(
+    context: ServiceContext, address: str, department: str, role: AccountRole
+) -> None:
+    role_id = REGISTRAR_ROLE if role == "registrar" else VERIFIER_ROLE
+
+    def bound(ledger: LedgerContract) -> tuple[bool, bytes]:
+        return ledger.has_role(role_id, address), ledger.department_of(address)
+
+    answer = context.chain.read(bound)
+    if answer is None:
+        raise ProblemError(
+            UNAVAILABLE, f"the chain does not answer now: {context.chain.last_error}"
+        )
+    has_role, bound_to = answer
+    if not has_role or bound_to != department_id(department):
+        raise ProblemError(
+            CONTRACT_FORBIDDEN,
+            f"the contract does not bind the service's {role} account {address} to "
+            f"{department} as a {role}: ask the governing office to grant the role",
+            error="AccountNotBound" if not has_role else "AccountBoundElsewhere",
+        )
+
+
+@contextmanager
+def engine_refusals() -> Iterator[None]:
+    """The engine's and the contract's refusals as 409/403 problems, a dead node as 503."""
+    try:
+        yield
+    except VerificationError as exc:
+        raise ProblemError(ACTION_REFUSED, str(exc)) from None
+    except ContractRevertError as exc:
+        kind = CONTRACT_FORBIDDEN if exc.error_name in _FORBIDDING else CONTRACT_REFUSED
+        raise ProblemError(kind, str(exc), error=exc.error_name) from None
+    except ChainError as exc:
+        raise ProblemError(UNAVAILABLE, f"the chain did not complete it: {exc}") from None

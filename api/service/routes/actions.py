@@ -1,0 +1,166 @@
+"""Department actions that send transactions with the department's own accounts: withdraw a
+commitment, record a person's decision, repair a breach, run verification.
+
+Each is checked here (the token's department and role) and again by the contract, which has
+bound the department's accounts to the department. A refusal changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Body
+from starlette.concurrency import run_in_threadpool
+
+from ledger import hex32, to_hash32
+from ledger.types import Hash32
+
+from ..context import ServiceContext
+from ..deps import ContextDep, HashDep, RegistrarDep, VerifierDep, require_department
+from ..engines import department_engine, engine_refusals
+from ..models import (
+    CommitmentStatus,
+    DecisionRequest,
+    RepairRequest,
+    RepairResult,
+    RunRequest,
+    RunResult,
+    WithdrawRequest,
+)
+from ..problems import NOT_FOUND, ProblemError, problem_responses
+from ..tokens import Principal
+from .departments import own_commitment, status_name, status_view
+
+router = APIRouter(prefix="/v1", tags=["departments"])
+
+_REFUSALS = problem_responses(400, 401, 403, 404, 409, 422, 503)
+
+
+def _decided_by(principal: Principal) -> str:
+    # The token's id is a prefix of its hash: it names who acted without revealing anything.
+    return f"{principal.department} {principal.role} (token {principal.token_id})"
+
+
+def _withdraw(
+    context: ServiceContext, digest: Hash32, principal: Principal, body: WithdrawRequest
+) -> CommitmentStatus:
+    stored = own_commitment(context.store, digest, principal)
+    engine = department_engine(context, principal.department, acting="registrar")
+    with engine as withdrawing, engine_refusals():
+        withdrawing.withdraw(digest, context.today(), body.note)
+    return status_view(context.store, context.records, stored)
+
+
+@router.post(
+    "/commitments/{hash}/withdraw",
+    summary="Withdraw a commitment before the decision",
+    responses=_REFUSALS,
+)
+async def withdraw_commitment(
+    digest: HashDep, principal: RegistrarDep, context: ContextDep, body: WithdrawRequest
+) -> CommitmentStatus:
+    """For a registrar of the commitment's department: no breach can follow, but the
+    applicant must bring certificates. Recorded on chain with the registrar's account."""
+    return await run_in_threadpool(_withdraw, context, digest, principal, body)
+
+
+def _decide(
+    context: ServiceContext, digest: Hash32, principal: Principal, body: DecisionRequest
+) -> CommitmentStatus:
+    stored = own_commitment(context.store, digest, principal)
+    note = body.note if body.evidence is None else f"{body.note} (evidence: {body.evidence})"
+    on = context.today()
+    verification = context.records.verification(digest)
+    rectifies = (
+        body.outcome == "kept" and verification is not None and verification.state == "mismatch"
+    )
+    with department_engine(context, principal.department) as engine, engine_refusals():
+        if rectifies:
+            engine.rectify(digest, on, _decided_by(principal), note)
+        else:
+            engine.decide(digest, body.outcome, on, _decided_by(principal), note)
+    return status_view(context.store, context.records, stored)
+
+
+@router.post(
+    "/verifications/{hash}/decision",
+    summary="Record a person's verification decision",
+    responses=_REFUSALS,
+)
+async def decide_verification(
+    digest: HashDep, principal: VerifierDep, context: ContextDep, body: DecisionRequest
+) -> CommitmentStatus:
+    """For a verifier of the commitment's department, after an on-site check say. `kept` on
+    an open mismatch is its rectification (within its window); `false` publishes a breach."""
+    return await run_in_threadpool(_decide, context, digest, principal, body)
+
+
+def _repair(
+    context: ServiceContext, record_id: str, principal: Principal, body: RepairRequest
+) -> RepairResult:
+    record = context.records.breach(record_id)
+    if record is None:
+        raise ProblemError(NOT_FOUND, f"no breach record {record_id}")
+    require_department(principal, record.department, "this breach record")
+    with department_engine(context, principal.department) as engine, engine_refusals():
+        engine.repair(record_id, context.today(), body.decision)
+    repaired = context.records.breach(record_id)
+    assert repaired is not None
+    commitment = to_hash32(repaired.commitment_hash)
+    standing = context.chain.read(lambda ledger: int(ledger.status_of(commitment).status))
+    return RepairResult(
+        id=repaired.id,
+        commitment_hash=hex32(commitment),
+        status=repaired.status,
+        repaired_on=None if repaired.repaired_on is None else repaired.repaired_on.isoformat(),
+        on_chain_status=status_name(standing),
+    )
+
+
+@router.post(
+    "/breaches/{record_id}/repair",
+    summary="Repair a breach record",
+    responses=_REFUSALS,
+)
+async def repair_breach(
+    record_id: str, principal: VerifierDep, context: ContextDep, body: RepairRequest
+) -> RepairResult:
+    """For a verifier of the record's department, once its minimum period has passed: off
+    the public list; its history stays on chain."""
+    return await run_in_threadpool(_repair, context, record_id, principal, body)
+
+
+def _run(context: ServiceContext, principal: Principal, on: date) -> RunResult:
+    with (
+        department_engine(context, principal.department, with_sources=True) as engine,
+        engine_refusals(),
+    ):
+        summary = engine.run(on)
+    return RunResult(
+        department=principal.department,
+        on=on.isoformat(),
+        examined=summary.examined,
+        outcomes=dict(sorted(summary.outcomes.items())),
+        transactions=summary.transactions,
+        gas_used=summary.gas_used,
+        recorded_on_chain=summary.recorded,
+        breaches=list(summary.breaches),
+        overdue_flagged=summary.overdue_flagged,
+        abandoned=summary.abandoned,
+    )
+
+
+@router.post(
+    "/verifications/run",
+    summary="Verify the department's commitments that are due",
+    responses=_REFUSALS,
+)
+async def run_verification(
+    principal: VerifierDep,
+    context: ContextDep,
+    body: RunRequest | None = Body(default=None),  # noqa: B008 - FastAPI's idiom
+) -> RunResult:
+    """For a verifier: compares due commitments with department data (the service's
+    `sources_url`), records outcomes on chain, publishes breaches, flags overdue ones."""
+    on = body.on if body is not None and body.on is not None else context.today()
+    return await run_in_threadpool(_run, context, principal, on)

@@ -1,0 +1,278 @@
+"""Department actions over HTTP with the department's own keys: withdraw, decide (and
+rectify), repair, run verification; their refusals by the engine and by the contract."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import HRSS, MARKET, Deployment
+from service_keys import write_account, write_all_keys
+from sqlalchemy import select
+from test_service_departments import snapshot
+from test_service_world import DAY, ServiceWorld, assert_problem, open_service
+
+from ledger import SignedCommitment, Status, hex32
+from ledger.schema import outcome_outbox
+from ledger.types import Hash32
+from verifier.breaches import earliest_repair
+from verifier.sample_service import create_app as sample_app
+from verifier.sample_service import running
+
+GENERAL_MATTERS = {"BJ-HRSS-0001", "BJ-HRSS-0002"}  # general severity: 3 months before repair
+
+
+@pytest.fixture
+def world(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWorld]:
+    write_all_keys(tmp_path / "keys", embedded_deployment)
+    opened = open_service(tmp_path, embedded_deployment)
+    yield opened
+    opened.context.close()
+
+
+def anchored(
+    world: ServiceWorld, matters: set[str] | None = None
+) -> tuple[Hash32, SignedCommitment]:
+    """A stored and anchored HRSS commitment (of one of `matters` if given)."""
+    signed = world.signed()
+    while matters is not None and signed.document.matter_code not in matters:
+        signed = world.signed()
+    digest = world.submit(signed)
+    world.anchor()
+    return digest, signed
+
+
+def on_chain(world: ServiceWorld, digest: Hash32) -> Status:
+    return world.deployment.ledger.status_of(digest).status
+
+
+def decide(world: ServiceWorld, digest: Hash32, outcome: str, **extra: str) -> httpx.Response:
+    return world.client.post(
+        f"/v1/verifications/{hex32(digest)}/decision",
+        json={"outcome": outcome, "note": "on-site check at the applicant's premises", **extra},
+        headers=world.auth(HRSS, "verifier"),
+    )
+
+
+# ---------------------------------------------------------------------- withdraw
+
+
+def test_a_registrar_withdraws_an_anchored_commitment(world: ServiceWorld) -> None:
+    digest, _ = anchored(world)
+    response = world.client.post(
+        f"/v1/commitments/{hex32(digest)}/withdraw",
+        json={"note": "withdrawn at the counter before the decision"},
+        headers=world.auth(HRSS, "registrar"),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["verification"]["state"] == "withdrawn"
+    assert on_chain(world, digest) == Status.WITHDRAWN
+
+
+def test_withdrawing_a_commitment_not_anchored_yet_is_refused_by_the_contract(
+    world: ServiceWorld,
+) -> None:
+    digest = world.submit(world.signed())
+    response = world.client.post(
+        f"/v1/commitments/{hex32(digest)}/withdraw",
+        json={"note": "too soon"},
+        headers=world.auth(HRSS, "registrar"),
+    )
+    problem = assert_problem(response, 409, "contract-refused")
+    assert problem["error"] == "NotAnchored"
+    assert on_chain(world, digest) == Status.NONE
+
+
+# ---------------------------------------------------------------------- decisions
+
+
+def test_a_verifier_records_a_manual_decision_with_its_evidence(world: ServiceWorld) -> None:
+    digest, _ = anchored(world)
+    response = decide(world, digest, "needs_manual", evidence="file 2026-0042")
+    assert response.status_code == 200, response.text
+    verification = response.json()["verification"]
+    assert (verification["state"], verification["outcome_status"]) == ("manual", "needs_manual")
+    assert on_chain(world, digest) == Status.NEEDS_MANUAL
+    with world.store.engine.connect() as connection:
+        reports = connection.execute(
+            select(outcome_outbox.c.report).where(outcome_outbox.c.commitment_hash == digest)
+        ).scalars()
+        assert any("file 2026-0042" in report for report in reports)
+
+
+def test_kept_on_an_open_mismatch_rectifies_it(world: ServiceWorld) -> None:
+    digest, _ = anchored(world)
+    assert decide(world, digest, "mismatch").status_code == 200
+    found = world.context.records.verification(digest)
+    assert found is not None and found.state == "mismatch" and found.rectify_by is not None
+    response = decide(world, digest, "kept", evidence="transfer certificate")
+    assert response.status_code == 200, response.text
+    assert response.json()["verification"]["state"] == "kept"
+    assert on_chain(world, digest) == Status.KEPT
+
+
+def test_a_rectification_after_its_window_is_refused(world: ServiceWorld) -> None:
+    digest, _ = anchored(world)
+    assert decide(world, digest, "mismatch").status_code == 200
+    found = world.context.records.verification(digest)
+    assert found is not None and found.rectify_by is not None
+    late = found.rectify_by + timedelta(days=1)
+    world.context.today = lambda: late
+    problem = assert_problem(decide(world, digest, "kept"), 409, "action-refused")
+    assert "too late" in problem["detail"]
+    assert on_chain(world, digest) == Status.MISMATCH
+
+
+def test_a_decision_the_chain_would_refuse_is_a_409_and_sends_nothing(
+    world: ServiceWorld,
+) -> None:
+    digest, _ = anchored(world)
+    assert decide(world, digest, "kept").status_code == 200
+    block = world.deployment.chain.block_number()
+    problem = assert_problem(decide(world, digest, "false"), 409, "action-refused")
+    assert "KEPT on chain" in problem["detail"]
+    assert world.deployment.chain.block_number() == block
+    assert on_chain(world, digest) == Status.KEPT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"outcome": "breached", "note": "x"},
+        {"outcome": "kept", "note": ""},
+        {"outcome": "kept", "note": "x" * 1001},
+        {"outcome": "kept", "note": "x", "evidence": "e" * 201},
+        {"outcome": "kept", "note": "x", "by": "someone"},
+    ],
+)
+def test_a_bad_decision_body_is_a_422_and_changes_nothing(
+    world: ServiceWorld, body: dict[str, str]
+) -> None:
+    digest, _ = anchored(world)
+    before = snapshot(world)
+    response = world.client.post(
+        f"/v1/verifications/{hex32(digest)}/decision",
+        json=body,
+        headers=world.auth(HRSS, "verifier"),
+    )
+    assert_problem(response, 422, "invalid-request")
+    assert snapshot(world) == before
+    assert on_chain(world, digest) == Status.NONE
+
+
+def test_the_contract_refuses_an_account_bound_to_another_department(
+    world: ServiceWorld,
+) -> None:
+    """The service lets the HRSS token through; the key it holds for HRSS is (wrongly) the
+    market bureau's verifier, and the contract says no."""
+    digest, _ = anchored(world)
+    path = world.tmp_path / "keys" / HRSS / "verifier.json"
+    path.unlink()
+    write_account(path, world.deployment.other_verifier)
+    problem = assert_problem(decide(world, digest, "needs_manual"), 403, "contract-forbidden")
+    assert problem["error"] == "AccountBoundElsewhere"
+    assert HRSS in problem["detail"]
+    assert on_chain(world, digest) == Status.NONE
+
+
+def test_a_missing_key_is_a_503_naming_the_file_not_the_key(world: ServiceWorld) -> None:
+    digest, _ = anchored(world)
+    (world.tmp_path / "keys" / HRSS / "report.pem").unlink()
+    problem = assert_problem(decide(world, digest, "needs_manual"), 503, "key-missing")
+    assert "report" in problem["detail"] and f"{HRSS}/report.pem" in problem["detail"]
+    assert "PRIVATE" not in problem["detail"]
+    assert on_chain(world, digest) == Status.NONE
+    assert world.context.report_key(HRSS) is None
+    assert world.context.report_key(MARKET) is not None
+
+
+# ---------------------------------------------------------------------- repair
+
+
+def test_a_breach_is_repaired_after_its_minimum_period_only(world: ServiceWorld) -> None:
+    digest, _ = anchored(world, GENERAL_MATTERS)
+    assert decide(world, digest, "false").status_code == 200
+    [record] = world.context.records.search_breaches(DAY).records
+    url = f"/v1/breaches/{record.id}/repair"
+    body = {"decision": "信用修复：当事人已纠正失信行为"}
+    headers = world.auth(HRSS, "verifier")
+    too_early = assert_problem(
+        world.client.post(url, json=body, headers=headers), 409, "action-refused"
+    )
+    assert earliest_repair(record).isoformat() in too_early["detail"]
+    assert on_chain(world, digest) == Status.BREACHED
+    later = earliest_repair(record)
+    world.context.today = lambda: later
+    response = world.client.post(url, json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "id": record.id,
+        "commitment_hash": hex32(digest),
+        "status": "repaired",
+        "repaired_on": later.isoformat(),
+        "on_chain_status": "repaired",
+    }
+    assert world.context.records.search_breaches(later).total == 0
+
+
+def test_repairing_an_unknown_breach_is_a_404(world: ServiceWorld) -> None:
+    response = world.client.post(
+        "/v1/breaches/BR-0000000000000000/repair",
+        json={"decision": "x"},
+        headers=world.auth(HRSS, "verifier"),
+    )
+    assert_problem(response, 404, "not-found")
+
+
+# ---------------------------------------------------------------------- runs
+
+
+def test_a_verifier_runs_verification_against_the_data_service(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    token = secrets.token_urlsafe(16)
+    token_file = tmp_path / "sources.token"
+    token_file.write_text(token + "\n")
+    write_all_keys(tmp_path / "keys", embedded_deployment)
+    with running(sample_app(token)) as url:
+        world = open_service(
+            tmp_path, embedded_deployment, sources_url=url, sources_token_file=token_file
+        )
+        try:
+            hashes = [world.submit(world.signed()) for _ in range(4)]
+            world.submit(world.signed(MARKET))
+            world.anchor()
+            response = world.client.post(
+                "/v1/verifications/run",
+                json={"on": date(2026, 11, 27).isoformat()},
+                headers=world.auth(HRSS, "verifier"),
+            )
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert (body["department"], body["on"], body["examined"]) == (HRSS, "2026-11-27", 4)
+            assert sum(body["outcomes"].values()) == 4
+            assert body["recorded_on_chain"] == 4
+            assert body["transactions"] >= 1
+            for digest in hashes:
+                assert on_chain(world, digest) != Status.NONE
+            # Without a body the run is for today; nothing is due any more.
+            again = world.client.post("/v1/verifications/run", headers=world.auth(HRSS, "verifier"))
+            assert again.status_code == 200, again.text
+            assert again.json()["examined"] == 0
+        finally:
+            world.context.close()
+
+
+def test_a_run_without_a_data_service_records_needs_manual(world: ServiceWorld) -> None:
+    digest, _ = anchored(world)
+    response = world.client.post(
+        "/v1/verifications/run", json={}, headers=world.auth(HRSS, "verifier")
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["outcomes"] == {"needs_manual": 1}
+    assert on_chain(world, digest) == Status.NEEDS_MANUAL
