@@ -8,7 +8,7 @@ from .anchoring import AnchorReceipt, anchor_batch, anchor_singly, check_and_has
 from .anvil import AnvilNode, free_port
 from .artifact import Artifact, load_artifact
 from .canonical import canonical_bytes, document_hash, keccak256, load_json_bytes
-from .chain import Chain, ChainKind, decode_revert
+from .chain import Chain, ChainKind, Mined, decode_revert
 from .contract import (
     REGISTRAR_ROLE,
     VERIFIER_ROLE,
@@ -74,6 +74,7 @@ __all__ = [
     "LedgerError",
     "MerkleError",
     "MerkleTree",
+    "Mined",
     "NodeUnreachableError",
     "OutcomeItem",
     "ProofBundle",

@@ -323,15 +323,15 @@ class VerificationEngine:
         chain = self.ledger.chain
         reverted = []
         for part, tx_hash in in_flight:
-            receipt = chain.wait(tx_hash)
+            mined = chain.wait_mined(tx_hash)
             summary.transactions += 1
-            summary.gas_used += int(receipt["gasUsed"])
-            if receipt["status"] != 1:
+            summary.gas_used += mined.gas_used
+            if mined.status != 1:
                 # Mined but reverted (the chain changed after the estimate): nothing recorded.
                 reverted.append(hex32(Hash32(tx_hash)))
                 continue
             summary.recorded += len(part)
-            summary.breaches += self._recorded(part, tx_hash, int(receipt["blockNumber"]))
+            summary.breaches += self._recorded(part, tx_hash, mined.block_number)
         if reverted:
             raise ChainError(f"outcome transactions failed on chain: {', '.join(reverted)}")
 

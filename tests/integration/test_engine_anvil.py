@@ -104,7 +104,7 @@ def test_a_crash_after_the_broadcast_on_anvil_is_recovered_once(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hashes, expected = expected_outcomes(world, 400, seed=33)
-    wait = world.chain.wait
+    wait = world.chain.wait_mined
     calls = 0
 
     def dies_on_the_second_receipt(tx_hash: bytes, timeout: float | None = None) -> object:
@@ -114,7 +114,7 @@ def test_a_crash_after_the_broadcast_on_anvil_is_recovered_once(
             raise TransactionTimeoutError("killed while waiting")
         return wait(tx_hash, timeout)
 
-    monkeypatch.setattr(world.chain, "wait", dies_on_the_second_receipt)
+    monkeypatch.setattr(world.chain, "wait_mined", dies_on_the_second_receipt)
     with pytest.raises(TransactionTimeoutError):
         world.engine.run(DAY)
     assert world.engine.outbox.open(HRSS)  # sent, mined, not yet recorded

@@ -297,7 +297,10 @@ def test_a_second_run_records_nothing(world: World) -> None:
 
 
 CRASHES_AFTER_BROADCAST: dict[str, tuple[str, Exception]] = {
-    "receipt never seen": ("wait", TransactionTimeoutError("no receipt within the deadline")),
+    "receipt never seen": (
+        "wait_mined",
+        TransactionTimeoutError("no receipt within the deadline"),
+    ),
     "outcome not recorded": ("record_outcomes", RuntimeError("killed while recording")),
     "breach not published": ("add_breach", RuntimeError("killed while publishing")),
 }
@@ -309,8 +312,8 @@ def test_a_crash_after_the_broadcast_is_recovered_without_recording_twice(
 ) -> None:
     hashes = one_of_each(world)
     name, error = CRASHES_AFTER_BROADCAST[crash]
-    if name == "wait":
-        monkeypatch.setattr(world.chain, "wait", once(world.chain.wait, error))
+    if name == "wait_mined":
+        monkeypatch.setattr(world.chain, name, once(world.chain.wait_mined, error))
     else:
         monkeypatch.setattr(VerifierRecords, name, once(getattr(VerifierRecords, name), error))
 
