@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from ledger import SignatureError, SigningKey, canonical_bytes, hex32, keccak256
+from ledger.canonical import canonical_bytes_plain
 from ledger.documents import SignatureAlgorithm
 from ledger.signing import verify_bytes
 from ledger.types import Hash32
@@ -85,10 +86,44 @@ class SignedReport:
         )
 
 
+_SAFE_INT = 2**53 - 1
+
+
+def _plain(value: object) -> bool:
+    """Whether `canonical_bytes_plain` gives exactly the RFC 8785 bytes of `value`: only
+    ASCII keys, no floats (JCS writes numbers its own way), integers within +/-(2**53 - 1)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) or item is None or isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            if -_SAFE_INT <= item <= _SAFE_INT:
+                continue
+            return False
+        if isinstance(item, dict):
+            if not all(isinstance(k, str) and k.isascii() for k in item):
+                return False
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        else:
+            return False  # floats and anything else: the full JCS encoder decides
+    return True
+
+
+def report_bytes(body: dict[str, Any]) -> bytes:
+    """The canonical (RFC 8785) bytes of a report: what is signed and hashed.
+
+    Most reports hold only strings and small integers, for which the stdlib's C encoder
+    writes the same bytes as the JCS encoder several times faster."""
+    return canonical_bytes_plain(body) if _plain(body) else canonical_bytes(body)
+
+
 def sign_report(report: VerificationReport, key: SigningKey) -> SignedReport:
     """Sign the report's canonical bytes with the department's key."""
     body = report.to_json_obj()
-    data = canonical_bytes(body)  # once: signing and the evidence hash share it
+    data = report_bytes(body)  # once: signing and the evidence hash share it
     value = key.sign(data)
     return SignedReport(
         body,
