@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -34,6 +37,7 @@ __all__ = [
     "LookupRequest",
     "create_app",
     "running",
+    "running_apart",
 ]
 
 # A lookup is a few hundred bytes, a batch of MAX_BATCH about 20 KiB: anything bigger is abuse.
@@ -292,10 +296,52 @@ def running(app: ASGIApp, *, startup_timeout: float = 10.0) -> Iterator[str]:
         sock.close()
 
 
-def _wait_until_healthy(base_url: str, thread: threading.Thread, timeout: float) -> None:
+# The token goes by environment, not on the command line, which `ps` shows.
+_TOKEN_VARIABLE = "COMMITLEDGER_SAMPLE_TOKEN"  # noqa: S105 - a variable name, not a secret
+
+
+@contextmanager
+def running_apart(token: str, *, startup_timeout: float = 10.0) -> Iterator[str]:
+    """Serve the sample service (no faults) in a process of its own on a free loopback port,
+    as a department's system would run: its CPU is not taken from the caller's process."""
+    if not token:
+        raise ValueError("the sample service needs a bearer token")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "verifier.sample_service", str(sock.fileno())],
+        pass_fds=[sock.fileno()],
+        env={**os.environ, _TOKEN_VARIABLE: token},
+    )
+    try:
+        _wait_until_healthy(base_url, lambda: process.poll() is None, startup_timeout)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        sock.close()
+
+
+def _serve_inherited(fd: int) -> None:
+    """The child of `running_apart`: serve on the listening socket it was handed."""
+    sock = socket.socket(fileno=fd)
+    app = create_app(os.environ.pop(_TOKEN_VARIABLE, ""))
+    config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=1)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _wait_until_healthy(
+    base_url: str, alive: threading.Thread | Callable[[], bool], timeout: float
+) -> None:
+    is_alive = alive.is_alive if isinstance(alive, threading.Thread) else alive
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not thread.is_alive():
+        if not is_alive():
             raise RuntimeError("the sample service exited while starting")
         try:
             if httpx.get(f"{base_url}/healthz", timeout=0.5).status_code == 200:
@@ -304,3 +350,7 @@ def _wait_until_healthy(base_url: str, thread: threading.Thread, timeout: float)
             pass  # not listening yet
         time.sleep(0.02)
     raise RuntimeError(f"the sample service did not answer /healthz within {timeout} s")
+
+
+if __name__ == "__main__":
+    _serve_inherited(int(sys.argv[1]))

@@ -22,7 +22,7 @@ from verifier.sample_data import (
     planted,
     records,
 )
-from verifier.sample_service import MAX_BODY_BYTES, create_app, running
+from verifier.sample_service import MAX_BODY_BYTES, create_app, running, running_apart
 from verifier.sources import Subject, UnknownSourceError
 
 TOKEN = "sample-service-token"
@@ -281,6 +281,20 @@ def test_service_rejects_bad_requests_without_echoing_the_id(
 def test_service_needs_a_token() -> None:
     with pytest.raises(ValueError, match="token"):
         create_app("")
+
+
+def test_running_apart_serves_from_another_process_and_stops() -> None:
+    subject = {"id_type": "resident_id", "id_number": sample_ids()[0]}
+    body = {"subjects": [subject], "fields": ["has_criminal_record"]}
+    with running_apart(TOKEN) as url:
+        assert url.startswith("http://127.0.0.1:")
+        batch = f"{url}/v1/sources/police_criminal/lookup-batch"
+        assert httpx.post(batch, json=body, headers=AUTH).status_code == 200
+        assert httpx.post(batch, json=body).status_code == 401
+        assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+    port = int(url.rsplit(":", 1)[1])
+    with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+        probe.connect(("127.0.0.1", port))
 
 
 def test_running_serves_on_loopback_and_stops() -> None:
