@@ -33,7 +33,7 @@ from ledger import (
     to_hash32,
 )
 
-from . import cli_serve, cli_store, cli_verify
+from . import cli_feed, cli_serve, cli_store, cli_verify
 from .bundles import stored_bundle
 from .files import (
     DEFAULT_DEPLOYMENT,
@@ -406,6 +406,7 @@ def demo(
 cli_store.register(app)
 cli_verify.register(app)
 cli_serve.register(app)
+cli_feed.register(app)
 
 
 def main() -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from sqlalchemy.engine import make_url
 
 from ledger import InvalidDocumentError
 
@@ -43,76 +42,82 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    chain: Annotated[
+        str | None,
+        typer.Option(
+            "--chain",
+            help="anvil (managed, state in the data directory; the default), embedded "
+            "(ephemeral) or an http(s) JSON-RPC URL.",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="The data directory (default: data).")
+    ] = None,
     store: cli_store.StoreOpt = None,
     deployment: Annotated[
         Path | None,
         typer.Option("--deployment", help="Deployment file (default: data/deployment.json)."),
     ] = None,
     master_key_file: cli_store.MasterKeyOpt = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Fill an empty data directory with keys and anchored, verified sample "
+            "commitments; print a registrar and a verifier token.",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP service (API under /v1, lookup page at /) on 127.0.0.1."""
-    import uvicorn
-
-    from .service import ServiceContext, Settings, create_app
-    from .service.logs import configure_logging
+    from .serving import run_service
 
     if not _loopback(host):
         fail(f"{host!r}: {LOOPBACK_ONLY}", as_json=False)
-    overrides: dict[str, Any] = {}
-    if store is not None:
-        overrides["store_url"] = store
-    if deployment is not None:
-        overrides["deployment_file"] = deployment
-    if master_key_file is not None:
-        overrides["master_key_file"] = master_key_file
-    configure_logging()
-    with reporting_errors(as_json=False):
-        settings = Settings(**overrides)
-        context = ServiceContext.open(settings)
-    deployment_facts = context.chain.deployment
-    chain = (
-        f"chain {deployment_facts.chain_id}, contract {deployment_facts.contract}"
-        if deployment_facts
-        else f"no deployment file at {settings.resolved_deployment_file}: proofs unavailable"
-    )
-    shown_store = make_url(settings.resolved_store_url).render_as_string(hide_password=True)
-    console.print(
-        f"serving on http://{host}:{port} (store {shown_store}; {chain}; "
-        f"intake {'open' if context.intake else 'closed: no master key'})",
-        markup=False,
-    )
-    uvicorn.run(
-        create_app(settings, context=context),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,  # its lines hold query strings, which can hold names
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
-        server_header=False,
-    )
+    given = {
+        "chain": chain,
+        "data_dir": data_dir,
+        "store_url": store,
+        "deployment_file": deployment,
+        "master_key_file": master_key_file,
+    }
+    run_service(host, port, {k: v for k, v in given.items() if v is not None}, demo=demo)
 
 
 def tokens_issue(
-    department: Annotated[str, typer.Option("--department", help="Department code, e.g. BJ-HRSS.")],
-    role: Annotated[str, typer.Option("--role", help="registrar or verifier.")],
+    role: Annotated[str, typer.Option("--role", help="registrar, verifier or feed.")],
+    department: Annotated[
+        str | None,
+        typer.Option(
+            "--department",
+            help="Department code, e.g. BJ-HRSS (a feed token: the consumer, default FEED).",
+        ),
+    ] = None,
+    scope: Annotated[
+        str | None,
+        typer.Option("--scope", help="A feed token's scope: public, restricted or all."),
+    ] = None,
     store: cli_store.StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Issue a department token: printed once; the store keeps only its SHA-256."""
-    from .service.tokens import TokenStore
+    """Issue a department or feed token: printed once; the store keeps only its SHA-256."""
+    from .service.tokens import FEED_CONSUMER, TokenStore
 
     with reporting_errors(as_json):
-        known = sorted(set(cli_store.catalog_departments().values()))
-        if department not in known:
-            raise InvalidDocumentError(
-                f"unknown department {department!r}; the catalog's departments: {', '.join(known)}"
-            )
-        issued = TokenStore(cli_store.open_store(store)).issue(department, role)
+        if role == "feed":
+            department = department or FEED_CONSUMER
+        else:
+            known = sorted(set(cli_store.catalog_departments().values()))
+            if department not in known:
+                raise InvalidDocumentError(
+                    f"unknown department {department!r}; the catalog's departments: "
+                    f"{', '.join(known)}"
+                )
+        issued = TokenStore(cli_store.open_store(store)).issue(department, role, scope=scope)
     facts = {
         "department": issued.principal.department,
         "role": issued.principal.role,
         "token_id": issued.principal.token_id,
+        **({"scope": scope} if scope is not None else {}),
     }
     if as_json:
         emit_json({"ok": True, "token": issued.token, **facts})

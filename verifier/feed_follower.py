@@ -75,6 +75,11 @@ class FeedFollower:
 
     def step(self) -> StepResult:
         """Index, build what is confirmed (until caught up), deliver what is due."""
+        indexed, appended = self.advance()
+        return StepResult(indexed, appended, self.deliver(), self.builder.blocked_on)
+
+    def advance(self) -> tuple[int, int]:
+        """Index new confirmed events and append their records: (indexed, appended)."""
         with self._lock:
             indexed = self.indexer.sync()
             appended = 0
@@ -82,9 +87,11 @@ class FeedFollower:
                 added = len(self.builder.build())
                 appended += added
                 if added < self.builder.limit:
-                    break
-            delivered = self.deliverer.deliver()
-            return StepResult(indexed, appended, delivered, self.builder.blocked_on)
+                    return indexed, appended
+
+    def deliver(self) -> int:
+        """Push what is due to the webhook subscribers (no chain access)."""
+        return self.deliverer.deliver()
 
     def run(
         self,

@@ -11,9 +11,11 @@ from fastapi.openapi.utils import get_openapi
 
 from .anchoring import register_anchoring
 from .context import ServiceContext
+from .feed_task import register_feed
 from .middleware import BodyLimitMiddleware, RequestMiddleware
 from .problems import ProblemDetails, install_problem_handlers
 from .routes import actions, audit, departments, health, public
+from .routes.feed import router as feed_router
 from .settings import Settings
 
 API_VERSION = "1"
@@ -39,6 +41,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         register_anchoring(context)
+        register_feed(context)
         context.background.start()
         try:
             yield
@@ -58,6 +61,7 @@ def create_app(
     )
     app.state.context = context
     install_problem_handlers(app)
+    app.include_router(feed_router)
     routers = (health.router, departments.router, actions.router, audit.router)
     for router in (*routers, public.router, public.assets):
         app.include_router(router)

@@ -33,6 +33,8 @@ class ProblemType:
 MALFORMED_JSON = ProblemType("malformed-json", "The body is not a JSON document", 400)
 INVALID_HASH = ProblemType("invalid-hash", "Not a commitment hash", 400)
 BAD_CONTENT_LENGTH = ProblemType("bad-content-length", "Content-Length is not a number", 400)
+INVALID_CURSOR = ProblemType("invalid-cursor", "The cursor is not one this feed issued", 400)
+FOREIGN_CURSOR = ProblemType("foreign-cursor", "The cursor belongs to another feed", 400)
 UNAUTHORIZED = ProblemType("unauthorized", "A valid department token is needed", 401)
 WRONG_ROLE = ProblemType("wrong-role", "The token's role may not do this", 403)
 OTHER_DEPARTMENT = ProblemType("other-department", "This belongs to another department", 403)

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     anchor_max_age: float = Field(
         default=2.0, gt=0, description="Seconds a pending commitment waits for a fuller batch."
     )
+    feed: bool = Field(
+        default=True,
+        description="Follow the chain into the credit feed in the background (needs the "
+        "master key and a department's report.pem).",
+    )
+    feed_confirmations: int = Field(
+        default=0, ge=0, description="Blocks a status change must be deep to enter the feed."
+    )
 
     @field_validator("chain")
     @classmethod

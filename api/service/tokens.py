@@ -15,8 +15,12 @@ from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, sele
 from ledger import LedgerError
 from ledger.store import Store
 
-Role = Literal["registrar", "verifier"]
+Role = Literal["registrar", "verifier", "feed"]
 ROLES: tuple[Role, ...] = get_args(Role)
+# A feed token reads the credit feed (GET /v1/feed) up to its scope; it acts for no department.
+FeedScope = Literal["public", "restricted", "all"]
+FEED_SCOPES: tuple[FeedScope, ...] = get_args(FeedScope)
+FEED_CONSUMER = "FEED"  # the department column of a feed token that names no consumer
 TOKEN_PREFIX = "clt_"  # noqa: S105 - a public marker, not a secret
 _TOKEN_BYTES = 32
 # The prefix and 43 URL-safe base64 characters: anything else is not one of ours.
@@ -47,6 +51,7 @@ class Principal:
     department: str
     role: Role
     token_id: str
+    scope: FeedScope | None = None  # feed tokens only
 
 
 @dataclass(frozen=True)
@@ -75,10 +80,17 @@ class TokenStore:
         with self._writer.begin() as connection:
             metadata.create_all(connection, checkfirst=True)
 
-    def issue(self, department: str, role: str, now: float | None = None) -> IssuedToken:
-        """A fresh random token for `role` in `department`; only its hash is stored."""
+    def issue(
+        self, department: str, role: str, now: float | None = None, *, scope: str | None = None
+    ) -> IssuedToken:
+        """A fresh random token for `role` in `department` (for a feed token: the consumer,
+        and its `scope`); only its hash is stored."""
         if role not in ROLES:
             raise TokenError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        if (role == "feed") != (scope is not None):
+            raise TokenError("a feed token needs --scope (public, restricted or all); others none")
+        if scope is not None and scope not in FEED_SCOPES:
+            raise TokenError(f"scope must be one of {', '.join(FEED_SCOPES)}, not {scope!r}")
         if not _DEPARTMENT.fullmatch(department):
             raise TokenError(f"not a department code like BJ-HRSS: {department!r}")
         token = TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
@@ -88,11 +100,12 @@ class TokenStore:
                 api_tokens.insert().values(
                     token_hash=digest,
                     department=department,
-                    role=role,
+                    role=role if scope is None else f"feed:{scope}",
                     issued_at=time.time() if now is None else now,
                 )
             )
-        return IssuedToken(token, Principal(department, role, _token_id(digest)))
+        principal = Principal(department, role, _token_id(digest), scope)
+        return IssuedToken(token, principal)
 
     def lookup(self, token: str) -> Principal | None:
         """Who `token` speaks for, or None if it is unknown, malformed or revoked."""
@@ -107,9 +120,12 @@ class TokenStore:
         # and keeps the check free of timing differences whatever the database does.
         if row is None or not hmac.compare_digest(bytes(row.token_hash), digest):
             return None
-        if row.revoked_at is not None or row.role not in ROLES:
+        role, _, scope = str(row.role).partition(":")
+        if row.revoked_at is not None or role not in ROLES or (role == "feed") != bool(scope):
             return None
-        return Principal(row.department, row.role, _token_id(digest))
+        if scope and scope not in FEED_SCOPES:
+            return None
+        return Principal(row.department, role, _token_id(digest), scope or None)
 
     def revoke(self, token: str, now: float | None = None) -> bool:
         """Revoke a token; False if it is unknown or revoked already."""
