@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import signal
@@ -25,6 +26,7 @@ ANVIL_BINARY = (
 )
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def free_port() -> int:
@@ -52,11 +54,19 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _terminate_with_parent() -> None:
+    """In the child before exec: SIGTERM when the starting thread's process dies (Linux), so
+    a supervisor killed with SIGKILL leaves no orphan node, and the node saves its state."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class AnvilNode:
     """A supervised anvil process. Use as a context manager, or `start()` / `stop()`.
 
     With `state_file`, anvil loads the chain from it on start and saves it on stop (and
-    every `state_interval` seconds), so a restart loses nothing.
+    every `state_interval` seconds), so a restart loses nothing. With `die_with_parent`,
+    the node is stopped (and saves its state) when the process that started it dies.
     """
 
     def __init__(
@@ -68,6 +78,7 @@ class AnvilNode:
         block_time: float | None = None,
         binary: Path = ANVIL_BINARY,
         log_file: Path | None = None,
+        die_with_parent: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.state_file = state_file
@@ -75,6 +86,7 @@ class AnvilNode:
         self.block_time = block_time
         self.binary = binary
         self.log_file = log_file
+        self.die_with_parent = die_with_parent
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -110,7 +122,11 @@ class AnvilNode:
             raise ChainError(f"port {self.port} on 127.0.0.1 is in use: cannot start anvil there")
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
-            self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_terminate_with_parent if self.die_with_parent else None,
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while self._process.poll() is not None or not _answers(self.url):

@@ -1,0 +1,88 @@
+"""What `commitledger serve` does: the chain, the demo data if asked, then uvicorn on loopback."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from .demo_data import load_demo, prepare_keys
+from .managed_chain import SUPERVISE_INTERVAL_S, ServedChain, served_chain
+from .output import console, reporting_errors, stdout
+from .service import ServiceContext, Settings, create_app
+from .service.logs import configure_logging
+
+EPHEMERAL_WARNING = (
+    "warning: the embedded chain lives in this process only: everything anchored on it is "
+    "lost when the service stops, and the store then points at a chain that is gone"
+)
+
+
+def _describe(served: ServedChain, context: ServiceContext) -> str:
+    deployment = context.chain.deployment
+    where = {"anvil": f"managed anvil at {served.rpc_url}", "embedded": "embedded chain"}.get(
+        served.kind, f"node {served.rpc_url}"
+    )
+    if deployment is None:
+        return f"{where}; no deployment file at {served.deployment_file}: proofs unavailable"
+    deployed = " (deployed now)" if served.deployed_now else ""
+    return f"{where}, chain {deployment.chain_id}, contract {deployment.contract}{deployed}"
+
+
+def run_service(host: str, port: int, overrides: dict[str, Any], *, demo: bool) -> None:
+    """Start the chain (and the demo data), serve until interrupted, stop what was started."""
+    import uvicorn
+
+    configure_logging()
+    with ExitStack() as stack:
+        with reporting_errors(as_json=False):
+            settings = Settings(**overrides)
+            if demo:
+                settings = prepare_keys(settings)
+            served = stack.enter_context(served_chain(settings))
+        if served.kind == "embedded":
+            console.print(EPHEMERAL_WARNING, markup=False)
+        settings = settings.model_copy(
+            update={
+                "deployment_file": served.deployment_file,
+                "chain_rpc_url": None if served.kind == "embedded" else served.rpc_url,
+            }
+        )
+        with reporting_errors(as_json=False):
+            if demo:
+                facts = load_demo(settings, served.chain)
+                _print_demo(facts.commitments, facts.breaches)
+                stdout.print(f"registrar token ({facts.department}): {facts.registrar_token}")
+                stdout.print(f"verifier token ({facts.department}): {facts.verifier_token}")
+            context = ServiceContext.open(settings, chain=served.chain)
+        if served.supervisor is not None:
+            context.background.add("anvil", served.supervisor.check, SUPERVISE_INTERVAL_S)
+        shown_store = make_url(settings.resolved_store_url).render_as_string(hide_password=True)
+        console.print(
+            f"serving on http://{host}:{port} (store {shown_store}; "
+            f"{_describe(served, context)}; "
+            f"intake {'open' if context.intake else 'closed: no master key'})",
+            markup=False,
+        )
+        uvicorn.run(
+            create_app(settings, context=context),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,  # its lines hold query strings, which can hold names
+            proxy_headers=True,
+            forwarded_allow_ips="127.0.0.1",
+            server_header=False,
+        )
+
+
+def _print_demo(commitments: int, breaches: int) -> None:
+    if commitments:
+        console.print(
+            f"demo data: {commitments} sample commitments anchored and verified, "
+            f"{breaches} breaches published",
+            markup=False,
+        )
+    else:
+        console.print("demo data: the data directory holds data already; kept as it is")
