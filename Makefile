@@ -48,5 +48,9 @@ pytest: $(BIN)/.installed node_modules/.installed
 bench: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python scripts/bench.py
 
+# The service on 127.0.0.1:8000 over a managed anvil, with demo data in data/ on first start.
+serve: $(BIN)/.installed node_modules/.installed
+	$(BIN)/commitledger serve --demo
+
 clean:
 	rm -rf $(VENV) node_modules build .pytest_cache .mypy_cache .ruff_cache
