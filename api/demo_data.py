@@ -30,7 +30,7 @@ from .service.keys import DepartmentKeys
 from .service.settings import Settings
 from .service.tokens import TokenStore
 
-DEMO_COMMITMENTS = 300
+DEMO_COMMITMENTS = 400  # the sample data plant 5 false commitments among these
 DEMO_DEPARTMENT = "BJ-HRSS"  # the tokens printed are this department's
 MASTER_KEY_FILE = "master.key"
 

@@ -133,7 +133,7 @@ def _existing(chain: Chain, path: Path) -> LedgerContract:
     return LedgerContract(chain, str(record["contract"]))
 
 
-def _bootstrap(chain: Chain, settings: Settings, path: Path, rpc_url: str) -> bool:
+def bootstrap_deployment(chain: Chain, settings: Settings, path: Path, rpc_url: str) -> bool:
     """Deploy when `path` does not exist; grant roles to departments with keys. True when
     it deployed now."""
     from verifier import default_catalog
@@ -159,7 +159,7 @@ def served_chain(settings: Settings) -> Iterator[ServedChain]:
         try:
             path = settings.resolved_deployment_file
             chain = Chain.connect(supervisor.url, kind="anvil")
-            deployed = _bootstrap(chain, settings, path, supervisor.url)
+            deployed = bootstrap_deployment(chain, settings, path, supervisor.url)
             yield ServedChain("anvil", supervisor.url, path, None, supervisor, deployed)
         finally:
             supervisor.stop()
@@ -169,7 +169,7 @@ def served_chain(settings: Settings) -> Iterator[ServedChain]:
         # The embedded chain dies with the process: its deployment is not kept either.
         with tempfile.TemporaryDirectory(prefix="commitledger-embedded-") as folder:
             path = Path(folder) / "deployment.json"
-            _bootstrap(chain, settings, path, "embedded")
+            bootstrap_deployment(chain, settings, path, "embedded")
             yield ServedChain("embedded", "embedded", path, chain, None, True)
         return
     path = settings.resolved_deployment_file

@@ -1,0 +1,139 @@
+"""What `serve` sets up before it serves: the chain (embedded here; the managed anvil in
+tests/integration/test_serve_anvil.py), the deployment and roles, keys, demo data."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from conftest import HRSS, MARKET
+from eth_account import Account
+from pydantic import ValidationError
+from service_keys import write_department_keys
+
+from api.demo_data import load_demo, prepare_keys
+from api.managed_chain import bootstrap_deployment, served_chain
+from api.service import Settings
+from api.service.keys import DepartmentKeys, MissingKeyError
+from api.service.tokens import TokenStore
+from ledger import REGISTRAR_ROLE, VERIFIER_ROLE, Chain, ChainError, LedgerContract, department_id
+from ledger.store import Store
+from verifier import sample_commitments
+from verifier.sample_data import planted
+
+
+def settings_for(tmp_path: Path, **extra: object) -> Settings:
+    return Settings(data_dir=tmp_path, **extra)  # type: ignore[arg-type]
+
+
+def test_the_embedded_chain_is_deployed_afresh_with_roles_for_departments_with_keys(
+    tmp_path: Path,
+) -> None:
+    registrar, verifier = Account.create(), Account.create()
+    write_department_keys(tmp_path / "keys", HRSS, registrar, verifier)
+    with served_chain(settings_for(tmp_path, chain="embedded")) as served:
+        assert (served.kind, served.deployed_now, served.supervisor) == ("embedded", True, None)
+        assert served.chain is not None
+        assert served.deployment_file.parent != tmp_path  # not kept: the chain is not either
+        contract = LedgerContract(served.chain, _contract(served.deployment_file))
+        assert contract.has_role(REGISTRAR_ROLE, registrar.address)
+        assert contract.has_role(VERIFIER_ROLE, verifier.address)
+        assert contract.department_of(verifier.address) == department_id(HRSS)
+    admin = tmp_path / "keys" / "admin.json"
+    assert stat.S_IMODE(admin.stat().st_mode) == 0o600
+    assert not (tmp_path / "deployment.json").exists()
+
+
+def _contract(path: Path) -> str:
+    import json
+
+    return str(json.loads(path.read_text())["contract"])
+
+
+def test_an_existing_deployment_gets_roles_for_keys_added_since(tmp_path: Path) -> None:
+    chain = Chain.embedded()
+    path = tmp_path / "deployment.json"
+    settings = settings_for(tmp_path)
+    assert bootstrap_deployment(chain, settings, path, "embedded") is True
+    market = Account.create()
+    write_department_keys(tmp_path / "keys", MARKET, None, market, report=False)
+    assert bootstrap_deployment(chain, settings, path, "embedded") is False  # not redeployed
+    contract = LedgerContract(chain, _contract(path))
+    assert contract.department_of(market.address) == department_id(MARKET)
+    assert contract.has_role(VERIFIER_ROLE, market.address)
+
+
+def test_a_deployment_the_node_does_not_hold_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "deployment.json"
+    assert bootstrap_deployment(Chain.embedded(), settings_for(tmp_path), path, "x") is True
+    another_chain = Chain.embedded()  # a node that lost its state
+    with pytest.raises(ChainError, match="does not hold"):
+        bootstrap_deployment(another_chain, settings_for(tmp_path), path, "x")
+
+
+def test_a_url_chain_is_only_connected_to(tmp_path: Path) -> None:
+    with served_chain(settings_for(tmp_path, chain="http://127.0.0.1:1")) as served:
+        assert (served.kind, served.rpc_url, served.chain) == ("rpc", "http://127.0.0.1:1", None)
+    assert not (tmp_path / "keys").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"chain": "ganache"}, "anvil, embedded or an http(s)"),
+        ({"chain": "ftp://node"}, "anvil, embedded or an http(s)"),
+        ({"sources_url": "http://127.0.0.1:9"}, "go together"),
+    ],
+)
+def test_bad_serve_settings_say_what_is_allowed(
+    tmp_path: Path, extra: dict[str, object], words: str
+) -> None:
+    with pytest.raises(ValidationError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        settings_for(tmp_path, **extra)
+
+
+def test_department_keys_are_created_0600_and_never_overwritten(tmp_path: Path) -> None:
+    keys = DepartmentKeys(tmp_path / "keys", {HRSS})
+    keys.create(HRSS)
+    for kind in ("registrar", "verifier", "report"):
+        path = keys.path(HRSS, kind)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    before = keys.account(HRSS, "verifier").address
+    keys.create(HRSS)  # only what is missing
+    assert DepartmentKeys(tmp_path / "keys", {HRSS}).account(HRSS, "verifier").address == before
+    with pytest.raises(MissingKeyError, match="not a department"):
+        keys.path("../etc", "report")
+    assert keys.admin_account(create=False) is None
+
+
+def test_demo_data_fill_an_empty_directory_once_and_publish_the_false_ones(
+    tmp_path: Path,
+) -> None:
+    count = 300  # two false commitments among them
+    expected_false = sum(
+        planted(c.applicant.id_number) == "false" for c in sample_commitments(count)
+    )
+    assert expected_false > 0  # the sample is big enough to show a breach
+    settings = prepare_keys(settings_for(tmp_path, chain="embedded"))
+    assert settings.master_key_file == tmp_path / "master.key"
+    with served_chain(settings) as served:
+        settings = settings.model_copy(update={"deployment_file": served.deployment_file})
+        facts = load_demo(settings, served.chain, count=count)
+        assert (facts.commitments, facts.breaches) == (count, expected_false)
+        again = load_demo(settings, served.chain, count=count)
+    assert (again.commitments, again.breaches) == (0, 0)
+    store = Store(settings.resolved_store_url)
+    try:
+        status = store.status()
+        assert (status.anchored, status.pending) == (count, 0)
+        tokens = TokenStore(store)
+        for token, role in (
+            (again.registrar_token, "registrar"),
+            (again.verifier_token, "verifier"),
+        ):
+            principal = tokens.lookup(token)
+            assert principal is not None
+            assert (principal.department, principal.role) == (facts.department, role)
+    finally:
+        store.close()
