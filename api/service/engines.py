@@ -6,7 +6,6 @@ bound to the department: whatever the service lets through, the contract checks 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -111,7 +110,9 @@ def department_engine(
         verifier=verifier,
         report_key=report_key,
         registrar=registrar,
-        workers=min(2, os.cpu_count() or 1) if with_sources else 0,
+        # No worker processes: forking a process that runs threads (the service's) can
+        # copy a lock held by another thread and hang.
+        workers=0,
     )
     try:
         with context.chain.write_lock:

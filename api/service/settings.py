@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     def _sources_together(self) -> Settings:
         if (self.sources_url is None) != (self.sources_token_file is None):
             raise ValueError("sources_url and sources_token_file go together")
+        if self.sources_url is not None and not self.sources_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError("sources_url must be an http(s) URL")
         return self
 
     @property

@@ -84,6 +84,7 @@ def test_a_url_chain_is_only_connected_to(tmp_path: Path) -> None:
         ({"chain": "ganache"}, "anvil, embedded or an http(s)"),
         ({"chain": "ftp://node"}, "anvil, embedded or an http(s)"),
         ({"sources_url": "http://127.0.0.1:9"}, "go together"),
+        ({"sources_url": "ftp://x", "sources_token_file": "token"}, "must be an http(s) URL"),
     ],
 )
 def test_bad_serve_settings_say_what_is_allowed(
