@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from verifier_helpers import DAY, HRSS, POINTS, SAMR, World, open_world
@@ -26,6 +26,7 @@ class FeedWorld:
     world: World
     keys: dict[str, SigningKey]
     hashes: dict[str, Hash32]
+    followers: list[FeedFollower] = field(default_factory=list)
 
     def report_key(self, department: str) -> SigningKey | None:
         return self.keys.get(department)
@@ -35,7 +36,7 @@ class FeedWorld:
         return None if key is None else key.public_key_b64()
 
     def follower(self, policy: DeliveryPolicy | None = None, **options: object) -> FeedFollower:
-        return FeedFollower(
+        follower = FeedFollower(
             self.world.store,
             self.world.ledger,
             self.world.catalog,
@@ -44,6 +45,8 @@ class FeedWorld:
             policy=policy,
             **options,  # type: ignore[arg-type]
         )
+        self.followers.append(follower)
+        return follower
 
 
 def make_changes(world: World) -> dict[str, Hash32]:
@@ -70,7 +73,12 @@ def feed_world(chain: Chain, tmp_path: Path) -> Iterator[FeedWorld]:
     with open_world(chain, tmp_path) as world:
         hashes = make_changes(world)
         keys = {HRSS: SigningKey.generate("ed25519"), SAMR: SigningKey.generate("ed25519")}
-        yield FeedWorld(world, keys, hashes)
+        opened = FeedWorld(world, keys, hashes)
+        try:
+            yield opened
+        finally:
+            for follower in opened.followers:
+                follower.close()
 
 
 __all__ = ["DAY", "HRSS", "KINDS", "POINTS", "FeedWorld", "feed_world", "make_changes"]

@@ -1,0 +1,290 @@
+"""The credit feed from outside: GET /v1/feed over real HTTP on loopback (cursors across a
+restart, bad and foreign cursors, scopes), webhooks to a real receiver that goes down and
+comes back or never does, and the `feed` commands (export, status, subscribe, tokens)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cli_helpers import one_json
+from feed_helpers import DAY, FeedWorld, feed_world
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from typer.testing import CliRunner
+
+from api.cli import app as cli_app
+from api.service import ServiceContext, Settings, create_app
+from ledger.chain import Chain
+from ledger.store import Store
+from ledger.vault import MASTER_KEY_ENV
+from verifier.feed_store import FeedStore
+from verifier.sample_service import running
+from verifier.webhooks import SIGNATURE_HEADER, DeliveryPolicy, new_secret, verify_body
+
+DEADLINE_S = 30.0
+PUBLIC_KINDS = {"breach", "repair"}
+RESTRICTED_KINDS = PUBLIC_KINDS | {"kept"}
+
+
+@pytest.fixture
+def fw(tmp_path: Path, embedded_chain: Chain) -> Iterator[FeedWorld]:
+    with feed_world(embedded_chain, tmp_path) as opened:
+        opened.follower().step()
+        yield opened
+
+
+def store_url(fw: FeedWorld) -> str:
+    return f"sqlite:///{fw.world.db_path}"
+
+
+@contextmanager
+def service(fw: FeedWorld) -> Iterator[tuple[str, ServiceContext]]:
+    """The HTTP service over the world's store (a new process's view of it) on loopback."""
+    settings = Settings(
+        data_dir=fw.world.tmp_path / "service",
+        store_url=store_url(fw),
+        deployment_file=fw.world.tmp_path / "no-deployment.json",
+        rate_limit_burst=10_000,
+        rate_limit_per_second=1_000.0,
+    )
+    context = ServiceContext.open(settings, vault=fw.world.vault)
+    with running(create_app(settings, context=context)) as url:
+        yield url, context
+
+
+def read_all(
+    url: str, after: str | None = None, limit: int = 2, token: str | None = None
+) -> tuple[list[dict[str, Any]], str]:
+    """Every record after `after`, page by page; and the last cursor."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    records: list[dict[str, Any]] = []
+    while True:
+        params: dict[str, Any] = {"limit": limit, **({"after": after} if after else {})}
+        response = httpx.get(f"{url}/v1/feed", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        records += page["records"]
+        if page["next"] == after or not page["records"]:
+            return records, page["next"]
+        after = page["next"]
+
+
+def assert_problem(response: httpx.Response, slug: str) -> None:
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("/" + slug)
+
+
+# ---------------------------------------------------------------------- pull
+
+
+def test_resuming_from_every_cursor_after_a_restart_gives_the_same_sequence(
+    fw: FeedWorld,
+) -> None:
+    with service(fw) as (url, context):
+        token = context.tokens.issue("FEED", "feed", scope="all").token
+        headers = {"Authorization": f"Bearer {token}"}
+        cursors: list[str | None] = [None]
+        ids: list[str] = []
+        while True:
+            after = {"after": cursors[-1]} if cursors[-1] else {}
+            page = httpx.get(f"{url}/v1/feed", params={"limit": 1, **after}, headers=headers)
+            if not page.json()["records"]:
+                break
+            ids.append(page.json()["records"][0]["id"])
+            cursors.append(page.json()["next"])
+    assert len(ids) == 6 and len(cursors) == 7
+    # A new change while the service is down, then a new process over the same store.
+    commitment = fw.world.commit(fw.world.pick("agree"))[0]
+    fw.world.engine.run(DAY)
+    fw.follower().step()
+    with service(fw) as (url, context):
+        for position, cursor in enumerate(cursors):
+            records, _ = read_all(url, cursor, limit=2, token=token)
+            assert [r["id"] for r in records[: 6 - position]] == ids[position:]
+            assert [r["sequence"] for r in records] == list(range(position + 1, 8))
+        [newest] = read_all(url, cursors[-1], token=token)[0]
+        assert newest["evidence"]["commitment_hash"] == "0x" + commitment.hex()
+
+
+def test_a_bad_or_foreign_cursor_is_a_400_problem(fw: FeedWorld, tmp_path: Path) -> None:
+    other = Store(f"sqlite:///{tmp_path / 'other.db'}")
+    foreign = FeedStore(other).cursors.encode(1)
+    other.close()
+    with service(fw) as (url, _context):
+        good = httpx.get(f"{url}/v1/feed", params={"limit": 1}).json()["next"]
+        forged = good[:-3] + ("AAA" if not good.endswith("AAA") else "BBB")
+        for cursor, slug in (
+            ("garbage!", "invalid-cursor"),
+            ("A" * 55, "invalid-cursor"),
+            (forged, "invalid-cursor"),
+            (foreign, "foreign-cursor"),
+        ):
+            assert_problem(httpx.get(f"{url}/v1/feed", params={"after": cursor}), slug)
+        too_long = httpx.get(f"{url}/v1/feed", params={"after": "A" * 500})
+        assert too_long.status_code == 422
+
+
+def test_each_reader_sees_only_the_scopes_its_token_allows(fw: FeedWorld) -> None:
+    with service(fw) as (url, context):
+        tokens = context.tokens
+        readers: dict[str, str | None] = {
+            "anonymous": None,
+            "department": tokens.issue("BJ-HRSS", "verifier").token,
+            "public": tokens.issue("FEED", "feed", scope="public").token,
+            "restricted": tokens.issue("FEED", "feed", scope="restricted").token,
+            "all": tokens.issue("FEED", "feed", scope="all").token,
+        }
+        seen = {
+            name: {r["kind"] for r in read_all(url, token=token, limit=100)[0]}
+            for name, token in readers.items()
+        }
+        unknown = httpx.get(f"{url}/v1/feed", headers={"Authorization": "Bearer clt_" + "x" * 43})
+    assert seen["anonymous"] == seen["department"] == seen["public"] == PUBLIC_KINDS
+    assert seen["restricted"] == RESTRICTED_KINDS
+    assert seen["all"] == {"kept", "mismatch", "breach", "needs_manual", "withdrawal", "repair"}
+    assert unknown.status_code == 401
+
+
+# ---------------------------------------------------------------------- push
+
+
+class Receiver:
+    """A webhook receiver on loopback that can be down (503) and remembers every try."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+        self.down = True
+        self.tries: list[str] = []
+        self.accepted: dict[str, dict[str, Any]] = {}
+        self.duplicates = 0
+        self._lock = threading.Lock()
+        self.app = Starlette(
+            routes=[
+                Route("/healthz", lambda _r: PlainTextResponse("ok")),
+                Route("/hook", self.hook, methods=["POST"]),
+            ]
+        )
+
+    async def hook(self, request: Request) -> Response:
+        body = await request.body()
+        key = request.headers["idempotency-key"]
+        with self._lock:
+            self.tries.append(key)
+            if self.down:
+                return PlainTextResponse("down", status_code=503)
+            if not verify_body(self.secret, request.headers[SIGNATURE_HEADER], body):
+                return PlainTextResponse("bad signature", status_code=400)
+            if key in self.accepted:
+                self.duplicates += 1  # stored once: the key makes a repeat harmless
+            else:
+                self.accepted[key] = json.loads(body)
+        return PlainTextResponse("stored")
+
+
+def poll(condition: Callable[[], bool], act: Callable[[], object]) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert time.monotonic() < deadline, "not within the deadline"
+        act()
+        time.sleep(0.005)
+
+
+def test_a_receiver_down_for_a_while_gets_every_record_exactly_once_by_key(
+    fw: FeedWorld,
+) -> None:
+    _shown, secret = new_secret()
+    receiver = Receiver(secret)
+    policy = DeliveryPolicy(max_attempts=1_000, backoff_initial_s=0.01, backoff_max_s=0.05)
+    follower = fw.follower(policy)
+    served = [json.loads(b)["id"] for _, b in follower.feed.bodies()]
+    with running(receiver.app) as url:
+        subscriber = follower.feed.add_subscriber(f"{url}/hook", "all", secret)
+        poll(lambda: len(receiver.tries) >= 5, follower.deliver)  # down: tries and backs off
+        [state] = follower.feed.subscribers()
+        assert state.delivered_seq == 0 and state.attempts >= 1
+        assert state.last_error == "HTTP 503"
+        receiver.down = False
+        everything = ("public", "restricted", "not_public")
+        poll(lambda: follower.feed.lag(follower.feed.subscribers()[0], everything)[0] == 0,
+             follower.deliver)  # fmt: skip
+    assert list(receiver.accepted) == served  # every record, in the feed's order
+    assert receiver.duplicates == 0
+    assert follower.feed.dead_letters(subscriber) == []
+    assert all(r["signature"] for r in receiver.accepted.values())
+
+
+def test_a_record_is_a_dead_letter_after_the_allowed_tries(fw: FeedWorld) -> None:
+    _shown, secret = new_secret()
+    receiver = Receiver(secret)
+    policy = DeliveryPolicy(max_attempts=3, backoff_initial_s=0.001, backoff_max_s=0.01)
+    follower = fw.follower(policy)
+    with running(receiver.app) as url:
+        subscriber = follower.feed.add_subscriber(f"{url}/hook", "public", secret)
+        poll(lambda: len(follower.feed.dead_letters()) == len(PUBLIC_KINDS), follower.deliver)
+    dead = follower.feed.dead_letters(subscriber)
+    assert [d.attempts for d in dead] == [3, 3]
+    assert all(receiver.tries.count(d.record_id) == 3 for d in dead)
+    assert {d.last_error for d in dead} == {"HTTP 503"}
+    [state] = follower.feed.subscribers()
+    assert state.delivered_seq == max(d.seq for d in dead)  # delivery went on past them
+
+
+# ---------------------------------------------------------------------- commands
+
+RUNNER = CliRunner()
+
+
+def cli(*args: object) -> Any:
+    result = RUNNER.invoke(
+        cli_app, [str(a) for a in args], env={MASTER_KEY_ENV: None, "COMMITLEDGER_STORE": None}
+    )
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return result.stdout
+
+
+def test_export_as_json_lines_and_csv(fw: FeedWorld, tmp_path: Path) -> None:
+    url = store_url(fw)
+    since = (date.today() - timedelta(days=2)).isoformat()
+    lines = cli("feed", "export", "--since", since, "--format", "jsonl", "--store", url)
+    records = [json.loads(line) for line in lines.splitlines()]
+    assert [r["sequence"] for r in records] == list(range(1, 7))
+    out = tmp_path / "feed.csv"
+    cli("feed", "export", "--since", since, "--format", "csv", "--scope", "public",
+        "--store", url, "--out", out)  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert {row["kind"] for row in rows} == PUBLIC_KINDS
+    assert all(row["signature"] and row["transaction"].startswith("0x") for row in rows)
+    tomorrow = (date.today() + timedelta(days=2)).isoformat()
+    assert cli("feed", "export", "--since", tomorrow, "--store", url) == ""
+
+
+def test_subscribe_then_status_shows_the_lag_and_tokens_issue_a_feed_token(
+    fw: FeedWorld,
+) -> None:
+    url = store_url(fw)
+    subscribed = one_json(cli("feed", "subscribe", "http://127.0.0.1:9/hook", "--scope",
+                              "restricted", "--store", url, "--json"))  # fmt: skip
+    assert subscribed["secret"].startswith("whsec_")
+    status = one_json(cli("feed", "status", "--store", url, "--json"))
+    [subscriber] = status["subscribers"]
+    assert status["head"] == 6
+    assert subscriber["records_behind"] == len(RESTRICTED_KINDS)
+    assert subscriber["oldest_undelivered_age_s"] >= 0
+    issued = one_json(
+        cli("tokens", "issue", "--role", "feed", "--scope", "restricted", "--store", url, "--json")
+    )
+    assert issued["scope"] == "restricted" and issued["role"] == "feed"
