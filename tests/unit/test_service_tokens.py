@@ -234,6 +234,10 @@ def test_serve_runs_uvicorn_on_loopback_with_the_given_files(
         "serve",
         "--port",
         "8123",
+        "--chain",
+        "http://127.0.0.1:1",  # a node of its own: connected to, nothing started or deployed
+        "--data-dir",
+        tmp_path,
         "--store",
         url,
         "--deployment",
@@ -253,13 +257,31 @@ def test_serve_runs_uvicorn_on_loopback_with_the_given_files(
     assert context.chain.deployment is None
     assert "intake open" in result.stderr
     assert "no deployment file" in result.stderr
+    assert not (tmp_path / "keys").exists()
+
+
+def test_serve_on_the_embedded_chain_deploys_and_warns_that_it_is_ephemeral(
+    tmp_path: Path, uvicorn_calls: list[dict[str, Any]]
+) -> None:
+    result = cli("serve", "--chain", "embedded", "--data-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "embedded chain lives in this process only" in result.stderr
+    [call] = uvicorn_calls
+    context = call["app"].state.context
+    assert context.chain.deployment is not None
+    assert context.chain.ledger() is not None  # the in-process chain, no URL
+    assert context.intake is None  # no master key given
+    assert (tmp_path / "keys" / "admin.json").exists()
+    assert not (tmp_path / "deployment.json").exists()  # the chain is not kept, nor is it
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.org"])
 def test_serve_refuses_anything_but_loopback(
     tmp_path: Path, uvicorn_calls: list[dict[str, Any]], host: str
 ) -> None:
-    result = cli("serve", "--host", host, "--store", f"sqlite:///{tmp_path / 'x.db'}")
+    result = cli(
+        "serve", "--host", host, "--data-dir", tmp_path, "--store", f"sqlite:///{tmp_path / 'x.db'}"
+    )
     assert result.exit_code == 2
     assert "loopback only" in result.stderr
     assert uvicorn_calls == []
@@ -271,7 +293,9 @@ def test_serve_reports_a_bad_master_key(
     key_file = tmp_path / "master.key"
     key_file.write_text("not a key")
     result = cli(
-        "serve", "--store", f"sqlite:///{tmp_path / 'x.db'}", "--master-key-file", key_file
+        "serve",
+        *("--chain", "http://127.0.0.1:1", "--data-dir", tmp_path),
+        *("--store", f"sqlite:///{tmp_path / 'x.db'}", "--master-key-file", key_file),
     )
     assert result.exit_code == 2
     assert "master key" in result.stderr
