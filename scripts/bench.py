@@ -337,6 +337,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="profile the hot paths")
     parser.add_argument("--skip-gas", action="store_true", help="skip gas and end-to-end figures")
     parser.add_argument("--verify", type=int, default=10_000, help="commitments verified, 0 skips")
+    parser.add_argument("--feed", type=int, default=2_000, help="feed records, 0 skips")
     args = parser.parse_args()
 
     def say(message: str) -> None:
@@ -363,6 +364,11 @@ def main() -> int:
     if args.verify:
         say(f"[anvil] verification, {args.verify} commitments ...")
         report["verification"] = verification_figures(args.verify, args.profile)
+    if args.feed:
+        from bench_feed import feed_figures
+
+        say(f"[anvil] credit feed, {args.feed} records ...")
+        report["feed"] = feed_figures(args.feed)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from cli_helpers import one_json
-from feed_helpers import DAY, FeedWorld, feed_world
+from feed_helpers import DAY, HRSS, FeedWorld, feed_world
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -30,6 +30,7 @@ from api.service import ServiceContext, Settings, create_app
 from ledger.chain import Chain
 from ledger.store import Store
 from ledger.vault import MASTER_KEY_ENV
+from verifier.feed import FeedRecord, verify_record
 from verifier.feed_store import FeedStore
 from verifier.sample_service import running
 from verifier.webhooks import SIGNATURE_HEADER, DeliveryPolicy, new_secret, verify_body
@@ -157,6 +158,42 @@ def test_each_reader_sees_only_the_scopes_its_token_allows(fw: FeedWorld) -> Non
     assert seen["restricted"] == RESTRICTED_KINDS
     assert seen["all"] == {"kept", "mismatch", "breach", "needs_manual", "withdrawal", "repair"}
     assert unknown.status_code == 401
+
+
+def test_the_service_follows_the_chain_into_the_feed_in_the_background(
+    fw: FeedWorld, tmp_path: Path
+) -> None:
+    world = fw.world
+    keys_dir = tmp_path / "keys"
+    (keys_dir / HRSS).mkdir(parents=True)
+    (keys_dir / HRSS / "report.pem").write_bytes(fw.keys[HRSS].to_pem())
+    deployment = tmp_path / "deployment.json"
+    deployment.write_text(
+        json.dumps(
+            {
+                "rpc": "http://127.0.0.1:1",
+                "chain_id": world.chain.chain_id,
+                "contract": world.ledger.address,
+                "department": HRSS,
+            }
+        )
+    )
+    other = tmp_path / "served.db"  # a store of its own: only the background task fills it
+    settings = Settings(
+        data_dir=tmp_path, store_url=f"sqlite:///{other}", deployment_file=deployment,
+        keys_dir=keys_dir, anchoring=False,
+    )  # fmt: skip
+    context = ServiceContext.open(settings, chain=world.chain, vault=world.vault)
+    token = context.tokens.issue("FEED", "feed", scope="all").token
+    with running(create_app(settings, context=context)) as url:
+        records: list[dict[str, Any]] = []
+        poll(lambda: len(records) == 6, lambda: records.__setitem__(
+            slice(None), read_all(url, token=token, limit=100)[0]))  # fmt: skip
+    assert [r["sequence"] for r in records] == list(range(1, 7))
+    for record in records:
+        verify_record(FeedRecord.from_json_obj(record), fw.public_key(HRSS))
+    # The store of the service has no commitments: the chain facts are all it can give.
+    assert all(r["commitment_code"] is None for r in records)
 
 
 # ---------------------------------------------------------------------- push
