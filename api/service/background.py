@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 log = logging.getLogger("commitledger.service.background")
 
 BACKOFF_INITIAL_S = 0.2
-BACKOFF_MAX_S = 30.0
+BACKOFF_MAX_S = 5.0  # a node back after an outage is used again within seconds
 JOIN_TIMEOUT_S = 30.0
 
 Step = Callable[[], object]

@@ -21,6 +21,7 @@ from eth_account import Account
 from service_keys import write_department_keys
 
 from api.keyfiles import new_key
+from api.managed_chain import AnvilSupervisor
 from api.service.tokens import TokenStore
 from ledger import SigningKey, hex32, sign_commitment
 from ledger.anvil import ANVIL_BINARY, free_port
@@ -144,3 +145,20 @@ def test_serve_on_a_managed_anvil_loses_nothing_when_killed(tmp_path: Path) -> N
         ready = httpx.get(f"{base}/readyz", timeout=10).json()
         assert ready["checks"]["chain"]["contract"] == proof.json()["contract"]
         assert ready["anchoring"]["anchored"] == 2
+
+
+def test_the_supervisor_restarts_a_dead_node_on_the_same_address(tmp_path: Path) -> None:
+    supervisor = AnvilSupervisor(tmp_path)
+    supervisor.start()
+    try:
+        url = supervisor.url
+        assert supervisor.check() is False  # alive: nothing to do
+        supervisor.node.kill()
+        assert not node_answers(url)
+        assert supervisor.check() is True
+        assert node_answers(url)
+        assert (supervisor.url, supervisor.restarts) == (url, 1)
+    finally:
+        supervisor.stop()
+    assert not node_answers(url)
+    assert (tmp_path / "anvil-state.json").exists()  # saved on the way out
