@@ -1,0 +1,171 @@
+"""The feed's tables on SQLite and PostgreSQL: concurrent appenders give one gapless sequence,
+pages and their next positions per scope, cursors broken on purpose."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from collections.abc import Sequence
+
+import pytest
+from sqlalchemy import Connection
+
+from ledger import Status, department_id
+from ledger.store import Store
+from verifier.feed import Details, FeedRecord, chain_facts, department_codes
+from verifier.feed_cursor import CursorCodec, CursorError
+from verifier.feed_store import FeedStore, PendingEvent, head_in
+
+CONTRACT = "0x" + "ab" * 20
+STATUSES = [Status.KEPT, Status.BREACHED, Status.MISMATCH, Status.REPAIRED]
+
+
+def add_events(store: Store, count: int, first_block: int = 1) -> None:
+    """`count` OutcomeRecorded events, two a block, as the indexer stores them."""
+    rows = []
+    for n in range(count):
+        to = STATUSES[n % len(STATUSES)]
+        args = {
+            "commitment": "0x" + os.urandom(32).hex(),
+            "department": "0x" + department_id("BJ-HRSS").hex(),
+            "from": int(Status.ANCHORED if to != Status.REPAIRED else Status.BREACHED),
+            "to": int(to),
+            "evidence": "0x" + os.urandom(32).hex(),
+            "root": "0x" + bytes(32).hex(),
+        }
+        rows.append(
+            {
+                "block_number": first_block + n // 2,
+                "block_hash": os.urandom(32),
+                "tx_hash": os.urandom(32),
+                "log_index": n % 2,
+                "name": "OutcomeRecorded",
+                "subject": bytes.fromhex(args["commitment"][2:]),
+                "department": department_id("BJ-HRSS"),
+                "args": json.dumps(args),
+            }
+        )
+    store.add_events(rows)
+
+
+def build(connection: Connection, events: Sequence[PendingEvent]) -> list[FeedRecord]:
+    """Unsigned records of the events (the builder signs; the store does not care)."""
+    head = head_in(connection)
+    departments = department_codes(["BJ-HRSS"])
+    return [
+        FeedRecord(
+            head + n,
+            chain_facts(
+                chain_id=1,
+                contract=CONTRACT,
+                transaction="0x" + event.tx_hash.hex(),
+                block=event.block_number,
+                log_index=event.log_index,
+                block_timestamp=1_700_000_000,
+                args=json.loads(event.args),
+                departments=departments,
+            ),
+            Details(),
+        )
+        for n, event in enumerate(events, start=1)
+    ]
+
+
+def test_concurrent_appenders_give_one_gapless_sequence(store: Store) -> None:
+    add_events(store, 120)
+    handles = [Store(store.url) for _ in range(4)]
+    feeds = [FeedStore(handle) for handle in handles]
+    assert len({feed.cursors.feed_id for feed in feeds}) == 1  # one feed, opened four times
+    errors: list[BaseException] = []
+
+    def append_all(feed: FeedStore) -> None:
+        try:
+            while feed.append(build, safe_block=10**6, window=64, limit=7):
+                pass
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append_all, args=(feed,)) for feed in feeds]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for handle in handles:
+        handle.close()
+    assert not errors, errors
+    feed = FeedStore(store)
+    assert feed.sequences() == list(range(1, 121))
+    places = [(r["evidence"]["block"], r["evidence"]["log_index"]) for r in
+              (json.loads(body) for _, body in feed.bodies())]  # fmt: skip
+    assert places == sorted(places) and len(set(places)) == 120
+
+
+def test_events_beyond_the_safe_block_wait(store: Store) -> None:
+    add_events(store, 10)  # blocks 1 to 5
+    feed = FeedStore(store)
+    assert len(feed.append(build, safe_block=3, window=64, limit=100)) == 6
+    assert len(feed.append(build, safe_block=5, window=64, limit=100)) == 4
+    assert feed.append(build, safe_block=5, window=64, limit=100) == []
+
+
+def test_a_page_and_where_the_next_one_starts(store: Store) -> None:
+    add_events(store, 8)  # kept, breach, mismatch, repair, twice
+    feed = FeedStore(store)
+    feed.append(build, safe_block=100, window=64, limit=100)
+    public = ("public",)
+    bodies, following = feed.page(0, 1, public)
+    assert [json.loads(b)["sequence"] for b in bodies] == [2] and following == 2  # full page
+    bodies, following = feed.page(2, 10, public)
+    assert [json.loads(b)["sequence"] for b in bodies] == [4, 6, 8] and following == 8
+    # Nothing left in scope: the next page starts at the head, not back at `after`.
+    assert feed.page(8, 10, public) == ([], 8)
+    assert feed.page(6, 10, ("restricted",)) == ([], 8)
+
+
+# ---------------------------------------------------------------------- cursors
+
+
+@pytest.fixture
+def codec() -> CursorCodec:
+    return CursorCodec(os.urandom(16), os.urandom(32))
+
+
+def test_a_cursor_round_trips(codec: CursorCodec) -> None:
+    for sequence in (0, 1, 2**40):
+        assert codec.decode(codec.encode(sequence)) == sequence
+
+
+def _raw(cursor: str) -> bytes:
+    return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+
+
+def _text(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def test_broken_cursors_are_refused(codec: CursorCodec) -> None:
+    good = codec.encode(5)
+    raw = _raw(good)
+    flipped_sequence = raw[:24] + bytes([raw[24] ^ 1]) + raw[25:]
+    flipped_tag = raw[:-1] + bytes([raw[-1] ^ 1])
+    other_feed = CursorCodec(os.urandom(16), os.urandom(32)).encode(5)
+    same_id_other_key = CursorCodec(codec.feed_id, os.urandom(32)).encode(5)
+    vectors = {
+        "": "malformed",
+        "!!!": "malformed",
+        good + "A": "malformed",  # garbage after
+        "AAAA" + good: "malformed",  # garbage before
+        _text(raw[:-1]): "malformed",  # truncated
+        _text(b"\x02" + raw[1:]): "malformed",  # another version
+        "é" * 10: "malformed",
+        _text(flipped_sequence): "forged",  # moved to another position
+        _text(flipped_tag): "forged",
+        same_id_other_key: "forged",
+        other_feed: "foreign",
+    }
+    for cursor, problem in vectors.items():
+        with pytest.raises(CursorError) as refused:
+            codec.decode(cursor)
+        assert refused.value.problem == problem, cursor
