@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from feed_helpers import HRSS, FeedWorld, feed_world
+from feed_helpers import DAY, HRSS, FeedWorld, feed_world
 from sqlalchemy import update
 
 from ledger import SigningKey, Status
 from ledger.chain import Chain
+from verifier.breaches import add_months
 from verifier.feed import SCOPE_OF_KIND, FeedRecord, sign_record, verify_record
 from verifier.feed_check import check_feed
 from verifier.feed_store import feed_records
@@ -150,3 +151,30 @@ def test_a_record_altered_in_the_store_is_reported_by_the_check(
     assert not report.ok
     assert problem in {p.kind for p in report.problems}, report.problems
     assert kept.id in {p.record_id for p in report.problems}
+
+
+def test_an_expiry_and_a_correction_are_public_records_of_their_own(fw: FeedWorld) -> None:
+    world = fw.world
+    expiring, _ = world.commit_kind("false")
+    corrected, _ = world.commit_kind("false")
+    world.engine.run(DAY)
+    by_commitment = {
+        r.commitment_hash: r.id for r in world.engine.records.search_breaches(DAY).records
+    }
+    world.engine.annul(by_commitment["0x" + corrected.hex()], DAY, "mistaken identity")
+    world.engine.expire(add_months(DAY, 13))  # general: published 12 months
+    fw.follower().step()
+
+    records = served(fw)
+    assert [r.sequence for r in records] == list(range(1, len(records) + 1))
+    changes = {
+        (r.facts.evidence.commitment_hash, r.facts.kind): r
+        for r in records
+        if r.facts.kind in ("expiry", "correction")
+    }
+    expiry = changes["0x" + expiring.hex(), "expiry"]
+    correction = changes["0x" + corrected.hex(), "correction"]
+    assert expiry.facts.publication_scope == correction.facts.publication_scope == "public"
+    assert expiry.facts.evidence.from_status == correction.facts.evidence.from_status == "BREACHED"
+    assert correction.facts.fulfilment_status == "undetermined"
+    assert expiry.details.sanction and correction.details.sanction
