@@ -57,14 +57,17 @@ class OutcomeOutbox:
         department: str,
         items: Sequence[tuple[Hash32, Status, Hash32, dict[str, Any]]],
         now: float | None = None,
-    ) -> None:
-        """Queue (commitment, status, evidence, signed report) outcomes in one transaction."""
+    ) -> list[QueuedOutcome]:
+        """Queue (commitment, status, evidence, signed report) outcomes in one transaction;
+        return them as queued, in order (so the caller need not read them back)."""
         if not items:
-            return
+            return []
         stamp = time.time() if now is None else now
         with self._writer.begin() as connection:
-            connection.execute(
-                outcome_outbox.insert(),
+            ids = connection.scalars(
+                outcome_outbox.insert().returning(
+                    outcome_outbox.c.id, sort_by_parameter_order=True
+                ),
                 [
                     {
                         "commitment_hash": commitment,
@@ -76,7 +79,11 @@ class OutcomeOutbox:
                     }
                     for commitment, status, evidence, report in items
                 ],
-            )
+            ).all()
+        return [
+            QueuedOutcome(key, commitment, department, status, evidence, report, None, None, None)
+            for key, (commitment, status, evidence, report) in zip(ids, items, strict=True)
+        ]
 
     def open(self, department: str) -> list[QueuedOutcome]:
         """Outcomes of `department` not yet recorded, oldest first."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -33,14 +33,35 @@ ERASED = "personal data erased: the document can no longer be checked"
 
 @dataclass(frozen=True)
 class Decision:
-    """What verification found for one commitment (personal data only in `signed`)."""
+    """What verification found for one commitment (it holds no personal data)."""
 
     commitment_hash: Hash32
     matter: Matter
     outcome: Outcome
     comparisons: tuple[Comparison, ...] = ()
     note: str = ""
-    signed: SignedCommitment | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a document that passed the integrity check leaves for the comparison: its
+    matter, whose data to look up, and the claims (key, op, value). A few hundred bytes to
+    send back from a worker process, where the whole document would cost more to unpickle
+    than to check."""
+
+    matter_code: str
+    subject: Subject = field(repr=False)
+    claims: tuple[tuple[str, str, object], ...]
+
+    @classmethod
+    def of(cls, signed: SignedCommitment) -> Checked:
+        """The parts of a checked document the comparison needs."""
+        document = signed.document
+        return cls(
+            document.matter_code,
+            Subject(document.applicant.id_type, document.applicant.id_number),
+            tuple((claim.key, claim.op, claim.value) for claim in document.claims),
+        )
 
 
 def _outcome(matter: Matter, comparisons: Sequence[Comparison]) -> Outcome:
@@ -58,7 +79,8 @@ def _outcome(matter: Matter, comparisons: Sequence[Comparison]) -> Outcome:
 
 _Sealed = tuple[str, bytes, bytes | None]
 _Anchoring = tuple[Hash32, tuple[Hash32, ...]]
-_Checked = tuple[SignedCommitment | None, str, Hash32 | None]
+_Checked = tuple[Checked | None, str, Hash32 | None]
+_Item = tuple[Hash32, _Sealed | None, _Anchoring | None]
 
 
 def _check(
@@ -86,7 +108,7 @@ def _check(
     root, proof = anchoring
     if not verify_proof(root, commitment, proof):
         return None, "the anchor on chain does not prove this commitment", None
-    return signed, "", root
+    return Checked.of(signed), "", root
 
 
 _worker_vault: Vault | None = None
@@ -97,11 +119,19 @@ def _start_worker(master_key: bytes) -> None:
     _worker_vault = Vault(master_key)
 
 
-def _check_in_worker(
-    items: Sequence[tuple[Hash32, _Sealed | None, _Anchoring | None]],
-) -> list[_Checked]:
+def _check_in_worker(items: Sequence[_Item]) -> list[_Checked]:
     assert _worker_vault is not None
     return [_check(_worker_vault, *item) for item in items]
+
+
+@dataclass
+class _Started:
+    """A chunk whose documents are being checked (in the workers, if there are any)."""
+
+    commitments: Sequence[Hash32]
+    sealed: Mapping[bytes, _Sealed]
+    items: list[_Item]
+    parts: list[Future[list[_Checked]]]
 
 
 class Decider:
@@ -139,30 +169,37 @@ class Decider:
             self._roots_on_chain[root] = self.ledger.batch_of(root).size > 0
         return self._roots_on_chain[root]
 
-    def integrity_many(
-        self, hashes: Sequence[Hash32], sealed: Mapping[bytes, _Sealed] | None = None
-    ) -> list[tuple[SignedCommitment | None, str]]:
-        """Each stored document if it matches its anchor, else None and what is wrong.
-
-        `sealed`: the store's `sealed_many(hashes)`, when the caller has it already.
-        """
-        if sealed is None:
-            sealed = self.store.sealed_many(hashes)
+    def _start(self, hashes: Sequence[Hash32]) -> _Started:
+        """Read the chunk's documents and proofs; hand them to the workers, if any."""
+        sealed = self.store.sealed_many(hashes)
         anchorings = self.store.anchorings_of(hashes)
         items = [(h, sealed.get(h), anchorings.get(h)) for h in hashes]
-        if self._pool is None or len(items) < 4 * self._workers:
-            checked = [_check(self.intake.vault, *item) for item in items]
-        else:
+        futures = []
+        if self._pool is not None and len(items) >= 4 * self._workers:
             size = -(-len(items) // self._workers)
-            parts = [items[i : i + size] for i in range(0, len(items), size)]
-            checked = [c for part in self._pool.map(_check_in_worker, parts) for c in part]
-        results: list[tuple[SignedCommitment | None, str]] = []
-        for signed, problem, root in checked:
-            if signed is not None and root is not None and not self._root_on_chain(root):
+            futures = [
+                self._pool.submit(_check_in_worker, items[i : i + size])
+                for i in range(0, len(items), size)
+            ]
+        return _Started(hashes, sealed, items, futures)
+
+    def _integrity(self, started: _Started) -> list[tuple[Checked | None, str]]:
+        if started.parts:
+            checked = [c for part in started.parts for c in part.result()]
+        else:
+            checked = [_check(self.intake.vault, *item) for item in started.items]
+        results: list[tuple[Checked | None, str]] = []
+        for found, problem, root in checked:
+            if found is not None and root is not None and not self._root_on_chain(root):
                 results.append((None, "the anchor on chain does not prove this commitment"))
             else:
-                results.append((signed, problem))
+                results.append((found, problem))
         return results
+
+    def integrity_many(self, hashes: Sequence[Hash32]) -> list[tuple[Checked | None, str]]:
+        """What each stored document claims if it matches its anchor, else None and what
+        is wrong."""
+        return self._integrity(self._start(hashes))
 
     def close(self) -> None:
         """Stop the worker processes, if any."""
@@ -173,7 +210,7 @@ class Decider:
     # ------------------------------------------------------------------ data and decision
 
     async def _gather(
-        self, documents: Sequence[tuple[SignedCommitment, Matter]]
+        self, documents: Sequence[tuple[Checked, Matter]]
     ) -> list[dict[str, Mapping[str, object] | SourceError | None]]:
         """Each document's records, source by source: one batched lookup per source."""
         wanted: dict[str, list[int]] = defaultdict(list)
@@ -188,13 +225,7 @@ class Decider:
         async def one_source(name: str) -> None:
             indexes = wanted[name]
             source = self.sources.get(name)
-            subjects = [
-                Subject(
-                    documents[i][0].document.applicant.id_type,
-                    documents[i][0].document.applicant.id_number,
-                )
-                for i in indexes
-            ]
+            subjects = [documents[i][0].subject for i in indexes]
             results: Sequence[Mapping[str, object] | SourceError | None]
             if source is None:
                 results = [SourceError(name, "no connector configured for this source")] * len(
@@ -214,39 +245,55 @@ class Decider:
     def _compare(
         self,
         commitment: Hash32,
-        signed: SignedCommitment,
+        found: Checked,
         matter: Matter,
         data: Mapping[str, Mapping[str, object] | SourceError | None],
         on: date,
     ) -> Decision:
-        claims = {claim.key: claim for claim in signed.document.claims}
+        claims = {key: (op, value) for key, op, value in found.claims}
         comparisons = []
         for spec in matter.claims:
             claim = claims.get(spec.key)
             if claim is None:
                 continue  # the applicant did not commit to it
+            op, value = claim
             record = data.get(spec.source)
-            claimed = {"op": claim.op, "value": claim.value}
             if isinstance(record, SourceError):
                 detail = f"data source {spec.source} failed: {type(record).__name__}"
+                claimed = {"op": op, "value": value}
                 comparisons.append(Comparison(spec.key, "undecidable", claimed, None, detail))
                 continue
             observed = None if record is None else record.get(spec.source_field)
-            comparisons.append(
-                compare(spec.key, spec.type, claim.op, claim.value, observed, as_of=on)
-            )
+            comparisons.append(compare(spec.key, spec.type, op, value, observed, as_of=on))
         outcome = _outcome(matter, comparisons)
-        return Decision(commitment, matter, outcome, tuple(comparisons), signed=signed)
+        return Decision(commitment, matter, outcome, tuple(comparisons))
 
     async def decide_all(self, commitments: Sequence[Hash32], on: date) -> list[Decision]:
         """Verify many commitments as of `on`; bad data are reported, never raised."""
+        started = self._start(commitments)
+        return await self._decide(started, self._integrity(started), on)
+
+    def decide_chunks(
+        self, chunks: Sequence[Sequence[Hash32]], on: date, loop: asyncio.AbstractEventLoop
+    ) -> Iterator[list[Decision]]:
+        """`decide_all` of each chunk in turn, on `loop`. The next chunk's documents are
+        checked in the worker processes while the caller works on this chunk's decisions."""
+        started = self._start(chunks[0]) if chunks else None
+        for index in range(len(chunks)):
+            assert started is not None
+            current, integrity = started, self._integrity(started)
+            started = self._start(chunks[index + 1]) if index + 1 < len(chunks) else None
+            yield loop.run_until_complete(self._decide(current, integrity, on))
+
+    async def _decide(
+        self, started: _Started, integrity: Sequence[tuple[Checked | None, str]], on: date
+    ) -> list[Decision]:
+        commitments, sealed = started.commitments, started.sealed
         decisions: dict[int, Decision] = {}
-        checked: list[tuple[int, SignedCommitment, Matter]] = []
-        sealed = self.store.sealed_many(commitments)
-        integrity = self.integrity_many(commitments, sealed)
+        checked: list[tuple[int, Checked, Matter]] = []
         for index, commitment in enumerate(commitments):
-            signed, problem = integrity[index]
-            if signed is None:
+            found, problem = integrity[index]
+            if found is None:
                 known = sealed.get(commitment)
                 code = known[0] if known else self.catalog.matters[0].code
                 # Erased data cannot be compared, but nothing was tampered with: a person decides.
@@ -255,8 +302,8 @@ class Decider:
                     commitment, self.catalog.matter(code), outcome, note=problem
                 )
                 continue
-            checked.append((index, signed, self.catalog.matter(signed.document.matter_code)))
-        gathered = await self._gather([(signed, matter) for _, signed, matter in checked])
-        for (index, signed, matter), data in zip(checked, gathered, strict=True):
-            decisions[index] = self._compare(commitments[index], signed, matter, data, on)
+            checked.append((index, found, self.catalog.matter(found.matter_code)))
+        gathered = await self._gather([(found, matter) for _, found, matter in checked])
+        for (index, found, matter), data in zip(checked, gathered, strict=True):
+            decisions[index] = self._compare(commitments[index], found, matter, data, on)
         return [decisions[i] for i in range(len(commitments))]

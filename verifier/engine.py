@@ -186,12 +186,10 @@ class VerificationEngine:
         chunk = self.config.chunk // step * step or self.config.chunk
         waiting = self.records.due(date.max, self.department, limit if limit is not None else 10**9)
         due = [v.commitment_hash for v in waiting]
+        chunks = [due[start : start + chunk] for start in range(0, len(due), chunk)]
         mining: list[tuple[list[QueuedOutcome], bytes]] = []
-        for start in range(0, len(due), chunk):
-            hashes = due[start : start + chunk]
-            decisions = self._loop.run_until_complete(self.decider.decide_all(hashes, on))
-            self._queue(decisions, on, summary)
-            fresh = [q for q in self.outbox.open(self.department) if q.tx_hash is None]
+        for decisions in self.decider.decide_chunks(chunks, on, self._loop):
+            fresh = self._queue(decisions, on, summary)
             sending = self._broadcast(fresh, summary)
             self._await(mining, summary)  # the previous chunk's, mined meanwhile
             mining = sending
@@ -217,7 +215,9 @@ class VerificationEngine:
         )
         return sign_report(report, self.report_key)
 
-    def _queue(self, decisions: Sequence[Decision], on: date, summary: RunSummary) -> None:
+    def _queue(
+        self, decisions: Sequence[Decision], on: date, summary: RunSummary
+    ) -> list[QueuedOutcome]:
         queued = []
         for decision in decisions:
             summary.outcomes[decision.outcome] += 1
@@ -230,7 +230,7 @@ class VerificationEngine:
                 continue
             status = STATUS_OF_OUTCOME[decision.outcome]
             queued.append(self._entry(decision.commitment_hash, status, self._report(decision, on)))
-        self.outbox.enqueue(self.department, queued)
+        return self.outbox.enqueue(self.department, queued)
 
     @staticmethod
     def _entry(
@@ -303,10 +303,7 @@ class VerificationEngine:
         for start in range(0, len(todo), step):
             part = todo[start : start + step]
             items = self._items(part)
-            encoded = [
-                (i.commitment, int(i.outcome), i.evidence, i.root, list(i.proof)) for i in items
-            ]
-            builder = self.ledger.builder("recordOutcomes", encoded)
+            builder = self.ledger.outcomes_builder(items)
             tx = chain.prepare(
                 self.verifier, builder, abi=self.ledger.abi, gas=_gas_for(part, items)
             )
