@@ -91,21 +91,23 @@ _SAFE_INT = 2**53 - 1
 
 def _plain(value: object) -> bool:
     """Whether `canonical_bytes_plain` gives exactly the RFC 8785 bytes of `value`: only
-    ASCII keys, no floats (JCS writes numbers its own way), integers within +/-(2**53 - 1)."""
-    stack = [value]
+    ASCII keys, no floats (JCS writes numbers its own way), integers within +/-(2**53 - 1).
+    Exact types only: a subclass (an enum, say) goes to the full encoder."""
+    stack: list[Any] = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, str) or item is None or isinstance(item, bool):
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
             continue
-        if isinstance(item, int):
-            if -_SAFE_INT <= item <= _SAFE_INT:
-                continue
-            return False
-        if isinstance(item, dict):
-            if not all(isinstance(k, str) and k.isascii() for k in item):
+        if kind is int:
+            if not -_SAFE_INT <= item <= _SAFE_INT:
                 return False
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str or not key.isascii():
+                    return False
             stack.extend(item.values())
-        elif isinstance(item, list | tuple):
+        elif kind is list or kind is tuple:
             stack.extend(item)
         else:
             return False  # floats and anything else: the full JCS encoder decides
