@@ -189,6 +189,8 @@ def test_the_service_follows_the_chain_into_the_feed_in_the_background(
         records: list[dict[str, Any]] = []
         poll(lambda: len(records) == 6, lambda: records.__setitem__(
             slice(None), read_all(url, token=token, limit=100)[0]))  # fmt: skip
+        keys = httpx.get(f"{url}/v1/feed/keys").json()["keys"]
+    assert keys == {HRSS: {"algorithm": "ed25519", "public_key": fw.public_key(HRSS)}}
     assert [r["sequence"] for r in records] == list(range(1, 7))
     for record in records:
         verify_record(FeedRecord.from_json_obj(record), fw.public_key(HRSS))

@@ -9,19 +9,18 @@ department token reads the public scope. `after` is the opaque cursor of the las
 from __future__ import annotations
 
 from typing import Annotated, Any
-from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from ledger.store import Store
+from verifier import default_catalog
 from verifier.feed import VISIBLE_SCOPES, ConsumerScope
 from verifier.feed_cursor import MAX_CURSOR_CHARS, CursorError
 from verifier.feed_store import FeedStore
 
-from ..deps import ContextDep, rate_limited
+from ..deps import ContextDep, RateLimit, rate_limited
 from ..problems import (
     FOREIGN_CURSOR,
     INVALID_CURSOR,
@@ -33,7 +32,6 @@ from ..problems import (
 router = APIRouter(tags=["feed"])
 
 MAX_LIMIT = 1000
-_feeds: WeakKeyDictionary[Store, FeedStore] = WeakKeyDictionary()
 _bearer = HTTPBearer(auto_error=False, description="A feed token (optional for public records).")
 
 
@@ -47,12 +45,28 @@ class FeedPage(BaseModel):
     scope: ConsumerScope = Field(description="The scopes this reader sees")
 
 
-def feed_of(store: Store) -> FeedStore:
-    """The feed on `store` (opened once per store: it applies the feed's migrations)."""
-    feed = _feeds.get(store)
-    if feed is None:
-        feed = _feeds[store] = FeedStore(store)
+class SigningKeyView(BaseModel):
+    """A department's public key that signs its feed records."""
+
+    algorithm: str
+    public_key: str = Field(description="base64 of the DER SubjectPublicKeyInfo")
+
+
+class FeedKeys(BaseModel):
+    """The report keys the service signs feed records with, by department code."""
+
+    keys: dict[str, SigningKeyView]
+
+
+def feed_of(request: Request, context: ContextDep) -> FeedStore:
+    """The feed on the service's store, opened once per app (opening applies migrations)."""
+    feed: FeedStore | None = getattr(request.app.state, "feed", None)
+    if feed is None or feed.store is not context.store:
+        feed = request.app.state.feed = FeedStore(context.store)
     return feed
+
+
+FeedDep = Annotated[FeedStore, Depends(feed_of)]
 
 
 def reader_scope(
@@ -99,7 +113,7 @@ def _position(feed: FeedStore, after: str | None) -> int:
     },
 )
 def read_feed(
-    context: ContextDep,
+    feed: FeedDep,
     scope: Annotated[ConsumerScope, Depends(reader_scope)],
     after: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
@@ -109,7 +123,6 @@ def read_feed(
     A consumer that stores `next` only after it has stored the page's records misses
     nothing and, skipping record ids it has, sees nothing twice, whatever crashes.
     """
-    feed = feed_of(context.store)
     position = _position(feed, after)
     bodies, following = feed.page(position, limit, VISIBLE_SCOPES[scope])
     # The bodies are stored as served: joined as they are, not parsed and dumped again.
@@ -119,3 +132,23 @@ def read_feed(
         + f'],"next":"{feed.cursors.encode(following)}","scope":"{scope}"}}'
     )
     return Response(text, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/v1/feed/keys",
+    summary="The departments' keys that sign feed records",
+    dependencies=[RateLimit],
+    responses=problem_responses(429),
+)
+def feed_keys(context: ContextDep) -> FeedKeys:
+    """Each department's public report key the service holds. A record is signed over the
+    RFC 8785 canonical bytes of the record without its `signature` member; a consumer may
+    also pin these keys once, out of band."""
+    keys: dict[str, SigningKeyView] = {}
+    for department in sorted({m.department for m in default_catalog().matters}):
+        key = context.report_key(department)
+        if key is not None:
+            keys[department] = SigningKeyView(
+                algorithm=key.algorithm, public_key=key.public_key_b64()
+            )
+    return FeedKeys(keys=keys)
