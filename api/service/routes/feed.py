@@ -107,6 +107,8 @@ def _position(feed: FeedStore, after: str | None) -> int:
     "/v1/feed",
     summary="Read the credit feed after a cursor",
     response_model=None,
+    # The token is optional: without one the public records are served.
+    openapi_extra={"security": [{}, {"HTTPBearer": []}]},
     responses={
         200: {"model": FeedPage, "description": "A page of records"},
         **problem_responses(400, 401, 422, 429),
