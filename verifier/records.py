@@ -25,8 +25,11 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    column,
     func,
+    literal_column,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -56,6 +59,10 @@ _NEXT: dict[str, frozenset[str]] = {
     "withdrawn": frozenset(),
 }
 MAX_PAGE_SIZE = 100
+# A search counts its matches up to here and pages no deeper: beyond, narrow the search.
+MAX_RESULTS = 2_000
+# Name fragments this long or longer are found through the trigram index (SQLite).
+TRIGRAM = 3
 
 metadata = MetaData()
 
@@ -129,13 +136,69 @@ def _create_v1(connection: Connection) -> None:
     metadata.create_all(connection, tables=[verifications, breach_records])
 
 
+# Public search over millions of records: one covering index per way in, each in the list's
+# order (newest decision first), so a page and a bounded count never touch the table.
+_SEARCH_INDEXES = [
+    Index(
+        name,
+        *(breach_records.c[n] for n in leading),
+        breach_records.c.status,
+        breach_records.c.decision_date.desc(),
+        breach_records.c.id,
+        breach_records.c.publication_end,
+        *(breach_records.c[n] for n in trailing),
+    )
+    for name, leading, trailing in (
+        ("breach_records_listed", (), ()),
+        ("breach_records_by_department", ("department",), ("matter_code",)),
+        ("breach_records_by_matter", ("matter_code",), ("department",)),
+        ("breach_records_by_code", ("party_code",), ()),
+    )
+]
+# SQLite: a trigram index of the names shown, for substring search of 3 characters or more.
+# Its rowids are breach_records' rowids (kept in step by triggers; see rebuild_name_index).
+_NAME_INDEX_DDL = (
+    "CREATE VIRTUAL TABLE breach_names USING fts5(party_name, content='breach_records', "
+    "tokenize='trigram')",
+    "CREATE TRIGGER breach_names_insert AFTER INSERT ON breach_records BEGIN "
+    "INSERT INTO breach_names(rowid, party_name) VALUES (new.rowid, new.party_name); END",
+    "CREATE TRIGGER breach_names_delete AFTER DELETE ON breach_records BEGIN "
+    "INSERT INTO breach_names(breach_names, rowid, party_name) "
+    "VALUES ('delete', old.rowid, old.party_name); END",
+    "CREATE TRIGGER breach_names_update AFTER UPDATE OF party_name ON breach_records BEGIN "
+    "INSERT INTO breach_names(breach_names, rowid, party_name) "
+    "VALUES ('delete', old.rowid, old.party_name); "
+    "INSERT INTO breach_names(rowid, party_name) VALUES (new.rowid, new.party_name); END",
+    "INSERT INTO breach_names(breach_names) VALUES ('rebuild')",
+)
+
+
+def _search_indexes_v2(connection: Connection) -> None:
+    for index in _SEARCH_INDEXES:  # a store created at v2 has them from v1's create_all
+        index.create(connection, checkfirst=True)
+    if connection.dialect.name == "sqlite":
+        for statement in _NAME_INDEX_DDL:
+            connection.exec_driver_sql(statement)
+
+
 # Version -> step. Append only: a released step never changes; a new one alters the tables.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _search_indexes_v2}
 
 
 def migrate(connection: Connection) -> list[int]:
     """Apply the verifier's migrations not yet applied, in order; return those applied now."""
     return apply_migrations(connection, verifier_migrations, MIGRATIONS)
+
+
+def _name_candidates(name: str) -> ColumnElement[bool]:
+    """The rows whose name holds `name` (3+ characters) by the trigram index: a superset of
+    the LIKE match it accompanies (the index folds case beyond ASCII)."""
+    phrase = '"' + name.replace('"', '""') + '"'
+    return literal_column("breach_records.rowid").in_(
+        text("SELECT rowid FROM breach_names WHERE breach_names MATCH :phrase")
+        .bindparams(phrase=phrase)
+        .columns(column("rowid", Integer))
+    )
 
 
 class RecordsError(LedgerError, ValueError):
@@ -191,12 +254,26 @@ class RecordedOutcome:
 
 
 class BreachPage(NamedTuple):
-    """One page of the public breach list and how many records match in all."""
+    """One page of the public breach list and how many records match in all.
+
+    `total` counts at most MAX_RESULTS; `total_capped` says more match than that.
+    """
 
     records: list[BreachRecord]
     total: int
     page: int
     page_size: int
+    total_capped: bool = False
+
+
+class BreachJsonPage(NamedTuple):
+    """A BreachPage whose records are their public JSON texts, as stored (no parsing)."""
+
+    texts: list[str]
+    total: int
+    page: int
+    page_size: int
+    total_capped: bool = False
 
 
 class StoredBreach(NamedTuple):
@@ -619,42 +696,106 @@ class VerifierRecords:
 
         `name` matches part of the name as shown (masked for persons, e.g. "张*"),
         ignoring ASCII case; `credit_code` is the code or masked ID exactly as shown.
+        Pages reach MAX_RESULTS records deep; RecordsError beyond.
         """
+        found = self.search_breach_json(
+            on,
+            name=name,
+            credit_code=credit_code,
+            matter=matter,
+            department=department,
+            decided_from=decided_from,
+            decided_to=decided_to,
+            page=page,
+            page_size=page_size,
+        )
+        records = [BreachRecord.from_json(public_json) for public_json in found.texts]
+        return BreachPage(records, found.total, page, page_size, found.total_capped)
+
+    def search_breach_json(
+        self,
+        on: date,
+        *,
+        name: str | None = None,
+        credit_code: str | None = None,
+        matter: str | None = None,
+        department: str | None = None,
+        decided_from: date | None = None,
+        decided_to: date | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> BreachJsonPage:
+        """`search_breaches` with each record as its stored public JSON text (for serving)."""
         if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise RecordsError(f"page starts at 1 and page_size is 1 to {MAX_PAGE_SIZE}")
-        columns = breach_records.c
+        if (page - 1) * page_size >= MAX_RESULTS:
+            raise RecordsError(
+                f"pages reach the first {MAX_RESULTS} records only: narrow the search"
+            )
+        c = breach_records.c
+        # Listed on `on`, with one upper bound on the decision date: given two, the planner
+        # may range over the wider one.
+        decided_by = on if decided_to is None else min(on, decided_to)
         conditions = [
-            columns.status == "published",
-            columns.decision_date <= on.isoformat(),
-            columns.publication_end >= on.isoformat(),
+            c.status == "published",
+            c.decision_date <= decided_by.isoformat(),
+            c.publication_end >= on.isoformat(),
         ]
         if name:
-            conditions.append(
-                func.lower(columns.party_name).contains(name.lower(), autoescape=True)
-            )
-        for column, wanted in (
-            (columns.party_code, credit_code),
-            (columns.matter_code, matter),
-            (columns.department, department),
+            conditions.append(func.lower(c.party_name).contains(name.lower(), autoescape=True))
+            if len(name) >= TRIGRAM and self._engine.dialect.name == "sqlite":
+                conditions.append(_name_candidates(name))
+        for field_, wanted in (
+            (c.party_code, credit_code),
+            (c.matter_code, matter),
+            (c.department, department),
         ):
             if wanted is not None:
-                conditions.append(column == wanted)
+                conditions.append(field_ == wanted)
         if decided_from is not None:
-            conditions.append(columns.decision_date >= decided_from.isoformat())
-        if decided_to is not None:
-            conditions.append(columns.decision_date <= decided_to.isoformat())
-        query = select(columns.public_json).where(*conditions)
+            conditions.append(c.decision_date >= decided_from.isoformat())
+        # Ids first, from the index in list order; then the texts of that page only.
+        ids_query = (
+            select(c.id)
+            .where(*conditions)
+            .order_by(c.decision_date.desc(), c.id)
+            .limit(page_size)
+            .offset((page - 1) * page_size)
+        )
+        matching = select(c.id).where(*conditions).limit(MAX_RESULTS + 1).subquery()
         with self._engine.connect() as connection:
-            total = connection.execute(
-                select(func.count()).select_from(breach_records).where(*conditions)
-            ).scalar_one()
-            texts = connection.execute(
-                query.order_by(columns.decision_date.desc(), columns.id)
-                .limit(page_size)
-                .offset((page - 1) * page_size)
-            ).scalars()
-            records = [BreachRecord.from_json(text) for text in texts]
-        return BreachPage(records, int(total), page, page_size)
+            total = connection.execute(select(func.count()).select_from(matching)).scalar_one()
+            ids = list(connection.execute(ids_query).scalars())
+            texts: dict[str, str] = {}
+            if ids:
+                rows = connection.execute(select(c.id, c.public_json).where(c.id.in_(ids)))
+                texts.update((row.id, row.public_json) for row in rows)
+        capped = total > MAX_RESULTS
+        return BreachJsonPage(
+            [texts[i] for i in ids], min(int(total), MAX_RESULTS), page, page_size, capped
+        )
+
+    def listed_breach_json(self, record_id: str, on: date) -> str | None:
+        """The public JSON text of a record listed on `on`, or None (unknown or not listed)."""
+        c = breach_records.c
+        with self._engine.connect() as connection:
+            public_json: str | None = connection.execute(
+                select(c.public_json).where(c.id == record_id, *self._listed_on(on))
+            ).scalar_one_or_none()
+        return public_json
+
+    @staticmethod
+    def _listed_on(on: date) -> list[ColumnElement[bool]]:
+        # verifier.breaches.publicly_listed, as SQL
+        c = breach_records.c
+        day = on.isoformat()
+        return [c.status == "published", c.decision_date <= day, c.publication_end >= day]
+
+    def rebuild_name_index(self) -> None:
+        """Rebuild the trigram name index from the table (SQLite; after a VACUUM, say)."""
+        if self._engine.dialect.name == "sqlite":
+            with self._writer.begin() as connection:
+                connection.exec_driver_sql(_NAME_INDEX_DDL[-1])
 
     def update_breach_status(
         self,

@@ -166,9 +166,10 @@ def render_lookup_page(
     if error is not None:
         parts.append(f'<p class="error" role="alert">{_e(error)}</p>')
     elif found is not None:
+        total = f"{found.total}+" if found.total_capped else str(found.total)
         parts.append(
-            f"<p>{_e(on.isoformat())} 公示中的记录：{found.total} 条"
-            f" / Records published on {_e(on.isoformat())}: {found.total}</p>"
+            f"<p>{_e(on.isoformat())} 公示中的记录：{total} 条"
+            f" / Records published on {_e(on.isoformat())}: {total}</p>"
         )
         if not found.records:
             parts.append("<p>未找到记录 / No records found</p>")

@@ -108,10 +108,14 @@ class BreachList(BaseModel):
     """One page of the public breach list."""
 
     records: list[dict[str, Any]]
-    total: int
+    total: int = Field(description="Records that match, counted up to total_capped's bound")
     page: int
     page_size: int
     on: str = Field(description="The day the list is for (records published then)")
+    total_capped: bool = Field(
+        default=False,
+        description="More records match than are counted (and paged): narrow the search",
+    )
 
 
 class Health(BaseModel):

@@ -132,7 +132,7 @@ def test_an_unexpected_error_is_a_500_problem_without_trace(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError(message)  # the message, not this line, is what must not leak
 
-    monkeypatch.setattr(world.context.records, "search_breaches", broken)
+    monkeypatch.setattr(world.context.records, "search_breach_json", broken)
     with caplog.at_level(logging.INFO, logger="commitledger"):
         response = world.client.get("/v1/breaches")
     body = assert_problem(response, 500, "internal")

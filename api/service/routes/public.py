@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from verifier.breaches import BreachRecord, publicly_listed
-from verifier.records import MAX_PAGE_SIZE, BreachPage, VerifierRecords
+from verifier.records import (
+    MAX_PAGE_SIZE,
+    MAX_RESULTS,
+    BreachJsonPage,
+    BreachPage,
+    VerifierRecords,
+)
 
 from ..deps import ContextDep, RateLimit, RecordsDep
 from ..lookup_page import LOOKUP_CSS, render_lookup_page
 from ..models import BreachList
-from ..problems import NOT_FOUND, ProblemError, problem_responses
+from ..problems import INVALID_REQUEST, NOT_FOUND, ProblemError, problem_responses
 
 router = APIRouter(tags=["public"], dependencies=[RateLimit])
 assets = APIRouter(tags=["public"], include_in_schema=False)
@@ -37,19 +43,30 @@ class BreachQuery:
     page: int = 1
     page_size: int = 20
 
+    def _filters(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "credit_code": self.credit_code,
+            "matter": self.matter,
+            "department": self.department,
+            "decided_from": self.decided_from,
+            "decided_to": self.decided_to,
+            "page": self.page,
+            "page_size": self.page_size,
+        }
+
+    @property
+    def too_deep(self) -> bool:
+        """The page starts past the MAX_RESULTS records a search reaches."""
+        return (self.page - 1) * self.page_size >= MAX_RESULTS
+
     def run(self, records: VerifierRecords, on: date) -> BreachPage:
         """The page of records listed on `on` that match."""
-        return records.search_breaches(
-            on,
-            name=self.name,
-            credit_code=self.credit_code,
-            matter=self.matter,
-            department=self.department,
-            decided_from=self.decided_from,
-            decided_to=self.decided_to,
-            page=self.page,
-            page_size=self.page_size,
-        )
+        return records.search_breaches(on, **self._filters())
+
+    def run_json(self, records: VerifierRecords, on: date) -> BreachJsonPage:
+        """The same page, each record as its stored public JSON text."""
+        return records.search_breach_json(on, **self._filters())
 
 
 def _blank_to_none(value: str | None) -> str | None:
@@ -59,6 +76,7 @@ def _blank_to_none(value: str | None) -> str | None:
 @router.get(
     "/v1/breaches",
     summary="Search the public breach list",
+    response_model=BreachList,
     responses=problem_responses(422, 429),
 )
 def list_breaches(
@@ -72,11 +90,12 @@ def list_breaches(
     decided_to: date | None = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
-) -> BreachList:
+) -> Response:
     """Records published today (within their publication period), newest decision first.
 
     `name` matches part of the name as shown (masked for persons, e.g. "张*");
-    `credit_code` is the credit code or masked ID exactly as shown.
+    `credit_code` is the credit code or masked ID exactly as shown. Matches are counted
+    up to a bound (`total_capped` says when there are more) and paged that deep only.
     """
     query = BreachQuery(
         _blank_to_none(name),
@@ -88,32 +107,42 @@ def list_breaches(
         page,
         page_size,
     )
+    if query.too_deep:
+        raise ProblemError(
+            INVALID_REQUEST,
+            f"query.page: a search pages through its first {MAX_RESULTS} records only; "
+            "narrow the search",
+            errors=[{"location": ["query", "page"], "message": "beyond the searchable records"}],
+        )
     on = context.today()
-    found = query.run(records, on)
-    return BreachList(
-        records=[record.to_public_json() for record in found.records],
-        total=found.total,
-        page=found.page,
-        page_size=found.page_size,
-        on=on.isoformat(),
+    found = query.run_json(records, on)
+    # The stored texts are the records' public JSON already: joined, not parsed and re-encoded.
+    head = json.dumps(
+        {
+            "total": found.total,
+            "page": found.page,
+            "page_size": found.page_size,
+            "on": on.isoformat(),
+            "total_capped": found.total_capped,
+        },
+        ensure_ascii=False,
     )
-
-
-def _listed(records: VerifierRecords, record_id: str, on: date) -> BreachRecord:
-    record = records.breach(record_id)
-    if record is None or not publicly_listed(record, on):
-        raise ProblemError(NOT_FOUND, f"no breach record {record_id} is published")
-    return record
+    body = f'{head[:-1]}, "records": [{", ".join(found.texts)}]}}'
+    return Response(body.encode(), media_type="application/json")
 
 
 @router.get(
     "/v1/breaches/{record_id}",
     summary="One published breach record",
+    response_model=dict[str, Any],
     responses=problem_responses(404, 429),
 )
-def get_breach(record_id: str, context: ContextDep, records: RecordsDep) -> dict[str, object]:
+def get_breach(record_id: str, context: ContextDep, records: RecordsDep) -> Response:
     """The record as published, with its on-chain evidence; 404 once it is off the list."""
-    return _listed(records, record_id[:64], context.today()).to_public_json()
+    public_json = records.listed_breach_json(record_id[:64], context.today())
+    if public_json is None:
+        raise ProblemError(NOT_FOUND, f"no breach record {record_id[:64]} is published")
+    return Response(public_json.encode(), media_type="application/json")
 
 
 def _page_number(text: str | None, default: int, upper: int) -> int | None:
@@ -147,6 +176,11 @@ def _page_query(
     size = _page_number(page_size, 20, MAX_PAGE_SIZE)
     if number is None or size is None:
         return BreachQuery(), "页码无效 / Invalid page"
+    if BreachQuery(page=number, page_size=size).too_deep:
+        return BreachQuery(), (
+            f"仅可翻阅前 {MAX_RESULTS} 条，请缩小查询范围 / "
+            f"Only the first {MAX_RESULTS} records can be paged: narrow the search"
+        )
     texts = [_blank_to_none(t) for t in (name, credit_code, matter, department)]
     if any(t is not None and len(t) > 100 for t in texts):
         return BreachQuery(), "检索词过长 / Search term too long"

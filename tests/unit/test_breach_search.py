@@ -1,0 +1,136 @@
+"""Public breach search at scale: the trigram name index, bounded counts and page depth, the
+stored JSON served as is; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import Deployment
+from sqlalchemy import insert
+from test_records import CARD, FOOD, breach, company, fingerprint, person
+from test_service_world import assert_problem, open_service
+
+from ledger.schema import apply_migrations
+from ledger.store import Store
+from verifier import records as records_module
+from verifier.records import (
+    MAX_RESULTS,
+    MIGRATIONS,
+    RecordsError,
+    VerifierRecords,
+    breach_records,
+    verifier_migrations,
+)
+
+ON = date(2026, 3, 1)
+
+
+@pytest.fixture
+def records(store: Store) -> VerifierRecords:
+    return VerifierRecords(store)
+
+
+def names(records: VerifierRecords, **filters: object) -> list[str]:
+    return [r.party_name for r in records.search_breaches(ON, **filters).records]
+
+
+def test_names_of_three_characters_or_more_are_found_anywhere_in_the_name(
+    records: VerifierRecords,
+) -> None:
+    records.add_breach(breach(1, company("北京恒达科技有限公司")), fingerprint(1))
+    records.add_breach(breach(2, company("北京华信商贸有限公司"), of=FOOD), fingerprint(2))
+    records.add_breach(breach(3, person(3, "SMITH JOHN")), fingerprint(3))
+    records.add_breach(breach(4, person(4, "欧阳修文")), fingerprint(4))
+    assert names(records, name="恒达科技") == ["北京恒达科技有限公司"]
+    both = ["北京华信商贸有限公司", "北京恒达科技有限公司"]
+    assert sorted(names(records, name="有限公司")) == both
+    assert names(records, name="s**** j") == ["S**** J***"]  # ASCII case ignored
+    assert names(records, name="欧阳**") == ["欧阳**"]
+    assert names(records, name="恒达科技X") == []
+    assert names(records, name='"恒达" OR 华信') == []  # the index's query syntax is text here
+    assert names(records, name="%%%") == []
+
+
+def test_a_record_stored_before_the_name_index_is_found_through_it(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    with store.engine.begin() as connection:  # a store at verifier version 1, with a record
+        apply_migrations(connection, verifier_migrations, {1: MIGRATIONS[1]})
+        record = breach(1, company("北京恒达科技有限公司"))
+        row = records_module._breach_row(record, fingerprint(1), 0.0)
+        connection.execute(insert(breach_records), [row])
+    records = VerifierRecords(store)  # applies version 2: indexes, the name index rebuilt
+    assert names(records, name="恒达科技") == ["北京恒达科技有限公司"]
+    records.rebuild_name_index()
+    assert names(records, name="恒达科技") == ["北京恒达科技有限公司"]
+    store.close()
+
+
+def test_totals_are_counted_up_to_a_bound_and_pages_go_no_deeper(
+    records: VerifierRecords, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(records_module, "MAX_RESULTS", 4)
+    for n in range(1, 7):
+        records.add_breach(breach(n, decided=date(2026, 1, n)), fingerprint(n))
+    first = records.search_breaches(ON, page_size=2)
+    assert (first.total, first.total_capped) == (4, True)
+    assert [r.decision_date.day for r in first.records] == [6, 5]
+    assert [r.decision_date.day for r in records.search_breaches(ON, page=2, page_size=2)[0]] == [
+        4,
+        3,
+    ]
+    with pytest.raises(RecordsError, match="narrow the search"):
+        records.search_breaches(ON, page=3, page_size=2)
+    exact = records.search_breaches(ON, decided_from=date(2026, 1, 5))
+    assert (exact.total, exact.total_capped) == (2, False)
+
+
+def test_a_date_range_ending_after_the_day_lists_only_records_decided_by_then(
+    records: VerifierRecords,
+) -> None:
+    records.add_breach(breach(1, decided=date(2026, 2, 1)), fingerprint(1))
+    records.add_breach(breach(2, decided=date(2026, 4, 1)), fingerprint(2))  # not yet decided
+    found = records.search_breaches(ON, decided_to=date(2026, 12, 31))
+    assert [r.decision_date for r in found.records] == [date(2026, 2, 1)]
+
+
+def test_the_json_search_serves_the_stored_text(records: VerifierRecords) -> None:
+    record = breach(1)
+    records.add_breach(record, fingerprint(1))
+    page = records.search_breach_json(ON)
+    assert [json.loads(text) for text in page.texts] == [record.to_public_json()]
+    assert records.listed_breach_json(record.id, ON) == page.texts[0]
+
+
+def test_only_listed_records_are_served_by_id(records: VerifierRecords) -> None:
+    listed, repaired, future = breach(1), breach(2, of=CARD), breach(3, decided=date(2026, 5, 1))
+    for n, record in enumerate((listed, repaired, future)):
+        records.add_breach(record, fingerprint(n))
+    records.update_breach_status(repaired.id, "repaired", date(2026, 1, 20))
+    assert records.listed_breach_json(listed.id, ON) is not None
+    assert records.listed_breach_json(repaired.id, ON) is None
+    assert records.listed_breach_json(future.id, ON) is None
+    assert records.listed_breach_json("BR-unknown", ON) is None
+
+
+def test_the_service_pages_no_deeper_than_the_bound(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    world = open_service(tmp_path, embedded_deployment)
+    record = world.add_breach()
+    listed = world.client.get("/v1/breaches").json()
+    assert (listed["total"], listed["total_capped"]) == (1, False)
+    assert listed["records"] == [record.to_public_json()]
+    assert world.client.get(f"/v1/breaches/{record.id}").json() == record.to_public_json()
+    deep = {"page": str(MAX_RESULTS // 20 + 1), "page_size": "20"}
+    body = assert_problem(world.client.get("/v1/breaches", params=deep), 422, "invalid-request")
+    assert "narrow the search" in body["detail"]
+    assert body["errors"][0]["location"] == ["query", "page"]
+    last = {"page": str(MAX_RESULTS // 20), "page_size": "20"}
+    assert world.client.get("/v1/breaches", params=last).json()["records"] == []
+    page = world.client.get("/", params=deep)
+    assert page.status_code == 400
+    assert "narrow the search" in page.text
+    world.context.close()
