@@ -5,14 +5,16 @@ and verified (50 outcomes a transaction, spread over blocks) while a feed follow
 beside the engine (as the service's background task does, polling every 0.2 s). The delay
 of a record is from the moment the block that gives its event the configured
 confirmations appeared at the node (seen by a watcher polling every 10 ms) to the moment
-the record was committed to the feed. Then the service serves the feed over HTTP on
-loopback and a consumer pages through it with a feed token.
+the record was committed to the feed. Then the service, in a process of its own, serves the
+feed over HTTP on loopback and a consumer pages through it with a feed token.
 """
 
 from __future__ import annotations
 
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -21,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from ledger import AnvilNode, Chain, SigningKey, sign_commitment
+from ledger import AnvilNode, Chain, SigningKey, free_port, sign_commitment
 from ledger.intake import Intake
 from ledger.pipeline import Anchorer
 from ledger.store import Store
@@ -31,7 +33,7 @@ from verifier.engine import EngineConfig, VerificationEngine
 from verifier.feed_follower import FeedFollower
 from verifier.feed_store import FeedStore
 from verifier.sample_data import SOURCES
-from verifier.sample_service import running, running_apart
+from verifier.sample_service import running_apart
 from verifier.sources import HttpSource
 
 HRSS = "BJ-HRSS"
@@ -74,8 +76,6 @@ class BlockWatcher:
 def feed_figures(count: int, confirmations: int = 2, block_time: float = 1.0) -> dict[str, Any]:
     """Delay from confirmation to the feed (p50/p99) and records served per second on pull."""
     from bench import _deploy  # the benchmark's deployment step
-
-    from api.service import ServiceContext, Settings, create_app
 
     catalog = default_catalog()
     matters = {m.code: m.department for m in catalog.matters}
@@ -146,7 +146,7 @@ def feed_figures(count: int, confirmations: int = 2, block_time: float = 1.0) ->
         for record_id, block in blocks.items()
         if block + confirmations in seen
     ]
-    pull = _pull_rate(store_url, ServiceContext, Settings, create_app, folder)
+    pull = _pull_rate(store_url, folder)
     follower_store.close()
     store.close()
     return {
@@ -173,34 +173,64 @@ def _record_blocks(feed: FeedStore) -> dict[str, int]:
     }
 
 
-def _pull_rate(
-    store_url: str, context_type: Any, settings_type: Any, create_app: Any, folder: str
-) -> dict[str, Any]:
-    settings = settings_type(
-        data_dir=folder,
-        store_url=store_url,
-        deployment_file=f"{folder}/none.json",
-        feed=False,
-    )
-    context = context_type.open(settings)
-    token = context.tokens.issue("FEED", "feed", scope="all").token
+_SERVE = """
+import sys, uvicorn
+from api.service import Settings, create_app
+uvicorn.run(create_app(Settings()), host="127.0.0.1", port=int(sys.argv[1]), log_config=None,
+            access_log=False)
+"""
+
+
+def _pull_rate(store_url: str, folder: str) -> dict[str, Any]:
+    """Records per second a consumer pulls from the service, run in a process of its own
+    (as `commitledger serve` runs), with a feed token, through every page again and again."""
+    from api.service.tokens import TokenStore
+
+    store = Store(store_url)
+    token = TokenStore(store).issue("FEED", "feed", scope="all").token
+    store.close()
+    port = free_port()
+    env = {
+        **os.environ,
+        "COMMITLEDGER_STORE_URL": store_url,
+        "COMMITLEDGER_DATA_DIR": folder,
+        "COMMITLEDGER_DEPLOYMENT_FILE": f"{folder}/none.json",
+        "COMMITLEDGER_FEED": "false",
+        "COMMITLEDGER_ANCHORING": "false",
+    }
+    server = subprocess.Popen([sys.executable, "-c", _SERVE, str(port)], env=env)
+    url = f"http://127.0.0.1:{port}"
     figures: dict[str, Any] = {}
-    with running(create_app(settings, context=context)) as url, httpx.Client() as client:
-        headers = {"Authorization": f"Bearer {token}"}
-        for limit in (100, 1000):
-            served = 0
-            started = time.perf_counter()
-            while time.perf_counter() - started < 5.0:
-                after: str | None = None
-                while True:
-                    params: dict[str, Any] = {"limit": limit}
-                    if after:
-                        params["after"] = after
-                    page = client.get(f"{url}/v1/feed", params=params, headers=headers).json()
-                    served += len(page["records"])
-                    if not page["records"]:
+    try:
+        with httpx.Client() as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if client.get(f"{url}/healthz").status_code == 200:
                         break
-                    after = page["next"]
-            elapsed = time.perf_counter() - started
-            figures[f"records_per_second_limit_{limit}"] = round(served / elapsed)
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                time.sleep(0.05)
+            headers = {"Authorization": f"Bearer {token}"}
+            for limit in (100, 1000):
+                served = 0
+                started = time.perf_counter()
+                while time.perf_counter() - started < 5.0:
+                    after: str | None = None
+                    while True:
+                        params: dict[str, Any] = {"limit": limit}
+                        if after:
+                            params["after"] = after
+                        page = client.get(f"{url}/v1/feed", params=params, headers=headers)
+                        body = page.json()
+                        served += len(body["records"])
+                        if not body["records"]:
+                            break
+                        after = body["next"]
+                elapsed = time.perf_counter() - started
+                figures[f"records_per_second_limit_{limit}"] = round(served / elapsed)
+    finally:
+        server.terminate()
+        server.wait(10)
     return figures
