@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import re
@@ -227,15 +228,22 @@ def _paid_by_month(observed: object) -> dict[int, bool]:
         _undecidable("the record is an empty list of months")
     paid: dict[int, bool] = {}
     for position, record in enumerate(observed, start=1):
-        where = f"monthly record {position} of {len(observed)}"
-        if isinstance(record, str):
+        # Years of monthly records per applicant, the same few hundred months for all:
+        # a well-formed month text is parsed once (cached), not once per record.
+        month = _month_index(record) if isinstance(record, str) else None
+        if month is not None:
+            was_paid = True
+        elif isinstance(record, str):  # malformed: say how
+            where = f"monthly record {position} of {len(observed)}"
             month, was_paid = _parse_month(record, where), True
         elif isinstance(record, Mapping):
+            where = f"monthly record {position} of {len(observed)}"
             stated = record.get("paid")
             if not isinstance(stated, bool):
                 _undecidable(f"{where} has no true/false 'paid' field")
             month, was_paid = _parse_month(record.get("month"), where), stated
         else:
+            where = f"monthly record {position} of {len(observed)}"
             _undecidable(f"{where} is {_kind(record)}, not a month or a month object")
         # Two records of one month (a change of employer, a correction) count as paid if
         # either does: a duplicate must not turn a paid month into a gap.
@@ -255,6 +263,17 @@ def _gaps(paid: dict[int, bool], first: int, latest: int) -> tuple[tuple[str, st
             gaps.append((_month_text(start), _month_text(month - 1)))
             start = None
     return tuple(gaps)
+
+
+@functools.lru_cache(maxsize=4096)
+def _month_index(value: str) -> int | None:
+    """`_parse_month` of a well-formed month text, None for any other text."""
+    if not _ISO_MONTH.fullmatch(value):
+        return None
+    year, month = int(value[:4]), int(value[5:])
+    if year == 0 or not 1 <= month <= 12:
+        return None
+    return year * 12 + month - 1
 
 
 def _parse_month(value: object, where: str) -> int:
