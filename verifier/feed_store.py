@@ -223,6 +223,11 @@ class FeedStore:
         """Append records for indexed events up to `safe_block` not in the feed yet, in chain
         order, in one transaction; `build(connection, events)` makes and signs them (given
         sequence numbers from head + 1), stopping early if it must. Returns those appended."""
+        with self._engine.connect() as connection:
+            # Looked at first without the write lock: most rounds find nothing to do.
+            head_block = int(connection.execute(select(feed_meta.c.head_block)).scalar_one())
+            if not _pending(connection, max(0, head_block - window), safe_block, 1):
+                return []
         with self._writer.begin() as connection:
             meta = connection.execute(
                 select(feed_meta.c.head, feed_meta.c.head_block).with_for_update()
@@ -382,16 +387,17 @@ class FeedStore:
 
     def claim(self, now: float, lease_s: float) -> list[Subscriber]:
         """Active subscribers due for a try that no other deliverer holds; leased to this one."""
+        due = select(feed_subscribers).where(
+            feed_subscribers.c.active.is_(True),
+            feed_subscribers.c.next_attempt_at <= now,
+            feed_subscribers.c.lease_until <= now,
+        )
+        with self._engine.connect() as connection:
+            # Looked at first without the write lock: most rounds have nobody due.
+            if connection.execute(due.limit(1)).first() is None:
+                return []
         with self._writer.begin() as connection:
-            rows = connection.execute(
-                select(feed_subscribers)
-                .where(
-                    feed_subscribers.c.active.is_(True),
-                    feed_subscribers.c.next_attempt_at <= now,
-                    feed_subscribers.c.lease_until <= now,
-                )
-                .with_for_update(skip_locked=True)
-            ).all()
+            rows = connection.execute(due.with_for_update(skip_locked=True)).all()
             if rows:
                 connection.execute(
                     update(feed_subscribers)
