@@ -25,6 +25,7 @@ from verifier.feed import VISIBLE_SCOPES, FeedError
 from verifier.feed_check import check_feed
 from verifier.feed_follower import FeedFollower, StepResult
 from verifier.feed_store import FeedStore
+from verifier.feed_subscribers import Subscriptions
 from verifier.webhooks import DeliveryPolicy, check_url, new_secret
 
 from . import cli_store
@@ -199,9 +200,10 @@ class _stopping_on_signals:  # noqa: N801 - used as a context manager
 
 def status_json(feed: FeedStore, now: float) -> dict[str, Any]:
     """Head, each subscriber's lag and the dead letters, as `feed status --json` prints them."""
+    subscriptions = Subscriptions(feed)
     subscribers = []
-    for subscriber in feed.subscribers():
-        behind, oldest = feed.lag(subscriber, VISIBLE_SCOPES[subscriber.scope])  # type: ignore[index]
+    for subscriber in subscriptions.subscribers():
+        behind, oldest = subscriptions.lag(subscriber, VISIBLE_SCOPES[subscriber.scope])  # type: ignore[index]
         subscribers.append(
             {
                 "id": subscriber.id,
@@ -212,13 +214,13 @@ def status_json(feed: FeedStore, now: float) -> dict[str, Any]:
                 "oldest_undelivered_age_s": None if oldest is None else round(now - oldest, 3),
                 "failed_tries": subscriber.attempts,
                 "last_error": subscriber.last_error,
-                "dead_letters": len(feed.dead_letters(subscriber.id)),
+                "dead_letters": len(subscriptions.dead_letters(subscriber.id)),
             }
         )
     dead = [
         {"subscriber": d.subscriber_id, "sequence": d.seq, "record": d.record_id,
          "tries": d.attempts, "last_error": d.last_error}
-        for d in feed.dead_letters()
+        for d in subscriptions.dead_letters()
     ]  # fmt: skip
     return {"ok": True, "head": feed.head(), "subscribers": subscribers, "dead_letters": dead}
 
@@ -271,7 +273,7 @@ def feed_subscribe(
         shown, secret = new_secret()
         the_store = cli_store.open_store(store)
         try:
-            subscriber = FeedStore(the_store).add_subscriber(
+            subscriber = Subscriptions(FeedStore(the_store)).add_subscriber(
                 url, scope, secret, from_start=not from_now
             )
         finally:

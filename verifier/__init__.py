@@ -8,6 +8,7 @@ from .feed import FeedRecord, verify_record
 from .feed_check import CheckReport, check_feed
 from .feed_follower import FeedFollower
 from .feed_store import FeedStore
+from .feed_subscribers import Subscriptions
 from .samples import sample_commitment, sample_commitments
 from .webhooks import DeliveryPolicy, WebhookDeliverer
 
@@ -21,6 +22,7 @@ __all__ = [
     "FeedStore",
     "Matter",
     "Notice",
+    "Subscriptions",
     "WebhookDeliverer",
     "check_feed",
     "default_catalog",

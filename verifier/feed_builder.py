@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -131,6 +131,26 @@ class FeedBuilder:
             return []
         self.blocked_on = None
         return self.feed.append(self._records, safe, REORG_WINDOW, self.limit)
+
+    def redact(self) -> int:
+        """Re-sign the records of commitments erased since they were served, without the
+        committer's (masked) name, category and code; how many were redacted."""
+        redacted = []
+        for _seq, body in self.feed.erased_with_personal_data():
+            record = FeedRecord.from_json_obj(json.loads(body))
+            key = self.report_keys(record.facts.department_code)
+            if key is None:
+                continue  # redacted once the key is there
+            details = replace(
+                record.details,
+                committer_name=None,
+                committer_category=None,
+                credit_code=None,
+                personal_data_erased=True,
+            )
+            redacted.append(sign_record(replace(record, details=details, signature=None), key))
+        self.feed.redact(redacted)
+        return len(redacted)
 
     def _records(self, connection: Connection, events: Sequence[PendingEvent]) -> list[FeedRecord]:
         head = head_in(connection)

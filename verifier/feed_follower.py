@@ -28,6 +28,7 @@ from .catalog import Catalog
 from .feed import ReportKeys
 from .feed_builder import FeedBuilder
 from .feed_store import FeedStore
+from .feed_subscribers import Subscriptions
 from .webhooks import DeliveryPolicy, WebhookDeliverer
 
 
@@ -39,9 +40,10 @@ class StepResult:
     appended: int
     delivered: int
     blocked_on: str | None
+    redacted: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.indexed or self.appended or self.delivered)
+        return bool(self.indexed or self.appended or self.delivered or self.redacted)
 
 
 class FeedFollower:
@@ -61,11 +63,12 @@ class FeedFollower:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.feed = FeedStore(store)
+        self.subscriptions = Subscriptions(self.feed)
         self.indexer = EventIndexer(store, ledger, confirmations)
         self.builder = FeedBuilder(
             self.feed, ledger, catalog, vault, report_keys, confirmations=confirmations
         )
-        self.deliverer = WebhookDeliverer(self.feed, policy, client=client, clock=clock)
+        self.deliverer = WebhookDeliverer(self.subscriptions, policy, client=client, clock=clock)
         # One step at a time per follower: the service may call it from a thread.
         self._lock = threading.Lock()
 
@@ -75,11 +78,12 @@ class FeedFollower:
 
     def step(self) -> StepResult:
         """Index, build what is confirmed (until caught up), deliver what is due."""
-        indexed, appended = self.advance()
-        return StepResult(indexed, appended, self.deliver(), self.builder.blocked_on)
+        indexed, appended, redacted = self.advance()
+        return StepResult(indexed, appended, self.deliver(), self.builder.blocked_on, redacted)
 
-    def advance(self) -> tuple[int, int]:
-        """Index new confirmed events and append their records: (indexed, appended)."""
+    def advance(self) -> tuple[int, int, int]:
+        """Index new confirmed events, append their records, redact the records of erased
+        commitments: (indexed, appended, redacted)."""
         with self._lock:
             indexed = self.indexer.sync()
             appended = 0
@@ -87,7 +91,7 @@ class FeedFollower:
                 added = len(self.builder.build())
                 appended += added
                 if added < self.builder.limit:
-                    return indexed, appended
+                    return indexed, appended, self.builder.redact()
 
     def deliver(self) -> int:
         """Push what is due to the webhook subscribers (no chain access)."""

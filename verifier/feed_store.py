@@ -8,6 +8,7 @@ unique (tx_hash, log_index) refuses a second record of one event.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,13 +29,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    func,
+    inspect,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
-from ledger.schema import apply_migrations, contract_events, migrations_table
+from ledger.schema import apply_migrations, commitments, contract_events, migrations_table
 from ledger.store import Store
 
 from .feed import FeedRecord, Scope
@@ -67,10 +68,14 @@ feed_records = Table(
     Column("determined_on", String(10), nullable=False),
     Column("appended_at", Float, nullable=False),
     Column("body", Text, nullable=False),  # the signed record as served
+    # v2: whose record it is, and whether its body still names the committer (masked)
+    Column("commitment_hash", LargeBinary(32), nullable=True),
+    Column("personal", Boolean, nullable=True),
     UniqueConstraint("tx_hash", "log_index", name="feed_records_event"),
 )
 Index("feed_records_scope", feed_records.c.scope, feed_records.c.seq)
 Index("feed_records_day", feed_records.c.determined_on)
+Index("feed_records_personal", feed_records.c.personal, feed_records.c.commitment_hash)
 
 feed_subscribers = Table(
     "feed_subscribers",
@@ -113,7 +118,35 @@ def _create_v1(connection: Connection) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
+def _commitments_v2(connection: Connection) -> None:
+    """Which commitment each record is of, and whether it names the committer: so that an
+    erased commitment's records can be redacted. v1 may have created the columns already
+    (it creates the tables as defined now)."""
+    present = {column["name"] for column in inspect(connection).get_columns("feed_records")}
+    for name, kind in (("commitment_hash", "BYTEA"), ("personal", "BOOLEAN")):
+        if name not in present:
+            if kind == "BYTEA" and connection.dialect.name == "sqlite":
+                kind = "BLOB"
+            connection.exec_driver_sql(f"ALTER TABLE feed_records ADD COLUMN {name} {kind}")
+    if "personal" not in present:
+        connection.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS feed_records_personal "
+            "ON feed_records (personal, commitment_hash)"
+        )
+    rows = connection.execute(select(feed_records.c.seq, feed_records.c.body)).all()
+    for row in rows:
+        body = json.loads(row.body)
+        connection.execute(
+            update(feed_records)
+            .where(feed_records.c.seq == row.seq)
+            .values(
+                commitment_hash=bytes.fromhex(body["evidence"]["commitment_hash"][2:]),
+                personal=body.get("committer_name") is not None,
+            )
+        )
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _commitments_v2}
 OUTCOME_EVENT = "OutcomeRecorded"
 
 
@@ -139,49 +172,6 @@ class StoredRow:
     scope: str
     department: str
     body: str
-
-
-@dataclass(frozen=True)
-class Subscriber:
-    """A webhook subscriber and how far its deliveries got."""
-
-    id: int
-    url: str
-    scope: str
-    secret: bytes
-    created_at: float
-    delivered_seq: int
-    attempts: int
-    next_attempt_at: float
-    last_error: str | None
-    active: bool
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A record given up on for one subscriber after the allowed tries."""
-
-    subscriber_id: int
-    seq: int
-    record_id: str
-    attempts: int
-    last_error: str
-    dead_at: float
-
-
-def _subscriber(row: Any) -> Subscriber:
-    return Subscriber(
-        row.id,
-        row.url,
-        row.scope,
-        bytes(row.secret),
-        row.created_at,
-        int(row.delivered_seq),
-        row.attempts,
-        row.next_attempt_at,
-        row.last_error,
-        bool(row.active),
-    )
 
 
 class FeedStore:
@@ -253,6 +243,37 @@ class FeedStore:
                 )
             )
         return records
+
+    def erased_with_personal_data(self, limit: int = 500) -> list[tuple[int, str]]:
+        """(sequence, body) of records that still name a committer whose data were erased."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(feed_records.c.seq, feed_records.c.body)
+                .select_from(
+                    feed_records.join(
+                        commitments, commitments.c.hash == feed_records.c.commitment_hash
+                    )
+                )
+                .where(feed_records.c.personal.is_(True), commitments.c.wrapped_key.is_(None))
+                .order_by(feed_records.c.seq)
+                .limit(limit)
+            ).all()
+        return [(int(row.seq), row.body) for row in rows]
+
+    def redact(self, records: Sequence[FeedRecord]) -> None:
+        """Replace records by their redacted, re-signed versions (same sequence and id)."""
+        if not records:
+            return
+        with self._writer.begin() as connection:
+            for record in records:
+                connection.execute(
+                    update(feed_records)
+                    .where(
+                        feed_records.c.seq == record.sequence,
+                        feed_records.c.record_id == record.id,
+                    )
+                    .values(body=record.to_json(), personal=False)
+                )
 
     def head(self) -> int:
         """The last sequence number given (0 when the feed is empty)."""
@@ -348,167 +369,6 @@ class FeedStore:
             rows = connection.execute(select(feed_records.c.record_id, feed_records.c.appended_at))
             return {row.record_id: float(row.appended_at) for row in rows}
 
-    # ------------------------------------------------------------------ subscribers
-
-    def add_subscriber(
-        self,
-        url: str,
-        scope: str,
-        secret: bytes,
-        *,
-        from_start: bool = True,
-        now: float | None = None,
-    ) -> int:
-        """Register a webhook: it receives every record (or, not `from_start`, the new ones)."""
-        stamp = time.time() if now is None else now
-        with self._writer.begin() as connection:
-            head = int(connection.execute(select(feed_meta.c.head)).scalar_one())
-            inserted = connection.execute(
-                feed_subscribers.insert().values(
-                    url=url,
-                    scope=scope,
-                    secret=secret,
-                    created_at=stamp,
-                    delivered_seq=0 if from_start else head,
-                    attempts=0,
-                    next_attempt_at=0.0,
-                    lease_until=0.0,
-                    active=True,
-                )
-            ).inserted_primary_key
-        assert inserted is not None
-        return int(inserted[0])
-
-    def subscribers(self) -> list[Subscriber]:
-        """Every subscriber, oldest first."""
-        with self._engine.connect() as connection:
-            rows = connection.execute(select(feed_subscribers).order_by(feed_subscribers.c.id))
-            return [_subscriber(row) for row in rows]
-
-    def claim(self, now: float, lease_s: float) -> list[Subscriber]:
-        """Active subscribers due for a try that no other deliverer holds; leased to this one."""
-        due = select(feed_subscribers).where(
-            feed_subscribers.c.active.is_(True),
-            feed_subscribers.c.next_attempt_at <= now,
-            feed_subscribers.c.lease_until <= now,
-        )
-        with self._engine.connect() as connection:
-            # Looked at first without the write lock: most rounds have nobody due.
-            if connection.execute(due.limit(1)).first() is None:
-                return []
-        with self._writer.begin() as connection:
-            rows = connection.execute(due.with_for_update(skip_locked=True)).all()
-            if rows:
-                connection.execute(
-                    update(feed_subscribers)
-                    .where(feed_subscribers.c.id.in_([row.id for row in rows]))
-                    .values(lease_until=now + lease_s)
-                )
-        return [_subscriber(row) for row in rows]
-
-    def undelivered(
-        self, subscriber: Subscriber, scopes: Sequence[Scope], limit: int
-    ) -> list[tuple[int, str, str]]:
-        """(sequence, record id, body) of the next records for `subscriber`, in order."""
-        with self._engine.connect() as connection:
-            rows = connection.execute(
-                select(feed_records.c.seq, feed_records.c.record_id, feed_records.c.body)
-                .where(
-                    feed_records.c.seq > subscriber.delivered_seq,
-                    feed_records.c.scope.in_(list(scopes)),
-                )
-                .order_by(feed_records.c.seq)
-                .limit(limit)
-            ).all()
-        return [(int(row.seq), row.record_id, row.body) for row in rows]
-
-    def delivered(self, subscriber_id: int, seq: int) -> None:
-        """Everything up to `seq` reached the subscriber: move on, clear the failures."""
-        with self._writer.begin() as connection:
-            connection.execute(
-                update(feed_subscribers)
-                .where(feed_subscribers.c.id == subscriber_id)
-                .values(delivered_seq=seq, attempts=0, next_attempt_at=0.0, last_error=None)
-            )
-
-    def failed(self, subscriber_id: int, attempts: int, retry_at: float, error: str) -> None:
-        """A try failed: wait until `retry_at`, release the lease."""
-        with self._writer.begin() as connection:
-            connection.execute(
-                update(feed_subscribers)
-                .where(feed_subscribers.c.id == subscriber_id)
-                .values(
-                    attempts=attempts, next_attempt_at=retry_at, last_error=error, lease_until=0.0
-                )
-            )
-
-    def dead(
-        self, subscriber_id: int, seq: int, record_id: str, attempts: int, error: str, now: float
-    ) -> None:
-        """Give up on one record for a subscriber: a dead letter, and on to the next."""
-        with self._writer.begin() as connection:
-            exists = connection.execute(
-                select(feed_dead_letters.c.id).where(
-                    feed_dead_letters.c.subscriber_id == subscriber_id,
-                    feed_dead_letters.c.seq == seq,
-                )
-            ).first()
-            if exists is None:
-                connection.execute(
-                    feed_dead_letters.insert().values(
-                        subscriber_id=subscriber_id,
-                        seq=seq,
-                        record_id=record_id,
-                        attempts=attempts,
-                        last_error=error,
-                        dead_at=now,
-                    )
-                )
-            connection.execute(
-                update(feed_subscribers)
-                .where(feed_subscribers.c.id == subscriber_id)
-                .values(
-                    delivered_seq=seq,
-                    attempts=0,
-                    next_attempt_at=0.0,
-                    last_error=error,
-                    lease_until=0.0,
-                )
-            )
-
-    def release(self, subscriber_id: int) -> None:
-        """Let another deliverer take the subscriber."""
-        with self._writer.begin() as connection:
-            connection.execute(
-                update(feed_subscribers)
-                .where(feed_subscribers.c.id == subscriber_id)
-                .values(lease_until=0.0)
-            )
-
-    def dead_letters(self, subscriber_id: int | None = None) -> list[DeadLetter]:
-        """Dead letters, oldest first."""
-        query = select(feed_dead_letters).order_by(feed_dead_letters.c.id)
-        if subscriber_id is not None:
-            query = query.where(feed_dead_letters.c.subscriber_id == subscriber_id)
-        with self._engine.connect() as connection:
-            return [
-                DeadLetter(
-                    r.subscriber_id, int(r.seq), r.record_id, r.attempts, r.last_error, r.dead_at
-                )
-                for r in connection.execute(query)
-            ]
-
-    def lag(self, subscriber: Subscriber, scopes: Sequence[Scope]) -> tuple[int, float | None]:
-        """Records not yet delivered to `subscriber`, and when the oldest entered the feed."""
-        with self._engine.connect() as connection:
-            count, oldest = connection.execute(
-                select(func.count(), func.min(feed_records.c.appended_at)).where(
-                    feed_records.c.seq > subscriber.delivered_seq,
-                    feed_records.c.scope.in_(list(scopes)),
-                )
-            ).one()
-        return int(count), None if oldest is None else float(oldest)
-
 
 def head_in(connection: Connection) -> int:
     """The feed's head as `connection`'s transaction sees it."""
@@ -552,4 +412,7 @@ def _record_row(record: FeedRecord, stamp: float) -> dict[str, Any]:
         "determined_on": facts.determined_on.isoformat(),
         "appended_at": stamp,
         "body": record.to_json(),
+        "commitment_hash": bytes.fromhex(facts.evidence.commitment_hash[2:]),
+        "personal": record.details.committer_name is not None
+        or record.details.credit_code is not None,
     }

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .feed import VISIBLE_SCOPES, ConsumerScope, FeedError
-from .feed_store import FeedStore, Subscriber
+from .feed_subscribers import Subscriber, Subscriptions
 
 log = logging.getLogger("commitledger.feed.webhooks")
 
@@ -95,13 +95,13 @@ class WebhookDeliverer:
 
     def __init__(
         self,
-        feed: FeedStore,
+        subscriptions: Subscriptions,
         policy: DeliveryPolicy | None = None,
         *,
         client: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.feed = feed
+        self.subscriptions = subscriptions
         self.policy = policy or DeliveryPolicy()
         self._client = client or httpx.Client(timeout=self.policy.timeout_s)
         self._owns_client = client is None
@@ -115,23 +115,25 @@ class WebhookDeliverer:
     def deliver(self) -> int:
         """Try every due subscriber once; how many records were delivered or dead-lettered."""
         done = 0
-        for subscriber in self.feed.claim(self._clock(), self.policy.lease_s):
+        for subscriber in self.subscriptions.claim(self._clock(), self.policy.lease_s):
             try:
                 done += self._deliver_to(subscriber)
             except Exception:
-                self.feed.release(subscriber.id)
+                self.subscriptions.release(subscriber.id)
                 raise
         return done
 
     def _deliver_to(self, subscriber: Subscriber) -> int:
         scope: ConsumerScope = subscriber.scope  # type: ignore[assignment]
-        pending = self.feed.undelivered(subscriber, VISIBLE_SCOPES[scope], self.policy.per_step)
+        pending = self.subscriptions.undelivered(
+            subscriber, VISIBLE_SCOPES[scope], self.policy.per_step
+        )
         attempts = subscriber.attempts
         done = 0
         for seq, record_id, body in pending:
             error = self._post(subscriber, record_id, seq, body.encode("utf-8"))
             if error is None:
-                self.feed.delivered(subscriber.id, seq)
+                self.subscriptions.delivered(subscriber.id, seq)
                 attempts = 0
                 done += 1
                 continue
@@ -141,13 +143,13 @@ class WebhookDeliverer:
                 log.warning(
                     "record given up after %d tries", attempts, extra={"subscriber": subscriber.id}
                 )
-                self.feed.dead(subscriber.id, seq, record_id, attempts, error, now)
+                self.subscriptions.dead(subscriber.id, seq, record_id, attempts, error, now)
                 done += 1
             else:
                 retry_at = now + self.policy.backoff(attempts)
-                self.feed.failed(subscriber.id, attempts, retry_at, error)
+                self.subscriptions.failed(subscriber.id, attempts, retry_at, error)
             return done  # the lease is released; the next step goes on
-        self.feed.release(subscriber.id)
+        self.subscriptions.release(subscriber.id)
         return done
 
     def _post(self, subscriber: Subscriber, record_id: str, seq: int, body: bytes) -> str | None:

@@ -42,9 +42,10 @@ class BackgroundFeed:
             )
         follower = self._follower
         with link.write_lock:
-            indexed, appended = follower.advance()
+            indexed, appended, redacted = follower.advance()
         # Webhooks are other systems: a slow one must not hold the chain's lock.
-        return StepResult(indexed, appended, follower.deliver(), follower.builder.blocked_on)
+        delivered = follower.deliver()
+        return StepResult(indexed, appended, delivered, follower.builder.blocked_on, redacted)
 
 
 def register_feed(context: ServiceContext) -> bool:

@@ -94,6 +94,31 @@ def test_an_erased_commitment_gives_a_record_without_personal_data(fw: FeedWorld
     verify_record(kept, fw.public_key(HRSS))
 
 
+def test_a_commitment_erased_after_its_records_were_served_is_redacted_in_the_feed(
+    fw: FeedWorld,
+) -> None:
+    follower = fw.follower()
+    follower.step()
+    breach_hash = "0x" + fw.hashes["breach"].hex()
+    before = {r.id: r for r in served(fw)}
+    assert fw.world.store.erase(fw.hashes["breach"])
+
+    assert follower.step().redacted == 2  # the breach and its repair
+
+    after = {r.id: r for r in served(fw)}
+    assert after.keys() == before.keys()
+    for record_id, record in after.items():
+        mine = record.facts.evidence.commitment_hash == breach_hash
+        assert record.details.personal_data_erased == mine
+        assert (record.details.committer_name is None) == mine
+        assert (record.details.credit_code is None) == mine
+        assert record.facts == before[record_id].facts  # same place, same chain facts
+        verify_record(record, fw.public_key(HRSS))  # signed again by the department
+    assert not follower.step()  # nothing left to redact
+    report = check_feed(follower.feed, fw.world.ledger, fw.world.catalog, fw.public_key)
+    assert report.ok, report.problems
+
+
 def test_a_department_without_its_report_key_holds_the_feed_without_a_gap(
     fw: FeedWorld,
 ) -> None:

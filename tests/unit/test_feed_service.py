@@ -251,18 +251,21 @@ def test_a_receiver_down_for_a_while_gets_every_record_exactly_once_by_key(
     follower = fw.follower(policy)
     served = [json.loads(b)["id"] for _, b in follower.feed.bodies()]
     with running(receiver.app) as url:
-        subscriber = follower.feed.add_subscriber(f"{url}/hook", "all", secret)
+        subscriber = follower.subscriptions.add_subscriber(f"{url}/hook", "all", secret)
         poll(lambda: len(receiver.tries) >= 5, follower.deliver)  # down: tries and backs off
-        [state] = follower.feed.subscribers()
+        [state] = follower.subscriptions.subscribers()
         assert state.delivered_seq == 0 and state.attempts >= 1
         assert state.last_error == "HTTP 503"
         receiver.down = False
         everything = ("public", "restricted", "not_public")
-        poll(lambda: follower.feed.lag(follower.feed.subscribers()[0], everything)[0] == 0,
-             follower.deliver)  # fmt: skip
+        subscriptions = follower.subscriptions
+        poll(
+            lambda: subscriptions.lag(subscriptions.subscribers()[0], everything)[0] == 0,
+            follower.deliver,
+        )
     assert list(receiver.accepted) == served  # every record, in the feed's order
     assert receiver.duplicates == 0
-    assert follower.feed.dead_letters(subscriber) == []
+    assert follower.subscriptions.dead_letters(subscriber) == []
     assert all(r["signature"] for r in receiver.accepted.values())
 
 
@@ -272,13 +275,16 @@ def test_a_record_is_a_dead_letter_after_the_allowed_tries(fw: FeedWorld) -> Non
     policy = DeliveryPolicy(max_attempts=3, backoff_initial_s=0.001, backoff_max_s=0.01)
     follower = fw.follower(policy)
     with running(receiver.app) as url:
-        subscriber = follower.feed.add_subscriber(f"{url}/hook", "public", secret)
-        poll(lambda: len(follower.feed.dead_letters()) == len(PUBLIC_KINDS), follower.deliver)
-    dead = follower.feed.dead_letters(subscriber)
+        subscriber = follower.subscriptions.add_subscriber(f"{url}/hook", "public", secret)
+        poll(
+            lambda: len(follower.subscriptions.dead_letters()) == len(PUBLIC_KINDS),
+            follower.deliver,
+        )
+    dead = follower.subscriptions.dead_letters(subscriber)
     assert [d.attempts for d in dead] == [3, 3]
     assert all(receiver.tries.count(d.record_id) == 3 for d in dead)
     assert {d.last_error for d in dead} == {"HTTP 503"}
-    [state] = follower.feed.subscribers()
+    [state] = follower.subscriptions.subscribers()
     assert state.delivered_seq == max(d.seq for d in dead)  # delivery went on past them
 
 

@@ -10,13 +10,13 @@ import threading
 from collections.abc import Sequence
 
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from ledger import Status, department_id
 from ledger.store import Store
 from verifier.feed import Details, FeedRecord, chain_facts, department_codes
 from verifier.feed_cursor import CursorCodec, CursorError
-from verifier.feed_store import FeedStore, PendingEvent, head_in
+from verifier.feed_store import FeedStore, PendingEvent, feed_records, head_in
 
 CONTRACT = "0x" + "ab" * 20
 STATUSES = [Status.KEPT, Status.BREACHED, Status.MISMATCH, Status.REPAIRED]
@@ -169,3 +169,27 @@ def test_broken_cursors_are_refused(codec: CursorCodec) -> None:
         with pytest.raises(CursorError) as refused:
             codec.decode(cursor)
         assert refused.value.problem == problem, cursor
+
+
+def test_migration_2_adds_and_fills_the_commitment_columns_of_a_v1_feed(store: Store) -> None:
+    add_events(store, 4)
+    feed = FeedStore(store)
+    feed.append(build, safe_block=100, window=64, limit=100)
+    with store.engine.begin() as connection:  # back to the shape version 1 created
+        connection.exec_driver_sql("DROP INDEX feed_records_personal")
+        connection.exec_driver_sql("ALTER TABLE feed_records DROP COLUMN personal")
+        connection.exec_driver_sql("ALTER TABLE feed_records DROP COLUMN commitment_hash")
+        connection.exec_driver_sql("DELETE FROM feed_migrations WHERE version = 2")
+
+    reopened = FeedStore(Store(store.url))
+
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(feed_records.c.commitment_hash, feed_records.c.personal, feed_records.c.body)
+        ).all()
+    assert len(rows) == 4
+    for row in rows:
+        body = json.loads(row.body)
+        assert "0x" + bytes(row.commitment_hash).hex() == body["evidence"]["commitment_hash"]
+        assert row.personal is False  # these records name nobody
+    reopened.store.close()
