@@ -17,6 +17,7 @@ from ledger.store import Store
 from verifier.feed import Details, FeedRecord, chain_facts, department_codes
 from verifier.feed_cursor import CursorCodec, CursorError
 from verifier.feed_store import FeedStore, PendingEvent, feed_records, head_in
+from verifier.webhooks import new_secret, sign_body, verify_body
 
 CONTRACT = "0x" + "ab" * 20
 STATUSES = [Status.KEPT, Status.BREACHED, Status.MISMATCH, Status.REPAIRED]
@@ -193,3 +194,16 @@ def test_migration_2_adds_and_fills_the_commitment_columns_of_a_v1_feed(store: S
         assert "0x" + bytes(row.commitment_hash).hex() == body["evidence"]["commitment_hash"]
         assert row.personal is False  # these records name nobody
     reopened.store.close()
+
+
+def test_a_webhook_signature_covers_the_body_the_time_and_the_secret() -> None:
+    _shown, secret = new_secret()
+    body = b'{"id":"FR-1"}'
+    header = sign_body(secret, body, 1_700_000_000)
+    assert verify_body(secret, header, body, now=1_700_000_010)
+    assert not verify_body(secret, header, b'{"id":"FR-2"}', now=1_700_000_010)
+    assert not verify_body(new_secret()[1], header, body, now=1_700_000_010)
+    assert not verify_body(secret, header, body, now=1_700_000_000 + 3600)  # replayed late
+    assert not verify_body(secret, header.replace("t=1700000000", "t=1700003600"), body,
+                           now=1_700_003_600)  # fmt: skip
+    assert not verify_body(secret, "garbage", body)
