@@ -26,6 +26,8 @@ Commitment Ledger: signed notification commitments anchored on an Ethereum-compa
   and follow their anchoring and verification.
 * **Auditors** (no token) look up anchors, fetch portable proofs and check documents.
 * **The public** (no token) searches the breach list; `/` is the lookup page.
+* **The credit platform** reads the signed credit feed, `/v1/feed`: public records without
+  a token, restricted and non-public ones with a feed token of that scope.
 
 Errors are RFC 9457 problem details (`application/problem+json`) whose `type` is stable.
 """
