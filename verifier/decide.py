@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import defaultdict
+from collections import ChainMap, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -152,6 +152,7 @@ class Decider:
         self.catalog = catalog
         self.sources = dict(sources)
         self._roots_on_chain: dict[bytes, bool] = {}
+        self._anchorings: list[Mapping[bytes, _Anchoring]] = [{}, {}]
         # Opening, validating and checking the signature of each document is most of the
         # CPU of a run: with workers it is spread over processes, as intake does.
         self._workers = workers
@@ -173,6 +174,8 @@ class Decider:
         """Read the chunk's documents and proofs; hand them to the workers, if any."""
         sealed = self.store.sealed_many(hashes)
         anchorings = self.store.anchorings_of(hashes)
+        # This chunk's and the one before (being sent now): the proofs its outcomes carry.
+        self._anchorings = [self._anchorings[-1], anchorings]
         items = [(h, sealed.get(h), anchorings.get(h)) for h in hashes]
         futures = []
         if self._pool is not None and len(items) >= 4 * self._workers:
@@ -195,6 +198,11 @@ class Decider:
             else:
                 results.append((found, problem))
         return results
+
+    @property
+    def recent_anchorings(self) -> Mapping[bytes, _Anchoring]:
+        """The (root, proof) of the commitments of the last two chunks read, from the store."""
+        return ChainMap(*self._anchorings)  # type: ignore[arg-type]
 
     def integrity_many(self, hashes: Sequence[Hash32]) -> list[tuple[Checked | None, str]]:
         """What each stored document claims if it matches its anchor, else None and what

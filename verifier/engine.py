@@ -261,10 +261,13 @@ class VerificationEngine:
                 return True
         return False
 
-    def _items(self, queued: Sequence[QueuedOutcome]) -> list[OutcomeItem]:
-        hashes = [q.commitment_hash for q in queued]
-        states = self.records.states_of(hashes)
-        anchorings = self.store.anchorings_of(hashes)
+    def _items(
+        self, queued: Sequence[QueuedOutcome], states: Mapping[bytes, str]
+    ) -> list[OutcomeItem]:
+        # The proofs of the commitments just decided were read for the integrity check.
+        known = self.decider.recent_anchorings
+        missing = [q.commitment_hash for q in queued if q.commitment_hash not in known]
+        anchorings = {**self.store.anchorings_of(missing), **known} if missing else known
         items = []
         for q in queued:
             anchoring = anchorings.get(q.commitment_hash)
@@ -296,13 +299,13 @@ class VerificationEngine:
                     summary.breaches += self._recorded([item], item.tx_hash, block)
                     continue
             todo.append(item)
-        todo = self._drop_refused(todo, summary)
+        todo, states = self._drop_refused(todo, summary)
         chain = self.ledger.chain
         in_flight: list[tuple[list[QueuedOutcome], bytes]] = []
         step = self.config.outcomes_per_transaction
         for start in range(0, len(todo), step):
             part = todo[start : start + step]
-            items = self._items(part)
+            items = self._items(part, states)
             builder = self.ledger.outcomes_builder(items)
             tx = chain.prepare(
                 self.verifier, builder, abi=self.ledger.abi, gas=_gas_for(part, items)
@@ -334,11 +337,12 @@ class VerificationEngine:
 
     def _drop_refused(
         self, queued: list[QueuedOutcome], summary: RunSummary
-    ) -> list[QueuedOutcome]:
+    ) -> tuple[list[QueuedOutcome], dict[bytes, str]]:
         """Abandon outcomes the status machine refuses now (the commitment moved on since they
-        were queued: withdrawn, decided by someone else); one would revert the whole batch."""
+        were queued: withdrawn, decided by someone else); one would revert the whole batch.
+        Returns the others and the verification states it read."""
         if not queued:
-            return queued
+            return queued, {}
         states = self.records.states_of([q.commitment_hash for q in queued])
         suspects = [
             q
@@ -361,7 +365,7 @@ class VerificationEngine:
                     "abandoned outcome %s for %s", item.status.name, hex32(item.commitment_hash)
                 )
         dropped = {q.id for q in refused}
-        return [q for q in queued if q.id not in dropped]
+        return [q for q in queued if q.id not in dropped], states
 
     def _recorded(self, queued: Sequence[QueuedOutcome], tx_hash: bytes, block: int) -> list[str]:
         """Outcomes are on chain: move their verifications on; publish breaches."""

@@ -575,3 +575,28 @@ def test_checking_documents_in_worker_processes_decides_the_same(world: World) -
     assert all(world.status(h) == Status.KEPT for h in honest)
     assert world.status(altered) == Status.NONE
     assert summary.outcomes["integrity_failure"] == 1
+
+
+def test_chunks_checked_ahead_in_workers_are_each_decided_and_recorded_once(
+    world: World,
+) -> None:
+    hashes = one_of_each(world)
+    honest = [world.commit_kind("agree", "BJ-HRSS-0004")[0] for _ in range(20)]
+    altered = [honest.pop(2), honest.pop(11)]
+    for target in altered:
+        tamper(world, "flipped byte", [target])
+    # Chunks of 8 (enough for two workers each): the next is checked while one is sent.
+    config = EngineConfig(chunk=8, outcomes_per_transaction=8)
+    engine = world.new_engine(config=config, workers=2)
+
+    summary = engine.run(DAY)
+
+    assert summary.examined == 24 and summary.recorded == 22
+    assert summary.outcomes["integrity_failure"] == 2
+    assert summary.transactions == 3  # chunks of 8, 8 and 8, less the two altered
+    for outcome, commitment in hashes.items():
+        assert world.status(commitment) == EXPECTED_STATUS[outcome], outcome
+    assert all(world.status(h) == Status.KEPT for h in honest)
+    assert all(world.status(h) == Status.NONE for h in altered)
+    recorded = world.events_of("OutcomeRecorded")
+    assert len(recorded) == 22 and set(recorded.values()) == {1}
