@@ -21,7 +21,7 @@ from rich.table import Table
 from ledger import Chain, LedgerContract, SigningKey
 from ledger.store import Store
 from verifier import default_catalog
-from verifier.feed import VISIBLE_SCOPES, FeedError
+from verifier.feed import VISIBLE_SCOPES, ZH_LABELS, FeedError
 from verifier.feed_check import check_feed
 from verifier.feed_follower import FeedFollower, StepResult
 from verifier.feed_store import FeedStore
@@ -314,6 +314,9 @@ def feed_export(
     since: Annotated[str, typer.Option("--since", metavar="YYYY-MM-DD", help="Determined from.")],
     format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
     scope: ScopeOpt = "all",
+    labels: Annotated[
+        str, typer.Option("--labels", help="CSV header: en (field names) or zh (the standard's).")
+    ] = "en",
     out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
     store: cli_store.StoreOpt = None,
 ) -> None:
@@ -325,12 +328,18 @@ def feed_export(
     if format not in ("jsonl", "csv"):
         fail(f"--format {format!r}: give jsonl or csv", as_json=False)
     _scope(scope, False)
+    if labels not in ("en", "zh"):
+        fail(f"--labels {labels!r}: give en or zh", as_json=False)
     with reporting_errors(False):
         the_store = cli_store.open_store(store)
         try:
             target = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
             try:
-                count = _write_export(FeedStore(the_store), day, scope, format, target)
+                header = [*CSV_COLUMNS, *EVIDENCE_COLUMNS, "public_key", "signature"]
+                if labels == "zh":
+                    header = [ZH_LABELS[name] for name in header]
+                feed = FeedStore(the_store)
+                count = _write_export(feed, day, scope, format, target, header)
             finally:
                 if out:
                     target.close()
@@ -340,11 +349,13 @@ def feed_export(
         console.print(f"{count} records written to {out}", markup=False)
 
 
-def _write_export(feed: FeedStore, day: date, scope: str, format: str, target: Any) -> int:
+def _write_export(
+    feed: FeedStore, day: date, scope: str, format: str, target: Any, header: list[str]
+) -> int:
     count = 0
     writer = csv.writer(target) if format == "csv" else None
     if writer is not None:
-        writer.writerow([*CSV_COLUMNS, *EVIDENCE_COLUMNS, "public_key", "signature"])
+        writer.writerow(header)
     for record in export_rows(feed, day, scope):
         if writer is not None:
             writer.writerow(_csv_line(record))

@@ -72,6 +72,40 @@ VISIBLE_SCOPES: dict[ConsumerScope, tuple[Scope, ...]] = {
     "all": ("public", "restricted", "not_public"),
 }
 
+# The data elements' names as the national credit-commitment standard writes them (for files
+# a platform imports; the JSON keeps English keys).
+ZH_LABELS: dict[str, str] = {
+    "sequence": "序号",
+    "id": "记录标识",
+    "kind": "变更类型",
+    "commitment_code": "承诺编码",
+    "committer_name": "承诺主体名称",
+    "committer_category": "承诺主体类别",
+    "credit_code": "统一社会信用代码或证件号码",
+    "commitment_type": "承诺类型",
+    "matter_code": "承诺事项编码",
+    "matter_name": "承诺事项",
+    "content_summary": "承诺内容摘要",
+    "date_made": "承诺日期",
+    "valid_until": "有效期至",
+    "fulfilment_status": "履约状态",
+    "unfulfilled": "未履约内容",
+    "sanction": "惩戒措施",
+    "department_code": "认定部门代码",
+    "department_name": "认定部门",
+    "determined_on": "认定日期",
+    "publication_scope": "公开范围",
+    "personal_data_erased": "个人信息已删除",
+    "chain_id": "链标识",
+    "contract": "合约地址",
+    "transaction": "交易哈希",
+    "block": "区块高度",
+    "log_index": "日志序号",
+    "commitment_hash": "承诺哈希",
+    "public_key": "签名公钥",
+    "signature": "签名",
+}
+
 ReportKeys = Callable[[str], SigningKey | None]
 """A department's report-signing key by department code (None: the service has none)."""
 

@@ -313,6 +313,11 @@ def test_export_as_json_lines_and_csv(fw: FeedWorld, tmp_path: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert {row["kind"] for row in rows} == PUBLIC_KINDS
     assert all(row["signature"] and row["transaction"].startswith("0x") for row in rows)
+    zh = cli("feed", "export", "--since", since, "--format", "csv", "--labels", "zh",
+             "--store", url)  # fmt: skip
+    header = next(csv.reader(io.StringIO(zh)))
+    assert header[:5] == ["序号", "记录标识", "变更类型", "承诺编码", "承诺主体名称"]
+    assert len(list(csv.reader(io.StringIO(zh)))) == 7
     tomorrow = (date.today() + timedelta(days=2)).isoformat()
     assert cli("feed", "export", "--since", tomorrow, "--store", url) == ""
 
