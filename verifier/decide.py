@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import ChainMap, defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,8 +13,11 @@ from datetime import date
 from ledger import (
     InvalidDocumentError,
     LedgerContract,
+    MerkleError,
     SignatureError,
     SignedCommitment,
+    keccak256,
+    leaf_hash,
     verify_proof,
     verify_signed,
 )
@@ -83,8 +86,36 @@ _Checked = tuple[Checked | None, str, Hash32 | None]
 _Item = tuple[Hash32, _Sealed | None, _Anchoring | None]
 
 
+class ProofCheck:
+    """`verify_proof` for the many commitments of a few batches. Their paths share the upper
+    nodes of their trees: each pair of nodes is hashed once, not once per commitment (a
+    proof of a 1,000-leaf batch is 10 hashes, a chunk of 300 needs about 1,000, not 3,000)."""
+
+    def __init__(self) -> None:
+        self._parents: dict[bytes, bytes] = {}
+
+    def __call__(self, root: Hash32, commitment: Hash32, proof: Sequence[Hash32]) -> bool:
+        """Whether `proof` shows `commitment` under `root`; MerkleError if it is malformed."""
+        if len(root) != 32:
+            raise MerkleError("root must be 32 bytes")
+        node: bytes = leaf_hash(commitment)
+        for step, sibling in enumerate(proof):
+            if not isinstance(sibling, bytes) or len(sibling) != 32:
+                raise MerkleError(f"proof element {step} must be 32 bytes")
+            pair = node + sibling if node <= sibling else sibling + node  # sorted, as OZ does
+            parent = self._parents.get(pair)
+            if parent is None:
+                parent = self._parents[pair] = keccak256(pair)
+            node = parent
+        return node == root
+
+
 def _check(
-    vault: Vault, commitment: Hash32, sealed: _Sealed | None, anchoring: _Anchoring | None
+    vault: Vault,
+    commitment: Hash32,
+    sealed: _Sealed | None,
+    anchoring: _Anchoring | None,
+    proves: Callable[[Hash32, Hash32, Sequence[Hash32]], bool] = verify_proof,
 ) -> _Checked:
     """Open and check one stored document against its proof; the root's presence on chain
     is left to the caller (one view call per batch). Returns (document, problem, root)."""
@@ -106,7 +137,7 @@ def _check(
     if anchoring is None:
         return None, "not anchored yet", None
     root, proof = anchoring
-    if not verify_proof(root, commitment, proof):
+    if not proves(root, commitment, proof):
         return None, "the anchor on chain does not prove this commitment", None
     return Checked.of(signed), "", root
 
@@ -121,7 +152,8 @@ def _start_worker(master_key: bytes) -> None:
 
 def _check_in_worker(items: Sequence[_Item]) -> list[_Checked]:
     assert _worker_vault is not None
-    return [_check(_worker_vault, *item) for item in items]
+    proves = ProofCheck()
+    return [_check(_worker_vault, *item, proves) for item in items]
 
 
 @dataclass
@@ -190,7 +222,8 @@ class Decider:
         if started.parts:
             checked = [c for part in started.parts for c in part.result()]
         else:
-            checked = [_check(self.intake.vault, *item) for item in started.items]
+            proves = ProofCheck()
+            checked = [_check(self.intake.vault, *item, proves) for item in started.items]
         results: list[tuple[Checked | None, str]] = []
         for found, problem, root in checked:
             if found is not None and root is not None and not self._root_on_chain(root):
