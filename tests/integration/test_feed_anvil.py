@@ -162,3 +162,31 @@ def test_feed_run_and_check_from_the_command_line_find_an_altered_record(
         ("altered", 5),
         ("bad_signature", 5),
     }
+
+
+def test_a_served_record_whose_event_a_reorg_removed_stays_and_is_reported(
+    world: World,
+) -> None:
+    world.commit(*sample_commitments(4, seed=14, department=HRSS))
+    provider = world.chain.w3.provider
+    before_outcomes = provider.make_request("evm_snapshot", [])["result"]
+    world.engine.run(DAY)
+    keys = {HRSS: SigningKey.generate("ed25519")}
+    follower = FeedFollower(world.store, world.ledger, world.catalog, world.vault, keys.get)
+    assert follower.step().appended == 4
+    served = follower.feed.sequences()
+
+    # A reorg deeper than the (zero) confirmations: the outcomes' blocks are replaced.
+    assert provider.make_request("evm_revert", [before_outcomes])["result"] is True
+    for _ in range(6):
+        provider.make_request("evm_mine", [])  # other blocks in their place
+    follower.step()
+
+    assert world.ledger.events("OutcomeRecorded") == []
+    assert world.store.events("OutcomeRecorded") == []  # the index was rewound
+    assert follower.feed.sequences() == served  # the feed was not: nothing vanishes
+    report = check_feed(
+        follower.feed, world.ledger, world.catalog, lambda d: keys[d].public_key_b64()
+    )
+    assert [p.kind for p in report.problems] == ["not_on_chain"] * 4
+    follower.close()
