@@ -189,4 +189,17 @@ def test_a_served_record_whose_event_a_reorg_removed_stays_and_is_reported(
         follower.feed, world.ledger, world.catalog, lambda d: keys[d].public_key_b64()
     )
     assert [p.kind for p in report.problems] == ["not_on_chain"] * 4
+
+    # Changes in the replacing chain join the feed after them, with new numbers.
+    world.chain.forget_nonces()  # the accounts' nonces went back with the blocks
+    world.commit(*sample_commitments(2, seed=15, department=HRSS))
+    world.engine.run(DAY)
+    assert follower.step().appended == 2
+    assert follower.feed.sequences() == [*served, 5, 6]
+    report = check_feed(
+        follower.feed, world.ledger, world.catalog, lambda d: keys[d].public_key_b64()
+    )
+    assert (
+        sorted(p.kind for p in report.problems if p.kind != "out_of_order") == ["not_on_chain"] * 4
+    )
     follower.close()
