@@ -8,7 +8,7 @@ from collections import ChainMap, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 from ledger import (
     InvalidDocumentError,
@@ -16,6 +16,7 @@ from ledger import (
     MerkleError,
     SignatureError,
     SignedCommitment,
+    SigningKey,
     keccak256,
     leaf_hash,
     verify_proof,
@@ -27,7 +28,7 @@ from ledger.types import Hash32
 from ledger.vault import ErasedError, Vault, VaultError
 
 from .catalog import Catalog, Matter
-from .reports import Outcome
+from .reports import Outcome, SignedReport, VerificationReport, sign_report
 from .rules import Comparison, compare
 from .sources import DataSource, SourceError, Subject, lookup_many
 
@@ -43,6 +44,25 @@ class Decision:
     outcome: Outcome
     comparisons: tuple[Comparison, ...] = ()
     note: str = ""
+    report: SignedReport | None = None  # signed already, when the decider has the key
+
+
+def sign_decision(
+    decision: Decision, department: str, on: date, key: SigningKey, decided_by: str = "engine"
+) -> SignedReport:
+    """The department's signed report of a decision."""
+    report = VerificationReport(
+        commitment_hash=decision.commitment_hash,
+        matter_code=decision.matter.code,
+        department=department,
+        outcome=decision.outcome,
+        comparisons=tuple(c.to_json_obj() for c in decision.comparisons),
+        as_of=on,
+        decided_at=datetime.now(UTC),
+        decided_by=decided_by,
+        note=decision.note,
+    )
+    return sign_report(report, key)
 
 
 @dataclass(frozen=True)
@@ -142,18 +162,79 @@ def _check(
     return Checked.of(signed), "", root
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """A data source's failure, by kind (SourceError does not survive pickling)."""
+
+    kind: str
+
+
+_Data = Mapping[str, Mapping[str, object] | _Failed | None]
+_ToCompare = tuple[Hash32, Checked, str, _Data]  # commitment, claims, matter code, records
+_Compared = tuple[Outcome, tuple[Comparison, ...], SignedReport | None]
+
+
+def _compare(commitment: Hash32, found: Checked, matter: Matter, data: _Data, on: date) -> Decision:
+    claims = {key: (op, value) for key, op, value in found.claims}
+    comparisons = []
+    for spec in matter.claims:
+        claim = claims.get(spec.key)
+        if claim is None:
+            continue  # the applicant did not commit to it
+        op, value = claim
+        record = data.get(spec.source)
+        if isinstance(record, _Failed):
+            detail = f"data source {spec.source} failed: {record.kind}"
+            claimed = {"op": op, "value": value}
+            comparisons.append(Comparison(spec.key, "undecidable", claimed, None, detail))
+            continue
+        observed = None if record is None else record.get(spec.source_field)
+        comparisons.append(compare(spec.key, spec.type, op, value, observed, as_of=on))
+    outcome = _outcome(matter, comparisons)
+    return Decision(commitment, matter, outcome, tuple(comparisons))
+
+
+@dataclass(frozen=True)
+class _Reporter:
+    department: str
+    key: SigningKey
+
+
+def _compare_all(
+    todo: Sequence[_ToCompare], catalog: Catalog, reporter: _Reporter | None, on: date
+) -> list[_Compared]:
+    compared: list[_Compared] = []
+    for commitment, found, code, data in todo:
+        decision = _compare(commitment, found, catalog.matter(code), data, on)
+        report = None
+        if reporter is not None:
+            report = sign_decision(decision, reporter.department, on, reporter.key)
+        compared.append((decision.outcome, decision.comparisons, report))
+    return compared
+
+
 _worker_vault: Vault | None = None
+_worker_catalog: Catalog | None = None
+_worker_reporter: _Reporter | None = None
 
 
-def _start_worker(master_key: bytes) -> None:
-    global _worker_vault
+def _start_worker(master_key: bytes, catalog: Catalog, reporting: tuple[str, bytes] | None) -> None:
+    global _worker_vault, _worker_catalog, _worker_reporter
     _worker_vault = Vault(master_key)
+    _worker_catalog = catalog
+    if reporting is not None:
+        _worker_reporter = _Reporter(reporting[0], SigningKey.from_pem(reporting[1]))
 
 
 def _check_in_worker(items: Sequence[_Item]) -> list[_Checked]:
     assert _worker_vault is not None
     proves = ProofCheck()
     return [_check(_worker_vault, *item, proves) for item in items]
+
+
+def _compare_in_worker(todo: Sequence[_ToCompare], on: date) -> list[_Compared]:
+    assert _worker_catalog is not None
+    return _compare_all(todo, _worker_catalog, _worker_reporter, on)
 
 
 @dataclass
@@ -177,7 +258,10 @@ class Decider:
         catalog: Catalog,
         sources: Mapping[str, DataSource],
         workers: int = 0,
+        reporter: tuple[str, SigningKey] | None = None,
     ) -> None:
+        """`reporter`: the department and its report key; with it, decisions come signed
+        (by the workers, when there are any)."""
         self.store = store
         self.intake = intake
         self.ledger = ledger
@@ -188,10 +272,14 @@ class Decider:
         # Opening, validating and checking the signature of each document is most of the
         # CPU of a run: with workers it is spread over processes, as intake does.
         self._workers = workers
+        self._reporter = None if reporter is None else _Reporter(*reporter)
         self._pool: ProcessPoolExecutor | None = None
         if workers > 0:
+            reporting = None if reporter is None else (reporter[0], reporter[1].to_pem())
             self._pool = ProcessPoolExecutor(
-                workers, initializer=_start_worker, initargs=(intake.vault.master_key,)
+                workers,
+                initializer=_start_worker,
+                initargs=(intake.vault.master_key, catalog, reporting),
             )
 
     # ------------------------------------------------------------------ integrity
@@ -252,7 +340,7 @@ class Decider:
 
     async def _gather(
         self, documents: Sequence[tuple[Checked, Matter]]
-    ) -> list[dict[str, Mapping[str, object] | SourceError | None]]:
+    ) -> list[dict[str, Mapping[str, object] | _Failed | None]]:
         """Each document's records, source by source: one batched lookup per source."""
         wanted: dict[str, list[int]] = defaultdict(list)
         fields: dict[str, set[str]] = defaultdict(set)
@@ -261,7 +349,7 @@ class Decider:
                 if index not in wanted[spec.source]:
                     wanted[spec.source].append(index)
                 fields[spec.source].add(spec.source_field)
-        found: list[dict[str, Mapping[str, object] | SourceError | None]] = [{} for _ in documents]
+        found: list[dict[str, Mapping[str, object] | _Failed | None]] = [{} for _ in documents]
 
         async def one_source(name: str) -> None:
             indexes = wanted[name]
@@ -278,59 +366,42 @@ class Decider:
                 except SourceError as exc:
                     results = [exc] * len(indexes)
             for i, result in zip(indexes, results, strict=True):
-                found[i][name] = result
+                if isinstance(result, SourceError):
+                    found[i][name] = _Failed(type(result).__name__)
+                else:
+                    found[i][name] = result
 
         await asyncio.gather(*(one_source(name) for name in wanted))
         return found
 
-    def _compare(
-        self,
-        commitment: Hash32,
-        found: Checked,
-        matter: Matter,
-        data: Mapping[str, Mapping[str, object] | SourceError | None],
-        on: date,
-    ) -> Decision:
-        claims = {key: (op, value) for key, op, value in found.claims}
-        comparisons = []
-        for spec in matter.claims:
-            claim = claims.get(spec.key)
-            if claim is None:
-                continue  # the applicant did not commit to it
-            op, value = claim
-            record = data.get(spec.source)
-            if isinstance(record, SourceError):
-                detail = f"data source {spec.source} failed: {type(record).__name__}"
-                claimed = {"op": op, "value": value}
-                comparisons.append(Comparison(spec.key, "undecidable", claimed, None, detail))
-                continue
-            observed = None if record is None else record.get(spec.source_field)
-            comparisons.append(compare(spec.key, spec.type, op, value, observed, as_of=on))
-        outcome = _outcome(matter, comparisons)
-        return Decision(commitment, matter, outcome, tuple(comparisons))
-
     async def decide_all(self, commitments: Sequence[Hash32], on: date) -> list[Decision]:
         """Verify many commitments as of `on`; bad data are reported, never raised."""
         started = self._start(commitments)
-        return await self._decide(started, self._integrity(started), on)
+        decisions, todo = await self._gathered(started, self._integrity(started))
+        return self._compared(decisions, self._compare_start(todo, on))
 
     def decide_chunks(
         self, chunks: Sequence[Sequence[Hash32]], on: date, loop: asyncio.AbstractEventLoop
     ) -> Iterator[list[Decision]]:
-        """`decide_all` of each chunk in turn, on `loop`. The next chunk's documents are
-        checked in the worker processes while the caller works on this chunk's decisions."""
+        """`decide_all` of each chunk in turn, on `loop`. The workers compare and sign this
+        chunk, then check the next chunk's documents while the caller sends this one's."""
         started = self._start(chunks[0]) if chunks else None
         for index in range(len(chunks)):
             assert started is not None
-            current, integrity = started, self._integrity(started)
+            current = started
+            decisions, todo = loop.run_until_complete(
+                self._gathered(current, self._integrity(current))
+            )
+            comparing = self._compare_start(todo, on)
             started = self._start(chunks[index + 1]) if index + 1 < len(chunks) else None
-            yield loop.run_until_complete(self._decide(current, integrity, on))
+            yield self._compared(decisions, comparing)
 
-    async def _decide(
-        self, started: _Started, integrity: Sequence[tuple[Checked | None, str]], on: date
-    ) -> list[Decision]:
+    async def _gathered(
+        self, started: _Started, integrity: Sequence[tuple[Checked | None, str]]
+    ) -> tuple[list[Decision | None], list[_ToCompare]]:
+        """Decisions of the documents that failed their check; the others with their data."""
         commitments, sealed = started.commitments, started.sealed
-        decisions: dict[int, Decision] = {}
+        decisions: list[Decision | None] = [None] * len(commitments)
         checked: list[tuple[int, Checked, Matter]] = []
         for index, commitment in enumerate(commitments):
             found, problem = integrity[index]
@@ -345,6 +416,39 @@ class Decider:
                 continue
             checked.append((index, found, self.catalog.matter(found.matter_code)))
         gathered = await self._gather([(found, matter) for _, found, matter in checked])
-        for (index, found, matter), data in zip(checked, gathered, strict=True):
-            decisions[index] = self._compare(commitments[index], found, matter, data, on)
-        return [decisions[i] for i in range(len(commitments))]
+        todo: list[_ToCompare] = [
+            (commitments[index], found, matter.code, data)
+            for (index, found, matter), data in zip(checked, gathered, strict=True)
+        ]
+        return decisions, todo
+
+    def _compare_start(self, todo: list[_ToCompare], on: date) -> _Comparing:
+        if self._pool is None or len(todo) < 4 * self._workers:
+            return _Comparing(todo, [], _compare_all(todo, self.catalog, self._reporter, on))
+        size = -(-len(todo) // self._workers)
+        parts = [
+            self._pool.submit(_compare_in_worker, todo[i : i + size], on)
+            for i in range(0, len(todo), size)
+        ]
+        return _Comparing(todo, parts, [])
+
+    def _compared(self, decisions: list[Decision | None], comparing: _Comparing) -> list[Decision]:
+        results = comparing.done or [r for part in comparing.parts for r in part.result()]
+        compared = iter(zip(comparing.todo, results, strict=True))
+        final: list[Decision] = []
+        for decision in decisions:
+            if decision is None:
+                (commitment, _, code, _), (outcome, comparisons, report) = next(compared)
+                matter = self.catalog.matter(code)
+                decision = Decision(commitment, matter, outcome, comparisons, report=report)
+            final.append(decision)
+        return final
+
+
+@dataclass
+class _Comparing:
+    """A chunk's comparisons under way in the workers (`parts`), or done here (`done`)."""
+
+    todo: list[_ToCompare]
+    parts: list[Future[list[_Compared]]]
+    done: list[_Compared]

@@ -36,9 +36,9 @@ from ledger.types import Hash32
 from .breaches import BreachEvidence, can_repair, earliest_repair, make_breach_record
 from .calendar import WorkingDays, default_calendar
 from .catalog import Catalog, Matter
-from .decide import ERASED, Decider, Decision
+from .decide import ERASED, Decider, Decision, sign_decision
 from .records import RecordedOutcome, VerificationState, VerifierRecords
-from .reports import Outcome, SignedReport, VerificationReport, sign_report
+from .reports import Outcome, SignedReport
 from .rules import Comparison
 from .sources import DataSource
 
@@ -142,7 +142,9 @@ class VerificationEngine:
         self.config = config or EngineConfig()
         self.records = VerifierRecords(store)
         self.outbox = OutcomeOutbox(store)
-        self.decider = Decider(store, intake, ledger, catalog, sources, workers=workers)
+        self.decider = Decider(
+            store, intake, ledger, catalog, sources, workers, reporter=(department, report_key)
+        )
         # One loop for the engine's life: HTTP connections belong to the loop that opened them.
         self._loop = asyncio.new_event_loop()
 
@@ -202,18 +204,9 @@ class VerificationEngine:
         return summary
 
     def _report(self, decision: Decision, on: date, decided_by: str = "engine") -> SignedReport:
-        report = VerificationReport(
-            commitment_hash=decision.commitment_hash,
-            matter_code=decision.matter.code,
-            department=self.department,
-            outcome=decision.outcome,
-            comparisons=tuple(c.to_json_obj() for c in decision.comparisons),
-            as_of=on,
-            decided_at=datetime.now(UTC),
-            decided_by=decided_by,
-            note=decision.note,
-        )
-        return sign_report(report, self.report_key)
+        if decision.report is not None and decided_by == "engine":
+            return decision.report  # signed where it was decided
+        return sign_decision(decision, self.department, on, self.report_key, decided_by)
 
     def _queue(
         self, decisions: Sequence[Decision], on: date, summary: RunSummary
