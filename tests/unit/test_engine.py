@@ -22,6 +22,7 @@ from ledger.types import Hash32
 from verifier.breaches import BreachRecord
 from verifier.engine import EngineConfig, VerificationError
 from verifier.records import VerifierRecords
+from verifier.reports import SignedReport, verify_report
 from verifier.sample_data import Planted
 
 FOOD = "BJ-SAMR-0001"
@@ -600,3 +601,29 @@ def test_chunks_checked_ahead_in_workers_are_each_decided_and_recorded_once(
     assert all(world.status(h) == Status.NONE for h in altered)
     recorded = world.events_of("OutcomeRecorded")
     assert len(recorded) == 22 and set(recorded.values()) == {1}
+    # Signed in the workers with the department's key; the evidence on chain is their hash.
+    for commitment in [*hashes.values(), *honest]:
+        verification = engine.records.verification(commitment)
+        assert verification is not None and verification.report is not None
+        signed = SignedReport.from_json_obj(verification.report)
+        verify_report(signed)
+        assert signed.public_key == engine.report_key.public_key_b64()
+        assert signed.report["department"] == HRSS and signed.report["as_of"] == DAY.isoformat()
+        assert signed.evidence == verification.evidence
+
+
+def test_a_failing_data_source_needs_a_person_when_workers_compare(world: World) -> None:
+    # The failure crosses into the worker processes with the data: its kind must survive.
+    falses = [world.commit_kind("false", POINTS)[0] for _ in range(8)]
+    world.faults.fail("police_criminal")
+    engine = world.new_engine(sources=world.sources(retries=0, backoff=0.0), workers=2)
+
+    summary = engine.run(DAY)
+
+    assert summary.outcomes == Counter({"needs_manual": 8}) and summary.breaches == []
+    for commitment in falses:
+        assert world.status(commitment) == Status.NEEDS_MANUAL
+        verification = engine.records.verification(commitment)
+        assert verification is not None and verification.report is not None
+        details = [c["detail"] for c in verification.report["report"]["comparisons"]]
+        assert "data source police_criminal failed: SourceUnavailable" in details
