@@ -60,7 +60,7 @@ _NEXT: dict[str, frozenset[str]] = {
 }
 MAX_PAGE_SIZE = 100
 # A search counts its matches up to here and pages no deeper: beyond, narrow the search.
-MAX_RESULTS = 2_000
+MAX_RESULTS = 1_000
 # Name fragments this long or longer are found through the trigram index (SQLite).
 TRIGRAM = 3
 

@@ -25,8 +25,12 @@ from .problems import (
 from .tokens import Principal, Role
 
 
-def get_context(request: Request) -> ServiceContext:
-    """The service context the app was built with."""
+async def get_context(request: Request) -> ServiceContext:
+    """The service context the app was built with.
+
+    This and the other dependencies that neither block nor touch the store are `async`:
+    FastAPI runs a plain `def` dependency in the thread pool, a hop per request each.
+    """
     context: ServiceContext = request.app.state.context
     return context
 
@@ -34,12 +38,12 @@ def get_context(request: Request) -> ServiceContext:
 ContextDep = Annotated[ServiceContext, Depends(get_context)]
 
 
-def get_store(context: ContextDep) -> Store:
+async def get_store(context: ContextDep) -> Store:
     """The ledger store."""
     return context.store
 
 
-def get_records(context: ContextDep) -> VerifierRecords:
+async def get_records(context: ContextDep) -> VerifierRecords:
     """Verifications and breach records."""
     return context.records
 
@@ -96,7 +100,7 @@ def require_department(principal: Principal, department: str, what: str) -> None
         )
 
 
-def commitment_hash(hash: str) -> Hash32:
+async def commitment_hash(hash: str) -> Hash32:
     """The `{hash}` path parameter as 32 bytes; 400 problem when it is not one."""
     try:
         return to_hash32(hash)
@@ -124,4 +128,8 @@ def rate_limited(request: Request, context: ContextDep) -> None:
         )
 
 
-RateLimit = Depends(rate_limited)
+async def _spend_public_request(request: Request, context: ContextDep) -> None:
+    rate_limited(request, context)  # memory only: no need for a thread
+
+
+RateLimit = Depends(_spend_public_request)
