@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -104,16 +105,19 @@ class ChainLink:
             raise ChainError("no JSON-RPC URL: set COMMITLEDGER_CHAIN_RPC_URL")
         return self.rpc_url
 
+    def read_lock(self, ledger: LedgerContract) -> AbstractContextManager[object]:
+        """What a reader of `ledger` holds: the write lock on the embedded chain (not
+        thread-safe), nothing on a node, where reads need not wait for transactions."""
+        return self.write_lock if ledger.chain.kind == "embedded" else nullcontext()
+
     def read(self, action: Callable[[LedgerContract], Any]) -> Any | None:
         """`action(ledger)`, or None when the chain cannot answer now."""
         ledger = self.ledger()
         if ledger is None:
             return None
         try:
-            if ledger.chain.kind == "embedded":
-                with self.write_lock:
-                    return action(ledger)
-            return action(ledger)
+            with self.read_lock(ledger):
+                return action(ledger)
         except Exception as exc:  # the node is another system: any failure means "not now"
             self.last_error = f"{type(exc).__name__}: the node did not answer"
             log.warning("chain read failed", extra={"reason": type(exc).__name__})

@@ -17,8 +17,9 @@ IDLE_INTERVAL_S = 0.2
 
 
 class BackgroundFeed:
-    """One follower step at a time; the chain part under the chain's lock (the embedded
-    chain is not thread-safe, and the anchoring task and department actions share it)."""
+    """One follower step at a time; the chain part under the chain's read lock (on the
+    embedded chain, which is not thread-safe, the lock anchoring and department actions
+    take; on a node none: the follower only reads, and must not hold them up)."""
 
     def __init__(self, context: ServiceContext) -> None:
         self.context = context
@@ -41,7 +42,7 @@ class BackgroundFeed:
                 confirmations=self.context.settings.feed_confirmations,
             )
         follower = self._follower
-        with link.write_lock:
+        with link.read_lock(ledger):
             indexed, appended, redacted = follower.advance()
         # Webhooks are other systems: a slow one must not hold the chain's lock.
         delivered = follower.deliver()

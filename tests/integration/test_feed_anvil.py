@@ -15,6 +15,8 @@ from typer.testing import CliRunner, Result
 from verifier_helpers import DAY, HRSS, SAMR, World, open_world
 
 from api.cli import app as cli_app
+from api.service import ServiceContext, Settings
+from api.service.feed_task import BackgroundFeed
 from ledger import LedgerContract, SigningKey
 from ledger.anvil import AnvilNode
 from ledger.chain import Chain
@@ -23,7 +25,7 @@ from ledger.vault import MASTER_KEY_ENV
 from verifier import sample_commitments
 from verifier.engine import EngineConfig
 from verifier.feed_check import check_feed
-from verifier.feed_follower import FeedFollower
+from verifier.feed_follower import FeedFollower, StepResult
 from verifier.feed_store import FeedStore, feed_records
 
 pytestmark = pytest.mark.integration
@@ -203,3 +205,44 @@ def test_a_served_record_whose_event_a_reorg_removed_stays_and_is_reported(
         sorted(p.kind for p in report.problems if p.kind != "out_of_order") == ["not_on_chain"] * 4
     )
     follower.close()
+
+
+def test_the_services_feed_step_on_a_node_does_not_wait_for_the_chain_write_lock(
+    tmp_path: Path, anvil: AnvilNode
+) -> None:
+    # The follower only reads the chain; anchoring and department actions hold the write
+    # lock while they send, and on a node neither side needs to wait for the other.
+    chain = Chain.connect(anvil.url, kind="anvil")
+    deployment = tmp_path / "deployment.json"
+    deployment.write_text(
+        json.dumps({"rpc": anvil.url, "chain_id": chain.chain_id, "contract": "0x" + "11" * 20})
+    )
+    settings = Settings(
+        data_dir=tmp_path,
+        store_url=f"sqlite:///{tmp_path / 'served.db'}",
+        deployment_file=deployment,
+        anchoring=False,
+    )
+    context = ServiceContext.open(settings, chain=chain)
+    feed = BackgroundFeed(context)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_write_lock() -> None:
+        with context.chain.write_lock:
+            held.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    results: list[StepResult] = []
+    try:
+        assert held.wait(30)
+        stepper = threading.Thread(target=lambda: results.append(feed.step()))
+        stepper.start()
+        stepper.join(30)  # a deadline for a step that waits on the lock, not a timing
+        assert not stepper.is_alive(), "the feed step waited for the chain's write lock"
+    finally:
+        release.set()
+        holder.join()
+    assert results == [StepResult(0, 0, 0, None, 0)]
+    context.close()
