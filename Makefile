@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FORGE := node_modules/.bin/forge
 
-.PHONY: demo test lint typecheck forge pytest artifact artifact-check bench serve clean
+.PHONY: demo test lint typecheck forge pytest artifact artifact-check bench serve clean browser
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,18 @@ node: node_modules/.installed
 demo: $(BIN)/.installed
 	$(BIN)/commitledger demo
 
-test: $(BIN)/.installed node_modules/.installed
+# The browser test (tests/e2e) drives Debian's headless Chromium: installed when missing,
+# as root or with sudo (as .ci/run installs PostgreSQL). Nothing happens when both are there.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		as_root=""; [ "$$(id -u)" -eq 0 ] || as_root=sudo; \
+		echo "installing Debian's chromium and chromium-driver for the browser test"; \
+		$$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium chromium-driver >/dev/null; \
+	fi
+
+test: $(BIN)/.installed node_modules/.installed browser
 	$(MAKE) lint typecheck artifact-check forge pytest
 
 lint: $(BIN)/.installed

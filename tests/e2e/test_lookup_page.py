@@ -1,0 +1,150 @@
+"""The public lookup page in a real browser: Debian's headless Chromium driven by Selenium,
+against the service on loopback (real uvicorn) over a store whose breach was found by the
+verification engine and recorded on the (embedded) chain."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from verifier_helpers import DAY, open_world
+
+from api.service import ServiceContext, Settings, create_app
+from ledger import Chain
+from verifier.breaches import BreachRecord
+from verifier.sample_service import running
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+WAIT_S = 30.0
+
+
+def _browser_missing() -> None:
+    reason = (
+        f"the browser test needs {CHROMIUM} and {CHROMEDRIVER} (Debian's chromium and "
+        "chromium-driver): `make test` installs them"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@dataclass
+class Site:
+    url: str
+    breach: BreachRecord
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The service on a free loopback port, over a store holding one breach with evidence."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        _browser_missing()
+    tmp_path = tmp_path_factory.mktemp("site")
+    chain = Chain.embedded()
+    with open_world(chain, tmp_path) as world:
+        world.commit_kind("false")
+        [breach_id] = world.engine.run(DAY).breaches
+        breach = world.engine.records.breach(breach_id)
+        assert breach is not None
+        (tmp_path / "deployment.json").write_text(
+            f'{{"rpc": "http://127.0.0.1:1", "chain_id": {chain.chain_id}, '
+            f'"contract": "{world.ledger.address}"}}'
+        )
+        settings = Settings(data_dir=tmp_path, store_url=f"sqlite:///{world.db_path}")
+        context = ServiceContext.open(settings, chain=chain, today=lambda: DAY)
+        try:
+            with running(create_app(settings, context=context)) as url:
+                yield Site(url, breach)
+        finally:
+            context.close()
+
+
+@pytest.fixture(params=["javascript", "no-javascript"])
+def browser(request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh headless Chromium (own profile), with JavaScript on or off."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options.add_argument(f"--user-data-dir={profile}")
+    if request.param == "no-javascript":
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2}
+        )
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(WAIT_S)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_a_search_on_the_page_shows_the_breach_with_its_transaction(
+    site: Site, browser: object
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    assert isinstance(browser, WebDriver)
+    browser.get(site.url + "/")
+    assert browser.title == "失信记录查询 / Breach record lookup"
+    form = browser.find_element(By.CSS_SELECTOR, "form[role=search]")
+    labels = [label.text for label in form.find_elements(By.TAG_NAME, "label")]
+    assert "名称 / Name" in labels
+    assert "统一社会信用代码或证件号 / Credit code or ID" in labels
+    assert browser.find_element(By.TAG_NAME, "button").text == "查询 / Search"
+
+    typed = site.breach.party_name.rstrip("*")  # a person's masked name: the surname part
+    form.find_element(By.NAME, "name").send_keys(typed)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, WAIT_S).until(lambda d: "name=" in d.current_url)  # type: ignore[union-attr]
+
+    article = browser.find_element(By.ID, site.breach.id)
+    shown = article.text
+    assert site.breach.party_name in shown
+    assert site.breach.evidence.transaction in shown
+    assert site.breach.evidence.commitment_hash in shown
+    assert "链上证据 / On-chain evidence" in shown
+    assert "交易 / Transaction" in shown
+    assert "如何独立核验 / How to check it yourself" in shown
+    assert browser.find_element(By.NAME, "name").get_attribute("value") == typed
+    assert browser.find_elements(By.TAG_NAME, "script") == []
+
+
+def test_a_search_for_nobody_says_so_in_both_languages(site: Site, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    assert isinstance(browser, WebDriver)
+    browser.get(site.url + "/")
+    field = browser.find_element(By.NAME, "name")
+    field.send_keys("不存在的公司名称")
+    field.submit()
+    WebDriverWait(browser, WAIT_S).until(lambda d: "name=" in d.current_url)  # type: ignore[union-attr]
+    assert "未找到记录 / No records found" in browser.find_element(By.TAG_NAME, "body").text
+    assert browser.find_elements(By.TAG_NAME, "article") == []
