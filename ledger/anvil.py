@@ -11,6 +11,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -54,11 +55,18 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _terminate_with_parent() -> None:
-    """In the child before exec: SIGTERM when the starting thread's process dies (Linux), so
-    a supervisor killed with SIGKILL leaves no orphan node, and the node saves its state."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _terminate_with_parent() -> Callable[[], None]:
+    """What the child runs before exec: SIGTERM when the thread that started it ends (Linux;
+    its process dying ends it), so a supervisor killed with SIGKILL leaves no orphan node,
+    and the node saves its state. `prctl` is looked up here, in the parent: the child of a
+    threaded process must not load libraries (another thread may have held the loader's
+    lock at the fork)."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def in_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return in_child
 
 
 class AnvilNode:
@@ -126,7 +134,7 @@ class AnvilNode:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_terminate_with_parent if self.die_with_parent else None,
+            preexec_fn=_terminate_with_parent() if self.die_with_parent else None,
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while self._process.poll() is not None or not _answers(self.url):
