@@ -338,6 +338,9 @@ def main() -> int:
     parser.add_argument("--skip-gas", action="store_true", help="skip gas and end-to-end figures")
     parser.add_argument("--verify", type=int, default=10_000, help="commitments verified, 0 skips")
     parser.add_argument("--feed", type=int, default=2_000, help="feed records, 0 skips")
+    parser.add_argument(
+        "--service", type=int, default=1_000_000, help="breach records served, 0 skips"
+    )
     args = parser.parse_args()
 
     def say(message: str) -> None:
@@ -369,6 +372,11 @@ def main() -> int:
 
         say(f"[anvil] credit feed, {args.feed} records ...")
         report["feed"] = feed_figures(args.feed)
+    if args.service:
+        from bench_service import service_figures
+
+        say(f"[http] lookups and searches over {args.service} breach records ...")
+        report["service"] = service_figures(args.service)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -1,0 +1,438 @@
+"""Figures of the HTTP service over a store of many breach records (`bench.py --service N`).
+
+Fills a SQLite store with N breach records (and their anchored commitments) in bulk, starts
+the service as a real uvicorn process on loopback, and measures from a second process
+requests per second and p50/p99 latency of lookups by hash and of public searches. Not a
+test: speed is measured here, never asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Connection, Table, insert
+
+from ledger import hex32, keccak256, make_uscc
+from ledger.schema import batches, commitments
+from ledger.store import Store
+from verifier.breaches import add_months
+from verifier.records import TRIGRAM, VerifierRecords, breach_records
+
+# Beijing's fifth batch: 240 matters from 19 departments (DOMAIN.md).
+DEPARTMENTS = (
+    *("HRSS", "SAMR", "PSB", "EDU", "HEALTH", "HOUSING", "TRANSPORT", "ECOLOGY", "WATER"),
+    *("CULTURE", "COMMERCE", "TAX", "FINANCE", "AGRICULTURE", "EMERGENCY", "CIVIL"),
+    *("JUSTICE", "SPORT", "PLANNING"),
+)
+MATTERS_PER_DEPARTMENT = 13
+SEVERITY_MONTHS = {"minor": 3, "general": 12, "serious": 36}
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"  # noqa: E501
+WORDS = "华信恒达中天金源鑫盛宏远东方博雅新锐智联安泰瑞丰嘉禾永昌德润明辉广和通宇泽君"
+TRADES = ("科技", "商贸", "建筑工程", "餐饮管理", "物流", "医药", "教育咨询", "文化传媒")
+ON = date(2026, 11, 27)  # the day the bench's records are searched on (and the service's)
+
+
+@dataclass
+class Filled:
+    """What the store holds: samples of keys the bench looks up and searches by."""
+
+    count: int
+    seconds: float
+    hashes: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)
+    matters: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _matters() -> list[tuple[str, str, str, str]]:
+    """(code, name, department, severity) of the synthetic catalogue."""
+    severities = ("minor", "general", "general", "serious")
+    return [
+        (f"BJ-{d}-{n:04d}", f"{d} 审批事项 {n}", f"BJ-{d}", severities[n % 4])
+        for d in DEPARTMENTS
+        for n in range(1, MATTERS_PER_DEPARTMENT + 1)
+    ]
+
+
+def _party(rng: random.Random, serial: int) -> tuple[str, str, str]:
+    """(kind, name as shown, code as shown): masked for persons, whole for organisations."""
+    if rng.random() < 0.3:
+        name = rng.choice(SURNAMES) + "*" * rng.choice((1, 2, 2))
+        code = f"110{rng.randrange(100, 999)}" + "*" * 10 + f"{rng.randrange(100):02d}"
+        return "person", name, code
+    words = "".join(rng.choice(WORDS) for _ in range(rng.choice((2, 2, 3))))
+    name = f"北京{words}{rng.choice(TRADES)}有限公司"
+    return "organisation", name, make_uscc("110105", f"{serial:08d}")
+
+
+def fill(store_url: str, count: int, *, seed: int = 6, chunk: int = 20_000) -> Filled:
+    """Bulk-insert `count` breach records, each with its commitment anchored in a batch."""
+    started = time.perf_counter()
+    rng = random.Random(seed)  # noqa: S311 - synthetic records, reproducible
+    store = Store(store_url)
+    VerifierRecords(store)  # applies the verifier's migrations
+    matters = _matters()
+    filled = Filled(count, 0.0)
+    batch_size = 1000
+    try:
+        with store.engine.begin() as connection:
+            connection.execute(
+                insert(batches),
+                [
+                    {
+                        "id": b + 1,
+                        "root": keccak256(b"bench-batch-%d" % b),
+                        "size": batch_size,
+                        "department": "BJ-HRSS",
+                        "state": "anchored",
+                        "created_at": 0.0,
+                        "tx_hash": keccak256(b"bench-tx-%d" % b),
+                        "attempts": 1,
+                        "block_number": 100 + b,
+                        "block_hash": keccak256(b"bench-block-%d" % b),
+                        "anchored_at": 1.0,
+                    }
+                    for b in range(-(-count // batch_size))
+                ],
+            )
+        for start in range(0, count, chunk):
+            rows, commitment_rows = [], []
+            for serial in range(start, min(count, start + chunk)):
+                row, commitment = _record(rng, serial, matters, batch_size)
+                rows.append(row)
+                commitment_rows.append(commitment)
+                if rng.random() < 2_000 / count:
+                    filled.hashes.append(hex32(commitment["hash"]))
+                    filled.ids.append(row["id"])
+                    filled.names.append(row["party_name"])
+                    filled.codes.append(row["party_code"])
+                    filled.matters.append((row["matter_code"], row["department"]))
+            with store.engine.begin() as connection:
+                _insert_many(connection, commitments, commitment_rows)
+                _insert_many(connection, breach_records, rows)
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE")  # the planner's statistics, as in production
+    finally:
+        store.close()
+    filled.seconds = time.perf_counter() - started
+    return filled
+
+
+def _insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """The driver's own executemany (SQLite): a tenth of SQLAlchemy's cost per row."""
+    names = list(rows[0])
+    columns, marks = ", ".join(names), ", ".join("?" * len(names))
+    statement = f"INSERT INTO {table.name} ({columns}) VALUES ({marks})"  # noqa: S608 - ours
+    connection.exec_driver_sql(statement, [tuple(row[n] for n in names) for row in rows])
+
+
+def _digest(text: bytes) -> bytes:
+    # Synthetic hashes: BLAKE2b is several times cheaper than keccak for a million rows.
+    return hashlib.blake2b(text, digest_size=32).digest()
+
+
+def _record(
+    rng: random.Random, serial: int, matters: Sequence[tuple[str, str, str, str]], batch: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    digest = _digest(b"bench-commitment-%d" % serial)
+    code, matter_name, department, severity = rng.choice(matters)
+    kind, name, party_code = _party(rng, serial)
+    decided = ON - timedelta(days=rng.randrange(4 * 365))
+    ends = add_months(decided, SEVERITY_MONTHS[severity])
+    status = "published" if rng.random() < 0.95 else rng.choice(("repaired", "expired"))
+    tx = _digest(b"bench-breach-tx-%d" % serial)
+    record_id = "BR-" + digest.hex()[:16]
+    block = 1000 + serial // 300
+    public: dict[str, Any] = {
+        "id": record_id,
+        "commitment_hash": hex32(digest),
+        "party_kind": kind,
+        "party_name": name,
+        "party_code": party_code,
+        "matter_code": code,
+        "matter_name": matter_name,
+        "facts": "承诺内容与核查数据不符，逾期未补正",
+        "decision": "撤销审批决定，记入失信记录",
+        "document_number": f"京{department}承诺〔{decided.year}〕{serial:06d}号",
+        "legal_basis": "《北京市优化营商环境条例》",
+        "department": department,
+        "department_name": f"{department} 部门",
+        "decision_date": decided.isoformat(),
+        "publication_end": ends.isoformat(),
+        "severity": severity,
+        "status": status,
+        "evidence": {
+            "chain_id": 31337,
+            "contract": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            "transaction": hex32(tx),
+            "block": block,
+            "commitment_hash": hex32(digest),
+        },
+        "superseded_by": None,
+        "repaired_on": ends.isoformat() if status == "repaired" else None,
+    }
+    row = {
+        "id": record_id,
+        "commitment_hash": digest,
+        "applicant_fingerprint": _digest(b"bench-applicant-%d" % serial),
+        "public_json": json.dumps(public, ensure_ascii=False),
+        "status": status,
+        "party_name": name,
+        "party_code": party_code,
+        "decision_date": public["decision_date"],
+        "publication_end": public["publication_end"],
+        "severity": severity,
+        "department": department,
+        "matter_code": code,
+        "superseded_by": None,
+        "repaired_on": public["repaired_on"],
+        "chain_id": 31337,
+        "tx_hash": tx,
+        "block_number": block,
+        "updated_at": 0.0,
+    }
+    commitment = {
+        "id": serial + 1,
+        "hash": digest,
+        "code": f"110105{decided.strftime('%Y%m%d')}{serial % 1_000_000:06d}",
+        "matter_code": code,
+        "department": department,
+        "applicant_fingerprint": row["applicant_fingerprint"],
+        "received_at": 0.0,
+        "state": "anchored",
+        "batch_id": serial // batch + 1,
+        "proof": b"".join(_digest(b"sibling-%d" % i) for i in range(10)),
+        "sealed": b"\0" * 64,
+        "wrapped_key": b"\0" * 40,
+    }
+    return row, commitment
+
+
+# ---------------------------------------------------------------------- the service
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` and its live children."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(one: int) -> float:
+        with open(f"/proc/{one}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    total = used(pid)
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as listed:
+            for child in listed.read().split():
+                try:
+                    total += used(int(child))
+                except OSError:
+                    continue  # exited meanwhile
+    return total
+
+
+@contextmanager
+def running_service(
+    env: dict[str, str], workers: int, deadline: float = 60.0
+) -> Iterator[tuple[int, int]]:
+    """The service as `uvicorn --factory` on a free loopback port, until the block ends:
+    its port and process id."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "api.service.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(command, env={**os.environ, **env})
+    try:
+        _wait_healthy(port, process, deadline)
+        yield port, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(port: int, process: subprocess.Popen[bytes], deadline: float) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise RuntimeError(f"the service exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                if conn.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)  # polling towards a deadline, not waiting for luck
+    raise RuntimeError("the service did not become healthy in time")
+
+
+# ---------------------------------------------------------------------- the load
+
+
+async def _connection(
+    port: int, paths: Sequence[str], start: int, step: int, count: int, out: list[float]
+) -> Counter[int]:
+    statuses: Counter[int] = Counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for i in range(count):
+            path = paths[(start + i * step) % len(paths)]
+            began = time.perf_counter()
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            out.append(time.perf_counter() - began)
+            statuses[int(head[9:12])] += 1
+    finally:
+        writer.close()
+    return statuses
+
+
+async def _load(port: int, paths: Sequence[str], connections: int, total: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    per = total // connections
+    began = time.perf_counter()
+    counted = await asyncio.gather(
+        *(_connection(port, paths, c, connections, per, latencies) for c in range(connections))
+    )
+    elapsed = time.perf_counter() - began
+    statuses: Counter[int] = Counter()
+    for part in counted:
+        statuses.update(part)
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "connections": connections,
+        "requests_per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }
+
+
+def measure(port: int, paths: Sequence[str], connections: int, total: int) -> dict[str, Any]:
+    """Send `total` GETs of `paths` over `connections` keep-alive connections; the figures."""
+    return asyncio.run(_load(port, paths, connections, total))
+
+
+# ---------------------------------------------------------------------- the figures
+
+
+def _search_paths(filled: Filled, rng: random.Random) -> dict[str, list[str]]:
+    def q(**params: object) -> str:
+        return "/v1/breaches?" + "&".join(f"{k}={quote(str(v))}" for k, v in params.items())
+
+    def some(values: Sequence[Any]) -> list[Any]:
+        return [rng.choice(values) for _ in range(500)]
+
+    months = [ON - timedelta(days=30 * m) for m in range(48)]
+    # What people type: part of a company's name; a person's name as shown ("张**"). Shorter
+    # terms than the trigram index takes are a scan (see verifier.records.TRIGRAM).
+    terms = [n[2:6] if n.startswith("北京") else n for n in filled.names]
+    return {
+        "name": [q(name=t) for t in some([t for t in terms if len(t) >= TRIGRAM])],
+        "credit_code": [q(credit_code=c) for c in some(filled.codes)],
+        "matter_department": [q(matter=m, department=d) for m, d in some(filled.matters)],
+        "date_range": [
+            q(decided_from=d - timedelta(days=30), decided_to=d, page=rng.randrange(1, 6))
+            for d in some(months)
+        ],
+    }
+
+
+def service_figures(
+    count: int, *, workers: int = 2, connections: int = 16, requests: int = 5_000
+) -> dict[str, Any]:
+    """Lookup by hash and public search, req/s and p50/p99, with `count` breach records."""
+    rng = random.Random(11)  # noqa: S311 - which keys to ask for, reproducible
+    with tempfile.TemporaryDirectory(prefix="bench-service-") as directory:
+        url = f"sqlite:///{Path(directory) / 'ledger.db'}"
+        filled = fill(url, count)
+        figures: dict[str, Any] = {
+            "breach_records": count,
+            "fill_seconds": round(filled.seconds, 1),
+            "workers": workers,
+        }
+        env = {
+            "COMMITLEDGER_DATA_DIR": directory,
+            "COMMITLEDGER_STORE_URL": url,
+            "COMMITLEDGER_RATE_LIMIT_BURST": "1000000",
+            "COMMITLEDGER_RATE_LIMIT_PER_SECOND": "1000000",
+        }
+        loads: dict[str, list[str]] = {
+            "audit_by_hash": [f"/v1/audit/commitments/{h}" for h in filled.hashes],
+            "breach_by_id": [f"/v1/breaches/{i}" for i in filled.ids],
+            **{f"search_{k}": v for k, v in _search_paths(filled, rng).items()},
+        }
+        with (
+            running_service(env, workers) as (port, pid),
+            ProcessPoolExecutor(1, mp_context=get_context("spawn")) as client,
+        ):
+            client.submit(measure, port, loads["breach_by_id"], 4, 400).result()  # warm up
+            for name, paths in loads.items():
+                before = cpu_seconds(pid)
+                found = client.submit(measure, port, paths, connections, requests).result()
+                # Less sensitive to other load on the machine than the rate.
+                found["service_cpu_ms_per_request"] = round(
+                    (cpu_seconds(pid) - before) * 1000 / found["requests"], 3
+                )
+                figures[name] = found
+        searches = [v for k, v in figures.items() if k.startswith("search_")]
+        figures["searches_per_second"] = round(
+            sum(s["requests"] for s in searches)
+            / sum(s["requests"] / s["requests_per_second"] for s in searches),
+            1,
+        )
+    return figures
+
+
+if __name__ == "__main__":
+    print(json.dumps(service_figures(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)))
