@@ -268,7 +268,7 @@ class Decider:
         self.catalog = catalog
         self.sources = dict(sources)
         self._roots_on_chain: dict[bytes, bool] = {}
-        self._anchorings: list[Mapping[bytes, _Anchoring]] = [{}, {}]
+        self._anchorings: list[Mapping[bytes, _Anchoring]] = [{}, {}, {}]
         # Opening, validating and checking the signature of each document is most of the
         # CPU of a run: with workers it is spread over processes, as intake does.
         self._workers = workers
@@ -294,8 +294,8 @@ class Decider:
         """Read the chunk's documents and proofs; hand them to the workers, if any."""
         sealed = self.store.sealed_many(hashes)
         anchorings = self.store.anchorings_of(hashes)
-        # This chunk's and the one before (being sent now): the proofs its outcomes carry.
-        self._anchorings = [self._anchorings[-1], anchorings]
+        # This chunk's and the two before (one is being sent now): the proofs they carry.
+        self._anchorings = [*self._anchorings[-2:], anchorings]
         items = [(h, sealed.get(h), anchorings.get(h)) for h in hashes]
         futures = []
         if self._pool is not None and len(items) >= 4 * self._workers:
@@ -322,7 +322,7 @@ class Decider:
 
     @property
     def recent_anchorings(self) -> Mapping[bytes, _Anchoring]:
-        """The (root, proof) of the commitments of the last two chunks read, from the store."""
+        """The (root, proof) of the commitments of the last three chunks read, from the store."""
         return ChainMap(*self._anchorings)  # type: ignore[arg-type]
 
     def integrity_many(self, hashes: Sequence[Hash32]) -> list[tuple[Checked | None, str]]:
@@ -383,18 +383,22 @@ class Decider:
     def decide_chunks(
         self, chunks: Sequence[Sequence[Hash32]], on: date, loop: asyncio.AbstractEventLoop
     ) -> Iterator[list[Decision]]:
-        """`decide_all` of each chunk in turn, on `loop`. The workers compare and sign this
-        chunk, then check the next chunk's documents while the caller sends this one's."""
+        """`decide_all` of each chunk in turn, on `loop`, one chunk behind: while the caller
+        sends one chunk's outcomes, the workers compare and sign the next and check the
+        documents of the one after, so the caller's process rarely waits for them."""
         started = self._start(chunks[0]) if chunks else None
+        behind: tuple[list[Decision | None], _Comparing] | None = None
         for index in range(len(chunks)):
             assert started is not None
-            current = started
-            decisions, todo = loop.run_until_complete(
-                self._gathered(current, self._integrity(current))
-            )
-            comparing = self._compare_start(todo, on)
+            current, integrity = started, self._integrity(started)
             started = self._start(chunks[index + 1]) if index + 1 < len(chunks) else None
-            yield self._compared(decisions, comparing)
+            decisions, todo = loop.run_until_complete(self._gathered(current, integrity))
+            comparing = (decisions, self._compare_start(todo, on))
+            if behind is not None:
+                yield self._compared(*behind)
+            behind = comparing
+        if behind is not None:
+            yield self._compared(*behind)
 
     async def _gathered(
         self, started: _Started, integrity: Sequence[tuple[Checked | None, str]]
