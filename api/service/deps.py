@@ -69,6 +69,11 @@ def get_principal(
     principal = context.tokens.lookup(credentials.credentials)
     if principal is None:
         raise ProblemError(UNAUTHORIZED, "the token is unknown or revoked", headers=challenge)
+    if principal.role == "feed":
+        # Its department column names a consumer, which may read like a department's code.
+        raise ProblemError(
+            WRONG_ROLE, "a feed token reads GET /v1/feed only; this needs a department's token"
+        )
     request.state.department = principal.department  # for the request log
     return principal
 

@@ -257,6 +257,7 @@ CASES = [
     ("unknown token", 401, "unauthorized"),
     ("revoked token", 401, "unauthorized"),
     ("wrong role", 403, "wrong-role"),
+    ("feed token named like the department", 403, "wrong-role"),
     ("other department", 403, "other-department"),
 ]
 
@@ -294,6 +295,9 @@ def test_authorisation_matrix(
     elif case == "wrong role":
         other_role = "verifier" if action.role == "registrar" else "registrar"
         headers = world.auth(HRSS, other_role)
+    elif case.startswith("feed token"):
+        feed_token = world.context.tokens.issue(HRSS, "feed", scope="all").token
+        headers = {"Authorization": f"Bearer {feed_token}"}
     else:
         headers = world.auth(MARKET, action.role or "verifier")
     before = snapshot(world)
