@@ -178,6 +178,26 @@ def test_a_record_altered_in_the_store_is_reported_by_the_check(
     assert kept.id in {p.record_id for p in report.problems}
 
 
+def test_without_a_departments_key_the_check_calls_its_records_unverified(
+    fw: FeedWorld,
+) -> None:
+    follower = fw.follower()
+    follower.step()
+    [kept] = [r for r in served(fw) if r.facts.kind == "kept"]
+    # Re-signed by anyone, a record verifies under the key it carries: only the
+    # department's own key tells.
+    forged = sign_record(kept, SigningKey.generate("ed25519"))
+    with fw.world.store.engine.begin() as connection:
+        connection.execute(
+            update(feed_records)
+            .where(feed_records.c.seq == kept.sequence)
+            .values(body=forged.to_json())
+        )
+    report = check_feed(follower.feed, fw.world.ledger, fw.world.catalog, lambda _d: None)
+    assert [p.kind for p in report.problems] == ["unverified"] * 6, report.problems
+    assert kept.id in {p.record_id for p in report.problems}
+
+
 def test_an_expiry_and_a_correction_are_public_records_of_their_own(fw: FeedWorld) -> None:
     world = fw.world
     expiring, _ = world.commit_kind("false")
