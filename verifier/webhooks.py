@@ -115,15 +115,17 @@ class WebhookDeliverer:
     def deliver(self) -> int:
         """Try every due subscriber once; how many records were delivered or dead-lettered."""
         done = 0
-        for subscriber in self.subscriptions.claim(self._clock(), self.policy.lease_s):
+        now = self._clock()
+        lease_until = now + self.policy.lease_s
+        for subscriber in self.subscriptions.claim(now, self.policy.lease_s):
             try:
-                done += self._deliver_to(subscriber)
+                done += self._deliver_to(subscriber, lease_until)
             except Exception:
                 self.subscriptions.release(subscriber.id)
                 raise
         return done
 
-    def _deliver_to(self, subscriber: Subscriber) -> int:
+    def _deliver_to(self, subscriber: Subscriber, lease_until: float) -> int:
         scope: ConsumerScope = subscriber.scope  # type: ignore[assignment]
         pending = self.subscriptions.undelivered(
             subscriber, VISIBLE_SCOPES[scope], self.policy.per_step
@@ -131,6 +133,10 @@ class WebhookDeliverer:
         attempts = subscriber.attempts
         done = 0
         for seq, record_id, body in pending:
+            if self._clock() + self.policy.timeout_s > lease_until:
+                # Past its lease another deliverer may take the subscriber: two would send
+                # at once, and the slower one move its position back.
+                break
             error = self._post(subscriber, record_id, seq, body.encode("utf-8"))
             if error is None:
                 self.subscriptions.delivered(subscriber.id, seq)

@@ -269,6 +269,31 @@ def test_a_receiver_down_for_a_while_gets_every_record_exactly_once_by_key(
     assert all(r["signature"] for r in receiver.accepted.values())
 
 
+def test_a_step_stops_sending_before_its_lease_on_the_subscriber_runs_out(
+    fw: FeedWorld,
+) -> None:
+    _shown, secret = new_secret()
+    receiver = Receiver(secret)
+    receiver.down = False
+    ticks: list[float] = []
+
+    def clock() -> float:  # each look at the clock is 4 s later: a slow receiver
+        ticks.append(4.0)
+        return time.time() + sum(ticks)
+
+    policy = DeliveryPolicy(lease_s=10.0, timeout_s=1.0)
+    follower = fw.follower(policy, clock=clock)
+    with running(receiver.app) as url:
+        follower.subscriptions.add_subscriber(f"{url}/hook", "all", secret)
+        first = follower.deliver()
+        assert 0 < first < 6  # the feed holds 6 records; the lease ran out before the rest
+        [state] = follower.subscriptions.subscribers()
+        assert state.delivered_seq == first
+        poll(lambda: len(receiver.accepted) == 6, follower.deliver)  # released: taken again
+    assert receiver.duplicates == 0
+    assert [r["sequence"] for r in receiver.accepted.values()] == list(range(1, 7))
+
+
 def test_a_record_is_a_dead_letter_after_the_allowed_tries(fw: FeedWorld) -> None:
     _shown, secret = new_secret()
     receiver = Receiver(secret)
