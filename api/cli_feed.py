@@ -30,8 +30,8 @@ from verifier.webhooks import DeliveryPolicy, check_url, new_secret
 
 from . import cli_store
 from .files import DEFAULT_DEPLOYMENT, read_deployment
-from .keyfiles import load_signing_key
 from .output import EXIT_CHECK_FAILED, console, emit_json, fail, reporting_errors, stdout
+from .service.keys import DepartmentKeys
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 DeploymentOpt = Annotated[Path, typer.Option("--deployment", help="The deployment file.")]
@@ -85,16 +85,10 @@ def register(app: typer.Typer) -> None:
 
 
 def report_keys(keys_dir: Path) -> Callable[[str], SigningKey | None]:
-    """Each department's report key from `<keys_dir>/<DEPT>/report.pem`, read once."""
-    loaded: dict[str, SigningKey | None] = {}
-
-    def key_of(department: str) -> SigningKey | None:
-        if department not in loaded:
-            path = keys_dir / department / "report.pem"
-            loaded[department] = load_signing_key(path) if path.is_file() else None
-        return loaded[department]
-
-    return key_of
+    """Each department's report key from `<keys_dir>/<DEPT>/report.pem`, read once found (a
+    key put there while `feed run` waits for it is used)."""
+    keys = DepartmentKeys(keys_dir, {m.department for m in default_catalog().matters})
+    return keys.report_key_if_present
 
 
 def _ledger(deployment: Path, confirmations: int) -> LedgerContract:

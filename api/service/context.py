@@ -190,9 +190,7 @@ class ServiceContext:
 
     def report_key(self, department: str) -> SigningKey | None:
         """The department's report-signing key (`<keys_dir>/<D>/report.pem`), or None."""
-        if not self.keys.has(department, "report"):
-            return None
-        return self.keys.report_key(department)
+        return self.keys.report_key_if_present(department)
 
     def close(self) -> None:
         """Release the store's connections."""

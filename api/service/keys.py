@@ -83,6 +83,13 @@ class DepartmentKeys:
             self._report_keys[department] = key
             return key
 
+    def report_key_if_present(self, department: str) -> SigningKey | None:
+        """The department's report-signing key, or None while its file is not there (looked
+        for again each time: a feed waiting for it goes on once it is put there)."""
+        if not self.has(department, "report"):
+            return None
+        return self.report_key(department)
+
     def registrars(self) -> dict[str, LocalAccount]:
         """Every department's registrar account that is present."""
         return {

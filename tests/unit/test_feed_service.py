@@ -26,7 +26,9 @@ from starlette.routing import Route
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
+from api.cli_feed import report_keys
 from api.service import ServiceContext, Settings, create_app
+from ledger import SigningKey
 from ledger.chain import Chain
 from ledger.store import Store
 from ledger.vault import MASTER_KEY_ENV
@@ -324,6 +326,16 @@ def cli(*args: object) -> Any:
     )
     assert result.exit_code == 0, (result.stdout, result.stderr)
     return result.stdout
+
+
+def test_feed_run_takes_a_report_key_put_there_while_it_waits(tmp_path: Path) -> None:
+    keys = report_keys(tmp_path)
+    assert keys(HRSS) is None  # `feed run` says "waiting for <keys>/BJ-HRSS/report.pem"
+    key = SigningKey.generate("ed25519")
+    (tmp_path / HRSS).mkdir()
+    (tmp_path / HRSS / "report.pem").write_bytes(key.to_pem())
+    found = keys(HRSS)
+    assert found is not None and found.public_key_b64() == key.public_key_b64()
 
 
 def test_export_as_json_lines_and_csv(fw: FeedWorld, tmp_path: Path) -> None:
