@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -195,6 +196,8 @@ class _stopping_on_signals:  # noqa: N801 - used as a context manager
 def status_json(feed: FeedStore, now: float) -> dict[str, Any]:
     """Head, each subscriber's lag and the dead letters, as `feed status --json` prints them."""
     subscriptions = Subscriptions(feed)
+    dead_letters = subscriptions.dead_letters()
+    dead_per_subscriber = Counter(d.subscriber_id for d in dead_letters)
     subscribers = []
     for subscriber in subscriptions.subscribers():
         behind, oldest = subscriptions.lag(subscriber, VISIBLE_SCOPES[subscriber.scope])  # type: ignore[index]
@@ -208,13 +211,13 @@ def status_json(feed: FeedStore, now: float) -> dict[str, Any]:
                 "oldest_undelivered_age_s": None if oldest is None else round(now - oldest, 3),
                 "failed_tries": subscriber.attempts,
                 "last_error": subscriber.last_error,
-                "dead_letters": len(subscriptions.dead_letters(subscriber.id)),
+                "dead_letters": dead_per_subscriber[subscriber.id],
             }
         )
     dead = [
         {"subscriber": d.subscriber_id, "sequence": d.seq, "record": d.record_id,
          "tries": d.attempts, "last_error": d.last_error}
-        for d in subscriptions.dead_letters()
+        for d in dead_letters
     ]  # fmt: skip
     return {"ok": True, "head": feed.head(), "subscribers": subscribers, "dead_letters": dead}
 

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
-from api.cli_feed import report_keys
+from api.cli_feed import report_keys, status_json
 from api.service import ServiceContext, Settings, create_app
 from ledger import SigningKey
 from ledger.chain import Chain
@@ -313,6 +313,9 @@ def test_a_record_is_a_dead_letter_after_the_allowed_tries(fw: FeedWorld) -> Non
     assert {d.last_error for d in dead} == {"HTTP 503"}
     [state] = follower.subscriptions.subscribers()
     assert state.delivered_seq == max(d.seq for d in dead)  # delivery went on past them
+    status = status_json(follower.feed, time.time())
+    assert [s["dead_letters"] for s in status["subscribers"]] == [len(dead)]
+    assert [d["record"] for d in status["dead_letters"]] == [d.record_id for d in dead]
 
 
 # ---------------------------------------------------------------------- commands
