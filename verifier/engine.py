@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -280,8 +280,9 @@ class VerificationEngine:
     def _broadcast(
         self, queued: Sequence[QueuedOutcome], summary: RunSummary
     ) -> list[tuple[list[QueuedOutcome], bytes]]:
-        """Send the outcomes in transactions of at most `outcomes_per_transaction`, all of them
-        before waiting for any: they touch different commitments, so they do not conflict."""
+        """Send the outcomes in transactions of at most `outcomes_per_transaction` and under
+        one transaction's gas cap, all of them before waiting for any: they touch different
+        commitments, so they do not conflict."""
         todo: list[QueuedOutcome] = []
         for item in queued:
             # Only an outcome sent before (its transaction lost, say) can be on chain already.
@@ -295,10 +296,8 @@ class VerificationEngine:
         todo, states = self._drop_refused(todo, summary)
         chain = self.ledger.chain
         in_flight: list[tuple[list[QueuedOutcome], bytes]] = []
-        step = self.config.outcomes_per_transaction
-        for start in range(0, len(todo), step):
-            part = todo[start : start + step]
-            items = self._items(part, states)
+        every = self._items(todo, states)
+        for part, items in _transactions(todo, every, self.config.outcomes_per_transaction):
             builder = self.ledger.outcomes_builder(items)
             tx = chain.prepare(
                 self.verifier, builder, abi=self.ledger.abi, gas=_gas_for(part, items)
@@ -599,17 +598,37 @@ _GAS_BASE, _GAS_ITEM, _GAS_PER_PROOF_NODE, _GAS_BREACH = 60_000, 40_000, 1_000, 
 _GAS_CAP = 16_000_000  # under one transaction's 16,777,216 (EIP-7825)
 
 
+def _item_gas(item: OutcomeItem) -> int:
+    breach = _GAS_BREACH if item.outcome == Status.BREACHED else 0
+    return _GAS_ITEM + _GAS_PER_PROOF_NODE * len(item.proof) + breach
+
+
+def _transactions(
+    queued: Sequence[QueuedOutcome], items: Sequence[OutcomeItem], most: int
+) -> Iterator[tuple[list[QueuedOutcome], list[OutcomeItem]]]:
+    """The outcomes in transactions of at most `most`, each under the gas cap by the
+    estimate: 300 breaches would need twice what one transaction may use."""
+    part: list[QueuedOutcome] = []
+    chosen: list[OutcomeItem] = []
+    gas = _GAS_BASE
+    for queued_outcome, item in zip(queued, items, strict=True):
+        cost = _item_gas(item)
+        if part and (len(part) == most or gas + cost > _GAS_CAP):
+            yield part, chosen
+            part, chosen, gas = [], [], _GAS_BASE
+        part.append(queued_outcome)
+        chosen.append(item)
+        gas += cost
+    if part:
+        yield part, chosen
+
+
 def _gas_for(part: Sequence[QueuedOutcome], items: Sequence[OutcomeItem]) -> int | None:
     """Gas for a batch of fresh outcomes without asking the node, which would execute the
     whole batch once more; None (ask the node) for a resend, or beyond the cap."""
     if any(q.tx_hash is not None for q in part):
         return None
-    gas = _GAS_BASE + sum(
-        _GAS_ITEM
-        + _GAS_PER_PROOF_NODE * len(i.proof)
-        + (_GAS_BREACH if i.outcome == Status.BREACHED else 0)
-        for i in items
-    )
+    gas = _GAS_BASE + sum(_item_gas(i) for i in items)
     return gas if gas <= _GAS_CAP else None
 
 

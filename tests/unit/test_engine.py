@@ -15,9 +15,17 @@ from typing import Any
 import pytest
 from verifier_helpers import DAY, HRSS, POINTS, SAMR, World, open_world
 
-from ledger import ChainError, ContractRevertError, Status, keccak256, sign_commitment
+from ledger import (
+    ChainError,
+    ContractRevertError,
+    OutcomeItem,
+    Status,
+    keccak256,
+    sign_commitment,
+)
 from ledger.chain import Chain
 from ledger.errors import TransactionTimeoutError
+from ledger.outbox import QueuedOutcome
 from ledger.types import Hash32
 from verifier.breaches import BreachRecord
 from verifier.engine import EngineConfig, VerificationError
@@ -627,3 +635,28 @@ def test_a_failing_data_source_needs_a_person_when_workers_compare(world: World)
         assert verification is not None and verification.report is not None
         details = [c["detail"] for c in verification.report["report"]["comparisons"]]
         assert "data source police_criminal failed: SourceUnavailable" in details
+
+
+def test_outcome_transactions_stay_under_the_gas_cap_by_the_estimate() -> None:
+    from verifier.engine import _GAS_CAP, _gas_for, _transactions
+
+    node = Hash32(bytes(32))
+    deep, shallow = (node,) * 17, (node,) * 10  # 100,000- and 1,000-leaf batches
+    items = [
+        OutcomeItem(keccak256(bytes([i % 256, i // 256])), status, node, node, proof)
+        for i, (status, proof) in enumerate(
+            [(Status.BREACHED, deep)] * 300 + [(Status.KEPT, shallow)] * 800
+        )
+    ]
+    queued = [
+        QueuedOutcome(i, item.commitment, HRSS, item.outcome, node, {}, None, None, None)
+        for i, item in enumerate(items)
+    ]
+
+    parts = list(_transactions(queued, items, 300))
+
+    assert [q for part, _ in parts for q in part] == queued  # all, in order, once
+    assert all(len(part) <= 300 for part, _ in parts)
+    assert all((_gas_for(part, chosen) or _GAS_CAP + 1) <= _GAS_CAP for part, chosen in parts)
+    assert len(parts[0][0]) < 300  # breaches alone would have crossed the cap
+    assert max(len(part) for part, _ in parts) == 300  # plain outcomes fill a transaction
