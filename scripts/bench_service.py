@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import Connection, Table, insert
 
-from ledger import hex32, keccak256, make_uscc
+from ledger import AnvilNode, Chain, hex32, keccak256, make_uscc
 from ledger.schema import batches, commitments
 from ledger.store import Store
 from verifier.breaches import add_months
@@ -48,6 +49,7 @@ SEVERITY_MONTHS = {"minor": 3, "general": 12, "serious": 36}
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"  # noqa: E501
 WORDS = "华信恒达中天金源鑫盛宏远东方博雅新锐智联安泰瑞丰嘉禾永昌德润明辉广和通宇泽君"
 TRADES = ("科技", "商贸", "建筑工程", "餐饮管理", "物流", "医药", "教育咨询", "文化传媒")
+HRSS = "BJ-HRSS"
 ON = date(2026, 11, 27)  # the day the bench's records are searched on (and the service's)
 
 
@@ -313,8 +315,17 @@ def _wait_healthy(port: int, process: subprocess.Popen[bytes], deadline: float) 
 # ---------------------------------------------------------------------- the load
 
 
+def post(path: str, body: bytes, token: str) -> bytes:
+    """A raw HTTP/1.1 POST of a JSON body with a bearer token, for `measure`."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
 async def _connection(
-    port: int, paths: Sequence[str], start: int, step: int, count: int, out: list[float]
+    port: int, paths: Sequence[str | bytes], start: int, step: int, count: int, out: list[float]
 ) -> Counter[int]:
     statuses: Counter[int] = Counter()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -322,7 +333,10 @@ async def _connection(
         for i in range(count):
             path = paths[(start + i * step) % len(paths)]
             began = time.perf_counter()
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+            if isinstance(path, bytes):  # a whole request, as `post` renders it
+                writer.write(path)
+            else:
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
             for line in head.split(b"\r\n")[1:]:
@@ -336,7 +350,9 @@ async def _connection(
     return statuses
 
 
-async def _load(port: int, paths: Sequence[str], connections: int, total: int) -> dict[str, Any]:
+async def _load(
+    port: int, paths: Sequence[str | bytes], connections: int, total: int
+) -> dict[str, Any]:
     latencies: list[float] = []
     per = total // connections
     began = time.perf_counter()
@@ -358,9 +374,67 @@ async def _load(port: int, paths: Sequence[str], connections: int, total: int) -
     }
 
 
-def measure(port: int, paths: Sequence[str], connections: int, total: int) -> dict[str, Any]:
-    """Send `total` GETs of `paths` over `connections` keep-alive connections; the figures."""
+def measure(
+    port: int, paths: Sequence[str | bytes], connections: int, total: int
+) -> dict[str, Any]:
+    """Send `total` requests over `connections` keep-alive connections; the figures.
+
+    A path is a GET; bytes are a whole request (see `post`)."""
     return asyncio.run(_load(port, paths, connections, total))
+
+
+# ---------------------------------------------------------------------- the chain
+
+
+@contextmanager
+def deployed(directory: Path) -> Iterator[LocalAccount]:
+    """A ledger on a fresh anvil node, named in `directory`/deployment.json as `deploy`
+    writes it (the service asks that node); yields BJ-HRSS's registrar account."""
+    from bench import _deploy  # the bench's own deployment step
+
+    with AnvilNode() as node:
+        chain = Chain.connect(node.url, kind="anvil")
+        ledger, registrars, _ = _deploy(chain, ["BJ-HRSS"])
+        facts = {"rpc": node.url, "chain_id": chain.chain_id, "contract": ledger.address}
+        (directory / "deployment.json").write_text(json.dumps({**facts, "department": "BJ-HRSS"}))
+        yield registrars["BJ-HRSS"]
+
+
+def submit_figures(count: int = 400, connections: int = 64) -> dict[str, Any]:
+    """Submit-to-anchored latency through the API: POST /v1/commitments?wait=true from a
+    second process, the service anchoring in the background on anvil."""
+    from bench import _signed_documents
+
+    from api.service.tokens import TokenStore
+    from ledger.vault import Vault
+
+    documents = [d for d in _signed_documents(count * 2) if d["document"]["department"] == HRSS]
+    bodies = [json.dumps(d, ensure_ascii=False).encode() for d in documents[:count]]
+    with tempfile.TemporaryDirectory(prefix="bench-submit-") as name, deployed(Path(name)) as key:
+        directory = Path(name)
+        account = directory / "keys" / HRSS / "registrar.json"
+        account.parent.mkdir(parents=True)
+        account.write_text(
+            json.dumps({"kind": "ethereum", "address": key.address, "private_key": key.key.hex()})
+        )
+        account.chmod(0o600)
+        url = f"sqlite:///{directory / 'ledger.db'}"
+        store = Store(url)
+        token = TokenStore(store).issue(HRSS, "registrar").token
+        store.close()
+        env = {
+            "COMMITLEDGER_DATA_DIR": name,
+            "COMMITLEDGER_STORE_URL": url,
+            "COMMITLEDGER_MASTER_KEY": Vault.new_master_key(),
+            "COMMITLEDGER_FEED": "false",
+        }
+        requests = [post("/v1/commitments?wait=true&timeout=60", b, token) for b in bodies]
+        with (
+            running_service(env, workers=1) as (port, _pid),
+            ProcessPoolExecutor(1, mp_context=get_context("spawn")) as client,
+        ):
+            found = client.submit(measure, port, requests, connections, len(requests)).result()
+    return {"submitted": len(bodies), **found}
 
 
 # ---------------------------------------------------------------------- the figures
@@ -413,6 +487,7 @@ def service_figures(
             **{f"search_{k}": v for k, v in _search_paths(filled, rng).items()},
         }
         with (
+            deployed(Path(directory)),  # audit lookups ask the contract, as in production
             running_service(env, workers) as (port, pid),
             ProcessPoolExecutor(1, mp_context=get_context("spawn")) as client,
         ):
@@ -426,11 +501,13 @@ def service_figures(
                 )
                 figures[name] = found
         searches = [v for k, v in figures.items() if k.startswith("search_")]
+        figures["audit_asks_chain"] = "anvil: block number, isAnchored, statusOf per lookup"
         figures["searches_per_second"] = round(
             sum(s["requests"] for s in searches)
             / sum(s["requests"] / s["requests_per_second"] for s in searches),
             1,
         )
+    figures["submit_to_anchored"] = submit_figures()
     return figures
 
 
