@@ -1,6 +1,6 @@
 """Webhook subscribers of the feed and how far delivery got: their rows, leases, dead letters.
 
-The tables are the feed's (`verifier.feed_store`, same migrations); this is their use.
+The tables are the feed's (`verifier.feed_schema`, same migrations); this is their use.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from .feed import Scope
-from .feed_store import FeedStore, feed_dead_letters, feed_meta, feed_records, feed_subscribers
+from .feed_schema import feed_dead_letters, feed_meta, feed_records, feed_subscribers
+from .feed_store import FeedStore
 
 
 @dataclass(frozen=True)

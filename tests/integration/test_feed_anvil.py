@@ -26,7 +26,8 @@ from verifier import sample_commitments
 from verifier.engine import EngineConfig
 from verifier.feed_check import check_feed
 from verifier.feed_follower import FeedFollower, StepResult
-from verifier.feed_store import FeedStore, feed_records
+from verifier.feed_schema import feed_records
+from verifier.feed_store import FeedStore
 
 pytestmark = pytest.mark.integration
 

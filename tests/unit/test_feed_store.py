@@ -17,7 +17,8 @@ from ledger import Status, department_id
 from ledger.store import Store
 from verifier.feed import Details, FeedRecord, chain_facts, department_codes
 from verifier.feed_cursor import CursorCodec, CursorError
-from verifier.feed_store import FeedStore, PendingEvent, feed_records, head_in
+from verifier.feed_schema import feed_records
+from verifier.feed_store import FeedStore, PendingEvent, head_in
 from verifier.webhooks import new_secret, sign_body, verify_body
 
 CONTRACT = "0x" + "ab" * 20
