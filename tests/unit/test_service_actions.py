@@ -268,6 +268,22 @@ def test_a_verifier_runs_verification_against_the_data_service(
             world.context.close()
 
 
+def test_a_run_for_a_day_to_come_is_refused_and_changes_nothing(world: ServiceWorld) -> None:
+    digest, _ = anchored(world)
+    before, standing = snapshot(world), on_chain(world, digest)
+    block = world.deployment.chain.block_number()
+    tomorrow = world.context.today() + timedelta(days=1)
+    response = world.client.post(
+        "/v1/verifications/run",
+        json={"on": tomorrow.isoformat()},
+        headers=world.auth(HRSS, "verifier"),
+    )
+    assert_problem(response, 422, "invalid-request")
+    assert snapshot(world) == before
+    assert world.deployment.chain.block_number() == block
+    assert on_chain(world, digest) == standing
+
+
 def test_a_run_without_a_data_service_records_needs_manual(world: ServiceWorld) -> None:
     digest, _ = anchored(world)
     response = world.client.post(

@@ -27,7 +27,7 @@ from ..models import (
     RunResult,
     WithdrawRequest,
 )
-from ..problems import NOT_FOUND, ProblemError, problem_responses
+from ..problems import INVALID_REQUEST, NOT_FOUND, ProblemError, problem_responses
 from ..tokens import Principal
 from .departments import own_commitment, status_name, status_view
 
@@ -161,6 +161,12 @@ async def run_verification(
     body: RunRequest | None = Body(default=None),  # noqa: B008 - FastAPI's idiom
 ) -> RunResult:
     """For a verifier: compares due commitments with department data (the service's
-    `sources_url`), records outcomes on chain, publishes breaches, flags overdue ones."""
-    on = body.on if body is not None and body.on is not None else context.today()
+    `sources_url`), records outcomes on chain, publishes breaches, flags overdue ones.
+    `on` may be a day past (a missed run), never one to come."""
+    today = context.today()
+    on = body.on if body is not None and body.on is not None else today
+    if on > today:
+        # The contract does not know the due dates: a later day would judge commitments
+        # whose applicants still have time, and publish their breaches for good.
+        raise ProblemError(INVALID_REQUEST, f"a run is for today ({today}) or a day past, not {on}")
     return await run_in_threadpool(_run, context, principal, on)
