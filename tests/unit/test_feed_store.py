@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, event, select, update
 
 from ledger import Status, department_id
+from ledger.schema import commitments
 from ledger.store import Store
+from ledger.types import Hash32
 from verifier.feed import Details, FeedRecord, chain_facts, department_codes
 from verifier.feed_cursor import CursorCodec, CursorError
 from verifier.feed_schema import feed_records
@@ -238,3 +240,28 @@ def test_looking_for_records_to_redact_walks_the_erased_commitments_not_the_feed
     assert "USING INDEX feed_erased_commitments" in plan, plan
     assert "SCAN feed_records" not in plan, plan
     store.close()
+
+
+def test_records_to_redact_are_those_naming_an_erased_committer(store: Store) -> None:
+    add_events(store, 3)
+    feed = FeedStore(store)
+    appended = feed.append(build, safe_block=100, window=64, limit=100)
+    hashes = [bytes.fromhex(r.facts.evidence.commitment_hash[2:]) for r in appended]
+    with store.engine.begin() as connection:
+        for n, digest in enumerate(hashes):
+            connection.execute(
+                commitments.insert().values(
+                    hash=digest, code="110000" + "20261127" + f"{n:06d}", matter_code="M",
+                    department="BJ-HRSS", applicant_fingerprint=os.urandom(32),
+                    received_at=0.0, state="anchored", sealed=b"sealed", wrapped_key=b"key",
+                )
+            )  # fmt: skip
+        connection.execute(update(feed_records).values(personal=True))
+    assert feed.erased_with_personal_data() == []
+    for digest in hashes[:2]:
+        assert store.erase(Hash32(digest))
+    with store.engine.begin() as connection:  # the second one's record is redacted already
+        connection.execute(
+            update(feed_records).where(feed_records.c.seq == 2).values(personal=False)
+        )
+    assert [seq for seq, _body in feed.erased_with_personal_data()] == [1]
