@@ -383,20 +383,21 @@ class Decider:
     def decide_chunks(
         self, chunks: Sequence[Sequence[Hash32]], on: date, loop: asyncio.AbstractEventLoop
     ) -> Iterator[list[Decision]]:
-        """`decide_all` of each chunk in turn, on `loop`, one chunk behind: while the caller
-        sends one chunk's outcomes, the workers compare and sign the next and check the
-        documents of the one after, so the caller's process rarely waits for them."""
+        """`decide_all` of each chunk in turn, one chunk behind; `loop` runs in another
+        thread (the data sources' loop). While the caller sends one chunk's outcomes, the
+        next chunk's department data are fetched on `loop`, and the workers compare and sign
+        the next chunk and check the documents of the one after."""
         started = self._start(chunks[0]) if chunks else None
         behind: tuple[list[Decision | None], _Comparing] | None = None
         for index in range(len(chunks)):
             assert started is not None
             current, integrity = started, self._integrity(started)
             started = self._start(chunks[index + 1]) if index + 1 < len(chunks) else None
-            decisions, todo = loop.run_until_complete(self._gathered(current, integrity))
-            comparing = (decisions, self._compare_start(todo, on))
+            fetching = asyncio.run_coroutine_threadsafe(self._gathered(current, integrity), loop)
             if behind is not None:
-                yield self._compared(*behind)
-            behind = comparing
+                yield self._compared(*behind)  # the caller sends it while data arrive
+            decisions, todo = fetching.result()
+            behind = (decisions, self._compare_start(todo, on))
         if behind is not None:
             yield self._compared(*behind)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -190,18 +192,31 @@ class VerificationEngine:
         due = [v.commitment_hash for v in waiting]
         chunks = [due[start : start + chunk] for start in range(0, len(due), chunk)]
         mining: list[tuple[list[QueuedOutcome], bytes]] = []
-        for decisions in self.decider.decide_chunks(chunks, on, self._loop):
-            fresh = self._queue(decisions, on, summary)
-            sending = self._broadcast(fresh, summary)
-            self._await(mining, summary)  # the previous chunk's, mined meanwhile
-            mining = sending
-            summary.examined += len(decisions)
-            if progress:
-                progress(len(decisions))
+        with self._loop_in_thread():
+            for decisions in self.decider.decide_chunks(chunks, on, self._loop):
+                fresh = self._queue(decisions, on, summary)
+                sending = self._broadcast(fresh, summary)
+                self._await(mining, summary)  # the previous chunk's, mined meanwhile
+                mining = sending
+                summary.examined += len(decisions)
+                if progress:
+                    progress(len(decisions))
         self._await(mining, summary)
         self.process_overdue(on, summary)
         summary.overdue_flagged = len(self.records.flag_overdue(on, self.department))
         return summary
+
+    @contextmanager
+    def _loop_in_thread(self) -> Iterator[None]:
+        """Run the data sources' loop in a thread of its own for a while: their requests
+        proceed while this thread works on the chain."""
+        thread = threading.Thread(target=self._loop.run_forever, name="verifier-io", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            thread.join()
 
     def _report(self, decision: Decision, on: date, decided_by: str = "engine") -> SignedReport:
         if decision.report is not None and decided_by == "engine":
