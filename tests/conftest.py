@@ -60,10 +60,15 @@ def embedded_chain() -> Chain:
 
 
 @pytest.fixture
-def anvil() -> Iterator[AnvilNode]:
-    """A real anvil node on a free loopback port, stopped after the test."""
+def anvil_binary() -> None:
+    """Fails (never skips) when anvil is missing: make test installs it with node_modules."""
     if not ANVIL_BINARY.exists():
         pytest.fail("anvil is missing: run `npm ci` (make test does)")
+
+
+@pytest.fixture
+def anvil(anvil_binary: None) -> Iterator[AnvilNode]:
+    """A real anvil node on a free loopback port, stopped after the test."""
     with AnvilNode() as node:
         yield node
 

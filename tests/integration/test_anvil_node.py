@@ -14,7 +14,7 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.anvil import ANVIL_BINARY, AnvilNode
+from ledger.anvil import AnvilNode
 from ledger.canonical import keccak256
 from ledger.chain import Chain
 from ledger.contract import REGISTRAR_ROLE, LedgerContract, Status, department_id
@@ -22,7 +22,7 @@ from ledger.errors import ChainError, NodeUnreachableError
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not ANVIL_BINARY.exists(), reason="anvil missing: run `npm ci`"),
+    pytest.mark.usefixtures("anvil_binary"),
 ]
 
 HRSS = department_id("BJ-HRSS")

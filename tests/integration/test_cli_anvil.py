@@ -18,11 +18,11 @@ import pytest
 from cli_helpers import flat, one_json, write_documents, write_json, write_signed
 
 from ledger import Chain, SignedCommitment, hex32, leaf_hash, to_hash32
-from ledger.anvil import ANVIL_BINARY, AnvilNode
+from ledger.anvil import AnvilNode
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not ANVIL_BINARY.exists(), reason="anvil missing: run `npm ci`"),
+    pytest.mark.usefixtures("anvil_binary"),
 ]
 
 COMMITLEDGER = Path(sys.executable).parent / "commitledger"

@@ -40,7 +40,7 @@ from pipeline_helpers import (
 )
 
 from ledger import hex32, to_hash32
-from ledger.anvil import ANVIL_BINARY, AnvilNode
+from ledger.anvil import AnvilNode
 from ledger.chain import Chain
 from ledger.contract import REGISTRAR_ROLE, LedgerContract, department_id
 from ledger.pipeline import Anchorer, PipelineConfig
@@ -50,7 +50,7 @@ from ledger.vault import Vault
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not ANVIL_BINARY.exists(), reason="anvil missing: run `npm ci`"),
+    pytest.mark.usefixtures("anvil_binary"),
 ]
 
 

@@ -24,13 +24,13 @@ from api.keyfiles import new_key
 from api.managed_chain import AnvilSupervisor
 from api.service.tokens import TokenStore
 from ledger import SigningKey, hex32, sign_commitment
-from ledger.anvil import ANVIL_BINARY, free_port
+from ledger.anvil import free_port
 from ledger.store import Store
 from verifier import sample_commitments
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not ANVIL_BINARY.exists(), reason="anvil missing: run `npm ci`"),
+    pytest.mark.usefixtures("anvil_binary"),
 ]
 
 COMMITLEDGER = Path(sys.executable).parent / "commitledger"
