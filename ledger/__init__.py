@@ -18,6 +18,7 @@ from .contract import (
     OutcomeItem,
     Sent,
     Standing,
+    StandingNow,
     Status,
     department_id,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "SignedCommitment",
     "SigningKey",
     "Standing",
+    "StandingNow",
     "Status",
     "TransactionTimeoutError",
     "anchor_batch",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -18,6 +19,7 @@ from .artifact import load_artifact
 from .canonical import keccak256
 from .chain import Chain, abi_type
 from .errors import ChainError
+from .rpc import RpcBatch, hex_data, hex_quantity
 from .types import DepartmentId, Hash32
 
 ZERO_HASH = Hash32(bytes(32))
@@ -54,6 +56,17 @@ class Standing:
     department: bytes
     anchored_at: int
     updated_at: int
+
+
+@dataclass(frozen=True)
+class StandingNow:
+    """What the contract says of a commitment at the time of asking: the head block,
+    whether it holds the commitment (None when not asked: no batch to prove it in) and
+    the commitment's standing."""
+
+    head: int
+    anchored: bool | None
+    standing: Standing
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,44 @@ def encode_outcomes(items: Sequence[OutcomeItem]) -> str:
     return "0x" + data.hex()
 
 
+_IS_ANCHORED = function_signature_to_4byte_selector("isAnchored(bytes32,bytes32,bytes32[])")
+_STATUS_OF = function_signature_to_4byte_selector("statusOf(bytes32)")
+
+
+def encode_is_anchored(commitment: Hash32, root: Hash32, proof: Sequence[Hash32]) -> str:
+    """0x-hex call data of `isAnchored(commitment, root, proof)`, written directly."""
+    words = (_bytes32(commitment), _bytes32(root), _word(3 * _WORD), _word(len(proof)))
+    return "0x" + b"".join((_IS_ANCHORED, *words, *(_bytes32(n) for n in proof))).hex()
+
+
+def encode_status_of(commitment: Hash32) -> str:
+    """0x-hex call data of `statusOf(commitment)`."""
+    return "0x" + (_STATUS_OF + _bytes32(commitment)).hex()
+
+
+def decode_bool(raw: bytes) -> bool:
+    """A `bool` return value; ChainError when the bytes are not one."""
+    if len(raw) != _WORD or int.from_bytes(raw, "big") > 1:
+        raise ChainError(f"not an ABI bool: 0x{raw[:40].hex()}")
+    return raw[-1] == 1
+
+
+def decode_standing(raw: bytes) -> Standing:
+    """`statusOf`'s return value (uint8, bytes32, uint64, uint64); ChainError when malformed."""
+    if len(raw) != 4 * _WORD:
+        raise ChainError(f"statusOf returned {len(raw)} bytes, not {4 * _WORD}")
+    status, anchored_at, updated_at = (
+        int.from_bytes(raw[i * _WORD : (i + 1) * _WORD], "big") for i in (0, 2, 3)
+    )
+    if anchored_at >= 2**64 or updated_at >= 2**64:
+        raise ChainError("statusOf returned a time wider than uint64")
+    try:
+        known = Status(status)
+    except ValueError:
+        raise ChainError(f"statusOf returned an unknown status {status}") from None
+    return Standing(known, raw[_WORD : 2 * _WORD], anchored_at, updated_at)
+
+
 def _sent(receipt: TxReceipt) -> Sent:
     return Sent(
         bytes(receipt["transactionHash"]), int(receipt["blockNumber"]), int(receipt["gasUsed"])
@@ -144,6 +195,8 @@ class LedgerContract:
         self.abi: list[dict[str, Any]] = load_artifact()["abi"]
         self._contract: Contract = chain.w3.eth.contract(address=self.address, abi=self.abi)
         self._functions = {e["name"]: e for e in self.abi if e.get("type") == "function"}
+        self._rpc: RpcBatch | None = None
+        self._rpc_lock = threading.Lock()
 
     @classmethod
     def deploy(cls, chain: Chain, admin: LocalAccount) -> LedgerContract:
@@ -265,6 +318,44 @@ class LedgerContract:
             commitment
         ).call()
         return Standing(Status(status), bytes(department), int(anchored_at), int(updated_at))
+
+    def standing_now(
+        self, commitment: Hash32, anchoring: tuple[Hash32, Sequence[Hash32]] | None = None
+    ) -> StandingNow:
+        """The head block, `isAnchored(commitment, *anchoring)` when a batch root and proof
+        are given, and `statusOf(commitment)`, asked now.
+
+        On a node: one batched JSON-RPC POST (eth_blockNumber and two eth_call at the
+        latest block) over a kept-alive connection with a short timeout, the call data and
+        answers encoded here: through web3.py the three cost ~10 ms of CPU. The embedded
+        chain has no HTTP and is asked through web3.py. NodeUnreachableError when the node
+        does not answer; ChainError when its answer is malformed.
+        """
+        if self.chain.kind == "embedded" or self.chain.url is None:
+            head = self.chain.block_number()
+            anchored = None if anchoring is None else self.is_anchored(commitment, *anchoring)
+            return StandingNow(head, anchored, self.status_of(commitment))
+        target = {"to": self.address}
+        calls: list[tuple[str, list[Any]]] = [
+            ("eth_blockNumber", []),
+            ("eth_call", [{**target, "data": encode_status_of(commitment)}, "latest"]),
+        ]
+        if anchoring is not None:
+            data = encode_is_anchored(commitment, anchoring[0], anchoring[1])
+            calls.append(("eth_call", [{**target, "data": data}, "latest"]))
+        results = self._batch().call(calls)
+        return StandingNow(
+            hex_quantity(results[0]),
+            None if anchoring is None else decode_bool(hex_data(results[2])),
+            decode_standing(hex_data(results[1])),
+        )
+
+    def _batch(self) -> RpcBatch:
+        with self._rpc_lock:
+            if self._rpc is None:
+                assert self.chain.url is not None
+                self._rpc = RpcBatch(self.chain.url)
+            return self._rpc
 
     def batch_of(self, root: Hash32) -> BatchInfo:
         """The batch with this root."""

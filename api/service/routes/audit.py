@@ -14,6 +14,7 @@ from ledger import (
     LedgerContract,
     SignatureError,
     SignedCommitment,
+    StandingNow,
     hex32,
     verify_signed,
 )
@@ -56,23 +57,21 @@ def _on_chain(
     context: ServiceContext, digest: Hash32, anchoring: tuple[BatchRow, tuple[Hash32, ...]] | None
 ) -> tuple[OnChainView, int | None]:
     deployment = context.chain.deployment
+    batch = None if anchoring is None else (anchoring[0].root, anchoring[1])
 
-    def ask(ledger: LedgerContract) -> tuple[int, bool | None, str | None]:
-        head = ledger.chain.block_number()
-        anchored = None
-        if anchoring is not None:
-            anchored = ledger.is_anchored(digest, anchoring[0].root, anchoring[1])
-        return head, anchored, status_name(int(ledger.status_of(digest).status))
+    def ask(ledger: LedgerContract) -> StandingNow:
+        return ledger.standing_now(digest, batch)  # one batched request to a node
 
-    answer = context.chain.read(ask)
+    # None when the node is down or its answer malformed: "unreachable", never a 5xx.
+    answer: StandingNow | None = context.chain.read(ask)
     view = OnChainView(
         reachable=answer is not None,
         chain_id=deployment.chain_id if deployment else None,
         contract=deployment.contract if deployment else None,
-        anchored=answer[1] if answer else None,
-        status=answer[2] if answer else None,
+        anchored=answer.anchored if answer else None,
+        status=status_name(int(answer.standing.status)) if answer else None,
     )
-    return view, answer[0] if answer else None
+    return view, answer.head if answer else None
 
 
 @router.get(
@@ -82,11 +81,15 @@ def _on_chain(
 )
 def audit_commitment(digest: HashDep, context: ContextDep) -> AuditCommitment:
     """The anchor (batch root, transaction, block, confirmations when the node answers), the
-    verification state, and the contract's status for the commitment, asked now."""
+    verification state, and the contract's status for the commitment, asked now: one
+    batched request to the node at the time of the lookup (its head block, `isAnchored`,
+    `statusOf`), nothing cached; `on_chain.reachable` is false when it does not answer."""
+    # A sync route: uvicorn runs it in its thread pool, so the store's queries and the
+    # node's answer never block the event loop.
     stored = context.store.get(digest)
     if stored is None:
         raise ProblemError(NOT_FOUND, f"no commitment {hex32(digest)} is known here")
-    anchoring = context.store.anchoring_of(digest)
+    anchoring = None if stored.batch_id is None else context.store.anchoring_of(digest)
     on_chain, head = _on_chain(context, digest, anchoring)
     verification = context.records.verification(digest)
     return AuditCommitment(
