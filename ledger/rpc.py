@@ -2,16 +2,19 @@
 
 web3.py spends milliseconds of CPU per view call on middleware, formatters and ABI mapping,
 and makes one HTTP round trip per call; a reader that asks a node the same few questions
-on every request (the auditors' lookup) sends them here as one batch instead.
+on every request (the auditors' lookup) sends them here as one batch instead. The standard
+library's http.client carries it: a quarter of httpx's CPU per request (0.11 ms against
+0.41 ms for a three-call batch to anvil), one kept-alive connection per thread.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import threading
 from collections.abc import Sequence
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 from .errors import ChainError, NodeUnreachableError
 
@@ -21,17 +24,26 @@ RpcCall = tuple[str, list[Any]]
 
 
 class RpcBatch:
-    """A JSON-RPC endpoint asked in batches; thread-safe (httpx's pool is)."""
+    """A JSON-RPC endpoint asked in batches, from any thread (each has its own connection).
+
+    `timeout` bounds connecting and each wait for the node's bytes.
+    """
 
     def __init__(self, url: str, *, timeout: float = READ_TIMEOUT_S) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ChainError(f"not an http(s) JSON-RPC URL: {parts.scheme}://{parts.hostname}")
         self.url = url
-        self._client = httpx.Client(
-            timeout=timeout,
-            headers={"Content-Type": "application/json"},
-            limits=httpx.Limits(max_keepalive_connections=32),
+        self._kind = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         )
+        self._host, self._port = parts.hostname, parts.port
+        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._timeout = timeout
+        self._local = threading.local()
+        self._open: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
         self._ids = iter(range(1, 2**62))
-        self._ids_lock = threading.Lock()
 
     def call(self, calls: Sequence[RpcCall]) -> list[Any]:
         """The results of `calls`, in their order: one POST for all.
@@ -39,29 +51,68 @@ class RpcBatch:
         NodeUnreachableError when the node does not answer in time; ChainError when its
         answer is not a JSON-RPC batch answer to these calls, or when any call failed.
         """
-        with self._ids_lock:
+        with self._lock:
             ids = [next(self._ids) for _ in calls]
-        body = [
-            {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
-            for i, (method, params) in zip(ids, calls, strict=True)
-        ]
+        body = json.dumps(
+            [
+                {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
+                for i, (method, params) in zip(ids, calls, strict=True)
+            ]
+        ).encode()
+        status, payload = self._post(body)
+        if status != 200:
+            raise ChainError(f"the node answered HTTP {status} to a batch")
         try:
-            response = self._client.post(self.url, json=body)
-        except httpx.TransportError as exc:  # refused, reset, timed out
-            raise NodeUnreachableError(
-                f"the node at {self.url} does not answer ({type(exc).__name__})"
-            ) from exc
-        if response.status_code != 200:
-            raise ChainError(f"the node answered HTTP {response.status_code} to a batch")
-        try:
-            answer = response.json()
+            answer = json.loads(payload)
         except ValueError as exc:
             raise ChainError("the node's answer to a batch is not JSON") from exc
         return _results(answer, ids)
 
+    def _post(self, body: bytes) -> tuple[int, bytes]:
+        headers = {"Content-Type": "application/json"}
+        for attempt in (1, 2):
+            connection = self._connection()
+            kept_alive = connection.sock is not None
+            try:
+                connection.request("POST", self._path, body, headers)
+                response = connection.getresponse()
+                payload = response.read()
+            except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out
+                self._drop(connection)
+                # The node may have closed a kept-alive connection meanwhile: reads are
+                # safe to send again, once, on a new one.
+                if attempt == 1 and kept_alive and not isinstance(exc, TimeoutError):
+                    continue
+                raise NodeUnreachableError(
+                    f"the node at {self._host}:{self._port} does not answer ({type(exc).__name__})"
+                ) from exc
+            if response.will_close:
+                self._drop(connection)
+            return response.status, payload
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._kind(self._host, self._port, timeout=self._timeout)
+            self._local.connection = connection
+            with self._lock:
+                self._open.append(connection)
+        return connection
+
+    def _drop(self, connection: http.client.HTTPConnection) -> None:
+        connection.close()
+        self._local.connection = None
+        with self._lock:
+            if connection in self._open:
+                self._open.remove(connection)
+
     def close(self) -> None:
-        """Close the kept-alive connections."""
-        self._client.close()
+        """Close the kept-alive connections of every thread."""
+        with self._lock:
+            for connection in self._open:
+                connection.close()
+            self._open.clear()
 
 
 def _results(answer: object, ids: Sequence[int]) -> list[Any]:

@@ -123,6 +123,7 @@ class _Node:
     def __init__(self) -> None:
         self.answer: Callable[[list[dict[str, Any]]], tuple[int, bytes]] = _echo_results
         self.received: list[Any] = []
+        self.hang_up = False  # close each kept-alive connection after one answer, unsaid
         node = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -134,6 +135,7 @@ class _Node:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+                self.close_connection = node.hang_up or self.close_connection
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -242,3 +244,15 @@ def _web3_contract() -> Any:
     return Web3().eth.contract(
         address="0x5FbDB2315678afecb367f032d93F642f64180aa3", abi=load_artifact()["abi"]
     )
+
+
+def test_a_kept_alive_connection_the_node_closed_is_opened_again(node: _Node) -> None:
+    node.server.RequestHandlerClass.protocol_version = "HTTP/1.1"  # keeps connections...
+    node.hang_up = True  # ...but closes each after one answer, without saying so
+    batch = RpcBatch(node.url)
+    try:
+        assert batch.call([("a", [])]) == ["0x1"]
+        assert batch.call([("b", [])]) == ["0x1"]  # the first connection is gone by now
+    finally:
+        batch.close()
+    assert len(node.received) == 2
