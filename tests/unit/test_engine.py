@@ -638,7 +638,7 @@ def test_a_failing_data_source_needs_a_person_when_workers_compare(world: World)
 
 
 def test_outcome_transactions_stay_under_the_gas_cap_by_the_estimate() -> None:
-    from verifier.engine import _GAS_CAP, _gas_for, _transactions
+    from verifier.sending import _GAS_CAP, _gas_for, _transactions
 
     node = Hash32(bytes(32))
     deep, shallow = (node,) * 17, (node,) * 10  # 100,000- and 1,000-leaf batches
