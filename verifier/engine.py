@@ -36,7 +36,8 @@ from ledger.types import Hash32
 from .breaches import can_repair, earliest_repair
 from .calendar import WorkingDays, default_calendar
 from .catalog import Catalog
-from .decide import ERASED, Decider, Decision, sign_decision
+from .decide import Decider
+from .decide_worker import ERASED, Decision, sign_decision
 from .errors import VerificationError
 from .records import VerifierRecords
 from .reports import Outcome, SignedReport
