@@ -62,8 +62,11 @@ _NEXT: dict[str, frozenset[str]] = {
 MAX_PAGE_SIZE = 100
 # A search counts its matches up to here and pages no deeper: beyond, narrow the search.
 MAX_RESULTS = 1_000
-# Name fragments this long or longer are found through the trigram index (SQLite).
+# Names this long or longer are found anywhere in the name (through the trigram index on
+# SQLite); a shorter one is a whole name as shown, or a surname that persons' masked names
+# start with ("张" finds "张*" and "张**"): a part that short would be a scan of every record.
 TRIGRAM = 3
+MASKED = 3  # a person's name shows the surname and a star for each other character
 
 metadata = MetaData()
 
@@ -139,7 +142,7 @@ def _create_v1(connection: Connection) -> None:
 
 # Public search over millions of records: one covering index per way in, each in the list's
 # order (newest decision first), so a page and a bounded count never touch the table.
-_SEARCH_INDEXES = [
+SEARCH_INDEXES = [
     Index(
         name,
         *(breach_records.c[n] for n in leading),
@@ -154,11 +157,12 @@ _SEARCH_INDEXES = [
         ("breach_records_by_department", ("department",), ("matter_code",)),
         ("breach_records_by_matter", ("matter_code",), ("department",)),
         ("breach_records_by_code", ("party_code",), ()),
+        ("breach_records_by_name", ("party_name",), ()),  # whole names (shorter than TRIGRAM)
     )
 ]
 # SQLite: a trigram index of the names shown, for substring search of 3 characters or more.
 # Its rowids are breach_records' rowids (kept in step by triggers; see rebuild_name_index).
-_NAME_INDEX_DDL = (
+NAME_INDEX_DDL = (
     "CREATE VIRTUAL TABLE breach_names USING fts5(party_name, content='breach_records', "
     "tokenize='trigram')",
     "CREATE TRIGGER breach_names_insert AFTER INSERT ON breach_records BEGIN "
@@ -175,15 +179,23 @@ _NAME_INDEX_DDL = (
 
 
 def _search_indexes_v2(connection: Connection) -> None:
-    for index in _SEARCH_INDEXES:  # a store created at v2 has them from v1's create_all
+    for index in SEARCH_INDEXES:  # a store created at v2 has them from v1's create_all
         index.create(connection, checkfirst=True)
     if connection.dialect.name == "sqlite":
-        for statement in _NAME_INDEX_DDL:
+        for statement in NAME_INDEX_DDL:
             connection.exec_driver_sql(statement)
 
 
+def _whole_name_index_v3(connection: Connection) -> None:
+    SEARCH_INDEXES[-1].create(connection, checkfirst=True)
+
+
 # Version -> step. Append only: a released step never changes; a new one alters the tables.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _search_indexes_v2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _create_v1,
+    2: _search_indexes_v2,
+    3: _whole_name_index_v3,
+}
 
 
 def migrate(connection: Connection) -> list[int]:
@@ -197,22 +209,30 @@ def _escape_like(text: str) -> str:
 
 @functools.cache
 def _search_statements(
-    name: bool, trigram: bool, given: frozenset[str]
-) -> tuple[Select[int], Select[str]]:
-    """The count (up to :bound) and the page of ids of a search, by which filters it has.
+    sqlite: bool, name: bool, trigram: bool, given: frozenset[str]
+) -> tuple[Select[int], Select[Any], Select[str]]:
+    """The count (up to :bound), the page (id, public JSON) and the first :bound ids in
+    list order of a search, by which filters it has.
 
     Built once per shape, with bound parameters: building them anew was a third of the cost
     of a search. The trigram index (SQLite) gives the candidates for a name of 3 or more
-    characters; LIKE decides (the index folds case beyond ASCII).
+    characters; LIKE decides (the index folds case beyond ASCII). A shorter name is one
+    of :whole_names (the name as shown, or masked names with that surname).
     """
     c = breach_records.c
+    # Whole names go in by their index: a unary + keeps the status out of the planner's
+    # choice (without statistics, SQLite would take the listing index and read every row).
+    whole = sqlite and "whole_names" in given
+    status = literal_column("+breach_records.status") if whole else c.status
     conditions: list[ColumnElement[bool]] = [
-        c.status == "published",
+        status == "published",
         c.decision_date <= bindparam("decided_by"),
         c.publication_end >= bindparam("on"),
     ]
     if name:
         conditions.append(func.lower(c.party_name).like(bindparam("name_like"), escape="/"))
+    if "whole_names" in given:
+        conditions.append(c.party_name.in_(bindparam("whole_names", expanding=True)))
     if trigram:
         conditions.append(
             literal_column("breach_records.rowid").in_(
@@ -230,15 +250,18 @@ def _search_statements(
             conditions.append(field_ == bindparam(key))
     if "decided_from" in given:
         conditions.append(c.decision_date >= bindparam("decided_from"))
-    matching = select(c.id).where(*conditions).limit(bindparam("bound")).subquery()
+    matching = select(c.id).where(*conditions)
+    in_order = select(c.id).where(*conditions).order_by(c.decision_date.desc(), c.id)
+    # The page's ids from the covering index, then only their rows: skipped rows are not read.
+    ids = in_order.limit(bindparam("limit")).offset(bindparam("offset")).subquery()
+    shown = breach_records.alias("shown")
     page = (
-        select(c.id)
-        .where(*conditions)
-        .order_by(c.decision_date.desc(), c.id)
-        .limit(bindparam("limit"))
-        .offset(bindparam("offset"))
+        select(shown.c.id, shown.c.public_json)
+        .join_from(ids, shown, shown.c.id == ids.c.id)
+        .order_by(shown.c.decision_date.desc(), shown.c.id)
     )
-    return select(func.count()).select_from(matching), page
+    bounded = matching.limit(bindparam("bound")).subquery()
+    return select(func.count()).select_from(bounded), page, in_order.limit(bindparam("bound"))
 
 
 _PAGE_TEXTS = select(breach_records.c.id, breach_records.c.public_json).where(
@@ -739,8 +762,10 @@ class VerifierRecords:
     ) -> BreachPage:
         """The public list on `on`: listed records only, newest decision first.
 
-        `name` matches part of the name as shown (masked for persons, e.g. "张*"),
-        ignoring ASCII case; `credit_code` is the code or masked ID exactly as shown.
+        `name` of TRIGRAM characters or more matches part of the name as shown (masked
+        for persons, e.g. "张*"), ignoring case; a shorter one is a whole name as shown or
+        the surname of masked names ("张" finds "张*" and "张**"). `credit_code` is the
+        code or masked ID exactly as shown.
         Pages reach MAX_RESULTS records deep; RecordsError beyond.
         """
         found = self.search_breach_json(
@@ -788,10 +813,13 @@ class VerifierRecords:
             "offset": (page - 1) * page_size,
         }
         trigram = False
-        if name:
+        if name and len(name) < TRIGRAM:
+            params["whole_names"] = [name + "*" * stars for stars in range(MASKED + 1)]
+        elif name:
             params["name_like"] = "%" + _escape_like(name.lower()) + "%"
-            trigram = len(name) >= TRIGRAM and self._engine.dialect.name == "sqlite"
-            params["phrase"] = '"' + name.replace('"', '""') + '"'
+            trigram = self._engine.dialect.name == "sqlite"
+            if trigram:
+                params["phrase"] = '"' + name.replace('"', '""') + '"'
         for key, wanted in (
             ("credit_code", credit_code),
             ("matter", matter),
@@ -800,18 +828,25 @@ class VerifierRecords:
         ):
             if wanted is not None:
                 params[key] = wanted
-        count, page_ids = _search_statements(bool(name), trigram, frozenset(params))
-        with self._engine.connect() as connection:
-            total = connection.execute(count, params).scalar_one()
-            ids = list(connection.execute(page_ids, params).scalars())
-            texts: dict[str, str] = {}
-            if ids:
-                rows = connection.execute(_PAGE_TEXTS, {"ids": ids})
-                texts.update((row.id, row.public_json) for row in rows)
-        capped = total > MAX_RESULTS
-        return BreachJsonPage(
-            [texts[i] for i in ids], min(int(total), MAX_RESULTS), page, page_size, capped
+        count, page_rows, first_ids = _search_statements(
+            self._engine.dialect.name == "sqlite", "name_like" in params, trigram, frozenset(params)
         )
+        with self._engine.connect() as connection:
+            if trigram:
+                # Each candidate of the name index is a row to read and test: read once, in
+                # list order, and count and page here (a count and a page would read twice).
+                ids = list(connection.execute(first_ids, params).scalars())
+                total, ids = len(ids), ids[params["offset"] : params["offset"] + page_size]
+                texts: dict[str, str] = {}
+                if ids:
+                    rows = connection.execute(_PAGE_TEXTS, {"ids": ids})
+                    texts.update((row.id, row.public_json) for row in rows)
+                shown = [texts[i] for i in ids]
+            else:
+                total = connection.execute(count, params).scalar_one()
+                shown = [row.public_json for row in connection.execute(page_rows, params)]
+        capped = total > MAX_RESULTS
+        return BreachJsonPage(shown, min(int(total), MAX_RESULTS), page, page_size, capped)
 
     def listed_breach_json(self, record_id: str, on: date) -> str | None:
         """The public JSON text of a record listed on `on`, or None (unknown or not listed)."""
@@ -833,7 +868,7 @@ class VerifierRecords:
         """Rebuild the trigram name index from the table (SQLite; after a VACUUM, say)."""
         if self._engine.dialect.name == "sqlite":
             with self._writer.begin() as connection:
-                connection.exec_driver_sql(_NAME_INDEX_DDL[-1])
+                connection.exec_driver_sql(NAME_INDEX_DDL[-1])
 
     def update_breach_status(
         self,

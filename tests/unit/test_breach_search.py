@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Deployment
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from test_records import CARD, FOOD, breach, company, fingerprint, person
 from test_service_world import assert_problem, open_service
 
@@ -134,3 +135,41 @@ def test_the_service_pages_no_deeper_than_the_bound(
     assert page.status_code == 400
     assert "narrow the search" in page.text
     world.context.close()
+
+
+@pytest.mark.parametrize(
+    ("search", "way_in"),
+    [
+        ({}, "breach_records_listed"),
+        ({"name": "恒达科技"}, "breach_names VIRTUAL TABLE"),
+        ({"name": "张"}, "breach_records_by_name"),  # too short for trigrams: whole names
+        ({"credit_code": "91110108MA01ABCD0X"}, "breach_records_by_code"),
+        ({"matter": "BJ-SAMR-0001", "department": "BJ-SAMR"}, "breach_records_by_matter"),
+        ({"department": "BJ-SAMR"}, "breach_records_by_department"),
+        ({"decided_from": date(2026, 1, 1), "page": 2}, "breach_records_listed"),
+    ],
+)
+def test_each_search_goes_in_by_its_index(
+    tmp_path: Path, search: dict[str, Any], way_in: str
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'plans.db'}")
+    records = VerifierRecords(store)
+    executed: list[tuple[str, Any]] = []
+
+    def keep(_c: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            executed.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", keep)
+    records.search_breach_json(ON, **search)
+    event.remove(store.engine, "before_cursor_execute", keep)
+    with store.engine.connect() as connection:
+        plans = [
+            " | ".join(row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + s, p))
+            for s, p in executed
+        ]
+    store.close()
+    assert plans
+    for plan in plans:  # each statement of the search: its way in, and no scan of the table
+        assert way_in in plan, plan
+        assert "SCAN breach_records" not in plan, plan
