@@ -4,6 +4,7 @@ nonsense or not at all is an error, never a wrong answer."""
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -123,6 +124,7 @@ class _Node:
     def __init__(self) -> None:
         self.answer: Callable[[list[dict[str, Any]]], tuple[int, bytes]] = _echo_results
         self.received: list[Any] = []
+        self.authorizations: list[str | None] = []
         self.hang_up = False  # close each kept-alive connection after one answer, unsaid
         node = self
 
@@ -130,6 +132,7 @@ class _Node:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 node.received.append(body)
+                node.authorizations.append(self.headers.get("Authorization"))
                 status, payload = node.answer(body)
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(payload)))
@@ -256,3 +259,17 @@ def test_a_kept_alive_connection_the_node_closed_is_opened_again(node: _Node) ->
     finally:
         batch.close()
     assert len(node.received) == 2
+
+
+def test_a_node_behind_basic_auth_gets_its_credentials(node: _Node) -> None:
+    batch = RpcBatch(node.url.replace("http://", "http://auditor:s%3Acret@") + "/rpc?x=1")
+    try:
+        assert batch.call([("a", [])]) == ["0x1"]
+    finally:
+        batch.close()
+    assert node.authorizations == ["Basic " + base64.b64encode(b"auditor:s:cret").decode()]
+
+
+def test_a_url_that_is_not_http_is_refused() -> None:
+    with pytest.raises(ChainError, match="not an http"):
+        RpcBatch("ws://127.0.0.1:8545")
