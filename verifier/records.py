@@ -33,6 +33,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
@@ -217,12 +218,12 @@ def _search_statements(
     Built once per shape, with bound parameters: building them anew was a third of the cost
     of a search. The trigram index (SQLite) gives the candidates for a name of 3 or more
     characters; LIKE decides (the index folds case beyond ASCII). A shorter name is one
-    of :whole_names (the name as shown, or masked names with that surname).
+    of :whole_0... (the name as shown, or masked names with that surname).
     """
     c = breach_records.c
     # Whole names go in by their index: a unary + keeps the status out of the planner's
     # choice (without statistics, SQLite would take the listing index and read every row).
-    whole = sqlite and "whole_names" in given
+    whole = sqlite and "whole_0" in given
     status = literal_column("+breach_records.status") if whole else c.status
     conditions: list[ColumnElement[bool]] = [
         status == "published",
@@ -231,8 +232,9 @@ def _search_statements(
     ]
     if name:
         conditions.append(func.lower(c.party_name).like(bindparam("name_like"), escape="/"))
-    if "whole_names" in given:
-        conditions.append(c.party_name.in_(bindparam("whole_names", expanding=True)))
+    if "whole_0" in given:
+        whole_names: list[Any] = [bindparam(f"whole_{n}") for n in range(MASKED + 1)]
+        conditions.append(c.party_name.in_(whole_names))
     if trigram:
         conditions.append(
             literal_column("breach_records.rowid").in_(
@@ -264,9 +266,42 @@ def _search_statements(
     return select(func.count()).select_from(bounded), page, in_order.limit(bindparam("bound"))
 
 
-_PAGE_TEXTS = select(breach_records.c.id, breach_records.c.public_json).where(
-    breach_records.c.id.in_(bindparam("ids", expanding=True))
-)
+@functools.cache
+def _sqlite_text(statement: Select[str]) -> tuple[Any, tuple[str, ...]]:
+    """A search statement compiled once for SQLite: the compiled form and its parameters'
+    order."""
+    compiled = statement.compile(dialect=sqlite_dialect())
+    return compiled, tuple(compiled.positiontup or ())
+
+
+def _first_ids_then_page(
+    connection: Connection, first_ids: Select[str], params: dict[str, Any]
+) -> tuple[int, list[str]]:
+    """SQLite: the count and the page's JSON texts from one ordered read of the first
+    :bound ids (one pass over the index or the name index's candidates, where a count and
+    a page would make two), then the page's rows by id.
+
+    Through the driver's own cursor: SQLAlchemy's rows cost more than SQLite's read of an
+    index. In the connection's transaction, so the ids and their rows agree."""
+    compiled, order = _sqlite_text(first_ids)
+    values = compiled.construct_params(params)
+    if not connection.in_transaction():
+        connection.begin()  # the store's BEGIN: the ids and their rows from one snapshot
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        ids = [row[0] for row in cursor.execute(compiled.string, [values[n] for n in order])]
+        page = ids[params["offset"] : params["offset"] + params["limit"]]
+        if not page:
+            return len(ids), []
+        marks = ", ".join("?" * len(page))
+        rows = cursor.execute(
+            f"SELECT id, public_json FROM breach_records WHERE id IN ({marks})",  # noqa: S608
+            page,
+        )
+        texts = dict(rows.fetchall())
+    finally:
+        cursor.close()
+    return len(ids), [texts[i] for i in page]
 
 
 class RecordsError(LedgerError, ValueError):
@@ -814,7 +849,7 @@ class VerifierRecords:
         }
         trigram = False
         if name and len(name) < TRIGRAM:
-            params["whole_names"] = [name + "*" * stars for stars in range(MASKED + 1)]
+            params.update({f"whole_{stars}": name + "*" * stars for stars in range(MASKED + 1)})
         elif name:
             params["name_like"] = "%" + _escape_like(name.lower()) + "%"
             trigram = self._engine.dialect.name == "sqlite"
@@ -832,16 +867,8 @@ class VerifierRecords:
             self._engine.dialect.name == "sqlite", "name_like" in params, trigram, frozenset(params)
         )
         with self._engine.connect() as connection:
-            if trigram:
-                # Each candidate of the name index is a row to read and test: read once, in
-                # list order, and count and page here (a count and a page would read twice).
-                ids = list(connection.execute(first_ids, params).scalars())
-                total, ids = len(ids), ids[params["offset"] : params["offset"] + page_size]
-                texts: dict[str, str] = {}
-                if ids:
-                    rows = connection.execute(_PAGE_TEXTS, {"ids": ids})
-                    texts.update((row.id, row.public_json) for row in rows)
-                shown = [texts[i] for i in ids]
+            if self._engine.dialect.name == "sqlite":
+                total, shown = _first_ids_then_page(connection, first_ids, params)
             else:
                 total = connection.execute(count, params).scalar_one()
                 shown = [row.public_json for row in connection.execute(page_rows, params)]
