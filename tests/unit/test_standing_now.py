@@ -156,7 +156,7 @@ def _echo_results(body: list[dict[str, Any]]) -> tuple[int, bytes]:
 @pytest.fixture
 def node() -> Iterator[_Node]:
     fake = _Node()
-    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    thread = threading.Thread(target=fake.server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield fake
     fake.server.shutdown()
