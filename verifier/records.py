@@ -211,7 +211,7 @@ def _escape_like(text: str) -> str:
 @functools.cache
 def _search_statements(
     sqlite: bool, name: bool, trigram: bool, given: frozenset[str]
-) -> tuple[Select[int], Select[Any], Select[str]]:
+) -> tuple[Select[int], Select[Any], Select[int]]:
     """The count (up to :bound), the page (id, public JSON) and the first :bound ids in
     list order of a search, by which filters it has.
 
@@ -263,11 +263,18 @@ def _search_statements(
         .order_by(shown.c.decision_date.desc(), shown.c.id)
     )
     bounded = matching.limit(bindparam("bound")).subquery()
-    return select(func.count()).select_from(bounded), page, in_order.limit(bindparam("bound"))
+    # SQLite: rowids (in every index entry) for the page's rows, found without the id index.
+    first = (
+        select(literal_column("breach_records.rowid", Integer))
+        .where(*conditions)
+        .order_by(c.decision_date.desc(), c.id)
+        .limit(bindparam("bound"))
+    )
+    return select(func.count()).select_from(bounded), page, first
 
 
 @functools.cache
-def _sqlite_text(statement: Select[str]) -> tuple[Any, tuple[str, ...]]:
+def _sqlite_text(statement: Select[int]) -> tuple[Any, tuple[str, ...]]:
     """A search statement compiled once for SQLite: the compiled form and its parameters'
     order."""
     compiled = statement.compile(dialect=sqlite_dialect())
@@ -275,11 +282,11 @@ def _sqlite_text(statement: Select[str]) -> tuple[Any, tuple[str, ...]]:
 
 
 def _first_ids_then_page(
-    connection: Connection, first_ids: Select[str], params: dict[str, Any]
+    connection: Connection, first_ids: Select[int], params: dict[str, Any]
 ) -> tuple[int, list[str]]:
     """SQLite: the count and the page's JSON texts from one ordered read of the first
-    :bound ids (one pass over the index or the name index's candidates, where a count and
-    a page would make two), then the page's rows by id.
+    :bound rowids (one pass over the index or the name index's candidates, where a count
+    and a page would make two), then the page's rows by rowid.
 
     Through the driver's own cursor: SQLAlchemy's rows cost more than SQLite's read of an
     index. In the connection's transaction, so the ids and their rows agree."""
@@ -289,19 +296,19 @@ def _first_ids_then_page(
         connection.begin()  # the store's BEGIN: the ids and their rows from one snapshot
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        ids = [row[0] for row in cursor.execute(compiled.string, [values[n] for n in order])]
-        page = ids[params["offset"] : params["offset"] + params["limit"]]
+        found = cursor.execute(compiled.string, [values[n] for n in order]).fetchall()
+        page = [row[0] for row in found[params["offset"] : params["offset"] + params["limit"]]]
         if not page:
-            return len(ids), []
+            return len(found), []
         marks = ", ".join("?" * len(page))
         rows = cursor.execute(
-            f"SELECT id, public_json FROM breach_records WHERE id IN ({marks})",  # noqa: S608
+            f"SELECT rowid, public_json FROM breach_records WHERE rowid IN ({marks})",  # noqa: S608
             page,
         )
         texts = dict(rows.fetchall())
     finally:
         cursor.close()
-    return len(ids), [texts[i] for i in page]
+    return len(found), [texts[i] for i in page]
 
 
 class RecordsError(LedgerError, ValueError):
