@@ -537,7 +537,8 @@ def service_figures(
             running_service(env, workers) as (port, pid),
             ProcessPoolExecutor(1, mp_context=get_context("spawn")) as client,
         ):
-            client.submit(measure, port, loads["breach_by_id"], 4, 400).result()  # warm up
+            for warm in ("breach_by_id", "audit_by_hash"):  # caches and kept-alive connections
+                client.submit(measure, port, loads[warm], 4, 400).result()
             for name, paths in loads.items():
                 before = cpu_seconds(pid)
                 found = client.submit(measure, port, paths, connections, requests).result()
