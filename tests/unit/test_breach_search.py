@@ -16,7 +16,8 @@ from test_service_world import assert_problem, open_service
 
 from ledger.schema import apply_migrations
 from ledger.store import Store
-from verifier import records as records_module
+from verifier import breach_search
+from verifier.breach_store import _breach_row
 from verifier.records import (
     MAX_RESULTS,
     MIGRATIONS,
@@ -60,7 +61,7 @@ def test_a_record_stored_before_the_name_index_is_found_through_it(tmp_path: Pat
     with store.engine.begin() as connection:  # a store at verifier version 1, with a record
         apply_migrations(connection, verifier_migrations, {1: MIGRATIONS[1]})
         record = breach(1, company("北京恒达科技有限公司"))
-        row = records_module._breach_row(record, fingerprint(1), 0.0)
+        row = _breach_row(record, fingerprint(1), 0.0)
         connection.execute(insert(breach_records), [row])
     records = VerifierRecords(store)  # applies version 2: indexes, the name index rebuilt
     assert names(records, name="恒达科技") == ["北京恒达科技有限公司"]
@@ -72,7 +73,7 @@ def test_a_record_stored_before_the_name_index_is_found_through_it(tmp_path: Pat
 def test_totals_are_counted_up_to_a_bound_and_pages_go_no_deeper(
     records: VerifierRecords, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(records_module, "MAX_RESULTS", 4)
+    monkeypatch.setattr(breach_search, "MAX_RESULTS", 4)
     for n in range(1, 7):
         records.add_breach(breach(n, decided=date(2026, 1, n)), fingerprint(n))
     first = records.search_breaches(ON, page_size=2)
