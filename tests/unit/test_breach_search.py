@@ -56,6 +56,20 @@ def test_names_of_three_characters_or_more_are_found_anywhere_in_the_name(
     assert names(records, name="%%%") == []
 
 
+def test_a_name_finds_exactly_the_names_that_hold_it_as_shown(
+    records: VerifierRecords,
+) -> None:
+    # Without letters that have case, the trigram index alone decides on SQLite: the same
+    # records as a substring match of the names as shown.
+    shown = ["北京恒达科技有限公司", "欧阳**", "阳**", "张***", "张*", "AB张**C", "100%达标公司"]
+    for n, name in enumerate(shown, start=1):
+        records.add_breach(breach(n, company(name)), fingerprint(n))
+    for term in ["阳**", "张**", "**C", "ab张", "达科技", "0%达", "***", "_**", "北京 恒"]:
+        folded = term.lower()
+        expected = sorted(name for name in shown if folded in name.lower())
+        assert sorted(names(records, name=term)) == expected, term
+
+
 def test_a_record_stored_before_the_name_index_is_found_through_it(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'old.db'}")
     with store.engine.begin() as connection:  # a store at verifier version 1, with a record
