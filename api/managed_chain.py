@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from api.files import read_deployment
+from api.service.keys import AccountRole, DepartmentKeys
+from api.service.settings import Settings
 from ledger import (
     REGISTRAR_ROLE,
     VERIFIER_ROLE,
@@ -25,10 +28,6 @@ from ledger import (
     LedgerContract,
     department_id,
 )
-
-from .files import read_deployment
-from .service.keys import AccountRole, DepartmentKeys
-from .service.settings import Settings
 
 log = logging.getLogger("commitledger.serve")
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from .demo_data import load_demo, prepare_keys
-from .managed_chain import SUPERVISE_INTERVAL_S, ServedChain, served_chain
-from .output import console, reporting_errors, stdout
-from .service import ServiceContext, Settings, create_app
-from .service.logs import configure_logging
+from api.demo.serve_data import load_demo, prepare_keys
+from api.managed_chain import SUPERVISE_INTERVAL_S, ServedChain, served_chain
+from api.output import console, reporting_errors, stdout
+from api.service import ServiceContext, Settings, create_app
+from api.service.logs import configure_logging
 
 EPHEMERAL_WARNING = (
     "warning: the embedded chain lives in this process only: everything anchored on it is "

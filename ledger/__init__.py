@@ -4,12 +4,12 @@ The names below are the public surface; other modules import only these. Submodu
 not listed (compiler) are build-time tools.
 """
 
-from .anchoring import AnchorReceipt, anchor_batch, anchor_singly, check_and_hash
-from .anvil import AnvilNode, free_port
-from .artifact import Artifact, load_artifact
-from .canonical import canonical_bytes, document_hash, keccak256, load_json_bytes
-from .chain import Chain, ChainKind, Mined, decode_revert
-from .contract import (
+from ledger.anchor_now import AnchorReceipt, anchor_batch, anchor_singly, check_and_hash
+from ledger.anvil import AnvilNode, free_port
+from ledger.artifact import Artifact, load_artifact
+from ledger.canonical import canonical_bytes, document_hash, keccak256, load_json_bytes
+from ledger.chain import Chain, ChainKind, Mined, decode_revert
+from ledger.contract import (
     REGISTRAR_ROLE,
     VERIFIER_ROLE,
     ZERO_HASH,
@@ -22,7 +22,7 @@ from .contract import (
     Status,
     department_id,
 )
-from .documents import (
+from ledger.documents import (
     Applicant,
     Claim,
     Commitment,
@@ -32,7 +32,7 @@ from .documents import (
     make_uscc,
     new_salt,
 )
-from .errors import (
+from ledger.errors import (
     ChainError,
     CompilerError,
     ContractRevertError,
@@ -45,10 +45,10 @@ from .errors import (
     SignatureError,
     TransactionTimeoutError,
 )
-from .merkle import MerkleTree, leaf_hash, process_proof, verify_proof
-from .proofs import BundleReport, ProofBundle, check_bundle, check_bundle_offline
-from .signing import SigningKey, sign_commitment, verify_signed
-from .types import DepartmentId, Hash32, hex32, to_hash32
+from ledger.merkle import MerkleTree, leaf_hash, process_proof, verify_proof
+from ledger.proofs import BundleReport, ProofBundle, check_bundle, check_bundle_offline
+from ledger.signing import SigningKey, sign_commitment, verify_signed
+from ledger.types import DepartmentId, Hash32, hex32, to_hash32
 
 __all__ = [
     "REGISTRAR_ROLE",

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from .errors import ChainError, NodeUnreachableError
+from ledger.errors import ChainError, NodeUnreachableError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _PLATFORMS = {("Linux", "x86_64"): "linux-amd64", ("Linux", "aarch64"): "linux-arm64"}

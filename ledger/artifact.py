@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypedDict
 
-from .errors import CompilerError
+from ledger.errors import CompilerError
 
 CONTRACT_NAME = "CommitmentLedger"
 ARTIFACT_PATH = Path(__file__).resolve().parent / "artifacts" / f"{CONTRACT_NAME}.json"

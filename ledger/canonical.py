@@ -9,8 +9,8 @@ from typing import NoReturn
 import rfc8785
 from eth_hash.auto import keccak
 
-from .errors import InvalidDocumentError
-from .types import Hash32
+from ledger.errors import InvalidDocumentError
+from ledger.types import Hash32
 
 __all__ = [
     "canonical_bytes",

@@ -23,7 +23,7 @@ from web3.exceptions import (
 from web3.providers import EthereumTesterProvider, HTTPProvider
 from web3.types import Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
 
-from .errors import (
+from ledger.errors import (
     ChainError,
     ContractRevertError,
     NodeUnreachableError,

@@ -7,9 +7,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .artifact import ARTIFACT_PATH, CONTRACT_NAME
-from .canonical import keccak256
-from .errors import CompilerError
+from ledger.artifact import ARTIFACT_PATH, CONTRACT_NAME
+from ledger.canonical import keccak256
+from ledger.errors import CompilerError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONTRACT_SOURCE = "contracts/CommitmentLedger.sol"

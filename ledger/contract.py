@@ -15,12 +15,12 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxParams, TxReceipt
 
-from .artifact import load_artifact
-from .canonical import keccak256
-from .chain import Chain, abi_type
-from .errors import ChainError
-from .rpc import RpcBatch, hex_data, hex_quantity
-from .types import DepartmentId, Hash32
+from ledger.artifact import load_artifact
+from ledger.canonical import keccak256
+from ledger.chain import Chain, abi_type
+from ledger.errors import ChainError
+from ledger.rpc import RpcBatch, hex_data, hex_quantity
+from ledger.types import DepartmentId, Hash32
 
 ZERO_HASH = Hash32(bytes(32))
 REGISTRAR_ROLE = keccak256(b"REGISTRAR_ROLE")

@@ -19,9 +19,9 @@ from pydantic import (
     field_validator,
 )
 
-from .canonical import canonical_bytes_plain, keccak256
-from .errors import InvalidDocumentError
-from .identity import (
+from ledger.canonical import canonical_bytes_plain, keccak256
+from ledger.errors import InvalidDocumentError
+from ledger.identity import (
     IdType,
     check_date,
     check_province,
@@ -31,7 +31,7 @@ from .identity import (
     uscc_check_char,
     validate_id_number,
 )
-from .types import Hash32
+from ledger.types import Hash32
 
 __all__ = [
     "Applicant",

@@ -6,7 +6,7 @@ import re
 from datetime import date
 from typing import Literal
 
-from .errors import InvalidDocumentError
+from ledger.errors import InvalidDocumentError
 
 __all__ = [
     "IdType",

@@ -10,8 +10,8 @@ from eth_typing import ABIEvent
 from eth_utils.abi import event_abi_to_log_topic
 from hexbytes import HexBytes
 
-from .contract import LedgerContract
-from .store import Store
+from ledger.contract import LedgerContract
+from ledger.store import Store
 
 log = logging.getLogger("commitledger.indexer")
 

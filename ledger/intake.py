@@ -8,13 +8,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
-from .canonical import load_json_bytes
-from .documents import SignedCommitment
-from .errors import InvalidDocumentError, LedgerError
-from .signing import verify_signed
-from .store import NewCommitment, Store
-from .types import Hash32
-from .vault import Vault
+from ledger.canonical import load_json_bytes
+from ledger.documents import SignedCommitment
+from ledger.errors import InvalidDocumentError, LedgerError
+from ledger.signing import verify_signed
+from ledger.store import NewCommitment, Store
+from ledger.types import Hash32
+from ledger.vault import Vault
 
 MatterDepartments = Mapping[str, str]
 """The department responsible for each known matter code."""

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from .canonical import keccak256
-from .errors import MerkleError
-from .types import Hash32, hex32
+from ledger.canonical import keccak256
+from ledger.errors import MerkleError
+from ledger.types import Hash32, hex32
 
 __all__ = ["MerkleTree", "leaf_hash", "process_proof", "verify_proof"]
 

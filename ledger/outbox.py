@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from .contract import Status
-from .schema import outcome_outbox
-from .store import Store
-from .types import Hash32
+from ledger.contract import Status
+from ledger.store import Store
+from ledger.tables import outcome_outbox
+from ledger.types import Hash32
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ from typing import Any
 from hexbytes import HexBytes
 from web3 import Web3
 
-from .chain import Chain
-from .contract import ZERO_HASH, LedgerContract
-from .errors import ChainError, LedgerError, MerkleError, ProofBundleError
-from .merkle import leaf_hash, process_proof
-from .types import Hash32, hex32, to_hash32
+from ledger.chain import Chain
+from ledger.contract import ZERO_HASH, LedgerContract
+from ledger.errors import ChainError, LedgerError, MerkleError, ProofBundleError
+from ledger.merkle import leaf_hash, process_proof
+from ledger.types import Hash32, hex32, to_hash32
 
 BUNDLE_VERSION = 1
 _FIELDS = (

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .errors import ChainError, NodeUnreachableError
+from ledger.errors import ChainError, NodeUnreachableError
 
 READ_TIMEOUT_S = 2.0
 

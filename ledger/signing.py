@@ -10,8 +10,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from .documents import Commitment, Signature, SignatureAlgorithm, SignedCommitment
-from .errors import SignatureError
+from ledger.documents import Commitment, Signature, SignatureAlgorithm, SignedCommitment
+from ledger.errors import SignatureError
 
 __all__ = ["SigningKey", "decode_base64", "sign_commitment", "verify_bytes", "verify_signed"]
 

@@ -16,9 +16,9 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from .errors import LedgerError
-from .schema import batches, commitments, contract_events, exclusions, migrate, sync_state
-from .types import Hash32
+from ledger.errors import LedgerError
+from ledger.tables import batches, commitments, contract_events, exclusions, migrate, sync_state
+from ledger.types import Hash32
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 ADD_ATTEMPTS = 3  # tries to store commitments racing a concurrent writer of the same hash

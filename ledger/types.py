@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NewType
 
-from .errors import InvalidHashError
+from ledger.errors import InvalidHashError
 
 Hash32 = NewType("Hash32", bytes)
 """Exactly 32 bytes: a keccak256 digest, a Merkle root or leaf, a department id."""

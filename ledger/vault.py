@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
-from .errors import LedgerError
+from ledger.errors import LedgerError
 
 MASTER_KEY_ENV = "COMMITLEDGER_MASTER_KEY"
 _KEY_BYTES = 32

@@ -17,6 +17,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from api.demo.samples import sample_commitments
 from ledger import (
     REGISTRAR_ROLE,
     VERIFIER_ROLE,
@@ -31,7 +32,6 @@ from ledger import (
     sign_commitment,
     verify_signed,
 )
-from verifier import sample_commitments
 
 HRSS = "BJ-HRSS"
 
@@ -149,8 +149,8 @@ def pipeline_figures(count: int, workers: int, profile: bool = False) -> dict[st
     import tempfile
     import threading
 
+    from ledger.anchoring_pipeline import Anchorer, PipelineConfig
     from ledger.intake import Intake
-    from ledger.pipeline import Anchorer, PipelineConfig
     from ledger.store import Store
     from ledger.vault import Vault
     from verifier import default_catalog
@@ -249,14 +249,14 @@ def verification_figures(count: int, profile: bool = False) -> dict[str, Any]:
     import tempfile
     from datetime import date
 
+    from api.demo.sample_data import SOURCES
+    from api.demo.sample_service import running_apart
+    from ledger.anchoring_pipeline import Anchorer
     from ledger.intake import Intake
-    from ledger.pipeline import Anchorer
     from ledger.store import Store
     from ledger.vault import Vault
     from verifier import default_catalog
-    from verifier.engine import VerificationEngine
-    from verifier.sample_data import SOURCES
-    from verifier.sample_service import running_apart
+    from verifier.engine.run import VerificationEngine
     from verifier.sources import HttpSource
 
     catalog = default_catalog()

@@ -23,17 +23,18 @@ from typing import Any
 
 import httpx
 
+from api.demo.sample_data import SOURCES
+from api.demo.sample_service import running_apart
+from api.demo.samples import sample_commitments
 from ledger import AnvilNode, Chain, SigningKey, free_port, sign_commitment
+from ledger.anchoring_pipeline import Anchorer
 from ledger.intake import Intake
-from ledger.pipeline import Anchorer
 from ledger.store import Store
 from ledger.vault import Vault
-from verifier import default_catalog, sample_commitments
-from verifier.engine import EngineConfig, VerificationEngine
-from verifier.feed_follower import FeedFollower
-from verifier.feed_store import FeedStore
-from verifier.sample_data import SOURCES
-from verifier.sample_service import running_apart
+from verifier import default_catalog
+from verifier.engine.run import EngineConfig, VerificationEngine
+from verifier.feed.follower import FeedFollower
+from verifier.feed.store import FeedStore
 from verifier.sources import HttpSource
 
 HRSS = "BJ-HRSS"

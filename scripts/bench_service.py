@@ -35,10 +35,10 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import Connection, Table, insert
 
 from ledger import AnvilNode, Chain, hex32, keccak256, make_uscc
-from ledger.schema import batches, commitments
 from ledger.store import Store
+from ledger.tables import batches, commitments
 from verifier.breaches import add_months
-from verifier.records import (
+from verifier.records.facade import (
     NAME_INDEX_DDL,
     SEARCH_INDEXES,
     TRIGRAM,
@@ -495,7 +495,7 @@ def _search_paths(filled: Filled, rng: random.Random) -> dict[str, list[str]]:
 
     months = [ON - timedelta(days=30 * m) for m in range(48)]
     # What people type: part of a company's name; a person's name as shown ("张**"). Shorter
-    # terms are whole names or surnames only (see verifier.records.TRIGRAM).
+    # terms are whole names or surnames only (see verifier.records.facade.TRIGRAM).
     terms = [n[2:6] if n.startswith("北京") else n for n in filled.names]
     return {
         "name": [q(name=t) for t in some([t for t in terms if len(t) >= TRIGRAM])],

@@ -7,8 +7,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from api.demo.samples import sample_commitments
 from ledger import Commitment, SigningKey, sign_commitment
-from verifier import sample_commitments
 
 
 def write_json(path: Path, value: object) -> Path:

@@ -13,8 +13,8 @@ from ledger import SigningKey
 from ledger.chain import Chain
 from ledger.types import Hash32
 from verifier.breaches import add_months
-from verifier.feed_follower import FeedFollower
-from verifier.webhooks import DeliveryPolicy
+from verifier.feed.follower import FeedFollower
+from verifier.feed.webhooks import DeliveryPolicy
 
 KINDS = ("kept", "mismatch", "breach", "needs_manual", "withdrawal", "repair")
 

@@ -18,14 +18,15 @@ from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
 
+from api.demo.samples import sample_commitments
 from ledger import SignedCommitment, SigningKey, sign_commitment
+from ledger.anchoring_pipeline import Anchorer
 from ledger.contract import LedgerContract, department_id
 from ledger.intake import Acknowledgement, Intake
-from ledger.pipeline import Anchorer
 from ledger.store import Store
 from ledger.types import Hash32
 from ledger.vault import Vault
-from verifier import default_catalog, sample_commitments
+from verifier import default_catalog
 
 DEPARTMENT = "BJ-HRSS"
 COMMITLEDGER = Path(sys.executable).parent / "commitledger"

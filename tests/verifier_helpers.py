@@ -15,19 +15,20 @@ from typing import Any
 
 from conftest import Deployment, deploy
 
+from api.demo.sample_data import SOURCES, Planted, planted
+from api.demo.sample_service import Faults, create_app, running
+from api.demo.samples import sample_commitments
 from ledger import Commitment, SignedCommitment, SigningKey, Status, new_salt, sign_commitment
+from ledger.anchoring_pipeline import Anchorer
 from ledger.chain import Chain
 from ledger.contract import LedgerContract
 from ledger.intake import Acknowledgement, Intake
-from ledger.pipeline import Anchorer
 from ledger.store import Store
 from ledger.types import Hash32
 from ledger.vault import Vault
-from verifier import default_catalog, sample_commitments
+from verifier import default_catalog
 from verifier.catalog import Catalog
-from verifier.engine import EngineConfig, VerificationEngine
-from verifier.sample_data import SOURCES, Planted, planted
-from verifier.sample_service import Faults, create_app, running
+from verifier.engine.run import EngineConfig, VerificationEngine
 from verifier.sources import HttpSource
 
 HRSS = "BJ-HRSS"

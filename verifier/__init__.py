@@ -1,33 +1,19 @@
-"""The verifier: the matter catalog and sample applicants (verification engine to come).
+"""The verifier: the matter catalog, department data sources, comparison rules, signed reports,
+breach records as the public sees them, and the working-day calendar.
 
-Imports point down only: verifier uses ledger, never api.
+Subpackages: `verifier.engine` (the verification run), `verifier.records` (verifications and
+breach records in the store, the public search) and `verifier.feed` (the credit platform's feed,
+which sits above the rest of the verifier). Imports point down only: verifier uses ledger,
+never api.
 """
 
-from .catalog import Catalog, ClaimSpec, Matter, Notice, default_catalog, load_catalog
-from .feed import FeedRecord, verify_record
-from .feed_check import CheckReport, check_feed
-from .feed_follower import FeedFollower
-from .feed_store import FeedStore
-from .feed_subscribers import Subscriptions
-from .samples import sample_commitment, sample_commitments
-from .webhooks import DeliveryPolicy, WebhookDeliverer
+from verifier.catalog import Catalog, ClaimSpec, Matter, Notice, default_catalog, load_catalog
 
 __all__ = [
     "Catalog",
-    "CheckReport",
     "ClaimSpec",
-    "DeliveryPolicy",
-    "FeedFollower",
-    "FeedRecord",
-    "FeedStore",
     "Matter",
     "Notice",
-    "Subscriptions",
-    "WebhookDeliverer",
-    "check_feed",
     "default_catalog",
     "load_catalog",
-    "sample_commitment",
-    "sample_commitments",
-    "verify_record",
 ]

@@ -15,8 +15,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from ledger import Applicant, LedgerError, hex32, to_hash32
 from ledger.identity import IdType
 from ledger.types import Hash32
-
-from .catalog import Matter, Severity
+from verifier.catalog import Matter, Severity
 
 __all__ = [
     "BreachError",

@@ -3,11 +3,11 @@
 `create_app(settings)` builds the app; `commitledger serve` runs it on loopback.
 """
 
-from .app import create_app
-from .context import ChainLink, Deployment, ServiceContext
-from .problems import PROBLEM_BASE, ProblemError, ProblemType
-from .settings import Settings
-from .tokens import IssuedToken, Principal, TokenStore
+from api.service.app import create_app
+from api.service.context import ChainLink, Deployment, ServiceContext
+from api.service.problems import PROBLEM_BASE, ProblemError, ProblemType
+from api.service.settings import Settings
+from api.service.tokens import IssuedToken, Principal, TokenStore
 
 __all__ = [
     "PROBLEM_BASE",

@@ -9,14 +9,14 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from .anchoring import register_anchoring
-from .context import ServiceContext
-from .feed_task import register_feed
-from .middleware import BodyLimitMiddleware, RequestMiddleware
-from .problems import ProblemDetails, install_problem_handlers
-from .routes import actions, audit, departments, health, public
-from .routes.feed import router as feed_router
-from .settings import Settings
+from api.service.anchoring_task import register_anchoring
+from api.service.context import ServiceContext
+from api.service.feed_task import register_feed
+from api.service.middleware import BodyLimitMiddleware, RequestMiddleware
+from api.service.problems import ProblemDetails, install_problem_handlers
+from api.service.routes import actions, audit, departments, health, public
+from api.service.routes.feed import router as feed_router
+from api.service.settings import Settings
 
 API_VERSION = "1"
 DESCRIPTION = """\

@@ -11,19 +11,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from api.files import read_deployment
+from api.service.background import BackgroundTasks
+from api.service.keys import DepartmentKeys
+from api.service.ratelimit import RateLimiter
+from api.service.settings import Settings
+from api.service.tokens import TokenStore
 from ledger import Chain, ChainError, InvalidDocumentError, LedgerContract, SigningKey
 from ledger.intake import Intake
 from ledger.store import Store
 from ledger.vault import MASTER_KEY_ENV, Vault, VaultError
 from verifier import default_catalog
-from verifier.records import VerifierRecords
-
-from ..files import read_deployment
-from .background import BackgroundTasks
-from .keys import DepartmentKeys
-from .ratelimit import RateLimiter
-from .settings import Settings
-from .tokens import TokenStore
+from verifier.records.facade import VerifierRecords
 
 log = logging.getLogger("commitledger.service")
 

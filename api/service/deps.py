@@ -8,13 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ledger import InvalidHashError, to_hash32
-from ledger.store import Store
-from ledger.types import Hash32
-from verifier.records import VerifierRecords
-
-from .context import ServiceContext
-from .problems import (
+from api.service.context import ServiceContext
+from api.service.problems import (
     INVALID_HASH,
     OTHER_DEPARTMENT,
     RATE_LIMITED,
@@ -22,7 +17,11 @@ from .problems import (
     WRONG_ROLE,
     ProblemError,
 )
-from .tokens import Principal, Role
+from api.service.tokens import Principal, Role
+from ledger import InvalidHashError, to_hash32
+from ledger.store import Store
+from ledger.types import Hash32
+from verifier.records.facade import VerifierRecords
 
 
 async def get_context(request: Request) -> ServiceContext:

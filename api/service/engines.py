@@ -9,6 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from api.cli.verify import http_sources
+from api.service.context import ServiceContext
+from api.service.keys import AccountRole, MissingKeyError
+from api.service.problems import (
+    ACTION_REFUSED,
+    CONTRACT_FORBIDDEN,
+    CONTRACT_REFUSED,
+    KEY_MISSING,
+    UNAVAILABLE,
+    ProblemError,
+)
 from ledger import (
     REGISTRAR_ROLE,
     VERIFIER_ROLE,
@@ -20,20 +31,8 @@ from ledger import (
     department_id,
 )
 from verifier import default_catalog
-from verifier.engine import VerificationEngine, VerificationError
+from verifier.engine.run import VerificationEngine, VerificationError
 from verifier.sources import DataSource
-
-from ..cli_verify import http_sources
-from .context import ServiceContext
-from .keys import AccountRole, MissingKeyError
-from .problems import (
-    ACTION_REFUSED,
-    CONTRACT_FORBIDDEN,
-    CONTRACT_REFUSED,
-    KEY_MISSING,
-    UNAVAILABLE,
-    ProblemError,
-)
 
 # Errors by which the contract says "not this account" rather than "not in this state".
 _FORBIDDING = frozenset(

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from api.service.context import ServiceContext
 from ledger import ChainError
 from verifier import default_catalog
-from verifier.feed_follower import FeedFollower, StepResult
-
-from .context import ServiceContext
+from verifier.feed.follower import FeedFollower, StepResult
 
 log = logging.getLogger("commitledger.service.feed")
 

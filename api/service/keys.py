@@ -15,9 +15,8 @@ from typing import Literal
 
 from eth_account.signers.local import LocalAccount
 
+from api.keyfiles import load_account, load_signing_key, new_key
 from ledger import LedgerError, SigningKey
-
-from ..keyfiles import load_account, load_signing_key, new_key
 
 AccountRole = Literal["registrar", "verifier"]
 KEY_FILES: dict[str, str] = {

@@ -12,7 +12,7 @@ from html import escape
 from urllib.parse import urlencode
 
 from verifier.breaches import BreachRecord
-from verifier.records import BreachPage
+from verifier.records.facade import BreachPage
 
 LOOKUP_CSS = """\
 body { font-family: system-ui, "Noto Sans CJK SC", sans-serif; margin: 0 auto;

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .problems import BAD_CONTENT_LENGTH, INTERNAL, PAYLOAD_TOO_LARGE, problem_response
+from api.service.problems import BAD_CONTENT_LENGTH, INTERNAL, PAYLOAD_TOO_LARGE, problem_response
 
 log = logging.getLogger("commitledger.service.http")
 

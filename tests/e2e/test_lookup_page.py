@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from verifier_helpers import DAY, open_world
 
+from api.demo.sample_service import running
 from api.service import ServiceContext, Settings, create_app
 from ledger import Chain
 from verifier.breaches import BreachRecord
-from verifier.sample_service import running
 
 pytestmark = pytest.mark.e2e
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from verifier_helpers import DAY, HRSS, World, open_world
 
+from api.demo.sample_data import planted
+from api.demo.samples import sample_commitments
 from ledger import Status
 from ledger.chain import Chain
 from ledger.errors import TransactionTimeoutError
 from ledger.types import Hash32
-from verifier import sample_commitments
-from verifier.engine import EngineConfig
-from verifier.sample_data import planted
+from verifier.engine.run import EngineConfig
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,8 @@ from sqlalchemy import update
 from typer.testing import CliRunner, Result
 from verifier_helpers import DAY, HRSS, SAMR, World, open_world
 
-from api.cli import app as cli_app
+from api.cli.main import app as cli_app
+from api.demo.samples import sample_commitments
 from api.service import ServiceContext, Settings
 from api.service.feed_task import BackgroundFeed
 from ledger import LedgerContract, SigningKey
@@ -22,12 +23,11 @@ from ledger.anvil import AnvilNode
 from ledger.chain import Chain
 from ledger.store import Store
 from ledger.vault import MASTER_KEY_ENV
-from verifier import sample_commitments
-from verifier.engine import EngineConfig
-from verifier.feed_check import check_feed
-from verifier.feed_follower import FeedFollower, StepResult
-from verifier.feed_schema import feed_records
-from verifier.feed_store import FeedStore
+from verifier.engine.run import EngineConfig
+from verifier.feed.check import check_feed
+from verifier.feed.follower import FeedFollower, StepResult
+from verifier.feed.store import FeedStore
+from verifier.feed.tables import feed_records
 
 pytestmark = pytest.mark.integration
 

@@ -40,10 +40,10 @@ from pipeline_helpers import (
 )
 
 from ledger import hex32, to_hash32
+from ledger.anchoring_pipeline import Anchorer, PipelineConfig
 from ledger.anvil import AnvilNode
 from ledger.chain import Chain
 from ledger.contract import REGISTRAR_ROLE, LedgerContract, department_id
-from ledger.pipeline import Anchorer, PipelineConfig
 from ledger.store import Store
 from ledger.types import Hash32
 from ledger.vault import Vault

@@ -20,13 +20,13 @@ from conftest import HRSS
 from eth_account import Account
 from service_keys import write_department_keys
 
+from api.demo.samples import sample_commitments
 from api.keyfiles import new_key
 from api.managed_chain import AnvilSupervisor
 from api.service.tokens import TokenStore
 from ledger import SigningKey, hex32, sign_commitment
 from ledger.anvil import free_port
 from ledger.store import Store
-from verifier import sample_commitments
 
 pytestmark = [
     pytest.mark.integration,

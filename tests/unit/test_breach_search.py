@@ -14,11 +14,11 @@ from sqlalchemy import event, insert
 from test_records import CARD, FOOD, breach, company, fingerprint, person
 from test_service_world import assert_problem, open_service
 
-from ledger.schema import apply_migrations
 from ledger.store import Store
-from verifier import breach_search
-from verifier.breach_store import _breach_row
-from verifier.records import (
+from ledger.tables import apply_migrations
+from verifier.records import search as breach_search
+from verifier.records.breach_store import _breach_row
+from verifier.records.facade import (
     MAX_RESULTS,
     MIGRATIONS,
     RecordsError,

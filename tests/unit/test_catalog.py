@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import rfc8785
 
+from api.demo.samples import sample_commitments
 from ledger import Commitment, InvalidDocumentError, keccak256
-from verifier import default_catalog, sample_commitments
+from verifier import default_catalog
 from verifier.catalog import MATTERS_DIR, Catalog, Matter, load_catalog
 
 CATALOG_FILE = MATTERS_DIR / "beijing.json"

@@ -29,7 +29,7 @@ from cli_helpers import (
 from eth_account import Account
 from typer.testing import CliRunner, Result
 
-from api.cli import app
+from api.cli.main import app
 from ledger import (
     Commitment,
     ProofBundle,

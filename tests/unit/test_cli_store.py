@@ -16,13 +16,14 @@ import pytest
 from cli_helpers import one_json, one_line, unreachable_rpc, write_json
 from typer.testing import CliRunner, Result
 
-from api.cli import app
+from api.cli.main import app
+from api.demo.samples import sample_commitments
 from ledger import Commitment, SigningKey, hex32, sign_commitment
 from ledger.intake import Intake
 from ledger.store import Store
 from ledger.types import Hash32
 from ledger.vault import MASTER_KEY_ENV, ErasedError, Vault, VaultError
-from verifier import default_catalog, sample_commitments
+from verifier import default_catalog
 
 RUNNER = CliRunner()
 MATTERS = {matter.code: matter.department for matter in default_catalog().matters}

@@ -18,20 +18,21 @@ import pytest
 from cli_helpers import closed_port, one_json, one_line, unreachable_rpc, write_json
 from typer.testing import CliRunner, Result
 
-from api.cli import app
-from api.cli_verify import summary_json
+from api.cli.main import app
+from api.cli.verify import summary_json
+from api.demo.sample_data import planted
+from api.demo.sample_service import create_app, running
+from api.demo.samples import sample_commitments
 from ledger import hex32, keccak256, make_resident_id, sign_commitment
 from ledger.anvil import AnvilNode
 from ledger.documents import Applicant
 from ledger.signing import SigningKey
 from ledger.store import Store
 from ledger.vault import MASTER_KEY_ENV
-from verifier import default_catalog, sample_commitments
+from verifier import default_catalog
 from verifier.breaches import BreachEvidence, make_breach_record
-from verifier.engine import RunSummary
-from verifier.records import VerifierRecords
-from verifier.sample_data import planted
-from verifier.sample_service import create_app, running
+from verifier.engine.run import RunSummary
+from verifier.records.facade import VerifierRecords
 
 RUNNER = CliRunner()
 HRSS = "BJ-HRSS"

@@ -10,8 +10,8 @@ import pytest
 from cli_helpers import one_json
 from typer.testing import CliRunner
 
-from api.demo import VERIFY_ON, run_demo
-from verifier import sample_commitments
+from api.demo.samples import sample_commitments
+from api.demo.story import VERIFY_ON, run_demo
 
 # The samples plant mismatches by applicant: the first 200 hold four (two of them for
 # points-based registration), enough for a rectification, breaches and a repair.
@@ -171,7 +171,7 @@ def test_a_tiny_demo_has_nothing_to_rectify_and_prints_nothing_when_quiet(
 
 
 def test_demo_command_json_prints_one_document() -> None:
-    from api.cli import app
+    from api.cli.main import app
 
     result = CliRunner().invoke(app, ["demo", "--count", "30", "--json"])
     assert result.exit_code == 0, result.stderr
@@ -187,7 +187,7 @@ def test_demo_command_json_prints_one_document() -> None:
 
 
 def test_demo_command_for_people_prints_tables_on_stderr() -> None:
-    from api.cli import app
+    from api.cli.main import app
 
     result = CliRunner().invoke(app, ["demo", "--count", "5"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.stderr

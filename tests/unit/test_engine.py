@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from verifier_helpers import DAY, HRSS, POINTS, SAMR, World, open_world
 
+from api.demo.sample_data import Planted
 from ledger import (
     ChainError,
     ContractRevertError,
@@ -28,10 +29,9 @@ from ledger.errors import TransactionTimeoutError
 from ledger.outbox import QueuedOutcome
 from ledger.types import Hash32
 from verifier.breaches import BreachRecord
-from verifier.engine import EngineConfig, VerificationError
-from verifier.records import VerifierRecords
+from verifier.engine.run import EngineConfig, VerificationError
+from verifier.records.facade import VerifierRecords
 from verifier.reports import SignedReport, verify_report
-from verifier.sample_data import Planted
 
 FOOD = "BJ-SAMR-0001"
 
@@ -638,7 +638,7 @@ def test_a_failing_data_source_needs_a_person_when_workers_compare(world: World)
 
 
 def test_outcome_transactions_stay_under_the_gas_cap_by_the_estimate() -> None:
-    from verifier.sending import _GAS_CAP, _gas_for, _transactions
+    from verifier.engine.sending import _GAS_CAP, _gas_for, _transactions
 
     node = Hash32(bytes(32))
     deep, shallow = (node,) * 17, (node,) * 10  # 100,000- and 1,000-leaf batches

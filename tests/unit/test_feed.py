@@ -14,9 +14,9 @@ from sqlalchemy import update
 from ledger import SigningKey, Status
 from ledger.chain import Chain
 from verifier.breaches import add_months
-from verifier.feed import SCOPE_OF_KIND, FeedRecord, sign_record, verify_record
-from verifier.feed_check import check_feed
-from verifier.feed_schema import feed_records
+from verifier.feed.check import check_feed
+from verifier.feed.records import SCOPE_OF_KIND, FeedRecord, sign_record, verify_record
+from verifier.feed.tables import feed_records
 
 
 @pytest.fixture

@@ -25,17 +25,17 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from typer.testing import CliRunner
 
-from api.cli import app as cli_app
-from api.cli_feed import report_keys, status_json
+from api.cli.feed import report_keys, status_json
+from api.cli.main import app as cli_app
+from api.demo.sample_service import running
 from api.service import ServiceContext, Settings, create_app
 from ledger import SigningKey
 from ledger.chain import Chain
 from ledger.store import Store
 from ledger.vault import MASTER_KEY_ENV
-from verifier.feed import FeedRecord, verify_record
-from verifier.feed_store import FeedStore
-from verifier.sample_service import running
-from verifier.webhooks import SIGNATURE_HEADER, DeliveryPolicy, new_secret, verify_body
+from verifier.feed.records import FeedRecord, verify_record
+from verifier.feed.store import FeedStore
+from verifier.feed.webhooks import SIGNATURE_HEADER, DeliveryPolicy, new_secret, verify_body
 
 DEADLINE_S = 30.0
 PUBLIC_KINDS = {"breach", "repair"}

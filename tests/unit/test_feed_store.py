@@ -14,14 +14,14 @@ import pytest
 from sqlalchemy import Connection, event, select, update
 
 from ledger import Status, department_id
-from ledger.schema import commitments
 from ledger.store import Store
+from ledger.tables import commitments
 from ledger.types import Hash32
-from verifier.feed import Details, FeedRecord, chain_facts, department_codes
-from verifier.feed_cursor import CursorCodec, CursorError
-from verifier.feed_schema import feed_records
-from verifier.feed_store import FeedStore, PendingEvent, head_in
-from verifier.webhooks import new_secret, sign_body, verify_body
+from verifier.feed.cursor import CursorCodec, CursorError
+from verifier.feed.records import Details, FeedRecord, chain_facts, department_codes
+from verifier.feed.store import FeedStore, PendingEvent, head_in
+from verifier.feed.tables import feed_records
+from verifier.feed.webhooks import new_secret, sign_body, verify_body
 
 CONTRACT = "0x" + "ab" * 20
 STATUSES = [Status.KEPT, Status.BREACHED, Status.MISMATCH, Status.REPAIRED]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from api.demo.samples import sample_commitments
 from ledger import (
     Commitment,
     InvalidDocumentError,
@@ -22,11 +23,11 @@ from ledger import (
     sign_commitment,
 )
 from ledger.intake import Acknowledgement, ApplicantExcludedError, Checker, Intake
-from ledger.schema import commitments
 from ledger.store import NewCommitment, Store, StoreError
+from ledger.tables import commitments
 from ledger.types import Hash32
 from ledger.vault import ErasedError, Vault
-from verifier import default_catalog, sample_commitments
+from verifier import default_catalog
 
 MATTERS = {matter.code: matter.department for matter in default_catalog().matters}
 NO_HASH = Hash32(bytes(32))  # a commitment hash no document has

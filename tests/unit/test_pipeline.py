@@ -20,10 +20,10 @@ from pipeline_helpers import (
     submit_count,
 )
 
+from ledger.anchoring_pipeline import Anchorer, PipelineConfig, build_tree
 from ledger.chain import Chain
 from ledger.contract import LedgerContract
 from ledger.merkle import MerkleTree, verify_proof
-from ledger.pipeline import Anchorer, PipelineConfig, build_tree
 from ledger.store import Store
 from ledger.types import Hash32
 

@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
 from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner, Result
 
-from api.cli import app
+from api.cli.main import app
+from api.demo.samples import sample_commitments
 from ledger import (
     Chain,
     Commitment,
@@ -38,14 +39,14 @@ from ledger import (
     sign_commitment,
     verify_proof,
 )
+from ledger.anchoring_pipeline import Anchorer, PipelineConfig
 from ledger.anvil import AnvilNode
 from ledger.canonical import canonical_bytes
 from ledger.intake import Acknowledgement, Intake
-from ledger.pipeline import Anchorer, PipelineConfig
 from ledger.store import Store
 from ledger.types import Hash32
 from ledger.vault import MASTER_KEY_ENV, ErasedError, Vault
-from verifier import default_catalog, sample_commitments
+from verifier import default_catalog
 
 MATTERS = {matter.code: matter.department for matter in default_catalog().matters}
 NO_HASH = Hash32(bytes(32))  # a commitment hash no document has

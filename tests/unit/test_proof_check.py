@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from ledger import MerkleError, MerkleTree, keccak256, verify_proof
 from ledger.types import Hash32
-from verifier.decide_worker import ProofCheck
+from verifier.engine.worker import ProofCheck
 
 VALUES = st.lists(
     st.binary(min_size=32, max_size=32).map(Hash32), min_size=1, max_size=40, unique=True

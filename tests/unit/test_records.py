@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import inspect, select
 
 from ledger import Applicant, Status, hex32, keccak256, make_resident_id, make_uscc
-from ledger.schema import MIGRATIONS as LEDGER_MIGRATIONS
-from ledger.schema import current_version
 from ledger.store import Store
+from ledger.tables import MIGRATIONS as LEDGER_MIGRATIONS
+from ledger.tables import current_version
 from ledger.types import Hash32
 from verifier import Matter, default_catalog
 from verifier.breaches import (
@@ -23,7 +23,7 @@ from verifier.breaches import (
     make_breach_record,
     mask_id_number,
 )
-from verifier.records import (
+from verifier.records.facade import (
     MIGRATIONS,
     RecordsError,
     UnknownRecordError,

@@ -11,10 +11,7 @@ from functools import cache
 import httpx
 import pytest
 
-from ledger import make_resident_id
-from ledger.identity import validate_id_number
-from verifier.catalog import ClaimSpec, default_catalog
-from verifier.sample_data import (
+from api.demo.sample_data import (
     LAST_PAID_MONTH,
     MAIN_SOURCES,
     SOURCES,
@@ -22,7 +19,10 @@ from verifier.sample_data import (
     planted,
     records,
 )
-from verifier.sample_service import MAX_BODY_BYTES, create_app, running, running_apart
+from api.demo.sample_service import MAX_BODY_BYTES, create_app, running, running_apart
+from ledger import make_resident_id
+from ledger.identity import validate_id_number
+from verifier.catalog import ClaimSpec, default_catalog
 from verifier.sources import Subject, UnknownSourceError
 
 TOKEN = "sample-service-token"

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
 
-from ledger import schema
+from ledger import tables as schema
 from ledger.canonical import keccak256
-from ledger.schema import MIGRATIONS, current_version, migrate, schema_migrations
 from ledger.store import NewCommitment, Store, StoreError
+from ledger.tables import MIGRATIONS, current_version, migrate, schema_migrations
 
 LATEST = max(MIGRATIONS)
 TABLES = {

@@ -16,12 +16,12 @@ from sqlalchemy import select
 from test_service_departments import snapshot
 from test_service_world import DAY, ServiceWorld, assert_problem, open_service
 
+from api.demo.sample_service import create_app as sample_app
+from api.demo.sample_service import running
 from ledger import SignedCommitment, Status, hex32
-from ledger.schema import outcome_outbox
+from ledger.tables import outcome_outbox
 from ledger.types import Hash32
 from verifier.breaches import earliest_repair
-from verifier.sample_service import create_app as sample_app
-from verifier.sample_service import running
 
 GENERAL_MATTERS = {"BJ-HRSS-0001", "BJ-HRSS-0002"}  # general severity: 3 months before repair
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
-from api.cli import app
+from api.cli.main import app
 from api.service import TokenStore
 from api.service.tokens import TOKEN_PREFIX, TokenError, api_tokens
 from ledger.store import Store

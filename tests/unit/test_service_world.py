@@ -16,6 +16,7 @@ import httpx
 from conftest import HRSS, MARKET, Deployment
 from starlette.exceptions import StarletteDeprecationWarning
 
+from api.demo.samples import sample_commitments
 from api.service import ServiceContext, Settings, create_app
 from ledger import (
     Applicant,
@@ -25,11 +26,11 @@ from ledger import (
     make_uscc,
     sign_commitment,
 )
-from ledger.pipeline import Anchorer
+from ledger.anchoring_pipeline import Anchorer
 from ledger.store import Store
 from ledger.types import Hash32
 from ledger.vault import Vault
-from verifier import default_catalog, sample_commitments
+from verifier import default_catalog
 from verifier.breaches import BreachEvidence, BreachRecord, make_breach_record
 
 with warnings.catch_warnings():

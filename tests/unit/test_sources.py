@@ -16,9 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import MetaData, create_engine, insert
 
+from api.demo.sample_data import planted, records
+from api.demo.sample_service import Faults, create_app, running
 from ledger import make_resident_id
-from verifier.sample_data import planted, records
-from verifier.sample_service import Faults, create_app, running
 from verifier.sources import (
     CsvSource,
     DataSource,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from ledger.anchoring_pipeline import build_tree
 from ledger.canonical import keccak256
 from ledger.merkle import verify_proof
-from ledger.pipeline import build_tree
 from ledger.store import BatchRow, NewCommitment, Store, StoreError, StoreStatus
 from ledger.types import Hash32
 

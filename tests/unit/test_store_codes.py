@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, delete, inspect, text
 
 from ledger.canonical import keccak256
-from ledger.schema import MIGRATIONS, schema_migrations
 from ledger.store import NewCommitment, Store
+from ledger.tables import MIGRATIONS, schema_migrations
 
 
 def commitment(n: int, code: str) -> NewCommitment:

@@ -12,13 +12,10 @@ from datetime import date
 from fastapi import APIRouter, Body
 from starlette.concurrency import run_in_threadpool
 
-from ledger import hex32, to_hash32
-from ledger.types import Hash32
-
-from ..context import ServiceContext
-from ..deps import ContextDep, HashDep, RegistrarDep, VerifierDep, require_department
-from ..engines import department_engine, engine_refusals
-from ..models import (
+from api.service.context import ServiceContext
+from api.service.deps import ContextDep, HashDep, RegistrarDep, VerifierDep, require_department
+from api.service.engines import department_engine, engine_refusals
+from api.service.models import (
     CommitmentStatus,
     DecisionRequest,
     RepairRequest,
@@ -27,9 +24,11 @@ from ..models import (
     RunResult,
     WithdrawRequest,
 )
-from ..problems import INVALID_REQUEST, NOT_FOUND, ProblemError, problem_responses
-from ..tokens import Principal
-from .departments import own_commitment, status_name, status_view
+from api.service.problems import INVALID_REQUEST, NOT_FOUND, ProblemError, problem_responses
+from api.service.routes.departments import own_commitment, status_name, status_view
+from api.service.tokens import Principal
+from ledger import hex32, to_hash32
+from ledger.types import Hash32
 
 router = APIRouter(prefix="/v1", tags=["departments"])
 

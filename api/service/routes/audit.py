@@ -8,6 +8,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from api.bundles import stored_bundle
+from api.service.context import ServiceContext
+from api.service.deps import ContextDep, HashDep, RateLimit
+from api.service.models import AnchorView, AuditCommitment, DocumentCheck, OnChainView
+from api.service.problems import (
+    INVALID_DOCUMENT,
+    NOT_ANCHORED,
+    NOT_FOUND,
+    UNAVAILABLE,
+    ProblemError,
+    problem_responses,
+)
+from api.service.routes.departments import parse_json, status_name
 from ledger import (
     Commitment,
     InvalidDocumentError,
@@ -20,20 +33,6 @@ from ledger import (
 )
 from ledger.store import BatchRow
 from ledger.types import Hash32
-
-from ...bundles import stored_bundle
-from ..context import ServiceContext
-from ..deps import ContextDep, HashDep, RateLimit
-from ..models import AnchorView, AuditCommitment, DocumentCheck, OnChainView
-from ..problems import (
-    INVALID_DOCUMENT,
-    NOT_ANCHORED,
-    NOT_FOUND,
-    UNAVAILABLE,
-    ProblemError,
-    problem_responses,
-)
-from .departments import parse_json, status_name
 
 router = APIRouter(prefix="/v1/audit", tags=["auditors"], dependencies=[RateLimit])
 

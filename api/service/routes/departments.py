@@ -9,6 +9,33 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.service.deps import (
+    ContextDep,
+    DepartmentDep,
+    HashDep,
+    RecordsDep,
+    RegistrarDep,
+    StoreDep,
+    require_department,
+)
+from api.service.models import (
+    Accepted,
+    AcceptedAnchored,
+    BatchView,
+    CommitmentStatus,
+    VerificationView,
+)
+from api.service.problems import (
+    APPLICANT_EXCLUDED,
+    INVALID_DOCUMENT,
+    INVALID_SIGNATURE,
+    MALFORMED_JSON,
+    NOT_FOUND,
+    UNAVAILABLE,
+    ProblemError,
+    problem_responses,
+)
+from api.service.tokens import Principal
 from ledger import (
     InvalidDocumentError,
     SignatureError,
@@ -20,29 +47,7 @@ from ledger import (
 from ledger.intake import ApplicantExcludedError
 from ledger.store import Store, StoredCommitment
 from ledger.types import Hash32
-from verifier.records import VerifierRecords
-
-from ..deps import (
-    ContextDep,
-    DepartmentDep,
-    HashDep,
-    RecordsDep,
-    RegistrarDep,
-    StoreDep,
-    require_department,
-)
-from ..models import Accepted, AcceptedAnchored, BatchView, CommitmentStatus, VerificationView
-from ..problems import (
-    APPLICANT_EXCLUDED,
-    INVALID_DOCUMENT,
-    INVALID_SIGNATURE,
-    MALFORMED_JSON,
-    NOT_FOUND,
-    UNAVAILABLE,
-    ProblemError,
-    problem_responses,
-)
-from ..tokens import Principal
+from verifier.records.facade import VerifierRecords
 
 router = APIRouter(prefix="/v1", tags=["departments"])
 

@@ -15,19 +15,18 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from verifier import default_catalog
-from verifier.feed import VISIBLE_SCOPES, ConsumerScope
-from verifier.feed_cursor import MAX_CURSOR_CHARS, CursorError
-from verifier.feed_store import FeedStore
-
-from ..deps import ContextDep, RateLimit, rate_limited
-from ..problems import (
+from api.service.deps import ContextDep, RateLimit, rate_limited
+from api.service.problems import (
     FOREIGN_CURSOR,
     INVALID_CURSOR,
     UNAUTHORIZED,
     ProblemError,
     problem_responses,
 )
+from verifier import default_catalog
+from verifier.feed.cursor import MAX_CURSOR_CHARS, CursorError
+from verifier.feed.records import VISIBLE_SCOPES, ConsumerScope
+from verifier.feed.store import FeedStore
 
 router = APIRouter(tags=["feed"])
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ..anchoring import TASK_NAME
-from ..deps import ContextDep
-from ..models import Health, Readiness
-from ..problems import NOT_READY, ProblemError, problem_responses
+from api.service.anchoring_task import TASK_NAME
+from api.service.deps import ContextDep
+from api.service.models import Health, Readiness
+from api.service.problems import NOT_READY, ProblemError, problem_responses
 
 router = APIRouter(tags=["health"])
 

@@ -10,18 +10,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from verifier.records import (
+from api.service.deps import ContextDep, RateLimit, RecordsDep
+from api.service.lookup_page import LOOKUP_CSS, render_lookup_page
+from api.service.models import BreachList
+from api.service.problems import INVALID_REQUEST, NOT_FOUND, ProblemError, problem_responses
+from verifier.records.facade import (
     MAX_PAGE_SIZE,
     MAX_RESULTS,
     BreachJsonPage,
     BreachPage,
     VerifierRecords,
 )
-
-from ..deps import ContextDep, RateLimit, RecordsDep
-from ..lookup_page import LOOKUP_CSS, render_lookup_page
-from ..models import BreachList
-from ..problems import INVALID_REQUEST, NOT_FOUND, ProblemError, problem_responses
 
 router = APIRouter(tags=["public"], dependencies=[RateLimit])
 assets = APIRouter(tags=["public"], include_in_schema=False)

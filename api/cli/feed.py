@@ -1,0 +1,408 @@
+"""`commitledger feed ...`: the feed to the public credit platform (run, status, subscribe,
+export, check)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from api.cli import store as cli_store
+from api.files import DEFAULT_DEPLOYMENT, read_deployment
+from api.output import EXIT_CHECK_FAILED, console, emit_json, fail, reporting_errors, stdout
+from api.service.keys import DepartmentKeys
+from ledger import Chain, LedgerContract, SigningKey
+from ledger.store import Store
+from verifier import default_catalog
+from verifier.feed.check import check_feed
+from verifier.feed.follower import FeedFollower, StepResult
+from verifier.feed.records import VISIBLE_SCOPES, ZH_LABELS, FeedError
+from verifier.feed.store import FeedStore
+from verifier.feed.subscribers import Subscriptions
+from verifier.feed.webhooks import DeliveryPolicy, check_url, new_secret
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+DeploymentOpt = Annotated[Path, typer.Option("--deployment", help="The deployment file.")]
+KeysDirOpt = Annotated[
+    Path,
+    typer.Option("--keys-dir", help="Departments' keys: <DIR>/<DEPT>/report.pem signs records."),
+]
+ConfirmationsOpt = Annotated[
+    int,
+    typer.Option("--confirmations", min=0, help="Blocks an event must be deep to be fed."),
+]
+ScopeOpt = Annotated[
+    str, typer.Option("--scope", help="public, restricted or all (what the consumer may see).")
+]
+DEFAULT_KEYS_DIR = Path("data/keys")
+CSV_COLUMNS = (
+    "sequence",
+    "id",
+    "kind",
+    "commitment_code",
+    "committer_name",
+    "committer_category",
+    "credit_code",
+    "commitment_type",
+    "matter_code",
+    "matter_name",
+    "content_summary",
+    "date_made",
+    "valid_until",
+    "fulfilment_status",
+    "unfulfilled",
+    "sanction",
+    "department_code",
+    "department_name",
+    "determined_on",
+    "publication_scope",
+    "personal_data_erased",
+)
+EVIDENCE_COLUMNS = ("chain_id", "contract", "transaction", "block", "log_index", "commitment_hash")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `feed run|status|subscribe|export|check` to the command line."""
+    feed_app = typer.Typer(help="The feed to the public credit platform.", no_args_is_help=True)
+    feed_app.command("run")(feed_run)
+    feed_app.command("status")(feed_status)
+    feed_app.command("subscribe")(feed_subscribe)
+    feed_app.command("export")(feed_export)
+    feed_app.command("check")(feed_check)
+    app.add_typer(feed_app, name="feed")
+
+
+def report_keys(keys_dir: Path) -> Callable[[str], SigningKey | None]:
+    """Each department's report key from `<keys_dir>/<DEPT>/report.pem`, read once found (a
+    key put there while `feed run` waits for it is used)."""
+    keys = DepartmentKeys(keys_dir, {m.department for m in default_catalog().matters})
+    return keys.report_key_if_present
+
+
+def _ledger(deployment: Path, confirmations: int) -> LedgerContract:
+    record = read_deployment(deployment)
+    chain = Chain.connect(str(record["rpc"]), confirmations=confirmations)
+    return LedgerContract(chain, str(record["contract"]))
+
+
+def _scope(scope: str, as_json: bool) -> str:
+    if scope not in VISIBLE_SCOPES:
+        fail(f"--scope {scope!r}: give public, restricted or all", as_json=as_json)
+    return scope
+
+
+# ---------------------------------------------------------------------- run
+
+
+def feed_run(
+    store: cli_store.StoreOpt = None,
+    master_key_file: cli_store.MasterKeyOpt = None,
+    deployment: DeploymentOpt = DEFAULT_DEPLOYMENT,
+    keys_dir: KeysDirOpt = DEFAULT_KEYS_DIR,
+    confirmations: ConfirmationsOpt = 0,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Stop once a round finds nothing to do.")
+    ] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.05)] = 1.0,
+    max_attempts: Annotated[int, typer.Option("--max-attempts", min=1)] = 8,
+    backoff: Annotated[float, typer.Option("--backoff", min=0.0, help="First retry wait (s).")] = (
+        1.0
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Follow the chain: index confirmed events, append signed records, push to webhooks."""
+    totals = {"indexed": 0, "appended": 0, "delivered": 0}
+    blocked: list[str] = []
+    with reporting_errors(as_json):
+        ledger = _ledger(deployment, confirmations)
+        vault = cli_store.open_vault(master_key_file)
+        the_store = cli_store.open_store(store)
+        policy = DeliveryPolicy(max_attempts=max_attempts, backoff_initial_s=backoff)
+        follower = FeedFollower(
+            the_store,
+            ledger,
+            default_catalog(),
+            vault,
+            report_keys(keys_dir),
+            confirmations=confirmations,
+            policy=policy,
+        )
+
+        def counted(result: StepResult) -> None:
+            totals["indexed"] += result.indexed
+            totals["appended"] += result.appended
+            totals["delivered"] += result.delivered
+            if result.blocked_on and result.blocked_on not in blocked:
+                blocked.append(result.blocked_on)
+                console.print(
+                    f"waiting for {keys_dir / result.blocked_on / 'report.pem'}", markup=False
+                )
+
+        stop = threading.Event()
+        with _stopping_on_signals(stop):
+            try:
+                follower.run(until_idle=until_idle, interval_s=interval, stop=stop, on_step=counted)
+            finally:
+                follower.close()
+                head = follower.feed.head()
+                the_store.close()
+    result = {"ok": not blocked, **totals, "head": head, "blocked_on": blocked}
+    if as_json:
+        emit_json(result)
+    else:
+        stdout.print(
+            f"feed at {head}: {totals['appended']} appended, {totals['delivered']} delivered"
+        )
+    if blocked:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+class _stopping_on_signals:  # noqa: N801 - used as a context manager
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handler(_signum: int, _frame: FrameType | None) -> None:
+            self.stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, handler)
+
+    def __exit__(self, *_exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+
+# ---------------------------------------------------------------------- status and subscribe
+
+
+def status_json(feed: FeedStore, now: float) -> dict[str, Any]:
+    """Head, each subscriber's lag and the dead letters, as `feed status --json` prints them."""
+    subscriptions = Subscriptions(feed)
+    dead_letters = subscriptions.dead_letters()
+    dead_per_subscriber = Counter(d.subscriber_id for d in dead_letters)
+    subscribers = []
+    for subscriber in subscriptions.subscribers():
+        behind, oldest = subscriptions.lag(subscriber, VISIBLE_SCOPES[subscriber.scope])  # type: ignore[index]
+        subscribers.append(
+            {
+                "id": subscriber.id,
+                "url": subscriber.url,
+                "scope": subscriber.scope,
+                "delivered_up_to": subscriber.delivered_seq,
+                "records_behind": behind,
+                "oldest_undelivered_age_s": None if oldest is None else round(now - oldest, 3),
+                "failed_tries": subscriber.attempts,
+                "last_error": subscriber.last_error,
+                "dead_letters": dead_per_subscriber[subscriber.id],
+            }
+        )
+    dead = [
+        {"subscriber": d.subscriber_id, "sequence": d.seq, "record": d.record_id,
+         "tries": d.attempts, "last_error": d.last_error}
+        for d in dead_letters
+    ]  # fmt: skip
+    return {"ok": True, "head": feed.head(), "subscribers": subscribers, "dead_letters": dead}
+
+
+def feed_status(store: cli_store.StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """The feed's head, each subscriber's lag (records behind, oldest age), dead letters."""
+    with reporting_errors(as_json):
+        the_store = cli_store.open_store(store)
+        try:
+            result = status_json(FeedStore(the_store), time.time())
+        finally:
+            the_store.close()
+    if as_json:
+        emit_json(result)
+        return
+    table = Table(title=f"Feed at sequence {result['head']}")
+    for column in ("id", "url", "scope", "behind", "oldest (s)", "tries", "dead", "last error"):
+        table.add_column(column)
+    for s in result["subscribers"]:
+        age = s["oldest_undelivered_age_s"]
+        table.add_row(
+            str(s["id"]),
+            s["url"],
+            s["scope"],
+            str(s["records_behind"]),
+            "-" if age is None else f"{age:.1f}",
+            str(s["failed_tries"]),
+            str(s["dead_letters"]),
+            s["last_error"] or "",
+        )
+    stdout.print(table)
+
+
+def feed_subscribe(
+    url: Annotated[str, typer.Argument(help="Where records are POSTed (http or https).")],
+    scope: ScopeOpt = "public",
+    from_now: Annotated[
+        bool, typer.Option("--from-now", help="Only records appended from now on.")
+    ] = False,
+    store: cli_store.StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a webhook; its signing secret is printed once."""
+    _scope(scope, as_json)
+    with reporting_errors(as_json):
+        try:
+            check_url(url)
+        except FeedError as exc:
+            fail(str(exc), as_json=as_json)
+        shown, secret = new_secret()
+        the_store = cli_store.open_store(store)
+        try:
+            subscriber = Subscriptions(FeedStore(the_store)).add_subscriber(
+                url, scope, secret, from_start=not from_now
+            )
+        finally:
+            the_store.close()
+    if as_json:
+        emit_json({"ok": True, "subscriber": subscriber, "scope": scope, "secret": shown})
+        return
+    stdout.print(shown, markup=False)
+    console.print(
+        f"subscriber {subscriber} ({scope}): the secret above signs every body "
+        "(Feed-Signature); shown once",
+        markup=False,
+    )
+
+
+# ---------------------------------------------------------------------- export
+
+
+def export_rows(feed: FeedStore, since: date, scope: str) -> Iterator[dict[str, Any]]:
+    """The records determined on or after `since`, in scope, as parsed JSON."""
+    scopes = VISIBLE_SCOPES[scope]  # type: ignore[index]
+    for _seq, body in feed.bodies(scopes=scopes, since=since.isoformat()):
+        yield json.loads(body)
+
+
+def _csv_line(record: dict[str, Any]) -> list[Any]:
+    evidence = record["evidence"]
+    signature = record.get("signature") or {}
+    return [
+        *(record.get(c) for c in CSV_COLUMNS),
+        *(evidence[c] for c in EVIDENCE_COLUMNS),
+        signature.get("public_key"),
+        signature.get("value"),
+    ]
+
+
+def feed_export(
+    since: Annotated[str, typer.Option("--since", metavar="YYYY-MM-DD", help="Determined from.")],
+    format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    scope: ScopeOpt = "all",
+    labels: Annotated[
+        str, typer.Option("--labels", help="CSV header: en (field names) or zh (the standard's).")
+    ] = "en",
+    out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
+    store: cli_store.StoreOpt = None,
+) -> None:
+    """Records determined since a day, in sequence order, as JSON lines or CSV."""
+    try:
+        day = date.fromisoformat(since)
+    except ValueError:
+        fail(f"--since {since!r} is not a date: use YYYY-MM-DD", as_json=False)
+    if format not in ("jsonl", "csv"):
+        fail(f"--format {format!r}: give jsonl or csv", as_json=False)
+    _scope(scope, False)
+    if labels not in ("en", "zh"):
+        fail(f"--labels {labels!r}: give en or zh", as_json=False)
+    with reporting_errors(False):
+        the_store = cli_store.open_store(store)
+        try:
+            target = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+            try:
+                header = [*CSV_COLUMNS, *EVIDENCE_COLUMNS, "public_key", "signature"]
+                if labels == "zh":
+                    header = [ZH_LABELS[name] for name in header]
+                feed = FeedStore(the_store)
+                count = _write_export(feed, day, scope, format, target, header)
+            finally:
+                if out:
+                    target.close()
+        finally:
+            the_store.close()
+    if out:
+        console.print(f"{count} records written to {out}", markup=False)
+
+
+def _write_export(
+    feed: FeedStore, day: date, scope: str, format: str, target: Any, header: list[str]
+) -> int:
+    count = 0
+    writer = csv.writer(target) if format == "csv" else None
+    if writer is not None:
+        writer.writerow(header)
+    for record in export_rows(feed, day, scope):
+        if writer is not None:
+            writer.writerow(_csv_line(record))
+        else:
+            target.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        count += 1
+    target.flush()
+    return count
+
+
+# ---------------------------------------------------------------------- check
+
+
+def feed_check(
+    store: cli_store.StoreOpt = None,
+    deployment: DeploymentOpt = DEFAULT_DEPLOYMENT,
+    keys_dir: KeysDirOpt = DEFAULT_KEYS_DIR,
+    confirmations: ConfirmationsOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild the feed from the contract's logs (the node, not the store) and compare."""
+    keys = report_keys(keys_dir)
+
+    def public_key(department: str) -> str | None:
+        key = keys(department)
+        return None if key is None else key.public_key_b64()
+
+    with reporting_errors(as_json):
+        ledger = _ledger(deployment, confirmations)
+        the_store: Store = cli_store.open_store(store)
+        try:
+            report = check_feed(
+                FeedStore(the_store),
+                ledger,
+                default_catalog(),
+                public_key,
+                confirmations=confirmations,
+            )
+        finally:
+            the_store.close()
+    result = report.to_json_obj()
+    if as_json:
+        emit_json(result)
+    else:
+        for problem in report.problems:
+            stdout.print(
+                f"{problem.kind}: record {problem.record_id} (sequence {problem.sequence}): "
+                f"{problem.detail}",
+                markup=False,
+            )
+        verdict = "agrees with the chain" if report.ok else "DISAGREES with the chain"
+        stdout.print(f"feed of {report.served} records {verdict} ({report.on_chain} on chain)")
+    if not report.ok:
+        raise typer.Exit(EXIT_CHECK_FAILED)

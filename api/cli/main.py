@@ -1,0 +1,420 @@
+"""The `commitledger` command line: keys, signing, hashing, deploying, anchoring, proving."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import typer
+from rich.table import Table
+
+from api.bundles import stored_bundle
+from api.cli import feed as cli_feed
+from api.cli import serve as cli_serve
+from api.cli import store as cli_store
+from api.cli import verify as cli_verify
+from api.files import (
+    DEFAULT_DEPLOYMENT,
+    DEFAULT_PROOFS,
+    read_commitment,
+    read_deployment,
+    read_json_file,
+    read_signed,
+)
+from api.keyfiles import KeyKind, load_account, load_signing_key, new_key
+from api.output import (
+    EXIT_CHECK_FAILED,
+    CommandGroup,
+    console,
+    emit_json,
+    fail,
+    human,
+    reporting_errors,
+    stdout,
+)
+from ledger import (
+    REGISTRAR_ROLE,
+    VERIFIER_ROLE,
+    AnchorReceipt,
+    Chain,
+    Hash32,
+    InvalidDocumentError,
+    LedgerContract,
+    ProofBundle,
+    SignatureError,
+    SignedCommitment,
+    anchor_batch,
+    anchor_singly,
+    canonical_bytes,
+    check_and_hash,
+    check_bundle,
+    department_id,
+    hex32,
+    load_artifact,
+    sign_commitment,
+    to_hash32,
+)
+
+app = typer.Typer(
+    name="commitledger",
+    help="Anchor signed notification-commitment documents on a chain and check them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    cls=CommandGroup,
+)
+keys_app = typer.Typer(help="Make keys.", no_args_is_help=True)
+contract_app = typer.Typer(help="Check the deployed contract.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(contract_app, name="contract")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+RpcOpt = Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of a node of the chain.")]
+
+
+# ---------------------------------------------------------------------- keys and documents
+
+
+@keys_app.command("new")
+def keys_new(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the key (never overwritten).")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="ed25519 or ecdsa-p256 (applicants), ethereum (departments), master (store).",
+        ),
+    ] = "ed25519",
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a new key: an applicant's signing key or a department's chain account."""
+    if kind not in ("ed25519", "ecdsa-p256", "ethereum", "master"):
+        fail(
+            f"unknown key kind {kind!r}: use ed25519, ecdsa-p256, ethereum or master",
+            as_json=as_json,
+        )
+    with reporting_errors(as_json):
+        facts = new_key(cast(KeyKind, kind), out)
+    if as_json:
+        emit_json({"ok": True, **facts})
+    else:
+        public = facts.get("address") or facts.get("public_key")
+        shown = f": {public}" if public else " (keep it secret; it is never printed)"
+        stdout.print(f"wrote {facts['kind']} key to {out}{shown}", markup=False)
+
+
+@app.command()
+def sign(
+    file: Annotated[Path, typer.Argument(help="A commitment document (JSON).")],
+    key: Annotated[Path, typer.Option("--key", help="The applicant's PEM signing key.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Default: FILE.signed.json beside it.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign a commitment document; the signature travels beside it, outside the hash."""
+    with reporting_errors(as_json):
+        document = read_commitment(file)
+        if isinstance(document, SignedCommitment):
+            document = document.document
+        signed = sign_commitment(document, load_signing_key(key))
+        target = out or file.with_suffix(".signed.json")
+        target.write_text(json.dumps(signed.to_json_obj(), ensure_ascii=False, indent=2) + "\n")
+    result = {"ok": True, "hash": hex32(signed.hash()), "signed": str(target)}
+    if as_json:
+        emit_json(result)
+    else:
+        stdout.print(f"signed {file} -> {target}\nhash {result['hash']}")
+
+
+@app.command("hash")
+def hash_command(
+    file: Annotated[Path, typer.Argument(help="A commitment document, signed or not.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the commitment hash: keccak256 of the document's canonical bytes."""
+    with reporting_errors(as_json):
+        digest = hex32(read_commitment(file).hash())
+    if as_json:
+        emit_json({"ok": True, "file": str(file), "hash": digest})
+    else:
+        stdout.print(digest)
+
+
+@app.command()
+def canonical(
+    file: Annotated[Path, typer.Argument(help="Any JSON file.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the exact RFC 8785 canonical bytes of a JSON file (what is hashed and signed)."""
+    with reporting_errors(as_json):
+        data = canonical_bytes(read_json_file(file))
+    if as_json:
+        from ledger import keccak256
+
+        emit_json(
+            {"ok": True, "canonical": data.decode("utf-8"), "keccak256": hex32(keccak256(data))}
+        )
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------- chain
+
+
+@app.command()
+def deploy(
+    rpc: RpcOpt,
+    admin_key: Annotated[
+        Path, typer.Option("--admin-key", help="The governing office's account key.")
+    ],
+    department: Annotated[
+        str | None, typer.Option("--department", help="Department code, e.g. BJ-HRSS.")
+    ] = None,
+    registrar_key: Annotated[Path | None, typer.Option("--registrar-key")] = None,
+    verifier_key: Annotated[Path | None, typer.Option("--verifier-key")] = None,
+    fund: Annotated[
+        bool, typer.Option("--fund", help="Fund the keys from the node (dev chains).")
+    ] = False,
+    out: Annotated[
+        Path, typer.Option("--out", help="Deployment file to write.")
+    ] = DEFAULT_DEPLOYMENT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deploy CommitmentLedger and grant a department's registrar and verifier roles."""
+    if (registrar_key or verifier_key) and not department:
+        fail("--registrar-key and --verifier-key need --department", as_json=as_json)
+    with reporting_errors(as_json):
+        admin = load_account(admin_key)
+        roles = [(REGISTRAR_ROLE, registrar_key), (VERIFIER_ROLE, verifier_key)]
+        accounts = [(role, load_account(path)) for role, path in roles if path is not None]
+        chain = Chain.connect(rpc, kind="anvil" if fund else "rpc")
+        if fund:
+            for account in [admin, *(a for _, a in accounts)]:
+                chain.fund(account.address)
+        ledger = LedgerContract.deploy(chain, admin)
+        for role, account in accounts:
+            assert department is not None
+            ledger.grant_department_role(admin, role, account.address, department_id(department))
+        record = {
+            "rpc": rpc,
+            "chain_id": chain.chain_id,
+            "contract": ledger.address,
+            "deployed_at_block": chain.block_number(),
+            "department": department,
+        }
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(record, indent=2) + "\n")
+    if as_json:
+        emit_json({"ok": True, **record, "deployment": str(out)})
+    else:
+        stdout.print(
+            f"deployed CommitmentLedger at {ledger.address} on chain {chain.chain_id}; wrote {out}"
+        )
+
+
+@app.command()
+def anchor(
+    files: Annotated[list[Path], typer.Argument(help="Signed commitment files.")],
+    key: Annotated[Path, typer.Option("--key", help="The department registrar's account key.")],
+    deployment: Annotated[Path, typer.Option("--deployment")] = DEFAULT_DEPLOYMENT,
+    single: Annotated[
+        bool, typer.Option("--single", help="One transaction per commitment.")
+    ] = False,
+    proofs_dir: Annotated[Path, typer.Option("--proofs-dir")] = DEFAULT_PROOFS,
+    as_json: JsonOpt = False,
+) -> None:
+    """Anchor signed commitments (one Merkle batch by default) and write their proof bundles."""
+    with reporting_errors(as_json):
+        documents = [read_signed(path) for path in files]
+        hashes = []
+        for path, document in zip(files, documents, strict=True):
+            try:  # every signature is checked before anything is sent
+                hashes.extend(check_and_hash([document]))
+            except SignatureError as exc:
+                raise SignatureError(f"{path}: {exc}") from None
+        repeated = {h for h in hashes if hashes.count(h) > 1}
+        if repeated:
+            raise InvalidDocumentError(
+                f"the same document is given twice ({hex32(next(iter(repeated)))})"
+            )
+        record = read_deployment(deployment)
+        chain = Chain.connect(str(record["rpc"]))
+        ledger = LedgerContract(chain, str(record["contract"]))
+        registrar = load_account(key)
+
+        def keep(receipt: AnchorReceipt) -> None:
+            proofs_dir.mkdir(parents=True, exist_ok=True)
+            for bundle in receipt.bundles:
+                (proofs_dir / f"{hex32(bundle.commitment)}.json").write_text(
+                    json.dumps(bundle.to_json_obj(), indent=2) + "\n"
+                )
+
+        if single:
+            receipts = anchor_singly(ledger, registrar, hashes, on_receipt=keep)
+        else:
+            receipts = [anchor_batch(ledger, registrar, hashes)]
+            keep(receipts[0])
+        bundles = [b for r in receipts for b in r.bundles]
+    items = [
+        {"file": str(path), "hash": hex32(b.commitment), "proof": [hex32(p) for p in b.proof]}
+        for path, b in zip(files, bundles, strict=True)
+    ]
+    result: dict[str, Any] = {
+        "ok": True,
+        "mode": "single" if single else "batch",
+        "root": None if single else hex32(receipts[0].root),
+        "transactions": [hex32(r.tx_hash) for r in receipts],
+        "gas_used": sum(r.gas_used for r in receipts),
+        "commitments": items,
+    }
+    if as_json:
+        emit_json(result)
+        return
+    if not single:
+        stdout.print(
+            f"root {result['root']}  ({len(items)} commitments, tx {result['transactions'][0]})"
+        )
+    for item in items:
+        stdout.print(f"{item['hash']}  {item['file']}  proof[{len(item['proof'])}]")
+
+
+@app.command()
+def proof(
+    commitment: Annotated[str, typer.Argument(help="The commitment hash (0x + 64 hex).")],
+    proofs_dir: Annotated[Path, typer.Option("--proofs-dir")] = DEFAULT_PROOFS,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Also look in this store (pipeline anchors).")
+    ] = None,
+    deployment: Annotated[Path, typer.Option("--deployment")] = DEFAULT_DEPLOYMENT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the proof bundle of an anchored commitment (from `anchor` or the pipeline)."""
+    with reporting_errors(as_json):
+        digest = to_hash32(commitment)
+        path = proofs_dir / f"{hex32(digest)}.json"
+        if path.exists():
+            bundle = ProofBundle.from_json_obj(read_json_file(path))
+        else:
+            found = _bundle_from_store(digest, store, deployment)
+            if found is None:
+                fail(
+                    f"no proof for {hex32(digest)}: not anchored from here (looked in "
+                    f"{proofs_dir} and the store)",
+                    as_json=as_json,
+                    code=EXIT_CHECK_FAILED,
+                    kind="NotFound",
+                )
+            bundle = found
+    emit_json(bundle.to_json_obj())
+
+
+def _bundle_from_store(digest: Hash32, url: str | None, deployment: Path) -> ProofBundle | None:
+    if url is None and not cli_store.default_store_exists():
+        return None
+    the_store = cli_store.open_store(url)
+    try:
+        anchoring = the_store.anchoring_of(digest)
+    finally:
+        the_store.close()
+    if anchoring is None:
+        return None
+    record = read_deployment(deployment)
+    return stored_bundle(
+        digest, anchoring, chain_id=int(record["chain_id"]), contract=str(record["contract"])
+    )
+
+
+@app.command("verify-proof")
+def verify_proof_command(
+    bundle_file: Annotated[Path, typer.Argument(metavar="BUNDLE", help="A proof bundle (JSON).")],
+    rpc: RpcOpt,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a proof bundle against any node of the chain, without our service."""
+    with reporting_errors(as_json):
+        bundle = ProofBundle.from_json_obj(read_json_file(bundle_file))
+        report = check_bundle(bundle, Chain.connect(rpc))
+    if as_json:
+        emit_json({"commitment": hex32(bundle.commitment), **report.to_json_obj()})
+    else:
+        table = Table(title=f"proof of {hex32(bundle.commitment)}")
+        for column in ("check", "result", "detail"):
+            table.add_column(column)
+        for check in report.checks:
+            table.add_row(
+                check.name, "[green]ok[/]" if check.ok else "[red]FAILED[/]", check.detail
+            )
+        stdout.print(table)
+        stdout.print("[bold green]verified[/]" if report.ok else "[bold red]NOT verified[/]")
+    if not report.ok:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+@contract_app.command("verify")
+def contract_verify(
+    rpc: RpcOpt,
+    address: Annotated[str, typer.Option("--address", help="The contract's address.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check that the code deployed at ADDRESS is exactly the committed artifact's."""
+    from web3 import Web3
+
+    if not Web3.is_address(address):
+        fail(f"not an address: {address!r}", as_json=as_json)
+    with reporting_errors(as_json):
+        deployed = Chain.connect(rpc).code_at(address)
+    artifact = load_artifact()
+    expected = bytes.fromhex(artifact["deployedBytecode"][2:])
+    same = deployed == expected
+    result = {
+        "ok": same,
+        "address": Web3.to_checksum_address(address),
+        "deployed_bytes": len(deployed),
+        "expected_bytes": len(expected),
+        "sources_hash": artifact["sourcesHash"],
+    }
+    if as_json:
+        emit_json(result)
+    else:
+        verdict = (
+            "matches the committed artifact" if same else "DIFFERS from the committed artifact"
+        )
+        stdout.print(f"code at {result['address']} {verdict} ({len(deployed)} bytes)")
+    if not same:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+@app.command()
+def demo(
+    count: Annotated[int, typer.Option("--count", min=1, max=100_000)] = 1000,
+    as_json: JsonOpt = False,
+) -> None:
+    """The whole story on the embedded chain: anchor, prove, tamper, verify, breach, repair."""
+    from api.demo.story import run_demo
+
+    with reporting_errors(as_json):
+        summary = run_demo(count, quiet=as_json)
+    if as_json:
+        emit_json(summary)
+    if not summary["ok"]:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+    human(lambda: console.print("[bold green]demo finished[/]"), as_json=as_json)
+
+
+cli_store.register(app)
+cli_verify.register(app)
+cli_serve.register(app)
+cli_feed.register(app)
+
+
+def main() -> None:
+    """Entry point of the `commitledger` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Commands over the durable store: submit, the anchoring pipeline, status, erase."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from api.files import DEFAULT_DEPLOYMENT, read_deployment, read_json_file
+from api.keyfiles import load_account
+from api.output import EXIT_CHECK_FAILED, console, emit_json, reporting_errors, stdout
+from ledger import Chain, InvalidDocumentError, LedgerContract, LedgerError, hex32, to_hash32
+from ledger.anchoring_pipeline import Anchorer, PipelineConfig
+from ledger.intake import Acknowledgement, Intake
+from ledger.store import Store
+from ledger.vault import MASTER_KEY_ENV, Vault, VaultError
+from verifier import Catalog, default_catalog
+
+STORE_ENV = "COMMITLEDGER_STORE"
+DEFAULT_STORE = "sqlite:///data/ledger.db"
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help=f"Store URL (default ${STORE_ENV} or {DEFAULT_STORE})."),
+]
+MasterKeyOpt = Annotated[
+    Path | None,
+    typer.Option("--master-key-file", help=f"Master key file (default: ${MASTER_KEY_ENV})."),
+]
+
+
+def open_store(url: str | None) -> Store:
+    """The store at `url`, the environment's, or the default SQLite file."""
+    return Store(url or os.environ.get(STORE_ENV) or DEFAULT_STORE)
+
+
+def default_store_exists() -> bool:
+    """Whether the store the environment or the default names is there to look in."""
+    url = os.environ.get(STORE_ENV) or DEFAULT_STORE
+    return not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
+
+
+def open_vault(path: Path | None) -> Vault:
+    """The vault from a master key file, or from the environment."""
+    if path is None:
+        return Vault.from_environment()
+    try:
+        return Vault.from_text(path.read_text())
+    except OSError as exc:
+        raise VaultError(f"cannot read master key {path}: {exc.strerror}") from None
+
+
+def catalog_departments(catalog: Catalog | None = None) -> dict[str, str]:
+    """Matter code -> responsible department, from `catalog` (default: the shipped one)."""
+    return {matter.code: matter.department for matter in (catalog or default_catalog()).matters}
+
+
+def register(app: typer.Typer) -> None:
+    """Add the store commands to the command line."""
+    app.command()(submit)
+    app.command()(status)
+    app.command()(erase)
+    pipeline_app = typer.Typer(help="The anchoring pipeline.", no_args_is_help=True)
+    pipeline_app.command("run")(pipeline_run)
+    app.add_typer(pipeline_app, name="pipeline")
+
+
+def submit(
+    files: Annotated[list[Path], typer.Argument(help="Signed commitment files.")],
+    store: StoreOpt = None,
+    master_key_file: MasterKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Accept signed commitments into the store; each is acknowledged once it is durable."""
+    with reporting_errors(as_json):
+        vault = open_vault(master_key_file)
+        intake = Intake(open_store(store), vault, catalog_departments())
+        results: list[dict[str, Any]] = []
+        for path in files:
+            try:
+                ack: Acknowledgement | LedgerError = intake.submit(read_json_file(path))
+            except LedgerError as exc:
+                ack = exc
+            if isinstance(ack, Acknowledgement):
+                item = {"file": str(path), "hash": hex32(ack.hash), "new": ack.new}
+                if not as_json:  # printed as it happens: an acknowledgement is a promise
+                    stdout.print(f"accepted {item['hash']} {path}", markup=False)
+            else:
+                item = {"file": str(path), "error": str(ack), "type": type(ack).__name__}
+                if not as_json:
+                    console.print(f"refused {path}: {ack}", markup=False)
+            results.append(item)
+    refused = sum("error" in r for r in results)
+    if as_json:
+        emit_json({"ok": refused == 0, "accepted": len(results) - refused, "results": results})
+    if refused:
+        raise typer.Exit(EXIT_CHECK_FAILED if refused < len(results) else 2)
+
+
+def status(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the anchoring backlog, the oldest pending age and the last anchored block."""
+    with reporting_errors(as_json):
+        figures = open_store(store).status()
+    result = {"ok": True, **figures.__dict__}
+    if as_json:
+        emit_json(result)
+        return
+    age = figures.oldest_pending_age
+    stdout.print(
+        f"pending {figures.pending}  in flight {figures.in_flight} "
+        f"({figures.batches_in_flight} batches)  anchored {figures.anchored}\n"
+        f"oldest pending {'-' if age is None else f'{age:.1f}s'}  "
+        f"last anchored block {figures.last_anchored_block or '-'}",
+        markup=False,
+    )
+
+
+def erase(
+    commitment: Annotated[str, typer.Argument(help="The commitment hash.")],
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Erase a commitment's personal data for good: its data key is destroyed."""
+    with reporting_errors(as_json):
+        digest = to_hash32(commitment)
+        erased = open_store(store).erase(digest)
+        if not erased:
+            raise InvalidDocumentError(f"no commitment {hex32(digest)} in the store")
+    if as_json:
+        emit_json({"ok": True, "hash": hex32(digest), "erased": True})
+    else:
+        stdout.print(f"erased the personal data of {hex32(digest)}; its hash and proof remain")
+
+
+def pipeline_run(
+    key: Annotated[Path, typer.Option("--key", help="The department registrar's account key.")],
+    store: StoreOpt = None,
+    deployment: Annotated[Path, typer.Option("--deployment")] = DEFAULT_DEPLOYMENT,
+    department: Annotated[str | None, typer.Option("--department")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=100_000)] = 1000,
+    max_age: Annotated[float, typer.Option("--max-age", min=0.0)] = 2.0,
+    confirmations: Annotated[int, typer.Option("--confirmations", min=0)] = 0,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Stop once nothing is pending or in flight.")
+    ] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="With --until-idle.")] = 600.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Anchor the store's pending commitments; resumes whatever a previous run left."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with reporting_errors(as_json):
+        record = read_deployment(deployment)
+        dept = department or record.get("department")
+        if not dept:
+            raise InvalidDocumentError("no department: give --department")
+        chain = Chain.connect(str(record["rpc"]), confirmations=confirmations)
+        ledger = LedgerContract(chain, str(record["contract"]))
+        config = PipelineConfig(batch_size=batch_size, max_age=max_age, confirmations=confirmations)
+        the_store = open_store(store)
+        anchorer = Anchorer(the_store, ledger, {str(dept): load_account(key)}, config)
+        stop = threading.Event()
+
+        def on_signal(_signum: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        if until_idle:
+            idle = anchorer.drain(timeout, stop)
+        else:
+            anchorer.run(stop)
+            idle = True
+        figures = the_store.status()
+    if as_json:
+        emit_json({"ok": idle, **figures.__dict__})
+    else:
+        stdout.print(f"anchored {figures.anchored}, pending {figures.pending}", markup=False)
+    if not idle:
+        raise typer.Exit(EXIT_CHECK_FAILED)

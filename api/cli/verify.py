@@ -1,0 +1,341 @@
+"""`commitledger verify run` and `verify breaches`: verification against department data."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from api.cli import store as cli_store
+from api.files import DEFAULT_DEPLOYMENT, read_deployment
+from api.keyfiles import load_account, load_signing_key
+from api.output import EXIT_CHECK_FAILED, console, emit_json, fail, reporting_errors, stdout
+from ledger import (
+    VERIFIER_ROLE,
+    Chain,
+    InvalidDocumentError,
+    LedgerContract,
+    department_id,
+)
+from ledger.intake import Intake
+from verifier import Catalog, default_catalog
+from verifier.breaches import BreachRecord
+from verifier.engine.run import RunSummary, VerificationEngine
+from verifier.records.facade import MAX_PAGE_SIZE, VerifierRecords
+from verifier.sources import DataSource, HttpSource
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+OnOpt = Annotated[
+    str | None, typer.Option("--on", metavar="YYYY-MM-DD", help="The day (default: today).")
+]
+
+SOURCE_TIMEOUT_S = 5.0
+SOURCE_RETRIES = 3
+SOURCE_CONCURRENCY = 32
+
+
+def register(app: typer.Typer) -> None:
+    """Add `verify run` and `verify breaches` to the command line."""
+    verify_app = typer.Typer(
+        help="Verify commitments against department data; the public breach list.",
+        no_args_is_help=True,
+    )
+    verify_app.command("run")(verify_run)
+    verify_app.command("breaches")(verify_breaches)
+    app.add_typer(verify_app, name="verify")
+
+
+# ---------------------------------------------------------------------- shared pieces
+
+
+def parse_day(text: str | None, *, as_json: bool, option: str = "--on") -> date:
+    """An ISO date from the command line (today if not given); exit 2 when malformed."""
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"{option} {text!r} is not a date: use YYYY-MM-DD", as_json=as_json)
+
+
+def catalog_sources(catalog: Catalog) -> list[str]:
+    """The data sources the catalog's claims are checked against, sorted."""
+    return sorted({spec.source for matter in catalog.matters for spec in matter.claims})
+
+
+def http_sources(
+    catalog: Catalog, base_url: str, token: str, *, retries: int = SOURCE_RETRIES
+) -> dict[str, DataSource]:
+    """One HTTP connector per catalog source, all served under `base_url` with one token."""
+    return {
+        name: HttpSource(
+            name,
+            base_url,
+            token,
+            timeout=SOURCE_TIMEOUT_S,
+            retries=retries,
+            max_concurrency=SOURCE_CONCURRENCY,
+        )
+        for name in catalog_sources(catalog)
+    }
+
+
+def departments(catalog: Catalog) -> list[str]:
+    """The departments responsible for some matter of the catalog, sorted."""
+    return sorted({matter.department for matter in catalog.matters})
+
+
+def progress_bar(disabled: bool) -> Progress:
+    """A progress bar on stderr (stdout carries only the result)."""
+    return Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=disabled,
+        transient=False,
+    )
+
+
+def summary_json(department: str, on: date, summary: RunSummary) -> dict[str, Any]:
+    """A run's summary as the command prints it with --json."""
+    return {
+        # An integrity failure is a stored document that no longer matches its anchor.
+        "ok": not summary.outcomes.get("integrity_failure"),
+        "department": department,
+        "on": on.isoformat(),
+        "examined": summary.examined,
+        "outcomes": dict(sorted(summary.outcomes.items())),
+        "transactions": summary.transactions,
+        "gas_used": summary.gas_used,
+        "recorded_on_chain": summary.recorded,
+        "breaches": list(summary.breaches),
+        "overdue_flagged": summary.overdue_flagged,
+    }
+
+
+def breach_row(record: BreachRecord) -> dict[str, Any]:
+    """One line of the public breach list: masked party, matter, dates, on-chain evidence."""
+    return {
+        "id": record.id,
+        "party_name": record.party_name,
+        "party_code": record.party_code,
+        "matter_code": record.matter_code,
+        "matter_name": record.matter_name,
+        "department": record.department,
+        "severity": record.severity,
+        "decision_date": record.decision_date.isoformat(),
+        "publication_end": record.publication_end.isoformat(),
+        "transaction": record.evidence.transaction,
+        "block": record.evidence.block,
+    }
+
+
+def breach_table(rows: list[dict[str, Any]], title: str, *, compact: bool = False) -> Table:
+    """The public breach list as people read it (`compact`: matter codes, short hashes)."""
+    table = Table(title=title)
+    for column in ("party", "code", "matter", "department", "severity", "decided", "listed until"):
+        table.add_column(column, no_wrap=compact)
+    table.add_column("transaction", no_wrap=compact, overflow="fold")
+    for row in rows:
+        transaction = row["transaction"]
+        table.add_row(
+            row["party_name"],
+            row["party_code"],
+            row["matter_code"] if compact else f"{row['matter_code']} {row['matter_name']}",
+            row["department"],
+            row["severity"],
+            row["decision_date"],
+            row["publication_end"],
+            f"{transaction[:10]}…{transaction[-8:]}" if compact else transaction,
+        )
+    return table
+
+
+# ---------------------------------------------------------------------- verify run
+
+
+def verify_run(
+    key: Annotated[
+        Path, typer.Option("--key", help="The department verifier's account key (JSON).")
+    ],
+    report_key: Annotated[
+        Path,
+        typer.Option("--report-key", help="The PEM key (Ed25519) that signs verification reports."),
+    ],
+    department: Annotated[
+        str | None,
+        typer.Option("--department", help="Department code (default: the deployment's)."),
+    ] = None,
+    on: OnOpt = None,
+    store: cli_store.StoreOpt = None,
+    master_key_file: cli_store.MasterKeyOpt = None,
+    deployment: Annotated[Path, typer.Option("--deployment")] = DEFAULT_DEPLOYMENT,
+    sources_url: Annotated[
+        str | None,
+        typer.Option("--sources-url", help="Base URL of the department data service."),
+    ] = None,
+    sources_token_file: Annotated[
+        Path | None,
+        typer.Option("--sources-token-file", help="File holding the data service's token."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify a department's commitments; record outcomes and overdue breaches on chain."""
+    day = parse_day(on, as_json=as_json)
+    if (sources_url is None) != (sources_token_file is None):
+        fail("--sources-url and --sources-token-file go together", as_json=as_json)
+    if sources_url is not None and not sources_url.startswith(("http://", "https://")):
+        fail(f"--sources-url {sources_url!r} is not an http(s) URL", as_json=as_json)
+    catalog = default_catalog()
+    with reporting_errors(as_json):
+        record = read_deployment(deployment)
+        dept = department or record.get("department")
+        if not dept:
+            raise InvalidDocumentError(
+                f"no department: give --department (the deployment {deployment} names none)"
+            )
+        if dept not in departments(catalog):
+            raise InvalidDocumentError(
+                f"unknown department {dept!r}; the catalog knows {', '.join(departments(catalog))}"
+            )
+        verifier = load_account(key)
+        signer = load_signing_key(report_key)
+        token = _read_token(sources_token_file) if sources_token_file is not None else None
+        vault = cli_store.open_vault(master_key_file)
+        chain = Chain.connect(str(record["rpc"]))
+        ledger = LedgerContract(chain, str(record["contract"]))
+        bound = ledger.department_of(verifier.address)
+        if not ledger.has_role(VERIFIER_ROLE, verifier.address) or bound != department_id(dept):
+            raise InvalidDocumentError(
+                f"account {verifier.address} is not a verifier of {dept} on {ledger.address}: "
+                "ask the governing office to grant the role"
+            )
+        the_store = cli_store.open_store(store)
+        intake = Intake(the_store, vault, cli_store.catalog_departments(catalog))
+        sources: dict[str, DataSource] = {}
+        if sources_url is not None and token is not None:
+            sources = http_sources(catalog, sources_url, token)
+        elif not as_json:
+            console.print(
+                "warning: no --sources-url: nothing can be compared, every commitment due "
+                "is recorded NEEDS_MANUAL",
+                markup=False,
+            )
+        engine = VerificationEngine(
+            department=str(dept),
+            store=the_store,
+            intake=intake,
+            ledger=ledger,
+            catalog=catalog,
+            sources=sources,
+            verifier=verifier,
+            report_key=signer,
+            workers=min(2, os.cpu_count() or 1),  # documents are checked in worker processes
+        )
+        try:
+            summary = _run_with_progress(engine, day, disabled=as_json)
+        finally:
+            engine.close()
+            the_store.close()
+    result = summary_json(str(dept), day, summary)
+    if as_json:
+        emit_json(result)
+    else:
+        stdout.print(_summary_table(result))
+    if not result["ok"]:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _read_token(path: Path) -> str:
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise InvalidDocumentError(f"cannot read token {path}: {exc.strerror}") from None
+    if not token or any(c.isspace() for c in token):
+        raise InvalidDocumentError(f"{path} does not hold a token (one line, no spaces)")
+    return token
+
+
+def _run_with_progress(engine: VerificationEngine, day: date, *, disabled: bool) -> RunSummary:
+    engine.schedule(day)  # run() schedules too; done first so the bar knows the total
+    total = len(engine.records.overdue_unverified(date.max, engine.department))
+    with progress_bar(disabled) as progress:
+        task = progress.add_task(f"verify {engine.department}", total=total)
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+
+        summary = engine.run(day, progress=advance)
+        progress.update(task, completed=total)
+    return summary
+
+
+def _summary_table(result: dict[str, Any]) -> Table:
+    table = Table(title=f"Verification of {result['department']} on {result['on']}")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("examined", f"{result['examined']:,}")
+    for outcome, n in result["outcomes"].items():
+        table.add_row(f"  {outcome}", f"{n:,}")
+    table.add_row("recorded on chain", f"{result['recorded_on_chain']:,}")
+    table.add_row("transactions", f"{result['transactions']:,}")
+    table.add_row("gas used", f"{result['gas_used']:,}")
+    table.add_row("breaches published", f"{len(result['breaches']):,}")
+    table.add_row("flagged overdue", f"{result['overdue_flagged']:,}")
+    return table
+
+
+# ---------------------------------------------------------------------- verify breaches
+
+
+def verify_breaches(
+    on: OnOpt = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Part of the party's name as shown (masked).")
+    ] = None,
+    matter: Annotated[str | None, typer.Option("--matter", help="Matter code.")] = None,
+    department: Annotated[str | None, typer.Option("--department")] = None,
+    page: Annotated[int, typer.Option("--page", min=1)] = 1,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, max=MAX_PAGE_SIZE)] = 20,
+    store: cli_store.StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The public breach list on a day: masked names, matter, dates, on-chain transaction."""
+    day = parse_day(on, as_json=as_json)
+    if store is None and not cli_store.default_store_exists():
+        fail("no store here: give --store (or set COMMITLEDGER_STORE)", as_json=as_json)
+    with reporting_errors(as_json):
+        the_store = cli_store.open_store(store)
+        try:
+            found = VerifierRecords(the_store).search_breaches(
+                day,
+                name=name,
+                matter=matter,
+                department=department,
+                page=page,
+                page_size=page_size,
+            )
+        finally:
+            the_store.close()
+    rows = [breach_row(record) for record in found.records]
+    if as_json:
+        emit_json(
+            {
+                "ok": True,
+                "on": day.isoformat(),
+                "total": found.total,
+                "page": found.page,
+                "page_size": found.page_size,
+                "records": rows,
+            }
+        )
+        return
+    shown = f"{len(rows)} of {found.total}" if found.total > len(rows) else f"{found.total}"
+    stdout.print(breach_table(rows, f"Public breach list on {day.isoformat()} ({shown})"))

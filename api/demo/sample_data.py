@@ -1,0 +1,158 @@
+"""Deterministic department records for sample applicants, derived only from their ID."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Literal
+
+from ledger import make_uscc
+from verifier.sources import Subject, UnknownSourceError
+
+__all__ = [
+    "LAST_PAID_MONTH",
+    "MAIN_SOURCES",
+    "SOURCES",
+    "Planted",
+    "employer_uscc_for",
+    "planted",
+    "records",
+]
+
+Planted = Literal["agree", "mismatch", "false", "missing"]
+
+# Not a secret: the key only keeps these draws independent of any other hash of an ID.
+_KEY = b"commitment-ledger/sample-data/v1"
+# Shares in basis points: 3% mismatch, 1% false, 2% missing, the rest agree.
+_MISMATCH_BELOW, _FALSE_BELOW, _MISSING_BELOW = 300, 400, 600
+
+LAST_PAID_MONTH = "2026-10"
+_LAST_MONTH_INDEX = 2026 * 12 + 10 - 1  # months since year 0, January = 0
+_REQUIRED_RUN = 84  # BJ-HRSS-0001: seven years of consecutive contributions
+_GAP = 14  # DOMAIN.md scenario 1
+
+# The first claim of each matter: with no record here the matter cannot be decided.
+MAIN_SOURCES = frozenset({"hrss_social_insurance", "education_degrees", "housing_registry"})
+
+
+def _draw(id_number: str, purpose: str, low: int, high: int) -> int:
+    """A number in [low, high] fixed by the ID and what it is drawn for."""
+    message = f"{purpose}\x00{id_number}".encode()
+    digest = hmac.new(_KEY, message, hashlib.sha256).digest()
+    return low + int.from_bytes(digest[:8], "big") % (high - low + 1)
+
+
+def planted(id_number: str) -> Planted:
+    """What verification should find for this applicant: agree, mismatch, false or missing."""
+    bucket = _draw(id_number, "planted", 0, 9_999)
+    if bucket < _MISMATCH_BELOW:
+        return "mismatch"
+    if bucket < _FALSE_BELOW:
+        return "false"
+    if bucket < _MISSING_BELOW:
+        return "missing"
+    return "agree"
+
+
+def employer_uscc_for(id_number: str) -> str:
+    """The employer the records name for this applicant (samples state the same code)."""
+    return make_uscc("110105", f"{_draw(id_number, 'employer', 0, 10**8 - 1):08d}")
+
+
+def _other_employer(id_number: str) -> str:
+    # Another district's code, so it can never equal employer_uscc_for(id_number).
+    return make_uscc("110108", f"{_draw(id_number, 'other employer', 0, 10**8 - 1):08d}")
+
+
+def _month(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _months_paid(id_number: str, kind: Planted) -> list[str]:
+    if kind != "mismatch":
+        span = _draw(id_number, "months", 90, 180)
+        return [_month(_LAST_MONTH_INDEX - back) for back in reversed(range(span))]
+    # A 14-month gap ending `recent` months before the last paid month, inside the last 84;
+    # the runs before and after it are both shorter than 84, though 84 months were paid.
+    recent = _draw(id_number, "gap end", 1, _REQUIRED_RUN - _GAP)
+    span = _draw(id_number, "months", _REQUIRED_RUN + _GAP, _REQUIRED_RUN - 1 + _GAP + recent)
+    gap = range(recent, recent + _GAP)
+    return [_month(_LAST_MONTH_INDEX - back) for back in reversed(range(span)) if back not in gap]
+
+
+def _social_insurance(id_number: str, kind: Planted) -> dict[str, object]:
+    return {
+        "social_insurance_months": _months_paid(id_number, kind),
+        "insured_in_beijing": True,
+    }
+
+
+def _residence(id_number: str, kind: Planted) -> dict[str, object]:
+    return {"holds_residence_permit": True}
+
+
+def _criminal(id_number: str, kind: Planted) -> dict[str, object]:
+    return {"no_criminal_record": kind != "false"}
+
+
+def _degrees(id_number: str, kind: Planted) -> dict[str, object]:
+    if kind == "mismatch":  # no bachelor's degree, graduated before this year's cohort
+        level, graduated = "associate", date(2025, 6, 1)
+    else:
+        level = ("bachelor", "master", "doctorate")[_draw(id_number, "degree", 0, 2)]
+        graduated = date(2026, 1, 1)
+    graduated += timedelta(days=_draw(id_number, "graduation day", 0, 180))
+    return {"degree_level": level, "graduation_date": graduated.isoformat()}
+
+
+def _employment(id_number: str, kind: Planted) -> dict[str, object]:
+    years = 1 if kind == "mismatch" else _draw(id_number, "work years", 2, 15)
+    employer = _other_employer(id_number) if kind == "false" else employer_uscc_for(id_number)
+    return {"relevant_work_years": years, "employer_uscc": employer}
+
+
+def _cards(id_number: str, kind: Planted) -> dict[str, object]:
+    held = {"mismatch": 1, "false": 2}.get(kind, 0)
+    return {"active_card_count": held}
+
+
+def _premises(id_number: str, kind: Planted) -> dict[str, object]:
+    low, high = (120, 299) if kind == "mismatch" else (300, 4_000)  # tenths of a m²
+    return {"premises_area_sqm": _draw(id_number, "area", low, high) / 10}
+
+
+def _training(id_number: str, kind: Planted) -> dict[str, object]:
+    return {"food_safety_officer_certified": kind != "false"}
+
+
+_RECORDS: dict[str, Callable[[str, Planted], dict[str, object]]] = {
+    "hrss_social_insurance": _social_insurance,
+    "police_residence": _residence,
+    "police_criminal": _criminal,
+    "education_degrees": _degrees,
+    "employer_records": _employment,
+    "hrss_cards": _cards,
+    "housing_registry": _premises,
+    "samr_training": _training,
+}
+SOURCES: tuple[str, ...] = tuple(_RECORDS)
+
+
+def records(subject: Subject, source: str) -> dict[str, object] | None:
+    """The record `source` holds on `subject`, or None if it has none.
+
+    Per planted outcome: "agree" satisfies every catalog claim; "mismatch" falls short
+    (a 14-month gap in social insurance, an associate degree graduated in 2025, one year of
+    work, a card already held, under 30 m² of premises); "false" contradicts flatly (a
+    criminal record, another employer, two cards held, no certified officer); "missing"
+    has no record in the main sources, and agreeing records elsewhere.
+    """
+    build = _RECORDS.get(source)
+    if build is None:
+        raise UnknownSourceError(source, SOURCES)
+    kind = planted(subject.id_number)
+    if kind == "missing" and source in MAIN_SOURCES:
+        return None
+    return build(subject.id_number, kind)

@@ -1,0 +1,355 @@
+"""A sample department data service over sample_data, with injectable faults for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import httpx
+import uvicorn
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.demo.sample_data import SOURCES, records
+from ledger.identity import IdType
+from verifier.sources import Subject
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_BODY_BYTES",
+    "BatchLookupRequest",
+    "Faults",
+    "LookupRequest",
+    "create_app",
+    "running",
+    "running_apart",
+]
+
+# A lookup is a few hundred bytes, a batch of MAX_BATCH about 20 KiB: anything bigger is abuse.
+MAX_BODY_BYTES = 64 * 1024
+MAX_BATCH = 250
+_MAX_FIELDS = 32
+
+FieldName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+
+
+class LookupRequest(BaseModel):
+    """Whose record, and which of its fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id_type: IdType
+    id_number: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[0-9A-Z]+$")]
+    fields: Annotated[list[FieldName], Field(max_length=_MAX_FIELDS)]
+
+
+class SubjectRef(BaseModel):
+    """One subject of a batch lookup."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id_type: IdType
+    id_number: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[0-9A-Z]+$")]
+
+
+class BatchLookupRequest(BaseModel):
+    """Many subjects' records at once, the same fields of each."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    subjects: Annotated[list[SubjectRef], Field(min_length=1, max_length=MAX_BATCH)]
+    fields: Annotated[list[FieldName], Field(max_length=_MAX_FIELDS)]
+
+
+# --- faults --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Failure:
+    remaining: int | None  # None: every time
+    status: int
+
+
+@dataclass
+class Faults:
+    """Misbehaviour to inject per source, and what the service saw per source, for tests.
+
+    ``attempts`` counts requests, ``max_in_flight`` the most answered at once. The
+    service runs on another thread, so both sides change these under a lock.
+    """
+
+    delays: dict[str, float] = field(default_factory=dict)
+    failures: dict[str, _Failure] = field(default_factory=dict)
+    garbage: dict[str, bytes] = field(default_factory=dict)
+    attempts: Counter[str] = field(default_factory=Counter)
+    max_in_flight: Counter[str] = field(default_factory=Counter)
+    _in_flight: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def slow(self, source: str, seconds: float) -> None:
+        """Answer `source` only after `seconds` (beyond a client's timeout: a timeout)."""
+        with self._lock:
+            self.delays[source] = seconds
+
+    def fail(self, source: str, times: int | None = None, status: int = 500) -> None:
+        """Answer `source` with `status`, `times` times then normally (None: always)."""
+        with self._lock:
+            self.failures[source] = _Failure(times, status)
+
+    def corrupt(self, source: str, body: bytes = b'{"found": tru') -> None:
+        """Answer `source` with `body` as if it were JSON."""
+        with self._lock:
+            self.garbage[source] = body
+
+    def reset(self) -> None:
+        """Forget every fault and every count (requests still in flight stay counted)."""
+        with self._lock:
+            self.delays.clear()
+            self.failures.clear()
+            self.garbage.clear()
+            self.attempts.clear()
+            self.max_in_flight = self._in_flight.copy()
+
+    @contextmanager
+    def _tracked(self, source: str) -> Iterator[None]:
+        with self._lock:
+            self.attempts[source] += 1
+            self._in_flight[source] += 1
+            self.max_in_flight[source] = max(self.max_in_flight[source], self._in_flight[source])
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight[source] -= 1
+
+    async def _injected(self, source: str) -> Response | None:
+        # Decided on arrival: a slow request still sleeping when a test reconfigures the
+        # faults must not consume the next test's failures.
+        with self._lock:
+            delay = self.delays.get(source, 0.0)
+            response: Response | None = None
+            failure = self.failures.get(source)
+            if failure is not None and failure.remaining != 0:
+                if failure.remaining is not None:
+                    failure.remaining -= 1
+                response = JSONResponse({"detail": "injected fault"}, status_code=failure.status)
+            elif source in self.garbage:
+                response = Response(self.garbage[source], media_type="application/json")
+        if delay:
+            await asyncio.sleep(delay)
+        return response
+
+
+# --- the app -------------------------------------------------------------------------------
+
+
+class _BodyLimit:
+    """Refuse request bodies over `max_bytes` with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_bytes:
+            await _too_large(scope, receive, send)
+            return
+        body = bytearray()
+        more = True
+        while more:  # a chunked body declares no length: count what arrives
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                await _too_large(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    response = JSONResponse({"detail": f"body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+    await response(scope, receive, send)
+
+
+def create_app(token: str, faults: Faults | None = None) -> FastAPI:
+    """The sample data service: ``POST /v1/sources/{name}/lookup`` and ``GET /healthz``."""
+    if not token:
+        raise ValueError("the sample service needs a bearer token")
+    expected = f"Bearer {token}".encode()
+
+    def require_token(authorization: Annotated[str, Header()] = "") -> None:
+        if not hmac.compare_digest(authorization.encode(), expected):
+            raise HTTPException(
+                401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"}
+            )
+
+    app = FastAPI(title="Sample department data", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(_BodyLimit, max_bytes=MAX_BODY_BYTES)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the input, which here is an ID number.
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/sources/{name}/lookup", dependencies=[Depends(require_token)])
+    async def lookup(name: str, request: LookupRequest) -> Response:
+        if name not in SOURCES:
+            raise HTTPException(404, "unknown source")
+        if faults is None:
+            return _answer(name, request)
+        with faults._tracked(name):
+            return await faults._injected(name) or _answer(name, request)
+
+    @app.post("/v1/sources/{name}/lookup-batch", dependencies=[Depends(require_token)])
+    async def lookup_batch(name: str, request: BatchLookupRequest) -> Response:
+        if name not in SOURCES:
+            raise HTTPException(404, "unknown source")
+        if faults is None:
+            return _answer_batch(name, request)
+        with faults._tracked(name):
+            return await faults._injected(name) or _answer_batch(name, request)
+
+    return app
+
+
+def _answer_batch(source: str, request: BatchLookupRequest) -> JSONResponse:
+    results = []
+    for subject in request.subjects:
+        record = records(Subject(subject.id_type, subject.id_number), source)
+        if record is None:
+            results.append({"found": False, "fields": {}})
+        else:
+            results.append(
+                {"found": True, "fields": {f: record[f] for f in request.fields if f in record}}
+            )
+    return JSONResponse({"results": results})
+
+
+def _answer(source: str, request: LookupRequest) -> JSONResponse:
+    record = records(Subject(request.id_type, request.id_number), source)
+    if record is None:
+        return JSONResponse({"found": False, "fields": {}})
+    wanted = {f: record[f] for f in request.fields if f in record}
+    return JSONResponse({"found": True, "fields": wanted})
+
+
+# --- running it ----------------------------------------------------------------------------
+
+
+@contextmanager
+def running(app: ASGIApp, *, startup_timeout: float = 10.0) -> Iterator[str]:
+    """Serve `app` on a free loopback port in a background thread; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # bound here, so no other process can take the port
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    # log_config=None: leave the host's logging alone; slow injected answers get 1 s to end.
+    config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="sample-service", daemon=True
+    )
+    thread.start()
+    try:
+        _wait_until_healthy(base_url, thread, startup_timeout)
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout=5)
+        sock.close()
+
+
+# The token goes by environment, not on the command line, which `ps` shows.
+_TOKEN_VARIABLE = "COMMITLEDGER_SAMPLE_TOKEN"  # noqa: S105 - a variable name, not a secret
+
+
+@contextmanager
+def running_apart(token: str, *, startup_timeout: float = 10.0) -> Iterator[str]:
+    """Serve the sample service (no faults) in a process of its own on a free loopback port,
+    as a department's system would run: its CPU is not taken from the caller's process."""
+    if not token:
+        raise ValueError("the sample service needs a bearer token")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.demo.sample_service", str(sock.fileno())],
+        pass_fds=[sock.fileno()],
+        env={**os.environ, _TOKEN_VARIABLE: token},
+    )
+    try:
+        _wait_until_healthy(base_url, lambda: process.poll() is None, startup_timeout)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        sock.close()
+
+
+def _serve_inherited(fd: int) -> None:
+    """The child of `running_apart`: serve on the listening socket it was handed."""
+    sock = socket.socket(fileno=fd)
+    app = create_app(os.environ.pop(_TOKEN_VARIABLE, ""))
+    config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=1)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _wait_until_healthy(
+    base_url: str, alive: threading.Thread | Callable[[], bool], timeout: float
+) -> None:
+    is_alive = alive.is_alive if isinstance(alive, threading.Thread) else alive
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_alive():
+            raise RuntimeError("the sample service exited while starting")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=0.5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet
+        time.sleep(0.02)
+    raise RuntimeError(f"the sample service did not answer /healthz within {timeout} s")
+
+
+if __name__ == "__main__":
+    _serve_inherited(int(sys.argv[1]))

@@ -1,0 +1,120 @@
+"""`commitledger serve --demo`: a data directory filled so a newcomer sees the service at once.
+
+On an empty data directory: a master key and every catalog department's keys are created,
+(the managed chain deploys and grants roles with them), a few hundred sample commitments
+are signed, taken in and anchored, and each department verifies them against the sample
+data service on the demo's verification day, so the false ones are published as breaches.
+The data stay: a later `serve --demo` finds them and only issues fresh tokens.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from api.cli.store import catalog_departments
+from api.cli.verify import departments, http_sources
+from api.demo.sample_service import create_app, running
+from api.demo.samples import sample_commitments
+from api.demo.story import ANCHOR_TIMEOUT_S, ENGINE_CONFIG, VERIFY_ON, DemoError
+from api.files import read_deployment
+from api.keyfiles import new_key
+from api.service.keys import DepartmentKeys
+from api.service.settings import Settings
+from api.service.tokens import TokenStore
+from ledger import Chain, LedgerContract, SigningKey, sign_commitment
+from ledger.anchoring_pipeline import Anchorer, PipelineConfig
+from ledger.intake import Acknowledgement, Intake
+from ledger.store import Store
+from ledger.vault import Vault
+from verifier import default_catalog
+from verifier.engine.run import VerificationEngine
+
+DEMO_COMMITMENTS = 400  # the sample data plant 5 false commitments among these
+DEMO_DEPARTMENT = "BJ-HRSS"  # the tokens printed are this department's
+MASTER_KEY_FILE = "master.key"
+
+
+@dataclass(frozen=True)
+class DemoFacts:
+    """What the demo loaded (zero when the data were there already) and the tokens issued."""
+
+    commitments: int
+    breaches: int
+    department: str
+    registrar_token: str
+    verifier_token: str
+
+
+def prepare_keys(settings: Settings) -> Settings:
+    """The master key and every catalog department's keys, created where missing; the
+    settings with the master key file set."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    master = settings.master_key_file or settings.data_dir / MASTER_KEY_FILE
+    if not master.exists() and settings.master_key is None:
+        new_key("master", master)
+    keys = DepartmentKeys(settings.resolved_keys_dir, departments(default_catalog()))
+    for department in sorted(keys.departments):
+        keys.create(department)
+    if settings.master_key is not None:
+        return settings
+    return settings.model_copy(update={"master_key_file": master})
+
+
+def load_demo(settings: Settings, chain: Chain | None, count: int = DEMO_COMMITMENTS) -> DemoFacts:
+    """Fill an empty store (sign, take in, anchor, verify); issue one department's tokens."""
+    store = Store(settings.resolved_store_url)
+    try:
+        loaded = breaches = 0
+        held = store.status()  # counts every commitment: asked once
+        if held.pending + held.anchored + held.in_flight == 0:
+            loaded, breaches = _fill(settings, store, chain, count)
+        tokens = TokenStore(store)
+        registrar = tokens.issue(DEMO_DEPARTMENT, "registrar").token
+        verifier = tokens.issue(DEMO_DEPARTMENT, "verifier").token
+    finally:
+        store.close()
+    return DemoFacts(loaded, breaches, DEMO_DEPARTMENT, registrar, verifier)
+
+
+def _fill(settings: Settings, store: Store, chain: Chain | None, count: int) -> tuple[int, int]:
+    catalog = default_catalog()
+    record = read_deployment(settings.resolved_deployment_file)
+    chain = chain or Chain.connect(settings.chain_rpc_url or str(record["rpc"]), kind="anvil")
+    ledger = LedgerContract(chain, str(record["contract"]))
+    keys = DepartmentKeys(settings.resolved_keys_dir, departments(catalog))
+    assert settings.master_key_file is not None
+    vault = Vault.from_text(settings.master_key_file.read_text())
+    intake = Intake(store, vault, catalog_departments(catalog))
+    try:
+        signed = [
+            sign_commitment(document, SigningKey.generate("ed25519"))
+            for document in sample_commitments(count)
+        ]
+        accepted = [a for a in intake.submit_many(signed) if isinstance(a, Acknowledgement)]
+        config = PipelineConfig(batch_size=count, max_age=0.0)
+        if not Anchorer(store, ledger, keys.registrars(), config).drain(ANCHOR_TIMEOUT_S):
+            raise DemoError(f"the demo's commitments were not anchored in {ANCHOR_TIMEOUT_S} s")
+        token = secrets.token_urlsafe(24)
+        breaches = 0
+        with running(create_app(token)) as url:
+            for department in sorted(keys.departments):
+                engine = VerificationEngine(
+                    department=department,
+                    store=store,
+                    intake=intake,
+                    ledger=ledger,
+                    catalog=catalog,
+                    sources=http_sources(catalog, url, token),
+                    verifier=keys.account(department, "verifier"),
+                    report_key=keys.report_key(department),
+                    registrar=keys.account(department, "registrar"),
+                    config=ENGINE_CONFIG,
+                )
+                try:
+                    breaches += len(engine.run(VERIFY_ON).breaches)
+                finally:
+                    engine.close()
+    finally:
+        intake.close()
+    return len(accepted), breaches

@@ -1,0 +1,273 @@
+"""The anchoring pipeline: batches pending commitments, anchors them, follows them to finality.
+
+Every step reads its state from the store, so a restart resumes where the last process
+died: a batch sent but not recorded is found on chain by its root; one whose transaction
+vanished (node restarted without state, a reorg before the confirmation depth) is sent
+again; a root the contract already holds counts as done. Nothing is anchored twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from web3.exceptions import Web3Exception
+
+from ledger.chain import Chain
+from ledger.contract import LedgerContract
+from ledger.errors import ChainError, ContractRevertError
+from ledger.merkle import MerkleTree
+from ledger.store import BatchRow, Store, StoreError
+from ledger.types import Hash32, hex32
+
+log = logging.getLogger("commitledger.pipeline")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """When to cut a batch and how to follow it to finality."""
+
+    batch_size: int = 1000
+    max_age: float = 2.0  # seconds the oldest pending commitment may wait for a full batch
+    confirmations: int = 0  # blocks on top before a batch counts as anchored
+    max_in_flight: int = 4  # batches built or sent but not yet anchored
+    resend_grace: float = 2.0  # seconds a sent transaction may be unknown to the node
+    recheck_every: float = 1.0  # seconds between checks that anchored batches are still there
+    backoff_initial: float = 0.2
+    backoff_max: float = 10.0
+
+
+def build_tree(hashes: list[Hash32]) -> tuple[Hash32, dict[Hash32, list[Hash32]]]:
+    """Root and every proof of a batch (the store keeps them with the batch)."""
+    tree = MerkleTree.build(hashes)
+    return tree.root, tree.proofs()
+
+
+class Anchorer:
+    """Moves commitments from the outbox to the chain, one department's registrar each."""
+
+    def __init__(
+        self,
+        store: Store,
+        ledger: LedgerContract,
+        registrars: Mapping[str, LocalAccount],
+        config: PipelineConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.chain: Chain = ledger.chain
+        self.registrars = dict(registrars)
+        self.config = config or PipelineConfig()
+        self.clock = clock
+        self._verified_at: float | None = None  # when anchored batches were last re-checked
+
+    # ------------------------------------------------------------------ one pass
+
+    def step(self, cut_all: bool = False) -> int:
+        """Follow batches in flight, send built ones, cut due ones (every backlog with
+        `cut_all`); return how much moved."""
+        moved = self.recheck_anchored()
+        moved += self.follow_in_flight()
+        moved += self.send_built()
+        moved += self.cut_due_batches(force=cut_all)
+        return moved
+
+    def recheck_anchored(self, force: bool = False) -> int:
+        """Anchored batches whose root the chain no longer holds are anchored again.
+
+        A node restarted without its state, or a reorg deeper than the confirmation depth,
+        takes anchored batches with it. Checked on start and after the node was away; in
+        between, the first and last anchored blocks' hashes are the canary, at most every
+        `recheck_every` seconds.
+        """
+        now = self.clock()
+        due = self._verified_at is None or now - self._verified_at >= self.config.recheck_every
+        if not (force or due):
+            return 0
+        # A lost chain shows at its first block, a reorg at its last: check both ends, and
+        # read every anchored batch only when one of them is gone (or on start).
+        if not force and self._verified_at is not None:
+            ends = self.store.anchored_ends()
+            if all(self._still_there(b) for b in ends):
+                self._verified_at = now
+                return 0
+        anchored = self.store.batches_in("anchored")
+        lost = [b for b in anchored if self.ledger.batch_of(b.root).size != b.size]
+        for batch in lost:
+            log.warning("batch %d is no longer on chain: anchoring it again", batch.id)
+            self.store.mark_unsent(batch.id)
+        if lost:
+            self.chain.forget_nonces()
+        self._verified_at = now
+        return len(lost)
+
+    def _still_there(self, batch: BatchRow) -> bool:
+        assert batch.block_number is not None
+        return self.chain.block_hash(batch.block_number) == batch.block_hash
+
+    def cut_due_batches(self, force: bool = False) -> int:
+        """Form batches from departments whose backlog is full or old enough."""
+        formed = 0
+        in_flight = self.store.count_batches("built", "sent")
+        now = self.clock()
+        for department, count, oldest in self.store.pending_by_department():
+            if department not in self.registrars:
+                continue  # another process anchors for that department
+            due = force or count >= self.config.batch_size or now - oldest >= self.config.max_age
+            while due and in_flight < self.config.max_in_flight and count > 0:
+                try:
+                    batch = self.store.form_batch(
+                        department, self.config.batch_size, build_tree, now=now
+                    )
+                except StoreError:
+                    break
+                if batch is None:
+                    break
+                log.info("formed batch %d of %d for %s", batch.id, batch.size, department)
+                formed += 1
+                in_flight += 1
+                count -= batch.size
+                due = force or count >= self.config.batch_size
+        return formed
+
+    def send_built(self) -> int:
+        """Send every batch that is built but not (or no longer) on its way."""
+        sent = 0
+        for batch in self.store.batches_in("built"):
+            self._send(batch)
+            sent += 1
+        return sent
+
+    def follow_in_flight(self) -> int:
+        """Record batches that reached the confirmation depth; resend those that vanished."""
+        settled = 0
+        for batch in self.store.batches_in("sent"):
+            settled += self._follow(batch)
+        return settled
+
+    # ------------------------------------------------------------------ one batch
+
+    def _registrar(self, batch: BatchRow) -> LocalAccount:
+        return self.registrars[batch.department]
+
+    def _send(self, batch: BatchRow) -> None:
+        registrar = self._registrar(batch)
+        try:
+            tx = self.chain.prepare(
+                registrar,
+                self.ledger.builder("anchorBatch", batch.root, batch.size),
+                abi=self.ledger.abi,
+            )
+        except ContractRevertError as exc:
+            if exc.error_name == "BatchAlreadyAnchored":
+                # An earlier send landed although we never saw it: adopt it, do not resend.
+                self._adopt(batch)
+                return
+            raise
+        signed = self.chain.sign(registrar, tx)
+        # Written before the broadcast: after a crash here, recovery knows what to look for.
+        self.store.mark_sent(batch.id, signed.tx_hash, now=self.clock())
+        self.chain.broadcast(registrar, signed, abi=self.ledger.abi)
+        log.info(
+            "sent batch %d (root %s) in %s", batch.id, hex32(batch.root), hex32(signed.tx_hash)
+        )
+
+    def _follow(self, batch: BatchRow) -> int:
+        assert batch.tx_hash is not None
+        receipt = self.chain.receipt(batch.tx_hash)
+        if receipt is None:
+            in_grace = self.clock() - (batch.sent_at or 0.0) < self.config.resend_grace
+            if self.chain.transaction_known(batch.tx_hash):
+                # pending in the node's pool, unless its nonce can never come next there
+                if in_grace or not self.chain.transaction_stuck(batch.tx_hash):
+                    return 0
+            elif in_grace:
+                return 0
+            return self._vanished(batch)
+        if receipt["status"] != 1:
+            return self._vanished(batch)
+        block_number = int(receipt["blockNumber"])
+        if self.chain.block_number() - block_number < self.config.confirmations:
+            return 0
+        block_hash = bytes(receipt["blockHash"])
+        if self.chain.block_hash(block_number) != block_hash:
+            return 0  # reorged away; the next pass finds the transaction gone or re-mined
+        if self.ledger.batch_of(batch.root).size != batch.size:
+            return self._vanished(batch)  # mined but anchored nothing (no contract there)
+        self.store.mark_anchored(
+            batch.id, batch.tx_hash, block_number, block_hash, now=self.clock()
+        )
+        log.info("anchored batch %d in block %d", batch.id, block_number)
+        return 1
+
+    def _vanished(self, batch: BatchRow) -> int:
+        """The transaction is gone or failed: adopt the root if the contract has it, else resend."""
+        if self.ledger.batch_of(batch.root).size:
+            return self._adopt(batch)
+        log.warning("batch %d: transaction vanished; sending again", batch.id)
+        self.chain.forget_nonces()
+        self.store.mark_unsent(batch.id)
+        return 0
+
+    def _adopt(self, batch: BatchRow) -> int:
+        """Record the on-chain anchoring of `batch.root`, found by its BatchAnchored event."""
+        found = self.ledger.batch_anchored_event(batch.root)
+        if found is None:
+            raise ChainError(f"root {hex32(batch.root)} is anchored but its event is not found")
+        tx_hash, block_number, block_hash = found
+        if self.chain.block_number() - block_number < self.config.confirmations:
+            self.store.mark_sent(batch.id, tx_hash, now=self.clock())
+            return 0
+        self.store.mark_anchored(batch.id, tx_hash, block_number, block_hash, now=self.clock())
+        log.info("adopted batch %d anchored earlier in block %d", batch.id, block_number)
+        return 1
+
+    # ------------------------------------------------------------------ loops
+
+    def _chain_lost(self) -> None:
+        self.chain.forget_nonces()
+        self._verified_at = None  # the node may come back without its state
+
+    def run(self, stop: threading.Event, idle_wait: float = 0.05) -> None:
+        """Anchor until `stop` is set; while the node is down, retry with backoff."""
+        backoff = self.config.backoff_initial
+        while not stop.is_set():
+            try:
+                moved = self.step()
+                backoff = self.config.backoff_initial
+            except (ChainError, OSError, Web3Exception) as exc:
+                log.warning(
+                    "chain unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff
+                )
+                self._chain_lost()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.config.backoff_max)
+                continue
+            if not moved:
+                stop.wait(idle_wait)
+
+    def drain(self, timeout: float, stop: threading.Event | None = None) -> bool:
+        """Anchor until nothing is pending or in flight; False if `timeout` passed first."""
+        deadline = time.monotonic() + timeout
+        stop = stop or threading.Event()
+        backoff = self.config.backoff_initial
+        while time.monotonic() < deadline and not stop.is_set():
+            try:
+                self.step(cut_all=True)
+                backoff = self.config.backoff_initial
+            except (ChainError, OSError, Web3Exception) as exc:
+                log.warning("chain unavailable (%s); retrying", type(exc).__name__)
+                self._chain_lost()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.config.backoff_max)
+                continue
+            status = self.store.status()
+            if status.pending == 0 and status.batches_in_flight == 0:
+                return True
+            stop.wait(0.02)
+        return False

@@ -1,0 +1,304 @@
+"""Sending outcomes: the outbox's outcomes in recordOutcomes transactions, and what is mined.
+
+Outcomes go out in transactions sized by count and by gas, all sent before any is awaited;
+mined ones move their verifications on and publish their breaches. Outcomes the contract
+would refuse now are abandoned first: one would revert the whole transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from ledger import ChainError, LedgerContract, OutcomeItem, Status, hex32
+from ledger.intake import Intake
+from ledger.outbox import OutcomeOutbox, QueuedOutcome
+from ledger.store import Store
+from ledger.types import Hash32
+from verifier.breaches import BreachEvidence, make_breach_record
+from verifier.calendar import WorkingDays
+from verifier.catalog import Catalog, Matter
+from verifier.engine.decide import Decider
+from verifier.engine.summary import RunSummary
+from verifier.errors import VerificationError
+from verifier.records.facade import RecordedOutcome, VerificationState, VerifierRecords
+
+log = logging.getLogger("commitledger.verifier")
+
+_STATE_OF_STATUS: dict[Status, VerificationState] = {
+    Status.KEPT: "kept",
+    Status.MISMATCH: "mismatch",
+    Status.NEEDS_MANUAL: "manual",
+    Status.BREACHED: "breached",
+}
+
+InFlight = list[tuple[list[QueuedOutcome], bytes]]
+"""Outcome transactions sent and not yet awaited: their outcomes and transaction hash."""
+
+
+class OutcomeSender:
+    """Records one department's queued outcomes on chain with its verifier account."""
+
+    def __init__(
+        self,
+        *,
+        department: str,
+        store: Store,
+        intake: Intake,
+        ledger: LedgerContract,
+        catalog: Catalog,
+        calendar: WorkingDays,
+        verifier: LocalAccount,
+        records: VerifierRecords,
+        outbox: OutcomeOutbox,
+        decider: Decider,
+        outcomes_per_transaction: int,
+    ) -> None:
+        self.department = department
+        self.store = store
+        self.intake = intake
+        self.ledger = ledger
+        self.catalog = catalog
+        self.calendar = calendar
+        self.verifier = verifier
+        self.records = records
+        self.outbox = outbox
+        self.decider = decider
+        self.outcomes_per_transaction = outcomes_per_transaction
+
+    def flush(self, summary: RunSummary) -> int:
+        """Record this department's queued outcomes on chain, in as few transactions as allowed."""
+        queued = self.outbox.open(self.department)
+        fresh = [q for q in queued if not self._settled(q, summary)]
+        self.await_mined(self.broadcast(fresh, summary), summary)
+        return len(queued)
+
+    def _settled(self, queued: QueuedOutcome, summary: RunSummary) -> bool:
+        """Sent before a crash and mined, or already on chain by another way: record it."""
+        if queued.tx_hash is not None:
+            receipt = self.ledger.chain.receipt(queued.tx_hash)
+            if receipt is not None and receipt["status"] == 1:
+                block = int(receipt["blockNumber"])
+                summary.breaches += self._recorded([queued], queued.tx_hash, block)
+                return True
+        return False
+
+    def _items(
+        self, queued: Sequence[QueuedOutcome], states: Mapping[bytes, str]
+    ) -> list[OutcomeItem]:
+        # The proofs of the commitments just decided were read for the integrity check.
+        known = self.decider.recent_anchorings
+        missing = [q.commitment_hash for q in queued if q.commitment_hash not in known]
+        anchorings = {**self.store.anchorings_of(missing), **known} if missing else known
+        items = []
+        for q in queued:
+            anchoring = anchorings.get(q.commitment_hash)
+            # Only the first outcome of a batch member proves membership (and creates its record).
+            first = states.get(q.commitment_hash, "due") in ("due", "integrity_failure")
+            if first and anchoring is not None:
+                root, proof = anchoring
+                items.append(OutcomeItem(q.commitment_hash, q.status, q.evidence, root, proof))
+            else:
+                items.append(OutcomeItem(q.commitment_hash, q.status, q.evidence))
+        return items
+
+    def broadcast(self, queued: Sequence[QueuedOutcome], summary: RunSummary) -> InFlight:
+        """Send the outcomes in transactions of at most `outcomes_per_transaction` and under
+        one transaction's gas cap, all of them before waiting for any: they touch different
+        commitments, so they do not conflict."""
+        todo: list[QueuedOutcome] = []
+        for item in queued:
+            # Only an outcome sent before (its transaction lost, say) can be on chain already.
+            if item.tx_hash is not None:
+                standing = self.ledger.status_of(item.commitment_hash).status
+                if standing == item.status:
+                    block = self.ledger.chain.block_number()
+                    summary.breaches += self._recorded([item], item.tx_hash, block)
+                    continue
+            todo.append(item)
+        todo, states = self._drop_refused(todo, summary)
+        chain = self.ledger.chain
+        in_flight: InFlight = []
+        every = self._items(todo, states)
+        for part, items in _transactions(todo, every, self.outcomes_per_transaction):
+            builder = self.ledger.outcomes_builder(items)
+            tx = chain.prepare(
+                self.verifier, builder, abi=self.ledger.abi, gas=_gas_for(part, items)
+            )
+            signed = chain.sign(self.verifier, tx)
+            self.outbox.mark_sent([q.id for q in part], signed.tx_hash)  # before the broadcast
+            chain.broadcast(self.verifier, signed, abi=self.ledger.abi)
+            in_flight.append((part, signed.tx_hash))
+        return in_flight
+
+    def await_mined(self, in_flight: InFlight, summary: RunSummary) -> None:
+        """Wait for sent outcome transactions and record what they recorded."""
+        chain = self.ledger.chain
+        reverted = []
+        for part, tx_hash in in_flight:
+            mined = chain.wait_mined(tx_hash)
+            summary.transactions += 1
+            summary.gas_used += mined.gas_used
+            if mined.status != 1:
+                # Mined but reverted (the chain changed after the estimate): nothing recorded.
+                reverted.append(hex32(Hash32(tx_hash)))
+                continue
+            summary.recorded += len(part)
+            summary.breaches += self._recorded(part, tx_hash, mined.block_number)
+        if reverted:
+            raise ChainError(f"outcome transactions failed on chain: {', '.join(reverted)}")
+
+    def _drop_refused(
+        self, queued: list[QueuedOutcome], summary: RunSummary
+    ) -> tuple[list[QueuedOutcome], dict[bytes, str]]:
+        """Abandon outcomes the status machine refuses now (the commitment moved on since they
+        were queued: withdrawn, decided by someone else); one would revert the whole batch.
+        Returns the others and the verification states it read."""
+        if not queued:
+            return queued, {}
+        states = self.records.states_of([q.commitment_hash for q in queued])
+        suspects = [
+            q
+            for q in queued
+            if states.get(q.commitment_hash, "due") not in ("due", "integrity_failure")
+        ]
+        refused = [
+            item
+            for item in suspects
+            if not self.ledger.transition_allowed(
+                self.ledger.status_of(item.commitment_hash).status, item.status
+            )
+        ]
+        if refused:
+            reason = "the contract refuses this move now: the commitment changed since"
+            self.outbox.abandon([q.id for q in refused], reason)
+            summary.abandoned += len(refused)
+            for item in refused:
+                log.warning(
+                    "abandoned outcome %s for %s", item.status.name, hex32(item.commitment_hash)
+                )
+        dropped = {q.id for q in refused}
+        return [q for q in queued if q.id not in dropped], states
+
+    def _recorded(self, queued: Sequence[QueuedOutcome], tx_hash: bytes, block: int) -> list[str]:
+        """Outcomes are on chain: move their verifications on; publish breaches."""
+        # Verifications and breaches first, the outbox last: after a crash in between, the
+        # outbox entry is found mined and recorded again, and every step here is idempotent.
+        entries, breached = [], []
+        for item in queued:
+            state = _STATE_OF_STATUS.get(item.status)
+            if state is None:
+                continue  # expiry, correction: the caller updates the breach record
+            report = item.report["report"]
+            as_of = date.fromisoformat(report["as_of"])
+            matter = self.catalog.matter(report["matter_code"])
+            rectify_by = None
+            if state == "mismatch":
+                rectify_by = self.calendar.add(as_of, matter.rectification_window_days).day
+            entries.append(
+                RecordedOutcome(
+                    item.commitment_hash,
+                    state,
+                    int(item.status),
+                    item.evidence,
+                    item.report,
+                    tx_hash,
+                    block,
+                    rectify_by,
+                )
+            )
+            if item.status == Status.BREACHED:
+                breached.append((item, matter, as_of))
+        self.records.record_outcomes(entries)
+        published = [
+            self._publish_breach(item, matter, tx_hash, block, as_of)
+            for item, matter, as_of in breached
+        ]
+        self.outbox.mark_recorded([q.id for q in queued], tx_hash, block)
+        return published
+
+    def _publish_breach(
+        self, item: QueuedOutcome, matter: Matter, tx_hash: bytes, block: int, on: date
+    ) -> str:
+        signed = self.intake.open_document(item.commitment_hash)
+        if signed is None:
+            raise VerificationError(f"no document for {hex32(item.commitment_hash)}")
+        record = make_breach_record(
+            signed.document.applicant,
+            matter,
+            item.commitment_hash,
+            facts=_facts(item.report, matter),
+            decision=f"撤销{matter.name}审批决定，记入失信记录",
+            document_number=f"京{self.department}承诺〔{on.year}〕{item.id:06d}号",
+            decision_date=on,
+            evidence=BreachEvidence(
+                chain_id=self.ledger.chain.chain_id,
+                contract=self.ledger.address,
+                transaction=hex32(tx_hash),
+                block=block,
+                commitment_hash=hex32(item.commitment_hash),
+            ),
+        )
+        applicant = signed.document.applicant
+        fingerprint = self.intake.vault.fingerprint(applicant.id_type, applicant.id_number)
+        if self.records.breach(record.id) is None:  # published before a crash: keep that one
+            self.records.add_breach(record, fingerprint)
+        # Excluded from the commitment route until the breach is repaired or expires.
+        self.store.exclude(fingerprint, item.commitment_hash)
+        log.info("breach %s published", record.id)
+        return record.id
+
+
+# Gas of one recordOutcomes item, measured with forge, with margin: a first outcome creates
+# a record (about 40,000 in a batch with a depth-10 proof; about 750 more per proof node);
+# a breach also counts and logs (about 47,000 more).
+_GAS_BASE, _GAS_ITEM, _GAS_PER_PROOF_NODE, _GAS_BREACH = 60_000, 40_000, 1_000, 55_000
+_GAS_CAP = 16_000_000  # under one transaction's 16,777,216 (EIP-7825)
+
+
+def _item_gas(item: OutcomeItem) -> int:
+    breach = _GAS_BREACH if item.outcome == Status.BREACHED else 0
+    return _GAS_ITEM + _GAS_PER_PROOF_NODE * len(item.proof) + breach
+
+
+def _transactions(
+    queued: Sequence[QueuedOutcome], items: Sequence[OutcomeItem], most: int
+) -> Iterator[tuple[list[QueuedOutcome], list[OutcomeItem]]]:
+    """The outcomes in transactions of at most `most`, each under the gas cap by the
+    estimate: 300 breaches would need twice what one transaction may use."""
+    part: list[QueuedOutcome] = []
+    chosen: list[OutcomeItem] = []
+    gas = _GAS_BASE
+    for queued_outcome, item in zip(queued, items, strict=True):
+        cost = _item_gas(item)
+        if part and (len(part) == most or gas + cost > _GAS_CAP):
+            yield part, chosen
+            part, chosen, gas = [], [], _GAS_BASE
+        part.append(queued_outcome)
+        chosen.append(item)
+        gas += cost
+    if part:
+        yield part, chosen
+
+
+def _gas_for(part: Sequence[QueuedOutcome], items: Sequence[OutcomeItem]) -> int | None:
+    """Gas for a batch of fresh outcomes without asking the node, which would execute the
+    whole batch once more; None (ask the node) for a resend, or beyond the cap."""
+    if any(q.tx_hash is not None for q in part):
+        return None
+    gas = _GAS_BASE + sum(_item_gas(i) for i in items)
+    return gas if gas <= _GAS_CAP else None
+
+
+def _facts(signed_report: dict[str, Any], matter: Matter) -> str:
+    report = signed_report["report"]
+    specs = {spec.key: spec for spec in matter.claims}
+    failed = [c for c in report["comparisons"] if c.get("verdict") == "disagree"]
+    parts = [f"{specs[c['key']].description}：{c['detail']}" for c in failed if c["key"] in specs]
+    if not parts:
+        return f"承诺内容经核查不实（{report.get('note') or report['outcome']}）"
+    return "承诺内容与核查数据不符：" + "；".join(parts)

@@ -1,0 +1,244 @@
+"""Deciding one commitment, the part that runs in the worker processes (or here without them).
+
+Integrity against its anchor, comparisons with the department data, the outcome and its
+signed report: functions of what crosses the process boundary, small and picklable, and
+the worker processes' entry points.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from ledger import (
+    InvalidDocumentError,
+    MerkleError,
+    SignatureError,
+    SignedCommitment,
+    SigningKey,
+    keccak256,
+    leaf_hash,
+    verify_proof,
+    verify_signed,
+)
+from ledger.types import Hash32
+from ledger.vault import ErasedError, Vault, VaultError
+from verifier.catalog import Catalog, Matter
+from verifier.reports import Outcome, SignedReport, VerificationReport, sign_report
+from verifier.rules import Comparison, compare
+from verifier.sources import Subject
+
+ERASED = "personal data erased: the document can no longer be checked"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What verification found for one commitment (it holds no personal data)."""
+
+    commitment_hash: Hash32
+    matter: Matter
+    outcome: Outcome
+    comparisons: tuple[Comparison, ...] = ()
+    note: str = ""
+    report: SignedReport | None = None  # signed already, when the decider has the key
+
+
+def sign_decision(
+    decision: Decision, department: str, on: date, key: SigningKey, decided_by: str = "engine"
+) -> SignedReport:
+    """The department's signed report of a decision."""
+    report = VerificationReport(
+        commitment_hash=decision.commitment_hash,
+        matter_code=decision.matter.code,
+        department=department,
+        outcome=decision.outcome,
+        comparisons=tuple(c.to_json_obj() for c in decision.comparisons),
+        as_of=on,
+        decided_at=datetime.now(UTC),
+        decided_by=decided_by,
+        note=decision.note,
+    )
+    return sign_report(report, key)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a document that passed the integrity check leaves for the comparison: its
+    matter, whose data to look up, and the claims (key, op, value). A few hundred bytes to
+    send back from a worker process, where the whole document would cost more to unpickle
+    than to check."""
+
+    matter_code: str
+    subject: Subject = field(repr=False)
+    claims: tuple[tuple[str, str, object], ...]
+
+    @classmethod
+    def of(cls, signed: SignedCommitment) -> Checked:
+        """The parts of a checked document the comparison needs."""
+        document = signed.document
+        return cls(
+            document.matter_code,
+            Subject(document.applicant.id_type, document.applicant.id_number),
+            tuple((claim.key, claim.op, claim.value) for claim in document.claims),
+        )
+
+
+def _outcome(matter: Matter, comparisons: Sequence[Comparison]) -> Outcome:
+    """FALSE beats MISMATCH beats NEEDS_MANUAL beats KEPT; undecidable never breaches."""
+    specs = {spec.key: spec for spec in matter.claims}
+    disagreed = [c for c in comparisons if c.verdict == "disagree"]
+    if any(specs[c.key].on_disagree == "false" for c in disagreed):
+        return "false"
+    if disagreed:
+        return "mismatch"
+    if any(c.verdict == "undecidable" for c in comparisons):
+        return "needs_manual"
+    return "kept"
+
+
+Sealed = tuple[str, bytes, bytes | None]
+Anchoring = tuple[Hash32, tuple[Hash32, ...]]
+CheckResult = tuple[Checked | None, str, Hash32 | None]
+CheckItem = tuple[Hash32, Sealed | None, Anchoring | None]
+
+
+class ProofCheck:
+    """`verify_proof` for the many commitments of a few batches. Their paths share the upper
+    nodes of their trees: each pair of nodes is hashed once, not once per commitment (a
+    proof of a 1,000-leaf batch is 10 hashes, a chunk of 300 needs about 1,000, not 3,000)."""
+
+    def __init__(self) -> None:
+        self._parents: dict[bytes, bytes] = {}
+
+    def __call__(self, root: Hash32, commitment: Hash32, proof: Sequence[Hash32]) -> bool:
+        """Whether `proof` shows `commitment` under `root`; MerkleError if it is malformed."""
+        if len(root) != 32:
+            raise MerkleError("root must be 32 bytes")
+        node: bytes = leaf_hash(commitment)
+        for step, sibling in enumerate(proof):
+            if not isinstance(sibling, bytes) or len(sibling) != 32:
+                raise MerkleError(f"proof element {step} must be 32 bytes")
+            pair = node + sibling if node <= sibling else sibling + node  # sorted, as OZ does
+            parent = self._parents.get(pair)
+            if parent is None:
+                parent = self._parents[pair] = keccak256(pair)
+            node = parent
+        return node == root
+
+
+def check_document(
+    vault: Vault,
+    commitment: Hash32,
+    sealed: Sealed | None,
+    anchoring: Anchoring | None,
+    proves: Callable[[Hash32, Hash32, Sequence[Hash32]], bool] = verify_proof,
+) -> CheckResult:
+    """Open and check one stored document against its proof; the root's presence on chain
+    is left to the caller (one view call per batch). Returns (document, problem, root)."""
+    if sealed is None:
+        return None, "no such commitment in the store", None
+    try:
+        plaintext = vault.open(sealed[1], sealed[2], associated=commitment)
+        signed = SignedCommitment.from_json_obj(json.loads(plaintext))
+    except ErasedError:
+        return None, ERASED, None
+    except (VaultError, InvalidDocumentError, ValueError):
+        return None, "the sealed document does not open: it was altered in the store", None
+    if signed.hash() != commitment:
+        return None, "tampered: the stored document does not hash to the anchored value", None
+    try:
+        verify_signed(signed)
+    except SignatureError:
+        return None, "the applicant's signature does not verify over the stored document", None
+    if anchoring is None:
+        return None, "not anchored yet", None
+    root, proof = anchoring
+    if not proves(root, commitment, proof):
+        return None, "the anchor on chain does not prove this commitment", None
+    return Checked.of(signed), "", root
+
+
+@dataclass(frozen=True)
+class SourceFailed:
+    """A data source's failure, by kind (SourceError does not survive pickling)."""
+
+    kind: str
+
+
+SourceData = Mapping[str, Mapping[str, object] | SourceFailed | None]
+ToCompare = tuple[Hash32, Checked, str, SourceData]  # commitment, claims, matter code, records
+Compared = tuple[Outcome, tuple[Comparison, ...], SignedReport | None]
+
+
+def _compare(
+    commitment: Hash32, found: Checked, matter: Matter, data: SourceData, on: date
+) -> Decision:
+    claims = {key: (op, value) for key, op, value in found.claims}
+    comparisons = []
+    for spec in matter.claims:
+        claim = claims.get(spec.key)
+        if claim is None:
+            continue  # the applicant did not commit to it
+        op, value = claim
+        record = data.get(spec.source)
+        if isinstance(record, SourceFailed):
+            detail = f"data source {spec.source} failed: {record.kind}"
+            claimed = {"op": op, "value": value}
+            comparisons.append(Comparison(spec.key, "undecidable", claimed, None, detail))
+            continue
+        observed = None if record is None else record.get(spec.source_field)
+        comparisons.append(compare(spec.key, spec.type, op, value, observed, as_of=on))
+    outcome = _outcome(matter, comparisons)
+    return Decision(commitment, matter, outcome, tuple(comparisons))
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """Who signs the reports of decisions: the department and its report key."""
+
+    department: str
+    key: SigningKey
+
+
+def compare_all(
+    todo: Sequence[ToCompare], catalog: Catalog, reporter: Reporter | None, on: date
+) -> list[Compared]:
+    """Compare each checked document with its department data; sign, given a reporter."""
+    compared: list[Compared] = []
+    for commitment, found, code, data in todo:
+        decision = _compare(commitment, found, catalog.matter(code), data, on)
+        report = None
+        if reporter is not None:
+            report = sign_decision(decision, reporter.department, on, reporter.key)
+        compared.append((decision.outcome, decision.comparisons, report))
+    return compared
+
+
+# A worker process's own: set once by start_worker, when the pool starts it.
+_worker_vault: Vault | None = None
+_worker_catalog: Catalog | None = None
+_worker_reporter: Reporter | None = None
+
+
+def start_worker(master_key: bytes, catalog: Catalog, reporting: tuple[str, bytes] | None) -> None:
+    """A worker process starts: its vault, catalog and report key, kept for its life."""
+    global _worker_vault, _worker_catalog, _worker_reporter
+    _worker_vault = Vault(master_key)
+    _worker_catalog = catalog
+    if reporting is not None:
+        _worker_reporter = Reporter(reporting[0], SigningKey.from_pem(reporting[1]))
+
+
+def check_in_worker(items: Sequence[CheckItem]) -> list[CheckResult]:
+    """`check_document` of each item, in a worker process."""
+    assert _worker_vault is not None
+    proves = ProofCheck()
+    return [check_document(_worker_vault, *item, proves) for item in items]
+
+
+def compare_in_worker(todo: Sequence[ToCompare], on: date) -> list[Compared]:
+    """`compare_all` in a worker process, with the report key it was started with."""
+    assert _worker_catalog is not None
+    return compare_all(todo, _worker_catalog, _worker_reporter, on)

@@ -1,0 +1,301 @@
+"""Builds feed records from confirmed OutcomeRecorded events and appends them, signed, in order."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from ledger import LedgerContract, SignedCommitment
+from ledger.tables import commitments, outcome_outbox
+from ledger.vault import Vault, VaultError
+from verifier.breaches import mask_id_number, mask_person_name, publication_period
+from verifier.catalog import Catalog, Matter
+from verifier.feed.records import (
+    ChainFacts,
+    Details,
+    FeedKind,
+    FeedRecord,
+    ReportKeys,
+    chain_facts,
+    department_codes,
+    sign_record,
+)
+from verifier.feed.store import FeedStore, PendingEvent, head_in
+from verifier.records.facade import verifications
+
+log = logging.getLogger("commitledger.feed")
+
+REORG_WINDOW = 64  # blocks behind the feed's last that are looked at again for late events
+BUILD_LIMIT = 500  # events made into records in one transaction
+
+_SANCTIONS: dict[FeedKind, str] = {
+    "mismatch": "责令限期整改（逾期未整改的，按承诺不实处理）",
+    "repair": "信用修复：移出失信公示，链上记录保留",
+    "expiry": "公示期满：移出失信公示，链上记录保留",
+    "correction": "异议成立：撤销失信记录",
+}
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What the store holds about one commitment, for its records' details."""
+
+    code: str
+    matter_code: str
+    sealed: bytes
+    wrapped_key: bytes | None
+    due_on: str | None
+
+
+class BlockTimes:
+    """Block timestamps, asked once per block."""
+
+    def __init__(self, ledger: LedgerContract) -> None:
+        self._w3 = ledger.chain.w3
+        self._seen: dict[int, int] = {}
+
+    def __call__(self, block: int) -> int:
+        found = self._seen.get(block)
+        if found is None:
+            found = int(self._w3.eth.get_block(block)["timestamp"])
+            if len(self._seen) > 10_000:
+                self._seen.clear()
+            self._seen[block] = found
+        return found
+
+
+def facts_of(
+    ledger: LedgerContract,
+    departments: Mapping[bytes, str],
+    times: BlockTimes,
+    block: int,
+    tx_hash: bytes,
+    log_index: int,
+    args: Mapping[str, Any],
+) -> ChainFacts:
+    """The chain facts of one OutcomeRecorded event, as the feed and `feed check` see them."""
+    return chain_facts(
+        chain_id=ledger.chain.chain_id,
+        contract=ledger.address,
+        transaction="0x" + tx_hash.hex(),
+        block=block,
+        log_index=log_index,
+        block_timestamp=times(block),
+        args=args,
+        departments=departments,
+    )
+
+
+class FeedBuilder:
+    """Turns indexed, confirmed status changes into signed feed records (one writer at a time).
+
+    A record waits for its event to be `confirmations` blocks deep. A department without a
+    report key stops the feed at its first record (the order has no gaps): `blocked_on`
+    names it until its key is there.
+    """
+
+    def __init__(
+        self,
+        feed: FeedStore,
+        ledger: LedgerContract,
+        catalog: Catalog,
+        vault: Vault | None,
+        report_keys: ReportKeys,
+        *,
+        confirmations: int = 0,
+        limit: int = BUILD_LIMIT,
+    ) -> None:
+        self.feed = feed
+        self.ledger = ledger
+        self.catalog = catalog
+        self.vault = vault
+        self.report_keys = report_keys
+        self.confirmations = confirmations
+        self.limit = limit
+        self.departments = department_codes({m.department for m in catalog.matters})
+        self._names = {m.department: m.department_name for m in catalog.matters}
+        self.times = BlockTimes(ledger)
+        self.blocked_on: str | None = None
+
+    def build(self) -> list[FeedRecord]:
+        """Append the records of every confirmed event not in the feed yet (up to `limit`)."""
+        safe = self.ledger.chain.block_number() - self.confirmations
+        if safe < 0:
+            return []
+        self.blocked_on = None
+        return self.feed.append(self._records, safe, REORG_WINDOW, self.limit)
+
+    def redact(self) -> int:
+        """Re-sign the records of commitments erased since they were served, without the
+        committer's (masked) name, category and code; how many were redacted."""
+        redacted = []
+        for _seq, body in self.feed.erased_with_personal_data():
+            record = FeedRecord.from_json_obj(json.loads(body))
+            key = self.report_keys(record.facts.department_code)
+            if key is None:
+                continue  # redacted once the key is there
+            details = replace(
+                record.details,
+                committer_name=None,
+                committer_category=None,
+                credit_code=None,
+                personal_data_erased=True,
+            )
+            redacted.append(sign_record(replace(record, details=details, signature=None), key))
+        self.feed.redact(redacted)
+        return len(redacted)
+
+    def _records(self, connection: Connection, events: Sequence[PendingEvent]) -> list[FeedRecord]:
+        head = head_in(connection)
+        parsed = [json.loads(event.args) for event in events]
+        hashes = [bytes.fromhex(args["commitment"][2:]) for args in parsed]
+        evidences = [bytes.fromhex(args["evidence"][2:]) for args in parsed]
+        stored = _stored(connection, hashes)
+        reports = _reports(connection, evidences)
+        records: list[FeedRecord] = []
+        for event, args, commitment, evidence in zip(
+            events, parsed, hashes, evidences, strict=True
+        ):
+            facts = facts_of(
+                self.ledger,
+                self.departments,
+                self.times,
+                event.block_number,
+                event.tx_hash,
+                event.log_index,
+                args,
+            )
+            key = self.report_keys(facts.department_code)
+            if key is None:
+                self.blocked_on = facts.department_code
+                log.warning("feed waits for the report key of %s", facts.department_code)
+                break
+            details = self._details(
+                facts, commitment, stored.get(commitment), reports.get(evidence)
+            )
+            record = FeedRecord(head + len(records) + 1, facts, details)
+            records.append(sign_record(record, key))
+        return records
+
+    def _details(
+        self,
+        facts: ChainFacts,
+        commitment: bytes,
+        stored: _Stored | None,
+        report: dict[str, Any] | None,
+    ) -> Details:
+        department_name = self._names.get(facts.department_code)
+        if stored is None:  # anchored elsewhere: the chain facts are all there is
+            return Details(department_name=department_name)
+        matter = self._matter(stored.matter_code)
+        common: dict[str, Any] = {
+            "commitment_code": stored.code,
+            "matter_code": stored.matter_code,
+            "date_made": _code_date(stored.code),
+            "valid_until": None if stored.due_on is None else date.fromisoformat(stored.due_on),
+            "department_name": department_name,
+            "unfulfilled": _unfulfilled(report, matter),
+            "sanction": _sanction(facts.kind, matter),
+        }
+        if matter is not None:
+            common.update(
+                matter_name=matter.name,
+                commitment_type=matter.commitment_type,
+                content_summary=matter.notice.conditions,
+            )
+        party = self._party(commitment, stored)
+        if party is None:
+            return Details(**common, personal_data_erased=True)
+        return Details(**common, **party)
+
+    def _matter(self, code: str) -> Matter | None:
+        try:
+            return self.catalog.matter(code)
+        except ValueError:
+            return None
+
+    def _party(self, commitment: bytes, stored: _Stored) -> dict[str, Any] | None:
+        if self.vault is None or stored.wrapped_key is None:
+            return None
+        try:
+            plain = self.vault.open(stored.sealed, stored.wrapped_key, associated=commitment)
+        except VaultError:
+            log.warning("sealed document of 0x%s does not open", commitment.hex())
+            return None
+        applicant = SignedCommitment.from_json_obj(json.loads(plain)).document.applicant
+        if applicant.kind == "person":
+            return {
+                "committer_name": mask_person_name(applicant.name),
+                "committer_category": "natural_person",
+                "credit_code": mask_id_number(applicant.id_type, applicant.id_number),
+            }
+        return {
+            "committer_name": applicant.name,
+            "committer_category": "legal_person",
+            "credit_code": applicant.id_number,
+        }
+
+
+def _stored(connection: Connection, hashes: Sequence[bytes]) -> dict[bytes, _Stored]:
+    wanted = list(set(hashes))
+    found: dict[bytes, _Stored] = {}
+    due = dict(
+        connection.execute(
+            select(verifications.c.commitment_hash, verifications.c.due_on).where(
+                verifications.c.commitment_hash.in_(wanted)
+            )
+        ).all()
+    )
+    rows = connection.execute(
+        select(
+            commitments.c.hash,
+            commitments.c.code,
+            commitments.c.matter_code,
+            commitments.c.sealed,
+            commitments.c.wrapped_key,
+        ).where(commitments.c.hash.in_(wanted))
+    ).all()
+    for row in rows:
+        key = bytes(row.hash)
+        wrapped = None if row.wrapped_key is None else bytes(row.wrapped_key)
+        found[key] = _Stored(row.code, row.matter_code, bytes(row.sealed), wrapped, due.get(key))
+    return found
+
+
+def _reports(connection: Connection, evidences: Sequence[bytes]) -> dict[bytes, dict[str, Any]]:
+    rows = connection.execute(
+        select(outcome_outbox.c.evidence, outcome_outbox.c.report).where(
+            outcome_outbox.c.evidence.in_(list(set(evidences)))
+        )
+    ).all()
+    return {bytes(row.evidence): json.loads(row.report) for row in rows}
+
+
+def _code_date(code: str) -> date | None:
+    try:
+        return date(int(code[6:10]), int(code[10:12]), int(code[12:14]))
+    except ValueError:
+        return None
+
+
+def _unfulfilled(signed_report: dict[str, Any] | None, matter: Matter | None) -> str | None:
+    """The claims the department's data contradicted, as the report states them."""
+    report = (signed_report or {}).get("report") or {}
+    failed = [c for c in report.get("comparisons", ()) if c.get("verdict") == "disagree"]
+    if not failed:
+        return None
+    specs = {spec.key: spec.description for spec in matter.claims} if matter else {}
+    return "；".join(f"{specs.get(c['key'], c['key'])}：{c.get('detail', '')}" for c in failed)
+
+
+def _sanction(kind: FeedKind, matter: Matter | None) -> str | None:
+    if kind == "breach" and matter is not None:
+        months = publication_period(matter.severity).months_published
+        return f"{matter.notice.liability}（{matter.severity}，失信公示{months}个月）"
+    return _SANCTIONS.get(kind)

@@ -1,0 +1,296 @@
+"""The feed's records: appended in one gapless sequence, read by page, cursor and day.
+
+Sequence numbers are given by one writer at a time: the append transaction locks the
+`feed_meta` row (SQLite: BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE), gives the
+next numbers and moves the head in the same commit, so no reader ever sees a gap, and the
+unique (tx_hash, log_index) refuses a second record of one event. The tables and their
+migrations are `verifier.feed.tables`'s.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ledger.store import Store
+from ledger.tables import apply_migrations, commitments, contract_events
+from verifier.feed.cursor import CursorCodec
+from verifier.feed.records import FeedRecord, Scope
+from verifier.feed.tables import MIGRATIONS, feed_meta, feed_migrations, feed_records
+
+OUTCOME_EVENT = "OutcomeRecorded"
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An indexed OutcomeRecorded event without a feed record yet."""
+
+    block_number: int
+    tx_hash: bytes
+    log_index: int
+    args: str  # JSON
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """A feed record as the table holds it: the columns served by, and the body."""
+
+    seq: int
+    record_id: str
+    transaction: str
+    log_index: int
+    kind: str
+    scope: str
+    department: str
+    body: str
+
+
+class FeedStore:
+    """The feed's tables on the ledger store's database; opening applies their migrations."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._engine = store.engine
+        self._writer = store.engine.execution_options(immediate=True)
+        try:
+            with self._writer.begin() as connection:
+                apply_migrations(connection, feed_migrations, MIGRATIONS)
+                if connection.execute(select(feed_meta.c.id)).first() is None:
+                    connection.execute(
+                        feed_meta.insert().values(
+                            id=1,
+                            feed_id=os.urandom(16),
+                            cursor_key=os.urandom(32),
+                            head=0,
+                            head_block=0,
+                        )
+                    )
+        except IntegrityError:
+            pass  # another process created the feed at the same moment: use theirs
+        with self._engine.connect() as connection:
+            meta = connection.execute(select(feed_meta)).one()
+        self.cursors = CursorCodec(bytes(meta.feed_id), bytes(meta.cursor_key))
+
+    # ------------------------------------------------------------------ appending
+
+    def append(
+        self,
+        build: Callable[[Connection, Sequence[PendingEvent]], list[FeedRecord]],
+        safe_block: int,
+        window: int,
+        limit: int,
+        now: float | None = None,
+    ) -> list[FeedRecord]:
+        """Append records for indexed events up to `safe_block` not in the feed yet, in chain
+        order, in one transaction; `build(connection, events)` makes and signs them (given
+        sequence numbers from head + 1), stopping early if it must. Returns those appended."""
+        with self._engine.connect() as connection:
+            # Looked at first without the write lock: most rounds find nothing to do.
+            head_block = int(connection.execute(select(feed_meta.c.head_block)).scalar_one())
+            if not _pending(connection, max(0, head_block - window), safe_block, 1):
+                return []
+        with self._writer.begin() as connection:
+            meta = connection.execute(
+                select(feed_meta.c.head, feed_meta.c.head_block).with_for_update()
+            ).one()
+            low = max(0, int(meta.head_block) - window)
+            events = _pending(connection, low, safe_block, limit)
+            if not events:
+                return []
+            records = build(connection, events)
+            for offset, record in enumerate(records, start=1):
+                if record.sequence != int(meta.head) + offset:
+                    raise ValueError("feed records must continue the sequence from the head")
+            if not records:
+                return []
+            stamp = time.time() if now is None else now
+            connection.execute(
+                feed_records.insert(), [_record_row(record, stamp) for record in records]
+            )
+            connection.execute(
+                update(feed_meta).values(
+                    head=records[-1].sequence,
+                    head_block=max(int(meta.head_block), records[-1].facts.evidence.block),
+                )
+            )
+        return records
+
+    def erased_with_personal_data(self, limit: int = 500) -> list[tuple[int, str]]:
+        """(sequence, body) of records that still name a committer whose data were erased."""
+        # Led by the erased commitments (migration 3's partial index), each looked up in
+        # feed_records_personal: the cost follows the erasures, not the feed's length.
+        erased = select(commitments.c.hash).where(commitments.c.wrapped_key.is_(None))
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(feed_records.c.seq, feed_records.c.body)
+                .where(
+                    feed_records.c.personal.is_(True),
+                    feed_records.c.commitment_hash.in_(erased),
+                )
+                .order_by(feed_records.c.seq)
+                .limit(limit)
+            ).all()
+        return [(int(row.seq), row.body) for row in rows]
+
+    def redact(self, records: Sequence[FeedRecord]) -> None:
+        """Replace records by their redacted, re-signed versions (same sequence and id)."""
+        if not records:
+            return
+        with self._writer.begin() as connection:
+            for record in records:
+                connection.execute(
+                    update(feed_records)
+                    .where(
+                        feed_records.c.seq == record.sequence,
+                        feed_records.c.record_id == record.id,
+                    )
+                    .values(body=record.to_json(), personal=False)
+                )
+
+    def head(self) -> int:
+        """The last sequence number given (0 when the feed is empty)."""
+        with self._engine.connect() as connection:
+            return int(connection.execute(select(feed_meta.c.head)).scalar_one())
+
+    # ------------------------------------------------------------------ reading
+
+    def page(self, after: int, limit: int, scopes: Sequence[Scope]) -> tuple[list[str], int]:
+        """Up to `limit` record bodies after `after` in `scopes`, and where the next page starts.
+
+        When the page is not full the next position is the head read before the page: every
+        record up to it was committed (the head moves in the same commit) and none was in scope.
+        """
+        with self._engine.connect() as connection:
+            head = int(connection.execute(select(feed_meta.c.head)).scalar_one())
+            rows = connection.execute(
+                select(feed_records.c.seq, feed_records.c.body)
+                .where(feed_records.c.seq > after, feed_records.c.scope.in_(list(scopes)))
+                .order_by(feed_records.c.seq)
+                .limit(limit)
+            ).all()
+        last = int(rows[-1].seq) if rows else after
+        following = last if len(rows) == limit else max(last, head, after)
+        return [row.body for row in rows], following
+
+    def bodies(
+        self, after: int = 0, scopes: Sequence[Scope] | None = None, since: str | None = None
+    ) -> Iterator[tuple[int, str]]:
+        """(sequence, body) of every record after `after` in order, optionally in `scopes` and
+        determined on or after `since` (YYYY-MM-DD), read in chunks."""
+        position = after
+        while True:
+            query = select(feed_records.c.seq, feed_records.c.body).where(
+                feed_records.c.seq > position
+            )
+            if scopes is not None:
+                query = query.where(feed_records.c.scope.in_(list(scopes)))
+            if since is not None:
+                query = query.where(feed_records.c.determined_on >= since)
+            with self._engine.connect() as connection:
+                rows = connection.execute(query.order_by(feed_records.c.seq).limit(1000)).all()
+            if not rows:
+                return
+            for row in rows:
+                yield int(row.seq), row.body
+            position = int(rows[-1].seq)
+
+    def stored_rows(self) -> Iterator[StoredRow]:
+        """Every record as stored (columns and body), in sequence order, read in chunks."""
+        position = 0
+        while True:
+            with self._engine.connect() as connection:
+                rows = connection.execute(
+                    select(feed_records)
+                    .where(feed_records.c.seq > position)
+                    .order_by(feed_records.c.seq)
+                    .limit(1000)
+                ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield StoredRow(
+                    int(row.seq),
+                    row.record_id,
+                    "0x" + bytes(row.tx_hash).hex(),
+                    int(row.log_index),
+                    row.kind,
+                    row.scope,
+                    row.department,
+                    row.body,
+                )
+            position = int(rows[-1].seq)
+
+    def head_block(self) -> int:
+        """The last block a record came from (0 when none)."""
+        with self._engine.connect() as connection:
+            return int(connection.execute(select(feed_meta.c.head_block)).scalar_one())
+
+    def sequences(self) -> list[int]:
+        """Every sequence number in the feed, in order."""
+        with self._engine.connect() as connection:
+            return [
+                int(s)
+                for s in connection.execute(
+                    select(feed_records.c.seq).order_by(feed_records.c.seq)
+                ).scalars()
+            ]
+
+    def appended_at(self) -> dict[str, float]:
+        """When each record entered the feed, by record id (for the figures)."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(feed_records.c.record_id, feed_records.c.appended_at))
+            return {row.record_id: float(row.appended_at) for row in rows}
+
+
+def head_in(connection: Connection) -> int:
+    """The feed's head as `connection`'s transaction sees it."""
+    return int(connection.execute(select(feed_meta.c.head)).scalar_one())
+
+
+def _pending(connection: Connection, low: int, high: int, limit: int) -> list[PendingEvent]:
+    events = contract_events.c
+    joined = contract_events.outerjoin(
+        feed_records,
+        (feed_records.c.tx_hash == events.tx_hash) & (feed_records.c.log_index == events.log_index),
+    )
+    rows = connection.execute(
+        select(events.block_number, events.tx_hash, events.log_index, events.args)
+        .select_from(joined)
+        .where(
+            events.name == OUTCOME_EVENT,
+            events.block_number >= low,
+            events.block_number <= high,
+            feed_records.c.seq.is_(None),
+        )
+        .order_by(events.block_number, events.log_index)
+        .limit(limit)
+    ).all()
+    return [
+        PendingEvent(int(r.block_number), bytes(r.tx_hash), int(r.log_index), r.args) for r in rows
+    ]
+
+
+def _record_row(record: FeedRecord, stamp: float) -> dict[str, Any]:
+    facts = record.facts
+    return {
+        "seq": record.sequence,
+        "record_id": facts.id,
+        "tx_hash": bytes.fromhex(facts.evidence.transaction.removeprefix("0x")),
+        "log_index": facts.evidence.log_index,
+        "block_number": facts.evidence.block,
+        "kind": facts.kind,
+        "scope": facts.publication_scope,
+        "department": facts.department_code,
+        "determined_on": facts.determined_on.isoformat(),
+        "appended_at": stamp,
+        "body": record.to_json(),
+        "commitment_hash": bytes.fromhex(facts.evidence.commitment_hash[2:]),
+        "personal": record.details.committer_name is not None
+        or record.details.credit_code is not None,
+    }

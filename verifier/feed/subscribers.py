@@ -1,0 +1,228 @@
+"""Webhook subscribers of the feed and how far delivery got: their rows, leases, dead letters.
+
+The tables are the feed's (`verifier.feed.tables`, same migrations); this is their use.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from verifier.feed.records import Scope
+from verifier.feed.store import FeedStore
+from verifier.feed.tables import feed_dead_letters, feed_meta, feed_records, feed_subscribers
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A webhook subscriber and how far its deliveries got."""
+
+    id: int
+    url: str
+    scope: str
+    secret: bytes
+    created_at: float
+    delivered_seq: int
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record given up on for one subscriber after the allowed tries."""
+
+    subscriber_id: int
+    seq: int
+    record_id: str
+    attempts: int
+    last_error: str
+    dead_at: float
+
+
+def _subscriber(row: Any) -> Subscriber:
+    return Subscriber(
+        row.id,
+        row.url,
+        row.scope,
+        bytes(row.secret),
+        row.created_at,
+        int(row.delivered_seq),
+        row.attempts,
+        row.next_attempt_at,
+        row.last_error,
+        bool(row.active),
+    )
+
+
+class Subscriptions:
+    """Subscribers, their delivery positions and dead letters, on the feed's tables."""
+
+    def __init__(self, feed: FeedStore) -> None:
+        self.feed = feed  # opened first: it applies the tables' migrations
+        self._engine = feed.store.engine
+        self._writer = feed.store.engine.execution_options(immediate=True)
+
+    def add_subscriber(
+        self,
+        url: str,
+        scope: str,
+        secret: bytes,
+        *,
+        from_start: bool = True,
+        now: float | None = None,
+    ) -> int:
+        """Register a webhook: it receives every record (or, not `from_start`, the new ones)."""
+        stamp = time.time() if now is None else now
+        with self._writer.begin() as connection:
+            head = int(connection.execute(select(feed_meta.c.head)).scalar_one())
+            inserted = connection.execute(
+                feed_subscribers.insert().values(
+                    url=url,
+                    scope=scope,
+                    secret=secret,
+                    created_at=stamp,
+                    delivered_seq=0 if from_start else head,
+                    attempts=0,
+                    next_attempt_at=0.0,
+                    lease_until=0.0,
+                    active=True,
+                )
+            ).inserted_primary_key
+        assert inserted is not None
+        return int(inserted[0])
+
+    def subscribers(self) -> list[Subscriber]:
+        """Every subscriber, oldest first."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(feed_subscribers).order_by(feed_subscribers.c.id))
+            return [_subscriber(row) for row in rows]
+
+    def claim(self, now: float, lease_s: float) -> list[Subscriber]:
+        """Active subscribers due for a try that no other deliverer holds; leased to this one."""
+        due = select(feed_subscribers).where(
+            feed_subscribers.c.active.is_(True),
+            feed_subscribers.c.next_attempt_at <= now,
+            feed_subscribers.c.lease_until <= now,
+        )
+        with self._engine.connect() as connection:
+            # Looked at first without the write lock: most rounds have nobody due.
+            if connection.execute(due.limit(1)).first() is None:
+                return []
+        with self._writer.begin() as connection:
+            rows = connection.execute(due.with_for_update(skip_locked=True)).all()
+            if rows:
+                connection.execute(
+                    update(feed_subscribers)
+                    .where(feed_subscribers.c.id.in_([row.id for row in rows]))
+                    .values(lease_until=now + lease_s)
+                )
+        return [_subscriber(row) for row in rows]
+
+    def undelivered(
+        self, subscriber: Subscriber, scopes: Sequence[Scope], limit: int
+    ) -> list[tuple[int, str, str]]:
+        """(sequence, record id, body) of the next records for `subscriber`, in order."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(feed_records.c.seq, feed_records.c.record_id, feed_records.c.body)
+                .where(
+                    feed_records.c.seq > subscriber.delivered_seq,
+                    feed_records.c.scope.in_(list(scopes)),
+                )
+                .order_by(feed_records.c.seq)
+                .limit(limit)
+            ).all()
+        return [(int(row.seq), row.record_id, row.body) for row in rows]
+
+    def delivered(self, subscriber_id: int, seq: int) -> None:
+        """Everything up to `seq` reached the subscriber: move on, clear the failures."""
+        with self._writer.begin() as connection:
+            connection.execute(
+                update(feed_subscribers)
+                .where(feed_subscribers.c.id == subscriber_id)
+                .values(delivered_seq=seq, attempts=0, next_attempt_at=0.0, last_error=None)
+            )
+
+    def failed(self, subscriber_id: int, attempts: int, retry_at: float, error: str) -> None:
+        """A try failed: wait until `retry_at`, release the lease."""
+        with self._writer.begin() as connection:
+            connection.execute(
+                update(feed_subscribers)
+                .where(feed_subscribers.c.id == subscriber_id)
+                .values(
+                    attempts=attempts, next_attempt_at=retry_at, last_error=error, lease_until=0.0
+                )
+            )
+
+    def dead(
+        self, subscriber_id: int, seq: int, record_id: str, attempts: int, error: str, now: float
+    ) -> None:
+        """Give up on one record for a subscriber: a dead letter, and on to the next."""
+        with self._writer.begin() as connection:
+            exists = connection.execute(
+                select(feed_dead_letters.c.id).where(
+                    feed_dead_letters.c.subscriber_id == subscriber_id,
+                    feed_dead_letters.c.seq == seq,
+                )
+            ).first()
+            if exists is None:
+                connection.execute(
+                    feed_dead_letters.insert().values(
+                        subscriber_id=subscriber_id,
+                        seq=seq,
+                        record_id=record_id,
+                        attempts=attempts,
+                        last_error=error,
+                        dead_at=now,
+                    )
+                )
+            connection.execute(
+                update(feed_subscribers)
+                .where(feed_subscribers.c.id == subscriber_id)
+                .values(
+                    delivered_seq=seq,
+                    attempts=0,
+                    next_attempt_at=0.0,
+                    last_error=error,
+                    lease_until=0.0,
+                )
+            )
+
+    def release(self, subscriber_id: int) -> None:
+        """Let another deliverer take the subscriber."""
+        with self._writer.begin() as connection:
+            connection.execute(
+                update(feed_subscribers)
+                .where(feed_subscribers.c.id == subscriber_id)
+                .values(lease_until=0.0)
+            )
+
+    def dead_letters(self, subscriber_id: int | None = None) -> list[DeadLetter]:
+        """Dead letters, oldest first."""
+        query = select(feed_dead_letters).order_by(feed_dead_letters.c.id)
+        if subscriber_id is not None:
+            query = query.where(feed_dead_letters.c.subscriber_id == subscriber_id)
+        with self._engine.connect() as connection:
+            return [
+                DeadLetter(
+                    r.subscriber_id, int(r.seq), r.record_id, r.attempts, r.last_error, r.dead_at
+                )
+                for r in connection.execute(query)
+            ]
+
+    def lag(self, subscriber: Subscriber, scopes: Sequence[Scope]) -> tuple[int, float | None]:
+        """Records not yet delivered to `subscriber`, and when the oldest entered the feed."""
+        with self._engine.connect() as connection:
+            count, oldest = connection.execute(
+                select(func.count(), func.min(feed_records.c.appended_at)).where(
+                    feed_records.c.seq > subscriber.delivered_seq,
+                    feed_records.c.scope.in_(list(scopes)),
+                )
+            ).one()
+        return int(count), None if oldest is None else float(oldest)

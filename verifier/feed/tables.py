@@ -1,0 +1,148 @@
+"""The feed's tables (records, subscribers, dead letters, its head) and their own migrations,
+on the ledger store's database: `verifier.feed.store` and `verifier.feed.subscribers` use them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    inspect,
+    select,
+    update,
+)
+
+from ledger.tables import migrations_table
+
+metadata = MetaData()
+feed_migrations = migrations_table("feed_migrations", metadata)
+
+feed_meta = Table(
+    "feed_meta",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("feed_id", LargeBinary(16), nullable=False),
+    Column("cursor_key", LargeBinary(32), nullable=False),
+    Column("head", BigInteger, nullable=False),  # the last sequence given
+    Column("head_block", BigInteger, nullable=False),  # the last block a record came from
+)
+
+feed_records = Table(
+    "feed_records",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("record_id", String(40), nullable=False, unique=True),
+    Column("tx_hash", LargeBinary(32), nullable=False),
+    Column("log_index", Integer, nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("department", String(64), nullable=False),
+    Column("determined_on", String(10), nullable=False),
+    Column("appended_at", Float, nullable=False),
+    Column("body", Text, nullable=False),  # the signed record as served
+    # v2: whose record it is, and whether its body still names the committer (masked)
+    Column("commitment_hash", LargeBinary(32), nullable=True),
+    Column("personal", Boolean, nullable=True),
+    UniqueConstraint("tx_hash", "log_index", name="feed_records_event"),
+)
+Index("feed_records_scope", feed_records.c.scope, feed_records.c.seq)
+Index("feed_records_day", feed_records.c.determined_on)
+Index("feed_records_personal", feed_records.c.personal, feed_records.c.commitment_hash)
+
+feed_subscribers = Table(
+    "feed_subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("secret", LargeBinary(32), nullable=False),  # HMAC key of the bodies sent
+    Column("created_at", Float, nullable=False),
+    Column("delivered_seq", BigInteger, nullable=False),  # delivered or dead up to here
+    Column("attempts", Integer, nullable=False),  # failed tries of the next record
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("lease_until", Float, nullable=False),  # one deliverer per subscriber at a time
+    Column("active", Boolean, nullable=False),
+)
+
+feed_dead_letters = Table(
+    "feed_dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("record_id", String(40), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("dead_at", Float, nullable=False),
+    UniqueConstraint("subscriber_id", "seq", name="feed_dead_letters_once"),
+)
+
+
+def _create_v1(connection: Connection) -> None:
+    metadata.create_all(
+        connection, tables=[feed_meta, feed_records, feed_subscribers, feed_dead_letters]
+    )
+    # The follower reads the ledger's event index by block; the ledger has no such index.
+    connection.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS feed_events_by_block "
+        "ON contract_events (block_number, log_index)"
+    )
+
+
+def _commitments_v2(connection: Connection) -> None:
+    """Which commitment each record is of, and whether it names the committer: so that an
+    erased commitment's records can be redacted. v1 may have created the columns already
+    (it creates the tables as defined now)."""
+    present = {column["name"] for column in inspect(connection).get_columns("feed_records")}
+    for name, kind in (("commitment_hash", "BYTEA"), ("personal", "BOOLEAN")):
+        if name not in present:
+            if kind == "BYTEA" and connection.dialect.name == "sqlite":
+                kind = "BLOB"
+            connection.exec_driver_sql(f"ALTER TABLE feed_records ADD COLUMN {name} {kind}")
+    if "personal" not in present:
+        connection.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS feed_records_personal "
+            "ON feed_records (personal, commitment_hash)"
+        )
+    rows = connection.execute(select(feed_records.c.seq, feed_records.c.body)).all()
+    for row in rows:
+        body = json.loads(row.body)
+        connection.execute(
+            update(feed_records)
+            .where(feed_records.c.seq == row.seq)
+            .values(
+                commitment_hash=bytes.fromhex(body["evidence"]["commitment_hash"][2:]),
+                personal=body.get("committer_name") is not None,
+            )
+        )
+
+
+def _erased_commitments_v3(connection: Connection) -> None:
+    """The few erased commitments, indexed apart: the follower looks for records to redact
+    on every round, and must not walk every served record to find none."""
+    connection.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS feed_erased_commitments "
+        "ON commitments (hash) WHERE wrapped_key IS NULL"
+    )
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _create_v1,
+    2: _commitments_v2,
+    3: _erased_commitments_v3,
+}

@@ -1,0 +1,297 @@
+"""The public breach search: listed records by name, code, matter, department and decision
+date, newest decision first, counted up to a bound; through the covering and name indexes
+of `verifier.records.tables`."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Integer,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+from sqlalchemy.sql import Select
+
+from verifier.breaches import BreachRecord
+from verifier.records.errors import RecordsError
+from verifier.records.tables import NAME_INDEX_DDL, breach_records
+
+MAX_PAGE_SIZE = 100
+# A search counts its matches up to here and pages no deeper: beyond, narrow the search.
+MAX_RESULTS = 1_000
+# Names this long or longer are found anywhere in the name (through the trigram index on
+# SQLite); a shorter one is a whole name as shown, or a surname that persons' masked names
+# start with ("张" finds "张*" and "张**"): a part that short would be a scan of every record.
+TRIGRAM = 3
+MASKED = 3  # a person's name shows the surname and a star for each other character
+
+
+class BreachPage(NamedTuple):
+    """One page of the public breach list and how many records match in all.
+
+    `total` counts at most MAX_RESULTS; `total_capped` says more match than that.
+    """
+
+    records: list[BreachRecord]
+    total: int
+    page: int
+    page_size: int
+    total_capped: bool = False
+
+
+class BreachJsonPage(NamedTuple):
+    """A BreachPage whose records are their public JSON texts, as stored (no parsing)."""
+
+    texts: list[str]
+    total: int
+    page: int
+    page_size: int
+    total_capped: bool = False
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _has_case(text: str) -> bool:
+    """Whether any character of `text` has another case (the trigram index folds it)."""
+    return any(ch.lower() != ch or ch.upper() != ch for ch in text)
+
+
+@functools.cache
+def _search_statements(
+    sqlite: bool, name: bool, trigram: bool, given: frozenset[str]
+) -> tuple[Select[int], Select[Any], Select[int]]:
+    """The count (up to :bound), the page (id, public JSON) and the first :bound ids in
+    list order of a search, by which filters it has.
+
+    Built once per shape, with bound parameters: building them anew was a third of the cost
+    of a search. The trigram index (SQLite) gives the candidates for a name of 3 or more
+    characters; LIKE decides when the name has letters with case (the index folds case
+    beyond ASCII), else the index's match is the substring match already (Chinese names,
+    masks: LIKE on every candidate's row was a quarter of such a search). A shorter name is one
+    of :whole_0... (the name as shown, or masked names with that surname).
+    """
+    c = breach_records.c
+    # Whole names go in by their index: a unary + keeps the status out of the planner's
+    # choice (without statistics, SQLite would take the listing index and read every row).
+    whole = sqlite and "whole_0" in given
+    status = literal_column("+breach_records.status") if whole else c.status
+    conditions: list[ColumnElement[bool]] = [
+        status == "published",
+        c.decision_date <= bindparam("decided_by"),
+        c.publication_end >= bindparam("on"),
+    ]
+    if name:
+        conditions.append(func.lower(c.party_name).like(bindparam("name_like"), escape="/"))
+    if "whole_0" in given:
+        whole_names: list[Any] = [bindparam(f"whole_{n}") for n in range(MASKED + 1)]
+        conditions.append(c.party_name.in_(whole_names))
+    if trigram:
+        conditions.append(
+            literal_column("breach_records.rowid").in_(
+                text("SELECT rowid FROM breach_names WHERE breach_names MATCH :phrase").columns(
+                    column("rowid", Integer)
+                )
+            )
+        )
+    for key, field_ in (
+        ("credit_code", c.party_code),
+        ("matter", c.matter_code),
+        ("department", c.department),
+    ):
+        if key in given:
+            conditions.append(field_ == bindparam(key))
+    if "decided_from" in given:
+        conditions.append(c.decision_date >= bindparam("decided_from"))
+    matching = select(c.id).where(*conditions)
+    in_order = select(c.id).where(*conditions).order_by(c.decision_date.desc(), c.id)
+    # The page's ids from the covering index, then only their rows: skipped rows are not read.
+    ids = in_order.limit(bindparam("limit")).offset(bindparam("offset")).subquery()
+    shown = breach_records.alias("shown")
+    page = (
+        select(shown.c.id, shown.c.public_json)
+        .join_from(ids, shown, shown.c.id == ids.c.id)
+        .order_by(shown.c.decision_date.desc(), shown.c.id)
+    )
+    bounded = matching.limit(bindparam("bound")).subquery()
+    # SQLite: rowids (in every index entry) for the page's rows, found without the id index.
+    first = (
+        select(literal_column("breach_records.rowid", Integer))
+        .where(*conditions)
+        .order_by(c.decision_date.desc(), c.id)
+        .limit(bindparam("bound"))
+    )
+    return select(func.count()).select_from(bounded), page, first
+
+
+@functools.cache
+def _sqlite_text(statement: Select[int]) -> tuple[Any, tuple[str, ...]]:
+    """A search statement compiled once for SQLite: the compiled form and its parameters'
+    order."""
+    compiled = statement.compile(dialect=sqlite_dialect())
+    return compiled, tuple(compiled.positiontup or ())
+
+
+def _first_ids_then_page(
+    connection: Connection, first_ids: Select[int], params: dict[str, Any]
+) -> tuple[int, list[str]]:
+    """SQLite: the count and the page's JSON texts from one ordered read of the first
+    :bound rowids (one pass over the index or the name index's candidates, where a count
+    and a page would make two), then the page's rows by rowid.
+
+    Through the driver's own cursor: SQLAlchemy's rows cost more than SQLite's read of an
+    index. In the connection's transaction, so the ids and their rows agree."""
+    compiled, order = _sqlite_text(first_ids)
+    values = compiled.construct_params(params)
+    if not connection.in_transaction():
+        connection.begin()  # the store's BEGIN: the ids and their rows from one snapshot
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        found = cursor.execute(compiled.string, [values[n] for n in order]).fetchall()
+        page = [row[0] for row in found[params["offset"] : params["offset"] + params["limit"]]]
+        if not page:
+            return len(found), []
+        marks = ", ".join("?" * len(page))
+        rows = cursor.execute(
+            f"SELECT rowid, public_json FROM breach_records WHERE rowid IN ({marks})",  # noqa: S608
+            page,
+        )
+        texts = dict(rows.fetchall())
+    finally:
+        cursor.close()
+    return len(found), [texts[i] for i in page]
+
+
+class BreachSearch:
+    """The public search, a part of `verifier.records.facade.VerifierRecords`."""
+
+    _engine: Engine
+    _writer: Engine
+
+    def search_breaches(
+        self,
+        on: date,
+        *,
+        name: str | None = None,
+        credit_code: str | None = None,
+        matter: str | None = None,
+        department: str | None = None,
+        decided_from: date | None = None,
+        decided_to: date | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> BreachPage:
+        """The public list on `on`: listed records only, newest decision first.
+
+        `name` of TRIGRAM characters or more matches part of the name as shown (masked
+        for persons, e.g. "张*"), ignoring case; a shorter one is a whole name as shown or
+        the surname of masked names ("张" finds "张*" and "张**"). `credit_code` is the
+        code or masked ID exactly as shown.
+        Pages reach MAX_RESULTS records deep; RecordsError beyond.
+        """
+        found = self.search_breach_json(
+            on,
+            name=name,
+            credit_code=credit_code,
+            matter=matter,
+            department=department,
+            decided_from=decided_from,
+            decided_to=decided_to,
+            page=page,
+            page_size=page_size,
+        )
+        records = [BreachRecord.from_json(public_json) for public_json in found.texts]
+        return BreachPage(records, found.total, page, page_size, found.total_capped)
+
+    def search_breach_json(
+        self,
+        on: date,
+        *,
+        name: str | None = None,
+        credit_code: str | None = None,
+        matter: str | None = None,
+        department: str | None = None,
+        decided_from: date | None = None,
+        decided_to: date | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> BreachJsonPage:
+        """`search_breaches` with each record as its stored public JSON text (for serving)."""
+        if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise RecordsError(f"page starts at 1 and page_size is 1 to {MAX_PAGE_SIZE}")
+        if (page - 1) * page_size >= MAX_RESULTS:
+            raise RecordsError(
+                f"pages reach the first {MAX_RESULTS} records only: narrow the search"
+            )
+        # Listed on `on`, with one upper bound on the decision date: given two, the planner
+        # may range over the wider one.
+        decided_by = on if decided_to is None else min(on, decided_to)
+        params: dict[str, Any] = {
+            "on": on.isoformat(),
+            "decided_by": decided_by.isoformat(),
+            "bound": MAX_RESULTS + 1,
+            "limit": page_size,
+            "offset": (page - 1) * page_size,
+        }
+        trigram = False
+        if name and len(name) < TRIGRAM:
+            params.update({f"whole_{stars}": name + "*" * stars for stars in range(MASKED + 1)})
+        elif name:
+            trigram = self._engine.dialect.name == "sqlite"
+            if trigram:
+                params["phrase"] = '"' + name.replace('"', '""') + '"'
+            if not trigram or _has_case(name):
+                params["name_like"] = "%" + _escape_like(name.lower()) + "%"
+        for key, wanted in (
+            ("credit_code", credit_code),
+            ("matter", matter),
+            ("department", department),
+            ("decided_from", None if decided_from is None else decided_from.isoformat()),
+        ):
+            if wanted is not None:
+                params[key] = wanted
+        count, page_rows, first_ids = _search_statements(
+            self._engine.dialect.name == "sqlite", "name_like" in params, trigram, frozenset(params)
+        )
+        with self._engine.connect() as connection:
+            if self._engine.dialect.name == "sqlite":
+                total, shown = _first_ids_then_page(connection, first_ids, params)
+            else:
+                total = connection.execute(count, params).scalar_one()
+                shown = [row.public_json for row in connection.execute(page_rows, params)]
+        capped = total > MAX_RESULTS
+        return BreachJsonPage(shown, min(int(total), MAX_RESULTS), page, page_size, capped)
+
+    def listed_breach_json(self, record_id: str, on: date) -> str | None:
+        """The public JSON text of a record listed on `on`, or None (unknown or not listed)."""
+        c = breach_records.c
+        with self._engine.connect() as connection:
+            public_json: str | None = connection.execute(
+                select(c.public_json).where(c.id == record_id, *self._listed_on(on))
+            ).scalar_one_or_none()
+        return public_json
+
+    @staticmethod
+    def _listed_on(on: date) -> list[ColumnElement[bool]]:
+        # verifier.breaches.publicly_listed, as SQL
+        c = breach_records.c
+        day = on.isoformat()
+        return [c.status == "published", c.decision_date <= day, c.publication_end >= day]
+
+    def rebuild_name_index(self) -> None:
+        """Rebuild the trigram name index from the table (SQLite; after a VACUUM, say)."""
+        if self._engine.dialect.name == "sqlite":
+            with self._writer.begin() as connection:
+                connection.exec_driver_sql(NAME_INDEX_DDL[-1])

@@ -1,0 +1,431 @@
+"""Verifications: each commitment scheduled for its deadline, then its outcome and state, as a
+part of `verifier.records.facade.VerifierRecords`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import ColumnElement, Engine, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ledger.types import Hash32
+from verifier.records.errors import RecordsError, UnknownRecordError
+from verifier.records.tables import verifications
+
+VerificationState = Literal[
+    "due", "kept", "mismatch", "manual", "breached", "withdrawn", "integrity_failure"
+]
+
+# The contract's transitionAllowed, with "due" for Anchored. integrity_failure is ours
+# (the document or its proof did not check), so it may go back to due once repaired.
+# Breached is final here: the breach record carries the rest of the story.
+_NEXT: dict[str, frozenset[str]] = {
+    "due": frozenset({"kept", "mismatch", "manual", "breached", "withdrawn", "integrity_failure"}),
+    "mismatch": frozenset({"kept", "manual", "breached"}),
+    "manual": frozenset({"kept", "mismatch", "breached"}),
+    "integrity_failure": frozenset({"due", "manual"}),
+    "kept": frozenset(),
+    "breached": frozenset(),
+    "withdrawn": frozenset(),
+}
+
+
+class DueDate(Protocol):
+    """A verification deadline: the day, and whether the calendar for it is provisional."""
+
+    @property
+    def day(self) -> date: ...
+    @property
+    def provisional(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Where one commitment's verification stands."""
+
+    commitment_hash: Hash32
+    matter_code: str
+    department: str
+    due_on: date
+    deadline_provisional: bool
+    state: VerificationState
+    rectify_by: date | None
+    outcome_status: int | None
+    report: dict[str, Any] | None
+    evidence: Hash32 | None
+    tx_hash: bytes | None
+    block_number: int | None
+    recorded_at: float | None
+    overdue_flagged: bool
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class RecordedOutcome:
+    """One outcome recorded on chain, for `record_outcomes`."""
+
+    commitment_hash: Hash32
+    state: VerificationState
+    outcome_status: int
+    evidence: Hash32
+    report: Mapping[str, Any]
+    tx_hash: bytes
+    block_number: int
+    rectify_by: date | None = None
+
+
+def _day(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
+
+
+def _verification(row: Any) -> Verification:
+    return Verification(
+        commitment_hash=Hash32(bytes(row.commitment_hash)),
+        matter_code=row.matter_code,
+        department=row.department,
+        due_on=date.fromisoformat(row.due_on),
+        deadline_provisional=bool(row.deadline_provisional),
+        state=row.state,
+        rectify_by=_day(row.rectify_by),
+        outcome_status=row.outcome_status,
+        report=None if row.report is None else json.loads(row.report),
+        evidence=None if row.evidence is None else Hash32(bytes(row.evidence)),
+        tx_hash=None if row.tx_hash is None else bytes(row.tx_hash),
+        block_number=row.block_number,
+        recorded_at=row.recorded_at,
+        overdue_flagged=bool(row.overdue_flagged),
+        updated_at=row.updated_at,
+    )
+
+
+class VerificationRecords:
+    """The verifications table's reads and writes."""
+
+    _engine: Engine
+    _writer: Engine
+
+    def schedule_many(
+        self,
+        items: Sequence[tuple[Hash32, str, DueDate]],
+        department: str,
+        now: float | None = None,
+    ) -> int:
+        """Schedule commitments not yet scheduled (hash, matter, deadline), in one insert."""
+        if not items:
+            return 0
+        known = self.scheduled_among([h for h, _, _ in items])
+        stamp = time.time() if now is None else now
+        rows = [
+            {
+                "commitment_hash": commitment,
+                "matter_code": matter_code,
+                "department": department,
+                "due_on": due.day.isoformat(),
+                "deadline_provisional": due.provisional,
+                "state": "due",
+                "overdue_flagged": False,
+                "updated_at": stamp,
+            }
+            for commitment, matter_code, due in items
+            if commitment not in known
+        ]
+        if rows:
+            with self._writer.begin() as connection:
+                connection.execute(verifications.insert(), rows)
+        return len(rows)
+
+    def schedule(
+        self,
+        commitment_hash: Hash32,
+        matter_code: str,
+        department: str,
+        due: DueDate,
+        now: float | None = None,
+    ) -> bool:
+        """Await verification of a commitment by `due`; True if new, False if known.
+
+        Scheduling again changes nothing, except that a provisional deadline still
+        awaiting verification takes the new one (the official calendar came out).
+        """
+        stamp = time.time() if now is None else now
+        key = verifications.c.commitment_hash == commitment_hash
+        try:
+            with self._writer.begin() as connection:
+                row = connection.execute(select(verifications).where(key)).first()
+                if row is None:
+                    connection.execute(
+                        verifications.insert().values(
+                            commitment_hash=commitment_hash,
+                            matter_code=matter_code,
+                            department=department,
+                            due_on=due.day.isoformat(),
+                            deadline_provisional=due.provisional,
+                            state="due",
+                            overdue_flagged=False,
+                            updated_at=stamp,
+                        )
+                    )
+                    return True
+                if (row.matter_code, row.department) != (matter_code, department):
+                    raise RecordsError(
+                        f"commitment 0x{commitment_hash.hex()} is scheduled for matter "
+                        f"{row.matter_code} of {row.department}, not {matter_code} of {department}"
+                    )
+                if row.state == "due" and row.deadline_provisional:
+                    connection.execute(
+                        update(verifications)
+                        .where(key)
+                        .values(
+                            due_on=due.day.isoformat(),
+                            deadline_provisional=due.provisional,
+                            updated_at=stamp,
+                        )
+                    )
+                return False
+        except IntegrityError:
+            return False  # another process scheduled it first
+
+    def verification(self, commitment_hash: Hash32) -> Verification | None:
+        """One commitment's verification, or None if it was never scheduled."""
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(verifications).where(verifications.c.commitment_hash == commitment_hash)
+            ).first()
+        return None if row is None else _verification(row)
+
+    def due(self, on: date, department: str | None = None, limit: int = 100) -> list[Verification]:
+        """Commitments awaiting verification whose deadline is `on` or earlier, earliest first.
+
+        To start early, pass a later day: verification may happen any time before the deadline.
+        """
+        return self._select(verifications.c.due_on <= on.isoformat(), department, limit)
+
+    def overdue_unverified(self, on: date, department: str | None = None) -> list[Verification]:
+        """Commitments whose verification deadline passed before `on` with nothing recorded."""
+        return self._select(verifications.c.due_on < on.isoformat(), department, None)
+
+    def flag_overdue(
+        self, on: date, department: str | None = None, now: float | None = None
+    ) -> list[Hash32]:
+        """Flag overdue commitments for their department; return those flagged just now."""
+        conditions = [
+            verifications.c.state == "due",
+            verifications.c.due_on < on.isoformat(),
+            verifications.c.overdue_flagged.is_(False),
+        ]
+        if department is not None:
+            conditions.append(verifications.c.department == department)
+        with self._writer.begin() as connection:
+            hashes = [
+                Hash32(bytes(h))
+                for h in connection.execute(
+                    select(verifications.c.commitment_hash).where(*conditions)
+                ).scalars()
+            ]
+            if hashes:
+                connection.execute(
+                    update(verifications)
+                    .where(verifications.c.commitment_hash.in_(hashes))
+                    .values(overdue_flagged=True, updated_at=time.time() if now is None else now)
+                )
+        return hashes
+
+    def open_mismatches_past(self, on: date, department: str | None = None) -> list[Verification]:
+        """Mismatches whose rectification deadline passed before `on`: candidates for breach."""
+        query = select(verifications).where(
+            verifications.c.state == "mismatch", verifications.c.rectify_by < on.isoformat()
+        )
+        if department is not None:
+            query = query.where(verifications.c.department == department)
+        with self._engine.connect() as connection:
+            rows = connection.execute(query.order_by(verifications.c.rectify_by)).all()
+        return [_verification(row) for row in rows]
+
+    def set_state(
+        self,
+        commitment_hash: Hash32,
+        state: VerificationState,
+        *,
+        rectify_by: date | None = None,
+        now: float | None = None,
+    ) -> Verification:
+        """Move a verification to `state` (no chain transaction yet, e.g. integrity_failure)."""
+        return self._move(commitment_hash, state, rectify_by, {}, now)
+
+    def record_outcome(
+        self,
+        commitment_hash: Hash32,
+        state: VerificationState,
+        *,
+        outcome_status: int,
+        evidence: Hash32,
+        report: Mapping[str, Any],
+        tx_hash: bytes,
+        block_number: int,
+        rectify_by: date | None = None,
+        now: float | None = None,
+    ) -> Verification:
+        """Move a verification to `state` with the outcome recorded on chain."""
+        self.record_outcomes(
+            [
+                RecordedOutcome(
+                    commitment_hash,
+                    state,
+                    outcome_status,
+                    evidence,
+                    report,
+                    tx_hash,
+                    block_number,
+                    rectify_by,
+                )
+            ],
+            now,
+        )
+        stored = self.verification(commitment_hash)
+        assert stored is not None
+        return stored
+
+    def record_outcomes(self, entries: Sequence[RecordedOutcome], now: float | None = None) -> None:
+        """`record_outcome` for many at once: one transaction, one read, one batched write."""
+        if not entries:
+            return
+        stamp = time.time() if now is None else now
+        for entry in entries:
+            if entry.state == "mismatch" and entry.rectify_by is None:
+                raise RecordsError("a mismatch needs rectify_by, the day rectification is due")
+        with self._writer.begin() as connection:
+            hashes = [entry.commitment_hash for entry in entries]
+            current = dict(
+                connection.execute(
+                    select(verifications.c.commitment_hash, verifications.c.state).where(
+                        verifications.c.commitment_hash.in_(hashes)
+                    )
+                ).all()
+            )
+            for entry in entries:
+                state = current.get(entry.commitment_hash)
+                if state is None:
+                    raise UnknownRecordError(
+                        f"commitment 0x{entry.commitment_hash.hex()} is not scheduled"
+                    )
+                if entry.state != state and entry.state not in _NEXT[state]:
+                    raise RecordsError(
+                        f"commitment 0x{entry.commitment_hash.hex()} is {state}: it cannot "
+                        f"become {entry.state}"
+                    )
+            connection.execute(
+                update(verifications)
+                .where(verifications.c.commitment_hash == bindparam("key"))
+                .values(
+                    state=bindparam("new_state"),
+                    rectify_by=bindparam("new_rectify_by"),
+                    outcome_status=bindparam("new_status"),
+                    evidence=bindparam("new_evidence"),
+                    report=bindparam("new_report"),
+                    tx_hash=bindparam("new_tx"),
+                    block_number=bindparam("new_block"),
+                    recorded_at=stamp,
+                    updated_at=stamp,
+                ),
+                [
+                    {
+                        "key": e.commitment_hash,
+                        "new_state": e.state,
+                        "new_rectify_by": None
+                        if e.rectify_by is None
+                        else e.rectify_by.isoformat(),
+                        "new_status": int(e.outcome_status),
+                        "new_evidence": e.evidence,
+                        "new_report": json.dumps(
+                            dict(e.report), sort_keys=True, ensure_ascii=False
+                        ),
+                        "new_tx": e.tx_hash,
+                        "new_block": e.block_number,
+                    }
+                    for e in entries
+                ],
+            )
+
+    def _move(
+        self,
+        commitment_hash: Hash32,
+        state: str,
+        rectify_by: date | None,
+        values: dict[str, Any],
+        now: float | None,
+    ) -> Verification:
+        if state not in _NEXT:
+            raise RecordsError(f"unknown verification state {state!r}; known: {sorted(_NEXT)}")
+        if state == "mismatch" and rectify_by is None:
+            raise RecordsError("a mismatch needs rectify_by, the day rectification is due")
+        key = verifications.c.commitment_hash == commitment_hash
+        with self._writer.begin() as connection:
+            row = connection.execute(
+                select(verifications.c.state).where(key).with_for_update()
+            ).first()
+            if row is None:
+                raise UnknownRecordError(f"commitment 0x{commitment_hash.hex()} is not scheduled")
+            # Staying in a state is allowed: a retried write, or a rectification extended.
+            if state != row.state and state not in _NEXT[row.state]:
+                allowed = ", ".join(sorted(_NEXT[row.state])) or "nothing (final)"
+                raise RecordsError(
+                    f"commitment 0x{commitment_hash.hex()} is {row.state}: it cannot become "
+                    f"{state}; allowed: {allowed}"
+                )
+            connection.execute(
+                update(verifications)
+                .where(key)
+                .values(
+                    state=state,
+                    rectify_by=None if rectify_by is None else rectify_by.isoformat(),
+                    updated_at=time.time() if now is None else now,
+                    **values,
+                )
+            )
+            stored = connection.execute(select(verifications).where(key)).one()
+        return _verification(stored)
+
+    def _select(
+        self, deadline: ColumnElement[bool], department: str | None, limit: int | None
+    ) -> list[Verification]:
+        query = select(verifications).where(verifications.c.state == "due", deadline)
+        if department is not None:
+            query = query.where(verifications.c.department == department)
+        query = query.order_by(verifications.c.due_on, verifications.c.commitment_hash)
+        with self._engine.connect() as connection:
+            rows = connection.execute(query if limit is None else query.limit(limit)).all()
+        return [_verification(row) for row in rows]
+
+    def states_of(self, hashes: Sequence[Hash32]) -> dict[bytes, str]:
+        """The verification state of each of these commitments that is scheduled."""
+        found: dict[bytes, str] = {}
+        with self._engine.connect() as connection:
+            for start in range(0, len(hashes), 500):
+                rows = connection.execute(
+                    select(verifications.c.commitment_hash, verifications.c.state).where(
+                        verifications.c.commitment_hash.in_(list(hashes[start : start + 500]))
+                    )
+                ).all()
+                found.update((bytes(row.commitment_hash), row.state) for row in rows)
+        return found
+
+    def scheduled_among(self, hashes: Sequence[Hash32]) -> set[bytes]:
+        """Which of these commitments are already scheduled."""
+        found: set[bytes] = set()
+        with self._engine.connect() as connection:
+            for start in range(0, len(hashes), 500):
+                part = list(hashes[start : start + 500])
+                found.update(
+                    bytes(h)
+                    for h in connection.execute(
+                        select(verifications.c.commitment_hash).where(
+                            verifications.c.commitment_hash.in_(part)
+                        )
+                    ).scalars()
+                )
+        return found
