@@ -7,7 +7,7 @@ not listed (compiler) are build-time tools.
 from ledger.anchor_now import AnchorReceipt, anchor_batch, anchor_singly, check_and_hash
 from ledger.anvil import AnvilNode, free_port
 from ledger.artifact import Artifact, load_artifact
-from ledger.canonical import canonical_bytes, document_hash, keccak256, load_json_bytes
+from ledger.canonical import canonical_bytes, commitment_hash, keccak256, load_json_bytes
 from ledger.chain import Chain, ChainKind, Mined, decode_revert
 from ledger.contract import (
     REGISTRAR_ROLE,
@@ -95,9 +95,9 @@ __all__ = [
     "check_and_hash",
     "check_bundle",
     "check_bundle_offline",
+    "commitment_hash",
     "decode_revert",
     "department_id",
-    "document_hash",
     "free_port",
     "hex32",
     "keccak256",

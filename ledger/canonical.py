@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import rfc8785
 from eth_hash.auto import keccak
@@ -14,13 +14,16 @@ from ledger.types import Hash32
 
 __all__ = [
     "canonical_bytes",
+    "canonical_bytes_fast",
     "canonical_bytes_plain",
-    "document_hash",
+    "commitment_hash",
+    "is_plain",
     "keccak256",
     "load_json_bytes",
 ]
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+_JSON_SAFE_INT = 2**53 - 1
 # json's C scanner recurses on the C stack and can crash the process before Python's
 # recursion limit trips, so depth is bounded first; documents need fewer than ten levels.
 _MAX_DEPTH = 256
@@ -70,9 +73,50 @@ def keccak256(data: bytes) -> Hash32:
     return Hash32(keccak(data))
 
 
-def document_hash(value: object) -> Hash32:
-    """Return keccak256 of the canonical bytes of a JSON-like value."""
-    return keccak256(canonical_bytes(value))
+def is_plain(value: object) -> bool:
+    """Whether ``canonical_bytes_plain`` gives exactly the RFC 8785 bytes of ``value``.
+
+    Only ASCII keys, no floats (JCS writes numbers its own way), integers within
+    +/-(2**53 - 1). Exact types only: a subclass (an enum, say) goes to the full encoder.
+    """
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if not -_JSON_SAFE_INT <= item <= _JSON_SAFE_INT:
+                return False
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str or not key.isascii():
+                    return False
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        else:
+            return False  # floats and anything else: the full JCS encoder decides
+    return True
+
+
+def canonical_bytes_fast(value: object) -> bytes:
+    """The RFC 8785 bytes of ``value``, through the stdlib's C encoder when that gives the
+    same bytes (``is_plain``), through the full JCS encoder otherwise."""
+    return canonical_bytes_plain(value) if is_plain(value) else canonical_bytes(value)
+
+
+def commitment_hash(document: object) -> Hash32:
+    """THIS IS WHERE THE COMMITMENT HASH IS MADE: keccak256 of the RFC 8785 canonical bytes.
+
+    ``document`` is a commitment's plain JSON value (``Commitment.to_json_obj()``, the
+    ``document`` part of a signed commitment; the signature is outside the hash). The
+    result is the value anchored on chain (alone or as a Merkle leaf), the key of the store,
+    and what an auditor recomputes from the document. ``Commitment.hash`` and every other
+    caller come here; nothing else in the project makes a commitment hash. Raises
+    InvalidDocumentError for values RFC 8785 cannot encode.
+    """
+    return keccak256(canonical_bytes_fast(document))
 
 
 def load_json_bytes(raw: bytes) -> object:

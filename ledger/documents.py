@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from ledger.canonical import canonical_bytes_plain, keccak256
+from ledger.canonical import canonical_bytes_plain, commitment_hash
 from ledger.errors import InvalidDocumentError
 from ledger.identity import (
     IdType,
@@ -273,8 +273,8 @@ class Commitment(_Document):
         return canonical_bytes_plain(self.to_json_obj())
 
     def hash(self) -> Hash32:
-        """Return keccak256 of the canonical bytes: the value anchored on chain."""
-        return keccak256(self.canonical())
+        """Return the commitment hash, the value anchored on chain (``commitment_hash``)."""
+        return commitment_hash(self.to_json_obj())
 
 
 class Signature(_Document):

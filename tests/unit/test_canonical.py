@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from ledger.canonical import canonical_bytes, document_hash, keccak256, load_json_bytes
+from ledger.canonical import canonical_bytes, commitment_hash, keccak256, load_json_bytes
 from ledger.errors import InvalidDocumentError
 
 # RFC 8785 section 3.2.2 example, as JSON text so the parser and number forms are exercised.
@@ -141,10 +141,10 @@ def test_keccak256_is_ethereum_keccak_not_sha3() -> None:
     )
 
 
-def test_document_hash_ignores_key_order_and_whitespace() -> None:
+def test_commitment_hash_ignores_key_order_and_whitespace() -> None:
     first = load_json_bytes(b'{"a": 1, "b": [true, "x"]}')
     second = load_json_bytes(b'{"b":[true,"x"],"a":1.0}')
-    assert document_hash(first) == document_hash(second) == keccak256(b'{"a":1,"b":[true,"x"]}')
+    assert commitment_hash(first) == commitment_hash(second) == keccak256(b'{"a":1,"b":[true,"x"]}')
 
 
 @pytest.mark.parametrize(
@@ -202,3 +202,20 @@ def test_nesting_up_to_the_limit_parses() -> None:
 def test_brackets_inside_strings_do_not_count_towards_depth() -> None:
     raw = json.dumps({"note": "[{" * 1000 + '\\"'}).encode()
     assert load_json_bytes(raw) == {"note": "[{" * 1000 + '\\"'}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": 1, "b": [True, None, "x"]},  # plain: the C encoder's bytes
+        {"a": 1.5},  # a float: the full JCS encoder
+        {"big": 2**53 - 1, "\u00e9": "non-ASCII key"},  # a non-ASCII key: the full encoder
+    ],
+)
+def test_commitment_hash_is_keccak256_of_the_rfc8785_bytes(value: object) -> None:
+    assert commitment_hash(value) == keccak256(canonical_bytes(value))
+
+
+def test_commitment_hash_refuses_what_rfc8785_cannot_encode() -> None:
+    with pytest.raises(InvalidDocumentError):
+        commitment_hash({"n": 2**53})

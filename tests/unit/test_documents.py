@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ledger.canonical import canonical_bytes, document_hash
+from ledger.canonical import canonical_bytes, commitment_hash
 from ledger.documents import (
     Commitment,
     SignedCommitment,
@@ -96,13 +96,13 @@ def test_valid_document_round_trips_unchanged(obj: dict[str, Any]) -> None:
     commitment = Commitment.from_json_obj(obj)
     assert commitment.to_json_obj() == obj
     assert commitment.canonical() == canonical_bytes(obj)
-    assert commitment.hash() == document_hash(obj)
+    assert commitment.hash() == commitment_hash(obj)
 
 
 def test_hash_of_a_parsed_file_equals_hash_of_the_document() -> None:
     obj = person_commitment()
     reordered = dict(reversed(list(obj.items())))
-    assert Commitment.from_json_obj(reordered).hash() == document_hash(obj)
+    assert Commitment.from_json_obj(reordered).hash() == commitment_hash(obj)
 
 
 def test_salt_changes_the_hash() -> None:
@@ -315,7 +315,7 @@ def signed_obj() -> dict[str, Any]:
 def test_signed_commitment_round_trips_and_hashes_only_the_document() -> None:
     signed = SignedCommitment.from_json_obj(signed_obj())
     assert signed.to_json_obj() == signed_obj()
-    assert signed.hash() == document_hash(person_commitment())
+    assert signed.hash() == commitment_hash(person_commitment())
 
 
 @pytest.mark.parametrize(
