@@ -15,6 +15,7 @@ from ledger.types import Hash32
 from verifier.reports import (
     SignedReport,
     VerificationReport,
+    evidence_hash,
     report_bytes,
     sign_report,
     verify_report,
@@ -39,6 +40,7 @@ def test_a_signed_report_verifies_and_its_evidence_is_its_hash(algorithm: str) -
     signed = sign_report(_report(), SigningKey.generate(algorithm))  # type: ignore[arg-type]
     verify_report(signed)
     assert signed.evidence == keccak256(canonical_bytes(signed.report))
+    assert evidence_hash(signed.report) == evidence_hash(canonical_bytes(signed.report))
     again = SignedReport.from_json_obj(signed.to_json_obj())
     assert again == signed
 

@@ -23,7 +23,6 @@ from ledger import (
     LedgerContract,
     SigningKey,
     Status,
-    canonical_bytes,
     hex32,
     keccak256,
     to_hash32,
@@ -41,7 +40,7 @@ from verifier.engine.summary import RunSummary
 from verifier.engine.worker import ERASED, Decision, sign_decision
 from verifier.errors import VerificationError
 from verifier.records.facade import VerifierRecords
-from verifier.reports import Outcome, SignedReport
+from verifier.reports import Outcome, SignedReport, evidence_hash
 from verifier.rules import Comparison
 from verifier.sources import DataSource
 
@@ -232,7 +231,7 @@ class VerificationEngine:
     ) -> tuple[Hash32, Status, Hash32, dict[str, Any]]:
         if isinstance(signed_report, SignedReport):
             return commitment, status, signed_report.evidence, signed_report.to_json_obj()
-        evidence = keccak256(canonical_bytes(signed_report["report"]))
+        evidence = evidence_hash(signed_report["report"])
         return commitment, status, evidence, signed_report
 
     # ------------------------------------------------------------------ the chain
