@@ -45,7 +45,7 @@ from ledger.errors import (
     SignatureError,
     TransactionTimeoutError,
 )
-from ledger.merkle import MerkleTree, leaf_hash, process_proof, verify_proof
+from ledger.merkle import BatchProofVerifier, MerkleTree, leaf_hash, process_proof, verify_proof
 from ledger.proofs import BundleReport, ProofBundle, check_bundle, check_bundle_offline
 from ledger.signing import SigningKey, sign_commitment, verify_signed
 from ledger.types import DepartmentId, Hash32, hex32, to_hash32
@@ -59,6 +59,7 @@ __all__ = [
     "Applicant",
     "Artifact",
     "BatchInfo",
+    "BatchProofVerifier",
     "BundleReport",
     "Chain",
     "ChainError",

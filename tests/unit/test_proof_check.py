@@ -1,4 +1,4 @@
-"""The integrity check's shared-path proof verifier agrees with `verify_proof` on every proof."""
+"""The shared-path proof verifier (BatchProofVerifier) agrees with `verify_proof` on every proof."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import MerkleError, MerkleTree, keccak256, verify_proof
+from ledger import BatchProofVerifier, MerkleError, MerkleTree, keccak256, verify_proof
 from ledger.types import Hash32
-from verifier.engine.worker import ProofCheck
 
 VALUES = st.lists(
     st.binary(min_size=32, max_size=32).map(Hash32), min_size=1, max_size=40, unique=True
@@ -21,7 +20,9 @@ VALUES = st.lists(
 def test_agrees_with_verify_proof_for_good_and_broken_proofs(
     first: list[Hash32], second: list[Hash32], data: st.DataObject
 ) -> None:
-    proves = ProofCheck()  # one for every check below: cached pairs must not leak between them
+    proves = (
+        BatchProofVerifier()
+    )  # one for every check below: cached pairs must not leak between them
     trees = [MerkleTree.build(first), MerkleTree.build(list(set(second) - set(first)) or first)]
     for tree in trees:
         for value, proof in tree.proofs().items():
@@ -43,6 +44,6 @@ def test_a_malformed_proof_is_an_error_as_for_verify_proof() -> None:
     value = keccak256(bytes([3]))
     proof = tree.proof(value)
     short = [*proof[:-1], Hash32(proof[-1][:31])]
-    for check in (ProofCheck(), verify_proof):
+    for check in (BatchProofVerifier(), verify_proof):
         with pytest.raises(MerkleError):
             check(tree.root, value, short)

@@ -10,7 +10,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
-from ledger import LedgerContract, SigningKey
+from ledger import BatchProofVerifier, LedgerContract, SigningKey
 from ledger.intake import Intake
 from ledger.store import Store
 from ledger.types import Hash32
@@ -23,7 +23,6 @@ from verifier.engine.worker import (
     CheckResult,
     Compared,
     Decision,
-    ProofCheck,
     Reporter,
     Sealed,
     SourceFailed,
@@ -111,7 +110,7 @@ class Decider:
         if started.parts:
             checked = [c for part in started.parts for c in part.result()]
         else:
-            proves = ProofCheck()
+            proves = BatchProofVerifier()
             checked = [check_document(self.intake.vault, *item, proves) for item in started.items]
         results: list[tuple[Checked | None, str]] = []
         for found, problem, root in checked:

@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from ledger import (
+    BatchProofVerifier,
     InvalidDocumentError,
-    MerkleError,
     SignatureError,
     SignedCommitment,
     SigningKey,
-    keccak256,
-    leaf_hash,
     verify_proof,
     verify_signed,
 )
@@ -102,30 +100,6 @@ Sealed = tuple[str, bytes, bytes | None]
 Anchoring = tuple[Hash32, tuple[Hash32, ...]]
 CheckResult = tuple[Checked | None, str, Hash32 | None]
 CheckItem = tuple[Hash32, Sealed | None, Anchoring | None]
-
-
-class ProofCheck:
-    """`verify_proof` for the many commitments of a few batches. Their paths share the upper
-    nodes of their trees: each pair of nodes is hashed once, not once per commitment (a
-    proof of a 1,000-leaf batch is 10 hashes, a chunk of 300 needs about 1,000, not 3,000)."""
-
-    def __init__(self) -> None:
-        self._parents: dict[bytes, bytes] = {}
-
-    def __call__(self, root: Hash32, commitment: Hash32, proof: Sequence[Hash32]) -> bool:
-        """Whether `proof` shows `commitment` under `root`; MerkleError if it is malformed."""
-        if len(root) != 32:
-            raise MerkleError("root must be 32 bytes")
-        node: bytes = leaf_hash(commitment)
-        for step, sibling in enumerate(proof):
-            if not isinstance(sibling, bytes) or len(sibling) != 32:
-                raise MerkleError(f"proof element {step} must be 32 bytes")
-            pair = node + sibling if node <= sibling else sibling + node  # sorted, as OZ does
-            parent = self._parents.get(pair)
-            if parent is None:
-                parent = self._parents[pair] = keccak256(pair)
-            node = parent
-        return node == root
 
 
 def check_document(
@@ -234,7 +208,7 @@ def start_worker(master_key: bytes, catalog: Catalog, reporting: tuple[str, byte
 def check_in_worker(items: Sequence[CheckItem]) -> list[CheckResult]:
     """`check_document` of each item, in a worker process."""
     assert _worker_vault is not None
-    proves = ProofCheck()
+    proves = BatchProofVerifier()
     return [check_document(_worker_vault, *item, proves) for item in items]
 
 
