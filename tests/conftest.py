@@ -1,56 +1,35 @@
-"""Shared fixtures: embedded and anvil chains, funded department accounts, a deployed ledger."""
+"""Shared fixtures: embedded and anvil chains, funded department accounts, a deployed ledger;
+and the markers `node`, `db`, `browser`, put on each test by what it needs (see below)."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
+from support.deployment import HRSS, MARKET, Deployment, deploy
+from support.markers import needs
 
 from ledger.anvil import ANVIL_BINARY, AnvilNode
 from ledger.chain import Chain
-from ledger.contract import REGISTRAR_ROLE, VERIFIER_ROLE, LedgerContract, department_id
 
 pytest_plugins = ["postgres"]  # tests/postgres.py: a PostgreSQL cluster, `store` fixtures
 
-HRSS = "BJ-HRSS"  # Beijing human-resources and social-security bureau
-MARKET = "BJ-SAMR"  # Beijing market regulation administration
+# Test modules import these from support.deployment; the names stay here for modules not yet
+# moved over.
+__all__ = ["HRSS", "MARKET", "Deployment", "deploy"]
+
+# ---------------------------------------------------------------------- markers
 
 
-@dataclass
-class Deployment:
-    """A deployed ledger with an admin and, per department, a registrar and a verifier."""
-
-    chain: Chain
-    ledger: LedgerContract
-    admin: LocalAccount
-    registrar: LocalAccount
-    verifier: LocalAccount
-    other_registrar: LocalAccount
-    other_verifier: LocalAccount
-    outsider: LocalAccount
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by what it needs, so `-m "not node and not db and not browser"` is quick."""
+    for item in items:
+        for mark in sorted(needs(item)):
+            item.add_marker(mark)
 
 
-def deploy(chain: Chain) -> Deployment:
-    """Deploy a ledger on `chain` and set up two departments' accounts."""
-    accounts = [Account.create() for _ in range(6)]
-    for account in accounts:
-        chain.fund(account.address)
-    admin, registrar, verifier, other_registrar, other_verifier, outsider = accounts
-    ledger = LedgerContract.deploy(chain, admin)
-    ledger.grant_department_role(admin, REGISTRAR_ROLE, registrar.address, department_id(HRSS))
-    ledger.grant_department_role(admin, VERIFIER_ROLE, verifier.address, department_id(HRSS))
-    ledger.grant_department_role(
-        admin, REGISTRAR_ROLE, other_registrar.address, department_id(MARKET)
-    )
-    ledger.grant_department_role(
-        admin, VERIFIER_ROLE, other_verifier.address, department_id(MARKET)
-    )
-    return Deployment(
-        chain, ledger, admin, registrar, verifier, other_registrar, other_verifier, outsider
-    )
+# ---------------------------------------------------------------------- chains
 
 
 @pytest.fixture
@@ -99,3 +78,14 @@ def deployment(any_chain: Chain) -> Deployment:
 def embedded_deployment(embedded_chain: Chain) -> Deployment:
     """A ledger deployed on the embedded chain only."""
     return deploy(embedded_chain)
+
+
+@pytest.fixture
+def restore_signals() -> Iterator[None]:
+    """`pipeline run` installs SIGINT and SIGTERM handlers: put pytest's back afterwards."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

@@ -1,110 +1,42 @@
 """`commitledger verify run` and `verify breaches`, in-process.
 
 Bad input fails before any node is contacted. A run end to end needs one chain across
-several invocations, so it is done against anvil (marked integration): deploy, submit,
-`pipeline run`, the sample data service on loopback, `verify run`, `verify breaches`.
+several invocations: it is in tests/integration/test_cli_verify_anvil.py, against anvil.
 """
 
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import closed_port, one_json, one_line, unreachable_rpc, write_json
-from typer.testing import CliRunner, Result
+from cli_helpers import one_json, unreachable_rpc, write_json
+from support.verify_cli import (
+    HRSS,
+    bad_input,
+    cli,
+    explain,
+    ok_json,
+    run_args,
+    write_keys,
+)
 
-from api.cli.main import app
 from api.cli.verify import summary_json
-from api.demo.sample_data import planted
-from api.demo.sample_service import create_app, running
-from api.demo.samples import sample_commitments
-from ledger import hex32, keccak256, make_resident_id, sign_commitment
-from ledger.anvil import AnvilNode
+from ledger import hex32, keccak256, make_resident_id
 from ledger.documents import Applicant
-from ledger.signing import SigningKey
 from ledger.store import Store
-from ledger.vault import MASTER_KEY_ENV
 from verifier import default_catalog
 from verifier.breaches import BreachEvidence, make_breach_record
 from verifier.engine.run import RunSummary
 from verifier.records.facade import VerifierRecords
 
-RUNNER = CliRunner()
-HRSS = "BJ-HRSS"
-VERIFY_ON = "2026-11-27"  # sample records run to 2026-10; commitments are signed in 2026-11
-AFTER_RECTIFICATION = "2027-01-05"  # past every HRSS rectification window of VERIFY_ON
-
-
-def cli(*args: object, env: Mapping[str, str | None] | None = None) -> Result:
-    """Run `commitledger ARGS` in-process, never with the caller's master key or store."""
-    base: dict[str, str | None] = {
-        "COLUMNS": "1000",
-        MASTER_KEY_ENV: None,
-        "COMMITLEDGER_STORE": None,
-    }
-    return RUNNER.invoke(app, [str(a) for a in args], env={**base, **(env or {})})
-
-
-def explain(result: Result) -> str:
-    return f"exit {result.exit_code}\nstdout: {result.stdout!r}\nstderr: {result.stderr!r}"
-
-
-def ok_json(result: Result) -> Any:
-    assert result.exit_code == 0, explain(result)
-    return one_json(result.stdout)
-
-
-def bad_input(result: Result, *, json_out: bool = False) -> str:
-    """Exit 2 with one line on stderr (or one JSON document on stdout); the message."""
-    assert result.exit_code == 2, explain(result)
-    if json_out:
-        document = one_json(result.stdout)
-        assert document["ok"] is False
-        message: str = document["error"]["message"]
-        return message
-    assert result.stdout == ""
-    return one_line(result.stderr)
-
 
 @pytest.fixture
 def keys(tmp_path: Path) -> dict[str, Path]:
     """Key files as `keys new` writes them: accounts, a report key, a master key."""
-    made = {
-        "admin": "ethereum",
-        "registrar": "ethereum",
-        "verifier": "ethereum",
-        "report": "ed25519",
-        "master": "master",
-    }
-    paths = {}
-    for name, kind in made.items():
-        path = tmp_path / f"{name}.key"
-        ok_json(cli("keys", "new", "--kind", kind, "--out", path, "--json"))
-        paths[name] = path
-    return paths
-
-
-def run_args(keys: dict[str, Path], deployment: Path, store: str, *more: object) -> list[object]:
-    return [
-        "verify",
-        "run",
-        "--key",
-        keys["verifier"],
-        "--report-key",
-        keys["report"],
-        "--master-key-file",
-        keys["master"],
-        "--deployment",
-        deployment,
-        "--store",
-        store,
-        *more,
-    ]
+    return write_keys(tmp_path)
 
 
 @pytest.fixture
@@ -312,170 +244,3 @@ def test_breaches_refuses_a_page_size_out_of_range(listed_store: str) -> None:
 def test_breaches_needs_a_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # no data/ledger.db here
     assert "no store here" in bad_input(cli("verify", "breaches"))
-
-
-# ---------------------------------------------------------------------- end to end on anvil
-
-
-@pytest.fixture
-def restore_signals() -> Iterator[None]:
-    """`pipeline run` installs SIGINT and SIGTERM handlers: put pytest's back afterwards."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-
-
-def submit_and_anchor(
-    documents: list[Any], tmp_path: Path, keys: dict[str, Path], store: str, deployment: Path
-) -> None:
-    paths = []
-    for document in documents:
-        signed = sign_commitment(document, SigningKey.generate("ed25519"))
-        path = tmp_path / "in" / f"{document.code}.json"
-        path.parent.mkdir(exist_ok=True)
-        paths.append(write_json(path, signed.to_json_obj()))
-    master = ("--master-key-file", keys["master"])
-    accepted = ok_json(cli("submit", *paths, "--store", store, *master, "--json"))
-    assert accepted["accepted"] == len(documents)
-    anchored = ok_json(
-        cli(
-            "pipeline",
-            "run",
-            "--key",
-            keys["registrar"],
-            "--store",
-            store,
-            "--deployment",
-            deployment,
-            "--max-age",
-            "0",
-            "--until-idle",
-            "--timeout",
-            "60",
-            "--json",
-        )
-    )
-    assert anchored["pending"] == 0
-
-
-@pytest.mark.integration
-@pytest.mark.usefixtures("restore_signals")
-def test_verify_run_and_breaches_against_anvil(
-    anvil: AnvilNode, tmp_path: Path, keys: dict[str, Path]
-) -> None:
-    deployment = tmp_path / "deployment.json"
-    ok_json(
-        cli(
-            "deploy",
-            "--rpc",
-            anvil.url,
-            "--admin-key",
-            keys["admin"],
-            "--department",
-            HRSS,
-            "--registrar-key",
-            keys["registrar"],
-            "--verifier-key",
-            keys["verifier"],
-            "--fund",
-            "--out",
-            deployment,
-            "--json",
-        )
-    )
-    documents = list(sample_commitments(100, department=HRSS))
-    kinds = [planted(d.applicant.id_number) for d in documents]
-    assert kinds.count("mismatch") >= 1  # the samples plant some: the story needs one
-    store = f"sqlite:///{tmp_path / 'ledger.db'}"
-    submit_and_anchor(documents, tmp_path, keys, store, deployment)
-
-    token_file = tmp_path / "token"
-    token_file.write_text("sample-token\n")
-    with running(create_app("sample-token")) as url:
-        sources = ("--sources-url", url, "--sources-token-file", token_file)
-        first = ok_json(
-            cli(*run_args(keys, deployment, store, "--on", VERIFY_ON, *sources, "--json"))
-        )
-    assert first["department"] == HRSS  # from the deployment file
-    assert first["examined"] == len(documents)
-    assert first["recorded_on_chain"] == len(documents)
-    assert sum(first["outcomes"].values()) == len(documents)
-    assert first["outcomes"]["kept"] > 0
-    assert first["outcomes"]["mismatch"] >= 1
-    assert first["outcomes"]["needs_manual"] >= 1  # planted missing data: a person decides
-    assert first["transactions"] >= 1
-    assert first["gas_used"] > 0
-    mismatches = first["outcomes"]["mismatch"]
-
-    # Later, with nothing rectified: the mismatches are overdue and become breaches.
-    # No data service is needed for that (and the one given is not there).
-    gone = (
-        "--sources-url",
-        f"http://127.0.0.1:{closed_port()}",
-        "--sources-token-file",
-        token_file,
-    )
-    later = ok_json(
-        cli(*run_args(keys, deployment, store, "--on", AFTER_RECTIFICATION, *gone, "--json"))
-    )
-    assert later["examined"] == 0
-    assert len(later["breaches"]) == mismatches
-
-    listed = ok_json(
-        cli("verify", "breaches", "--store", store, "--on", AFTER_RECTIFICATION, "--json")
-    )
-    assert listed["total"] == mismatches + len(first["breaches"])
-    names = {d.applicant.name for d in documents} | {d.applicant.id_number for d in documents}
-    for row in listed["records"]:
-        assert row["department"] == HRSS
-        assert "*" in row["party_name"]
-        assert "*" in row["party_code"]
-        assert row["party_name"] not in names
-        assert row["transaction"].startswith("0x")
-    text = json.dumps(listed, ensure_ascii=False)
-    assert not any(d.applicant.id_number in text for d in documents)
-
-    # More commitments while the data service is down: NEEDS_MANUAL, never a crash or a breach.
-    more = list(sample_commitments(5, seed=99, department=HRSS))
-    submit_and_anchor(more, tmp_path, keys, store, deployment)
-    down = ok_json(
-        cli(*run_args(keys, deployment, store, "--on", AFTER_RECTIFICATION, *gone, "--json"))
-    )
-    assert down["examined"] == len(more)
-    assert down["outcomes"] == {"needs_manual": len(more)}
-    assert down["breaches"] == []
-
-    # For people: a table on stdout, nothing left to do.
-    again = cli(*run_args(keys, deployment, store, "--on", AFTER_RECTIFICATION, *gone))
-    assert again.exit_code == 0, explain(again)
-    assert "Verification of BJ-HRSS" in again.stdout
-
-
-@pytest.mark.integration
-def test_verify_run_refuses_an_account_without_the_verifier_role(
-    anvil: AnvilNode, tmp_path: Path, keys: dict[str, Path]
-) -> None:
-    deployment = tmp_path / "deployment.json"
-    ok_json(
-        cli(
-            "deploy",
-            "--rpc",
-            anvil.url,
-            "--admin-key",
-            keys["admin"],
-            "--department",
-            HRSS,
-            "--registrar-key",
-            keys["registrar"],
-            "--fund",
-            "--out",
-            deployment,
-            "--json",
-        )
-    )
-    store = f"sqlite:///{tmp_path / 'ledger.db'}"
-    message = bad_input(cli(*run_args(keys, deployment, store, "--on", VERIFY_ON)))
-    assert "is not a verifier of BJ-HRSS" in message

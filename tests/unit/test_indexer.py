@@ -1,13 +1,14 @@
-"""The event index: every contract event copied once, confirmed blocks only, reorgs undone."""
+"""The event index: every contract event copied once, confirmed blocks only (reorgs:
+tests/integration/test_indexer_anvil.py)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from conftest import Deployment, deploy
+from conftest import Deployment
 
-from ledger import Chain, MerkleTree, Status, keccak256
+from ledger import MerkleTree, Status, keccak256
 from ledger.indexer import EventIndexer
 from ledger.store import Store
 
@@ -55,22 +56,3 @@ def test_only_confirmed_blocks_are_indexed(embedded_deployment: Deployment, tmp_
     # the last two blocks (single anchor, breach) are not deep enough yet
     assert "CommitmentAnchored" not in names
     assert "BreachRecorded" not in names
-
-
-def test_a_reorg_is_undone(anvil_chain: Chain, tmp_path: Path) -> None:
-    d = deploy(anvil_chain)
-    store = _store(tmp_path)
-    indexer = EventIndexer(store, d.ledger)
-    indexer.sync()
-    snapshot = anvil_chain.w3.provider.make_request("evm_snapshot", [])["result"]
-    gone = keccak256(b"reorged away")
-    d.ledger.anchor(d.registrar, gone)
-    indexer.sync()
-    assert store.events("CommitmentAnchored", subject=gone)
-    anvil_chain.w3.provider.make_request("evm_revert", [snapshot])
-    anvil_chain.forget_nonces()
-    kept = keccak256(b"on the new branch")
-    d.ledger.anchor(d.registrar, kept)
-    indexer.sync()
-    assert not store.events("CommitmentAnchored", subject=gone)
-    assert store.events("CommitmentAnchored", subject=kept)

@@ -12,28 +12,29 @@ from test_service_world import open_service
 from ledger import AnvilNode, Chain, hex32
 
 
-def test_the_audit_lookup_says_unreachable_when_the_node_is_gone(tmp_path: Path) -> None:
-    with AnvilNode() as node:
-        d = deploy(Chain.connect(node.url, kind="anvil"))
-        world = open_service(tmp_path, d, rpc=node.url)
-        try:
-            [(digest, _)] = anchored(world)
-            url = f"/v1/audit/commitments/{hex32(digest)}"
-            body = world.client.get(url).json()
-            assert body["on_chain"]["reachable"] is True
-            assert body["on_chain"]["anchored"] is True
-            assert body["on_chain"]["status"] == "none"
-            assert (
-                body["anchor"]["confirmations"]
-                == d.chain.block_number() - (body["anchor"]["block_number"])
-            )
-            node.stop()
-            response = world.client.get(url)
-            assert response.status_code == 200, response.text
-            gone = response.json()
-            assert gone["on_chain"]["reachable"] is False
-            assert gone["on_chain"]["anchored"] is None and gone["on_chain"]["status"] is None
-            assert gone["anchor"]["confirmations"] is None
-            assert gone["anchor"]["block_number"] == body["anchor"]["block_number"]  # the store's
-        finally:
-            world.context.close()
+def test_the_audit_lookup_says_unreachable_when_the_node_is_gone(
+    anvil: AnvilNode, tmp_path: Path
+) -> None:
+    d = deploy(Chain.connect(anvil.url, kind="anvil"))
+    world = open_service(tmp_path, d, rpc=anvil.url)
+    try:
+        [(digest, _)] = anchored(world)
+        url = f"/v1/audit/commitments/{hex32(digest)}"
+        body = world.client.get(url).json()
+        assert body["on_chain"]["reachable"] is True
+        assert body["on_chain"]["anchored"] is True
+        assert body["on_chain"]["status"] == "none"
+        assert (
+            body["anchor"]["confirmations"]
+            == d.chain.block_number() - (body["anchor"]["block_number"])
+        )
+        anvil.stop()
+        response = world.client.get(url)
+        assert response.status_code == 200, response.text
+        gone = response.json()
+        assert gone["on_chain"]["reachable"] is False
+        assert gone["on_chain"]["anchored"] is None and gone["on_chain"]["status"] is None
+        assert gone["anchor"]["confirmations"] is None
+        assert gone["anchor"]["block_number"] == body["anchor"]["block_number"]  # the store's
+    finally:
+        world.context.close()
