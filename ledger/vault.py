@@ -17,20 +17,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
-from ledger.errors import LedgerError
+from ledger.errors import ErasedError, VaultError
 
 MASTER_KEY_ENV = "COMMITLEDGER_MASTER_KEY"
 _KEY_BYTES = 32
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
-
-
-class VaultError(LedgerError, ValueError):
-    """A master key is missing or malformed, or sealed data cannot be opened."""
-
-
-class ErasedError(VaultError):
-    """The data key was destroyed: the personal data are gone for good."""
+_SECRET_VERSION = 1
+SEALED_SECRET_BYTES = 1 + _NONCE_BYTES + _KEY_BYTES + _TAG_BYTES  # a sealed 32-byte secret
 
 
 @dataclass(frozen=True)
@@ -52,6 +46,8 @@ class Vault:
         self._fingerprint_key = hmac.new(
             master_key, b"applicant-fingerprint", hashlib.sha256
         ).digest()
+        # And one for the service's own secrets kept in the store (webhook keys, cursor key).
+        self._secrets_key = hmac.new(master_key, b"stored-secrets", hashlib.sha256).digest()
 
     @property
     def master_key(self) -> bytes:
@@ -107,8 +103,33 @@ class Vault:
         except (InvalidUnwrap, InvalidTag):
             raise VaultError("sealed data do not open: wrong master key or altered data") from None
 
+    def seal_secret(self, secret: bytes, purpose: bytes) -> bytes:
+        """A 32-byte secret the store must keep (a webhook's signing key, the cursor key),
+        sealed: version, nonce, AES-GCM under a key derived from the master key, with
+        `purpose` authenticated so that a sealed value cannot be moved to another use."""
+        if len(secret) != _KEY_BYTES:
+            raise VaultError(f"a stored secret is {_KEY_BYTES} bytes, got {len(secret)}")
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        body = AESGCM(self._secrets_key).encrypt(nonce, secret, purpose)
+        return bytes([_SECRET_VERSION]) + nonce + body
+
+    def open_secret(self, sealed: bytes, purpose: bytes) -> bytes:
+        """The secret `seal_secret` sealed for `purpose`; VaultError when it does not open."""
+        if not is_sealed_secret(sealed):
+            raise VaultError("not a sealed secret")
+        nonce, body = sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :]
+        try:
+            return AESGCM(self._secrets_key).decrypt(nonce, body, purpose)
+        except InvalidTag:
+            raise VaultError("a stored secret does not open: wrong master key") from None
+
     def fingerprint(self, id_type: str, id_number: str) -> bytes:
         """A keyed fingerprint of an applicant's identity, to find their records without the ID."""
         return hmac.new(
             self._fingerprint_key, f"{id_type}:{id_number}".encode(), hashlib.sha256
         ).digest()
+
+
+def is_sealed_secret(value: bytes) -> bool:
+    """Whether a stored secret is sealed (`Vault.seal_secret`) rather than kept in clear."""
+    return len(value) == SEALED_SECRET_BYTES and value[0] == _SECRET_VERSION

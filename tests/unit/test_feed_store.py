@@ -14,13 +14,17 @@ import pytest
 from sqlalchemy import Connection, event, select, update
 
 from ledger import Status, department_id
+from ledger.errors import VaultError
 from ledger.store import Store
 from ledger.tables import commitments
 from ledger.types import Hash32
-from verifier.feed.cursor import CursorCodec, CursorError
+from ledger.vault import Vault, is_sealed_secret
+from verifier.errors import CursorError
+from verifier.feed.cursor import CursorCodec
 from verifier.feed.records import Details, FeedRecord, chain_facts, department_codes
 from verifier.feed.store import FeedStore, PendingEvent, head_in
-from verifier.feed.tables import feed_records
+from verifier.feed.subscribers import Subscriptions
+from verifier.feed.tables import feed_meta, feed_records, feed_subscribers
 from verifier.feed.webhooks import new_secret, sign_body, verify_body
 
 CONTRACT = "0x" + "ab" * 20
@@ -265,3 +269,50 @@ def test_records_to_redact_are_those_naming_an_erased_committer(store: Store) ->
             update(feed_records).where(feed_records.c.seq == 2).values(personal=False)
         )
     assert [seq for seq, _body in feed.erased_with_personal_data()] == [1]
+
+
+# ---------------------------------------------------------------------- secrets kept sealed
+
+
+def test_the_cursor_key_is_kept_sealed_and_a_clear_one_is_sealed_on_open(store: Store) -> None:
+    vault = Vault(os.urandom(32))
+    legacy = FeedStore(store)  # a store from before sealing: the key in clear
+    with store.engine.connect() as connection:
+        clear = bytes(connection.execute(select(feed_meta.c.cursor_key)).scalar_one())
+    assert not is_sealed_secret(clear)
+    issued = legacy.cursors.encode(3)
+
+    sealed = FeedStore(Store(store.url), vault)
+    with store.engine.connect() as connection:
+        kept = bytes(connection.execute(select(feed_meta.c.cursor_key)).scalar_one())
+    assert is_sealed_secret(kept) and clear not in kept
+    assert sealed.cursors.decode(issued) == 3  # cursors handed out before still resume
+    with pytest.raises(VaultError, match="master key"):
+        _ = FeedStore(Store(store.url)).cursors
+
+
+def test_a_webhook_secret_is_kept_sealed_and_a_clear_one_is_sealed_on_open(store: Store) -> None:
+    vault = Vault(os.urandom(32))
+    feed = FeedStore(store, vault)
+    _shown, secret = new_secret()
+    with pytest.raises(VaultError):
+        Subscriptions(feed).add_subscriber("http://127.0.0.1:9/hook", "public", secret)
+    subscriptions = Subscriptions(feed, vault)
+    first = subscriptions.add_subscriber("http://127.0.0.1:9/hook", "public", secret)
+    _shown, older = new_secret()
+    with store.engine.begin() as connection:  # as a store from before sealing holds one
+        connection.execute(
+            feed_subscribers.insert().values(
+                url="http://127.0.0.1:9/old", scope="all", secret=older, created_at=0.0,
+                delivered_seq=0, attempts=0, next_attempt_at=0.0, lease_until=0.0, active=True,
+            )
+        )  # fmt: skip
+
+    reopened = Subscriptions(FeedStore(Store(store.url), vault), vault)
+
+    with store.engine.connect() as connection:
+        stored = [bytes(s) for s in connection.execute(select(feed_subscribers.c.secret)).scalars()]
+    assert all(is_sealed_secret(value) for value in stored)
+    assert not any(secret in value or older in value for value in stored)
+    by_id = {s.id: s.secret for s in reopened.subscribers()}
+    assert by_id[first] == secret and older in by_id.values()

@@ -7,8 +7,8 @@ import secrets
 
 import pytest
 
-from ledger.errors import LedgerError
-from ledger.vault import MASTER_KEY_ENV, ErasedError, Sealed, Vault, VaultError
+from ledger.errors import ErasedError, LedgerError, VaultError
+from ledger.vault import MASTER_KEY_ENV, Sealed, Vault, is_sealed_secret
 
 ASSOCIATED = bytes.fromhex("ab" * 32)  # a commitment hash
 PLAIN = "王伟 110101199003071234 the signed document".encode()
@@ -262,3 +262,17 @@ def test_fingerprint_reveals_neither_the_id_nor_a_plain_hash() -> None:
 
     direct = hmac.new(vault.master_key, f"resident_id:{number}".encode(), hashlib.sha256)
     assert fp != direct.digest()
+
+
+def test_a_stored_secret_is_sealed_for_one_purpose_under_the_master_key(vault: Vault) -> None:
+    secret = secrets.token_bytes(32)
+    sealed = vault.seal_secret(secret, b"webhook")
+    assert is_sealed_secret(sealed) and not is_sealed_secret(secret)
+    assert secret not in sealed
+    assert vault.open_secret(sealed, b"webhook") == secret
+    with pytest.raises(VaultError, match="does not open"):
+        vault.open_secret(sealed, b"cursor")  # not movable to another use
+    with pytest.raises(VaultError, match="does not open"):
+        Vault(secrets.token_bytes(32)).open_secret(sealed, b"webhook")
+    with pytest.raises(VaultError, match="not a sealed secret"):
+        vault.open_secret(secret, b"webhook")

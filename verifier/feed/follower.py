@@ -61,8 +61,8 @@ class FeedFollower:
         client: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.feed = FeedStore(store)
-        self.subscriptions = Subscriptions(self.feed)
+        self.feed = FeedStore(store, vault)
+        self.subscriptions = Subscriptions(self.feed, vault)
         self.indexer = EventIndexer(store, ledger, confirmations)
         self.builder = FeedBuilder(
             self.feed, ledger, catalog, vault, report_keys, confirmations=confirmations

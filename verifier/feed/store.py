@@ -18,13 +18,16 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ledger.errors import VaultError
 from ledger.store import Store
 from ledger.tables import apply_migrations, commitments, contract_events
+from ledger.vault import Vault, is_sealed_secret
 from verifier.feed.cursor import CursorCodec
 from verifier.feed.records import FeedRecord, Scope
 from verifier.feed.tables import MIGRATIONS, feed_meta, feed_migrations, feed_records
 
 OUTCOME_EVENT = "OutcomeRecorded"
+CURSOR_KEY_PURPOSE = b"feed-cursor-key"
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,13 @@ class StoredRow:
 
 
 class FeedStore:
-    """The feed's tables on the ledger store's database; opening applies their migrations."""
+    """The feed's tables on the ledger store's database; opening applies their migrations.
 
-    def __init__(self, store: Store) -> None:
+    The cursor key is kept sealed under the master key (`vault`); a store that kept it in
+    clear has it sealed when first opened with the vault. Without the vault everything
+    but cursors works (exports, status, checks)."""
+
+    def __init__(self, store: Store, vault: Vault | None = None) -> None:
         self.store = store
         self._engine = store.engine
         self._writer = store.engine.execution_options(immediate=True)
@@ -66,7 +73,7 @@ class FeedStore:
                         feed_meta.insert().values(
                             id=1,
                             feed_id=os.urandom(16),
-                            cursor_key=os.urandom(32),
+                            cursor_key=_new_cursor_key(vault),
                             head=0,
                             head_block=0,
                         )
@@ -75,7 +82,24 @@ class FeedStore:
             pass  # another process created the feed at the same moment: use theirs
         with self._engine.connect() as connection:
             meta = connection.execute(select(feed_meta)).one()
-        self.cursors = CursorCodec(bytes(meta.feed_id), bytes(meta.cursor_key))
+        self._feed_id, self._cursor_key = bytes(meta.feed_id), bytes(meta.cursor_key)
+        self._vault = vault
+        self._cursors: CursorCodec | None = None
+        if vault is not None and not is_sealed_secret(self._cursor_key):
+            self._cursor_key = _seal_cursor_key(self._writer, vault, self._cursor_key)
+
+    @property
+    def cursors(self) -> CursorCodec:
+        """The codec of this feed's cursors; VaultError when its key is sealed and this
+        store was opened without the master key."""
+        if self._cursors is None:
+            key = self._cursor_key
+            if is_sealed_secret(key):
+                if self._vault is None:
+                    raise VaultError("the feed's cursor key is sealed: open it with the master key")
+                key = self._vault.open_secret(key, CURSOR_KEY_PURPOSE)
+            self._cursors = CursorCodec(self._feed_id, key)
+        return self._cursors
 
     # ------------------------------------------------------------------ appending
 
@@ -246,6 +270,22 @@ class FeedStore:
         with self._engine.connect() as connection:
             rows = connection.execute(select(feed_records.c.record_id, feed_records.c.appended_at))
             return {row.record_id: float(row.appended_at) for row in rows}
+
+
+def _new_cursor_key(vault: Vault | None) -> bytes:
+    key = os.urandom(32)
+    return key if vault is None else vault.seal_secret(key, CURSOR_KEY_PURPOSE)
+
+
+def _seal_cursor_key(writer: Any, vault: Vault, clear: bytes) -> bytes:
+    """Seal a cursor key kept in clear (a store from before sealing), in place; the sealed
+    value (another process may have sealed it first: theirs is kept)."""
+    sealed = vault.seal_secret(clear, CURSOR_KEY_PURPOSE)
+    with writer.begin() as connection:
+        connection.execute(
+            update(feed_meta).where(feed_meta.c.cursor_key == clear).values(cursor_key=sealed)
+        )
+        return bytes(connection.execute(select(feed_meta.c.cursor_key)).scalar_one())
 
 
 def head_in(connection: Connection) -> int:

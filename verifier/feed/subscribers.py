@@ -1,6 +1,8 @@
 """Webhook subscribers of the feed and how far delivery got: their rows, leases, dead letters.
 
 The tables are the feed's (`verifier.feed.tables`, same migrations); this is their use.
+Each subscriber's signing secret is kept sealed under the master key (`Vault.seal_secret`);
+secrets a store kept in clear are sealed when it is first opened here with the vault.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from ledger.errors import VaultError
+from ledger.vault import Vault, is_sealed_secret
 from verifier.feed.records import Scope
 from verifier.feed.store import FeedStore
 from verifier.feed.tables import feed_dead_letters, feed_meta, feed_records, feed_subscribers
@@ -45,12 +49,21 @@ class DeadLetter:
     dead_at: float
 
 
-def _subscriber(row: Any) -> Subscriber:
+SECRET_PURPOSE = b"feed-webhook-secret"
+
+
+def _secret(stored: bytes, vault: Vault | None) -> bytes:
+    if not is_sealed_secret(stored):
+        return stored  # a store from before sealing, opened without the vault
+    return b"" if vault is None else vault.open_secret(stored, SECRET_PURPOSE)
+
+
+def _subscriber(row: Any, vault: Vault | None) -> Subscriber:
     return Subscriber(
         row.id,
         row.url,
         row.scope,
-        bytes(row.secret),
+        _secret(bytes(row.secret), vault),  # b"": sealed, and no vault to open it
         row.created_at,
         int(row.delivered_seq),
         row.attempts,
@@ -63,10 +76,26 @@ def _subscriber(row: Any) -> Subscriber:
 class Subscriptions:
     """Subscribers, their delivery positions and dead letters, on the feed's tables."""
 
-    def __init__(self, feed: FeedStore) -> None:
+    def __init__(self, feed: FeedStore, vault: Vault | None = None) -> None:
         self.feed = feed  # opened first: it applies the tables' migrations
         self._engine = feed.store.engine
         self._writer = feed.store.engine.execution_options(immediate=True)
+        self._vault = vault
+        if vault is not None:
+            self._seal_clear_secrets(vault)
+
+    def _seal_clear_secrets(self, vault: Vault) -> None:
+        """Seal the secrets a store from before sealing kept in clear (once; in place)."""
+        with self._writer.begin() as connection:
+            rows = connection.execute(select(feed_subscribers.c.id, feed_subscribers.c.secret))
+            for row in rows.all():
+                secret = bytes(row.secret)
+                if not is_sealed_secret(secret):
+                    connection.execute(
+                        update(feed_subscribers)
+                        .where(feed_subscribers.c.id == row.id)
+                        .values(secret=vault.seal_secret(secret, SECRET_PURPOSE))
+                    )
 
     def add_subscriber(
         self,
@@ -77,7 +106,11 @@ class Subscriptions:
         from_start: bool = True,
         now: float | None = None,
     ) -> int:
-        """Register a webhook: it receives every record (or, not `from_start`, the new ones)."""
+        """Register a webhook: it receives every record (or, not `from_start`, the new ones).
+        Needs the vault: the secret is kept sealed."""
+        if self._vault is None:
+            raise VaultError("a webhook's secret is kept sealed: give the master key")
+        sealed = self._vault.seal_secret(secret, SECRET_PURPOSE)
         stamp = time.time() if now is None else now
         with self._writer.begin() as connection:
             head = int(connection.execute(select(feed_meta.c.head)).scalar_one())
@@ -85,7 +118,7 @@ class Subscriptions:
                 feed_subscribers.insert().values(
                     url=url,
                     scope=scope,
-                    secret=secret,
+                    secret=sealed,
                     created_at=stamp,
                     delivered_seq=0 if from_start else head,
                     attempts=0,
@@ -101,7 +134,7 @@ class Subscriptions:
         """Every subscriber, oldest first."""
         with self._engine.connect() as connection:
             rows = connection.execute(select(feed_subscribers).order_by(feed_subscribers.c.id))
-            return [_subscriber(row) for row in rows]
+            return [_subscriber(row, self._vault) for row in rows]
 
     def claim(self, now: float, lease_s: float) -> list[Subscriber]:
         """Active subscribers due for a try that no other deliverer holds; leased to this one."""
@@ -122,7 +155,7 @@ class Subscriptions:
                     .where(feed_subscribers.c.id.in_([row.id for row in rows]))
                     .values(lease_until=now + lease_s)
                 )
-        return [_subscriber(row) for row in rows]
+        return [_subscriber(row, self._vault) for row in rows]
 
     def undelivered(
         self, subscriber: Subscriber, scopes: Sequence[Scope], limit: int
