@@ -6,6 +6,7 @@ survives a crash of the process or the machine) or PostgreSQL by URL.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,17 +17,13 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StoreError
 from ledger.tables import batches, commitments, contract_events, exclusions, migrate, sync_state
 from ledger.types import Hash32
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 ADD_ATTEMPTS = 3  # tries to store commitments racing a concurrent writer of the same hash
 IN_CHUNK = 500  # values per IN (...) list when reading many rows by key
-
-
-class StoreError(LedgerError, RuntimeError):
-    """The store cannot be opened or a write conflicts with another writer."""
 
 
 @dataclass(frozen=True)
@@ -155,11 +152,42 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for memory or another backend)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(str(parsed.database))
+
+
+def make_private(database: Path) -> None:
+    """The store's files readable by their owner only (0600): they hold sealed documents,
+    fingerprints and sealed secrets. SQLite creates -wal and -shm with the database's mode,
+    so a database created 0600 keeps them so; files of an older store are narrowed here."""
+    if not database.exists():
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+    for suffix in SQLITE_FILE_SUFFIXES:
+        path = database.with_name(database.name + suffix)
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # another user's file: narrowing it is the owner's job
+            continue
+
+
 def _engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        database = sqlite_file(url)
+        if database is not None:
+            # A new data directory is the owner's only (0700); an existing one is kept as is.
+            database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_private(database)
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -167,6 +195,10 @@ def _engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     return create_engine(url, pool_pre_ping=True)
+
+
+class ErasureRefusedError(LedgerError, PermissionError):
+    """The law requires keeping what erasure would destroy (a published breach): retry later."""
 
 
 class Store:
@@ -179,6 +211,9 @@ class Store:
             self._writer = self.engine.execution_options(immediate=True)
             with self._writer.begin() as connection:
                 migrate(connection)
+            database = sqlite_file(url)
+            if database is not None:
+                make_private(database)  # the -wal and -shm files the first connection made
         except LedgerError:
             raise
         except Exception as exc:
@@ -306,14 +341,49 @@ class Store:
         found = self.sealed_many([commitment]).get(commitment)
         return None if found is None else (found[1], found[2])
 
-    def erase(self, commitment: Hash32, now: float | None = None) -> bool:
-        """Destroy the data key (and the ciphertext with it); False when unknown."""
+    def erase(
+        self,
+        commitment: Hash32,
+        now: float | None = None,
+        also: Callable[[Connection, Hash32], None] | None = None,
+    ) -> bool:
+        """Destroy the data key (and the ciphertext with it); False when unknown.
+
+        The applicant's fingerprint goes too (a random value takes its place): with the
+        public masked ID only a few digits are unknown, so a keyed hash of the ID that stays
+        would let whoever holds the master key test guesses until one matches. `also` runs
+        in the same transaction (the verifier's breach records forget the applicant there).
+        While an exclusion holds the fingerprint (an unrepaired published breach, which the
+        law requires to keep), ErasureRefusedError: nothing changes.
+        """
         with self._writer.begin() as connection:
+            row = connection.execute(
+                select(commitments.c.applicant_fingerprint).where(commitments.c.hash == commitment)
+            ).first()
+            if row is None:
+                return False
+            fingerprint = bytes(row.applicant_fingerprint)
+            held = connection.execute(
+                select(exclusions.c.since).where(exclusions.c.applicant_fingerprint == fingerprint)
+            ).first()
+            if held is not None:
+                raise ErasureRefusedError(
+                    "erasure refused: the applicant has an unrepaired published breach, which "
+                    "the law requires to keep (with its exclusion) while it is published; "
+                    "erase again once it is repaired, corrected or expired"
+                )
             result = connection.execute(
                 update(commitments)
                 .where(commitments.c.hash == commitment)
-                .values(wrapped_key=None, sealed=b"", erased_at=time.time() if now is None else now)
+                .values(
+                    wrapped_key=None,
+                    sealed=b"",
+                    erased_at=time.time() if now is None else now,
+                    applicant_fingerprint=os.urandom(32),
+                )
             )
+            if also is not None:
+                also(connection, commitment)
         if self.dialect == "sqlite" and result.rowcount == 1:
             # Until the write-ahead log is folded back and truncated, the old page with the
             # wrapped key is still on disk: a copy of the disk would still open the document.

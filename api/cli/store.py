@@ -17,10 +17,12 @@ from api.keyfiles import load_account
 from api.output import EXIT_CHECK_FAILED, console, emit_json, reporting_errors, stdout
 from ledger import Chain, InvalidDocumentError, LedgerContract, LedgerError, hex32, to_hash32
 from ledger.anchoring_pipeline import Anchorer, PipelineConfig
+from ledger.errors import VaultError
 from ledger.intake import Acknowledgement, Intake
 from ledger.store import Store
-from ledger.vault import MASTER_KEY_ENV, Vault, VaultError
+from ledger.vault import MASTER_KEY_ENV, Vault
 from verifier import Catalog, default_catalog
+from verifier.records.facade import VerifierRecords
 
 STORE_ENV = "COMMITLEDGER_STORE"
 DEFAULT_STORE = "sqlite:///data/ledger.db"
@@ -59,7 +61,7 @@ def open_vault(path: Path | None) -> Vault:
 
 def catalog_departments(catalog: Catalog | None = None) -> dict[str, str]:
     """Matter code -> responsible department, from `catalog` (default: the shipped one)."""
-    return {matter.code: matter.department for matter in (catalog or default_catalog()).matters}
+    return (catalog or default_catalog()).matter_departments()
 
 
 def register(app: typer.Typer) -> None:
@@ -127,10 +129,17 @@ def erase(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Erase a commitment's personal data for good: its data key is destroyed."""
+    """Erase a commitment's personal data for good: its data key and the applicant's
+    fingerprint are destroyed, its breach records lose the name and code. Refused (exit 1)
+    while the applicant has an unrepaired published breach: the law requires keeping it."""
     with reporting_errors(as_json):
         digest = to_hash32(commitment)
-        erased = open_store(store).erase(digest)
+        the_store = open_store(store)
+        try:
+            records = VerifierRecords(the_store)  # opening migrates: its tables are there
+            erased = the_store.erase(digest, also=records.forget_applicant)
+        finally:
+            the_store.close()
         if not erased:
             raise InvalidDocumentError(f"no commitment {hex32(digest)} in the store")
     if as_json:

@@ -7,8 +7,10 @@ Anchoring through `pipeline run` needs a JSON-RPC node; here only its bad-input 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +21,16 @@ from typer.testing import CliRunner, Result
 from api.cli.main import app
 from api.demo.samples import sample_commitments
 from ledger import Commitment, SigningKey, hex32, sign_commitment
+from ledger.errors import ErasedError, VaultError
+from ledger.identity import resident_id_check_digit
 from ledger.intake import Intake
 from ledger.store import Store
 from ledger.types import Hash32
-from ledger.vault import MASTER_KEY_ENV, ErasedError, Vault, VaultError
+from ledger.vault import MASTER_KEY_ENV, Vault
 from verifier import default_catalog
+from verifier.breaches import BreachEvidence, BreachRecord, earliest_repair, make_breach_record
+from verifier.records.breach_store import ERASED_PARTY
+from verifier.records.facade import VerifierRecords
 
 RUNNER = CliRunner()
 MATTERS = {matter.code: matter.department for matter in default_catalog().matters}
@@ -398,6 +405,106 @@ def test_erase_a_stored_commitment(setup: Setup) -> None:
     # resubmitting the same document does not bring the personal data back
     resubmitted = ok_json(setup.submit(setup.files[1], json_out=True))
     assert resubmitted["results"][0]["new"] is False
+
+
+def _publish_breach(setup: Setup, document: Commitment) -> tuple[BreachRecord, bytes]:
+    """A published breach of `document` (as a run publishes it), with its exclusion."""
+    vault = Vault.from_text(setup.master_key.read_text())
+    applicant = document.applicant
+    fingerprint = vault.fingerprint(applicant.id_type, applicant.id_number)
+    digest = document.hash()
+    evidence = BreachEvidence(
+        chain_id=31337,
+        contract="0x" + "11" * 20,
+        transaction="0x" + "22" * 32,
+        block=7,
+        commitment_hash=hex32(digest),
+    )
+    record = make_breach_record(
+        applicant,
+        default_catalog().matter(document.matter_code),
+        digest,
+        facts="承诺内容与核查数据不符",
+        decision="撤销审批决定，记入失信记录",
+        document_number="京BJ-HRSS承诺〔2026〕000001号",
+        decision_date=date(2026, 11, 27),
+        evidence=evidence,
+    )
+    store = setup.open_store()
+    try:
+        assert VerifierRecords(store).add_breach(record, fingerprint)
+        store.exclude(fingerprint, digest)
+    finally:
+        store.close()
+    return record, fingerprint
+
+
+def _stored_values(path: Path) -> set[bytes]:
+    """Every 32-byte value in any column of any table of the SQLite store."""
+    found: set[bytes] = set()
+    with sqlite3.connect(path) as connection:
+        tables = [
+            r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
+        for table in tables:
+            for row in connection.execute(f'SELECT * FROM "{table}"'):
+                found.update(v for v in row if isinstance(v, bytes) and len(v) == 32)
+    return found
+
+
+def _guesses(region: str, tail: str, around: date, days: int) -> Iterator[str]:
+    """Resident IDs of `region` ending in `tail` born within `days` of `around`: the masked
+    ID hides only the birth date and two digits (the brute force of issue 13, narrowed to a
+    window that holds the true birth date so that the test stays fast)."""
+    for offset in range(-days, days + 1):
+        born = around + timedelta(days=offset)
+        for hidden in range(100):
+            first17 = f"{region}{born:%Y%m%d}{hidden:02d}{tail[0]}"
+            if resident_id_check_digit(first17) == tail[1]:
+                yield first17 + tail[1]
+
+
+def test_erasure_waits_for_a_published_breach_then_leaves_nothing_to_test_a_guess_against(
+    setup: Setup,
+) -> None:
+    assert setup.submit(*setup.files).exit_code == 0
+    document = next(d for d in setup.documents if d.applicant.id_type == "resident_id")
+    digest = document.hash()
+    record, fingerprint = _publish_breach(setup, document)
+    db = setup.root / "ledger.db"
+
+    refused = cli("erase", hex32(digest), "--store", setup.url, "--json")
+    assert refused.exit_code == 1, explain(refused)
+    assert "law requires" in one_json(refused.stdout)["error"]["message"]
+    store = setup.open_store()
+    try:
+        assert not store.get(digest).erased  # type: ignore[union-attr]
+        assert fingerprint in _stored_values(db)
+        records = VerifierRecords(store)
+        repaired_on = earliest_repair(record)
+        records.update_breach_status(record.id, "repaired", repaired_on)
+        store.lift_exclusion(fingerprint)
+    finally:
+        store.close()
+
+    assert cli("erase", hex32(digest), "--store", setup.url).exit_code == 0
+    vault = Vault.from_text(setup.master_key.read_text())  # even with the master key
+    number = document.applicant.id_number
+    region, tail = record.party_code[:6], record.party_code[-2:]
+    born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    guesses = list(_guesses(region, tail, born, days=60))
+    assert number in guesses  # before the fix, one of these matched a stored fingerprint
+    stored = _stored_values(db)
+    assert not any(vault.fingerprint("resident_id", guess) in stored for guess in guesses)
+    assert fingerprint not in db.read_bytes()  # nor in a freed page or the log
+    store = setup.open_store()
+    try:
+        shown = VerifierRecords(store).breach(record.id)
+        assert shown is not None
+        assert (shown.party_name, shown.party_code) == (ERASED_PARTY, ERASED_PARTY)
+        assert shown.status == "repaired"  # the record and its history stay
+    finally:
+        store.close()
 
 
 # ---------------------------------------------------------------------- pipeline run, bad input

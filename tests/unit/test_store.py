@@ -13,8 +13,9 @@ from sqlalchemy import text
 
 from ledger.anchoring_pipeline import build_tree
 from ledger.canonical import keccak256
+from ledger.errors import StoreError
 from ledger.merkle import verify_proof
-from ledger.store import BatchRow, NewCommitment, Store, StoreError, StoreStatus
+from ledger.store import BatchRow, NewCommitment, Store, StoreStatus
 from ledger.types import Hash32
 
 HRSS = "BJ-HRSS"
@@ -111,6 +112,42 @@ def test_a_sqlite_store_creates_its_directory(tmp_path: Path) -> None:
     try:
         assert path.exists()
     finally:
+        store.close()
+
+
+def modes(database: Path) -> dict[str, int]:
+    """The permission bits of the store's files that exist, by suffix."""
+    found = {}
+    for suffix in ("", "-wal", "-shm"):
+        path = database.with_name(database.name + suffix)
+        if path.exists():
+            found[suffix] = path.stat().st_mode & 0o777
+    return found
+
+
+def test_a_new_sqlite_store_and_its_directory_are_the_owners_only(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "ledger.db"
+    store = Store(f"sqlite:///{path}")
+    try:
+        assert store.add_commitments([commitment(1)]) == [True]  # the WAL is written
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+        assert modes(path) == {"": 0o600, "-wal": 0o600, "-shm": 0o600}
+    finally:
+        store.close()
+
+
+def test_an_older_world_readable_store_is_narrowed_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    store = Store(f"sqlite:///{path}")
+    store.add_commitments([commitment(1)])
+    for file in path.parent.glob("ledger.db*"):
+        file.chmod(0o644)
+    reopened = Store(f"sqlite:///{path}")
+    try:
+        assert set(modes(path).values()) == {0o600}
+        assert reopened.get(commitment(1).hash) is not None
+    finally:
+        reopened.close()
         store.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from datetime import date
 from typing import Any, Literal, NamedTuple
@@ -14,9 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
 from ledger import to_hash32
+from ledger.store import ErasureRefusedError
+from ledger.types import Hash32
 from verifier.breaches import BreachRecord, corrected, expired, repaired
-from verifier.records.errors import RecordsError, UnknownRecordError
+from verifier.errors import RecordsError, UnknownRecordError
 from verifier.records.tables import breach_records
+
+# What an erased applicant's name and code read as, everywhere the record is shown (the
+# feed serves its records without them and says `personal_data_erased`).
+ERASED_PARTY = "（已删除）"
 
 
 class StoredBreach(NamedTuple):
@@ -153,6 +160,36 @@ class BreachStore:
             annulled = dataclasses.replace(stored.record, status="corrected")
             self._write_status(connection, annulled, now)
         return StoredBreach(annulled, stored.fingerprint)
+
+    @staticmethod
+    def forget_applicant(connection: Connection, commitment: Hash32) -> None:
+        """On erasure, in its transaction: the commitment's records lose the applicant's
+        fingerprint (a random value instead) and their name and code (ERASED_PARTY).
+        ErasureRefusedError while one is published: the law requires it as it is."""
+        rows = connection.execute(
+            select(breach_records.c.public_json).where(
+                breach_records.c.commitment_hash == commitment
+            )
+        ).all()
+        for row in rows:
+            record = BreachRecord.from_json(row.public_json)
+            if record.status == "published":
+                raise ErasureRefusedError(
+                    f"erasure refused: breach {record.id} is published (until "
+                    f"{record.publication_end}); the law requires keeping it while it is: "
+                    "erase again once it is repaired, corrected or expired"
+                )
+            redacted = dataclasses.replace(record, party_name=ERASED_PARTY, party_code=ERASED_PARTY)
+            connection.execute(
+                update(breach_records)
+                .where(breach_records.c.id == record.id)
+                .values(
+                    applicant_fingerprint=os.urandom(32),
+                    party_name=ERASED_PARTY,
+                    party_code=ERASED_PARTY,
+                    public_json=json.dumps(redacted.to_public_json(), ensure_ascii=False),
+                )
+            )
 
     @staticmethod
     def _ended(on: date) -> Select[tuple[str, bytes]]:
