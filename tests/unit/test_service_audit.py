@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import unreachable_rpc
-from conftest import Deployment
+from conftest import HRSS, MARKET, Deployment
+from service_keys import write_all_keys
 from test_service_world import ServiceWorld, assert_problem, open_service
 
 from ledger import ProofBundle, SignedCommitment, check_bundle, hex32
@@ -61,8 +62,12 @@ def test_an_anchored_commitment_shows_its_anchor_and_outcome(world: ServiceWorld
         "chain_id": chain.chain_id,
         "contract": world.deployment.ledger.address,
         "anchored": True,
-        "status": "none",  # a batch member gets its own record with its first outcome
+        "status": None,  # not a published breach: the public is told it is anchored, no more
     }
+    own = world.client.get(
+        f"/v1/audit/commitments/{hex32(digest)}", headers=world.auth(HRSS, "verifier")
+    ).json()
+    assert own["on_chain"]["status"] == "none"  # a batch member: its record comes later
     assert body["verification_state"] is None
     assert body["proof_url"] == f"/v1/audit/commitments/{hex32(digest)}/proof"
     for secret in personal_data(signed):
@@ -85,7 +90,7 @@ def test_a_pending_commitment_has_no_anchor_yet(world: ServiceWorld) -> None:
     assert body["proof_url"] is None
     assert body["on_chain"]["reachable"] is True
     assert body["on_chain"]["anchored"] is None
-    assert body["on_chain"]["status"] == "none"
+    assert body["on_chain"]["status"] is None  # only published breach states are named
 
 
 def test_the_anchor_is_shown_when_the_node_is_down(
@@ -157,9 +162,13 @@ def test_without_a_deployment_there_is_no_proof(
 # ---------------------------------------------------------------------- documents
 
 
-def check(world: ServiceWorld, document: object) -> dict[str, object]:
+def check(
+    world: ServiceWorld, document: object, headers: dict[str, str] | None = None
+) -> dict[str, object]:
     response = world.client.post(
-        "/v1/audit/documents", content=json.dumps(document, ensure_ascii=False).encode()
+        "/v1/audit/documents",
+        content=json.dumps(document, ensure_ascii=False).encode(),
+        headers=headers or {},
     )
     assert response.status_code == 200, response.text
     body: dict[str, object] = response.json()
@@ -209,7 +218,9 @@ def test_an_altered_document_is_tampered_and_names_what_was_committed(
     )
     before = world.store.status()
     response = world.client.post(
-        "/v1/audit/documents", content=json.dumps(altered.to_json_obj()).encode()
+        "/v1/audit/documents",
+        content=json.dumps(altered.to_json_obj()).encode(),
+        headers=world.auth(HRSS, "verifier"),  # the department's own: it may see the hash
     )
     body = response.json()
     assert body == {
@@ -224,6 +235,24 @@ def test_an_altered_document_is_tampered_and_names_what_was_committed(
         assert secret not in response.text
     assert world.store.get(altered.hash()) is None  # checking stores nothing
     assert world.store.status() == before
+
+
+def test_without_the_right_token_an_altered_document_names_no_other_hash(
+    world: ServiceWorld,
+) -> None:
+    [(digest, signed)] = anchored(world)
+    # A bare document with a guessed code: sequential codes make this a cheap probe.
+    guessed = signed.document.model_copy(update={"salt": "0x" + "11" * 32})
+    body = guessed.to_json_obj()
+    for headers in ({}, world.auth(MARKET, "verifier"), feed_token(world, "restricted")):
+        answer = check(world, body, headers)
+        assert answer["status"] == "unknown"
+        assert (answer["audit_url"], answer["committed_hashes"]) == (None, [])
+        assert hex32(digest) not in json.dumps(answer)
+    for headers in (world.auth(HRSS, "registrar"), feed_token(world, "all")):
+        answer = check(world, body, headers)
+        assert answer["status"] == "tampered"
+        assert answer["committed_hashes"] == [hex32(digest)]
 
 
 def test_a_document_whose_code_is_not_known_is_unknown(world: ServiceWorld) -> None:
@@ -257,3 +286,61 @@ def test_a_checked_document_is_not_echoed_back(world: ServiceWorld) -> None:
     response = world.client.post("/v1/audit/documents", content=world.body(signed))
     for secret in personal_data(signed)[:2]:
         assert secret not in response.text
+
+
+# ---------------------------------------------------------------------- who sees which state
+
+
+def feed_token(world: ServiceWorld, scope: str) -> dict[str, str]:
+    token = world.context.tokens.issue("BJ-CREDIT", "feed", scope=scope).token  # type: ignore[arg-type]
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def keyed_world(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWorld]:
+    write_all_keys(tmp_path / "keys", embedded_deployment)
+    opened = open_service(tmp_path, embedded_deployment)
+    yield opened
+    opened.context.close()
+
+
+def decide(world: ServiceWorld, digest: Hash32, outcome: str) -> None:
+    response = world.client.post(
+        f"/v1/verifications/{hex32(digest)}/decision",
+        json={"outcome": outcome, "note": "on-site check"},
+        headers=world.auth(HRSS, "verifier"),
+    )
+    assert response.status_code == 200, response.text
+
+
+def states(world: ServiceWorld, digest: Hash32, headers: dict[str, str]) -> tuple[object, ...]:
+    response = world.client.get(f"/v1/audit/commitments/{hex32(digest)}", headers=headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return body["on_chain"]["anchored"], body["on_chain"]["status"], body["verification_state"]
+
+
+def test_states_that_are_not_public_need_a_token_of_the_right_scope(
+    keyed_world: ServiceWorld,
+) -> None:
+    world = keyed_world
+    [(kept, _), (manual, _)] = anchored(world, 2)
+    decide(world, kept, "kept")
+    decide(world, manual, "needs_manual")
+    public = ({}, world.auth(MARKET, "verifier"), feed_token(world, "public"))
+    for digest in (kept, manual):
+        for headers in public:
+            assert states(world, digest, headers) == (True, None, None)
+    assert states(world, kept, feed_token(world, "restricted"))[1] == "kept"
+    assert states(world, manual, feed_token(world, "restricted"))[1] is None
+    assert states(world, manual, feed_token(world, "all"))[1:] == ("needs_manual", "manual")
+    assert states(world, kept, world.auth(HRSS, "registrar"))[1:] == ("kept", "kept")
+
+
+def test_an_unknown_token_is_a_401_problem_not_the_public_answer(world: ServiceWorld) -> None:
+    [(digest, _)] = anchored(world)
+    response = world.client.get(
+        f"/v1/audit/commitments/{hex32(digest)}",
+        headers={"Authorization": "Bearer clt_" + "x" * 43},
+    )
+    assert_problem(response, 401, "unauthorized")

@@ -1,26 +1,43 @@
 """Routes for auditors (no token): anchors, portable proofs, and checking a document.
 
 Nothing here shows personal data: hashes, transactions, states and public codes only.
+Without a token a caller sees what the public may see: whether a commitment is anchored and
+the published breach states; other outcomes (kept, mismatch, needs-manual, withdrawn) and
+the hashes committed under another document's code need a token of the right scope (a feed
+token of scope `all`, `restricted` for kept, or a token of the commitment's department).
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from api.bundles import stored_bundle
-from api.service.context import ServiceContext
-from api.service.deps import ContextDep, HashDep, RateLimit
+from api.service.context import ChainLink
+from api.service.deps import (
+    ChainDep,
+    HashDep,
+    RateLimit,
+    RecordsDep,
+    StoreDep,
+    TokensDep,
+    parse_json,
+)
 from api.service.models import AnchorView, AuditCommitment, DocumentCheck, OnChainView
 from api.service.problems import (
     INVALID_DOCUMENT,
     NOT_ANCHORED,
     NOT_FOUND,
+    UNAUTHORIZED,
     UNAVAILABLE,
     ProblemError,
     problem_responses,
 )
-from api.service.routes.departments import parse_json, status_name
+from api.service.views import status_name
 from ledger import (
     Commitment,
     InvalidDocumentError,
@@ -28,13 +45,59 @@ from ledger import (
     SignatureError,
     SignedCommitment,
     StandingNow,
+    Status,
     hex32,
     verify_signed,
 )
-from ledger.store import BatchRow
+from ledger.proofs import stored_bundle
+from ledger.store import BatchRow, Store
 from ledger.types import Hash32
+from verifier.feed.records import KIND_OF_STATUS, SCOPE_OF_KIND, VISIBLE_SCOPES, ConsumerScope
 
 router = APIRouter(prefix="/v1/audit", tags=["auditors"], dependencies=[RateLimit])
+_bearer = HTTPBearer(
+    auto_error=False, description="Optional: a feed or department token sees more states."
+)
+
+
+@dataclass(frozen=True)
+class AuditReader:
+    """Who asks: the feed scope their token allows, and their department if they have one."""
+
+    scope: ConsumerScope = "public"
+    department: str | None = None
+
+    def sees(self, status: Status, department: str) -> bool:
+        """Whether this reader may learn that a commitment of `department` is in `status`."""
+        if self.sees_everything_of(department):
+            return True
+        kind = KIND_OF_STATUS.get(status)
+        return kind is not None and SCOPE_OF_KIND[kind] in VISIBLE_SCOPES[self.scope]
+
+    def sees_everything_of(self, department: str) -> bool:
+        return self.scope == "all" or self.department == department
+
+
+def audit_reader(
+    tokens: TokensDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AuditReader:
+    """The public without a token; a feed token's scope, or a department token's department."""
+    if credentials is None:
+        return AuditReader()
+    principal = tokens.lookup(credentials.credentials)
+    if principal is None:
+        raise ProblemError(
+            UNAUTHORIZED,
+            "the token is unknown or revoked (the public answer needs none)",
+            headers={"WWW-Authenticate": 'Bearer realm="commitledger"'},
+        )
+    if principal.role == "feed":
+        return AuditReader(scope=principal.scope or "public")
+    return AuditReader(department=principal.department)
+
+
+ReaderDep = Annotated[AuditReader, Depends(audit_reader)]
 
 
 def _anchor_view(batch: BatchRow, head: int | None) -> AnchorView:
@@ -53,22 +116,28 @@ def _anchor_view(batch: BatchRow, head: int | None) -> AnchorView:
 
 
 def _on_chain(
-    context: ServiceContext, digest: Hash32, anchoring: tuple[BatchRow, tuple[Hash32, ...]] | None
+    chain: ChainLink,
+    digest: Hash32,
+    anchoring: tuple[BatchRow, tuple[Hash32, ...]] | None,
+    shown: Callable[[Status], bool],
 ) -> tuple[OnChainView, int | None]:
-    deployment = context.chain.deployment
+    deployment = chain.deployment
     batch = None if anchoring is None else (anchoring[0].root, anchoring[1])
 
     def ask(ledger: LedgerContract) -> StandingNow:
         return ledger.standing_now(digest, batch)  # one batched request to a node
 
     # None when the node is down or its answer malformed: "unreachable", never a 5xx.
-    answer: StandingNow | None = context.chain.read(ask)
+    answer: StandingNow | None = chain.read(ask)
     view = OnChainView(
         reachable=answer is not None,
         chain_id=deployment.chain_id if deployment else None,
         contract=deployment.contract if deployment else None,
         anchored=answer.anchored if answer else None,
-        status=status_name(int(answer.standing.status)) if answer else None,
+        # A state this reader may not see is not named; `anchored` still says anchored.
+        status=status_name(int(answer.standing.status))
+        if answer and shown(answer.standing.status)
+        else None,
     )
     return view, answer.head if answer else None
 
@@ -78,19 +147,30 @@ def _on_chain(
     summary="Where and when a commitment was anchored, and its outcome",
     responses=problem_responses(400, 404, 429),
 )
-def audit_commitment(digest: HashDep, context: ContextDep) -> AuditCommitment:
+def audit_commitment(
+    digest: HashDep, store: StoreDep, records: RecordsDep, chain: ChainDep, reader: ReaderDep
+) -> AuditCommitment:
     """The anchor (batch root, transaction, block, confirmations when the node answers), the
     verification state, and the contract's status for the commitment, asked now: one
     batched request to the node at the time of the lookup (its head block, `isAnchored`,
-    `statusOf`), nothing cached; `on_chain.reachable` is false when it does not answer."""
+    `statusOf`), nothing cached; `on_chain.reachable` is false when it does not answer.
+
+    Without a token only published breach states are named (`status` and
+    `verification_state` are null otherwise); see the module's note for tokens."""
     # A sync route: uvicorn runs it in its thread pool, so the store's queries and the
     # node's answer never block the event loop.
-    stored = context.store.get(digest)
+    stored = store.get(digest)
     if stored is None:
         raise ProblemError(NOT_FOUND, f"no commitment {hex32(digest)} is known here")
-    anchoring = None if stored.batch_id is None else context.store.anchoring_of(digest)
-    on_chain, head = _on_chain(context, digest, anchoring)
-    verification = context.records.verification(digest)
+    anchoring = None if stored.batch_id is None else store.anchoring_of(digest)
+    on_chain, head = _on_chain(
+        chain, digest, anchoring, lambda status: reader.sees(status, stored.department)
+    )
+    verification = records.verification(digest)
+    if not reader.sees_everything_of(stored.department) and (
+        on_chain.status is None or on_chain.status not in _PUBLIC_STATUS_NAMES
+    ):
+        verification = None  # its state would name the outcome the chain's status hides
     return AuditCommitment(
         hash=hex32(digest),
         department=stored.department,
@@ -109,16 +189,16 @@ def audit_commitment(digest: HashDep, context: ContextDep) -> AuditCommitment:
     summary="The portable proof bundle of an anchored commitment",
     responses=problem_responses(400, 404, 409, 429, 503),
 )
-def commitment_proof(digest: HashDep, context: ContextDep) -> dict[str, object]:
+def commitment_proof(digest: HashDep, store: StoreDep, chain: ChainDep) -> dict[str, object]:
     """Plain JSON that anyone can check against any node: `commitledger verify-proof`."""
-    deployment = context.chain.deployment
+    deployment = chain.deployment
     if deployment is None:
         raise ProblemError(
             UNAVAILABLE, "the service has no deployment file: it cannot name the chain"
         )
-    anchoring = context.store.anchoring_of(digest)
+    anchoring = store.anchoring_of(digest)
     if anchoring is None:
-        if context.store.get(digest) is None:
+        if store.get(digest) is None:
             raise ProblemError(NOT_FOUND, f"no commitment {hex32(digest)} is known here")
         raise ProblemError(NOT_ANCHORED, f"{hex32(digest)} is accepted but not anchored yet")
     bundle = stored_bundle(
@@ -137,8 +217,15 @@ def _document(raw: bytes) -> Commitment | SignedCommitment:
         raise ProblemError(INVALID_DOCUMENT, str(exc)) from None
 
 
+_PUBLIC_STATUS_NAMES = frozenset(
+    str(status_name(int(status)))
+    for status, kind in KIND_OF_STATUS.items()
+    if SCOPE_OF_KIND[kind] == "public"
+)
+
+
 def _check_document(
-    context: ServiceContext, document: Commitment | SignedCommitment
+    store: Store, document: Commitment | SignedCommitment, reader: AuditReader
 ) -> DocumentCheck:
     signature_valid: bool | None = None
     if isinstance(document, SignedCommitment):
@@ -148,7 +235,7 @@ def _check_document(
         except SignatureError:
             signature_valid = False
     digest = document.hash()
-    stored = context.store.get(digest)
+    stored = store.get(digest)
     if stored is not None:
         return DocumentCheck(
             status="matches",
@@ -160,7 +247,9 @@ def _check_document(
     code = document.document.code if isinstance(document, SignedCommitment) else document.code
     # A document whose code is known but whose hash is not was changed after it was
     # committed: name what was committed (hashes only), never the stored document.
-    committed = context.store.with_code(code)
+    # Codes are sequential: to anyone else, naming the hashes under a guessed code would
+    # lead to their states. Without the right token such a document is just `unknown`.
+    committed = [c for c in store.with_code(code) if reader.sees_everything_of(c.department)]
     if committed:
         shown = next((c for c in committed if c.state == "anchored"), committed[0])
         return DocumentCheck(
@@ -192,13 +281,15 @@ def _check_document(
         }
     },
 )
-async def check_document(request: Request, context: ContextDep) -> DocumentCheck:
+async def check_document(request: Request, store: StoreDep, reader: ReaderDep) -> DocumentCheck:
     """Hash the document as the ledger does and look the hash up; check its signature.
 
     `matches`: the hash is committed. `tampered`: a commitment with the document's code
-    exists but its hash differs (the committed hashes are named). `unknown`: neither.
+    exists but its hash differs (the committed hashes are named; only to a feed token of
+    scope `all` or a token of that commitment's department). `unknown`: neither (or, to
+    other callers, the code is committed under another hash: the document does not match).
 
     The document is neither stored nor logged.
     """
     document = _document(await request.body())
-    return await run_in_threadpool(_check_document, context, document)
+    return await run_in_threadpool(_check_document, store, document, reader)
