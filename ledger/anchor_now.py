@@ -7,12 +7,11 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
-from web3.types import TxReceipt
 
 from ledger.contract import ZERO_HASH, LedgerContract
 from ledger.documents import SignedCommitment
 from ledger.merkle import MerkleTree
-from ledger.proofs import ProofBundle
+from ledger.proofs import ProofBundle, receipt_bundle
 from ledger.signing import verify_signed
 from ledger.types import Hash32
 
@@ -46,25 +45,6 @@ def check_and_hash(
     return hashes
 
 
-def _bundle(
-    ledger: LedgerContract,
-    commitment: Hash32,
-    root: Hash32,
-    proof: Sequence[Hash32],
-    receipt: TxReceipt,
-) -> ProofBundle:
-    return ProofBundle(
-        commitment=commitment,
-        root=root,
-        proof=tuple(proof),
-        chain_id=ledger.chain.chain_id,
-        contract=ledger.address,
-        transaction=bytes(receipt["transactionHash"]),
-        block_number=int(receipt["blockNumber"]),
-        block_hash=bytes(receipt["blockHash"]),
-    )
-
-
 def anchor_batch(
     ledger: LedgerContract, registrar: LocalAccount, hashes: Sequence[Hash32]
 ) -> AnchorReceipt:
@@ -73,7 +53,7 @@ def anchor_batch(
     sent = ledger.anchor_batch(registrar, tree.root, len(tree))
     receipt = ledger.chain.w3.eth.get_transaction_receipt(HexBytes(sent.tx_hash))
     proofs = tree.proofs()
-    bundles = tuple(_bundle(ledger, h, tree.root, proofs[h], receipt) for h in hashes)
+    bundles = tuple(receipt_bundle(ledger, h, tree.root, proofs[h], receipt) for h in hashes)
     return AnchorReceipt(tree.root, sent.tx_hash, sent.block_number, sent.gas_used, bundles)
 
 
@@ -99,7 +79,7 @@ def anchor_singly(
     receipts: list[AnchorReceipt] = []
     for commitment, tx_hash in zip(hashes, sent, strict=True):
         receipt = chain.wait(tx_hash)
-        bundle = _bundle(ledger, commitment, ZERO_HASH, (), receipt)
+        bundle = receipt_bundle(ledger, commitment, ZERO_HASH, (), receipt)
         anchored = AnchorReceipt(
             ZERO_HASH, tx_hash, int(receipt["blockNumber"]), int(receipt["gasUsed"]), (bundle,)
         )

@@ -1,9 +1,14 @@
-"""Portable proof bundles: plain JSON that anyone can check against any node of the chain."""
+"""Portable proof bundles: plain JSON that anyone can check against any node of the chain.
+
+Every bundle is made here: from an anchoring transaction's receipt (``receipt_bundle``) or
+from the store's record of an anchored batch (``stored_bundle``), and parsed and checked.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hexbytes import HexBytes
 from web3 import Web3
@@ -13,6 +18,11 @@ from ledger.contract import ZERO_HASH, LedgerContract
 from ledger.errors import ChainError, LedgerError, MerkleError, ProofBundleError
 from ledger.merkle import leaf_hash, process_proof
 from ledger.types import Hash32, hex32, to_hash32
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
+
+    from ledger.store import BatchRow
 
 BUNDLE_VERSION = 1
 _FIELDS = (
@@ -93,6 +103,54 @@ class ProofBundle:
         if _hash(obj, "leaf") != bundle.leaf:
             raise ProofBundleError("proof bundle field leaf is not the leaf of its commitment")
         return bundle
+
+
+def receipt_bundle(
+    ledger: LedgerContract,
+    commitment: Hash32,
+    root: Hash32,
+    proof: Sequence[Hash32],
+    receipt: TxReceipt,
+) -> ProofBundle:
+    """The bundle of `commitment` from the receipt of the transaction that anchored it."""
+    return ProofBundle(
+        commitment=commitment,
+        root=root,
+        proof=tuple(proof),
+        chain_id=ledger.chain.chain_id,
+        contract=ledger.address,
+        transaction=bytes(receipt["transactionHash"]),
+        block_number=int(receipt["blockNumber"]),
+        block_hash=bytes(receipt["blockHash"]),
+    )
+
+
+def stored_bundle(
+    commitment: Hash32,
+    anchoring: tuple[BatchRow, tuple[Hash32, ...]],
+    *,
+    chain_id: int,
+    contract: str,
+) -> ProofBundle:
+    """The bundle for `commitment` from `Store.anchoring_of`'s answer (an anchored batch).
+
+    ProofBundleError if the batch has no confirmed transaction yet.
+    """
+    batch, path = anchoring
+    if batch.tx_hash is None or batch.block_number is None or batch.block_hash is None:
+        raise ProofBundleError(
+            f"the batch of {hex32(commitment)} is not anchored yet: no transaction recorded"
+        )
+    return ProofBundle(
+        commitment=commitment,
+        root=batch.root,
+        proof=path,
+        chain_id=chain_id,
+        contract=contract,
+        transaction=batch.tx_hash,
+        block_number=batch.block_number,
+        block_hash=batch.block_hash,
+    )
 
 
 def _hash(obj: dict[str, Any], name: str) -> Hash32:

@@ -10,7 +10,6 @@ from typing import Annotated, Any, cast
 import typer
 from rich.table import Table
 
-from api.bundles import stored_bundle
 from api.cli import feed as cli_feed
 from api.cli import serve as cli_serve
 from api.cli import store as cli_store
@@ -56,6 +55,7 @@ from ledger import (
     sign_commitment,
     to_hash32,
 )
+from ledger.proofs import stored_bundle
 
 app = typer.Typer(
     name="commitledger",
