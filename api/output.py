@@ -23,7 +23,7 @@ from ledger import (
     ProofBundleError,
     SignatureError,
 )
-from ledger.vault import VaultError
+from ledger.errors import VaultError
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1

@@ -33,9 +33,11 @@ from ledger.documents import (
     new_salt,
 )
 from ledger.errors import (
+    ApplicantExcludedError,
     ChainError,
     CompilerError,
     ContractRevertError,
+    ErasedError,
     InvalidDocumentError,
     InvalidHashError,
     LedgerError,
@@ -43,7 +45,9 @@ from ledger.errors import (
     NodeUnreachableError,
     ProofBundleError,
     SignatureError,
+    StoreError,
     TransactionTimeoutError,
+    VaultError,
 )
 from ledger.merkle import BatchProofVerifier, MerkleTree, leaf_hash, process_proof, verify_proof
 from ledger.proofs import BundleReport, ProofBundle, check_bundle, check_bundle_offline
@@ -57,6 +61,7 @@ __all__ = [
     "AnchorReceipt",
     "AnvilNode",
     "Applicant",
+    "ApplicantExcludedError",
     "Artifact",
     "BatchInfo",
     "BatchProofVerifier",
@@ -69,6 +74,7 @@ __all__ = [
     "CompilerError",
     "ContractRevertError",
     "DepartmentId",
+    "ErasedError",
     "Hash32",
     "InvalidDocumentError",
     "InvalidHashError",
@@ -89,7 +95,9 @@ __all__ = [
     "Standing",
     "StandingNow",
     "Status",
+    "StoreError",
     "TransactionTimeoutError",
+    "VaultError",
     "anchor_batch",
     "anchor_singly",
     "canonical_bytes",

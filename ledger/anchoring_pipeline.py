@@ -19,9 +19,9 @@ from web3.exceptions import Web3Exception
 
 from ledger.chain import Chain
 from ledger.contract import LedgerContract
-from ledger.errors import ChainError, ContractRevertError
+from ledger.errors import ChainError, ContractRevertError, StoreError
 from ledger.merkle import MerkleTree
-from ledger.store import BatchRow, Store, StoreError
+from ledger.store import BatchRow, Store
 from ledger.types import Hash32, hex32
 
 log = logging.getLogger("commitledger.pipeline")

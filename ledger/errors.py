@@ -1,4 +1,9 @@
-"""The ledger's error hierarchy: one root, each error also a builtin it resembles."""
+"""The ledger's error hierarchy: one root, each error also a builtin it resembles.
+
+``LedgerError`` is the root of every error the project raises on purpose: the verifier's
+errors (``verifier.errors``) and the api's (``api.errors``) subclass it too, so one
+``except LedgerError`` catches them all and the command line maps each to its exit code.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +46,22 @@ class NodeUnreachableError(ChainError, ConnectionError):
 
 class TransactionTimeoutError(ChainError, TimeoutError):
     """A transaction was sent but no receipt arrived before the deadline."""
+
+
+class StoreError(LedgerError, RuntimeError):
+    """The store cannot be opened or a write conflicts with another writer."""
+
+
+class VaultError(LedgerError, ValueError):
+    """A master key is missing or malformed, or sealed data cannot be opened."""
+
+
+class ErasedError(VaultError):
+    """The data key was destroyed: the personal data are gone for good."""
+
+
+class ApplicantExcludedError(LedgerError, PermissionError):
+    """The applicant has an unrepaired breach: the commitment route is closed to them."""
 
 
 class ContractRevertError(ChainError):

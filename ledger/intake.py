@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ledger.canonical import load_json_bytes
 from ledger.documents import SignedCommitment
-from ledger.errors import InvalidDocumentError, LedgerError
+from ledger.errors import ApplicantExcludedError, InvalidDocumentError, LedgerError
 from ledger.signing import verify_signed
 from ledger.store import NewCommitment, Store
 from ledger.types import Hash32
@@ -18,10 +18,6 @@ from ledger.vault import Vault
 
 MatterDepartments = Mapping[str, str]
 """The department responsible for each known matter code."""
-
-
-class ApplicantExcludedError(LedgerError, PermissionError):
-    """The applicant has an unrepaired breach: the commitment route is closed to them."""
 
 
 @dataclass(frozen=True)

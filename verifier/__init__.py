@@ -8,12 +8,38 @@ never api.
 """
 
 from verifier.catalog import Catalog, ClaimSpec, Matter, Notice, default_catalog, load_catalog
+from verifier.errors import (
+    BreachError,
+    BreachStateError,
+    CursorError,
+    FeedError,
+    RecordsError,
+    RepairTooEarlyError,
+    SourceError,
+    SourceGarbage,
+    SourceUnavailable,
+    UnknownRecordError,
+    UnknownSourceError,
+    VerificationError,
+)
 
 __all__ = [
+    "BreachError",
+    "BreachStateError",
     "Catalog",
     "ClaimSpec",
+    "CursorError",
+    "FeedError",
     "Matter",
     "Notice",
+    "RecordsError",
+    "RepairTooEarlyError",
+    "SourceError",
+    "SourceGarbage",
+    "SourceUnavailable",
+    "UnknownRecordError",
+    "UnknownSourceError",
+    "VerificationError",
     "default_catalog",
     "load_catalog",
 ]

@@ -12,10 +12,11 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from ledger import Applicant, LedgerError, hex32, to_hash32
+from ledger import Applicant, hex32, to_hash32
 from ledger.identity import IdType
 from ledger.types import Hash32
 from verifier.catalog import Matter, Severity
+from verifier.errors import BreachError, BreachStateError, RepairTooEarlyError
 
 __all__ = [
     "BreachError",
@@ -53,28 +54,6 @@ _NAME_SEPARATORS = frozenset("·•・")
 _WORD = re.compile(r"\S+")
 _REVISION = re.compile(r"-(\d+)$")
 MASK = "*"
-
-
-class BreachError(LedgerError, ValueError):
-    """A breach record cannot be built or cannot make the transition asked of it."""
-
-
-class BreachStateError(BreachError):
-    """The record's status does not allow this transition (e.g. repairing an expired one)."""
-
-
-class RepairTooEarlyError(BreachError):
-    """The minimum publication period has not passed; ``earliest`` is the first day it has."""
-
-    def __init__(self, record_id: str, severity: Severity, earliest: date, on: date) -> None:
-        self.record_id = record_id
-        self.earliest = earliest
-        self.on = on
-        months = publication_period(severity).months_before_repair
-        super().__init__(
-            f"breach {record_id} ({severity}) must stay published for {months} months: "
-            f"it can be repaired from {earliest.isoformat()}, not on {on.isoformat()}"
-        )
 
 
 # --------------------------------------------------------------------------- masking
@@ -323,7 +302,8 @@ def repaired(record: BreachRecord, on: date) -> BreachRecord:
         )
     earliest = earliest_repair(record)
     if on < earliest:
-        raise RepairTooEarlyError(record.id, record.severity, earliest, on)
+        months = publication_period(record.severity).months_before_repair
+        raise RepairTooEarlyError(record.id, record.severity, months, earliest, on)
     return replace(record, status="repaired", repaired_on=on)
 
 

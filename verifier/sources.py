@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import csv
-import difflib
 import io
 import json
 import logging
@@ -23,7 +22,7 @@ from sqlalchemy import Column, MetaData, String, Table, Text, case, create_engin
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledger.errors import LedgerError
+from verifier.errors import SourceError, SourceGarbage, SourceUnavailable, UnknownSourceError
 
 __all__ = [
     "CsvSource",
@@ -58,32 +57,6 @@ class Subject:
     def __repr__(self) -> str:
         # A stray f"{subject!r}" in a log line must not leak the ID number.
         return f"Subject(id_type={self.id_type!r}, id_number=<hidden>)"
-
-
-class SourceError(LedgerError):
-    """A data source could not answer; ``source`` names it. Messages never name the subject."""
-
-    def __init__(self, source: str, detail: str) -> None:
-        self.source = source
-        super().__init__(f"data source {source!r}: {detail}")
-
-
-class SourceUnavailable(SourceError, ConnectionError):  # noqa: N818 - the agreed name
-    """The source did not answer: timeout, connection error, 5xx after retries, refused token."""
-
-
-class SourceGarbage(SourceError, ValueError):  # noqa: N818 - the agreed name
-    """The source answered with something malformed: not JSON, wrong shape, a broken file."""
-
-
-class UnknownSourceError(SourceError, LookupError):
-    """No source of that name is configured."""
-
-    def __init__(self, source: str, known: Iterable[str]) -> None:
-        known = sorted(known)
-        close = difflib.get_close_matches(source, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        super().__init__(source, f"not configured; known: {', '.join(known) or 'none'}{hint}")
 
 
 def _checked_name(name: str) -> str:

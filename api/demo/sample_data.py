@@ -9,7 +9,8 @@ from datetime import date, timedelta
 from typing import Literal
 
 from ledger import make_uscc
-from verifier.sources import Subject, UnknownSourceError
+from verifier.errors import UnknownSourceError
+from verifier.sources import Subject
 
 __all__ = [
     "LAST_PAID_MONTH",

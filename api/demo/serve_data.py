@@ -16,7 +16,8 @@ from api.cli.store import catalog_departments
 from api.cli.verify import departments, http_sources
 from api.demo.sample_service import create_app, running
 from api.demo.samples import sample_commitments
-from api.demo.story import ANCHOR_TIMEOUT_S, ENGINE_CONFIG, VERIFY_ON, DemoError
+from api.demo.story import ANCHOR_TIMEOUT_S, ENGINE_CONFIG, VERIFY_ON
+from api.errors import DemoError
 from api.files import read_deployment
 from api.keyfiles import new_key
 from api.service.keys import DepartmentKeys

@@ -25,11 +25,13 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from rich.table import Table
 
+from api.bundles import stored_bundle
 from api.cli.store import catalog_departments
 from api.cli.verify import breach_row, breach_table, departments, http_sources, progress_bar
 from api.demo.sample_data import planted
 from api.demo.sample_service import create_app, running
 from api.demo.samples import sample_commitments
+from api.errors import DemoError
 from api.output import console
 from ledger import (
     REGISTRAR_ROLE,
@@ -37,7 +39,6 @@ from ledger import (
     Chain,
     Claim,
     LedgerContract,
-    LedgerError,
     ProofBundle,
     SignatureError,
     SignedCommitment,
@@ -50,7 +51,6 @@ from ledger import (
 )
 from ledger.anchoring_pipeline import Anchorer, PipelineConfig
 from ledger.intake import Acknowledgement, Intake
-from ledger.proofs import stored_bundle
 from ledger.store import Store
 from ledger.types import Hash32
 from ledger.vault import Vault
@@ -73,10 +73,6 @@ STATE_NAMES = {"manual": "needs_manual"}
 SHOWN_BREACHES = 20  # one page of the public portal
 # Outcomes per transaction on the embedded chain (py-evm).
 ENGINE_CONFIG = EngineConfig(outcomes_per_transaction=300)
-
-
-class DemoError(LedgerError):
-    """A step of the demo could not complete (the pipeline did not drain, say)."""
 
 
 class _Steps:

@@ -18,9 +18,10 @@ from api.service.ratelimit import RateLimiter
 from api.service.settings import Settings
 from api.service.tokens import TokenStore
 from ledger import Chain, ChainError, InvalidDocumentError, LedgerContract, SigningKey
+from ledger.errors import VaultError
 from ledger.intake import Intake
 from ledger.store import Store
-from ledger.vault import MASTER_KEY_ENV, Vault, VaultError
+from ledger.vault import MASTER_KEY_ENV, Vault
 from verifier import default_catalog
 from verifier.records.facade import VerifierRecords
 

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from api.cli.verify import http_sources
+from api.errors import MissingKeyError
 from api.service.context import ServiceContext
-from api.service.keys import AccountRole, MissingKeyError
+from api.service.keys import AccountRole
 from api.service.problems import (
     ACTION_REFUSED,
     CONTRACT_FORBIDDEN,
@@ -31,7 +32,8 @@ from ledger import (
     department_id,
 )
 from verifier import default_catalog
-from verifier.engine.run import VerificationEngine, VerificationError
+from verifier.engine.run import VerificationEngine
+from verifier.errors import VerificationError
 from verifier.sources import DataSource
 
 # Errors by which the contract says "not this account" rather than "not in this state".

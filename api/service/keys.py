@@ -15,8 +15,9 @@ from typing import Literal
 
 from eth_account.signers.local import LocalAccount
 
+from api.errors import MissingKeyError
 from api.keyfiles import load_account, load_signing_key, new_key
-from ledger import LedgerError, SigningKey
+from ledger import SigningKey
 
 AccountRole = Literal["registrar", "verifier"]
 KEY_FILES: dict[str, str] = {
@@ -25,10 +26,6 @@ KEY_FILES: dict[str, str] = {
     "report": "report.pem",
 }
 ADMIN_KEY_FILE = "admin.json"
-
-
-class MissingKeyError(LedgerError, LookupError):
-    """A department key the action needs is not in the keys directory."""
 
 
 class DepartmentKeys:

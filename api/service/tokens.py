@@ -12,7 +12,7 @@ from typing import Literal, get_args
 
 from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, select, update
 
-from ledger import LedgerError
+from api.errors import TokenError
 from ledger.store import Store
 
 Role = Literal["registrar", "verifier", "feed"]
@@ -38,10 +38,6 @@ api_tokens = Table(
     Column("issued_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
 )
-
-
-class TokenError(LedgerError, ValueError):
-    """A token cannot be issued or revoked as asked."""
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ from test_service_world import assert_problem, open_service
 
 from ledger.store import Store
 from ledger.tables import apply_migrations
+from verifier.errors import RecordsError
 from verifier.records import search as breach_search
 from verifier.records.breach_store import _breach_row
 from verifier.records.facade import (
     MAX_RESULTS,
     MIGRATIONS,
-    RecordsError,
     VerifierRecords,
     breach_records,
     verifier_migrations,

@@ -11,12 +11,9 @@ import pytest
 from ledger import Applicant, hex32, keccak256, make_resident_id, make_uscc
 from verifier import Matter, default_catalog
 from verifier.breaches import (
-    BreachError,
     BreachEvidence,
     BreachRecord,
-    BreachStateError,
     PublicationPeriod,
-    RepairTooEarlyError,
     add_months,
     can_repair,
     corrected,
@@ -30,6 +27,7 @@ from verifier.breaches import (
     publicly_listed,
     repaired,
 )
+from verifier.errors import BreachError, BreachStateError, RepairTooEarlyError
 
 BIRTH = date(1990, 3, 7)
 ZHANG_ID = make_resident_id("110105", BIRTH, 123)

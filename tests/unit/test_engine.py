@@ -29,7 +29,8 @@ from ledger.errors import TransactionTimeoutError
 from ledger.outbox import QueuedOutcome
 from ledger.types import Hash32
 from verifier.breaches import BreachRecord
-from verifier.engine.run import EngineConfig, VerificationError
+from verifier.engine.run import EngineConfig
+from verifier.errors import VerificationError
 from verifier.records.facade import VerifierRecords
 from verifier.reports import SignedReport, verify_report
 

@@ -22,11 +22,12 @@ from ledger import (
     SigningKey,
     sign_commitment,
 )
-from ledger.intake import Acknowledgement, ApplicantExcludedError, Checker, Intake
-from ledger.store import NewCommitment, Store, StoreError
+from ledger.errors import ApplicantExcludedError, ErasedError, StoreError
+from ledger.intake import Acknowledgement, Checker, Intake
+from ledger.store import NewCommitment, Store
 from ledger.tables import commitments
 from ledger.types import Hash32
-from ledger.vault import ErasedError, Vault
+from ledger.vault import Vault
 from verifier import default_catalog
 
 MATTERS = {matter.code: matter.department for matter in default_catalog().matters}

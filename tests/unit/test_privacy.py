@@ -42,10 +42,11 @@ from ledger import (
 from ledger.anchoring_pipeline import Anchorer, PipelineConfig
 from ledger.anvil import AnvilNode
 from ledger.canonical import canonical_bytes
+from ledger.errors import ErasedError
 from ledger.intake import Acknowledgement, Intake
 from ledger.store import Store
 from ledger.types import Hash32
-from ledger.vault import MASTER_KEY_ENV, ErasedError, Vault
+from ledger.vault import MASTER_KEY_ENV, Vault
 from verifier import default_catalog
 
 MATTERS = {matter.code: matter.department for matter in default_catalog().matters}

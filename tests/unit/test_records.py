@@ -15,22 +15,9 @@ from ledger.tables import MIGRATIONS as LEDGER_MIGRATIONS
 from ledger.tables import current_version
 from ledger.types import Hash32
 from verifier import Matter, default_catalog
-from verifier.breaches import (
-    BreachEvidence,
-    BreachRecord,
-    BreachStateError,
-    RepairTooEarlyError,
-    make_breach_record,
-    mask_id_number,
-)
-from verifier.records.facade import (
-    MIGRATIONS,
-    RecordsError,
-    UnknownRecordError,
-    VerifierRecords,
-    migrate,
-    verifier_migrations,
-)
+from verifier.breaches import BreachEvidence, BreachRecord, make_breach_record, mask_id_number
+from verifier.errors import BreachStateError, RecordsError, RepairTooEarlyError, UnknownRecordError
+from verifier.records.facade import MIGRATIONS, VerifierRecords, migrate, verifier_migrations
 
 HRSS = "BJ-HRSS"
 SAMR = "BJ-SAMR"

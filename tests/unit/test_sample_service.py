@@ -23,7 +23,8 @@ from api.demo.sample_service import MAX_BODY_BYTES, create_app, running, running
 from ledger import make_resident_id
 from ledger.identity import validate_id_number
 from verifier.catalog import ClaimSpec, default_catalog
-from verifier.sources import Subject, UnknownSourceError
+from verifier.errors import UnknownSourceError
+from verifier.sources import Subject
 
 TOKEN = "sample-service-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -18,12 +18,13 @@ from api.demo.sample_data import planted
 from api.demo.samples import sample_commitments
 from ledger import Status, canonical_bytes, hex32, keccak256, new_salt, verify_proof
 from ledger.chain import Chain
-from ledger.intake import Acknowledgement, ApplicantExcludedError
+from ledger.errors import ApplicantExcludedError, ErasedError
+from ledger.intake import Acknowledgement
 from ledger.types import Hash32
-from ledger.vault import ErasedError
 from verifier.breaches import add_months, mask_id_number, mask_person_name
 from verifier.catalog import Matter
-from verifier.engine.run import EngineConfig, VerificationError
+from verifier.engine.run import EngineConfig
+from verifier.errors import VerificationError
 from verifier.reports import SignedReport, verify_report
 
 ONE_DAY = timedelta(days=1)

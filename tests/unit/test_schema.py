@@ -9,7 +9,8 @@ from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
 
 from ledger import tables as schema
 from ledger.canonical import keccak256
-from ledger.store import NewCommitment, Store, StoreError
+from ledger.errors import StoreError
+from ledger.store import NewCommitment, Store
 from ledger.tables import MIGRATIONS, current_version, migrate, schema_migrations
 
 LATEST = max(MIGRATIONS)

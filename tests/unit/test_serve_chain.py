@@ -15,9 +15,10 @@ from service_keys import write_department_keys
 from api.demo.sample_data import planted
 from api.demo.samples import sample_commitments
 from api.demo.serve_data import load_demo, prepare_keys
+from api.errors import MissingKeyError
 from api.managed_chain import bootstrap_deployment, served_chain
 from api.service import Settings
-from api.service.keys import DepartmentKeys, MissingKeyError
+from api.service.keys import DepartmentKeys
 from api.service.tokens import TokenStore
 from ledger import REGISTRAR_ROLE, VERIFIER_ROLE, Chain, ChainError, LedgerContract, department_id
 from ledger.store import Store

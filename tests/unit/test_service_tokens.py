@@ -14,8 +14,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
 from api.cli.main import app
+from api.errors import TokenError
 from api.service import TokenStore
-from api.service.tokens import TOKEN_PREFIX, TokenError, api_tokens
+from api.service.tokens import TOKEN_PREFIX, api_tokens
 from ledger.store import Store
 from ledger.vault import MASTER_KEY_ENV, Vault
 

@@ -19,17 +19,14 @@ from sqlalchemy import MetaData, create_engine, insert
 from api.demo.sample_data import planted, records
 from api.demo.sample_service import Faults, create_app, running
 from ledger import make_resident_id
+from verifier.errors import SourceError, SourceGarbage, SourceUnavailable, UnknownSourceError
 from verifier.sources import (
     CsvSource,
     DataSource,
     HttpSource,
-    SourceError,
-    SourceGarbage,
     SourceRegistry,
-    SourceUnavailable,
     SqlSource,
     Subject,
-    UnknownSourceError,
     sql_source_table,
 )
 

@@ -33,8 +33,9 @@ from verifier.engine.worker import (
     compare_in_worker,
     start_worker,
 )
+from verifier.errors import SourceError
 from verifier.reports import Outcome
-from verifier.sources import DataSource, SourceError, lookup_many
+from verifier.sources import DataSource, lookup_many
 
 
 @dataclass

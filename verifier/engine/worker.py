@@ -21,8 +21,9 @@ from ledger import (
     verify_proof,
     verify_signed,
 )
+from ledger.errors import ErasedError, VaultError
 from ledger.types import Hash32
-from ledger.vault import ErasedError, Vault, VaultError
+from ledger.vault import Vault
 from verifier.catalog import Catalog, Matter
 from verifier.reports import Outcome, SignedReport, VerificationReport, sign_report
 from verifier.rules import Comparison, compare

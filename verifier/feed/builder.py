@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from ledger import LedgerContract, SignedCommitment
+from ledger.errors import VaultError
 from ledger.tables import commitments, outcome_outbox
-from ledger.vault import Vault, VaultError
+from ledger.vault import Vault
 from verifier.breaches import mask_id_number, mask_person_name, publication_period
 from verifier.catalog import Catalog, Matter
 from verifier.feed.records import (

@@ -16,8 +16,9 @@ from typing import Any, Literal
 
 from ledger import LedgerContract
 from verifier.catalog import Catalog
+from verifier.errors import FeedError
 from verifier.feed.builder import BlockTimes, facts_of
-from verifier.feed.records import ChainFacts, FeedError, FeedRecord, department_codes, verify_record
+from verifier.feed.records import ChainFacts, FeedRecord, department_codes, verify_record
 from verifier.feed.store import FeedStore
 
 LOG_BLOCKS = 5_000  # blocks per eth_getLogs request

@@ -6,23 +6,14 @@ import base64
 import binascii
 import hashlib
 import hmac
-from typing import Literal
+
+from verifier.errors import CursorError
 
 CURSOR_VERSION = 1
 _ID_BYTES = 16
 _TAG_BYTES = 16
 _LENGTH = 1 + _ID_BYTES + 8 + _TAG_BYTES
 MAX_CURSOR_CHARS = 80
-
-CursorProblem = Literal["malformed", "forged", "foreign"]
-
-
-class CursorError(ValueError):
-    """A cursor this feed did not issue: `problem` says how it is wrong."""
-
-    def __init__(self, problem: CursorProblem, message: str) -> None:
-        super().__init__(message)
-        self.problem = problem
 
 
 class CursorCodec:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from ledger import SignatureError, SigningKey, Status, canonical_bytes, department_id, keccak256
 from ledger.signing import verify_bytes
+from verifier.errors import FeedError
 
 FeedKind = Literal[
     "kept", "mismatch", "needs_manual", "breach", "repair", "expiry", "correction", "withdrawal"
@@ -108,10 +109,6 @@ ZH_LABELS: dict[str, str] = {
 
 ReportKeys = Callable[[str], SigningKey | None]
 """A department's report-signing key by department code (None: the service has none)."""
-
-
-class FeedError(ValueError):
-    """A feed record is malformed, unsigned or signed by the wrong key."""
 
 
 @dataclass(frozen=True)

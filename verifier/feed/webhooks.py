@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from verifier.feed.records import VISIBLE_SCOPES, ConsumerScope, FeedError
+from verifier.errors import FeedError
+from verifier.feed.records import VISIBLE_SCOPES, ConsumerScope
 from verifier.feed.subscribers import Subscriber, Subscriptions
 
 log = logging.getLogger("commitledger.feed.webhooks")

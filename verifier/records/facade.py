@@ -8,8 +8,8 @@ migrations in `records_schema`, verifications in `verifications`, breach records
 from __future__ import annotations
 
 from ledger.store import Store
+from verifier.errors import RecordsError, UnknownRecordError
 from verifier.records.breach_store import BreachStore, StoredBreach
-from verifier.records.errors import RecordsError, UnknownRecordError
 from verifier.records.search import (
     MASKED,
     MAX_PAGE_SIZE,

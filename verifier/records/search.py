@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.sql import Select
 
 from verifier.breaches import BreachRecord
-from verifier.records.errors import RecordsError
+from verifier.errors import RecordsError
 from verifier.records.tables import NAME_INDEX_DDL, breach_records
 
 MAX_PAGE_SIZE = 100

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Engine, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ledger.types import Hash32
-from verifier.records.errors import RecordsError, UnknownRecordError
+from verifier.errors import RecordsError, UnknownRecordError
 from verifier.records.tables import verifications
 
 VerificationState = Literal[

@@ -44,7 +44,7 @@ from ledger import (
     hex32,
     load_json_bytes,
 )
-from ledger.intake import ApplicantExcludedError
+from ledger.errors import ApplicantExcludedError
 from ledger.store import Store, StoredCommitment
 from ledger.types import Hash32
 from verifier.records.facade import VerifierRecords

@@ -24,7 +24,8 @@ from api.service.problems import (
     problem_responses,
 )
 from verifier import default_catalog
-from verifier.feed.cursor import MAX_CURSOR_CHARS, CursorError
+from verifier.errors import CursorError
+from verifier.feed.cursor import MAX_CURSOR_CHARS
 from verifier.feed.records import VISIBLE_SCOPES, ConsumerScope
 from verifier.feed.store import FeedStore
 

@@ -1,0 +1,19 @@
+"""Every error the api layer raises on purpose, each under ledger's ``LedgerError`` root."""
+
+from __future__ import annotations
+
+from ledger.errors import LedgerError
+
+__all__ = ["DemoError", "MissingKeyError", "TokenError"]
+
+
+class TokenError(LedgerError, ValueError):
+    """A token cannot be issued or revoked as asked."""
+
+
+class MissingKeyError(LedgerError, LookupError):
+    """A department key the action needs is not in the keys directory."""
+
+
+class DemoError(LedgerError):
+    """A step of the demo could not complete (the pipeline did not drain, say)."""
