@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from cli_helpers import one_json, one_line, unreachable_rpc, write_json
+from sqlalchemy import text, update
 from typer.testing import CliRunner, Result
 
 from api.cli.main import app
@@ -25,6 +26,7 @@ from ledger.errors import ErasedError, VaultError
 from ledger.identity import resident_id_check_digit
 from ledger.intake import Intake
 from ledger.store import Store
+from ledger.tables import commitments
 from ledger.types import Hash32
 from ledger.vault import MASTER_KEY_ENV, Vault
 from verifier import default_catalog
@@ -503,6 +505,43 @@ def test_erasure_waits_for_a_published_breach_then_leaves_nothing_to_test_a_gues
         assert shown is not None
         assert (shown.party_name, shown.party_code) == (ERASED_PARTY, ERASED_PARTY)
         assert shown.status == "repaired"  # the record and its history stay
+    finally:
+        store.close()
+
+
+def test_records_of_commitments_erased_before_are_redacted_when_the_store_opens(
+    setup: Setup,
+) -> None:
+    assert setup.submit(*setup.files).exit_code == 0
+    listed, excluded = _publish_breach(setup, setup.documents[0])
+    repaired, fingerprint = _publish_breach(setup, setup.documents[1])
+    store = setup.open_store()
+    try:
+        records = VerifierRecords(store)
+        records.update_breach_status(repaired.id, "repaired", earliest_repair(repaired))
+        store.lift_exclusion(fingerprint)
+        with store.engine.begin() as connection:  # erased as before, then back to version 3
+            connection.execute(
+                update(commitments)
+                .where(commitments.c.hash.in_([d.hash() for d in setup.documents[:2]]))
+                .values(wrapped_key=None, sealed=b"")
+            )
+            connection.execute(text("DELETE FROM verifier_migrations WHERE version = 4"))
+    finally:
+        store.close()
+    db = setup.root / "ledger.db"
+    assert {excluded, fingerprint} <= _stored_values(db)
+
+    store = setup.open_store()
+    try:
+        records = VerifierRecords(store)  # opening applies migration 4
+        for record in (listed, repaired):
+            shown = records.breach(record.id)
+            assert shown is not None
+            assert (shown.party_name, shown.party_code) == (ERASED_PARTY, ERASED_PARTY)
+        stored = _stored_values(db)
+        assert excluded in stored  # a published breach: the law keeps it, its repair finds it
+        assert fingerprint not in stored
     finally:
         store.close()
 

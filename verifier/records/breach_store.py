@@ -19,11 +19,7 @@ from ledger.store import ErasureRefusedError
 from ledger.types import Hash32
 from verifier.breaches import BreachRecord, corrected, expired, repaired
 from verifier.errors import RecordsError, UnknownRecordError
-from verifier.records.tables import breach_records
-
-# What an erased applicant's name and code read as, everywhere the record is shown (the
-# feed serves its records without them and says `personal_data_erased`).
-ERASED_PARTY = "（已删除）"
+from verifier.records.tables import ERASED_PARTY, breach_records
 
 
 class StoredBreach(NamedTuple):

@@ -3,6 +3,8 @@ own migrations, on the ledger store's database: `verifier.records.facade` and it
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 
 from sqlalchemy import (
@@ -18,9 +20,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    select,
+    update,
 )
 
-from ledger.tables import apply_migrations, migrations_table
+from ledger.tables import apply_migrations, commitments, exclusions, migrations_table
+
+# What an erased applicant's name and code read as, everywhere a breach record is shown (the
+# feed serves its records without them and says `personal_data_erased`).
+ERASED_PARTY = "（已删除）"
 
 metadata = MetaData()
 
@@ -144,11 +152,54 @@ def _whole_name_index_v3(connection: Connection) -> None:
     SEARCH_INDEXES[-1].create(connection, checkfirst=True)
 
 
+def _redact_erased_v4(connection: Connection) -> None:
+    """Records of commitments erased before erasure redacted them: the name and code read
+    ERASED_PARTY; the fingerprint becomes random unless an exclusion still holds it (a
+    breach published when it was erased: the law keeps it, and its repair must find it)."""
+    erased = select(commitments.c.hash).where(commitments.c.wrapped_key.is_(None))
+    rows = connection.execute(
+        select(
+            breach_records.c.id,
+            breach_records.c.public_json,
+            breach_records.c.applicant_fingerprint,
+        ).where(breach_records.c.commitment_hash.in_(erased))
+    ).all()
+    held = select(exclusions.c.applicant_fingerprint)
+    kept = {bytes(f) for f in connection.execute(held).scalars()}
+    for row in rows:
+        public = json.loads(row.public_json)
+        public.update(party_name=ERASED_PARTY, party_code=ERASED_PARTY)
+        fingerprint = bytes(row.applicant_fingerprint)
+        connection.execute(
+            update(breach_records)
+            .where(breach_records.c.id == row.id)
+            .values(
+                party_name=ERASED_PARTY,
+                party_code=ERASED_PARTY,
+                public_json=json.dumps(public, ensure_ascii=False),
+                applicant_fingerprint=fingerprint if fingerprint in kept else os.urandom(32),
+            )
+        )
+    # Each its own random value (SQLite and PostgreSQL have no common random-bytes function).
+    forgotten = connection.execute(
+        select(commitments.c.hash).where(
+            commitments.c.wrapped_key.is_(None), commitments.c.applicant_fingerprint.not_in(held)
+        )
+    ).scalars()
+    for digest in forgotten.all():
+        connection.execute(
+            update(commitments)
+            .where(commitments.c.hash == digest)
+            .values(applicant_fingerprint=os.urandom(32))
+        )
+
+
 # Version -> step. Append only: a released step never changes; a new one alters the tables.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_v1,
     2: _search_indexes_v2,
     3: _whole_name_index_v3,
+    4: _redact_erased_v4,
 }
 
 
