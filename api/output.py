@@ -13,8 +13,13 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
-from ledger import (
+from api.errors import DemoError, MissingKeyError, TokenError
+from ledger.errors import (
+    ApplicantExcludedError,
+    ChainError,
+    CompilerError,
     ContractRevertError,
+    ErasedError,
     InvalidDocumentError,
     InvalidHashError,
     LedgerError,
@@ -22,26 +27,86 @@ from ledger import (
     NodeUnreachableError,
     ProofBundleError,
     SignatureError,
+    StoreError,
+    TransactionTimeoutError,
+    VaultError,
 )
-from ledger.errors import VaultError
+from verifier.errors import (
+    BreachError,
+    BreachStateError,
+    CursorError,
+    FeedError,
+    RecordsError,
+    RepairTooEarlyError,
+    SourceError,
+    SourceGarbage,
+    SourceUnavailable,
+    UnknownRecordError,
+    UnknownSourceError,
+    VerificationError,
+)
 
+# The README's "Exit codes": 0 success, 1 a check failed or the contract refused, 2 bad input.
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
+
+# Every project error's exit code, in one place: every command reports through
+# `reporting_errors` (and `CommandGroup` catches any that escapes a command). The most
+# specific class of an error's MRO listed here decides; a new error class belongs here too
+# (a test checks that each one in ledger.errors, verifier.errors and api.errors is listed).
+EXIT_CODES: dict[type[BaseException], int] = {
+    # The root: the project refused (a check failed, the contract, store or engine said no).
+    LedgerError: EXIT_CHECK_FAILED,
+    # ledger: what the user gave is wrong, and nothing was sent
+    InvalidDocumentError: EXIT_BAD_INPUT,
+    SignatureError: EXIT_BAD_INPUT,
+    InvalidHashError: EXIT_BAD_INPUT,
+    MerkleError: EXIT_BAD_INPUT,
+    ProofBundleError: EXIT_BAD_INPUT,
+    VaultError: EXIT_BAD_INPUT,  # a master key missing or malformed, sealed data altered
+    ErasedError: EXIT_BAD_INPUT,
+    NodeUnreachableError: EXIT_BAD_INPUT,  # the --rpc or deployment names no node
+    # ledger: refusals and failures on the way
+    ChainError: EXIT_CHECK_FAILED,
+    ContractRevertError: EXIT_CHECK_FAILED,  # the contract refused
+    TransactionTimeoutError: EXIT_CHECK_FAILED,
+    CompilerError: EXIT_CHECK_FAILED,
+    StoreError: EXIT_CHECK_FAILED,
+    ApplicantExcludedError: EXIT_CHECK_FAILED,
+    # verifier
+    VerificationError: EXIT_CHECK_FAILED,  # the engine refused (also while publishing breaches)
+    RecordsError: EXIT_CHECK_FAILED,
+    UnknownRecordError: EXIT_CHECK_FAILED,
+    BreachError: EXIT_CHECK_FAILED,
+    BreachStateError: EXIT_CHECK_FAILED,
+    RepairTooEarlyError: EXIT_CHECK_FAILED,
+    SourceError: EXIT_CHECK_FAILED,
+    SourceUnavailable: EXIT_CHECK_FAILED,
+    SourceGarbage: EXIT_CHECK_FAILED,
+    UnknownSourceError: EXIT_CHECK_FAILED,
+    FeedError: EXIT_BAD_INPUT,  # a webhook URL or feed record given that is not one
+    CursorError: EXIT_BAD_INPUT,
+    # api
+    TokenError: EXIT_CHECK_FAILED,
+    MissingKeyError: EXIT_CHECK_FAILED,
+    DemoError: EXIT_CHECK_FAILED,
+    # not the project's: a file that cannot be read or written
+    OSError: EXIT_BAD_INPUT,
+}
 
 # Progress and human text go to stderr so that stdout carries only the result.
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 stdout = Console(highlight=False, soft_wrap=True)
 
-_BAD_INPUT = (
-    VaultError,
-    InvalidDocumentError,
-    SignatureError,
-    InvalidHashError,
-    ProofBundleError,
-    MerkleError,
-    NodeUnreachableError,
-)
+
+def exit_code_of(error: BaseException) -> int | None:
+    """The exit code of an error by `EXIT_CODES`; None for one the command line does not map."""
+    for cls in type(error).__mro__:
+        code = EXIT_CODES.get(cls)
+        if code is not None:
+            return code
+    return None
 
 
 def emit_json(document: Any) -> None:
@@ -61,19 +126,29 @@ def fail(
     raise typer.Exit(code)
 
 
+def fail_with(error: LedgerError | OSError, *, as_json: bool) -> NoReturn:
+    """Report a project error (or a file error) in one line and exit with its `EXIT_CODES` code."""
+    code = exit_code_of(error)
+    if code is None:  # cannot happen: LedgerError and OSError are both in EXIT_CODES
+        code = EXIT_CHECK_FAILED
+    if not isinstance(error, LedgerError):  # a file error (NodeUnreachableError is both)
+        fail(
+            f"{error.filename or 'file'}: {error.strerror}",
+            as_json=as_json,
+            code=code,
+            kind="FileError",
+        )
+    kind = error.error_name if isinstance(error, ContractRevertError) else type(error).__name__
+    fail(str(error), as_json=as_json, code=code, kind=kind)
+
+
 @contextmanager
 def reporting_errors(as_json: bool) -> Iterator[None]:
-    """Turn the ledger's errors into one-line messages and exit codes (2 bad input, 1 refused)."""
+    """Turn the project's errors into one-line messages and their `EXIT_CODES` exit codes."""
     try:
         yield
-    except _BAD_INPUT as exc:
-        fail(str(exc), as_json=as_json, kind=type(exc).__name__)
-    except ContractRevertError as exc:
-        fail(str(exc), as_json=as_json, code=EXIT_CHECK_FAILED, kind=exc.error_name)
-    except LedgerError as exc:
-        fail(str(exc), as_json=as_json, code=EXIT_CHECK_FAILED, kind=type(exc).__name__)
-    except OSError as exc:
-        fail(f"{exc.filename or 'file'}: {exc.strerror}", as_json=as_json, kind="FileError")
+    except (LedgerError, OSError) as exc:
+        fail_with(exc, as_json=as_json)
 
 
 def human(render: Callable[[], None], *, as_json: bool) -> None:
@@ -100,6 +175,12 @@ class CommandGroup(TyperGroup):
         except typer.Abort:
             console.print("aborted")
             sys.exit(EXIT_CHECK_FAILED)
+        except LedgerError as exc:
+            # One that a command let escape its `reporting_errors`: still one line, its code.
+            try:
+                fail_with(exc, as_json="--json" in argv)
+            except typer.Exit as done:
+                sys.exit(done.exit_code)
         except Exception as exc:
             if not _is_usage_error(exc):
                 raise

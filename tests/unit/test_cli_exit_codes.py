@@ -1,0 +1,211 @@
+"""One mapping from every project error to its exit code (README: 0 success, 1 a check failed
+or the contract refused, 2 bad input), used by every command, `verify run` included."""
+
+from __future__ import annotations
+
+import inspect
+from datetime import date
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import typer
+from cli_helpers import one_json, one_line
+from support.verify_cli import HRSS, cli, explain, run_args, write_keys
+
+import api.errors
+import api.output
+import ledger.errors
+import verifier.errors
+from api.cli import verify as cli_verify
+from api.output import (
+    EXIT_BAD_INPUT,
+    EXIT_CHECK_FAILED,
+    EXIT_CODES,
+    exit_code_of,
+    reporting_errors,
+)
+from ledger import Chain, department_id
+from ledger.errors import LedgerError
+from verifier.errors import VerificationError
+
+ERROR_MODULES = (ledger.errors, verifier.errors, api.errors)
+
+
+def _errors(module: ModuleType) -> list[type[BaseException]]:
+    return [
+        cls
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, BaseException) and cls.__module__ == module.__name__
+    ]
+
+
+ALL_ERRORS = [cls for module in ERROR_MODULES for cls in _errors(module)]
+
+
+def _instance(cls: type[BaseException]) -> BaseException:
+    """An instance of `cls` with a message, whatever its constructor asks for."""
+    parameters = list(inspect.signature(cls.__init__).parameters)[1:]
+    if parameters in (["args", "kwargs"], []):
+        return cls("what went wrong")
+    examples: dict[str, Any] = {
+        "name": "AlreadyAnchored",
+        "args": (),
+        "raw": b"",
+        "source": "social_insurance",
+        "detail": "what went wrong",
+        "known": ["social_insurance"],
+        "record_id": "BR-1",
+        "severity": "serious",
+        "months": 6,
+        "earliest": date(2027, 6, 1),
+        "on": date(2027, 1, 1),
+        "problem": "forged",
+        "message": "what went wrong",
+    }
+    return cls(*(examples[name] for name in parameters))
+
+
+def test_the_error_modules_hold_errors() -> None:
+    assert {cls.__module__ for cls in ALL_ERRORS} == {m.__name__ for m in ERROR_MODULES}
+    assert len(ALL_ERRORS) >= 25
+
+
+@pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda cls: cls.__name__)
+def test_every_error_is_under_the_root_and_has_its_own_exit_code(
+    cls: type[BaseException],
+) -> None:
+    assert issubclass(cls, LedgerError)
+    assert cls in EXIT_CODES, f"{cls.__name__}: say in api.output.EXIT_CODES which code it gives"
+    assert EXIT_CODES[cls] in (EXIT_CHECK_FAILED, EXIT_BAD_INPUT)
+
+
+@pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda cls: cls.__name__)
+def test_reporting_errors_exits_with_the_mapped_code_and_one_json_document(
+    cls: type[BaseException], capsys: pytest.CaptureFixture[str]
+) -> None:
+    error = _instance(cls)
+    with pytest.raises(typer.Exit) as exited, reporting_errors(as_json=True):
+        raise error
+    assert exited.value.exit_code == EXIT_CODES[cls] == exit_code_of(error)
+    document = one_json(capsys.readouterr().out)
+    assert document["ok"] is False
+    assert document["error"]["message"] == str(error)
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (VerificationError("refused"), EXIT_CHECK_FAILED),
+        (verifier.errors.FeedError("not a URL"), EXIT_BAD_INPUT),
+        (verifier.errors.CursorError("malformed", "not a cursor"), EXIT_BAD_INPUT),
+        (ledger.errors.ErasedError("gone"), EXIT_BAD_INPUT),
+        (ledger.errors.NodeUnreachableError("no node"), EXIT_BAD_INPUT),
+        (ledger.errors.ContractRevertError("AlreadyAnchored"), EXIT_CHECK_FAILED),
+        (FileNotFoundError(2, "No such file or directory", "x.json"), EXIT_BAD_INPUT),
+    ],
+)
+def test_the_most_specific_class_decides(error: BaseException, code: int) -> None:
+    assert exit_code_of(error) == code
+
+
+def test_errors_keep_the_builtin_they_resemble() -> None:
+    # Callers that catch the builtin keep working now that these are under LedgerError.
+    assert issubclass(verifier.errors.FeedError, ValueError)
+    assert issubclass(verifier.errors.CursorError, ValueError)
+    assert issubclass(verifier.errors.UnknownRecordError, LookupError)
+    assert issubclass(verifier.errors.SourceUnavailable, ConnectionError)
+    assert issubclass(ledger.errors.ApplicantExcludedError, PermissionError)
+    assert issubclass(ledger.errors.StoreError, RuntimeError)
+    assert issubclass(api.errors.MissingKeyError, LookupError)
+
+
+def test_a_node_error_is_not_reported_as_a_file(capsys: pytest.CaptureFixture[str]) -> None:
+    # NodeUnreachableError is a ConnectionError (an OSError): its own message, not "file: ...".
+    with pytest.raises(typer.Exit) as exited, reporting_errors(as_json=False):
+        raise ledger.errors.NodeUnreachableError("no Ethereum node answers at http://x")
+    assert exited.value.exit_code == EXIT_BAD_INPUT
+    assert one_line(capsys.readouterr().err) == "error: no Ethereum node answers at http://x"
+
+
+# ---------------------------------------------------------------------- verify run
+
+
+class _Ledger:
+    """Just enough of LedgerContract for `verify run` to accept the verifier's account."""
+
+    address = "0x" + "ab" * 20
+
+    def __init__(self, chain: object, address: str) -> None:
+        self.address = address
+
+    def department_of(self, account: str) -> bytes:
+        return department_id(HRSS)
+
+    def has_role(self, role: bytes, account: str) -> bool:
+        return True
+
+
+class _Engine:
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def refused_while_publishing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`verify run` against a node that accepts the verifier, whose run then fails in the
+    engine's breach publishing (`OutcomeSender._publish_breach`) with a VerificationError."""
+
+    def run(engine: object, day: date, *, disabled: bool) -> None:
+        raise VerificationError("no document for 0x" + "12" * 32)
+
+    monkeypatch.setattr(Chain, "connect", staticmethod(lambda url: object()))
+    monkeypatch.setattr(cli_verify, "LedgerContract", _Ledger)
+    # The command builds its engine one way or the other (the command is being reworked).
+    monkeypatch.setattr(cli_verify, "VerificationEngine", lambda *args, **kwargs: _Engine())
+    monkeypatch.setattr(cli_verify, "engine_for", lambda *args, **kwargs: _Engine(), raising=False)
+    monkeypatch.setattr(cli_verify, "_run_with_progress", run)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_verify_run_reports_a_verification_error_in_one_line_with_exit_code_1(
+    refused_while_publishing: None, tmp_path: Path, as_json: bool
+) -> None:
+    keys = write_keys(tmp_path)
+    deployment = tmp_path / "deployment.json"
+    deployment.write_text(
+        '{"rpc": "http://127.0.0.1:9", "chain_id": 31337, "contract": "0x'
+        + "ab" * 20
+        + f'", "deployed_at_block": 1, "department": "{HRSS}"}}'
+    )
+    store = f"sqlite:///{tmp_path / 'ledger.db'}"
+    token = tmp_path / "token"
+    token.write_text("secret\n")
+    sources = ["--sources-url", "http://127.0.0.1:9", "--sources-token-file", token]
+    extra = ["--json"] if as_json else []
+    result = cli(*run_args(keys, deployment, store, "--on", "2026-11-27", *sources, *extra))
+    assert result.exit_code == EXIT_CHECK_FAILED, explain(result)
+    assert "Traceback" not in result.output
+    if as_json:
+        error = one_json(result.stdout)["error"]
+        assert error == {"type": "VerificationError", "message": "no document for 0x" + "12" * 32}
+    else:
+        assert result.stdout == ""
+        assert one_line(result.stderr) == "error: no document for 0x" + "12" * 32
+
+
+def test_the_command_group_maps_an_error_that_escapes_a_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A command without `reporting_errors` still gives one line and the mapped code.
+    from api.cli.main import app
+
+    def escaping(*args: object, **kwargs: object) -> None:
+        raise VerificationError("refused outside reporting_errors")
+
+    command = typer.main.get_command(app)
+    monkeypatch.setattr(cli_verify, "parse_day", escaping)
+    with pytest.raises(SystemExit) as exited:
+        command.main(["verify", "run", "--key", "k", "--report-key", "r"])
+    assert exited.value.code == EXIT_CHECK_FAILED
