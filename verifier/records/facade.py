@@ -8,7 +8,6 @@ migrations in `records_schema`, verifications in `verifications`, breach records
 from __future__ import annotations
 
 from ledger.store import Store
-from verifier.errors import RecordsError, UnknownRecordError
 from verifier.records.breach_store import BreachStore, StoredBreach
 from verifier.records.search import (
     MASKED,
@@ -49,9 +48,7 @@ __all__ = [
     "BreachPage",
     "DueDate",
     "RecordedOutcome",
-    "RecordsError",
     "StoredBreach",
-    "UnknownRecordError",
     "Verification",
     "VerificationState",
     "VerifierRecords",
