@@ -138,7 +138,7 @@ def bootstrap_deployment(chain: Chain, settings: Settings, path: Path, rpc_url: 
     from verifier import default_catalog
 
     keys = DepartmentKeys(
-        settings.resolved_keys_dir, {m.department for m in default_catalog().matters}
+        settings.resolved_keys_dir, default_catalog().departments()
     )
     deployed_now = not path.exists()
     ledger = _deploy(chain, keys, path, rpc_url) if deployed_now else _existing(chain, path)

@@ -90,6 +90,18 @@ class Catalog(_Data):
         known = ", ".join(m.code for m in self.matters)
         raise InvalidDocumentError(f"unknown matter {code!r}; known matters: {known}")
 
+    def department_of(self, matter_code: str) -> str:
+        """The department responsible for a matter; InvalidDocumentError if it is unknown."""
+        return self.matter(matter_code).department
+
+    def departments(self) -> list[str]:
+        """The departments responsible for some matter, sorted."""
+        return sorted({matter.department for matter in self.matters})
+
+    def matter_departments(self) -> dict[str, str]:
+        """Matter code -> responsible department: what intake checks a commitment against."""
+        return {matter.code: matter.department for matter in self.matters}
+
 
 def load_catalog(path: Path) -> Catalog:
     """Load and validate one catalog file."""

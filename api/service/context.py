@@ -167,7 +167,7 @@ class ServiceContext:
         vault = vault or _open_vault(settings)
         if vault is None:
             log.warning("no master key: intake is closed", extra={"hint": MASTER_KEY_ENV})
-        matters = {matter.code: matter.department for matter in default_catalog().matters}
+        matters = default_catalog().matter_departments()
         return cls(
             settings=settings,
             store=store,

@@ -53,7 +53,7 @@ def register_feed(context: ServiceContext) -> bool:
     settings = context.settings
     if not settings.feed or context.chain.deployment is None or context.intake is None:
         return False
-    departments = {m.department for m in default_catalog().matters}
+    departments = set(default_catalog().departments())
     if not any(context.keys.has(d, "report") for d in departments):
         return False
     if TASK_NAME not in context.background.names():

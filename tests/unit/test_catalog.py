@@ -52,6 +52,16 @@ def test_catalog_loads_with_five_matters(catalog: Catalog) -> None:
     assert len({m.code for m in catalog.matters}) == 5
 
 
+def test_the_department_of_each_matter(catalog: Catalog) -> None:
+    by_matter = catalog.matter_departments()
+    assert by_matter == {m.code: m.department for m in catalog.matters}
+    assert all(catalog.department_of(code) == d for code, d in by_matter.items())
+    assert catalog.departments() == sorted(set(by_matter.values()))
+    assert len(catalog.departments()) < len(by_matter)  # a department has several matters
+    with pytest.raises(InvalidDocumentError, match="unknown matter 'BJ-NONE'"):
+        catalog.department_of("BJ-NONE")
+
+
 @pytest.mark.parametrize(("english", "chinese", "department"), EXPECTED_MATTERS)
 def test_catalog_has_the_matter(
     catalog: Catalog, english: str, chinese: str, department: str

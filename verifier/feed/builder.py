@@ -119,7 +119,7 @@ class FeedBuilder:
         self.report_keys = report_keys
         self.confirmations = confirmations
         self.limit = limit
-        self.departments = department_codes({m.department for m in catalog.matters})
+        self.departments = department_codes(catalog.departments())
         self._names = {m.department: m.department_name for m in catalog.matters}
         self.times = BlockTimes(ledger)
         self.blocked_on: str | None = None

@@ -70,7 +70,7 @@ class CheckReport:
 
 def chain_feed(ledger: LedgerContract, catalog: Catalog, up_to_block: int) -> Iterator[ChainFacts]:
     """The chain facts of every OutcomeRecorded event up to `up_to_block`, in chain order."""
-    departments = department_codes({m.department for m in catalog.matters})
+    departments = department_codes(catalog.departments())
     times = BlockTimes(ledger)
     start = 0
     while start <= up_to_block:

@@ -147,7 +147,7 @@ def feed_keys(context: ContextDep) -> FeedKeys:
     RFC 8785 canonical bytes of the record without its `signature` member; a consumer may
     also pin these keys once, out of band."""
     keys: dict[str, SigningKeyView] = {}
-    for department in sorted({m.department for m in default_catalog().matters}):
+    for department in default_catalog().departments():
         key = context.report_key(department)
         if key is not None:
             keys[department] = SigningKeyView(
