@@ -22,6 +22,7 @@ from sqlalchemy import Column, MetaData, String, Table, Text, case, create_engin
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from verifier.catalog import Catalog
 from verifier.errors import SourceError, SourceGarbage, SourceUnavailable, UnknownSourceError
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "SqlSource",
     "Subject",
     "UnknownSourceError",
+    "catalog_sources",
+    "http_sources",
     "sql_source_table",
 ]
 
@@ -478,3 +481,31 @@ class SourceRegistry:
 
     def __len__(self) -> int:
         return len(self._sources)
+
+
+# The departments' data service, as the command line and the service reach it.
+SOURCE_TIMEOUT_S = 5.0
+SOURCE_RETRIES = 3
+SOURCE_CONCURRENCY = 32
+
+
+def catalog_sources(catalog: Catalog) -> list[str]:
+    """The data sources the catalog's claims are checked against, sorted."""
+    return sorted({spec.source for matter in catalog.matters for spec in matter.claims})
+
+
+def http_sources(
+    catalog: Catalog, base_url: str, token: str, *, retries: int = SOURCE_RETRIES
+) -> dict[str, DataSource]:
+    """One HTTP connector per catalog source, all served under `base_url` with one token."""
+    return {
+        name: HttpSource(
+            name,
+            base_url,
+            token,
+            timeout=SOURCE_TIMEOUT_S,
+            retries=retries,
+            max_concurrency=SOURCE_CONCURRENCY,
+        )
+        for name in catalog_sources(catalog)
+    }

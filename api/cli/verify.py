@@ -23,21 +23,16 @@ from ledger import (
     department_id,
 )
 from ledger.intake import Intake
-from verifier import Catalog, default_catalog
+from verifier import default_catalog
 from verifier.breaches import BreachRecord
 from verifier.engine.run import RunSummary, VerificationEngine
 from verifier.records.facade import MAX_PAGE_SIZE, VerifierRecords
-from verifier.sources import DataSource, HttpSource
+from verifier.sources import DataSource, http_sources
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 OnOpt = Annotated[
     str | None, typer.Option("--on", metavar="YYYY-MM-DD", help="The day (default: today).")
 ]
-
-SOURCE_TIMEOUT_S = 5.0
-SOURCE_RETRIES = 3
-SOURCE_CONCURRENCY = 32
-
 
 def register(app: typer.Typer) -> None:
     """Add `verify run` and `verify breaches` to the command line."""
@@ -61,33 +56,6 @@ def parse_day(text: str | None, *, as_json: bool, option: str = "--on") -> date:
         return date.fromisoformat(text)
     except ValueError:
         fail(f"{option} {text!r} is not a date: use YYYY-MM-DD", as_json=as_json)
-
-
-def catalog_sources(catalog: Catalog) -> list[str]:
-    """The data sources the catalog's claims are checked against, sorted."""
-    return sorted({spec.source for matter in catalog.matters for spec in matter.claims})
-
-
-def http_sources(
-    catalog: Catalog, base_url: str, token: str, *, retries: int = SOURCE_RETRIES
-) -> dict[str, DataSource]:
-    """One HTTP connector per catalog source, all served under `base_url` with one token."""
-    return {
-        name: HttpSource(
-            name,
-            base_url,
-            token,
-            timeout=SOURCE_TIMEOUT_S,
-            retries=retries,
-            max_concurrency=SOURCE_CONCURRENCY,
-        )
-        for name in catalog_sources(catalog)
-    }
-
-
-def departments(catalog: Catalog) -> list[str]:
-    """The departments responsible for some matter of the catalog, sorted."""
-    return sorted({matter.department for matter in catalog.matters})
 
 
 def progress_bar(disabled: bool) -> Progress:
@@ -201,9 +169,9 @@ def verify_run(
             raise InvalidDocumentError(
                 f"no department: give --department (the deployment {deployment} names none)"
             )
-        if dept not in departments(catalog):
+        if dept not in catalog.departments():
             raise InvalidDocumentError(
-                f"unknown department {dept!r}; the catalog knows {', '.join(departments(catalog))}"
+                f"unknown department {dept!r}; the catalog knows {', '.join(catalog.departments())}"
             )
         verifier = load_account(key)
         signer = load_signing_key(report_key)

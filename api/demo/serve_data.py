@@ -13,7 +13,6 @@ import secrets
 from dataclasses import dataclass
 
 from api.cli.store import catalog_departments
-from api.cli.verify import departments, http_sources
 from api.demo.sample_service import create_app, running
 from api.demo.samples import sample_commitments
 from api.demo.story import ANCHOR_TIMEOUT_S, ENGINE_CONFIG, VERIFY_ON
@@ -30,6 +29,7 @@ from ledger.store import Store
 from ledger.vault import Vault
 from verifier import default_catalog
 from verifier.engine.run import VerificationEngine
+from verifier.sources import http_sources
 
 DEMO_COMMITMENTS = 400  # the sample data plant 5 false commitments among these
 DEMO_DEPARTMENT = "BJ-HRSS"  # the tokens printed are this department's
@@ -54,7 +54,7 @@ def prepare_keys(settings: Settings) -> Settings:
     master = settings.master_key_file or settings.data_dir / MASTER_KEY_FILE
     if not master.exists() and settings.master_key is None:
         new_key("master", master)
-    keys = DepartmentKeys(settings.resolved_keys_dir, departments(default_catalog()))
+    keys = DepartmentKeys(settings.resolved_keys_dir, default_catalog().departments())
     for department in sorted(keys.departments):
         keys.create(department)
     if settings.master_key is not None:
@@ -83,7 +83,7 @@ def _fill(settings: Settings, store: Store, chain: Chain | None, count: int) -> 
     record = read_deployment(settings.resolved_deployment_file)
     chain = chain or Chain.connect(settings.chain_rpc_url or str(record["rpc"]), kind="anvil")
     ledger = LedgerContract(chain, str(record["contract"]))
-    keys = DepartmentKeys(settings.resolved_keys_dir, departments(catalog))
+    keys = DepartmentKeys(settings.resolved_keys_dir, catalog.departments())
     assert settings.master_key_file is not None
     vault = Vault.from_text(settings.master_key_file.read_text())
     intake = Intake(store, vault, catalog_departments(catalog))

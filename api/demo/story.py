@@ -27,7 +27,7 @@ from rich.table import Table
 
 from api.bundles import stored_bundle
 from api.cli.store import catalog_departments
-from api.cli.verify import breach_row, breach_table, departments, http_sources, progress_bar
+from api.cli.verify import breach_row, breach_table, progress_bar
 from api.demo.sample_data import planted
 from api.demo.sample_service import create_app, running
 from api.demo.samples import sample_commitments
@@ -57,6 +57,7 @@ from ledger.vault import Vault
 from verifier import default_catalog
 from verifier.breaches import BreachRecord, earliest_repair
 from verifier.engine.run import EngineConfig, RunSummary, VerificationEngine
+from verifier.sources import http_sources
 from verifier.records.facade import MAX_PAGE_SIZE, Verification
 
 # Sample records run to October 2026 and the samples are signed in early November 2026:
@@ -211,7 +212,7 @@ def _to_repair(records: list[BreachRecord], today: date) -> tuple[BreachRecord, 
 def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
     """Run the whole story and return its summary (also printed as tables unless `quiet`)."""
     catalog = default_catalog()
-    names = departments(catalog)
+    names = catalog.departments()
     matters = catalog_departments(catalog)
     steps = _Steps(quiet)
     if not quiet:

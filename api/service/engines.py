@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from api.cli.verify import http_sources
 from api.errors import MissingKeyError
 from api.service.context import ServiceContext
 from api.service.keys import AccountRole
@@ -34,7 +33,7 @@ from ledger import (
 from verifier import default_catalog
 from verifier.engine.run import VerificationEngine
 from verifier.errors import VerificationError
-from verifier.sources import DataSource
+from verifier.sources import DataSource, http_sources
 
 # Errors by which the contract says "not this account" rather than "not in this state".
 _FORBIDDING = frozenset(
