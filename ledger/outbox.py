@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import select, update
 
@@ -16,8 +16,42 @@ from ledger.tables import outcome_outbox
 from ledger.types import Hash32
 
 
+class OutboxReport(Protocol):
+    """What an outcome's evidence is the hash of (the verifier's signed report): a typed
+    value everywhere but in the store, where it is the JSON of `to_json_obj`."""
+
+    @property
+    def evidence(self) -> Hash32:
+        """The hash recorded on chain beside the outcome."""
+        ...
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """The report as plain JSON, as the outbox stores it."""
+        ...
+
+
+R = TypeVar("R", bound=OutboxReport)
+
+ReadReport = Callable[[dict[str, Any], Hash32], R]
+"""The report again from its stored JSON and its evidence (so that it is not hashed again)."""
+
+
 @dataclass(frozen=True)
-class QueuedOutcome:
+class OutcomeEntry(Generic[R]):
+    """An outcome to queue: the status to record for a commitment, and its report."""
+
+    commitment_hash: Hash32
+    status: Status
+    report: R
+
+    @property
+    def evidence(self) -> Hash32:
+        """The report's hash, recorded on chain beside the outcome."""
+        return self.report.evidence
+
+
+@dataclass(frozen=True)
+class QueuedOutcome(Generic[R]):
     """An outcome in the outbox; `tx_hash` is set once sent, `recorded_at` once mined."""
 
     id: int
@@ -25,41 +59,44 @@ class QueuedOutcome:
     department: str
     status: Status
     evidence: Hash32
-    report: dict[str, Any]
+    report: R
     tx_hash: bytes | None
     block_number: int | None
     recorded_at: float | None
 
 
-def _queued(row: Any) -> QueuedOutcome:
-    return QueuedOutcome(
-        id=row.id,
-        commitment_hash=Hash32(bytes(row.commitment_hash)),
-        department=row.department,
-        status=Status(row.status),
-        evidence=Hash32(bytes(row.evidence)),
-        report=json.loads(row.report),
-        tx_hash=None if row.tx_hash is None else bytes(row.tx_hash),
-        block_number=row.block_number,
-        recorded_at=row.recorded_at,
-    )
+class OutcomeOutbox(Generic[R]):
+    """Outcomes queued for the chain, on the store's database; their reports are `R`, read
+    back from JSON by `read`. The outbox holds the one copy of each report: a verification
+    refers to its outcome's row (by commitment and evidence)."""
 
-
-class OutcomeOutbox:
-    """Outcomes queued for the chain, on the store's database."""
-
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, read: ReadReport[R]) -> None:
         self._engine = store.engine
         self._writer = store.engine.execution_options(immediate=True)
+        self._read = read
+
+    def _queued(self, row: Any) -> QueuedOutcome[R]:
+        evidence = Hash32(bytes(row.evidence))
+        return QueuedOutcome(
+            id=row.id,
+            commitment_hash=Hash32(bytes(row.commitment_hash)),
+            department=row.department,
+            status=Status(row.status),
+            evidence=evidence,
+            report=self._read(json.loads(row.report), evidence),
+            tx_hash=None if row.tx_hash is None else bytes(row.tx_hash),
+            block_number=row.block_number,
+            recorded_at=row.recorded_at,
+        )
 
     def enqueue(
         self,
         department: str,
-        items: Sequence[tuple[Hash32, Status, Hash32, dict[str, Any]]],
+        items: Sequence[OutcomeEntry[R]],
         now: float | None = None,
-    ) -> list[QueuedOutcome]:
-        """Queue (commitment, status, evidence, signed report) outcomes in one transaction;
-        return them as queued, in order (so the caller need not read them back)."""
+    ) -> list[QueuedOutcome[R]]:
+        """Queue outcomes in one transaction; return them as queued, in order (so the caller
+        need not read them back)."""
         if not items:
             return []
         stamp = time.time() if now is None else now
@@ -70,22 +107,34 @@ class OutcomeOutbox:
                 ),
                 [
                     {
-                        "commitment_hash": commitment,
+                        "commitment_hash": item.commitment_hash,
                         "department": department,
-                        "status": int(status),
-                        "evidence": evidence,
-                        "report": json.dumps(report, ensure_ascii=False, sort_keys=True),
+                        "status": int(item.status),
+                        "evidence": item.evidence,
+                        "report": json.dumps(
+                            item.report.to_json_obj(), ensure_ascii=False, sort_keys=True
+                        ),
                         "created_at": stamp,
                     }
-                    for commitment, status, evidence, report in items
+                    for item in items
                 ],
             ).all()
         return [
-            QueuedOutcome(key, commitment, department, status, evidence, report, None, None, None)
-            for key, (commitment, status, evidence, report) in zip(ids, items, strict=True)
+            QueuedOutcome(
+                key,
+                item.commitment_hash,
+                department,
+                item.status,
+                item.evidence,
+                item.report,
+                None,
+                None,
+                None,
+            )
+            for key, item in zip(ids, items, strict=True)
         ]
 
-    def open(self, department: str) -> list[QueuedOutcome]:
+    def open(self, department: str) -> list[QueuedOutcome[R]]:
         """Outcomes of `department` not yet recorded, oldest first."""
         with self._engine.connect() as connection:
             rows = connection.execute(
@@ -96,7 +145,7 @@ class OutcomeOutbox:
                 )
                 .order_by(outcome_outbox.c.id)
             ).all()
-        return [_queued(row) for row in rows]
+        return [self._queued(row) for row in rows]
 
     def mark_sent(self, ids: Sequence[int], tx_hash: bytes, now: float | None = None) -> None:
         """The transaction carrying these outcomes, written before it is broadcast."""

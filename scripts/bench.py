@@ -156,7 +156,7 @@ def pipeline_figures(count: int, workers: int, profile: bool = False) -> dict[st
     from verifier import default_catalog
 
     raw = [json.dumps(d).encode() for d in _signed_documents(count)]
-    matters = {m.code: m.department for m in default_catalog().matters}
+    matters = default_catalog().matter_departments()
     workdir = tempfile.mkdtemp(prefix="commitledger-bench-")
     store = Store(f"sqlite:///{workdir}/ledger.db")
     intake = Intake(store, Vault(os.urandom(32)), matters, workers=workers)
@@ -256,11 +256,11 @@ def verification_figures(count: int, profile: bool = False) -> dict[str, Any]:
     from ledger.store import Store
     from ledger.vault import Vault
     from verifier import default_catalog
-    from verifier.engine.run import VerificationEngine
+    from verifier.engine.run import Department, engine_for
     from verifier.sources import HttpSource
 
     catalog = default_catalog()
-    matters = {m.code: m.department for m in catalog.matters}
+    matters = catalog.matter_departments()
     key = SigningKey.generate("ed25519")
     documents = [
         sign_commitment(c, key).to_json_obj() for c in sample_commitments(count, department=HRSS)
@@ -275,15 +275,15 @@ def verification_figures(count: int, profile: bool = False) -> dict[str, Any]:
         # Another department's system: in a process of its own, not taking the engine's CPU.
         with running_apart("bench-token") as url:
             sources = {n: HttpSource(n, url, "bench-token", max_concurrency=32) for n in SOURCES}
-            engine = VerificationEngine(
-                department=HRSS,
+            engine = engine_for(
+                Department(
+                    HRSS, verifier=verifiers[HRSS], report_key=SigningKey.generate("ed25519")
+                ),
                 store=store,
                 intake=intake,
                 ledger=ledger,
                 catalog=catalog,
                 sources=sources,
-                verifier=verifiers[HRSS],
-                report_key=SigningKey.generate("ed25519"),
                 workers=2,
             )
             profiler = cProfile.Profile() if profile else None

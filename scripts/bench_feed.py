@@ -32,7 +32,7 @@ from ledger.intake import Intake
 from ledger.store import Store
 from ledger.vault import Vault
 from verifier import default_catalog
-from verifier.engine.run import EngineConfig, VerificationEngine
+from verifier.engine.run import Department, EngineConfig, engine_for
 from verifier.feed.follower import FeedFollower
 from verifier.feed.store import FeedStore
 from verifier.sources import HttpSource
@@ -79,7 +79,7 @@ def feed_figures(count: int, confirmations: int = 2, block_time: float = 1.0) ->
     from bench import _deploy  # the benchmark's deployment step
 
     catalog = default_catalog()
-    matters = {m.code: m.department for m in catalog.matters}
+    matters = catalog.matter_departments()
     applicant = SigningKey.generate("ed25519")
     documents = [
         sign_commitment(c, applicant).to_json_obj()
@@ -114,15 +114,15 @@ def feed_figures(count: int, confirmations: int = 2, block_time: float = 1.0) ->
         with BlockWatcher(chain) as watcher, running_apart("bench-token") as url:
             following.start()
             sources = {n: HttpSource(n, url, "bench-token", max_concurrency=32) for n in SOURCES}
-            engine = VerificationEngine(
-                department=HRSS,
+            engine = engine_for(
+                Department(
+                    HRSS, verifier=verifiers[HRSS], report_key=SigningKey.generate("ed25519")
+                ),
                 store=store,
                 intake=intake,
                 ledger=ledger,
                 catalog=catalog,
                 sources=sources,
-                verifier=verifiers[HRSS],
-                report_key=SigningKey.generate("ed25519"),
                 # Outcomes spread over many blocks, as a day of verification spreads them.
                 config=EngineConfig(chunk=SPREAD, outcomes_per_transaction=SPREAD),
             )

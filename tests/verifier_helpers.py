@@ -28,7 +28,7 @@ from ledger.types import Hash32
 from ledger.vault import Vault
 from verifier import default_catalog
 from verifier.catalog import Catalog
-from verifier.engine.run import EngineConfig, VerificationEngine
+from verifier.engine.run import Department, EngineConfig, VerificationEngine, engine_for
 from verifier.sources import HttpSource
 
 HRSS = "BJ-HRSS"
@@ -110,8 +110,14 @@ class World:
         hrss = department == HRSS
         d = self.deployment
         store = store or self.store
-        engine = VerificationEngine(
-            department=department,
+        accounts = Department(
+            department,
+            verifier=d.verifier if hrss else d.other_verifier,
+            report_key=SigningKey.generate("ed25519"),
+            registrar=d.registrar if hrss else d.other_registrar,
+        )
+        engine = engine_for(
+            accounts,
             store=store,
             intake=self.intake
             if store is self.store
@@ -119,9 +125,6 @@ class World:
             ledger=ledger or self.ledger,
             catalog=self.catalog,
             sources=sources if sources is not None else self.sources(),
-            verifier=d.verifier if hrss else d.other_verifier,
-            report_key=SigningKey.generate("ed25519"),
-            registrar=d.registrar if hrss else d.other_registrar,
             config=config,
             workers=workers,
         )

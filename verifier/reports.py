@@ -12,6 +12,7 @@ from ledger.canonical import canonical_bytes_fast
 from ledger.documents import SignatureAlgorithm
 from ledger.signing import verify_bytes
 from ledger.types import Hash32
+from verifier.rules import Comparison
 
 Outcome = Literal["kept", "mismatch", "needs_manual", "false", "integrity_failure"]
 REPORT_VERSION = 1
@@ -73,8 +74,8 @@ class SignedReport:
         }
 
     @classmethod
-    def from_json_obj(cls, obj: dict[str, Any]) -> SignedReport:
-        """Parse what `to_json_obj` wrote."""
+    def from_json_obj(cls, obj: dict[str, Any], evidence: Hash32 | None = None) -> SignedReport:
+        """Parse what `to_json_obj` wrote; `evidence`: its hash, when stored beside it."""
         signature = obj["signature"]
         report = obj["report"]
         return cls(
@@ -82,8 +83,72 @@ class SignedReport:
             signature["algorithm"],
             signature["public_key"],
             signature["value"],
-            evidence_hash(report),
+            evidence_hash(report) if evidence is None else evidence,
         )
+
+    @property
+    def matter_code(self) -> str:
+        """The matter of the commitment verified."""
+        return str(self.report["matter_code"])
+
+    @property
+    def as_of(self) -> date:
+        """The day the commitment was verified as of."""
+        return date.fromisoformat(self.report["as_of"])
+
+    @property
+    def outcome(self) -> str:
+        """The outcome decided."""
+        return str(self.report["outcome"])
+
+    @property
+    def note(self) -> str:
+        """What the decider noted (why a person decided, what could not be checked)."""
+        return str(self.report.get("note") or "")
+
+    def comparisons(self) -> tuple[Comparison, ...]:
+        """The comparisons of the report, as the decider made them."""
+        return tuple(
+            Comparison(
+                c["key"],
+                c["verdict"],
+                c["claimed"],
+                c["observed"],
+                c["detail"],
+                tuple((first, last) for first, last in c.get("gaps", ())),
+            )
+            for c in self.report.get("comparisons", ())
+        )
+
+
+@dataclass(frozen=True)
+class ClosingNote:
+    """What the expiry or the correction of a breach records as its evidence: unsigned (the
+    breach it closes was decided by a signed report), hashed like a report's body."""
+
+    report: dict[str, Any]
+    evidence: Hash32
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> ClosingNote:
+        """A note of `body`, with its evidence hash."""
+        return cls(body, evidence_hash(body))
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """The note as plain JSON (as the outbox stores it)."""
+        return {"report": self.report}
+
+
+OutboxReport = SignedReport | ClosingNote
+"""What an outcome in the outbox carries: a signed report, or the note closing a breach."""
+
+
+def outbox_report(obj: dict[str, Any], evidence: Hash32 | None = None) -> OutboxReport:
+    """An outbox report from its stored JSON; `evidence`: its hash, stored beside it."""
+    if "signature" in obj:
+        return SignedReport.from_json_obj(obj, evidence)
+    body = obj["report"]
+    return ClosingNote(body, evidence_hash(body) if evidence is None else evidence)
 
 
 def report_bytes(body: dict[str, Any]) -> bytes:

@@ -25,7 +25,7 @@ from ledger import (
 from ledger.intake import Intake
 from verifier import default_catalog
 from verifier.breaches import BreachRecord
-from verifier.engine.run import RunSummary, VerificationEngine
+from verifier.engine.run import Department, RunSummary, VerificationEngine, engine_for
 from verifier.records.facade import MAX_PAGE_SIZE, VerifierRecords
 from verifier.sources import DataSource, http_sources
 
@@ -196,15 +196,13 @@ def verify_run(
                 "is recorded NEEDS_MANUAL",
                 markup=False,
             )
-        engine = VerificationEngine(
-            department=str(dept),
+        engine = engine_for(
+            Department(str(dept), verifier=verifier, report_key=signer),
             store=the_store,
             intake=intake,
             ledger=ledger,
             catalog=catalog,
             sources=sources,
-            verifier=verifier,
-            report_key=signer,
             workers=min(2, os.cpu_count() or 1),  # documents are checked in worker processes
         )
         try:

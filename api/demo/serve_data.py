@@ -28,7 +28,7 @@ from ledger.intake import Acknowledgement, Intake
 from ledger.store import Store
 from ledger.vault import Vault
 from verifier import default_catalog
-from verifier.engine.run import VerificationEngine
+from verifier.engine.run import Department, engine_for
 from verifier.sources import http_sources
 
 DEMO_COMMITMENTS = 400  # the sample data plant 5 false commitments among these
@@ -100,16 +100,19 @@ def _fill(settings: Settings, store: Store, chain: Chain | None, count: int) -> 
         breaches = 0
         with running(create_app(token)) as url:
             for department in sorted(keys.departments):
-                engine = VerificationEngine(
-                    department=department,
+                accounts = Department(
+                    department,
+                    verifier=keys.account(department, "verifier"),
+                    report_key=keys.report_key(department),
+                    registrar=keys.account(department, "registrar"),
+                )
+                engine = engine_for(
+                    accounts,
                     store=store,
                     intake=intake,
                     ledger=ledger,
                     catalog=catalog,
                     sources=http_sources(catalog, url, token),
-                    verifier=keys.account(department, "verifier"),
-                    report_key=keys.report_key(department),
-                    registrar=keys.account(department, "registrar"),
                     config=ENGINE_CONFIG,
                 )
                 try:

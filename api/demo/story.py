@@ -56,9 +56,15 @@ from ledger.types import Hash32
 from ledger.vault import Vault
 from verifier import default_catalog
 from verifier.breaches import BreachRecord, earliest_repair
-from verifier.engine.run import EngineConfig, RunSummary, VerificationEngine
-from verifier.sources import http_sources
+from verifier.engine.run import (
+    Department,
+    EngineConfig,
+    RunSummary,
+    VerificationEngine,
+    engine_for,
+)
 from verifier.records.facade import MAX_PAGE_SIZE, Verification
+from verifier.sources import http_sources
 
 # Sample records run to October 2026 and the samples are signed in early November 2026:
 # verifying much later would compare with stale data.
@@ -285,16 +291,19 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
             url = stack.enter_context(running(create_app(token)))
             engines: dict[str, VerificationEngine] = {}
             for name in names:
-                engine = VerificationEngine(
-                    department=name,
+                accounts = Department(
+                    name,
+                    verifier=parties.verifiers[name],
+                    report_key=SigningKey.generate("ed25519"),
+                    registrar=parties.registrars[name],
+                )
+                engine = engine_for(
+                    accounts,
                     store=store,
                     intake=intake,
                     ledger=ledger,
                     catalog=catalog,
                     sources=http_sources(catalog, url, token),
-                    verifier=parties.verifiers[name],
-                    report_key=SigningKey.generate("ed25519"),
-                    registrar=parties.registrars[name],
                     config=ENGINE_CONFIG,
                 )
                 stack.callback(engine.close)

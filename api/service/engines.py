@@ -1,7 +1,8 @@
-"""A department's verification engine for one request, and its refusals as problems.
+"""A department's verification engine or its actions for one request, and their refusals as
+problems.
 
-The engine sends transactions with the department's own accounts, which the contract has
-bound to the department: whatever the service lets through, the contract checks again.
+Both send transactions with the department's own accounts, which the contract has bound to
+the department: whatever the service lets through, the contract checks again.
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ from ledger import (
     SignatureError,
     department_id,
 )
+from ledger.intake import Intake
 from verifier import default_catalog
-from verifier.engine.run import VerificationEngine
+from verifier.engine.actions import DepartmentActions
+from verifier.engine.department import Department
+from verifier.engine.run import VerificationEngine, engine_for
 from verifier.errors import VerificationError
 from verifier.sources import DataSource, http_sources
 
@@ -66,15 +70,52 @@ def department_engine(
     context: ServiceContext,
     department: str,
     *,
-    acting: AccountRole = "verifier",
     with_sources: bool = False,
 ) -> Iterator[VerificationEngine]:
-    """The department's engine, holding the chain's write lock; closed afterwards.
+    """The department's verification engine, holding the chain's write lock; closed afterwards.
 
     503 problems when intake is closed, the chain does not answer or a key is missing; 403
-    when the contract does not bind the `acting` account to the department (asked first,
-    so that nothing is queued that the chain would refuse).
+    when the contract does not bind the verifier account to the department (asked first, so
+    that nothing is queued that the chain would refuse).
     """
+    intake, ledger, accounts = _acting_for(context, department, "verifier")
+    engine = engine_for(
+        accounts,
+        store=context.store,
+        intake=intake,
+        ledger=ledger,
+        catalog=default_catalog(),
+        sources=_sources(context) if with_sources else {},
+        # No worker processes: forking a process that runs threads (the service's) can
+        # copy a lock held by another thread and hang.
+        workers=0,
+    )
+    try:
+        with context.chain.write_lock:
+            yield engine
+    finally:
+        engine.close()
+
+
+@contextmanager
+def department_actions(
+    context: ServiceContext, department: str, *, acting: AccountRole = "verifier"
+) -> Iterator[DepartmentActions]:
+    """The department's actions (withdraw, decide, repair, ...), holding the chain's write
+    lock: no verification run is built for them. The problems of `department_engine`; the
+    `acting` account (the registrar's, to withdraw) must be bound to the department."""
+    intake, ledger, accounts = _acting_for(context, department, acting)
+    actions = DepartmentActions(
+        accounts, store=context.store, intake=intake, ledger=ledger, catalog=default_catalog()
+    )
+    with context.chain.write_lock:
+        yield actions
+
+
+def _acting_for(
+    context: ServiceContext, department: str, acting: AccountRole
+) -> tuple[Intake, LedgerContract, Department]:
+    """Intake, the contract and the department's accounts, once `acting` is known bound."""
     intake = context.intake
     if intake is None:
         raise ProblemError(UNAVAILABLE, "the service was started without a master key")
@@ -85,10 +126,13 @@ def department_engine(
         )
     keys = context.keys
     try:
-        verifier = keys.account(department, "verifier")
-        report_key = keys.report_key(department)
-        registrar = (
-            keys.account(department, "registrar") if keys.has(department, "registrar") else None
+        accounts = Department(
+            department,
+            verifier=keys.account(department, "verifier"),
+            report_key=keys.report_key(department),
+            registrar=keys.account(department, "registrar")
+            if keys.has(department, "registrar")
+            else None,
         )
     except MissingKeyError as exc:
         raise ProblemError(KEY_MISSING, str(exc)) from None
@@ -96,29 +140,11 @@ def department_engine(
         raise ProblemError(
             KEY_MISSING, f"a key file of {department} in {keys.keys_dir} cannot be read"
         ) from None
-    account = verifier if acting == "verifier" else registrar
+    account = accounts.verifier if acting == "verifier" else accounts.registrar
     if account is None:
         raise ProblemError(KEY_MISSING, str(keys.missing(department, acting)))
     _require_binding(context, account.address, department, acting)
-    engine = VerificationEngine(
-        department=department,
-        store=context.store,
-        intake=intake,
-        ledger=ledger,
-        catalog=default_catalog(),
-        sources=_sources(context) if with_sources else {},
-        verifier=verifier,
-        report_key=report_key,
-        registrar=registrar,
-        # No worker processes: forking a process that runs threads (the service's) can
-        # copy a lock held by another thread and hang.
-        workers=0,
-    )
-    try:
-        with context.chain.write_lock:
-            yield engine
-    finally:
-        engine.close()
+    return intake, ledger, accounts
 
 
 def _require_binding(

@@ -32,7 +32,7 @@ from verifier.breaches import BreachRecord
 from verifier.engine.run import EngineConfig
 from verifier.errors import VerificationError
 from verifier.records.facade import VerifierRecords
-from verifier.reports import SignedReport, verify_report
+from verifier.reports import ClosingNote, SignedReport, verify_report
 
 FOOD = "BJ-SAMR-0001"
 
@@ -559,7 +559,7 @@ def test_an_outcome_the_contract_refuses_now_is_abandoned_and_blocks_nothing(
     world.engine.run(DAY)
     assert world.status(kept) == Status.KEPT
     # An outcome queued for a commitment that has moved on (Kept is final on chain).
-    stale = world.engine._entry(kept, Status.MISMATCH, {"report": {"as_of": "2026-11-27"}})
+    stale = world.engine.actions.entry(kept, "mismatch", DAY, "officer 2", "decided late")
     world.engine.outbox.enqueue(HRSS, [stale])
     later, _ = world.commit_kind("agree", "BJ-HRSS-0004")
 
@@ -649,8 +649,9 @@ def test_outcome_transactions_stay_under_the_gas_cap_by_the_estimate() -> None:
             [(Status.BREACHED, deep)] * 300 + [(Status.KEPT, shallow)] * 800
         )
     ]
+    note = ClosingNote.of({})
     queued = [
-        QueuedOutcome(i, item.commitment, HRSS, item.outcome, node, {}, None, None, None)
+        QueuedOutcome(i, item.commitment, HRSS, item.outcome, node, note, None, None, None)
         for i, item in enumerate(items)
     ]
 

@@ -9,15 +9,24 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, select
 
-from ledger import Applicant, Status, hex32, keccak256, make_resident_id, make_uscc
+from ledger import Applicant, SigningKey, Status, hex32, keccak256, make_resident_id, make_uscc
+from ledger.outbox import OutcomeEntry
 from ledger.store import Store
 from ledger.tables import MIGRATIONS as LEDGER_MIGRATIONS
 from ledger.tables import current_version
 from ledger.types import Hash32
 from verifier import Matter, default_catalog
 from verifier.breaches import BreachEvidence, BreachRecord, make_breach_record, mask_id_number
+from verifier.engine.actions import outcome_outbox
+from verifier.engine.worker import Decision, sign_decision
 from verifier.errors import BreachStateError, RecordsError, RepairTooEarlyError, UnknownRecordError
-from verifier.records.facade import MIGRATIONS, VerifierRecords, migrate, verifier_migrations
+from verifier.records.facade import (
+    MIGRATIONS,
+    VerifierRecords,
+    migrate,
+    verifications,
+    verifier_migrations,
+)
 
 HRSS = "BJ-HRSS"
 SAMR = "BJ-SAMR"
@@ -198,6 +207,32 @@ def test_an_outcome_is_stored_with_its_transaction(records: VerifierRecords) -> 
         77,
     )
     assert (stored.rectify_by, stored.recorded_at) == (date(2026, 5, 15), 1000.0)
+
+
+def test_a_report_sent_through_the_outbox_is_stored_once_and_read_from_there(
+    records: VerifierRecords, store: Store
+) -> None:
+    records.schedule(commitment(1), POINTS.code, HRSS, Deadline(date(2026, 4, 30)))
+    decision = Decision(commitment(1), POINTS, "kept")
+    signed = sign_decision(decision, HRSS, date(2026, 4, 1), SigningKey.generate("ed25519"))
+    outbox = outcome_outbox(store)
+    outbox.enqueue(HRSS, [OutcomeEntry(commitment(1), Status.KEPT, signed)])
+
+    records.record_outcome(
+        commitment(1),
+        "kept",
+        outcome_status=Status.KEPT,
+        evidence=signed.evidence,
+        report=None,  # the outbox has it
+        tx_hash=keccak256(b"tx"),
+        block_number=78,
+    )
+
+    stored = records.verification(commitment(1))
+    assert stored is not None and stored.report == signed.to_json_obj()
+    with store.engine.connect() as connection:
+        copies = connection.execute(select(verifications.c.report)).scalars().all()
+    assert copies == [None]
 
 
 def test_mismatches_past_their_rectification_deadline(records: VerifierRecords) -> None:

@@ -22,6 +22,7 @@ from ledger import SignedCommitment, Status, hex32
 from ledger.tables import outcome_outbox
 from ledger.types import Hash32
 from verifier.breaches import earliest_repair
+from verifier.engine.run import VerificationEngine
 
 GENERAL_MATTERS = {"BJ-HRSS-0001", "BJ-HRSS-0002"}  # general severity: 3 months before repair
 
@@ -218,6 +219,38 @@ def test_a_breach_is_repaired_after_its_minimum_period_only(world: ServiceWorld)
         "on_chain_status": "repaired",
     }
     assert world.context.records.search_breaches(later).total == 0
+
+
+def test_withdraw_decide_and_repair_build_no_verification_run(
+    world: ServiceWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a department action built a verification engine")
+
+    # No engine means no event loop, no data sources and no decider for one transaction.
+    monkeypatch.setattr(VerificationEngine, "__init__", no_run)
+    withdrawn, _ = anchored(world)
+    response = world.client.post(
+        f"/v1/commitments/{hex32(withdrawn)}/withdraw",
+        json={"note": "withdrawn at the counter"},
+        headers=world.auth(HRSS, "registrar"),
+    )
+    assert response.status_code == 200, response.text
+    breached, _ = anchored(world, GENERAL_MATTERS)
+    assert decide(world, breached, "false").status_code == 200
+    [record] = world.context.records.search_breaches(DAY).records
+    later = earliest_repair(record)
+    world.context.today = lambda: later
+    response = world.client.post(
+        f"/v1/breaches/{record.id}/repair",
+        json={"decision": "信用修复：当事人已纠正失信行为"},
+        headers=world.auth(HRSS, "verifier"),
+    )
+    assert response.status_code == 200, response.text
+    assert (on_chain(world, withdrawn), on_chain(world, breached)) == (
+        Status.WITHDRAWN,
+        Status.REPAIRED,
+    )
 
 
 def test_repairing_an_unknown_breach_is_a_404(world: ServiceWorld) -> None:

@@ -8,9 +8,8 @@ would refuse now are abandoned first: one would revert the whole transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
-from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
@@ -22,10 +21,11 @@ from ledger.types import Hash32
 from verifier.breaches import BreachEvidence, make_breach_record
 from verifier.calendar import WorkingDays
 from verifier.catalog import Catalog, Matter
-from verifier.engine.decide import Decider
 from verifier.engine.summary import RunSummary
+from verifier.engine.worker import Anchoring
 from verifier.errors import VerificationError
 from verifier.records.facade import RecordedOutcome, VerificationState, VerifierRecords
+from verifier.reports import OutboxReport, SignedReport
 
 log = logging.getLogger("commitledger.verifier")
 
@@ -36,8 +36,15 @@ _STATE_OF_STATUS: dict[Status, VerificationState] = {
     Status.BREACHED: "breached",
 }
 
-InFlight = list[tuple[list[QueuedOutcome], bytes]]
+Queued = QueuedOutcome[OutboxReport]
+"""An outcome in the outbox, with its report."""
+
+InFlight = list[tuple[list[Queued], bytes]]
 """Outcome transactions sent and not yet awaited: their outcomes and transaction hash."""
+
+# A first outcome carries its Merkle proof and creates a record (about 45,000 gas), so 300
+# stay well under one transaction's 16,777,216 gas cap (EIP-7825).
+OUTCOMES_PER_TRANSACTION = 300
 
 
 class OutcomeSender:
@@ -54,10 +61,12 @@ class OutcomeSender:
         calendar: WorkingDays,
         verifier: LocalAccount,
         records: VerifierRecords,
-        outbox: OutcomeOutbox,
-        decider: Decider,
-        outcomes_per_transaction: int,
+        outbox: OutcomeOutbox[OutboxReport],
+        recent_anchorings: Callable[[], Mapping[bytes, Anchoring]] | None = None,
+        outcomes_per_transaction: int = OUTCOMES_PER_TRANSACTION,
     ) -> None:
+        """`recent_anchorings`: the proofs the caller has read already (the decider's, of
+        the commitments it decided); the others are read from the store."""
         self.department = department
         self.store = store
         self.intake = intake
@@ -67,7 +76,7 @@ class OutcomeSender:
         self.verifier = verifier
         self.records = records
         self.outbox = outbox
-        self.decider = decider
+        self.recent_anchorings = recent_anchorings
         self.outcomes_per_transaction = outcomes_per_transaction
 
     def flush(self, summary: RunSummary) -> int:
@@ -77,7 +86,7 @@ class OutcomeSender:
         self.await_mined(self.broadcast(fresh, summary), summary)
         return len(queued)
 
-    def _settled(self, queued: QueuedOutcome, summary: RunSummary) -> bool:
+    def _settled(self, queued: Queued, summary: RunSummary) -> bool:
         """Sent before a crash and mined, or already on chain by another way: record it."""
         if queued.tx_hash is not None:
             receipt = self.ledger.chain.receipt(queued.tx_hash)
@@ -87,11 +96,9 @@ class OutcomeSender:
                 return True
         return False
 
-    def _items(
-        self, queued: Sequence[QueuedOutcome], states: Mapping[bytes, str]
-    ) -> list[OutcomeItem]:
+    def _items(self, queued: Sequence[Queued], states: Mapping[bytes, str]) -> list[OutcomeItem]:
         # The proofs of the commitments just decided were read for the integrity check.
-        known = self.decider.recent_anchorings
+        known = self.recent_anchorings() if self.recent_anchorings is not None else {}
         missing = [q.commitment_hash for q in queued if q.commitment_hash not in known]
         anchorings = {**self.store.anchorings_of(missing), **known} if missing else known
         items = []
@@ -106,11 +113,11 @@ class OutcomeSender:
                 items.append(OutcomeItem(q.commitment_hash, q.status, q.evidence))
         return items
 
-    def broadcast(self, queued: Sequence[QueuedOutcome], summary: RunSummary) -> InFlight:
+    def broadcast(self, queued: Sequence[Queued], summary: RunSummary) -> InFlight:
         """Send the outcomes in transactions of at most `outcomes_per_transaction` and under
         one transaction's gas cap, all of them before waiting for any: they touch different
         commitments, so they do not conflict."""
-        todo: list[QueuedOutcome] = []
+        todo: list[Queued] = []
         for item in queued:
             # Only an outcome sent before (its transaction lost, say) can be on chain already.
             if item.tx_hash is not None:
@@ -153,8 +160,8 @@ class OutcomeSender:
             raise ChainError(f"outcome transactions failed on chain: {', '.join(reverted)}")
 
     def _drop_refused(
-        self, queued: list[QueuedOutcome], summary: RunSummary
-    ) -> tuple[list[QueuedOutcome], dict[bytes, str]]:
+        self, queued: list[Queued], summary: RunSummary
+    ) -> tuple[list[Queued], dict[bytes, str]]:
         """Abandon outcomes the status machine refuses now (the commitment moved on since they
         were queued: withdrawn, decided by someone else); one would revert the whole batch.
         Returns the others and the verification states it read."""
@@ -184,7 +191,7 @@ class OutcomeSender:
         dropped = {q.id for q in refused}
         return [q for q in queued if q.id not in dropped], states
 
-    def _recorded(self, queued: Sequence[QueuedOutcome], tx_hash: bytes, block: int) -> list[str]:
+    def _recorded(self, queued: Sequence[Queued], tx_hash: bytes, block: int) -> list[str]:
         """Outcomes are on chain: move their verifications on; publish breaches."""
         # Verifications and breaches first, the outbox last: after a crash in between, the
         # outbox entry is found mined and recorded again, and every step here is idempotent.
@@ -193,9 +200,11 @@ class OutcomeSender:
             state = _STATE_OF_STATUS.get(item.status)
             if state is None:
                 continue  # expiry, correction: the caller updates the breach record
-            report = item.report["report"]
-            as_of = date.fromisoformat(report["as_of"])
-            matter = self.catalog.matter(report["matter_code"])
+            report = item.report
+            if not isinstance(report, SignedReport):
+                raise VerificationError(f"outcome {item.id} has no signed report")
+            as_of = report.as_of
+            matter = self.catalog.matter(report.matter_code)
             rectify_by = None
             if state == "mismatch":
                 rectify_by = self.calendar.add(as_of, matter.rectification_window_days).day
@@ -205,24 +214,30 @@ class OutcomeSender:
                     state,
                     int(item.status),
                     item.evidence,
-                    item.report,
+                    None,  # the outbox keeps the report: the verification refers to it
                     tx_hash,
                     block,
                     rectify_by,
                 )
             )
             if item.status == Status.BREACHED:
-                breached.append((item, matter, as_of))
+                breached.append((item, report, matter, as_of))
         self.records.record_outcomes(entries)
         published = [
-            self._publish_breach(item, matter, tx_hash, block, as_of)
-            for item, matter, as_of in breached
+            self._publish_breach(item, report, matter, tx_hash, block, as_of)
+            for item, report, matter, as_of in breached
         ]
         self.outbox.mark_recorded([q.id for q in queued], tx_hash, block)
         return published
 
     def _publish_breach(
-        self, item: QueuedOutcome, matter: Matter, tx_hash: bytes, block: int, on: date
+        self,
+        item: Queued,
+        report: SignedReport,
+        matter: Matter,
+        tx_hash: bytes,
+        block: int,
+        on: date,
     ) -> str:
         signed = self.intake.open_document(item.commitment_hash)
         if signed is None:
@@ -231,7 +246,7 @@ class OutcomeSender:
             signed.document.applicant,
             matter,
             item.commitment_hash,
-            facts=_facts(item.report, matter),
+            facts=_facts(report, matter),
             decision=f"撤销{matter.name}审批决定，记入失信记录",
             document_number=f"京{self.department}承诺〔{on.year}〕{item.id:06d}号",
             decision_date=on,
@@ -266,11 +281,11 @@ def _item_gas(item: OutcomeItem) -> int:
 
 
 def _transactions(
-    queued: Sequence[QueuedOutcome], items: Sequence[OutcomeItem], most: int
-) -> Iterator[tuple[list[QueuedOutcome], list[OutcomeItem]]]:
+    queued: Sequence[Queued], items: Sequence[OutcomeItem], most: int
+) -> Iterator[tuple[list[Queued], list[OutcomeItem]]]:
     """The outcomes in transactions of at most `most`, each under the gas cap by the
     estimate: 300 breaches would need twice what one transaction may use."""
-    part: list[QueuedOutcome] = []
+    part: list[Queued] = []
     chosen: list[OutcomeItem] = []
     gas = _GAS_BASE
     for queued_outcome, item in zip(queued, items, strict=True):
@@ -285,7 +300,7 @@ def _transactions(
         yield part, chosen
 
 
-def _gas_for(part: Sequence[QueuedOutcome], items: Sequence[OutcomeItem]) -> int | None:
+def _gas_for(part: Sequence[Queued], items: Sequence[OutcomeItem]) -> int | None:
     """Gas for a batch of fresh outcomes without asking the node, which would execute the
     whole batch once more; None (ask the node) for a resend, or beyond the cap."""
     if any(q.tx_hash is not None for q in part):
@@ -294,11 +309,10 @@ def _gas_for(part: Sequence[QueuedOutcome], items: Sequence[OutcomeItem]) -> int
     return gas if gas <= _GAS_CAP else None
 
 
-def _facts(signed_report: dict[str, Any], matter: Matter) -> str:
-    report = signed_report["report"]
+def _facts(report: SignedReport, matter: Matter) -> str:
     specs = {spec.key: spec for spec in matter.claims}
-    failed = [c for c in report["comparisons"] if c.get("verdict") == "disagree"]
-    parts = [f"{specs[c['key']].description}：{c['detail']}" for c in failed if c["key"] in specs]
+    failed = [c for c in report.comparisons() if c.verdict == "disagree"]
+    parts = [f"{specs[c.key].description}：{c.detail}" for c in failed if c.key in specs]
     if not parts:
-        return f"承诺内容经核查不实（{report.get('note') or report['outcome']}）"
+        return f"承诺内容经核查不实（{report.note or report.outcome}）"
     return "承诺内容与核查数据不符：" + "；".join(parts)

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import ColumnElement, Engine, bindparam, select, update
+from sqlalchemy import ColumnElement, Engine, Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ledger.tables import outcome_outbox
 from ledger.types import Hash32
 from verifier.errors import RecordsError, UnknownRecordError
 from verifier.records.tables import verifications
@@ -73,10 +74,28 @@ class RecordedOutcome:
     state: VerificationState
     outcome_status: int
     evidence: Hash32
-    report: Mapping[str, Any]
+    report: Mapping[str, Any] | None  # None: the outcome outbox's row of this evidence has it
     tx_hash: bytes
     block_number: int
     rectify_by: date | None = None
+
+
+# A verification's report is stored once, in the outcome outbox row that recorded it (same
+# commitment, same evidence); stores written before that kept a copy here, read first.
+_OUTBOX_REPORT = (
+    select(outcome_outbox.c.report)
+    .where(
+        outcome_outbox.c.commitment_hash == verifications.c.commitment_hash,
+        outcome_outbox.c.evidence == verifications.c.evidence,
+    )
+    .order_by(outcome_outbox.c.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_WITH_REPORT: Select[Any] = select(
+    *(c for c in verifications.c if c.name != "report"),
+    func.coalesce(verifications.c.report, _OUTBOX_REPORT).label("report"),
+)
 
 
 def _day(text: str | None) -> date | None:
@@ -194,7 +213,7 @@ class VerificationRecords:
         """One commitment's verification, or None if it was never scheduled."""
         with self._engine.connect() as connection:
             row = connection.execute(
-                select(verifications).where(verifications.c.commitment_hash == commitment_hash)
+                _WITH_REPORT.where(verifications.c.commitment_hash == commitment_hash)
             ).first()
         return None if row is None else _verification(row)
 
@@ -237,7 +256,7 @@ class VerificationRecords:
 
     def open_mismatches_past(self, on: date, department: str | None = None) -> list[Verification]:
         """Mismatches whose rectification deadline passed before `on`: candidates for breach."""
-        query = select(verifications).where(
+        query = _WITH_REPORT.where(
             verifications.c.state == "mismatch", verifications.c.rectify_by < on.isoformat()
         )
         if department is not None:
@@ -264,7 +283,7 @@ class VerificationRecords:
         *,
         outcome_status: int,
         evidence: Hash32,
-        report: Mapping[str, Any],
+        report: Mapping[str, Any] | None,
         tx_hash: bytes,
         block_number: int,
         rectify_by: date | None = None,
@@ -341,9 +360,9 @@ class VerificationRecords:
                         else e.rectify_by.isoformat(),
                         "new_status": int(e.outcome_status),
                         "new_evidence": e.evidence,
-                        "new_report": json.dumps(
-                            dict(e.report), sort_keys=True, ensure_ascii=False
-                        ),
+                        "new_report": None
+                        if e.report is None
+                        else json.dumps(dict(e.report), sort_keys=True, ensure_ascii=False),
                         "new_tx": e.tx_hash,
                         "new_block": e.block_number,
                     }
@@ -387,7 +406,7 @@ class VerificationRecords:
                     **values,
                 )
             )
-            stored = connection.execute(select(verifications).where(key)).one()
+            stored = connection.execute(_WITH_REPORT.where(key)).one()
         return _verification(stored)
 
     def _select(

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.service.context import ServiceContext
 from api.service.deps import ContextDep, HashDep, RegistrarDep, VerifierDep, require_department
-from api.service.engines import department_engine, engine_refusals
+from api.service.engines import department_actions, department_engine, engine_refusals
 from api.service.models import (
     CommitmentStatus,
     DecisionRequest,
@@ -44,8 +44,8 @@ def _withdraw(
     context: ServiceContext, digest: Hash32, principal: Principal, body: WithdrawRequest
 ) -> CommitmentStatus:
     stored = own_commitment(context.store, digest, principal)
-    engine = department_engine(context, principal.department, acting="registrar")
-    with engine as withdrawing, engine_refusals():
+    actions = department_actions(context, principal.department, acting="registrar")
+    with actions as withdrawing, engine_refusals():
         withdrawing.withdraw(digest, context.today(), body.note)
     return status_view(context.store, context.records, stored)
 
@@ -73,11 +73,11 @@ def _decide(
     rectifies = (
         body.outcome == "kept" and verification is not None and verification.state == "mismatch"
     )
-    with department_engine(context, principal.department) as engine, engine_refusals():
+    with department_actions(context, principal.department) as actions, engine_refusals():
         if rectifies:
-            engine.rectify(digest, on, _decided_by(principal), note)
+            actions.rectify(digest, on, _decided_by(principal), note)
         else:
-            engine.decide(digest, body.outcome, on, _decided_by(principal), note)
+            actions.decide(digest, body.outcome, on, _decided_by(principal), note)
     return status_view(context.store, context.records, stored)
 
 
@@ -101,8 +101,8 @@ def _repair(
     if record is None:
         raise ProblemError(NOT_FOUND, f"no breach record {record_id}")
     require_department(principal, record.department, "this breach record")
-    with department_engine(context, principal.department) as engine, engine_refusals():
-        engine.repair(record_id, context.today(), body.decision)
+    with department_actions(context, principal.department) as actions, engine_refusals():
+        actions.repair(record_id, context.today(), body.decision)
     repaired = context.records.breach(record_id)
     assert repaired is not None
     commitment = to_hash32(repaired.commitment_hash)
