@@ -20,6 +20,7 @@ from ledger.errors import (
     CompilerError,
     ContractRevertError,
     ErasedError,
+    ErasureRefusedError,
     InvalidDocumentError,
     InvalidHashError,
     LedgerError,
@@ -74,6 +75,7 @@ EXIT_CODES: dict[type[BaseException], int] = {
     CompilerError: EXIT_CHECK_FAILED,
     StoreError: EXIT_CHECK_FAILED,
     ApplicantExcludedError: EXIT_CHECK_FAILED,
+    ErasureRefusedError: EXIT_CHECK_FAILED,  # the law keeps a published breach
     # verifier
     VerificationError: EXIT_CHECK_FAILED,  # the engine refused (also while publishing breaches)
     RecordsError: EXIT_CHECK_FAILED,

@@ -60,6 +60,10 @@ class ErasedError(VaultError):
     """The data key was destroyed: the personal data are gone for good."""
 
 
+class ErasureRefusedError(LedgerError, PermissionError):
+    """The law requires keeping what erasure would destroy (a published breach): retry later."""
+
+
 class ApplicantExcludedError(LedgerError, PermissionError):
     """The applicant has an unrepaired breach: the commitment route is closed to them."""
 

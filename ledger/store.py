@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from ledger.errors import LedgerError, StoreError
+from ledger.errors import ErasureRefusedError, LedgerError, StoreError
 from ledger.tables import batches, commitments, contract_events, exclusions, migrate, sync_state
 from ledger.types import Hash32
 
@@ -195,10 +195,6 @@ def _engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     return create_engine(url, pool_pre_ping=True)
-
-
-class ErasureRefusedError(LedgerError, PermissionError):
-    """The law requires keeping what erasure would destroy (a published breach): retry later."""
 
 
 class Store:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
 from ledger import to_hash32
-from ledger.store import ErasureRefusedError
+from ledger.errors import ErasureRefusedError
 from ledger.types import Hash32
 from verifier.breaches import BreachRecord, corrected, expired, repaired
 from verifier.errors import RecordsError, UnknownRecordError
