@@ -34,6 +34,7 @@ OnOpt = Annotated[
     str | None, typer.Option("--on", metavar="YYYY-MM-DD", help="The day (default: today).")
 ]
 
+
 def register(app: typer.Typer) -> None:
     """Add `verify run` and `verify breaches` to the command line."""
     verify_app = typer.Typer(
