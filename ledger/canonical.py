@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import accumulate
 from typing import Any, NoReturn
 
 import rfc8785
@@ -27,8 +28,11 @@ _JSON_SAFE_INT = 2**53 - 1
 # json's C scanner recurses on the C stack and can crash the process before Python's
 # recursion limit trips, so depth is bounded first; documents need fewer than ten levels.
 _MAX_DEPTH = 256
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKET = re.compile(r"[\[\]{}]")
+# Each pattern matches at most two characters per try: linear on any input, unlike a
+# pattern for a whole string literal, which retries to the end from every quote.
+_ESCAPE = re.compile(r"\\.", re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 def canonical_bytes(value: object) -> bytes:
@@ -123,12 +127,14 @@ def load_json_bytes(raw: bytes) -> object:
     """Parse one JSON document strictly from UTF-8 bytes; raise InvalidDocumentError.
 
     Rejected: invalid UTF-8, a byte-order mark, duplicate object keys (anywhere),
-    NaN / Infinity / -Infinity, numbers that overflow a double, trailing data.
+    NaN / Infinity / -Infinity, numbers that overflow a double, trailing data, nesting
+    deeper than 256 levels, strings holding NUL or a lone surrogate. Time is linear in
+    the size of ``raw`` whatever its shape; every body, request and file goes through here.
     """
     text = _decode_utf8(raw)
     _check_depth(text)
     try:
-        return json.loads(
+        value = json.loads(
             text,
             object_pairs_hook=_object_without_duplicates,
             parse_constant=_reject_constant,
@@ -143,6 +149,10 @@ def load_json_bytes(raw: bytes) -> object:
     except ValueError as exc:
         # int() refuses numbers of more than 4300 digits with a plain ValueError
         raise InvalidDocumentError(f"not valid JSON: {exc}") from None
+    # NUL and lone surrogates can only be written as \u escapes: no escape, nothing to walk.
+    if "\\u" in text:
+        _check_strings(value)
+    return value
 
 
 def _decode_utf8(raw: bytes) -> str:
@@ -160,11 +170,41 @@ def _decode_utf8(raw: bytes) -> str:
 def _check_depth(text: str) -> None:
     if text.count("[") + text.count("{") <= _MAX_DEPTH:
         return
-    depth = 0
-    for bracket in _BRACKET.finditer(_JSON_STRING.sub("", text)):
-        depth += 1 if bracket.group() in "[{" else -1
-        if depth > _MAX_DEPTH:
-            raise InvalidDocumentError(f"not valid JSON: nested deeper than {_MAX_DEPTH} levels")
+    # With the escapes gone, the quotes left delimit the strings (in all of the text the
+    # parser would accept before an error), so every other piece lies outside strings.
+    outside = "".join(_ESCAPE.sub("", text).split('"')[0::2])
+    steps = map(_DEPTH_STEP.__getitem__, _NOT_BRACKET.sub("", outside))
+    if max(accumulate(steps), default=0) > _MAX_DEPTH:
+        raise InvalidDocumentError(f"not valid JSON: nested deeper than {_MAX_DEPTH} levels")
+
+
+def _check_strings(value: object) -> None:
+    # A NUL cuts a name short in C libraries and SQLite's full-text search; a lone
+    # surrogate cannot be written as UTF-8, so it could be neither stored nor hashed.
+    stack: list[object] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict):
+            for key, member in item.items():
+                _check_text(key)
+                stack.append(member)
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise InvalidDocumentError("not valid JSON: a string holds U+0000 (NUL)")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(text[exc.start])
+            raise InvalidDocumentError(
+                f"not valid JSON: a string holds a lone surrogate \\u{code:04x}"
+            ) from None
 
 
 def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -172,7 +212,8 @@ def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, obj
     result: dict[str, object] = {}
     for key, value in pairs:
         if key in result:
-            raise InvalidDocumentError(f"not valid JSON: duplicate key {key!r} in an object")
+            shown = key if len(key) <= 40 else key[:40] + "..."
+            raise InvalidDocumentError(f"not valid JSON: duplicate key {shown!r} in an object")
         result[key] = value
     return result
 

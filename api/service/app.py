@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from api.service.anchoring_task import register_anchoring
 from api.service.context import ServiceContext
 from api.service.feed_task import register_feed
+from api.service.json_bodies import JsonBodyMiddleware
 from api.service.middleware import BodyLimitMiddleware, RequestMiddleware
 from api.service.problems import ProblemDetails, install_problem_handlers
 from api.service.routes import actions, audit, departments, health, public
@@ -68,6 +69,7 @@ def create_app(
     for router in (*routers, public.router, public.assets):
         app.include_router(router)
     # Added last runs first: the request middleware wraps everything, the body limit after it.
+    app.add_middleware(JsonBodyMiddleware)  # inside the limits: the body is bounded
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMiddleware)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
