@@ -12,6 +12,7 @@ from api.managed_chain import SUPERVISE_INTERVAL_S, ServedChain, served_chain
 from api.output import console, reporting_errors, stdout
 from api.service import ServiceContext, Settings, create_app
 from api.service.logs import configure_logging
+from api.service.slow_clients import header_deadline_protocol
 
 EPHEMERAL_WARNING = (
     "warning: the embedded chain lives in this process only: everything anchored on it is "
@@ -47,14 +48,16 @@ def run_service(host: str, port: int, overrides: dict[str, Any], *, demo: bool) 
             update={
                 "deployment_file": served.deployment_file,
                 "chain_rpc_url": None if served.kind == "embedded" else served.rpc_url,
+                "public_base_url": settings.public_base_url or f"http://{host}:{port}",
             }
         )
         with reporting_errors(as_json=False):
             if demo:
                 facts = load_demo(settings, served.chain)
                 _print_demo(facts.commitments, facts.breaches)
-                stdout.print(f"registrar token ({facts.department}): {facts.registrar_token}")
-                stdout.print(f"verifier token ({facts.department}): {facts.verifier_token}")
+                kept = " (as before)" if facts.tokens_kept else ""
+                stdout.print(f"registrar token ({facts.department}): {facts.registrar_token}{kept}")
+                stdout.print(f"verifier token ({facts.department}): {facts.verifier_token}{kept}")
             context = ServiceContext.open(settings, chain=served.chain)
         if served.supervisor is not None:
             context.background.add("anvil", served.supervisor.check, SUPERVISE_INTERVAL_S)
@@ -65,16 +68,24 @@ def run_service(host: str, port: int, overrides: dict[str, Any], *, demo: bool) 
             f"intake {'open' if context.intake else 'closed: no master key'})",
             markup=False,
         )
-        uvicorn.run(
-            create_app(settings, context=context),
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,  # its lines hold query strings, which can hold names
-            proxy_headers=True,
-            forwarded_allow_ips="127.0.0.1",
-            server_header=False,
-        )
+        uvicorn.run(create_app(settings, context=context), **uvicorn_options(settings, host, port))
+
+
+def uvicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
+    """uvicorn's arguments: forwarding headers believed only from the configured proxies
+    (every client of a loopback service is 127.0.0.1, so trusting it would let anyone
+    choose its own address), and a deadline on each request's headers."""
+    proxies = settings.trusted_proxy_list
+    return {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,  # its lines hold query strings, which can hold names
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies,
+        "server_header": False,
+        "http": header_deadline_protocol(settings.header_timeout_seconds),
+    }
 
 
 def _print_demo(commitments: int, breaches: int) -> None:

@@ -1,16 +1,22 @@
-"""`commitledger serve` (the HTTP service, on loopback) and `commitledger tokens issue`."""
+"""`commitledger serve` (the HTTP service, on loopback) and `commitledger tokens`: issue,
+list, revoke and rotate the service's bearer tokens."""
 
 from __future__ import annotations
 
 import ipaddress
+import time
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from api.cli import store as cli_store
 from api.output import console, emit_json, fail, reporting_errors, stdout
 from ledger import InvalidDocumentError
+
+if TYPE_CHECKING:
+    from api.service.tokens import IssuedToken
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 LOOPBACK_ONLY = (
@@ -20,10 +26,13 @@ LOOPBACK_ONLY = (
 
 
 def register(app: typer.Typer) -> None:
-    """Add `serve` and `tokens issue` to the command line."""
+    """Add `serve` and `tokens issue|list|revoke|rotate` to the command line."""
     app.command()(serve)
-    tokens_app = typer.Typer(help="Department tokens for the HTTP service.", no_args_is_help=True)
+    tokens_app = typer.Typer(help="Bearer tokens for the HTTP service.", no_args_is_help=True)
     tokens_app.command("issue")(tokens_issue)
+    tokens_app.command("list")(tokens_list)
+    tokens_app.command("revoke")(tokens_revoke)
+    tokens_app.command("rotate")(tokens_rotate)
     app.add_typer(tokens_app, name="tokens")
 
 
@@ -83,7 +92,7 @@ def serve(
 
 
 def tokens_issue(
-    role: Annotated[str, typer.Option("--role", help="registrar, verifier or feed.")],
+    role: Annotated[str, typer.Option("--role", help="registrar, verifier, feed or operator.")],
     department: Annotated[
         str | None,
         typer.Option(
@@ -95,15 +104,24 @@ def tokens_issue(
         str | None,
         typer.Option("--scope", help="A feed token's scope: public, restricted or all."),
     ] = None,
+    expires_in: Annotated[
+        float | None,
+        typer.Option(
+            "--expires-in", help="Days the token is valid (default: until revoked).", min=0
+        ),
+    ] = None,
     store: cli_store.StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Issue a department or feed token: printed once; the store keeps only its SHA-256."""
-    from api.service.tokens import FEED_CONSUMER, TokenStore
+    """Issue a department, feed or operator token (an operator's reads /readyz in full):
+    printed once; the store keeps only its SHA-256."""
+    from api.service.tokens import FEED_CONSUMER, OPERATOR, TokenStore
 
     with reporting_errors(as_json):
         if role == "feed":
             department = department or FEED_CONSUMER
+        elif role == "operator":
+            department = department or OPERATOR
         else:
             known = sorted(set(cli_store.catalog_departments().values()))
             if department not in known:
@@ -111,19 +129,100 @@ def tokens_issue(
                     f"unknown department {department!r}; the catalog's departments: "
                     f"{', '.join(known)}"
                 )
-        issued = TokenStore(cli_store.open_store(store)).issue(department, role, scope=scope)
+        issued = TokenStore(cli_store.open_store(store)).issue(
+            department, role, scope=scope, expires_in_days=expires_in
+        )
+    _print_issued(issued, as_json)
+
+
+def _print_issued(issued: IssuedToken, as_json: bool, replaced: str | None = None) -> None:
+    principal = issued.principal
     facts = {
-        "department": issued.principal.department,
-        "role": issued.principal.role,
-        "token_id": issued.principal.token_id,
-        **({"scope": scope} if scope is not None else {}),
+        "department": principal.department,
+        "role": principal.role,
+        "token_id": principal.token_id,
+        **({"scope": principal.scope} if principal.scope is not None else {}),
+        **({"revoked": replaced} if replaced is not None else {}),
     }
     if as_json:
         emit_json({"ok": True, "token": issued.token, **facts})
         return
     stdout.print(issued.token, markup=False)
+    instead = f", replacing {replaced} (revoked)" if replaced else ""
     console.print(
-        f"{role} token {facts['token_id']} for {department}: shown once, keep it secret "
-        "(the store keeps only its hash)",
+        f"{principal.role} token {principal.token_id} for {principal.department}{instead}: "
+        "shown once, keep it secret (the store keeps only its hash)",
         markup=False,
     )
+
+
+TokenIdArg = Annotated[str, typer.Argument(help="The token's id, as `tokens list` shows it.")]
+
+
+def tokens_list(store: cli_store.StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Every token the store knows (ids, never the tokens): role, department, issued,
+    expiry, revoked."""
+    from api.service.tokens import TokenStore
+
+    with reporting_errors(as_json):
+        listed = TokenStore(cli_store.open_store(store)).listing()
+    now = time.time()
+    rows = [
+        {
+            "token_id": t.token_id,
+            "department": t.department,
+            "role": t.role,
+            "issued_at": _when(t.issued_at),
+            "expires_at": _when(t.expires_at),
+            "revoked_at": _when(t.revoked_at),
+            "state": "revoked"
+            if t.revoked_at is not None
+            else "expired"
+            if t.expires_at is not None and t.expires_at <= now
+            else "live",
+        }
+        for t in listed
+    ]
+    if as_json:
+        emit_json({"ok": True, "tokens": rows})
+        return
+    for row in rows:
+        stdout.print(
+            f"{row['token_id']}  {row['state']:<7}  {row['role']:<17}  {row['department']:<12}"
+            f"  issued {row['issued_at']}  expires {row['expires_at'] or 'never'}",
+            markup=False,
+        )
+    console.print(f"{len(rows)} tokens", markup=False)
+
+
+def tokens_revoke(
+    token_id: TokenIdArg, store: cli_store.StoreOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Revoke a token by its id: refused with 401 from now on."""
+    from api.service.tokens import TokenStore
+
+    with reporting_errors(as_json):
+        revoked = TokenStore(cli_store.open_store(store)).revoke_id(token_id)
+    if as_json:
+        emit_json({"ok": True, "token_id": revoked.token_id, "revoked": True})
+        return
+    console.print(
+        f"{revoked.role} token {revoked.token_id} of {revoked.department} revoked", markup=False
+    )
+
+
+def tokens_rotate(
+    token_id: TokenIdArg, store: cli_store.StoreOpt = None, as_json: JsonOpt = False
+) -> None:
+    """A new token for the same department, role and scope; the old one revoked at once."""
+    from api.service.tokens import TokenStore
+
+    with reporting_errors(as_json):
+        issued = TokenStore(cli_store.open_store(store)).rotate(token_id)
+    _print_issued(issued, as_json, replaced=token_id.lower())
+
+
+def _when(moment: float | None) -> str | None:
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds")

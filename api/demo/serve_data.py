@@ -4,13 +4,18 @@ On an empty data directory: a master key and every catalog department's keys are
 (the managed chain deploys and grants roles with them), a few hundred sample commitments
 are signed, taken in and anchored, and each department verifies them against the sample
 data service on the demo's verification day, so the false ones are published as breaches.
-The data stay: a later `serve --demo` finds them and only issues fresh tokens.
+The data stay: a later `serve --demo` finds them, and the demo's two tokens too: they are
+kept (0600) in the data directory's demo-tokens.json and printed again while they are valid,
+so a restart neither changes them nor leaves a trail of live ones behind.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from api.cli.store import catalog_departments
 from api.demo.sample_service import create_app, running
@@ -34,6 +39,8 @@ from verifier.sources import http_sources
 DEMO_COMMITMENTS = 400  # the sample data plant 5 false commitments among these
 DEMO_DEPARTMENT = "BJ-HRSS"  # the tokens printed are this department's
 MASTER_KEY_FILE = "master.key"
+DEMO_TOKENS_FILE = "demo-tokens.json"
+_DEMO_ROLES = ("registrar", "verifier")
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class DemoFacts:
     department: str
     registrar_token: str
     verifier_token: str
+    tokens_kept: bool = False  # the tokens of an earlier start, still valid
 
 
 def prepare_keys(settings: Settings) -> Settings:
@@ -70,12 +78,32 @@ def load_demo(settings: Settings, chain: Chain | None, count: int = DEMO_COMMITM
         held = store.status()  # counts every commitment: asked once
         if held.pending + held.anchored + held.in_flight == 0:
             loaded, breaches = _fill(settings, store, chain, count)
-        tokens = TokenStore(store)
-        registrar = tokens.issue(DEMO_DEPARTMENT, "registrar").token
-        verifier = tokens.issue(DEMO_DEPARTMENT, "verifier").token
+        tokens, kept = demo_tokens(settings.data_dir / DEMO_TOKENS_FILE, TokenStore(store))
     finally:
         store.close()
-    return DemoFacts(loaded, breaches, DEMO_DEPARTMENT, registrar, verifier)
+    return DemoFacts(loaded, breaches, DEMO_DEPARTMENT, *tokens, tokens_kept=kept)
+
+
+def demo_tokens(path: Path, tokens: TokenStore) -> tuple[tuple[str, str], bool]:
+    """The demo's registrar and verifier tokens: those of `path` while the store still
+    accepts them; else new ones, saved there (0600) and the old ones revoked."""
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        saved = {}
+    saved = saved if isinstance(saved, dict) else {}
+    found = {role: tokens.lookup(str(saved.get(role, ""))) for role in _DEMO_ROLES}
+    if all(p is not None and p.role == role for role, p in found.items()):
+        return (saved["registrar"], saved["verifier"]), True
+    for role in _DEMO_ROLES:
+        if isinstance(saved.get(role), str):
+            tokens.revoke(saved[role])  # one of the pair is gone: the pair is replaced
+    fresh = {role: tokens.issue(DEMO_DEPARTMENT, role).token for role in _DEMO_ROLES}
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(fresh, indent=2) + "\n")
+    return (fresh["registrar"], fresh["verifier"]), False
 
 
 def _fill(settings: Settings, store: Store, chain: Chain | None, count: int) -> tuple[int, int]:

@@ -13,8 +13,9 @@ from api.service.anchoring_task import register_anchoring
 from api.service.context import ServiceContext
 from api.service.feed_task import register_feed
 from api.service.json_bodies import JsonBodyMiddleware
-from api.service.middleware import BodyLimitMiddleware, RequestMiddleware
+from api.service.middleware import BodyLimitMiddleware, RequestMiddleware, WrongTokenMiddleware
 from api.service.problems import ProblemDetails, install_problem_handlers
+from api.service.ratelimit import RateLimiter
 from api.service.routes import actions, audit, departments, health, public
 from api.service.routes.feed import router as feed_router
 from api.service.settings import Settings
@@ -68,9 +69,19 @@ def create_app(
     routers = (health.router, departments.router, actions.router, audit.router)
     for router in (*routers, public.router, public.assets):
         app.include_router(router)
-    # Added last runs first: the request middleware wraps everything, the body limit after it.
+    # Added last runs first: the request middleware wraps everything, then the wrong-token
+    # throttle, then the body limits.
     app.add_middleware(JsonBodyMiddleware)  # inside the limits: the body is bounded
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        timeout=settings.body_timeout_seconds,
+    )
+    failures = settings.auth_failure_limit
+    app.add_middleware(
+        WrongTokenMiddleware,
+        limiter=RateLimiter(failures, failures / settings.auth_failure_window_seconds),
+    )
     app.add_middleware(RequestMiddleware)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

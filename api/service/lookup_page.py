@@ -147,10 +147,11 @@ def render_lookup_page(
     found: BreachPage | None,
     error: str | None,
     on: date,
-    base_url: str,
+    base_url: str | None,
     rpc_url: str | None,
 ) -> str:
-    """The whole page as HTML text."""
+    """The whole page as HTML text; `base_url` is the service's configured public URL
+    (never the request's Host header, which a client chooses and a cache may keep)."""
     parts = [
         "<!doctype html>",
         '<html lang="zh-CN"><head><meta charset="utf-8">',
@@ -174,7 +175,8 @@ def render_lookup_page(
         if not found.records:
             parts.append("<p>未找到记录 / No records found</p>")
         rpc = rpc_url or "<RPC-URL>"
-        parts.extend(_record(record, base_url, rpc) for record in found.records)
+        service = base_url or "<SERVICE-URL>"
+        parts.extend(_record(record, service, rpc) for record in found.records)
         parts.append(_pages(form, found))
     parts.append("</body></html>")
     return "\n".join(parts)

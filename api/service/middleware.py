@@ -1,7 +1,9 @@
-"""ASGI middleware: request ids and logs, a catch-all 500, security headers, the body limit."""
+"""ASGI middleware: request ids and logs, a catch-all 500, security headers, the body's
+size and time limits, wrong tokens throttled."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -9,7 +11,15 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.service.problems import BAD_CONTENT_LENGTH, INTERNAL, PAYLOAD_TOO_LARGE, problem_response
+from api.service.problems import (
+    BAD_CONTENT_LENGTH,
+    INTERNAL,
+    PAYLOAD_TOO_LARGE,
+    RATE_LIMITED,
+    REQUEST_TIMEOUT,
+    problem_response,
+)
+from api.service.ratelimit import RateLimiter
 
 log = logging.getLogger("commitledger.service.http")
 
@@ -83,12 +93,52 @@ class RequestMiddleware:
             )
 
 
-class BodyLimitMiddleware:
-    """Refuses request bodies over `max_bytes` with 413, whether declared or streamed."""
+class WrongTokenMiddleware:
+    """Throttles token guessing: an address whose wrong tokens (401 answers to a request
+    that sent one) have drained `limiter` gets a 429 problem for any request with a token,
+    right or wrong, until its bucket refills."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or b"authorization" not in dict(scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        wait = self.limiter.wait(client)
+        if wait > 0:
+            retry = self.limiter.retry_after(wait)
+            response = problem_response(
+                RATE_LIMITED,
+                f"too many wrong tokens from this address: try again in {retry} s",
+                request_id=scope.get("state", {}).get("request_id"),
+                headers={"Retry-After": retry},
+            )
+            await response(scope, receive, send)
+            return
+        refused = False
+
+        async def watching(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                refused = True
+            await send(message)
+
+        await self.app(scope, receive, watching)
+        if refused:
+            self.limiter.take(client)
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over `max_bytes` with 413, whether declared or streamed, and
+    bodies not all received within `timeout` seconds with 408."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout  # seconds for the whole body: a slow client is cut
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,17 +156,23 @@ class BodyLimitMiddleware:
             if int(declared) > self.max_bytes:
                 await self._too_large(scope, receive, send, request_id)
                 return
-        body = bytearray()
-        more = True
-        while more:  # a chunked body declares no length: count what arrives
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.max_bytes:
-                await self._too_large(scope, receive, send, request_id)
-                return
+        try:
+            async with asyncio.timeout(self.timeout):
+                body = await self._read(receive)
+        except TimeoutError:
+            response = problem_response(
+                REQUEST_TIMEOUT,
+                f"the body must arrive within {self.timeout:g} s",
+                request_id=request_id,
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        if body is None:  # the client went away
+            return
+        if len(body) > self.max_bytes:
+            await self._too_large(scope, receive, send, request_id)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -127,6 +183,19 @@ class BodyLimitMiddleware:
             return {"type": "http.request", "body": bytes(body), "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _read(self, receive: Receive) -> bytearray | None:
+        body = bytearray()
+        more = True
+        while more:  # a chunked body declares no length: count what arrives
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                break
+        return body
 
     async def _too_large(
         self, scope: Scope, receive: Receive, send: Send, request_id: str | None

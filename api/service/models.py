@@ -125,11 +125,11 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    """The store and the chain answer; the anchoring backlog."""
+    """The store and the chain answer; for an operator token, the anchoring backlog."""
 
     status: Literal["ready"]
-    checks: dict[str, Any]
-    anchoring: dict[str, Any]
+    checks: dict[str, Any] = Field(default={}, description="Operators only")
+    anchoring: dict[str, Any] = Field(default={}, description="Operators only")
     background: dict[str, Any] = Field(
         default={}, description="Each background task's runs, failures in a row, last error"
     )

@@ -49,6 +49,7 @@ CONTRACT_REFUSED = ProblemType("contract-refused", "The contract refused the tra
 CONTRACT_FORBIDDEN = ProblemType(
     "contract-forbidden", "The contract does not let this department's account do this", 403
 )
+REQUEST_TIMEOUT = ProblemType("request-timeout", "The request was not received in time", 408)
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "The request body is too large", 413)
 INVALID_REQUEST = ProblemType("invalid-request", "The request's parameters are invalid", 422)
 INVALID_DOCUMENT = ProblemType("invalid-document", "The document is not a valid commitment", 422)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -48,6 +49,29 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(
         default=2.0, gt=0, description="Public requests per second and client, sustained."
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto are believed (default none: the client is the "
+        "peer address).",
+    )
+    auth_failure_limit: int = Field(
+        default=20, ge=1, description="Wrong tokens an address may send per window."
+    )
+    auth_failure_window_seconds: float = Field(
+        default=60.0, gt=0, description="The window over which wrong tokens are counted."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Seconds a client has to send a request's headers."
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Seconds a client has to send a request's body."
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="The service's public URL (https://ledger.example.org), shown in the "
+        "lookup page's commands (default: http://127.0.0.1:<port>; never the Host header).",
+    )
     chain_retry_seconds: float = Field(
         default=5.0, ge=0, description="How long to wait before asking a dead node again."
     )
@@ -89,6 +113,27 @@ class Settings(BaseSettings):
             return value
         raise ValueError("chain must be anvil, embedded or an http(s) JSON-RPC URL")
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        for entry in _entries(value):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {entry!r} is not an IP address or network"
+                ) from None
+        return ",".join(_entries(value))
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")) or any(c in value for c in "?#\"'<> \n"):
+            raise ValueError("public_base_url must be an http(s) URL without query or fragment")
+        return value.rstrip("/")
+
     @model_validator(mode="after")
     def _sources_together(self) -> Settings:
         if (self.sources_url is None) != (self.sources_token_file is None):
@@ -98,6 +143,11 @@ class Settings(BaseSettings):
         ):
             raise ValueError("sources_url must be an http(s) URL")
         return self
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The trusted proxies' addresses or networks, as uvicorn's forwarded_allow_ips."""
+        return _entries(self.trusted_proxies)
 
     @property
     def resolved_store_url(self) -> str:
@@ -113,3 +163,7 @@ class Settings(BaseSettings):
     def resolved_deployment_file(self) -> Path:
         """The deployment file, defaulting to `deployment.json` in the data directory."""
         return self.deployment_file or self.data_dir / "deployment.json"
+
+
+def _entries(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]

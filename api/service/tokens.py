@@ -7,16 +7,34 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, cast, get_args
 
-from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    LargeBinary,
+    MetaData,
+    Row,
+    String,
+    Table,
+    inspect,
+    select,
+    update,
+)
 
 from api.errors import TokenError
 from ledger.store import Store
+from ledger.tables import apply_migrations, migrations_table
 
-Role = Literal["registrar", "verifier", "feed"]
+Role = Literal["registrar", "verifier", "feed", "operator"]
 ROLES: tuple[Role, ...] = get_args(Role)
+# An operator token reads the service's own health (GET /readyz in full); it acts for no
+# department, and the department routes never accept it.
+OPERATOR = "OPERATOR"  # the department column of an operator token
+OPERATOR_ONLY: tuple[Role, ...] = ("operator",)  # the roles /readyz asks `lookup` for
 # A feed token reads the credit feed (GET /v1/feed) up to its scope; it acts for no department.
 FeedScope = Literal["public", "restricted", "all"]
 FEED_SCOPES: tuple[FeedScope, ...] = get_args(FeedScope)
@@ -37,7 +55,11 @@ api_tokens = Table(
     Column("role", String(16), nullable=False),
     Column("issued_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
+    Column("expires_at", Float, nullable=True),  # None: until revoked
 )
+token_migrations = migrations_table("api_token_migrations", metadata)
+TOKEN_ID_CHARS = 12  # a token's id: the first 6 bytes of its hash, in hex
+DAY_S = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,18 @@ class Principal:
     role: Role
     token_id: str
     scope: FeedScope | None = None  # feed tokens only
+
+
+@dataclass(frozen=True)
+class TokenListing:
+    """What the store knows of one token: never the token itself."""
+
+    token_id: str
+    department: str
+    role: str  # `feed:<scope>` for a feed token
+    issued_at: float
+    expires_at: float | None
+    revoked_at: float | None
 
 
 @dataclass(frozen=True)
@@ -64,7 +98,22 @@ def token_hash(token: str) -> bytes:
 
 
 def _token_id(digest: bytes) -> str:
-    return digest[:6].hex()
+    return digest[: TOKEN_ID_CHARS // 2].hex()
+
+
+def _create_v1(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[api_tokens], checkfirst=True)
+
+
+def _expiry_v2(connection: Connection) -> None:
+    """Tokens may expire. v1 may have created the column already (it creates the table as
+    defined now); a store from before migrations has the table without it."""
+    present = {column["name"] for column in inspect(connection).get_columns("api_tokens")}
+    if "expires_at" not in present:
+        connection.exec_driver_sql("ALTER TABLE api_tokens ADD COLUMN expires_at FLOAT")
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1, 2: _expiry_v2}
 
 
 class TokenStore:
@@ -74,13 +123,22 @@ class TokenStore:
         self._engine = store.engine
         self._writer = store.engine.execution_options(immediate=True)
         with self._writer.begin() as connection:
-            metadata.create_all(connection, checkfirst=True)
+            apply_migrations(connection, token_migrations, MIGRATIONS)
 
     def issue(
-        self, department: str, role: str, now: float | None = None, *, scope: str | None = None
+        self,
+        department: str,
+        role: str,
+        now: float | None = None,
+        *,
+        scope: str | None = None,
+        expires_in_days: float | None = None,
     ) -> IssuedToken:
         """A fresh random token for `role` in `department` (for a feed token: the consumer,
-        and its `scope`); only its hash is stored."""
+        and its `scope`), valid for `expires_in_days` (None: until revoked); only its hash
+        is stored."""
+        if expires_in_days is not None and not 0 < expires_in_days <= 3650:
+            raise TokenError("a token expires in more than 0 and at most 3650 days")
         if role not in ROLES:
             raise TokenError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         if (role == "feed") != (scope is not None):
@@ -91,20 +149,31 @@ class TokenStore:
             raise TokenError(f"not a department code like BJ-HRSS: {department!r}")
         token = TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
         digest = token_hash(token)
+        issued_at = time.time() if now is None else now
         with self._writer.begin() as connection:
             connection.execute(
                 api_tokens.insert().values(
                     token_hash=digest,
                     department=department,
                     role=role if scope is None else f"feed:{scope}",
-                    issued_at=time.time() if now is None else now,
+                    issued_at=issued_at,
+                    expires_at=None
+                    if expires_in_days is None
+                    else issued_at + expires_in_days * DAY_S,
                 )
             )
         principal = Principal(department, role, _token_id(digest), scope)
         return IssuedToken(token, principal)
 
-    def lookup(self, token: str) -> Principal | None:
-        """Who `token` speaks for, or None if it is unknown, malformed or revoked."""
+    def lookup(
+        self,
+        token: str,
+        now: float | None = None,
+        *,
+        roles: Collection[Role] = ("registrar", "verifier", "feed"),
+    ) -> Principal | None:
+        """Who `token` speaks for, or None if it is unknown, malformed, revoked, expired or
+        of none of `roles` (an operator token is accepted only where it is asked for)."""
         if not _TOKEN_SHAPE.fullmatch(token):
             return None
         digest = token_hash(token)
@@ -117,11 +186,13 @@ class TokenStore:
         if row is None or not hmac.compare_digest(bytes(row.token_hash), digest):
             return None
         role, _, scope = str(row.role).partition(":")
-        if row.revoked_at is not None or role not in ROLES or (role == "feed") != bool(scope):
+        if row.revoked_at is not None or role not in roles or (role == "feed") != bool(scope):
+            return None
+        if row.expires_at is not None and row.expires_at <= (time.time() if now is None else now):
             return None
         if scope and scope not in FEED_SCOPES:
             return None
-        return Principal(row.department, role, _token_id(digest), scope or None)
+        return Principal(row.department, cast(Role, role), _token_id(digest), scope or None)
 
     def revoke(self, token: str, now: float | None = None) -> bool:
         """Revoke a token; False if it is unknown or revoked already."""
@@ -133,3 +204,63 @@ class TokenStore:
                 .values(revoked_at=time.time() if now is None else now)
             )
         return result.rowcount == 1
+
+    def listing(self) -> list[TokenListing]:
+        """Every token the store knows, oldest first: ids, never the tokens."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(api_tokens).order_by(api_tokens.c.issued_at, api_tokens.c.token_hash)
+            ).all()
+        return [
+            TokenListing(
+                _token_id(bytes(row.token_hash)),
+                row.department,
+                row.role,
+                row.issued_at,
+                row.expires_at,
+                row.revoked_at,
+            )
+            for row in rows
+        ]
+
+    def revoke_id(self, token_id: str, now: float | None = None) -> TokenListing:
+        """Revoke the token whose id `tokens list` shows; TokenError if there is no such
+        live token."""
+        row = self._live_row(token_id)
+        with self._writer.begin() as connection:
+            connection.execute(
+                update(api_tokens)
+                .where(api_tokens.c.token_hash == row.token_hash)
+                .values(revoked_at=time.time() if now is None else now)
+            )
+        [revoked] = [t for t in self.listing() if t.token_id == token_id.lower()]
+        return revoked
+
+    def rotate(self, token_id: str, now: float | None = None) -> IssuedToken:
+        """A new token for the same department, role and scope (and as long a life as the
+        old one was given), the old one revoked at once."""
+        row = self._live_row(token_id)
+        role, _, scope = str(row.role).partition(":")
+        days = None
+        if row.expires_at is not None:
+            days = (row.expires_at - row.issued_at) / DAY_S
+        issued = self.issue(row.department, role, now, scope=scope or None, expires_in_days=days)
+        self.revoke_id(token_id, now)
+        return issued
+
+    def _live_row(self, token_id: str) -> Row[Any]:
+        wanted = token_id.lower()
+        if not re.fullmatch(f"[0-9a-f]{{{TOKEN_ID_CHARS}}}", wanted):
+            raise TokenError(
+                f"a token id is {TOKEN_ID_CHARS} hex digits, as `tokens list` shows: {token_id!r}"
+            )
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(api_tokens)).all()
+        found = [r for r in rows if _token_id(bytes(r.token_hash)) == wanted]
+        if not found:
+            raise TokenError(f"no token {wanted}: `tokens list` shows the ids")
+        if len(found) > 1:  # 48 bits: not in any real store, but never revoke the wrong one
+            raise TokenError(f"token id {wanted} is not unique: revoke by the token itself")
+        if found[0].revoked_at is not None:
+            raise TokenError(f"token {wanted} is revoked already")
+        return found[0]

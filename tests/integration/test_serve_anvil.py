@@ -101,6 +101,7 @@ def test_serve_on_a_managed_anvil_loses_nothing_when_killed(tmp_path: Path) -> N
     write_department_keys(data_dir / "keys", HRSS, Account.create(), Account.create())
     store = Store(f"sqlite:///{data_dir / 'ledger.db'}")
     token = TokenStore(store).issue(HRSS, "registrar").token
+    operator = TokenStore(store).issue("OPERATOR", "operator").token
     store.close()
     headers = {"Authorization": f"Bearer {token}"}
     applicant = SigningKey.generate("ed25519")
@@ -142,7 +143,9 @@ def test_serve_on_a_managed_anvil_loses_nothing_when_killed(tmp_path: Path) -> N
         )
         assert again.status_code == 201, again.text
         assert again.json()["batch"]["block_number"] > batch["block_number"]
-        ready = httpx.get(f"{base}/readyz", timeout=10).json()
+        ready = httpx.get(
+            f"{base}/readyz", headers={"Authorization": f"Bearer {operator}"}, timeout=10
+        ).json()
         assert ready["checks"]["chain"]["contract"] == proof.json()["contract"]
         assert ready["anchoring"]["anchored"] == 2
 

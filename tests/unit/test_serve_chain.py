@@ -14,7 +14,7 @@ from service_keys import write_department_keys
 
 from api.demo.sample_data import planted
 from api.demo.samples import sample_commitments
-from api.demo.serve_data import load_demo, prepare_keys
+from api.demo.serve_data import DEMO_TOKENS_FILE, demo_tokens, load_demo, prepare_keys
 from api.errors import MissingKeyError
 from api.managed_chain import bootstrap_deployment, served_chain
 from api.service import Settings
@@ -125,6 +125,12 @@ def test_demo_data_fill_an_empty_directory_once_and_publish_the_false_ones(
         assert (facts.commitments, facts.breaches) == (count, expected_false)
         again = load_demo(settings, served.chain, count=count)
     assert (again.commitments, again.breaches) == (0, 0)
+    # A restart prints the tokens it printed before: no new live tokens pile up.
+    assert (again.registrar_token, again.verifier_token) == (
+        facts.registrar_token,
+        facts.verifier_token,
+    )
+    assert again.tokens_kept and not facts.tokens_kept
     store = Store(settings.resolved_store_url)
     try:
         status = store.status()
@@ -137,5 +143,28 @@ def test_demo_data_fill_an_empty_directory_once_and_publish_the_false_ones(
             principal = tokens.lookup(token)
             assert principal is not None
             assert (principal.department, principal.role) == (facts.department, role)
+    finally:
+        store.close()
+
+
+def test_the_demo_tokens_are_kept_while_valid_and_replaced_as_a_pair(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    saved = tmp_path / DEMO_TOKENS_FILE
+    try:
+        tokens = TokenStore(store)
+        (registrar, verifier), kept = demo_tokens(saved, tokens)
+        assert not kept
+        assert saved.stat().st_mode & 0o777 == 0o600
+        assert demo_tokens(saved, tokens) == ((registrar, verifier), True)
+        assert len(tokens.listing()) == 2
+        tokens.revoke(verifier)
+        (new_registrar, new_verifier), kept = demo_tokens(saved, tokens)
+        assert not kept
+        assert {new_registrar, new_verifier}.isdisjoint({registrar, verifier})
+        assert tokens.lookup(registrar) is None  # the old pair is gone, both of it
+        live = [t for t in tokens.listing() if t.revoked_at is None]
+        assert len(live) == 2
+        saved.write_text("not json")
+        assert demo_tokens(saved, tokens)[1] is False
     finally:
         store.close()

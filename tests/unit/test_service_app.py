@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +18,11 @@ from test_service_world import (
     open_service,
 )
 
-from api.service import ChainLink, Settings
+from api.service import ChainLink, Settings, ratelimit
 from api.service import Deployment as DeploymentFacts
 from api.service.logs import JsonFormatter
 from api.service.ratelimit import RateLimiter
+from api.service.tokens import DAY_S
 from ledger.vault import Vault
 
 
@@ -40,9 +42,15 @@ def test_healthz_answers_while_the_process_serves(world: ServiceWorld) -> None:
     assert response.json() == {"status": "ok"}
 
 
+def operator(world: ServiceWorld) -> dict[str, str]:
+    """The headers of a new operator token's request."""
+    token = world.context.tokens.issue("OPERATOR", "operator").token
+    return {"Authorization": f"Bearer {token}"}
+
+
 def test_readyz_reports_store_chain_and_anchoring_backlog(world: ServiceWorld) -> None:
     world.submit(world.signed())
-    response = world.client.get("/readyz")
+    response = world.client.get("/readyz", headers=operator(world))
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ready"
@@ -54,7 +62,7 @@ def test_readyz_reports_store_chain_and_anchoring_backlog(world: ServiceWorld) -
     assert body["anchoring"]["pending"] == 1
     assert body["anchoring"]["oldest_pending_age"] >= 0
     world.anchor()
-    anchoring = world.client.get("/readyz").json()["anchoring"]
+    anchoring = world.client.get("/readyz", headers=operator(world)).json()["anchoring"]
     assert anchoring["pending"] == 0
     assert anchoring["anchored"] == 1
     assert anchoring["last_anchored_block"] is not None
@@ -64,7 +72,7 @@ def test_readyz_is_a_503_problem_when_the_node_does_not_answer(
     tmp_path: Path, embedded_deployment: Deployment
 ) -> None:
     world = open_service(tmp_path, embedded_deployment, rpc=unreachable_rpc())
-    body = assert_problem(world.client.get("/readyz"), 503, "not-ready")
+    body = assert_problem(world.client.get("/readyz", headers=operator(world)), 503, "not-ready")
     assert body["checks"]["store"] == {"ok": True}
     assert body["checks"]["chain"]["ok"] is False
     assert "no Ethereum node answers" in body["checks"]["chain"]["error"]
@@ -75,9 +83,58 @@ def test_readyz_is_a_503_problem_without_a_deployment_file(
     tmp_path: Path, embedded_deployment: Deployment
 ) -> None:
     world = open_service(tmp_path, embedded_deployment, with_deployment=False)
-    body = assert_problem(world.client.get("/readyz"), 503, "not-ready")
+    body = assert_problem(world.client.get("/readyz", headers=operator(world)), 503, "not-ready")
     assert body["checks"]["chain"]["error"] == "no deployment file"
     assert "chain" in body["detail"]
+
+
+def test_the_public_learns_only_whether_the_service_is_ready(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    world = open_service(tmp_path, embedded_deployment)
+    world.context.background.add("failing", _fails_with_a_secret, 3600)
+    with world.client:  # the background tasks run: the failing one records its error
+        until_failed(world)
+        public = world.client.get("/readyz")
+        assert public.status_code == 200
+        assert public.json() == {"status": "ready"}
+        full = world.client.get("/readyz", headers=operator(world)).json()
+        assert full["background"]["failing"]["error"] == "RuntimeError"
+        assert full["checks"]["chain"]["ok"] is True
+    (tmp_path / "down").mkdir()
+    down = open_service(tmp_path / "down", embedded_deployment, rpc=unreachable_rpc())
+    body = assert_problem(down.client.get("/readyz"), 503, "not-ready")
+    assert not {"checks", "anchoring", "background"} & set(body)
+    assert "no Ethereum node" not in down.client.get("/readyz").text
+
+
+def test_readyz_refuses_a_token_that_is_not_an_operators(world: ServiceWorld) -> None:
+    for headers in (world.auth(), {"Authorization": "Bearer clt_" + "x" * 43}):
+        assert_problem(world.client.get("/readyz", headers=headers), 401, "unauthorized")
+
+
+def test_readyz_is_rate_limited_like_the_public_routes(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    world = open_service(
+        tmp_path, embedded_deployment, rate_limit_burst=2, rate_limit_per_second=0.01
+    )
+    assert world.client.get("/readyz").status_code == 200
+    assert world.client.get("/readyz").status_code == 200
+    assert_problem(world.client.get("/readyz"), 429, "rate-limited")
+
+
+def _fails_with_a_secret() -> bool:
+    raise RuntimeError("cannot open /secret-path/ledger.db")  # only its type is ever shown
+
+
+def until_failed(world: ServiceWorld) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if any(s.failures for s in world.context.background.states() if s.name == "failing"):
+            return
+        time.sleep(0.01)
+    raise AssertionError("the failing task never ran")
 
 
 def test_a_dead_node_is_asked_again_only_after_the_retry_interval(
@@ -262,6 +319,81 @@ def test_the_token_bucket_refills_and_keeps_clients_apart() -> None:
     assert limiter.take("a") > 0
     assert RateLimiter.retry_after(0.2) == "1"
     assert RateLimiter.retry_after(2.5) == "3"
+
+
+def test_a_flood_of_new_addresses_does_not_refill_a_drained_bucket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ratelimit, "MAX_CLIENTS", 10)
+    now = [0.0]
+    limiter = RateLimiter(burst=2, per_second=0.01, clock=lambda: now[0])
+    limiter.take("victim")
+    limiter.take("victim")
+    assert limiter.take("victim") > 0
+    for n in range(1_000):  # rotating addresses, as X-Forwarded-For once allowed
+        limiter.take(f"203.0.{n // 256}.{n % 256}")
+        now[0] += 0.01
+    assert len(limiter) <= 10 + 1  # the table and the one shared overflow bucket
+    assert limiter.take("victim") > 0  # still limited: its bucket was never dropped
+    # The new addresses beyond the table share one bucket, which they drained.
+    assert limiter.take("198.51.100.7") > 0
+
+
+def test_refilled_buckets_make_room_for_new_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ratelimit, "MAX_CLIENTS", 3)
+    now = [0.0]
+    limiter = RateLimiter(burst=2, per_second=1.0, clock=lambda: now[0])
+    for client in ("a", "b", "c"):
+        limiter.take(client)
+    now[0] += 10.0  # all full again: dropping them loses nothing
+    assert limiter.take("d") == 0.0
+    assert limiter.take("d") == 0.0
+    assert limiter.take("d") > 0  # a bucket of its own, not the overflow's
+    assert len(limiter) == 1
+
+
+def test_wrong_tokens_are_throttled_per_address(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    world = open_service(
+        tmp_path, embedded_deployment, auth_failure_limit=3, auth_failure_window_seconds=600
+    )
+    path = "/v1/commitments/0x" + "00" * 32 + "/status"
+    wrong = {"Authorization": "Bearer clt_" + "x" * 43}
+    for _ in range(3):
+        assert_problem(world.client.get(path, headers=wrong), 401, "unauthorized")
+    response = world.client.get(path, headers=wrong)
+    body = assert_problem(response, 429, "rate-limited")
+    assert "wrong tokens" in body["detail"]
+    assert response.headers["retry-after"].isdigit()
+    # Even the right token waits: a guess that hits must not be told from one that misses.
+    assert_problem(world.client.get(path, headers=world.auth()), 429, "rate-limited")
+    # Requests without a token are no guesses: the public routes still answer.
+    assert world.client.get("/v1/breaches").status_code == 200
+
+
+def test_an_expired_token_is_a_401(world: ServiceWorld) -> None:
+    issued = world.context.tokens.issue(
+        "BJ-HRSS", "registrar", now=time.time() - 2 * DAY_S, expires_in_days=1
+    )
+    response = world.client.get(
+        "/v1/commitments/0x" + "00" * 32 + "/status",
+        headers={"Authorization": f"Bearer {issued.token}"},
+    )
+    assert_problem(response, 401, "unauthorized")
+
+
+def test_right_tokens_are_never_counted_as_wrong(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    world = open_service(tmp_path, embedded_deployment, auth_failure_limit=2)
+    signed = world.signed()
+    world.submit(signed)
+    for _ in range(5):
+        status = world.client.get(
+            f"/v1/commitments/0x{signed.hash().hex()}/status", headers=world.auth()
+        )
+        assert status.status_code == 200
 
 
 # ---------------------------------------------------------------------- logs

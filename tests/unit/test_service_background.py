@@ -165,7 +165,9 @@ def test_a_wait_timeout_out_of_bounds_is_a_422_and_stores_nothing(
 
 def test_readyz_reports_the_backlog_and_its_draining(keyed: ServiceWorld) -> None:
     hashes = [keyed.submit(keyed.signed()) for _ in range(3)]
-    ready = keyed.client.get("/readyz")
+    token = keyed.context.tokens.issue("OPERATOR", "operator").token
+    operator = {"Authorization": f"Bearer {token}"}
+    ready = keyed.client.get("/readyz", headers=operator)
     assert ready.status_code == 200, ready.text
     anchoring = ready.json()["anchoring"]
     assert (anchoring["pending"], anchoring["anchored"], anchoring["background"]) == (3, 0, False)
@@ -173,11 +175,11 @@ def test_readyz_reports_the_backlog_and_its_draining(keyed: ServiceWorld) -> Non
     with keyed.client:
 
         def drained() -> bool:
-            body = keyed.client.get("/readyz").json()
+            body = keyed.client.get("/readyz", headers=operator).json()
             return bool(body["anchoring"]["anchored"] == 3)
 
         until(drained, "the backlog anchored")
-        body = keyed.client.get("/readyz").json()
+        body = keyed.client.get("/readyz", headers=operator).json()
     assert body["anchoring"]["pending"] == 0
     assert body["anchoring"]["oldest_pending_age"] is None
     assert body["anchoring"]["background"] is True

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from conftest import Deployment
+from pydantic import ValidationError
 from test_service_world import DAY, ServiceWorld, assert_problem, open_service
 from verifier_helpers import open_world
 
+from api.service import Settings
 from ledger import Chain, hex32
 from verifier.breaches import BreachRecord
 
@@ -175,6 +177,33 @@ def test_the_page_names_the_public_rpc_url_when_configured(
     world = open_service(tmp_path, embedded_deployment, public_rpc_url="https://rpc.example/")
     world.add_breach()
     assert "--rpc https://rpc.example/" in world.client.get("/").text
+
+
+def test_the_page_names_the_configured_public_url_never_the_host_header(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    world = open_service(
+        tmp_path, embedded_deployment, public_base_url="https://ledger.example.org/"
+    )
+    world.add_breach()
+    page = world.client.get("/", headers={"Host": "evil.example"}).text
+    assert "curl -s https://ledger.example.org/v1/audit/commitments/0x" in page
+    assert "evil.example" not in page
+
+
+def test_without_a_public_url_the_page_shows_a_placeholder_not_the_host(
+    world: ServiceWorld,
+) -> None:
+    world.add_breach()
+    page = world.client.get("/", headers={"Host": "evil.example"}).text
+    assert "curl -s &lt;SERVICE-URL&gt;/v1/audit/commitments/0x" in page
+    assert "evil.example" not in page
+
+
+@pytest.mark.parametrize("url", ["ftp://x.example", "https://x.example/?q=1", "https://a b"])
+def test_a_public_url_must_be_a_plain_http_url(url: str) -> None:
+    with pytest.raises(ValidationError, match="public_base_url"):
+        Settings(public_base_url=url)
 
 
 def test_the_page_escapes_everything_it_shows(world: ServiceWorld) -> None:

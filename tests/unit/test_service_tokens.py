@@ -15,8 +15,8 @@ from typer.testing import CliRunner, Result
 
 from api.cli.main import app
 from api.errors import TokenError
-from api.service import TokenStore
-from api.service.tokens import TOKEN_PREFIX, api_tokens
+from api.service import Settings, TokenStore
+from api.service.tokens import DAY_S, TOKEN_PREFIX, api_tokens
 from ledger.store import Store
 from ledger.vault import MASTER_KEY_ENV, Vault
 
@@ -142,6 +142,132 @@ def test_the_token_table_lives_beside_the_ledger_tables(store: Store) -> None:
     assert {"api_tokens", "commitments", "batches"} <= names
 
 
+def test_a_token_expires_after_the_days_it_was_issued_for(store: Store) -> None:
+    tokens = TokenStore(store)
+    issued = tokens.issue("BJ-HRSS", "registrar", now=1000.0, expires_in_days=2)
+    assert tokens.lookup(issued.token, now=1000.0 + 2 * DAY_S - 1) == issued.principal
+    assert tokens.lookup(issued.token, now=1000.0 + 2 * DAY_S) is None
+    assert tokens.lookup(issued.token) is None  # long past, by the clock
+    forever = tokens.issue("BJ-HRSS", "registrar", now=1000.0)
+    assert tokens.lookup(forever.token, now=1e12) is not None
+    with pytest.raises(TokenError, match="expires in"):
+        tokens.issue("BJ-HRSS", "registrar", expires_in_days=0)
+    assert len(rows(store)) == 2
+
+
+def test_an_operator_token_is_accepted_only_where_asked_for(store: Store) -> None:
+    tokens = TokenStore(store)
+    issued = tokens.issue("OPERATOR", "operator")
+    assert tokens.lookup(issued.token) is None  # not by the department routes' lookup
+    principal = tokens.lookup(issued.token, roles=("operator",))
+    assert principal is not None and principal.role == "operator"
+    department = tokens.issue("BJ-HRSS", "registrar")
+    assert tokens.lookup(department.token, roles=("operator",)) is None
+
+
+def test_tokens_are_listed_by_id_and_revoked_or_rotated_by_it(store: Store) -> None:
+    tokens = TokenStore(store)
+    first = tokens.issue("BJ-HRSS", "registrar", now=1000.0)
+    feed = tokens.issue("FEED", "feed", now=1001.0, scope="restricted", expires_in_days=30)
+    listed = tokens.listing()
+    assert [(t.token_id, t.role, t.revoked_at) for t in listed] == [
+        (first.principal.token_id, "registrar", None),
+        (feed.principal.token_id, "feed:restricted", None),
+    ]
+    assert listed[1].expires_at == 1001.0 + 30 * DAY_S
+    assert all(first.token not in repr(t) for t in listed)  # ids, never the tokens
+    revoked = tokens.revoke_id(first.principal.token_id, now=2000.0)
+    assert revoked.revoked_at == 2000.0
+    assert tokens.lookup(first.token) is None
+    with pytest.raises(TokenError, match="revoked already"):
+        tokens.revoke_id(first.principal.token_id)
+    rotated = tokens.rotate(feed.principal.token_id.upper(), now=3000.0)
+    assert tokens.lookup(feed.token) is None
+    assert rotated.principal == tokens.lookup(rotated.token, now=3000.0)
+    assert (rotated.principal.department, rotated.principal.scope) == ("FEED", "restricted")
+    [new] = [t for t in tokens.listing() if t.token_id == rotated.principal.token_id]
+    assert new.expires_at == pytest.approx(3000.0 + 30 * DAY_S)  # as long a life
+
+
+@pytest.mark.parametrize(
+    ("token_id", "message"), [("abc", "12 hex digits"), ("0" * 12, "no token 000000000000")]
+)
+def test_revoking_an_unknown_id_is_refused_and_changes_nothing(
+    store: Store, token_id: str, message: str
+) -> None:
+    tokens = TokenStore(store)
+    issued = tokens.issue("BJ-HRSS", "registrar")
+    with pytest.raises(TokenError, match=message):
+        tokens.revoke_id(token_id)
+    with pytest.raises(TokenError, match=message):
+        tokens.rotate(token_id)
+    assert tokens.lookup(issued.token) is not None
+    assert len(rows(store)) == 1
+
+
+def test_a_token_table_from_before_expiry_is_migrated_and_its_tokens_kept(store: Store) -> None:
+    token = TOKEN_PREFIX + "Q" * 43
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE api_tokens (token_hash BLOB PRIMARY KEY, department VARCHAR(64) NOT "
+            "NULL, role VARCHAR(16) NOT NULL, issued_at FLOAT NOT NULL, revoked_at FLOAT)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO api_tokens VALUES (?, 'BJ-HRSS', 'verifier', 5.0, NULL)",
+            (hashlib.sha256(token.encode()).digest(),),
+        )
+    tokens = TokenStore(store)
+    principal = tokens.lookup(token)
+    assert principal is not None and principal.role == "verifier"
+    assert tokens.listing()[0].expires_at is None
+    with store.engine.connect() as connection:
+        versions = connection.exec_driver_sql("SELECT version FROM api_token_migrations")
+        assert sorted(v for (v,) in versions) == [1, 2]
+    TokenStore(store)  # opening again changes nothing
+
+
+# ---------------------------------------------------------------------- `tokens`
+
+
+def test_tokens_list_revoke_and_rotate_on_the_command_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    issued = json.loads(
+        cli(
+            *("tokens", "issue", "--department", "BJ-HRSS", "--role", "verifier"),
+            *("--expires-in", "7", "--store", url, "--json"),
+        ).stdout
+    )
+    operator = cli("tokens", "issue", "--role", "operator", "--store", url)
+    assert operator.exit_code == 0, operator.output
+    listed = cli("tokens", "list", "--store", url)
+    assert listed.exit_code == 0, listed.output
+    assert issued["token_id"] in listed.stdout
+    assert issued["token"] not in listed.stdout
+    assert "OPERATOR" in listed.stdout
+    rotated = cli("tokens", "rotate", issued["token_id"], "--store", url, "--json")
+    assert rotated.exit_code == 0, rotated.output
+    new = json.loads(rotated.stdout)
+    assert (new["role"], new["department"], new["revoked"]) == (
+        "verifier",
+        "BJ-HRSS",
+        issued["token_id"],
+    )
+    tokens = TokenStore(Store(url))
+    assert tokens.lookup(issued["token"]) is None
+    assert tokens.lookup(new["token"]) is not None
+    revoked = cli("tokens", "revoke", new["token_id"], "--store", url)
+    assert revoked.exit_code == 0, revoked.output
+    assert tokens.lookup(new["token"]) is None
+    states = {
+        t["token_id"]: t["state"]
+        for t in json.loads(cli("tokens", "list", "--store", url, "--json").stdout)["tokens"]
+    }
+    assert states[issued["token_id"]] == states[new["token_id"]] == "revoked"
+    again = cli("tokens", "revoke", new["token_id"], "--store", url)
+    assert again.exit_code != 0
+    assert "revoked already" in again.output
+
+
 # ---------------------------------------------------------------------- `tokens issue`
 
 
@@ -250,15 +376,43 @@ def test_serve_runs_uvicorn_on_loopback_with_the_given_files(
     [call] = uvicorn_calls
     assert (call["host"], call["port"]) == ("127.0.0.1", 8123)
     assert call["access_log"] is False  # its lines would hold query strings
-    assert call["proxy_headers"] is True
-    assert call["forwarded_allow_ips"] == "127.0.0.1"
+    # Every client of a loopback service is 127.0.0.1: no forwarding header is believed
+    # unless proxies are named.
+    assert call["proxy_headers"] is False
+    assert call["forwarded_allow_ips"] == []
+    assert call["http"].header_timeout == 10.0
     context = call["app"].state.context
     assert context.settings.resolved_store_url == url
+    assert context.settings.public_base_url == "http://127.0.0.1:8123"
     assert context.intake is not None
     assert context.chain.deployment is None
     assert "intake open" in result.stderr
     assert "no deployment file" in result.stderr
     assert not (tmp_path / "keys").exists()
+
+
+def test_serve_believes_forwarding_headers_from_the_named_proxies_only(
+    tmp_path: Path, uvicorn_calls: list[dict[str, Any]]
+) -> None:
+    result = cli(
+        *("serve", "--chain", "http://127.0.0.1:1", "--data-dir", tmp_path),
+        *("--deployment", tmp_path / "absent.json"),
+        env={
+            "COMMITLEDGER_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8",
+            "COMMITLEDGER_PUBLIC_BASE_URL": "https://ledger.example.org/",
+        },
+    )
+    assert result.exit_code == 0, result.output
+    [call] = uvicorn_calls
+    assert call["proxy_headers"] is True
+    assert call["forwarded_allow_ips"] == ["127.0.0.1", "10.0.0.0/8"]
+    settings = call["app"].state.context.settings
+    assert settings.public_base_url == "https://ledger.example.org"
+
+
+def test_a_trusted_proxy_must_be_an_address() -> None:
+    with pytest.raises(ValueError, match=r"'proxy\.example' is not an IP address"):
+        Settings(trusted_proxies="127.0.0.1,proxy.example")
 
 
 def test_serve_on_the_embedded_chain_deploys_and_warns_that_it_is_ephemeral(

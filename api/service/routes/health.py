@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.service.anchoring_task import TASK_NAME
-from api.service.deps import ContextDep
+from api.service.deps import ContextDep, RateLimit
 from api.service.models import Health, Readiness
-from api.service.problems import NOT_READY, ProblemError, problem_responses
+from api.service.problems import NOT_READY, UNAUTHORIZED, ProblemError, problem_responses
+from api.service.tokens import OPERATOR_ONLY
 
 router = APIRouter(tags=["health"])
 
@@ -21,11 +23,41 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", summary="The store and the chain answer", responses=problem_responses(503))
-def readyz(context: ContextDep) -> Readiness:
-    """Ready when the store and the chain both answer; with the anchoring backlog (pending
-    commitments, the oldest one's age in seconds, batches in flight), whether this process
-    anchors in the background, and its background tasks' health."""
+_operator = HTTPBearer(
+    auto_error=False,
+    description="An operator token (`commitledger tokens issue --role operator`): the details.",
+)
+
+
+def _is_operator(
+    context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_operator)],
+) -> bool:
+    """Whether an operator token came; a token that is not a live operator token is a 401
+    (and counts as a wrong token), none at all is the public."""
+    if credentials is None:
+        return False
+    if context.tokens.lookup(credentials.credentials, roles=OPERATOR_ONLY) is None:
+        raise ProblemError(
+            UNAUTHORIZED,
+            "the token is unknown, revoked, expired or not an operator's",
+            headers={"WWW-Authenticate": 'Bearer realm="commitledger"'},
+        )
+    return True
+
+
+@router.get(
+    "/readyz",
+    summary="The store and the chain answer",
+    responses=problem_responses(401, 429, 503),
+    response_model_exclude_unset=True,
+    dependencies=[RateLimit],
+)
+def readyz(context: ContextDep, operator: Annotated[bool, Depends(_is_operator)]) -> Readiness:
+    """Ready when the store and the chain both answer. The public learns that alone; an
+    operator token also gets the checks, the anchoring backlog (pending commitments, the
+    oldest one's age in seconds, batches in flight), whether this process anchors in the
+    background, and its background tasks' health (their last errors)."""
     checks: dict[str, Any] = {}
     anchoring: dict[str, Any] = {}
     try:
@@ -50,6 +82,8 @@ def readyz(context: ContextDep) -> Readiness:
         for state in context.background.states()
     }
     if not all(check["ok"] for check in checks.values()):
+        if not operator:
+            raise ProblemError(NOT_READY, "not ready")
         failing = ", ".join(name for name, check in checks.items() if not check["ok"])
         raise ProblemError(
             NOT_READY,
@@ -58,4 +92,6 @@ def readyz(context: ContextDep) -> Readiness:
             anchoring=anchoring,
             background=tasks,
         )
+    if not operator:
+        return Readiness(status="ready")
     return Readiness(status="ready", checks=checks, anchoring=anchoring, background=tasks)

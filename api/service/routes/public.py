@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api.service.deps import ContextDep, RateLimit, RecordsDep
@@ -204,7 +204,6 @@ def _page_query(
     },
 )
 def lookup_page(
-    request: Request,
     context: ContextDep,
     records: RecordsDep,
     name: str | None = None,
@@ -235,7 +234,7 @@ def lookup_page(
         found=found,
         error=error,
         on=on,
-        base_url=str(request.base_url).rstrip("/"),
+        base_url=context.settings.public_base_url,  # never the request's Host header
         rpc_url=context.settings.public_rpc_url,
     )
     return HTMLResponse(html, status_code=400 if error else 200)
