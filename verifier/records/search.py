@@ -64,6 +64,10 @@ def _escape_like(text: str) -> str:
     return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
+def _without_nul(text: str | None) -> str | None:
+    return None if text is None else text.replace("\x00", "") or None
+
+
 def _has_case(text: str) -> bool:
     """Whether any character of `text` has another case (the trigram index folds it)."""
     return any(ch.lower() != ch or ch.upper() != ch for ch in text)
@@ -228,7 +232,14 @@ class BreachSearch:
         page: int = 1,
         page_size: int = 20,
     ) -> BreachJsonPage:
-        """`search_breaches` with each record as its stored public JSON text (for serving)."""
+        """`search_breaches` with each record as its stored public JSON text (for serving).
+
+        NUL characters are removed from the text filters: no published name or code holds
+        one (intake refuses them) and SQLite's full-text query stops at one.
+        """
+        name, credit_code, matter, department = (
+            _without_nul(text) for text in (name, credit_code, matter, department)
+        )
         if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise RecordsError(f"page starts at 1 and page_size is 1 to {MAX_PAGE_SIZE}")
         if (page - 1) * page_size >= MAX_RESULTS:
