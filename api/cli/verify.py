@@ -15,6 +15,7 @@ from api.cli import store as cli_store
 from api.files import DEFAULT_DEPLOYMENT, read_deployment
 from api.keyfiles import load_account, load_signing_key
 from api.output import EXIT_CHECK_FAILED, console, emit_json, fail, reporting_errors, stdout
+from api.run_start import check_run_day, earliest_commitment_day, require_sources
 from ledger import (
     VERIFIER_ROLE,
     Chain,
@@ -154,10 +155,19 @@ def verify_run(
         Path | None,
         typer.Option("--sources-token-file", help="File holding the data service's token."),
     ] = None,
+    all_manual: Annotated[
+        bool,
+        typer.Option(
+            "--all-manual",
+            help="Without data sources: record every commitment due NEEDS_MANUAL on chain.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Verify a department's commitments; record outcomes and overdue breaches on chain."""
     day = parse_day(on, as_json=as_json)
+    with reporting_errors(as_json):
+        require_sources(sources_url is not None, all_manual, flag="--all-manual")
     if (sources_url is None) != (sources_token_file is None):
         fail("--sources-url and --sources-token-file go together", as_json=as_json)
     if sources_url is not None and not sources_url.startswith(("http://", "https://")):
@@ -174,6 +184,7 @@ def verify_run(
             raise InvalidDocumentError(
                 f"unknown department {dept!r}; the catalog knows {', '.join(catalog.departments())}"
             )
+        _check_run_day(store, str(dept), day)  # before any node is asked
         verifier = load_account(key)
         signer = load_signing_key(report_key)
         token = _read_token(sources_token_file) if sources_token_file is not None else None
@@ -193,8 +204,7 @@ def verify_run(
             sources = http_sources(catalog, sources_url, token)
         elif not as_json:
             console.print(
-                "warning: no --sources-url: nothing can be compared, every commitment due "
-                "is recorded NEEDS_MANUAL",
+                "--all-manual: nothing is compared, every commitment due is recorded NEEDS_MANUAL",
                 markup=False,
             )
         engine = engine_for(
@@ -218,6 +228,15 @@ def verify_run(
         stdout.print(_summary_table(result))
     if not result["ok"]:
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _check_run_day(store: str | None, department: str, day: date) -> None:
+    """RunRefusedError for a day to come or before the department's first commitment."""
+    the_store = cli_store.open_store(store)
+    try:
+        check_run_day(day, date.today(), earliest_commitment_day(the_store, department))
+    finally:
+        the_store.close()
 
 
 def _read_token(path: Path) -> str:

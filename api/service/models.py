@@ -178,6 +178,10 @@ class RunRequest(BaseModel):
     model_config = _STRICT
 
     on: date | None = Field(default=None, description="The day (default: today)")
+    all_manual: bool = Field(
+        default=False,
+        description="Without data sources, record every commitment due NEEDS_MANUAL",
+    )
 
 
 class RunResult(BaseModel):

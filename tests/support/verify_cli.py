@@ -66,8 +66,11 @@ def write_keys(directory: Path) -> dict[str, Path]:
     return paths
 
 
-def run_args(keys: dict[str, Path], deployment: Path, store: str, *more: object) -> list[object]:
-    """`verify run` with the keys of `write_keys`, then `more`."""
+def run_args(
+    keys: dict[str, Path], deployment: Path, store: str, *more: object, all_manual: bool = True
+) -> list[object]:
+    """`verify run` with the keys of `write_keys`, then `more`; `--all-manual` unless told
+    (beside data sources it changes nothing; without them a run starts only with it)."""
     return [
         "verify",
         "run",
@@ -81,5 +84,6 @@ def run_args(keys: dict[str, Path], deployment: Path, store: str, *more: object)
         deployment,
         "--store",
         store,
+        *(["--all-manual"] if all_manual else []),
         *more,
     ]

@@ -7,7 +7,7 @@ several invocations: it is in tests/integration/test_cli_verify_anvil.py, agains
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from support.verify_cli import (
 )
 
 from api.cli.verify import summary_json
-from ledger import hex32, keccak256, make_resident_id
+from api.demo.samples import sample_commitments
+from ledger import SigningKey, hex32, keccak256, make_resident_id, sign_commitment
 from ledger.documents import Applicant
 from ledger.store import Store
 from verifier import default_catalog
@@ -127,6 +128,30 @@ def test_run_refuses_an_unreadable_token_file(
         tmp_path / "no-token",
     )
     assert "cannot read token" in bad_input(cli(*args))
+
+
+def test_run_without_data_sources_is_refused_unless_all_manual(
+    keys: dict[str, Path], nowhere: Path, tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 'ledger.db'}"
+    message = bad_input(cli(*run_args(keys, nowhere, store, all_manual=False)))
+    assert "no department data sources" in message and "--all-manual" in message
+    # With the flag the run goes on (here to the node, which does not answer).
+    assert "no Ethereum node answers" in bad_input(cli(*run_args(keys, nowhere, store)))
+
+
+def test_run_refuses_a_day_before_the_first_commitment_or_to_come(
+    keys: dict[str, Path], nowhere: Path, tmp_path: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 'ledger.db'}"
+    [document] = list(sample_commitments(1, department=HRSS))
+    signed = sign_commitment(document, SigningKey.generate("ed25519")).to_json_obj()
+    path = write_json(tmp_path / "signed.json", signed)
+    ok_json(cli("submit", path, "--store", store, "--master-key-file", keys["master"], "--json"))
+    message = bad_input(cli(*run_args(keys, nowhere, store, "--on", "1900-01-01")))
+    assert "before the first commitment it decides (made 2026-11-02)" in message
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    assert "not " + tomorrow in bad_input(cli(*run_args(keys, nowhere, store, "--on", tomorrow)))
 
 
 def test_run_reports_an_unreachable_node(

@@ -317,10 +317,34 @@ def test_a_run_for_a_day_to_come_is_refused_and_changes_nothing(world: ServiceWo
     assert on_chain(world, digest) == standing
 
 
-def test_a_run_without_a_data_service_records_needs_manual(world: ServiceWorld) -> None:
+def test_a_run_before_the_first_commitment_is_refused_and_changes_nothing(
+    world: ServiceWorld,
+) -> None:
     digest, _ = anchored(world)
+    before, standing = snapshot(world), on_chain(world, digest)
     response = world.client.post(
+        "/v1/verifications/run",
+        json={"on": "1900-01-01", "all_manual": True},
+        headers=world.auth(HRSS, "verifier"),
+    )
+    assert_problem(response, 422, "invalid-request")
+    assert "before the first commitment" in response.json()["detail"]
+    assert snapshot(world) == before
+    assert on_chain(world, digest) == standing
+
+
+def test_a_run_without_a_data_service_is_refused_unless_all_manual(world: ServiceWorld) -> None:
+    digest, _ = anchored(world)
+    before, standing = snapshot(world), on_chain(world, digest)
+    refused = world.client.post(
         "/v1/verifications/run", json={}, headers=world.auth(HRSS, "verifier")
+    )
+    assert_problem(refused, 503, "unavailable")
+    assert "all_manual" in refused.json()["detail"]
+    assert snapshot(world) == before
+    assert on_chain(world, digest) == standing
+    response = world.client.post(
+        "/v1/verifications/run", json={"all_manual": True}, headers=world.auth(HRSS, "verifier")
     )
     assert response.status_code == 200, response.text
     assert response.json()["outcomes"] == {"needs_manual": 1}

@@ -12,8 +12,16 @@ from datetime import date
 from fastapi import APIRouter, Body
 from starlette.concurrency import run_in_threadpool
 
+from api.run_start import RunRefusedError, check_run_day, earliest_commitment_day, require_sources
 from api.service.context import ServiceContext
-from api.service.deps import ContextDep, HashDep, RegistrarDep, VerifierDep, require_department
+from api.service.deps import (
+    ContextDep,
+    HashDep,
+    RegistrarDep,
+    VerifierDep,
+    own_commitment,
+    require_department,
+)
 from api.service.engines import department_actions, department_engine, engine_refusals
 from api.service.models import (
     CommitmentStatus,
@@ -24,12 +32,22 @@ from api.service.models import (
     RunResult,
     WithdrawRequest,
 )
-from api.service.problems import INVALID_REQUEST, NOT_FOUND, ProblemError, problem_responses
-from api.service.routes.departments import own_commitment, status_name, status_view
+from api.service.problems import (
+    INVALID_REQUEST,
+    NOT_FOUND,
+    UNAVAILABLE,
+    ProblemError,
+    problem_responses,
+)
 from api.service.tokens import Principal
+from api.service.views import status_name, status_view
 from ledger import hex32, to_hash32
 from ledger.types import Hash32
 
+# The only routes that take the whole ServiceContext (ContextDep): a department's engine is
+# built per request from most of it (intake, store, records, the chain and its write lock,
+# the department's keys, the settings' data service, today), and the action's answer reads
+# the store and records again; naming seven of its ten parts one by one would say no more.
 router = APIRouter(prefix="/v1", tags=["departments"])
 
 _REFUSALS = problem_responses(400, 401, 403, 404, 409, 422, 503)
@@ -129,7 +147,22 @@ async def repair_breach(
     return await run_in_threadpool(_repair, context, record_id, principal, body)
 
 
-def _run(context: ServiceContext, principal: Principal, on: date) -> RunResult:
+def _check_run_start(context: ServiceContext, department: str, on: date, all_manual: bool) -> None:
+    """422 for a day out of bounds; 503 without data sources (unless all-manual was asked)."""
+    try:
+        check_run_day(on, context.today(), earliest_commitment_day(context.store, department))
+    except RunRefusedError as exc:
+        raise ProblemError(INVALID_REQUEST, str(exc)) from None
+    try:
+        require_sources(context.settings.sources_url is not None, all_manual, flag="all_manual")
+    except RunRefusedError as exc:
+        raise ProblemError(UNAVAILABLE, str(exc)) from None
+
+
+def _run(
+    context: ServiceContext, principal: Principal, on: date, all_manual: bool = False
+) -> RunResult:
+    _check_run_start(context, principal.department, on, all_manual)
     with (
         department_engine(context, principal.department, with_sources=True) as engine,
         engine_refusals(),
@@ -161,11 +194,9 @@ async def run_verification(
 ) -> RunResult:
     """For a verifier: compares due commitments with department data (the service's
     `sources_url`), records outcomes on chain, publishes breaches, flags overdue ones.
-    `on` may be a day past (a missed run), never one to come."""
-    today = context.today()
-    on = body.on if body is not None and body.on is not None else today
-    if on > today:
-        # The contract does not know the due dates: a later day would judge commitments
-        # whose applicants still have time, and publish their breaches for good.
-        raise ProblemError(INVALID_REQUEST, f"a run is for today ({today}) or a day past, not {on}")
-    return await run_in_threadpool(_run, context, principal, on)
+    `on` may be a day past (a missed run), never one to come nor one before the department's
+    first commitment. Without data sources a run is refused (503) unless `all_manual` asks
+    for every commitment due to go to manual review."""
+    on = body.on if body is not None and body.on is not None else context.today()
+    all_manual = body is not None and body.all_manual
+    return await run_in_threadpool(_run, context, principal, on, all_manual)
