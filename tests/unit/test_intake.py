@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +50,6 @@ def changed(document: Commitment, **fields: Any) -> Commitment:
 def row_count(store: Store) -> int:
     with store.engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(commitments)).scalar_one())
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    the_store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
-    yield the_store
-    the_store.close()
 
 
 @pytest.fixture

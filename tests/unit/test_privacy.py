@@ -132,7 +132,8 @@ def database(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(database: Path) -> Iterator[Store]:
+def sqlite_store(database: Path) -> Iterator[Store]:
+    """A SQLite store in `database`: the tests look into its file."""
     the_store = Store(f"sqlite:///{database}")
     yield the_store
     the_store.close()
@@ -152,8 +153,8 @@ def vault(master_key_file: Path) -> Vault:
 
 
 @pytest.fixture
-def intake(store: Store, vault: Vault) -> Intake:
-    return Intake(store, vault, MATTERS)
+def intake(sqlite_store: Store, vault: Vault) -> Intake:
+    return Intake(sqlite_store, vault, MATTERS)
 
 
 def all_kinds(count: int = 30, seed: int = 41) -> list[Commitment]:
@@ -180,7 +181,7 @@ def submit_all(intake: Intake, documents: Sequence[Commitment]) -> list[Hash32]:
 
 
 def test_the_store_never_holds_personal_data_in_clear(
-    intake: Intake, store: Store, database: Path
+    intake: Intake, sqlite_store: Store, database: Path
 ) -> None:
     documents = all_kinds()
     hashes = submit_all(intake, documents)
@@ -189,26 +190,26 @@ def test_the_store_never_holds_personal_data_in_clear(
     for document, digest in zip(documents, hashes, strict=True):
         assert document.code.encode() in raw
         assert digest in raw
-    with store.engine.connect() as connection:
+    with sqlite_store.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA encoding").scalar() == "UTF-8"
     for secret in personal_data(documents):
         assert in_clear(secret) not in raw, f"{secret!r} is on disk in clear"
     for document, digest in zip(documents, hashes, strict=True):
-        sealed = store.sealed(digest)
+        sealed = sqlite_store.sealed(digest)
         assert sealed is not None
         ciphertext, wrapped_key = sealed
         assert wrapped_key is not None
         for secret in personal_data([document]):
             assert secret.encode() not in ciphertext
         assert document.salt.encode() not in ciphertext
-    store.close()  # checkpoint the WAL into the file, and look again
+    sqlite_store.close()  # checkpoint the WAL into the file, and look again
     raw = disk_bytes(database)
     for secret in personal_data(documents):
         assert secret.encode() not in raw
 
 
 def test_personal_data_are_aes_gcm_under_a_data_key_wrapped_by_the_master_key(
-    intake: Intake, store: Store, vault: Vault
+    intake: Intake, sqlite_store: Store, vault: Vault
 ) -> None:
     """The construction itself: RFC 3394 unwrap with the master key, then AES-GCM with the
     commitment hash as associated data gives back the signed document."""
@@ -216,7 +217,7 @@ def test_personal_data_are_aes_gcm_under_a_data_key_wrapped_by_the_master_key(
     hashes = submit_all(intake, documents)
     wrapped_keys = set()
     for document, digest in zip(documents, hashes, strict=True):
-        sealed = store.sealed(digest)
+        sealed = sqlite_store.sealed(digest)
         assert sealed is not None
         assert sealed[1] is not None
         ciphertext, wrapped_key = sealed
@@ -231,11 +232,11 @@ def test_personal_data_are_aes_gcm_under_a_data_key_wrapped_by_the_master_key(
 
 
 def test_the_store_keeps_a_keyed_fingerprint_not_the_id(
-    intake: Intake, store: Store, vault: Vault, database: Path
+    intake: Intake, sqlite_store: Store, vault: Vault, database: Path
 ) -> None:
     documents = all_kinds(6)
     submit_all(intake, documents)
-    store.close()
+    sqlite_store.close()
     raw = disk_bytes(database)
     for document in documents:
         applicant = document.applicant
@@ -252,15 +253,15 @@ def test_the_store_keeps_a_keyed_fingerprint_not_the_id(
 def test_erase_destroys_the_key_but_the_hash_and_proof_still_verify(
     embedded_deployment: Deployment,
     intake: Intake,
-    store: Store,
+    sqlite_store: Store,
     database: Path,
 ) -> None:
     documents = list(sample_commitments(5, seed=43))
     hashes = submit_all(intake, documents)
-    anchor_all(store, embedded_deployment)
+    anchor_all(sqlite_store, embedded_deployment)
     ledger = embedded_deployment.ledger
     target, kept = hashes[2], [h for h in hashes if h != hashes[2]]
-    before = bundle_of(store, embedded_deployment, target)
+    before = bundle_of(sqlite_store, embedded_deployment, target)
     assert ledger.is_anchored(target, before.root, before.proof)
 
     result = cli("erase", hex32(target), "--store", f"sqlite:///{database}", "--json")
@@ -270,17 +271,17 @@ def test_erase_destroys_the_key_but_the_hash_and_proof_still_verify(
     # the personal data are gone for good
     with pytest.raises(ErasedError):
         intake.open_document(target)
-    row = store.get(target)
+    row = sqlite_store.get(target)
     assert row is not None
     assert row.erased
-    assert store.sealed(target) == (b"", None)
+    assert sqlite_store.sealed(target) == (b"", None)
     # the others are untouched
     for digest in kept:
         opened = intake.open_document(digest)
         assert opened is not None
         assert opened.hash() == digest
     # the hash and its proof remain, in the store and on chain
-    after = bundle_of(store, embedded_deployment, target)
+    after = bundle_of(sqlite_store, embedded_deployment, target)
     assert after == before
     assert row.state == "anchored"
     assert verify_proof(after.root, target, after.proof)
@@ -288,27 +289,27 @@ def test_erase_destroys_the_key_but_the_hash_and_proof_still_verify(
     report = check_bundle(after, embedded_deployment.chain)
     assert report.ok, report.to_json_obj()
     # and erasing again is harmless
-    assert store.erase(target)
+    assert sqlite_store.erase(target)
     with pytest.raises(ErasedError):
         intake.open_document(target)
 
 
 def test_erased_data_key_leaves_no_copy_on_disk(
-    intake: Intake, store: Store, database: Path
+    intake: Intake, sqlite_store: Store, database: Path
 ) -> None:
     hashes = submit_all(intake, list(sample_commitments(5, seed=47)))
-    sealed = store.sealed(hashes[1])
+    sealed = sqlite_store.sealed(hashes[1])
     assert sealed is not None
     assert sealed[1] is not None
     wrapped_key = sealed[1]
     assert wrapped_key in disk_bytes(database)
-    assert store.erase(hashes[1])
+    assert sqlite_store.erase(hashes[1])
     # the service keeps running: the store stays open
     assert wrapped_key not in disk_bytes(database)
 
 
 def test_guessing_id_numbers_cannot_reproduce_the_anchored_hash(
-    embedded_deployment: Deployment, intake: Intake, store: Store, database: Path
+    embedded_deployment: Deployment, intake: Intake, sqlite_store: Store, database: Path
 ) -> None:
     """Scenario 8. An attacker knows the whole document but the salt, and the applicant's
     birth date and region: 1000 candidate resident IDs. Without the salt no candidate gives
@@ -322,11 +323,11 @@ def test_guessing_id_numbers_cannot_reproduce_the_anchored_hash(
     )
     document = with_applicant(base, id_number=true_id)
     (target,) = submit_all(intake, [document])
-    anchor_all(store, embedded_deployment)
-    bundle = bundle_of(store, embedded_deployment, target)
+    anchor_all(sqlite_store, embedded_deployment)
+    bundle = bundle_of(sqlite_store, embedded_deployment, target)
     assert embedded_deployment.ledger.is_anchored(target, bundle.root, bundle.proof)
 
-    assert store.erase(target)
+    assert sqlite_store.erase(target)
     with pytest.raises(ErasedError):
         intake.open_document(target)
 
@@ -388,14 +389,14 @@ def _assert_nothing_personal(text: str, documents: Sequence[Commitment], where: 
 
 def test_intake_pipeline_and_erasure_log_nothing_personal(
     embedded_deployment: Deployment,
-    store: Store,
+    sqlite_store: Store,
     vault: Vault,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     _debug_everywhere(caplog)
     documents = all_kinds(24, seed=59)
     excluded = documents[-1]
-    store.exclude(
+    sqlite_store.exclude(
         vault.fingerprint(excluded.applicant.id_type, excluded.applicant.id_number),
         NO_HASH,
     )
@@ -409,15 +410,15 @@ def test_intake_pipeline_and_erasure_log_nothing_personal(
     )
     batch: list[object] = [sign_commitment(d, KEY) for d in documents]
     batch += [tampered, sign_commitment(wrong_department, KEY), b"{broken"]
-    intake = Intake(store, vault, MATTERS)
+    intake = Intake(sqlite_store, vault, MATTERS)
     results = intake.submit_many(batch)
     acks = [r for r in results if isinstance(r, Acknowledgement)]
     assert len(acks) == len(documents) - 1
     for error in results[len(documents) - 1 :]:
         assert not isinstance(error, Acknowledgement)
         _assert_nothing_personal(str(error), documents, "an intake error")
-    anchor_all(store, embedded_deployment)
-    store.erase(acks[0].hash)
+    anchor_all(sqlite_store, embedded_deployment)
+    sqlite_store.erase(acks[0].hash)
     with pytest.raises(ErasedError) as erased:
         intake.open_document(acks[0].hash)
     _assert_nothing_personal(str(erased.value), documents, "the erased error")

@@ -33,7 +33,8 @@ def cli(*args: object, env: Mapping[str, str | None] | None = None) -> Result:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def sqlite_store(tmp_path: Path) -> Store:
+    """A SQLite store, for the tests that read its file or speak SQLite's SQL."""
     return Store(f"sqlite:///{tmp_path / 'ledger.db'}")
 
 
@@ -56,9 +57,9 @@ def test_an_issued_token_speaks_for_its_department_and_role(store: Store) -> Non
     assert other.token != issued.token
 
 
-def test_the_store_keeps_only_the_sha256_of_a_token(store: Store) -> None:
-    issued = TokenStore(store).issue("BJ-SAMR", "verifier", now=1234.5)
-    [row] = rows(store)
+def test_the_store_keeps_only_the_sha256_of_a_token(sqlite_store: Store) -> None:
+    issued = TokenStore(sqlite_store).issue("BJ-SAMR", "verifier", now=1234.5)
+    [row] = rows(sqlite_store)
     assert bytes(row.token_hash) == hashlib.sha256(issued.token.encode()).digest()
     assert (row.department, row.role, row.issued_at, row.revoked_at) == (
         "BJ-SAMR",
@@ -66,8 +67,8 @@ def test_the_store_keeps_only_the_sha256_of_a_token(store: Store) -> None:
         1234.5,
         None,
     )
-    raw = Path(store.engine.url.database or "").read_bytes()
-    wal = Path(str(store.engine.url.database) + "-wal")
+    raw = Path(sqlite_store.engine.url.database or "").read_bytes()
+    wal = Path(str(sqlite_store.engine.url.database) + "-wal")
     everything = raw + (wal.read_bytes() if wal.exists() else b"")
     assert issued.token.encode() not in everything
     assert issued.token[len(TOKEN_PREFIX) :].encode() not in everything
@@ -205,9 +206,11 @@ def test_revoking_an_unknown_id_is_refused_and_changes_nothing(
     assert len(rows(store)) == 1
 
 
-def test_a_token_table_from_before_expiry_is_migrated_and_its_tokens_kept(store: Store) -> None:
+def test_a_token_table_from_before_expiry_is_migrated_and_its_tokens_kept(
+    sqlite_store: Store,
+) -> None:
     token = TOKEN_PREFIX + "Q" * 43
-    with store.engine.begin() as connection:
+    with sqlite_store.engine.begin() as connection:
         connection.exec_driver_sql(
             "CREATE TABLE api_tokens (token_hash BLOB PRIMARY KEY, department VARCHAR(64) NOT "
             "NULL, role VARCHAR(16) NOT NULL, issued_at FLOAT NOT NULL, revoked_at FLOAT)"
@@ -216,14 +219,14 @@ def test_a_token_table_from_before_expiry_is_migrated_and_its_tokens_kept(store:
             "INSERT INTO api_tokens VALUES (?, 'BJ-HRSS', 'verifier', 5.0, NULL)",
             (hashlib.sha256(token.encode()).digest(),),
         )
-    tokens = TokenStore(store)
+    tokens = TokenStore(sqlite_store)
     principal = tokens.lookup(token)
     assert principal is not None and principal.role == "verifier"
     assert tokens.listing()[0].expires_at is None
-    with store.engine.connect() as connection:
+    with sqlite_store.engine.connect() as connection:
         versions = connection.exec_driver_sql("SELECT version FROM api_token_migrations")
         assert sorted(v for (v,) in versions) == [1, 2]
-    TokenStore(store)  # opening again changes nothing
+    TokenStore(sqlite_store)  # opening again changes nothing
 
 
 # ---------------------------------------------------------------------- `tokens`
