@@ -150,7 +150,7 @@ def bootstrap_deployment(chain: Chain, settings: Settings, path: Path, rpc_url: 
 def served_chain(settings: Settings) -> Iterator[ServedChain]:
     """Start (or connect to) the chain `settings.chain` names; stop what was started."""
     if settings.chain == "anvil":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         supervisor = AnvilSupervisor(settings.data_dir)
         supervisor.start()
         try:

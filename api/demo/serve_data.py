@@ -58,7 +58,7 @@ class DemoFacts:
 def prepare_keys(settings: Settings) -> Settings:
     """The master key and every catalog department's keys, created where missing; the
     settings with the master key file set."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     master = settings.master_key_file or settings.data_dir / MASTER_KEY_FILE
     if not master.exists() and settings.master_key is None:
         new_key("master", master)

@@ -168,3 +168,9 @@ def test_the_demo_tokens_are_kept_while_valid_and_replaced_as_a_pair(tmp_path: P
         assert demo_tokens(saved, tokens)[1] is False
     finally:
         store.close()
+
+
+def test_a_new_data_directory_is_the_owners_only(tmp_path: Path) -> None:
+    settings = prepare_keys(settings_for(tmp_path / "data", chain="embedded"))
+    assert settings.data_dir.stat().st_mode & 0o777 == 0o700
+    assert (settings.data_dir / "master.key").stat().st_mode & 0o777 == 0o600
