@@ -91,7 +91,7 @@ def commitment_documents() -> list[tuple[str, dict[str, Any]]]:
     }
     passport = {
         "schema_version": 1,
-        "code": "44030520270101999999",
+        "code": "44030520260101999999",
         "matter_code": "BJ-HRSS-0002",
         "department": "BJ-HRSS",
         "applicant": {
@@ -106,7 +106,7 @@ def commitment_documents() -> list[tuple[str, dict[str, Any]]]:
             {"key": "tax_paid_months", "op": "==", "value": 0},
         ],
         "channel": "online",
-        "signed_at": "2027-01-01T00:00:00Z",
+        "signed_at": "2026-01-01T00:00:00Z",
         "notice_hash": hex_of(bytes(32)),
         "salt": salt("passport"),
     }
