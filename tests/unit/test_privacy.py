@@ -1,33 +1,36 @@
 """Privacy: personal data sealed at rest, erasure that erases, a salted hash that reveals nothing,
 and logs and command output that never carry a name or an ID number.
 
-Runs on the embedded chain; the one test of `commitledger pipeline run` needs a real node
-(marked integration) because the command connects by JSON-RPC.
+Runs on the embedded chain; `commitledger pipeline run`, which connects by JSON-RPC, is
+tested against anvil in tests/integration/test_privacy_anvil.py.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import logging
 import secrets
-import signal
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HRSS, MARKET, Deployment, deploy
+from conftest import HRSS, MARKET, Deployment
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
 from eth_account.signers.local import LocalAccount
-from typer.testing import CliRunner, Result
+from support.privacy import (
+    assert_nothing_personal,
+    cli,
+    debug_everywhere,
+    explain,
+    log_text,
+    personal_data,
+)
 
-from api.cli.main import app
 from api.demo.samples import sample_commitments
 from ledger import (
-    Chain,
     Commitment,
     ProofBundle,
     SignedCommitment,
@@ -40,38 +43,20 @@ from ledger import (
     verify_proof,
 )
 from ledger.anchoring_pipeline import Anchorer, PipelineConfig
-from ledger.anvil import AnvilNode
 from ledger.canonical import canonical_bytes
 from ledger.errors import ErasedError
 from ledger.intake import Acknowledgement, Intake
 from ledger.store import Store
 from ledger.types import Hash32
-from ledger.vault import MASTER_KEY_ENV, Vault
+from ledger.vault import Vault
 from verifier import default_catalog
 
 MATTERS = {matter.code: matter.department for matter in default_catalog().matters}
 NO_HASH = Hash32(bytes(32))  # a commitment hash no document has
-RUNNER = CliRunner()
 ZERO_SALT = "0x" + "00" * 32
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def cli(*args: object, env: Mapping[str, str | None] | None = None) -> Result:
-    return RUNNER.invoke(app, [str(a) for a in args], env={"COLUMNS": "1000", **(env or {})})
-
-
-def explain(result: Result) -> str:
-    return f"exit {result.exit_code}\nstdout: {result.stdout!r}\nstderr: {result.stderr!r}"
-
-
-def personal_data(documents: Sequence[Commitment]) -> list[str]:
-    """Every applicant's name and ID number (what must never leak)."""
-    found = []
-    for document in documents:
-        found += [document.applicant.name, document.applicant.id_number]
-    return found
 
 
 def disk_bytes(database: Path) -> bytes:
@@ -366,34 +351,13 @@ def test_guessing_id_numbers_cannot_reproduce_the_anchored_hash(
 # ---------------------------------------------------------------------- logs and output
 
 
-def _debug_everywhere(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
-    for name in list(logging.root.manager.loggerDict):
-        caplog.set_level(logging.DEBUG, logger=name)
-
-
-def _log_text(caplog: pytest.LogCaptureFixture) -> str:
-    parts = []
-    for record in caplog.records:
-        parts.append(record.getMessage())
-        parts.append(repr(record.args))
-        if record.exc_text:
-            parts.append(record.exc_text)
-    return "\n".join(parts)
-
-
-def _assert_nothing_personal(text: str, documents: Sequence[Commitment], where: str) -> None:
-    for secret in personal_data(documents):
-        assert secret not in text, f"{secret!r} appears in {where}"
-
-
 def test_intake_pipeline_and_erasure_log_nothing_personal(
     embedded_deployment: Deployment,
     sqlite_store: Store,
     vault: Vault,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    _debug_everywhere(caplog)
+    debug_everywhere(caplog)
     documents = all_kinds(24, seed=59)
     excluded = documents[-1]
     sqlite_store.exclude(
@@ -416,16 +380,16 @@ def test_intake_pipeline_and_erasure_log_nothing_personal(
     assert len(acks) == len(documents) - 1
     for error in results[len(documents) - 1 :]:
         assert not isinstance(error, Acknowledgement)
-        _assert_nothing_personal(str(error), documents, "an intake error")
+        assert_nothing_personal(str(error), documents, "an intake error")
     anchor_all(sqlite_store, embedded_deployment)
     sqlite_store.erase(acks[0].hash)
     with pytest.raises(ErasedError) as erased:
         intake.open_document(acks[0].hash)
-    _assert_nothing_personal(str(erased.value), documents, "the erased error")
+    assert_nothing_personal(str(erased.value), documents, "the erased error")
 
     assert any(r.name == "commitledger.pipeline" for r in caplog.records), "logs not captured"
-    _assert_nothing_personal(_log_text(caplog), documents, "the logs")
-    _assert_nothing_personal(caplog.text, documents, "the formatted logs")
+    assert_nothing_personal(log_text(caplog), documents, "the logs")
+    assert_nothing_personal(caplog.text, documents, "the formatted logs")
 
 
 def _write_signed(directory: Path, documents: Sequence[Commitment]) -> list[Path]:
@@ -446,7 +410,7 @@ def test_cli_submit_erase_status_output_nothing_personal(
     caplog: pytest.LogCaptureFixture,
     as_json: bool,
 ) -> None:
-    _debug_everywhere(caplog)
+    debug_everywhere(caplog)
     documents = all_kinds(12, seed=61)
     paths = _write_signed(tmp_path / "in", documents)
     bad = documents[0].to_json_obj()  # unsigned: refused, and the refusal must not echo it
@@ -476,76 +440,6 @@ def test_cli_submit_erase_status_output_nothing_personal(
     outputs.append(cli("erase", hex32(digest), "--store", url, *flag))
     outputs.append(cli("status", "--store", url, *flag))
     for result in outputs:
-        _assert_nothing_personal(result.stdout, documents, "stdout")
-        _assert_nothing_personal(result.stderr, documents, "stderr")
-    _assert_nothing_personal(_log_text(caplog), documents, "the logs")
-
-
-@pytest.fixture
-def restore_signals() -> Iterator[None]:
-    """`pipeline run` installs SIGINT and SIGTERM handlers: put pytest's back afterwards."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-
-
-@pytest.mark.integration
-@pytest.mark.usefixtures("restore_signals")
-def test_cli_pipeline_run_outputs_and_logs_nothing_personal(
-    anvil: AnvilNode,
-    tmp_path: Path,
-    master_key_file: Path,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    _debug_everywhere(caplog)
-    deployment = deploy(Chain.connect(anvil.url, kind="anvil"))
-    record = {
-        "rpc": anvil.url,
-        "chain_id": deployment.chain.chain_id,
-        "contract": deployment.ledger.address,
-        "department": HRSS,
-    }
-    deployment_file = tmp_path / "deployment.json"
-    deployment_file.write_text(json.dumps(record))
-    registrar = deployment.registrar
-    key_file = tmp_path / "registrar.json"
-    key_file.write_text(
-        json.dumps(
-            {"kind": "ethereum", "address": registrar.address, "private_key": registrar.key.hex()}
-        )
-    )
-    documents = list(sample_commitments(8, seed=67, department=HRSS))
-    paths = _write_signed(tmp_path / "in", documents)
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    env = {MASTER_KEY_ENV: master_key_file.read_text().strip()}
-    submitted = cli("submit", *paths, "--store", url, env=env)
-    assert submitted.exit_code == 0, explain(submitted)
-    outputs = [submitted]
-    for flag in ([], ["--json"]):
-        run = cli(
-            "pipeline",
-            "run",
-            "--key",
-            key_file,
-            "--store",
-            url,
-            "--deployment",
-            deployment_file,
-            "--max-age",
-            "0",
-            "--until-idle",
-            "--timeout",
-            "60",
-            *flag,
-        )
-        assert run.exit_code == 0, explain(run)
-        outputs.append(run)
-    assert json.loads(outputs[-1].stdout)["anchored"] == len(documents)
-    for result in outputs:
-        _assert_nothing_personal(result.stdout, documents, "stdout")
-        _assert_nothing_personal(result.stderr, documents, "stderr")
-    assert any(r.name == "commitledger.pipeline" for r in caplog.records), "logs not captured"
-    _assert_nothing_personal(_log_text(caplog), documents, "the logs")
+        assert_nothing_personal(result.stdout, documents, "stdout")
+        assert_nothing_personal(result.stderr, documents, "stderr")
+    assert_nothing_personal(log_text(caplog), documents, "the logs")
