@@ -10,44 +10,30 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.service.deps import (
-    ContextDep,
     DepartmentDep,
     HashDep,
+    IntakeDep,
     RecordsDep,
     RegistrarDep,
     StoreDep,
+    own_commitment,
+    parse_json,
     require_department,
 )
-from api.service.models import (
-    Accepted,
-    AcceptedAnchored,
-    BatchView,
-    CommitmentStatus,
-    VerificationView,
-)
+from api.service.models import Accepted, AcceptedAnchored, CommitmentStatus
 from api.service.problems import (
     APPLICANT_EXCLUDED,
     INVALID_DOCUMENT,
     INVALID_SIGNATURE,
-    MALFORMED_JSON,
-    NOT_FOUND,
     UNAVAILABLE,
     ProblemError,
     problem_responses,
 )
-from api.service.tokens import Principal
-from ledger import (
-    InvalidDocumentError,
-    SignatureError,
-    SignedCommitment,
-    Status,
-    hex32,
-    load_json_bytes,
-)
+from api.service.views import batch_view, status_view
+from ledger import InvalidDocumentError, SignatureError, SignedCommitment, hex32
 from ledger.errors import ApplicantExcludedError
-from ledger.store import Store, StoredCommitment
+from ledger.store import Store
 from ledger.types import Hash32
-from verifier.records.facade import VerifierRecords
 
 router = APIRouter(prefix="/v1", tags=["departments"])
 
@@ -75,14 +61,6 @@ def signed_schemas() -> dict[str, Any]:
     return definitions
 
 
-def parse_json(raw: bytes) -> object:
-    """Strict JSON (no duplicate keys, NaN or trailing data); 400 problem otherwise."""
-    try:
-        return load_json_bytes(raw)
-    except InvalidDocumentError as exc:
-        raise ProblemError(MALFORMED_JSON, str(exc)) from None
-
-
 def _parse_signed(raw: bytes) -> SignedCommitment:
     try:
         return SignedCommitment.from_json_obj(parse_json(raw))
@@ -105,7 +83,8 @@ async def submit_commitment(
     request: Request,
     response: Response,
     principal: RegistrarDep,
-    context: ContextDep,
+    intake: IntakeDep,
+    store: StoreDep,
     wait: Annotated[
         bool, Query(description="Answer once the commitment is anchored (or the timeout passes)")
     ] = False,
@@ -120,7 +99,6 @@ async def submit_commitment(
     when the commitment is anchored, 201 (200 if it was stored before) with its batch, or
     202 as without waiting once `timeout` seconds have passed.
     """
-    intake = context.intake
     if intake is None:
         raise ProblemError(
             UNAVAILABLE,
@@ -143,11 +121,11 @@ async def submit_commitment(
     accepted = Accepted(hash=digest, new=ack.new, status_url=status_url)
     if not wait:
         return accepted
-    batch_id = await _anchored_batch(context.store, ack.hash, timeout)
+    batch_id = await _anchored_batch(store, ack.hash, timeout)
     if batch_id is None:
         return accepted
     response.status_code = 201 if ack.new else 200
-    batch = await run_in_threadpool(batch_view, context.store, batch_id)
+    batch = await run_in_threadpool(batch_view, store, batch_id)
     return AcceptedAnchored(**accepted.model_dump(), batch=batch)
 
 
@@ -164,25 +142,6 @@ async def _anchored_batch(store: Store, digest: Hash32, timeout: float) -> int |
         await asyncio.sleep(min(WAIT_POLL_S, left))
 
 
-def own_commitment(store: Store, digest: Hash32, principal: Principal) -> StoredCommitment:
-    """The commitment, if it is the token's department's; 404 or 403 problem otherwise."""
-    stored = store.get(digest)
-    if stored is None:
-        raise ProblemError(NOT_FOUND, f"no commitment {hex32(digest)} in the store")
-    require_department(principal, stored.department, "this commitment")
-    return stored
-
-
-def status_name(value: int | None) -> str | None:
-    """The contract's status as a lowercase name ("breached"), or None."""
-    if value is None:
-        return None
-    try:
-        return Status(value).name.lower()
-    except ValueError:
-        return f"unknown({value})"
-
-
 @router.get(
     "/commitments/{hash}/status",
     summary="A commitment's anchoring and verification state",
@@ -193,46 +152,3 @@ def commitment_status(
 ) -> CommitmentStatus:
     """For a registrar or verifier of the commitment's department."""
     return status_view(store, records, own_commitment(store, digest, principal))
-
-
-def batch_view(store: Store, batch_id: int) -> BatchView:
-    """The batch a commitment is in, as departments see it."""
-    row = store.batch(batch_id)
-    return BatchView(
-        id=row.id,
-        root=hex32(row.root),
-        size=row.size,
-        state=row.state,
-        transaction=None if row.tx_hash is None else hex32(row.tx_hash),
-        block_number=row.block_number,
-    )
-
-
-def status_view(
-    store: Store, records: VerifierRecords, stored: StoredCommitment
-) -> CommitmentStatus:
-    """A commitment's anchoring and verification state (no personal data)."""
-    digest = stored.hash
-    batch = None if stored.batch_id is None else batch_view(store, stored.batch_id)
-    found = records.verification(digest)
-    verification = None
-    if found is not None:
-        verification = VerificationView(
-            state=found.state,
-            due_on=found.due_on.isoformat(),
-            deadline_provisional=found.deadline_provisional,
-            rectify_by=None if found.rectify_by is None else found.rectify_by.isoformat(),
-            outcome_status=status_name(found.outcome_status),
-            transaction=None if found.tx_hash is None else hex32(found.tx_hash),
-            block_number=found.block_number,
-        )
-    return CommitmentStatus(
-        hash=hex32(stored.hash),
-        department=stored.department,
-        matter_code=stored.matter_code,
-        received_at=stored.received_at,
-        state=stored.state,
-        erased=stored.erased,
-        batch=batch,
-        verification=verification,
-    )

@@ -15,7 +15,14 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from api.service.deps import ContextDep, RateLimit, rate_limited
+from api.service.deps import (
+    FeedStoreDep,
+    KeysDep,
+    LimiterDep,
+    RateLimit,
+    TokensDep,
+    rate_limited,
+)
 from api.service.problems import (
     FOREIGN_CURSOR,
     INVALID_CURSOR,
@@ -58,27 +65,17 @@ class FeedKeys(BaseModel):
     keys: dict[str, SigningKeyView]
 
 
-def feed_of(request: Request, context: ContextDep) -> FeedStore:
-    """The feed on the service's store, opened once per app (opening applies migrations)."""
-    feed: FeedStore | None = getattr(request.app.state, "feed", None)
-    if feed is None or feed.store is not context.store:
-        feed = request.app.state.feed = FeedStore(context.store)
-    return feed
-
-
-FeedDep = Annotated[FeedStore, Depends(feed_of)]
-
-
 def reader_scope(
     request: Request,
-    context: ContextDep,
+    tokens: TokensDep,
+    limiter: LimiterDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ConsumerScope:
     """The scope of the caller: its feed token's, or public (rate-limited) without a token."""
     if credentials is None:
-        rate_limited(request, context)
+        rate_limited(request, limiter)
         return "public"
-    principal = context.tokens.lookup(credentials.credentials)
+    principal = tokens.lookup(credentials.credentials)
     if principal is None:
         raise ProblemError(
             UNAUTHORIZED,
@@ -115,7 +112,7 @@ def _position(feed: FeedStore, after: str | None) -> int:
     },
 )
 def read_feed(
-    feed: FeedDep,
+    feed: FeedStoreDep,
     scope: Annotated[ConsumerScope, Depends(reader_scope)],
     after: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
@@ -142,15 +139,15 @@ def read_feed(
     dependencies=[RateLimit],
     responses=problem_responses(429),
 )
-def feed_keys(context: ContextDep) -> FeedKeys:
+def feed_keys(keys: KeysDep) -> FeedKeys:
     """Each department's public report key the service holds. A record is signed over the
     RFC 8785 canonical bytes of the record without its `signature` member; a consumer may
     also pin these keys once, out of band."""
-    keys: dict[str, SigningKeyView] = {}
+    views: dict[str, SigningKeyView] = {}
     for department in default_catalog().departments():
-        key = context.report_key(department)
+        key = keys.report_key_if_present(department)
         if key is not None:
-            keys[department] = SigningKeyView(
+            views[department] = SigningKeyView(
                 algorithm=key.algorithm, public_key=key.public_key_b64()
             )
-    return FeedKeys(keys=keys)
+    return FeedKeys(keys=views)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from api.service.deps import ContextDep, RateLimit, RecordsDep
+from api.service.deps import RateLimit, RecordsDep, SettingsDep, TodayDep
 from api.service.lookup_page import LOOKUP_CSS, render_lookup_page
 from api.service.models import BreachList
 from api.service.problems import INVALID_REQUEST, NOT_FOUND, ProblemError, problem_responses
@@ -79,8 +79,8 @@ def _blank_to_none(value: str | None) -> str | None:
     responses=problem_responses(422, 429),
 )
 async def list_breaches(
-    context: ContextDep,
     records: RecordsDep,
+    on: TodayDep,
     name: Text = None,
     credit_code: Text = None,
     matter: Text = None,
@@ -116,7 +116,6 @@ async def list_breaches(
             "narrow the search",
             errors=[{"location": ["query", "page"], "message": "beyond the searchable records"}],
         )
-    on = context.today()
     # Index lookups of a millisecond or two: inline, as a thread hop would cost as much.
     found = query.run_json(records, on)
     # The stored texts are the records' public JSON already: joined, not parsed and re-encoded.
@@ -140,10 +139,10 @@ async def list_breaches(
     response_model=dict[str, Any],
     responses=problem_responses(404, 429),
 )
-async def get_breach(record_id: str, context: ContextDep, records: RecordsDep) -> Response:
+async def get_breach(record_id: str, records: RecordsDep, on: TodayDep) -> Response:
     """The record as published, with its on-chain evidence; 404 once it is off the list."""
     # One lookup by primary key: inline, as a thread hop would cost as much.
-    public_json = records.listed_breach_json(record_id[:64], context.today())
+    public_json = records.listed_breach_json(record_id[:64], on)
     if public_json is None:
         raise ProblemError(NOT_FOUND, f"no breach record {record_id[:64]} is published")
     return Response(public_json.encode(), media_type="application/json")
@@ -204,8 +203,9 @@ def _page_query(
     },
 )
 def lookup_page(
-    context: ContextDep,
     records: RecordsDep,
+    on: TodayDep,
+    settings: SettingsDep,
     name: str | None = None,
     credit_code: str | None = None,
     matter: str | None = None,
@@ -227,15 +227,14 @@ def lookup_page(
         "decided_from": decided_from or "",
         "decided_to": decided_to or "",
     }
-    on = context.today()
     found = None if error else query.run(records, on)
     html = render_lookup_page(
         form=form,
         found=found,
         error=error,
         on=on,
-        base_url=context.settings.public_base_url,  # never the request's Host header
-        rpc_url=context.settings.public_rpc_url,
+        base_url=settings.public_base_url,  # never the request's Host header
+        rpc_url=settings.public_rpc_url,
     )
     return HTMLResponse(html, status_code=400 if error else 200)
 
