@@ -16,7 +16,8 @@ from api.service.json_bodies import JsonBodyMiddleware
 from api.service.middleware import BodyLimitMiddleware, RequestMiddleware, WrongTokenMiddleware
 from api.service.problems import ProblemDetails, install_problem_handlers
 from api.service.ratelimit import RateLimiter
-from api.service.routes import actions, audit, departments, feed, health, public
+from api.service.routes import actions, audit, departments, health, public
+from api.service.routes.feed import router as feed_router
 from api.service.settings import Settings
 
 API_VERSION = "1"
@@ -64,7 +65,7 @@ def create_app(
     )
     app.state.context = context
     install_problem_handlers(app)
-    app.include_router(feed.router)
+    app.include_router(feed_router)
     routers = (health.router, departments.router, actions.router, audit.router)
     for router in (*routers, public.router, public.assets):
         app.include_router(router)
@@ -97,5 +98,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(departments.signed_schemas())
         components.setdefault("ProblemDetails", ProblemDetails.model_json_schema())
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.get("responses", {})
+                if "401" in responses:  # a token is checked: the wrong-token throttle may answer
+                    responses.setdefault("429", responses["401"])
         app.openapi_schema = schema
     return app.openapi_schema
