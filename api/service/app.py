@@ -16,8 +16,7 @@ from api.service.json_bodies import JsonBodyMiddleware
 from api.service.middleware import BodyLimitMiddleware, RequestMiddleware, WrongTokenMiddleware
 from api.service.problems import ProblemDetails, install_problem_handlers
 from api.service.ratelimit import RateLimiter
-from api.service.routes import actions, audit, departments, health, public
-from api.service.routes.feed import router as feed_router
+from api.service.routes import actions, audit, departments, feed, health, public
 from api.service.settings import Settings
 
 API_VERSION = "1"
@@ -65,7 +64,7 @@ def create_app(
     )
     app.state.context = context
     install_problem_handlers(app)
-    app.include_router(feed_router)
+    app.include_router(feed.router)
     routers = (health.router, departments.router, actions.router, audit.router)
     for router in (*routers, public.router, public.assets):
         app.include_router(router)

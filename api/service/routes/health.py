@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.service.anchoring_task import TASK_NAME
-from api.service.deps import ContextDep, RateLimit
+from api.service.deps import BackgroundDep, ChainDep, RateLimit, StoreDep, TokensDep
 from api.service.models import Health, Readiness
 from api.service.problems import NOT_READY, UNAUTHORIZED, ProblemError, problem_responses
 from api.service.tokens import OPERATOR_ONLY
@@ -30,14 +30,14 @@ _operator = HTTPBearer(
 
 
 def _is_operator(
-    context: ContextDep,
+    tokens: TokensDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_operator)],
 ) -> bool:
     """Whether an operator token came; a token that is not a live operator token is a 401
     (and counts as a wrong token), none at all is the public."""
     if credentials is None:
         return False
-    if context.tokens.lookup(credentials.credentials, roles=OPERATOR_ONLY) is None:
+    if tokens.lookup(credentials.credentials, roles=OPERATOR_ONLY) is None:
         raise ProblemError(
             UNAUTHORIZED,
             "the token is unknown, revoked, expired or not an operator's",
@@ -54,7 +54,12 @@ def _is_operator(
     dependencies=[RateLimit],
     openapi_extra={"security": [{}, {"HTTPBearer": []}]},  # the token is optional
 )
-def readyz(context: ContextDep, operator: Annotated[bool, Depends(_is_operator)]) -> Readiness:
+def readyz(
+    store: StoreDep,
+    chain: ChainDep,
+    background: BackgroundDep,
+    operator: Annotated[bool, Depends(_is_operator)],
+) -> Readiness:
     """Ready when the store and the chain both answer. The public learns that alone; an
     operator token also gets the checks, the anchoring backlog (pending commitments, the
     oldest one's age in seconds, batches in flight), whether this process anchors in the
@@ -62,25 +67,24 @@ def readyz(context: ContextDep, operator: Annotated[bool, Depends(_is_operator)]
     checks: dict[str, Any] = {}
     anchoring: dict[str, Any] = {}
     try:
-        anchoring = dataclasses.asdict(context.store.status())
+        anchoring = dataclasses.asdict(store.status())
         checks["store"] = {"ok": True}
     except Exception as exc:  # any failure of the database means "not ready"
         checks["store"] = {"ok": False, "error": type(exc).__name__}
-    link = context.chain
-    block = link.read(lambda ledger: ledger.chain.block_number())
+    block = chain.read(lambda ledger: ledger.chain.block_number())
     checks["chain"] = {
         "ok": block is not None,
-        "chain_id": link.deployment.chain_id if link.deployment else None,
-        "contract": link.deployment.contract if link.deployment else None,
+        "chain_id": chain.deployment.chain_id if chain.deployment else None,
+        "contract": chain.deployment.contract if chain.deployment else None,
         "block_number": block,
     }
     if block is None:
-        checks["chain"]["error"] = link.last_error
+        checks["chain"]["error"] = chain.last_error
     if anchoring:
-        anchoring["background"] = TASK_NAME in context.background.names()
+        anchoring["background"] = TASK_NAME in background.names()
     tasks = {
         state.name: {"runs": state.runs, "failures": state.failures, "error": state.last_error}
-        for state in context.background.states()
+        for state in background.states()
     }
     if not all(check["ok"] for check in checks.values()):
         if not operator:
