@@ -320,6 +320,25 @@ def test_a_record_is_a_dead_letter_after_the_allowed_tries(fw: FeedWorld) -> Non
     assert [d["record"] for d in status["dead_letters"]] == [d.record_id for d in dead]
 
 
+def test_without_the_master_key_the_sealed_cursor_key_makes_the_feed_a_503(
+    fw: FeedWorld,
+) -> None:
+    settings = Settings(
+        data_dir=fw.world.tmp_path / "keyless",
+        store_url=store_url(fw),
+        deployment_file=fw.world.tmp_path / "no-deployment.json",
+    )
+    context = ServiceContext.open(settings)  # no master key: the follower sealed the key
+    try:
+        with running(create_app(settings, context=context)) as url:
+            response = httpx.get(f"{url}/v1/feed")
+        assert response.status_code == 503, response.text
+        assert response.json()["type"].endswith("/unavailable")
+        assert "master key" in response.json()["detail"]
+    finally:
+        context.close()
+
+
 # ---------------------------------------------------------------------- commands
 
 RUNNER = CliRunner()

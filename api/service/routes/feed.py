@@ -27,12 +27,14 @@ from api.service.problems import (
     FOREIGN_CURSOR,
     INVALID_CURSOR,
     UNAUTHORIZED,
+    UNAVAILABLE,
     ProblemError,
     problem_responses,
 )
+from ledger.errors import VaultError
 from verifier import default_catalog
 from verifier.errors import CursorError
-from verifier.feed.cursor import MAX_CURSOR_CHARS
+from verifier.feed.cursor import MAX_CURSOR_CHARS, CursorCodec
 from verifier.feed.records import VISIBLE_SCOPES, ConsumerScope
 from verifier.feed.store import FeedStore
 
@@ -87,11 +89,20 @@ def reader_scope(
     return principal.scope
 
 
+def _cursors(feed: FeedStore) -> CursorCodec:
+    try:
+        return feed.cursors
+    except VaultError:  # the key is sealed and this service was started without the master key
+        raise ProblemError(
+            UNAVAILABLE, "the feed's cursor key is sealed: the service needs the master key"
+        ) from None
+
+
 def _position(feed: FeedStore, after: str | None) -> int:
     if after is None:
         return 0
     try:
-        position = feed.cursors.decode(after)
+        position = _cursors(feed).decode(after)
     except CursorError as exc:
         kind = FOREIGN_CURSOR if exc.problem == "foreign" else INVALID_CURSOR
         raise ProblemError(kind, str(exc)) from None
@@ -108,7 +119,7 @@ def _position(feed: FeedStore, after: str | None) -> int:
     openapi_extra={"security": [{}, {"HTTPBearer": []}]},
     responses={
         200: {"model": FeedPage, "description": "A page of records"},
-        **problem_responses(400, 401, 422, 429),
+        **problem_responses(400, 401, 422, 429, 503),
     },
 )
 def read_feed(
@@ -122,13 +133,14 @@ def read_feed(
     A consumer that stores `next` only after it has stored the page's records misses
     nothing and, skipping record ids it has, sees nothing twice, whatever crashes.
     """
+    cursors = _cursors(feed)
     position = _position(feed, after)
     bodies, following = feed.page(position, limit, VISIBLE_SCOPES[scope])
     # The bodies are stored as served: joined as they are, not parsed and dumped again.
     text = (
         '{"records":['
         + ",".join(bodies)
-        + f'],"next":"{feed.cursors.encode(following)}","scope":"{scope}"}}'
+        + f'],"next":"{cursors.encode(following)}","scope":"{scope}"}}'
     )
     return Response(text, media_type="application/json", headers={"Cache-Control": "no-store"})
 
