@@ -22,9 +22,10 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from api.demo.sample_data import SOURCES, records
+from api.service.middleware import BodyLimitMiddleware
 from ledger.identity import IdType
 from verifier.sources import Subject
 
@@ -157,49 +158,6 @@ class Faults:
 # --- the app -------------------------------------------------------------------------------
 
 
-class _BodyLimit:
-    """Refuse request bodies over `max_bytes` with 413, declared or streamed."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.max_bytes:
-            await _too_large(scope, receive, send)
-            return
-        body = bytearray()
-        more = True
-        while more:  # a chunked body declares no length: count what arrives
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.max_bytes:
-                await _too_large(scope, receive, send)
-                return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
-
-        await self.app(scope, replay, send)
-
-
-async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
-    response = JSONResponse({"detail": f"body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-    await response(scope, receive, send)
-
-
 def create_app(token: str, faults: Faults | None = None) -> FastAPI:
     """The sample data service: ``POST /v1/sources/{name}/lookup`` and ``GET /healthz``."""
     if not token:
@@ -213,7 +171,8 @@ def create_app(token: str, faults: Faults | None = None) -> FastAPI:
             )
 
     app = FastAPI(title="Sample department data", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(_BodyLimit, max_bytes=MAX_BODY_BYTES)
+    # The service's own limit: the same 413 problem (and 400 for a bad Content-Length).
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -20,6 +20,7 @@ from api.demo.sample_data import (
     records,
 )
 from api.demo.sample_service import MAX_BODY_BYTES, create_app, running, running_apart
+from api.service.problems import PROBLEM_BASE
 from ledger import make_resident_id
 from ledger.identity import validate_id_number
 from verifier.catalog import ClaimSpec, default_catalog
@@ -258,6 +259,15 @@ def test_service_bounds_the_body_declared_or_streamed(client: httpx.Client) -> N
     assert streamed.status_code == 413
     small = client.post(LOOKUP, json=body(sample_ids()[0]), headers=AUTH)
     assert small.status_code == 200
+
+
+def test_service_refuses_bodies_with_the_services_own_problems(client: httpx.Client) -> None:
+    # The sample service runs the service's body limit, not a copy of it.
+    huge = client.post(LOOKUP, content=b"1" * (MAX_BODY_BYTES + 1), headers=AUTH)
+    assert huge.status_code == 413
+    assert huge.headers["content-type"] == "application/problem+json"
+    assert huge.json()["type"] == f"{PROBLEM_BASE}payload-too-large"
+    assert huge.json()["max_bytes"] == MAX_BODY_BYTES
 
 
 @pytest.mark.parametrize(
