@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 from verifier_helpers import DAY, HRSS, POINTS, SAMR, World, open_world
 
 from api.demo.sample_data import Planted
@@ -20,7 +21,9 @@ from ledger import (
     ChainError,
     ContractRevertError,
     OutcomeItem,
+    SigningKey,
     Status,
+    department_id,
     keccak256,
     sign_commitment,
 )
@@ -29,7 +32,7 @@ from ledger.errors import TransactionTimeoutError
 from ledger.outbox import QueuedOutcome
 from ledger.types import Hash32
 from verifier.breaches import BreachRecord
-from verifier.engine.run import EngineConfig
+from verifier.engine.run import Department, EngineConfig
 from verifier.errors import VerificationError
 from verifier.records.facade import VerifierRecords
 from verifier.reports import ClosingNote, SignedReport, verify_report
@@ -662,3 +665,12 @@ def test_outcome_transactions_stay_under_the_gas_cap_by_the_estimate() -> None:
     assert all((_gas_for(part, chosen) or _GAS_CAP + 1) <= _GAS_CAP for part, chosen in parts)
     assert len(parts[0][0]) < 300  # breaches alone would have crossed the cap
     assert max(len(part) for part, _ in parts) == 300  # plain outcomes fill a transaction
+
+
+def test_a_department_shows_its_code_and_never_its_keys() -> None:
+    verifier = Account.create()
+    key = SigningKey.generate("ed25519")
+    department = Department(HRSS, verifier=verifier, report_key=key, registrar=verifier)
+
+    assert repr(department) == "Department(code='BJ-HRSS')"  # logged safely
+    assert department.id == department_id(HRSS)
