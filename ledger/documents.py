@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -41,6 +41,7 @@ __all__ = [
     "Signature",
     "SignatureAlgorithm",
     "SignedCommitment",
+    "check_salt",
     "make_resident_id",
     "make_uscc",
     "new_salt",
@@ -63,14 +64,62 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _UTC_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
 _UTC_SECONDS_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
+# Bounds on what a document may hold: a commitment is a few hundred bytes; without them
+# the only limit was the 1 MiB file limit (a 900,000-character name was accepted).
+MAX_NAME = 100
+MAX_TEXT = 200  # a claim's string value, or one item of its list
+MAX_LIST = 50  # items in a claim's list value
+MAX_CLAIMS = 50
+MAX_ID_NUMBER = 32
+MAX_SIGNATURE_FIELD = 256  # base64 of an SPKI public key or a signature: about 100
+SHOWN = 40  # characters of a bad value an error quotes
+# A signature made a little ahead of this machine's clock is fine; one from the future not.
+CLOCK_SKEW = timedelta(minutes=5)
+# The code's date is the applicant's day, which begins first at UTC+14.
+_EARLIEST_ZONE = timedelta(hours=14)
+# Of 32 bytes from a CSPRNG, about 30 are distinct; fewer than 16 is a made-up salt.
+MIN_DISTINCT_SALT_BYTES = 16
+# Control characters (NUL, ESC, CR, LF), invisible formatting (U+202E right-to-left
+# override, U+200B zero-width space), surrogates, private use, line and paragraph separators.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+
 
 # --- field checks ------------------------------------------------------------------------
 
 
-def _matching(pattern: re.Pattern[str], description: str) -> AfterValidator:
+def shown(value: object) -> str:
+    """A bad value as an error quotes it: its first SHOWN characters, repr-escaped."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= SHOWN:
+        return repr(text)
+    return f"{text[:SHOWN]!r}... ({len(text)} characters)"
+
+
+def _matching(pattern: re.Pattern[str], description: str, longest: int) -> AfterValidator:
     def check(value: str) -> str:
-        if not pattern.fullmatch(value):
-            raise ValueError(f"must be {description}, got {value!r}")
+        if len(value) > longest or not pattern.fullmatch(value):
+            raise ValueError(f"must be {description}, at most {longest} long; got {shown(value)}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _printable(value: str) -> str:
+    # A NUL hid a record from the name search; escapes and CR/LF reached operators'
+    # terminals; a right-to-left override or zero-width space makes a name read as another.
+    for position, char in enumerate(value):
+        if unicodedata.category(char) in _UNPRINTABLE:
+            raise ValueError(
+                f"must not hold control or invisible formatting characters: "
+                f"U+{ord(char):04X} at position {position}"
+            )
+    return value
+
+
+def _bounded(longest: int) -> AfterValidator:
+    def check(value: str) -> str:
+        if len(value) > longest:
+            raise ValueError(f"must be at most {longest} characters, got {len(value)}")
         return value
 
     return AfterValidator(check)
@@ -82,7 +131,7 @@ def _plain_text(value: str) -> str:
         raise ValueError("must be non-empty without leading or trailing whitespace")
     if unicodedata.normalize("NFC", value) != value:
         raise ValueError("must be in Unicode normalisation form NFC")
-    return value
+    return _printable(value)
 
 
 def _exact_int_one(value: object) -> object:
@@ -97,12 +146,24 @@ def _claim_value_type(value: object) -> object:
     if isinstance(value, list):
         if not all(isinstance(item, str) for item in value):
             raise ValueError("a list value must hold only strings")
+        if len(value) > MAX_LIST:
+            raise ValueError(f"a list value may hold at most {MAX_LIST} strings")
+        for item in value:
+            _claim_text(item)
         return value
     if not isinstance(value, (bool, int, str)):
         raise ValueError("must be an integer, a string, a boolean or a list of strings")
+    if isinstance(value, str):
+        _claim_text(value)
     if isinstance(value, int) and not -_JSON_SAFE_INT <= value <= _JSON_SAFE_INT:
         raise ValueError("an integer must lie within +/-(2**53 - 1)")
     return value
+
+
+def _claim_text(value: str) -> None:
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"a string value must be at most {MAX_TEXT} characters, got {len(value)}")
+    _printable(value)
 
 
 def _utc_whole_seconds(value: object) -> datetime:
@@ -115,7 +176,7 @@ def _utc_whole_seconds(value: object) -> datetime:
             return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
         except ValueError:
             raise ValueError(
-                f"must be UTC to the second, written like 2024-03-01T02:00:00Z, got {value!r}"
+                f"must be UTC to the second, written like 2024-03-01T02:00:00Z, got {shown(value)}"
             ) from None
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
@@ -124,10 +185,10 @@ def _utc_whole_seconds(value: object) -> datetime:
     raise ValueError("must be an ISO 8601 string like 2024-03-01T02:00:00Z")
 
 
-PlainText = Annotated[str, AfterValidator(_plain_text)]
-ClaimKey = Annotated[str, _matching(_CLAIM_KEY, "a snake_case identifier")]
+PlainText = Annotated[str, _bounded(MAX_NAME), AfterValidator(_plain_text)]
+ClaimKey = Annotated[str, _matching(_CLAIM_KEY, "a snake_case identifier", 64)]
 ClaimValue = Annotated[int | str | bool | list[str], BeforeValidator(_claim_value_type)]
-Hex32Text = Annotated[str, _matching(_HEX32, "0x and 64 lowercase hex digits")]
+Hex32Text = Annotated[str, _matching(_HEX32, "0x and 64 lowercase hex digits", 66)]
 
 
 class _Document(BaseModel):
@@ -146,7 +207,7 @@ class Applicant(_Document):
     kind: Literal["person", "organisation"]
     name: PlainText
     id_type: IdType
-    id_number: str
+    id_number: Annotated[str, _bounded(MAX_ID_NUMBER)]
 
     # Field validators (not a model validator) so an error names the field that is wrong;
     # info.data holds the fields declared above, absent if they failed.
@@ -191,7 +252,7 @@ class Claim(_Document):
         elif isinstance(value, list):
             raise ValueError(f"a list value needs op 'in', not {op!r}")
         elif not _is_orderable(value):
-            raise ValueError(f"op {op!r} compares integers or YYYY-MM-DD dates, got {value!r}")
+            raise ValueError(f"op {op!r} compares integers or YYYY-MM-DD dates, got {shown(value)}")
         return value
 
 
@@ -221,8 +282,8 @@ class Commitment(_Document):
 
     schema_version: Annotated[Literal[1], BeforeValidator(_exact_int_one)]
     code: str
-    matter_code: Annotated[str, _matching(_MATTER_CODE, "letters, digits, '.', '_' or '-'")]
-    department: Annotated[str, _matching(_DEPARTMENT, "a department code like BJ-HRSS")]
+    matter_code: Annotated[str, _matching(_MATTER_CODE, "letters, digits, '.', '_' or '-'", 64)]
+    department: Annotated[str, _matching(_DEPARTMENT, "a department code like BJ-HRSS", 32)]
     applicant: Applicant
     claims: list[Claim]
     channel: Literal["counter", "online"]
@@ -240,13 +301,29 @@ class Commitment(_Document):
             check_date(code[6:14], "date")
         except InvalidDocumentError as exc:
             raise ValueError(str(exc)) from None
+        today = (datetime.now(UTC) + _EARLIEST_ZONE).date()
+        if date(int(code[6:10]), int(code[10:12]), int(code[12:14])) > today:
+            raise ValueError(f"its date {code[6:14]} is after today ({today:%Y%m%d})")
         return code
+
+    @field_validator("signed_at")
+    @classmethod
+    def _not_in_the_future(cls, signed_at: datetime) -> datetime:
+        latest = datetime.now(UTC) + CLOCK_SKEW
+        if signed_at > latest:
+            raise ValueError(
+                f"{signed_at:%Y-%m-%dT%H:%M:%SZ} is in the future "
+                f"(this clock says {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ})"
+            )
+        return signed_at
 
     @field_validator("claims")
     @classmethod
     def _distinct_claims(cls, claims: list[Claim]) -> list[Claim]:
         if not claims:
             raise ValueError("must hold at least one claim")
+        if len(claims) > MAX_CLAIMS:
+            raise ValueError(f"may hold at most {MAX_CLAIMS} claims, got {len(claims)}")
         keys = [claim.key for claim in claims]
         repeated = sorted({key for key in keys if keys.count(key) > 1})
         if repeated:
@@ -287,8 +364,8 @@ class Signature(_Document):
     """
 
     algorithm: SignatureAlgorithm
-    public_key: str
-    value: str
+    public_key: Annotated[str, _bounded(MAX_SIGNATURE_FIELD)]
+    value: Annotated[str, _bounded(MAX_SIGNATURE_FIELD)]
 
 
 class SignedCommitment(_Document):
@@ -314,6 +391,21 @@ class SignedCommitment(_Document):
 def new_salt() -> str:
     """Return 32 fresh random bytes as 0x-hex, so an anchored hash cannot be brute-forced."""
     return "0x" + secrets.token_bytes(32).hex()
+
+
+def check_salt(salt: str) -> None:
+    """Refuse a salt that is all zero or visibly not random; raise InvalidDocumentError.
+
+    A salt must come from a CSPRNG (``new_salt`` uses ``secrets``): it is what keeps an
+    anchored hash from being brute-forced over the few values a document's fields can take.
+    Checked when signing and at intake; documents already committed still parse.
+    """
+    raw = bytes.fromhex(salt.removeprefix("0x"))
+    if len(set(raw)) < MIN_DISTINCT_SALT_BYTES:
+        raise InvalidDocumentError(
+            f"salt: not random (only {len(set(raw))} distinct bytes of {len(raw)}): "
+            "make it of 32 bytes from a CSPRNG (ledger.new_salt uses Python's secrets)"
+        )
 
 
 def _validated(cls: type[DocumentT], obj: object, what: str) -> DocumentT:

@@ -9,7 +9,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from ledger.canonical import load_json_bytes
-from ledger.documents import SignedCommitment
+from ledger.documents import SignedCommitment, check_salt
 from ledger.errors import ApplicantExcludedError, InvalidDocumentError, LedgerError
 from ledger.signing import verify_signed
 from ledger.store import NewCommitment, Store
@@ -50,6 +50,7 @@ class Checker:
         signed = _parse(document)
         verify_signed(signed)
         commitment = signed.document
+        check_salt(commitment.salt)
         responsible = self.matters.get(commitment.matter_code)
         if responsible is None:
             raise InvalidDocumentError(f"unknown matter {commitment.matter_code!r}")

@@ -9,15 +9,35 @@ from typing import TypeGuard
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 
-from ledger.documents import Commitment, Signature, SignatureAlgorithm, SignedCommitment
+from ledger.documents import (
+    Commitment,
+    Signature,
+    SignatureAlgorithm,
+    SignedCommitment,
+    check_salt,
+)
 from ledger.errors import SignatureError
 
-__all__ = ["SigningKey", "decode_base64", "sign_commitment", "verify_bytes", "verify_signed"]
+__all__ = [
+    "SigningKey",
+    "decode_base64",
+    "low_s",
+    "sign_commitment",
+    "verify_bytes",
+    "verify_signed",
+]
 
 _PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 _PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+# The order of P-256's group: (r, s) and (r, n - s) both verify, so new signatures take the
+# low one (s <= n/2) and each signature has one encoding. High S still verifies (README).
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 class SigningKey:
@@ -68,14 +88,27 @@ class SigningKey:
         return base64.b64encode(self.public_key_der()).decode("ascii")
 
     def sign(self, data: bytes) -> bytes:
-        """Sign ``data``: raw 64 bytes for Ed25519, DER (r, s) over SHA-256 for P-256."""
+        """Sign ``data``: raw 64 bytes for Ed25519; for P-256, DER (r, s) over SHA-256 with
+        low S (s <= n/2)."""
         if isinstance(self._private_key, ed25519.Ed25519PrivateKey):
             return self._private_key.sign(data)
-        return self._private_key.sign(data, _ECDSA_SHA256)
+        return low_s(self._private_key.sign(data, _ECDSA_SHA256))
+
+
+def low_s(der: bytes) -> bytes:
+    """A DER P-256 signature with S normalised to the lower half (n - s when s > n/2)."""
+    r, s = decode_dss_signature(der)
+    if s > P256_ORDER // 2:
+        s = P256_ORDER - s
+    return encode_dss_signature(r, s)
 
 
 def sign_commitment(commitment: Commitment, key: SigningKey) -> SignedCommitment:
-    """Sign the commitment's canonical bytes and put the signature beside it."""
+    """Sign the commitment's canonical bytes and put the signature beside it.
+
+    Raises InvalidDocumentError for a salt that is all zero or visibly not random.
+    """
+    check_salt(commitment.salt)
     signature = Signature(
         algorithm=key.algorithm,
         public_key=key.public_key_b64(),

@@ -199,6 +199,16 @@ def not_json(w: Work) -> Path:
     return w.raw("broken.json", b'{"schema_version": 1,')
 
 
+def changed_document(w: Work, name: str, **fields: object) -> Path:
+    """The work's document with some fields changed (the schema checks them on reading)."""
+    obj = w.document.to_json_obj()
+    applicant = fields.pop("applicant_name", None)
+    if applicant is not None:
+        obj["applicant"]["name"] = applicant
+    obj.update(fields)
+    return w.file(name, obj)
+
+
 # Each case: the command line to run (built from the Work files) and the phrases the error
 # must contain. Node-bound commands are pointed at an unreachable node, so a case whose
 # error names something other than the node shows the check came before any contact.
@@ -238,6 +248,22 @@ BAD_INPUTS: dict[str, Case] = {
     "anchor/bad-code": lambda w: (
         ["anchor", bad_code(w), "--key", w.account, "--deployment", w.deployment],
         ["bad-code.json", "invalid commitment", "code"],
+    ),
+    "sign/zero-salt": lambda w: (
+        ["sign", changed_document(w, "zero-salt.json", salt="0x" + "00" * 32), "--key", w.pem],
+        ["salt: not random"],
+    ),
+    "hash/escape-in-name": lambda w: (
+        ["hash", changed_document(w, "escape.json", applicant_name="A\x1b[2J\r\nB")],
+        ["applicant.name", "control or invisible formatting characters", "U+001B"],
+    ),
+    "hash/huge-salt": lambda w: (
+        ["hash", changed_document(w, "huge-salt.json", salt="0x" + "a" * 900_000)],
+        ["salt", "900002 characters"],
+    ),
+    "hash/signed-in-the-future": lambda w: (
+        ["hash", changed_document(w, "future.json", signed_at="2031-01-01T00:00:00Z")],
+        ["signed_at", "in the future"],
     ),
     "hash/not-a-commitment": lambda w: (
         ["hash", w.file("list.json", [1, 2])],

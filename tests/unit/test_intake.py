@@ -21,6 +21,7 @@ from ledger import (
     SigningKey,
     sign_commitment,
 )
+from ledger.documents import new_salt
 from ledger.errors import ApplicantExcludedError, ErasedError, StoreError
 from ledger.intake import Acknowledgement, Checker, Intake
 from ledger.store import NewCommitment, Store
@@ -308,7 +309,7 @@ def test_exclusion_follows_the_person_not_the_document(
     document = documents(1)[0]
     applicant = document.applicant
     store.exclude(vault.fingerprint(applicant.id_type, applicant.id_number), NO_HASH)
-    other_matter = changed(document, code=document.code[:-1] + "9", salt="0x" + "11" * 32)
+    other_matter = changed(document, code=document.code[:-1] + "9", salt=new_salt())
     with pytest.raises(ApplicantExcludedError):
         intake.submit(signed(other_matter))
 

@@ -4,6 +4,7 @@ and lone surrogates are 400 problems on every route, pydantic bodies included.""
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -20,7 +21,7 @@ from service_keys import write_all_keys
 from test_service_departments import snapshot
 from test_service_world import ServiceWorld, assert_problem, open_service
 
-from ledger import Status, hex32
+from ledger import Signature, SignedCommitment, Status, hex32
 
 LIMIT = 256 * 1024  # the service's default body limit
 # Many brackets, then one unterminated string of escaped quotes: the old depth check's
@@ -135,3 +136,20 @@ def test_a_document_check_refuses_bad_strings_with_a_400(
     answer = world.client.post("/v1/audit/documents", content=body, headers=headers)
     problem = assert_problem(answer, 400, "malformed-json")
     assert fragment in problem["detail"]
+
+
+def test_a_commitment_with_an_all_zero_salt_is_refused_and_stores_nothing(
+    world: ServiceWorld,
+) -> None:
+    document = world.signed().document.model_copy(update={"salt": "0x" + "00" * 32})
+    key = world.applicant_key
+    signature = Signature(
+        algorithm=key.algorithm,
+        public_key=key.public_key_b64(),
+        value=base64.b64encode(key.sign(document.canonical())).decode(),
+    )
+    weak = SignedCommitment(document=document, signature=signature)
+    before = snapshot(world)
+    answer = world.client.post("/v1/commitments", content=world.body(weak), headers=world.auth())
+    assert "salt: not random" in assert_problem(answer, 422, "invalid-document")["detail"]
+    assert snapshot(world) == before
