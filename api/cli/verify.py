@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from api.cli import store as cli_store
 from api.files import DEFAULT_DEPLOYMENT, read_deployment
@@ -107,6 +109,20 @@ def breach_row(record: BreachRecord) -> dict[str, Any]:
     }
 
 
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+
+
+def terminal_safe(value: object) -> Text:
+    """A value as a terminal should show it: control and invisible formatting characters
+    written as escapes (an ESC or CR in a stored name must not reach the operator's
+    terminal, a U+202E must not turn the line around), and no Rich markup."""
+    text = "".join(
+        f"\\u{ord(char):04x}" if unicodedata.category(char) in _UNPRINTABLE else char
+        for char in str(value)
+    )
+    return Text(text)
+
+
 def breach_table(rows: list[dict[str, Any]], title: str, *, compact: bool = False) -> Table:
     """The public breach list as people read it (`compact`: matter codes, short hashes)."""
     table = Table(title=title)
@@ -115,7 +131,7 @@ def breach_table(rows: list[dict[str, Any]], title: str, *, compact: bool = Fals
     table.add_column("transaction", no_wrap=compact, overflow="fold")
     for row in rows:
         transaction = row["transaction"]
-        table.add_row(
+        cells = (
             row["party_name"],
             row["party_code"],
             row["matter_code"] if compact else f"{row['matter_code']} {row['matter_name']}",
@@ -125,6 +141,7 @@ def breach_table(rows: list[dict[str, Any]], title: str, *, compact: bool = Fals
             row["publication_end"],
             f"{transaction[:10]}…{transaction[-8:]}" if compact else transaction,
         )
+        table.add_row(*(terminal_safe(cell) for cell in cells))
     return table
 
 

@@ -6,6 +6,7 @@ several invocations: it is in tests/integration/test_cli_verify_anvil.py, agains
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -218,6 +219,23 @@ def listed_store(tmp_path: Path) -> str:
         records.add_breach(record, fingerprint)
     store.close()
     return url
+
+
+def test_breaches_escape_control_characters_for_the_terminal(tmp_path: Path) -> None:
+    """A name stored before intake refused them reaches the terminal escaped, not raw."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    store = Store(url)
+    record, fingerprint = a_breach(1, date(2026, 12, 1))
+    hostile = "Evil\x1b[2J\r\nCo\u202eLtd [red]x[/red]"
+    VerifierRecords(store).add_breach(dataclasses.replace(record, party_name=hostile), fingerprint)
+    store.close()
+    result = cli("verify", "breaches", "--store", url, "--on", "2027-02-01")
+    assert result.exit_code == 0, explain(result)
+    for raw in ("\x1b", "\r", "\u202e"):
+        assert raw not in result.stdout
+    flat_output = result.stdout.replace("\n", "").replace(" ", "").replace("│", "")
+    for escaped in ("\\u001b", "\\u000d", "\\u202e", "[red]x[/red]"):
+        assert escaped in flat_output, escaped
 
 
 def test_breaches_lists_masked_records_newest_first(listed_store: str) -> None:
