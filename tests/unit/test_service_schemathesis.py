@@ -22,6 +22,8 @@ from schemathesis import APIOperation, Case, GenerationMode, checks
 from service_keys import write_all_keys
 from test_service_world import ServiceWorld, open_service
 
+from api.demo.sample_service import create_app as sample_app
+from api.demo.sample_service import running
 from ledger import hex32
 
 # Not positive_data_acceptance: a schema cannot say which signatures verify, so schema-valid
@@ -41,9 +43,14 @@ EXAMPLES = 25  # per operation: enough to hit every documented answer, well unde
 @pytest.fixture
 def world(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWorld]:
     write_all_keys(tmp_path / "keys", embedded_deployment)  # department actions can act
-    opened = open_service(tmp_path, embedded_deployment)
-    yield opened
-    opened.context.close()
+    token_file = tmp_path / "sources.token"  # a run starts only with data sources
+    token_file.write_text("schemathesis-sources\n")
+    with running(sample_app("schemathesis-sources")) as url:
+        opened = open_service(
+            tmp_path, embedded_deployment, sources_url=url, sources_token_file=token_file
+        )
+        yield opened
+        opened.context.close()
 
 
 class Known:

@@ -46,6 +46,7 @@ from ledger import (
     SignedCommitment,
     StandingNow,
     Status,
+    department_id,
     hex32,
     verify_signed,
 )
@@ -98,6 +99,7 @@ def audit_reader(
 
 
 ReaderDep = Annotated[AuditReader, Depends(audit_reader)]
+_OPTIONAL_TOKEN = [{}, {"HTTPBearer": []}]  # the public answer needs none
 
 
 def _anchor_view(batch: BatchRow, head: int | None) -> AnchorView:
@@ -117,6 +119,7 @@ def _anchor_view(batch: BatchRow, head: int | None) -> AnchorView:
 
 def _on_chain(
     chain: ChainLink,
+    department: str,
     digest: Hash32,
     anchoring: tuple[BatchRow, tuple[Hash32, ...]] | None,
     shown: Callable[[Status], bool],
@@ -125,7 +128,8 @@ def _on_chain(
     batch = None if anchoring is None else (anchoring[0].root, anchoring[1])
 
     def ask(ledger: LedgerContract) -> StandingNow:
-        return ledger.standing_now(digest, batch)  # one batched request to a node
+        # the department's own record: another department's anchoring of the hash is not it
+        return ledger.standing_now(department_id(department), digest, batch)  # one request
 
     # None when the node is down or its answer malformed: "unreachable", never a 5xx.
     answer: StandingNow | None = chain.read(ask)
@@ -145,7 +149,8 @@ def _on_chain(
 @router.get(
     "/commitments/{hash}",
     summary="Where and when a commitment was anchored, and its outcome",
-    responses=problem_responses(400, 404, 429),
+    responses=problem_responses(400, 401, 404, 429),
+    openapi_extra={"security": _OPTIONAL_TOKEN},
 )
 def audit_commitment(
     digest: HashDep, store: StoreDep, records: RecordsDep, chain: ChainDep, reader: ReaderDep
@@ -164,7 +169,11 @@ def audit_commitment(
         raise ProblemError(NOT_FOUND, f"no commitment {hex32(digest)} is known here")
     anchoring = None if stored.batch_id is None else store.anchoring_of(digest)
     on_chain, head = _on_chain(
-        chain, digest, anchoring, lambda status: reader.sees(status, stored.department)
+        chain,
+        stored.department,
+        digest,
+        anchoring,
+        lambda status: reader.sees(status, stored.department),
     )
     verification = records.verification(digest)
     if not reader.sees_everything_of(stored.department) and (
@@ -272,13 +281,14 @@ def _check_document(
 @router.post(
     "/documents",
     summary="Is this document exactly what was committed?",
-    responses=problem_responses(400, 413, 422, 429),
+    responses=problem_responses(400, 401, 413, 422, 429),
     openapi_extra={
+        "security": _OPTIONAL_TOKEN,
         "requestBody": {
             "required": True,
             "description": "A signed commitment {document, signature} or a bare commitment.",
             "content": {"application/json": {"schema": {"type": "object"}}},
-        }
+        },
     },
 )
 async def check_document(request: Request, store: StoreDep, reader: ReaderDep) -> DocumentCheck:
