@@ -99,7 +99,7 @@ def audit_reader(
 
 
 ReaderDep = Annotated[AuditReader, Depends(audit_reader)]
-_OPTIONAL_TOKEN = [{}, {"HTTPBearer": []}]  # the public answer needs none
+_OPTIONAL_TOKEN: list[dict[str, list[str]]] = [{}, {"HTTPBearer": []}]  # none needed
 
 
 def _anchor_view(batch: BatchRow, head: int | None) -> AnchorView:
