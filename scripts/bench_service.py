@@ -429,6 +429,104 @@ def measure(
     return asyncio.run(_load(port, paths, connections, total))
 
 
+# ---------------------------------------------------------------------- /healthz under attack
+
+BODY_LIMIT = 256 * 1024  # the service's default max_body_bytes
+
+
+def adversarial_body(limit: int = BODY_LIMIT) -> bytes:
+    """Finding 1's shape at the size limit: brackets, then escaped quotes to the end (the old
+    depth check's regex took ~20 minutes over it, on the event loop)."""
+    return b"[" * 300 + b'\\"' * ((limit - 300) // 2)
+
+
+async def _adversary(port: int, stop: Any) -> Counter[int]:
+    body = adversarial_body()
+    request = post("/v1/audit/documents", body, "none").replace(
+        b"Authorization: Bearer none\r\n", b""
+    )
+    statuses: Counter[int] = Counter()
+    while not stop.is_set():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            statuses[int(head[9:12])] += 1
+        finally:
+            writer.close()
+    return statuses
+
+
+async def _adversaries(port: int, count: int, started: Any, stop: Any) -> dict[str, Any]:
+    began = time.perf_counter()
+    attacks = [asyncio.create_task(_adversary(port, stop)) for _ in range(count)]
+    started.set()
+    refused: Counter[int] = Counter()
+    for part in await asyncio.gather(*attacks):
+        refused.update(part)
+    elapsed = time.perf_counter() - began
+    return {
+        "adversarial_bodies": sum(refused.values()),
+        "adversarial_per_second": round(sum(refused.values()) / elapsed, 1),
+        "adversarial_statuses": {str(k): v for k, v in sorted(refused.items())},
+    }
+
+
+def send_adversarial(port: int, count: int, started: Any, stop: Any) -> dict[str, Any]:
+    """`count` clients sending adversarial bodies at the size limit to POST
+    /v1/audit/documents (no token), one after another, until `stop` is set."""
+    return asyncio.run(_adversaries(port, count, started, stop))
+
+
+async def _healthz(port: int, requests: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses = await _connection(port, ["/healthz"], 0, 1, requests, latencies)
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }
+
+
+def measure_healthz(port: int, requests: int) -> dict[str, Any]:
+    """`/healthz` p50/p99 over one keep-alive connection."""
+    return asyncio.run(_healthz(port, requests))
+
+
+def healthz_figures(requests: int = 2_000, adversaries: int = 4) -> dict[str, Any]:
+    """`/healthz` latency alone and beside `adversaries` clients of adversarial bodies, on one
+    uvicorn worker (one event loop): the goal is a p99 under 50 ms either way."""
+    with tempfile.TemporaryDirectory(prefix="bench-healthz-") as directory:
+        env = {
+            "COMMITLEDGER_DATA_DIR": directory,
+            "COMMITLEDGER_STORE_URL": f"sqlite:///{Path(directory) / 'ledger.db'}",
+            "COMMITLEDGER_RATE_LIMIT_BURST": "1000000",
+            "COMMITLEDGER_RATE_LIMIT_PER_SECOND": "1000000",
+            "COMMITLEDGER_FEED": "false",
+        }
+        spawn = get_context("spawn")
+        with (
+            running_service(env, workers=1) as (port, _pid),
+            spawn.Manager() as manager,
+            ProcessPoolExecutor(2, mp_context=spawn) as clients,  # one measures, one attacks
+        ):
+            clients.submit(measure_healthz, port, 200).result()  # warm up
+            alone = clients.submit(measure_healthz, port, requests).result()
+            started, stop = manager.Event(), manager.Event()
+            attack = clients.submit(send_adversarial, port, adversaries, started, stop)
+            started.wait(60)
+            beside = clients.submit(measure_healthz, port, requests).result()
+            stop.set()
+            beside.update(attack.result())
+    return {
+        "body_bytes": len(adversarial_body()),
+        "alone": alone,
+        f"beside_{adversaries}_adversarial_clients": beside,
+    }
+
+
 # ---------------------------------------------------------------------- the chain
 
 
@@ -562,8 +660,12 @@ def service_figures(
             1,
         )
     figures["submit_to_anchored"] = submit_figures()
+    figures["healthz_under_adversarial_bodies"] = healthz_figures()
     return figures
 
 
 if __name__ == "__main__":
-    print(json.dumps(service_figures(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)))
+    if sys.argv[1:] == ["healthz"]:  # that part alone: `python scripts/bench_service.py healthz`
+        print(json.dumps(healthz_figures(), indent=2))
+    else:
+        print(json.dumps(service_figures(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)))
