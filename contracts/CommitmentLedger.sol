@@ -10,7 +10,10 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 /// signed commitments are anchored singly or as Merkle roots, and each commitment's
 /// verification outcome, breach and repair are recorded against the department that
 /// accepted it. Only hashes are stored; no personal data ever reaches the chain.
-/// @dev Merkle batches follow OpenZeppelin's StandardMerkleTree with leaf type bytes32:
+/// @dev Records and batches are keyed by department: an account of department B can
+/// anchor any hash or root, but only ever creates B's own record of it, so it can neither
+/// take over, shadow nor change a commitment or batch that department A anchored.
+/// Merkle batches follow OpenZeppelin's StandardMerkleTree with leaf type bytes32:
 /// leaf = keccak256(bytes.concat(keccak256(abi.encode(commitment)))). The public breach
 /// registry can be rebuilt from this contract's events alone.
 contract CommitmentLedger is AccessControl {
@@ -58,17 +61,15 @@ contract CommitmentLedger is AccessControl {
         bytes32[] proof;
     }
 
-    /// @dev Packed into one storage slot: the department is referenced by its index.
+    /// @dev One storage slot; the department is the key it is stored under.
     struct Record {
         Status status;
-        uint32 departmentIndex;
         uint64 anchoredAt;
         uint64 updatedAt;
     }
 
-    /// @dev Packed into one storage slot per batch.
+    /// @dev One storage slot per batch; the department is the key it is stored under.
     struct BatchRecord {
-        uint32 departmentIndex;
         uint32 size;
         uint64 anchoredAt;
         uint64 blockNumber;
@@ -78,8 +79,8 @@ contract CommitmentLedger is AccessControl {
     bytes32[] private _departments;
     mapping(bytes32 department => uint32 index) private _departmentIndex;
     mapping(address account => uint32 index) private _accountDepartment;
-    mapping(bytes32 commitment => Record) private _records;
-    mapping(bytes32 root => BatchRecord) private _batches;
+    mapping(bytes32 department => mapping(bytes32 commitment => Record)) private _records;
+    mapping(bytes32 department => mapping(bytes32 root => BatchRecord)) private _batches;
 
     /// @notice Commitments currently in Breached status.
     uint256 public openBreaches;
@@ -122,9 +123,9 @@ contract CommitmentLedger is AccessControl {
     error ZeroHash();
     /// @notice A batch must hold at least one commitment.
     error EmptyBatch();
-    /// @notice The commitment already has a record on the chain.
+    /// @notice The caller's department already has a record of the commitment.
     error AlreadyAnchored(bytes32 commitment);
-    /// @notice The Merkle root was already anchored.
+    /// @notice The caller's department already anchored this Merkle root.
     error BatchAlreadyAnchored(bytes32 root);
     /// @notice No batch with this root was anchored.
     error UnknownBatch(bytes32 root);
@@ -138,8 +139,6 @@ contract CommitmentLedger is AccessControl {
     error UnknownOutcome(uint8 outcome);
     /// @notice The status machine forbids this move.
     error TransitionNotAllowed(bytes32 commitment, Status from, Status to);
-    /// @notice The caller acts for another department than the commitment's.
-    error WrongDepartment(bytes32 commitment, bytes32 expected, bytes32 actual);
     /// @notice The account is not bound to a department.
     error AccountNotBound(address account);
     /// @notice The account is bound to another department already.
@@ -194,59 +193,76 @@ contract CommitmentLedger is AccessControl {
     // ------------------------------------------------------------------ anchoring
 
     /// @notice Anchor one commitment hash for the caller's department.
-    /// @dev The contract cannot see a batch's members before their first proof, so a hash in
-    /// another department's batch that has no record yet can still be anchored here, and the
-    /// first record decides the department. Registrars are trusted within their remit; the
-    /// events show who anchored what, and the admin revokes a registrar that abuses it.
+    /// @dev The record is the caller's department's own: a hash that another department
+    /// anchored (singly or in a batch) keeps that department's record untouched.
     /// @param commitment keccak256 of the commitment's canonical bytes (salted).
     function anchor(bytes32 commitment) external onlyRole(REGISTRAR_ROLE) {
         if (commitment == bytes32(0)) revert ZeroHash();
-        if (_records[commitment].status != Status.None) revert AlreadyAnchored(commitment);
-        uint32 departmentIndex = _accountDepartment[msg.sender];
+        bytes32 department = _callerDepartment();
+        Record storage record = _records[department][commitment];
+        if (record.status != Status.None) revert AlreadyAnchored(commitment);
         uint64 nowTs = uint64(block.timestamp);
-        _records[commitment] = Record(Status.Anchored, departmentIndex, nowTs, nowTs);
-        emit CommitmentAnchored(commitment, _departments[departmentIndex], msg.sender);
+        record.status = Status.Anchored;
+        record.anchoredAt = nowTs;
+        record.updatedAt = nowTs;
+        emit CommitmentAnchored(commitment, department, msg.sender);
     }
 
     /// @notice Anchor the Merkle root of `size` commitments for the caller's department.
+    /// @dev The batch is the caller's department's own: the same root anchored by another
+    /// department first is another batch and does not stop this one.
     /// @param root StandardMerkleTree root over the commitment hashes.
     /// @param size Number of commitments (leaves) in the tree.
     function anchorBatch(bytes32 root, uint32 size) external onlyRole(REGISTRAR_ROLE) {
         if (root == bytes32(0)) revert ZeroHash();
         if (size == 0) revert EmptyBatch();
-        if (_batches[root].size != 0) revert BatchAlreadyAnchored(root);
-        uint32 departmentIndex = _accountDepartment[msg.sender];
-        _batches[root] = BatchRecord(departmentIndex, size, uint64(block.timestamp), uint64(block.number));
-        emit BatchAnchored(root, _departments[departmentIndex], size, msg.sender);
+        bytes32 department = _callerDepartment();
+        BatchRecord storage batch = _batches[department][root];
+        if (batch.size != 0) revert BatchAlreadyAnchored(root);
+        batch.size = size;
+        batch.anchoredAt = uint64(block.timestamp);
+        batch.blockNumber = uint64(block.number);
+        emit BatchAnchored(root, department, size, msg.sender);
     }
 
-    /// @notice Whether `commitment` is anchored: singly (or already known) when `root` is 0,
-    /// else as a member of the batch `root` shown by `proof`.
+    /// @notice Whether `department` anchored `commitment`: singly (or already known) when
+    /// `root` is 0, else as a member of its batch `root` shown by `proof`.
+    /// @param department The department id.
     /// @param commitment The commitment hash.
-    /// @param root A batch root, or 0.
+    /// @param root A batch root of `department`, or 0.
     /// @param proof The StandardMerkleTree proof of the commitment in `root`.
     /// @return True when anchored.
-    function isAnchored(bytes32 commitment, bytes32 root, bytes32[] calldata proof) external view returns (bool) {
-        if (root == bytes32(0)) return _records[commitment].status != Status.None;
-        BatchRecord memory batch = _batches[root];
+    function isAnchored(
+        bytes32 department,
+        bytes32 commitment,
+        bytes32 root,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        if (root == bytes32(0)) return _records[department][commitment].status != Status.None;
+        BatchRecord memory batch = _batches[department][root];
         if (batch.size == 0 || !_proofLengthFits(proof.length, batch.size)) return false;
         return MerkleProof.verifyCalldata(proof, root, _leaf(commitment));
     }
 
-    /// @notice A batch by its root (size 0 when unknown).
+    /// @notice A department's batch by its root (size 0 and department 0 when unknown).
+    /// @param department The department id.
     /// @param root The batch root.
     /// @return The batch's department, size, time and block.
-    function batchOf(bytes32 root) external view returns (Batch memory) {
-        BatchRecord memory batch = _batches[root];
-        return Batch(_departments[batch.departmentIndex], batch.size, batch.anchoredAt, batch.blockNumber);
+    function batchOf(bytes32 department, bytes32 root) external view returns (Batch memory) {
+        BatchRecord memory batch = _batches[department][root];
+        bytes32 known = batch.size == 0 ? bytes32(0) : department;
+        return Batch(known, batch.size, batch.anchoredAt, batch.blockNumber);
     }
 
-    /// @notice A commitment's standing (status None when the contract has not seen it).
+    /// @notice A department's standing of a commitment (status None and department 0 when
+    /// that department has no record of it).
+    /// @param department The department id.
     /// @param commitment The commitment hash.
     /// @return The status, department and times.
-    function statusOf(bytes32 commitment) external view returns (Standing memory) {
-        Record memory record = _records[commitment];
-        return Standing(record.status, _departments[record.departmentIndex], record.anchoredAt, record.updatedAt);
+    function statusOf(bytes32 department, bytes32 commitment) external view returns (Standing memory) {
+        Record memory record = _records[department][commitment];
+        bytes32 known = record.status == Status.None ? bytes32(0) : department;
+        return Standing(record.status, known, record.anchoredAt, record.updatedAt);
     }
 
     // ------------------------------------------------------------------ outcomes
@@ -264,16 +280,17 @@ contract CommitmentLedger is AccessControl {
         bytes32 root,
         bytes32[] calldata proof
     ) external onlyRole(VERIFIER_ROLE) {
-        _recordOutcome(commitment, outcome, evidence, root, proof);
+        _recordOutcome(_callerDepartment(), commitment, outcome, evidence, root, proof);
     }
 
     /// @notice Record many outcomes in one transaction; all or nothing.
     /// @param items The outcomes, each as for `recordOutcome`.
     function recordOutcomes(OutcomeInput[] calldata items) external onlyRole(VERIFIER_ROLE) {
         if (items.length == 0) revert NoOutcomes();
+        bytes32 department = _callerDepartment();
         for (uint256 i = 0; i < items.length; ++i) {
             OutcomeInput calldata item = items[i];
-            _recordOutcome(item.commitment, item.outcome, item.evidence, item.root, item.proof);
+            _recordOutcome(department, item.commitment, item.outcome, item.evidence, item.root, item.proof);
         }
     }
 
@@ -282,9 +299,9 @@ contract CommitmentLedger is AccessControl {
     /// @param decision Hash of the repair decision document.
     function repair(bytes32 commitment, bytes32 decision) external onlyRole(VERIFIER_ROLE) {
         if (decision == bytes32(0)) revert ZeroHash();
-        Record storage record = _records[commitment];
+        bytes32 department = _callerDepartment();
+        Record storage record = _records[department][commitment];
         if (record.status == Status.None) revert NotAnchored(commitment);
-        bytes32 department = _checkDepartment(commitment, record);
         Status from = _moveTo(commitment, record, Status.Repaired);
         --openBreaches;
         emit OutcomeRecorded(commitment, department, from, Status.Repaired, decision, bytes32(0));
@@ -303,7 +320,8 @@ contract CommitmentLedger is AccessControl {
         bytes32[] calldata proof
     ) external onlyRole(REGISTRAR_ROLE) {
         if (evidence == bytes32(0)) revert ZeroHash();
-        (Record storage record, bytes32 department, bytes32 provenRoot) = _ownRecord(commitment, root, proof);
+        bytes32 department = _callerDepartment();
+        (Record storage record, bytes32 provenRoot) = _ownRecord(department, commitment, root, proof);
         Status from = _moveTo(commitment, record, Status.Withdrawn);
         emit OutcomeRecorded(commitment, department, from, Status.Withdrawn, evidence, provenRoot);
         emit CommitmentWithdrawn(commitment, department, evidence);
@@ -331,6 +349,7 @@ contract CommitmentLedger is AccessControl {
     // ------------------------------------------------------------------ internals
 
     function _recordOutcome(
+        bytes32 department,
         bytes32 commitment,
         uint8 outcome,
         bytes32 evidence,
@@ -342,9 +361,9 @@ contract CommitmentLedger is AccessControl {
         Status to = Status(outcome);
         // Withdrawal and repair have their own entry points and roles.
         if (to == Status.Withdrawn || to == Status.Repaired) {
-            revert TransitionNotAllowed(commitment, _records[commitment].status, to);
+            revert TransitionNotAllowed(commitment, _records[department][commitment].status, to);
         }
-        (Record storage record, bytes32 department, bytes32 provenRoot) = _ownRecord(commitment, root, proof);
+        (Record storage record, bytes32 provenRoot) = _ownRecord(department, commitment, root, proof);
         Status from = _moveTo(commitment, record, to);
         emit OutcomeRecorded(commitment, department, from, to, evidence, provenRoot);
         uint64 nowTs = uint64(block.timestamp);
@@ -358,27 +377,33 @@ contract CommitmentLedger is AccessControl {
         }
     }
 
-    /// @dev The caller's record of `commitment`, materialised from its batch on first use;
-    /// reverts unless the caller's department is the one that anchored it. `provenRoot` is
-    /// the batch root when this call proved membership, else 0: events carry only checked roots.
+    /// @dev `department`'s record of `commitment`, materialised from its own batch `root`
+    /// on first use. `provenRoot` is the batch root when this call proved membership, else
+    /// 0: events carry only checked roots.
     function _ownRecord(
+        bytes32 department,
         bytes32 commitment,
         bytes32 root,
         bytes32[] calldata proof
-    ) private returns (Record storage record, bytes32 department, bytes32 provenRoot) {
+    ) private returns (Record storage record, bytes32 provenRoot) {
         if (commitment == bytes32(0)) revert ZeroHash();
-        record = _records[commitment];
+        record = _records[department][commitment];
         if (record.status == Status.None) {
-            _materialise(record, commitment, root, proof);
+            _materialise(record, department, commitment, root, proof);
             provenRoot = root;
         }
-        department = _checkDepartment(commitment, record);
     }
 
-    /// @dev Proves `commitment` is in batch `root` and gives it a record of its own.
-    function _materialise(Record storage record, bytes32 commitment, bytes32 root, bytes32[] calldata proof) private {
+    /// @dev Proves `commitment` is in `department`'s batch `root` and gives it a record.
+    function _materialise(
+        Record storage record,
+        bytes32 department,
+        bytes32 commitment,
+        bytes32 root,
+        bytes32[] calldata proof
+    ) private {
         if (root == bytes32(0)) revert NotAnchored(commitment);
-        BatchRecord memory batch = _batches[root];
+        BatchRecord memory batch = _batches[department][root];
         if (batch.size == 0) revert UnknownBatch(root);
         if (!_proofLengthFits(proof.length, batch.size)) {
             (uint256 minLength, uint256 maxLength) = _proofLengthRange(batch.size);
@@ -386,16 +411,12 @@ contract CommitmentLedger is AccessControl {
         }
         if (!MerkleProof.verifyCalldata(proof, root, _leaf(commitment))) revert InvalidProof(commitment, root);
         record.status = Status.Anchored;
-        record.departmentIndex = batch.departmentIndex;
         record.anchoredAt = batch.anchoredAt;
     }
 
-    function _checkDepartment(bytes32 commitment, Record storage record) private view returns (bytes32) {
-        uint32 callerDepartment = _accountDepartment[msg.sender];
-        if (callerDepartment != record.departmentIndex) {
-            revert WrongDepartment(commitment, _departments[record.departmentIndex], _departments[callerDepartment]);
-        }
-        return _departments[record.departmentIndex];
+    /// @dev The caller's department: department roles are granted only to bound accounts.
+    function _callerDepartment() private view returns (bytes32) {
+        return _departments[_accountDepartment[msg.sender]];
     }
 
     function _moveTo(bytes32 commitment, Record storage record, Status to) private returns (Status from) {

@@ -3,7 +3,11 @@
 Every step reads its state from the store, so a restart resumes where the last process
 died: a batch sent but not recorded is found on chain by its root; one whose transaction
 vanished (node restarted without state, a reorg before the confirmation depth) is sent
-again; a root the contract already holds counts as done. Nothing is anchored twice.
+again; a root the contract already holds for the batch's department, with the batch's size,
+counts as done (another department's batch of the same root is not ours). Nothing is
+anchored twice. The stored evidence (transaction, block number and hash) is re-read from
+the contract's BatchAnchored events after a reorg, so it stays true when the same
+transactions are mined again in other blocks.
 """
 
 from __future__ import annotations
@@ -18,13 +22,20 @@ from eth_account.signers.local import LocalAccount
 from web3.exceptions import Web3Exception
 
 from ledger.chain import Chain
-from ledger.contract import LedgerContract
+from ledger.contract import LedgerContract, department_id
 from ledger.errors import ChainError, ContractRevertError, StoreError
 from ledger.merkle import MerkleTree
 from ledger.store import BatchRow, Store
 from ledger.types import Hash32, hex32
 
 log = logging.getLogger("commitledger.pipeline")
+
+RECHECK_WINDOW = 64  # blocks below the head whose anchored batches are re-checked each time
+
+
+class BatchConflictError(ChainError):
+    """The department's own batch of a root is on chain with another size than ours: our
+    proofs would not fit it, and only the department's own registrar key can have made it."""
 
 
 @dataclass(frozen=True)
@@ -78,37 +89,104 @@ class Anchorer:
         return moved
 
     def recheck_anchored(self, force: bool = False) -> int:
-        """Anchored batches whose root the chain no longer holds are anchored again.
+        """Re-read the evidence of anchored batches when the chain under them changed.
 
         A node restarted without its state, or a reorg deeper than the confirmation depth,
-        takes anchored batches with it. Checked on start and after the node was away; in
-        between, the first and last anchored blocks' hashes are the canary, at most every
-        `recheck_every` seconds.
+        takes anchored batches with it: they are anchored again. A reorg that mines the
+        same transactions again moves them to other blocks: their stored transaction, block
+        number and hash are replaced by what the contract's BatchAnchored events say now.
+        Checked on start and after the node was away; in between, at most every
+        `recheck_every` seconds, the canary is the block hash of the first and last anchored
+        batch and of every batch anchored in the last RECHECK_WINDOW blocks.
         """
         now = self.clock()
         due = self._verified_at is None or now - self._verified_at >= self.config.recheck_every
         if not (force or due):
             return 0
-        # A lost chain shows at its first block, a reorg at its last: check both ends, and
-        # read every anchored batch only when one of them is gone (or on start).
-        if not force and self._verified_at is not None:
-            ends = self.store.anchored_ends()
-            if all(self._still_there(b) for b in ends):
-                self._verified_at = now
-                return 0
+        if not force and self._verified_at is not None and self._canary_holds():
+            self._verified_at = now
+            return 0
+        moved = self._reread_anchored()
+        self._verified_at = now
+        return moved
+
+    def _canary_holds(self) -> bool:
+        """Whether the first, last and recent anchored batches' blocks are still the same."""
+        head = self.chain.block_number()
+        watched = {b.id: b for b in self.store.anchored_ends()}
+        for batch in self.store.batches_in("anchored"):
+            if (batch.block_number or 0) >= head - RECHECK_WINDOW:
+                watched[batch.id] = batch
+        seen: dict[int, bytes | None] = {}
+        for batch in watched.values():
+            assert batch.block_number is not None
+            if batch.block_number not in seen:
+                seen[batch.block_number] = self.chain.block_hash(batch.block_number)
+            if seen[batch.block_number] != batch.block_hash:
+                return False
+        return True
+
+    def _reread_anchored(self) -> int:
+        """Every anchored batch against the BatchAnchored events the node has now: one
+        `eth_getLogs` from the oldest anchored block. Returns how many batches changed."""
         anchored = self.store.batches_in("anchored")
-        lost = [b for b in anchored if self.ledger.batch_of(b.root).size != b.size]
-        for batch in lost:
-            log.warning("batch %d is no longer on chain: anchoring it again", batch.id)
-            self.store.mark_unsent(batch.id)
+        if not anchored:
+            return 0
+        head = self.chain.block_number()
+        start = min(min(b.block_number or 0 for b in anchored), head)
+        events: dict[tuple[bytes, bytes], tuple[bytes, int, bytes, int]] = {}
+        for entry in self.ledger.events("BatchAnchored", from_block=start, to_block=head):
+            args = entry["args"]
+            key = (bytes(args["department"]), bytes(args["root"]))
+            events.setdefault(
+                key,
+                (
+                    bytes(entry["transactionHash"]),
+                    int(entry["blockNumber"]),
+                    bytes(entry["blockHash"]),
+                    int(args["size"]),
+                ),
+            )
+        changed = 0
+        lost = False
+        for batch in anchored:
+            found = events.get((department_id(batch.department), batch.root))
+            if found is None:
+                log.warning("batch %d is no longer on chain: anchoring it again", batch.id)
+                self.store.mark_unsent(batch.id)
+                lost = True
+                changed += 1
+                continue
+            tx_hash, block_number, block_hash, size = found
+            if size != batch.size:
+                raise BatchConflictError(
+                    f"batch {batch.id}: root {hex32(batch.root)} is anchored for "
+                    f"{batch.department} with size {size}, not {batch.size}"
+                )
+            if (tx_hash, block_number, block_hash) == (
+                batch.tx_hash,
+                batch.block_number,
+                batch.block_hash,
+            ):
+                continue
+            changed += 1
+            if head - block_number < self.config.confirmations:
+                log.warning(
+                    "batch %d was mined again in block %d: confirming it again",
+                    batch.id,
+                    block_number,
+                )
+                self.store.mark_sent(batch.id, tx_hash, now=self.clock())
+            else:
+                log.warning(
+                    "batch %d was mined again in block %d: evidence updated", batch.id, block_number
+                )
+                self.store.mark_anchored(
+                    batch.id, tx_hash, block_number, block_hash, now=batch.anchored_at
+                )
         if lost:
             self.chain.forget_nonces()
-        self._verified_at = now
-        return len(lost)
-
-    def _still_there(self, batch: BatchRow) -> bool:
-        assert batch.block_number is not None
-        return self.chain.block_hash(batch.block_number) == batch.block_hash
+        return changed
 
     def cut_due_batches(self, force: bool = False) -> int:
         """Form batches from departments whose backlog is full or old enough."""
@@ -197,7 +275,8 @@ class Anchorer:
         block_hash = bytes(receipt["blockHash"])
         if self.chain.block_hash(block_number) != block_hash:
             return 0  # reorged away; the next pass finds the transaction gone or re-mined
-        if self.ledger.batch_of(batch.root).size != batch.size:
+        on_chain = self.ledger.batch_of(department_id(batch.department), batch.root)
+        if on_chain.size != batch.size:
             return self._vanished(batch)  # mined but anchored nothing (no contract there)
         self.store.mark_anchored(
             batch.id, batch.tx_hash, block_number, block_hash, now=self.clock()
@@ -206,8 +285,9 @@ class Anchorer:
         return 1
 
     def _vanished(self, batch: BatchRow) -> int:
-        """The transaction is gone or failed: adopt the root if the contract has it, else resend."""
-        if self.ledger.batch_of(batch.root).size:
+        """The transaction is gone or failed: adopt the root if the contract has it as the
+        batch's department's, else resend."""
+        if self.ledger.batch_of(department_id(batch.department), batch.root).size:
             return self._adopt(batch)
         log.warning("batch %d: transaction vanished; sending again", batch.id)
         self.chain.forget_nonces()
@@ -215,8 +295,36 @@ class Anchorer:
         return 0
 
     def _adopt(self, batch: BatchRow) -> int:
-        """Record the on-chain anchoring of `batch.root`, found by its BatchAnchored event."""
-        found = self.ledger.batch_anchored_event(batch.root)
+        """Record the on-chain anchoring of `batch.root`, found by its BatchAnchored event,
+        when the chain's batch is the batch's department's and has its size.
+
+        Batches are keyed by department on chain, so another department's batch of the
+        same root (a front-run) is never adopted: ours is anchored beside it. A batch of
+        ours with another size is a conflict (BatchConflictError): our proofs would not
+        fit it, and the pipeline stops on it rather than adopt it.
+        """
+        department = department_id(batch.department)
+        on_chain = self.ledger.batch_of(department, batch.root)
+        if on_chain.department != department or on_chain.size != batch.size:
+            log.error(
+                "batch %d: root %s on chain is %s's with size %d, not %s's with size %d: "
+                "not adopted",
+                batch.id,
+                hex32(batch.root),
+                on_chain.department.hex() or "nobody",
+                on_chain.size,
+                batch.department,
+                batch.size,
+            )
+            if on_chain.size == 0:
+                self.chain.forget_nonces()
+                self.store.mark_unsent(batch.id)
+                return 0
+            raise BatchConflictError(
+                f"batch {batch.id}: root {hex32(batch.root)} is anchored for "
+                f"{batch.department} with size {on_chain.size}, not {batch.size}"
+            )
+        found = self.ledger.batch_anchored_event(department, batch.root)
         if found is None:
             raise ChainError(f"root {hex32(batch.root)} is anchored but its event is not found")
         tx_hash, block_number, block_hash = found
@@ -224,7 +332,12 @@ class Anchorer:
             self.store.mark_sent(batch.id, tx_hash, now=self.clock())
             return 0
         self.store.mark_anchored(batch.id, tx_hash, block_number, block_hash, now=self.clock())
-        log.info("adopted batch %d anchored earlier in block %d", batch.id, block_number)
+        log.info(
+            "adopted batch %d anchored earlier for %s in block %d",
+            batch.id,
+            batch.department,
+            block_number,
+        )
         return 1
 
     # ------------------------------------------------------------------ loops

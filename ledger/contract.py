@@ -142,19 +142,27 @@ def encode_outcomes(items: Sequence[OutcomeItem]) -> str:
     return "0x" + data.hex()
 
 
-_IS_ANCHORED = function_signature_to_4byte_selector("isAnchored(bytes32,bytes32,bytes32[])")
-_STATUS_OF = function_signature_to_4byte_selector("statusOf(bytes32)")
+_IS_ANCHORED = function_signature_to_4byte_selector("isAnchored(bytes32,bytes32,bytes32,bytes32[])")
+_STATUS_OF = function_signature_to_4byte_selector("statusOf(bytes32,bytes32)")
 
 
-def encode_is_anchored(commitment: Hash32, root: Hash32, proof: Sequence[Hash32]) -> str:
-    """0x-hex call data of `isAnchored(commitment, root, proof)`, written directly."""
-    words = (_bytes32(commitment), _bytes32(root), _word(3 * _WORD), _word(len(proof)))
+def encode_is_anchored(
+    department: bytes, commitment: Hash32, root: Hash32, proof: Sequence[Hash32]
+) -> str:
+    """0x-hex call data of `isAnchored(department, commitment, root, proof)`, written directly."""
+    words = (
+        _bytes32(department),
+        _bytes32(commitment),
+        _bytes32(root),
+        _word(4 * _WORD),
+        _word(len(proof)),
+    )
     return "0x" + b"".join((_IS_ANCHORED, *words, *(_bytes32(n) for n in proof))).hex()
 
 
-def encode_status_of(commitment: Hash32) -> str:
-    """0x-hex call data of `statusOf(commitment)`."""
-    return "0x" + (_STATUS_OF + _bytes32(commitment)).hex()
+def encode_status_of(department: bytes, commitment: Hash32) -> str:
+    """0x-hex call data of `statusOf(department, commitment)`."""
+    return "0x" + (_STATUS_OF + _bytes32(department) + _bytes32(commitment)).hex()
 
 
 def decode_bool(raw: bytes) -> bool:
@@ -307,23 +315,33 @@ class LedgerContract:
     # ------------------------------------------------------------------ views
 
     def is_anchored(
-        self, commitment: Hash32, root: Hash32 = ZERO_HASH, proof: Sequence[Hash32] = ()
+        self,
+        department: bytes,
+        commitment: Hash32,
+        root: Hash32 = ZERO_HASH,
+        proof: Sequence[Hash32] = (),
     ) -> bool:
-        """Whether the contract holds `commitment`, singly or in batch `root` by `proof`."""
-        return bool(self._contract.functions.isAnchored(commitment, root, list(proof)).call())
+        """Whether `department` anchored `commitment`, singly or in its batch `root` by `proof`
+        (records and batches are the department's own: another's anchoring does not count)."""
+        return bool(
+            self._contract.functions.isAnchored(department, commitment, root, list(proof)).call()
+        )
 
-    def status_of(self, commitment: Hash32) -> Standing:
-        """The commitment's standing."""
-        status, department, anchored_at, updated_at = self._contract.functions.statusOf(
-            commitment
+    def status_of(self, department: bytes, commitment: Hash32) -> Standing:
+        """`department`'s standing of the commitment (NONE when it has no record of it)."""
+        status, known, anchored_at, updated_at = self._contract.functions.statusOf(
+            department, commitment
         ).call()
-        return Standing(Status(status), bytes(department), int(anchored_at), int(updated_at))
+        return Standing(Status(status), bytes(known), int(anchored_at), int(updated_at))
 
     def standing_now(
-        self, commitment: Hash32, anchoring: tuple[Hash32, Sequence[Hash32]] | None = None
+        self,
+        department: bytes,
+        commitment: Hash32,
+        anchoring: tuple[Hash32, Sequence[Hash32]] | None = None,
     ) -> StandingNow:
-        """The head block, `isAnchored(commitment, *anchoring)` when a batch root and proof
-        are given, and `statusOf(commitment)`, asked now.
+        """The head block, `isAnchored(department, commitment, *anchoring)` when a batch root
+        and proof are given, and `statusOf(department, commitment)`, asked now.
 
         On a node: one batched JSON-RPC POST (eth_blockNumber and two eth_call at the
         latest block) over a kept-alive connection with a short timeout, the call data and
@@ -333,15 +351,17 @@ class LedgerContract:
         """
         if self.chain.kind == "embedded" or self.chain.url is None:
             head = self.chain.block_number()
-            anchored = None if anchoring is None else self.is_anchored(commitment, *anchoring)
-            return StandingNow(head, anchored, self.status_of(commitment))
+            anchored = (
+                None if anchoring is None else self.is_anchored(department, commitment, *anchoring)
+            )
+            return StandingNow(head, anchored, self.status_of(department, commitment))
         target = {"to": self.address}
         calls: list[tuple[str, list[Any]]] = [
             ("eth_blockNumber", []),
-            ("eth_call", [{**target, "data": encode_status_of(commitment)}, "latest"]),
+            ("eth_call", [{**target, "data": encode_status_of(department, commitment)}, "latest"]),
         ]
         if anchoring is not None:
-            data = encode_is_anchored(commitment, anchoring[0], anchoring[1])
+            data = encode_is_anchored(department, commitment, anchoring[0], anchoring[1])
             calls.append(("eth_call", [{**target, "data": data}, "latest"]))
         results = self._batch().call(calls)
         return StandingNow(
@@ -357,10 +377,12 @@ class LedgerContract:
                 self._rpc = RpcBatch(self.chain.url)
             return self._rpc
 
-    def batch_of(self, root: Hash32) -> BatchInfo:
-        """The batch with this root."""
-        department, size, anchored_at, block_number = self._contract.functions.batchOf(root).call()
-        return BatchInfo(bytes(department), int(size), int(anchored_at), int(block_number))
+    def batch_of(self, department: bytes, root: Hash32) -> BatchInfo:
+        """`department`'s batch with this root (size 0 when that department has none)."""
+        known, size, anchored_at, block_number = self._contract.functions.batchOf(
+            department, root
+        ).call()
+        return BatchInfo(bytes(known), int(size), int(anchored_at), int(block_number))
 
     def department_of(self, account: str) -> bytes:
         """The department an account is bound to (zero bytes when none)."""
@@ -387,13 +409,17 @@ class LedgerContract:
         event = getattr(self._contract.events, name)
         return list(event.get_logs(from_block=from_block, to_block=to_block))
 
-    def batch_anchored_event(self, root: Hash32) -> tuple[bytes, int, bytes] | None:
-        """Where the BatchAnchored event of `root` is: (transaction, block number, block hash)."""
+    def batch_anchored_event(
+        self, department: bytes, root: Hash32, from_block: int = 0
+    ) -> tuple[bytes, int, bytes] | None:
+        """Where `department`'s BatchAnchored event of `root` is, as the node says now:
+        (transaction, block number, block hash); None when it has none."""
         logs = self._contract.events.BatchAnchored.get_logs(
-            argument_filters={"root": root}, from_block=0
+            argument_filters={"root": root, "department": department}, from_block=from_block
         )
         for entry in logs:
-            if bytes(entry["args"]["root"]) == root:
+            args = entry["args"]
+            if bytes(args["root"]) == root and bytes(args["department"]) == department:
                 return (
                     bytes(entry["transactionHash"]),
                     int(entry["blockNumber"]),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from hexbytes import HexBytes
 from web3 import Web3
 
+from ledger.artifact import load_artifact
 from ledger.chain import Chain
 from ledger.contract import ZERO_HASH, LedgerContract
 from ledger.errors import ChainError, LedgerError, MerkleError, ProofBundleError
@@ -236,9 +237,35 @@ def check_bundle_offline(bundle: ProofBundle, report: BundleReport | None = None
     return report
 
 
-def check_bundle(bundle: ProofBundle, chain: Chain) -> BundleReport:
-    """Check a bundle against a node: chain id, contract code, anchor view, transaction, block."""
+def runtime_code_check(chain: Chain, address: str) -> tuple[bool, bytes, bytes]:
+    """Whether the code at `address` is exactly the committed artifact's runtime code:
+    (same, deployed, expected). Anything else at the address (a forgery that emits the
+    events and answers true to every view) is not our contract, whatever it says."""
+    deployed = chain.code_at(address)
+    expected = bytes.fromhex(load_artifact()["deployedBytecode"][2:])
+    return deployed == expected, deployed, expected
+
+
+def check_bundle(
+    bundle: ProofBundle, chain: Chain, *, contract: str, chain_id: int
+) -> BundleReport:
+    """Check a bundle against a node and the auditor's own trust anchor.
+
+    `contract` and `chain_id` are the deployment the auditor pinned from a source they trust
+    (the department's published deployment), never the bundle's: a bundle that names another
+    contract or chain fails. Then: the node's chain id, the code at the address is the
+    committed artifact's, the anchoring transaction's block and event (whose department the
+    bundle's commitment belongs to), the contract's isAnchored view for that department.
+    """
     report = check_bundle_offline(bundle)
+    pinned = Web3.to_checksum_address(contract)
+    if not report.add(
+        "trust anchor",
+        bundle.chain_id == chain_id and bundle.contract == pinned,
+        f"bundle names {bundle.contract} on chain {bundle.chain_id}; "
+        f"you pinned {pinned} on chain {chain_id}",
+    ):
+        return report
     node_chain_id = chain.chain_id
     if not report.add(
         "chain",
@@ -246,27 +273,39 @@ def check_bundle(bundle: ProofBundle, chain: Chain) -> BundleReport:
         f"node chain id {node_chain_id}, bundle {bundle.chain_id}",
     ):
         return report
+    same, deployed, expected = runtime_code_check(chain, bundle.contract)
     if not report.add(
-        "contract", bool(chain.code_at(bundle.contract)), f"code at {bundle.contract}"
+        "contract",
+        same,
+        f"code at {bundle.contract} is the committed CommitmentLedger artifact's"
+        if same
+        else f"code at {bundle.contract} ({len(deployed)} bytes) is NOT the committed "
+        f"CommitmentLedger artifact's ({len(expected)} bytes)",
     ):
         return report
     ledger = LedgerContract(chain, bundle.contract)
-    anchored = ledger.is_anchored(bundle.commitment, bundle.root, bundle.proof)
-    report.add("anchored", anchored, "the contract's isAnchored view")
-    _check_transaction(bundle, chain, ledger, report)
+    department = _check_transaction(bundle, chain, ledger, report)
+    if department is None:
+        report.add("anchored", False, "no anchoring event names the department to ask for")
+        return report
+    anchored = ledger.is_anchored(department, bundle.commitment, bundle.root, bundle.proof)
+    report.add(
+        "anchored", anchored, f"the contract's isAnchored view for department {hex32(department)}"
+    )
     return report
 
 
 def _check_transaction(
     bundle: ProofBundle, chain: Chain, ledger: LedgerContract, report: BundleReport
-) -> None:
+) -> bytes | None:
+    """The transaction, block and event checks; the department the event names, if found."""
     try:
         receipt = chain.w3.eth.get_transaction_receipt(HexBytes(bundle.transaction))
     except Exception:
         report.add(
             "transaction", False, f"no transaction {hex32(bundle.transaction)} on this chain"
         )
-        return
+        return None
     same_block = int(receipt["blockNumber"]) == bundle.block_number and bytes(
         receipt["blockHash"]
     ) == bytes(bundle.block_hash)
@@ -277,7 +316,10 @@ def _check_transaction(
         events = getattr(ledger._contract.events, event_name)().process_receipt(receipt)
     except ChainError:
         events = ()
-    found = any(e["address"] == ledger.address and bytes(e["args"][key]) == wanted for e in events)
-    report.add("event", found, f"{event_name} for {hex32(wanted)} in the transaction")
+    found = [
+        e for e in events if e["address"] == ledger.address and bytes(e["args"][key]) == wanted
+    ]
+    report.add("event", bool(found), f"{event_name} for {hex32(wanted)} in the transaction")
     depth = chain.block_number() - int(receipt["blockNumber"])
     report.add("confirmations", depth >= 0, f"{depth} blocks on top")
+    return bytes(found[0]["args"]["department"]) if found else None

@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import count as counter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,13 +55,18 @@ def wait_for(
 
 # ---------------------------------------------------------------------- documents and intake
 
+FIRST_DAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+_CALLS = counter()
+
 
 def signed_documents(count: int, *, seed: int = 11) -> list[SignedCommitment]:
-    """`count` signed BJ-HRSS commitments (fresh salts: distinct hashes on every call)."""
+    """`count` signed BJ-HRSS commitments (fresh salts: distinct hashes on every call; each
+    call a day earlier than the last: distinct codes, which intake wants)."""
     key = SigningKey.generate("ed25519")
+    start = FIRST_DAY - timedelta(days=next(_CALLS))
     return [
         sign_commitment(document, key)
-        for document in sample_commitments(count, seed=seed, department=DEPARTMENT)
+        for document in sample_commitments(count, seed=seed, department=DEPARTMENT, start=start)
     ]
 
 
@@ -134,7 +141,7 @@ def check_exactly_once(
     assert len(set(roots)) == len(roots), "two anchored batches share a root"
     membership: Counter[bytes] = Counter()
     for batch in anchored:
-        info = ledger.batch_of(batch.root)
+        info = ledger.batch_of(department_id(batch.department), batch.root)
         assert info.size == batch.size, f"batch {batch.id}: root on chain with size {info.size}"
         assert info.department == department_id(batch.department)
         assert batch.tx_hash is not None
@@ -152,11 +159,13 @@ def check_exactly_once(
             found = store.anchoring_of(member)
             assert found is not None
             assert found[0].id == batch.id
-            assert ledger.is_anchored(member, batch.root, found[1]), (
-                f"proof of {member.hex()} does not verify on chain"
-            )
+            assert ledger.is_anchored(
+                department_id(batch.department), member, batch.root, found[1]
+            ), f"proof of {member.hex()} does not verify on chain"
             membership[member] += 1
-    events = ledger.events("BatchAnchored")
+    # Only our departments' batches: another department's batch of a root is its own.
+    ours = {department_id(batch.department) for batch in everything}
+    events = [e for e in ledger.events("BatchAnchored") if bytes(e["args"]["department"]) in ours]
     event_roots = [bytes(event["args"]["root"]) for event in events]
     assert len(set(event_roots)) == len(event_roots), "a root was anchored twice"
     assert set(event_roots) == set(roots), (

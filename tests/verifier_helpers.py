@@ -21,7 +21,7 @@ from api.demo.samples import sample_commitments
 from ledger import Commitment, SignedCommitment, SigningKey, Status, new_salt, sign_commitment
 from ledger.anchoring_pipeline import Anchorer
 from ledger.chain import Chain
-from ledger.contract import LedgerContract
+from ledger.contract import LedgerContract, department_id
 from ledger.intake import Acknowledgement, Intake
 from ledger.store import Store
 from ledger.types import Hash32
@@ -211,7 +211,9 @@ class World:
     # ------------------------------------------------------------------ the chain
 
     def status(self, commitment: Hash32) -> Status:
-        return self.ledger.status_of(commitment).status
+        stored = self.store.get(commitment)
+        assert stored is not None, "not a commitment of this store"
+        return self.ledger.status_of(department_id(stored.department), commitment).status
 
     def events_of(self, name: str) -> Counter[bytes]:
         """How many events `name` each commitment has on chain."""

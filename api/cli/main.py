@@ -55,7 +55,7 @@ from ledger import (
     sign_commitment,
     to_hash32,
 )
-from ledger.proofs import stored_bundle
+from ledger.proofs import runtime_code_check, stored_bundle
 
 app = typer.Typer(
     name="commitledger",
@@ -332,12 +332,36 @@ def _bundle_from_store(digest: Hash32, url: str | None, deployment: Path) -> Pro
 def verify_proof_command(
     bundle_file: Annotated[Path, typer.Argument(metavar="BUNDLE", help="A proof bundle (JSON).")],
     rpc: RpcOpt,
+    contract: Annotated[
+        str | None,
+        typer.Option(
+            "--contract",
+            help="Your trust anchor: the ledger's address as its department publishes it "
+            "(never the bundle's own). Required.",
+        ),
+    ] = None,
+    chain_id: Annotated[
+        int | None,
+        typer.Option("--chain-id", help="Your trust anchor: the chain's id. Required."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check a proof bundle against any node of the chain, without our service."""
+    """Check a proof bundle against any node of the chain and your pinned contract and chain:
+    the code there must be the committed artifact's, the bundle must name that contract."""
+    from web3 import Web3
+
     with reporting_errors(as_json):
         bundle = ProofBundle.from_json_obj(read_json_file(bundle_file))
-        report = check_bundle(bundle, Chain.connect(rpc))
+    if contract is None or chain_id is None:
+        fail(
+            "pin the ledger you trust: --contract ADDRESS --chain-id ID, as the department "
+            "publishes them; a bundle's own contract proves nothing",
+            as_json=as_json,
+        )
+    if not Web3.is_address(contract):
+        fail(f"not an address: {contract!r}", as_json=as_json)
+    with reporting_errors(as_json):
+        report = check_bundle(bundle, Chain.connect(rpc), contract=contract, chain_id=chain_id)
     if as_json:
         emit_json({"commitment": hex32(bundle.commitment), **report.to_json_obj()})
     else:
@@ -366,10 +390,8 @@ def contract_verify(
     if not Web3.is_address(address):
         fail(f"not an address: {address!r}", as_json=as_json)
     with reporting_errors(as_json):
-        deployed = Chain.connect(rpc).code_at(address)
+        same, deployed, expected = runtime_code_check(Chain.connect(rpc), address)
     artifact = load_artifact()
-    expected = bytes.fromhex(artifact["deployedBytecode"][2:])
-    same = deployed == expected
     result = {
         "ok": same,
         "address": Web3.to_checksum_address(address),

@@ -272,7 +272,9 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
             for commitment in hashes:
                 bundle = _bundle(store, chain, ledger, commitment)
                 bundles.append(bundle)
-                failures += not check_bundle(bundle, chain).ok
+                failures += not check_bundle(
+                    bundle, chain, contract=ledger.address, chain_id=chain.chain_id
+                ).ok
                 advance(1)
 
         with steps.step("tamper with one document"):
@@ -284,7 +286,9 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
                 signature_caught = True
             original = bundles[0]
             forged = ProofBundle(**{**original.__dict__, "commitment": tampered.hash()})
-            tamper_report = check_bundle(forged, chain)
+            tamper_report = check_bundle(
+                forged, chain, contract=ledger.address, chain_id=chain.chain_id
+            )
 
         with steps.step("verify against department data", len(hashes)) as advance:
             token = secrets.token_urlsafe(24)

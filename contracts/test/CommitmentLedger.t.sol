@@ -170,7 +170,7 @@ contract CommitmentLedgerTest is LedgerFixture {
         emit CommitmentLedger.CommitmentAnchored(c, DEPT_A, registrarA);
         _anchor(c);
         _assertStanding(c, CommitmentLedger.Status.Anchored, DEPT_A, T0 + 100, T0 + 100);
-        assertTrue(ledger.isAnchored(c, bytes32(0), _none()), "isAnchored");
+        assertTrue(ledger.isAnchored(DEPT_A, c, bytes32(0), _none()), "isAnchored");
     }
 
     function test_anchor_revertsZeroHash() public {
@@ -187,10 +187,10 @@ contract CommitmentLedgerTest is LedgerFixture {
         vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.AlreadyAnchored.selector, c));
         vm.prank(registrarA);
         ledger.anchor(c);
-        // nor by another department
-        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.AlreadyAnchored.selector, c));
+        // another department anchoring the same hash makes only its own record
         vm.prank(registrarB);
         ledger.anchor(c);
+        assertEq(ledger.statusOf(DEPT_B, c).anchoredAt, T0 + 50, "B's own record");
         _assertStanding(c, CommitmentLedger.Status.Anchored, DEPT_A, T0, T0);
     }
 
@@ -216,28 +216,49 @@ contract CommitmentLedgerTest is LedgerFixture {
             tree.proof(values[2])
         );
         vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.AlreadyAnchored.selector, values[2]));
-        vm.prank(registrarB);
+        vm.prank(registrarA);
         ledger.anchor(values[2]);
         _assertStanding(values[2], CommitmentLedger.Status.Mismatch, DEPT_A, T0, T0);
     }
 
-    /// @dev Documents a limitation (see the report): the contract cannot know that a commitment
-    /// is in a batch until someone shows the proof, so a registrar of ANY department can anchor
-    /// an unmaterialised batch member singly and thereby take it over: the batch's own
-    /// department can then no longer record its outcome. If the contract is changed to prevent
-    /// this, this test must be turned around.
-    function test_anchor_unmaterialisedBatchMember_isNotDetected() public {
+    /// @dev Finding 2 of issue #12: a registrar of department B anchoring A's unmaterialised
+    /// batch member singly creates only B's own record; A's record, its outcome and the
+    /// public breach count of A are untouched, and B's breach is on B's record alone.
+    function test_anchor_otherDepartmentCannotTakeOverABatchMember() public {
         (StandardMerkle.Tree memory tree, bytes32[] memory values) = _anchorTree(2, 4);
+        bytes32 root = tree.root();
+        bytes32[] memory proof = tree.proof(values[0]);
         vm.prank(registrarB);
         ledger.anchor(values[0]);
-        assertEq(ledger.statusOf(values[0]).department, DEPT_B, "taken over by department B");
-        bytes32[] memory proof = tree.proof(values[0]);
-        bytes32 root = tree.root();
-        vm.expectRevert(
-            abi.encodeWithSelector(CommitmentLedger.WrongDepartment.selector, values[0], DEPT_B, DEPT_A)
-        );
+        vm.prank(verifierB);
+        ledger.recordOutcome(values[0], uint8(CommitmentLedger.Status.Breached), EVIDENCE, bytes32(0), _none());
+        assertEq(uint256(ledger.statusOf(DEPT_B, values[0]).status), uint256(CommitmentLedger.Status.Breached), "B's own");
+        _assertStanding(values[0], CommitmentLedger.Status.None, bytes32(0), 0, 0);
+        assertTrue(ledger.isAnchored(DEPT_A, values[0], root, proof), "still A's batch member");
         vm.prank(verifierA);
         ledger.recordOutcome(values[0], uint8(CommitmentLedger.Status.Kept), EVIDENCE, root, proof);
+        _assertStanding(values[0], CommitmentLedger.Status.Kept, DEPT_A, T0, T0);
+        assertEq(uint256(ledger.statusOf(DEPT_B, values[0]).status), uint256(CommitmentLedger.Status.Breached), "B's kept apart");
+    }
+
+    /// @dev Finding 3 of issue #12: B anchoring A's root first (a front-run) makes B's batch,
+    /// not A's: A's own anchorBatch of the root still succeeds and the batch is A's.
+    function test_anchorBatch_frontRunByOtherDepartmentDoesNotTakeTheRoot() public {
+        bytes32[] memory values = _values(3, 5);
+        StandardMerkle.Tree memory tree = StandardMerkle.build(values);
+        bytes32 root = tree.root();
+        vm.prank(registrarB);
+        ledger.anchorBatch(root, 7);
+        assertEq(uint256(ledger.batchOf(DEPT_A, root).size), 0, "A has no batch yet");
+        vm.prank(registrarA);
+        ledger.anchorBatch(root, 5);
+        CommitmentLedger.Batch memory a = ledger.batchOf(DEPT_A, root);
+        assertEq(a.department, DEPT_A, "A's batch");
+        assertEq(uint256(a.size), 5, "A's size");
+        assertEq(uint256(ledger.batchOf(DEPT_B, root).size), 7, "B's apart");
+        vm.prank(verifierA);
+        ledger.recordOutcome(values[1], uint8(CommitmentLedger.Status.Kept), EVIDENCE, root, tree.proof(values[1]));
+        _assertStanding(values[1], CommitmentLedger.Status.Kept, DEPT_A, T0, T0);
     }
 
     function test_anchor_revertsWithoutRegistrarRole() public {
@@ -263,7 +284,8 @@ contract CommitmentLedgerTest is LedgerFixture {
         emit CommitmentLedger.BatchAnchored(root, DEPT_B, 1000, registrarB);
         vm.prank(registrarB);
         ledger.anchorBatch(root, 1000);
-        CommitmentLedger.Batch memory b = ledger.batchOf(root);
+        assertEq(ledger.batchOf(DEPT_A, root).department, bytes32(0), "not A's");
+        CommitmentLedger.Batch memory b = ledger.batchOf(DEPT_B, root);
         assertEq(b.department, DEPT_B, "department");
         assertEq(uint256(b.size), 1000, "size");
         assertEq(uint256(b.anchoredAt), T0 + 7, "anchoredAt");
@@ -276,11 +298,11 @@ contract CommitmentLedgerTest is LedgerFixture {
         bytes32 root = keccak256("big root");
         vm.prank(registrarA);
         ledger.anchorBatch(root, type(uint32).max);
-        assertEq(uint256(ledger.batchOf(root).size), type(uint32).max, "size");
+        assertEq(uint256(ledger.batchOf(DEPT_A, root).size), type(uint32).max, "size");
     }
 
     function test_batchOf_unknownRoot() public view {
-        CommitmentLedger.Batch memory b = ledger.batchOf(keccak256("never"));
+        CommitmentLedger.Batch memory b = ledger.batchOf(DEPT_A, keccak256("never"));
         assertEq(b.department, bytes32(0), "department");
         assertEq(uint256(b.size), 0, "size");
         assertEq(uint256(b.anchoredAt), 0, "anchoredAt");
@@ -291,7 +313,7 @@ contract CommitmentLedgerTest is LedgerFixture {
         vm.expectRevert(CommitmentLedger.ZeroHash.selector);
         vm.prank(registrarA);
         ledger.anchorBatch(bytes32(0), 10);
-        assertEq(uint256(ledger.batchOf(bytes32(0)).size), 0, "nothing stored");
+        assertEq(uint256(ledger.batchOf(DEPT_A, bytes32(0)).size), 0, "nothing stored");
     }
 
     function test_anchorBatch_revertsEmptyBatch() public {
@@ -299,7 +321,7 @@ contract CommitmentLedgerTest is LedgerFixture {
         vm.expectRevert(CommitmentLedger.EmptyBatch.selector);
         vm.prank(registrarA);
         ledger.anchorBatch(root, 0);
-        assertEq(uint256(ledger.batchOf(root).size), 0, "nothing stored");
+        assertEq(uint256(ledger.batchOf(DEPT_A, root).size), 0, "nothing stored");
     }
 
     function test_anchorBatch_revertsBatchAlreadyAnchored() public {
@@ -311,10 +333,10 @@ contract CommitmentLedgerTest is LedgerFixture {
         vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.BatchAlreadyAnchored.selector, root));
         vm.prank(registrarA);
         ledger.anchorBatch(root, 6);
-        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.BatchAlreadyAnchored.selector, root));
-        vm.prank(registrarB);
+        vm.prank(registrarB); // another department's batch of the same root is its own
         ledger.anchorBatch(root, 5);
-        CommitmentLedger.Batch memory b = ledger.batchOf(root);
+        assertEq(ledger.batchOf(DEPT_B, root).department, DEPT_B, "B's own");
+        CommitmentLedger.Batch memory b = ledger.batchOf(DEPT_A, root);
         assertEq(b.department, DEPT_A, "department unchanged");
         assertEq(uint256(b.size), 5, "size unchanged");
         assertEq(uint256(b.anchoredAt), T0, "time unchanged");
@@ -331,45 +353,45 @@ contract CommitmentLedgerTest is LedgerFixture {
             vm.prank(callers[i]);
             ledger.anchorBatch(root, 3);
         }
-        assertEq(uint256(ledger.batchOf(root).size), 0, "nothing stored");
+        assertEq(uint256(ledger.batchOf(DEPT_A, root).size), 0, "nothing stored");
     }
 
     // ================================================================== isAnchored
 
     function test_isAnchored_single() public {
         bytes32 c = _c("single");
-        assertFalse(ledger.isAnchored(c, bytes32(0), _none()), "not yet");
+        assertFalse(ledger.isAnchored(DEPT_A, c, bytes32(0), _none()), "not yet");
         _anchor(c);
-        assertTrue(ledger.isAnchored(c, bytes32(0), _none()), "anchored");
-        assertFalse(ledger.isAnchored(_c("other"), bytes32(0), _none()), "other not anchored");
-        assertFalse(ledger.isAnchored(bytes32(0), bytes32(0), _none()), "zero");
+        assertTrue(ledger.isAnchored(DEPT_A, c, bytes32(0), _none()), "anchored");
+        assertFalse(ledger.isAnchored(DEPT_A, _c("other"), bytes32(0), _none()), "other not anchored");
+        assertFalse(ledger.isAnchored(DEPT_A, bytes32(0), bytes32(0), _none()), "zero");
     }
 
     function test_isAnchored_batchMembers() public {
         (StandardMerkle.Tree memory tree, bytes32[] memory values) = _anchorTree(3, 7);
         for (uint256 i = 0; i < values.length; ++i) {
-            assertTrue(ledger.isAnchored(values[i], tree.root(), tree.proof(values[i])), "member");
+            assertTrue(ledger.isAnchored(DEPT_A, values[i], tree.root(), tree.proof(values[i])), "member");
             // not materialised: unknown without the proof
-            assertFalse(ledger.isAnchored(values[i], bytes32(0), _none()), "member without proof");
+            assertFalse(ledger.isAnchored(DEPT_A, values[i], bytes32(0), _none()), "member without proof");
         }
-        assertFalse(ledger.isAnchored(_c("stranger"), tree.root(), tree.proof(values[0])), "non-member");
+        assertFalse(ledger.isAnchored(DEPT_A, _c("stranger"), tree.root(), tree.proof(values[0])), "non-member");
     }
 
     function test_isAnchored_materialisedMemberWithoutProof() public {
         (StandardMerkle.Tree memory tree, bytes32[] memory values) = _anchorTree(4, 3);
         vm.prank(verifierA);
         ledger.recordOutcome(values[1], uint8(CommitmentLedger.Status.Kept), EVIDENCE, tree.root(), tree.proof(values[1]));
-        assertTrue(ledger.isAnchored(values[1], bytes32(0), _none()), "known after materialisation");
-        assertFalse(ledger.isAnchored(values[0], bytes32(0), _none()), "others still need a proof");
+        assertTrue(ledger.isAnchored(DEPT_A, values[1], bytes32(0), _none()), "known after materialisation");
+        assertFalse(ledger.isAnchored(DEPT_A, values[0], bytes32(0), _none()), "others still need a proof");
     }
 
     function test_isAnchored_singleLeafBatch() public {
         (StandardMerkle.Tree memory tree, bytes32[] memory values) = _anchorTree(5, 1);
         assertEq(tree.root(), StandardMerkle.leafHash(values[0]), "root is the leaf");
-        assertTrue(ledger.isAnchored(values[0], tree.root(), _none()), "empty proof");
+        assertTrue(ledger.isAnchored(DEPT_A, values[0], tree.root(), _none()), "empty proof");
         bytes32[] memory tooLong = new bytes32[](1);
         tooLong[0] = keccak256("x");
-        assertFalse(ledger.isAnchored(values[0], tree.root(), tooLong), "proof too long");
+        assertFalse(ledger.isAnchored(DEPT_A, values[0], tree.root(), tooLong), "proof too long");
     }
 
     function test_isAnchored_falseCases() public {
@@ -378,27 +400,27 @@ contract CommitmentLedgerTest is LedgerFixture {
         bytes32[] memory proof = tree.proof(values[3]);
         // unknown root (a real tree that was never anchored)
         StandardMerkle.Tree memory unanchored = StandardMerkle.build(_values(8, 8));
-        assertFalse(ledger.isAnchored(values[3], unanchored.root(), proof), "unknown root");
+        assertFalse(ledger.isAnchored(DEPT_A, values[3], unanchored.root(), proof), "unknown root");
         // proof for another (anchored) root
-        assertFalse(ledger.isAnchored(values[3], other.root(), proof), "proof for another root");
-        assertFalse(ledger.isAnchored(otherValues[0], tree.root(), other.proof(otherValues[0])), "other tree's member");
+        assertFalse(ledger.isAnchored(DEPT_A, values[3], other.root(), proof), "proof for another root");
+        assertFalse(ledger.isAnchored(DEPT_A, otherValues[0], tree.root(), other.proof(otherValues[0])), "other tree's member");
         // flipped bit
         bytes32[] memory flipped = tree.proof(values[3]);
         flipped[1] ^= bytes32(uint256(1) << 17);
-        assertFalse(ledger.isAnchored(values[3], tree.root(), flipped), "flipped bit");
+        assertFalse(ledger.isAnchored(DEPT_A, values[3], tree.root(), flipped), "flipped bit");
         // another leaf's proof
-        assertFalse(ledger.isAnchored(values[3], tree.root(), tree.proof(values[4])), "other leaf's proof");
+        assertFalse(ledger.isAnchored(DEPT_A, values[3], tree.root(), tree.proof(values[4])), "other leaf's proof");
         // wrong lengths: size 8 needs exactly 3 nodes
         bytes32[] memory shorter = new bytes32[](2);
         shorter[0] = proof[0];
         shorter[1] = proof[1];
-        assertFalse(ledger.isAnchored(values[3], tree.root(), shorter), "too short");
+        assertFalse(ledger.isAnchored(DEPT_A, values[3], tree.root(), shorter), "too short");
         bytes32[] memory longer = new bytes32[](4);
         for (uint256 i = 0; i < 3; ++i) longer[i] = proof[i];
         longer[3] = keccak256("extra");
-        assertFalse(ledger.isAnchored(values[3], tree.root(), longer), "too long");
+        assertFalse(ledger.isAnchored(DEPT_A, values[3], tree.root(), longer), "too long");
         // the inner node of the tree is not a member (leaves are double-hashed)
-        assertFalse(ledger.isAnchored(tree.nodes[1], tree.root(), _one(tree.nodes[2])), "inner node");
+        assertFalse(ledger.isAnchored(DEPT_A, tree.nodes[1], tree.root(), _one(tree.nodes[2])), "inner node");
     }
 
     // ================================================================== recordOutcome
@@ -821,21 +843,21 @@ contract CommitmentLedgerTest is LedgerFixture {
         }
     }
 
-    function test_recordOutcome_revertsWrongDepartment_single() public {
+    function test_recordOutcome_otherDepartmentHasNoRecord_single() public {
         bytes32 c = _c("A's single");
         _anchor(c);
-        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.WrongDepartment.selector, c, DEPT_A, DEPT_B));
+        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.NotAnchored.selector, c));
         vm.prank(verifierB);
         ledger.recordOutcome(c, uint8(CommitmentLedger.Status.Breached), EVIDENCE, bytes32(0), _none());
         _assertStanding(c, CommitmentLedger.Status.Anchored, DEPT_A, T0, T0);
         _assertBreaches(0, 0);
     }
 
-    function test_recordOutcome_revertsWrongDepartment_batchMemberNotMaterialised() public {
+    function test_recordOutcome_otherDepartmentHasNoBatch_memberNotMaterialised() public {
         (StandardMerkle.Tree memory tree, bytes32[] memory values) = _anchorTree(20, 5);
         bytes32 root = tree.root();
         bytes32[] memory proof = tree.proof(values[3]);
-        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.WrongDepartment.selector, values[3], DEPT_A, DEPT_B));
+        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.UnknownBatch.selector, root));
         vm.prank(verifierB);
         ledger.recordOutcome(values[3], uint8(CommitmentLedger.Status.Kept), EVIDENCE, root, proof);
         _assertStanding(values[3], CommitmentLedger.Status.None, bytes32(0), 0, 0);
@@ -950,7 +972,7 @@ contract CommitmentLedgerTest is LedgerFixture {
         bytes[5] memory errors;
         CommitmentLedger.OutcomeInput[5] memory bad;
         bad[0] = _item(foreign, CommitmentLedger.Status.Kept, bytes32(0), _none());
-        errors[0] = abi.encodeWithSelector(CommitmentLedger.WrongDepartment.selector, foreign, DEPT_B, DEPT_A);
+        errors[0] = abi.encodeWithSelector(CommitmentLedger.NotAnchored.selector, foreign);
         bad[1] = _item(values[2], CommitmentLedger.Status.Kept, root, tree.proof(values[3]));
         errors[1] = abi.encodeWithSelector(CommitmentLedger.InvalidProof.selector, values[2], root);
         bad[2] = _item(single, CommitmentLedger.Status.Breached, bytes32(0), _none()); // Kept -> Breached
@@ -977,7 +999,7 @@ contract CommitmentLedgerTest is LedgerFixture {
             _assertStanding(single, CommitmentLedger.Status.Anchored, DEPT_A, T0, T0);
             _assertStanding(values[0], CommitmentLedger.Status.None, bytes32(0), 0, 0);
             _assertStatus(breached, CommitmentLedger.Status.Breached, "breach still open");
-            _assertStatus(foreign, CommitmentLedger.Status.Anchored, "foreign untouched");
+            assertEq(uint256(ledger.statusOf(DEPT_B, foreign).status), uint256(CommitmentLedger.Status.Anchored), "foreign");
             _assertBreaches(1, 1);
         }
     }
@@ -1060,10 +1082,10 @@ contract CommitmentLedgerTest is LedgerFixture {
         }
     }
 
-    function test_repair_revertsWrongDepartment() public {
+    function test_repair_otherDepartmentHasNoRecord() public {
         bytes32 c = _c("A's breach");
         _reach(c, CommitmentLedger.Status.Breached);
-        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.WrongDepartment.selector, c, DEPT_A, DEPT_B));
+        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.NotAnchored.selector, c));
         vm.prank(verifierB);
         ledger.repair(c, DECISION);
         _assertStatus(c, CommitmentLedger.Status.Breached, "still breached");
@@ -1185,10 +1207,10 @@ contract CommitmentLedgerTest is LedgerFixture {
         }
     }
 
-    function test_withdraw_revertsWrongDepartment() public {
+    function test_withdraw_otherDepartmentHasNoRecord() public {
         bytes32 c = _c("A's to withdraw");
         _anchor(c);
-        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.WrongDepartment.selector, c, DEPT_A, DEPT_B));
+        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.NotAnchored.selector, c));
         vm.prank(registrarB);
         ledger.withdraw(c, EVIDENCE, bytes32(0), _none());
         _assertStanding(c, CommitmentLedger.Status.Anchored, DEPT_A, T0, T0);

@@ -53,7 +53,7 @@ contract CommitmentLedgerFuzzTest is LedgerFixture {
         // a non-member fails with every member's proof (each has a length the batch admits)
         for (uint256 i = 0; i < n; ++i) {
             bytes32[] memory proof = tree.proof(values[i]);
-            assertFalse(ledger.isAnchored(stranger, root, proof), "non-member not anchored");
+            assertFalse(ledger.isAnchored(DEPT_A, stranger, root, proof), "non-member not anchored");
         }
         bytes32[] memory someProof = tree.proof(values[uint256(outcomeRaw) % n]);
         vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.InvalidProof.selector, stranger, root));
@@ -65,16 +65,16 @@ contract CommitmentLedgerFuzzTest is LedgerFixture {
         uint256 breaches = 0;
         for (uint256 i = 0; i < n; ++i) {
             bytes32[] memory proof = tree.proof(values[i]);
-            assertTrue(ledger.isAnchored(values[i], root, proof), "member anchored");
+            assertTrue(ledger.isAnchored(DEPT_A, values[i], root, proof), "member anchored");
             uint8 to = uint8(3 + ((uint256(outcomeRaw) + i) % 4)); // Kept, Mismatch, NeedsManual, Breached
             vm.prank(verifierA);
             ledger.recordOutcome(values[i], to, EVIDENCE, root, proof);
             if (to == uint8(CommitmentLedger.Status.Breached)) ++breaches;
             _assertStanding(values[i], CommitmentLedger.Status(to), DEPT_A, T0, T0);
-            assertTrue(ledger.isAnchored(values[i], bytes32(0), _none()), "known without proof now");
+            assertTrue(ledger.isAnchored(DEPT_A, values[i], bytes32(0), _none()), "known without proof now");
         }
         _assertBreaches(breaches, breaches);
-        assertFalse(ledger.isAnchored(stranger, bytes32(0), _none()), "non-member still unknown");
+        assertFalse(ledger.isAnchored(DEPT_A, stranger, bytes32(0), _none()), "non-member still unknown");
     }
 
     /// @dev Proof lengths outside [floor(log2 size), ceil(log2 size)] are refused as such;
@@ -98,7 +98,7 @@ contract CommitmentLedgerFuzzTest is LedgerFixture {
         }
         vm.prank(verifierA);
         ledger.recordOutcome(commitment, uint8(CommitmentLedger.Status.Kept), EVIDENCE, root, proof);
-        assertFalse(ledger.isAnchored(commitment, root, proof), "random proof never anchors");
+        assertFalse(ledger.isAnchored(DEPT_A, commitment, root, proof), "random proof never anchors");
     }
 
     function testFuzz_anchor_anyCommitmentOnce(bytes32 commitment, uint32 dt) public {
@@ -107,7 +107,9 @@ contract CommitmentLedgerFuzzTest is LedgerFixture {
         _anchor(commitment);
         _assertStanding(commitment, CommitmentLedger.Status.Anchored, DEPT_A, T0 + dt, T0 + dt);
         vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.AlreadyAnchored.selector, commitment));
-        vm.prank(registrarB);
+        vm.prank(registrarA);
+        ledger.anchor(commitment);
+        vm.prank(registrarB); // B's own record, A's untouched
         ledger.anchor(commitment);
         _assertStanding(commitment, CommitmentLedger.Status.Anchored, DEPT_A, T0 + dt, T0 + dt);
     }
@@ -145,7 +147,7 @@ contract CommitmentLedgerFuzzTest is LedgerFixture {
         vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, who, REGISTRAR));
         vm.prank(who);
         ledger.anchorBatch(root, size);
-        assertEq(uint256(ledger.batchOf(root).size), 0, "unchanged");
+        assertEq(uint256(ledger.batchOf(DEPT_A, root).size), 0, "unchanged");
     }
 
     function testFuzz_withdraw_revertsWithoutRole(address who) public {
@@ -223,15 +225,15 @@ contract CommitmentLedgerFuzzTest is LedgerFixture {
         bytes32[] memory proof = tree.proof(values[2]);
 
         vm.startPrank(who);
-        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.WrongDepartment.selector, single, DEPT_A, dept));
+        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.NotAnchored.selector, single));
         ledger.recordOutcome(single, uint8(CommitmentLedger.Status.Breached), EVIDENCE, bytes32(0), _none());
-        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.WrongDepartment.selector, values[2], DEPT_A, dept));
+        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.UnknownBatch.selector, root));
         ledger.recordOutcome(values[2], uint8(CommitmentLedger.Status.Kept), EVIDENCE, root, proof);
-        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.WrongDepartment.selector, breached, DEPT_A, dept));
+        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.NotAnchored.selector, breached));
         ledger.repair(breached, DECISION);
-        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.WrongDepartment.selector, single, DEPT_A, dept));
+        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.NotAnchored.selector, single));
         ledger.withdraw(single, EVIDENCE, bytes32(0), _none());
-        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.WrongDepartment.selector, values[2], DEPT_A, dept));
+        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.UnknownBatch.selector, root));
         ledger.withdraw(values[2], EVIDENCE, root, proof);
         vm.stopPrank();
 
@@ -244,9 +246,51 @@ contract CommitmentLedgerFuzzTest is LedgerFixture {
         bytes32 own = keccak256(abi.encode("own", dept));
         vm.prank(who);
         ledger.anchor(own);
-        assertEq(ledger.statusOf(own).department, dept, "own department");
-        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.WrongDepartment.selector, own, dept, DEPT_A));
+        assertEq(ledger.statusOf(dept, own).department, dept, "own department");
+        vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.NotAnchored.selector, own));
         _record(own, CommitmentLedger.Status.Kept);
+    }
+
+    /// @dev Findings 2 and 3 of issue #12, for any account of any other department: it anchors
+    /// A's single, A's batch members and A's root (any size) as its own and breaches them, and
+    /// A's records, batch and breach count stay as they were; A still decides its own.
+    function testFuzz_otherDepartmentCannotSquatOrFrontRun(address who, bytes32 dept, uint32 size) public {
+        vm.assume(dept != bytes32(0) && dept != DEPT_A);
+        vm.assume(ledger.departmentOf(who) == bytes32(0));
+        vm.assume(size != 0);
+        vm.startPrank(admin);
+        ledger.grantDepartmentRole(VERIFIER, who, dept);
+        ledger.grantDepartmentRole(REGISTRAR, who, dept);
+        vm.stopPrank();
+
+        bytes32 single = _c("A single");
+        _anchor(single);
+        bytes32[] memory values = _values(uint256(dept), 5);
+        StandardMerkle.Tree memory tree = StandardMerkle.build(values);
+        bytes32 root = tree.root();
+        vm.prank(who); // the front-run: the root first, as the other department's
+        ledger.anchorBatch(root, size);
+        vm.prank(registrarA);
+        ledger.anchorBatch(root, 5);
+
+        vm.startPrank(who);
+        ledger.anchor(single);
+        ledger.anchor(values[2]);
+        ledger.recordOutcome(single, uint8(CommitmentLedger.Status.Breached), EVIDENCE, bytes32(0), _none());
+        ledger.recordOutcome(values[2], uint8(CommitmentLedger.Status.Breached), EVIDENCE, bytes32(0), _none());
+        vm.stopPrank();
+
+        _assertStanding(single, CommitmentLedger.Status.Anchored, DEPT_A, T0, T0);
+        _assertStanding(values[2], CommitmentLedger.Status.None, bytes32(0), 0, 0);
+        CommitmentLedger.Batch memory a = ledger.batchOf(DEPT_A, root);
+        assertEq(a.department, DEPT_A, "A's batch");
+        assertEq(uint256(a.size), 5, "A's size");
+        assertEq(uint256(ledger.batchOf(dept, root).size), uint256(size), "the other's apart");
+        _record(single, CommitmentLedger.Status.Kept);
+        vm.prank(verifierA);
+        ledger.recordOutcome(values[2], uint8(CommitmentLedger.Status.Kept), EVIDENCE, root, tree.proof(values[2]));
+        _assertStatus(values[2], CommitmentLedger.Status.Kept, "A decided its own");
+        assertEq(uint256(ledger.statusOf(dept, single).status), uint256(CommitmentLedger.Status.Breached), "theirs");
     }
 
     /// @dev A random new account of department A acts for A.

@@ -31,7 +31,7 @@ contract CommitmentLedgerInvariantTest is TestBase {
         handler = new LedgerHandler(ledger, registrars, verifiers, departments);
 
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](8);
+        bytes4[] memory selectors = new bytes4[](9);
         selectors[0] = LedgerHandler.anchorSingle.selector;
         selectors[1] = LedgerHandler.anchorBatch.selector;
         selectors[2] = LedgerHandler.anchorExisting.selector;
@@ -40,6 +40,7 @@ contract CommitmentLedgerInvariantTest is TestBase {
         selectors[5] = LedgerHandler.repair.selector;
         selectors[6] = LedgerHandler.withdraw.selector;
         selectors[7] = LedgerHandler.warp.selector;
+        selectors[8] = LedgerHandler.squat.selector;
         targetSelector(FuzzSelector(address(handler), selectors));
     }
 
@@ -58,6 +59,13 @@ contract CommitmentLedgerInvariantTest is TestBase {
         assertEq(handler.wrongPredictions(), 0, "success or failure differs from the model");
         assertEq(handler.modelDrift(), 0, "status drifted from the model");
         assertEq(handler.modelDisagreements(), 0, "chain and model disagree");
+    }
+
+    /// (d) findings 2 and 3 of issue #12: another department's anchor, batch or breach of the
+    /// same hash or root never changes the owner's record, and is always its own record.
+    function invariant_noDepartmentSquatsAnother() public view {
+        assertEq(handler.squatsThatChangedTheOwner(), 0, "another department changed the owner's record");
+        assertEq(handler.squatsRefused(), 0, "another department could not make its own record");
     }
 
     /// (c)

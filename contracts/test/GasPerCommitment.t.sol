@@ -90,7 +90,7 @@ contract GasPerCommitmentTest is LedgerFixture {
         _log(name, m);
         emit log_named_uint(string.concat(name, " tx gas per commitment"), m.txGas / n);
         emit log_named_uint(string.concat(name, " tx gas per commitment x1000"), (m.txGas * 1000) / n);
-        assertEq(uint256(ledger.batchOf(root).size), n, "anchored");
+        assertEq(uint256(ledger.batchOf(DEPT_A, root).size), n, "anchored");
     }
 
     // ================================================================== recordOutcome with proofs
@@ -184,7 +184,7 @@ contract GasPerCommitmentTest is LedgerFixture {
         bytes32 root = StandardMerkle.processProof(c, proof);
         vm.prank(registrarA);
         ledger.anchorBatch(root, SafeCast.toUint32(2 ** depth));
-        assertTrue(ledger.isAnchored(c, root, proof), "path proves");
+        assertTrue(ledger.isAnchored(DEPT_A, c, root, proof), "path proves");
         Measured memory m = _recordOne(c, CommitmentLedger.Status.Kept, root, proof);
         _log(string.concat("recordOutcome depth ", _str(depth), " (computed path, 2^", _str(depth), " leaves)"), m);
         _assertStatus(c, CommitmentLedger.Status.Kept, "recorded");

@@ -127,7 +127,7 @@ abstract contract LedgerFixture is TestBase {
     // ------------------------------------------------------------------ views
 
     function _status(bytes32 commitment) internal view returns (CommitmentLedger.Status) {
-        return ledger.statusOf(commitment).status;
+        return ledger.statusOf(DEPT_A, commitment).status;
     }
 
     function _assertStatus(bytes32 commitment, CommitmentLedger.Status expected, string memory message) internal view {
@@ -141,7 +141,7 @@ abstract contract LedgerFixture is TestBase {
         uint256 anchoredAt,
         uint256 updatedAt
     ) internal view {
-        CommitmentLedger.Standing memory s = ledger.statusOf(commitment);
+        CommitmentLedger.Standing memory s = ledger.statusOf(DEPT_A, commitment);
         assertEq(uint256(s.status), uint256(status), "standing.status");
         assertEq(s.department, department, "standing.department");
         assertEq(uint256(s.anchoredAt), anchoredAt, "standing.anchoredAt");

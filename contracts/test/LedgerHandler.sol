@@ -38,6 +38,7 @@ contract LedgerHandler {
     mapping(bytes32 => CommitmentLedger.Status) public model;
     bytes32[] public roots;
     mapping(bytes32 => uint32) internal rootSize;
+    mapping(bytes32 => uint8) internal rootDept;
     uint256 internal nonce;
 
     // ---- ghosts from events (successful calls only)
@@ -59,6 +60,8 @@ contract LedgerHandler {
     uint256 public wrongTarget; // a successful call left another status than requested
     uint256 public partialBatches; // recordOutcomes reverted but changed something
     uint256 public modelDrift; // after a call, a touched commitment's status differs from the model
+    uint256 public squatsThatChangedTheOwner; // another department's anchor or breach changed the owner's record
+    uint256 public squatsRefused; // another department could not make its own record of a hash or root
 
     // ---- coverage, for the log
     uint256 public okCalls;
@@ -117,6 +120,7 @@ contract LedgerHandler {
             _predicted(true, true);
             roots.push(root);
             rootSize[root] = SafeCast.toUint32(n);
+            rootDept[root] = d;
             for (uint256 i = 0; i < n; ++i) {
                 _track(values[i], d, true, root);
                 proofOf[values[i]] = tree.proof(values[i]);
@@ -128,14 +132,13 @@ contract LedgerHandler {
         }
     }
 
-    /// @dev Anchoring what is already on the chain (a single or materialised commitment, or a
-    /// batch root) must always revert, whoever tries.
-    function anchorExisting(uint256 idx, bool deptB, bool viaRoot) external {
-        uint8 d = deptB ? 1 : 0;
+    /// @dev Anchoring again what the department already has on the chain (a single or
+    /// materialised commitment, or a batch root) must always revert.
+    function anchorExisting(uint256 idx, bool viaRoot) external {
         if (viaRoot && roots.length > 0) {
             bytes32 root = roots[idx % roots.length];
             vm.recordLogs();
-            vm.prank(registrars[d]);
+            vm.prank(registrars[rootDept[root]]);
             try ledger.anchorBatch(root, rootSize[root]) {
                 _countEvents(true);
                 ++doubleAnchors;
@@ -147,10 +150,10 @@ contract LedgerHandler {
         }
         if (commitments.length == 0) return;
         bytes32 c = commitments[idx % commitments.length];
-        CommitmentLedger.Status before = ledger.statusOf(c).status;
-        if (before == CommitmentLedger.Status.None) return; // an unmaterialised batch member: see the report
+        CommitmentLedger.Status before = ledger.statusOf(_dept(c), c).status;
+        if (before == CommitmentLedger.Status.None) return; // an unmaterialised batch member
         vm.recordLogs();
-        vm.prank(registrars[d]);
+        vm.prank(registrars[info[c].dept]);
         try ledger.anchor(c) {
             _countEvents(true);
             ++doubleAnchors;
@@ -224,7 +227,7 @@ contract LedgerHandler {
         } catch {
             _countEvents(false);
             _predicted(false, p.expectOk);
-            if (ledger.statusOf(p.c1).status != p.raw1 || ledger.statusOf(p.c2).status != p.raw2) {
+            if (ledger.statusOf(_dept(p.c1), p.c1).status != p.raw1 || ledger.statusOf(_dept(p.c2), p.c2).status != p.raw2) {
                 ++partialBatches;
             }
         }
@@ -244,8 +247,8 @@ contract LedgerHandler {
         items[1] = CommitmentLedger.OutcomeInput(p.c2, p.code2, EVIDENCE, r2, p2);
         p.before1 = _effective(p.c1);
         p.before2 = _effective(p.c2);
-        p.raw1 = ledger.statusOf(p.c1).status;
-        p.raw2 = ledger.statusOf(p.c2).status;
+        p.raw1 = ledger.statusOf(_dept(p.c1), p.c1).status;
+        p.raw2 = ledger.statusOf(_dept(p.c2), p.c2).status;
         // the model, item by item: the second sees the first's effect when they are the same
         CommitmentLedger.Status mid2 = p.c1 == p.c2 ? CommitmentLedger.Status(p.code1 <= 9 ? p.code1 : 0) : p.before2;
         p.expectOk =
@@ -261,7 +264,7 @@ contract LedgerHandler {
         bytes32 c = _pickIn(idx, 0x40); // Breached (6)
         (address actor, bool rightAccount) = _verifierActor(c, actorRaw);
         CommitmentLedger.Status before = _effective(c);
-        CommitmentLedger.Status raw = ledger.statusOf(c).status;
+        CommitmentLedger.Status raw = ledger.statusOf(_dept(c), c).status;
         bool expectOk = rightAccount &&
             raw != CommitmentLedger.Status.None &&
             _allowedTable(uint8(before), uint8(CommitmentLedger.Status.Repaired));
@@ -306,6 +309,45 @@ contract LedgerHandler {
         _checkModel(c);
     }
 
+    /// @dev Findings 2 and 3 of issue #12: the other department anchors a tracked commitment
+    /// singly (or its batch root, any size) as its own and records a breach on it. The owner's
+    /// standing, batch and membership must not change. Run in a state snapshot that is
+    /// reverted afterwards, so the model stays the owner's; only the counters survive.
+    function squat(uint256 idx, bool viaRoot, uint32 sizeRaw) external {
+        if (commitments.length == 0) return;
+        bytes32 c = commitments[idx % commitments.length];
+        Tracked memory t = info[c];
+        bytes32 owner = departments[t.dept];
+        address[2] memory other = [registrars[1 - t.dept], verifiers[1 - t.dept]];
+        bytes32 before = keccak256(abi.encode(ledger.statusOf(owner, c), ledger.batchOf(owner, t.root), _member(c)));
+        bytes32[] memory proof = viaRoot && t.inBatch ? proofOf[c] : new bytes32[](0);
+        bytes32 root = viaRoot && t.inBatch ? t.root : bytes32(0);
+        // half the time the root's real size (the other then breaches the member), else any
+        uint32 size = sizeRaw % 2 == 0 ? rootSize[root] : (sizeRaw >> 1) + 1;
+        uint256 snapshot = vm.snapshotState();
+        bool refused = false;
+        vm.prank(other[0]);
+        if (root != bytes32(0)) {
+            try ledger.anchorBatch(root, size) {} catch {
+                refused = true;
+            }
+        } else {
+            try ledger.anchor(c) {} catch {
+                refused = true;
+            }
+        }
+        if (root == bytes32(0) || size == rootSize[root]) {
+            vm.prank(other[1]);
+            try ledger.recordOutcome(c, uint8(CommitmentLedger.Status.Breached), EVIDENCE, root, proof) {} catch {
+                refused = true;
+            }
+        }
+        bytes32 afterwards = keccak256(abi.encode(ledger.statusOf(owner, c), ledger.batchOf(owner, t.root), _member(c)));
+        vm.revertToState(snapshot);
+        if (refused) ++squatsRefused;
+        if (afterwards != before) ++squatsThatChangedTheOwner;
+    }
+
     function warp(uint32 dt) external {
         vm.warp(block.timestamp + (dt % 30 days));
     }
@@ -315,7 +357,7 @@ contract LedgerHandler {
     /// @dev Tracked commitments whose on-chain status is Breached (a full scan).
     function chainBreachedCount() external view returns (uint256 n) {
         for (uint256 i = 0; i < commitments.length; ++i) {
-            if (ledger.statusOf(commitments[i]).status == CommitmentLedger.Status.Breached) ++n;
+            if (ledger.statusOf(_dept(commitments[i]), commitments[i]).status == CommitmentLedger.Status.Breached) ++n;
         }
     }
 
@@ -324,13 +366,23 @@ contract LedgerHandler {
     function modelDisagreements() external view returns (uint256 n) {
         for (uint256 i = 0; i < commitments.length; ++i) {
             bytes32 c = commitments[i];
-            CommitmentLedger.Standing memory s = ledger.statusOf(c);
+            CommitmentLedger.Standing memory s = ledger.statusOf(_dept(c), c);
             if (_effectiveOf(c, s.status) != model[c]) ++n;
             if (s.status != CommitmentLedger.Status.None && s.department != departments[info[c].dept]) ++n;
         }
     }
 
     // ================================================================== internals
+
+    function _dept(bytes32 c) private view returns (bytes32) {
+        return departments[info[c].dept];
+    }
+
+    /// @dev Whether the owner's batch still shows `c` as a member (true for a single).
+    function _member(bytes32 c) private view returns (bool) {
+        Tracked memory t = info[c];
+        return !t.inBatch || ledger.isAnchored(departments[t.dept], c, t.root, proofOf[c]);
+    }
 
     /// @dev Mostly a commitment that can still move (so that sequences go deep), sometimes any.
     function _pickOpen(uint256 idx) private view returns (bytes32) {
@@ -391,7 +443,7 @@ contract LedgerHandler {
         uint8 proofMode
     ) private view returns (bytes32 root, bytes32[] memory proof, bool ok) {
         Tracked memory t = info[c];
-        bool hasRecord = ledger.statusOf(c).status != CommitmentLedger.Status.None;
+        bool hasRecord = ledger.statusOf(_dept(c), c).status != CommitmentLedger.Status.None;
         uint8 mode = proofMode % 8;
         if (!t.inBatch || mode == 7) return (bytes32(0), new bytes32[](0), hasRecord);
         root = t.root;
@@ -408,7 +460,7 @@ contract LedgerHandler {
 
     /// @dev The status the model compares: a batch member without a record counts as Anchored.
     function _effective(bytes32 c) private view returns (CommitmentLedger.Status) {
-        return _effectiveOf(c, ledger.statusOf(c).status);
+        return _effectiveOf(c, ledger.statusOf(_dept(c), c).status);
     }
 
     function _effectiveOf(bytes32 c, CommitmentLedger.Status s) private view returns (CommitmentLedger.Status) {

@@ -53,6 +53,8 @@ interface Vm {
     function resumeGasMetering() external;
     function lastCallGas() external view returns (Gas memory gas);
     function cool(address target) external;
+    function snapshotState() external returns (uint256 snapshotId);
+    function revertToState(uint256 snapshotId) external returns (bool success);
 
     // ---- files and JSON (reading needs fs_permissions in foundry.toml)
     function projectRoot() external view returns (string memory path);

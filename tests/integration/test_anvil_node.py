@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from support.deployment import HRSS_ID
 
 from ledger.anvil import AnvilNode
 from ledger.canonical import keccak256
@@ -176,13 +177,13 @@ def test_state_file_survives_a_restart(tmp_path: Path) -> None:
         assert chain.block_number() >= height
         assert chain.code_at(ledger.address) != b""
         again = LedgerContract(chain, ledger.address)
-        standing = again.status_of(commitment)
+        standing = again.status_of(HRSS_ID, commitment)
         assert standing.status is Status.ANCHORED
         assert standing.department == HRSS
         assert again.has_role(REGISTRAR_ROLE, registrar.address)
         # and the chain goes on from there: a fresh client picks the right nonce
         again.anchor(registrar, keccak256(b"after restart"))
-        assert again.is_anchored(keccak256(b"after restart"))
+        assert again.is_anchored(HRSS_ID, keccak256(b"after restart"))
 
 
 def test_kill_then_start_without_state_loses_the_chain() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from support.deployment import HRSS_ID
 
 from ledger.canonical import keccak256
 from ledger.chain import Chain
@@ -75,7 +76,7 @@ def test_pipelined_submits_land_in_one_block_in_nonce_order(anvil: Any) -> None:
     assert len({r["blockNumber"] for r in receipts}) == 1
     assert [r["transactionIndex"] for r in receipts] == list(range(len(values)))
     for v in values:
-        assert ledger.status_of(v).status is Status.ANCHORED
+        assert ledger.status_of(HRSS_ID, v).status is Status.ANCHORED
 
 
 def test_node_gone_after_connect_is_unreachable(anvil: Any) -> None:

@@ -86,6 +86,11 @@ class Setup:
     deployment: Path
     record: dict[str, Any]
 
+    @property
+    def pin(self) -> tuple[object, ...]:
+        """verify-proof's trust anchor: the deployment as the department publishes it."""
+        return ("--contract", self.record["contract"], "--chain-id", self.record["chain_id"])
+
     def run(self, *args: object) -> Run:
         return commitledger(*args, cwd=self.dir)
 
@@ -196,16 +201,16 @@ def test_batch_anchor_prove_verify_and_tamper(setup: Setup) -> None:
         assert bundle["chain_id"] == setup.record["chain_id"]
 
     bundle_file = setup.dir / "proofs" / f"{hashes[0]}.json"
-    report = setup.ok("verify-proof", bundle_file, "--rpc", setup.rpc)
+    report = setup.ok("verify-proof", bundle_file, "--rpc", setup.rpc, *setup.pin)
     assert report["commitment"] == hashes[0]
     assert report["checks"]
     assert all(check["ok"] for check in report["checks"])
-    human = setup.run("verify-proof", bundle_file, "--rpc", setup.rpc)
+    human = setup.run("verify-proof", bundle_file, "--rpc", setup.rpc, *setup.pin)
     assert human.code == 0, human
     assert "verified" in human.stdout
     assert "NOT verified" not in human.stdout
     last = setup.dir / "proofs" / f"{hashes[-1]}.json"
-    assert setup.ok("verify-proof", last, "--rpc", setup.rpc)["ok"] is True
+    assert setup.ok("verify-proof", last, "--rpc", setup.rpc, *setup.pin)["ok"] is True
 
     # a bundle edited by hand fails a check (exit 1), with the report still one document
     original = json.loads(bundle_file.read_text())
@@ -214,10 +219,10 @@ def test_batch_anchor_prove_verify_and_tamper(setup: Setup) -> None:
     moved["leaf"] = "0x" + leaf_hash(to_hash32(moved["commitment"])).hex()
     for name, edited in {"proof": flipped, "commitment": moved}.items():
         path = write_json(setup.dir / f"edited-{name}.json", edited)
-        report = setup.failed("verify-proof", path, "--rpc", setup.rpc)
+        report = setup.failed("verify-proof", path, "--rpc", setup.rpc, *setup.pin)
         failed = {check["name"] for check in report["checks"] if not check["ok"]}
         assert {"merkle", "anchored"} <= failed, report
-    human = setup.run("verify-proof", path, "--rpc", setup.rpc)
+    human = setup.run("verify-proof", path, "--rpc", setup.rpc, *setup.pin)
     assert human.code == 1, human
     assert "NOT verified" in human.stdout
 
@@ -267,7 +272,7 @@ def test_single_anchors_verify(setup: Setup) -> None:
         assert item["proof"] == []
         bundle = setup.dir / "proofs" / f"{item['hash']}.json"
         assert json.loads(bundle.read_text())["root"] == "0x" + "00" * 32
-        report = setup.ok("verify-proof", bundle, "--rpc", setup.rpc)
+        report = setup.ok("verify-proof", bundle, "--rpc", setup.rpc, *setup.pin)
         assert all(check["ok"] for check in report["checks"])
 
     # anchoring one of them singly again: AlreadyAnchored, exit 1

@@ -38,6 +38,7 @@ from pipeline_helpers import (
     write_deployment,
     write_signed_files,
 )
+from support.deployment import HRSS_ID
 
 from ledger import hex32, to_hash32
 from ledger.anchoring_pipeline import Anchorer, PipelineConfig
@@ -162,7 +163,9 @@ def test_kill9_between_sent_and_anchored_then_restart(env: Env, while_down: str)
 
     if while_down == "mined":
         rpc(env.ledger, "evm_mine")
-        assert all(env.ledger.batch_of(b.root).size == b.size for b in sent if b.id in pooled)
+        assert all(
+            env.ledger.batch_of(HRSS_ID, b.root).size == b.size for b in sent if b.id in pooled
+        )
     else:
         rpc(env.ledger, "anvil_dropAllTransactions")
         assert not any(env.chain.transaction_known(b.tx_hash) for b in sent if b.tx_hash)
@@ -466,11 +469,11 @@ def test_reorg_before_the_confirmation_depth_is_anchored_again(env: Env) -> None
     rpc(env.ledger, "anvil_mine", 1)
     assert anchorer.step() == 0  # 1 block deep of 3: not anchored yet
     assert env.store.batch(batch.id).state == "sent"
-    assert env.ledger.batch_of(batch.root).size == batch.size
+    assert env.ledger.batch_of(HRSS_ID, batch.root).size == batch.size
 
     assert rpc(env.ledger, "evm_revert", snapshot) is True  # the block and the tx are gone
     assert chain.receipt(batch.tx_hash) is None
-    assert env.ledger.batch_of(batch.root).size == 0
+    assert env.ledger.batch_of(HRSS_ID, batch.root).size == 0
 
     anchorer.follow_in_flight()  # vanished: back to built (and cached nonces forgotten)
     assert env.store.batch(batch.id).state == "built"

@@ -5,6 +5,7 @@ tests/unit/test_service_audit_node.py)."""
 from __future__ import annotations
 
 from conftest import Deployment, deploy
+from support.deployment import HRSS_ID
 
 from ledger import Chain, MerkleTree, Status
 from ledger.canonical import keccak256
@@ -21,8 +22,8 @@ def by_web3(
 ) -> StandingNow:
     return StandingNow(
         ledger.chain.block_number(),
-        ledger.is_anchored(commitment, root, proof),
-        ledger.status_of(commitment),
+        ledger.is_anchored(HRSS_ID, commitment, root, proof),
+        ledger.status_of(HRSS_ID, commitment),
     )
 
 
@@ -43,11 +44,15 @@ def test_the_batched_answer_is_web3s_on_anvil(anvil_chain: Chain) -> None:
         (values[0], tree.root, tree.proof(values[1])),  # a proof of another member
         (h("unknown"), tree.root, []),
     ]
-    answers = [d.ledger.standing_now(c, (r, p)) for c, r, p in cases]
+    answers = [d.ledger.standing_now(HRSS_ID, c, (r, p)) for c, r, p in cases]
     assert d.ledger._rpc is not None  # asked in a batch, not through web3.py
     assert answers == [by_web3(d.ledger, c, r, p) for c, r, p in cases]
     assert [a.anchored for a in answers] == [True, True, True, False, False]
     assert [a.standing.status for a in answers[:3]] == [Status.BREACHED, Status.KEPT, Status.NONE]
-    assert answers[0].standing.department == d.ledger.status_of(breached).department != bytes(32)
-    unasked = d.ledger.standing_now(breached)
+    assert (
+        answers[0].standing.department
+        == d.ledger.status_of(HRSS_ID, breached).department
+        != bytes(32)
+    )
+    unasked = d.ledger.standing_now(HRSS_ID, breached)
     assert (unasked.anchored, unasked.standing.status) == (None, Status.BREACHED)

@@ -46,3 +46,7 @@ def deploy(chain: Chain) -> Deployment:
     return Deployment(
         chain, ledger, admin, registrar, verifier, other_registrar, other_verifier, outsider
     )
+
+
+HRSS_ID = department_id(HRSS)  # on chain, records and batches are keyed by department
+MARKET_ID = department_id(MARKET)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector as selector
+from support.deployment import HRSS_ID
 from web3 import Web3
 
 from ledger.anvil import free_port
@@ -152,7 +153,7 @@ def test_submit_many_then_wait_each(deployment: Any) -> None:
     assert order == sorted(order)
     assert w3.eth.get_transaction_count(d.registrar.address) == start_nonce + len(values)
     for v in values:
-        assert d.ledger.status_of(v).status is Status.ANCHORED
+        assert d.ledger.status_of(HRSS_ID, v).status is Status.ANCHORED
     anchored = [bytes(e.args["commitment"]) for e in d.ledger.events("CommitmentAnchored")]
     assert anchored == values
 

@@ -105,7 +105,7 @@ def test_committed_artifact_shape(committed: dict[str, Any]) -> None:
         "withdraw",
         "statusOf",
         "batchOf",
-        "WrongDepartment",
+        "NotAnchored",
         "OutcomeRecorded",
         "BreachRecorded",
     ):

@@ -112,17 +112,17 @@ def test_status_enum_matches_contract_numbering(deployment: Any) -> None:
 def test_anchor_single(deployment: Any) -> None:
     d = deployment
     c = h("single")
-    assert d.ledger.status_of(c).status is Status.NONE
-    assert not d.ledger.is_anchored(c)
+    assert d.ledger.status_of(HRSS, c).status is Status.NONE
+    assert not d.ledger.is_anchored(HRSS, c)
     sent = d.ledger.anchor(d.registrar, c)
     assert sent.gas_used > 21_000
-    standing = d.ledger.status_of(c)
+    standing = d.ledger.status_of(HRSS, c)
     assert standing.status is Status.ANCHORED
     assert standing.department == HRSS
     assert standing.anchored_at > 0
     assert standing.updated_at == standing.anchored_at
-    assert d.ledger.is_anchored(c)
-    assert d.ledger.is_anchored(c, ZERO_HASH, [])
+    assert d.ledger.is_anchored(HRSS, c)
+    assert d.ledger.is_anchored(HRSS, c, ZERO_HASH, [])
     (event,) = d.ledger.events("CommitmentAnchored")
     assert bytes(event.args["commitment"]) == c
     assert bytes(event.args["department"]) == HRSS
@@ -134,16 +134,17 @@ def test_anchor_twice_reverts_and_changes_nothing(deployment: Any) -> None:
     d = deployment
     c = h("twice")
     d.ledger.anchor(d.registrar, c)
-    before = d.ledger.status_of(c)
+    before = d.ledger.status_of(HRSS, c)
     error = reverts(lambda: d.ledger.anchor(d.registrar, c), "AlreadyAnchored")
     assert error.error_args == (c,)
-    # another department cannot anchor it either
-    reverts(lambda: d.ledger.anchor(d.other_registrar, c), "AlreadyAnchored")
-    assert d.ledger.status_of(c) == before
-    assert len(d.ledger.events("CommitmentAnchored")) == 1
+    # another department anchoring it makes its own record and leaves this one alone
+    d.ledger.anchor(d.other_registrar, c)
+    assert d.ledger.status_of(HRSS, c) == before
+    assert d.ledger.status_of(SAMR, c).department == SAMR
+    assert len(d.ledger.events("CommitmentAnchored")) == 2
     # the refused attempts consumed no nonce: the next transaction goes through
     d.ledger.anchor(d.registrar, h("after twice"))
-    assert d.ledger.is_anchored(h("after twice"))
+    assert d.ledger.is_anchored(HRSS, h("after twice"))
 
 
 # ---------------------------------------------------------------------- batches
@@ -153,7 +154,7 @@ def test_anchor_batch_and_inclusion(deployment: Any) -> None:
     d = deployment
     tree = MerkleTree.build(commitments("incl", BATCH_SIZE))
     sent = d.ledger.anchor_batch(d.registrar, tree.root, BATCH_SIZE)
-    batch = d.ledger.batch_of(tree.root)
+    batch = d.ledger.batch_of(HRSS, tree.root)
     assert batch.size == BATCH_SIZE
     assert batch.department == HRSS
     assert batch.block_number == sent.block_number
@@ -168,24 +169,24 @@ def test_anchor_batch_and_inclusion(deployment: Any) -> None:
     assert {len(p) for p in proofs.values()} == {5, 6}
     for value, proof in proofs.items():
         assert verify_proof(tree.root, value, proof)
-        assert d.ledger.is_anchored(value, tree.root, proof), value.hex()
+        assert d.ledger.is_anchored(HRSS, value, tree.root, proof), value.hex()
         # a batch member is not a single anchor, and has no record until first used
-        assert not d.ledger.is_anchored(value)
-        assert d.ledger.status_of(value).status is Status.NONE
+        assert not d.ledger.is_anchored(HRSS, value)
+        assert d.ledger.status_of(HRSS, value).status is Status.NONE
 
     values = list(proofs)
     a, b = values[0], values[1]
     wrong = proofs[b] if len(proofs[b]) == len(proofs[a]) else proofs[values[2]]
-    assert not d.ledger.is_anchored(a, tree.root, wrong)  # another member's proof
+    assert not d.ledger.is_anchored(HRSS, a, tree.root, wrong)  # another member's proof
     tampered = [h("tampered"), *proofs[a][1:]]
-    assert not d.ledger.is_anchored(a, tree.root, tampered)
-    assert not d.ledger.is_anchored(a, tree.root, [])  # empty: too short
-    assert not d.ledger.is_anchored(a, tree.root, [*proofs[a], *proofs[a]])  # too long
-    assert not d.ledger.is_anchored(h("not a member"), tree.root, proofs[a])
-    assert not d.ledger.is_anchored(a, h("unknown root"), proofs[a])
+    assert not d.ledger.is_anchored(HRSS, a, tree.root, tampered)
+    assert not d.ledger.is_anchored(HRSS, a, tree.root, [])  # empty: too short
+    assert not d.ledger.is_anchored(HRSS, a, tree.root, [*proofs[a], *proofs[a]])  # too long
+    assert not d.ledger.is_anchored(HRSS, h("not a member"), tree.root, proofs[a])
+    assert not d.ledger.is_anchored(HRSS, a, h("unknown root"), proofs[a])
     # the root itself is no member
-    assert not d.ledger.is_anchored(tree.root, tree.root, proofs[a])
-    assert d.ledger.batch_of(h("unknown root")).size == 0
+    assert not d.ledger.is_anchored(HRSS, tree.root, tree.root, proofs[a])
+    assert d.ledger.batch_of(HRSS, h("unknown root")).size == 0
 
 
 def test_batch_of_one(deployment: Any) -> None:
@@ -194,16 +195,20 @@ def test_batch_of_one(deployment: Any) -> None:
     tree = MerkleTree.build([value])
     assert tree.proof(value) == []
     d.ledger.anchor_batch(d.registrar, tree.root, 1)
-    assert d.ledger.is_anchored(value, tree.root, [])
+    assert d.ledger.is_anchored(HRSS, value, tree.root, [])
     d.ledger.record_outcome(d.verifier, value, Status.KEPT, h("ev"), tree.root, [])
-    assert d.ledger.status_of(value).status is Status.KEPT
+    assert d.ledger.status_of(HRSS, value).status is Status.KEPT
 
 
 def test_other_department_batch(deployment: Any) -> None:
     d = deployment
     tree = MerkleTree.build(commitments("samr", 5))
     d.ledger.anchor_batch(d.other_registrar, tree.root, 5)
-    assert d.ledger.batch_of(tree.root).department == SAMR
+    assert d.ledger.batch_of(SAMR, tree.root).department == SAMR
+    assert d.ledger.batch_of(HRSS, tree.root).size == 0
+    # the same root is another department's own batch: no front-run can take it
+    d.ledger.anchor_batch(d.registrar, tree.root, 5)
+    assert d.ledger.batch_of(HRSS, tree.root).department == HRSS
     reverts(lambda: d.ledger.anchor_batch(d.registrar, tree.root, 5), "BatchAlreadyAnchored")
 
 
@@ -213,18 +218,18 @@ def test_other_department_batch(deployment: Any) -> None:
 def test_record_outcome_materialises_batch_member(deployment: Any) -> None:
     d = deployment
     tree = anchored_batch(d, "mat")
-    batch = d.ledger.batch_of(tree.root)
+    batch = d.ledger.batch_of(HRSS, tree.root)
     value = list(tree)[7]
     proof = tree.proof(value)
     sent = d.ledger.record_outcome(
         d.verifier, value, Status.MISMATCH, h("report-1"), tree.root, proof
     )
-    standing = d.ledger.status_of(value)
+    standing = d.ledger.status_of(HRSS, value)
     assert standing.status is Status.MISMATCH
     assert standing.department == HRSS
     assert standing.anchored_at == batch.anchored_at
     assert standing.updated_at >= standing.anchored_at
-    assert d.ledger.is_anchored(value)  # it has a record of its own now
+    assert d.ledger.is_anchored(HRSS, value)  # it has a record of its own now
 
     (event,) = d.ledger.events("OutcomeRecorded", from_block=sent.block_number)
     assert bytes(event.args["commitment"]) == value
@@ -236,9 +241,9 @@ def test_record_outcome_materialises_batch_member(deployment: Any) -> None:
     # further outcomes need no proof
     d.ledger.record_outcome(d.verifier, value, Status.NEEDS_MANUAL, h("report-2"))
     d.ledger.record_outcome(d.verifier, value, Status.KEPT, h("report-3"))
-    assert d.ledger.status_of(value).status is Status.KEPT
+    assert d.ledger.status_of(HRSS, value).status is Status.KEPT
     # other members are untouched
-    assert d.ledger.status_of(list(tree)[8]).status is Status.NONE
+    assert d.ledger.status_of(HRSS, list(tree)[8]).status is Status.NONE
     # Kept is final
     error = reverts(
         lambda: d.ledger.record_outcome(d.verifier, value, Status.BREACHED, h("late")),
@@ -252,7 +257,7 @@ def test_breach_repair_and_counters(deployment: Any) -> None:
     c = h("breach-me")
     d.ledger.anchor(d.registrar, c)
     sent = d.ledger.record_outcome(d.verifier, c, Status.BREACHED, h("false claim"))
-    assert d.ledger.status_of(c).status is Status.BREACHED
+    assert d.ledger.status_of(HRSS, c).status is Status.BREACHED
     assert d.ledger.open_breaches() == 1
     assert d.ledger._contract.functions.totalBreaches().call() == 1
     (breach,) = d.ledger.events("BreachRecorded")
@@ -273,13 +278,13 @@ def test_breach_repair_and_counters(deployment: Any) -> None:
         "TransitionNotAllowed",
     )
     assert error.error_args == (c, Status.BREACHED, Status.REPAIRED)
-    reverts(lambda: d.ledger.repair(d.other_verifier, c, h("decision")), "WrongDepartment")
+    reverts(lambda: d.ledger.repair(d.other_verifier, c, h("decision")), "NotAnchored")
     reverts(
         lambda: d.ledger.repair(d.registrar, c, h("decision")), "AccessControlUnauthorizedAccount"
     )
 
     d.ledger.repair(d.verifier, c, h("decision"))
-    assert d.ledger.status_of(c).status is Status.REPAIRED
+    assert d.ledger.status_of(HRSS, c).status is Status.REPAIRED
     assert d.ledger.open_breaches() == 0
     assert d.ledger._contract.functions.totalBreaches().call() == 1
     (repaired,) = d.ledger.events("BreachRepaired")
@@ -312,8 +317,8 @@ def test_breach_closed_by_expiry_and_correction(deployment: Any) -> None:
     }
     assert closed == {(a, Status.EXPIRED), (b, Status.CORRECTED)}
     assert {bytes(e.args["commitment"]) for e in d.ledger.events("BreachRecorded")} == {a, b}
-    assert d.ledger.status_of(a).status is Status.EXPIRED
-    assert d.ledger.status_of(b).status is Status.CORRECTED
+    assert d.ledger.status_of(HRSS, a).status is Status.EXPIRED
+    assert d.ledger.status_of(HRSS, b).status is Status.CORRECTED
 
 
 def test_withdraw(deployment: Any) -> None:
@@ -321,7 +326,7 @@ def test_withdraw(deployment: Any) -> None:
     tree = anchored_batch(d, "wd", 6)
     value = list(tree)[2]
     d.ledger.withdraw(d.registrar, value, h("applicant asked"), tree.root, tree.proof(value))
-    assert d.ledger.status_of(value).status is Status.WITHDRAWN
+    assert d.ledger.status_of(HRSS, value).status is Status.WITHDRAWN
     (event,) = d.ledger.events("CommitmentWithdrawn")
     assert bytes(event.args["commitment"]) == value
     reverts(
@@ -347,7 +352,7 @@ def test_record_outcomes_many_in_one_transaction(deployment: Any) -> None:
     sent = d.ledger.record_outcomes(d.verifier, items)
     assert d.chain.block_number() == before + 1 == sent.block_number
     for item in items:
-        assert d.ledger.status_of(item.commitment).status is item.outcome
+        assert d.ledger.status_of(HRSS, item.commitment).status is item.outcome
     events = d.ledger.events("OutcomeRecorded", from_block=sent.block_number)
     assert [bytes(e.args["commitment"]) for e in events] == members
     assert {e.transactionHash for e in events} == {sent.tx_hash}
@@ -362,9 +367,9 @@ def test_record_outcomes_many_in_one_transaction(deployment: Any) -> None:
         OutcomeItem(fresh, Status.KEPT, h("fresh"), tree.root, tuple(proofs[fresh])),
     ]
     d.ledger.record_outcomes(d.verifier, second)
-    assert d.ledger.status_of(members[1]).status is Status.KEPT
-    assert d.ledger.status_of(members[3]).status is Status.EXPIRED
-    assert d.ledger.status_of(fresh).status is Status.KEPT
+    assert d.ledger.status_of(HRSS, members[1]).status is Status.KEPT
+    assert d.ledger.status_of(HRSS, members[3]).status is Status.EXPIRED
+    assert d.ledger.status_of(HRSS, fresh).status is Status.KEPT
     assert d.ledger.open_breaches() == 4
 
 
@@ -379,7 +384,7 @@ def test_record_outcomes_is_all_or_nothing(deployment: Any) -> None:
     ]
     error = reverts(lambda: d.ledger.record_outcomes(d.verifier, items), "InvalidProof")
     assert error.error_args == (bad, tree.root)
-    assert d.ledger.status_of(good).status is Status.NONE
+    assert d.ledger.status_of(HRSS, good).status is Status.NONE
     assert d.ledger.events("OutcomeRecorded") == []
     reverts(lambda: d.ledger.record_outcomes(d.verifier, []), "NoOutcomes")
 
@@ -402,14 +407,14 @@ def test_zero_hash_refusals(deployment: Any) -> None:
         ),
         "ZeroHash",
     )
-    assert d.ledger.status_of(c).status is Status.ANCHORED
+    assert d.ledger.status_of(HRSS, c).status is Status.ANCHORED
 
 
 def test_batch_refusals(deployment: Any) -> None:
     d = deployment
     tree = MerkleTree.build(commitments("refuse", BATCH_SIZE))
     reverts(lambda: d.ledger.anchor_batch(d.registrar, tree.root, 0), "EmptyBatch")
-    assert d.ledger.batch_of(tree.root).size == 0
+    assert d.ledger.batch_of(HRSS, tree.root).size == 0
     d.ledger.anchor_batch(d.registrar, tree.root, BATCH_SIZE)
     error = reverts(
         lambda: d.ledger.anchor_batch(d.registrar, tree.root, BATCH_SIZE), "BatchAlreadyAnchored"
@@ -464,7 +469,7 @@ def test_outcome_inclusion_refusals(deployment: Any) -> None:
         ),
         "InvalidProof",
     )
-    assert d.ledger.status_of(a).status is Status.NONE
+    assert d.ledger.status_of(HRSS, a).status is Status.NONE
     assert d.ledger.events("OutcomeRecorded") == []
 
 
@@ -500,7 +505,7 @@ def test_outcome_code_refusals(deployment: Any) -> None:
     # repair of what is not a breach
     error = reverts(lambda: d.ledger.repair(d.verifier, c, h("d")), "TransitionNotAllowed")
     assert error.error_args == (c, Status.ANCHORED, Status.REPAIRED)
-    assert d.ledger.status_of(c).status is Status.ANCHORED
+    assert d.ledger.status_of(HRSS, c).status is Status.ANCHORED
 
 
 def test_wrong_department_is_refused_by_the_contract(deployment: Any) -> None:
@@ -515,31 +520,32 @@ def test_wrong_department_is_refused_by_the_contract(deployment: Any) -> None:
     raw = d.ledger._contract.functions.recordOutcome(
         single, int(Status.BREACHED), ev, ZERO_HASH, []
     )
+    # the other department has no record of its own: records are keyed by department
     error = reverts(
         lambda: d.chain.transact(d.other_verifier, raw.build_transaction, abi=d.ledger.abi),
-        "WrongDepartment",
+        "NotAnchored",
     )
-    assert error.error_args == (single, HRSS, SAMR)
+    assert error.error_args == (single,)
     # and through the binding, also for a batch member with a valid proof
     reverts(
         lambda: d.ledger.record_outcome(d.other_verifier, single, Status.KEPT, ev),
-        "WrongDepartment",
+        "NotAnchored",
     )
     error = reverts(
         lambda: d.ledger.record_outcome(
             d.other_verifier, member, Status.KEPT, ev, tree.root, tree.proof(member)
         ),
-        "WrongDepartment",
+        "UnknownBatch",
     )
-    assert error.error_args == (member, HRSS, SAMR)
-    reverts(lambda: d.ledger.withdraw(d.other_registrar, single, ev), "WrongDepartment")
+    assert error.error_args == (tree.root,)
+    reverts(lambda: d.ledger.withdraw(d.other_registrar, single, ev), "NotAnchored")
     # nothing changed, not even the batch member's materialisation
-    assert d.ledger.status_of(single).status is Status.ANCHORED
-    assert d.ledger.status_of(member).status is Status.NONE
+    assert d.ledger.status_of(HRSS, single).status is Status.ANCHORED
+    assert d.ledger.status_of(HRSS, member).status is Status.NONE
     assert d.ledger.events("OutcomeRecorded") == []
     # the right department can
     d.ledger.record_outcome(d.verifier, member, Status.KEPT, ev, tree.root, tree.proof(member))
-    assert d.ledger.status_of(member).status is Status.KEPT
+    assert d.ledger.status_of(HRSS, member).status is Status.KEPT
 
 
 def test_access_control_refusals(deployment: Any) -> None:
@@ -553,7 +559,7 @@ def test_access_control_refusals(deployment: Any) -> None:
         lambda: d.ledger.anchor_batch(d.outsider, h("root"), 2), "AccessControlUnauthorizedAccount"
     )
     reverts(lambda: d.ledger.anchor(d.verifier, c), "AccessControlUnauthorizedAccount")
-    assert d.ledger.status_of(c).status is Status.NONE
+    assert d.ledger.status_of(HRSS, c).status is Status.NONE
 
     d.ledger.anchor(d.registrar, c)
     error = reverts(
@@ -576,7 +582,7 @@ def test_access_control_refusals(deployment: Any) -> None:
     )
     assert bytes(error.error_args[1]) == bytes(32)  # DEFAULT_ADMIN_ROLE
     assert d.ledger.department_of(d.outsider.address) == bytes(32)
-    assert d.ledger.status_of(c).status is Status.ANCHORED
+    assert d.ledger.status_of(HRSS, c).status is Status.ANCHORED
 
 
 def test_department_binding_refusals(deployment: Any) -> None:
@@ -613,4 +619,27 @@ def test_department_binding_refusals(deployment: Any) -> None:
     d.chain.transact(d.admin, raw.build_transaction, abi=d.ledger.abi)
     assert d.ledger.has_role(REGISTRAR_ROLE, d.other_verifier.address)
     d.ledger.anchor(d.other_verifier, h("samr via grantRole"))
-    assert d.ledger.status_of(h("samr via grantRole")).department == SAMR
+    assert d.ledger.status_of(SAMR, h("samr via grantRole")).department == SAMR
+
+
+def test_another_department_cannot_take_over_a_batch_member(deployment: Any) -> None:
+    """Issue #12 finding 2: SAMR's registrar anchoring an unmaterialised member of HRSS's
+    batch singly and SAMR's verifier breaching it touch only SAMR's own record: HRSS's
+    decision on it goes through and HRSS's later outcomes are not blocked."""
+    d = deployment
+    tree = anchored_batch(d, "hrss squatted", 4)
+    member, other = list(tree)[1], list(tree)[2]
+    d.ledger.anchor(d.other_registrar, member)
+    d.ledger.record_outcome(d.other_verifier, member, Status.BREACHED, h("samr's breach"))
+    assert d.ledger.status_of(SAMR, member).status is Status.BREACHED
+    assert d.ledger.status_of(HRSS, member).status is Status.NONE
+    assert d.ledger.is_anchored(HRSS, member, tree.root, tree.proof(member))
+    d.ledger.record_outcomes(
+        d.verifier,
+        [
+            OutcomeItem(member, Status.KEPT, h("hrss"), tree.root, tree.proof(member)),
+            OutcomeItem(other, Status.KEPT, h("hrss"), tree.root, tree.proof(other)),
+        ],
+    )
+    assert d.ledger.status_of(HRSS, member).status is Status.KEPT
+    assert d.ledger.status_of(HRSS, other).status is Status.KEPT

@@ -18,6 +18,7 @@ from pipeline_helpers import (
     submit_all,
     submit_count,
 )
+from support.deployment import HRSS_ID
 
 from ledger.anchoring_pipeline import Anchorer, PipelineConfig, build_tree
 from ledger.chain import Chain
@@ -164,7 +165,7 @@ def test_a_sent_batch_whose_transaction_is_unknown_is_resent_after_the_grace(
     clock.now += 1.9
     assert pipeline.step() == 0
     assert store.batch(batch.id).state == "sent"
-    assert setup.ledger.batch_of(batch.root).size == 0
+    assert setup.ledger.batch_of(HRSS_ID, batch.root).size == 0
 
     clock.now += 0.2
     pipeline.follow_in_flight()  # vanished: back to built

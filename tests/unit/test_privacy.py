@@ -20,6 +20,7 @@ from conftest import HRSS, MARKET, Deployment
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
 from eth_account.signers.local import LocalAccount
+from support.deployment import HRSS_ID
 from support.privacy import (
     assert_nothing_personal,
     cli,
@@ -247,7 +248,7 @@ def test_erase_destroys_the_key_but_the_hash_and_proof_still_verify(
     ledger = embedded_deployment.ledger
     target, kept = hashes[2], [h for h in hashes if h != hashes[2]]
     before = bundle_of(sqlite_store, embedded_deployment, target)
-    assert ledger.is_anchored(target, before.root, before.proof)
+    assert ledger.is_anchored(HRSS_ID, target, before.root, before.proof)
 
     result = cli("erase", hex32(target), "--store", f"sqlite:///{database}", "--json")
     assert result.exit_code == 0, explain(result)
@@ -270,8 +271,13 @@ def test_erase_destroys_the_key_but_the_hash_and_proof_still_verify(
     assert after == before
     assert row.state == "anchored"
     assert verify_proof(after.root, target, after.proof)
-    assert ledger.is_anchored(target, after.root, after.proof)
-    report = check_bundle(after, embedded_deployment.chain)
+    assert ledger.is_anchored(HRSS_ID, target, after.root, after.proof)
+    report = check_bundle(
+        after,
+        embedded_deployment.chain,
+        contract=embedded_deployment.ledger.address,
+        chain_id=embedded_deployment.chain.chain_id,
+    )
     assert report.ok, report.to_json_obj()
     # and erasing again is harmless
     assert sqlite_store.erase(target)
@@ -310,7 +316,7 @@ def test_guessing_id_numbers_cannot_reproduce_the_anchored_hash(
     (target,) = submit_all(intake, [document])
     anchor_all(sqlite_store, embedded_deployment)
     bundle = bundle_of(sqlite_store, embedded_deployment, target)
-    assert embedded_deployment.ledger.is_anchored(target, bundle.root, bundle.proof)
+    assert embedded_deployment.ledger.is_anchored(HRSS_ID, target, bundle.root, bundle.proof)
 
     assert sqlite_store.erase(target)
     with pytest.raises(ErasedError):
@@ -335,8 +341,10 @@ def test_guessing_id_numbers_cannot_reproduce_the_anchored_hash(
         # nor does any guess pass for anchored, by the stored proof or singly
         assert not any(verify_proof(bundle.root, g, bundle.proof) for g in guesses)
         for guess in guesses[sequence - 2 : sequence + 3]:
-            assert not embedded_deployment.ledger.is_anchored(guess, bundle.root, bundle.proof)
-            assert not embedded_deployment.ledger.is_anchored(guess)
+            assert not embedded_deployment.ledger.is_anchored(
+                HRSS_ID, guess, bundle.root, bundle.proof
+            )
+            assert not embedded_deployment.ledger.is_anchored(HRSS_ID, guess)
 
     # contrast: were the salt known, the ID would be found among the candidates at once
     found = [c for c in candidates if candidate_hash(c, real_salt) == target]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.deployment import HRSS_ID
 from verifier_helpers import DAY, HRSS, POINTS, World, open_world
 
 from api.demo.sample_data import planted
@@ -400,7 +401,7 @@ def test_erasure_leaves_a_proof_that_reveals_nothing_and_no_automatic_breach(
     assert world.store.sealed(commitment) == (b"", None)
     # The proof still verifies, offline and on chain.
     assert verify_proof(batch.root, commitment, proof)
-    assert world.ledger.is_anchored(commitment, batch.root, proof)
+    assert world.ledger.is_anchored(HRSS_ID, commitment, batch.root, proof)
     # The hash is of a salted document: everything about the applicant, without the salt,
     # does not lead to it; with the salt (now gone) it did.
     assert applicant.hash() == commitment

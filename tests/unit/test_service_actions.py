@@ -13,6 +13,7 @@ import pytest
 from conftest import HRSS, MARKET, Deployment
 from service_keys import write_account, write_all_keys
 from sqlalchemy import select
+from support.deployment import HRSS_ID
 from test_service_departments import snapshot
 from test_service_world import DAY, ServiceWorld, assert_problem, open_service
 
@@ -48,7 +49,7 @@ def anchored(
 
 
 def on_chain(world: ServiceWorld, digest: Hash32) -> Status:
-    return world.deployment.ledger.status_of(digest).status
+    return world.deployment.ledger.status_of(HRSS_ID, digest).status
 
 
 def decide(world: ServiceWorld, digest: Hash32, outcome: str, **extra: str) -> httpx.Response:

@@ -128,7 +128,12 @@ def test_the_proof_bundle_checks_against_the_chain(world: ServiceWorld) -> None:
         bundle = ProofBundle.from_json_obj(response.json())
         assert bundle.commitment == digest
         assert len(bundle.proof) >= 2  # five leaves: two or three siblings
-        report = check_bundle(bundle, world.deployment.chain)
+        report = check_bundle(
+            bundle,
+            world.deployment.chain,
+            contract=world.deployment.ledger.address,
+            chain_id=world.deployment.chain.chain_id,
+        )
         assert report.ok, report.to_json_obj()
 
 
@@ -136,7 +141,12 @@ def test_a_tampered_proof_bundle_does_not_check(world: ServiceWorld) -> None:
     digest = anchored(world, count=2)[0][0]
     body = world.client.get(f"/v1/audit/commitments/{hex32(digest)}/proof").json()
     body["proof"][0] = "0x" + "00" * 32
-    assert not check_bundle(ProofBundle.from_json_obj(body), world.deployment.chain).ok
+    assert not check_bundle(
+        ProofBundle.from_json_obj(body),
+        world.deployment.chain,
+        contract=world.deployment.ledger.address,
+        chain_id=world.deployment.chain.chain_id,
+    ).ok
 
 
 def test_a_pending_commitment_has_no_proof_yet(world: ServiceWorld) -> None:

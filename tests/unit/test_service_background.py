@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import HRSS, Deployment
 from service_keys import write_all_keys
+from support.deployment import HRSS_ID
 from test_service_world import ServiceWorld, assert_problem, open_service
 
 from api.service.background import BackgroundTasks
@@ -124,7 +125,7 @@ def test_submit_with_wait_answers_once_anchored_by_the_background_pipeline(
         batch = body["batch"]
         assert (batch["state"], batch["root"]) == ("anchored", hex32(anchoring[0].root))
         assert batch["transaction"] == hex32(anchoring[0].tx_hash or b"")
-        assert keyed.deployment.ledger.batch_of(anchoring[0].root).size == batch["size"]
+        assert keyed.deployment.ledger.batch_of(HRSS_ID, anchoring[0].root).size == batch["size"]
         again = keyed.client.post(
             "/v1/commitments?wait=true", content=keyed.body(signed), headers=keyed.auth()
         )

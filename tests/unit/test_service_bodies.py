@@ -18,6 +18,7 @@ import httpx
 import pytest
 from conftest import Deployment
 from service_keys import write_all_keys
+from support.deployment import HRSS_ID
 from test_service_departments import snapshot
 from test_service_world import ServiceWorld, assert_problem, open_service
 
@@ -116,7 +117,7 @@ def test_a_duplicate_key_in_a_decision_is_refused_and_publishes_nothing(
     problem = assert_problem(answer, 400, "malformed-json")
     assert "duplicate key 'outcome'" in problem["detail"]
     assert snapshot(world) == before
-    assert world.deployment.ledger.status_of(digest).status == Status.NONE
+    assert world.deployment.ledger.status_of(HRSS_ID, digest).status == Status.NONE
 
 
 @pytest.mark.parametrize(

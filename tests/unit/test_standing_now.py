@@ -17,6 +17,7 @@ from conftest import Deployment
 from eth_abi.abi import encode as abi_encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.deployment import HRSS_ID
 
 from ledger import ChainError, MerkleTree, NodeUnreachableError, Status
 from ledger.canonical import keccak256
@@ -45,16 +46,18 @@ def h(text: str) -> Hash32:
 @given(WORD, WORD, st.lists(WORD, max_size=24))
 def test_call_data_equals_web3s(commitment: Hash32, root: Hash32, proof: list[Hash32]) -> None:
     contract = _web3_contract()
-    expected = contract.encode_abi("isAnchored", [commitment, root, proof])
-    assert encode_is_anchored(commitment, root, proof) == expected
-    assert encode_status_of(commitment) == contract.encode_abi("statusOf", [commitment])
+    expected = contract.encode_abi("isAnchored", [HRSS_ID, commitment, root, proof])
+    assert encode_is_anchored(HRSS_ID, commitment, root, proof) == expected
+    assert encode_status_of(HRSS_ID, commitment) == contract.encode_abi(
+        "statusOf", [HRSS_ID, commitment]
+    )
 
 
 def test_a_short_hash_is_refused_not_padded() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
-        encode_status_of(Hash32(b"\x01" * 31))
+        encode_status_of(HRSS_ID, Hash32(b"\x01" * 31))
     with pytest.raises(ValueError, match="32 bytes"):
-        encode_is_anchored(h("a"), h("b"), [Hash32(b"\x01" * 33)])
+        encode_is_anchored(HRSS_ID, h("a"), h("b"), [Hash32(b"\x01" * 33)])
 
 
 def test_answers_decode_as_eth_abi_writes_them() -> None:
@@ -99,18 +102,18 @@ def test_on_the_embedded_chain_the_answer_is_web3s(embedded_deployment: Deployme
     d.ledger.record_outcome(
         d.verifier, breached, Status.BREACHED, h("evidence"), tree.root, tree.proof(breached)
     )
-    answer = d.ledger.standing_now(breached, (tree.root, tree.proof(breached)))
+    answer = d.ledger.standing_now(HRSS_ID, breached, (tree.root, tree.proof(breached)))
     assert answer == StandingNow(
         d.chain.block_number(),
         True,
-        d.ledger.status_of(breached),
+        d.ledger.status_of(HRSS_ID, breached),
     )
     assert answer.standing.status is Status.BREACHED
-    member = d.ledger.standing_now(values[0], (tree.root, tree.proof(values[0])))
+    member = d.ledger.standing_now(HRSS_ID, values[0], (tree.root, tree.proof(values[0])))
     assert (member.anchored, member.standing.status) == (True, Status.NONE)
-    wrong = d.ledger.standing_now(values[0], (tree.root, tree.proof(values[1])))
+    wrong = d.ledger.standing_now(HRSS_ID, values[0], (tree.root, tree.proof(values[1])))
     assert wrong.anchored is False
-    unasked = d.ledger.standing_now(h("unknown"))
+    unasked = d.ledger.standing_now(HRSS_ID, h("unknown"))
     assert (unasked.anchored, unasked.standing.status) == (None, Status.NONE)
 
 

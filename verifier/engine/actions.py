@@ -180,7 +180,7 @@ class DepartmentActions:
         self.schedule(on)  # decided before any run: its verification must exist to move on
         self.flush()  # an earlier attempt's decision first: never queued twice
         # One the chain would refuse must not enter the outbox: it would block every flush.
-        standing = self.ledger.status_of(commitment).status
+        standing = self.ledger.status_of(self.department.id, commitment).status
         if entry.status not in _ALLOWED.get(standing, frozenset()):
             raise VerificationError(
                 f"{hex32(commitment)} is {standing.name} on chain: it cannot become {outcome}"
@@ -195,7 +195,7 @@ class DepartmentActions:
             raise VerificationError("withdrawal needs the department's registrar account")
         evidence = self.entry(commitment, "needs_manual", on, "registrar", note).evidence
         anchoring = self.store.anchoring_of(commitment)
-        standing = self.ledger.status_of(commitment).status
+        standing = self.ledger.status_of(self.department.id, commitment).status
         root: Hash32 = Hash32(bytes(32))
         proof: Sequence[Hash32] = ()
         if anchoring is not None and standing == Status.NONE:
@@ -216,7 +216,7 @@ class DepartmentActions:
                 f"breach {record_id} cannot be repaired before {earliest_repair(stored.record)}"
             )
         commitment = to_hash32(stored.record.commitment_hash)
-        if self.ledger.status_of(commitment).status == Status.BREACHED:
+        if self.ledger.status_of(self.department.id, commitment).status == Status.BREACHED:
             verifier = self.department.verifier
             self.ledger.repair(verifier, commitment, keccak256(decision.encode("utf-8")))
         self.records.update_breach_status(record_id, "repaired", on)
@@ -230,7 +230,7 @@ class DepartmentActions:
         entries: list[Entry] = []
         for stored in mine:
             commitment = to_hash32(stored.record.commitment_hash)
-            if self.ledger.status_of(commitment).status == Status.BREACHED:
+            if self.ledger.status_of(self.department.id, commitment).status == Status.BREACHED:
                 note = ClosingNote.of({"expired": stored.record.id, "on": on.isoformat()})
                 entries.append(OutcomeEntry(commitment, Status.EXPIRED, note))
         self.outbox.enqueue(self.code, entries)
@@ -248,7 +248,7 @@ class DepartmentActions:
             raise VerificationError(f"no breach {record_id} of {self.code}")
         commitment = to_hash32(stored.record.commitment_hash)
         self.flush()  # an earlier attempt's correction first: never queued twice
-        if self.ledger.status_of(commitment).status == Status.BREACHED:
+        if self.ledger.status_of(self.department.id, commitment).status == Status.BREACHED:
             body = {"corrected": record_id, "on": on.isoformat(), "note": note}
             entry: Entry = OutcomeEntry(commitment, Status.CORRECTED, ClosingNote.of(body))
             self.outbox.enqueue(self.code, [entry])

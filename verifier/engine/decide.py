@@ -10,7 +10,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
-from ledger import BatchProofVerifier, LedgerContract, SigningKey
+from ledger import BatchProofVerifier, LedgerContract, SigningKey, department_id
 from ledger.intake import Intake
 from ledger.store import Store
 from ledger.types import Hash32
@@ -85,11 +85,14 @@ class Decider:
 
     # ------------------------------------------------------------------ integrity
 
-    def _root_on_chain(self, root: Hash32) -> bool:
-        # One view call per batch, not per commitment: a thousand share a root.
-        if root not in self._roots_on_chain:
-            self._roots_on_chain[root] = self.ledger.batch_of(root).size > 0
-        return self._roots_on_chain[root]
+    def _root_on_chain(self, root: Hash32, matter_code: str) -> bool:
+        # One view call per batch, not per commitment: a thousand share a root. The batch
+        # must be the commitment's department's own (another's batch of the root is not).
+        department = department_id(self.catalog.matter(matter_code).department)
+        key = department + root
+        if key not in self._roots_on_chain:
+            self._roots_on_chain[key] = self.ledger.batch_of(department, root).size > 0
+        return self._roots_on_chain[key]
 
     def _start(self, hashes: Sequence[Hash32]) -> _Started:
         """Read the chunk's documents and proofs; hand them to the workers, if any."""
@@ -115,7 +118,11 @@ class Decider:
             checked = [check_document(self.intake.vault, *item, proves) for item in started.items]
         results: list[tuple[Checked | None, str]] = []
         for found, problem, root in checked:
-            if found is not None and root is not None and not self._root_on_chain(root):
+            if (
+                found is not None
+                and root is not None
+                and not self._root_on_chain(root, found.matter_code)
+            ):
                 results.append((None, "the anchor on chain does not prove this commitment"))
             else:
                 results.append((found, problem))

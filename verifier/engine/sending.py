@@ -13,7 +13,7 @@ from datetime import date
 
 from eth_account.signers.local import LocalAccount
 
-from ledger import ChainError, LedgerContract, OutcomeItem, Status, hex32
+from ledger import ChainError, LedgerContract, OutcomeItem, Status, department_id, hex32
 from ledger.intake import Intake
 from ledger.outbox import OutcomeOutbox, QueuedOutcome
 from ledger.store import Store
@@ -121,7 +121,9 @@ class OutcomeSender:
         for item in queued:
             # Only an outcome sent before (its transaction lost, say) can be on chain already.
             if item.tx_hash is not None:
-                standing = self.ledger.status_of(item.commitment_hash).status
+                standing = self.ledger.status_of(
+                    department_id(self.department), item.commitment_hash
+                ).status
                 if standing == item.status:
                     block = self.ledger.chain.block_number()
                     summary.breaches += self._recorded([item], item.tx_hash, block)
@@ -177,7 +179,8 @@ class OutcomeSender:
             item
             for item in suspects
             if not self.ledger.transition_allowed(
-                self.ledger.status_of(item.commitment_hash).status, item.status
+                self.ledger.status_of(department_id(self.department), item.commitment_hash).status,
+                item.status,
             )
         ]
         if refused:

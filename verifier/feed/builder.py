@@ -195,6 +195,10 @@ class FeedBuilder:
         if stored is None:  # anchored elsewhere: the chain facts are all there is
             return Details(department_name=department_name)
         matter = self._matter(stored.matter_code)
+        if matter is not None and matter.department != facts.department_code:
+            # Another department's own record of the same hash (records are keyed by
+            # department on chain): nothing of this commitment's applicant goes with it.
+            return Details(department_name=department_name)
         common: dict[str, Any] = {
             "commitment_code": stored.code,
             "matter_code": stored.matter_code,

@@ -41,7 +41,7 @@ from api.service.problems import (
 )
 from api.service.tokens import Principal
 from api.service.views import status_name, status_view
-from ledger import hex32, to_hash32
+from ledger import department_id, hex32, to_hash32
 from ledger.types import Hash32
 
 # The only routes that take the whole ServiceContext (ContextDep): a department's engine is
@@ -124,7 +124,8 @@ def _repair(
     repaired = context.records.breach(record_id)
     assert repaired is not None
     commitment = to_hash32(repaired.commitment_hash)
-    standing = context.chain.read(lambda ledger: int(ledger.status_of(commitment).status))
+    owner = department_id(repaired.department)
+    standing = context.chain.read(lambda ledger: int(ledger.status_of(owner, commitment).status))
     return RepairResult(
         id=repaired.id,
         commitment_hash=hex32(commitment),
