@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from feed_helpers import DAY, HRSS, FeedWorld, feed_world
 from sqlalchemy import update
+from verifier_helpers import SAMR
 
 from ledger import SigningKey, Status
+from ledger import keccak256 as h32
 from ledger.chain import Chain
 from verifier.breaches import add_months
 from verifier.feed.check import check_feed
@@ -223,3 +225,19 @@ def test_an_expiry_and_a_correction_are_public_records_of_their_own(fw: FeedWorl
     assert expiry.facts.evidence.from_status == correction.facts.evidence.from_status == "BREACHED"
     assert correction.facts.fulfilment_status == "undetermined"
     assert expiry.details.sanction and correction.details.sanction
+
+
+def test_another_departments_breach_of_the_same_hash_names_nobody(fw: FeedWorld) -> None:
+    """Issue #12 finding 2: SAMR anchors HRSS's kept commitment's hash as its own and
+    breaches it. Its record is SAMR's alone: no HRSS applicant, code or matter goes with it."""
+    d = fw.world.deployment
+    target = fw.hashes["kept"]
+    fw.world.ledger.anchor(d.other_registrar, target)
+    fw.world.ledger.record_outcome(d.other_verifier, target, Status.BREACHED, h32(b"theirs"))
+    fw.follower().step()
+    [theirs] = [r for r in served(fw) if r.facts.department_code == SAMR]
+    assert theirs.facts.kind == "breach"
+    assert theirs.details.committer_name is None and theirs.details.credit_code is None
+    assert theirs.details.commitment_code is None and theirs.details.matter_code is None
+    [ours] = [r for r in served(fw) if r.facts.kind == "kept"]
+    assert ours.facts.department_code == HRSS and ours.details.committer_name is not None
