@@ -674,3 +674,22 @@ def test_a_department_shows_its_code_and_never_its_keys() -> None:
 
     assert repr(department) == "Department(code='BJ-HRSS')"  # logged safely
     assert department.id == department_id(HRSS)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_breach_found_in_a_run_is_published_without_opening_its_document_again(
+    world: World, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    falses = [world.commit_kind("false", POINTS)[0] for _ in range(8)]  # enough for 2 workers
+
+    def opened_again(commitment: Hash32) -> None:
+        raise AssertionError("the document was checked in this run: not opened again")
+
+    monkeypatch.setattr(world.intake, "open_document", opened_again)
+    engine = world.new_engine(workers=workers)
+
+    summary = engine.run(DAY)
+
+    assert len(summary.breaches) == len(falses)
+    published = [engine.records.breach(record_id) for record_id in summary.breaches]
+    assert all(record is not None and record.party_name for record in published)

@@ -10,7 +10,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
-from ledger import BatchProofVerifier, LedgerContract, SigningKey, department_id
+from ledger import Applicant, BatchProofVerifier, LedgerContract, SigningKey, department_id
 from ledger.intake import Intake
 from ledger.store import Store
 from ledger.types import Hash32
@@ -70,6 +70,7 @@ class Decider:
         self.sources = dict(sources)
         self._roots_on_chain: dict[bytes, bool] = {}
         self._anchorings: list[Mapping[bytes, Anchoring]] = [{}, {}, {}]
+        self._checked: list[Mapping[bytes, Checked]] = [{}, {}, {}]
         # Opening, validating and checking the signature of each document is most of the
         # CPU of a run: with workers it is spread over processes, as intake does.
         self._workers = workers
@@ -127,6 +128,15 @@ class Decider:
             else:
                 results.append((found, problem))
         return results
+
+    def recent_applicant(self, commitment: Hash32) -> Applicant | None:
+        """The applicant of a commitment of the last three chunks compared (None for the
+        others): a breach record names them without opening the document a second time."""
+        for checked in reversed(self._checked):
+            found = checked.get(commitment)
+            if found is not None:
+                return found.applicant()
+        return None
 
     @property
     def recent_anchorings(self) -> Mapping[bytes, Anchoring]:
@@ -247,6 +257,7 @@ class Decider:
 
     def _compared(self, decisions: list[Decision | None], comparing: _Comparing) -> list[Decision]:
         results = comparing.done or [r for part in comparing.parts for r in part.result()]
+        self._checked = [*self._checked[-2:], {c: found for c, found, _, _ in comparing.todo}]
         compared = iter(zip(comparing.todo, results, strict=True))
         final: list[Decision] = []
         for decision in decisions:

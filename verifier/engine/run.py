@@ -127,6 +127,7 @@ class VerificationEngine:
             outbox=outcome_outbox(store),
             # the proofs of the commitments just decided were read for the integrity check
             recent_anchorings=lambda: self.decider.recent_anchorings,
+            recent_applicant=self.decider.recent_applicant,
             outcomes_per_transaction=self.config.outcomes_per_transaction,
         )
 

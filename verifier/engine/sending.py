@@ -13,7 +13,15 @@ from datetime import date
 
 from eth_account.signers.local import LocalAccount
 
-from ledger import ChainError, LedgerContract, OutcomeItem, Status, department_id, hex32
+from ledger import (
+    Applicant,
+    ChainError,
+    LedgerContract,
+    OutcomeItem,
+    Status,
+    department_id,
+    hex32,
+)
 from ledger.intake import Intake
 from ledger.outbox import OutcomeOutbox, QueuedOutcome
 from ledger.store import Store
@@ -63,10 +71,12 @@ class OutcomeSender:
         records: VerifierRecords,
         outbox: OutcomeOutbox[OutboxReport],
         recent_anchorings: Callable[[], Mapping[bytes, Anchoring]] | None = None,
+        recent_applicant: Callable[[Hash32], Applicant | None] | None = None,
         outcomes_per_transaction: int = OUTCOMES_PER_TRANSACTION,
     ) -> None:
         """`recent_anchorings`: the proofs the caller has read already (the decider's, of
-        the commitments it decided); the others are read from the store."""
+        the commitments it decided), the others are read from the store; `recent_applicant`:
+        the applicants of the documents it opened, the others' documents are opened here."""
         self.department = department
         self.store = store
         self.intake = intake
@@ -77,6 +87,7 @@ class OutcomeSender:
         self.records = records
         self.outbox = outbox
         self.recent_anchorings = recent_anchorings
+        self.recent_applicant = recent_applicant
         self.outcomes_per_transaction = outcomes_per_transaction
 
     def flush(self, summary: RunSummary) -> int:
@@ -242,11 +253,9 @@ class OutcomeSender:
         block: int,
         on: date,
     ) -> str:
-        signed = self.intake.open_document(item.commitment_hash)
-        if signed is None:
-            raise VerificationError(f"no document for {hex32(item.commitment_hash)}")
+        applicant = self._applicant(item.commitment_hash)
         record = make_breach_record(
-            signed.document.applicant,
+            applicant,
             matter,
             item.commitment_hash,
             facts=_facts(report, matter),
@@ -261,7 +270,6 @@ class OutcomeSender:
                 commitment_hash=hex32(item.commitment_hash),
             ),
         )
-        applicant = signed.document.applicant
         fingerprint = self.intake.vault.fingerprint(applicant.id_type, applicant.id_number)
         if self.records.breach(record.id) is None:  # published before a crash: keep that one
             self.records.add_breach(record, fingerprint)
@@ -269,6 +277,18 @@ class OutcomeSender:
         self.store.exclude(fingerprint, item.commitment_hash)
         log.info("breach %s published", record.id)
         return record.id
+
+    def _applicant(self, commitment: Hash32) -> Applicant:
+        """Who committed: from the decider, which opened the document to check it in this
+        run; else from the document (a breach of an overdue mismatch, a person's decision)."""
+        known = self.recent_applicant(commitment) if self.recent_applicant is not None else None
+        stored = self.store.get(commitment) if known is not None else None
+        if known is not None and stored is not None and not stored.erased:
+            return known  # erased since it was checked: opening it says so, as before
+        signed = self.intake.open_document(commitment)
+        if signed is None:
+            raise VerificationError(f"no document for {hex32(commitment)}")
+        return signed.document.applicant
 
 
 # Gas of one recordOutcomes item, measured with forge, with margin: a first outcome creates

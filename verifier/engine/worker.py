@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from ledger import (
+    Applicant,
     BatchProofVerifier,
     InvalidDocumentError,
     SignatureError,
@@ -72,15 +73,31 @@ class Checked:
     matter_code: str
     subject: Subject = field(repr=False)
     claims: tuple[tuple[str, str, object], ...]
+    # Who committed (kind, name): a breach found names them without opening the document again.
+    party: tuple[str, str] = field(default=("", ""), repr=False)
 
     @classmethod
     def of(cls, signed: SignedCommitment) -> Checked:
-        """The parts of a checked document the comparison needs."""
+        """The parts of a checked document the comparison (and a breach record) needs."""
         document = signed.document
+        applicant = document.applicant
         return cls(
             document.matter_code,
-            Subject(document.applicant.id_type, document.applicant.id_number),
+            Subject(applicant.id_type, applicant.id_number),
             tuple((claim.key, claim.op, claim.value) for claim in document.claims),
+            (applicant.kind, applicant.name),
+        )
+
+    def applicant(self) -> Applicant:
+        """The applicant of the checked document, as it committed."""
+        kind, name = self.party
+        return Applicant.model_validate(
+            {
+                "kind": kind,
+                "name": name,
+                "id_type": self.subject.id_type,
+                "id_number": self.subject.id_number,
+            }
         )
 
 
