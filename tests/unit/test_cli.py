@@ -214,6 +214,9 @@ def changed_document(w: Work, name: str, **fields: object) -> Path:
 # error names something other than the node shows the check came before any contact.
 Case = Callable[[Work], tuple[list[object], list[str]]]
 
+PINNED = ["--contract", "0x" + "11" * 20, "--chain-id", "1"]  # verify-proof's trust anchor
+NOT_AN_ADDRESS = ["--contract", "0x12", "--chain-id", "1"]
+
 BAD_INPUTS: dict[str, Case] = {
     # JSON that is not JSON
     "hash/not-json": lambda w: (["hash", not_json(w)], ["broken.json", "not valid JSON"]),
@@ -377,8 +380,16 @@ BAD_INPUTS: dict[str, Case] = {
         ["block_number must be a non-negative integer"],
     ),
     "verify-proof/unreachable-node": lambda w: (
-        ["verify-proof", w.bundle_file("b.json"), "--rpc", w.dead_rpc],
+        ["verify-proof", w.bundle_file("b.json"), "--rpc", w.dead_rpc, *PINNED],
         ["no Ethereum node answers", w.dead_rpc],
+    ),
+    "verify-proof/unpinned": lambda w: (
+        ["verify-proof", w.bundle_file("b.json"), "--rpc", w.dead_rpc],
+        ["--contract ADDRESS --chain-id ID", "a bundle's own contract proves nothing"],
+    ),
+    "verify-proof/pinned-to-no-address": lambda w: (
+        ["verify-proof", w.bundle_file("b.json"), "--rpc", w.dead_rpc, *NOT_AN_ADDRESS],
+        ["not an address", "0x12"],
     ),
     # keys
     "sign/key-not-pem": lambda w: (
