@@ -409,6 +409,26 @@ class LedgerContract:
         event = getattr(self._contract.events, name)
         return list(event.get_logs(from_block=from_block, to_block=to_block))
 
+    def outcome_recorded(
+        self, department: bytes, commitment: Hash32, to: Status, from_block: int = 0
+    ) -> tuple[bytes, int] | None:
+        """Where the chain recorded `department`'s move of `commitment` to `to`, as its
+        OutcomeRecorded event says: (transaction, block number), the latest such; None when
+        there is none. The chain's word, not the hash a sender last signed: after a crash the
+        transaction that landed may be an earlier one, and a resend of it reverted."""
+        logs = self._contract.events.OutcomeRecorded.get_logs(
+            argument_filters={"commitment": commitment, "department": department},
+            from_block=from_block,
+        )
+        found = [
+            (bytes(e["transactionHash"]), int(e["blockNumber"]))
+            for e in logs
+            if bytes(e["args"]["commitment"]) == commitment
+            and bytes(e["args"]["department"]) == department
+            and int(e["args"]["to"]) == int(to)
+        ]
+        return found[-1] if found else None
+
     def batch_anchored_event(
         self, department: bytes, root: Hash32, from_block: int = 0
     ) -> tuple[bytes, int, bytes] | None:

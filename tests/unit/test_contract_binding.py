@@ -643,3 +643,15 @@ def test_another_department_cannot_take_over_a_batch_member(deployment: Any) -> 
     )
     assert d.ledger.status_of(HRSS, member).status is Status.KEPT
     assert d.ledger.status_of(HRSS, other).status is Status.KEPT
+
+
+def test_outcome_recorded_finds_the_transaction_on_chain(deployment: Any) -> None:
+    """The chain's word on which transaction recorded a move (finding 8 of issue #12)."""
+    d = deployment
+    c = h("found by its event")
+    d.ledger.anchor(d.registrar, c)
+    assert d.ledger.outcome_recorded(HRSS, c, Status.KEPT) is None
+    sent = d.ledger.record_outcome(d.verifier, c, Status.KEPT, h("report"))
+    assert d.ledger.outcome_recorded(HRSS, c, Status.KEPT) == (sent.tx_hash, sent.block_number)
+    assert d.ledger.outcome_recorded(HRSS, c, Status.BREACHED) is None
+    assert d.ledger.outcome_recorded(SAMR, c, Status.KEPT) is None  # another department's
