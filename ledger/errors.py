@@ -68,6 +68,10 @@ class ApplicantExcludedError(LedgerError, PermissionError):
     """The applicant has an unrepaired breach: the commitment route is closed to them."""
 
 
+class CodeTakenError(InvalidDocumentError):
+    """Another commitment of the department already holds this commitment code."""
+
+
 class ContractRevertError(ChainError):
     """The contract refused a call; ``name`` is its custom error, ``args`` its values."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ledger.canonical import load_json_bytes
 from ledger.documents import SignedCommitment, check_salt
-from ledger.errors import ApplicantExcludedError, InvalidDocumentError, LedgerError
+from ledger.errors import ApplicantExcludedError, CodeTakenError, InvalidDocumentError, LedgerError
 from ledger.signing import verify_signed
 from ledger.store import NewCommitment, Store
 from ledger.types import Hash32
@@ -174,6 +174,8 @@ class Intake:
         good = [item for item in checked if isinstance(item, NewCommitment)]
         excluded = self.store.excluded_among([item.applicant_fingerprint for item in good])
         admitted = [item for item in good if item.applicant_fingerprint not in excluded]
+        taken = self._codes_taken(admitted)
+        admitted = [item for item in admitted if item.hash not in taken]
         fresh = iter(self.store.add_commitments(admitted))
         results: list[Acknowledgement | LedgerError] = []
         for item in checked:
@@ -186,9 +188,27 @@ class Intake:
                         "closed until it is repaired; apply with certificates instead"
                     )
                 )
+            elif item.hash in taken:
+                results.append(
+                    CodeTakenError(
+                        f"commitment code {item.code} is already used by another commitment "
+                        f"of {item.department}: each commitment needs a code of its own"
+                    )
+                )
             else:
                 results.append(Acknowledgement(item.hash, next(fresh)))
         return results
+
+    def _codes_taken(self, items: Sequence[NewCommitment]) -> set[Hash32]:
+        """Hashes of items whose code another commitment of their department holds (stored,
+        or earlier among `items`); the same document again keeps its code."""
+        holders = self.store.code_holders([item.code for item in items])
+        taken: set[Hash32] = set()
+        for item in items:
+            holder = holders.setdefault((item.department, item.code), item.hash)
+            if holder != item.hash:
+                taken.add(item.hash)
+        return taken
 
     def open_document(self, commitment: Hash32) -> SignedCommitment | None:
         """The stored signed document (None when unknown); ErasedError once erased."""

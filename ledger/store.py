@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,7 +263,8 @@ class Store:
 
     def with_code(self, code: str, limit: int = 20) -> list[StoredCommitment]:
         """Commitments stored under a national commitment code (oldest first, at most
-        `limit`): a code is signed again with a fresh salt when an applicant re-commits."""
+        `limit`): intake refuses a code used before, but a store filled before it did may
+        hold several commitments under one code."""
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(commitments)
@@ -272,6 +273,22 @@ class Store:
                 .limit(limit)
             ).all()
         return [_stored(row) for row in rows]
+
+    def code_holders(self, codes: Collection[str]) -> dict[tuple[str, str], Hash32]:
+        """(department, code) -> the oldest commitment stored under it, for those of `codes`
+        in use (through the code index, IN_CHUNK codes per query)."""
+        wanted = sorted(set(codes))
+        holders: dict[tuple[str, str], Hash32] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(wanted), IN_CHUNK):
+                rows = connection.execute(
+                    select(commitments.c.department, commitments.c.code, commitments.c.hash)
+                    .where(commitments.c.code.in_(wanted[start : start + IN_CHUNK]))
+                    .order_by(commitments.c.id)
+                ).all()
+                for row in rows:
+                    holders.setdefault((row.department, row.code), Hash32(bytes(row.hash)))
+        return holders
 
     def anchoring_of(self, commitment: Hash32) -> tuple[BatchRow, tuple[Hash32, ...]] | None:
         """The anchored batch holding `commitment` and its proof, or None if not anchored yet."""

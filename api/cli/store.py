@@ -95,9 +95,11 @@ def submit(
                 if not as_json:  # printed as it happens: an acknowledgement is a promise
                     stdout.print(f"accepted {item['hash']} {path}", markup=False)
             else:
-                item = {"file": str(path), "error": str(ack), "type": type(ack).__name__}
+                # A file's own errors start with its name already: named once, here.
+                error = str(ack).removeprefix(f"{path}: ")
+                item = {"file": str(path), "error": error, "type": type(ack).__name__}
                 if not as_json:
-                    console.print(f"refused {path}: {ack}", markup=False)
+                    console.print(f"refused {path}: {error}", markup=False)
             results.append(item)
     refused = sum("error" in r for r in results)
     if as_json:

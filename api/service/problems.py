@@ -45,6 +45,7 @@ NOT_FOUND = ProblemType("not-found", "Not found", 404)
 METHOD_NOT_ALLOWED = ProblemType("method-not-allowed", "Method not allowed", 405)
 NOT_ANCHORED = ProblemType("not-anchored", "The commitment is not anchored yet", 409)
 ACTION_REFUSED = ProblemType("action-refused", "The commitment's state does not allow this", 409)
+CODE_TAKEN = ProblemType("code-taken", "Another commitment already holds this code", 409)
 CONTRACT_REFUSED = ProblemType("contract-refused", "The contract refused the transaction", 409)
 CONTRACT_FORBIDDEN = ProblemType(
     "contract-forbidden", "The contract does not let this department's account do this", 403

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,9 @@ KEY = SigningKey.generate("ed25519")
 
 
 def documents(count: int, seed: int = 11) -> list[Commitment]:
-    return list(sample_commitments(count, seed=seed))
+    # Signed `seed` days before the samples' first day: seeds do not share codes.
+    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC) - timedelta(days=seed)
+    return list(sample_commitments(count, seed=seed, start=start))
 
 
 def signed(document: Commitment, key: SigningKey = KEY) -> SignedCommitment:

@@ -23,6 +23,7 @@ from api.service.deps import (
 from api.service.models import Accepted, AcceptedAnchored, CommitmentStatus
 from api.service.problems import (
     APPLICANT_EXCLUDED,
+    CODE_TAKEN,
     INVALID_DOCUMENT,
     INVALID_SIGNATURE,
     UNAVAILABLE,
@@ -31,7 +32,7 @@ from api.service.problems import (
 )
 from api.service.views import batch_view, status_view
 from ledger import InvalidDocumentError, SignatureError, SignedCommitment, hex32
-from ledger.errors import ApplicantExcludedError
+from ledger.errors import ApplicantExcludedError, CodeTakenError
 from ledger.store import Store
 from ledger.types import Hash32
 
@@ -76,7 +77,7 @@ def _parse_signed(raw: bytes) -> SignedCommitment:
     responses={
         200: {"model": AcceptedAnchored, "description": "Stored before, and anchored"},
         201: {"model": AcceptedAnchored, "description": "Stored and anchored (wait=true)"},
-        **problem_responses(400, 401, 403, 413, 422, 503),
+        **problem_responses(400, 401, 403, 409, 413, 422, 503),
     },
 )
 async def submit_commitment(
@@ -113,6 +114,8 @@ async def submit_commitment(
         raise ProblemError(APPLICANT_EXCLUDED, str(exc)) from None
     except SignatureError as exc:
         raise ProblemError(INVALID_SIGNATURE, str(exc)) from None
+    except CodeTakenError as exc:
+        raise ProblemError(CODE_TAKEN, str(exc)) from None
     except InvalidDocumentError as exc:
         raise ProblemError(INVALID_DOCUMENT, str(exc)) from None
     digest = hex32(ack.hash)
