@@ -16,6 +16,11 @@ from web3.contract import Contract
 from web3.types import TxParams, TxReceipt
 
 from ledger.artifact import load_artifact
+from ledger.calldata import WORD
+from ledger.calldata import decode_bool as decode_bool
+from ledger.calldata import encode_is_anchored as encode_is_anchored
+from ledger.calldata import encode_outcomes as encode_outcomes
+from ledger.calldata import encode_status_of as encode_status_of
 from ledger.canonical import keccak256
 from ledger.chain import Chain, abi_type
 from ledger.errors import ChainError
@@ -99,85 +104,12 @@ class Sent:
     gas_used: int
 
 
-_RECORD_OUTCOMES = function_signature_to_4byte_selector(
-    "recordOutcomes((bytes32,uint8,bytes32,bytes32,bytes32[])[])"
-)
-_WORD = 32
-
-
-def _word(value: int) -> bytes:
-    return value.to_bytes(_WORD, "big")
-
-
-def _bytes32(value: bytes) -> bytes:
-    if len(value) != _WORD:
-        raise ValueError(f"a bytes32 value has 32 bytes, not {len(value)}")
-    return bytes(value)
-
-
-def encode_outcomes(items: Sequence[OutcomeItem]) -> str:
-    """0x-hex call data of `recordOutcomes(items)`, written directly: eth_abi's generic
-    encoder checked and wrote the thousands of words of a 300-outcome batch one at a time,
-    at more CPU than the rest of sending it. The same bytes as eth_abi (a test compares)."""
-    heads, tails = [], []
-    offset = _WORD * len(items)  # the tuples follow the table of their offsets
-    for item in items:
-        if not 0 <= int(item.outcome) <= 255:
-            raise ValueError(f"an outcome is a uint8, not {int(item.outcome)}")
-        tail = b"".join(
-            (
-                _bytes32(item.commitment),
-                _word(int(item.outcome)),
-                _bytes32(item.evidence),
-                _bytes32(item.root),
-                _word(5 * _WORD),  # the proof follows the tuple's five head words
-                _word(len(item.proof)),
-                *(_bytes32(node) for node in item.proof),
-            )
-        )
-        heads.append(_word(offset))
-        tails.append(tail)
-        offset += len(tail)
-    data = b"".join((_RECORD_OUTCOMES, _word(_WORD), _word(len(items)), *heads, *tails))
-    return "0x" + data.hex()
-
-
-_IS_ANCHORED = function_signature_to_4byte_selector("isAnchored(bytes32,bytes32,bytes32,bytes32[])")
-_STATUS_OF = function_signature_to_4byte_selector("statusOf(bytes32,bytes32)")
-
-
-def encode_is_anchored(
-    department: bytes, commitment: Hash32, root: Hash32, proof: Sequence[Hash32]
-) -> str:
-    """0x-hex call data of `isAnchored(department, commitment, root, proof)`, written directly."""
-    words = (
-        _bytes32(department),
-        _bytes32(commitment),
-        _bytes32(root),
-        _word(4 * _WORD),
-        _word(len(proof)),
-    )
-    return "0x" + b"".join((_IS_ANCHORED, *words, *(_bytes32(n) for n in proof))).hex()
-
-
-def encode_status_of(department: bytes, commitment: Hash32) -> str:
-    """0x-hex call data of `statusOf(department, commitment)`."""
-    return "0x" + (_STATUS_OF + _bytes32(department) + _bytes32(commitment)).hex()
-
-
-def decode_bool(raw: bytes) -> bool:
-    """A `bool` return value; ChainError when the bytes are not one."""
-    if len(raw) != _WORD or int.from_bytes(raw, "big") > 1:
-        raise ChainError(f"not an ABI bool: 0x{raw[:40].hex()}")
-    return raw[-1] == 1
-
-
 def decode_standing(raw: bytes) -> Standing:
     """`statusOf`'s return value (uint8, bytes32, uint64, uint64); ChainError when malformed."""
-    if len(raw) != 4 * _WORD:
-        raise ChainError(f"statusOf returned {len(raw)} bytes, not {4 * _WORD}")
+    if len(raw) != 4 * WORD:
+        raise ChainError(f"statusOf returned {len(raw)} bytes, not {4 * WORD}")
     status, anchored_at, updated_at = (
-        int.from_bytes(raw[i * _WORD : (i + 1) * _WORD], "big") for i in (0, 2, 3)
+        int.from_bytes(raw[i * WORD : (i + 1) * WORD], "big") for i in (0, 2, 3)
     )
     if anchored_at >= 2**64 or updated_at >= 2**64:
         raise ChainError("statusOf returned a time wider than uint64")
@@ -185,7 +117,7 @@ def decode_standing(raw: bytes) -> Standing:
         known = Status(status)
     except ValueError:
         raise ChainError(f"statusOf returned an unknown status {status}") from None
-    return Standing(known, raw[_WORD : 2 * _WORD], anchored_at, updated_at)
+    return Standing(known, raw[WORD : 2 * WORD], anchored_at, updated_at)
 
 
 def _sent(receipt: TxReceipt) -> Sent:
