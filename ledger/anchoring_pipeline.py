@@ -133,7 +133,9 @@ class Anchorer:
         if not anchored:
             return 0
         head = self.chain.block_number()
-        start = min(min(b.block_number or 0 for b in anchored), head)
+        # from a window below the oldest: a re-mined transaction may land a little earlier
+        oldest = min(b.block_number or 0 for b in anchored)
+        start = max(0, min(oldest, head) - RECHECK_WINDOW)
         events: dict[tuple[bytes, bytes], tuple[bytes, int, bytes, int]] = {}
         for entry in self.ledger.events("BatchAnchored", from_block=start, to_block=head):
             args = entry["args"]
