@@ -378,6 +378,21 @@ class Chain:
         self._nonces[address] = nonce + 1
         return nonce
 
+    def refusal(
+        self, call: TxParams, *, abi: Sequence[dict[str, Any]] = ()
+    ) -> ContractRevertError | None:
+        """What the contract says to `call` now, without sending it (an eth_call at the
+        latest block): its refusal, or None when it would go through. NodeUnreachableError
+        or ChainError when the node does not answer or answers otherwise."""
+        try:
+            self.w3.eth.call(call)
+        except Exception as exc:
+            error = self._translate(exc, abi)
+            if isinstance(error, ContractRevertError):
+                return error
+            raise error from exc
+        return None
+
     def _translate(self, exc: Exception, abi: Sequence[dict[str, Any]]) -> Exception:
         if _is_revert(exc):
             raw = _revert_bytes(exc)

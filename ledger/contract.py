@@ -23,7 +23,7 @@ from ledger.calldata import encode_outcomes as encode_outcomes
 from ledger.calldata import encode_status_of as encode_status_of
 from ledger.canonical import keccak256
 from ledger.chain import Chain, abi_type
-from ledger.errors import ChainError
+from ledger.errors import ChainError, ContractRevertError
 from ledger.rpc import RpcBatch, hex_data, hex_quantity
 from ledger.types import DepartmentId, Hash32
 
@@ -228,6 +228,18 @@ class LedgerContract:
         """Record many outcomes in one transaction (all or nothing)."""
         receipt = self.chain.transact(verifier, self.outcomes_builder(items), abi=self.abi)
         return _sent(receipt)
+
+    def outcomes_refusal(
+        self, verifier: str, items: Sequence[OutcomeItem]
+    ) -> ContractRevertError | None:
+        """The contract's refusal of `recordOutcomes(items)` from `verifier` now, or None
+        when it would record them all: asked with an eth_call, nothing is sent."""
+        call = {
+            "from": Web3.to_checksum_address(verifier),
+            "to": self.address,
+            "data": encode_outcomes(items),
+        }
+        return self.chain.refusal(cast(TxParams, call), abi=self.abi)
 
     def repair(self, verifier: LocalAccount, commitment: Hash32, decision: Hash32) -> Sent:
         """Repair a breach."""

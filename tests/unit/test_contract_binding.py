@@ -655,3 +655,20 @@ def test_outcome_recorded_finds_the_transaction_on_chain(deployment: Any) -> Non
     assert d.ledger.outcome_recorded(HRSS, c, Status.KEPT) == (sent.tx_hash, sent.block_number)
     assert d.ledger.outcome_recorded(HRSS, c, Status.BREACHED) is None
     assert d.ledger.outcome_recorded(SAMR, c, Status.KEPT) is None  # another department's
+
+
+def test_outcomes_refusal_asks_without_sending(deployment: Any) -> None:
+    """The contract's refusal of a set of outcomes, named, before anything is sent."""
+    d = deployment
+    c = h("asked first")
+    d.ledger.anchor(d.registrar, c)
+    ok = [OutcomeItem(c, Status.KEPT, h("report"))]
+    assert d.ledger.outcomes_refusal(d.verifier.address, ok) is None
+    stranger = h("never anchored")
+    bad = [*ok, OutcomeItem(stranger, Status.KEPT, h("report"))]
+    before = d.chain.block_number()
+    refusal = d.ledger.outcomes_refusal(d.verifier.address, bad)
+    assert refusal is not None
+    assert (refusal.error_name, refusal.error_args) == ("NotAnchored", (stranger,))
+    assert d.chain.block_number() == before  # nothing sent
+    assert d.ledger.status_of(HRSS, c).status is Status.ANCHORED
