@@ -28,7 +28,7 @@ from sqlalchemy import select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
-from feed_helpers import FeedWorld, feed_world  # noqa: E402
+from support.feed_world import FeedWorld, feed_world  # noqa: E402
 
 from ledger.chain import Chain  # noqa: E402
 from verifier.feed.store import FeedStore  # noqa: E402

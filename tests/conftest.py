@@ -7,17 +7,13 @@ import signal
 from collections.abc import Iterator
 
 import pytest
-from support.deployment import HRSS, MARKET, Deployment, deploy
+from support.deployment import Deployment, deploy
 from support.markers import needs
 
 from ledger.anvil import ANVIL_BINARY, AnvilNode
 from ledger.chain import Chain
 
-pytest_plugins = ["postgres"]  # tests/postgres.py: a PostgreSQL cluster, `store` fixtures
-
-# Test modules import these from support.deployment; the names stay here for modules not yet
-# moved over.
-__all__ = ["HRSS", "MARKET", "Deployment", "deploy"]
+pytest_plugins = ["support.postgres"]  # a PostgreSQL cluster, the `store` fixtures
 
 # ---------------------------------------------------------------------- markers
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from verifier_helpers import DAY, open_world
+from support.verifier_world import DAY, open_world
 
 from api.demo.sample_service import running
 from api.service import ServiceContext, Settings, create_app

@@ -6,7 +6,7 @@ import os
 import time
 
 import pytest
-from conftest import Deployment, deploy
+from support.deployment import Deployment, deploy
 
 from ledger import Mined
 from ledger.anvil import AnvilNode

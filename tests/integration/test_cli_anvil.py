@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import flat, one_json, write_documents, write_json, write_signed
+from support.cli import flat, one_json, write_documents, write_json, write_signed
 
 from ledger import Chain, SignedCommitment, hex32, leaf_hash, to_hash32
 from ledger.anvil import AnvilNode

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import closed_port, write_json
+from support.cli import closed_port, write_json
 from support.verify_cli import (
     AFTER_RECTIFICATION,
     HRSS,

@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from verifier_helpers import DAY, HRSS, World, open_world
+from support.verifier_world import DAY, HRSS, World, open_world
 
 from api.demo.sample_data import planted
 from api.demo.samples import sample_commitments

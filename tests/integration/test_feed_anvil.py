@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
+from support.verifier_world import DAY, HRSS, SAMR, World, open_world
 from typer.testing import CliRunner, Result
-from verifier_helpers import DAY, HRSS, SAMR, World, open_world
 
 from api.cli.main import app as cli_app
 from api.demo.samples import sample_commitments

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import deploy
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from pipeline_helpers import (
+from support.deployment import HRSS_ID, deploy
+from support.pipeline import (
     COMMITLEDGER,
     DEPARTMENT,
     PipelineThread,
@@ -38,7 +38,6 @@ from pipeline_helpers import (
     write_deployment,
     write_signed_files,
 )
-from support.deployment import HRSS_ID
 
 from ledger import hex32, to_hash32
 from ledger.anchoring_pipeline import Anchorer, PipelineConfig

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from conftest import deploy
-from pipeline_helpers import DEPARTMENT, check_exactly_once, rpc, submit_count, wait_for
-from support.deployment import HRSS_ID, MARKET_ID, Deployment
+from support.deployment import HRSS_ID, MARKET_ID, Deployment, deploy
+from support.pipeline import DEPARTMENT, check_exactly_once, rpc, submit_count, wait_for
 from web3.types import TxParams
 
 from ledger.anchoring_pipeline import Anchorer, BatchConflictError, PipelineConfig

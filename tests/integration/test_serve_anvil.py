@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import HRSS
 from eth_account import Account
-from service_keys import write_department_keys
+from support.deployment import HRSS
+from support.service_keys import write_department_keys
 
 from api.demo.samples import sample_commitments
 from api.keyfiles import new_key

@@ -4,8 +4,7 @@ tests/unit/test_service_audit_node.py)."""
 
 from __future__ import annotations
 
-from conftest import Deployment, deploy
-from support.deployment import HRSS_ID
+from support.deployment import HRSS_ID, Deployment, deploy
 
 from ledger import Chain, MerkleTree, Status
 from ledger.canonical import keccak256

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cli_helpers import one_json, one_line
 from typer.testing import CliRunner, Result
 
 from api.cli.main import app
 from ledger.vault import MASTER_KEY_ENV
+from support.cli import one_json, one_line
 
 RUNNER = CliRunner()
 HRSS = "BJ-HRSS"

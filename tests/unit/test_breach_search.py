@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Deployment
 from sqlalchemy import event, insert
-from test_records import CARD, FOOD, breach, company, fingerprint, person
-from test_service_world import assert_problem, open_service
+from support.breach_records import CARD, FOOD, ON, breach, company, fingerprint, person
+from support.deployment import Deployment
+from support.service_world import assert_problem, open_service
 
 from ledger.store import Store
 from ledger.tables import apply_migrations
@@ -26,8 +26,6 @@ from verifier.records.facade import (
     breach_records,
     verifier_migrations,
 )
-
-ON = date(2026, 3, 1)
 
 
 @pytest.fixture

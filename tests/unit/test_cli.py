@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 import rfc8785
-from cli_helpers import (
+from eth_account import Account
+from support.cli import (
     flat,
     one_json,
     one_line,
@@ -26,7 +27,6 @@ from cli_helpers import (
     write_json,
     write_signed,
 )
-from eth_account import Account
 from typer.testing import CliRunner, Result
 
 from api.cli.main import app

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import typer
-from cli_helpers import one_json, one_line
+from support.cli import one_json, one_line
 from support.verify_cli import HRSS, cli, explain, run_args, write_keys
 
 import api.errors

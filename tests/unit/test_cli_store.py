@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import one_json, one_line, unreachable_rpc, write_json
 from sqlalchemy import text, update
+from support.cli import one_json, one_line, unreachable_rpc, write_json
 from typer.testing import CliRunner, Result
 
 from api.cli.main import app

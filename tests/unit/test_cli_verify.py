@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import one_json, unreachable_rpc, write_json
+from support.cli import one_json, unreachable_rpc, write_json
 from support.verify_cli import (
     HRSS,
     bad_input,

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from cli_helpers import one_json
+from support.cli import one_json
 from typer.testing import CliRunner
 
 from api.demo.samples import sample_commitments

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
-from test_documents import person_commitment, with_change
+from support.documents import person_commitment, with_change
 
 from ledger.documents import Commitment, check_salt, new_salt
 from ledger.errors import InvalidDocumentError

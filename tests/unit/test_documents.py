@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from support.documents import organisation_commitment, person_commitment, with_change
 
 from ledger.canonical import canonical_bytes, commitment_hash
 from ledger.documents import (
@@ -30,54 +30,6 @@ CREDIT_CODES = [
     "9144030071526726XG",  # Shenzhen Tencent Computer Systems Co., Ltd.
     "91350100M000100Y43",  # the worked example in GB 32100-2015 explanations
 ]
-
-
-def person_commitment() -> dict[str, Any]:
-    return {
-        "schema_version": 1,
-        "code": "11000020240301000001",
-        "matter_code": "BJ-HRSS-JFLH-001",
-        "department": "BJ-HRSS",
-        "applicant": {
-            "kind": "person",
-            "name": "张三",
-            "id_type": "resident_id",
-            "id_number": "11010519491231002X",
-        },
-        "claims": [
-            {"key": "social_insurance_consecutive_months", "op": ">=", "value": 84},
-            {"key": "has_criminal_record", "op": "==", "value": False},
-            {"key": "residence_district", "op": "in", "value": ["dongcheng", "xicheng"]},
-            {"key": "graduation_date", "op": "<=", "value": "2024-07-01"},
-            {"key": "education_level", "op": "!=", "value": "none"},
-        ],
-        "channel": "online",
-        "signed_at": "2024-03-01T02:00:00Z",
-        "notice_hash": "0x" + "ab" * 32,
-        "salt": "0x" + "5a" * 32,
-    }
-
-
-def organisation_commitment() -> dict[str, Any]:
-    obj = person_commitment()
-    obj["applicant"] = {
-        "kind": "organisation",
-        "name": "华为技术有限公司",
-        "id_type": "uscc",
-        "id_number": "914403001922038216",
-    }
-    obj["claims"] = [{"key": "registered_capital_yuan", "op": ">", "value": 1_000_000}]
-    obj["channel"] = "counter"
-    return obj
-
-
-def with_change(obj: dict[str, Any], path: list[str | int], value: object) -> dict[str, Any]:
-    changed = copy.deepcopy(obj)
-    target: Any = changed
-    for step in path[:-1]:
-        target = target[step]
-    target[path[-1]] = value
-    return changed
 
 
 def rejection(obj: object) -> str:

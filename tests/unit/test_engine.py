@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from verifier_helpers import DAY, HRSS, POINTS, SAMR, World, open_world
+from support.verifier_world import DAY, HRSS, POINTS, SAMR, World, open_world
 
 from api.demo.sample_data import Planted
 from ledger import (

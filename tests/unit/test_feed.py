@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from feed_helpers import DAY, HRSS, FeedWorld, feed_world
 from sqlalchemy import update
-from verifier_helpers import SAMR
+from support.feed_world import DAY, HRSS, FeedWorld, feed_world
+from support.verifier_world import SAMR
 
 from ledger import SigningKey, Status
 from ledger import keccak256 as h32

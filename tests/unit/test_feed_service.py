@@ -18,12 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-from cli_helpers import one_json
-from feed_helpers import DAY, HRSS, FeedWorld, feed_world
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from support.cli import one_json
+from support.feed_world import DAY, HRSS, FeedWorld, feed_world
 from typer.testing import CliRunner
 
 from api.cli import feed as feed_cli

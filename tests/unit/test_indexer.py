@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Deployment
+from support.deployment import Deployment
 
 from ledger import MerkleTree, Status, keccak256
 from ledger.indexer import EventIndexer

@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import write_json
-from conftest import Deployment
-from test_service_departments import post_signed, snapshot
-from test_service_world import ServiceWorld, assert_problem, open_service
+from support.cli import write_json
+from support.deployment import Deployment
+from support.service_world import ServiceWorld, assert_problem, open_service, post_signed, snapshot
 from typer.testing import CliRunner
 
 from api.cli.main import app

@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import Deployment, deploy
 from eth_account import Account
-from pipeline_helpers import (
+from support.deployment import HRSS_ID, Deployment, deploy
+from support.pipeline import (
     DEPARTMENT,
     check_exactly_once,
     new_intake,
@@ -18,7 +18,6 @@ from pipeline_helpers import (
     submit_all,
     submit_count,
 )
-from support.deployment import HRSS_ID
 
 from ledger.anchoring_pipeline import Anchorer, PipelineConfig, build_tree
 from ledger.chain import Chain

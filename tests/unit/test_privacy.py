@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HRSS, MARKET, Deployment
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
 from eth_account.signers.local import LocalAccount
-from support.deployment import HRSS_ID
+from support.deployment import HRSS, HRSS_ID, MARKET, Deployment
 from support.privacy import (
     assert_nothing_personal,
     cli,

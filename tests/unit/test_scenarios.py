@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from support.deployment import HRSS_ID
-from verifier_helpers import DAY, HRSS, POINTS, World, open_world
+from support.verifier_world import DAY, HRSS, POINTS, World, open_world
 
 from api.demo.sample_data import planted
 from api.demo.samples import sample_commitments

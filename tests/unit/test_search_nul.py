@@ -6,10 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Deployment
-from test_breach_search import ON
-from test_records import breach, company, fingerprint
-from test_service_world import ServiceWorld, open_service
+from support.breach_records import ON, breach, company, fingerprint
+from support.deployment import Deployment
+from support.service_world import ServiceWorld, open_service
 
 from ledger.store import Store
 from verifier.records.facade import VerifierRecords

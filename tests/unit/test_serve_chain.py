@@ -7,10 +7,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import HRSS, MARKET
 from eth_account import Account
 from pydantic import ValidationError
-from service_keys import write_department_keys
+from support.deployment import HRSS, MARKET
+from support.service_keys import write_department_keys
 
 from api.demo.sample_data import planted
 from api.demo.samples import sample_commitments

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import HRSS, MARKET, Deployment
-from service_keys import write_account, write_all_keys
 from sqlalchemy import select
-from support.deployment import HRSS_ID
-from test_service_departments import snapshot
-from test_service_world import DAY, ServiceWorld, assert_problem, open_service
+from support.deployment import HRSS, HRSS_ID, MARKET, Deployment
+from support.service_keys import write_account, write_all_keys
+from support.service_world import DAY, ServiceWorld, assert_problem, open_service, snapshot
 
 from api.demo.sample_service import create_app as sample_app
 from api.demo.sample_service import running

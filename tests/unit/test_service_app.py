@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import unreachable_rpc
-from conftest import Deployment
-from test_service_world import (
+from support.cli import unreachable_rpc
+from support.deployment import Deployment
+from support.service_world import (
     SECURITY_HEADERS,
     ServiceWorld,
     assert_problem,

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import unreachable_rpc
-from conftest import HRSS, MARKET, Deployment
-from service_keys import write_all_keys
-from test_service_world import ServiceWorld, assert_problem, open_service
+from support.cli import unreachable_rpc
+from support.deployment import HRSS, MARKET, Deployment
+from support.service_keys import write_all_keys
+from support.service_world import ServiceWorld, anchored, assert_problem, open_service
 
 from ledger import ProofBundle, SignedCommitment, check_bundle, hex32
 from ledger.types import Hash32
@@ -21,13 +21,6 @@ def world(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWo
     opened = open_service(tmp_path, embedded_deployment)
     yield opened
     opened.context.close()
-
-
-def anchored(world: ServiceWorld, count: int = 1) -> list[tuple[Hash32, SignedCommitment]]:
-    documents = [world.signed() for _ in range(count)]
-    hashes = [world.submit(signed) for signed in documents]
-    world.anchor()
-    return list(zip(hashes, documents, strict=True))
 
 
 def personal_data(signed: SignedCommitment) -> list[str]:

@@ -9,10 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import HRSS, Deployment
-from service_keys import write_all_keys
-from support.deployment import HRSS_ID
-from test_service_world import ServiceWorld, assert_problem, open_service
+from support.deployment import HRSS, HRSS_ID, Deployment
+from support.service_keys import write_all_keys
+from support.service_world import ServiceWorld, assert_problem, open_service
 
 from api.service.background import BackgroundTasks
 from ledger import hex32

@@ -16,11 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Deployment
-from service_keys import write_all_keys
-from support.deployment import HRSS_ID
-from test_service_departments import snapshot
-from test_service_world import ServiceWorld, assert_problem, open_service
+from support.deployment import HRSS_ID, Deployment
+from support.service_keys import write_all_keys
+from support.service_world import ServiceWorld, assert_problem, open_service, snapshot
 
 from ledger import Signature, SignedCommitment, Status, hex32
 

@@ -7,13 +7,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from conftest import HRSS, MARKET, Deployment
-from sqlalchemy import MetaData, select
-from test_service_world import ServiceWorld, assert_problem, open_service
+from support.deployment import HRSS, MARKET, Deployment
+from support.service_world import ServiceWorld, assert_problem, open_service, post_signed, snapshot
 
 from ledger import SignedCommitment, hex32, new_salt, sign_commitment
 from ledger.types import Hash32
@@ -24,21 +22,6 @@ def world(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWo
     opened = open_service(tmp_path, embedded_deployment)
     yield opened
     opened.context.close()
-
-
-def snapshot(world: ServiceWorld) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table in the store's database."""
-    tables = MetaData()
-    tables.reflect(world.store.engine)
-    with world.store.engine.connect() as connection:
-        return {
-            name: sorted(tuple(row) for row in connection.execute(select(table)))
-            for name, table in tables.tables.items()
-        }
-
-
-def post_signed(world: ServiceWorld, signed: SignedCommitment, **headers: str) -> httpx.Response:
-    return world.client.post("/v1/commitments", content=world.body(signed), headers=headers)
 
 
 # ---------------------------------------------------------------------- submitting

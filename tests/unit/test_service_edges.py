@@ -14,10 +14,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from conftest import Deployment
-from test_service_world import open_service
-
 from api.serving import uvicorn_options
+from support.deployment import Deployment
+from support.service_world import open_service
 
 DEADLINE_S = 20.0
 

@@ -8,10 +8,10 @@ from html import escape
 from pathlib import Path
 
 import pytest
-from conftest import Deployment
 from pydantic import ValidationError
-from test_service_world import DAY, ServiceWorld, assert_problem, open_service
-from verifier_helpers import open_world
+from support.deployment import Deployment
+from support.service_world import DAY, ServiceWorld, assert_problem, open_service
+from support.verifier_world import open_world
 
 from api.service import Settings
 from ledger import Chain, hex32

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import HRSS, Deployment
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import APIOperation, Case, GenerationMode, checks
-from service_keys import write_all_keys
-from test_service_world import ServiceWorld, open_service
+from support.deployment import HRSS, Deployment
+from support.service_keys import write_all_keys
+from support.service_world import ServiceWorld, open_service
 
 from api.demo.sample_service import create_app as sample_app
 from api.demo.sample_service import running

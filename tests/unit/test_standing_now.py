@@ -13,11 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from conftest import Deployment
 from eth_abi.abi import encode as abi_encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.deployment import HRSS_ID
+from support.deployment import HRSS_ID, Deployment
 
 from ledger import ChainError, MerkleTree, NodeUnreachableError, Status
 from ledger.canonical import keccak256

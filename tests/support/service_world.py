@@ -1,5 +1,5 @@
-"""Shared by the service tests (no tests here): a service on a store in tmp_path and a
-ledger deployed on the embedded chain, department tokens, signed documents, breaches."""
+"""A service world for the service tests: a service on a store in tmp_path and a ledger
+deployed on the embedded chain, department tokens, signed documents, breaches."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import HRSS, MARKET, Deployment
+from sqlalchemy import MetaData, select
 from starlette.exceptions import StarletteDeprecationWarning
 
 from api.demo.samples import sample_commitments
@@ -30,6 +30,7 @@ from ledger.anchoring_pipeline import Anchorer
 from ledger.store import Store
 from ledger.types import Hash32
 from ledger.vault import Vault
+from support.deployment import HRSS, MARKET, Deployment
 from verifier import default_catalog
 from verifier.breaches import BreachEvidence, BreachRecord, make_breach_record
 
@@ -192,3 +193,27 @@ def open_service(
             issued = context.tokens.issue(department, role)
             world.tokens[department, role] = issued.token
     return world
+
+
+def anchored(world: ServiceWorld, count: int = 1) -> list[tuple[Hash32, SignedCommitment]]:
+    """`count` fresh commitments submitted and anchored: (hash, signed document) each."""
+    documents = [world.signed() for _ in range(count)]
+    hashes = [world.submit(signed) for signed in documents]
+    world.anchor()
+    return list(zip(hashes, documents, strict=True))
+
+
+def post_signed(world: ServiceWorld, signed: SignedCommitment, **headers: str) -> httpx.Response:
+    """POST a signed commitment to /v1/commitments with `headers`."""
+    return world.client.post("/v1/commitments", content=world.body(signed), headers=headers)
+
+
+def snapshot(world: ServiceWorld) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table in the store's database."""
+    tables = MetaData()
+    tables.reflect(world.store.engine)
+    with world.store.engine.connect() as connection:
+        return {
+            name: sorted(tuple(row) for row in connection.execute(select(table)))
+            for name, table in tables.tables.items()
+        }

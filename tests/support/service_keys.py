@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import HRSS, MARKET, Deployment
 from eth_account.signers.local import LocalAccount
 
 from ledger import SigningKey
+from support.deployment import HRSS, MARKET, Deployment
 
 
 def write_account(path: Path, account: LocalAccount) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import deploy
-from test_service_audit import anchored
-from test_service_world import open_service
+from support.deployment import deploy
+from support.service_world import anchored, open_service
 
 from ledger import AnvilNode, Chain, hex32
 

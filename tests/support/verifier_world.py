@@ -13,8 +13,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from conftest import Deployment, deploy
-
 from api.demo.sample_data import SOURCES, Planted, planted
 from api.demo.sample_service import Faults, create_app, running
 from api.demo.samples import sample_commitments
@@ -26,6 +24,7 @@ from ledger.intake import Acknowledgement, Intake
 from ledger.store import Store
 from ledger.types import Hash32
 from ledger.vault import Vault
+from support.deployment import Deployment, deploy
 from verifier import default_catalog
 from verifier.catalog import Catalog
 from verifier.engine.run import Department, EngineConfig, VerificationEngine, engine_for
