@@ -19,9 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
-from web3.exceptions import Web3Exception
 
-from ledger.chain import Chain
+from ledger.chain import Chain, Web3Exception
 from ledger.contract import LedgerContract, department_id
 from ledger.errors import ChainError, ContractRevertError, StoreError
 from ledger.merkle import MerkleTree

@@ -20,6 +20,7 @@ from web3.exceptions import (
     TimeExhausted,
     TransactionNotFound,
 )
+from web3.exceptions import Web3Exception as Web3Exception  # for callers outside the chain modules
 from web3.providers import EthereumTesterProvider, HTTPProvider
 from web3.types import Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
 

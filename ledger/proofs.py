@@ -237,6 +237,11 @@ def check_bundle_offline(bundle: ProofBundle, report: BundleReport | None = None
     return report
 
 
+def checksum_address(value: str) -> str | None:
+    """`value` as a checksummed address, or None when it is not a 0x-hex address."""
+    return Web3.to_checksum_address(value) if Web3.is_address(value) else None
+
+
 def runtime_code_check(chain: Chain, address: str) -> tuple[bool, bytes, bytes]:
     """Whether the code at `address` is exactly the committed artifact's runtime code:
     (same, deployed, expected). Anything else at the address (a forgery that emits the

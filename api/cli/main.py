@@ -55,7 +55,7 @@ from ledger import (
     sign_commitment,
     to_hash32,
 )
-from ledger.proofs import runtime_code_check, stored_bundle
+from ledger.proofs import checksum_address, runtime_code_check, stored_bundle
 
 app = typer.Typer(
     name="commitledger",
@@ -348,8 +348,6 @@ def verify_proof_command(
 ) -> None:
     """Check a proof bundle against any node of the chain and your pinned contract and chain:
     the code there must be the committed artifact's, the bundle must name that contract."""
-    from web3 import Web3
-
     with reporting_errors(as_json):
         bundle = ProofBundle.from_json_obj(read_json_file(bundle_file))
     if contract is None or chain_id is None:
@@ -358,7 +356,7 @@ def verify_proof_command(
             "publishes them; a bundle's own contract proves nothing",
             as_json=as_json,
         )
-    if not Web3.is_address(contract):
+    if checksum_address(contract) is None:
         fail(f"not an address: {contract!r}", as_json=as_json)
     with reporting_errors(as_json):
         report = check_bundle(bundle, Chain.connect(rpc), contract=contract, chain_id=chain_id)
@@ -385,16 +383,15 @@ def contract_verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Check that the code deployed at ADDRESS is exactly the committed artifact's."""
-    from web3 import Web3
-
-    if not Web3.is_address(address):
+    checksummed = checksum_address(address)
+    if checksummed is None:
         fail(f"not an address: {address!r}", as_json=as_json)
     with reporting_errors(as_json):
         same, deployed, expected = runtime_code_check(Chain.connect(rpc), address)
     artifact = load_artifact()
     result = {
         "ok": same,
-        "address": Web3.to_checksum_address(address),
+        "address": checksummed,
         "deployed_bytes": len(deployed),
         "expected_bytes": len(expected),
         "sources_hash": artifact["sourcesHash"],
