@@ -25,7 +25,6 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from rich.table import Table
 
-from api.bundles import stored_bundle
 from api.cli.store import catalog_departments
 from api.cli.verify import breach_row, breach_table, progress_bar
 from api.demo.sample_data import planted
@@ -51,6 +50,7 @@ from ledger import (
 )
 from ledger.anchoring_pipeline import Anchorer, PipelineConfig
 from ledger.intake import Acknowledgement, Intake
+from ledger.proofs import stored_bundle
 from ledger.store import Store
 from ledger.types import Hash32
 from ledger.vault import Vault
