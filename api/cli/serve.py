@@ -77,7 +77,7 @@ def serve(
     ] = False,
 ) -> None:
     """Run the HTTP service (API under /v1, lookup page at /) on 127.0.0.1."""
-    from api.serving import run_service
+    from api.cli.serving import run_service
 
     if not _loopback(host):
         fail(f"{host!r}: {LOOPBACK_ONLY}", as_json=False)

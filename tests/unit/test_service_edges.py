@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from api.serving import uvicorn_options
 from support.deployment import Deployment
 from support.service_world import open_service
+
+from api.cli.serving import uvicorn_options
 
 DEADLINE_S = 20.0
 
