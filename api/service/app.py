@@ -11,7 +11,9 @@ from fastapi.openapi.utils import get_openapi
 
 from api.service.anchoring_task import register_anchoring
 from api.service.context import ServiceContext
+from api.service.docs_pages import router as docs_router
 from api.service.feed_task import register_feed
+from api.service.head import HeadMiddleware
 from api.service.json_bodies import JsonBodyMiddleware
 from api.service.middleware import BodyLimitMiddleware, RequestMiddleware, WrongTokenMiddleware
 from api.service.problems import ProblemDetails, install_problem_handlers
@@ -57,7 +59,8 @@ def create_app(
         version=API_VERSION,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        # Swagger UI and ReDoc load scripts from a CDN, which the CSP (rightly) forbids.
+        # FastAPI's Swagger UI and ReDoc load scripts from a CDN, which the CSP (rightly)
+        # forbids: api/service/docs_pages.py serves both from the installed package.
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
@@ -66,7 +69,7 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(feed.router)
     routers = (health.router, departments.router, actions.router, audit.router)
-    for router in (*routers, public.router, public.assets):
+    for router in (*routers, public.router, public.assets, docs_router):
         app.include_router(router)
     # Added last runs first: the request middleware wraps everything, then the wrong-token
     # throttle, then the body limits.
@@ -81,6 +84,7 @@ def create_app(
         WrongTokenMiddleware,
         limiter=RateLimiter(failures, failures / settings.auth_failure_window_seconds),
     )
+    app.add_middleware(HeadMiddleware)  # inside the request middleware: HEAD is logged as is
     app.add_middleware(RequestMiddleware)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
