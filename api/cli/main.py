@@ -10,7 +10,9 @@ from typing import Annotated, Any, cast
 import typer
 from rich.table import Table
 
+from api.cli import config as cli_config
 from api.cli import feed as cli_feed
+from api.cli import new as cli_new
 from api.cli import serve as cli_serve
 from api.cli import store as cli_store
 from api.cli import verify as cli_verify
@@ -424,10 +426,12 @@ def demo(
     human(lambda: console.print("[bold green]demo finished[/]"), as_json=as_json)
 
 
+cli_new.register(app)
 cli_store.register(app)
 cli_verify.register(app)
 cli_serve.register(app)
 cli_feed.register(app)
+cli_config.register(app)
 
 
 def main() -> None:
