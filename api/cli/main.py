@@ -10,6 +10,7 @@ from typing import Annotated, Any, cast
 import typer
 from rich.table import Table
 
+from api.cli import config as cli_config
 from api.cli import feed as cli_feed
 from api.cli import new as cli_new
 from api.cli import serve as cli_serve
@@ -430,6 +431,7 @@ cli_store.register(app)
 cli_verify.register(app)
 cli_serve.register(app)
 cli_feed.register(app)
+cli_config.register(app)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from api.cli.config import missing_for_serving
 from api.demo.serve_data import load_demo, prepare_keys
 from api.managed_chain import SUPERVISE_INTERVAL_S, ServedChain, served_chain
 from api.output import console, reporting_errors, stdout
@@ -38,9 +39,12 @@ def run_service(host: str, port: int, overrides: dict[str, Any], *, demo: bool) 
     configure_logging()
     with ExitStack() as stack:
         with reporting_errors(as_json=False):
-            settings = Settings(**overrides)
+            settings = Settings.load(overrides)
             if demo:
                 settings = prepare_keys(settings)
+            else:  # an empty data directory: say what it lacks and how to make it
+                for note in missing_for_serving(settings):
+                    console.print(f"note: {note}", markup=False)
             served = stack.enter_context(served_chain(settings))
         if served.kind == "embedded":
             console.print(EPHEMERAL_WARNING, markup=False)

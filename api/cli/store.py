@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from pathlib import Path
@@ -15,6 +14,7 @@ import typer
 from api.files import DEFAULT_DEPLOYMENT, read_deployment, read_json_file
 from api.keyfiles import load_account
 from api.output import EXIT_CHECK_FAILED, console, emit_json, reporting_errors, stdout
+from api.service.settings import Settings
 from ledger import Chain, InvalidDocumentError, LedgerContract, LedgerError, hex32, to_hash32
 from ledger.anchoring_pipeline import Anchorer, PipelineConfig
 from ledger.errors import VaultError
@@ -39,20 +39,24 @@ MasterKeyOpt = Annotated[
 
 
 def open_store(url: str | None) -> Store:
-    """The store at `url`, the environment's, or the default SQLite file."""
-    return Store(url or os.environ.get(STORE_ENV) or DEFAULT_STORE)
+    """The store at `url`, or the settings' (`$COMMITLEDGER_STORE`, or the SQLite file in
+    the data directory, as `serve` finds it)."""
+    return Store(url or Settings.load().resolved_store_url)
 
 
 def default_store_exists() -> bool:
-    """Whether the store the environment or the default names is there to look in."""
-    url = os.environ.get(STORE_ENV) or DEFAULT_STORE
+    """Whether the store the settings name is there to look in."""
+    url = Settings.load().resolved_store_url
     return not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
 
 
 def open_vault(path: Path | None) -> Vault:
-    """The vault from a master key file, or from the environment."""
+    """The vault from a master key file, the settings' (`--master-key-file`'s variable,
+    or the data directory's master.key), or `$COMMITLEDGER_MASTER_KEY`."""
     if path is None:
-        return Vault.from_environment()
+        path = Settings.load().master_key_file
+        if path is None:
+            return Vault.from_environment()
     try:
         return Vault.from_text(path.read_text())
     except OSError as exc:

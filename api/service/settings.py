@@ -1,14 +1,47 @@
-"""The service's configuration: environment variables prefixed COMMITLEDGER_, or arguments."""
+"""Every setting in one place: flags over `COMMITLEDGER_*` over commitledger.toml over defaults."""
 
 from __future__ import annotations
 
 import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ledger.errors import InvalidDocumentError
 
 KIB = 1024
+ENV_PREFIX = "COMMITLEDGER_"
+CONFIG_FILE = "commitledger.toml"  # read from the data directory, or the file --config names
+CONFIG_ENV = "COMMITLEDGER_CONFIG"
+DEFAULT_DATA_DIR = Path("data")
+MASTER_KEY_FILE = "master.key"  # in the data directory, made by `commitledger init`
+
+# The TOML file the next Settings reads (set by `Settings.load` for one construction).
+_toml_file: ContextVar[Path | None] = ContextVar("commitledger_toml_file", default=None)
+
+
+class SettingsError(InvalidDocumentError):
+    """A setting has a value it cannot have (named as where it was given), or the
+    configuration file cannot be read."""
 
 
 class Settings(BaseSettings):
@@ -23,7 +56,10 @@ class Settings(BaseSettings):
         env_prefix="COMMITLEDGER_", extra="ignore", validate_by_name=True, frozen=True
     )
 
-    data_dir: Path = Path("data")
+    data_dir: Path = Field(
+        default=DEFAULT_DATA_DIR,
+        description="Where the store, keys, deployment and managed chain live by default.",
+    )
     store_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("COMMITLEDGER_STORE_URL", "COMMITLEDGER_STORE", "store_url"),
@@ -33,7 +69,9 @@ class Settings(BaseSettings):
         default=None, description="The file `commitledger deploy` wrote (default: in data_dir)."
     )
     master_key_file: Path | None = Field(
-        default=None, description="The store's master key; without one, intake is closed."
+        default=None,
+        description="The store's master key file (default: the data directory's master.key, "
+        "if there); without a key, intake is closed.",
     )
     master_key: SecretStr | None = Field(
         default=None, description="The master key itself (base64), if no file is given."
@@ -44,7 +82,9 @@ class Settings(BaseSettings):
     public_rpc_url: str | None = Field(
         default=None, description="A node URL the public may use, shown on the lookup page."
     )
-    max_body_bytes: int = Field(default=256 * KIB, ge=1)
+    max_body_bytes: int = Field(
+        default=256 * KIB, ge=1, description="The largest request body the service reads."
+    )
     rate_limit_burst: int = Field(default=60, ge=1, description="Public requests at once.")
     rate_limit_per_second: float = Field(
         default=2.0, gt=0, description="Public requests per second and client, sustained."
@@ -106,6 +146,44 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Blocks a status change must be deep to enter the feed."
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments (the command line's flags), then the environment, then the TOML file."""
+        toml = _toml_file.get()
+        if toml is None:
+            return init_settings, env_settings
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml)
+
+    @classmethod
+    def load(
+        cls, flags: Mapping[str, Any] | None = None, *, config: Path | None = None
+    ) -> Settings:
+        """The settings: `flags` (None values ignored) over the environment over the
+        configuration file (`config`, `$COMMITLEDGER_CONFIG` or the data directory's
+        commitledger.toml) over the defaults; a bad value is a SettingsError naming it."""
+        given = {k: v for k, v in (flags or {}).items() if v is not None}
+        path = config_file(given, config)
+        token = _toml_file.set(path)
+        try:
+            settings = cls(**given)
+        except ValidationError as exc:
+            raise SettingsError(describe_errors(exc, given, path)) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: not TOML ({exc})") from None
+        finally:
+            _toml_file.reset(token)
+        kept = settings.data_dir / MASTER_KEY_FILE
+        if settings.master_key is None and settings.master_key_file is None and kept.is_file():
+            return settings.model_copy(update={"master_key_file": kept})
+        return settings
+
     @field_validator("chain")
     @classmethod
     def _chain_kind(cls, value: str) -> str:
@@ -163,6 +241,72 @@ class Settings(BaseSettings):
     def resolved_deployment_file(self) -> Path:
         """The deployment file, defaulting to `deployment.json` in the data directory."""
         return self.deployment_file or self.data_dir / "deployment.json"
+
+
+def config_file(flags: Mapping[str, Any], config: Path | None = None) -> Path | None:
+    """The configuration file to read: `config`, `$COMMITLEDGER_CONFIG`, or the data
+    directory's commitledger.toml if there is one; a named file must exist."""
+    named = config or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    if named is not None:
+        if not named.is_file():
+            raise SettingsError(f"configuration file {named}: no such file")
+        return named
+    data_dir = flags.get("data_dir") or os.environ.get(f"{ENV_PREFIX}DATA_DIR") or DEFAULT_DATA_DIR
+    found = Path(data_dir) / CONFIG_FILE
+    return found if found.is_file() else None
+
+
+def env_names(field: str) -> list[str]:
+    """The environment variables a field reads, the first the one documented."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(a) for a in alias.choices if str(a).startswith(ENV_PREFIX)]
+    return [f"{ENV_PREFIX}{field.upper()}"]
+
+
+def origins(flags: Mapping[str, Any], config: Path | None = None) -> dict[str, str]:
+    """Where each field's value comes from: `flag`, the environment variable, the
+    configuration file, or `default`."""
+    given = {k for k, v in flags.items() if v is not None}
+    path = config_file(flags, config)
+    from_env = set(EnvSettingsSource(Settings)())
+    from_file: set[str] = set()
+    if path is not None:
+        from_file = set(TomlConfigSettingsSource(Settings, toml_file=path)())
+    found: dict[str, str] = {}
+    for field in Settings.model_fields:
+        names = env_names(field)
+        if field in given:
+            found[field] = "flag"
+        elif field in from_env or any(n in from_env for n in names):
+            found[field] = next((n for n in names if n in os.environ), names[0])
+        elif field in from_file:
+            found[field] = str(path)
+        else:
+            found[field] = "default"
+    return found
+
+
+def describe_errors(exc: ValidationError, flags: Mapping[str, Any], path: Path | None) -> str:
+    """A validation error in one line: each bad setting named as it was given (the flag,
+    the variable or the file's key) and what it must be; never its value."""
+    parts = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if field not in Settings.model_fields:
+            parts.append(message)
+            continue
+        if field in flags:
+            where = f"--{field.replace('_', '-')}"
+        elif any(n in os.environ for n in env_names(field)):
+            where = next(n for n in env_names(field) if n in os.environ)
+        elif path is not None:
+            where = f"{field} in {path}"
+        else:
+            where = env_names(field)[0]
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
 
 
 def _entries(value: str) -> list[str]:
