@@ -24,7 +24,8 @@ from api.demo.story import ANCHOR_TIMEOUT_S, ENGINE_CONFIG, VERIFY_ON
 from api.errors import DemoError
 from api.files import read_deployment
 from api.keyfiles import new_key
-from api.service.keys import DepartmentKeys
+from api.managed_chain import STATE_FILE
+from api.service.keys import ADMIN_KEY_FILE, DepartmentKeys
 from api.service.settings import Settings
 from api.service.tokens import TokenStore
 from ledger import Chain, LedgerContract, SigningKey, sign_commitment
@@ -55,9 +56,40 @@ class DemoFacts:
     tokens_kept: bool = False  # the tokens of an earlier start, still valid
 
 
+def demo_refusal(settings: Settings) -> str | None:
+    """Why `serve --demo` must not use this data directory (made by something else), with
+    what to do; None when it is empty or the demo's own."""
+    folder = settings.data_dir
+    other = f"run the demo in a directory of its own (`--data-dir demo-data`) or move {folder} away"
+    deployment = settings.resolved_deployment_file
+    if settings.chain == "anvil" and deployment.exists():
+        ours = (folder / STATE_FILE).is_file() and (
+            settings.resolved_keys_dir / ADMIN_KEY_FILE
+        ).is_file()
+        if not ours:
+            return (
+                f"{deployment} was not written by the demo's managed chain (by `commitledger "
+                "deploy`?): the anvil the demo starts would not hold its contract; " + other
+            )
+    master = settings.master_key_file or folder / MASTER_KEY_FILE
+    store = settings.resolved_store_url
+    has_store = store.startswith("sqlite:///") and Path(store.removeprefix("sqlite:///")).exists()
+    if settings.master_key is None and not master.exists() and has_store:
+        return (
+            f"the store {store.split('://')[0]} of {folder} was made with a master key that is "
+            f"not there ({master}): a new one could not read it; give it with "
+            "--master-key-file, or " + other
+        )
+    return None
+
+
 def prepare_keys(settings: Settings) -> Settings:
     """The master key and every catalog department's keys, created where missing; the
-    settings with the master key file set."""
+    settings with the master key file set. DemoError, before anything is written, when
+    the data directory was made by something else."""
+    refusal = demo_refusal(settings)
+    if refusal is not None:
+        raise DemoError(f"serve --demo: {refusal}")
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     master = settings.master_key_file or settings.data_dir / MASTER_KEY_FILE
     if not master.exists() and settings.master_key is None:

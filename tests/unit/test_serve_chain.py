@@ -14,8 +14,14 @@ from support.service_keys import write_department_keys
 
 from api.demo.sample_data import planted
 from api.demo.samples import sample_commitments
-from api.demo.serve_data import DEMO_TOKENS_FILE, demo_tokens, load_demo, prepare_keys
-from api.errors import MissingKeyError
+from api.demo.serve_data import (
+    DEMO_TOKENS_FILE,
+    demo_refusal,
+    demo_tokens,
+    load_demo,
+    prepare_keys,
+)
+from api.errors import DemoError, MissingKeyError
 from api.managed_chain import bootstrap_deployment, served_chain
 from api.service import Settings
 from api.service.keys import DepartmentKeys
@@ -174,3 +180,36 @@ def test_a_new_data_directory_is_the_owners_only(tmp_path: Path) -> None:
     settings = prepare_keys(settings_for(tmp_path / "data", chain="embedded"))
     assert settings.data_dir.stat().st_mode & 0o777 == 0o700
     assert (settings.data_dir / "master.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_serve_demo_refuses_a_directory_made_by_deploy_before_writing_anything(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "deployment.json").write_text(
+        '{"rpc": "http://127.0.0.1:8545", "chain_id": 31337, "contract": '
+        '"0x5FbDB2315678afecb367f032d93F642f64180aa3", "department": "BJ-HRSS"}\n'
+    )
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(DemoError, match="not written by the demo's managed chain") as caught:
+        prepare_keys(settings_for(folder))
+    assert "--data-dir demo-data" in str(caught.value)
+    assert sorted(p.name for p in folder.iterdir()) == before  # no master.key, no keys/
+
+
+def test_serve_demo_refuses_a_store_whose_master_key_is_not_there(tmp_path: Path) -> None:
+    Store(f"sqlite:///{tmp_path / 'ledger.db'}").close()
+    with pytest.raises(DemoError, match="master key that is not there"):
+        prepare_keys(settings_for(tmp_path, chain="embedded"))
+    assert not (tmp_path / "master.key").exists()
+    assert not (tmp_path / "keys").exists()
+
+
+def test_serve_demo_accepts_its_own_directory_again(tmp_path: Path) -> None:
+    settings = prepare_keys(settings_for(tmp_path, chain="embedded"))
+    Store(settings.resolved_store_url).close()
+    (tmp_path / "anvil-state.json").write_text("{}")
+    (tmp_path / "deployment.json").write_text("{}")
+    (tmp_path / "keys" / "admin.json").write_text("{}")
+    assert demo_refusal(settings_for(tmp_path)) is None
