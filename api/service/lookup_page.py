@@ -36,8 +36,8 @@ nav a { margin-right: 1rem; }
 _FIELDS = (
     ("name", "名称 / Name", "text"),
     ("credit_code", "统一社会信用代码或证件号 / Credit code or ID", "text"),
-    ("matter", "事项编码 / Matter code", "text"),
-    ("department", "部门编码 / Department code", "text"),
+    ("matter", "事项名称或编码 / Matter (name or code)", "text"),
+    ("department", "部门名称或编码 / Department (name or code)", "text"),
     ("decided_from", "决定日期自 / Decided from", "date"),
     ("decided_to", "决定日期至 / Decided to", "date"),
 )

@@ -17,13 +17,14 @@ from sqlalchemy import (
     column,
     func,
     literal_column,
+    or_,
     select,
     text,
 )
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.sql import Select
 
-from verifier.breaches import BreachRecord
+from verifier.breaches import BreachRecord, mask_person_name
 from verifier.errors import RecordsError
 from verifier.records.tables import NAME_INDEX_DDL, breach_records
 
@@ -35,6 +36,8 @@ MAX_RESULTS = 1_000
 # start with ("张" finds "张*" and "张**"): a part that short would be a scan of every record.
 TRIGRAM = 3
 MASKED = 3  # a person's name shows the surname and a star for each other character
+# A full ID or code is looked for by the applicant fingerprints of the types it may be.
+FINGERPRINTS = 4
 
 
 class BreachPage(NamedTuple):
@@ -110,6 +113,12 @@ def _search_statements(
                 )
             )
         )
+    if "fingerprint_0" in given:  # the code as shown, or the fingerprint of the full ID
+        prints: list[Any] = [bindparam(f"fingerprint_{n}") for n in range(FINGERPRINTS)]
+        conditions.append(
+            or_(c.party_code == bindparam("credit_code"), c.applicant_fingerprint.in_(prints))
+        )
+        given = given - {"credit_code"}
     for key, field_ in (
         ("credit_code", c.party_code),
         ("matter", c.matter_code),
@@ -196,13 +205,16 @@ class BreachSearch:
         decided_to: date | None = None,
         page: int = 1,
         page_size: int = 20,
+        fingerprints: tuple[bytes, ...] = (),
     ) -> BreachPage:
         """The public list on `on`: listed records only, newest decision first.
 
         `name` of TRIGRAM characters or more matches part of the name as shown (masked
         for persons, e.g. "张*"), ignoring case; a shorter one is a whole name as shown or
         the surname of masked names ("张" finds "张*" and "张**"). `credit_code` is the
-        code or masked ID exactly as shown.
+        code or masked ID exactly as shown; with `fingerprints` (the applicant fingerprints
+        of a full ID the searcher typed, one per type it may be) a record whose applicant has
+        one of them matches too, and a person's full `name` matches its masked form.
         Pages reach MAX_RESULTS records deep; RecordsError beyond.
         """
         found = self.search_breach_json(
@@ -215,6 +227,7 @@ class BreachSearch:
             decided_to=decided_to,
             page=page,
             page_size=page_size,
+            fingerprints=fingerprints,
         )
         records = [BreachRecord.from_json(public_json) for public_json in found.texts]
         return BreachPage(records, found.total, page, page_size, found.total_capped)
@@ -231,6 +244,7 @@ class BreachSearch:
         decided_to: date | None = None,
         page: int = 1,
         page_size: int = 20,
+        fingerprints: tuple[bytes, ...] = (),
     ) -> BreachJsonPage:
         """`search_breaches` with each record as its stored public JSON text (for serving).
 
@@ -256,8 +270,16 @@ class BreachSearch:
             "limit": page_size,
             "offset": (page - 1) * page_size,
         }
+        if decided_from is not None and decided_to is not None and decided_from > decided_to:
+            raise RecordsError("decided_from is after decided_to: no date is in that range")
+        if len(fingerprints) > FINGERPRINTS:
+            raise RecordsError(f"at most {FINGERPRINTS} fingerprints")
         trigram = False
-        if name and len(name) < TRIGRAM:
+        if name and fingerprints and credit_code:
+            # A full name beside a full ID: the name as shown, or a person's masked name.
+            masked = mask_person_name(name)
+            params.update({f"whole_{n}": masked if n else name for n in range(MASKED + 1)})
+        elif name and len(name) < TRIGRAM:
             params.update({f"whole_{stars}": name + "*" * stars for stars in range(MASKED + 1)})
         elif name:
             trigram = self._engine.dialect.name == "sqlite"
@@ -273,6 +295,14 @@ class BreachSearch:
         ):
             if wanted is not None:
                 params[key] = wanted
+        if fingerprints:
+            params["credit_code"] = credit_code or ""
+            params.update(
+                {
+                    f"fingerprint_{n}": fingerprints[n % len(fingerprints)]
+                    for n in range(FINGERPRINTS)
+                }
+            )
         count, page_rows, first_ids = _search_statements(
             self._engine.dialect.name == "sqlite", "name_like" in params, trigram, frozenset(params)
         )

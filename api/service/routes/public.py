@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from api.service.deps import RateLimit, RecordsDep, SettingsDep, TodayDep
+from api.service.deps import IntakeDep, RateLimit, RecordsDep, SettingsDep, TodayDep
 from api.service.lookup_page import LOOKUP_CSS, render_lookup_page
+from api.service.lookup_terms import department_code, identity_fingerprints, matter_code
 from api.service.models import BreachList
 from api.service.problems import INVALID_REQUEST, NOT_FOUND, ProblemError, problem_responses
 from verifier.records.facade import (
@@ -41,6 +42,23 @@ class BreachQuery:
     decided_to: date | None = None
     page: int = 1
     page_size: int = 20
+    fingerprints: tuple[bytes, ...] = ()
+
+    @property
+    def reversed_dates(self) -> bool:
+        """The range ends before it starts: no date is in it."""
+        start, end = self.decided_from, self.decided_to
+        return start is not None and end is not None and start > end
+
+    def resolved(self, intake: IntakeDep) -> BreachQuery:
+        """Names of matters and departments as codes; a full ID's fingerprints."""
+        vault = None if intake is None else intake.vault
+        return replace(
+            self,
+            matter=matter_code(self.matter),
+            department=department_code(self.department),
+            fingerprints=identity_fingerprints(vault, self.credit_code),
+        )
 
     def _filters(self) -> dict[str, Any]:
         return {
@@ -52,6 +70,7 @@ class BreachQuery:
             "decided_to": self.decided_to,
             "page": self.page,
             "page_size": self.page_size,
+            "fingerprints": self.fingerprints,
         }
 
     @property
@@ -81,6 +100,7 @@ def _blank_to_none(value: str | None) -> str | None:
 async def list_breaches(
     records: RecordsDep,
     on: TodayDep,
+    intake: IntakeDep,
     name: Text = None,
     credit_code: Text = None,
     matter: Text = None,
@@ -95,9 +115,11 @@ async def list_breaches(
     `name` of 3 characters or more matches part of the name as shown (masked for
     persons, e.g. "张*"); a shorter `name` is a whole name as shown or the surname of
     persons' masked names ("张" finds "张*" and "张**"), as a part that short would match
-    nearly every record. `credit_code` is the credit code or masked ID exactly as shown.
-    Matches are counted
-    up to a bound (`total_capped` says when there are more) and paged that deep only.
+    nearly every record. `credit_code` is the credit code or masked ID exactly as shown, or
+    a full ID (found by its keyed fingerprint; the record is still shown masked): beside it,
+    a person's full `name` matches the masked one. `matter` and `department` are codes or
+    names. Matches are counted up to a bound (`total_capped` says when there are more) and
+    paged that deep only.
     """
     query = BreachQuery(
         _blank_to_none(name),
@@ -108,7 +130,13 @@ async def list_breaches(
         decided_to,
         page,
         page_size,
-    )
+    ).resolved(intake)
+    if query.reversed_dates:
+        raise ProblemError(
+            INVALID_REQUEST,
+            "query.decided_from: the range starts after it ends (decided_to)",
+            errors=[{"location": ["query", "decided_from"], "message": "after decided_to"}],
+        )
     if query.too_deep:
         raise ProblemError(
             INVALID_REQUEST,
@@ -179,15 +207,29 @@ def _page_query(
     size = _page_number(page_size, 20, MAX_PAGE_SIZE)
     if number is None or size is None:
         return BreachQuery(), "页码无效 / Invalid page"
-    if BreachQuery(page=number, page_size=size).too_deep:
-        return BreachQuery(), (
-            f"仅可翻阅前 {MAX_RESULTS} 条，请缩小查询范围 / "
-            f"Only the first {MAX_RESULTS} records can be paged: narrow the search"
-        )
     texts = [_blank_to_none(t) for t in (name, credit_code, matter, department)]
     if any(t is not None and len(t) > 100 for t in texts):
         return BreachQuery(), "检索词过长 / Search term too long"
-    return BreachQuery(texts[0], texts[1], texts[2], texts[3], start, end, number, size), None
+    query = BreachQuery(texts[0], texts[1], texts[2], texts[3], start, end, number, size)
+    if query.reversed_dates:
+        return query, (
+            "起始日期晚于截止日期 / The start date is after the end date: "
+            "no decision can be in that range"
+        )
+    return query, None
+
+
+def _page_error(query: BreachQuery, first: BreachPage) -> str:
+    """What to say when the page asked for is past the records (`first`: the first page)."""
+    if first.total_capped:
+        return (
+            f"仅可翻阅前 {MAX_RESULTS} 条，请缩小查询范围 / "
+            f"Only the first {MAX_RESULTS} records can be paged: narrow the search"
+        )
+    return (
+        f"第 {query.page} 页没有记录；共 {first.total} 条 / "
+        f"No records on page {query.page}; there are {first.total}"
+    )
 
 
 @router.get(
@@ -206,6 +248,7 @@ def lookup_page(
     records: RecordsDep,
     on: TodayDep,
     settings: SettingsDep,
+    intake: IntakeDep,
     name: str | None = None,
     credit_code: str | None = None,
     matter: str | None = None,
@@ -227,7 +270,14 @@ def lookup_page(
         "decided_from": decided_from or "",
         "decided_to": decided_to or "",
     }
-    found = None if error else query.run(records, on)
+    found = None
+    if error is None:
+        query = query.resolved(intake)
+        found = None if query.too_deep else query.run(records, on)
+        if found is None or (not found.records and query.page > 1):
+            # Past the records: the first page, to say how many there are.
+            error = _page_error(query, replace(query, page=1).run(records, on))
+            found = None
     html = render_lookup_page(
         form=form,
         found=found,
