@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -164,12 +165,27 @@ def _is_usage_error(exc: BaseException) -> bool:
     return any(cls.__name__ == "UsageError" for cls in type(exc).__mro__)
 
 
+# Help drawn for a pipe or a file is this wide (rich's default there, 80, cut options off).
+HELP_WIDTH = 120
+
+
+def _wide_help() -> None:
+    """Help not cut at 80 columns when stdout is no terminal (a terminal's own width holds)."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS") or os.environ.get("TERMINAL_WIDTH"):
+        return
+    os.environ["TERMINAL_WIDTH"] = str(HELP_WIDTH)  # read when typer draws help
+    rich_utils = sys.modules.get("typer.rich_utils")  # already imported (in-process runs)
+    if rich_utils is not None and getattr(rich_utils, "MAX_WIDTH", None) is None:
+        rich_utils.MAX_WIDTH = HELP_WIDTH  # type: ignore[attr-defined]
+
+
 class CommandGroup(TyperGroup):
     """The command group: usage errors also come as one JSON document when --json is given."""
 
     def main(self, args: Any = None, *pos: Any, **kwargs: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         kwargs["standalone_mode"] = False
+        _wide_help()
         try:
             code = super().main(argv, *pos, **kwargs)
         except typer.Exit as exc:

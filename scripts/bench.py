@@ -341,6 +341,9 @@ def main() -> int:
     parser.add_argument(
         "--service", type=int, default=1_000_000, help="breach records served, 0 skips"
     )
+    parser.add_argument(
+        "--startup", type=int, default=5, help="runs of each command's start-up, 0 skips"
+    )
     args = parser.parse_args()
 
     def say(message: str) -> None:
@@ -377,6 +380,11 @@ def main() -> int:
 
         say(f"[http] lookups and searches over {args.service} breach records ...")
         report["service"] = service_figures(args.service)
+    if args.startup:
+        from bench_startup import startup_figures
+
+        say(f"[cli] start-up of `hash FILE` and `--help`, median of {args.startup} ...")
+        report["startup"] = startup_figures(args.startup)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -15,25 +15,21 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from api.cli import store as cli_store
-from api.files import DEFAULT_DEPLOYMENT, read_deployment
+from api.files import DEFAULT_DEPLOYMENT
 from api.output import EXIT_CHECK_FAILED, console, emit_json, fail, reporting_errors, stdout
-from api.service.keys import DepartmentKeys
-from ledger import Chain, LedgerContract, SigningKey
-from ledger.store import Store
-from verifier import default_catalog
-from verifier.errors import FeedError
-from verifier.feed.check import check_feed
-from verifier.feed.follower import FeedFollower, StepResult
-from verifier.feed.records import VISIBLE_SCOPES, ZH_LABELS
-from verifier.feed.store import FeedStore
-from verifier.feed.subscribers import Subscriptions
-from verifier.feed.webhooks import DeliveryPolicy, check_url, new_secret
+
+if TYPE_CHECKING:  # imported inside the commands: they are slow to load
+    from ledger.contract import LedgerContract
+    from ledger.signing import SigningKey
+    from ledger.store import Store
+    from verifier.feed.follower import StepResult
+    from verifier.feed.store import FeedStore
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 DeploymentOpt = Annotated[Path, typer.Option("--deployment", help="The deployment file.")]
@@ -92,17 +88,26 @@ def register(app: typer.Typer) -> None:
 def report_keys(keys_dir: Path) -> Callable[[str], SigningKey | None]:
     """Each department's report key from `<keys_dir>/<DEPT>/report.pem`, read once found (a
     key put there while `feed run` waits for it is used)."""
+    from api.service.keys import DepartmentKeys
+    from verifier.catalog import default_catalog
+
     keys = DepartmentKeys(keys_dir, default_catalog().departments())
     return keys.report_key_if_present
 
 
 def _ledger(deployment: Path, confirmations: int) -> LedgerContract:
+    from api.files import read_deployment
+    from ledger.chain import Chain
+    from ledger.contract import LedgerContract
+
     record = read_deployment(deployment)
     chain = Chain.connect(str(record["rpc"]), confirmations=confirmations)
     return LedgerContract(chain, str(record["contract"]))
 
 
 def _scope(scope: str, as_json: bool) -> str:
+    from verifier.feed.records import VISIBLE_SCOPES
+
     if scope not in VISIBLE_SCOPES:
         fail(f"--scope {scope!r}: give public, restricted or all", as_json=as_json)
     return scope
@@ -120,14 +125,22 @@ def feed_run(
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Stop once a round finds nothing to do.")
     ] = False,
-    interval: Annotated[float, typer.Option("--interval", min=0.05)] = 1.0,
-    max_attempts: Annotated[int, typer.Option("--max-attempts", min=1)] = 8,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.05, help="Seconds between steps.")
+    ] = 1.0,
+    max_attempts: Annotated[
+        int, typer.Option("--max-attempts", min=1, help="Webhook tries before a dead letter.")
+    ] = 8,
     backoff: Annotated[float, typer.Option("--backoff", min=0.0, help="First retry wait (s).")] = (
         1.0
     ),
     as_json: JsonOpt = False,
 ) -> None:
     """Follow the chain: index confirmed events, append signed records, push to webhooks."""
+    from verifier.catalog import default_catalog
+    from verifier.feed.follower import FeedFollower
+    from verifier.feed.webhooks import DeliveryPolicy
+
     totals = {"indexed": 0, "appended": 0, "delivered": 0}
     blocked: list[str] = []
     with reporting_errors(as_json):
@@ -199,6 +212,9 @@ class _stopping_on_signals:  # noqa: N801 - used as a context manager
 
 def status_json(feed: FeedStore, now: float) -> dict[str, Any]:
     """Head, each subscriber's lag and the dead letters, as `feed status --json` prints them."""
+    from verifier.feed.records import VISIBLE_SCOPES
+    from verifier.feed.subscribers import Subscriptions
+
     subscriptions = Subscriptions(feed)
     dead_letters = subscriptions.dead_letters()
     dead_per_subscriber = Counter(d.subscriber_id for d in dead_letters)
@@ -228,6 +244,8 @@ def status_json(feed: FeedStore, now: float) -> dict[str, Any]:
 
 def feed_status(store: cli_store.StoreOpt = None, as_json: JsonOpt = False) -> None:
     """The feed's head, each subscriber's lag (records behind, oldest age), dead letters."""
+    from verifier.feed.store import FeedStore
+
     with reporting_errors(as_json):
         the_store = cli_store.open_store(store)
         try:
@@ -267,6 +285,11 @@ def feed_subscribe(
 ) -> None:
     """Register a webhook; its signing secret is printed once (and kept sealed under the
     master key)."""
+    from verifier.errors import FeedError
+    from verifier.feed.store import FeedStore
+    from verifier.feed.subscribers import Subscriptions
+    from verifier.feed.webhooks import check_url, new_secret
+
     _scope(scope, as_json)
     with reporting_errors(as_json):
         try:
@@ -298,6 +321,8 @@ def feed_subscribe(
 
 def export_rows(feed: FeedStore, since: date, scope: str) -> Iterator[dict[str, Any]]:
     """The records determined on or after `since`, in scope, as parsed JSON."""
+    from verifier.feed.records import VISIBLE_SCOPES
+
     scopes = VISIBLE_SCOPES[scope]  # type: ignore[index]
     for _seq, body in feed.bodies(scopes=scopes, since=since.isoformat()):
         yield json.loads(body)
@@ -339,20 +364,37 @@ def feed_export(
     ] = "en",
     out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
     store: cli_store.StoreOpt = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON document: the records themselves (or, with --out, the count).",
+        ),
+    ] = False,
 ) -> None:
     """Records determined since a day, in sequence order, as JSON lines or CSV (public
     records unless --scope says more; a file is written 0600)."""
+    from verifier.feed.records import ZH_LABELS
+    from verifier.feed.store import FeedStore
+
     try:
         day = date.fromisoformat(since)
     except ValueError:
-        fail(f"--since {since!r} is not a date: use YYYY-MM-DD", as_json=False)
+        fail(f"--since {since!r} is not a date: use YYYY-MM-DD", as_json=as_json)
     if format not in ("jsonl", "csv"):
-        fail(f"--format {format!r}: give jsonl or csv", as_json=False)
-    _scope(scope, False)
+        fail(f"--format {format!r}: give jsonl or csv", as_json=as_json)
+    _scope(scope, as_json)
     if labels not in ("en", "zh"):
-        fail(f"--labels {labels!r}: give en or zh", as_json=False)
-    with reporting_errors(False):
+        fail(f"--labels {labels!r}: give en or zh", as_json=as_json)
+    with reporting_errors(as_json):
         the_store = cli_store.open_store(store)
+        if as_json and not out:  # the records in one document, not as lines
+            try:
+                records = list(export_rows(FeedStore(the_store), day, scope))
+            finally:
+                the_store.close()
+            emit_json({"ok": True, "count": len(records), "records": records})
+            return
         try:
             target = _open_private(out) if out else sys.stdout
             try:
@@ -366,7 +408,9 @@ def feed_export(
                     target.close()
         finally:
             the_store.close()
-    if out:
+    if as_json:
+        emit_json({"ok": True, "count": count, "file": str(out)})
+    elif out:
         console.print(f"{count} records written to {out}", markup=False)
 
 
@@ -398,6 +442,10 @@ def feed_check(
     as_json: JsonOpt = False,
 ) -> None:
     """Rebuild the feed from the contract's logs (the node, not the store) and compare."""
+    from verifier.catalog import default_catalog
+    from verifier.feed.check import check_feed
+    from verifier.feed.store import FeedStore
+
     keys = report_keys(keys_dir)
 
     def public_key(department: str) -> str | None:

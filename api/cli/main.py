@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -16,15 +16,7 @@ from api.cli import new as cli_new
 from api.cli import serve as cli_serve
 from api.cli import store as cli_store
 from api.cli import verify as cli_verify
-from api.files import (
-    DEFAULT_DEPLOYMENT,
-    DEFAULT_PROOFS,
-    read_commitment,
-    read_deployment,
-    read_json_file,
-    read_signed,
-)
-from api.keyfiles import KeyKind, load_account, load_signing_key, new_key
+from api.files import DEFAULT_DEPLOYMENT, DEFAULT_PROOFS
 from api.output import (
     EXIT_CHECK_FAILED,
     CommandGroup,
@@ -35,29 +27,13 @@ from api.output import (
     reporting_errors,
     stdout,
 )
-from ledger import (
-    REGISTRAR_ROLE,
-    VERIFIER_ROLE,
-    AnchorReceipt,
-    Chain,
-    Hash32,
-    InvalidDocumentError,
-    LedgerContract,
-    ProofBundle,
-    SignatureError,
-    SignedCommitment,
-    anchor_batch,
-    anchor_singly,
-    canonical_bytes,
-    check_and_hash,
-    check_bundle,
-    department_id,
-    hex32,
-    load_artifact,
-    sign_commitment,
-    to_hash32,
-)
-from ledger.proofs import checksum_address, runtime_code_check, stored_bundle
+
+if TYPE_CHECKING:
+    from ledger.proofs import ProofBundle
+    from ledger.types import Hash32
+
+# Each command imports what it needs inside itself: web3, eth_account, the service and
+# SQLAlchemy take seconds to load, and `hash FILE` or `--help` need none of them.
 
 app = typer.Typer(
     name="commitledger",
@@ -66,6 +42,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     cls=CommandGroup,
+    context_settings={"max_content_width": 120},
 )
 keys_app = typer.Typer(help="Make keys.", no_args_is_help=True)
 contract_app = typer.Typer(help="Check the deployed contract.", no_args_is_help=True)
@@ -74,6 +51,32 @@ app.add_typer(contract_app, name="contract")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 RpcOpt = Annotated[str, typer.Option("--rpc", help="JSON-RPC URL of a node of the chain.")]
+DeploymentOpt = Annotated[
+    Path, typer.Option("--deployment", help="The deployment file `deploy` wrote.")
+]
+ProofsDirOpt = Annotated[
+    Path, typer.Option("--proofs-dir", help="Where `anchor` writes proof bundles.")
+]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        stdout.print(f"commitledger {version('commitment-ledger')}", markup=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_show_version
+        ),
+    ] = False,
+) -> None:
+    """Anchor signed notification-commitment documents on a chain and check them."""
 
 
 # ---------------------------------------------------------------------- keys and documents
@@ -97,8 +100,10 @@ def keys_new(
             f"unknown key kind {kind!r}: use ed25519, ecdsa-p256, ethereum or master",
             as_json=as_json,
         )
+    from api.keyfiles import new_key
+
     with reporting_errors(as_json):
-        facts = new_key(cast(KeyKind, kind), out)
+        facts = new_key(kind, out)  # type: ignore[arg-type]  # checked above
     if as_json:
         emit_json({"ok": True, **facts})
     else:
@@ -109,14 +114,43 @@ def keys_new(
 
 @app.command()
 def sign(
-    file: Annotated[Path, typer.Argument(help="A commitment document (JSON).")],
+    files: Annotated[list[Path], typer.Argument(help="Commitment documents (JSON).")],
     key: Annotated[Path, typer.Option("--key", help="The applicant's PEM signing key.")],
     out: Annotated[
-        Path | None, typer.Option("--out", help="Default: FILE.signed.json beside it.")
+        Path | None,
+        typer.Option("--out", help="With one FILE only; default: FILE.signed.json beside it."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Sign a commitment document; the signature travels beside it, outside the hash."""
+    """Sign commitment documents; each signature travels beside its document, outside the
+    hash, in FILE.signed.json."""
+    if out is not None and len(files) > 1:
+        fail("--out names one file: sign one FILE with it, or leave it out", as_json=as_json)
+    from rich.progress import Progress
+
+    results = []
+    with Progress(console=console, disable=as_json or len(files) < 2, transient=True) as bar:
+        task = bar.add_task("signing", total=len(files))
+        for file in files:
+            results.append(_sign_one(file, key, out, as_json=as_json))
+            bar.advance(task)
+    if as_json:
+        if len(results) == 1:  # as before many files were taken: no "file"
+            emit_json({k: v for k, v in results[0].items() if k != "file"})
+        else:
+            emit_json({"ok": True, "signed": results})
+    else:
+        for result in results:
+            stdout.print(f"signed {result['file']} -> {result['signed']}\nhash {result['hash']}")
+
+
+def _sign_one(file: Path, key: Path, out: Path | None, *, as_json: bool) -> dict[str, Any]:
+    from api.files import read_commitment
+    from api.keyfiles import load_signing_key
+    from ledger.documents import SignedCommitment
+    from ledger.signing import sign_commitment
+    from ledger.types import hex32
+
     with reporting_errors(as_json):
         document = read_commitment(file)
         if isinstance(document, SignedCommitment):
@@ -124,11 +158,7 @@ def sign(
         signed = sign_commitment(document, load_signing_key(key))
         target = out or file.with_suffix(".signed.json")
         target.write_text(json.dumps(signed.to_json_obj(), ensure_ascii=False, indent=2) + "\n")
-    result = {"ok": True, "hash": hex32(signed.hash()), "signed": str(target)}
-    if as_json:
-        emit_json(result)
-    else:
-        stdout.print(f"signed {file} -> {target}\nhash {result['hash']}")
+    return {"ok": True, "file": str(file), "hash": hex32(signed.hash()), "signed": str(target)}
 
 
 @app.command("hash")
@@ -137,6 +167,9 @@ def hash_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the commitment hash: keccak256 of the document's canonical bytes."""
+    from api.files import read_commitment
+    from ledger.types import hex32
+
     with reporting_errors(as_json):
         digest = hex32(read_commitment(file).hash())
     if as_json:
@@ -151,11 +184,13 @@ def canonical(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the exact RFC 8785 canonical bytes of a JSON file (what is hashed and signed)."""
+    from api.files import read_json_file
+    from ledger.canonical import canonical_bytes, keccak256
+    from ledger.types import hex32
+
     with reporting_errors(as_json):
         data = canonical_bytes(read_json_file(file))
     if as_json:
-        from ledger import keccak256
-
         emit_json(
             {"ok": True, "canonical": data.decode("utf-8"), "keccak256": hex32(keccak256(data))}
         )
@@ -176,8 +211,14 @@ def deploy(
     department: Annotated[
         str | None, typer.Option("--department", help="Department code, e.g. BJ-HRSS.")
     ] = None,
-    registrar_key: Annotated[Path | None, typer.Option("--registrar-key")] = None,
-    verifier_key: Annotated[Path | None, typer.Option("--verifier-key")] = None,
+    registrar_key: Annotated[
+        Path | None,
+        typer.Option("--registrar-key", help="The department's registrar account (anchors)."),
+    ] = None,
+    verifier_key: Annotated[
+        Path | None,
+        typer.Option("--verifier-key", help="The department's verifier account (outcomes)."),
+    ] = None,
     fund: Annotated[
         bool, typer.Option("--fund", help="Fund the keys from the node (dev chains).")
     ] = False,
@@ -189,6 +230,10 @@ def deploy(
     """Deploy CommitmentLedger and grant a department's registrar and verifier roles."""
     if (registrar_key or verifier_key) and not department:
         fail("--registrar-key and --verifier-key need --department", as_json=as_json)
+    from api.keyfiles import load_account
+    from ledger.chain import Chain
+    from ledger.contract import REGISTRAR_ROLE, VERIFIER_ROLE, LedgerContract, department_id
+
     with reporting_errors(as_json):
         admin = load_account(admin_key)
         roles = [(REGISTRAR_ROLE, registrar_key), (VERIFIER_ROLE, verifier_key)]
@@ -222,14 +267,22 @@ def deploy(
 def anchor(
     files: Annotated[list[Path], typer.Argument(help="Signed commitment files.")],
     key: Annotated[Path, typer.Option("--key", help="The department registrar's account key.")],
-    deployment: Annotated[Path, typer.Option("--deployment")] = DEFAULT_DEPLOYMENT,
+    deployment: DeploymentOpt = DEFAULT_DEPLOYMENT,
     single: Annotated[
         bool, typer.Option("--single", help="One transaction per commitment.")
     ] = False,
-    proofs_dir: Annotated[Path, typer.Option("--proofs-dir")] = DEFAULT_PROOFS,
+    proofs_dir: ProofsDirOpt = DEFAULT_PROOFS,
     as_json: JsonOpt = False,
 ) -> None:
     """Anchor signed commitments (one Merkle batch by default) and write their proof bundles."""
+    from api.files import read_deployment, read_signed
+    from api.keyfiles import load_account
+    from ledger.anchor_now import AnchorReceipt, anchor_batch, anchor_singly, check_and_hash
+    from ledger.chain import Chain
+    from ledger.contract import LedgerContract
+    from ledger.errors import InvalidDocumentError, SignatureError
+    from ledger.types import hex32
+
     with reporting_errors(as_json):
         documents = [read_signed(path) for path in files]
         hashes = []
@@ -287,14 +340,18 @@ def anchor(
 @app.command()
 def proof(
     commitment: Annotated[str, typer.Argument(help="The commitment hash (0x + 64 hex).")],
-    proofs_dir: Annotated[Path, typer.Option("--proofs-dir")] = DEFAULT_PROOFS,
+    proofs_dir: ProofsDirOpt = DEFAULT_PROOFS,
     store: Annotated[
         str | None, typer.Option("--store", help="Also look in this store (pipeline anchors).")
     ] = None,
-    deployment: Annotated[Path, typer.Option("--deployment")] = DEFAULT_DEPLOYMENT,
+    deployment: DeploymentOpt = DEFAULT_DEPLOYMENT,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the proof bundle of an anchored commitment (from `anchor` or the pipeline)."""
+    from api.files import read_json_file
+    from ledger.proofs import ProofBundle
+    from ledger.types import hex32, to_hash32
+
     with reporting_errors(as_json):
         digest = to_hash32(commitment)
         path = proofs_dir / f"{hex32(digest)}.json"
@@ -315,6 +372,9 @@ def proof(
 
 
 def _bundle_from_store(digest: Hash32, url: str | None, deployment: Path) -> ProofBundle | None:
+    from api.files import read_deployment
+    from ledger.proofs import stored_bundle
+
     if url is None and not cli_store.default_store_exists():
         return None
     the_store = cli_store.open_store(url)
@@ -350,6 +410,11 @@ def verify_proof_command(
 ) -> None:
     """Check a proof bundle against any node of the chain and your pinned contract and chain:
     the code there must be the committed artifact's, the bundle must name that contract."""
+    from api.files import read_json_file
+    from ledger.chain import Chain
+    from ledger.proofs import ProofBundle, check_bundle, checksum_address
+    from ledger.types import hex32
+
     with reporting_errors(as_json):
         bundle = ProofBundle.from_json_obj(read_json_file(bundle_file))
     if contract is None or chain_id is None:
@@ -385,6 +450,10 @@ def contract_verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Check that the code deployed at ADDRESS is exactly the committed artifact's."""
+    from ledger.artifact import load_artifact
+    from ledger.chain import Chain
+    from ledger.proofs import checksum_address, runtime_code_check
+
     checksummed = checksum_address(address)
     if checksummed is None:
         fail(f"not an address: {address!r}", as_json=as_json)
@@ -411,7 +480,9 @@ def contract_verify(
 
 @app.command()
 def demo(
-    count: Annotated[int, typer.Option("--count", min=1, max=100_000)] = 1000,
+    count: Annotated[
+        int, typer.Option("--count", min=1, max=100_000, help="How many commitments.")
+    ] = 1000,
     as_json: JsonOpt = False,
 ) -> None:
     """The whole story on the embedded chain: anchor, prove, tamper, verify, breach, repair."""

@@ -13,7 +13,7 @@ import typer
 
 from api.cli import store as cli_store
 from api.output import console, emit_json, fail, reporting_errors, stdout
-from ledger import InvalidDocumentError
+from ledger.errors import InvalidDocumentError
 
 if TYPE_CHECKING:
     from api.service.tokens import IssuedToken
@@ -49,7 +49,9 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Loopback address to listen on.")] = (
         "127.0.0.1"
     ),
-    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="TCP port on 127.0.0.1.")
+    ] = 8000,
     chain: Annotated[
         str | None,
         typer.Option(

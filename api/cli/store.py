@@ -7,22 +7,20 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from api.files import DEFAULT_DEPLOYMENT, read_deployment, read_json_file
-from api.keyfiles import load_account
+from api.files import DEFAULT_DEPLOYMENT
 from api.output import EXIT_CHECK_FAILED, console, emit_json, reporting_errors, stdout
-from api.service.settings import Settings
-from ledger import Chain, InvalidDocumentError, LedgerContract, LedgerError, hex32, to_hash32
-from ledger.anchoring_pipeline import Anchorer, PipelineConfig
-from ledger.errors import VaultError
-from ledger.intake import Acknowledgement, Intake
-from ledger.store import Store
-from ledger.vault import MASTER_KEY_ENV, Vault
-from verifier import Catalog, default_catalog
-from verifier.records.facade import VerifierRecords
+from ledger.errors import InvalidDocumentError, LedgerError, VaultError
+
+if TYPE_CHECKING:  # the commands import these inside themselves: SQLAlchemy, web3 are slow
+    from ledger.store import Store
+    from ledger.vault import Vault
+    from verifier.catalog import Catalog
+
+MASTER_KEY_ENV = "COMMITLEDGER_MASTER_KEY"  # ledger.vault's
 
 STORE_ENV = "COMMITLEDGER_STORE"
 DEFAULT_STORE = "sqlite:///data/ledger.db"
@@ -41,11 +39,16 @@ MasterKeyOpt = Annotated[
 def open_store(url: str | None) -> Store:
     """The store at `url`, or the settings' (`$COMMITLEDGER_STORE`, or the SQLite file in
     the data directory, as `serve` finds it)."""
+    from api.service.settings import Settings
+    from ledger.store import Store
+
     return Store(url or Settings.load().resolved_store_url)
 
 
 def default_store_exists() -> bool:
     """Whether the store the settings name is there to look in."""
+    from api.service.settings import Settings
+
     url = Settings.load().resolved_store_url
     return not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
 
@@ -53,6 +56,9 @@ def default_store_exists() -> bool:
 def open_vault(path: Path | None) -> Vault:
     """The vault from a master key file, the settings' (`--master-key-file`'s variable,
     or the data directory's master.key), or `$COMMITLEDGER_MASTER_KEY`."""
+    from api.service.settings import Settings
+    from ledger.vault import Vault
+
     if path is None:
         path = Settings.load().master_key_file
         if path is None:
@@ -65,6 +71,8 @@ def open_vault(path: Path | None) -> Vault:
 
 def catalog_departments(catalog: Catalog | None = None) -> dict[str, str]:
     """Matter code -> responsible department, from `catalog` (default: the shipped one)."""
+    from verifier.catalog import default_catalog
+
     return (catalog or default_catalog()).matter_departments()
 
 
@@ -85,6 +93,10 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Accept signed commitments into the store; each is acknowledged once it is durable."""
+    from api.files import read_json_file
+    from ledger.intake import Acknowledgement, Intake
+    from ledger.types import hex32
+
     with reporting_errors(as_json):
         vault = open_vault(master_key_file)
         intake = Intake(open_store(store), vault, catalog_departments())
@@ -137,19 +149,29 @@ def erase(
 ) -> None:
     """Erase a commitment's personal data for good: its data key and the applicant's
     fingerprint are destroyed, its breach records lose the name and code. Refused (exit 1)
-    while the applicant has an unrepaired published breach: the law requires keeping it."""
+    while the applicant has an unrepaired published breach: the law requires keeping it.
+    A commitment erased before is reported as already erased (exit 0)."""
+    from ledger.types import hex32, to_hash32
+    from verifier.records.facade import VerifierRecords
+
     with reporting_errors(as_json):
         digest = to_hash32(commitment)
         the_store = open_store(store)
         try:
-            records = VerifierRecords(the_store)  # opening migrates: its tables are there
-            erased = the_store.erase(digest, also=records.forget_applicant)
+            stored = the_store.get(digest)
+            already = stored is not None and stored.erased
+            erased = already
+            if stored is not None and not already:
+                records = VerifierRecords(the_store)  # opening migrates: its tables are there
+                erased = the_store.erase(digest, also=records.forget_applicant)
         finally:
             the_store.close()
         if not erased:
             raise InvalidDocumentError(f"no commitment {hex32(digest)} in the store")
     if as_json:
-        emit_json({"ok": True, "hash": hex32(digest), "erased": True})
+        emit_json({"ok": True, "hash": hex32(digest), "erased": True, "already": already})
+    elif already:
+        stdout.print(f"already erased: the personal data of {hex32(digest)} are gone")
     else:
         stdout.print(f"erased the personal data of {hex32(digest)}; its hash and proof remain")
 
@@ -157,11 +179,21 @@ def erase(
 def pipeline_run(
     key: Annotated[Path, typer.Option("--key", help="The department registrar's account key.")],
     store: StoreOpt = None,
-    deployment: Annotated[Path, typer.Option("--deployment")] = DEFAULT_DEPLOYMENT,
-    department: Annotated[str | None, typer.Option("--department")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=100_000)] = 1000,
-    max_age: Annotated[float, typer.Option("--max-age", min=0.0)] = 2.0,
-    confirmations: Annotated[int, typer.Option("--confirmations", min=0)] = 0,
+    deployment: Annotated[
+        Path, typer.Option("--deployment", help="The deployment file `deploy` wrote.")
+    ] = DEFAULT_DEPLOYMENT,
+    department: Annotated[
+        str | None, typer.Option("--department", help="Default: the deployment's.")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=100_000, help="Most per batch.")
+    ] = 1000,
+    max_age: Annotated[
+        float, typer.Option("--max-age", min=0.0, help="Seconds a pending one waits.")
+    ] = 2.0,
+    confirmations: Annotated[
+        int, typer.Option("--confirmations", min=0, help="Blocks before final.")
+    ] = 0,
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Stop once nothing is pending or in flight.")
     ] = False,
@@ -169,6 +201,12 @@ def pipeline_run(
     as_json: JsonOpt = False,
 ) -> None:
     """Anchor the store's pending commitments; resumes whatever a previous run left."""
+    from api.files import read_deployment
+    from api.keyfiles import load_account
+    from ledger.anchoring_pipeline import Anchorer, PipelineConfig
+    from ledger.chain import Chain
+    from ledger.contract import LedgerContract
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with reporting_errors(as_json):
         record = read_deployment(deployment)

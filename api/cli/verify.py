@@ -6,7 +6,7 @@ import os
 import unicodedata
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,24 +15,16 @@ from rich.text import Text
 
 from api.cli import store as cli_store
 from api.files import DEFAULT_DEPLOYMENT, read_deployment
-from api.keyfiles import load_account, load_signing_key
 from api.output import EXIT_CHECK_FAILED, console, emit_json, fail, reporting_errors, stdout
-from api.run_start import check_run_day, earliest_commitment_day, require_sources
-from ledger import (
-    VERIFIER_ROLE,
-    Chain,
-    InvalidDocumentError,
-    LedgerContract,
-    department_id,
-)
-from ledger.intake import Intake
-from verifier import default_catalog
-from verifier.breaches import BreachRecord
-from verifier.engine.run import Department, RunSummary, VerificationEngine, engine_for
-from verifier.records.facade import MAX_PAGE_SIZE, VerifierRecords
-from verifier.sources import DataSource, http_sources
+
+if TYPE_CHECKING:  # imported inside the commands: they are slow to load
+    from verifier.breaches import BreachRecord
+    from verifier.engine.run import RunSummary, VerificationEngine
+    from verifier.sources import DataSource
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+# verifier.records.facade's (a test checks they agree): importing it loads SQLAlchemy.
+MAX_PAGE_SIZE = 100
 OnOpt = Annotated[
     str | None, typer.Option("--on", metavar="YYYY-MM-DD", help="The day (default: today).")
 ]
@@ -163,7 +155,9 @@ def verify_run(
     on: OnOpt = None,
     store: cli_store.StoreOpt = None,
     master_key_file: cli_store.MasterKeyOpt = None,
-    deployment: Annotated[Path, typer.Option("--deployment")] = DEFAULT_DEPLOYMENT,
+    deployment: Annotated[
+        Path, typer.Option("--deployment", help="The deployment file `deploy` wrote.")
+    ] = DEFAULT_DEPLOYMENT,
     sources_url: Annotated[
         str | None,
         typer.Option("--sources-url", help="Base URL of the department data service."),
@@ -182,6 +176,16 @@ def verify_run(
     as_json: JsonOpt = False,
 ) -> None:
     """Verify a department's commitments; record outcomes and overdue breaches on chain."""
+    from api.keyfiles import load_account, load_signing_key
+    from api.run_start import require_sources
+    from ledger.chain import Chain
+    from ledger.contract import VERIFIER_ROLE, LedgerContract, department_id
+    from ledger.errors import InvalidDocumentError
+    from ledger.intake import Intake
+    from verifier.catalog import default_catalog
+    from verifier.engine.run import Department, engine_for
+    from verifier.sources import http_sources
+
     day = parse_day(on, as_json=as_json)
     with reporting_errors(as_json):
         require_sources(sources_url is not None, all_manual, flag="--all-manual")
@@ -249,6 +253,8 @@ def verify_run(
 
 def _check_run_day(store: str | None, department: str, day: date) -> None:
     """RunRefusedError for a day to come or before the department's first commitment."""
+    from api.run_start import check_run_day, earliest_commitment_day
+
     the_store = cli_store.open_store(store)
     try:
         check_run_day(day, date.today(), earliest_commitment_day(the_store, department))
@@ -257,6 +263,8 @@ def _check_run_day(store: str | None, department: str, day: date) -> None:
 
 
 def _read_token(path: Path) -> str:
+    from ledger.errors import InvalidDocumentError
+
     try:
         token = path.read_text().strip()
     except OSError as exc:
@@ -303,14 +311,27 @@ def verify_breaches(
     name: Annotated[
         str | None, typer.Option("--name", help="Part of the party's name as shown (masked).")
     ] = None,
+    credit_code: Annotated[
+        str | None,
+        typer.Option(
+            "--credit-code",
+            help="An organisation's unified social credit code, or a masked ID as shown.",
+        ),
+    ] = None,
     matter: Annotated[str | None, typer.Option("--matter", help="Matter code.")] = None,
-    department: Annotated[str | None, typer.Option("--department")] = None,
-    page: Annotated[int, typer.Option("--page", min=1)] = 1,
-    page_size: Annotated[int, typer.Option("--page-size", min=1, max=MAX_PAGE_SIZE)] = 20,
+    department: Annotated[
+        str | None, typer.Option("--department", help="Department code, e.g. BJ-SAMR.")
+    ] = None,
+    page: Annotated[int, typer.Option("--page", min=1, help="Which page (from 1).")] = 1,
+    page_size: Annotated[
+        int, typer.Option("--page-size", min=1, max=MAX_PAGE_SIZE, help="Records per page.")
+    ] = 20,
     store: cli_store.StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The public breach list on a day: masked names, matter, dates, on-chain transaction."""
+    from verifier.records.facade import VerifierRecords
+
     day = parse_day(on, as_json=as_json)
     if store is None and not cli_store.default_store_exists():
         fail("no store here: give --store (or set COMMITLEDGER_STORE)", as_json=as_json)
@@ -320,6 +341,7 @@ def verify_breaches(
             found = VerifierRecords(the_store).search_breaches(
                 day,
                 name=name,
+                credit_code=credit_code,
                 matter=matter,
                 department=department,
                 page=page,

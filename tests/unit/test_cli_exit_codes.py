@@ -16,7 +16,9 @@ from support.verify_cli import HRSS, cli, explain, run_args, write_keys
 
 import api.errors
 import api.output
+import ledger.contract
 import ledger.errors
+import verifier.engine.run
 import verifier.errors
 from api.cli import verify as cli_verify
 from api.output import (
@@ -167,10 +169,9 @@ def refused_while_publishing(monkeypatch: pytest.MonkeyPatch) -> None:
         raise VerificationError("no document for 0x" + "12" * 32)
 
     monkeypatch.setattr(Chain, "connect", staticmethod(lambda url: object()))
-    monkeypatch.setattr(cli_verify, "LedgerContract", _Ledger)
-    # The command builds its engine one way or the other (the command is being reworked).
-    monkeypatch.setattr(cli_verify, "VerificationEngine", lambda *args, **kwargs: _Engine())
-    monkeypatch.setattr(cli_verify, "engine_for", lambda *args, **kwargs: _Engine(), raising=False)
+    # The command imports these where it runs (the command line starts quickly).
+    monkeypatch.setattr(ledger.contract, "LedgerContract", _Ledger)
+    monkeypatch.setattr(verifier.engine.run, "engine_for", lambda *args, **kwargs: _Engine())
     monkeypatch.setattr(cli_verify, "_run_with_progress", run)
 
 

@@ -379,6 +379,17 @@ def test_erase_malformed_hash_exits_2(setup: Setup, text: str) -> None:
     assert result.stdout == ""
 
 
+def test_erasing_an_erased_commitment_says_it_was_already_erased(setup: Setup) -> None:
+    assert setup.submit(*setup.files).exit_code == 0
+    digest = hex32(setup.documents[0].hash())
+    assert cli("erase", digest, "--store", setup.url).exit_code == 0
+    again = cli("erase", digest, "--store", setup.url)
+    assert again.exit_code == 0, explain(again)
+    assert one_line(again.stdout) == f"already erased: the personal data of {digest} are gone"
+    document = ok_json(cli("erase", digest, "--store", setup.url, "--json"))
+    assert document["already"] is True and document["erased"] is True
+
+
 def test_erase_a_stored_commitment(setup: Setup) -> None:
     assert setup.submit(*setup.files).exit_code == 0
     digest = setup.documents[1].hash()
@@ -403,7 +414,7 @@ def test_erase_a_stored_commitment(setup: Setup) -> None:
     finally:
         store.close()
     again = ok_json(cli("erase", hex32(digest), "--store", setup.url, "--json"))
-    assert again == {"ok": True, "hash": hex32(digest), "erased": True}
+    assert again == {"ok": True, "hash": hex32(digest), "erased": True, "already": True}
     # resubmitting the same document does not bring the personal data back
     resubmitted = ok_json(setup.submit(setup.files[1], json_out=True))
     assert resubmitted["results"][0]["new"] is False

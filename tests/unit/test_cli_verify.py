@@ -265,6 +265,16 @@ def test_breaches_filter_by_name(listed_store: str) -> None:
     assert ok_json(cli(*base, "--name", "李"))["total"] == 0
 
 
+def test_breaches_filter_by_credit_code(listed_store: str) -> None:
+    base = ("verify", "breaches", "--store", listed_store, "--on", "2027-02-01", "--json")
+    rows = ok_json(cli(*base))["records"]
+    shown = rows[0]["party_code"]
+    found = ok_json(cli(*base, "--credit-code", shown))
+    assert found["total"] == 1
+    assert found["records"][0]["party_code"] == shown
+    assert ok_json(cli(*base, "--credit-code", "91110105MA00000000"))["total"] == 0
+
+
 def test_breaches_for_people_prints_a_table(listed_store: str) -> None:
     result = cli("verify", "breaches", "--store", listed_store, "--on", "2027-02-01")
     assert result.exit_code == 0, explain(result)
