@@ -19,24 +19,25 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import islice
 from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from rich.table import Table
 
 from api.cli.store import catalog_departments
-from api.cli.verify import breach_row, breach_table, progress_bar
+from api.cli.verify import breach_row, progress_bar
 from api.demo.sample_data import planted
 from api.demo.sample_service import create_app, running
 from api.demo.samples import sample_commitments
+from api.demo.story_print import print_summary, say
 from api.errors import DemoError
-from api.output import console
 from ledger import (
     REGISTRAR_ROLE,
     VERIFIER_ROLE,
     Chain,
     Claim,
+    Commitment,
     LedgerContract,
     ProofBundle,
     SignatureError,
@@ -77,7 +78,9 @@ ANCHOR_TIMEOUT_S = 300.0
 RECTIFIED_MATTER = "BJ-HRSS-0001"
 REPAIR_DECISION = "信用修复：当事人已纠正失信行为并作出信用承诺"  # credit repair granted
 STATE_NAMES = {"manual": "needs_manual"}
-SHOWN_BREACHES = 20  # one page of the public portal
+# Planted at least (as many as the count allows), so that every outcome shows.
+EVERY_CASE = {"mismatch": 2, "false": 1}
+SEARCHED_SAMPLES = 5_000  # later samples looked through for them
 # Outcomes per transaction on the embedded chain (py-evm).
 ENGINE_CONFIG = EngineConfig(outcomes_per_transaction=300)
 
@@ -222,7 +225,7 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
     matters = catalog_departments(catalog)
     steps = _Steps(quiet)
     if not quiet:
-        console.print(
+        say(
             f"[bold]Commitment Ledger demo[/]: {count:,} applicants on the embedded chain, "
             "a temporary store under a fresh master key, a sample data service on loopback; "
             "all ephemeral, nothing is kept."
@@ -239,7 +242,8 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
 
         with steps.step("sign commitments", count) as advance:
             signed = []
-            for document in sample_commitments(count):
+            documents, forced = documents_with_every_case(count)
+            for document in documents:
                 signed.append(sign_commitment(document, SigningKey.generate("ed25519")))
                 advance(1)
 
@@ -315,6 +319,7 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
             first = [engine.run(VERIFY_ON, progress=advance) for engine in engines.values()]
             book.close("verification")
         records = next(iter(engines.values())).records
+        first_states = records.states_of(hashes)
 
         with steps.step("rectify one mismatch in time"):
             mismatches = [v for n in names for v in records.open_mismatches_past(date.max, n)]
@@ -382,9 +387,8 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
             if len(listed) >= found.total or not found.records:
                 break
             page += 1
-        states = Counter(
-            STATE_NAMES.get(state, state) for state in records.states_of(hashes).values()
-        )
+        final_states = records.states_of(hashes)
+        states = Counter(STATE_NAMES.get(state, state) for state in final_states.values())
         open_on_chain = ledger.open_breaches()
 
     verification = {"on": VERIFY_ON.isoformat(), **_add_runs(first)}
@@ -406,6 +410,8 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
         "planted": dict(
             sorted(Counter(planted(s.document.applicant.id_number) for s in signed).items())
         ),
+        "planted_on_purpose": forced,
+        "cases": _cases(signed, first_states, final_states),
         "intake": {"accepted": len(hashes), "refused": refused},
         "batches": [
             _batch_json(chain, batch.department, batch.size, batch.root, batch.tx_hash)
@@ -433,8 +439,48 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
         "seconds": {name: round(s, 3) for name, s in steps.seconds.items()},
     }
     if not quiet:
-        _print_summary(summary)
+        print_summary(summary)
     return summary
+
+
+def documents_with_every_case(count: int) -> tuple[list[Commitment], int]:
+    """`count` sample commitments in which at least two mismatches and one false claim are
+    planted (as many as `count` allows), so that even a small demo shows a rectification,
+    a breach and a repair: agreeing ones at the end give way to later samples that are.
+    Also how many were put in that way."""
+    documents = list(sample_commitments(count))
+    kinds: Counter[str] = Counter(planted(d.applicant.id_number) for d in documents)
+    wanted = Counter({kind: max(0, n - kinds[kind]) for kind, n in EVERY_CASE.items()})
+    replaceable = [i for i, d in enumerate(documents) if planted(d.applicant.id_number) == "agree"]
+    forced = 0
+    for document in islice(sample_commitments(count + SEARCHED_SAMPLES), count, None):
+        if not +wanted or not replaceable:
+            break
+        kind = planted(document.applicant.id_number)
+        if wanted[kind] > 0:
+            documents[replaceable.pop()] = document
+            wanted[kind] -= 1
+            forced += 1
+    return documents, forced
+
+
+def _cases(
+    signed: list[SignedCommitment], first: dict[bytes, str], final: dict[bytes, str]
+) -> dict[str, dict[str, Any]]:
+    """Per planted case: how many, what the first verification found, where they ended."""
+    cases: dict[str, dict[str, Any]] = {}
+    for document in signed:
+        kind = planted(document.document.applicant.id_number)
+        digest = bytes(document.hash())
+        case = cases.setdefault(kind, {"planted": 0, "first": Counter(), "final": Counter()})
+        case["planted"] += 1
+        for found, states in (("first", first), ("final", final)):
+            if digest in states:
+                case[found][STATE_NAMES.get(states[digest], states[digest])] += 1
+    return {
+        kind: {**case, "first": dict(case["first"]), "final": dict(case["final"])}
+        for kind, case in sorted(cases.items())
+    }
 
 
 def _batch_json(
@@ -453,137 +499,3 @@ def _batch_json(
         "gas_used": gas,
         "gas_per_commitment": round(gas / size, 1),
     }
-
-
-# ---------------------------------------------------------------------- for people
-
-
-def _print_summary(summary: dict[str, Any]) -> None:
-    console.print(_matters_table(summary))
-    console.print(_anchoring_table(summary))
-    console.print(_story_table(summary))
-    console.print(_outcomes_table(summary))
-    console.print(_gas_table(summary))
-    breaches = summary["breaches"]
-    title = (
-        f"Public breach list on {breaches['on']} ({breaches['listed']} listed, "
-        f"{breaches['open_on_chain']} open on chain)"
-    )
-    table = breach_table(breaches["records"][:SHOWN_BREACHES], title, compact=True)
-    hidden = len(breaches["records"]) - SHOWN_BREACHES
-    if hidden > 0:
-        table.caption = f"and {hidden} more (all of them with --json)"
-    console.print(table)
-    timing = Table(title="Where the time went")
-    timing.add_column("step")
-    timing.add_column("seconds", justify="right")
-    for name, seconds in summary["seconds"].items():
-        timing.add_row(name, f"{seconds:.2f}")
-    console.print(timing)
-    console.print(
-        "[dim]Everything above was ephemeral: the embedded chain, the temporary store and "
-        "its master key are gone.[/]"
-    )
-
-
-def _matters_table(summary: dict[str, Any]) -> Table:
-    catalog = default_catalog()
-    table = Table(title="Commitments signed, by matter")
-    table.add_column("matter")
-    table.add_column("name")
-    table.add_column("department")
-    table.add_column("count", justify="right")
-    for code, n in summary["matters"].items():
-        matter = catalog.matter(code)
-        table.add_row(code, f"{matter.name} ({matter.name_en})", matter.department, str(n))
-    planted_shares = ", ".join(f"{kind} {n}" for kind, n in summary["planted"].items())
-    table.caption = f"the sample data service planted: {planted_shares}"
-    return table
-
-
-def _anchoring_table(summary: dict[str, Any]) -> Table:
-    table = Table(title="Anchored on the embedded chain (ephemeral)", show_header=False)
-    table.add_column("what")
-    table.add_column("value", overflow="fold")
-    table.add_row("contract", summary["chain"]["contract"])
-    intake = summary["intake"]
-    table.add_row(
-        "intake", f"{intake['accepted']} sealed into a temporary store, {intake['refused']} refused"
-    )
-    for batch in summary["batches"]:
-        table.add_row(
-            f"batch {batch['department']}",
-            f"{batch['size']} commitments, Merkle root {batch['root']}\n"
-            f"tx {batch['transaction']} (block {batch['block']}), "
-            f"{batch['gas_used']:,} gas, {batch['gas_per_commitment']} per commitment",
-        )
-    proved = summary["proofs_checked"] - summary["proofs_failed"]
-    table.add_row("proofs checked", f"{proved} of {summary['proofs_checked']} verified on chain")
-    tamper = summary["tamper"]
-    table.add_row(
-        "tampered document",
-        "signature rejected; anchor check failed (" + ", ".join(tamper["failed_checks"]) + ")"
-        if tamper["signature_rejected"] and tamper["anchor_check_failed"]
-        else "[red]NOT detected[/]",
-    )
-    return table
-
-
-def _story_table(summary: dict[str, Any]) -> Table:
-    table = Table(title="Verification, rectification, breaches, repair")
-    table.add_column("day")
-    table.add_column("step")
-    table.add_column("what happened", overflow="fold")
-    first = summary["verification"]
-    found = ", ".join(f"{k} {v}" for k, v in first["outcomes"].items())
-    table.add_row(
-        first["on"],
-        "verification",
-        f"{first['examined']} checked against department data: {found}; "
-        f"{len(first['breaches'])} false commitments published as breaches",
-    )
-    rectification = summary["rectification"]
-    if rectification is not None:
-        table.add_row(
-            rectification["on"],
-            "rectification",
-            f"{rectification['commitment'][:18]}... ({rectification['matter']}): evidence "
-            f"supplied before {rectification['rectify_by']}, mismatch kept",
-        )
-    overdue = summary["overdue"]
-    if overdue is not None:
-        table.add_row(
-            overdue["on"],
-            "overdue",
-            f"{overdue['mismatches']} mismatches past their rectification window: "
-            f"{len(overdue['breaches'])} breaches published",
-        )
-    repair = summary["repair"]
-    if repair is not None:
-        table.add_row(
-            repair["on"],
-            "repair",
-            f"{repair['record']} ({repair['matter']}, {repair['severity']}, decided "
-            f"{repair['decided']}, repairable from {repair['earliest_repair']}): off the "
-            "public list, its history stays on chain",
-        )
-    return table
-
-
-def _outcomes_table(summary: dict[str, Any]) -> Table:
-    table = Table(title="Where every commitment ended")
-    table.add_column("outcome")
-    table.add_column("commitments", justify="right")
-    for outcome, n in summary["outcomes"].items():
-        table.add_row(outcome, f"{n:,}")
-    return table
-
-
-def _gas_table(summary: dict[str, Any]) -> Table:
-    table = Table(title="Transactions and gas")
-    table.add_column("phase")
-    table.add_column("transactions", justify="right")
-    table.add_column("gas", justify="right")
-    for phase, figures in summary["transactions"].items():
-        table.add_row(phase, f"{figures['transactions']:,}", f"{figures['gas_used']:,}")
-    return table

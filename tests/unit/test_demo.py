@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import date
 from typing import Any
 
 import pytest
+from rich.cells import cell_len
 from support.cli import one_json
 from typer.testing import CliRunner
 
+from api.demo.sample_data import planted
 from api.demo.samples import sample_commitments
-from api.demo.story import VERIFY_ON, run_demo
+from api.demo.story import VERIFY_ON, documents_with_every_case, run_demo
+from api.demo.story_print import case_story
+from verifier import default_catalog
 
 # The samples plant mismatches by applicant: the first 200 hold four (two of them for
 # points-based registration), enough for a rectification, breaches and a repair.
@@ -158,16 +163,52 @@ def test_demo_reports_its_chain_and_timings(summary: dict[str, Any]) -> None:
     assert all(seconds >= 0 for seconds in summary["seconds"].values())
 
 
-def test_a_tiny_demo_has_nothing_to_rectify_and_prints_nothing_when_quiet(
+def test_a_tiny_demo_still_rectifies_breaches_and_repairs_and_is_quiet_when_asked(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     summary = run_demo(3, quiet=True)
     assert summary["ok"] is True
-    assert summary["rectification"] is None
-    assert summary["repair"] is None
-    assert summary["breaches"]["listed"] == 0
+    assert summary["planted_on_purpose"] == 3  # the first three samples all agree
+    assert summary["rectification"] is not None
+    assert summary["repair"] is not None
+    assert summary["outcomes"]["breached"] >= 1
     captured = capsys.readouterr()
     assert captured.out == captured.err == ""
+
+
+def test_every_case_is_planted_at_any_count_and_only_when_missing() -> None:
+    documents, forced = documents_with_every_case(50)
+    kinds = Counter(planted(d.applicant.id_number) for d in documents)
+    assert len(documents) == 50 and forced >= 1
+    assert kinds["mismatch"] >= 2 and kinds["false"] >= 1
+    assert len({d.code for d in documents}) == 50
+    assert documents_with_every_case(1)[0][0].applicant.id_number  # as many as fit
+    plenty, none_forced = documents_with_every_case(1000)
+    assert none_forced == 0
+    assert [d.code for d in plenty] == [d.code for d in sample_commitments(1000)]
+
+
+def test_each_planted_case_is_accounted_for(summary: dict[str, Any]) -> None:
+    cases = summary["cases"]
+    assert {kind: case["planted"] for kind, case in cases.items()} == summary["planted"]
+    for case in cases.values():
+        assert sum(case["first"].values()) == case["planted"]
+        assert sum(case["final"].values()) == case["planted"]
+    assert cases["missing"]["final"] == {"needs_manual": cases["missing"]["planted"]}
+    rectified = sum(case["final"].get("kept", 0) for kind, case in cases.items() if kind != "agree")
+    assert rectified == 1
+
+
+def test_the_story_says_why_planted_false_ones_were_found_otherwise() -> None:
+    case = {
+        "planted": 11,
+        "first": {"breached": 4, "mismatch": 7},
+        "final": {"breached": 10, "kept": 1},
+    }
+    told = case_story("false", case)
+    assert told.startswith("7 mismatch (the claim they contradict is one the catalog lets")
+    assert "4 breached (flatly contradicted: published as a breach at once)" in told
+    assert told.endswith("of the 7 given a window: 6 breach published, 1 rectified in time")
 
 
 def test_demo_command_json_prints_one_document() -> None:
@@ -186,18 +227,33 @@ def test_demo_command_json_prints_one_document() -> None:
     assert document["transactions"]["total"]["gas_used"] > 0
 
 
-def test_demo_command_for_people_prints_tables_on_stderr() -> None:
+def test_demo_command_for_people_tells_the_story_on_stdout_in_80_columns() -> None:
+    from api.cli.main import app
+
+    result = CliRunner().invoke(app, ["demo", "--count", "50"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.stderr
+    for shown in (
+        "ephemeral",
+        "Merkle root",
+        "What the sample data planted",
+        "window",
+        "Where every commitment ended",
+        "Transactions and gas",
+        "Public breach list",
+        "BJ-HRSS-",
+    ):
+        assert shown in result.stdout
+    assert "demo finished" in result.stderr
+    too_wide = [line for line in result.stdout.splitlines() if cell_len(line) > 80]
+    assert too_wide == []
+    assert "mat…" not in result.stdout  # the breach list's columns fit whole
+
+
+def test_demo_command_shows_everything_when_wide() -> None:
     from api.cli.main import app
 
     result = CliRunner().invoke(app, ["demo", "--count", "5"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == ""
-    for shown in (
-        "ephemeral",
-        "Merkle root",
-        "Where every commitment ended",
-        "Transactions and gas",
-        "Public breach list",
-        "demo finished",
-    ):
-        assert shown in result.stderr
+    name_en = default_catalog().matter("BJ-HRSS-0001").name_en
+    assert f"({name_en})" in result.stdout  # English names beside the Chinese
+    assert "transaction" in result.stdout  # the breach list's evidence column
