@@ -11,6 +11,7 @@ from datetime import date
 from html import escape
 from urllib.parse import urlencode
 
+from api.service.record_page import label
 from verifier.breaches import BreachRecord
 from verifier.records.facade import BreachPage
 
@@ -31,6 +32,15 @@ code, pre { font-family: ui-monospace, monospace; font-size: .85rem; overflow-wr
 pre { white-space: pre-wrap; background: #f4f4f4; padding: .5rem; }
 .error { color: #a00; font-weight: 600; }
 nav a { margin-right: 1rem; }
+details { margin: .5rem 0; }
+summary { cursor: pointer; }
+/* A phone's width: labels above their values, so values keep the whole line. */
+@media (max-width: 600px) {
+  body { padding: .5rem; }
+  dl { display: block; }
+  dt { margin-top: .5rem; }
+  article { padding: .5rem; }
+}
 """
 
 _FIELDS = (
@@ -41,6 +51,7 @@ _FIELDS = (
     ("decided_from", "决定日期自 / Decided from", "date"),
     ("decided_to", "决定日期至 / Decided to", "date"),
 )
+_EXPLAINED = "这条记录说明了什么、如何核验 / This record explained, and how to check it"
 _SEVERITY = {"minor": "轻微 / minor", "general": "一般 / general", "serious": "严重 / serious"}
 _PARTY = {"person": "自然人 / person", "organisation": "法人或组织 / organisation"}
 
@@ -51,13 +62,13 @@ def _e(value: object) -> str:
 
 def _form(form: Mapping[str, str]) -> str:
     inputs = "".join(
-        f'<label>{_e(label)}<input type="{kind}" name="{name}" value="{_e(form.get(name, ""))}"'
+        f'<label>{label(text)}<input type="{kind}" name="{name}" value="{_e(form.get(name, ""))}"'
         ' maxlength="100"></label>'
-        for name, label, kind in _FIELDS
+        for name, text, kind in _FIELDS
     )
     return (
         '<form method="get" action="/" role="search">'
-        f'{inputs}<button type="submit">查询 / Search</button></form>'
+        f'{inputs}<button type="submit">{label("查询 / Search")}</button></form>'
     )
 
 
@@ -107,13 +118,15 @@ def _record(record: BreachRecord, base_url: str, rpc_url: str) -> str:
         f"curl -s -X POST -H 'Content-Type: application/json' \\\n"
         f"  --data '{_rpc_call(evidence.transaction)}' {rpc_url}"
     )
+    page = f"/records/{_e(record.id)}"
     return (
-        f'<article id="{_e(record.id)}"><h2>{_e(record.party_name)}</h2>'
+        f'<article id="{_e(record.id)}"><h2><a href="{page}">{_e(record.party_name)}</a></h2>'
+        + f'<p><a href="{page}">{label(_EXPLAINED)}</a></p>'
         + _dl(rows)
-        + "<h3>链上证据 / On-chain evidence</h3>"
+        + f"<details><summary>{label('链上证据 / On-chain evidence')}</summary>"
         + _dl(chain_rows, code=True)
-        + "<h3>如何独立核验 / How to check it yourself</h3>"
-        + f"<pre><code>{_e(check)}</code></pre></article>"
+        + f"<h3>{label('如何独立核验 / How to check it yourself')}</h3>"
+        + f"<pre><code>{_e(check)}</code></pre></details></article>"
     )
 
 
@@ -121,13 +134,13 @@ def _dl(rows: list[tuple[str, str]], code: bool = False) -> str:
     def cell(value: str) -> str:
         return f"<code>{_e(value)}</code>" if code else _e(value)
 
-    return "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{cell(v)}</dd>" for k, v in rows) + "</dl>"
+    return "<dl>" + "".join(f"<dt>{label(k)}</dt><dd>{cell(v)}</dd>" for k, v in rows) + "</dl>"
 
 
 def _pages(form: Mapping[str, str], found: BreachPage) -> str:
     last = max(1, -(-found.total // found.page_size))
     links = []
-    for label, number in (("上一页 / Previous", found.page - 1), ("下一页 / Next", found.page + 1)):
+    for text, number in (("上一页 / Previous", found.page - 1), ("下一页 / Next", found.page + 1)):
         if 1 <= number <= last:
             query = urlencode(
                 {
@@ -136,9 +149,9 @@ def _pages(form: Mapping[str, str], found: BreachPage) -> str:
                     "page_size": found.page_size,
                 }
             )
-            links.append(f'<a href="/?{_e(query)}">{_e(label)}</a>')
-    position = f"第 {found.page} / {last} 页 · page {found.page} of {last}"
-    return f"<nav>{''.join(links)}<span>{_e(position)}</span></nav>"
+            links.append(f'<a href="/?{_e(query)}">{label(text)}</a>')
+    position = f'第 {found.page} / {last} 页 · <span lang="en">page {found.page} of {last}</span>'
+    return f"<nav>{''.join(links)}<span>{position}</span></nav>"
 
 
 def render_lookup_page(
@@ -158,22 +171,31 @@ def render_lookup_page(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>失信记录查询 / Breach record lookup</title>",
         '<link rel="stylesheet" href="/assets/lookup.css"></head><body>',
-        "<h1>失信记录查询 / Breach record lookup</h1>",
-        "<p>告知承诺制失信记录，每条均附链上证据，可不经本站独立核验。"
-        " / Breaches of notification commitments, each with its on-chain evidence, "
-        "which anyone can check without this site.</p>",
+        f"<h1>{label('失信记录查询 / Breach record lookup')}</h1>",
+        "<p>"
+        + label(
+            "告知承诺制失信记录，每条均附链上证据，可不经本站独立核验。"
+            " / Breaches of notification commitments, each with its on-chain evidence, "
+            "which anyone can check without this site."
+        )
+        + '</p><p><a href="/docs">'
+        + label("接口文档 / API documentation")
+        + "</a></p>",
         _form(form),
     ]
     if error is not None:
-        parts.append(f'<p class="error" role="alert">{_e(error)}</p>')
+        parts.append(f'<p class="error" role="alert">{label(error)}</p>')
     elif found is not None:
         total = f"{found.total}+" if found.total_capped else str(found.total)
         parts.append(
-            f"<p>{_e(on.isoformat())} 公示中的记录：{total} 条"
-            f" / Records published on {_e(on.isoformat())}: {total}</p>"
+            "<p>"
+            + label(
+                f"{on.isoformat()} 公示中的记录：{total} 条 / Records published on {on}: {total}"
+            )
+            + "</p>"
         )
         if not found.records:
-            parts.append("<p>未找到记录 / No records found</p>")
+            parts.append(f"<p>{label('未找到记录 / No records found')}</p>")
         rpc = rpc_url or "<RPC-URL>"
         service = base_url or "<SERVICE-URL>"
         parts.extend(_record(record, service, rpc) for record in found.records)

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     public_rpc_url: str | None = Field(
         default=None, description="A node URL the public may use, shown on the lookup page."
     )
+    explorer_url: str | None = Field(
+        default=None,
+        description="A block explorer's address of a transaction, {tx} standing for its hash "
+        "(https://explorer.example/tx/{tx}): linked from each record's page.",
+    )
     max_body_bytes: int = Field(
         default=256 * KIB, ge=1, description="The largest request body the service reads."
     )
@@ -202,6 +207,17 @@ class Settings(BaseSettings):
                     f"trusted_proxies: {entry!r} is not an IP address or network"
                 ) from None
         return ",".join(_entries(value))
+
+    @field_validator("explorer_url")
+    @classmethod
+    def _explorer_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")) or "{tx}" not in value:
+            raise ValueError("explorer_url must be an http(s) URL holding {tx}")
+        if any(c in value for c in "\"'<> \n"):
+            raise ValueError("explorer_url must not hold quotes, angle brackets or spaces")
+        return value
 
     @field_validator("public_base_url")
     @classmethod

@@ -10,11 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from api.service.deps import IntakeDep, RateLimit, RecordsDep, SettingsDep, TodayDep
+from api.service.deps import ChainDep, IntakeDep, RateLimit, RecordsDep, SettingsDep, TodayDep
 from api.service.lookup_page import LOOKUP_CSS, render_lookup_page
 from api.service.lookup_terms import department_code, identity_fingerprints, matter_code
 from api.service.models import BreachList
 from api.service.problems import INVALID_REQUEST, NOT_FOUND, ProblemError, problem_responses
+from api.service.record_page import bilingual, block_time, render_record_page
+from verifier.breaches import BreachRecord
 from verifier.records.facade import (
     MAX_PAGE_SIZE,
     MAX_RESULTS,
@@ -287,6 +289,45 @@ def lookup_page(
         rpc_url=settings.public_rpc_url,
     )
     return HTMLResponse(html, status_code=400 if error else 200)
+
+
+@router.get(
+    "/records/{record_id}",
+    response_class=HTMLResponse,
+    summary="One published breach record's page (HTML)",
+    responses={
+        404: {
+            "description": "A page saying no such record is published",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(429),
+    },
+)
+def record_page(
+    record_id: str, records: RecordsDep, on: TodayDep, settings: SettingsDep, chain: ChainDep
+) -> HTMLResponse:
+    """失信记录 / One breach record explained: what, when, by whom, where to check it."""
+    public_json = records.listed_breach_json(record_id[:64], on)
+    if public_json is None:
+        message = bilingual("未找到公示中的该记录", "No such record is published")
+        return HTMLResponse(
+            '<!doctype html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<title>未找到 / Not found</title><link rel="stylesheet" href="/assets/lookup.css">'
+            f'</head><body><p class="error">{message}</p>'
+            '<p><a href="/">返回查询 / <span lang="en">Back to the search</span></a></p>'
+            "</body></html>\n",
+            status_code=404,
+        )
+    record = BreachRecord.from_json(public_json)
+    html = render_record_page(
+        record,
+        block_time=block_time(chain, record),
+        rpc_url=settings.public_rpc_url,
+        explorer_url=settings.explorer_url,
+        base_url=settings.public_base_url,
+    )
+    return HTMLResponse(html)
 
 
 @assets.get("/assets/lookup.css")
