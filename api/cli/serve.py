@@ -63,6 +63,12 @@ def serve(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="The data directory (default: data).")
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Settings file (default: the data directory's commitledger.toml)."
+        ),
+    ] = None,
     store: cli_store.StoreOpt = None,
     deployment: Annotated[
         Path | None,
@@ -89,6 +95,7 @@ def serve(
         "store_url": store,
         "deployment_file": deployment,
         "master_key_file": master_key_file,
+        "config": config,
     }
     run_service(host, port, {k: v for k, v in given.items() if v is not None}, demo=demo)
 

@@ -171,9 +171,11 @@ class Settings(BaseSettings):
         cls, flags: Mapping[str, Any] | None = None, *, config: Path | None = None
     ) -> Settings:
         """The settings: `flags` (None values ignored) over the environment over the
-        configuration file (`config`, `$COMMITLEDGER_CONFIG` or the data directory's
-        commitledger.toml) over the defaults; a bad value is a SettingsError naming it."""
+        configuration file (`config` or a "config" flag, `$COMMITLEDGER_CONFIG`, or the
+        data directory's commitledger.toml) over the defaults; a bad value is a
+        SettingsError naming it."""
         given = {k: v for k, v in (flags or {}).items() if v is not None}
+        config = config or given.pop("config", None)  # a command's --config, with its flags
         path = config_file(given, config)
         token = _toml_file.set(path)
         try:

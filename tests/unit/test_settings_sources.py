@@ -75,6 +75,7 @@ def test_the_file_is_the_data_directorys_or_the_one_named(tmp_path: Path) -> Non
     assert Settings.load({"data_dir": tmp_path / "elsewhere"}).rate_limit_burst == 5
     named = _toml(tmp_path / "etc", "rate_limit_burst = 6\n")
     assert Settings.load(config=named).rate_limit_burst == 6
+    assert Settings.load({"config": named}).rate_limit_burst == 6  # serve's --config
     with pytest.raises(SettingsError, match="no such file"):
         Settings.load(config=tmp_path / "missing.toml")
 
