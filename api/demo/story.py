@@ -4,44 +4,46 @@ Applicants across the catalog's matters sign commitments; intake checks and seal
 into a temporary store under a fresh master key; the anchoring pipeline anchors one batch
 per department; every proof is checked on chain and a tampered document is caught. Then
 each department verifies against a sample data service on loopback (about 3% planted
-mismatches, 1% false claims, 2% missing data): one mismatch is rectified in time, the
-others become breaches once their window has passed, one breach is repaired, and the
-public breach list closes the story. Chain, store and keys are ephemeral: nothing is kept.
+mismatches, 1% false claims, 2% missing data; at any count at least two mismatches and
+one false claim): one mismatch is rectified in time, the others become breaches once their
+window has passed, one breach is repaired, and the public breach list closes the story.
+Chain, store and keys are ephemeral: nothing is kept.
 """
 
 from __future__ import annotations
 
 import secrets
 import tempfile
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from itertools import islice
 from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from api.cli.store import catalog_departments
-from api.cli.verify import breach_row, progress_bar
+from api.cli.verify import breach_row
 from api.demo.sample_data import planted
 from api.demo.sample_service import create_app, running
-from api.demo.samples import sample_commitments
+from api.demo.story_parts import (
+    STATE_NAMES,
+    Ledgerbook,
+    Steps,
+    documents_with_every_case,
+    planted_cases,
+    tamper_with,
+)
 from api.demo.story_print import print_summary, say
 from api.errors import DemoError
 from ledger import (
     REGISTRAR_ROLE,
     VERIFIER_ROLE,
     Chain,
-    Claim,
-    Commitment,
     LedgerContract,
     ProofBundle,
     SignatureError,
-    SignedCommitment,
     SigningKey,
     check_bundle,
     department_id,
@@ -77,58 +79,8 @@ ANCHOR_TIMEOUT_S = 300.0
 # transfer certificate supplied in time. The rectified mismatch is one of these if any.
 RECTIFIED_MATTER = "BJ-HRSS-0001"
 REPAIR_DECISION = "信用修复：当事人已纠正失信行为并作出信用承诺"  # credit repair granted
-STATE_NAMES = {"manual": "needs_manual"}
-# Planted at least (as many as the count allows), so that every outcome shows.
-EVERY_CASE = {"mismatch": 2, "false": 1}
-SEARCHED_SAMPLES = 5_000  # later samples looked through for them
 # Outcomes per transaction on the embedded chain (py-evm).
 ENGINE_CONFIG = EngineConfig(outcomes_per_transaction=300)
-
-
-class _Steps:
-    """Times each step of the demo and drives one progress bar per long step."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.seconds: dict[str, float] = {}
-        self.progress = progress_bar(disabled=quiet)
-
-    @contextmanager
-    def step(self, name: str, total: int = 1) -> Iterator[Callable[[int], None]]:
-        task = self.progress.add_task(name, total=total)
-        started = time.perf_counter()
-
-        def advance(n: int) -> None:
-            self.progress.advance(task, n)
-
-        yield advance
-        self.progress.update(task, completed=total)
-        self.seconds[name] = time.perf_counter() - started
-
-
-class _Ledgerbook:
-    """Transactions and gas per phase of the story, read from the chain's blocks."""
-
-    def __init__(self, chain: Chain) -> None:
-        self.chain = chain
-        self.phases: dict[str, dict[str, int]] = {}
-        self._last = chain.block_number()
-
-    def close(self, phase: str) -> None:
-        head = self.chain.block_number()
-        transactions = gas = 0
-        for number in range(self._last + 1, head + 1):
-            block = self.chain.w3.eth.get_block(number)
-            transactions += len(block["transactions"])
-            gas += int(block["gasUsed"])
-        self.phases[phase] = {"transactions": transactions, "gas_used": gas}
-        self._last = head
-
-    def totals(self) -> dict[str, dict[str, int]]:
-        total = {
-            "transactions": sum(p["transactions"] for p in self.phases.values()),
-            "gas_used": sum(p["gas_used"] for p in self.phases.values()),
-        }
-        return {**self.phases, "total": total}
 
 
 @dataclass
@@ -155,27 +107,6 @@ def _deploy(chain: Chain, names: list[str]) -> tuple[LedgerContract, _Parties]:
         ledger.grant_department_role(admin, REGISTRAR_ROLE, parties.registrars[name].address, dept)
         ledger.grant_department_role(admin, VERIFIER_ROLE, parties.verifiers[name].address, dept)
     return ledger, parties
-
-
-def _tampered(signed: SignedCommitment) -> SignedCommitment:
-    """The same document with its first claim's value changed, signature kept."""
-    document = signed.document
-    first = document.claims[0]
-    changed = Claim(key=first.key, op=first.op, value=_other_value(first.value))
-    claims = [changed, *document.claims[1:]]
-    return SignedCommitment(
-        document=document.model_copy(update={"claims": claims}), signature=signed.signature
-    )
-
-
-def _other_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, int):
-        return value - 36 if value > 36 else value + 1
-    if isinstance(value, list):
-        return value[:-1] or ["none"]
-    return f"{value}-changed"
 
 
 def _bundle(store: Store, chain: Chain, ledger: LedgerContract, commitment: Hash32) -> ProofBundle:
@@ -223,7 +154,7 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
     catalog = default_catalog()
     names = catalog.departments()
     matters = catalog_departments(catalog)
-    steps = _Steps(quiet)
+    steps = Steps(quiet)
     if not quiet:
         say(
             f"[bold]Commitment Ledger demo[/]: {count:,} applicants on the embedded chain, "
@@ -236,7 +167,7 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
 
         with steps.step("keys and deployment"):
             chain = Chain.embedded()
-            book = _Ledgerbook(chain)
+            book = Ledgerbook(chain)
             ledger, parties = _deploy(chain, names)
             book.close("setup")
 
@@ -282,7 +213,7 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
                 advance(1)
 
         with steps.step("tamper with one document"):
-            tampered = _tampered(signed[0])
+            tampered = tamper_with(signed[0])
             try:
                 verify_signed(tampered)
                 signature_caught = False
@@ -411,7 +342,7 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
             sorted(Counter(planted(s.document.applicant.id_number) for s in signed).items())
         ),
         "planted_on_purpose": forced,
-        "cases": _cases(signed, first_states, final_states),
+        "cases": planted_cases(signed, first_states, final_states),
         "intake": {"accepted": len(hashes), "refused": refused},
         "batches": [
             _batch_json(chain, batch.department, batch.size, batch.root, batch.tx_hash)
@@ -441,46 +372,6 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
     if not quiet:
         print_summary(summary)
     return summary
-
-
-def documents_with_every_case(count: int) -> tuple[list[Commitment], int]:
-    """`count` sample commitments in which at least two mismatches and one false claim are
-    planted (as many as `count` allows), so that even a small demo shows a rectification,
-    a breach and a repair: agreeing ones at the end give way to later samples that are.
-    Also how many were put in that way."""
-    documents = list(sample_commitments(count))
-    kinds: Counter[str] = Counter(planted(d.applicant.id_number) for d in documents)
-    wanted = Counter({kind: max(0, n - kinds[kind]) for kind, n in EVERY_CASE.items()})
-    replaceable = [i for i, d in enumerate(documents) if planted(d.applicant.id_number) == "agree"]
-    forced = 0
-    for document in islice(sample_commitments(count + SEARCHED_SAMPLES), count, None):
-        if not +wanted or not replaceable:
-            break
-        kind = planted(document.applicant.id_number)
-        if wanted[kind] > 0:
-            documents[replaceable.pop()] = document
-            wanted[kind] -= 1
-            forced += 1
-    return documents, forced
-
-
-def _cases(
-    signed: list[SignedCommitment], first: dict[bytes, str], final: dict[bytes, str]
-) -> dict[str, dict[str, Any]]:
-    """Per planted case: how many, what the first verification found, where they ended."""
-    cases: dict[str, dict[str, Any]] = {}
-    for document in signed:
-        kind = planted(document.document.applicant.id_number)
-        digest = bytes(document.hash())
-        case = cases.setdefault(kind, {"planted": 0, "first": Counter(), "final": Counter()})
-        case["planted"] += 1
-        for found, states in (("first", first), ("final", final)):
-            if digest in states:
-                case[found][STATE_NAMES.get(states[digest], states[digest])] += 1
-    return {
-        kind: {**case, "first": dict(case["first"]), "final": dict(case["final"])}
-        for kind, case in sorted(cases.items())
-    }
 
 
 def _batch_json(

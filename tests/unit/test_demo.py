@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from api.demo.sample_data import planted
 from api.demo.samples import sample_commitments
-from api.demo.story import VERIFY_ON, documents_with_every_case, run_demo
+from api.demo.story import VERIFY_ON, run_demo
+from api.demo.story_parts import documents_with_every_case
 from api.demo.story_print import case_story
 from verifier import default_catalog
 
