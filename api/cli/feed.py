@@ -100,7 +100,7 @@ def _ledger(deployment: Path, confirmations: int) -> LedgerContract:
     from ledger.chain import Chain
     from ledger.contract import LedgerContract
 
-    record = read_deployment(deployment)
+    record = read_deployment(cli_store.in_data_dir(deployment))
     chain = Chain.connect(str(record["rpc"]), confirmations=confirmations)
     return LedgerContract(chain, str(record["contract"]))
 

@@ -228,6 +228,7 @@ def deploy(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy CommitmentLedger and grant a department's registrar and verifier roles."""
+    out = cli_store.in_data_dir(out)
     if (registrar_key or verifier_key) and not department:
         fail("--registrar-key and --verifier-key need --department", as_json=as_json)
     from api.keyfiles import load_account
@@ -275,6 +276,7 @@ def anchor(
     as_json: JsonOpt = False,
 ) -> None:
     """Anchor signed commitments (one Merkle batch by default) and write their proof bundles."""
+    deployment, proofs_dir = cli_store.in_data_dir(deployment), cli_store.in_data_dir(proofs_dir)
     from api.files import read_deployment, read_signed
     from api.keyfiles import load_account
     from ledger.anchor_now import AnchorReceipt, anchor_batch, anchor_singly, check_and_hash
@@ -348,6 +350,7 @@ def proof(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the proof bundle of an anchored commitment (from `anchor` or the pipeline)."""
+    deployment, proofs_dir = cli_store.in_data_dir(deployment), cli_store.in_data_dir(proofs_dir)
     from api.files import read_json_file
     from ledger.proofs import ProofBundle
     from ledger.types import hex32, to_hash32

@@ -53,6 +53,19 @@ def default_store_exists() -> bool:
     return not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
 
 
+def in_data_dir(given: Path) -> Path:
+    """A path option left at its `data/...` default, found in the settings' data directory
+    instead (where `serve` and `init` put things); any other path as given."""
+    from api.files import DEFAULT_PROOFS
+    from api.service.settings import Settings
+
+    if given == DEFAULT_DEPLOYMENT:
+        return Settings.load().resolved_deployment_file
+    if given == DEFAULT_PROOFS:
+        return Settings.load().data_dir / DEFAULT_PROOFS.name
+    return given
+
+
 def open_vault(path: Path | None) -> Vault:
     """The vault from a master key file, the settings' (`--master-key-file`'s variable,
     or the data directory's master.key), or `$COMMITLEDGER_MASTER_KEY`."""
@@ -209,7 +222,7 @@ def pipeline_run(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with reporting_errors(as_json):
-        record = read_deployment(deployment)
+        record = read_deployment(in_data_dir(deployment))
         dept = department or record.get("department")
         if not dept:
             raise InvalidDocumentError("no department: give --department")

@@ -195,7 +195,7 @@ def verify_run(
         fail(f"--sources-url {sources_url!r} is not an http(s) URL", as_json=as_json)
     catalog = default_catalog()
     with reporting_errors(as_json):
-        record = read_deployment(deployment)
+        record = read_deployment(cli_store.in_data_dir(deployment))
         dept = department or record.get("department")
         if not dept:
             raise InvalidDocumentError(

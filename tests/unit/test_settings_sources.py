@@ -164,3 +164,19 @@ def test_every_command_finds_the_store_in_the_data_directory(tmp_path: Path) -> 
     status = cli("status", "--json", env=env)
     assert status.exit_code == 0, explain(status)
     assert not (tmp_path / "data").exists()  # nothing went to ./data
+
+
+def test_path_options_left_at_their_defaults_are_found_in_the_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.cli.store import in_data_dir
+    from api.files import DEFAULT_DEPLOYMENT, DEFAULT_PROOFS
+
+    assert in_data_dir(DEFAULT_DEPLOYMENT) == Path("data/deployment.json")
+    monkeypatch.setenv("COMMITLEDGER_DATA_DIR", str(tmp_path / "d"))
+    assert in_data_dir(DEFAULT_DEPLOYMENT) == tmp_path / "d" / "deployment.json"
+    assert in_data_dir(DEFAULT_PROOFS) == tmp_path / "d" / "proofs"
+    assert in_data_dir(Path("mine.json")) == Path("mine.json")  # given: as given
+    result = cli("proof", "0x" + "ab" * 32, env={"COMMITLEDGER_DATA_DIR": str(tmp_path / "d")})
+    assert result.exit_code == 1, explain(result)
+    assert f"looked in {tmp_path / 'd' / 'proofs'}" in result.stderr
