@@ -4,6 +4,7 @@ and the pages start their viewer from a same-origin script, so their CSP allows 
 
 from __future__ import annotations
 
+import functools
 from importlib.resources import files
 
 from fastapi import APIRouter
@@ -15,12 +16,22 @@ router = APIRouter(include_in_schema=False)
 
 # Everything from this origin only; images may also be data: URLs (the viewers' icons).
 DOCS_CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
+# ReDoc styles itself through <style> elements it writes (styled-components), with no way to
+# give them a nonce, and runs its search in a worker made from a blob: of its own script:
+# on its page styles may be inline and a worker a blob:; scripts still come from 'self' only.
+REDOC_CSP = DOCS_CSP.replace(
+    "img-src", "style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; img-src"
+)
 _ASSETS = {
     "swagger-ui-bundle.js": "text/javascript",
     "swagger-ui.css": "text/css",
     "redoc.standalone.js": "text/javascript",
+    "favicon.png": "image/png",
 }
 _STATIC = files("fastapi_offline") / "static"
+# ReDoc's one image from elsewhere, its maker's logo: an empty source (it hides an image that
+# fails to load), so that no request leaves for a CDN, not even one the CSP would block.
+_ELSEWHERE = {"redoc.standalone.js": (b'src:"https://cdn.redoc.ly/redoc/logo-mini.svg"', b'src:""')}
 _CACHE = "public, max-age=86400"
 
 _SWAGGER_INIT = """\
@@ -47,7 +58,8 @@ def _page(title: str, head: str, body: str) -> str:
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title>{head}</head><body>{body}</body></html>\n"
+        f'<title>{title}</title><link rel="icon" href="/docs/assets/favicon.png">{head}'
+        f"</head><body>{body}</body></html>\n"
     )
 
 
@@ -67,8 +79,8 @@ REDOC_HTML = _page(
 )
 
 
-def _html(text: str) -> HTMLResponse:
-    return HTMLResponse(text, headers={"Content-Security-Policy": DOCS_CSP})
+def _html(text: str, csp: str = DOCS_CSP) -> HTMLResponse:
+    return HTMLResponse(text, headers={"Content-Security-Policy": csp})
 
 
 @router.get("/docs")
@@ -80,7 +92,7 @@ def swagger_ui() -> HTMLResponse:
 @router.get("/redoc")
 def redoc() -> HTMLResponse:
     """ReDoc over /openapi.json."""
-    return _html(REDOC_HTML)
+    return _html(REDOC_HTML, REDOC_CSP)
 
 
 @router.get("/docs/assets/{name}")
@@ -92,5 +104,13 @@ def docs_asset(name: str) -> Response:
         )
     if name not in _ASSETS:
         raise ProblemError(NOT_FOUND, "no such documentation asset")
+    return Response(_asset(name), media_type=_ASSETS[name], headers={"Cache-Control": _CACHE})
+
+
+@functools.cache
+def _asset(name: str) -> bytes:
     body = (_STATIC / name).read_bytes()
-    return Response(body, media_type=_ASSETS[name], headers={"Cache-Control": _CACHE})
+    if name in _ELSEWHERE:
+        found, instead = _ELSEWHERE[name]
+        body = body.replace(found, instead)
+    return body

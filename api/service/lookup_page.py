@@ -62,8 +62,8 @@ def _e(value: object) -> str:
 
 def _form(form: Mapping[str, str]) -> str:
     inputs = "".join(
-        f'<label>{label(text)}<input type="{kind}" name="{name}" value="{_e(form.get(name, ""))}"'
-        ' maxlength="100"></label>'
+        f'<label><span>{label(text)}</span><input type="{kind}" name="{name}"'
+        f' value="{_e(form.get(name, ""))}" maxlength="100"></label>'
         for name, text, kind in _FIELDS
     )
     return (

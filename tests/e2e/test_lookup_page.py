@@ -124,6 +124,7 @@ def test_a_search_on_the_page_shows_the_breach_with_its_transaction(
     WebDriverWait(browser, WAIT_S).until(lambda d: "name=" in d.current_url)  # type: ignore[union-attr]
 
     article = browser.find_element(By.ID, site.breach.id)
+    article.find_element(By.TAG_NAME, "summary").click()  # the evidence, folded: opened
     shown = article.text
     assert site.breach.party_name in shown
     assert site.breach.evidence.transaction in shown
