@@ -48,10 +48,12 @@ from verifier.errors import (
     VerificationError,
 )
 
-# The README's "Exit codes": 0 success, 1 a check failed or the contract refused, 2 bad input.
+# The README's "Exit codes": 0 success, 1 a check failed or the contract refused, 2 bad input,
+# 3 no node answers at the URL given (or the deployment's).
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_NODE_UNREACHABLE = 3
 
 # Every project error's exit code, in one place: every command reports through
 # `reporting_errors` (and `CommandGroup` catches any that escapes a command). The most
@@ -68,7 +70,7 @@ EXIT_CODES: dict[type[BaseException], int] = {
     ProofBundleError: EXIT_BAD_INPUT,
     VaultError: EXIT_BAD_INPUT,  # a master key missing or malformed, sealed data altered
     ErasedError: EXIT_BAD_INPUT,
-    NodeUnreachableError: EXIT_BAD_INPUT,  # the --rpc or deployment names no node
+    NodeUnreachableError: EXIT_NODE_UNREACHABLE,  # nothing answers at the --rpc or deployment URL
     # ledger: refusals and failures on the way
     ChainError: EXIT_CHECK_FAILED,
     ContractRevertError: EXIT_CHECK_FAILED,  # the contract refused
@@ -118,11 +120,16 @@ def emit_json(document: Any) -> None:
 
 
 def fail(
-    message: str, *, as_json: bool, code: int = EXIT_BAD_INPUT, kind: str = "BadInput"
+    message: str,
+    *,
+    as_json: bool,
+    code: int = EXIT_BAD_INPUT,
+    kind: str = "BadInput",
+    details: dict[str, Any] | None = None,
 ) -> NoReturn:
-    """Report an error in one line (or one JSON document) and exit with `code`."""
+    """Report an error in one line (or one JSON document, with `details`) and exit with `code`."""
     if as_json:
-        emit_json({"ok": False, "error": {"type": kind, "message": message}})
+        emit_json({"ok": False, "error": {"type": kind, "message": message, **(details or {})}})
     else:
         # Text, not markup: file names like "[x].json" must print as they are.
         console.print(Text.assemble(("error:", "bold red"), " ", message.replace("\n", " ")))
@@ -135,14 +142,31 @@ def fail_with(error: LedgerError | OSError, *, as_json: bool) -> NoReturn:
     if code is None:  # cannot happen: LedgerError and OSError are both in EXIT_CODES
         code = EXIT_CHECK_FAILED
     if not isinstance(error, LedgerError):  # a file error (NodeUnreachableError is both)
-        fail(
-            f"{error.filename or 'file'}: {error.strerror}",
-            as_json=as_json,
-            code=code,
-            kind="FileError",
+        fail(_file_error(error), as_json=as_json, code=code, kind="FileError")
+    if isinstance(error, ContractRevertError):
+        from api.cli.refusals import explain  # the command line is loaded: a command runs
+
+        raw = {"raw": str(error), "args": [_plain(a) for a in error.error_args]}
+        fail(explain(error), as_json=as_json, code=code, kind=error.error_name, details=raw)
+    if isinstance(error, NodeUnreachableError):
+        message = f"{error}: start the node, or give the URL of one that runs (--rpc)"
+        fail(message, as_json=as_json, code=code, kind="NodeUnreachableError")
+    fail(str(error), as_json=as_json, code=code, kind=type(error).__name__)
+
+
+def _file_error(error: OSError) -> str:
+    name = str(error.filename or "file")
+    if isinstance(error, FileNotFoundError) and name.endswith("deployment.json"):
+        return (
+            f"no deployment at {name}: deploy the contract with `commitledger deploy --rpc URL "
+            "--admin-key K --department D --registrar-key K --verifier-key K` (or `commitledger "
+            "serve`, which deploys to the chain it runs), or give --deployment FILE"
         )
-    kind = error.error_name if isinstance(error, ContractRevertError) else type(error).__name__
-    fail(str(error), as_json=as_json, code=code, kind=kind)
+    return f"{name}: {error.strerror}"
+
+
+def _plain(value: object) -> object:
+    return "0x" + value.hex() if isinstance(value, bytes) else value
 
 
 @contextmanager

@@ -61,9 +61,9 @@ def ok_json(result: Result) -> Any:
     return one_json(result.stdout)
 
 
-def assert_bad_input(result: Result, *phrases: str) -> str:
-    """Exit 2, nothing on stdout, and one line on stderr naming the problem."""
-    assert result.exit_code == 2, explain(result)
+def assert_bad_input(result: Result, *phrases: str, code: int = 2) -> str:
+    """Exit 2 (or `code`), nothing on stdout, and one line on stderr naming the problem."""
+    assert result.exit_code == code, explain(result)
     assert result.stdout == "", explain(result)
     assert "Traceback" not in result.stderr
     line = one_line(result.stderr)
@@ -73,9 +73,9 @@ def assert_bad_input(result: Result, *phrases: str) -> str:
     return line
 
 
-def assert_bad_input_json(result: Result, *phrases: str) -> dict[str, Any]:
-    """Exit 2 and exactly one JSON document on stdout: ok false and the error named."""
-    assert result.exit_code == 2, explain(result)
+def assert_bad_input_json(result: Result, *phrases: str, code: int = 2) -> dict[str, Any]:
+    """Exit 2 (or `code`) and exactly one JSON document on stdout: ok false, the error named."""
+    assert result.exit_code == code, explain(result)
     document = one_json(result.stdout)
     assert document["ok"] is False
     assert set(document["error"]) == {"type", "message"}
@@ -318,21 +318,9 @@ BAD_INPUTS: dict[str, Case] = {
         ["anchor", w.signed, "--key", w.account, "--deployment", w.file("d.json", {"a": 1})],
         ["d.json", "not a deployment file"],
     ),
-    "anchor/unreachable-node": lambda w: (
-        ["anchor", w.signed, "--key", w.account, "--deployment", w.deployment],
-        ["no Ethereum node answers", w.dead_rpc],
-    ),
-    "deploy/unreachable-node": lambda w: (
-        ["deploy", "--rpc", w.dead_rpc, "--admin-key", w.account, "--out", w.root / "d.json"],
-        ["no Ethereum node answers", w.dead_rpc],
-    ),
     "deploy/not-an-account": lambda w: (
         ["deploy", "--rpc", w.dead_rpc, "--admin-key", w.pem, "--out", w.root / "d.json"],
         ["applicant.pem", "not an account key file"],
-    ),
-    "contract-verify/unreachable-node": lambda w: (
-        ["contract", "verify", "--rpc", w.dead_rpc, "--address", "0x" + "22" * 20],
-        ["no Ethereum node answers", w.dead_rpc],
     ),
     "contract-verify/not-an-address": lambda w: (
         ["contract", "verify", "--rpc", w.dead_rpc, "--address", "0x1234"],
@@ -379,10 +367,6 @@ BAD_INPUTS: dict[str, Case] = {
         ["verify-proof", w.bundle_file("b.json", block_number=-1), "--rpc", w.dead_rpc],
         ["block_number must be a non-negative integer"],
     ),
-    "verify-proof/unreachable-node": lambda w: (
-        ["verify-proof", w.bundle_file("b.json"), "--rpc", w.dead_rpc, *PINNED],
-        ["no Ethereum node answers", w.dead_rpc],
-    ),
     "verify-proof/unpinned": lambda w: (
         ["verify-proof", w.bundle_file("b.json"), "--rpc", w.dead_rpc],
         ["--contract ADDRESS --chain-id ID", "a bundle's own contract proves nothing"],
@@ -411,6 +395,36 @@ BAD_INPUTS: dict[str, Case] = {
 }
 
 
+# A node that does not answer is no bad input: exit 3, a sentence naming its URL.
+UNREACHABLE: dict[str, Case] = {
+    "anchor/unreachable-node": lambda w: (
+        ["anchor", w.signed, "--key", w.account, "--deployment", w.deployment],
+        ["no Ethereum node answers", w.dead_rpc],
+    ),
+    "deploy/unreachable-node": lambda w: (
+        ["deploy", "--rpc", w.dead_rpc, "--admin-key", w.account, "--out", w.root / "d.json"],
+        ["no Ethereum node answers", w.dead_rpc],
+    ),
+    "contract-verify/unreachable-node": lambda w: (
+        ["contract", "verify", "--rpc", w.dead_rpc, "--address", "0x" + "22" * 20],
+        ["no Ethereum node answers", w.dead_rpc],
+    ),
+    "verify-proof/unreachable-node": lambda w: (
+        ["verify-proof", w.bundle_file("b.json"), "--rpc", w.dead_rpc, *PINNED],
+        ["no Ethereum node answers", w.dead_rpc],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNREACHABLE))
+def test_an_unreachable_node_exits_3_naming_its_url(work: Work, case: str) -> None:
+    args, phrases = UNREACHABLE[case](work)
+    line = assert_bad_input(cli(*args), *phrases, "start the node", code=3)
+    assert line.count(work.dead_rpc) == 1
+    document = assert_bad_input_json(cli(*args, "--json"), *phrases, code=3)
+    assert document["error"]["type"] == "NodeUnreachableError"
+
+
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_exits_2_with_one_line_naming_the_problem(work: Work, case: str) -> None:
     args, phrases = BAD_INPUTS[case](work)
@@ -433,10 +447,8 @@ def test_bad_input_with_json_prints_one_json_document(work: Work, case: str) -> 
         ("anchor/altered-signature", "SignatureError"),
         ("anchor/unsigned", "InvalidDocumentError"),
         ("anchor/bad-code", "InvalidDocumentError"),
-        ("anchor/unreachable-node", "NodeUnreachableError"),
         ("proof/short-hash", "InvalidHashError"),
         ("verify-proof/leaf-mismatch", "ProofBundleError"),
-        ("verify-proof/unreachable-node", "NodeUnreachableError"),
     ],
 )
 def test_json_error_names_its_kind(work: Work, case: str, kind: str) -> None:

@@ -4,6 +4,7 @@ or the contract refused, 2 bad input), used by every command, `verify run` inclu
 from __future__ import annotations
 
 import inspect
+import re
 from datetime import date
 from pathlib import Path
 from types import ModuleType
@@ -21,14 +22,16 @@ import ledger.errors
 import verifier.engine.run
 import verifier.errors
 from api.cli import verify as cli_verify
+from api.cli.refusals import SENTENCES
 from api.output import (
     EXIT_BAD_INPUT,
     EXIT_CHECK_FAILED,
     EXIT_CODES,
+    EXIT_NODE_UNREACHABLE,
     exit_code_of,
     reporting_errors,
 )
-from ledger import Chain, department_id
+from ledger import REGISTRAR_ROLE, Chain, department_id
 from ledger.errors import LedgerError
 from verifier.errors import VerificationError
 
@@ -85,7 +88,7 @@ def test_every_error_is_under_the_root_and_has_a_chosen_exit_code(
     assert decided_by is not LedgerError or cls is LedgerError, (
         f"{cls.__name__}: say in api.output.EXIT_CODES which exit code it gives"
     )
-    assert EXIT_CODES[decided_by] in (EXIT_CHECK_FAILED, EXIT_BAD_INPUT)
+    assert EXIT_CODES[decided_by] in (EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_NODE_UNREACHABLE)
 
 
 @pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda cls: cls.__name__)
@@ -96,10 +99,13 @@ def test_reporting_errors_exits_with_the_mapped_code_and_one_json_document(
     with pytest.raises(typer.Exit) as exited, reporting_errors(as_json=True):
         raise error
     assert exited.value.exit_code == exit_code_of(error)
-    assert exit_code_of(error) in (EXIT_CHECK_FAILED, EXIT_BAD_INPUT)
+    assert exit_code_of(error) in (EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_NODE_UNREACHABLE)
     document = one_json(capsys.readouterr().out)
     assert document["ok"] is False
-    assert document["error"]["message"] == str(error)
+    if isinstance(error, ledger.errors.ContractRevertError):  # a sentence; the raw form kept
+        assert document["error"]["raw"] == str(error)
+    else:
+        assert document["error"]["message"].startswith(str(error))
 
 
 @pytest.mark.parametrize(
@@ -109,7 +115,7 @@ def test_reporting_errors_exits_with_the_mapped_code_and_one_json_document(
         (verifier.errors.FeedError("not a URL"), EXIT_BAD_INPUT),
         (verifier.errors.CursorError("malformed", "not a cursor"), EXIT_BAD_INPUT),
         (ledger.errors.ErasedError("gone"), EXIT_BAD_INPUT),
-        (ledger.errors.NodeUnreachableError("no node"), EXIT_BAD_INPUT),
+        (ledger.errors.NodeUnreachableError("no node"), EXIT_NODE_UNREACHABLE),
         (ledger.errors.ContractRevertError("AlreadyAnchored"), EXIT_CHECK_FAILED),
         (FileNotFoundError(2, "No such file or directory", "x.json"), EXIT_BAD_INPUT),
     ],
@@ -133,8 +139,66 @@ def test_a_node_error_is_not_reported_as_a_file(capsys: pytest.CaptureFixture[st
     # NodeUnreachableError is a ConnectionError (an OSError): its own message, not "file: ...".
     with pytest.raises(typer.Exit) as exited, reporting_errors(as_json=False):
         raise ledger.errors.NodeUnreachableError("no Ethereum node answers at http://x")
+    assert exited.value.exit_code == EXIT_NODE_UNREACHABLE
+    assert one_line(capsys.readouterr().err) == (
+        "error: no Ethereum node answers at http://x: start the node, or give the URL of one "
+        "that runs (--rpc)"
+    )
+
+
+def test_a_missing_deployment_says_how_to_make_one(capsys: pytest.CaptureFixture[str]) -> None:
+    missing = FileNotFoundError(2, "No such file or directory", "data/deployment.json")
+    with pytest.raises(typer.Exit) as exited, reporting_errors(as_json=False):
+        raise missing
     assert exited.value.exit_code == EXIT_BAD_INPUT
-    assert one_line(capsys.readouterr().err) == "error: no Ethereum node answers at http://x"
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("error: no deployment at data/deployment.json: deploy the contract")
+    assert "commitledger deploy --rpc URL" in line and "commitledger serve" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "phrases"),
+    [
+        (
+            "AccessControlUnauthorizedAccount",
+            ("0x" + "f7" * 20, bytes(REGISTRAR_ROLE)),
+            ["account 0xf7f7", "registrar (REGISTRAR_ROLE) role", "commitledger deploy"],
+        ),
+        (
+            "TransitionNotAllowed",
+            (b"\x12" * 32, 5, 2),
+            ["0x1212", "cannot go from NeedsManual to Withdrawn", "status machine"],
+        ),
+        ("BatchAlreadyAnchored", (b"\xab" * 32,), ["root 0xabab", "already anchored"]),
+        ("AccountBoundElsewhere", ("0x" + "01" * 20, bytes(department_id(HRSS))), [HRSS]),
+    ],
+)
+def test_contract_errors_read_as_sentences_and_keep_the_raw_error_in_json(
+    name: str, args: tuple[object, ...], phrases: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    error = ledger.errors.ContractRevertError(name, args)
+    with pytest.raises(typer.Exit) as exited, reporting_errors(as_json=False):
+        raise error
+    assert exited.value.exit_code == EXIT_CHECK_FAILED
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("error: the contract refused: ")
+    assert name not in line
+    for phrase in phrases:
+        assert phrase in line, (phrase, line)
+    with pytest.raises(typer.Exit), reporting_errors(as_json=True):
+        raise error
+    document = one_json(capsys.readouterr().out)["error"]
+    assert document["type"] == name
+    assert document["raw"] == str(error)
+    assert document["message"] == line.removeprefix("error: ")
+
+
+def test_every_custom_error_of_the_contract_has_a_sentence() -> None:
+    root = Path(__file__).resolve().parents[2]
+    source = (root / "contracts" / "CommitmentLedger.sol").read_text()
+    declared = set(re.findall(r"^\s*error (\w+)\(", source, re.MULTILINE))
+    assert len(declared) >= 10
+    assert declared <= set(SENTENCES)
 
 
 # ---------------------------------------------------------------------- verify run
