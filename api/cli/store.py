@@ -23,12 +23,13 @@ if TYPE_CHECKING:  # the commands import these inside themselves: SQLAlchemy, we
 MASTER_KEY_ENV = "COMMITLEDGER_MASTER_KEY"  # ledger.vault's
 
 STORE_ENV = "COMMITLEDGER_STORE"
-DEFAULT_STORE = "sqlite:///data/ledger.db"
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 StoreOpt = Annotated[
     str | None,
-    typer.Option("--store", help=f"Store URL (default ${STORE_ENV} or {DEFAULT_STORE})."),
+    typer.Option(
+        "--store", help=f"Store URL (default ${STORE_ENV} or ledger.db in the data directory)."
+    ),
 ]
 MasterKeyOpt = Annotated[
     Path | None,
