@@ -1,4 +1,4 @@
-"""Rewrite the README's settings table from the Settings model (`make settings-table`)."""
+"""Rewrite the README's settings table from the Settings model (run it after changing one)."""
 
 from __future__ import annotations
 
