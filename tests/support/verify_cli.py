@@ -37,9 +37,9 @@ def ok_json(result: Result) -> Any:
     return one_json(result.stdout)
 
 
-def bad_input(result: Result, *, json_out: bool = False) -> str:
-    """Exit 2 with one line on stderr (or one JSON document on stdout); the message."""
-    assert result.exit_code == 2, explain(result)
+def bad_input(result: Result, *, json_out: bool = False, code: int = 2) -> str:
+    """Exit 2 (or `code`) with one line on stderr (or one JSON document on stdout); the message."""
+    assert result.exit_code == code, explain(result)
     if json_out:
         document = one_json(result.stdout)
         assert document["ok"] is False

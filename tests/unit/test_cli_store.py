@@ -615,7 +615,7 @@ def test_pipeline_run_without_a_department_exits_2(setup: Setup) -> None:
     assert "--department" in one_json(result.stdout)["error"]["message"]
 
 
-def test_pipeline_run_with_no_node_exits_2(setup: Setup) -> None:
+def test_pipeline_run_with_no_node_exits_3(setup: Setup) -> None:
     deployment = _deployment(setup)
     result = cli(
         "pipeline",
@@ -628,7 +628,7 @@ def test_pipeline_run_with_no_node_exits_2(setup: Setup) -> None:
         deployment,
         "--until-idle",
     )
-    assert result.exit_code == 2, explain(result)
+    assert result.exit_code == 3, explain(result)
     assert "no Ethereum node answers" in one_line(result.stderr)
 
 

@@ -137,8 +137,8 @@ def test_run_without_data_sources_is_refused_unless_all_manual(
     store = f"sqlite:///{tmp_path / 'ledger.db'}"
     message = bad_input(cli(*run_args(keys, nowhere, store, all_manual=False)))
     assert "no department data sources" in message and "--all-manual" in message
-    # With the flag the run goes on (here to the node, which does not answer).
-    assert "no Ethereum node answers" in bad_input(cli(*run_args(keys, nowhere, store)))
+    # With the flag the run goes on (here to the node, which does not answer: exit 3).
+    assert "no Ethereum node answers" in bad_input(cli(*run_args(keys, nowhere, store)), code=3)
 
 
 def test_run_refuses_a_day_before_the_first_commitment_or_to_come(
@@ -159,7 +159,7 @@ def test_run_reports_an_unreachable_node(
     keys: dict[str, Path], nowhere: Path, tmp_path: Path
 ) -> None:
     store = f"sqlite:///{tmp_path / 'ledger.db'}"
-    message = bad_input(cli(*run_args(keys, nowhere, store, "--json")), json_out=True)
+    message = bad_input(cli(*run_args(keys, nowhere, store, "--json")), json_out=True, code=3)
     assert "no Ethereum node answers" in message
 
 
