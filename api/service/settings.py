@@ -177,6 +177,8 @@ class Settings(BaseSettings):
         given = {k: v for k, v in (flags or {}).items() if v is not None}
         config = config or given.pop("config", None)  # a command's --config, with its flags
         path = config_file(given, config)
+        if path is not None:
+            _known_keys(path)
         token = _toml_file.set(path)
         try:
             settings = cls(**given)
@@ -272,6 +274,21 @@ def config_file(flags: Mapping[str, Any], config: Path | None = None) -> Path | 
     data_dir = flags.get("data_dir") or os.environ.get(f"{ENV_PREFIX}DATA_DIR") or DEFAULT_DATA_DIR
     found = Path(data_dir) / CONFIG_FILE
     return found if found.is_file() else None
+
+
+def _known_keys(path: Path) -> None:
+    """SettingsError when the configuration file is not TOML or names a setting there is
+    not (a misspelt one would otherwise be ignored without a word)."""
+    try:
+        keys = set(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: not TOML ({exc})") from None
+    unknown = sorted(keys - set(Settings.model_fields))
+    if unknown:
+        raise SettingsError(
+            f"{path}: no setting is called {', '.join(unknown)} (`commitledger config show` "
+            "lists them)"
+        )
 
 
 def env_names(field: str) -> list[str]:

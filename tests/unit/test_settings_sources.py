@@ -99,6 +99,9 @@ def test_a_bad_value_is_one_line_naming_where_it_was_given(
     toml.write_text("this is = = not toml")
     with pytest.raises(SettingsError, match="not TOML"):
         Settings.load()
+    toml.write_text("rate_limit_brust = 5\n")
+    with pytest.raises(SettingsError, match="no setting is called rate_limit_brust"):
+        Settings.load()
 
 
 def test_a_bad_value_ends_any_command_in_one_line_with_exit_2(tmp_path: Path) -> None:
