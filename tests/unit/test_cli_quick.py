@@ -16,8 +16,10 @@ from support.cli import one_json
 from support.feed_world import FeedWorld, feed_world
 from typer.testing import CliRunner
 
+from api.cli import config as cli_config
 from api.cli import verify as cli_verify
 from api.cli.main import app
+from api.service import settings
 from ledger.chain import Chain
 from ledger.documents import SignedCommitment
 from verifier.records.search import MAX_PAGE_SIZE
@@ -26,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 # What takes seconds to import: no command line module may load these before a command runs.
 HEAVY = ("web3", "eth_account", "fastapi", "sqlalchemy", "uvicorn", "api.service", "api.keyfiles")
-# The modules of the command line (config is another's and is checked there).
-QUICK_MODULES = ("main", "new", "feed", "store", "verify", "serve")
+# The modules of the command line that `commitledger` imports before any command runs.
+QUICK_MODULES = ("main", "new", "feed", "store", "verify", "serve", "config", "refusals")
 
 
 def run(*args: object) -> Any:
@@ -84,6 +86,12 @@ def test_version() -> None:
 
 def test_page_size_bound_agrees_with_the_records() -> None:
     assert cli_verify.MAX_PAGE_SIZE == MAX_PAGE_SIZE
+
+
+def test_config_file_names_agree_with_the_settings() -> None:
+    assert cli_config.CONFIG_FILE == settings.CONFIG_FILE
+    assert cli_config.DEFAULT_DATA_DIR == settings.DEFAULT_DATA_DIR
+    assert cli_config.MASTER_KEY_FILE == settings.MASTER_KEY_FILE
 
 
 def test_sign_takes_many_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
