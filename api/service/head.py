@@ -24,4 +24,9 @@ class HeadMiddleware:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, send_no_body)
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, send_no_body)
+        finally:
+            if "route" in as_get:  # for the request log, which names the route
+                scope["route"] = as_get["route"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,3 +72,12 @@ def test_head_answers_where_get_does_with_no_body(world: ServiceWorld, path: str
 
 def test_head_on_a_post_only_route_is_still_405(world: ServiceWorld) -> None:
     assert world.client.head("/v1/commitments").status_code == 405
+
+
+def test_a_head_request_is_logged_as_head_on_its_route(
+    world: ServiceWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="commitledger.service.http"):
+        assert world.client.head("/v1/breaches").status_code == 200
+    [line] = [r for r in caplog.records if r.getMessage() == "request"]
+    assert (line.__dict__["method"], line.__dict__["route"]) == ("HEAD", "/v1/breaches")
