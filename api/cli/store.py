@@ -123,7 +123,8 @@ def submit(
             if isinstance(ack, Acknowledgement):
                 item = {"file": str(path), "hash": hex32(ack.hash), "new": ack.new}
                 if not as_json:  # printed as it happens: an acknowledgement is a promise
-                    stdout.print(f"accepted {item['hash']} {path}", markup=False)
+                    again = "" if ack.new else " (already accepted before)"
+                    stdout.print(f"accepted {item['hash']} {path}{again}", markup=False)
             else:
                 # A file's own errors start with its name already: named once, here.
                 error = str(ack).removeprefix(f"{path}: ")

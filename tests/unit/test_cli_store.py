@@ -172,7 +172,9 @@ def test_resubmit_gives_the_same_hash_and_new_false(setup: Setup) -> None:
     assert setup.status()["pending"] == 2
     text = setup.submit(setup.files[0])
     assert text.exit_code == 0, explain(text)
-    assert one_line(text.stdout) == f"accepted {first['results'][0]['hash']} {setup.files[0]}"
+    assert one_line(text.stdout) == (
+        f"accepted {first['results'][0]['hash']} {setup.files[0]} (already accepted before)"
+    )
 
 
 def test_master_key_from_the_environment(setup: Setup) -> None:
