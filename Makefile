@@ -37,9 +37,11 @@ browser:
 test: $(BIN)/.installed node_modules/.installed browser
 	$(MAKE) lint typecheck artifact-check forge pytest
 
+# ruff, then the architecture: import-linter's contracts in pyproject.toml ([tool.importlinter]).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
