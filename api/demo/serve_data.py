@@ -63,13 +63,15 @@ def demo_refusal(settings: Settings) -> str | None:
     other = f"run the demo in a directory of its own (`--data-dir demo-data`) or move {folder} away"
     deployment = settings.resolved_deployment_file
     if settings.chain == "anvil" and deployment.exists():
-        ours = (folder / STATE_FILE).is_file() and (
-            settings.resolved_keys_dir / ADMIN_KEY_FILE
-        ).is_file()
-        if not ours:
+        if not (settings.resolved_keys_dir / ADMIN_KEY_FILE).is_file():
             return (
                 f"{deployment} was not written by the demo's managed chain (by `commitledger "
                 "deploy`?): the anvil the demo starts would not hold its contract; " + other
+            )
+        if not (folder / STATE_FILE).is_file():
+            return (
+                f"the managed chain's state ({folder / STATE_FILE}) is gone, so its contract "
+                f"in {deployment} is too; " + other
             )
     master = settings.master_key_file or folder / MASTER_KEY_FILE
     store = settings.resolved_store_url

@@ -213,3 +213,6 @@ def test_serve_demo_accepts_its_own_directory_again(tmp_path: Path) -> None:
     (tmp_path / "deployment.json").write_text("{}")
     (tmp_path / "keys" / "admin.json").write_text("{}")
     assert demo_refusal(settings_for(tmp_path)) is None
+    (tmp_path / "anvil-state.json").unlink()
+    refusal = demo_refusal(settings_for(tmp_path))
+    assert refusal is not None and "anvil-state.json) is gone" in refusal
