@@ -46,10 +46,18 @@ def register(app: typer.Typer) -> None:
 
 
 def shown_value(settings: Settings, field: str) -> Any:
-    """A setting's value as it may be printed: secrets masked, a store URL's password hidden."""
+    """A setting's value as it may be printed: secrets masked, a store URL's password
+    hidden; the store, deployment file and keys directory as found in the data directory
+    when not given."""
     value = getattr(settings, field)
     if isinstance(value, SecretStr):
         return MASKED
+    if value is None:
+        value = {
+            "store_url": settings.resolved_store_url,
+            "deployment_file": settings.resolved_deployment_file,
+            "keys_dir": settings.resolved_keys_dir,
+        }.get(field)
     if field == "store_url" and value is not None:
         from sqlalchemy.engine import make_url
 

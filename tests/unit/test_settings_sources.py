@@ -142,6 +142,8 @@ def test_config_show_says_where_each_value_came_from_and_masks_secrets(tmp_path:
     assert rows["store_url"]["source"] == "COMMITLEDGER_STORE"
     assert "hunter2" not in result.stdout and "c2VjcmV0" not in result.stdout
     assert rows["chain"] == {"name": "chain", "value": "anvil", "source": "default"}
+    assert rows["deployment_file"]["value"] == str(tmp_path / "d" / "deployment.json")
+    assert rows["keys_dir"]["value"] == str(tmp_path / "d" / "keys")
     text = cli("config", "show", env={"COLUMNS": "80"})
     assert text.exit_code == 0, explain(text)
     assert all(len(line) <= 80 for line in text.stdout.splitlines())
