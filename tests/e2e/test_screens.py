@@ -113,13 +113,6 @@ def browser() -> Iterator[object]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def _driver(browser: object) -> object:
-    from selenium.webdriver.remote.webdriver import WebDriver
-
-    assert isinstance(browser, WebDriver)
-    return browser
-
-
 def _at_width(browser: object, width: int) -> None:
     from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -186,7 +179,6 @@ def test_the_pages_at_a_desktops_and_a_phones_width(
 def test_the_api_docs_render_from_this_machine_alone(
     site: Site, browser: object, shots: Path, path: str, rendered: str
 ) -> None:
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -195,9 +187,15 @@ def test_the_api_docs_render_from_this_machine_alone(
     browser.get(site.url + path)
 
     def titled(driver: object) -> bool:
+        # In the page, at once: the viewers re-render, so an element found may be gone later.
         assert isinstance(driver, WebDriver)
-        found = driver.find_elements(By.CSS_SELECTOR, rendered)
-        return any("Commitment Ledger" in element.text for element in found)
+        return bool(
+            driver.execute_script(
+                "return Array.from(document.querySelectorAll(arguments[0]))"
+                ".some(e => e.textContent.includes('Commitment Ledger'))",
+                rendered,
+            )
+        )
 
     WebDriverWait(browser, WAIT_S).until(titled)
     fetched = browser.execute_script(
