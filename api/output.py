@@ -147,7 +147,9 @@ def fail_with(error: LedgerError | OSError, *, as_json: bool) -> NoReturn:
         from api.cli.refusals import explain  # the command line is loaded: a command runs
 
         raw = {"raw": str(error), "args": [_plain(a) for a in error.error_args]}
-        fail(explain(error), as_json=as_json, code=code, kind=error.error_name, details=raw)
+        attempt = getattr(error, "attempt", None)
+        message = f"{attempt}: {explain(error)}" if attempt else explain(error)
+        fail(message, as_json=as_json, code=code, kind=error.error_name, details=raw)
     if isinstance(error, NodeUnreachableError):
         message = f"{error}: start the node, or give the URL of one that runs (--rpc)"
         fail(message, as_json=as_json, code=code, kind="NodeUnreachableError")
@@ -167,6 +169,17 @@ def _file_error(error: OSError) -> str:
 
 def _plain(value: object) -> object:
     return "0x" + value.hex() if isinstance(value, bytes) else value
+
+
+@contextmanager
+def attempting(what: str) -> Iterator[None]:
+    """Name what was tried in a contract refusal that happens inside: "anchoring 3
+    commitments as 0x..: the contract refused: ..." (who tried what, and why not)."""
+    try:
+        yield
+    except ContractRevertError as exc:
+        exc.attempt = what  # type: ignore[attr-defined]
+        raise
 
 
 @contextmanager

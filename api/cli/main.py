@@ -20,6 +20,7 @@ from api.files import DEFAULT_DEPLOYMENT, DEFAULT_PROOFS
 from api.output import (
     EXIT_CHECK_FAILED,
     CommandGroup,
+    attempting,
     console,
     emit_json,
     fail,
@@ -246,7 +247,11 @@ def deploy(
         ledger = LedgerContract.deploy(chain, admin)
         for role, account in accounts:
             assert department is not None
-            ledger.grant_department_role(admin, role, account.address, department_id(department))
+            granting = f"granting {department}'s role to {account.address} as {admin.address}"
+            with attempting(granting):
+                ledger.grant_department_role(
+                    admin, role, account.address, department_id(department)
+                )
         record = {
             "rpc": rpc,
             "chain_id": chain.chain_id,
@@ -310,11 +315,13 @@ def anchor(
                     json.dumps(bundle.to_json_obj(), indent=2) + "\n"
                 )
 
-        if single:
-            receipts = anchor_singly(ledger, registrar, hashes, on_receipt=keep)
-        else:
-            receipts = [anchor_batch(ledger, registrar, hashes)]
-            keep(receipts[0])
+        what = f"anchoring {len(hashes)} commitment(s) as {registrar.address}"
+        with attempting(what):
+            if single:
+                receipts = anchor_singly(ledger, registrar, hashes, on_receipt=keep)
+            else:
+                receipts = [anchor_batch(ledger, registrar, hashes)]
+                keep(receipts[0])
         bundles = [b for r in receipts for b in r.bundles]
     items = [
         {"file": str(path), "hash": hex32(b.commitment), "proof": [hex32(p) for p in b.proof]}

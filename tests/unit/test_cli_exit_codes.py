@@ -28,6 +28,7 @@ from api.output import (
     EXIT_CHECK_FAILED,
     EXIT_CODES,
     EXIT_NODE_UNREACHABLE,
+    attempting,
     exit_code_of,
     reporting_errors,
 )
@@ -191,6 +192,20 @@ def test_contract_errors_read_as_sentences_and_keep_the_raw_error_in_json(
     assert document["type"] == name
     assert document["raw"] == str(error)
     assert document["message"] == line.removeprefix("error: ")
+
+
+def test_a_refusal_says_who_tried_what(capsys: pytest.CaptureFixture[str]) -> None:
+    error = ledger.errors.ContractRevertError(
+        "AccessControlUnauthorizedAccount", ("0x" + "f7" * 20, bytes(REGISTRAR_ROLE))
+    )
+    what = "anchoring 2 commitment(s) as 0x" + "f7" * 20
+    with pytest.raises(typer.Exit), reporting_errors(as_json=False), attempting(what):
+        raise error
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(
+        "error: anchoring 2 commitment(s) as 0xf7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7: "
+        "the contract refused: account 0xf7"
+    )
 
 
 def test_every_custom_error_of_the_contract_has_a_sentence() -> None:
