@@ -28,7 +28,10 @@ Commitment Ledger: signed notification commitments anchored on an Ethereum-compa
 * **Departments** (a bearer token from `commitledger tokens issue`) submit commitments
   and follow their anchoring and verification.
 * **Auditors** (no token) look up anchors, fetch portable proofs and check documents.
-* **The public** (no token) searches the breach list; `/` is the lookup page.
+* **The public** (no token) searches the breach list; `/` is the lookup page and
+  `/records/{id}` a record's page, explained.
+
+This reference is served at `/docs` (Swagger UI) and `/redoc` (ReDoc), from this machine.
 * **The credit platform** reads the signed credit feed, `/v1/feed`: public records without
   a token, restricted and non-public ones with a feed token of that scope.
 
