@@ -83,8 +83,10 @@ def _rpc_call(transaction: str) -> str:
     )
 
 
-def _record(record: BreachRecord, base_url: str, rpc_url: str) -> str:
+def _record(record: BreachRecord, base_url: str, rpc_url: str | None) -> str:
     evidence = record.evidence
+    # Without a public node configured: say which chain's nodes can answer.
+    rpc_url = rpc_url or f"<URL-OF-ANY-NODE-OF-CHAIN-{evidence.chain_id}>"
     rows = [
         ("名称 / Name", record.party_name),
         ("代码 / Code", record.party_code),
@@ -196,9 +198,8 @@ def render_lookup_page(
         )
         if not found.records:
             parts.append(f"<p>{label('未找到记录 / No records found')}</p>")
-        rpc = rpc_url or "<RPC-URL>"
         service = base_url or "<SERVICE-URL>"
-        parts.extend(_record(record, service, rpc) for record in found.records)
+        parts.extend(_record(record, service, rpc_url) for record in found.records)
         parts.append(_pages(form, found))
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -113,6 +113,8 @@ def test_without_an_explorer_or_public_node_the_page_says_any_node_of_the_chain(
     assert f"Any node of the chain with id {record.evidence.chain_id}" in page
     assert "explorer" not in page
     assert "the chain&#x27;s node is not answering now" in page
+    listed = world.client.get("/").text  # the list's commands name the chain, not <RPC-URL>
+    assert f"--rpc &lt;URL-OF-ANY-NODE-OF-CHAIN-{record.evidence.chain_id}&gt;" in listed
     world.context.close()
 
 
