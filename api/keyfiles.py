@@ -10,8 +10,7 @@ from typing import Literal
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger import InvalidDocumentError, SignatureError, SigningKey
-from ledger.vault import Vault
+from ledger import InvalidDocumentError, SignatureError, SigningKey, Vault
 
 KeyKind = Literal["ed25519", "ecdsa-p256", "ethereum", "master"]
 

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api.files import read_deployment
-from api.service.keys import AccountRole, DepartmentKeys
-from api.service.settings import Settings
+from api.service import AccountRole, DepartmentKeys, Settings
 from ledger import (
     REGISTRAR_ROLE,
     VERIFIER_ROLE,

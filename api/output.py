@@ -15,7 +15,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from api.errors import DemoError, MissingKeyError, TokenError
-from ledger.errors import (
+from ledger import (
     ApplicantExcludedError,
     ChainError,
     CompilerError,
@@ -33,7 +33,7 @@ from ledger.errors import (
     TransactionTimeoutError,
     VaultError,
 )
-from verifier.errors import (
+from verifier import (
     BreachError,
     BreachStateError,
     CursorError,
@@ -144,7 +144,7 @@ def fail_with(error: LedgerError | OSError, *, as_json: bool) -> NoReturn:
     if not isinstance(error, LedgerError):  # a file error (NodeUnreachableError is both)
         fail(_file_error(error), as_json=as_json, code=code, kind="FileError")
     if isinstance(error, ContractRevertError):
-        from api.cli.refusals import explain  # the command line is loaded: a command runs
+        from api.cli import explain  # the command line is loaded: a command runs
 
         raw = {"raw": str(error), "args": [_plain(a) for a in error.error_args]}
         attempt = getattr(error, "attempt", None)

@@ -12,9 +12,7 @@ from datetime import date, datetime
 
 from sqlalchemy import func, select
 
-from ledger import InvalidDocumentError
-from ledger.store import Store
-from ledger.tables import commitments
+from ledger import InvalidDocumentError, Store, commitments
 
 
 class RunRefusedError(InvalidDocumentError):

@@ -17,7 +17,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from api.demo.samples import sample_commitments
+from api.demo import sample_commitments
 from ledger import (
     REGISTRAR_ROLE,
     VERIFIER_ROLE,
@@ -149,10 +149,7 @@ def pipeline_figures(count: int, workers: int, profile: bool = False) -> dict[st
     import tempfile
     import threading
 
-    from ledger.anchoring_pipeline import Anchorer, PipelineConfig
-    from ledger.intake import Intake
-    from ledger.store import Store
-    from ledger.vault import Vault
+    from ledger import Anchorer, Intake, PipelineConfig, Store, Vault
     from verifier import default_catalog
 
     raw = [json.dumps(d).encode() for d in _signed_documents(count)]
@@ -249,15 +246,10 @@ def verification_figures(count: int, profile: bool = False) -> dict[str, Any]:
     import tempfile
     from datetime import date
 
-    from api.demo.sample_data import SOURCES
-    from api.demo.sample_service import running_apart
-    from ledger.anchoring_pipeline import Anchorer
-    from ledger.intake import Intake
-    from ledger.store import Store
-    from ledger.vault import Vault
-    from verifier import default_catalog
-    from verifier.engine.run import Department, engine_for
-    from verifier.sources import HttpSource
+    from api.demo import SOURCES, running_apart
+    from ledger import Anchorer, Intake, Store, Vault
+    from verifier import HttpSource, default_catalog
+    from verifier.engine import Department, engine_for
 
     catalog = default_catalog()
     matters = catalog.matter_departments()

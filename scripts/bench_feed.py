@@ -23,19 +23,21 @@ from typing import Any
 
 import httpx
 
-from api.demo.sample_data import SOURCES
-from api.demo.sample_service import running_apart
-from api.demo.samples import sample_commitments
-from ledger import AnvilNode, Chain, SigningKey, free_port, sign_commitment
-from ledger.anchoring_pipeline import Anchorer
-from ledger.intake import Intake
-from ledger.store import Store
-from ledger.vault import Vault
-from verifier import default_catalog
-from verifier.engine.run import Department, EngineConfig, engine_for
-from verifier.feed.follower import FeedFollower
-from verifier.feed.store import FeedStore
-from verifier.sources import HttpSource
+from api.demo import SOURCES, running_apart, sample_commitments
+from ledger import (
+    Anchorer,
+    AnvilNode,
+    Chain,
+    Intake,
+    SigningKey,
+    Store,
+    Vault,
+    free_port,
+    sign_commitment,
+)
+from verifier import HttpSource, default_catalog
+from verifier.engine import Department, EngineConfig, engine_for
+from verifier.feed import FeedFollower, FeedStore
 
 HRSS = "BJ-HRSS"
 FOLLOW_INTERVAL_S = 0.2  # the service's feed task interval when idle
@@ -185,7 +187,7 @@ uvicorn.run(create_app(Settings()), host="127.0.0.1", port=int(sys.argv[1]), log
 def _pull_rate(store_url: str, folder: str) -> dict[str, Any]:
     """Records per second a consumer pulls from the service, run in a process of its own
     (as `commitledger serve` runs), with a feed token, through every page again and again."""
-    from api.service.tokens import TokenStore
+    from api.service import TokenStore
 
     store = Store(store_url)
     token = TokenStore(store).issue("FEED", "feed", scope="all").token

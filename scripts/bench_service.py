@@ -34,11 +34,9 @@ from urllib.parse import quote
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Connection, Table, insert
 
-from ledger import AnvilNode, Chain, hex32, keccak256, make_uscc
-from ledger.store import Store
-from ledger.tables import batches, commitments
-from verifier.breaches import add_months
-from verifier.records.facade import (
+from ledger import AnvilNode, Chain, Store, batches, commitments, hex32, keccak256, make_uscc
+from verifier import add_months
+from verifier.records import (
     NAME_INDEX_DDL,
     SEARCH_INDEXES,
     TRIGRAM,
@@ -549,8 +547,8 @@ def submit_figures(count: int = 400, connections: int = 64) -> dict[str, Any]:
     second process, the service anchoring in the background on anvil."""
     from bench import _signed_documents
 
-    from api.service.tokens import TokenStore
-    from ledger.vault import Vault
+    from api.service import TokenStore
+    from ledger import Vault
 
     documents = [d for d in _signed_documents(count * 2) if d["document"]["department"] == HRSS]
     bodies = [json.dumps(d, ensure_ascii=False).encode() for d in documents[:count]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ledger.compiler import stale_fields, write_artifact
+from ledger import stale_fields, write_artifact
 
 
 def main() -> int:

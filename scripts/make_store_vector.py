@@ -30,9 +30,9 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 from support.feed_world import FeedWorld, feed_world  # noqa: E402
 
-from ledger.chain import Chain  # noqa: E402
-from verifier.feed.store import FeedStore  # noqa: E402
-from verifier.records.tables import breach_records  # noqa: E402
+from ledger import Chain  # noqa: E402
+from verifier.feed import FeedStore  # noqa: E402
+from verifier.records import breach_records  # noqa: E402
 
 
 def manifest(fw: FeedWorld, feed: FeedStore) -> dict[str, Any]:

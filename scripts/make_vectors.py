@@ -22,10 +22,19 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ledger.canonical import canonical_bytes, commitment_hash, keccak256  # noqa: E402
-from ledger.documents import Commitment, make_resident_id, make_uscc  # noqa: E402
-from ledger.merkle import MerkleTree, leaf_hash, process_proof, verify_proof  # noqa: E402
-from ledger.types import Hash32  # noqa: E402
+from ledger import (  # noqa: E402  # noqa: E402  # noqa: E402
+    Commitment,
+    Hash32,
+    MerkleTree,
+    canonical_bytes,
+    commitment_hash,
+    keccak256,
+    leaf_hash,
+    make_resident_id,
+    make_uscc,
+    process_proof,
+    verify_proof,
+)
 
 VECTORS = ROOT / "tests" / "vectors"
 TREE_SIZES = (1, 2, 3, 5, 8, 13)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from api.cli.config import readme_with_table
+from api.cli import readme_with_table
 
 
 def main(argv: list[str]) -> int:

@@ -10,8 +10,7 @@ import pytest
 from support.deployment import Deployment, deploy
 from support.markers import needs
 
-from ledger.anvil import ANVIL_BINARY, AnvilNode
-from ledger.chain import Chain
+from ledger import ANVIL_BINARY, AnvilNode, Chain
 
 pytest_plugins = ["support.postgres"]  # a PostgreSQL cluster, the `store` fixtures
 

@@ -12,9 +12,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from ledger import Applicant, hex32, to_hash32
-from ledger.identity import IdType
-from ledger.types import Hash32
+from ledger import Applicant, Hash32, IdType, hex32, to_hash32
 from verifier.catalog import Matter, Severity
 from verifier.errors import BreachError, BreachStateError, RepairTooEarlyError
 

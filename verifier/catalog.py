@@ -9,8 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ledger import InvalidDocumentError, canonical_bytes, keccak256
-from ledger.types import Hash32
+from ledger import Hash32, InvalidDocumentError, canonical_bytes, keccak256
 
 MATTERS_DIR = Path(__file__).resolve().parent / "matters"
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Literal
 
-from ledger.errors import LedgerError
+from ledger import LedgerError
 
 __all__ = [
     "BreachError",

@@ -7,11 +7,17 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from ledger import SignatureError, SigningKey, canonical_bytes, hex32, keccak256
-from ledger.canonical import canonical_bytes_fast
-from ledger.documents import SignatureAlgorithm
-from ledger.signing import verify_bytes
-from ledger.types import Hash32
+from ledger import (
+    Hash32,
+    SignatureAlgorithm,
+    SignatureError,
+    SigningKey,
+    canonical_bytes,
+    canonical_bytes_fast,
+    hex32,
+    keccak256,
+    verify_bytes,
+)
 from verifier.rules import Comparison
 
 Outcome = Literal["kept", "mismatch", "needs_manual", "false", "integrity_failure"]

@@ -12,7 +12,7 @@ from rich.table import Table
 from api.output import emit_json, reporting_errors, stdout
 
 if TYPE_CHECKING:  # imported inside the commands: api.service loads the whole service
-    from api.service.settings import Settings
+    from api.service import Settings
 
 # api.service.settings's (a test checks they agree): importing it takes seconds.
 CONFIG_FILE = "commitledger.toml"
@@ -72,7 +72,7 @@ def config_show(
 ) -> None:
     """Every setting's value and where it came from (flag, environment, file or default);
     secrets masked."""
-    from api.service.settings import Settings, origins
+    from api.service import Settings, origins
 
     flags = {"data_dir": data_dir}
     with reporting_errors(as_json):
@@ -100,10 +100,8 @@ def init(data_dir: DataDirOpt = None, config: ConfigOpt = None, as_json: JsonOpt
     """Make a data directory ready to serve: the directory (0700), the master key, every
     catalog department's keys, a configuration file to edit, and first tokens."""
     from api.keyfiles import new_key
-    from api.service.keys import KEY_FILES, DepartmentKeys
-    from api.service.settings import Settings
-    from api.service.tokens import OPERATOR, TokenStore
-    from ledger.store import Store
+    from api.service import KEY_FILES, OPERATOR, DepartmentKeys, Settings, TokenStore
+    from ledger import Store
     from verifier import default_catalog
 
     made: list[str] = []
@@ -183,7 +181,7 @@ def next_steps(folder: Path, named: bool) -> list[str]:
 def missing_for_serving(settings: Settings) -> list[str]:
     """What a data directory lacks for the service to take commitments in, each with how
     to make it (empty when nothing is missing)."""
-    from api.service.keys import DepartmentKeys
+    from api.service import DepartmentKeys
     from verifier import default_catalog
 
     fix = f"run `commitledger init --data-dir {settings.data_dir}`"
@@ -206,8 +204,8 @@ def missing_for_serving(settings: Settings) -> list[str]:
 
 
 def _has_tokens(settings: Settings) -> bool:
-    from api.service.tokens import TokenStore
-    from ledger.store import Store
+    from api.service import TokenStore
+    from ledger import Store
 
     url = settings.resolved_store_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
@@ -221,7 +219,7 @@ def _has_tokens(settings: Settings) -> bool:
 
 def config_template() -> str:
     """A commitledger.toml whose every setting is commented out at its default."""
-    from api.service.settings import Settings
+    from api.service import Settings
 
     lines = [
         "# commitledger settings. Flags win over COMMITLEDGER_* variables, which win over",
@@ -249,7 +247,7 @@ def _toml_value(value: Any) -> str:
 
 def settings_table() -> str:
     """The README's settings table, made from the Settings model."""
-    from api.service.settings import Settings, env_names
+    from api.service import Settings, env_names
 
     rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():

@@ -25,11 +25,8 @@ from api.files import DEFAULT_DEPLOYMENT
 from api.output import EXIT_CHECK_FAILED, console, emit_json, fail, reporting_errors, stdout
 
 if TYPE_CHECKING:  # imported inside the commands: they are slow to load
-    from ledger.contract import LedgerContract
-    from ledger.signing import SigningKey
-    from ledger.store import Store
-    from verifier.feed.follower import StepResult
-    from verifier.feed.store import FeedStore
+    from ledger import LedgerContract, SigningKey, Store
+    from verifier.feed import FeedStore, StepResult
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 DeploymentOpt = Annotated[Path, typer.Option("--deployment", help="The deployment file.")]
@@ -88,8 +85,8 @@ def register(app: typer.Typer) -> None:
 def report_keys(keys_dir: Path) -> Callable[[str], SigningKey | None]:
     """Each department's report key from `<keys_dir>/<DEPT>/report.pem`, read once found (a
     key put there while `feed run` waits for it is used)."""
-    from api.service.keys import DepartmentKeys
-    from verifier.catalog import default_catalog
+    from api.service import DepartmentKeys
+    from verifier import default_catalog
 
     keys = DepartmentKeys(keys_dir, default_catalog().departments())
     return keys.report_key_if_present
@@ -97,8 +94,7 @@ def report_keys(keys_dir: Path) -> Callable[[str], SigningKey | None]:
 
 def _ledger(deployment: Path, confirmations: int) -> LedgerContract:
     from api.files import read_deployment
-    from ledger.chain import Chain
-    from ledger.contract import LedgerContract
+    from ledger import Chain, LedgerContract
 
     record = read_deployment(cli_store.in_data_dir(deployment))
     chain = Chain.connect(str(record["rpc"]), confirmations=confirmations)
@@ -106,7 +102,7 @@ def _ledger(deployment: Path, confirmations: int) -> LedgerContract:
 
 
 def _scope(scope: str, as_json: bool) -> str:
-    from verifier.feed.records import VISIBLE_SCOPES
+    from verifier.feed import VISIBLE_SCOPES
 
     if scope not in VISIBLE_SCOPES:
         fail(f"--scope {scope!r}: give public, restricted or all", as_json=as_json)
@@ -137,9 +133,8 @@ def feed_run(
     as_json: JsonOpt = False,
 ) -> None:
     """Follow the chain: index confirmed events, append signed records, push to webhooks."""
-    from verifier.catalog import default_catalog
-    from verifier.feed.follower import FeedFollower
-    from verifier.feed.webhooks import DeliveryPolicy
+    from verifier import default_catalog
+    from verifier.feed import DeliveryPolicy, FeedFollower
 
     totals = {"indexed": 0, "appended": 0, "delivered": 0}
     blocked: list[str] = []
@@ -212,8 +207,7 @@ class _stopping_on_signals:  # noqa: N801 - used as a context manager
 
 def status_json(feed: FeedStore, now: float) -> dict[str, Any]:
     """Head, each subscriber's lag and the dead letters, as `feed status --json` prints them."""
-    from verifier.feed.records import VISIBLE_SCOPES
-    from verifier.feed.subscribers import Subscriptions
+    from verifier.feed import VISIBLE_SCOPES, Subscriptions
 
     subscriptions = Subscriptions(feed)
     dead_letters = subscriptions.dead_letters()
@@ -244,7 +238,7 @@ def status_json(feed: FeedStore, now: float) -> dict[str, Any]:
 
 def feed_status(store: cli_store.StoreOpt = None, as_json: JsonOpt = False) -> None:
     """The feed's head, each subscriber's lag (records behind, oldest age), dead letters."""
-    from verifier.feed.store import FeedStore
+    from verifier.feed import FeedStore
 
     with reporting_errors(as_json):
         the_store = cli_store.open_store(store)
@@ -285,10 +279,8 @@ def feed_subscribe(
 ) -> None:
     """Register a webhook; its signing secret is printed once (and kept sealed under the
     master key)."""
-    from verifier.errors import FeedError
-    from verifier.feed.store import FeedStore
-    from verifier.feed.subscribers import Subscriptions
-    from verifier.feed.webhooks import check_url, new_secret
+    from verifier import FeedError
+    from verifier.feed import FeedStore, Subscriptions, check_url, new_secret
 
     _scope(scope, as_json)
     with reporting_errors(as_json):
@@ -321,7 +313,7 @@ def feed_subscribe(
 
 def export_rows(feed: FeedStore, since: date, scope: str) -> Iterator[dict[str, Any]]:
     """The records determined on or after `since`, in scope, as parsed JSON."""
-    from verifier.feed.records import VISIBLE_SCOPES
+    from verifier.feed import VISIBLE_SCOPES
 
     scopes = VISIBLE_SCOPES[scope]  # type: ignore[index]
     for _seq, body in feed.bodies(scopes=scopes, since=since.isoformat()):
@@ -374,8 +366,7 @@ def feed_export(
 ) -> None:
     """Records determined since a day, in sequence order, as JSON lines or CSV (public
     records unless --scope says more; a file is written 0600)."""
-    from verifier.feed.records import ZH_LABELS
-    from verifier.feed.store import FeedStore
+    from verifier.feed import ZH_LABELS, FeedStore
 
     try:
         day = date.fromisoformat(since)
@@ -442,9 +433,8 @@ def feed_check(
     as_json: JsonOpt = False,
 ) -> None:
     """Rebuild the feed from the contract's logs (the node, not the store) and compare."""
-    from verifier.catalog import default_catalog
-    from verifier.feed.check import check_feed
-    from verifier.feed.store import FeedStore
+    from verifier import default_catalog
+    from verifier.feed import FeedStore, check_feed
 
     keys = report_keys(keys_dir)
 

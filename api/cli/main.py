@@ -30,8 +30,7 @@ from api.output import (
 )
 
 if TYPE_CHECKING:
-    from ledger.proofs import ProofBundle
-    from ledger.types import Hash32
+    from ledger import Hash32, ProofBundle
 
 # Each command imports what it needs inside itself: web3, eth_account, the service and
 # SQLAlchemy take seconds to load, and `hash FILE` or `--help` need none of them.
@@ -148,9 +147,7 @@ def sign(
 def _sign_one(file: Path, key: Path, out: Path | None, *, as_json: bool) -> dict[str, Any]:
     from api.files import read_commitment
     from api.keyfiles import load_signing_key
-    from ledger.documents import SignedCommitment
-    from ledger.signing import sign_commitment
-    from ledger.types import hex32
+    from ledger import SignedCommitment, hex32, sign_commitment
 
     with reporting_errors(as_json):
         document = read_commitment(file)
@@ -169,7 +166,7 @@ def hash_command(
 ) -> None:
     """Print the commitment hash: keccak256 of the document's canonical bytes."""
     from api.files import read_commitment
-    from ledger.types import hex32
+    from ledger import hex32
 
     with reporting_errors(as_json):
         digest = hex32(read_commitment(file).hash())
@@ -186,8 +183,7 @@ def canonical(
 ) -> None:
     """Print the exact RFC 8785 canonical bytes of a JSON file (what is hashed and signed)."""
     from api.files import read_json_file
-    from ledger.canonical import canonical_bytes, keccak256
-    from ledger.types import hex32
+    from ledger import canonical_bytes, hex32, keccak256
 
     with reporting_errors(as_json):
         data = canonical_bytes(read_json_file(file))
@@ -233,8 +229,7 @@ def deploy(
     if (registrar_key or verifier_key) and not department:
         fail("--registrar-key and --verifier-key need --department", as_json=as_json)
     from api.keyfiles import load_account
-    from ledger.chain import Chain
-    from ledger.contract import REGISTRAR_ROLE, VERIFIER_ROLE, LedgerContract, department_id
+    from ledger import REGISTRAR_ROLE, VERIFIER_ROLE, Chain, LedgerContract, department_id
 
     with reporting_errors(as_json):
         admin = load_account(admin_key)
@@ -284,11 +279,17 @@ def anchor(
     deployment, proofs_dir = cli_store.in_data_dir(deployment), cli_store.in_data_dir(proofs_dir)
     from api.files import read_deployment, read_signed
     from api.keyfiles import load_account
-    from ledger.anchor_now import AnchorReceipt, anchor_batch, anchor_singly, check_and_hash
-    from ledger.chain import Chain
-    from ledger.contract import LedgerContract
-    from ledger.errors import InvalidDocumentError, SignatureError
-    from ledger.types import hex32
+    from ledger import (
+        AnchorReceipt,
+        Chain,
+        InvalidDocumentError,
+        LedgerContract,
+        SignatureError,
+        anchor_batch,
+        anchor_singly,
+        check_and_hash,
+        hex32,
+    )
 
     with reporting_errors(as_json):
         documents = [read_signed(path) for path in files]
@@ -359,8 +360,7 @@ def proof(
     """Print the proof bundle of an anchored commitment (from `anchor` or the pipeline)."""
     deployment, proofs_dir = cli_store.in_data_dir(deployment), cli_store.in_data_dir(proofs_dir)
     from api.files import read_json_file
-    from ledger.proofs import ProofBundle
-    from ledger.types import hex32, to_hash32
+    from ledger import ProofBundle, hex32, to_hash32
 
     with reporting_errors(as_json):
         digest = to_hash32(commitment)
@@ -383,7 +383,7 @@ def proof(
 
 def _bundle_from_store(digest: Hash32, url: str | None, deployment: Path) -> ProofBundle | None:
     from api.files import read_deployment
-    from ledger.proofs import stored_bundle
+    from ledger import stored_bundle
 
     if url is None and not cli_store.default_store_exists():
         return None
@@ -421,9 +421,7 @@ def verify_proof_command(
     """Check a proof bundle against any node of the chain and your pinned contract and chain:
     the code there must be the committed artifact's, the bundle must name that contract."""
     from api.files import read_json_file
-    from ledger.chain import Chain
-    from ledger.proofs import ProofBundle, check_bundle, checksum_address
-    from ledger.types import hex32
+    from ledger import Chain, ProofBundle, check_bundle, checksum_address, hex32
 
     with reporting_errors(as_json):
         bundle = ProofBundle.from_json_obj(read_json_file(bundle_file))
@@ -460,9 +458,7 @@ def contract_verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Check that the code deployed at ADDRESS is exactly the committed artifact's."""
-    from ledger.artifact import load_artifact
-    from ledger.chain import Chain
-    from ledger.proofs import checksum_address, runtime_code_check
+    from ledger import Chain, checksum_address, load_artifact, runtime_code_check
 
     checksummed = checksum_address(address)
     if checksummed is None:
@@ -496,7 +492,7 @@ def demo(
     as_json: JsonOpt = False,
 ) -> None:
     """The whole story on the embedded chain: anchor, prove, tamper, verify, breach, repair."""
-    from api.demo.story import run_demo
+    from api.demo import run_demo
 
     with reporting_errors(as_json):
         summary = run_demo(count, quiet=as_json)

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from api.output import emit_json, fail, reporting_errors, stdout
-from ledger.errors import InvalidDocumentError
+from ledger import InvalidDocumentError
 
 if TYPE_CHECKING:
-    from verifier.catalog import ClaimSpec, Matter
+    from verifier import ClaimSpec, Matter
 
 DEFAULT_CODES = Path("data/issued_codes.json")
 _APPLICANT_FIELDS = ("kind", "name", "id_type", "id_number")
@@ -96,8 +96,8 @@ def new_command(
     if out.exists():
         fail(f"{out} exists: it is never overwritten; give another --out", as_json=as_json)
     with reporting_errors(as_json):
-        from ledger.documents import Commitment, new_salt
-        from verifier.catalog import default_catalog
+        from ledger import Commitment, new_salt
+        from verifier import default_catalog
 
         matter = default_catalog().matter(matter_code)
         claims = _claims(matter, stated)

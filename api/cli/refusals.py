@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ledger.errors import ContractRevertError
+from ledger import ContractRevertError
 
 # CommitmentLedger.Status, in the contract's order.
 STATUSES = (
@@ -42,7 +42,7 @@ def _role(value: Any) -> str:
     if isinstance(value, bytes):
         if value == bytes(32):
             return "admin (DEFAULT_ADMIN_ROLE)"
-        from ledger.contract import REGISTRAR_ROLE, VERIFIER_ROLE
+        from ledger import REGISTRAR_ROLE, VERIFIER_ROLE
 
         names = {bytes(REGISTRAR_ROLE): "registrar", bytes(VERIFIER_ROLE): "verifier"}
         if value in names:
@@ -52,8 +52,8 @@ def _role(value: Any) -> str:
 
 def _department(value: Any) -> str:
     if isinstance(value, bytes):
-        from ledger.contract import department_id
-        from verifier.catalog import default_catalog
+        from ledger import department_id
+        from verifier import default_catalog
 
         for code in default_catalog().departments():
             if bytes(department_id(code)) == value:

@@ -13,10 +13,10 @@ import typer
 
 from api.cli import store as cli_store
 from api.output import console, emit_json, fail, reporting_errors, stdout
-from ledger.errors import InvalidDocumentError
+from ledger import InvalidDocumentError
 
 if TYPE_CHECKING:
-    from api.service.tokens import IssuedToken
+    from api.service import IssuedToken
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 LOOPBACK_ONLY = (
@@ -124,7 +124,7 @@ def tokens_issue(
 ) -> None:
     """Issue a department, feed or operator token (an operator's reads /readyz in full):
     printed once; the store keeps only its SHA-256."""
-    from api.service.tokens import FEED_CONSUMER, OPERATOR, TokenStore
+    from api.service import FEED_CONSUMER, OPERATOR, TokenStore
 
     with reporting_errors(as_json):
         if role == "feed":
@@ -171,7 +171,7 @@ TokenIdArg = Annotated[str, typer.Argument(help="The token's id, as `tokens list
 def tokens_list(store: cli_store.StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Every token the store knows (ids, never the tokens): role, department, issued,
     expiry, revoked."""
-    from api.service.tokens import TokenStore
+    from api.service import TokenStore
 
     with reporting_errors(as_json):
         listed = TokenStore(cli_store.open_store(store)).listing()
@@ -208,7 +208,7 @@ def tokens_revoke(
     token_id: TokenIdArg, store: cli_store.StoreOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Revoke a token by its id: refused with 401 from now on."""
-    from api.service.tokens import TokenStore
+    from api.service import TokenStore
 
     with reporting_errors(as_json):
         revoked = TokenStore(cli_store.open_store(store)).revoke_id(token_id)
@@ -224,7 +224,7 @@ def tokens_rotate(
     token_id: TokenIdArg, store: cli_store.StoreOpt = None, as_json: JsonOpt = False
 ) -> None:
     """A new token for the same department, role and scope; the old one revoked at once."""
-    from api.service.tokens import TokenStore
+    from api.service import TokenStore
 
     with reporting_errors(as_json):
         issued = TokenStore(cli_store.open_store(store)).rotate(token_id)

@@ -8,12 +8,16 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from api.cli.config import missing_for_serving
-from api.demo.serve_data import load_demo, prepare_keys
+from api.demo import load_demo, prepare_keys
 from api.managed_chain import SUPERVISE_INTERVAL_S, ServedChain, served_chain
 from api.output import console, reporting_errors, stdout
-from api.service import ServiceContext, Settings, create_app
-from api.service.logs import configure_logging
-from api.service.slow_clients import header_deadline_protocol
+from api.service import (
+    ServiceContext,
+    Settings,
+    configure_logging,
+    create_app,
+    header_deadline_protocol,
+)
 
 EPHEMERAL_WARNING = (
     "warning: the embedded chain lives in this process only: everything anchored on it is "

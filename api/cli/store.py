@@ -13,12 +13,11 @@ import typer
 
 from api.files import DEFAULT_DEPLOYMENT
 from api.output import EXIT_CHECK_FAILED, console, emit_json, reporting_errors, stdout
-from ledger.errors import InvalidDocumentError, LedgerError, VaultError
+from ledger import InvalidDocumentError, LedgerError, VaultError
 
 if TYPE_CHECKING:  # the commands import these inside themselves: SQLAlchemy, web3 are slow
-    from ledger.store import Store
-    from ledger.vault import Vault
-    from verifier.catalog import Catalog
+    from ledger import Store, Vault
+    from verifier import Catalog
 
 MASTER_KEY_ENV = "COMMITLEDGER_MASTER_KEY"  # ledger.vault's
 
@@ -40,15 +39,15 @@ MasterKeyOpt = Annotated[
 def open_store(url: str | None) -> Store:
     """The store at `url`, or the settings' (`$COMMITLEDGER_STORE`, or the SQLite file in
     the data directory, as `serve` finds it)."""
-    from api.service.settings import Settings
-    from ledger.store import Store
+    from api.service import Settings
+    from ledger import Store
 
     return Store(url or Settings.load().resolved_store_url)
 
 
 def default_store_exists() -> bool:
     """Whether the store the settings name is there to look in."""
-    from api.service.settings import Settings
+    from api.service import Settings
 
     url = Settings.load().resolved_store_url
     return not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
@@ -58,7 +57,7 @@ def in_data_dir(given: Path) -> Path:
     """A path option left at its `data/...` default, found in the settings' data directory
     instead (where `serve` and `init` put things); any other path as given."""
     from api.files import DEFAULT_PROOFS
-    from api.service.settings import Settings
+    from api.service import Settings
 
     if given == DEFAULT_DEPLOYMENT:
         return Settings.load().resolved_deployment_file
@@ -70,8 +69,8 @@ def in_data_dir(given: Path) -> Path:
 def open_vault(path: Path | None) -> Vault:
     """The vault from a master key file, the settings' (`--master-key-file`'s variable,
     or the data directory's master.key), or `$COMMITLEDGER_MASTER_KEY`."""
-    from api.service.settings import Settings
-    from ledger.vault import Vault
+    from api.service import Settings
+    from ledger import Vault
 
     if path is None:
         path = Settings.load().master_key_file
@@ -85,7 +84,7 @@ def open_vault(path: Path | None) -> Vault:
 
 def catalog_departments(catalog: Catalog | None = None) -> dict[str, str]:
     """Matter code -> responsible department, from `catalog` (default: the shipped one)."""
-    from verifier.catalog import default_catalog
+    from verifier import default_catalog
 
     return (catalog or default_catalog()).matter_departments()
 
@@ -108,8 +107,7 @@ def submit(
 ) -> None:
     """Accept signed commitments into the store; each is acknowledged once it is durable."""
     from api.files import read_json_file
-    from ledger.intake import Acknowledgement, Intake
-    from ledger.types import hex32
+    from ledger import Acknowledgement, Intake, hex32
 
     with reporting_errors(as_json):
         vault = open_vault(master_key_file)
@@ -166,8 +164,8 @@ def erase(
     fingerprint are destroyed, its breach records lose the name and code. Refused (exit 1)
     while the applicant has an unrepaired published breach: the law requires keeping it.
     A commitment erased before is reported as already erased (exit 0)."""
-    from ledger.types import hex32, to_hash32
-    from verifier.records.facade import VerifierRecords
+    from ledger import hex32, to_hash32
+    from verifier.records import VerifierRecords
 
     with reporting_errors(as_json):
         digest = to_hash32(commitment)
@@ -218,9 +216,7 @@ def pipeline_run(
     """Anchor the store's pending commitments; resumes whatever a previous run left."""
     from api.files import read_deployment
     from api.keyfiles import load_account
-    from ledger.anchoring_pipeline import Anchorer, PipelineConfig
-    from ledger.chain import Chain
-    from ledger.contract import LedgerContract
+    from ledger import Anchorer, Chain, LedgerContract, PipelineConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with reporting_errors(as_json):

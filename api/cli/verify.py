@@ -18,9 +18,8 @@ from api.files import DEFAULT_DEPLOYMENT, read_deployment
 from api.output import EXIT_CHECK_FAILED, console, emit_json, fail, reporting_errors, stdout
 
 if TYPE_CHECKING:  # imported inside the commands: they are slow to load
-    from verifier.breaches import BreachRecord
-    from verifier.engine.run import RunSummary, VerificationEngine
-    from verifier.sources import DataSource
+    from verifier import BreachRecord, DataSource
+    from verifier.engine import RunSummary, VerificationEngine
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 # verifier.records.facade's (a test checks they agree): importing it loads SQLAlchemy.
@@ -178,13 +177,16 @@ def verify_run(
     """Verify a department's commitments; record outcomes and overdue breaches on chain."""
     from api.keyfiles import load_account, load_signing_key
     from api.run_start import require_sources
-    from ledger.chain import Chain
-    from ledger.contract import VERIFIER_ROLE, LedgerContract, department_id
-    from ledger.errors import InvalidDocumentError
-    from ledger.intake import Intake
-    from verifier.catalog import default_catalog
-    from verifier.engine.run import Department, engine_for
-    from verifier.sources import http_sources
+    from ledger import (
+        VERIFIER_ROLE,
+        Chain,
+        Intake,
+        InvalidDocumentError,
+        LedgerContract,
+        department_id,
+    )
+    from verifier import default_catalog, http_sources
+    from verifier.engine import Department, engine_for
 
     day = parse_day(on, as_json=as_json)
     with reporting_errors(as_json):
@@ -263,7 +265,7 @@ def _check_run_day(store: str | None, department: str, day: date) -> None:
 
 
 def _read_token(path: Path) -> str:
-    from ledger.errors import InvalidDocumentError
+    from ledger import InvalidDocumentError
 
     try:
         token = path.read_text().strip()
@@ -330,7 +332,7 @@ def verify_breaches(
     as_json: JsonOpt = False,
 ) -> None:
     """The public breach list on a day: masked names, matter, dates, on-chain transaction."""
-    from verifier.records.facade import VerifierRecords
+    from verifier.records import VerifierRecords
 
     day = parse_day(on, as_json=as_json)
     if store is None and not cli_store.default_store_exists():

@@ -9,8 +9,7 @@ from datetime import date, timedelta
 from typing import Literal
 
 from ledger import make_uscc
-from verifier.errors import UnknownSourceError
-from verifier.sources import Subject
+from verifier import Subject, UnknownSourceError
 
 __all__ = [
     "LAST_PAID_MONTH",

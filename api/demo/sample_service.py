@@ -25,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp
 
 from api.demo.sample_data import SOURCES, records
-from api.service.middleware import BodyLimitMiddleware
-from ledger.identity import IdType
-from verifier.sources import Subject
+from api.service import BodyLimitMiddleware
+from ledger import IdType
+from verifier import Subject
 
 __all__ = [
     "MAX_BATCH",

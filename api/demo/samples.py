@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from api.demo.sample_data import employer_uscc_for
 from ledger import Applicant, Claim, Commitment, hex32, make_resident_id, make_uscc, new_salt
-from verifier.catalog import Catalog, ClaimSpec, Matter, default_catalog
+from verifier import Catalog, ClaimSpec, Matter, default_catalog
 
 _SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢"

@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.cli.store import catalog_departments
+from api.cli import catalog_departments
 from api.demo.sample_service import create_app, running
 from api.demo.samples import sample_commitments
 from api.demo.story import ANCHOR_TIMEOUT_S, ENGINE_CONFIG, VERIFY_ON
@@ -25,17 +25,21 @@ from api.errors import DemoError
 from api.files import read_deployment
 from api.keyfiles import new_key
 from api.managed_chain import STATE_FILE
-from api.service.keys import ADMIN_KEY_FILE, DepartmentKeys
-from api.service.settings import Settings
-from api.service.tokens import TokenStore
-from ledger import Chain, LedgerContract, SigningKey, sign_commitment
-from ledger.anchoring_pipeline import Anchorer, PipelineConfig
-from ledger.intake import Acknowledgement, Intake
-from ledger.store import Store
-from ledger.vault import Vault
-from verifier import default_catalog
-from verifier.engine.run import Department, engine_for
-from verifier.sources import http_sources
+from api.service import ADMIN_KEY_FILE, DepartmentKeys, Settings, TokenStore
+from ledger import (
+    Acknowledgement,
+    Anchorer,
+    Chain,
+    Intake,
+    LedgerContract,
+    PipelineConfig,
+    SigningKey,
+    Store,
+    Vault,
+    sign_commitment,
+)
+from verifier import default_catalog, http_sources
+from verifier.engine import Department, engine_for
 
 DEMO_COMMITMENTS = 400  # the sample data plant 5 false commitments among these
 DEMO_DEPARTMENT = "BJ-HRSS"  # the tokens printed are this department's

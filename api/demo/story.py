@@ -23,8 +23,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from api.cli.store import catalog_departments
-from api.cli.verify import breach_row
+from api.cli import breach_row, catalog_departments
 from api.demo.sample_data import planted
 from api.demo.sample_service import create_app, running
 from api.demo.story_parts import (
@@ -40,34 +39,34 @@ from api.errors import DemoError
 from ledger import (
     REGISTRAR_ROLE,
     VERIFIER_ROLE,
+    Acknowledgement,
+    Anchorer,
     Chain,
+    Hash32,
+    Intake,
     LedgerContract,
+    PipelineConfig,
     ProofBundle,
     SignatureError,
     SigningKey,
+    Store,
+    Vault,
     check_bundle,
     department_id,
     hex32,
     sign_commitment,
+    stored_bundle,
     verify_signed,
 )
-from ledger.anchoring_pipeline import Anchorer, PipelineConfig
-from ledger.intake import Acknowledgement, Intake
-from ledger.proofs import stored_bundle
-from ledger.store import Store
-from ledger.types import Hash32
-from ledger.vault import Vault
-from verifier import default_catalog
-from verifier.breaches import BreachRecord, earliest_repair
-from verifier.engine.run import (
+from verifier import BreachRecord, default_catalog, earliest_repair, http_sources
+from verifier.engine import (
     Department,
     EngineConfig,
     RunSummary,
     VerificationEngine,
     engine_for,
 )
-from verifier.records.facade import MAX_PAGE_SIZE, Verification
-from verifier.sources import http_sources
+from verifier.records import MAX_PAGE_SIZE, Verification
 
 # Sample records run to October 2026 and the samples are signed in early November 2026:
 # verifying much later would compare with stale data.

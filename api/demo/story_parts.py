@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import Any
 
-from api.cli.verify import progress_bar
+from api.cli import progress_bar
 from api.demo.sample_data import planted
 from api.demo.samples import sample_commitments
 from ledger import Chain, Claim, Commitment, SignedCommitment

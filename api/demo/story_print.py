@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from api.cli.verify import breach_table, terminal_safe
+from api.cli import breach_table, terminal_safe
 from api.output import stdout
 from verifier import default_catalog
 

@@ -3,22 +3,117 @@
 `create_app(settings)` builds the app; `commitledger serve` runs it on loopback.
 """
 
-from api.service.app import create_app
-from api.service.context import ChainLink, Deployment, ServiceContext
-from api.service.problems import PROBLEM_BASE, ProblemError, ProblemType
-from api.service.settings import Settings
-from api.service.tokens import IssuedToken, Principal, TokenStore
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from api.service.app import create_app
+    from api.service.background import BackgroundTasks
+    from api.service.context import ChainLink, Deployment, ServiceContext
+    from api.service.deps import get_context
+    from api.service.feed_task import BackgroundFeed
+    from api.service.keys import ADMIN_KEY_FILE, KEY_FILES, AccountRole, DepartmentKeys
+    from api.service.logs import JsonFormatter, configure_logging
+    from api.service.lookup_terms import department_code, identity_fingerprints, matter_code
+    from api.service.middleware import BodyLimitMiddleware
+    from api.service.problems import PROBLEM_BASE, ProblemError, ProblemType
+    from api.service.ratelimit import RateLimiter
+    from api.service.settings import Settings, SettingsError, env_names, origins
+    from api.service.slow_clients import header_deadline_protocol
+    from api.service.tokens import (
+        DAY_S,
+        FEED_CONSUMER,
+        OPERATOR,
+        TOKEN_PREFIX,
+        IssuedToken,
+        Principal,
+        TokenStore,
+        api_tokens,
+    )
+
+# Each public name and the module that defines it: loaded on first use, so that
+# importing one name does not import the whole package (and web3 with it).
+_SURFACE = {
+    "AccountRole": "api.service.keys",
+    "ADMIN_KEY_FILE": "api.service.keys",
+    "api_tokens": "api.service.tokens",
+    "BackgroundFeed": "api.service.feed_task",
+    "BackgroundTasks": "api.service.background",
+    "BodyLimitMiddleware": "api.service.middleware",
+    "ChainLink": "api.service.context",
+    "configure_logging": "api.service.logs",
+    "create_app": "api.service.app",
+    "DAY_S": "api.service.tokens",
+    "department_code": "api.service.lookup_terms",
+    "DepartmentKeys": "api.service.keys",
+    "Deployment": "api.service.context",
+    "env_names": "api.service.settings",
+    "FEED_CONSUMER": "api.service.tokens",
+    "get_context": "api.service.deps",
+    "header_deadline_protocol": "api.service.slow_clients",
+    "identity_fingerprints": "api.service.lookup_terms",
+    "IssuedToken": "api.service.tokens",
+    "JsonFormatter": "api.service.logs",
+    "KEY_FILES": "api.service.keys",
+    "matter_code": "api.service.lookup_terms",
+    "OPERATOR": "api.service.tokens",
+    "origins": "api.service.settings",
+    "Principal": "api.service.tokens",
+    "PROBLEM_BASE": "api.service.problems",
+    "ProblemError": "api.service.problems",
+    "ProblemType": "api.service.problems",
+    "RateLimiter": "api.service.ratelimit",
+    "ServiceContext": "api.service.context",
+    "Settings": "api.service.settings",
+    "SettingsError": "api.service.settings",
+    "TOKEN_PREFIX": "api.service.tokens",
+    "TokenStore": "api.service.tokens",
+}
 
 __all__ = [
+    "ADMIN_KEY_FILE",
+    "DAY_S",
+    "FEED_CONSUMER",
+    "KEY_FILES",
+    "OPERATOR",
     "PROBLEM_BASE",
+    "TOKEN_PREFIX",
+    "AccountRole",
+    "BackgroundFeed",
+    "BackgroundTasks",
+    "BodyLimitMiddleware",
     "ChainLink",
+    "DepartmentKeys",
     "Deployment",
     "IssuedToken",
+    "JsonFormatter",
     "Principal",
     "ProblemError",
     "ProblemType",
+    "RateLimiter",
     "ServiceContext",
     "Settings",
+    "SettingsError",
     "TokenStore",
+    "api_tokens",
+    "configure_logging",
     "create_app",
+    "department_code",
+    "env_names",
+    "get_context",
+    "header_deadline_protocol",
+    "identity_fingerprints",
+    "matter_code",
+    "origins",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _SURFACE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

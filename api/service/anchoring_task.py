@@ -12,8 +12,7 @@ import logging
 from eth_account.signers.local import LocalAccount
 
 from api.service.context import ServiceContext
-from ledger import ChainError
-from ledger.anchoring_pipeline import Anchorer, PipelineConfig
+from ledger import Anchorer, ChainError, PipelineConfig
 
 log = logging.getLogger("commitledger.service.anchoring")
 

@@ -17,13 +17,20 @@ from api.service.keys import DepartmentKeys
 from api.service.ratelimit import RateLimiter
 from api.service.settings import Settings
 from api.service.tokens import TokenStore
-from ledger import Chain, ChainError, InvalidDocumentError, LedgerContract, SigningKey
-from ledger.errors import VaultError
-from ledger.intake import Intake
-from ledger.store import Store
-from ledger.vault import MASTER_KEY_ENV, Vault
+from ledger import (
+    MASTER_KEY_ENV,
+    Chain,
+    ChainError,
+    Intake,
+    InvalidDocumentError,
+    LedgerContract,
+    SigningKey,
+    Store,
+    Vault,
+    VaultError,
+)
 from verifier import default_catalog
-from verifier.records.facade import VerifierRecords
+from verifier.records import VerifierRecords
 
 log = logging.getLogger("commitledger.service")
 

@@ -30,12 +30,19 @@ from api.service.problems import (
 from api.service.ratelimit import RateLimiter
 from api.service.settings import Settings
 from api.service.tokens import Principal, Role, TokenStore
-from ledger import InvalidDocumentError, InvalidHashError, hex32, load_json_bytes, to_hash32
-from ledger.intake import Intake
-from ledger.store import Store, StoredCommitment
-from ledger.types import Hash32
-from verifier.feed.store import FeedStore
-from verifier.records.facade import VerifierRecords
+from ledger import (
+    Hash32,
+    Intake,
+    InvalidDocumentError,
+    InvalidHashError,
+    Store,
+    StoredCommitment,
+    hex32,
+    load_json_bytes,
+    to_hash32,
+)
+from verifier.feed import FeedStore
+from verifier.records import VerifierRecords
 
 # --- the service's parts -------------------------------------------------------------------
 # These and the other dependencies that neither block nor touch the store are `async`:

@@ -26,18 +26,14 @@ from ledger import (
     VERIFIER_ROLE,
     ChainError,
     ContractRevertError,
+    Intake,
     InvalidDocumentError,
     LedgerContract,
     SignatureError,
     department_id,
 )
-from ledger.intake import Intake
-from verifier import default_catalog
-from verifier.engine.actions import DepartmentActions
-from verifier.engine.department import Department
-from verifier.engine.run import VerificationEngine, engine_for
-from verifier.errors import VerificationError
-from verifier.sources import DataSource, http_sources
+from verifier import DataSource, VerificationError, default_catalog, http_sources
+from verifier.engine import Department, DepartmentActions, VerificationEngine, engine_for
 
 # Errors by which the contract says "not this account" rather than "not in this state".
 _FORBIDDING = frozenset(

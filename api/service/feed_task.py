@@ -7,7 +7,7 @@ import logging
 from api.service.context import ServiceContext
 from ledger import ChainError
 from verifier import default_catalog
-from verifier.feed.follower import FeedFollower, StepResult
+from verifier.feed import FeedFollower, StepResult
 
 log = logging.getLogger("commitledger.service.feed")
 

@@ -12,8 +12,8 @@ from html import escape
 from urllib.parse import urlencode
 
 from api.service.record_page import label
-from verifier.breaches import BreachRecord
-from verifier.records.facade import BreachPage
+from verifier import BreachRecord
+from verifier.records import BreachPage
 
 LOOKUP_CSS = """\
 body { font-family: system-ui, "Noto Sans CJK SC", sans-serif; margin: 0 auto;

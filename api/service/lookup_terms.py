@@ -7,10 +7,8 @@ from __future__ import annotations
 import functools
 from typing import get_args
 
-from ledger.errors import LedgerError
-from ledger.identity import IdType, validate_id_number
-from ledger.vault import Vault
-from verifier.catalog import Catalog, default_catalog
+from ledger import IdType, LedgerError, Vault, validate_id_number
+from verifier import Catalog, default_catalog
 
 
 @functools.cache

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from api.service.context import ChainLink
-from verifier.breaches import BreachRecord
+from verifier import BreachRecord
 
 
 def e(value: object) -> str:

@@ -26,7 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from ledger.errors import InvalidDocumentError
+from ledger import InvalidDocumentError
 
 KIB = 1024
 ENV_PREFIX = "COMMITLEDGER_"

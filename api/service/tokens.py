@@ -26,8 +26,7 @@ from sqlalchemy import (
 )
 
 from api.errors import TokenError
-from ledger.store import Store
-from ledger.tables import apply_migrations, migrations_table
+from ledger import Store, apply_migrations, migrations_table
 
 Role = Literal["registrar", "verifier", "feed", "operator"]
 ROLES: tuple[Role, ...] = get_args(Role)

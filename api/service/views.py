@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from api.service.models import BatchView, CommitmentStatus, VerificationView
-from ledger import Status, hex32
-from ledger.store import Store, StoredCommitment
-from verifier.records.facade import VerifierRecords
+from ledger import Status, Store, StoredCommitment, hex32
+from verifier.records import VerifierRecords
 
 
 def status_name(value: int | None) -> str | None:

@@ -15,10 +15,10 @@ from urllib.parse import urlencode
 import pytest
 from support.verifier_world import DAY, open_world
 
-from api.demo.sample_service import running
+from api.demo import running
 from api.service import ServiceContext, Settings, create_app
 from ledger import Chain
-from verifier.breaches import BreachRecord
+from verifier import BreachRecord
 
 pytestmark = pytest.mark.e2e
 

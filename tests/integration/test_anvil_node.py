@@ -15,11 +15,17 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from support.deployment import HRSS_ID
 
-from ledger.anvil import AnvilNode
-from ledger.canonical import keccak256
-from ledger.chain import Chain
-from ledger.contract import REGISTRAR_ROLE, LedgerContract, Status, department_id
-from ledger.errors import ChainError, NodeUnreachableError
+from ledger import (
+    REGISTRAR_ROLE,
+    AnvilNode,
+    Chain,
+    ChainError,
+    LedgerContract,
+    NodeUnreachableError,
+    Status,
+    department_id,
+    keccak256,
+)
 
 pytestmark = [
     pytest.mark.integration,

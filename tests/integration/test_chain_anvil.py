@@ -10,10 +10,17 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from support.deployment import HRSS_ID
 
-from ledger.canonical import keccak256
-from ledger.chain import Chain
-from ledger.contract import REGISTRAR_ROLE, LedgerContract, Status, department_id
-from ledger.errors import ChainError, NodeUnreachableError, TransactionTimeoutError
+from ledger import (
+    REGISTRAR_ROLE,
+    Chain,
+    ChainError,
+    LedgerContract,
+    NodeUnreachableError,
+    Status,
+    TransactionTimeoutError,
+    department_id,
+    keccak256,
+)
 
 
 def h(label: str) -> bytes:

@@ -8,12 +8,7 @@ import time
 import pytest
 from support.deployment import Deployment, deploy
 
-from ledger import Mined
-from ledger.anvil import AnvilNode
-from ledger.canonical import keccak256
-from ledger.chain import Chain
-from ledger.contract import ZERO_HASH
-from ledger.errors import TransactionTimeoutError
+from ledger import ZERO_HASH, AnvilNode, Chain, Mined, TransactionTimeoutError, keccak256
 
 pytestmark = pytest.mark.integration
 

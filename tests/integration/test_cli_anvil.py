@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 from support.cli import flat, one_json, write_documents, write_json, write_signed
 
-from ledger import Chain, SignedCommitment, hex32, leaf_hash, to_hash32
-from ledger.anvil import AnvilNode
+from ledger import AnvilNode, Chain, SignedCommitment, hex32, leaf_hash, to_hash32
 
 pytestmark = [
     pytest.mark.integration,

@@ -22,12 +22,8 @@ from support.verify_cli import (
     write_keys,
 )
 
-from api.demo.sample_data import planted
-from api.demo.sample_service import create_app, running
-from api.demo.samples import sample_commitments
-from ledger import sign_commitment
-from ledger.anvil import AnvilNode
-from ledger.signing import SigningKey
+from api.demo import create_app, planted, running, sample_commitments
+from ledger import AnvilNode, SigningKey, sign_commitment
 
 
 @pytest.fixture

@@ -11,13 +11,9 @@ from pathlib import Path
 import pytest
 from support.verifier_world import DAY, HRSS, World, open_world
 
-from api.demo.sample_data import planted
-from api.demo.samples import sample_commitments
-from ledger import Status
-from ledger.chain import Chain
-from ledger.errors import TransactionTimeoutError
-from ledger.types import Hash32
-from verifier.engine.run import EngineConfig
+from api.demo import planted, sample_commitments
+from ledger import Chain, Hash32, Status, TransactionTimeoutError
+from verifier.engine import EngineConfig
 
 pytestmark = pytest.mark.integration
 

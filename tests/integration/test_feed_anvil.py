@@ -14,20 +14,12 @@ from sqlalchemy import update
 from support.verifier_world import DAY, HRSS, SAMR, World, open_world
 from typer.testing import CliRunner, Result
 
-from api.cli.main import app as cli_app
-from api.demo.samples import sample_commitments
-from api.service import ServiceContext, Settings
-from api.service.feed_task import BackgroundFeed
-from ledger import LedgerContract, SigningKey
-from ledger.anvil import AnvilNode
-from ledger.chain import Chain
-from ledger.store import Store
-from ledger.vault import MASTER_KEY_ENV
-from verifier.engine.run import EngineConfig
-from verifier.feed.check import check_feed
-from verifier.feed.follower import FeedFollower, StepResult
-from verifier.feed.store import FeedStore
-from verifier.feed.tables import feed_records
+from api.cli import app as cli_app
+from api.demo import sample_commitments
+from api.service import BackgroundFeed, ServiceContext, Settings
+from ledger import MASTER_KEY_ENV, AnvilNode, Chain, LedgerContract, SigningKey, Store
+from verifier.engine import EngineConfig
+from verifier.feed import FeedFollower, FeedStore, StepResult, check_feed, feed_records
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,7 @@ from pathlib import Path
 
 from support.deployment import deploy
 
-from ledger import Chain, keccak256
-from ledger.indexer import EventIndexer
-from ledger.store import Store
+from ledger import Chain, EventIndexer, Store, keccak256
 
 
 def test_a_reorg_is_undone(anvil_chain: Chain, tmp_path: Path) -> None:

@@ -39,14 +39,20 @@ from support.pipeline import (
     write_signed_files,
 )
 
-from ledger import hex32, to_hash32
-from ledger.anchoring_pipeline import Anchorer, PipelineConfig
-from ledger.anvil import AnvilNode
-from ledger.chain import Chain
-from ledger.contract import REGISTRAR_ROLE, LedgerContract, department_id
-from ledger.store import Store
-from ledger.types import Hash32
-from ledger.vault import Vault
+from ledger import (
+    REGISTRAR_ROLE,
+    Anchorer,
+    AnvilNode,
+    Chain,
+    Hash32,
+    LedgerContract,
+    PipelineConfig,
+    Store,
+    Vault,
+    department_id,
+    hex32,
+    to_hash32,
+)
 
 pytestmark = [
     pytest.mark.integration,

@@ -11,10 +11,8 @@ import pytest
 from support.deployment import HRSS, deploy
 from support.privacy import assert_nothing_personal, cli, debug_everywhere, explain, log_text
 
-from api.demo.samples import sample_commitments
-from ledger import Chain, Commitment, SigningKey, sign_commitment
-from ledger.anvil import AnvilNode
-from ledger.vault import MASTER_KEY_ENV
+from api.demo import sample_commitments
+from ledger import MASTER_KEY_ENV, AnvilNode, Chain, Commitment, SigningKey, sign_commitment
 
 KEY = SigningKey.generate("ed25519")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.anvil import AnvilNode
+from ledger import AnvilNode
 
 pytestmark = [pytest.mark.integration]
 

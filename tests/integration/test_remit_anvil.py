@@ -17,15 +17,23 @@ from support.deployment import HRSS_ID, MARKET_ID, Deployment, deploy
 from support.pipeline import DEPARTMENT, check_exactly_once, rpc, submit_count, wait_for
 from web3.types import TxParams
 
-from ledger.anchoring_pipeline import Anchorer, BatchConflictError, PipelineConfig
-from ledger.anvil import AnvilNode
-from ledger.canonical import keccak256
-from ledger.chain import Chain
-from ledger.contract import LedgerContract, Status
-from ledger.merkle import MerkleTree
-from ledger.proofs import ProofBundle, check_bundle, stored_bundle
-from ledger.store import BatchRow, Store
-from ledger.types import Hash32
+from ledger import (
+    Anchorer,
+    AnvilNode,
+    BatchConflictError,
+    BatchRow,
+    Chain,
+    Hash32,
+    LedgerContract,
+    MerkleTree,
+    PipelineConfig,
+    ProofBundle,
+    Status,
+    Store,
+    check_bundle,
+    keccak256,
+    stored_bundle,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("anvil_binary")]
 

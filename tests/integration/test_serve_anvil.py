@@ -20,13 +20,11 @@ from eth_account import Account
 from support.deployment import HRSS
 from support.service_keys import write_department_keys
 
-from api.demo.samples import sample_commitments
+from api.demo import sample_commitments
 from api.keyfiles import new_key
 from api.managed_chain import AnvilSupervisor
-from api.service.tokens import TokenStore
-from ledger import SigningKey, hex32, sign_commitment
-from ledger.anvil import free_port
-from ledger.store import Store
+from api.service import TokenStore
+from ledger import SigningKey, Store, free_port, hex32, sign_commitment
 
 pytestmark = [
     pytest.mark.integration,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.anvil import AnvilNode
+from ledger import AnvilNode
 
 pytestmark = [pytest.mark.integration]
 

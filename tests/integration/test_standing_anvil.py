@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from support.deployment import HRSS_ID, Deployment, deploy
 
-from ledger import Chain, MerkleTree, Status
-from ledger.canonical import keccak256
-from ledger.contract import LedgerContract, StandingNow
-from ledger.types import Hash32
+from ledger import Chain, Hash32, LedgerContract, MerkleTree, StandingNow, Status, keccak256
 
 
 def h(text: str) -> Hash32:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from ledger import Applicant, hex32, keccak256, make_resident_id, make_uscc
-from ledger.types import Hash32
-from verifier import Matter, default_catalog
-from verifier.breaches import BreachEvidence, BreachRecord, make_breach_record
+from ledger import Applicant, Hash32, hex32, keccak256, make_resident_id, make_uscc
+from verifier import BreachEvidence, BreachRecord, Matter, default_catalog, make_breach_record
 
 HRSS = "BJ-HRSS"
 SAMR = "BJ-SAMR"

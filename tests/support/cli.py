@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from api.demo.samples import sample_commitments
+from api.demo import sample_commitments
 from ledger import Commitment, SigningKey, sign_commitment
 
 

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.chain import Chain
-from ledger.contract import REGISTRAR_ROLE, VERIFIER_ROLE, LedgerContract, department_id
+from ledger import REGISTRAR_ROLE, VERIFIER_ROLE, Chain, LedgerContract, department_id
 
 HRSS = "BJ-HRSS"  # Beijing human-resources and social-security bureau
 MARKET = "BJ-SAMR"  # Beijing market regulation administration

@@ -7,13 +7,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledger import SigningKey
-from ledger.chain import Chain
-from ledger.types import Hash32
+from ledger import Chain, Hash32, SigningKey
 from support.verifier_world import DAY, HRSS, POINTS, SAMR, World, open_world
-from verifier.breaches import add_months
-from verifier.feed.follower import FeedFollower
-from verifier.feed.webhooks import DeliveryPolicy
+from verifier import add_months
+from verifier.feed import DeliveryPolicy, FeedFollower
 
 KINDS = ("kept", "mismatch", "breach", "needs_manual", "withdrawal", "repair")
 

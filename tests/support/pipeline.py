@@ -20,14 +20,20 @@ from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
 
-from api.demo.samples import sample_commitments
-from ledger import SignedCommitment, SigningKey, sign_commitment
-from ledger.anchoring_pipeline import Anchorer
-from ledger.contract import LedgerContract, department_id
-from ledger.intake import Acknowledgement, Intake
-from ledger.store import Store
-from ledger.types import Hash32
-from ledger.vault import Vault
+from api.demo import sample_commitments
+from ledger import (
+    Acknowledgement,
+    Anchorer,
+    Hash32,
+    Intake,
+    LedgerContract,
+    SignedCommitment,
+    SigningKey,
+    Store,
+    Vault,
+    department_id,
+    sign_commitment,
+)
 from verifier import default_catalog
 
 DEPARTMENT = "BJ-HRSS"

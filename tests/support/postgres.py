@@ -27,7 +27,7 @@ from typing import NoReturn
 import psycopg
 import pytest
 
-from ledger.store import Store
+from ledger import Store
 
 PG_USER = "postgres"  # the cluster's superuser, and the system user that runs it as root
 START_TIMEOUT = 60  # seconds pg_ctl waits for the server to accept connections

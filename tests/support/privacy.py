@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import pytest
 from typer.testing import CliRunner, Result
 
-from api.cli.main import app
+from api.cli import app
 from ledger import Commitment
 
 RUNNER = CliRunner()

@@ -16,23 +16,22 @@ import httpx
 from sqlalchemy import MetaData, select
 from starlette.exceptions import StarletteDeprecationWarning
 
-from api.demo.samples import sample_commitments
+from api.demo import sample_commitments
 from api.service import ServiceContext, Settings, create_app
 from ledger import (
+    Anchorer,
     Applicant,
+    Hash32,
     SignedCommitment,
     SigningKey,
+    Store,
+    Vault,
     hex32,
     make_uscc,
     sign_commitment,
 )
-from ledger.anchoring_pipeline import Anchorer
-from ledger.store import Store
-from ledger.types import Hash32
-from ledger.vault import Vault
 from support.deployment import HRSS, MARKET, Deployment
-from verifier import default_catalog
-from verifier.breaches import BreachEvidence, BreachRecord, make_breach_record
+from verifier import BreachEvidence, BreachRecord, default_catalog, make_breach_record
 
 with warnings.catch_warnings():
     # Starlette 1.x warns that its TestClient will move from httpx to httpx2.

@@ -13,22 +13,27 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from api.demo.sample_data import SOURCES, Planted, planted
-from api.demo.sample_service import Faults, create_app, running
-from api.demo.samples import sample_commitments
-from ledger import Commitment, SignedCommitment, SigningKey, Status, new_salt, sign_commitment
-from ledger.anchoring_pipeline import Anchorer
-from ledger.chain import Chain
-from ledger.contract import LedgerContract, department_id
-from ledger.intake import Acknowledgement, Intake
-from ledger.store import Store
-from ledger.types import Hash32
-from ledger.vault import Vault
+from api.demo import SOURCES, Faults, Planted, create_app, planted, running, sample_commitments
+from ledger import (
+    Acknowledgement,
+    Anchorer,
+    Chain,
+    Commitment,
+    Hash32,
+    Intake,
+    LedgerContract,
+    SignedCommitment,
+    SigningKey,
+    Status,
+    Store,
+    Vault,
+    department_id,
+    new_salt,
+    sign_commitment,
+)
 from support.deployment import Deployment, deploy
-from verifier import default_catalog
-from verifier.catalog import Catalog
-from verifier.engine.run import Department, EngineConfig, VerificationEngine, engine_for
-from verifier.sources import HttpSource
+from verifier import Catalog, HttpSource, default_catalog
+from verifier.engine import Department, EngineConfig, VerificationEngine, engine_for
 
 HRSS = "BJ-HRSS"
 SAMR = "BJ-SAMR"

@@ -8,8 +8,8 @@ from typing import Any
 
 from typer.testing import CliRunner, Result
 
-from api.cli.main import app
-from ledger.vault import MASTER_KEY_ENV
+from api.cli import app
+from ledger import MASTER_KEY_ENV
 from support.cli import one_json, one_line
 
 RUNNER = CliRunner()

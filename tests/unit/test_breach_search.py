@@ -14,18 +14,17 @@ from support.breach_records import CARD, FOOD, ON, breach, company, fingerprint,
 from support.deployment import Deployment
 from support.service_world import assert_problem, open_service
 
-from ledger.store import Store
-from ledger.tables import apply_migrations
-from verifier.errors import RecordsError
-from verifier.records import search as breach_search
-from verifier.records.breach_store import _breach_row
-from verifier.records.facade import (
+from ledger import Store, apply_migrations
+from verifier import RecordsError
+from verifier.records import (
     MAX_RESULTS,
     MIGRATIONS,
     VerifierRecords,
     breach_records,
     verifier_migrations,
 )
+from verifier.records import search as breach_search
+from verifier.records.breach_store import _breach_row
 
 
 @pytest.fixture

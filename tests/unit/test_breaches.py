@@ -9,14 +9,18 @@ from datetime import date
 import pytest
 
 from ledger import Applicant, hex32, keccak256, make_resident_id, make_uscc
-from verifier import Matter, default_catalog
-from verifier.breaches import (
+from verifier import (
+    BreachError,
     BreachEvidence,
     BreachRecord,
+    BreachStateError,
+    Matter,
     PublicationPeriod,
+    RepairTooEarlyError,
     add_months,
     can_repair,
     corrected,
+    default_catalog,
     earliest_repair,
     expired,
     make_breach_record,
@@ -27,7 +31,6 @@ from verifier.breaches import (
     publicly_listed,
     repaired,
 )
-from verifier.errors import BreachError, BreachStateError, RepairTooEarlyError
 
 BIRTH = date(1990, 3, 7)
 ZHANG_ID = make_resident_id("110105", BIRTH, 123)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier.calendar import Deadline, WorkingDays, default_calendar
+from verifier import Deadline, WorkingDays, default_calendar
 
 # 2026 as published by the State Council and carried by chinese_calendar 1.11.0.
 NATIONAL_DAY_2026 = [date(2026, 10, d) for d in range(1, 8)]  # Thu Oct 1 to Wed Oct 7

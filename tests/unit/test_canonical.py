@@ -8,8 +8,13 @@ import struct
 
 import pytest
 
-from ledger.canonical import canonical_bytes, commitment_hash, keccak256, load_json_bytes
-from ledger.errors import InvalidDocumentError
+from ledger import (
+    InvalidDocumentError,
+    canonical_bytes,
+    commitment_hash,
+    keccak256,
+    load_json_bytes,
+)
 
 # RFC 8785 section 3.2.2 example, as JSON text so the parser and number forms are exercised.
 RFC_INPUT = r"""{

@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from ledger.canonical import load_json_bytes
-from ledger.errors import InvalidDocumentError
+from ledger import InvalidDocumentError, load_json_bytes
 
 LIMIT = 256 * 1024
 

@@ -21,10 +21,14 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from api.demo.samples import sample_commitments
-from ledger import Commitment, keccak256
-from ledger.canonical import canonical_bytes, canonical_bytes_plain
-from ledger.errors import InvalidDocumentError
+from api.demo import sample_commitments
+from ledger import (
+    Commitment,
+    InvalidDocumentError,
+    canonical_bytes,
+    canonical_bytes_plain,
+    keccak256,
+)
 from verifier import default_catalog
 
 SAFE = 2**53 - 1

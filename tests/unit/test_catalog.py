@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 import rfc8785
 
-from api.demo.samples import sample_commitments
+from api.demo import sample_commitments
 from ledger import Commitment, InvalidDocumentError, keccak256
-from verifier import default_catalog
-from verifier.catalog import MATTERS_DIR, Catalog, Matter, load_catalog
+from verifier import MATTERS_DIR, Catalog, Matter, default_catalog, load_catalog
 
 CATALOG_FILE = MATTERS_DIR / "beijing.json"
 

@@ -13,16 +13,18 @@ from eth_utils import function_signature_to_4byte_selector as selector
 from support.deployment import HRSS_ID
 from web3 import Web3
 
-from ledger.anvil import free_port
-from ledger.artifact import load_artifact
-from ledger.canonical import keccak256
-from ledger.chain import Chain, decode_revert
-from ledger.contract import ZERO_HASH, Status
-from ledger.errors import (
+from ledger import (
+    ZERO_HASH,
+    Chain,
     ChainError,
     ContractRevertError,
     NodeUnreachableError,
+    Status,
     TransactionTimeoutError,
+    decode_revert,
+    free_port,
+    keccak256,
+    load_artifact,
 )
 
 ABI = load_artifact()["abi"]

@@ -29,7 +29,7 @@ from support.cli import (
 )
 from typer.testing import CliRunner, Result
 
-from api.cli.main import app
+from api.cli import app
 from ledger import (
     Commitment,
     ProofBundle,

@@ -21,8 +21,8 @@ import ledger.contract
 import ledger.errors
 import verifier.engine.run
 import verifier.errors
+from api.cli import SENTENCES
 from api.cli import verify as cli_verify
-from api.cli.refusals import SENTENCES
 from api.output import (
     EXIT_BAD_INPUT,
     EXIT_CHECK_FAILED,
@@ -32,9 +32,8 @@ from api.output import (
     exit_code_of,
     reporting_errors,
 )
-from ledger import REGISTRAR_ROLE, Chain, department_id
-from ledger.errors import LedgerError
-from verifier.errors import VerificationError
+from ledger import REGISTRAR_ROLE, Chain, LedgerError, department_id
+from verifier import VerificationError
 
 ERROR_MODULES = (ledger.errors, verifier.errors, api.errors)
 
@@ -285,7 +284,7 @@ def test_the_command_group_maps_an_error_that_escapes_a_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A command without `reporting_errors` still gives one line and the mapped code.
-    from api.cli.main import app
+    from api.cli import app
 
     def escaping(*args: object, **kwargs: object) -> None:
         raise VerificationError("refused outside reporting_errors")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli.main import app
-from ledger.documents import Commitment
-from verifier.catalog import default_catalog
+from api.cli import app
+from ledger import Commitment
+from verifier import default_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -16,13 +16,12 @@ from support.cli import one_json
 from support.feed_world import FeedWorld, feed_world
 from typer.testing import CliRunner
 
+from api.cli import app
 from api.cli import config as cli_config
 from api.cli import verify as cli_verify
-from api.cli.main import app
 from api.service import settings
-from ledger.chain import Chain
-from ledger.documents import SignedCommitment
-from verifier.records.search import MAX_PAGE_SIZE
+from ledger import Chain, SignedCommitment
+from verifier.records import MAX_PAGE_SIZE
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

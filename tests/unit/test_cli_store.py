@@ -19,20 +19,31 @@ from sqlalchemy import text, update
 from support.cli import one_json, one_line, unreachable_rpc, write_json
 from typer.testing import CliRunner, Result
 
-from api.cli.main import app
-from api.demo.samples import sample_commitments
-from ledger import Commitment, SigningKey, hex32, sign_commitment
-from ledger.errors import ErasedError, VaultError
-from ledger.identity import resident_id_check_digit
-from ledger.intake import Intake
-from ledger.store import Store
-from ledger.tables import commitments
-from ledger.types import Hash32
-from ledger.vault import MASTER_KEY_ENV, Vault
-from verifier import default_catalog
-from verifier.breaches import BreachEvidence, BreachRecord, earliest_repair, make_breach_record
-from verifier.records.breach_store import ERASED_PARTY
-from verifier.records.facade import VerifierRecords
+from api.cli import app
+from api.demo import sample_commitments
+from ledger import (
+    MASTER_KEY_ENV,
+    Commitment,
+    ErasedError,
+    Hash32,
+    Intake,
+    SigningKey,
+    Store,
+    Vault,
+    VaultError,
+    commitments,
+    hex32,
+    resident_id_check_digit,
+    sign_commitment,
+)
+from verifier import (
+    BreachEvidence,
+    BreachRecord,
+    default_catalog,
+    earliest_repair,
+    make_breach_record,
+)
+from verifier.records import ERASED_PARTY, VerifierRecords
 
 RUNNER = CliRunner()
 MATTERS = {matter.code: matter.department for matter in default_catalog().matters}

@@ -24,15 +24,12 @@ from support.verify_cli import (
     write_keys,
 )
 
-from api.cli.verify import summary_json
-from api.demo.samples import sample_commitments
-from ledger import SigningKey, hex32, keccak256, make_resident_id, sign_commitment
-from ledger.documents import Applicant
-from ledger.store import Store
-from verifier import default_catalog
-from verifier.breaches import BreachEvidence, make_breach_record
-from verifier.engine.run import RunSummary
-from verifier.records.facade import VerifierRecords
+from api.cli import summary_json
+from api.demo import sample_commitments
+from ledger import Applicant, SigningKey, Store, hex32, keccak256, make_resident_id, sign_commitment
+from verifier import BreachEvidence, default_catalog, make_breach_record
+from verifier.engine import RunSummary
+from verifier.records import VerifierRecords
 
 
 @pytest.fixture

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from ledger import compiler
-from ledger.artifact import ARTIFACT_PATH, load_artifact
-from ledger.canonical import keccak256
-from ledger.compiler import (
+from ledger import (
+    ARTIFACT_PATH,
     CONTRACT_SOURCE,
     PROJECT_ROOT,
+    compiler,
     compiler_settings,
+    keccak256,
+    load_artifact,
     render,
     stale_fields,
     standard_json_input,

@@ -12,19 +12,20 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from ledger.canonical import keccak256
-from ledger.contract import (
+from ledger import (
     REGISTRAR_ROLE,
     VERIFIER_ROLE,
     ZERO_HASH,
+    ContractRevertError,
+    Hash32,
     LedgerContract,
+    MerkleTree,
     OutcomeItem,
     Status,
     department_id,
+    keccak256,
+    verify_proof,
 )
-from ledger.errors import ContractRevertError
-from ledger.merkle import MerkleTree, verify_proof
-from ledger.types import Hash32
 
 HRSS = department_id("BJ-HRSS")
 SAMR = department_id("BJ-SAMR")

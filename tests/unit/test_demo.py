@@ -12,11 +12,14 @@ from rich.cells import cell_len
 from support.cli import one_json
 from typer.testing import CliRunner
 
-from api.demo.sample_data import planted
-from api.demo.samples import sample_commitments
-from api.demo.story import VERIFY_ON, run_demo
-from api.demo.story_parts import documents_with_every_case
-from api.demo.story_print import case_story
+from api.demo import (
+    VERIFY_ON,
+    case_story,
+    documents_with_every_case,
+    planted,
+    run_demo,
+    sample_commitments,
+)
 from verifier import default_catalog
 
 # The samples plant mismatches by applicant: the first 200 hold four (two of them for
@@ -213,7 +216,7 @@ def test_the_story_says_why_planted_false_ones_were_found_otherwise() -> None:
 
 
 def test_demo_command_json_prints_one_document() -> None:
-    from api.cli.main import app
+    from api.cli import app
 
     result = CliRunner().invoke(app, ["demo", "--count", "30", "--json"])
     assert result.exit_code == 0, result.stderr
@@ -229,7 +232,7 @@ def test_demo_command_json_prints_one_document() -> None:
 
 
 def test_demo_command_for_people_tells_the_story_on_stdout_in_80_columns() -> None:
-    from api.cli.main import app
+    from api.cli import app
 
     result = CliRunner().invoke(app, ["demo", "--count", "50"], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.stderr
@@ -251,7 +254,7 @@ def test_demo_command_for_people_tells_the_story_on_stdout_in_80_columns() -> No
 
 
 def test_demo_command_shows_everything_when_wide() -> None:
-    from api.cli.main import app
+    from api.cli import app
 
     result = CliRunner().invoke(app, ["demo", "--count", "5"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.stderr

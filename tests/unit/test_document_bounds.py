@@ -15,9 +15,17 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from support.documents import person_commitment, with_change
 
-from ledger.documents import Commitment, check_salt, new_salt
-from ledger.errors import InvalidDocumentError
-from ledger.signing import P256_ORDER, SigningKey, sign_commitment, verify_bytes, verify_signed
+from ledger import (
+    P256_ORDER,
+    Commitment,
+    InvalidDocumentError,
+    SigningKey,
+    check_salt,
+    new_salt,
+    sign_commitment,
+    verify_bytes,
+    verify_signed,
+)
 
 
 def refusal(obj: dict[str, Any]) -> str:

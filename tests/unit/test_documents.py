@@ -9,10 +9,12 @@ import pytest
 from pydantic import ValidationError
 from support.documents import organisation_commitment, person_commitment, with_change
 
-from ledger.canonical import canonical_bytes, commitment_hash
-from ledger.documents import (
+from ledger import (
     Commitment,
+    InvalidDocumentError,
     SignedCommitment,
+    canonical_bytes,
+    commitment_hash,
     make_resident_id,
     make_uscc,
     new_salt,
@@ -20,7 +22,6 @@ from ledger.documents import (
     uscc_check_char,
     validate_id_number,
 )
-from ledger.errors import InvalidDocumentError
 
 # Published examples: GB 11643's sample IDs; credit codes of well-known companies.
 RESIDENT_IDS = ["11010519491231002X", "440524188001010014"]

@@ -16,26 +16,24 @@ import pytest
 from eth_account import Account
 from support.verifier_world import DAY, HRSS, POINTS, SAMR, World, open_world
 
-from api.demo.sample_data import Planted
+from api.demo import Planted
 from ledger import (
+    Chain,
     ChainError,
     ContractRevertError,
+    Hash32,
     OutcomeItem,
+    QueuedOutcome,
     SigningKey,
     Status,
+    TransactionTimeoutError,
     department_id,
     keccak256,
     sign_commitment,
 )
-from ledger.chain import Chain
-from ledger.errors import TransactionTimeoutError
-from ledger.outbox import QueuedOutcome
-from ledger.types import Hash32
-from verifier.breaches import BreachRecord
-from verifier.engine.run import Department, EngineConfig
-from verifier.errors import VerificationError
-from verifier.records.facade import VerifierRecords
-from verifier.reports import ClosingNote, SignedReport, verify_report
+from verifier import BreachRecord, ClosingNote, SignedReport, VerificationError, verify_report
+from verifier.engine import Department, EngineConfig
+from verifier.records import VerifierRecords
 
 FOOD = "BJ-SAMR-0001"
 

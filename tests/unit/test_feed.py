@@ -12,13 +12,17 @@ from sqlalchemy import update
 from support.feed_world import DAY, HRSS, FeedWorld, feed_world
 from support.verifier_world import SAMR
 
-from ledger import SigningKey, Status
+from ledger import Chain, SigningKey, Status
 from ledger import keccak256 as h32
-from ledger.chain import Chain
-from verifier.breaches import add_months
-from verifier.feed.check import check_feed
-from verifier.feed.records import SCOPE_OF_KIND, FeedRecord, sign_record, verify_record
-from verifier.feed.tables import feed_records
+from verifier import add_months
+from verifier.feed import (
+    SCOPE_OF_KIND,
+    FeedRecord,
+    check_feed,
+    feed_records,
+    sign_record,
+    verify_record,
+)
 
 
 @pytest.fixture

@@ -26,18 +26,21 @@ from support.cli import one_json
 from support.feed_world import DAY, HRSS, FeedWorld, feed_world
 from typer.testing import CliRunner
 
+from api.cli import app as cli_app
 from api.cli import feed as feed_cli
-from api.cli.feed import report_keys, status_json
-from api.cli.main import app as cli_app
-from api.demo.sample_service import running
+from api.cli import report_keys, status_json
+from api.demo import running
 from api.service import ServiceContext, Settings, create_app
-from ledger import SigningKey
-from ledger.chain import Chain
-from ledger.store import Store
-from ledger.vault import MASTER_KEY_ENV
-from verifier.feed.records import FeedRecord, verify_record
-from verifier.feed.store import FeedStore
-from verifier.feed.webhooks import SIGNATURE_HEADER, DeliveryPolicy, new_secret, verify_body
+from ledger import MASTER_KEY_ENV, Chain, SigningKey, Store
+from verifier.feed import (
+    SIGNATURE_HEADER,
+    DeliveryPolicy,
+    FeedRecord,
+    FeedStore,
+    new_secret,
+    verify_body,
+    verify_record,
+)
 
 DEADLINE_S = 30.0
 PUBLIC_KINDS = {"breach", "repair"}

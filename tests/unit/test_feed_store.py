@@ -13,19 +13,34 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, event, select, update
 
-from ledger import Status, department_id
-from ledger.errors import VaultError
-from ledger.store import Store
-from ledger.tables import commitments
-from ledger.types import Hash32
-from ledger.vault import Vault, is_sealed_secret
-from verifier.errors import CursorError
-from verifier.feed.cursor import CursorCodec
-from verifier.feed.records import Details, FeedRecord, chain_facts, department_codes
-from verifier.feed.store import FeedStore, PendingEvent, head_in
-from verifier.feed.subscribers import Subscriptions
-from verifier.feed.tables import feed_meta, feed_records, feed_subscribers
-from verifier.feed.webhooks import new_secret, sign_body, verify_body
+from ledger import (
+    Hash32,
+    Status,
+    Store,
+    Vault,
+    VaultError,
+    commitments,
+    department_id,
+    is_sealed_secret,
+)
+from verifier import CursorError
+from verifier.feed import (
+    CursorCodec,
+    Details,
+    FeedRecord,
+    FeedStore,
+    PendingEvent,
+    Subscriptions,
+    chain_facts,
+    department_codes,
+    feed_meta,
+    feed_records,
+    feed_subscribers,
+    head_in,
+    new_secret,
+    sign_body,
+    verify_body,
+)
 
 CONTRACT = "0x" + "ab" * 20
 STATUSES = [Status.KEPT, Status.BREACHED, Status.MISMATCH, Status.REPAIRED]

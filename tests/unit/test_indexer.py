@@ -8,9 +8,7 @@ from pathlib import Path
 
 from support.deployment import Deployment
 
-from ledger import MerkleTree, Status, keccak256
-from ledger.indexer import EventIndexer
-from ledger.store import Store
+from ledger import EventIndexer, MerkleTree, Status, Store, keccak256
 
 
 def _store(tmp_path: Path) -> Store:

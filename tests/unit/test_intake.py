@@ -12,23 +12,28 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from api.demo.samples import sample_commitments
+from api.demo import sample_commitments
 from ledger import (
+    Acknowledgement,
+    ApplicantExcludedError,
+    Checker,
     Commitment,
+    ErasedError,
+    Hash32,
+    Intake,
     InvalidDocumentError,
     LedgerError,
+    NewCommitment,
     SignatureError,
     SignedCommitment,
     SigningKey,
+    Store,
+    StoreError,
+    Vault,
+    commitments,
+    new_salt,
     sign_commitment,
 )
-from ledger.documents import new_salt
-from ledger.errors import ApplicantExcludedError, ErasedError, StoreError
-from ledger.intake import Acknowledgement, Checker, Intake
-from ledger.store import NewCommitment, Store
-from ledger.tables import commitments
-from ledger.types import Hash32
-from ledger.vault import Vault
 from verifier import default_catalog
 
 MATTERS = {matter.code: matter.department for matter in default_catalog().matters}

@@ -12,11 +12,8 @@ from support.deployment import Deployment
 from support.service_world import ServiceWorld, assert_problem, open_service, post_signed, snapshot
 from typer.testing import CliRunner
 
-from api.cli.main import app
-from ledger import new_salt, sign_commitment
-from ledger.errors import CodeTakenError
-from ledger.intake import Acknowledgement
-from ledger.vault import Vault
+from api.cli import app
+from ledger import Acknowledgement, CodeTakenError, Vault, new_salt, sign_commitment
 
 
 @pytest.fixture

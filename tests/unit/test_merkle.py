@@ -8,10 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.canonical import keccak256
-from ledger.errors import MerkleError
-from ledger.merkle import MerkleTree, leaf_hash, process_proof, verify_proof
-from ledger.types import Hash32, to_hash32
+from ledger import (
+    Hash32,
+    MerkleError,
+    MerkleTree,
+    keccak256,
+    leaf_hash,
+    process_proof,
+    to_hash32,
+    verify_proof,
+)
 
 
 def word(n: int) -> Hash32:

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.canonical import keccak256
-from ledger.merkle import MerkleTree
-from ledger.types import Hash32, hex32, to_hash32
+from ledger import Hash32, MerkleTree, hex32, keccak256, to_hash32
 
 REPO = Path(__file__).resolve().parents[2]
 LIBRARY = REPO / "node_modules" / "@openzeppelin" / "merkle-tree"

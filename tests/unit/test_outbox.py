@@ -5,10 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger import Status, keccak256
-from ledger.outbox import OutcomeEntry, OutcomeOutbox
-from ledger.store import Store
-from ledger.types import Hash32
+from ledger import Hash32, OutcomeEntry, OutcomeOutbox, Status, Store, keccak256
 
 HRSS = "BJ-HRSS"
 

@@ -8,9 +8,7 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import OutcomeItem, Status
-from ledger.contract import encode_outcomes
-from ledger.types import Hash32
+from ledger import Hash32, OutcomeItem, Status, encode_outcomes
 
 SIGNATURE = "recordOutcomes((bytes32,uint8,bytes32,bytes32,bytes32[])[])"
 WORD = st.binary(min_size=32, max_size=32).map(Hash32)

@@ -19,12 +19,17 @@ from support.pipeline import (
     submit_count,
 )
 
-from ledger.anchoring_pipeline import Anchorer, PipelineConfig, build_tree
-from ledger.chain import Chain
-from ledger.contract import LedgerContract
-from ledger.merkle import MerkleTree, verify_proof
-from ledger.store import Store
-from ledger.types import Hash32
+from ledger import (
+    Anchorer,
+    Chain,
+    Hash32,
+    LedgerContract,
+    MerkleTree,
+    PipelineConfig,
+    Store,
+    build_tree,
+    verify_proof,
+)
 
 
 class Clock:

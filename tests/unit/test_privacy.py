@@ -29,12 +29,21 @@ from support.privacy import (
     personal_data,
 )
 
-from api.demo.samples import sample_commitments
+from api.demo import sample_commitments
 from ledger import (
+    Acknowledgement,
+    Anchorer,
     Commitment,
+    ErasedError,
+    Hash32,
+    Intake,
+    PipelineConfig,
     ProofBundle,
     SignedCommitment,
     SigningKey,
+    Store,
+    Vault,
+    canonical_bytes,
     check_bundle,
     hex32,
     keccak256,
@@ -42,13 +51,6 @@ from ledger import (
     sign_commitment,
     verify_proof,
 )
-from ledger.anchoring_pipeline import Anchorer, PipelineConfig
-from ledger.canonical import canonical_bytes
-from ledger.errors import ErasedError
-from ledger.intake import Acknowledgement, Intake
-from ledger.store import Store
-from ledger.types import Hash32
-from ledger.vault import Vault
 from verifier import default_catalog
 
 MATTERS = {matter.code: matter.department for matter in default_catalog().matters}

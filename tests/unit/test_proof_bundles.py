@@ -6,10 +6,16 @@ from dataclasses import replace
 
 import pytest
 
-from ledger import MerkleTree, ProofBundle, ProofBundleError, check_bundle_offline, keccak256
-from ledger.proofs import stored_bundle
-from ledger.store import BatchRow
-from ledger.types import Hash32
+from ledger import (
+    BatchRow,
+    Hash32,
+    MerkleTree,
+    ProofBundle,
+    ProofBundleError,
+    check_bundle_offline,
+    keccak256,
+    stored_bundle,
+)
 
 CONTRACT = "0x" + "12" * 20
 

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import BatchProofVerifier, MerkleError, MerkleTree, keccak256, verify_proof
-from ledger.types import Hash32
+from ledger import BatchProofVerifier, Hash32, MerkleError, MerkleTree, keccak256, verify_proof
 
 VALUES = st.lists(
     st.binary(min_size=32, max_size=32).map(Hash32), min_size=1, max_size=40, unique=True

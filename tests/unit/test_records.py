@@ -22,16 +22,17 @@ from support.breach_records import (
     person,
 )
 
-from ledger import SigningKey, Status, keccak256, make_uscc
-from ledger.outbox import OutcomeEntry
-from ledger.store import Store
-from ledger.tables import MIGRATIONS as LEDGER_MIGRATIONS
-from ledger.tables import current_version
-from verifier.breaches import mask_id_number
-from verifier.engine.actions import outcome_outbox
-from verifier.engine.worker import Decision, sign_decision
-from verifier.errors import BreachStateError, RecordsError, RepairTooEarlyError, UnknownRecordError
-from verifier.records.facade import (
+from ledger import MIGRATIONS as LEDGER_MIGRATIONS
+from ledger import OutcomeEntry, SigningKey, Status, Store, current_version, keccak256, make_uscc
+from verifier import (
+    BreachStateError,
+    RecordsError,
+    RepairTooEarlyError,
+    UnknownRecordError,
+    mask_id_number,
+)
+from verifier.engine import Decision, outcome_outbox, sign_decision
+from verifier.records import (
     MIGRATIONS,
     VerifierRecords,
     migrate,

@@ -9,10 +9,15 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ledger import SignatureError, SigningKey, canonical_bytes, keccak256
-from ledger.errors import InvalidDocumentError
-from ledger.types import Hash32
-from verifier.reports import (
+from ledger import (
+    Hash32,
+    InvalidDocumentError,
+    SignatureError,
+    SigningKey,
+    canonical_bytes,
+    keccak256,
+)
+from verifier import (
     SignedReport,
     VerificationReport,
     evidence_hash,

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import canonical_bytes
-from verifier.rules import BOOKING_LAG_MONTHS, Comparison, compare, normalise_text
+from verifier import BOOKING_LAG_MONTHS, Comparison, compare, normalise_text
 
 AS_OF = date(2026, 5, 15)  # verification date; April 2026 is the latest month expected
 MONTHS_KEY = "social_insurance_consecutive_months"

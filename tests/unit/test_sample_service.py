@@ -11,21 +11,21 @@ from functools import cache
 import httpx
 import pytest
 
-from api.demo.sample_data import (
+from api.demo import (
     LAST_PAID_MONTH,
     MAIN_SOURCES,
+    MAX_BODY_BYTES,
     SOURCES,
+    create_app,
     employer_uscc_for,
     planted,
     records,
+    running,
+    running_apart,
 )
-from api.demo.sample_service import MAX_BODY_BYTES, create_app, running, running_apart
-from api.service.problems import PROBLEM_BASE
-from ledger import make_resident_id
-from ledger.identity import validate_id_number
-from verifier.catalog import ClaimSpec, default_catalog
-from verifier.errors import UnknownSourceError
-from verifier.sources import Subject
+from api.service import PROBLEM_BASE
+from ledger import make_resident_id, validate_id_number
+from verifier import ClaimSpec, Subject, UnknownSourceError, default_catalog
 
 TOKEN = "sample-service-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

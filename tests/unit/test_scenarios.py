@@ -15,18 +15,30 @@ import pytest
 from support.deployment import HRSS_ID
 from support.verifier_world import DAY, HRSS, POINTS, World, open_world
 
-from api.demo.sample_data import planted
-from api.demo.samples import sample_commitments
-from ledger import Status, canonical_bytes, hex32, keccak256, new_salt, verify_proof
-from ledger.chain import Chain
-from ledger.errors import ApplicantExcludedError, ErasedError
-from ledger.intake import Acknowledgement
-from ledger.types import Hash32
-from verifier.breaches import add_months, mask_id_number, mask_person_name
-from verifier.catalog import Matter
-from verifier.engine.run import EngineConfig
-from verifier.errors import VerificationError
-from verifier.reports import SignedReport, verify_report
+from api.demo import planted, sample_commitments
+from ledger import (
+    Acknowledgement,
+    ApplicantExcludedError,
+    Chain,
+    ErasedError,
+    Hash32,
+    Status,
+    canonical_bytes,
+    hex32,
+    keccak256,
+    new_salt,
+    verify_proof,
+)
+from verifier import (
+    Matter,
+    SignedReport,
+    VerificationError,
+    add_months,
+    mask_id_number,
+    mask_person_name,
+    verify_report,
+)
+from verifier.engine import EngineConfig
 
 ONE_DAY = timedelta(days=1)
 

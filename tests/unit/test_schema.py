@@ -7,11 +7,17 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
 
+from ledger import (
+    MIGRATIONS,
+    NewCommitment,
+    Store,
+    StoreError,
+    current_version,
+    keccak256,
+    migrate,
+    schema_migrations,
+)
 from ledger import tables as schema
-from ledger.canonical import keccak256
-from ledger.errors import StoreError
-from ledger.store import NewCommitment, Store
-from ledger.tables import MIGRATIONS, current_version, migrate, schema_migrations
 
 LATEST = max(MIGRATIONS)
 TABLES = {

@@ -10,8 +10,8 @@ from support.breach_records import ON, breach, company, fingerprint
 from support.deployment import Deployment
 from support.service_world import ServiceWorld, open_service
 
-from ledger.store import Store
-from verifier.records.facade import VerifierRecords
+from ledger import Store
+from verifier.records import VerifierRecords
 
 
 @pytest.fixture

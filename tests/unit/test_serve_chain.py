@@ -12,22 +12,27 @@ from pydantic import ValidationError
 from support.deployment import HRSS, MARKET
 from support.service_keys import write_department_keys
 
-from api.demo.sample_data import planted
-from api.demo.samples import sample_commitments
-from api.demo.serve_data import (
+from api.demo import (
     DEMO_TOKENS_FILE,
     demo_refusal,
     demo_tokens,
     load_demo,
+    planted,
     prepare_keys,
+    sample_commitments,
 )
 from api.errors import DemoError, MissingKeyError
 from api.managed_chain import bootstrap_deployment, served_chain
-from api.service import Settings
-from api.service.keys import DepartmentKeys
-from api.service.tokens import TokenStore
-from ledger import REGISTRAR_ROLE, VERIFIER_ROLE, Chain, ChainError, LedgerContract, department_id
-from ledger.store import Store
+from api.service import DepartmentKeys, Settings, TokenStore
+from ledger import (
+    REGISTRAR_ROLE,
+    VERIFIER_ROLE,
+    Chain,
+    ChainError,
+    LedgerContract,
+    Store,
+    department_id,
+)
 
 
 def settings_for(tmp_path: Path, **extra: object) -> Settings:

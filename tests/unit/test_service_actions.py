@@ -15,13 +15,11 @@ from support.deployment import HRSS, HRSS_ID, MARKET, Deployment
 from support.service_keys import write_account, write_all_keys
 from support.service_world import DAY, ServiceWorld, assert_problem, open_service, snapshot
 
-from api.demo.sample_service import create_app as sample_app
-from api.demo.sample_service import running
-from ledger import SignedCommitment, Status, hex32
-from ledger.tables import outcome_outbox
-from ledger.types import Hash32
-from verifier.breaches import earliest_repair
-from verifier.engine.run import VerificationEngine
+from api.demo import create_app as sample_app
+from api.demo import running
+from ledger import Hash32, SignedCommitment, Status, hex32, outcome_outbox
+from verifier import earliest_repair
+from verifier.engine import VerificationEngine
 
 GENERAL_MATTERS = {"BJ-HRSS-0001", "BJ-HRSS-0002"}  # general severity: 3 months before repair
 

@@ -18,12 +18,9 @@ from support.service_world import (
     open_service,
 )
 
-from api.service import ChainLink, Settings, ratelimit
+from api.service import DAY_S, ChainLink, JsonFormatter, RateLimiter, Settings, ratelimit
 from api.service import Deployment as DeploymentFacts
-from api.service.logs import JsonFormatter
-from api.service.ratelimit import RateLimiter
-from api.service.tokens import DAY_S
-from ledger.vault import Vault
+from ledger import Vault
 
 
 @pytest.fixture

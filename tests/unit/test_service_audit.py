@@ -12,8 +12,7 @@ from support.deployment import HRSS, MARKET, Deployment
 from support.service_keys import write_all_keys
 from support.service_world import ServiceWorld, anchored, assert_problem, open_service
 
-from ledger import ProofBundle, SignedCommitment, check_bundle, hex32
-from ledger.types import Hash32
+from ledger import Hash32, ProofBundle, SignedCommitment, check_bundle, hex32
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from support.deployment import HRSS, HRSS_ID, Deployment
 from support.service_keys import write_all_keys
 from support.service_world import ServiceWorld, assert_problem, open_service
 
-from api.service.background import BackgroundTasks
+from api.service import BackgroundTasks
 from ledger import hex32
 
 DEADLINE_S = 30.0

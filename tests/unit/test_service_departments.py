@@ -13,8 +13,7 @@ import pytest
 from support.deployment import HRSS, MARKET, Deployment
 from support.service_world import ServiceWorld, assert_problem, open_service, post_signed, snapshot
 
-from ledger import SignedCommitment, hex32, new_salt, sign_commitment
-from ledger.types import Hash32
+from ledger import Hash32, SignedCommitment, hex32, new_salt, sign_commitment
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 import api.service.routes
-from api.service.deps import get_context
+from api.service import get_context
 
 # A department action builds the department's engine from most of the context (see
 # api/service/routes/actions.py): these alone may take it whole.

@@ -17,7 +17,7 @@ import uvicorn
 from support.deployment import Deployment
 from support.service_world import open_service
 
-from api.cli.serving import uvicorn_options
+from api.cli import uvicorn_options
 
 DEADLINE_S = 20.0
 

@@ -13,12 +13,9 @@ import pytest
 from support.deployment import Deployment
 from support.service_world import ServiceWorld, assert_problem, open_service
 
-from api.service.lookup_terms import department_code, identity_fingerprints, matter_code
-from ledger import Applicant, hex32, make_uscc
-from ledger.identity import make_resident_id
-from ledger.types import Hash32
-from verifier import default_catalog
-from verifier.breaches import BreachEvidence, BreachRecord, make_breach_record
+from api.service import department_code, identity_fingerprints, matter_code
+from ledger import Applicant, Hash32, hex32, make_resident_id, make_uscc
+from verifier import BreachEvidence, BreachRecord, default_catalog, make_breach_record
 
 RESIDENT_ID = make_resident_id("110101", date(1989, 2, 1), 98)
 PERSON = "冯杰霞"

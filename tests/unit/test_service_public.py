@@ -15,7 +15,7 @@ from support.verifier_world import open_world
 
 from api.service import Settings
 from ledger import Chain, hex32
-from verifier.breaches import BreachRecord
+from verifier import BreachRecord
 
 
 @pytest.fixture

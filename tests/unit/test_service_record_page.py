@@ -14,10 +14,8 @@ from support.deployment import Deployment
 from support.service_world import DAY, ServiceWorld, open_service
 
 from api.service import Settings
-from ledger import Applicant, hex32, make_uscc
-from ledger.types import Hash32
-from verifier import default_catalog
-from verifier.breaches import BreachEvidence, BreachRecord, make_breach_record
+from ledger import Applicant, Hash32, hex32, make_uscc
+from verifier import BreachEvidence, BreachRecord, default_catalog, make_breach_record
 
 
 def _open(tmp_path: Path, deployment: Deployment, **settings: str) -> ServiceWorld:

@@ -22,8 +22,8 @@ from support.deployment import HRSS, Deployment
 from support.service_keys import write_all_keys
 from support.service_world import ServiceWorld, open_service
 
-from api.demo.sample_service import create_app as sample_app
-from api.demo.sample_service import running
+from api.demo import create_app as sample_app
+from api.demo import running
 from ledger import hex32
 
 # Not positive_data_acceptance: a schema cannot say which signatures verify, so schema-valid

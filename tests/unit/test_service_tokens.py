@@ -13,12 +13,10 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
-from api.cli.main import app
+from api.cli import app
 from api.errors import TokenError
-from api.service import Settings, TokenStore
-from api.service.tokens import DAY_S, TOKEN_PREFIX, api_tokens
-from ledger.store import Store
-from ledger.vault import MASTER_KEY_ENV, Vault
+from api.service import DAY_S, TOKEN_PREFIX, Settings, TokenStore, api_tokens
+from ledger import MASTER_KEY_ENV, Store, Vault
 
 RUNNER = CliRunner()
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from api.cli.config import missing_for_serving
-from api.cli.main import app
-from api.service.settings import Settings
+from api.cli import app, missing_for_serving
+from api.service import Settings
 
 RUNNER = CliRunner()
 

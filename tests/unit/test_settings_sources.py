@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from api.cli.config import readme_with_table, settings_table
-from api.cli.main import app
-from api.service.settings import Settings, SettingsError, origins
+from api.cli import app, readme_with_table, settings_table
+from api.service import Settings, SettingsError, origins
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 RUNNER = CliRunner()
@@ -174,7 +173,7 @@ def test_every_command_finds_the_store_in_the_data_directory(tmp_path: Path) -> 
 def test_path_options_left_at_their_defaults_are_found_in_the_data_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from api.cli.store import in_data_dir
+    from api.cli import in_data_dir
     from api.files import DEFAULT_DEPLOYMENT, DEFAULT_PROOFS
 
     assert in_data_dir(DEFAULT_DEPLOYMENT) == Path("data/deployment.json")

@@ -10,9 +10,17 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from ledger.documents import Commitment, SignatureAlgorithm, SignedCommitment, new_salt
-from ledger.errors import SignatureError
-from ledger.signing import SigningKey, decode_base64, sign_commitment, verify_signed
+from ledger import (
+    Commitment,
+    SignatureAlgorithm,
+    SignatureError,
+    SignedCommitment,
+    SigningKey,
+    decode_base64,
+    new_salt,
+    sign_commitment,
+    verify_signed,
+)
 
 ALGORITHMS: list[SignatureAlgorithm] = ["ed25519", "ecdsa-p256"]
 

@@ -16,17 +16,19 @@ import httpx
 import pytest
 from sqlalchemy import MetaData, create_engine, insert
 
-from api.demo.sample_data import planted, records
-from api.demo.sample_service import Faults, create_app, running
+from api.demo import Faults, create_app, planted, records, running
 from ledger import make_resident_id
-from verifier.errors import SourceError, SourceGarbage, SourceUnavailable, UnknownSourceError
-from verifier.sources import (
+from verifier import (
     CsvSource,
     DataSource,
     HttpSource,
+    SourceError,
+    SourceGarbage,
     SourceRegistry,
+    SourceUnavailable,
     SqlSource,
     Subject,
+    UnknownSourceError,
     sql_source_table,
 )
 

@@ -18,17 +18,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.deployment import HRSS_ID, Deployment
 
-from ledger import ChainError, MerkleTree, NodeUnreachableError, Status
-from ledger.canonical import keccak256
-from ledger.contract import (
+from ledger import (
+    ChainError,
+    Hash32,
+    MerkleTree,
+    NodeUnreachableError,
+    RpcBatch,
     StandingNow,
+    Status,
     decode_bool,
     decode_standing,
     encode_is_anchored,
     encode_status_of,
+    keccak256,
 )
-from ledger.rpc import RpcBatch
-from ledger.types import Hash32
 
 WORD = st.binary(min_size=32, max_size=32).map(Hash32)
 

@@ -11,12 +11,17 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ledger.anchoring_pipeline import build_tree
-from ledger.canonical import keccak256
-from ledger.errors import StoreError
-from ledger.merkle import verify_proof
-from ledger.store import BatchRow, NewCommitment, Store, StoreStatus
-from ledger.types import Hash32
+from ledger import (
+    BatchRow,
+    Hash32,
+    NewCommitment,
+    Store,
+    StoreError,
+    StoreStatus,
+    build_tree,
+    keccak256,
+    verify_proof,
+)
 
 HRSS = "BJ-HRSS"
 MARKET = "BJ-SAMR"

@@ -7,9 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, delete, inspect, text
 
-from ledger.canonical import keccak256
-from ledger.store import NewCommitment, Store
-from ledger.tables import MIGRATIONS, schema_migrations
+from ledger import MIGRATIONS, NewCommitment, Store, keccak256, schema_migrations
 
 
 def commitment(n: int, code: str) -> NewCommitment:

@@ -9,13 +9,10 @@ from typing import Any
 
 import pytest
 
-from ledger import SignedCommitment
-from ledger.store import Store
-from ledger.types import Hash32
-from ledger.vault import Vault
-from verifier.breaches import BreachRecord
-from verifier.feed.store import FeedStore
-from verifier.records.facade import VerifierRecords
+from ledger import Hash32, SignedCommitment, Store, Vault
+from verifier import BreachRecord
+from verifier.feed import FeedStore
+from verifier.records import VerifierRecords
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 STORES = sorted(VECTORS.glob("store-*.sqlite"))

@@ -7,8 +7,15 @@ import secrets
 
 import pytest
 
-from ledger.errors import ErasedError, LedgerError, VaultError
-from ledger.vault import MASTER_KEY_ENV, Sealed, Vault, is_sealed_secret
+from ledger import (
+    MASTER_KEY_ENV,
+    ErasedError,
+    LedgerError,
+    Sealed,
+    Vault,
+    VaultError,
+    is_sealed_secret,
+)
 
 ASSOCIATED = bytes.fromhex("ab" * 32)  # a commitment hash
 PLAIN = "王伟 110101199003071234 the signed document".encode()

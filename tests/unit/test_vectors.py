@@ -10,11 +10,16 @@ from typing import Any
 
 import pytest
 
-from ledger.canonical import canonical_bytes, commitment_hash
-from ledger.documents import Commitment
-from ledger.errors import MerkleError
-from ledger.merkle import MerkleTree, leaf_hash, verify_proof
-from ledger.types import Hash32
+from ledger import (
+    Commitment,
+    Hash32,
+    MerkleError,
+    MerkleTree,
+    canonical_bytes,
+    commitment_hash,
+    leaf_hash,
+    verify_proof,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors"

@@ -3,3 +3,50 @@ points in `worker`), sending outcomes and breaches on chain (`sending`), orchest
 `run.VerificationEngine`, built by `run.engine_for` from a `department.Department`; `summary`
 counts what a run did. A department's own actions (withdraw, decide, repair, annul, ...) are
 `actions.DepartmentActions`, which builds no run."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from verifier.engine.actions import DepartmentActions, outcome_outbox
+    from verifier.engine.department import Department
+    from verifier.engine.run import EngineConfig, VerificationEngine, engine_for
+    from verifier.engine.summary import RunSummary
+    from verifier.engine.worker import Decision, sign_decision
+
+# Each public name and the module that defines it: loaded on first use, so that
+# importing one name does not import the whole package (and web3 with it).
+_SURFACE = {
+    "Decision": "verifier.engine.worker",
+    "Department": "verifier.engine.department",
+    "DepartmentActions": "verifier.engine.actions",
+    "engine_for": "verifier.engine.run",
+    "EngineConfig": "verifier.engine.run",
+    "outcome_outbox": "verifier.engine.actions",
+    "RunSummary": "verifier.engine.summary",
+    "sign_decision": "verifier.engine.worker",
+    "VerificationEngine": "verifier.engine.run",
+}
+
+__all__ = [
+    "Decision",
+    "Department",
+    "DepartmentActions",
+    "EngineConfig",
+    "RunSummary",
+    "VerificationEngine",
+    "engine_for",
+    "outcome_outbox",
+    "sign_decision",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _SURFACE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

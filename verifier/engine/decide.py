@@ -10,10 +10,16 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
-from ledger import Applicant, BatchProofVerifier, LedgerContract, SigningKey, department_id
-from ledger.intake import Intake
-from ledger.store import Store
-from ledger.types import Hash32
+from ledger import (
+    Applicant,
+    BatchProofVerifier,
+    Hash32,
+    Intake,
+    LedgerContract,
+    SigningKey,
+    Store,
+    department_id,
+)
 from verifier.catalog import Catalog, Matter
 from verifier.engine.worker import (
     ERASED,

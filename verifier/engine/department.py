@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
-from ledger import SigningKey, department_id
-from ledger.types import DepartmentId
+from ledger import DepartmentId, SigningKey, department_id
 
 
 @dataclass(frozen=True)

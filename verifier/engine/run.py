@@ -16,11 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
-from ledger import LedgerContract, hex32
-from ledger.intake import Intake
-from ledger.outbox import OutcomeEntry
-from ledger.store import Store
-from ledger.types import Hash32
+from ledger import Hash32, Intake, LedgerContract, OutcomeEntry, Store, hex32
 from verifier.calendar import WorkingDays, default_calendar
 from verifier.catalog import Catalog, default_catalog
 from verifier.engine.actions import STATUS_OF_OUTCOME, DepartmentActions, Entry, outcome_outbox
@@ -30,7 +26,7 @@ from verifier.engine.sending import OUTCOMES_PER_TRANSACTION, InFlight, OutcomeS
 from verifier.engine.summary import RunSummary
 from verifier.engine.worker import Decision, sign_decision
 from verifier.errors import VerificationError
-from verifier.records.facade import VerifierRecords
+from verifier.records import VerifierRecords
 from verifier.reports import Outcome, SignedReport
 from verifier.sources import DataSource
 

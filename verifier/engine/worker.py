@@ -15,16 +15,17 @@ from datetime import UTC, date, datetime
 from ledger import (
     Applicant,
     BatchProofVerifier,
+    ErasedError,
+    Hash32,
     InvalidDocumentError,
     SignatureError,
     SignedCommitment,
     SigningKey,
+    Vault,
+    VaultError,
     verify_proof,
     verify_signed,
 )
-from ledger.errors import ErasedError, VaultError
-from ledger.types import Hash32
-from ledger.vault import Vault
 from verifier.catalog import Catalog, Matter
 from verifier.reports import Outcome, SignedReport, VerificationReport, sign_report
 from verifier.rules import Comparison, compare

@@ -2,3 +2,112 @@
 one gapless sequence (`store`, `tables`), paged by signed cursors (`cursor`), kept current by
 the follower (`follower`), pushed to subscribers (`subscribers`, `webhooks`) and checked against
 the chain (`check`). It sits above the rest of the verifier: nothing else in verifier imports it."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from verifier.feed.check import check_feed
+    from verifier.feed.cursor import MAX_CURSOR_CHARS, CursorCodec
+    from verifier.feed.follower import FeedFollower, StepResult
+    from verifier.feed.records import (
+        KIND_OF_STATUS,
+        SCOPE_OF_KIND,
+        VISIBLE_SCOPES,
+        ZH_LABELS,
+        ConsumerScope,
+        Details,
+        FeedRecord,
+        chain_facts,
+        department_codes,
+        sign_record,
+        verify_record,
+    )
+    from verifier.feed.store import FeedStore, PendingEvent, head_in
+    from verifier.feed.subscribers import Subscriptions
+    from verifier.feed.tables import feed_meta, feed_records, feed_subscribers
+    from verifier.feed.webhooks import (
+        SIGNATURE_HEADER,
+        DeliveryPolicy,
+        check_url,
+        new_secret,
+        sign_body,
+        verify_body,
+    )
+
+# Each public name and the module that defines it: loaded on first use, so that
+# importing one name does not import the whole package (and web3 with it).
+_SURFACE = {
+    "chain_facts": "verifier.feed.records",
+    "check_feed": "verifier.feed.check",
+    "check_url": "verifier.feed.webhooks",
+    "ConsumerScope": "verifier.feed.records",
+    "CursorCodec": "verifier.feed.cursor",
+    "DeliveryPolicy": "verifier.feed.webhooks",
+    "department_codes": "verifier.feed.records",
+    "Details": "verifier.feed.records",
+    "feed_meta": "verifier.feed.tables",
+    "feed_records": "verifier.feed.tables",
+    "feed_subscribers": "verifier.feed.tables",
+    "FeedFollower": "verifier.feed.follower",
+    "FeedRecord": "verifier.feed.records",
+    "FeedStore": "verifier.feed.store",
+    "head_in": "verifier.feed.store",
+    "KIND_OF_STATUS": "verifier.feed.records",
+    "MAX_CURSOR_CHARS": "verifier.feed.cursor",
+    "new_secret": "verifier.feed.webhooks",
+    "PendingEvent": "verifier.feed.store",
+    "SCOPE_OF_KIND": "verifier.feed.records",
+    "sign_body": "verifier.feed.webhooks",
+    "sign_record": "verifier.feed.records",
+    "SIGNATURE_HEADER": "verifier.feed.webhooks",
+    "StepResult": "verifier.feed.follower",
+    "Subscriptions": "verifier.feed.subscribers",
+    "verify_body": "verifier.feed.webhooks",
+    "verify_record": "verifier.feed.records",
+    "VISIBLE_SCOPES": "verifier.feed.records",
+    "ZH_LABELS": "verifier.feed.records",
+}
+
+__all__ = [
+    "KIND_OF_STATUS",
+    "MAX_CURSOR_CHARS",
+    "SCOPE_OF_KIND",
+    "SIGNATURE_HEADER",
+    "VISIBLE_SCOPES",
+    "ZH_LABELS",
+    "ConsumerScope",
+    "CursorCodec",
+    "DeliveryPolicy",
+    "Details",
+    "FeedFollower",
+    "FeedRecord",
+    "FeedStore",
+    "PendingEvent",
+    "StepResult",
+    "Subscriptions",
+    "chain_facts",
+    "check_feed",
+    "check_url",
+    "department_codes",
+    "feed_meta",
+    "feed_records",
+    "feed_subscribers",
+    "head_in",
+    "new_secret",
+    "sign_body",
+    "sign_record",
+    "verify_body",
+    "verify_record",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _SURFACE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

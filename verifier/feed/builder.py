@@ -11,10 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ledger import LedgerContract, SignedCommitment
-from ledger.errors import VaultError
-from ledger.tables import commitments, outcome_outbox
-from ledger.vault import Vault
+from ledger import LedgerContract, SignedCommitment, Vault, VaultError, commitments, outcome_outbox
 from verifier.breaches import mask_id_number, mask_person_name, publication_period
 from verifier.catalog import Catalog, Matter
 from verifier.feed.records import (
@@ -28,7 +25,7 @@ from verifier.feed.records import (
     sign_record,
 )
 from verifier.feed.store import FeedStore, PendingEvent, head_in
-from verifier.records.facade import verifications
+from verifier.records import verifications_table as verifications
 
 log = logging.getLogger("commitledger.feed")
 

@@ -19,10 +19,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from ledger import LedgerContract
-from ledger.indexer import EventIndexer
-from ledger.store import Store
-from ledger.vault import Vault
+from ledger import EventIndexer, LedgerContract, Store, Vault
 from verifier.catalog import Catalog
 from verifier.feed.builder import FeedBuilder
 from verifier.feed.records import ReportKeys

@@ -22,8 +22,15 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Literal
 
-from ledger import SignatureError, SigningKey, Status, canonical_bytes, department_id, keccak256
-from ledger.signing import verify_bytes
+from ledger import (
+    SignatureError,
+    SigningKey,
+    Status,
+    canonical_bytes,
+    department_id,
+    keccak256,
+    verify_bytes,
+)
 from verifier.errors import FeedError
 
 FeedKind = Literal[

@@ -18,10 +18,15 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ledger.errors import VaultError
-from ledger.store import Store
-from ledger.tables import apply_migrations, commitments, contract_events
-from ledger.vault import Vault, is_sealed_secret
+from ledger import (
+    Store,
+    Vault,
+    VaultError,
+    apply_migrations,
+    commitments,
+    contract_events,
+    is_sealed_secret,
+)
 from verifier.feed.cursor import CursorCodec
 from verifier.feed.records import FeedRecord, Scope
 from verifier.feed.tables import MIGRATIONS, feed_meta, feed_migrations, feed_records

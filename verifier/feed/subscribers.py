@@ -14,8 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from ledger.errors import VaultError
-from ledger.vault import Vault, is_sealed_secret
+from ledger import Vault, VaultError, is_sealed_secret
 from verifier.feed.records import Scope
 from verifier.feed.store import FeedStore
 from verifier.feed.tables import feed_dead_letters, feed_meta, feed_records, feed_subscribers

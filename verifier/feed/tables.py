@@ -25,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 
-from ledger.tables import migrations_table
+from ledger import migrations_table
 
 metadata = MetaData()
 feed_migrations = migrations_table("feed_migrations", metadata)

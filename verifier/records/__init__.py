@@ -1,3 +1,80 @@
 """The verifier's records in the store: verifications and their states (`verifications`),
 published breach records (`breach_store`), the public search (`search`), their tables and
 migrations (`tables`), behind one facade (`facade.VerifierRecords`)."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from verifier.records.facade import VerifierRecords
+    from verifier.records.search import (
+        MAX_PAGE_SIZE,
+        MAX_RESULTS,
+        TRIGRAM,
+        BreachJsonPage,
+        BreachPage,
+    )
+    from verifier.records.tables import (
+        ERASED_PARTY,
+        MIGRATIONS,
+        NAME_INDEX_DDL,
+        SEARCH_INDEXES,
+        breach_records,
+        migrate,
+        verifications_table,
+        verifier_migrations,
+    )
+    from verifier.records.verifications import RecordedOutcome, Verification, VerificationState
+
+# Each public name and the module that defines it: loaded on first use, so that
+# importing one name does not import the whole package (and web3 with it).
+_SURFACE = {
+    "breach_records": "verifier.records.tables",
+    "BreachJsonPage": "verifier.records.search",
+    "BreachPage": "verifier.records.search",
+    "ERASED_PARTY": "verifier.records.tables",
+    "MAX_PAGE_SIZE": "verifier.records.search",
+    "MAX_RESULTS": "verifier.records.search",
+    "migrate": "verifier.records.tables",
+    "MIGRATIONS": "verifier.records.tables",
+    "NAME_INDEX_DDL": "verifier.records.tables",
+    "RecordedOutcome": "verifier.records.verifications",
+    "SEARCH_INDEXES": "verifier.records.tables",
+    "TRIGRAM": "verifier.records.search",
+    "Verification": "verifier.records.verifications",
+    "verifications_table": "verifier.records.tables",
+    "VerificationState": "verifier.records.verifications",
+    "verifier_migrations": "verifier.records.tables",
+    "VerifierRecords": "verifier.records.facade",
+}
+
+__all__ = [
+    "ERASED_PARTY",
+    "MAX_PAGE_SIZE",
+    "MAX_RESULTS",
+    "MIGRATIONS",
+    "NAME_INDEX_DDL",
+    "SEARCH_INDEXES",
+    "TRIGRAM",
+    "BreachJsonPage",
+    "BreachPage",
+    "RecordedOutcome",
+    "Verification",
+    "VerificationState",
+    "VerifierRecords",
+    "breach_records",
+    "migrate",
+    "verifications_table",
+    "verifier_migrations",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _SURFACE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

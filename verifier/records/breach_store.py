@@ -14,9 +14,7 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
-from ledger import to_hash32
-from ledger.errors import ErasureRefusedError
-from ledger.types import Hash32
+from ledger import ErasureRefusedError, Hash32, to_hash32
 from verifier.breaches import BreachRecord, corrected, expired, repaired
 from verifier.errors import RecordsError, UnknownRecordError
 from verifier.records.tables import ERASED_PARTY, breach_records

@@ -7,7 +7,7 @@ migrations in `records_schema`, verifications in `verifications`, breach records
 
 from __future__ import annotations
 
-from ledger.store import Store
+from ledger import Store
 from verifier.records.breach_store import BreachStore, StoredBreach
 from verifier.records.search import (
     MASKED,

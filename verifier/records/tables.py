@@ -24,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 
-from ledger.tables import apply_migrations, commitments, exclusions, migrations_table
+from ledger import apply_migrations, commitments, exclusions, migrations_table
 
 # What an erased applicant's name and code read as, everywhere a breach record is shown (the
 # feed serves its records without them and says `personal_data_erased`).
@@ -55,6 +55,8 @@ verifications = Table(
     Column("overdue_flagged", Boolean, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+# The same table by a name that does not clash with the module verifier.records.verifications.
+verifications_table = verifications
 Index("verifications_work", verifications.c.state, verifications.c.due_on)
 Index("verifications_department", verifications.c.department, verifications.c.state)
 

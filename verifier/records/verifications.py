@@ -13,8 +13,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import ColumnElement, Engine, Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ledger.tables import outcome_outbox
-from ledger.types import Hash32
+from ledger import Hash32, outcome_outbox
 from verifier.errors import RecordsError, UnknownRecordError
 from verifier.records.tables import verifications
 

@@ -41,8 +41,7 @@ from api.service.problems import (
 )
 from api.service.tokens import Principal
 from api.service.views import status_name, status_view
-from ledger import department_id, hex32, to_hash32
-from ledger.types import Hash32
+from ledger import Hash32, department_id, hex32, to_hash32
 
 # The only routes that take the whole ServiceContext (ContextDep): a department's engine is
 # built per request from most of it (intake, store, records, the chain and its write lock,

@@ -39,21 +39,22 @@ from api.service.problems import (
 )
 from api.service.views import status_name
 from ledger import (
+    BatchRow,
     Commitment,
+    Hash32,
     InvalidDocumentError,
     LedgerContract,
     SignatureError,
     SignedCommitment,
     StandingNow,
     Status,
+    Store,
     department_id,
     hex32,
+    stored_bundle,
     verify_signed,
 )
-from ledger.proofs import stored_bundle
-from ledger.store import BatchRow, Store
-from ledger.types import Hash32
-from verifier.feed.records import KIND_OF_STATUS, SCOPE_OF_KIND, VISIBLE_SCOPES, ConsumerScope
+from verifier.feed import KIND_OF_STATUS, SCOPE_OF_KIND, VISIBLE_SCOPES, ConsumerScope
 
 router = APIRouter(prefix="/v1/audit", tags=["auditors"], dependencies=[RateLimit])
 _bearer = HTTPBearer(

@@ -31,10 +31,16 @@ from api.service.problems import (
     problem_responses,
 )
 from api.service.views import batch_view, status_view
-from ledger import InvalidDocumentError, SignatureError, SignedCommitment, hex32
-from ledger.errors import ApplicantExcludedError, CodeTakenError
-from ledger.store import Store
-from ledger.types import Hash32
+from ledger import (
+    ApplicantExcludedError,
+    CodeTakenError,
+    Hash32,
+    InvalidDocumentError,
+    SignatureError,
+    SignedCommitment,
+    Store,
+    hex32,
+)
 
 router = APIRouter(prefix="/v1", tags=["departments"])
 

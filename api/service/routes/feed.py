@@ -31,12 +31,9 @@ from api.service.problems import (
     ProblemError,
     problem_responses,
 )
-from ledger.errors import VaultError
-from verifier import default_catalog
-from verifier.errors import CursorError
-from verifier.feed.cursor import MAX_CURSOR_CHARS, CursorCodec
-from verifier.feed.records import VISIBLE_SCOPES, ConsumerScope
-from verifier.feed.store import FeedStore
+from ledger import VaultError
+from verifier import CursorError, default_catalog
+from verifier.feed import MAX_CURSOR_CHARS, VISIBLE_SCOPES, ConsumerScope, CursorCodec, FeedStore
 
 router = APIRouter(tags=["feed"])
 

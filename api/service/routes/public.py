@@ -16,8 +16,8 @@ from api.service.lookup_terms import department_code, identity_fingerprints, mat
 from api.service.models import BreachList
 from api.service.problems import INVALID_REQUEST, NOT_FOUND, ProblemError, problem_responses
 from api.service.record_page import bilingual, block_time, render_record_page
-from verifier.breaches import BreachRecord
-from verifier.records.facade import (
+from verifier import BreachRecord
+from verifier.records import (
     MAX_PAGE_SIZE,
     MAX_RESULTS,
     BreachJsonPage,
