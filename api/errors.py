@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ledger import LedgerError
+from ledger import InvalidDocumentError, LedgerError
 
-__all__ = ["DemoError", "MissingKeyError", "TokenError"]
+__all__ = ["DemoError", "MissingKeyError", "RunRefusedError", "TokenError"]
 
 
 class TokenError(LedgerError, ValueError):
@@ -17,3 +17,7 @@ class MissingKeyError(LedgerError, LookupError):
 
 class DemoError(LedgerError):
     """A step of the demo could not complete (the pipeline did not drain, say)."""
+
+
+class RunRefusedError(InvalidDocumentError):
+    """A verification run would record outcomes it cannot stand behind; nothing was sent."""

@@ -12,11 +12,8 @@ from datetime import date, datetime
 
 from sqlalchemy import func, select
 
-from ledger import InvalidDocumentError, Store, commitments
-
-
-class RunRefusedError(InvalidDocumentError):
-    """A verification run would record outcomes it cannot stand behind; nothing was sent."""
+from api.errors import RunRefusedError
+from ledger import Store, commitments
 
 
 def require_sources(has_sources: bool, all_manual: bool, *, flag: str) -> None:

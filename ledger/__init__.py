@@ -1,7 +1,8 @@
 """Commitment Ledger core: documents, canonical form, signatures, Merkle batches, chain, contract.
 
-The names below are the public surface; other modules import only these. Submodules
-not listed (compiler) are build-time tools.
+The names below are the public surface: other packages import only these (import-linter
+checks it), each loaded on first use so that a light name never imports web3. The compiler's
+names are build-time tools, used by scripts/build_contract.py and the tests.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 SQLAlchemy Core over a SQLite file (WAL, synchronous FULL: an acknowledged commitment
 survives a crash of the process or the machine) or PostgreSQL by URL.
+
+Over 400 lines on purpose: one Store class whose transactions (intake, the anchoring
+outbox, batches, proofs, the event index, erasure) share one engine and must commit together;
+splitting it would spread one transaction's SQL over several modules.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Fills a SQLite store with N breach records (and their anchored commitments) in b
 the service as a real uvicorn process on loopback, and measures from a second process
 requests per second and p50/p99 latency of lookups by hash and of public searches. Not a
 test: speed is measured here, never asserted.
+
+Over 400 lines: a benchmark, not production code: the store fill, the service process and
+each figure's load loop.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """`commitledger feed ...`: the feed to the public credit platform (run, status, subscribe,
-export, check)."""
+export, check).
+
+Over 400 lines: the `feed` command group (run, status, subscribe, export, check) and the
+export's formats; each command is short.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""The `commitledger` command line: keys, signing, hashing, deploying, anchoring, proving."""
+"""The `commitledger` command line: keys, signing, hashing, deploying, anchoring, proving.
+
+Over 400 lines: the top-level commands (keys, sign, hash, canonical, new wiring, deploy,
+anchor, proof, verify-proof, contract verify, demo) and the registration of the groups; each
+command imports what it needs inside itself so that start-up stays quick.
+"""
 
 from __future__ import annotations
 

@@ -17,9 +17,9 @@ from support.verify_cli import HRSS, cli, explain, run_args, write_keys
 
 import api.errors
 import api.output
-import ledger.contract
+import ledger
 import ledger.errors
-import verifier.engine.run
+import verifier.engine
 import verifier.errors
 from api.cli import SENTENCES
 from api.cli import verify as cli_verify
@@ -248,8 +248,9 @@ def refused_while_publishing(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(Chain, "connect", staticmethod(lambda url: object()))
     # The command imports these where it runs (the command line starts quickly).
-    monkeypatch.setattr(ledger.contract, "LedgerContract", _Ledger)
-    monkeypatch.setattr(verifier.engine.run, "engine_for", lambda *args, **kwargs: _Engine())
+    # Patched where the command takes them from: the packages' public surfaces.
+    monkeypatch.setattr(ledger, "LedgerContract", _Ledger)
+    monkeypatch.setattr(verifier.engine, "engine_for", lambda *args, **kwargs: _Engine())
     monkeypatch.setattr(cli_verify, "_run_with_progress", run)
 
 

@@ -1,5 +1,9 @@
 """Verifications: each commitment scheduled for its deadline, then its outcome and state, as a
-part of `verifier.records.facade.VerifierRecords`."""
+part of `verifier.records.facade.VerifierRecords`.
+
+Over 400 lines: one table's life (scheduled, decided, rectifying, recorded, refused)
+and the department's queries over it; its transitions must be read together.
+"""
 
 from __future__ import annotations
 
