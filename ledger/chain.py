@@ -1,4 +1,8 @@
-"""The chain client: one face over eth-tester, anvil and any JSON-RPC node; signs locally."""
+"""The chain client: one face over eth-tester, anvil and any JSON-RPC node; signs locally.
+
+About 400 lines: the one chain client; eth-tester's and anvil's differences (reverts,
+estimates, receipts) are kept here so that no other module knows them.
+"""
 
 from __future__ import annotations
 
