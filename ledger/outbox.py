@@ -171,6 +171,16 @@ class OutcomeOutbox(Generic[R]):
                 )
             )
 
+    def abandoned(self, ids: Sequence[int]) -> dict[int, str]:
+        """Which of these outcomes were set aside, and why."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(outcome_outbox.c.id, outcome_outbox.c.abandoned).where(
+                    outcome_outbox.c.id.in_(list(ids)), outcome_outbox.c.abandoned.is_not(None)
+                )
+            ).all()
+        return {int(row.id): str(row.abandoned) for row in rows}
+
     def abandon(self, ids: Sequence[int], reason: str, now: float | None = None) -> None:
         """Close outcomes the contract refuses outright (another outcome came first, say):
         they would block every later flush. The reason stays for the department to see."""

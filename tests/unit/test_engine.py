@@ -436,17 +436,18 @@ def test_a_reverted_outcome_transaction_is_not_taken_for_recorded_outcomes(
 
     monkeypatch.setattr(outbox, "mark_sent", withdrawn_meanwhile)
 
-    with pytest.raises(ChainError, match="failed"):
-        world.engine.run(DAY)
+    summary = world.engine.run(DAY)
 
-    # The transaction reverted: neither outcome is on chain, and the records do not say so.
+    # The transaction reverted: the outcome the contract refuses now is set aside with its
+    # reason and the other is sent again alone; the reverted one is recorded for neither.
     assert world.status(withdrawn) == Status.WITHDRAWN
-    assert world.status(other) == Status.NONE
-    assert world.engine.records.states_of([withdrawn, other]) == {
-        withdrawn: "due",
-        other: "due",
-    }
-    assert len(world.engine.outbox.open(HRSS)) == 2
+    assert world.status(other) == Status.KEPT
+    assert summary.abandoned == 1 and summary.recorded == 1
+    assert world.engine.records.states_of([withdrawn]) == {withdrawn: "due"}
+    verification = world.engine.records.verification(other)
+    assert verification is not None and verification.tx_hash is not None
+    assert world.chain.receipt(verification.tx_hash)["status"] == 1  # type: ignore[index]
+    assert world.engine.outbox.open(HRSS) == []
 
 
 # ---------------------------------------------------------------------- decisions retried

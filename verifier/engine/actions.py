@@ -11,11 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
-from ledger import LedgerContract, Status, hex32, keccak256, to_hash32
-from ledger.intake import Intake
-from ledger.outbox import OutcomeEntry, OutcomeOutbox
-from ledger.store import Store
-from ledger.types import Hash32
+from ledger import (
+    Hash32,
+    Intake,
+    LedgerContract,
+    OutcomeEntry,
+    OutcomeOutbox,
+    Status,
+    Store,
+    hex32,
+    keccak256,
+    to_hash32,
+)
 from verifier.breaches import can_repair, earliest_repair
 from verifier.calendar import WorkingDays, default_calendar
 from verifier.catalog import Catalog
@@ -24,7 +31,7 @@ from verifier.engine.sending import OutcomeSender
 from verifier.engine.summary import RunSummary
 from verifier.engine.worker import ERASED, Decision, sign_decision
 from verifier.errors import VerificationError
-from verifier.records.facade import VerifierRecords
+from verifier.records import VerifierRecords
 from verifier.reports import ClosingNote, OutboxReport, Outcome, SignedReport, outbox_report
 from verifier.rules import Comparison
 
@@ -185,8 +192,11 @@ class DepartmentActions:
             raise VerificationError(
                 f"{hex32(commitment)} is {standing.name} on chain: it cannot become {outcome}"
             )
-        self.outbox.enqueue(self.code, [entry])
+        [queued] = self.outbox.enqueue(self.code, [entry])
         self.flush()
+        refused = self.outbox.abandoned([queued.id]).get(queued.id)
+        if refused is not None:  # set aside, blocking nothing: say why (the service's 409)
+            raise VerificationError(f"the contract refuses this outcome: {refused}")
 
     def withdraw(self, commitment: Hash32, on: date, note: str) -> None:
         """The applicant withdrew before the decision: no breach, but certificates are required."""

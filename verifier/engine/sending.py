@@ -2,7 +2,11 @@
 
 Outcomes go out in transactions sized by count and by gas, all sent before any is awaited;
 mined ones move their verifications on and publish their breaches. Outcomes the contract
-would refuse now are abandoned first: one would revert the whole transaction.
+would refuse now are abandoned first: one would revert the whole transaction. An outcome the
+contract refuses when sent (its estimate or its mined transaction reverts) is set aside on
+its own, with the contract's reason in words, and the others go out without it: a refusal
+never blocks the outbox. After a crash, what the chain recorded is read from its
+OutcomeRecorded events, and a transaction still pending is awaited, not sent again.
 """
 
 from __future__ import annotations
@@ -16,23 +20,26 @@ from eth_account.signers.local import LocalAccount
 from ledger import (
     Applicant,
     ChainError,
+    ContractRevertError,
+    Hash32,
+    Intake,
     LedgerContract,
     OutcomeItem,
+    OutcomeOutbox,
+    QueuedOutcome,
     Status,
+    Store,
     department_id,
     hex32,
 )
-from ledger.intake import Intake
-from ledger.outbox import OutcomeOutbox, QueuedOutcome
-from ledger.store import Store
-from ledger.types import Hash32
 from verifier.breaches import BreachEvidence, make_breach_record
 from verifier.calendar import WorkingDays
 from verifier.catalog import Catalog, Matter
+from verifier.engine.refusals import named_by, refusal_reason
 from verifier.engine.summary import RunSummary
 from verifier.engine.worker import Anchoring
 from verifier.errors import VerificationError
-from verifier.records.facade import RecordedOutcome, VerificationState, VerifierRecords
+from verifier.records import RecordedOutcome, VerificationState, VerifierRecords
 from verifier.reports import OutboxReport, SignedReport
 
 log = logging.getLogger("commitledger.verifier")
@@ -129,48 +136,127 @@ class OutcomeSender:
         one transaction's gas cap, all of them before waiting for any: they touch different
         commitments, so they do not conflict."""
         todo: list[Queued] = []
+        pending: dict[bytes, list[Queued]] = {}
         for item in queued:
             # Only an outcome sent before (its transaction lost, say) can be on chain already.
             if item.tx_hash is not None:
-                standing = self.ledger.status_of(
-                    department_id(self.department), item.commitment_hash
-                ).status
-                if standing == item.status:
-                    block = self.ledger.chain.block_number()
-                    summary.breaches += self._recorded([item], item.tx_hash, block)
+                if self._on_chain_already(item, summary):
+                    continue
+                if self._still_pending(item.tx_hash):
+                    pending.setdefault(item.tx_hash, []).append(item)  # await it, never resend
                     continue
             todo.append(item)
+        in_flight: InFlight = [(part, tx_hash) for tx_hash, part in pending.items()]
         todo, states = self._drop_refused(todo, summary)
-        chain = self.ledger.chain
-        in_flight: InFlight = []
         every = self._items(todo, states)
         for part, items in _transactions(todo, every, self.outcomes_per_transaction):
-            builder = self.ledger.outcomes_builder(items)
-            tx = chain.prepare(
-                self.verifier, builder, abi=self.ledger.abi, gas=_gas_for(part, items)
-            )
-            signed = chain.sign(self.verifier, tx)
-            self.outbox.mark_sent([q.id for q in part], signed.tx_hash)  # before the broadcast
-            chain.broadcast(self.verifier, signed, abi=self.ledger.abi)
-            in_flight.append((part, signed.tx_hash))
+            in_flight += self._send(part, items, summary)
         return in_flight
 
+    def _on_chain_already(self, item: Queued, summary: RunSummary) -> bool:
+        """Recorded by an earlier transaction of ours: the chain's OutcomeRecorded event says
+        which one and where (a resend of it may since have reverted)."""
+        department = department_id(self.department)
+        if self.ledger.status_of(department, item.commitment_hash).status != item.status:
+            return False
+        found = self.ledger.outcome_recorded(department, item.commitment_hash, item.status)
+        if found is None:
+            return False
+        tx_hash, block = found
+        summary.breaches += self._recorded([item], tx_hash, block)
+        return True
+
+    def _still_pending(self, tx_hash: bytes) -> bool:
+        chain = self.ledger.chain
+        return (
+            chain.receipt(tx_hash) is None
+            and chain.transaction_known(tx_hash)
+            and not chain.transaction_stuck(tx_hash)
+        )
+
+    def _send(self, part: list[Queued], items: list[OutcomeItem], summary: RunSummary) -> InFlight:
+        """One transaction of `part`; an outcome the contract refuses in its estimate is set
+        aside with the reason, and the others are sent without it."""
+        chain = self.ledger.chain
+        try:
+            tx = chain.prepare(
+                self.verifier,
+                self.ledger.outcomes_builder(items),
+                abi=self.ledger.abi,
+                gas=_gas_for(part, items),
+            )
+        except ContractRevertError as refusal:
+            kept = self._set_aside(part, items, refusal, summary)
+            if kept is None:
+                raise
+            return self._send(*kept, summary) if kept[0] else []
+        signed = chain.sign(self.verifier, tx)
+        self.outbox.mark_sent([q.id for q in part], signed.tx_hash)  # before the broadcast
+        chain.broadcast(self.verifier, signed, abi=self.ledger.abi)
+        return [(part, signed.tx_hash)]
+
+    def _set_aside(
+        self,
+        part: list[Queued],
+        items: list[OutcomeItem],
+        refusal: ContractRevertError,
+        summary: RunSummary,
+    ) -> tuple[list[Queued], list[OutcomeItem]] | None:
+        """Abandon the outcomes of `part` the contract refuses, each with its reason in
+        words; the others, or None when the refusal is not any one outcome's (a role)."""
+        refused = named_by(refusal, items)
+        if not refused:
+            address = self.verifier.address
+            asked = {i: self.ledger.outcomes_refusal(address, [it]) for i, it in enumerate(items)}
+            refused = {i: r for i, r in asked.items() if r is not None}
+        if not refused:
+            return None
+        by_reason: dict[str, list[int]] = {}
+        for i, error in refused.items():
+            by_reason.setdefault(refusal_reason(error), []).append(part[i].id)
+        for reason, ids in by_reason.items():
+            self.outbox.abandon(ids, reason)
+            summary.abandoned += len(ids)
+            log.warning("set aside %d outcome(s) the contract refuses: %s", len(ids), reason)
+        kept = [i for i in range(len(part)) if i not in refused]
+        return [part[i] for i in kept], [items[i] for i in kept]
+
     def await_mined(self, in_flight: InFlight, summary: RunSummary) -> None:
-        """Wait for sent outcome transactions and record what they recorded."""
+        """Wait for sent outcome transactions and record what they recorded. A transaction
+        that reverted has the outcomes the contract refuses now set aside (with the reason)
+        and the others sent again; ChainError when the contract refuses none of them."""
         chain = self.ledger.chain
         reverted = []
+        again: list[Queued] = []
         for part, tx_hash in in_flight:
             mined = chain.wait_mined(tx_hash)
             summary.transactions += 1
             summary.gas_used += mined.gas_used
             if mined.status != 1:
                 # Mined but reverted (the chain changed after the estimate): nothing recorded.
-                reverted.append(hex32(Hash32(tx_hash)))
+                rest = self._refused_after_revert(part, summary)
+                if rest is None:
+                    reverted.append(hex32(Hash32(tx_hash)))
+                else:
+                    again += rest
                 continue
             summary.recorded += len(part)
             summary.breaches += self._recorded(part, tx_hash, mined.block_number)
         if reverted:
             raise ChainError(f"outcome transactions failed on chain: {', '.join(reverted)}")
+        if again:
+            self.await_mined(self.broadcast(again, summary), summary)
+
+    def _refused_after_revert(self, part: list[Queued], summary: RunSummary) -> list[Queued] | None:
+        """The outcomes of a reverted transaction the contract does not refuse now (sent again),
+        the refused ones set aside; None when it refuses none of them."""
+        states = self.records.states_of([q.commitment_hash for q in part])
+        items = self._items(part, states)
+        refusal = self.ledger.outcomes_refusal(self.verifier.address, items)
+        if refusal is None:
+            return None
+        kept = self._set_aside(part, items, refusal, summary)
+        return None if kept is None else kept[0]
 
     def _drop_refused(
         self, queued: list[Queued], summary: RunSummary
