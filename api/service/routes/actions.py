@@ -12,7 +12,8 @@ from datetime import date
 from fastapi import APIRouter, Body
 from starlette.concurrency import run_in_threadpool
 
-from api.run_start import RunRefusedError, check_run_day, earliest_commitment_day, require_sources
+from api.errors import RunRefusedError
+from api.run_start import check_run_day, earliest_commitment_day, require_sources
 from api.service.context import ServiceContext
 from api.service.deps import (
     ContextDep,
