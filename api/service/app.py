@@ -43,7 +43,9 @@ def create_app(
     settings: Settings | None = None, *, context: ServiceContext | None = None
 ) -> FastAPI:
     """The service over `context` (opened from `settings` when not given)."""
-    settings = settings or (context.settings if context else Settings())
+    # Started by uvicorn --factory: the same settings as every command (flags aside): the
+    # environment over the data directory's commitledger.toml, a bad value one line.
+    settings = settings or (context.settings if context else Settings.load())
     context = context or ServiceContext.open(settings)
 
     @asynccontextmanager

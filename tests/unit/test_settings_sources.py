@@ -184,3 +184,13 @@ def test_path_options_left_at_their_defaults_are_found_in_the_data_directory(
     result = cli("proof", "0x" + "ab" * 32, env={"COMMITLEDGER_DATA_DIR": str(tmp_path / "d")})
     assert result.exit_code == 1, explain(result)
     assert f"looked in {tmp_path / 'd' / 'proofs'}" in result.stderr
+
+
+def test_the_service_started_by_its_factory_reads_the_file_too(tmp_path: Path) -> None:
+    # uvicorn --factory api.service.app:create_app builds its settings itself: from the same
+    # sources as every command, so a mistake in commitledger.toml is named, not ignored.
+    from api.service.app import create_app
+
+    _toml(tmp_path / "data", "rate_limit_brust = 7\n")
+    with pytest.raises(SettingsError, match="rate_limit_brust"):
+        create_app()

@@ -18,8 +18,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="The process is up")
-def healthz() -> Health:
-    """Answers as long as the process serves requests."""
+async def healthz() -> Health:
+    """Answers as long as the process serves requests: on the event loop itself, so it never
+    waits for a worker thread that a heavy request holds."""
     return Health(status="ok")
 
 
