@@ -16,6 +16,11 @@ from api.errors import RunRefusedError
 from ledger import Store, commitments
 
 
+def today() -> date:
+    """The day a run is started on: the machine's date (a test moves it by patching this)."""
+    return date.today()
+
+
 def require_sources(has_sources: bool, all_manual: bool, *, flag: str) -> None:
     """Refuse a run without data sources unless `flag` asked for all-manual review."""
     if not has_sources and not all_manual:

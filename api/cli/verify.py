@@ -255,11 +255,14 @@ def verify_run(
 
 def _check_run_day(store: str | None, department: str, day: date) -> None:
     """RunRefusedError for a day to come or before the department's first commitment."""
-    from api.run_start import check_run_day, earliest_commitment_day
+    from api import run_start
 
     the_store = cli_store.open_store(store)
     try:
-        check_run_day(day, date.today(), earliest_commitment_day(the_store, department))
+        today = run_start.today()
+        run_start.check_run_day(
+            day, today, run_start.earliest_commitment_day(the_store, department)
+        )
     finally:
         the_store.close()
 

@@ -5,6 +5,7 @@ loopback, `verify run`, `verify breaches`."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from support.verify_cli import (
     write_keys,
 )
 
+from api import run_start
 from api.demo import create_app, planted, running, sample_commitments
 from ledger import AnvilNode, SigningKey, sign_commitment
 
@@ -67,8 +69,11 @@ def submit_and_anchor(
 
 @pytest.mark.usefixtures("restore_signals")
 def test_verify_run_and_breaches_against_anvil(
-    anvil: AnvilNode, tmp_path: Path, keys: dict[str, Path]
+    anvil: AnvilNode, tmp_path: Path, keys: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The story runs to a day after every rectification window; a run may not be dated after
+    # the day it is started on, so the command's clock is moved there.
+    monkeypatch.setattr(run_start, "today", lambda: date.fromisoformat(AFTER_RECTIFICATION))
     deployment = tmp_path / "deployment.json"
     ok_json(
         cli(
@@ -142,7 +147,8 @@ def test_verify_run_and_breaches_against_anvil(
     assert not any(d.applicant.id_number in text for d in documents)
 
     # More commitments while the data service is down: NEEDS_MANUAL, never a crash or a breach.
-    more = list(sample_commitments(5, seed=99, department=HRSS))
+    # Serials after the first hundred: a commitment code is its department's once.
+    more = list(sample_commitments(105, seed=99, department=HRSS))[100:]
     submit_and_anchor(more, tmp_path, keys, store, deployment)
     down = ok_json(
         cli(*run_args(keys, deployment, store, "--on", AFTER_RECTIFICATION, *gone, "--json"))

@@ -253,7 +253,12 @@ def test_erase_destroys_the_key_but_the_hash_and_proof_still_verify(
 
     result = cli("erase", hex32(target), "--store", f"sqlite:///{database}", "--json")
     assert result.exit_code == 0, explain(result)
-    assert json.loads(result.stdout) == {"ok": True, "hash": hex32(target), "erased": True}
+    assert json.loads(result.stdout) == {
+        "ok": True,
+        "hash": hex32(target),
+        "erased": True,
+        "already": False,
+    }
 
     # the personal data are gone for good
     with pytest.raises(ErasedError):

@@ -36,8 +36,10 @@ from verifier.records import (
     MIGRATIONS,
     VerifierRecords,
     migrate,
-    verifications,
     verifier_migrations,
+)
+from verifier.records import (
+    verifications_table as verifications,
 )
 
 # Chinese punctuation, as real decisions are written (ruff takes it for ASCII look-alikes).
