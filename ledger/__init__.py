@@ -7,8 +7,9 @@ names are build-time tools, used by scripts/build_contract.py and the tests.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ledger.surface import lazy_attributes
 
 if TYPE_CHECKING:
     from ledger.anchor_now import AnchorReceipt, anchor_batch, anchor_singly, check_and_hash
@@ -127,6 +128,7 @@ if TYPE_CHECKING:
 # Each public name and the module that defines it: loaded on first use, so that
 # importing one name does not import the whole package (and web3 with it).
 _SURFACE = {
+    "lazy_attributes": "ledger.surface",
     "Acknowledgement": "ledger.intake",
     "anchor_batch": "ledger.anchor_now",
     "anchor_singly": "ledger.anchor_now",
@@ -361,6 +363,7 @@ __all__ = [
     "hex32",
     "is_sealed_secret",
     "keccak256",
+    "lazy_attributes",
     "leaf_hash",
     "load_artifact",
     "load_json_bytes",
@@ -389,10 +392,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _SURFACE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:  # the type checker sees the imports above, and only those names
+    __getattr__ = lazy_attributes(__name__, _SURFACE)

@@ -3,8 +3,9 @@ the console script's entry point (a function named like its module, so not in th
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ledger import lazy_attributes
 
 if TYPE_CHECKING:
     from api.cli.config import missing_for_serving, readme_with_table, settings_table
@@ -56,10 +57,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _SURFACE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:  # the type checker sees the imports above, and only those names
+    __getattr__ = lazy_attributes(__name__, _SURFACE)
