@@ -7,6 +7,9 @@ contract refuses when sent (its estimate or its mined transaction reverts) is se
 its own, with the contract's reason in words, and the others go out without it: a refusal
 never blocks the outbox. After a crash, what the chain recorded is read from its
 OutcomeRecorded events, and a transaction still pending is awaited, not sent again.
+
+About 430 lines: sending, awaiting, setting aside and recovering are one protocol over the
+outbox; apart, the order in which a crash is recovered would be spread over modules.
 """
 
 from __future__ import annotations
