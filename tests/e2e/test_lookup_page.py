@@ -4,14 +4,11 @@ verification engine and recorded on the (embedded) chain."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from support.browser import WAIT_S, chromium, require_browser
 from support.verifier_world import DAY, open_world
 
 from api.demo import running
@@ -20,30 +17,6 @@ from ledger import Chain
 from verifier import BreachRecord
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
-WAIT_S = 30.0
-
-
-def _browser_missing() -> None:
-    reason = (
-        f"the browser test needs {CHROMIUM} and {CHROMEDRIVER} (Debian's chromium and "
-        "chromium-driver): `make test` installs them"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @dataclass
@@ -55,8 +28,7 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The service on a free loopback port, over a store holding one breach with evidence."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        _browser_missing()
+    require_browser()
     tmp_path = tmp_path_factory.mktemp("site")
     chain = Chain.embedded()
     with open_world(chain, tmp_path) as world:
@@ -80,26 +52,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 @pytest.fixture(params=["javascript", "no-javascript"])
 def browser(request: pytest.FixtureRequest) -> Iterator[object]:
     """A fresh headless Chromium (own profile), with JavaScript on or off."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    options.add_argument(f"--user-data-dir={profile}")
-    if request.param == "no-javascript":
-        options.add_experimental_option(
-            "prefs", {"profile.managed_default_content_settings.javascript": 2}
-        )
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(WAIT_S)
-    try:
+    with chromium(javascript=request.param == "javascript") as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_a_search_on_the_page_shows_the_breach_with_its_transaction(

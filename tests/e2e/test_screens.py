@@ -5,14 +5,13 @@ anywhere but this machine."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from support.browser import WAIT_S, chromium, require_browser
 from support.verifier_world import DAY, open_world
 
 from api.demo import running
@@ -22,20 +21,6 @@ from verifier import BreachRecord
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-)
-WAIT_S = 30.0
 WIDTHS = {"desktop": 1280, "phone": 390}
 # Where the screenshots go: COMMITLEDGER_SCREENSHOTS (build/screenshots, say), else a tmp dir.
 SCREENSHOTS_ENV = "COMMITLEDGER_SCREENSHOTS"
@@ -53,11 +38,7 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The service on a free loopback port, over a store holding one breach the engine found,
     with the vault that fingerprinted its applicant."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        reason = f"the browser test needs {CHROMIUM} and {CHROMEDRIVER}: `make test` installs them"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_browser()
     tmp_path = tmp_path_factory.mktemp("screens")
     chain = Chain.embedded()
     with open_world(chain, tmp_path) as world:
@@ -94,23 +75,8 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def browser() -> Iterator[object]:
     """A fresh headless Chromium (own profile) that keeps its console log."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(WAIT_S)
-    try:
+    with chromium(console_log=True, flags=("--hide-scrollbars",)) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _at_width(browser: object, width: int) -> None:
