@@ -189,7 +189,9 @@ def test_a_failing_data_source_needs_a_person_never_a_breach(
     # The source that would decide against the applicant is the one that fails.
     commitment, applicant = world.commit_kind(kind, POINTS)
     FAULTS[fault](world, source)
-    engine = world.new_engine(sources=world.sources(timeout=0.25, retries=1, backoff=0.0))
+    # 1 s: well under the slow fault's 2 s, and enough that a loaded machine's first answer
+    # is not a timeout too (at 0.25 s a malformed answer was once retried as a timeout).
+    engine = world.new_engine(sources=world.sources(timeout=1.0, retries=1, backoff=0.0))
 
     summary = engine.run(DAY)
 
