@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # imported inside the commands: they are slow to load
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 # verifier.records.facade's (a test checks they agree): importing it loads SQLAlchemy.
-MAX_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 100  # verifier.records.MAX_PAGE_SIZE, kept here so that --help imports no SQL
 OnOpt = Annotated[
     str | None, typer.Option("--on", metavar="YYYY-MM-DD", help="The day (default: today).")
 ]

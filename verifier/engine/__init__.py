@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 from ledger import lazy_attributes
 
 if TYPE_CHECKING:
-    from verifier.engine.actions import DepartmentActions, outcome_outbox
+    from verifier.engine.actions import DepartmentActions
     from verifier.engine.department import Department
     from verifier.engine.run import EngineConfig, VerificationEngine, engine_for
+    from verifier.engine.sending import outcome_outbox
     from verifier.engine.summary import RunSummary
     from verifier.engine.worker import Decision, sign_decision
 
@@ -25,7 +26,7 @@ _SURFACE = {
     "DepartmentActions": "verifier.engine.actions",
     "engine_for": "verifier.engine.run",
     "EngineConfig": "verifier.engine.run",
-    "outcome_outbox": "verifier.engine.actions",
+    "outcome_outbox": "verifier.engine.sending",
     "RunSummary": "verifier.engine.summary",
     "sign_decision": "verifier.engine.worker",
     "VerificationEngine": "verifier.engine.run",

@@ -16,7 +16,6 @@ from ledger import (
     Intake,
     LedgerContract,
     OutcomeEntry,
-    OutcomeOutbox,
     Status,
     Store,
     hex32,
@@ -27,11 +26,10 @@ from verifier.breaches import can_repair, earliest_repair
 from verifier.calendar import WorkingDays, default_calendar
 from verifier.catalog import Catalog
 from verifier.engine.department import Department
-from verifier.engine.sending import OutcomeSender
+from verifier.engine.sending import OutcomeSender, department_sender
 from verifier.engine.summary import RunSummary
 from verifier.engine.worker import ERASED, Decision, sign_decision
 from verifier.errors import VerificationError
-from verifier.records import VerifierRecords
 from verifier.reports import ClosingNote, OutboxReport, Outcome, SignedReport, outbox_report
 from verifier.rules import Comparison
 
@@ -57,11 +55,6 @@ _ALLOWED: dict[Status, frozenset[Status]] = {
 }
 
 
-def outcome_outbox(store: Store) -> OutcomeOutbox[OutboxReport]:
-    """The outcome outbox of `store`, its reports read back as signed reports or notes."""
-    return OutcomeOutbox(store, outbox_report)
-
-
 class DepartmentActions:
     """What a department does to its own commitments and breaches, outside a run."""
 
@@ -84,16 +77,13 @@ class DepartmentActions:
         self.catalog = catalog
         self.calendar = calendar or default_calendar()
         if sender is None:
-            sender = OutcomeSender(
-                department=department.code,
+            sender = department_sender(
+                department,
                 store=store,
                 intake=intake,
                 ledger=ledger,
                 catalog=catalog,
                 calendar=self.calendar,
-                verifier=department.verifier,
-                records=VerifierRecords(store),
-                outbox=outcome_outbox(store),
             )
         self.sender = sender
         self.records = sender.records

@@ -19,14 +19,19 @@ from datetime import date
 from ledger import Hash32, Intake, LedgerContract, OutcomeEntry, Store, hex32
 from verifier.calendar import WorkingDays, default_calendar
 from verifier.catalog import Catalog, default_catalog
-from verifier.engine.actions import STATUS_OF_OUTCOME, DepartmentActions, Entry, outcome_outbox
+from verifier.engine.actions import STATUS_OF_OUTCOME, DepartmentActions, Entry
 from verifier.engine.decide import Decider
 from verifier.engine.department import Department
-from verifier.engine.sending import OUTCOMES_PER_TRANSACTION, InFlight, OutcomeSender, Queued
+from verifier.engine.sending import (
+    OUTCOMES_PER_TRANSACTION,
+    InFlight,
+    OutcomeSender,
+    Queued,
+    department_sender,
+)
 from verifier.engine.summary import RunSummary
 from verifier.engine.worker import Decision, sign_decision
 from verifier.errors import VerificationError
-from verifier.records import VerifierRecords
 from verifier.reports import Outcome, SignedReport
 from verifier.sources import DataSource
 
@@ -111,16 +116,13 @@ class VerificationEngine:
         ledger: LedgerContract,
         catalog: Catalog,
     ) -> OutcomeSender:
-        return OutcomeSender(
-            department=department.code,
+        return department_sender(
+            department,
             store=store,
             intake=intake,
             ledger=ledger,
             catalog=catalog,
             calendar=self.calendar,
-            verifier=department.verifier,
-            records=VerifierRecords(store),
-            outbox=outcome_outbox(store),
             # the proofs of the commitments just decided were read for the integrity check
             recent_anchorings=lambda: self.decider.recent_anchorings,
             recent_applicant=self.decider.recent_applicant,

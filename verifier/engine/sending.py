@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
@@ -38,12 +39,13 @@ from ledger import (
 from verifier.breaches import BreachEvidence, make_breach_record
 from verifier.calendar import WorkingDays
 from verifier.catalog import Catalog, Matter
+from verifier.engine.department import Department
 from verifier.engine.refusals import named_by, refusal_reason
 from verifier.engine.summary import RunSummary
 from verifier.engine.worker import Anchoring
 from verifier.errors import VerificationError
 from verifier.records import RecordedOutcome, VerificationState, VerifierRecords
-from verifier.reports import OutboxReport, SignedReport
+from verifier.reports import OutboxReport, SignedReport, outbox_report
 
 log = logging.getLogger("commitledger.verifier")
 
@@ -63,6 +65,11 @@ InFlight = list[tuple[list[Queued], bytes]]
 # A first outcome carries its Merkle proof and creates a record (about 45,000 gas), so 300
 # stay well under one transaction's 16,777,216 gas cap (EIP-7825).
 OUTCOMES_PER_TRANSACTION = 300
+
+
+def outcome_outbox(store: Store) -> OutcomeOutbox[OutboxReport]:
+    """The outcome outbox of `store`, its reports read back as signed reports or notes."""
+    return OutcomeOutbox(store, outbox_report)
 
 
 class OutcomeSender:
@@ -428,3 +435,29 @@ def _facts(report: SignedReport, matter: Matter) -> str:
     if not parts:
         return f"承诺内容经核查不实（{report.note or report.outcome}）"
     return "承诺内容与核查数据不符：" + "；".join(parts)
+
+
+def department_sender(
+    department: Department,
+    *,
+    store: Store,
+    intake: Intake,
+    ledger: LedgerContract,
+    catalog: Catalog,
+    calendar: WorkingDays,
+    **options: Any,
+) -> OutcomeSender:
+    """The outcome sender of `department` (its verifier account, its records and outbox);
+    `options` are OutcomeSender's optional hooks and sizes."""
+    return OutcomeSender(
+        department=department.code,
+        store=store,
+        intake=intake,
+        ledger=ledger,
+        catalog=catalog,
+        calendar=calendar,
+        verifier=department.verifier,
+        records=VerifierRecords(store),
+        outbox=outcome_outbox(store),
+        **options,
+    )
