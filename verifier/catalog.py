@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from ledger import Hash32, InvalidDocumentError, canonical_bytes, keccak256
 
@@ -25,11 +26,26 @@ class _Data(BaseModel):
 
 
 class Notice(_Data):
-    """The notice (告知书) shown to applicants; its hash is part of every commitment."""
+    """The notice (告知书) shown to applicants; its hash is part of every commitment.
+
+    `valid_from` and `valid_to` (both inclusive, Beijing dates) bound the days on which a
+    commitment may be signed under this version; `valid_to` None: still in force.
+    """
 
     version: int
     conditions: str
     liability: str
+    valid_from: date = date(2026, 1, 1)
+    valid_to: date | None = None
+
+    def shown(self, matter_code: str) -> dict[str, object]:
+        """What the applicant was shown, as hashed: matter code, version, conditions, liability."""
+        return {
+            "matter_code": matter_code,
+            "version": self.version,
+            "conditions": self.conditions,
+            "liability": self.liability,
+        }
 
 
 class ClaimSpec(_Data):
@@ -45,11 +61,34 @@ class ClaimSpec(_Data):
     # A disagreement on most claims can be put right in the rectification window; on some
     # (a criminal record that was denied) the commitment is simply false.
     on_disagree: Literal["mismatch", "false"] = "mismatch"
+    # Every commitment to the matter must state a required claim (intake refuses one that
+    # leaves it out or states it weaker than `op value`).
+    required: bool = True
 
     @property
     def source_field(self) -> str:
         """The field of the data source that this claim is compared with."""
         return self.field or self.key
+
+
+TaskKind = Literal["document_review", "on_site_check", "assistance_request"]
+
+
+class Task(_Data):
+    """A check no data source can make: a person does it, and until it is done the
+    commitment cannot be reported fulfilled (the engine leaves it to a person)."""
+
+    key: str
+    kind: TaskKind
+    description: str
+
+
+class Condition(_Data):
+    """One condition of the notice, and what checks it: claims (by key) or a task."""
+
+    text: str
+    claims: tuple[str, ...] = ()
+    task: Task | None = None
 
 
 class Matter(_Data):
@@ -67,11 +106,50 @@ class Matter(_Data):
     rectification_window_days: int
     severity: Severity
     commitment_type: CommitmentType = "certificate_replacing"
+    # Each condition of the notice and what checks it; `earlier_notices`: versions that were
+    # in force before `notice` (commitments signed then still name their hashes).
+    conditions: tuple[Condition, ...] = ()
+    earlier_notices: tuple[Notice, ...] = ()
+
+    @model_validator(mode="after")
+    def _conditions_name_known_claims(self) -> Matter:
+        known = {spec.key for spec in self.claims}
+        for condition in self.conditions:
+            unknown = sorted(set(condition.claims) - known)
+            if unknown:
+                raise ValueError(
+                    f"matter {self.code}: condition {condition.text!r} names unknown "
+                    f"claims {', '.join(unknown)}"
+                )
+            if not condition.claims and condition.task is None:
+                raise ValueError(
+                    f"matter {self.code}: condition {condition.text!r} has neither a claim "
+                    "nor a task"
+                )
+        return self
 
     def notice_hash(self) -> Hash32:
-        """Hash of the notice exactly as shown: matter code, version, conditions, liability."""
-        shown = {"matter_code": self.code, **self.notice.model_dump()}
-        return keccak256(canonical_bytes(shown))
+        """Hash of the current notice exactly as shown: matter code, version, conditions,
+        liability."""
+        return keccak256(canonical_bytes(self.notice.shown(self.code)))
+
+    def notices(self) -> tuple[tuple[Hash32, Notice], ...]:
+        """Every version of the notice with its hash, the current one first."""
+        return tuple(
+            (keccak256(canonical_bytes(notice.shown(self.code))), notice)
+            for notice in (self.notice, *self.earlier_notices)
+        )
+
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        """The checks a person must make for every commitment to this matter."""
+        return tuple(c.task for c in self.conditions if c.task is not None)
+
+    def unmapped_conditions(self) -> tuple[str, ...]:
+        """The notice's conditions (split at '；') that no `conditions` entry maps."""
+        mapped = {c.text for c in self.conditions}
+        parts = [p.strip().rstrip("。") for p in self.notice.conditions.split("；")]
+        return tuple(p for p in parts if p and p not in mapped)
 
 
 class Catalog(_Data):
