@@ -200,10 +200,11 @@ def test_migration_2_adds_and_fills_the_commitment_columns_of_a_v1_feed(store: S
     feed = FeedStore(store)
     feed.append(build, safe_block=100, window=64, limit=100)
     with store.engine.begin() as connection:  # back to the shape version 1 created
-        connection.exec_driver_sql("DROP INDEX feed_records_personal")
-        connection.exec_driver_sql("ALTER TABLE feed_records DROP COLUMN personal")
-        connection.exec_driver_sql("ALTER TABLE feed_records DROP COLUMN commitment_hash")
-        connection.exec_driver_sql("DELETE FROM feed_migrations WHERE version = 2")
+        for index in ("personal", "commitment", "published"):
+            connection.exec_driver_sql(f"DROP INDEX feed_records_{index}")
+        for column in ("personal", "commitment_hash", "ended_by"):
+            connection.exec_driver_sql(f"ALTER TABLE feed_records DROP COLUMN {column}")
+        connection.exec_driver_sql("DELETE FROM feed_migrations WHERE version IN (2, 4)")
 
     reopened = FeedStore(Store(store.url))
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import ColumnElement, Connection, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ledger import (
@@ -29,7 +29,14 @@ from ledger import (
 )
 from verifier.feed.cursor import CursorCodec
 from verifier.feed.records import FeedRecord, Scope
-from verifier.feed.tables import MIGRATIONS, feed_meta, feed_migrations, feed_records
+from verifier.feed.tables import (
+    ENDED_KIND,
+    ENDING_KINDS,
+    MIGRATIONS,
+    feed_meta,
+    feed_migrations,
+    feed_records,
+)
 
 OUTCOME_EVENT = "OutcomeRecorded"
 CURSOR_KEY_PURPOSE = b"feed-cursor-key"
@@ -142,6 +149,7 @@ class FeedStore:
             connection.execute(
                 feed_records.insert(), [_record_row(record, stamp) for record in records]
             )
+            _mark_ended(connection, records)
             connection.execute(
                 update(feed_meta).values(
                     head=records[-1].sequence,
@@ -194,12 +202,13 @@ class FeedStore:
 
         When the page is not full the next position is the head read before the page: every
         record up to it was committed (the head moves in the same commit) and none was in scope.
+        The public scope alone serves only what is published now (`in_scope`).
         """
         with self._engine.connect() as connection:
             head = int(connection.execute(select(feed_meta.c.head)).scalar_one())
             rows = connection.execute(
                 select(feed_records.c.seq, feed_records.c.body)
-                .where(feed_records.c.seq > after, feed_records.c.scope.in_(list(scopes)))
+                .where(feed_records.c.seq > after, in_scope(scopes))
                 .order_by(feed_records.c.seq)
                 .limit(limit)
             ).all()
@@ -210,15 +219,16 @@ class FeedStore:
     def bodies(
         self, after: int = 0, scopes: Sequence[Scope] | None = None, since: str | None = None
     ) -> Iterator[tuple[int, str]]:
-        """(sequence, body) of every record after `after` in order, optionally in `scopes` and
-        determined on or after `since` (YYYY-MM-DD), read in chunks."""
+        """(sequence, body) of every record after `after` in order, optionally in `scopes` (the
+        public scope alone: what is published now, `in_scope`) and determined on or after
+        `since` (YYYY-MM-DD), read in chunks."""
         position = after
         while True:
             query = select(feed_records.c.seq, feed_records.c.body).where(
                 feed_records.c.seq > position
             )
             if scopes is not None:
-                query = query.where(feed_records.c.scope.in_(list(scopes)))
+                query = query.where(in_scope(scopes))
             if since is not None:
                 query = query.where(feed_records.c.determined_on >= since)
             with self._engine.connect() as connection:
@@ -291,6 +301,35 @@ def _seal_cursor_key(writer: Any, vault: Vault, clear: bytes) -> bytes:
             update(feed_meta).where(feed_meta.c.cursor_key == clear).values(cursor_key=sealed)
         )
         return bytes(connection.execute(select(feed_meta.c.cursor_key)).scalar_one())
+
+
+def in_scope(scopes: Sequence[Scope]) -> ColumnElement[bool]:
+    """The records a consumer reading `scopes` is served. The public scope alone gets the
+    records published now: an ended breach's body is withheld (its ending record is served);
+    a consumer of restricted records keeps the whole history."""
+    chosen = feed_records.c.scope.in_(list(scopes))
+    if set(scopes) <= {"public"}:
+        return and_(chosen, feed_records.c.ended_by.is_(None))
+    return chosen
+
+
+def _mark_ended(connection: Connection, records: Sequence[FeedRecord]) -> None:
+    """Mark the breach records that `records` end, in the transaction that appends them."""
+    for record in records:
+        facts = record.facts
+        if facts.kind not in ENDING_KINDS:
+            continue
+        connection.execute(
+            update(feed_records)
+            .where(
+                feed_records.c.commitment_hash == bytes.fromhex(facts.evidence.commitment_hash[2:]),
+                feed_records.c.seq < record.sequence,
+                feed_records.c.kind == ENDED_KIND,
+                feed_records.c.department == facts.department_code,
+                feed_records.c.ended_by.is_(None),
+            )
+            .values(ended_by=record.sequence)
+        )
 
 
 def head_in(connection: Connection) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from ledger import Vault, VaultError, is_sealed_secret
 from verifier.feed.records import Scope
-from verifier.feed.store import FeedStore
+from verifier.feed.store import FeedStore, in_scope
 from verifier.feed.tables import feed_dead_letters, feed_meta, feed_records, feed_subscribers
 
 
@@ -165,7 +165,7 @@ class Subscriptions:
                 select(feed_records.c.seq, feed_records.c.record_id, feed_records.c.body)
                 .where(
                     feed_records.c.seq > subscriber.delivered_seq,
-                    feed_records.c.scope.in_(list(scopes)),
+                    in_scope(scopes),
                 )
                 .order_by(feed_records.c.seq)
                 .limit(limit)
@@ -254,7 +254,7 @@ class Subscriptions:
             count, oldest = connection.execute(
                 select(func.count(), func.min(feed_records.c.appended_at)).where(
                     feed_records.c.seq > subscriber.delivered_seq,
-                    feed_records.c.scope.in_(list(scopes)),
+                    in_scope(scopes),
                 )
             ).one()
         return int(count), None if oldest is None else float(oldest)

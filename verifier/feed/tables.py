@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     inspect,
     select,
     update,
@@ -57,11 +58,20 @@ feed_records = Table(
     # v2: whose record it is, and whether its body still names the committer (masked)
     Column("commitment_hash", LargeBinary(32), nullable=True),
     Column("personal", Boolean, nullable=True),
+    # v4: the sequence of the record that ended this breach (repair, expiry, correction):
+    # from then on the public scope withholds it (published now only), others keep it
+    Column("ended_by", BigInteger, nullable=True),
     UniqueConstraint("tx_hash", "log_index", name="feed_records_event"),
 )
 Index("feed_records_scope", feed_records.c.scope, feed_records.c.seq)
 Index("feed_records_day", feed_records.c.determined_on)
 Index("feed_records_personal", feed_records.c.personal, feed_records.c.commitment_hash)
+Index("feed_records_published", feed_records.c.scope, feed_records.c.ended_by, feed_records.c.seq)
+Index("feed_records_commitment", feed_records.c.commitment_hash, feed_records.c.seq)
+
+# The kinds that end a breach's publication, and the kind they end.
+ENDING_KINDS = ("repair", "expiry", "correction")
+ENDED_KIND = "breach"
 
 feed_subscribers = Table(
     "feed_subscribers",
@@ -141,8 +151,41 @@ def _erased_commitments_v3(connection: Connection) -> None:
     )
 
 
+def _ended_breaches_v4(connection: Connection) -> None:
+    """Which breach records have ended (a later repair, expiry or correction of the same
+    commitment by the same department), indexed: the public scope serves only the breaches
+    published now, without reading every record on every page. v1 may have created the
+    column and indexes already (it creates the tables as defined now)."""
+    present = {column["name"] for column in inspect(connection).get_columns("feed_records")}
+    if "ended_by" not in present:
+        connection.exec_driver_sql("ALTER TABLE feed_records ADD COLUMN ended_by BIGINT")
+    connection.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS feed_records_published ON feed_records (scope, ended_by, seq)"
+    )
+    connection.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS feed_records_commitment ON feed_records (commitment_hash, seq)"
+    )
+    ending = feed_records.alias("ending")
+    first_end = (
+        select(func.min(ending.c.seq))
+        .where(
+            ending.c.commitment_hash == feed_records.c.commitment_hash,
+            ending.c.department == feed_records.c.department,
+            ending.c.kind.in_(ENDING_KINDS),
+            ending.c.seq > feed_records.c.seq,
+        )
+        .scalar_subquery()
+    )
+    connection.execute(
+        update(feed_records)
+        .where(feed_records.c.kind == ENDED_KIND, feed_records.c.ended_by.is_(None))
+        .values(ended_by=first_end)
+    )
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_v1,
     2: _commitments_v2,
     3: _erased_commitments_v3,
+    4: _ended_breaches_v4,
 }

@@ -1,0 +1,99 @@
+"""One rule for "published now" in the feed (issue #14, finding "The public feed ignores
+publication periods and corrections"): once a breach ends (repaired, expired, corrected),
+the public scope serves the record saying so and no longer its body; restricted scopes keep
+the whole history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete
+from support.feed_world import DAY, FeedWorld, feed_world
+
+from ledger import Chain
+from verifier import add_months
+from verifier.feed import VISIBLE_SCOPES, FeedStore
+from verifier.feed.tables import feed_migrations
+
+
+@pytest.fixture
+def fw(tmp_path: Path, embedded_chain: Chain) -> Iterator[FeedWorld]:
+    with feed_world(embedded_chain, tmp_path) as opened:
+        yield opened
+
+
+def page_of(feed: FeedStore, scope: str) -> list[dict[str, Any]]:
+    bodies, _next = feed.page(0, 1000, VISIBLE_SCOPES[scope])  # type: ignore[index]
+    return [json.loads(body) for body in bodies]
+
+
+def kinds_of(records: list[dict[str, Any]], commitment: bytes) -> list[str]:
+    wanted = "0x" + commitment.hex()
+    return [r["kind"] for r in records if r["evidence"]["commitment_hash"] == wanted]
+
+
+def test_an_ended_breach_leaves_the_public_feed_and_its_ending_record_stays(
+    fw: FeedWorld,
+) -> None:
+    world = fw.world
+    corrected, _ = world.commit_kind("false")
+    expiring, _ = world.commit_kind("false")
+    world.engine.run(DAY)
+    follower = fw.follower()
+    follower.step()
+    # Published: the token-less feed serves the breach, masked (`breach 郑* … not_fulfilled`).
+    public = page_of(follower.feed, "public")
+    assert kinds_of(public, corrected) == ["breach"]
+    [body] = [r for r in public if r["evidence"]["commitment_hash"] == "0x" + corrected.hex()]
+    assert body["fulfilment_status"] == "not_fulfilled" and "*" in body["credit_code"]
+
+    by_commitment = {
+        r.commitment_hash: r.id for r in world.engine.records.search_breaches(DAY).records
+    }
+    world.engine.annul(by_commitment["0x" + corrected.hex()], DAY, "mistaken identity")
+    world.engine.expire(add_months(DAY, 13))  # general severity: published 12 months
+    follower.step()
+
+    public = page_of(follower.feed, "public")
+    assert kinds_of(public, corrected) == ["correction"]
+    assert kinds_of(public, expiring) == ["expiry"]
+    assert kinds_of(public, fw.hashes["repair"]) == ["repair"]  # the feed world's repaired one
+    assert "breach" not in {r["kind"] for r in public}
+    exported = [json.loads(b) for _, b in follower.feed.bodies(scopes=VISIBLE_SCOPES["public"])]
+    assert exported == public
+    for scope in ("restricted", "all"):
+        history = page_of(follower.feed, scope)
+        assert kinds_of(history, corrected) == ["breach", "correction"]
+        assert kinds_of(history, expiring) == ["breach", "expiry"]
+        assert kinds_of(history, fw.hashes["repair"]) == ["breach", "repair"]
+
+
+def test_a_public_page_short_of_its_limit_still_moves_past_withheld_records(
+    fw: FeedWorld,
+) -> None:
+    follower = fw.follower()
+    follower.step()
+    head = follower.feed.head()
+    bodies, following = follower.feed.page(0, 100, VISIBLE_SCOPES["public"])
+    assert [json.loads(b)["kind"] for b in bodies] == ["repair"]
+    assert following == head
+
+
+def test_a_feed_from_before_the_rule_has_its_ended_breaches_marked_when_opened(
+    fw: FeedWorld,
+) -> None:
+    follower = fw.follower()
+    follower.step()
+    store = fw.world.store
+    with store.engine.begin() as connection:  # the table as migration 3 left it
+        connection.exec_driver_sql("DROP INDEX feed_records_published")
+        connection.exec_driver_sql("ALTER TABLE feed_records DROP COLUMN ended_by")
+        connection.execute(delete(feed_migrations).where(feed_migrations.c.version == 4))
+
+    reopened = FeedStore(store)
+    assert {r["kind"] for r in page_of(reopened, "public")} == {"repair"}
+    assert {r["kind"] for r in page_of(reopened, "restricted")} == {"breach", "repair", "kept"}
