@@ -41,10 +41,13 @@ class VerificationReport:
     decided_at: datetime
     decided_by: str  # "engine" or the person who decided a manual case
     note: str = ""
+    # The matter's checks a person must make ({"key", "kind", "description", "status"}):
+    # "open" until a person decides the commitment. Absent from reports of matters with none.
+    tasks: tuple[dict[str, str], ...] = ()
 
     def to_json_obj(self) -> dict[str, Any]:
         """The report as plain JSON (what is signed and hashed)."""
-        return {
+        body = {
             "version": REPORT_VERSION,
             "commitment_hash": hex32(self.commitment_hash),
             "matter_code": self.matter_code,
@@ -56,6 +59,9 @@ class VerificationReport:
             "decided_by": self.decided_by,
             "note": self.note,
         }
+        if self.tasks:
+            body["tasks"] = [dict(task) for task in self.tasks]
+        return body
 
 
 @dataclass(frozen=True)
@@ -112,19 +118,13 @@ class SignedReport:
         """What the decider noted (why a person decided, what could not be checked)."""
         return str(self.report.get("note") or "")
 
+    def tasks(self) -> tuple[dict[str, str], ...]:
+        """The checks a person must make, with their status ("open" or "done")."""
+        return tuple(dict(task) for task in self.report.get("tasks", ()))
+
     def comparisons(self) -> tuple[Comparison, ...]:
         """The comparisons of the report, as the decider made them."""
-        return tuple(
-            Comparison(
-                c["key"],
-                c["verdict"],
-                c["claimed"],
-                c["observed"],
-                c["detail"],
-                tuple((first, last) for first, last in c.get("gaps", ())),
-            )
-            for c in self.report.get("comparisons", ())
-        )
+        return tuple(Comparison.from_json_obj(c) for c in self.report.get("comparisons", ()))
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,12 @@ class Comparison:
     compared (a summary for consecutive months, the raw value when it could not be read);
     `detail` never quotes free text from either side, which may be personal data; `gaps`
     lists, for consecutive months, each gap's first and last missing month ("YYYY-MM").
+
+    Provenance, so that anyone can check what was compared: `source` names the data source
+    that answered, `answered_at` when (UTC seconds), and `data_hash` is the hex keccak256
+    of the RFC 8785 bytes of the record that source returned for the subject (the JSON
+    null when it had none; None when the source failed). Reports made before provenance
+    was recorded lack the three, and read back with `source` empty.
     """
 
     key: str
@@ -59,10 +65,13 @@ class Comparison:
     observed: object
     detail: str
     gaps: tuple[tuple[str, str], ...] = ()
+    source: str = ""
+    answered_at: int | None = None
+    data_hash: str | None = None
 
     def to_json_obj(self) -> dict[str, object]:
         """A JSON-like dict that `ledger.canonical_bytes` accepts, for evidence and hashing."""
-        return {
+        obj: dict[str, object] = {
             "key": self.key,
             "verdict": self.verdict,
             "claimed": _jsonable(self.claimed),
@@ -70,6 +79,28 @@ class Comparison:
             "detail": self.detail,
             "gaps": [[first, last] for first, last in self.gaps],
         }
+        if self.source:
+            obj["source"] = self.source
+            obj["answered_at"] = self.answered_at
+            obj["data_hash"] = self.data_hash
+        return obj
+
+    @classmethod
+    def from_json_obj(cls, obj: Mapping[str, Any]) -> Comparison:
+        """A comparison as `to_json_obj` wrote it (with or without its provenance)."""
+        answered_at = obj.get("answered_at")
+        data_hash = obj.get("data_hash")
+        return cls(
+            obj["key"],
+            obj["verdict"],
+            obj["claimed"],
+            obj["observed"],
+            obj["detail"],
+            tuple((first, last) for first, last in obj.get("gaps", ())),
+            str(obj.get("source") or ""),
+            answered_at if isinstance(answered_at, int) else None,
+            data_hash if isinstance(data_hash, str) else None,
+        )
 
 
 class _UndecidableError(Exception):

@@ -4,6 +4,7 @@ and the comparisons in worker processes, department data from the sources, roots
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import ChainMap, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -31,6 +32,8 @@ from verifier.engine.worker import (
     Decision,
     Reporter,
     Sealed,
+    SourceAnswer,
+    SourceData,
     SourceFailed,
     ToCompare,
     check_document,
@@ -162,10 +165,9 @@ class Decider:
 
     # ------------------------------------------------------------------ data and decision
 
-    async def _gather(
-        self, documents: Sequence[tuple[Checked, Matter]]
-    ) -> list[dict[str, Mapping[str, object] | SourceFailed | None]]:
-        """Each document's records, source by source: one batched lookup per source."""
+    async def _gather(self, documents: Sequence[tuple[Checked, Matter]]) -> list[SourceData]:
+        """Each document's records, source by source (one batched lookup per source), with
+        the time each source answered: a report says which source answered and when."""
         wanted: dict[str, list[int]] = defaultdict(list)
         fields: dict[str, set[str]] = defaultdict(set)
         for index, (_, matter) in enumerate(documents):
@@ -173,7 +175,7 @@ class Decider:
                 if index not in wanted[spec.source]:
                     wanted[spec.source].append(index)
                 fields[spec.source].add(spec.source_field)
-        found: list[dict[str, Mapping[str, object] | SourceFailed | None]] = [{} for _ in documents]
+        found: list[dict[str, SourceAnswer]] = [{} for _ in documents]
 
         async def one_source(name: str) -> None:
             indexes = wanted[name]
@@ -189,14 +191,15 @@ class Decider:
                     results = await lookup_many(source, subjects, sorted(fields[name]))
                 except SourceError as exc:
                     results = [exc] * len(indexes)
+            answered_at = int(time.time())
             for i, result in zip(indexes, results, strict=True):
                 if isinstance(result, SourceError):
-                    found[i][name] = SourceFailed(type(result).__name__)
+                    found[i][name] = SourceAnswer(SourceFailed(type(result).__name__), answered_at)
                 else:
-                    found[i][name] = result
+                    found[i][name] = SourceAnswer(result, answered_at)
 
         await asyncio.gather(*(one_source(name) for name in wanted))
-        return found
+        return list(found)
 
     async def decide_all(self, commitments: Sequence[Hash32], on: date) -> list[Decision]:
         """Verify many commitments as of `on`; bad data are reported, never raised."""
@@ -268,9 +271,9 @@ class Decider:
         final: list[Decision] = []
         for decision in decisions:
             if decision is None:
-                (commitment, _, code, _), (outcome, comparisons, report) = next(compared)
+                (commitment, _, code, _), (outcome, comparisons, report, note) = next(compared)
                 matter = self.catalog.matter(code)
-                decision = Decision(commitment, matter, outcome, comparisons, report=report)
+                decision = Decision(commitment, matter, outcome, comparisons, note, report)
             final.append(decision)
         return final
 

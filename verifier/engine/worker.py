@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 from ledger import (
     Applicant,
@@ -23,10 +24,13 @@ from ledger import (
     SigningKey,
     Vault,
     VaultError,
+    canonical_bytes_fast,
+    hex32,
+    keccak256,
     verify_proof,
     verify_signed,
 )
-from verifier.catalog import Catalog, Matter
+from verifier.catalog import Catalog, ClaimSpec, Matter
 from verifier.reports import Outcome, SignedReport, VerificationReport, sign_report
 from verifier.rules import Comparison, compare
 from verifier.sources import Subject
@@ -49,7 +53,18 @@ class Decision:
 def sign_decision(
     decision: Decision, department: str, on: date, key: SigningKey, decided_by: str = "engine"
 ) -> SignedReport:
-    """The department's signed report of a decision."""
+    """The department's signed report of a decision, with the matter's tasks for a person:
+    open when the engine decided, done once a person decided kept, mismatch or false."""
+    done = decided_by != "engine" and decision.outcome in ("kept", "mismatch", "false")
+    tasks = tuple(
+        {
+            "key": task.key,
+            "kind": task.kind,
+            "description": task.description,
+            "status": "done" if done else "open",
+        }
+        for task in decision.matter.tasks
+    )
     report = VerificationReport(
         commitment_hash=decision.commitment_hash,
         matter_code=decision.matter.code,
@@ -60,6 +75,7 @@ def sign_decision(
         decided_at=datetime.now(UTC),
         decided_by=decided_by,
         note=decision.note,
+        tasks=tasks,
     )
     return sign_report(report, key)
 
@@ -103,16 +119,23 @@ class Checked:
 
 
 def _outcome(matter: Matter, comparisons: Sequence[Comparison]) -> Outcome:
-    """FALSE beats MISMATCH beats NEEDS_MANUAL beats KEPT; undecidable never breaches."""
+    """FALSE beats MISMATCH beats NEEDS_MANUAL beats KEPT; undecidable never breaches, and
+    a matter with a check only a person can make is never kept by the engine alone."""
     specs = {spec.key: spec for spec in matter.claims}
     disagreed = [c for c in comparisons if c.verdict == "disagree"]
     if any(specs[c.key].on_disagree == "false" for c in disagreed):
         return "false"
     if disagreed:
         return "mismatch"
-    if any(c.verdict == "undecidable" for c in comparisons):
+    if matter.tasks or any(c.verdict == "undecidable" for c in comparisons):
         return "needs_manual"
     return "kept"
+
+
+def _tasks_note(matter: Matter) -> str:
+    """What a person must still check before the commitment can be reported fulfilled."""
+    open_tasks = "; ".join(f"{task.key} ({task.kind}): {task.description}" for task in matter.tasks)
+    return f"Open checks for a person: {open_tasks}."
 
 
 Sealed = tuple[str, bytes, bytes | None]
@@ -160,31 +183,93 @@ class SourceFailed:
     kind: str
 
 
-SourceData = Mapping[str, Mapping[str, object] | SourceFailed | None]
+class SourceAnswer(NamedTuple):
+    """What one data source answered for one subject, and when (UTC seconds)."""
+
+    record: Mapping[str, object] | SourceFailed | None
+    answered_at: int
+
+
+SourceData = Mapping[str, SourceAnswer]
 ToCompare = tuple[Hash32, Checked, str, SourceData]  # commitment, claims, matter code, records
-Compared = tuple[Outcome, tuple[Comparison, ...], SignedReport | None]
+Compared = tuple[Outcome, tuple[Comparison, ...], SignedReport | None, str]  # ..., note
+
+_LEFT_OUT = " The commitment left this claim out; it was compared with the matter's condition."
+_RESTATED = " The commitment stated another condition; it was compared with the matter's condition."
+_UNSTATED = "Cannot decide: the commitment leaves out this claim, whose value the applicant states."
+
+
+def data_hash(record: Mapping[str, object] | None) -> str | None:
+    """The snapshot hash of what a source answered: hex keccak256 of the RFC 8785 bytes of
+    the record (of the JSON null when it had none); None if JSON cannot hold the record."""
+    try:
+        return hex32(keccak256(canonical_bytes_fast(None if record is None else dict(record))))
+    except InvalidDocumentError:
+        return None
+
+
+def _condition(
+    spec: ClaimSpec, stated: tuple[str, object] | None
+) -> tuple[str, object, str] | None:
+    """What a claim is compared with, and why: the matter's own condition when it fixes the
+    value (an applicant cannot weaken it, nor escape it by leaving the claim out), else the
+    value the applicant stated; None when that value is missing."""
+    if spec.value is not None:
+        if stated is None:
+            return spec.op, spec.value, _LEFT_OUT
+        if stated != (spec.op, spec.value):
+            return spec.op, spec.value, _RESTATED
+        return spec.op, spec.value, ""
+    if stated is None:
+        return None
+    return stated[0], stated[1], ""
+
+
+def _compare_one(
+    spec: ClaimSpec,
+    stated: tuple[str, object] | None,
+    answer: SourceAnswer | None,
+    hashes: dict[str, str | None],
+    on: date,
+) -> Comparison:
+    record = None if answer is None else answer.record
+    condition = _condition(spec, stated)
+    if isinstance(record, SourceFailed):
+        claimed = None if condition is None else {"op": condition[0], "value": condition[1]}
+        detail = f"data source {spec.source} failed: {record.kind}"
+        comparison = Comparison(spec.key, "undecidable", claimed, None, detail)
+    elif condition is None:
+        comparison = Comparison(spec.key, "undecidable", None, None, _UNSTATED)
+    else:
+        op, value, why = condition
+        observed = None if record is None else record.get(spec.source_field)
+        comparison = compare(spec.key, spec.type, op, value, observed, as_of=on)
+        if why:
+            comparison = replace(comparison, detail=comparison.detail + why)
+    if spec.source not in hashes:  # one hash per source and subject, shared by its claims
+        hashes[spec.source] = None if isinstance(record, SourceFailed) else data_hash(record)
+    return replace(
+        comparison,
+        source=spec.source,
+        answered_at=None if answer is None else answer.answered_at,
+        data_hash=hashes[spec.source],
+    )
 
 
 def _compare(
     commitment: Hash32, found: Checked, matter: Matter, data: SourceData, on: date
 ) -> Decision:
     claims = {key: (op, value) for key, op, value in found.claims}
+    hashes: dict[str, str | None] = {}
     comparisons = []
     for spec in matter.claims:
-        claim = claims.get(spec.key)
-        if claim is None:
-            continue  # the applicant did not commit to it
-        op, value = claim
-        record = data.get(spec.source)
-        if isinstance(record, SourceFailed):
-            detail = f"data source {spec.source} failed: {record.kind}"
-            claimed = {"op": op, "value": value}
-            comparisons.append(Comparison(spec.key, "undecidable", claimed, None, detail))
-            continue
-        observed = None if record is None else record.get(spec.source_field)
-        comparisons.append(compare(spec.key, spec.type, op, value, observed, as_of=on))
+        stated = claims.get(spec.key)
+        if stated is None and not spec.required:
+            continue  # an optional claim the applicant did not commit to
+        comparisons.append(_compare_one(spec, stated, data.get(spec.source), hashes, on))
     outcome = _outcome(matter, comparisons)
-    return Decision(commitment, matter, outcome, tuple(comparisons))
+    note = _tasks_note(matter) if matter.tasks and outcome == "needs_manual" else ""
+    return Decision(commitment, matter, outcome, tuple(comparisons), note)
 
 
 @dataclass(frozen=True)
@@ -205,7 +290,7 @@ def compare_all(
         report = None
         if reporter is not None:
             report = sign_decision(decision, reporter.department, on, reporter.key)
-        compared.append((decision.outcome, decision.comparisons, report))
+        compared.append((decision.outcome, decision.comparisons, report, decision.note))
     return compared
 
 
