@@ -2,7 +2,8 @@
 points in `worker`), sending outcomes and breaches on chain (`sending`), orchestrated by
 `run.VerificationEngine`, built by `run.engine_for` from a `department.Department`; `summary`
 counts what a run did. A department's own actions (withdraw, decide, repair, annul, ...) are
-`actions.DepartmentActions`, which builds no run."""
+`actions.DepartmentActions`, which builds no run; `lifecycle.run_lifecycle` is a department's
+daily job over them (deadlines counted again, overdue rectifications, expiries)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ledger import lazy_attributes
 if TYPE_CHECKING:
     from verifier.engine.actions import DepartmentActions
     from verifier.engine.department import Department
+    from verifier.engine.lifecycle import LifecycleSummary, run_lifecycle
     from verifier.engine.run import EngineConfig, VerificationEngine, engine_for
     from verifier.engine.sending import outcome_outbox
     from verifier.engine.summary import RunSummary
@@ -26,6 +28,8 @@ _SURFACE = {
     "DepartmentActions": "verifier.engine.actions",
     "engine_for": "verifier.engine.run",
     "EngineConfig": "verifier.engine.run",
+    "LifecycleSummary": "verifier.engine.lifecycle",
+    "run_lifecycle": "verifier.engine.lifecycle",
     "outcome_outbox": "verifier.engine.sending",
     "RunSummary": "verifier.engine.summary",
     "sign_decision": "verifier.engine.worker",
@@ -37,10 +41,12 @@ __all__ = [
     "Department",
     "DepartmentActions",
     "EngineConfig",
+    "LifecycleSummary",
     "RunSummary",
     "VerificationEngine",
     "engine_for",
     "outcome_outbox",
+    "run_lifecycle",
     "sign_decision",
 ]
 

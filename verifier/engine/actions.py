@@ -224,6 +224,12 @@ class DepartmentActions:
 
     def expire(self, on: date) -> list[str]:
         """Publication periods that ended: Expired on chain, off the public list."""
+        self.send_expiries(on)
+        return self.close_expired(on)
+
+    def send_expiries(self, on: date) -> int:
+        """The first half of `expire`: Expired on chain for each publication that ended
+        before `on` (queued, then sent); how many were queued now."""
         self.flush()  # an earlier attempt's expiries first: never queued twice
         ended = self.records.ended_publications(on)
         mine = [b for b in ended if b.record.department == self.code]
@@ -235,10 +241,23 @@ class DepartmentActions:
                 entries.append(OutcomeEntry(commitment, Status.EXPIRED, note))
         self.outbox.enqueue(self.code, entries)
         self.flush()
+        return len(entries)
+
+    def close_expired(self, on: date) -> list[str]:
+        """The second half of `expire`: each ended publication of this department that is
+        Expired on chain goes off the public list, its applicant readmitted unless another
+        breach is listed; the record ids. The chain first: a record still BREACHED there
+        (its expiry not sent yet) stays listed until it is."""
         expired_ids = []
-        for expired in self.records.expire_breaches(on):
-            expired_ids.append(expired.record.id)
-            self._readmit(expired.fingerprint, on)
+        for stored in self.records.ended_publications(on):
+            if stored.record.department != self.code:
+                continue  # another department's: its own job expires it, chain first
+            commitment = to_hash32(stored.record.commitment_hash)
+            if self.ledger.status_of(self.department.id, commitment).status == Status.BREACHED:
+                continue
+            self.records.update_breach_status(stored.record.id, "expired", on)
+            expired_ids.append(stored.record.id)
+            self._readmit(stored.fingerprint, on)
         return expired_ids
 
     def annul(self, record_id: str, on: date, note: str) -> None:

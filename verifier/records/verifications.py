@@ -212,6 +212,38 @@ class VerificationRecords:
         except IntegrityError:
             return False  # another process scheduled it first
 
+    def provisional_deadlines(
+        self, department: str, through: date, limit: int = 1000
+    ) -> list[Verification]:
+        """The department's verifications still due on a deadline counted past the published
+        official calendar (Monday to Friday there), up to `through` (the calendar's last
+        known day: a later one is still provisional whatever the count)."""
+        provisional = verifications.c.deadline_provisional.is_(True) & (
+            verifications.c.due_on <= through.isoformat()
+        )
+        return self._select(provisional, department, limit)
+
+    def move_deadline(
+        self, commitment_hash: Hash32, due: DueDate, now: float | None = None
+    ) -> bool:
+        """Give a provisional deadline still awaiting verification the one counted again;
+        False when it is no longer provisional or no longer due (a run decided it meanwhile)."""
+        with self._writer.begin() as connection:
+            moved = connection.execute(
+                update(verifications)
+                .where(
+                    verifications.c.commitment_hash == commitment_hash,
+                    verifications.c.state == "due",
+                    verifications.c.deadline_provisional.is_(True),
+                )
+                .values(
+                    due_on=due.day.isoformat(),
+                    deadline_provisional=due.provisional,
+                    updated_at=time.time() if now is None else now,
+                )
+            )
+        return moved.rowcount == 1
+
     def verification(self, commitment_hash: Hash32) -> Verification | None:
         """One commitment's verification, or None if it was never scheduled."""
         with self._engine.connect() as connection:
