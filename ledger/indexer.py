@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any, cast
 
 from eth_typing import ABIEvent
@@ -32,10 +33,19 @@ def _plain(value: Any) -> Any:
 class EventIndexer:
     """Copies CommitmentLedger events into the store's `contract_events` table."""
 
-    def __init__(self, store: Store, ledger: LedgerContract, confirmations: int = 0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        ledger: LedgerContract,
+        confirmations: int = 0,
+        on_indexed: Callable[[int], object] | None = None,
+    ) -> None:
+        """`on_indexed(block)`: called after each sync with the last block indexed, so that
+        what follows the confirmed events (the registry's reconciliation) sees them at once."""
         self.store = store
         self.ledger = ledger
         self.confirmations = confirmations
+        self.on_indexed = on_indexed
         self._events = {
             HexBytes(event_abi_to_log_topic(cast(ABIEvent, entry))): getattr(
                 ledger._contract.events, entry["name"]
@@ -61,6 +71,8 @@ class EventIndexer:
             added += self.store.add_events(self._fetch(start, end))
             self._remember(end)
             start = end + 1
+        if self.on_indexed is not None and head >= 0:
+            self.on_indexed(head)
         return added
 
     def _fetch(self, start: int, end: int) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from verifier.feed.records import ReportKeys
 from verifier.feed.store import FeedStore
 from verifier.feed.subscribers import Subscriptions
 from verifier.feed.webhooks import DeliveryPolicy, WebhookDeliverer
+from verifier.records import ChainReconciler
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class FeedFollower:
     ) -> None:
         self.feed = FeedStore(store, vault)
         self.subscriptions = Subscriptions(self.feed, vault)
-        self.indexer = EventIndexer(store, ledger, confirmations)
+        self.reconciler = ChainReconciler(store, ledger, catalog, vault)
+        self.indexer = EventIndexer(store, ledger, confirmations, self.reconciler.reconcile)
         self.builder = FeedBuilder(
             self.feed, ledger, catalog, vault, report_keys, confirmations=confirmations
         )

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 from ledger import lazy_attributes
 
 if TYPE_CHECKING:
+    from verifier.records.chain_check import ChainCheckReport, Difference, check_chain
     from verifier.records.facade import VerifierRecords
+    from verifier.records.reconcile import (
+        ChainReconciler,
+        Reconciliation,
+        reconciliation_counts,
+        reconciliations,
+    )
     from verifier.records.search import (
         MAX_PAGE_SIZE,
         MAX_RESULTS,
@@ -35,6 +42,13 @@ _SURFACE = {
     "breach_records": "verifier.records.tables",
     "BreachJsonPage": "verifier.records.search",
     "BreachPage": "verifier.records.search",
+    "ChainCheckReport": "verifier.records.chain_check",
+    "ChainReconciler": "verifier.records.reconcile",
+    "check_chain": "verifier.records.chain_check",
+    "Difference": "verifier.records.chain_check",
+    "Reconciliation": "verifier.records.reconcile",
+    "reconciliation_counts": "verifier.records.reconcile",
+    "reconciliations": "verifier.records.reconcile",
     "ERASED_PARTY": "verifier.records.tables",
     "MAX_PAGE_SIZE": "verifier.records.search",
     "MAX_RESULTS": "verifier.records.search",
@@ -61,12 +75,19 @@ __all__ = [
     "TRIGRAM",
     "BreachJsonPage",
     "BreachPage",
+    "ChainCheckReport",
+    "ChainReconciler",
+    "Difference",
+    "Reconciliation",
     "RecordedOutcome",
     "Verification",
     "VerificationState",
     "VerifierRecords",
     "breach_records",
+    "check_chain",
     "migrate",
+    "reconciliation_counts",
+    "reconciliations",
     "verifications_table",
     "verifier_migrations",
 ]
