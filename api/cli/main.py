@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from api.cli import chain as cli_chain
 from api.cli import config as cli_config
 from api.cli import feed as cli_feed
 from api.cli import new as cli_new
@@ -514,6 +515,7 @@ cli_verify.register(app)
 cli_serve.register(app)
 cli_feed.register(app)
 cli_config.register(app)
+cli_chain.register(app)
 
 
 def main() -> None:
