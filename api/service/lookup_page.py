@@ -11,7 +11,8 @@ from datetime import date
 from html import escape
 from urllib.parse import urlencode
 
-from api.service.record_page import label
+from api.service.dev_chain import WARNING_EN, WARNING_ZH
+from api.service.record_page import bilingual, label
 from verifier import BreachRecord
 from verifier.records import BreachPage
 
@@ -31,6 +32,7 @@ dd { margin: 0; overflow-wrap: anywhere; }
 code, pre { font-family: ui-monospace, monospace; font-size: .85rem; overflow-wrap: anywhere; }
 pre { white-space: pre-wrap; background: #f4f4f4; padding: .5rem; }
 .error { color: #a00; font-weight: 600; }
+.dev-chain { border: 2px solid #a00; background: #fff4f4; padding: .5rem 1rem; }
 nav a { margin-right: 1rem; }
 details { margin: .5rem 0; }
 summary { cursor: pointer; }
@@ -164,9 +166,11 @@ def render_lookup_page(
     on: date,
     base_url: str | None,
     rpc_url: str | None,
+    development_chain: bool = False,
 ) -> str:
     """The whole page as HTML text; `base_url` is the service's configured public URL
-    (never the request's Host header, which a client chooses and a cache may keep)."""
+    (never the request's Host header, which a client chooses and a cache may keep);
+    `development_chain` puts the warning that the chain's history can be rewritten on top."""
     parts = [
         "<!doctype html>",
         '<html lang="zh-CN"><head><meta charset="utf-8">',
@@ -174,6 +178,11 @@ def render_lookup_page(
         "<title>失信记录查询 / Breach record lookup</title>",
         '<link rel="stylesheet" href="/assets/lookup.css"></head><body>',
         f"<h1>{label('失信记录查询 / Breach record lookup')}</h1>",
+        (
+            f'<p class="dev-chain" role="alert">{bilingual(WARNING_ZH, WARNING_EN)}</p>'
+            if development_chain
+            else ""
+        ),
         "<p>"
         + label(
             "告知承诺制失信记录，每条均附链上证据，可不经本站独立核验。"

@@ -133,6 +133,13 @@ class Readiness(BaseModel):
     background: dict[str, Any] = Field(
         default={}, description="Each background task's runs, failures in a row, last error"
     )
+    development_chain: str | None = Field(
+        default=None,
+        description="Set on a managed anvil or the embedded chain: its history can be rewritten",
+    )
+    reconciliation: dict[str, int] = Field(
+        default={}, description="Operators only: chain events taken up, conflicts found"
+    )
 
 
 # ---------------------------------------------------------------------- department actions

@@ -20,6 +20,7 @@ from support.service_world import (
 
 from api.service import DAY_S, ChainLink, JsonFormatter, RateLimiter, Settings, ratelimit
 from api.service import Deployment as DeploymentFacts
+from api.service.dev_chain import WARNING_EN
 from ledger import Vault
 
 
@@ -94,7 +95,8 @@ def test_the_public_learns_only_whether_the_service_is_ready(
         until_failed(world)
         public = world.client.get("/readyz")
         assert public.status_code == 200
-        assert public.json() == {"status": "ready"}
+        # and, on this (embedded) development chain, that its history can be rewritten
+        assert public.json() == {"status": "ready", "development_chain": WARNING_EN}
         full = world.client.get("/readyz", headers=operator(world)).json()
         assert full["background"]["failing"]["error"] == "RuntimeError"
         assert full["checks"]["chain"]["ok"] is True

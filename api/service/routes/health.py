@@ -9,10 +9,19 @@ from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.service.anchoring_task import TASK_NAME
-from api.service.deps import BackgroundDep, ChainDep, RateLimit, StoreDep, TokensDep
+from api.service.deps import (
+    BackgroundDep,
+    ChainDep,
+    RateLimit,
+    SettingsDep,
+    StoreDep,
+    TokensDep,
+)
+from api.service.dev_chain import development_chain
 from api.service.models import Health, Readiness
 from api.service.problems import NOT_READY, UNAUTHORIZED, ProblemError, problem_responses
 from api.service.tokens import OPERATOR_ONLY
+from verifier.records import reconciliation_counts
 
 router = APIRouter(tags=["health"])
 
@@ -59,12 +68,17 @@ def readyz(
     store: StoreDep,
     chain: ChainDep,
     background: BackgroundDep,
+    settings: SettingsDep,
     operator: Annotated[bool, Depends(_is_operator)],
 ) -> Readiness:
-    """Ready when the store and the chain both answer. The public learns that alone; an
-    operator token also gets the checks, the anchoring backlog (pending commitments, the
+    """Ready when the store and the chain both answer. The public learns that alone, and
+    whether the chain is a development chain whose history any local process can rewrite;
+    an operator token also gets the checks, the anchoring backlog (pending commitments, the
     oldest one's age in seconds, batches in flight), whether this process anchors in the
-    background, and its background tasks' health (their last errors)."""
+    background, its background tasks' health (their last errors) and the reconciliation
+    with the chain (events taken up, conflicts found: `commitledger chain check` lists
+    them)."""
+    warning = development_chain(settings)
     checks: dict[str, Any] = {}
     anchoring: dict[str, Any] = {}
     try:
@@ -98,6 +112,14 @@ def readyz(
             anchoring=anchoring,
             background=tasks,
         )
+    dev: dict[str, Any] = {} if warning is None else {"development_chain": warning}
     if not operator:
-        return Readiness(status="ready")
-    return Readiness(status="ready", checks=checks, anchoring=anchoring, background=tasks)
+        return Readiness(status="ready", **dev)
+    return Readiness(
+        status="ready",
+        checks=checks,
+        anchoring=anchoring,
+        background=tasks,
+        reconciliation=reconciliation_counts(store),
+        **dev,
+    )

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api.service.deps import ChainDep, IntakeDep, RateLimit, RecordsDep, SettingsDep, TodayDep
+from api.service.dev_chain import development_chain
 from api.service.lookup_page import LOOKUP_CSS, render_lookup_page
 from api.service.lookup_terms import department_code, identity_fingerprints, matter_code
 from api.service.models import BreachList
@@ -287,6 +288,7 @@ def lookup_page(
         on=on,
         base_url=settings.public_base_url,  # never the request's Host header
         rpc_url=settings.public_rpc_url,
+        development_chain=development_chain(settings) is not None,
     )
     return HTMLResponse(html, status_code=400 if error else 200)
 
