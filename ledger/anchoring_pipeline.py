@@ -4,10 +4,13 @@ Every step reads its state from the store, so a restart resumes where the last p
 died: a batch sent but not recorded is found on chain by its root; one whose transaction
 vanished (node restarted without state, a reorg before the confirmation depth) is sent
 again; a root the contract already holds for the batch's department, with the batch's size,
-counts as done (another department's batch of the same root is not ours). Nothing is
-anchored twice. The stored evidence (transaction, block number and hash) is re-read from
-the contract's BatchAnchored events after a reorg, so it stays true when the same
-transactions are mined again in other blocks.
+counts as done (another department's batch of the same root is not ours, and does not stop
+ours). A root the department's own batch holds with another size (its registrar key used
+elsewhere) would make every proof fail: the batch is re-formed under a fresh root, with one
+extra leaf, and anchored again (`reform_nonce`). Nothing is anchored twice. The stored
+evidence (transaction, block number and hash) is re-read from the contract's BatchAnchored
+events after a reorg, so it stays true when the same transactions are mined again in other
+blocks.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 
+from ledger.canonical import keccak256
 from ledger.chain import Chain, Web3Exception
 from ledger.contract import LedgerContract, department_id
 from ledger.errors import ChainError, ContractRevertError, StoreError
@@ -30,11 +34,24 @@ from ledger.types import Hash32, hex32
 log = logging.getLogger("commitledger.pipeline")
 
 RECHECK_WINDOW = 64  # blocks below the head whose anchored batches are re-checked each time
+REFORM_DOMAIN = b"commitledger/batch-reform/v1"
 
 
 class BatchConflictError(ChainError):
-    """The department's own batch of a root is on chain with another size than ours: our
-    proofs would not fit it, and only the department's own registrar key can have made it."""
+    """The department's own batch of a root was on chain with another size than ours
+    `max_reforms` times in a row, fresh roots and all: only the department's own registrar key
+    can have made them, so it is being used elsewhere, and the pipeline stops on it."""
+
+
+def reform_nonce(department: str, taken: Hash32) -> Hash32:
+    """The extra leaf of a batch re-formed because its root `taken` is the department's on
+    chain with another size: a value no commitment has, so the tree gets a fresh root.
+
+    Deterministic (from the department and the taken root), so a re-formed batch's tree can
+    be rebuilt from its members and its roots; each re-forming replaces the previous extra
+    leaf. Proofs of the members verify as any others: the extra leaf is one more sibling.
+    """
+    return keccak256(REFORM_DOMAIN + department_id(department) + taken)
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,7 @@ class PipelineConfig:
     max_age: float = 2.0  # seconds the oldest pending commitment may wait for a full batch
     confirmations: int = 0  # blocks on top before a batch counts as anchored
     max_in_flight: int = 4  # batches built or sent but not yet anchored
+    max_reforms: int = 8  # fresh roots one batch gets (in one process) before it stops on it
     resend_grace: float = 2.0  # seconds a sent transaction may be unknown to the node
     recheck_every: float = 1.0  # seconds between checks that anchored batches are still there
     backoff_initial: float = 0.2
@@ -75,6 +93,7 @@ class Anchorer:
         self.config = config or PipelineConfig()
         self.clock = clock
         self._verified_at: float | None = None  # when anchored batches were last re-checked
+        self._reforms: dict[int, int] = {}  # batch id -> fresh roots given in this process
 
     # ------------------------------------------------------------------ one pass
 
@@ -160,10 +179,11 @@ class Anchorer:
                 continue
             tx_hash, block_number, block_hash, size = found
             if size != batch.size:
-                raise BatchConflictError(
-                    f"batch {batch.id}: root {hex32(batch.root)} is anchored for "
-                    f"{batch.department} with size {size}, not {batch.size}"
-                )
+                # A reorg put the department's other batch of this root in place of ours.
+                self._reform(batch, size)
+                lost = True
+                changed += 1
+                continue
             if (tx_hash, block_number, block_hash) == (
                 batch.tx_hash,
                 batch.block_number,
@@ -301,30 +321,23 @@ class Anchorer:
 
         Batches are keyed by department on chain, so another department's batch of the
         same root (a front-run) is never adopted: ours is anchored beside it. A batch of
-        ours with another size is a conflict (BatchConflictError): our proofs would not
-        fit it, and the pipeline stops on it rather than adopt it.
+        ours with another size would fail every one of our proofs: the batch is re-formed
+        under a fresh root and anchored again (`_reform`).
         """
         department = department_id(batch.department)
         on_chain = self.ledger.batch_of(department, batch.root)
         if on_chain.department != department or on_chain.size != batch.size:
-            log.error(
-                "batch %d: root %s on chain is %s's with size %d, not %s's with size %d: "
-                "not adopted",
-                batch.id,
-                hex32(batch.root),
-                on_chain.department.hex() or "nobody",
-                on_chain.size,
-                batch.department,
-                batch.size,
-            )
             if on_chain.size == 0:
+                log.warning(
+                    "batch %d: root %s is not on chain: anchoring it again",
+                    batch.id,
+                    hex32(batch.root),
+                )
                 self.chain.forget_nonces()
                 self.store.mark_unsent(batch.id)
                 return 0
-            raise BatchConflictError(
-                f"batch {batch.id}: root {hex32(batch.root)} is anchored for "
-                f"{batch.department} with size {on_chain.size}, not {batch.size}"
-            )
+            self._reform(batch, on_chain.size)
+            return 0
         found = self.ledger.batch_anchored_event(department, batch.root)
         if found is None:
             raise ChainError(f"root {hex32(batch.root)} is anchored but its event is not found")
@@ -340,6 +353,35 @@ class Anchorer:
             block_number,
         )
         return 1
+
+    def _reform(self, batch: BatchRow, size_on_chain: int) -> None:
+        """Our root is the department's on chain with another size: give the batch a fresh
+        root (its members and one extra leaf, `reform_nonce`), store the new proofs, and let
+        the next pass anchor it. BatchConflictError after `max_reforms` fresh roots in a row."""
+        done = self._reforms.get(batch.id, 0)
+        if done >= self.config.max_reforms:
+            raise BatchConflictError(
+                f"batch {batch.id}: {done} fresh roots in a row were anchored for "
+                f"{batch.department} with other sizes first (latest {hex32(batch.root)} with "
+                f"size {size_on_chain}, not {batch.size}): its registrar key is used elsewhere"
+            )
+        members = self.store.batch_members(batch.id)
+        extra = reform_nonce(batch.department, batch.root)
+        root, proofs = build_tree([*members, extra])
+        del proofs[extra]
+        self.chain.forget_nonces()  # a transaction of ours may have been replaced
+        self.store.reform_batch(batch.id, root, len(members) + 1, proofs)
+        self._reforms[batch.id] = done + 1
+        log.warning(
+            "batch %d: root %s is anchored for %s with size %d, not %d (its registrar key "
+            "used elsewhere?): re-formed under the fresh root %s, anchoring it again",
+            batch.id,
+            hex32(batch.root),
+            batch.department,
+            size_on_chain,
+            batch.size,
+            hex32(root),
+        )
 
     # ------------------------------------------------------------------ loops
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from ledger.types import Hash32
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 ADD_ATTEMPTS = 3  # tries to store commitments racing a concurrent writer of the same hash
 IN_CHUNK = 500  # values per IN (...) list when reading many rows by key
+REFORMED_BATCHES = "batches_reformed"  # cursor: batches given a fresh root (Store.reform_batch)
 
 
 @dataclass(frozen=True)
@@ -614,6 +615,43 @@ class Store:
                 .where(commitments.c.batch_id == batch_id)
                 .values(state="batched")
             )
+
+    def reform_batch(
+        self, batch_id: int, root: Hash32, size: int, proofs: Mapping[Hash32, Sequence[Hash32]]
+    ) -> None:
+        """Give a batch a fresh root (its own was anchored on chain with another size): the
+        new root, size (leaves on chain) and member proofs, back to built, in one
+        transaction; counted under the cursor REFORMED_BATCHES."""
+        with self._writer.begin() as connection:
+            connection.execute(
+                update(batches)
+                .where(batches.c.id == batch_id)
+                .values(
+                    root=root,
+                    size=size,
+                    state="built",
+                    tx_hash=None,
+                    sent_at=None,
+                    block_number=None,
+                    block_hash=None,
+                    anchored_at=None,
+                )
+            )
+            connection.execute(
+                update(commitments)
+                .where(commitments.c.hash == bindparam("member"))
+                .where(commitments.c.batch_id == batch_id)
+                .values(proof=bindparam("blob"), state="batched"),
+                [{"member": h, "blob": b"".join(p)} for h, p in proofs.items()],
+            )
+            done = connection.execute(
+                select(sync_state.c.value).where(sync_state.c.name == REFORMED_BATCHES)
+            ).scalar()
+            _upsert_cursor(connection, REFORMED_BATCHES, int(done or 0) + 1)
+
+    def reformed_batches(self) -> int:
+        """How many times a batch was given a fresh root (`reform_batch`), ever."""
+        return self.cursor(REFORMED_BATCHES) or 0
 
     # ------------------------------------------------------------------ reporting
 

@@ -33,6 +33,7 @@ from ledger import (
     check_bundle,
     keccak256,
     stored_bundle,
+    verify_proof,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("anvil_binary")]
@@ -121,22 +122,128 @@ def test_a_squatted_member_is_still_decided_by_its_department(world: World) -> N
     assert d.ledger.status_of(HRSS_ID, hashes[1]).status is Status.KEPT
 
 
-def test_our_root_with_another_size_is_not_adopted(
+def _take(world: World, root: bytes, size: int) -> None:
+    """Our registrar key, used by another process, anchors `root` with `size` first."""
+    world.d.chain.forget_nonces()  # the pipeline's client sent with the same key meanwhile
+    world.d.ledger.anchor_batch(world.d.registrar, Hash32(root), size)
+
+
+def _verified_under_a_fresh_root(
+    world: World, batch_id: int, taken: bytes, hashes: list[Hash32]
+) -> BatchRow:
+    """The batch is anchored under a root other than `taken`, one leaf more than its
+    members; every member's stored proof verifies in Python, on chain and as a bundle."""
+    d = world.d
+    batch = world.store.batch(batch_id)
+    assert batch.state == "anchored"
+    assert batch.root != taken
+    assert batch.size == len(hashes) + 1  # the members and the re-forming's extra leaf
+    info = d.ledger.batch_of(HRSS_ID, batch.root)
+    assert (info.department, info.size) == (HRSS_ID, batch.size)
+    receipt = d.chain.receipt(batch.tx_hash or b"")
+    assert receipt is not None and receipt["status"] == 1
+    assert receipt["from"] == d.registrar.address
+    for member in hashes:
+        anchoring = world.store.anchoring_of(member)
+        assert anchoring is not None
+        assert anchoring[0].id == batch_id
+        assert verify_proof(batch.root, member, anchoring[1])
+        assert d.ledger.is_anchored(HRSS_ID, member, batch.root, anchoring[1])
+        bundle = stored_bundle(
+            member, anchoring, chain_id=d.chain.chain_id, contract=d.ledger.address
+        )
+        report = check_bundle(bundle, d.chain, contract=d.ledger.address, chain_id=d.chain.chain_id)
+        assert report.ok, report.to_json_obj()
+    return batch
+
+
+def test_our_root_anchored_with_another_size_is_re_formed_under_a_fresh_root(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Our own department's batch of the root with a wrong size (another process holding
-    our registrar key) would make every proof fail the length check: never adopted."""
+    """Our own department's batch of the root with a wrong size (our registrar key used
+    elsewhere) would make every proof fail the length check: never adopted, the batch is
+    re-formed under a fresh root, anchored, and the pipeline says so."""
     d = world.d
     anchorer = world.anchorer(batch_size=4)
-    submit_count(world.store, 4)
+    hashes = submit_count(world.store, 4)
     anchorer.cut_due_batches(force=True)
     [built] = world.store.batches_in("built")
     d.ledger.anchor_batch(d.registrar, built.root, 100)
-    conflict = pytest.raises(BatchConflictError, match="size 100, not 4")
-    with caplog.at_level(logging.ERROR, "commitledger.pipeline"), conflict:
+    with caplog.at_level(logging.WARNING, "commitledger.pipeline"):
+        _anchored(world, anchorer, built.id)
+    _verified_under_a_fresh_root(world, built.id, built.root, hashes)
+    assert d.ledger.batch_of(HRSS_ID, built.root).size == 100  # theirs stays, not ours
+    assert "re-formed under the fresh root" in caplog.text
+    assert world.store.reformed_batches() == 1
+
+
+def test_a_front_run_with_our_key_and_another_size_is_re_formed(world: World) -> None:
+    """A real front-run in the pool: another process holding our registrar key replaces our
+    pending anchorBatch (same nonce, higher fee) by one of the same root with a wrong size.
+    Our transaction never lands; the batch is re-formed under a fresh root and anchored."""
+    d = world.d
+    anchorer = world.anchorer(batch_size=3)
+    hashes = submit_count(world.store, 3)
+    anchorer.cut_due_batches(force=True)
+    [built] = world.store.batches_in("built")
+    rpc(d.ledger, "evm_setAutomine", False)
+    try:
+        assert anchorer.send_built() == 1
+        ours = world.store.batch(built.id).tx_hash or b""
+        pending = d.chain.w3.eth.get_transaction(ours)
+        fee = 3 * int(pending["maxFeePerGas"])
+        theirs = d.ledger.builder("anchorBatch", built.root, 7)(
+            {
+                "from": d.registrar.address,
+                "chainId": d.chain.chain_id,
+                "gas": 200_000,
+                "nonce": pending["nonce"],
+            }
+        )
+        theirs = {**theirs, "maxFeePerGas": fee, "maxPriorityFeePerGas": fee}
+        raw = d.registrar.sign_transaction(theirs).raw_transaction
+        d.chain.w3.eth.send_raw_transaction(raw)
+        rpc(d.ledger, "evm_mine")
+    finally:
+        rpc(d.ledger, "evm_setAutomine", True)
+    assert d.chain.receipt(ours) is None  # replaced in the pool
+    assert d.ledger.batch_of(HRSS_ID, built.root).size == 7
+
+    _anchored(world, anchorer, built.id)
+    _verified_under_a_fresh_root(world, built.id, built.root, hashes)
+
+
+def test_a_re_formed_root_taken_again_is_re_formed_again(world: World) -> None:
+    """The fresh root is taken too, with a wrong size: another fresh root, and so on, until
+    `max_reforms` in a row, when the pipeline stops on it (BatchConflictError)."""
+    d = world.d
+    anchorer = world.anchorer(batch_size=2)
+    hashes = submit_count(world.store, 2)
+    anchorer.cut_due_batches(force=True)
+    [built] = world.store.batches_in("built")
+    taken = [built.root]
+    d.ledger.anchor_batch(d.registrar, built.root, 9)
+    anchorer.send_built()  # re-formed: a fresh root, not sent yet
+    fresh = world.store.batch(built.id)
+    assert fresh.state == "built" and fresh.root != built.root
+    _take(world, fresh.root, 9)
+    taken.append(fresh.root)
+    _anchored(world, anchorer, built.id)
+    batch = _verified_under_a_fresh_root(world, built.id, built.root, hashes)
+    assert batch.root not in taken
+    assert world.store.reformed_batches() == 2
+
+    more = submit_count(world.store, 2)
+    anchorer.cut_due_batches(force=True)
+    [stubborn] = world.store.batches_in("built")
+    for _ in range(PipelineConfig().max_reforms):
+        _take(world, world.store.batch(stubborn.id).root, 9)
+        assert anchorer.send_built() == 1  # re-formed, not sent
+    _take(world, world.store.batch(stubborn.id).root, 9)
+    with pytest.raises(BatchConflictError, match="registrar key is used elsewhere"):
         anchorer.send_built()
-    assert "not adopted" in caplog.text
-    assert world.store.batch(built.id).state != "anchored"
+    assert world.store.batch(stubborn.id).state == "built"
+    assert all(world.store.anchoring_of(h) is None for h in more)
 
 
 # ---------------------------------------------------------------------- finding 4
