@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,9 +19,11 @@ from support.verifier_world import DAY, HRSS, World, open_world
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
+from api.demo import sample_commitments
 from ledger import (
     AnvilNode,
     Chain,
+    EventIndexer,
     Hash32,
     LedgerContract,
     Sent,
@@ -30,8 +33,14 @@ from ledger import (
     hex32,
     keccak256,
 )
+from verifier.engine import EngineConfig
 from verifier.feed import FeedFollower
-from verifier.records import VerifierRecords, reconciliation_counts, reconciliations
+from verifier.records import (
+    ChainReconciler,
+    VerifierRecords,
+    reconciliation_counts,
+    reconciliations,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +115,61 @@ def test_this_store_s_own_outcomes_are_neither_taken_up_nor_conflicts(world: Wor
     make_changes(world)  # kept, mismatch, breach then repaired, needs-manual, withdrawal
     follow(world)
     assert reconciliation_counts(world.store) == {"taken_up": 0, "conflicts": 0}
+
+
+def test_a_follower_beside_a_verification_run_takes_up_nothing_of_its_own(
+    tmp_path: Path, anvil: AnvilNode
+) -> None:
+    small = EngineConfig(chunk=10, outcomes_per_transaction=5)  # many transactions
+    chain = Chain.connect(anvil.url, kind="anvil")
+    with open_world(chain, tmp_path, config=small) as world:
+        world.commit(*sample_commitments(40, seed=21, department=HRSS))
+        keys = {HRSS: SigningKey.generate("ed25519")}
+        follower = FeedFollower(world.store, world.ledger, world.catalog, world.vault, keys.get)
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                world.engine.run(DAY)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        runner = threading.Thread(target=run)
+        runner.start()
+        while runner.is_alive():
+            follower.advance()  # as the service's feed task does, between the run's writes
+        follower.advance()
+        follower.close()
+        assert not errors
+        assert reconciliation_counts(world.store) == {"taken_up": 0, "conflicts": 0}
+        assert len(world.ledger.events("OutcomeRecorded")) == 40  # the run recorded them all
+
+
+def test_a_breach_annulled_out_of_band_leaves_the_list_once_settled(world: World) -> None:
+    commitment, _ = world.commit_kind("false")
+    world.engine.run(DAY)
+    records = VerifierRecords(world.store)
+    [published] = records.search_breaches(DAY).records
+    assert published.commitment_hash == hex32(commitment)
+    assert world.chain.url is not None
+    other = LedgerContract(Chain.connect(world.chain.url, kind="anvil"), world.ledger.address)
+    other.record_outcome(
+        world.deployment.verifier, commitment, Status.CORRECTED, keccak256(b"objection upheld")
+    )
+    EventIndexer(world.store, world.ledger).sync()
+    now = [0.0]
+    reconciler = ChainReconciler(
+        world.store, world.ledger, world.catalog, world.vault, clock=lambda: now[0]
+    )
+    # Just seen: the process that annulled it on chain may be about to annul it here too.
+    assert reconciler.reconcile() == 0
+    assert records.search_breaches(DAY).records == [published]
+    now[0] = 60.0  # a minute later: settled
+    assert reconciler.reconcile() == 1
+    assert records.search_breaches(DAY).records == []
+    stored = records.breach(published.id)
+    assert stored is not None and stored.status == "corrected"
+    assert reconciliation_counts(world.store) == {"taken_up": 1, "conflicts": 0}
 
 
 def test_a_store_state_the_chain_contradicts_is_a_conflict_reported_without_personal_data(

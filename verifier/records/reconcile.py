@@ -32,7 +32,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     func,
+    or_,
     select,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -66,9 +68,12 @@ from verifier.records.verifications import RecordedOutcome
 log = logging.getLogger("commitledger.reconcile")
 
 CURSOR = "reconcile.last_block"
-REORG_WINDOW = 64  # blocks looked at again each pass: the indexer may have re-indexed them
-# A repair, expiry or annulment is first recorded on chain, then in the store, by the same
-# process: one seen on chain for less than this is left to that process for now.
+CURSOR_HASH = "reconcile.last_block_hash_prefix"
+REORG_WINDOW = 64  # blocks looked at again when the last one was replaced (as the indexer)
+PAGE = 5_000  # events read at once
+IN_CHUNK = 500  # commitments looked up in the store at once
+# A withdrawal, repair, expiry or annulment is first recorded on chain, then in the store,
+# by the same process: one seen on chain for less than this is left to that process for now.
 SETTLE_SECONDS = 5.0
 BEIJING = timedelta(hours=8)
 
@@ -127,6 +132,9 @@ _BREACH_STATUS: dict[str, Status] = {
     "corrected": Status.CORRECTED,
 }
 _CLOSINGS = frozenset({Status.REPAIRED, Status.EXPIRED, Status.CORRECTED})
+# Moves the department's own process makes on chain first and in the store right after
+# (withdrawal, repair, expiry, annulment): they are given SETTLE_SECONDS to do so.
+_SETTLING = _CLOSINGS | {Status.WITHDRAWN}
 STATUS_NAMES = {
     Status.NONE: "None",
     Status.ANCHORED: "Anchored",
@@ -302,44 +310,81 @@ class ChainReconciler:
             apply_migrations(connection, reconcile_migrations, MIGRATIONS)
 
     def reconcile(self, indexed_up_to: int | None = None) -> int:
-        """Compare the commitments of the indexed events since the last pass with the store;
+        """Compare the commitments of the events indexed since the last pass with the store;
         return how many events were taken up or found in conflict now. `indexed_up_to` is
         the last block the indexer has (the indexer's hook passes it)."""
         last = self.store.cursor(CURSOR)
-        start = 0 if last is None else max(0, last - REORG_WINDOW)
-        with self.store.engine.connect() as connection:
-            rows = connection.execute(
-                select(contract_events)
-                .where(
-                    contract_events.c.name == "OutcomeRecorded",
-                    contract_events.c.block_number >= start,
-                )
-                .order_by(contract_events.c.block_number, contract_events.c.log_index)
-            ).all()
-        latest: dict[tuple[bytes, bytes], ChainEvent] = {}
-        for row in rows:
-            event = ChainEvent.of(dict(row._mapping))
-            latest[event.department, event.commitment] = event  # chain order: the last stands
-        found, unsettled = 0, None
-        events = list(latest.values())
-        for start_at in range(0, len(events), 500):
-            part = events[start_at : start_at + 500]
-            held = self._held([e.commitment for e in part])
-            for event in part:
-                outcome = self._one(event, held.get(event.commitment))
-                if outcome == "unsettled":
-                    block = event.block_number
-                    unsettled = block if unsettled is None else min(unsettled, block)
-                elif outcome is not None:
-                    found += 1
-        reach = indexed_up_to if indexed_up_to is not None else (last or 0)
-        if rows:
-            reach = max(reach, int(rows[-1].block_number))
+        if last is None:
+            start = 0
+        elif self._still_canonical(last):
+            start = last + 1
+        else:  # the indexer re-indexes replaced blocks: look at them again
+            start = max(0, last - REORG_WINDOW)
+        found, unsettled, reach = 0, None, last
+        after: tuple[int, int] = (start, -1)
+        while True:
+            rows = self._events_after(after)
+            if not rows:
+                break
+            after = (int(rows[-1].block_number), int(rows[-1].log_index))
+            reach = max(reach or 0, after[0])
+            latest: dict[tuple[bytes, bytes], ChainEvent] = {}
+            for row in rows:
+                event = ChainEvent.of(dict(row._mapping))
+                latest[event.department, event.commitment] = event  # the last one stands
+            events = list(latest.values())
+            for first in range(0, len(events), IN_CHUNK):
+                part = events[first : first + IN_CHUNK]
+                held = self._held([e.commitment for e in part])
+                for event in part:
+                    outcome = self._one(event, held.get(event.commitment))
+                    if outcome == "unsettled":
+                        block = event.block_number
+                        unsettled = block if unsettled is None else min(unsettled, block)
+                    elif outcome is not None:
+                        found += 1
+        if indexed_up_to is not None:
+            reach = max(reach or 0, indexed_up_to)
         if unsettled is not None:
-            reach = min(reach, unsettled - 1)
-        if reach >= 0 and reach != last:
-            self.store.set_cursor(CURSOR, reach)
+            reach = unsettled - 1  # looked at again next time
+        if reach is not None and reach >= 0 and reach != last:
+            self._remember(reach)
         return found
+
+    def _events_after(self, after: tuple[int, int]) -> list[Any]:
+        """Up to PAGE indexed OutcomeRecorded events after (block, log index), in chain order."""
+        block, log_index = after
+        with self.store.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(contract_events)
+                    .where(
+                        contract_events.c.name == "OutcomeRecorded",
+                        or_(
+                            contract_events.c.block_number > block,
+                            and_(
+                                contract_events.c.block_number == block,
+                                contract_events.c.log_index > log_index,
+                            ),
+                        ),
+                    )
+                    .order_by(contract_events.c.block_number, contract_events.c.log_index)
+                    .limit(PAGE)
+                ).all()
+            )
+
+    def _remember(self, block: int) -> None:
+        self.store.set_cursor(CURSOR, block)
+        block_hash = self.ledger.chain.block_hash(block)
+        if block_hash is not None:  # 7 bytes fit a BIGINT and tell a replaced block
+            self.store.set_cursor(CURSOR_HASH, int.from_bytes(block_hash[:7], "big"))
+
+    def _still_canonical(self, block: int) -> bool:
+        remembered = self.store.cursor(CURSOR_HASH)
+        current = self.ledger.chain.block_hash(block)
+        if remembered is None or current is None:
+            return current is not None
+        return int.from_bytes(current[:7], "big") == remembered
 
     # ------------------------------------------------------------------ one commitment
 
@@ -398,22 +443,23 @@ class ChainReconciler:
             stored = self.store.get(event.commitment)
             assert stored is not None
             return self._conflict(event, stored, state, f"the store holds {STATUS_NAMES[status]}")
-        if self._in_flight(event):
-            return None  # this process sent it: its sender records it once mined
-        if event.to in _CLOSINGS and not self._settled(event):
+        if self._ours(event):
+            return None  # this store sent it: its sender records it once mined
+        if event.to in _SETTLING and not self._settled(event):
             return "unsettled"
         stored = self.store.get(event.commitment)
         assert stored is not None
         return self._take_up(event, stored, state, held.breach)
 
-    def _in_flight(self, event: ChainEvent) -> bool:
+    def _ours(self, event: ChainEvent) -> bool:
+        """Whether this store's outbox sent the outcome (its sender records it, or recorded
+        it after the store was read above): it is not another instance's."""
         with self.store.engine.connect() as connection:
             found = connection.execute(
                 select(outcome_outbox.c.id)
                 .where(
                     outcome_outbox.c.commitment_hash == event.commitment,
                     outcome_outbox.c.evidence == event.evidence,
-                    outcome_outbox.c.recorded_at.is_(None),
                     outcome_outbox.c.abandoned.is_(None),
                 )
                 .limit(1)
