@@ -146,6 +146,7 @@ def test_serve_on_a_managed_anvil_loses_nothing_when_killed(tmp_path: Path) -> N
         ).json()
         assert ready["checks"]["chain"]["contract"] == proof.json()["contract"]
         assert ready["anchoring"]["anchored"] == 2
+        assert "any local process can rewrite" in ready["development_chain"]  # managed anvil
 
 
 def test_the_supervisor_restarts_a_dead_node_on_the_same_address(tmp_path: Path) -> None:
