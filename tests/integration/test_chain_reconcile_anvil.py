@@ -173,7 +173,7 @@ def test_a_breach_annulled_out_of_band_leaves_the_list_once_settled(world: World
 
 
 def test_a_store_state_the_chain_contradicts_is_a_conflict_reported_without_personal_data(
-    world: World, caplog: pytest.LogCaptureFixture
+    world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     commitment, document = world.commit_kind("false")
     world.engine.schedule(DAY)
@@ -208,6 +208,18 @@ def test_a_store_state_the_chain_contradicts_is_a_conflict_reported_without_pers
     # The store's own state stays as it was: a conflict is reported, never resolved silently.
     verification = records.verification(commitment)
     assert verification is not None and verification.state == "kept"
+    # chain check names the difference and lists the conflict recorded.
+    code, found, output = chain_check(tmp_path, world)
+    assert code == 1, output
+    assert found is not None
+    [difference] = found["differences"]
+    assert (difference["kind"], difference["commitment"]) == ("store", hex32(commitment))
+    assert (difference["chain"], difference["store"]) == ("Breached", "kept")
+    assert [c["commitment_hash"] for c in found["conflicts"]] == [hex32(commitment)]
+    assert any(
+        line.startswith("conflict recorded:") and hex32(commitment) in line
+        for line in output.splitlines()
+    )
 
 
 def record_slot(department: bytes, commitment: Hash32) -> str:
