@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from api.service.context import ChainLink
+from api.service.dev_chain import WARNING_EN, WARNING_ZH
 from verifier import BreachRecord
 
 
@@ -110,8 +111,12 @@ def render_record_page(
     rpc_url: str | None,
     explorer_url: str | None,
     base_url: str | None,
+    development_chain: bool = False,
 ) -> str:
-    """The record's page as HTML text; `block_time` is the block's UNIX time, if known."""
+    """The record's page as HTML text; `block_time` is the block's UNIX time, if known;
+    `development_chain` warns that this chain's history can be rewritten (the page's
+    "nobody can change it unseen" does not hold there)."""
+
     evidence = record.evidence
     when_zh, when_en = block_time_text(block_time)
     what = bilingual(
@@ -158,6 +163,11 @@ def render_record_page(
         '<link rel="stylesheet" href="/assets/lookup.css"></head><body>',
         f'<nav><a href="/">{bilingual("返回查询", "Back to the search")}</a></nav>',
         f"<h1>{e(record.party_name)}</h1>",
+        (
+            f'<p class="dev-chain" role="alert">{bilingual(WARNING_ZH, WARNING_EN)}</p>'
+            if development_chain
+            else ""
+        ),
         f"<h2>{bilingual('记录了什么', 'What was recorded')}</h2><p>{what}</p>",
         details,
         f"<h2>{bilingual('何时、由谁记录', 'When, and by whom')}</h2>",

@@ -1,5 +1,6 @@
-"""On a managed anvil or the embedded chain, `/readyz` and the lookup page say that it is a
-development chain whose history any local process can rewrite; on a chain URL they do not."""
+"""On a managed anvil or the embedded chain, `/readyz`, the lookup page and each record's
+page say that it is a development chain whose history any local process can rewrite; on a
+chain URL they do not."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ def test_a_development_chain_is_named_on_readyz_and_on_the_page(
         assert WARNING_ZH in page
         assert escape(WARNING_EN) in page
         assert 'class="dev-chain"' in page
+        record = world.client.get(f"/records/{world.add_breach().id}").text
+        assert WARNING_ZH in record
+        assert escape(WARNING_EN) in record
     finally:
         world.context.close()
 
@@ -49,5 +53,8 @@ def test_a_chain_given_by_url_carries_no_development_warning(
         page = world.client.get("/").text
         assert WARNING_ZH not in page
         assert 'class="dev-chain"' not in page
+        record = world.client.get(f"/records/{world.add_breach().id}")
+        assert record.status_code == 200
+        assert WARNING_ZH not in record.text
     finally:
         world.context.close()

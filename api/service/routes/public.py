@@ -328,6 +328,7 @@ def record_page(
         rpc_url=settings.public_rpc_url,
         explorer_url=settings.explorer_url,
         base_url=settings.public_base_url,
+        development_chain=development_chain(settings) is not None,
     )
     return HTMLResponse(html)
 
