@@ -88,6 +88,7 @@ if TYPE_CHECKING:
     )
     from ledger.indexer import EventIndexer
     from ledger.intake import Acknowledgement, Checker, Intake
+    from ledger.matter_terms import ClaimTerm, MatterTerms, NoticeTerm, check_terms
     from ledger.merkle import BatchProofVerifier, MerkleTree, leaf_hash, process_proof, verify_proof
     from ledger.outbox import OutcomeEntry, OutcomeOutbox, QueuedOutcome
     from ledger.proofs import (
@@ -161,6 +162,8 @@ _SURFACE = {
     "Checker": "ledger.intake",
     "checksum_address": "ledger.proofs",
     "Claim": "ledger.documents",
+    "ClaimTerm": "ledger.matter_terms",
+    "check_terms": "ledger.matter_terms",
     "CodeTakenError": "ledger.errors",
     "Commitment": "ledger.documents",
     "commitment_hash": "ledger.canonical",
@@ -201,6 +204,7 @@ _SURFACE = {
     "make_resident_id": "ledger.identity",
     "make_uscc": "ledger.identity",
     "MASTER_KEY_ENV": "ledger.vault",
+    "MatterTerms": "ledger.matter_terms",
     "MerkleError": "ledger.errors",
     "MerkleTree": "ledger.merkle",
     "migrate": "ledger.tables",
@@ -210,6 +214,7 @@ _SURFACE = {
     "new_salt": "ledger.documents",
     "NewCommitment": "ledger.store",
     "NodeUnreachableError": "ledger.errors",
+    "NoticeTerm": "ledger.matter_terms",
     "outcome_outbox": "ledger.tables",
     "OutcomeEntry": "ledger.outbox",
     "OutcomeItem": "ledger.contract",
@@ -287,6 +292,7 @@ __all__ = [
     "ChainKind",
     "Checker",
     "Claim",
+    "ClaimTerm",
     "CodeTakenError",
     "Commitment",
     "CompilerError",
@@ -302,11 +308,13 @@ __all__ = [
     "InvalidHashError",
     "LedgerContract",
     "LedgerError",
+    "MatterTerms",
     "MerkleError",
     "MerkleTree",
     "Mined",
     "NewCommitment",
     "NodeUnreachableError",
+    "NoticeTerm",
     "OutcomeEntry",
     "OutcomeItem",
     "OutcomeOutbox",
@@ -344,6 +352,7 @@ __all__ = [
     "check_bundle",
     "check_bundle_offline",
     "check_salt",
+    "check_terms",
     "checksum_address",
     "commitment_hash",
     "commitments",

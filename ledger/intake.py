@@ -11,13 +11,16 @@ from dataclasses import dataclass
 from ledger.canonical import load_json_bytes
 from ledger.documents import SignedCommitment, check_salt
 from ledger.errors import ApplicantExcludedError, CodeTakenError, InvalidDocumentError, LedgerError
+from ledger.matter_terms import MatterTerms, check_terms
 from ledger.signing import verify_signed
 from ledger.store import NewCommitment, Store
 from ledger.types import Hash32
 from ledger.vault import Vault
 
-MatterDepartments = Mapping[str, str]
-"""The department responsible for each known matter code."""
+MatterDepartments = Mapping[str, MatterTerms | str]
+"""What intake holds each known matter code to: its full terms (department, notice
+versions, claims; what every production caller passes, from `Catalog.intake_terms()`),
+or, in unit fixtures only, just the responsible department."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ def _parse(document: object) -> SignedCommitment:
 
 
 class Checker:
-    """The pure part of intake: schema, signature, matter, hash, seal. Stores nothing."""
+    """The pure part of intake: schema, signature, matter terms, hash, seal. Stores nothing."""
 
     def __init__(self, vault: Vault, matters: MatterDepartments) -> None:
         self.vault = vault
@@ -51,13 +54,14 @@ class Checker:
         verify_signed(signed)
         commitment = signed.document
         check_salt(commitment.salt)
-        responsible = self.matters.get(commitment.matter_code)
-        if responsible is None:
+        terms = self.matters.get(commitment.matter_code)
+        if terms is None:
             raise InvalidDocumentError(f"unknown matter {commitment.matter_code!r}")
-        if responsible != commitment.department:
+        if isinstance(terms, MatterTerms):
+            check_terms(commitment, terms)
+        elif terms != commitment.department:
             raise InvalidDocumentError(
-                f"matter {commitment.matter_code} belongs to {responsible}, "
-                f"not {commitment.department}"
+                f"matter {commitment.matter_code} belongs to {terms}, not {commitment.department}"
             )
         digest = commitment.hash()
         applicant = commitment.applicant
@@ -87,7 +91,7 @@ class Checker:
 _worker_checker: Checker | None = None
 
 
-def _start_worker(master_key: bytes, matters: dict[str, str]) -> None:
+def _start_worker(master_key: bytes, matters: dict[str, MatterTerms | str]) -> None:
     global _worker_checker
     _worker_checker = Checker(Vault(master_key), matters)
 

@@ -153,12 +153,14 @@ def pipeline_figures(count: int, workers: int, profile: bool = False) -> dict[st
     from verifier import default_catalog
 
     raw = [json.dumps(d).encode() for d in _signed_documents(count)]
-    matters = default_catalog().matter_departments()
+    matters = default_catalog().intake_terms()
     workdir = tempfile.mkdtemp(prefix="commitledger-bench-")
     store = Store(f"sqlite:///{workdir}/ledger.db")
     intake = Intake(store, Vault(os.urandom(32)), matters, workers=workers)
     with _anvil_chain() as chain:
-        ledger, registrars, _ = _deploy(chain, sorted(set(matters.values())))
+        ledger, registrars, _ = _deploy(
+            chain, sorted({terms.department for terms in matters.values()})
+        )
         anchorer = Anchorer(store, ledger, registrars, PipelineConfig())
         stop = threading.Event()
         worker = threading.Thread(target=anchorer.run, args=(stop,), daemon=True)
@@ -252,7 +254,7 @@ def verification_figures(count: int, profile: bool = False) -> dict[str, Any]:
     from verifier.engine import Department, engine_for
 
     catalog = default_catalog()
-    matters = catalog.matter_departments()
+    matters = catalog.intake_terms()
     key = SigningKey.generate("ed25519")
     documents = [
         sign_commitment(c, key).to_json_obj() for c in sample_commitments(count, department=HRSS)

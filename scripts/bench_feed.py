@@ -81,7 +81,7 @@ def feed_figures(count: int, confirmations: int = 2, block_time: float = 1.0) ->
     from bench import _deploy  # the benchmark's deployment step
 
     catalog = default_catalog()
-    matters = catalog.matter_departments()
+    matters = catalog.intake_terms()
     applicant = SigningKey.generate("ed25519")
     documents = [
         sign_commitment(c, applicant).to_json_obj()

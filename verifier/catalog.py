@@ -10,7 +10,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from ledger import Hash32, InvalidDocumentError, canonical_bytes, keccak256
+from ledger import (
+    ClaimTerm,
+    Hash32,
+    InvalidDocumentError,
+    MatterTerms,
+    NoticeTerm,
+    canonical_bytes,
+    keccak256,
+)
 
 MATTERS_DIR = Path(__file__).resolve().parent / "matters"
 
@@ -145,6 +153,25 @@ class Matter(_Data):
         """The checks a person must make for every commitment to this matter."""
         return tuple(c.task for c in self.conditions if c.task is not None)
 
+    def intake_terms(self) -> MatterTerms:
+        """What intake binds a commitment to this matter to: department, notice versions
+        with their validity, and each claim's condition (`ledger.check_terms`)."""
+        notices = tuple(
+            NoticeTerm(digest, notice.version, notice.valid_from, notice.valid_to)
+            for digest, notice in self.notices()
+        )
+        claims = tuple(
+            ClaimTerm(
+                spec.key,
+                spec.type,
+                spec.op,
+                tuple(spec.value) if isinstance(spec.value, list) else spec.value,
+                spec.required,
+            )
+            for spec in self.claims
+        )
+        return MatterTerms(self.department, notices, claims)
+
     def unmapped_conditions(self) -> tuple[str, ...]:
         """The notice's conditions (split at '；') that no `conditions` entry maps."""
         mapped = {c.text for c in self.conditions}
@@ -176,8 +203,31 @@ class Catalog(_Data):
         return sorted({matter.department for matter in self.matters})
 
     def matter_departments(self) -> dict[str, str]:
-        """Matter code -> responsible department: what intake checks a commitment against."""
+        """Matter code -> responsible department (intake binds with `intake_terms()`)."""
         return {matter.code: matter.department for matter in self.matters}
+
+    def intake_terms(self) -> dict[str, MatterTerms]:
+        """Matter code -> the terms intake binds each commitment to (`ledger.Intake`):
+        department, notice versions in force, and the claims and conditions it knows."""
+        return {matter.code: matter.intake_terms() for matter in self.matters}
+
+    def unmapped_conditions(self) -> dict[str, tuple[str, ...]]:
+        """Matter code -> the notice conditions nothing checks, for matters with any.
+
+        Loading does not insist on it (a catalog without `conditions` still loads), but a
+        catalog put in service must map every condition: see `check_conditions_mapped`."""
+        gaps = {matter.code: matter.unmapped_conditions() for matter in self.matters}
+        return {code: gap for code, gap in gaps.items() if gap}
+
+    def check_conditions_mapped(self) -> None:
+        """Raise InvalidDocumentError naming each notice condition no claim or task checks."""
+        gaps = self.unmapped_conditions()
+        if gaps:
+            listed = "; ".join(f"{code}: {', '.join(gap)}" for code, gap in gaps.items())
+            raise InvalidDocumentError(
+                f"catalog {self.region} v{self.catalog_version}: notice conditions that no "
+                f"claim or task checks: {listed}; map each in the matter's `conditions`"
+            )
 
 
 def load_catalog(path: Path) -> Catalog:
@@ -190,5 +240,7 @@ def load_catalog(path: Path) -> Catalog:
 
 @cache
 def default_catalog() -> Catalog:
-    """The catalog shipped with the package (Beijing matters)."""
-    return load_catalog(MATTERS_DIR / "beijing.json")
+    """The catalog shipped with the package (Beijing matters), every condition mapped."""
+    catalog = load_catalog(MATTERS_DIR / "beijing.json")
+    catalog.check_conditions_mapped()
+    return catalog

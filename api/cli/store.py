@@ -16,7 +16,7 @@ from api.output import EXIT_CHECK_FAILED, console, emit_json, reporting_errors, 
 from ledger import InvalidDocumentError, LedgerError, VaultError
 
 if TYPE_CHECKING:  # the commands import these inside themselves: SQLAlchemy, web3 are slow
-    from ledger import Store, Vault
+    from ledger import MatterTerms, Store, Vault
     from verifier import Catalog
 
 MASTER_KEY_ENV = "COMMITLEDGER_MASTER_KEY"  # ledger.vault's
@@ -83,10 +83,21 @@ def open_vault(path: Path | None) -> Vault:
 
 
 def catalog_departments(catalog: Catalog | None = None) -> dict[str, str]:
-    """Matter code -> responsible department, from `catalog` (default: the shipped one)."""
+    """Matter code -> responsible department, from `catalog` (default: the shipped one).
+
+    Names the departments only: intake binds a commitment to its matter's full terms,
+    `catalog_terms`."""
     from verifier import default_catalog
 
     return (catalog or default_catalog()).matter_departments()
+
+
+def catalog_terms(catalog: Catalog | None = None) -> dict[str, MatterTerms]:
+    """Matter code -> the terms intake binds a commitment to (department, notice versions,
+    claims), from `catalog` (default: the shipped one)."""
+    from verifier import default_catalog
+
+    return (catalog or default_catalog()).intake_terms()
 
 
 def register(app: typer.Typer) -> None:
@@ -111,7 +122,7 @@ def submit(
 
     with reporting_errors(as_json):
         vault = open_vault(master_key_file)
-        intake = Intake(open_store(store), vault, catalog_departments())
+        intake = Intake(open_store(store), vault, catalog_terms())
         results: list[dict[str, Any]] = []
         for path in files:
             try:

@@ -86,11 +86,12 @@ def _social_insurance(id_number: str, kind: Planted) -> dict[str, object]:
     return {
         "social_insurance_months": _months_paid(id_number, kind),
         "insured_in_beijing": True,
+        "below_retirement_age": True,
     }
 
 
 def _residence(id_number: str, kind: Planted) -> dict[str, object]:
-    return {"holds_residence_permit": True}
+    return {"holds_residence_permit": True, "age_years": _draw(id_number, "age", 22, 59)}
 
 
 def _criminal(id_number: str, kind: Planted) -> dict[str, object]:
@@ -104,7 +105,11 @@ def _degrees(id_number: str, kind: Planted) -> dict[str, object]:
         level = ("bachelor", "master", "doctorate")[_draw(id_number, "degree", 0, 2)]
         graduated = date(2026, 1, 1)
     graduated += timedelta(days=_draw(id_number, "graduation day", 0, 180))
-    return {"degree_level": level, "graduation_date": graduated.isoformat()}
+    return {
+        "degree_level": level,
+        "graduation_date": graduated.isoformat(),
+        "diploma_and_degree_held": True,
+    }
 
 
 def _employment(id_number: str, kind: Planted) -> dict[str, object]:

@@ -52,6 +52,8 @@ def _applicant(matter: Matter, rng: random.Random, serial: int) -> Applicant:
 def _claim(spec: ClaimSpec, applicant: Applicant) -> Claim:
     value = spec.value
     if value is None:  # the applicant states it: here, the employer the records also name
+        if spec.key != "employer_uscc":
+            raise ValueError(f"sample applicants state only employer_uscc, not {spec.key}")
         value = employer_uscc_for(applicant.id_number)
     return Claim(key=spec.key, op=spec.op, value=value)
 

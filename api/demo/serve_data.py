@@ -17,7 +17,6 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.cli import catalog_departments
 from api.demo.sample_service import create_app, running
 from api.demo.samples import sample_commitments
 from api.demo.story import ANCHOR_TIMEOUT_S, ENGINE_CONFIG, VERIFY_ON
@@ -152,7 +151,7 @@ def _fill(settings: Settings, store: Store, chain: Chain | None, count: int) -> 
     keys = DepartmentKeys(settings.resolved_keys_dir, catalog.departments())
     assert settings.master_key_file is not None
     vault = Vault.from_text(settings.master_key_file.read_text())
-    intake = Intake(store, vault, catalog_departments(catalog))
+    intake = Intake(store, vault, catalog.intake_terms())
     try:
         signed = [
             sign_commitment(document, SigningKey.generate("ed25519"))

@@ -23,7 +23,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from api.cli import breach_row, catalog_departments
+from api.cli import breach_row
 from api.demo.sample_data import planted
 from api.demo.sample_service import create_app, running
 from api.demo.story_parts import (
@@ -152,7 +152,7 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
     """Run the whole story and return its summary (also printed as tables unless `quiet`)."""
     catalog = default_catalog()
     names = catalog.departments()
-    matters = catalog_departments(catalog)
+    matters = catalog.intake_terms()
     steps = Steps(quiet)
     if not quiet:
         say(

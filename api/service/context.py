@@ -174,7 +174,7 @@ class ServiceContext:
         vault = vault or _open_vault(settings)
         if vault is None:
             log.warning("no master key: intake is closed", extra={"hint": MASTER_KEY_ENV})
-        matters = default_catalog().matter_departments()
+        matters = default_catalog().intake_terms()
         return cls(
             settings=settings,
             store=store,
@@ -191,7 +191,9 @@ class ServiceContext:
             limiter=RateLimiter(
                 settings.rate_limit_burst, settings.rate_limit_per_second, clock=clock
             ),
-            keys=DepartmentKeys(settings.resolved_keys_dir, set(matters.values())),
+            keys=DepartmentKeys(
+                settings.resolved_keys_dir, {terms.department for terms in matters.values()}
+            ),
             today=today or date.today,
         )
 

@@ -115,7 +115,10 @@ def test_load_catalog_refuses_an_invalid_file(tmp_path: Path) -> None:
 def test_notice_hash_is_keccak_of_the_canonical_notice(catalog: Catalog) -> None:
     raw = {m["code"]: m for m in raw_catalog()["matters"]}
     for matter in catalog.matters:
-        shown = {"matter_code": matter.code, **raw[matter.code]["notice"]}
+        notice = raw[matter.code]["notice"]
+        # What the applicant was shown; the validity dates are the catalog's, not hashed.
+        text = {key: notice[key] for key in ("version", "conditions", "liability")}
+        shown = {"matter_code": matter.code, **text}
         assert matter.notice_hash() == keccak256(rfc8785.dumps(shown))
 
 

@@ -75,9 +75,12 @@ def test_demo_verifies_every_commitment(summary: dict[str, Any]) -> None:
     assert verification["recorded_on_chain"] == COUNT
     outcomes = verification["outcomes"]
     assert sum(outcomes.values()) == COUNT
-    assert outcomes["kept"] > COUNT * 0.8
+    # The food licence's rules need a person's document review: the engine alone keeps none
+    # of its commitments, it leaves them to a person.
+    food = summary["matters"]["BJ-SAMR-0001"]
+    assert outcomes["kept"] > (COUNT - food) * 0.8
     assert outcomes["mismatch"] >= 2
-    assert outcomes["needs_manual"] >= 1  # planted missing data: a person decides
+    assert outcomes["needs_manual"] >= 1  # planted missing data, open tasks: a person decides
     assert "integrity_failure" not in outcomes
     assert summary["planted"]["mismatch"] >= 1
 
