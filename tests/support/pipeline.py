@@ -27,6 +27,7 @@ from ledger import (
     Hash32,
     Intake,
     LedgerContract,
+    MatterTerms,
     SignedCommitment,
     SigningKey,
     Store,
@@ -87,9 +88,10 @@ def write_signed_files(directory: Path, documents: Iterable[SignedCommitment]) -
     return paths
 
 
-def matters() -> dict[str, str]:
-    """Matter code -> department, from the shipped catalog."""
-    return {matter.code: matter.department for matter in default_catalog().matters}
+def matters() -> dict[str, MatterTerms]:
+    """Matter code -> the terms intake binds a commitment to, from the shipped catalog
+    (as every production intake does)."""
+    return default_catalog().intake_terms()
 
 
 def new_intake(store: Store, vault: Vault | None = None) -> Intake:
