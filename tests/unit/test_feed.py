@@ -231,17 +231,18 @@ def test_an_expiry_and_a_correction_are_public_records_of_their_own(fw: FeedWorl
     assert expiry.details.sanction and correction.details.sanction
 
 
-def test_another_departments_breach_of_the_same_hash_names_nobody(fw: FeedWorld) -> None:
+def test_another_departments_breach_of_the_same_hash_is_withheld(fw: FeedWorld) -> None:
     """Issue #12 finding 2: SAMR anchors HRSS's kept commitment's hash as its own and
-    breaches it. Its record is SAMR's alone: no HRSS applicant, code or matter goes with it."""
+    breaches it. Nothing is published under SAMR for a commitment of HRSS's matter: the
+    event is withheld, and the builder says why."""
     d = fw.world.deployment
     target = fw.hashes["kept"]
     fw.world.ledger.anchor(d.other_registrar, target)
     fw.world.ledger.record_outcome(d.other_verifier, target, Status.BREACHED, h32(b"theirs"))
-    fw.follower().step()
-    [theirs] = [r for r in served(fw) if r.facts.department_code == SAMR]
-    assert theirs.facts.kind == "breach"
-    assert theirs.details.committer_name is None and theirs.details.credit_code is None
-    assert theirs.details.commitment_code is None and theirs.details.matter_code is None
+    follower = fw.follower()
+    follower.step()
+    assert [r for r in served(fw) if r.facts.department_code == SAMR] == []
+    [reason] = follower.builder.withheld.values()
+    assert f"recorded by {SAMR}" in reason
     [ours] = [r for r in served(fw) if r.facts.kind == "kept"]
     assert ours.facts.department_code == HRSS and ours.details.committer_name is not None

@@ -44,7 +44,12 @@ from verifier.engine.refusals import named_by, refusal_reason
 from verifier.engine.summary import RunSummary
 from verifier.engine.worker import Anchoring
 from verifier.errors import VerificationError
-from verifier.records import RecordedOutcome, VerificationState, VerifierRecords
+from verifier.records import (
+    RecordedOutcome,
+    VerificationState,
+    VerifierRecords,
+    publication_conflict,
+)
 from verifier.reports import OutboxReport, SignedReport, outbox_report
 
 log = logging.getLogger("commitledger.verifier")
@@ -330,7 +335,7 @@ class OutcomeSender:
                     rectify_by,
                 )
             )
-            if item.status == Status.BREACHED:
+            if item.status == Status.BREACHED and self._publishable(item, report.matter_code):
                 breached.append((item, report, matter, as_of))
         self.records.record_outcomes(entries)
         published = [
@@ -339,6 +344,21 @@ class OutcomeSender:
         ]
         self.outbox.mark_recorded([q.id for q in queued], tx_hash, block)
         return published
+
+    def _publishable(self, item: Queued, matter_code: str) -> bool:
+        """Whether a breach this department recorded may be published: not when the
+        commitment's matter is another department's (`publication_conflict`); then it is
+        withheld, and `feed check` lists the outcome's event as withheld."""
+        stored = self.store.get(item.commitment_hash)
+        conflict = publication_conflict(
+            self.catalog,
+            self.department,
+            matter_code if stored is None else stored.matter_code,
+            None if stored is None else stored.department,
+        )
+        if conflict is not None:
+            log.warning("breach of %s not published: %s", hex32(item.commitment_hash), conflict)
+        return conflict is None
 
     def _publish_breach(
         self,
@@ -368,7 +388,7 @@ class OutcomeSender:
         )
         fingerprint = self.intake.vault.fingerprint(applicant.id_type, applicant.id_number)
         if self.records.breach(record.id) is None:  # published before a crash: keep that one
-            self.records.add_breach(record, fingerprint)
+            self.records.add_breach(record, fingerprint, recorded_by=self.department)
         # Excluded from the commitment route until the breach is repaired or expires.
         self.store.exclude(fingerprint, item.commitment_hash)
         log.info("breach %s published", record.id)

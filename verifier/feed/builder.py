@@ -1,4 +1,9 @@
-"""Builds feed records from confirmed OutcomeRecorded events and appends them, signed, in order."""
+"""Builds feed records from confirmed OutcomeRecorded events and appends them, signed, in order.
+
+An event of a department about a commitment of another department's matter (its own record
+of the hash on chain) is withheld: never signed or served (`publication_conflict`); it is
+logged once, kept in `FeedBuilder.withheld`, and `feed check` lists it.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from verifier.feed.records import (
     sign_record,
 )
 from verifier.feed.store import FeedStore, PendingEvent, head_in
+from verifier.records import publication_conflict
 from verifier.records import verifications_table as verifications
 
 log = logging.getLogger("commitledger.feed")
@@ -46,6 +52,7 @@ class _Stored:
 
     code: str
     matter_code: str
+    department: str  # the department the store took the commitment in for
     sealed: bytes
     wrapped_key: bytes | None
     due_on: str | None
@@ -95,7 +102,9 @@ class FeedBuilder:
 
     A record waits for its event to be `confirmations` blocks deep. A department without a
     report key stops the feed at its first record (the order has no gaps): `blocked_on`
-    names it until its key is there.
+    names it until its key is there. `withheld` maps the record id each event withheld (it
+    would be published under the wrong department) would have had to why, since this
+    builder started.
     """
 
     def __init__(
@@ -120,6 +129,7 @@ class FeedBuilder:
         self._names = {m.department: m.department_name for m in catalog.matters}
         self.times = BlockTimes(ledger)
         self.blocked_on: str | None = None
+        self.withheld: dict[str, str] = {}
 
     def build(self) -> list[FeedRecord]:
         """Append the records of every confirmed event not in the feed yet (up to `limit`)."""
@@ -169,6 +179,8 @@ class FeedBuilder:
                 event.log_index,
                 args,
             )
+            if self._withheld(facts, stored.get(commitment)):
+                continue
             key = self.report_keys(facts.department_code)
             if key is None:
                 self.blocked_on = facts.department_code
@@ -181,6 +193,28 @@ class FeedBuilder:
             records.append(sign_record(record, key))
         return records
 
+    def _withheld(self, facts: ChainFacts, stored: _Stored | None) -> bool:
+        """Whether the event is another department's outcome on a commitment of this store
+        (its own record of the hash on chain): never published under its department."""
+        if stored is None:  # anchored elsewhere: the chain facts are all there is
+            return False
+        conflict = publication_conflict(
+            self.catalog, facts.department_code, stored.matter_code, stored.department
+        )
+        if conflict is None:
+            return False
+        event = facts.id
+        if event not in self.withheld:
+            self.withheld[event] = conflict
+            log.warning(
+                "feed withholds event %s of %s on %s: %s",
+                event,
+                facts.department_code,
+                facts.evidence.commitment_hash,
+                conflict,
+            )
+        return True
+
     def _details(
         self,
         facts: ChainFacts,
@@ -192,10 +226,6 @@ class FeedBuilder:
         if stored is None:  # anchored elsewhere: the chain facts are all there is
             return Details(department_name=department_name)
         matter = self._matter(stored.matter_code)
-        if matter is not None and matter.department != facts.department_code:
-            # Another department's own record of the same hash (records are keyed by
-            # department on chain): nothing of this commitment's applicant goes with it.
-            return Details(department_name=department_name)
         common: dict[str, Any] = {
             "commitment_code": stored.code,
             "matter_code": stored.matter_code,
@@ -259,6 +289,7 @@ def _stored(connection: Connection, hashes: Sequence[bytes]) -> dict[bytes, _Sto
             commitments.c.hash,
             commitments.c.code,
             commitments.c.matter_code,
+            commitments.c.department,
             commitments.c.sealed,
             commitments.c.wrapped_key,
         ).where(commitments.c.hash.in_(wanted))
@@ -266,7 +297,9 @@ def _stored(connection: Connection, hashes: Sequence[bytes]) -> dict[bytes, _Sto
     for row in rows:
         key = bytes(row.hash)
         wrapped = None if row.wrapped_key is None else bytes(row.wrapped_key)
-        found[key] = _Stored(row.code, row.matter_code, bytes(row.sealed), wrapped, due.get(key))
+        found[key] = _Stored(
+            row.code, row.matter_code, row.department, bytes(row.sealed), wrapped, due.get(key)
+        )
     return found
 
 

@@ -5,6 +5,9 @@ store altered anywhere (the index, the records, their columns) is caught. Each s
 record must: continue the sequence without gap or repeat, match the facts rebuilt from its
 event field by field, carry the same scope and kind in the columns the feed filters by,
 and verify under its department's report key (`unverified` when that key is not given).
+An event of a department about a commitment of another department's matter must not be
+served: it is listed as `withheld` (or `wrong_department` when it is served), never as
+missing, so that operators see each such conflict.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from ledger import LedgerContract
+from sqlalchemy import select
+
+from ledger import LedgerContract, commitments
 from verifier.catalog import Catalog
 from verifier.errors import FeedError
 from verifier.feed.builder import BlockTimes, facts_of
 from verifier.feed.records import ChainFacts, FeedRecord, department_codes, verify_record
 from verifier.feed.store import FeedStore
+from verifier.records import publication_conflict
 
 LOG_BLOCKS = 5_000  # blocks per eth_getLogs request
 
@@ -32,6 +38,8 @@ ProblemKind = Literal[
     "missing",
     "out_of_order",
     "unreadable",
+    "withheld",
+    "wrong_department",
 ]
 
 
@@ -101,6 +109,7 @@ def check_feed(
     safe = ledger.chain.block_number() - confirmations
     rebuilt = {facts.id: facts for facts in chain_feed(ledger, catalog, safe)}
     report.on_chain = len(rebuilt)
+    conflicts = _conflicts(feed, catalog, rebuilt)
     order = {facts_id: n for n, facts_id in enumerate(rebuilt)}
     served: set[str] = set()
     last_position = -1
@@ -123,6 +132,10 @@ def check_feed(
                 )
             )
             continue
+        if record.id in conflicts:
+            problems.append(
+                CheckProblem("wrong_department", row.seq, record.id, conflicts[record.id])
+            )
         changed = _differences(record, facts, row.seq, row.record_id, row.scope, row.kind)
         if changed:
             problems.append(CheckProblem("altered", row.seq, record.id, ", ".join(changed)))
@@ -151,13 +164,39 @@ def check_feed(
         last_position = max(last_position, position)
     reach = feed.head_block()
     for facts_id, facts in rebuilt.items():
-        if facts_id not in served and facts.evidence.block <= reach:
+        if facts_id in conflicts and facts_id not in served:
+            report.problems.append(CheckProblem("withheld", None, facts_id, conflicts[facts_id]))
+        elif facts_id not in served and facts.evidence.block <= reach:
             report.problems.append(
                 CheckProblem(
                     "missing", None, facts_id, f"event in block {facts.evidence.block} not served"
                 )
             )
     return report
+
+
+def _conflicts(feed: FeedStore, catalog: Catalog, rebuilt: dict[str, ChainFacts]) -> dict[str, str]:
+    """The events that must not be served (`publication_conflict`), by record id: why."""
+    wanted = {bytes.fromhex(f.evidence.commitment_hash[2:]) for f in rebuilt.values()}
+    held: dict[bytes, tuple[str, str]] = {}
+    listed = list(wanted)
+    with feed.store.engine.connect() as connection:
+        for start in range(0, len(listed), 500):
+            rows = connection.execute(
+                select(
+                    commitments.c.hash, commitments.c.matter_code, commitments.c.department
+                ).where(commitments.c.hash.in_(listed[start : start + 500]))
+            ).all()
+            held.update({bytes(r.hash): (r.matter_code, r.department) for r in rows})
+    found = {}
+    for facts_id, facts in rebuilt.items():
+        stored = held.get(bytes.fromhex(facts.evidence.commitment_hash[2:]))
+        if stored is None:
+            continue
+        conflict = publication_conflict(catalog, facts.department_code, *stored)
+        if conflict is not None:
+            found[facts_id] = f"{facts.evidence.commitment_hash}: {conflict}"
+    return found
 
 
 def _differences(

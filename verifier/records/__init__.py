@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ledger import lazy_attributes
 
 if TYPE_CHECKING:
+    from verifier.records.breach_store import publication_conflict
     from verifier.records.chain_check import ChainCheckReport, Difference, check_chain
     from verifier.records.facade import VerifierRecords
     from verifier.records.reconcile import (
@@ -55,6 +56,7 @@ _SURFACE = {
     "migrate": "verifier.records.tables",
     "MIGRATIONS": "verifier.records.tables",
     "NAME_INDEX_DDL": "verifier.records.tables",
+    "publication_conflict": "verifier.records.breach_store",
     "RecordedOutcome": "verifier.records.verifications",
     "SEARCH_INDEXES": "verifier.records.tables",
     "TRIGRAM": "verifier.records.search",
@@ -86,6 +88,7 @@ __all__ = [
     "breach_records",
     "check_chain",
     "migrate",
+    "publication_conflict",
     "reconciliation_counts",
     "reconciliations",
     "verifications_table",

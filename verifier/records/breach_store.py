@@ -1,5 +1,12 @@
 """Breach records: stored when published, then repaired, corrected, annulled or expired, and
-the applicant exclusion they imply, as a part of `verifier.records.facade.VerifierRecords`."""
+the applicant exclusion they imply, as a part of `verifier.records.facade.VerifierRecords`.
+
+Nothing is published under the wrong department (`publication_conflict`): an outcome is
+published only when the department that recorded it is the department of the commitment's
+matter. Records and batches are keyed by department on chain, so a department can hold its
+own record of a hash that is another department's commitment (a squat, or a store row whose
+matter is another department's); its outcomes on it are withheld, and reported.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +21,34 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
-from ledger import ErasureRefusedError, Hash32, to_hash32
+from ledger import ErasureRefusedError, Hash32, InvalidDocumentError, commitments, to_hash32
 from verifier.breaches import BreachRecord, corrected, expired, repaired
+from verifier.catalog import Catalog
 from verifier.errors import RecordsError, UnknownRecordError
 from verifier.records.tables import ERASED_PARTY, breach_records
+
+
+def publication_conflict(
+    catalog: Catalog, recorded_by: str, matter_code: str, stored_department: str | None = None
+) -> str | None:
+    """Why an outcome that `recorded_by` recorded on a commitment of `matter_code` must not
+    be published (no personal data in it), or None when it may be.
+
+    The department responsible is the catalog's for the matter; for a matter the catalog no
+    longer knows, the department the store took the commitment in for (`stored_department`).
+    """
+    try:
+        responsible: str | None = catalog.department_of(matter_code)
+    except InvalidDocumentError:
+        responsible = stored_department
+    if responsible is None:
+        return f"matter {matter_code} is unknown: no department is responsible for it"
+    if responsible != recorded_by:
+        return (
+            f"recorded by {recorded_by}, but matter {matter_code} is {responsible}'s: "
+            "withheld from publication"
+        )
+    return None
 
 
 class StoredBreach(NamedTuple):
@@ -25,6 +56,21 @@ class StoredBreach(NamedTuple):
 
     record: BreachRecord
     fingerprint: bytes
+
+
+def _check_taken_in_for(connection: Connection, record: BreachRecord) -> None:
+    """RecordsError when the store took the record's commitment in for another department
+    than the record's (its matter's): that department's outcomes on it are not published."""
+    taken_in_for = connection.execute(
+        select(commitments.c.department).where(
+            commitments.c.hash == to_hash32(record.commitment_hash)
+        )
+    ).scalar()
+    if taken_in_for is not None and taken_in_for != record.department:
+        raise RecordsError(
+            f"breach {record.id}: the commitment was taken in for {taken_in_for}, but matter "
+            f"{record.matter_code} is {record.department}'s: not published"
+        )
 
 
 def _breach_row(record: BreachRecord, fingerprint: bytes, now: float) -> dict[str, Any]:
@@ -63,13 +109,29 @@ class BreachStore:
     _writer: Engine
 
     def add_breach(
-        self, record: BreachRecord, fingerprint: bytes, now: float | None = None
+        self,
+        record: BreachRecord,
+        fingerprint: bytes,
+        now: float | None = None,
+        *,
+        recorded_by: str | None = None,
     ) -> bool:
-        """Store a new published record; False if this exact record is already stored."""
+        """Store a new published record; False if this exact record is already stored.
+
+        RecordsError, nothing stored, when the record's department (its matter's) is not
+        the department that recorded the breach (`recorded_by`) or that the store took the
+        commitment in for: nothing is published under the wrong department.
+        """
         if record.status != "published" or record.superseded_by is not None:
             raise RecordsError(f"breach {record.id} is {record.status}: store it when published")
+        if recorded_by is not None and recorded_by != record.department:
+            raise RecordsError(
+                f"breach {record.id}: recorded by {recorded_by}, but matter "
+                f"{record.matter_code} is {record.department}'s: not published"
+            )
         try:
             with self._writer.begin() as connection:
+                _check_taken_in_for(connection, record)
                 stored = self._stored(connection, record.id)
                 if stored is not None:
                     if stored.record != record:
@@ -131,6 +193,7 @@ class BreachStore:
                 if stored is None:
                     raise UnknownRecordError(f"no breach record {original_id}")
                 superseded = corrected(stored.record, by=correction)
+                _check_taken_in_for(connection, correction)
                 self._write_status(connection, superseded, now)
                 row = _breach_row(correction, fingerprint, time.time() if now is None else now)
                 connection.execute(breach_records.insert().values(**row))
