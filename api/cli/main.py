@@ -18,6 +18,7 @@ from rich.table import Table
 from api.cli import chain as cli_chain
 from api.cli import config as cli_config
 from api.cli import feed as cli_feed
+from api.cli import lifecycle as cli_lifecycle
 from api.cli import new as cli_new
 from api.cli import serve as cli_serve
 from api.cli import store as cli_store
@@ -515,6 +516,7 @@ cli_verify.register(app)
 cli_serve.register(app)
 cli_feed.register(app)
 cli_config.register(app)
+cli_lifecycle.register(app)
 cli_chain.register(app)
 
 

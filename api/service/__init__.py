@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from api.service.deps import get_context
     from api.service.feed_task import BackgroundFeed
     from api.service.keys import ADMIN_KEY_FILE, KEY_FILES, AccountRole, DepartmentKeys
+    from api.service.lifecycle_task import lifecycle_departments, run_lifecycles
     from api.service.logs import JsonFormatter, configure_logging
     from api.service.lookup_terms import department_code, identity_fingerprints, matter_code
     from api.service.middleware import BodyLimitMiddleware
@@ -58,6 +59,7 @@ _SURFACE = {
     "IssuedToken": "api.service.tokens",
     "JsonFormatter": "api.service.logs",
     "KEY_FILES": "api.service.keys",
+    "lifecycle_departments": "api.service.lifecycle_task",
     "matter_code": "api.service.lookup_terms",
     "OPERATOR": "api.service.tokens",
     "origins": "api.service.settings",
@@ -66,6 +68,7 @@ _SURFACE = {
     "ProblemError": "api.service.problems",
     "ProblemType": "api.service.problems",
     "RateLimiter": "api.service.ratelimit",
+    "run_lifecycles": "api.service.lifecycle_task",
     "ServiceContext": "api.service.context",
     "Settings": "api.service.settings",
     "SettingsError": "api.service.settings",
@@ -106,8 +109,10 @@ __all__ = [
     "get_context",
     "header_deadline_protocol",
     "identity_fingerprints",
+    "lifecycle_departments",
     "matter_code",
     "origins",
+    "run_lifecycles",
 ]
 
 

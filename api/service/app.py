@@ -15,6 +15,7 @@ from api.service.docs_pages import router as docs_router
 from api.service.feed_task import register_feed
 from api.service.head import HeadMiddleware
 from api.service.json_bodies import JsonBodyMiddleware
+from api.service.lifecycle_task import register_lifecycle
 from api.service.middleware import BodyLimitMiddleware, RequestMiddleware, WrongTokenMiddleware
 from api.service.problems import ProblemDetails, install_problem_handlers
 from api.service.ratelimit import RateLimiter
@@ -52,6 +53,7 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         register_anchoring(context)
         register_feed(context)
+        register_lifecycle(context)
         context.background.start()
         try:
             yield

@@ -147,6 +147,11 @@ class Settings(BaseSettings):
         description="Follow the chain into the credit feed in the background (needs the "
         "master key and a department's report.pem).",
     )
+    lifecycle: bool = Field(
+        default=True,
+        description="Run each department's lifecycle job (expiries, overdue rectifications, "
+        "provisional deadlines) on start and daily (needs its verifier.json and report.pem).",
+    )
     feed_confirmations: int = Field(
         default=0, ge=0, description="Blocks a status change must be deep to enter the feed."
     )
