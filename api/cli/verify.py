@@ -221,7 +221,7 @@ def verify_run(
                 "ask the governing office to grant the role"
             )
         the_store = cli_store.open_store(store)
-        intake = Intake(the_store, vault, cli_store.catalog_departments(catalog))
+        intake = Intake(the_store, vault, cli_store.catalog_terms(catalog))
         sources: dict[str, DataSource] = {}
         if sources_url is not None and token is not None:
             sources = http_sources(catalog, sources_url, token)
