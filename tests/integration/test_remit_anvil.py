@@ -213,6 +213,43 @@ def test_a_front_run_with_our_key_and_another_size_is_re_formed(world: World) ->
     _verified_under_a_fresh_root(world, built.id, built.root, hashes)
 
 
+def test_a_reorg_that_puts_our_keys_other_size_in_place_of_ours_re_forms_the_batch(
+    world: World,
+) -> None:
+    """Our batch is anchored; a reorg mines, in place of our transaction, one of the same
+    nonce by our registrar key used elsewhere: the same root with a wrong size. The recheck
+    finds it and re-forms the batch under a fresh root, which is anchored and verifies."""
+    d = world.d
+    anchorer = world.anchorer(batch_size=2, recheck_every=0.0)
+    hashes = submit_count(world.store, 2)
+    anchorer.cut_due_batches(force=True)
+    [built] = world.store.batches_in("built")
+    ours = _anchored(world, anchorer, built.id)
+    mined = d.chain.w3.eth.get_transaction(ours.tx_hash or b"")
+    fee = 3 * int(mined["maxFeePerGas"])
+    theirs = d.ledger.builder("anchorBatch", ours.root, 9)(
+        {"from": d.registrar.address, "chainId": d.chain.chain_id, "gas": 200_000}
+    )
+    theirs = {
+        **theirs,
+        "nonce": mined["nonce"],
+        "maxFeePerGas": fee,
+        "maxPriorityFeePerGas": fee,
+    }
+    raw = d.registrar.sign_transaction(theirs).raw_transaction
+    assert ours.block_number is not None
+    depth = d.chain.block_number() - ours.block_number + 1
+    rpc(d.ledger, "anvil_reorg", depth, [["0x" + bytes(raw).hex(), 0]])
+    assert d.chain.receipt(ours.tx_hash or b"") is None
+    assert d.ledger.batch_of(HRSS_ID, ours.root).size == 9
+
+    assert anchorer.recheck_anchored(force=True) == 1
+    assert world.store.batch(built.id).state == "built"
+    _anchored(world, anchorer, built.id)
+    _verified_under_a_fresh_root(world, built.id, ours.root, hashes)
+    assert world.store.reformed_batches() == 1
+
+
 def test_a_re_formed_root_taken_again_is_re_formed_again(world: World) -> None:
     """The fresh root is taken too, with a wrong size: another fresh root, and so on, until
     `max_reforms` in a row, when the pipeline stops on it (BatchConflictError)."""
