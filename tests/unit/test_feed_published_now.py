@@ -10,10 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import delete
 from support.feed_world import DAY, FeedWorld, feed_world
 
+from api.demo import running
+from api.service import ServiceContext, Settings, create_app
 from ledger import Chain
 from verifier import add_months
 from verifier.feed import VISIBLE_SCOPES, FeedStore
@@ -97,3 +100,39 @@ def test_a_feed_from_before_the_rule_has_its_ended_breaches_marked_when_opened(
     reopened = FeedStore(store)
     assert {r["kind"] for r in page_of(reopened, "public")} == {"repair"}
     assert {r["kind"] for r in page_of(reopened, "restricted")} == {"breach", "repair", "kept"}
+
+
+def test_the_token_less_feed_stops_serving_an_annulled_breach_over_http(fw: FeedWorld) -> None:
+    """The issue's probe: after an upheld objection the public feed still served
+    `breach 郑* 410105**********44 not_fulfilled`."""
+    world = fw.world
+    annulled, _ = world.commit_kind("false")
+    world.engine.run(DAY)
+    follower = fw.follower()
+    follower.step()
+    settings = Settings(
+        data_dir=world.tmp_path / "service",
+        store_url=f"sqlite:///{world.db_path}",
+        deployment_file=world.tmp_path / "no-deployment.json",
+        rate_limit_burst=10_000,
+        rate_limit_per_second=1_000.0,
+    )
+    context = ServiceContext.open(settings, vault=world.vault)
+    restricted = context.tokens.issue("FEED", "feed", scope="restricted").token
+
+    def served(token: str | None) -> list[str]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        page = httpx.get(f"{url}/v1/feed", params={"limit": 500}, headers=headers).json()
+        return kinds_of(page["records"], annulled)
+
+    with running(create_app(settings, context=context)) as url:
+        assert served(None) == ["breach"]
+        [record] = [
+            r
+            for r in world.engine.records.search_breaches(DAY).records
+            if r.commitment_hash == "0x" + annulled.hex()
+        ]
+        world.engine.annul(record.id, DAY, "mistaken identity: another person's record")
+        follower.step()
+        assert served(None) == ["correction"]
+        assert served(restricted) == ["breach", "correction"]
