@@ -27,6 +27,14 @@ MAX_PAGE_SIZE = 100  # verifier.records.MAX_PAGE_SIZE, kept here so that --help 
 OnOpt = Annotated[
     str | None, typer.Option("--on", metavar="YYYY-MM-DD", help="The day (default: today).")
 ]
+RunOnOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--on",
+        metavar="YYYY-MM-DD",
+        help="The as-of day: today (Beijing), the chain's day; no other is accepted.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -151,7 +159,7 @@ def verify_run(
         str | None,
         typer.Option("--department", help="Department code (default: the deployment's)."),
     ] = None,
-    on: OnOpt = None,
+    on: RunOnOpt = None,
     store: cli_store.StoreOpt = None,
     master_key_file: cli_store.MasterKeyOpt = None,
     deployment: Annotated[
@@ -175,8 +183,8 @@ def verify_run(
     as_json: JsonOpt = False,
 ) -> None:
     """Verify a department's commitments; record outcomes and overdue breaches on chain."""
+    from api import run_start
     from api.keyfiles import load_account, load_signing_key
-    from api.run_start import require_sources
     from ledger import (
         VERIFIER_ROLE,
         Chain,
@@ -188,9 +196,9 @@ def verify_run(
     from verifier import default_catalog, http_sources
     from verifier.engine import Department, engine_for
 
-    day = parse_day(on, as_json=as_json)
+    asked = parse_day(on, as_json=as_json)  # without --on: the platform's today, below
     with reporting_errors(as_json):
-        require_sources(sources_url is not None, all_manual, flag="--all-manual")
+        run_start.require_sources(sources_url is not None, all_manual, flag="--all-manual")
     if (sources_url is None) != (sources_token_file is None):
         fail("--sources-url and --sources-token-file go together", as_json=as_json)
     if sources_url is not None and not sources_url.startswith(("http://", "https://")):
@@ -207,7 +215,7 @@ def verify_run(
             raise InvalidDocumentError(
                 f"unknown department {dept!r}; the catalog knows {', '.join(catalog.departments())}"
             )
-        _check_run_day(store, str(dept), day)  # before any node is asked
+        day = _run_day(store, str(dept), asked if on is not None else None)  # before any node
         verifier = load_account(key)
         signer = load_signing_key(report_key)
         token = _read_token(sources_token_file) if sources_token_file is not None else None
@@ -220,6 +228,9 @@ def verify_run(
                 f"account {verifier.address} is not a verifier of {dept} on {ledger.address}: "
                 "ask the governing office to grant the role"
             )
+        # The blocks that record the outcomes date them on chain and in the feed: the
+        # run's records must show the same day. Asked of the node, before anything is stored.
+        run_start.check_chain_day(day, run_start.chain_day(ledger))
         the_store = cli_store.open_store(store)
         intake = Intake(the_store, vault, cli_store.catalog_terms(catalog))
         sources: dict[str, DataSource] = {}
@@ -253,18 +264,24 @@ def verify_run(
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-def _check_run_day(store: str | None, department: str, day: date) -> None:
-    """RunRefusedError for a day to come or before the department's first commitment."""
+def _run_day(store: str | None, department: str, asked: date | None) -> date:
+    """The run's as-of day, today unless `asked`: RunRefusedError for any other day, and
+    for one before a commitment the run would decide (see api.run_start)."""
     from api import run_start
 
     the_store = cli_store.open_store(store)
     try:
         today = run_start.today()
+        day = today if asked is None else asked
         run_start.check_run_day(
-            day, today, run_start.earliest_commitment_day(the_store, department)
+            day,
+            today,
+            run_start.earliest_commitment_day(the_store, department),
+            run_start.latest_undecided_day(the_store, department),
         )
     finally:
         the_store.close()
+    return day
 
 
 def _read_token(path: Path) -> str:

@@ -5,12 +5,14 @@ loopback, `verify run`, `verify breaches`."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.cli import closed_port, write_json
+from support.dated_chain import DatedAnvil
 from support.verify_cli import (
     AFTER_RECTIFICATION,
     HRSS,
@@ -32,6 +34,13 @@ from ledger import AnvilNode, SigningKey, sign_commitment
 def keys(tmp_path: Path) -> dict[str, Path]:
     """Key files as `keys new` writes them: accounts, a report key, a master key."""
     return write_keys(tmp_path)
+
+
+@pytest.fixture
+def dated_anvil(anvil_binary: None) -> Iterator[DatedAnvil]:
+    """anvil whose clock starts on VERIFY_ON."""
+    with DatedAnvil(date.fromisoformat(VERIFY_ON)) as node:
+        yield node
 
 
 def submit_and_anchor(
@@ -69,11 +78,16 @@ def submit_and_anchor(
 
 @pytest.mark.usefixtures("restore_signals")
 def test_verify_run_and_breaches_against_anvil(
-    anvil: AnvilNode, tmp_path: Path, keys: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    dated_anvil: DatedAnvil,
+    tmp_path: Path,
+    keys: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The story runs to a day after every rectification window; a run may not be dated after
-    # the day it is started on, so the command's clock is moved there.
-    monkeypatch.setattr(run_start, "today", lambda: date.fromisoformat(AFTER_RECTIFICATION))
+    # The story runs to a day after every rectification window; a run is dated the day it is
+    # started on, which is the chain's (api.run_start): the command's clock and the node's
+    # are moved there together.
+    anvil = dated_anvil
+    monkeypatch.setattr(run_start, "today", lambda: date.fromisoformat(VERIFY_ON))
     deployment = tmp_path / "deployment.json"
     ok_json(
         cli(
@@ -119,6 +133,8 @@ def test_verify_run_and_breaches_against_anvil(
     mismatches = first["outcomes"]["mismatch"]
 
     # Later, with nothing rectified: the mismatches are overdue and become breaches.
+    anvil.move_to(date.fromisoformat(AFTER_RECTIFICATION))
+    monkeypatch.setattr(run_start, "today", lambda: date.fromisoformat(AFTER_RECTIFICATION))
     # No data service is needed for that (and the one given is not there).
     gone = (
         "--sources-url",
@@ -185,5 +201,5 @@ def test_verify_run_refuses_an_account_without_the_verifier_role(
         )
     )
     store = f"sqlite:///{tmp_path / 'ledger.db'}"
-    message = bad_input(cli(*run_args(keys, deployment, store, "--on", VERIFY_ON)))
+    message = bad_input(cli(*run_args(keys, deployment, store)))
     assert "is not a verifier of BJ-HRSS" in message

@@ -17,6 +17,7 @@ from support.verify_cli import HRSS, cli, explain, run_args, write_keys
 
 import api.errors
 import api.output
+import api.run_start
 import ledger
 import ledger.errors
 import verifier.engine
@@ -252,6 +253,8 @@ def refused_while_publishing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ledger, "LedgerContract", _Ledger)
     monkeypatch.setattr(verifier.engine, "engine_for", lambda *args, **kwargs: _Engine())
     monkeypatch.setattr(cli_verify, "_run_with_progress", run)
+    # The run is for today, the node's day (api.run_start): no node to ask here.
+    monkeypatch.setattr(api.run_start, "chain_day", lambda ledger: api.run_start.today())
 
 
 @pytest.mark.parametrize("as_json", [False, True])
@@ -270,7 +273,7 @@ def test_verify_run_reports_a_verification_error_in_one_line_with_exit_code_1(
     token.write_text("secret\n")
     sources = ["--sources-url", "http://127.0.0.1:9", "--sources-token-file", token]
     extra = ["--json"] if as_json else []
-    result = cli(*run_args(keys, deployment, store, "--on", "2026-11-27", *sources, *extra))
+    result = cli(*run_args(keys, deployment, store, *sources, *extra))
     assert result.exit_code == EXIT_CHECK_FAILED, explain(result)
     assert "Traceback" not in result.output
     if as_json:

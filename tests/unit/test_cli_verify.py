@@ -24,6 +24,7 @@ from support.verify_cli import (
     write_keys,
 )
 
+from api import run_start
 from api.cli import summary_json
 from api.demo import sample_commitments
 from ledger import Applicant, SigningKey, Store, hex32, keccak256, make_resident_id, sign_commitment
@@ -148,7 +149,7 @@ def test_run_refuses_a_day_before_the_first_commitment_or_to_come(
     ok_json(cli("submit", path, "--store", store, "--master-key-file", keys["master"], "--json"))
     message = bad_input(cli(*run_args(keys, nowhere, store, "--on", "1900-01-01")))
     assert "before the first commitment it decides (made 2026-11-02)" in message
-    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    tomorrow = (run_start.today() + timedelta(days=1)).isoformat()  # the platform's today
     assert "not " + tomorrow in bad_input(cli(*run_args(keys, nowhere, store, "--on", tomorrow)))
 
 
