@@ -19,7 +19,7 @@ from api.service.lifecycle_task import register_lifecycle
 from api.service.middleware import BodyLimitMiddleware, RequestMiddleware, WrongTokenMiddleware
 from api.service.problems import ProblemDetails, install_problem_handlers
 from api.service.ratelimit import RateLimiter
-from api.service.routes import actions, audit, departments, feed, health, public
+from api.service.routes import actions, audit, departments, feed, health, public, reports
 from api.service.settings import Settings
 
 API_VERSION = "1"
@@ -75,7 +75,7 @@ def create_app(
     app.state.context = context
     install_problem_handlers(app)
     app.include_router(feed.router)
-    routers = (health.router, departments.router, actions.router, audit.router)
+    routers = (health.router, departments.router, actions.router, audit.router, reports.router)
     for router in (*routers, public.router, public.assets, docs_router):
         app.include_router(router)
     # Added last runs first: the request middleware wraps everything, then the wrong-token

@@ -437,6 +437,7 @@ def test_openapi_documents_every_route_and_the_problem_shape(world: ServiceWorld
         "/v1/audit/commitments/{hash}",
         "/v1/audit/commitments/{hash}/proof",
         "/v1/audit/documents",
+        "/v1/reports/{evidence}",
         "/v1/breaches",
         "/v1/breaches/{record_id}",
         "/healthz",
