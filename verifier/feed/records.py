@@ -37,7 +37,7 @@ FeedKind = Literal[
     "kept", "mismatch", "needs_manual", "breach", "repair", "expiry", "correction", "withdrawal"
 ]
 Scope = Literal["public", "restricted", "not_public"]
-ConsumerScope = Literal["public", "restricted", "all"]
+ConsumerScope = Literal["public", "restricted", "all", "government"]
 Fulfilment = Literal["fully_fulfilled", "partly_fulfilled", "not_fulfilled", "undetermined"]
 
 FEED_VERSION = 1
@@ -78,6 +78,7 @@ VISIBLE_SCOPES: dict[ConsumerScope, tuple[Scope, ...]] = {
     "public": ("public",),
     "restricted": ("public", "restricted"),
     "all": ("public", "restricted", "not_public"),
+    "government": ("public", "restricted", "not_public"),  # with identities: feed.sharing
 }
 
 # The data elements' names as the national credit-commitment standard writes them (for files
