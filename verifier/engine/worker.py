@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import NamedTuple
 
@@ -203,7 +203,8 @@ def data_hash(record: Mapping[str, object] | None) -> str | None:
     """The snapshot hash of what a source answered: hex keccak256 of the RFC 8785 bytes of
     the record (of the JSON null when it had none); None if JSON cannot hold the record."""
     try:
-        return hex32(keccak256(canonical_bytes_fast(None if record is None else dict(record))))
+        plain = record if record is None or type(record) is dict else dict(record)
+        return hex32(keccak256(canonical_bytes_fast(plain)))
     except InvalidDocumentError:
         return None
 
@@ -234,25 +235,30 @@ def _compare_one(
 ) -> Comparison:
     record = None if answer is None else answer.record
     condition = _condition(spec, stated)
+    why = ""
     if isinstance(record, SourceFailed):
         claimed = None if condition is None else {"op": condition[0], "value": condition[1]}
         detail = f"data source {spec.source} failed: {record.kind}"
-        comparison = Comparison(spec.key, "undecidable", claimed, None, detail)
+        found = Comparison(spec.key, "undecidable", claimed, None, detail)
     elif condition is None:
-        comparison = Comparison(spec.key, "undecidable", None, None, _UNSTATED)
+        found = Comparison(spec.key, "undecidable", None, None, _UNSTATED)
     else:
         op, value, why = condition
         observed = None if record is None else record.get(spec.source_field)
-        comparison = compare(spec.key, spec.type, op, value, observed, as_of=on)
-        if why:
-            comparison = replace(comparison, detail=comparison.detail + why)
+        found = compare(spec.key, spec.type, op, value, observed, as_of=on)
     if spec.source not in hashes:  # one hash per source and subject, shared by its claims
         hashes[spec.source] = None if isinstance(record, SourceFailed) else data_hash(record)
-    return replace(
-        comparison,
-        source=spec.source,
-        answered_at=None if answer is None else answer.answered_at,
-        data_hash=hashes[spec.source],
+    # Built whole, not by dataclasses.replace: this runs for every claim of every document.
+    return Comparison(
+        found.key,
+        found.verdict,
+        found.claimed,
+        found.observed,
+        found.detail + why,
+        found.gaps,
+        spec.source,
+        None if answer is None else answer.answered_at,
+        hashes[spec.source],
     )
 
 
