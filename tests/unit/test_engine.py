@@ -168,6 +168,30 @@ def test_the_anchoring_department_engine_does_not_verify_another_departments_com
     assert world.status(food) == Status.NONE
 
 
+def test_a_check_only_a_person_can_make_stays_open_until_a_person_decides(world: World) -> None:
+    """Issue 12, finding 1: a food licence whose data all agree is not kept while the
+    food-safety rules are unreviewed; the report lists the task, a person's decision closes it."""
+    [food] = world.commit(world.pick("agree", FOOD))
+    market = world.new_engine(SAMR)
+    [task] = world.catalog.matter(FOOD).tasks
+
+    assert market.run(DAY).outcomes == Counter({"needs_manual": 1})
+    assert world.status(food) == Status.NEEDS_MANUAL
+    verification = market.records.verification(food)
+    assert verification is not None and verification.report is not None
+    report = SignedReport.from_json_obj(verification.report)
+    assert all(c.verdict == "agree" for c in report.comparisons())
+    assert [(t["key"], t["status"]) for t in report.tasks()] == [(task.key, "open")]
+    assert task.key in report.note
+
+    market.decide(food, "kept", DAY, "officer 7", "rules reviewed at the premises")
+    assert world.status(food) == Status.KEPT
+    decided = market.records.verification(food)
+    assert decided is not None and decided.report is not None
+    closed = SignedReport.from_json_obj(decided.report)
+    assert [(t["key"], t["status"]) for t in closed.tasks()] == [(task.key, "done")]
+
+
 # ---------------------------------------------------------------------- data sources
 
 
