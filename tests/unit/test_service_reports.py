@@ -5,6 +5,7 @@ signature against the key at /v1/feed/keys, by the README's own snippet."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from web3 import Web3
 
 from api.demo import create_app as sample_app
 from api.demo import planted, running, sample_commitments
+from api.service.routes.reports import public_copy
 from ledger import (
     Chain,
     Commitment,
@@ -156,6 +158,42 @@ def test_an_id_typed_into_a_note_is_masked_in_the_public_copy_only(world: Servic
     own = world.client.get(_url(evidence), headers=world.auth(HRSS, "verifier")).json()
     assert own["masked"] is False and WITNESS_ID in own["report"]["note"]
     assert hex32(keccak256(canonical_bytes(own["report"]))) == evidence
+
+
+def test_the_public_copy_masks_a_name_or_id_a_source_or_a_person_wrote() -> None:
+    """Reports name no person by design; should a source's value or a note carry the
+    applicant's name or ID, the public copy masks it in observed values, details and notes."""
+    secrets_ = [("110101199001011234", "110101**********34"), ("张三丰", "张**")]
+    report = {
+        "outcome": "false",
+        "note": "张三丰 did not appear",
+        "decided_by": "engine",
+        "comparisons": [
+            {
+                "key": "employer_name",
+                "claimed": {"op": "==", "value": "x"},
+                "observed": "张三丰",
+                "detail": "d",
+                "source": "employer_records",
+                "data_hash": "0x" + "0" * 64,
+            },
+            {
+                "key": "months",
+                "claimed": {"op": ">=", "value": 84},
+                "observed": {"consecutive_months": 3},
+                "detail": "A run of 3 months.",
+            },
+        ],
+    }
+    public = public_copy(report, secrets_)
+    assert public is not report
+    text = json.dumps(public, ensure_ascii=False)
+    assert "张三丰" not in text and "110101199001011234" not in text
+    assert public["note"] == "张** did not appear"
+    assert public["comparisons"][0]["observed"] == "张**"
+    assert public["comparisons"][1] == report["comparisons"][1]
+    clean = {**report, "note": "", "comparisons": report["comparisons"][1:]}
+    assert public_copy(clean, secrets_) is clean  # nothing to mask: served as signed
 
 
 # ---------------------------------------------------------------------- an auditor on anvil
