@@ -139,6 +139,8 @@ outcome_outbox = Table(
     Column("abandoned", Text, nullable=True),
 )
 Index("outcome_outbox_open", outcome_outbox.c.recorded_at, outcome_outbox.c.department)
+# GET /v1/reports/{evidence} finds a report by the hash the chain holds.
+outcome_outbox_evidence = Index("outcome_outbox_evidence", outcome_outbox.c.evidence)
 
 
 def _create_v1(connection: Connection) -> None:
@@ -157,11 +159,17 @@ def _index_commitment_codes_v3(connection: Connection) -> None:
     commitments_code.create(connection, checkfirst=True)
 
 
+def _index_outbox_evidence_v4(connection: Connection) -> None:
+    # Databases created since v4 got the index with the table in v2.
+    outcome_outbox_evidence.create(connection, checkfirst=True)
+
+
 # Version -> step. Append only: a released step never changes; a new one alters the tables.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_v1,
     2: _add_outcome_outbox_v2,
     3: _index_commitment_codes_v3,
+    4: _index_outbox_evidence_v4,
 }
 
 
