@@ -30,10 +30,11 @@ contract CommitmentLedger is AccessControl {
         Kept, // department data agree with every claim
         Mismatch, // data disagree; rectification ordered
         NeedsManual, // data missing or undecidable; a person decides
-        Breached, // false commitment, or rectification overdue
+        Breached, // published breach: proposed, notified, and the defence failed or lapsed
         Repaired, // breach repaired by the department after the minimum period
         Expired, // publication period of the breach ended
-        Corrected // breach annulled after an objection (e.g. mistaken identity)
+        Corrected, // breach annulled after an objection, or a proposed breach the defence overturned
+        Proposed // breach proposed: the applicant was notified and may answer before publication
     }
 
     /// @notice A Merkle batch of commitments accepted by one department.
@@ -269,8 +270,10 @@ contract CommitmentLedger is AccessControl {
 
     /// @notice Record a verification outcome for a commitment of the caller's department.
     /// @param commitment The commitment hash.
-    /// @param outcome A Status code: Kept, Mismatch, NeedsManual, Breached, Expired or Corrected.
-    /// @param evidence Hash of the signed verification report or decision.
+    /// @param outcome A Status code: Kept, Mismatch, NeedsManual, Proposed, Breached, Expired or
+    /// Corrected. Breached is reachable only from Proposed: nobody is published who was not
+    /// told first.
+    /// @param evidence Hash of the signed verification report, notice (for Proposed) or decision.
     /// @param root The commitment's batch root (0 when anchored singly or already known).
     /// @param proof Its StandardMerkleTree proof in `root`.
     function recordOutcome(
@@ -338,10 +341,15 @@ contract CommitmentLedger is AccessControl {
                 to == Status.Kept ||
                 to == Status.Mismatch ||
                 to == Status.NeedsManual ||
-                to == Status.Breached;
+                to == Status.Proposed;
         }
-        if (from == Status.Mismatch) return to == Status.Kept || to == Status.NeedsManual || to == Status.Breached;
-        if (from == Status.NeedsManual) return to == Status.Kept || to == Status.Mismatch || to == Status.Breached;
+        if (from == Status.Mismatch) return to == Status.Kept || to == Status.NeedsManual || to == Status.Proposed;
+        if (from == Status.NeedsManual) return to == Status.Kept || to == Status.Mismatch || to == Status.Proposed;
+        // The notice was given and the defence period ran: publish, or the defence succeeded.
+        if (from == Status.Proposed) {
+            return
+                to == Status.Breached || to == Status.Kept || to == Status.NeedsManual || to == Status.Corrected;
+        }
         if (from == Status.Breached) return to == Status.Repaired || to == Status.Expired || to == Status.Corrected;
         return false; // Withdrawn, Kept, Repaired, Expired and Corrected are final; None only by anchoring
     }

@@ -46,6 +46,7 @@ class Status(IntEnum):
     REPAIRED = 7
     EXPIRED = 8
     CORRECTED = 9
+    PROPOSED = 10  # a breach proposed and notified, in its defence period; never public
 
 
 def department_id(code: str) -> DepartmentId:

@@ -195,7 +195,7 @@ contract CommitmentLedgerTest is LedgerFixture {
     }
 
     function test_anchor_revertsAlreadyAnchored_inAnyStatus() public {
-        for (uint8 s = 1; s <= 9; ++s) {
+        for (uint8 s = 1; s <= 10; ++s) {
             bytes32 c = _c(1000 + s);
             _reach(c, CommitmentLedger.Status(s));
             vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.AlreadyAnchored.selector, c));
@@ -230,8 +230,10 @@ contract CommitmentLedgerTest is LedgerFixture {
         bytes32[] memory proof = tree.proof(values[0]);
         vm.prank(registrarB);
         ledger.anchor(values[0]);
-        vm.prank(verifierB);
+        vm.startPrank(verifierB);
+        ledger.recordOutcome(values[0], uint8(CommitmentLedger.Status.Proposed), EVIDENCE, bytes32(0), _none());
         ledger.recordOutcome(values[0], uint8(CommitmentLedger.Status.Breached), EVIDENCE, bytes32(0), _none());
+        vm.stopPrank();
         assertEq(uint256(ledger.statusOf(DEPT_B, values[0]).status), uint256(CommitmentLedger.Status.Breached), "B's own");
         _assertStanding(values[0], CommitmentLedger.Status.None, bytes32(0), 0, 0);
         assertTrue(ledger.isAnchored(DEPT_A, values[0], root, proof), "still A's batch member");
@@ -511,12 +513,25 @@ contract CommitmentLedgerTest is LedgerFixture {
     function test_recordOutcome_breachedEmitsBreachRecorded() public {
         bytes32 c = _c("breach");
         _anchor(c);
-        vm.warp(T0 + 42);
+        vm.warp(T0 + 7);
         vm.expectEmit(true, true, true, true, address(ledger));
         emit CommitmentLedger.OutcomeRecorded(
             c,
             DEPT_A,
             CommitmentLedger.Status.Anchored,
+            CommitmentLedger.Status.Proposed,
+            EVIDENCE,
+            bytes32(0)
+        );
+        _record(c, CommitmentLedger.Status.Proposed);
+        _assertBreaches(0, 0);
+        _assertStanding(c, CommitmentLedger.Status.Proposed, DEPT_A, T0, T0 + 7);
+        vm.warp(T0 + 42);
+        vm.expectEmit(true, true, true, true, address(ledger));
+        emit CommitmentLedger.OutcomeRecorded(
+            c,
+            DEPT_A,
+            CommitmentLedger.Status.Proposed,
             CommitmentLedger.Status.Breached,
             EVIDENCE,
             bytes32(0)
@@ -534,8 +549,55 @@ contract CommitmentLedgerTest is LedgerFixture {
         _record(c, CommitmentLedger.Status.Mismatch);
         _record(c, CommitmentLedger.Status.NeedsManual);
         _record(c, CommitmentLedger.Status.Mismatch);
-        _record(c, CommitmentLedger.Status.Breached);
+        _publish(c);
         _assertBreaches(1, 1);
+    }
+
+    /// @dev Issue #14: nobody is published who was not told first. Breached is refused from
+    /// every status but Proposed, and Anchored -> Breached in particular.
+    function test_recordOutcome_breachedOnlyFromProposed() public {
+        bytes32 c = _c("unannounced");
+        _anchor(c);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                CommitmentLedger.TransitionNotAllowed.selector,
+                c,
+                CommitmentLedger.Status.Anchored,
+                CommitmentLedger.Status.Breached
+            )
+        );
+        _record(c, CommitmentLedger.Status.Breached);
+        _assertBreaches(0, 0);
+        for (uint8 s = 1; s <= 10; ++s) {
+            if (s == uint8(CommitmentLedger.Status.Breached)) continue;
+            bytes32 other = _c(900 + s);
+            _reach(other, CommitmentLedger.Status(s));
+            bool allowed = s == uint8(CommitmentLedger.Status.Proposed);
+            assertEq(
+                ledger.transitionAllowed(CommitmentLedger.Status(s), CommitmentLedger.Status.Breached),
+                allowed,
+                "Breached only from Proposed"
+            );
+            if (!allowed) vm.expectRevert();
+            _record(other, CommitmentLedger.Status.Breached);
+        }
+        _assertBreaches(1, 4); // Repaired, Expired and Corrected were reached through a breach
+    }
+
+    /// @dev A successful defence leaves no breach: Proposed -> Kept, NeedsManual or Corrected.
+    function test_recordOutcome_proposedDefenceSucceeds() public {
+        CommitmentLedger.Status[3] memory outcomes = [
+            CommitmentLedger.Status.Kept,
+            CommitmentLedger.Status.NeedsManual,
+            CommitmentLedger.Status.Corrected
+        ];
+        for (uint256 i = 0; i < outcomes.length; ++i) {
+            bytes32 c = _c(950 + i);
+            _reach(c, CommitmentLedger.Status.Proposed);
+            _record(c, outcomes[i]);
+            _assertStatus(c, outcomes[i], "defence succeeded");
+        }
+        _assertBreaches(0, 0);
     }
 
     function test_recordOutcome_expiredAndCorrectedCloseBreach() public {
@@ -564,7 +626,7 @@ contract CommitmentLedgerTest is LedgerFixture {
     function test_recordOutcome_revertsUnknownOutcome() public {
         bytes32 c = _c("unknown outcome");
         _anchor(c);
-        uint8[3] memory codes = [uint8(10), 11, 255];
+        uint8[3] memory codes = [uint8(11), 12, 255];
         for (uint256 i = 0; i < codes.length; ++i) {
             vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.UnknownOutcome.selector, codes[i]));
             vm.prank(verifierA);
@@ -716,7 +778,7 @@ contract CommitmentLedgerTest is LedgerFixture {
             )
         );
         _record(c, CommitmentLedger.Status.Withdrawn);
-        _record(c, CommitmentLedger.Status.Breached);
+        _publish(c);
         vm.expectRevert(
             abi.encodeWithSelector(
                 CommitmentLedger.TransitionNotAllowed.selector,
@@ -747,7 +809,7 @@ contract CommitmentLedgerTest is LedgerFixture {
     function test_recordOutcome_revertsTransitionNotAllowed_nothingAfterWithdrawn() public {
         bytes32 c = _c("withdrawn");
         _reach(c, CommitmentLedger.Status.Withdrawn);
-        for (uint8 to = 0; to <= 9; ++to) {
+        for (uint8 to = 0; to <= 10; ++to) {
             vm.expectRevert(
                 abi.encodeWithSelector(
                     CommitmentLedger.TransitionNotAllowed.selector,
@@ -799,8 +861,8 @@ contract CommitmentLedgerTest is LedgerFixture {
     /// independent table allows it and it is not Withdrawn/Repaired; otherwise reverts with
     /// TransitionNotAllowed and changes nothing.
     function test_recordOutcome_everyTransition() public {
-        for (uint8 from = 1; from <= 9; ++from) {
-            for (uint8 to = 0; to <= 9; ++to) {
+        for (uint8 from = 1; from <= 10; ++from) {
+            for (uint8 to = 0; to <= 10; ++to) {
                 bytes32 c = keccak256(abi.encode("pair", from, to));
                 _reach(c, CommitmentLedger.Status(from));
                 uint256 open = ledger.openBreaches();
@@ -832,8 +894,8 @@ contract CommitmentLedgerTest is LedgerFixture {
     }
 
     function test_transitionAllowed_matchesTable() public view {
-        for (uint8 from = 0; from <= 9; ++from) {
-            for (uint8 to = 0; to <= 9; ++to) {
+        for (uint8 from = 0; from <= 10; ++from) {
+            for (uint8 to = 0; to <= 10; ++to) {
                 assertEq(
                     ledger.transitionAllowed(CommitmentLedger.Status(from), CommitmentLedger.Status(to)),
                     _allowed(from, to),
@@ -903,17 +965,19 @@ contract CommitmentLedgerTest is LedgerFixture {
         _anchor(single);
         (StandardMerkle.Tree memory tree, bytes32[] memory values) = _anchorTree(21, 6);
         bytes32 root = tree.root();
-        CommitmentLedger.OutcomeInput[] memory items = new CommitmentLedger.OutcomeInput[](4);
+        _record(single, CommitmentLedger.Status.Proposed);
+        CommitmentLedger.OutcomeInput[] memory items = new CommitmentLedger.OutcomeInput[](5);
         items[0] = _item(single, CommitmentLedger.Status.Breached, bytes32(0), _none());
         items[1] = _item(values[0], CommitmentLedger.Status.Kept, root, tree.proof(values[0]));
         items[2] = _item(values[1], CommitmentLedger.Status.Mismatch, root, tree.proof(values[1]));
-        items[3] = _item(values[1], CommitmentLedger.Status.Breached, bytes32(0), _none()); // same one again
+        items[3] = _item(values[1], CommitmentLedger.Status.Proposed, bytes32(0), _none()); // same one again
+        items[4] = _item(values[1], CommitmentLedger.Status.Breached, bytes32(0), _none()); // and again
         vm.warp(T0 + 77);
         vm.expectEmit(true, true, true, true, address(ledger));
         emit CommitmentLedger.OutcomeRecorded(
             single,
             DEPT_A,
-            CommitmentLedger.Status.Anchored,
+            CommitmentLedger.Status.Proposed,
             CommitmentLedger.Status.Breached,
             EVIDENCE,
             bytes32(0)
@@ -943,6 +1007,15 @@ contract CommitmentLedgerTest is LedgerFixture {
             values[1],
             DEPT_A,
             CommitmentLedger.Status.Mismatch,
+            CommitmentLedger.Status.Proposed,
+            EVIDENCE,
+            bytes32(0)
+        );
+        vm.expectEmit(true, true, true, true, address(ledger));
+        emit CommitmentLedger.OutcomeRecorded(
+            values[1],
+            DEPT_A,
+            CommitmentLedger.Status.Proposed,
             CommitmentLedger.Status.Breached,
             EVIDENCE,
             bytes32(0)
@@ -990,7 +1063,7 @@ contract CommitmentLedgerTest is LedgerFixture {
         for (uint256 k = 0; k < bad.length; ++k) {
             CommitmentLedger.OutcomeInput[] memory items = new CommitmentLedger.OutcomeInput[](4);
             items[0] = _item(single, CommitmentLedger.Status.Kept, bytes32(0), _none());
-            items[1] = _item(values[0], CommitmentLedger.Status.Breached, root, tree.proof(values[0]));
+            items[1] = _item(values[0], CommitmentLedger.Status.Proposed, root, tree.proof(values[0]));
             items[2] = _item(breached, CommitmentLedger.Status.Corrected, bytes32(0), _none());
             items[3] = bad[k];
             vm.expectRevert(errors[k]);
@@ -1030,7 +1103,8 @@ contract CommitmentLedgerTest is LedgerFixture {
     function test_repair_batchMemberAfterBreach() public {
         (StandardMerkle.Tree memory tree, bytes32[] memory values) = _anchorTree(23, 9);
         vm.prank(verifierA);
-        ledger.recordOutcome(values[8], uint8(CommitmentLedger.Status.Breached), EVIDENCE, tree.root(), tree.proof(values[8]));
+        ledger.recordOutcome(values[8], uint8(CommitmentLedger.Status.Proposed), EVIDENCE, tree.root(), tree.proof(values[8]));
+        _record(values[8], CommitmentLedger.Status.Breached);
         vm.prank(verifierA);
         ledger.repair(values[8], DECISION);
         _assertStatus(values[8], CommitmentLedger.Status.Repaired, "repaired");
@@ -1061,7 +1135,7 @@ contract CommitmentLedgerTest is LedgerFixture {
     }
 
     function test_repair_revertsTransitionNotAllowed_onlyFromBreached() public {
-        for (uint8 from = 1; from <= 9; ++from) {
+        for (uint8 from = 1; from <= 10; ++from) {
             if (from == uint8(CommitmentLedger.Status.Breached)) continue;
             bytes32 c = keccak256(abi.encode("repair from", from));
             _reach(c, CommitmentLedger.Status(from));
@@ -1190,7 +1264,7 @@ contract CommitmentLedgerTest is LedgerFixture {
     }
 
     function test_withdraw_revertsTransitionNotAllowed() public {
-        for (uint8 from = 2; from <= 9; ++from) {
+        for (uint8 from = 2; from <= 10; ++from) {
             bytes32 c = keccak256(abi.encode("withdraw from", from));
             _reach(c, CommitmentLedger.Status(from));
             vm.expectRevert(
@@ -1279,6 +1353,7 @@ contract CommitmentLedgerTest is LedgerFixture {
     }
 
     function _digit(uint8 d) internal pure returns (string memory) {
+        if (d >= 10) return string.concat(_digit(d / 10), _digit(d % 10));
         return string(abi.encodePacked(bytes1(uint8(48) + d)));
     }
 }

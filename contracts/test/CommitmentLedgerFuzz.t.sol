@@ -67,9 +67,13 @@ contract CommitmentLedgerFuzzTest is LedgerFixture {
             bytes32[] memory proof = tree.proof(values[i]);
             assertTrue(ledger.isAnchored(DEPT_A, values[i], root, proof), "member anchored");
             uint8 to = uint8(3 + ((uint256(outcomeRaw) + i) % 4)); // Kept, Mismatch, NeedsManual, Breached
-            vm.prank(verifierA);
-            ledger.recordOutcome(values[i], to, EVIDENCE, root, proof);
-            if (to == uint8(CommitmentLedger.Status.Breached)) ++breaches;
+            bool breach = to == uint8(CommitmentLedger.Status.Breached);
+            vm.prank(verifierA); // a breach is proposed first, then published
+            ledger.recordOutcome(values[i], breach ? uint8(CommitmentLedger.Status.Proposed) : to, EVIDENCE, root, proof);
+            if (breach) {
+                _record(values[i], CommitmentLedger.Status.Breached);
+                ++breaches;
+            }
             _assertStanding(values[i], CommitmentLedger.Status(to), DEPT_A, T0, T0);
             assertTrue(ledger.isAnchored(DEPT_A, values[i], bytes32(0), _none()), "known without proof now");
         }
@@ -115,7 +119,7 @@ contract CommitmentLedgerFuzzTest is LedgerFixture {
     }
 
     function testFuzz_recordOutcome_unknownOutcome(uint8 code) public {
-        vm.assume(code > 9);
+        vm.assume(code > 10);
         bytes32 c = _c("fuzz outcome");
         _anchor(c);
         vm.expectRevert(abi.encodeWithSelector(CommitmentLedger.UnknownOutcome.selector, code));
@@ -276,7 +280,9 @@ contract CommitmentLedgerFuzzTest is LedgerFixture {
         vm.startPrank(who);
         ledger.anchor(single);
         ledger.anchor(values[2]);
+        ledger.recordOutcome(single, uint8(CommitmentLedger.Status.Proposed), EVIDENCE, bytes32(0), _none());
         ledger.recordOutcome(single, uint8(CommitmentLedger.Status.Breached), EVIDENCE, bytes32(0), _none());
+        ledger.recordOutcome(values[2], uint8(CommitmentLedger.Status.Proposed), EVIDENCE, bytes32(0), _none());
         ledger.recordOutcome(values[2], uint8(CommitmentLedger.Status.Breached), EVIDENCE, bytes32(0), _none());
         vm.stopPrank();
 
@@ -300,10 +306,11 @@ contract CommitmentLedgerFuzzTest is LedgerFixture {
         ledger.grantDepartmentRole(VERIFIER, who, DEPT_A);
         bytes32 c = _c("A's");
         _anchor(c);
-        vm.prank(who);
+        vm.startPrank(who);
+        ledger.recordOutcome(c, uint8(CommitmentLedger.Status.Proposed), EVIDENCE, bytes32(0), _none());
         ledger.recordOutcome(c, uint8(CommitmentLedger.Status.Breached), EVIDENCE, bytes32(0), _none());
-        vm.prank(who);
         ledger.repair(c, DECISION);
+        vm.stopPrank();
         _assertStatus(c, CommitmentLedger.Status.Repaired, "repaired by another A verifier");
     }
 
@@ -334,5 +341,25 @@ contract CommitmentLedgerFuzzTest is LedgerFixture {
     function _contains(bytes32[] memory values, uint256 n, bytes32 v) private pure returns (bool) {
         for (uint256 i = 0; i < n; ++i) if (values[i] == v) return true;
         return false;
+    }
+
+    /// @dev Issue #14, for any sequence of outcomes: Breached is entered only from Proposed;
+    /// a direct move into Breached from any other status reverts and changes nothing.
+    function testFuzz_breachedOnlyFromProposed(uint8[6] memory codes) public {
+        bytes32 c = _c("fuzz path");
+        _anchor(c);
+        for (uint256 i = 0; i < codes.length; ++i) {
+            CommitmentLedger.Status from = _status(c);
+            uint8 to = codes[i] % 11;
+            bool ok = _allowed(uint8(from), to) &&
+                to != uint8(CommitmentLedger.Status.Withdrawn) &&
+                to != uint8(CommitmentLedger.Status.Repaired);
+            if (!ok) vm.expectRevert();
+            _record(c, CommitmentLedger.Status(to));
+            if (ok && to == uint8(CommitmentLedger.Status.Breached)) {
+                assertEq(uint256(from), uint256(CommitmentLedger.Status.Proposed), "published unannounced");
+            }
+            if (!ok) assertEq(uint256(_status(c)), uint256(from), "refused move changed the status");
+        }
     }
 }

@@ -68,6 +68,13 @@ contract CommitmentLedgerInvariantTest is TestBase {
         assertEq(handler.squatsRefused(), 0, "another department could not make its own record");
     }
 
+    /// (e) issue #14: nobody is published who was not told first. Every OutcomeRecorded event
+    /// into Breached comes from Proposed (the status of a notified, proposed breach).
+    function invariant_breachedOnlyFromProposed() public view {
+        assertEq(handler.ghostPublishedUnannounced(), 0, "Breached entered other than from Proposed");
+        assertEq(handler.ghostPublished(), handler.ghostBreachRecorded(), "publications vs BreachRecorded");
+    }
+
     /// (c)
     function invariant_openBreachesMatchEventsAndStatuses() public view {
         uint256 recorded = handler.ghostBreachRecorded();

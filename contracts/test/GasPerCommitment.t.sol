@@ -130,8 +130,10 @@ contract GasPerCommitmentTest is LedgerFixture {
         _log("recordOutcome second outcome (record exists)", m);
         bytes32 b = _c("single for breach");
         _anchor(b);
+        m = _recordOne(b, CommitmentLedger.Status.Proposed, bytes32(0), _none());
+        _log("recordOutcome Proposed single (no proof)", m);
         m = _recordOne(b, CommitmentLedger.Status.Breached, bytes32(0), _none());
-        _log("recordOutcome Breached single (no proof)", m);
+        _log("recordOutcome Breached from Proposed (no proof)", m);
         vm.cool(address(ledger));
         vm.prank(verifierA);
         uint256 g0 = gasleft();

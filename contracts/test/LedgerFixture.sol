@@ -110,8 +110,13 @@ abstract contract LedgerFixture is TestBase {
             target == CommitmentLedger.Status.Kept ||
             target == CommitmentLedger.Status.Mismatch ||
             target == CommitmentLedger.Status.NeedsManual ||
-            target == CommitmentLedger.Status.Breached
+            target == CommitmentLedger.Status.Proposed
         ) {
+            _record(commitment, target);
+            return;
+        }
+        _record(commitment, CommitmentLedger.Status.Proposed);
+        if (target == CommitmentLedger.Status.Breached) {
             _record(commitment, target);
             return;
         }
@@ -153,24 +158,32 @@ abstract contract LedgerFixture is TestBase {
         assertEq(ledger.totalBreaches(), total, "totalBreaches");
     }
 
+    /// @dev Records a commitment as a proposed breach, then publishes it (Proposed -> Breached).
+    function _publish(bytes32 commitment) internal {
+        _record(commitment, CommitmentLedger.Status.Proposed);
+        _record(commitment, CommitmentLedger.Status.Breached);
+    }
+
     /// @dev The status machine, written independently of the contract (the issue's table).
     function _allowed(uint256 from, uint256 to) internal pure returns (bool) {
-        // Anchored(1) -> Withdrawn(2) Kept(3) Mismatch(4) NeedsManual(5) Breached(6)
-        // Mismatch(4) -> Kept NeedsManual Breached; NeedsManual(5) -> Kept Mismatch Breached
+        // Anchored(1) -> Withdrawn(2) Kept(3) Mismatch(4) NeedsManual(5) Proposed(10)
+        // Mismatch(4) -> Kept NeedsManual Proposed; NeedsManual(5) -> Kept Mismatch Proposed
+        // Proposed(10) -> Breached(6) Kept NeedsManual Corrected(9): Breached only from Proposed
         // Breached(6) -> Repaired(7) Expired(8) Corrected(9); everything else is final.
-        uint16[10] memory table = [
+        uint16[11] memory table = [
             uint16(0), // None
-            (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6), // Anchored
+            (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 10), // Anchored
             0, // Withdrawn
             0, // Kept
-            (1 << 3) | (1 << 5) | (1 << 6), // Mismatch
-            (1 << 3) | (1 << 4) | (1 << 6), // NeedsManual
+            (1 << 3) | (1 << 5) | (1 << 10), // Mismatch
+            (1 << 3) | (1 << 4) | (1 << 10), // NeedsManual
             (1 << 7) | (1 << 8) | (1 << 9), // Breached
             0, // Repaired
             0, // Expired
-            0 // Corrected
+            0, // Corrected
+            (1 << 6) | (1 << 3) | (1 << 5) | (1 << 9) // Proposed
         ];
-        if (from >= 10 || to >= 10) return false;
+        if (from >= 11 || to >= 11) return false;
         return (table[from] >> to) & 1 == 1;
     }
 }

@@ -45,6 +45,8 @@ contract LedgerHandler {
     uint256 public ghostBreachRecorded;
     uint256 public ghostBreachRepaired;
     uint256 public ghostBreachClosed;
+    uint256 public ghostPublished; // OutcomeRecorded events whose `to` is Breached
+    uint256 public ghostPublishedUnannounced; // ... whose `from` is not Proposed
     mapping(bytes32 => uint256) public commitmentAnchoredEvents;
     mapping(bytes32 => uint256) public batchAnchoredEvents;
     uint256 public maxAnchorEventsPerHash;
@@ -250,7 +252,7 @@ contract LedgerHandler {
         p.raw1 = ledger.statusOf(_dept(p.c1), p.c1).status;
         p.raw2 = ledger.statusOf(_dept(p.c2), p.c2).status;
         // the model, item by item: the second sees the first's effect when they are the same
-        CommitmentLedger.Status mid2 = p.c1 == p.c2 ? CommitmentLedger.Status(p.code1 <= 9 ? p.code1 : 0) : p.before2;
+        CommitmentLedger.Status mid2 = p.c1 == p.c2 ? CommitmentLedger.Status(p.code1 <= 10 ? p.code1 : 0) : p.before2;
         p.expectOk =
             ok1 &&
             _outcomeAllowed(p.before1, p.code1) &&
@@ -338,7 +340,11 @@ contract LedgerHandler {
         }
         if (root == bytes32(0) || size == rootSize[root]) {
             vm.prank(other[1]);
-            try ledger.recordOutcome(c, uint8(CommitmentLedger.Status.Breached), EVIDENCE, root, proof) {} catch {
+            try ledger.recordOutcome(c, uint8(CommitmentLedger.Status.Proposed), EVIDENCE, root, proof) {} catch {
+                refused = true;
+            }
+            vm.prank(other[1]);
+            try ledger.recordOutcome(c, uint8(CommitmentLedger.Status.Breached), EVIDENCE, bytes32(0), proof) {} catch {
                 refused = true;
             }
         }
@@ -386,7 +392,7 @@ contract LedgerHandler {
 
     /// @dev Mostly a commitment that can still move (so that sequences go deep), sometimes any.
     function _pickOpen(uint256 idx) private view returns (bytes32) {
-        return _pickIn(idx, 0x72); // Anchored, Mismatch, NeedsManual, Breached
+        return _pickIn(idx, 0x472); // Anchored, Mismatch, NeedsManual, Breached, Proposed
     }
 
     /// @dev With probability 3/4 the first tracked commitment from a random start whose model
@@ -403,22 +409,26 @@ contract LedgerHandler {
         return commitments[start];
     }
 
-    /// @dev One time in five any code 0..11 (two are not statuses at all); otherwise a move
-    /// recordOutcome may make from the model's status, if there is any (Breached half the time
-    /// it is one, so that breaches are opened, repaired and closed often).
+    /// @dev One time in five any code 0..12 (two are not statuses at all), which tries Breached
+    /// from every status; otherwise a move recordOutcome may make from the model's status, if
+    /// there is any (Proposed or Breached half the time they are one, so that breaches are
+    /// proposed, published, repaired and closed often).
     function _pickCode(bytes32 c, uint8 codeRaw) private view returns (uint8) {
         uint8 r = codeRaw / 5;
-        if (codeRaw % 5 == 0) return r % 12;
+        if (codeRaw % 5 == 0) return r % 13;
         uint8 from = uint8(model[c]);
         if (r % 2 == 0 && _allowedTable(from, uint8(CommitmentLedger.Status.Breached))) {
             return uint8(CommitmentLedger.Status.Breached);
         }
-        uint8[6] memory options;
+        if (r % 2 == 0 && _allowedTable(from, uint8(CommitmentLedger.Status.Proposed))) {
+            return uint8(CommitmentLedger.Status.Proposed);
+        }
+        uint8[7] memory options;
         uint256 count = 0;
-        for (uint8 to = 3; to <= 9; ++to) {
+        for (uint8 to = 3; to <= 10; ++to) {
             if (to != uint8(CommitmentLedger.Status.Repaired) && _allowedTable(from, to)) options[count++] = to;
         }
-        if (count == 0) return r % 12;
+        if (count == 0) return r % 13;
         return options[(r / 2) % count];
     }
 
@@ -469,7 +479,7 @@ contract LedgerHandler {
     }
 
     function _outcomeAllowed(CommitmentLedger.Status from, uint8 code) private pure returns (bool) {
-        if (code > 9) return false;
+        if (code > 10) return false;
         if (code == uint8(CommitmentLedger.Status.Withdrawn) || code == uint8(CommitmentLedger.Status.Repaired)) {
             return false;
         }
@@ -478,19 +488,20 @@ contract LedgerHandler {
 
     /// @dev The handler's own copy of the status machine.
     function _allowedTable(uint8 from, uint8 to) private pure returns (bool) {
-        uint16[10] memory table = [
+        uint16[11] memory table = [
             uint16(0),
-            0x7C, // Anchored -> Withdrawn, Kept, Mismatch, NeedsManual, Breached (bits 2..6)
+            0x43C, // Anchored -> Withdrawn, Kept, Mismatch, NeedsManual (bits 2..5), Proposed (10)
             0,
             0,
-            0x68, // Mismatch -> Kept(3), NeedsManual(5), Breached(6)
-            0x58, // NeedsManual -> Kept(3), Mismatch(4), Breached(6)
+            0x428, // Mismatch -> Kept(3), NeedsManual(5), Proposed(10)
+            0x418, // NeedsManual -> Kept(3), Mismatch(4), Proposed(10)
             0x380, // Breached -> Repaired(7), Expired(8), Corrected(9)
             0,
             0,
-            0
+            0,
+            0x268 // Proposed -> Kept(3), NeedsManual(5), Breached(6), Corrected(9)
         ];
-        if (from > 9 || to > 9) return false;
+        if (from > 10 || to > 10) return false;
         return (table[from] >> to) & 1 == 1;
     }
 
@@ -534,13 +545,25 @@ contract LedgerHandler {
 
     /// @dev Drains the recorded logs; counts the ledger's events when the call succeeded (forge
     /// also records the logs of a call that reverted, which never reach a chain).
+    /// @dev Counts publications and those not preceded by a notice, from the event alone.
+    function _countPublication(bytes memory data) private {
+        (CommitmentLedger.Status from, CommitmentLedger.Status to, , ) = abi.decode(
+            data,
+            (CommitmentLedger.Status, CommitmentLedger.Status, bytes32, bytes32)
+        );
+        if (to != CommitmentLedger.Status.Breached) return;
+        ++ghostPublished;
+        if (from != CommitmentLedger.Status.Proposed) ++ghostPublishedUnannounced;
+    }
+
     function _countEvents(bool succeeded) private {
         Vm.Log[] memory logs = vm.getRecordedLogs();
         if (!succeeded) return;
         for (uint256 i = 0; i < logs.length; ++i) {
             if (logs[i].emitter != address(ledger)) continue;
             bytes32 topic = logs[i].topics[0];
-            if (topic == CommitmentLedger.BreachRecorded.selector) ++ghostBreachRecorded;
+            if (topic == CommitmentLedger.OutcomeRecorded.selector) _countPublication(logs[i].data);
+            else if (topic == CommitmentLedger.BreachRecorded.selector) ++ghostBreachRecorded;
             else if (topic == CommitmentLedger.BreachRepaired.selector) ++ghostBreachRepaired;
             else if (topic == CommitmentLedger.BreachClosed.selector) ++ghostBreachClosed;
             else if (topic == CommitmentLedger.CommitmentAnchored.selector) {

@@ -99,12 +99,14 @@ def test_deploy_has_code_and_roles(deployment: Any) -> None:
 
 def test_status_enum_matches_contract_numbering(deployment: Any) -> None:
     allowed = deployment.ledger._contract.functions.transitionAllowed
-    assert allowed(int(Status.ANCHORED), int(Status.BREACHED)).call()
+    assert allowed(int(Status.ANCHORED), int(Status.PROPOSED)).call()
+    assert allowed(int(Status.PROPOSED), int(Status.BREACHED)).call()
+    assert not allowed(int(Status.ANCHORED), int(Status.BREACHED)).call()  # issue #14
     assert allowed(int(Status.BREACHED), int(Status.REPAIRED)).call()
     assert allowed(int(Status.MISMATCH), int(Status.KEPT)).call()
     assert not allowed(int(Status.KEPT), int(Status.BREACHED)).call()
     assert not allowed(int(Status.ANCHORED), int(Status.REPAIRED)).call()
-    assert [s.value for s in Status] == list(range(10))
+    assert [s.value for s in Status] == list(range(11))
 
 
 # ---------------------------------------------------------------------- single anchors
@@ -257,6 +259,8 @@ def test_breach_repair_and_counters(deployment: Any) -> None:
     d = deployment
     c = h("breach-me")
     d.ledger.anchor(d.registrar, c)
+    d.ledger.record_outcome(d.verifier, c, Status.PROPOSED, h("notice"))
+    assert d.ledger.open_breaches() == 0  # proposed: not a breach yet
     sent = d.ledger.record_outcome(d.verifier, c, Status.BREACHED, h("false claim"))
     assert d.ledger.status_of(HRSS, c).status is Status.BREACHED
     assert d.ledger.open_breaches() == 1
@@ -291,7 +295,11 @@ def test_breach_repair_and_counters(deployment: Any) -> None:
     (repaired,) = d.ledger.events("BreachRepaired")
     assert bytes(repaired.args["decision"]) == h("decision")
     moves = [(e.args["from"], e.args["to"]) for e in d.ledger.events("OutcomeRecorded")]
-    assert moves == [(Status.ANCHORED, Status.BREACHED), (Status.BREACHED, Status.REPAIRED)]
+    assert moves == [
+        (Status.ANCHORED, Status.PROPOSED),
+        (Status.PROPOSED, Status.BREACHED),
+        (Status.BREACHED, Status.REPAIRED),
+    ]
     # repaired is final
     error = reverts(lambda: d.ledger.repair(d.verifier, c, h("again")), "TransitionNotAllowed")
     assert error.error_args == (c, Status.REPAIRED, Status.REPAIRED)
@@ -304,6 +312,8 @@ def test_breach_closed_by_expiry_and_correction(deployment: Any) -> None:
     for c in (a, b, kept):
         d.ledger.anchor(d.registrar, c)
     d.ledger.record_outcome(d.verifier, a, Status.MISMATCH, h("m"))
+    for c in (a, b):
+        d.ledger.record_outcome(d.verifier, c, Status.PROPOSED, h("notice"))
     d.ledger.record_outcome(d.verifier, a, Status.BREACHED, h("overdue"))
     d.ledger.record_outcome(d.verifier, b, Status.BREACHED, h("false"))
     d.ledger.record_outcome(d.verifier, kept, Status.KEPT, h("ok"))
@@ -344,11 +354,13 @@ def test_record_outcomes_many_in_one_transaction(deployment: Any) -> None:
     tree = anchored_batch(d, "many")
     proofs = tree.proofs()
     members = list(proofs)[:20]
-    outcomes = [Status.KEPT, Status.MISMATCH, Status.NEEDS_MANUAL, Status.BREACHED]
+    outcomes = [Status.KEPT, Status.MISMATCH, Status.NEEDS_MANUAL, Status.PROPOSED]
     items = [
         OutcomeItem(c, outcomes[i % 4], h(f"report-{i}"), tree.root, tuple(proofs[c]))
         for i, c in enumerate(members)
     ]
+    # a breach is proposed first and published in a later transaction
+    publish = [OutcomeItem(c, Status.BREACHED, h(f"decision-{i}")) for i, c in enumerate(members)]
     before = d.chain.block_number()
     sent = d.ledger.record_outcomes(d.verifier, items)
     assert d.chain.block_number() == before + 1 == sent.block_number
@@ -357,6 +369,8 @@ def test_record_outcomes_many_in_one_transaction(deployment: Any) -> None:
     events = d.ledger.events("OutcomeRecorded", from_block=sent.block_number)
     assert [bytes(e.args["commitment"]) for e in events] == members
     assert {e.transactionHash for e in events} == {sent.tx_hash}
+    assert d.ledger.open_breaches() == 0
+    d.ledger.record_outcomes(d.verifier, publish[3::4])
     assert d.ledger.open_breaches() == 5
     assert len(d.ledger.events("BreachRecorded")) == 5
 
@@ -479,7 +493,7 @@ def test_outcome_code_refusals(deployment: Any) -> None:
     c = h("codes")
     d.ledger.anchor(d.registrar, c)
     ev = h("e")
-    for code in (10, 255):
+    for code in (11, 255):
         error = reverts(
             lambda code=code: d.ledger.record_outcome(d.verifier, c, code, ev), "UnknownOutcome"
         )
@@ -491,7 +505,13 @@ def test_outcome_code_refusals(deployment: Any) -> None:
         "UnknownOutcome",
     )
     assert error.error_args == (42,)
-    for status in (Status.NONE, Status.ANCHORED, Status.WITHDRAWN, Status.REPAIRED):
+    for status in (
+        Status.NONE,
+        Status.ANCHORED,
+        Status.WITHDRAWN,
+        Status.REPAIRED,
+        Status.BREACHED,
+    ):
         error = reverts(
             lambda status=status: d.ledger.record_outcome(d.verifier, c, status, ev),
             "TransitionNotAllowed",
@@ -631,6 +651,7 @@ def test_another_department_cannot_take_over_a_batch_member(deployment: Any) -> 
     tree = anchored_batch(d, "hrss squatted", 4)
     member, other = list(tree)[1], list(tree)[2]
     d.ledger.anchor(d.other_registrar, member)
+    d.ledger.record_outcome(d.other_verifier, member, Status.PROPOSED, h("samr's notice"))
     d.ledger.record_outcome(d.other_verifier, member, Status.BREACHED, h("samr's breach"))
     assert d.ledger.status_of(SAMR, member).status is Status.BREACHED
     assert d.ledger.status_of(HRSS, member).status is Status.NONE
