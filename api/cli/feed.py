@@ -279,6 +279,14 @@ def feed_subscribe(
     ] = False,
     store: cli_store.StoreOpt = None,
     master_key_file: cli_store.MasterKeyOpt = None,
+    platform_key: Annotated[
+        str | None,
+        typer.Option(
+            "--platform-key",
+            help="--scope government: the credit platform's X25519 public key (base64 of the "
+            "raw 32 bytes, or PEM) each record's full identity is sealed to.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a webhook; its signing secret is printed once (and kept sealed under the
@@ -297,7 +305,7 @@ def feed_subscribe(
         the_store = cli_store.open_store(store)
         try:
             subscriber = Subscriptions(FeedStore(the_store, vault), vault).add_subscriber(
-                url, scope, secret, from_start=not from_now
+                url, scope, secret, from_start=not from_now, platform_key=platform_key
             )
         finally:
             the_store.close()

@@ -21,6 +21,7 @@ from api.cli import feed as cli_feed
 from api.cli import lifecycle as cli_lifecycle
 from api.cli import new as cli_new
 from api.cli import serve as cli_serve
+from api.cli import sharing as cli_sharing
 from api.cli import store as cli_store
 from api.cli import verify as cli_verify
 from api.files import DEFAULT_DEPLOYMENT, DEFAULT_PROOFS
@@ -515,6 +516,7 @@ cli_store.register(app)
 cli_verify.register(app)
 cli_serve.register(app)
 cli_feed.register(app)
+cli_sharing.register(app)  # into the feed group: after it
 cli_config.register(app)
 cli_lifecycle.register(app)
 cli_chain.register(app)

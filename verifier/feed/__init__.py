@@ -1,7 +1,8 @@
 """The credit platform's feed: records built from confirmed chain events (`builder`), stored in
 one gapless sequence (`store`, `tables`), paged by signed cursors (`cursor`), kept current by
-the follower (`follower`), pushed to subscribers (`subscribers`, `webhooks`) and checked against
-the chain (`check`). It sits above the rest of the verifier: nothing else in verifier imports it."""
+the follower (`follower`), pushed to subscribers (`subscribers`, `webhooks`; the government
+scope's sealed identities in `sharing`) and checked against the chain (`check`). It sits above
+the rest of the verifier: nothing else in verifier imports it."""
 
 from __future__ import annotations
 
@@ -25,6 +26,21 @@ if TYPE_CHECKING:
         department_codes,
         sign_record,
         verify_record,
+    )
+    from verifier.feed.sharing import (
+        GOVERNMENT_SCOPE,
+        SEALED_IDENTITY,
+        SealedIdentityError,
+        SharedIdentity,
+        key_id,
+        load_platform_private_key,
+        new_platform_key,
+        open_identity,
+        open_record_identity,
+        parse_platform_key,
+        private_key_pem,
+        seal_identity,
+        without_sealed_identity,
     )
     from verifier.feed.store import FeedStore, PendingEvent, head_in
     from verifier.feed.subscribers import Subscriptions
@@ -55,12 +71,24 @@ _SURFACE = {
     "FeedFollower": "verifier.feed.follower",
     "FeedRecord": "verifier.feed.records",
     "FeedStore": "verifier.feed.store",
+    "GOVERNMENT_SCOPE": "verifier.feed.sharing",
     "head_in": "verifier.feed.store",
+    "key_id": "verifier.feed.sharing",
     "KIND_OF_STATUS": "verifier.feed.records",
+    "load_platform_private_key": "verifier.feed.sharing",
     "MAX_CURSOR_CHARS": "verifier.feed.cursor",
+    "new_platform_key": "verifier.feed.sharing",
     "new_secret": "verifier.feed.webhooks",
+    "open_identity": "verifier.feed.sharing",
+    "open_record_identity": "verifier.feed.sharing",
+    "parse_platform_key": "verifier.feed.sharing",
     "PendingEvent": "verifier.feed.store",
+    "private_key_pem": "verifier.feed.sharing",
     "SCOPE_OF_KIND": "verifier.feed.records",
+    "seal_identity": "verifier.feed.sharing",
+    "SEALED_IDENTITY": "verifier.feed.sharing",
+    "SealedIdentityError": "verifier.feed.sharing",
+    "SharedIdentity": "verifier.feed.sharing",
     "sign_body": "verifier.feed.webhooks",
     "sign_record": "verifier.feed.records",
     "SIGNATURE_HEADER": "verifier.feed.webhooks",
@@ -69,13 +97,16 @@ _SURFACE = {
     "verify_body": "verifier.feed.webhooks",
     "verify_record": "verifier.feed.records",
     "VISIBLE_SCOPES": "verifier.feed.records",
+    "without_sealed_identity": "verifier.feed.sharing",
     "ZH_LABELS": "verifier.feed.records",
 }
 
 __all__ = [
+    "GOVERNMENT_SCOPE",
     "KIND_OF_STATUS",
     "MAX_CURSOR_CHARS",
     "SCOPE_OF_KIND",
+    "SEALED_IDENTITY",
     "SIGNATURE_HEADER",
     "VISIBLE_SCOPES",
     "ZH_LABELS",
@@ -87,6 +118,8 @@ __all__ = [
     "FeedRecord",
     "FeedStore",
     "PendingEvent",
+    "SealedIdentityError",
+    "SharedIdentity",
     "StepResult",
     "Subscriptions",
     "chain_facts",
@@ -97,11 +130,20 @@ __all__ = [
     "feed_records",
     "feed_subscribers",
     "head_in",
+    "key_id",
+    "load_platform_private_key",
+    "new_platform_key",
     "new_secret",
+    "open_identity",
+    "open_record_identity",
+    "parse_platform_key",
+    "private_key_pem",
+    "seal_identity",
     "sign_body",
     "sign_record",
     "verify_body",
     "verify_record",
+    "without_sealed_identity",
 ]
 
 

@@ -3,6 +3,9 @@
 The tables are the feed's (`verifier.feed.tables`, same migrations); this is their use.
 Each subscriber's signing secret is kept sealed under the master key (`Vault.seal_secret`);
 secrets a store kept in clear are sealed when it is first opened here with the vault.
+A subscriber of the government scope (the credit platform) has its X25519 public key in
+`feed_platform_keys` (its own table: created here when missing), which the deliverer seals
+each record's full identity to (`verifier.feed.sharing`).
 """
 
 from __future__ import annotations
@@ -12,12 +15,34 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    func,
+    inspect,
+    select,
+    update,
+)
 
 from ledger import Vault, VaultError, is_sealed_secret
+from verifier.errors import FeedError
 from verifier.feed.records import Scope
+from verifier.feed.sharing import GOVERNMENT_SCOPE, key_id, parse_platform_key, shared_body
 from verifier.feed.store import FeedStore, in_scope
 from verifier.feed.tables import feed_dead_letters, feed_meta, feed_records, feed_subscribers
+
+_platform_metadata = MetaData()
+feed_platform_keys = Table(
+    "feed_platform_keys",
+    _platform_metadata,
+    Column("subscriber_id", Integer, primary_key=True, autoincrement=False),
+    Column("kid", String(16), nullable=False),
+    Column("public_key", LargeBinary(32), nullable=False),  # raw X25519
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +97,17 @@ def _subscriber(row: Any, vault: Vault | None) -> Subscriber:
     )
 
 
+def _platform_key(scope: str, platform_key: str | bytes | None) -> bytes | None:
+    if scope == GOVERNMENT_SCOPE and platform_key is None:
+        raise FeedError(
+            "the government scope carries identities sealed to the credit platform's key: "
+            "give its X25519 public key (--platform-key)"
+        )
+    if scope != GOVERNMENT_SCOPE and platform_key is not None:
+        raise FeedError(f"a platform key is for the {GOVERNMENT_SCOPE} scope only, not {scope!r}")
+    return None if platform_key is None else parse_platform_key(platform_key)
+
+
 class Subscriptions:
     """Subscribers, their delivery positions and dead letters, on the feed's tables."""
 
@@ -80,8 +116,17 @@ class Subscriptions:
         self._engine = feed.store.engine
         self._writer = feed.store.engine.execution_options(immediate=True)
         self._vault = vault
+        self._create_platform_keys()
         if vault is not None:
             self._seal_clear_secrets(vault)
+
+    def _create_platform_keys(self) -> None:
+        """The platform keys' table, made once (looked for without the write lock)."""
+        with self._engine.connect() as connection:
+            if inspect(connection).has_table(feed_platform_keys.name):
+                return
+        with self._writer.begin() as connection:
+            feed_platform_keys.create(connection, checkfirst=True)
 
     def _seal_clear_secrets(self, vault: Vault) -> None:
         """Seal the secrets a store from before sealing kept in clear (once; in place)."""
@@ -104,9 +149,13 @@ class Subscriptions:
         *,
         from_start: bool = True,
         now: float | None = None,
+        platform_key: str | bytes | None = None,
     ) -> int:
         """Register a webhook: it receives every record (or, not `from_start`, the new ones).
-        Needs the vault: the secret is kept sealed."""
+        Needs the vault: the secret is kept sealed. The government scope needs the
+        platform's X25519 `platform_key` (base64 of the raw 32 bytes, or PEM), and only it
+        takes one; a refused subscriber stores nothing."""
+        raw_key = _platform_key(scope, platform_key)
         if self._vault is None:
             raise VaultError("a webhook's secret is kept sealed: give the master key")
         sealed = self._vault.seal_secret(secret, SECRET_PURPOSE)
@@ -126,8 +175,29 @@ class Subscriptions:
                     active=True,
                 )
             ).inserted_primary_key
-        assert inserted is not None
+            assert inserted is not None
+            if raw_key is not None:
+                connection.execute(
+                    feed_platform_keys.insert().values(
+                        subscriber_id=int(inserted[0]), kid=key_id(raw_key), public_key=raw_key
+                    )
+                )
         return int(inserted[0])
+
+    def platform_key(self, subscriber_id: int) -> bytes | None:
+        """The raw X25519 key a government-scope subscriber's identities are sealed to."""
+        with self._engine.connect() as connection:
+            found = connection.execute(
+                select(feed_platform_keys.c.public_key).where(
+                    feed_platform_keys.c.subscriber_id == subscriber_id
+                )
+            ).scalar_one_or_none()
+        return None if found is None else bytes(found)
+
+    def shared(self, body: str, platform_key: bytes) -> str:
+        """A record body with the committer's identity sealed to `platform_key` added (as
+        it is when the store cannot name the committer: erased, elsewhere, no vault)."""
+        return shared_body(body, self.feed.store, self._vault, platform_key)
 
     def subscribers(self) -> list[Subscriber]:
         """Every subscriber, oldest first."""

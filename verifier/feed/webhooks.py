@@ -5,6 +5,10 @@ key once gets each record exactly once), and `Feed-Signature: t=<unix>,v1=<hex>`
 HMAC-SHA256 under the subscriber's secret of "<t>." followed by the body. A failed try
 waits `backoff_initial_s * 2**(tries - 1)` (capped) before the next; after `max_attempts`
 tries the record becomes a dead letter and delivery goes on with the next one.
+
+A subscriber of the government scope gets each record with `sealed_identity` added at
+delivery (`verifier.feed.sharing.shared_body`): the committer's full identity sealed to its
+platform key, never stored or logged in clear.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import httpx
 
 from verifier.errors import FeedError
 from verifier.feed.records import VISIBLE_SCOPES, ConsumerScope
+from verifier.feed.sharing import GOVERNMENT_SCOPE
 from verifier.feed.subscribers import Subscriber, Subscriptions
 
 log = logging.getLogger("commitledger.feed.webhooks")
@@ -133,11 +138,16 @@ class WebhookDeliverer:
         )
         attempts = subscriber.attempts
         done = 0
+        platform_key = (
+            self.subscriptions.platform_key(subscriber.id) if scope == GOVERNMENT_SCOPE else None
+        )
         for seq, record_id, body in pending:
             if self._clock() + self.policy.timeout_s > lease_until:
                 # Past its lease another deliverer may take the subscriber: two would send
                 # at once, and the slower one move its position back.
                 break
+            if platform_key is not None:
+                body = self.subscriptions.shared(body, platform_key)
             error = self._post(subscriber, record_id, seq, body.encode("utf-8"))
             if error is None:
                 self.subscriptions.delivered(subscriber.id, seq)
