@@ -11,6 +11,12 @@ from ledger import lazy_attributes
 
 if TYPE_CHECKING:
     from api.service.app import create_app
+    from api.service.applicant_auth import (
+        ApplicantAuth,
+        challenge_message,
+        is_challenge_hex,
+        sign_challenge,
+    )
     from api.service.background import BackgroundTasks
     from api.service.context import ChainLink, Deployment, ServiceContext
     from api.service.deps import get_context
@@ -39,6 +45,10 @@ if TYPE_CHECKING:
 # importing one name does not import the whole package (and web3 with it).
 _SURFACE = {
     "AccountRole": "api.service.keys",
+    "ApplicantAuth": "api.service.applicant_auth",
+    "challenge_message": "api.service.applicant_auth",
+    "is_challenge_hex": "api.service.applicant_auth",
+    "sign_challenge": "api.service.applicant_auth",
     "ADMIN_KEY_FILE": "api.service.keys",
     "api_tokens": "api.service.tokens",
     "BackgroundFeed": "api.service.feed_task",
@@ -85,6 +95,7 @@ __all__ = [
     "PROBLEM_BASE",
     "TOKEN_PREFIX",
     "AccountRole",
+    "ApplicantAuth",
     "BackgroundFeed",
     "BackgroundTasks",
     "BodyLimitMiddleware",
@@ -102,6 +113,7 @@ __all__ = [
     "SettingsError",
     "TokenStore",
     "api_tokens",
+    "challenge_message",
     "configure_logging",
     "create_app",
     "department_code",
@@ -109,10 +121,12 @@ __all__ = [
     "get_context",
     "header_deadline_protocol",
     "identity_fingerprints",
+    "is_challenge_hex",
     "lifecycle_departments",
     "matter_code",
     "origins",
     "run_lifecycles",
+    "sign_challenge",
 ]
 
 

@@ -19,7 +19,16 @@ from api.service.lifecycle_task import register_lifecycle
 from api.service.middleware import BodyLimitMiddleware, RequestMiddleware, WrongTokenMiddleware
 from api.service.problems import ProblemDetails, install_problem_handlers
 from api.service.ratelimit import RateLimiter
-from api.service.routes import actions, audit, departments, feed, health, public, reports
+from api.service.routes import (
+    actions,
+    applicant,
+    audit,
+    departments,
+    feed,
+    health,
+    public,
+    reports,
+)
 from api.service.settings import Settings
 
 API_VERSION = "1"
@@ -29,6 +38,8 @@ Commitment Ledger: signed notification commitments anchored on an Ethereum-compa
 * **Departments** (a bearer token from `commitledger tokens issue`) submit commitments
   and follow their anchoring and verification.
 * **Auditors** (no token) look up anchors, fetch portable proofs and check documents.
+* **Applicants** (no password) sign a one-time challenge with the key that signed their
+  commitment and see their own file: `/v1/applicant` and the page `/applicant`.
 * **The public** (no token) searches the breach list; `/` is the lookup page and
   `/records/{id}` a record's page, explained.
 
@@ -77,6 +88,8 @@ def create_app(
     app.include_router(feed.router)
     routers = (health.router, departments.router, actions.router, audit.router, reports.router)
     for router in (*routers, public.router, public.assets, docs_router):
+        app.include_router(router)
+    for router in (applicant.router, applicant.page, applicant.assets):
         app.include_router(router)
     # Added last runs first: the request middleware wraps everything, then the wrong-token
     # throttle, then the body limits.

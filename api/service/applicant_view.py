@@ -1,0 +1,246 @@
+"""What an applicant's session shows: each commitment's claims beside the department's data,
+the outcome, every deadline and notice, breach records with their status, and what may be
+filed. Built for the JSON route and the page alike, from the store, opened with the vault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from api.service.applicant_auth import ApplicantSession
+from api.service.applicant_filings import filing_available
+from api.service.applicant_models import (
+    ApplicantView,
+    BreachView,
+    ClaimView,
+    CommitmentView,
+    DeadlineView,
+    FilingView,
+    NoticeView,
+)
+from ledger import (
+    ErasedError,
+    Hash32,
+    Intake,
+    InvalidDocumentError,
+    SignedCommitment,
+    VaultError,
+    hex32,
+)
+from verifier import BreachRecord, Catalog, earliest_repair, mask_id_number
+from verifier.records import Verification, VerifierRecords, breach_records
+
+# Notices sent to an applicant, by commitment: None until the service can list them.
+NoticeLister = Callable[[Hash32], list[dict[str, Any]]]
+
+
+def _moment(seconds: float | int | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def _claims(signed: SignedCommitment, verification: Verification | None) -> list[ClaimView]:
+    report = (verification.report or {}).get("report", {}) if verification else {}
+    compared = {c.get("key"): c for c in report.get("comparisons", ()) if isinstance(c, dict)}
+    views = []
+    for claim in signed.document.claims:
+        found = compared.get(claim.key, {})
+        answered = found.get("answered_at")
+        views.append(
+            ClaimView(
+                key=claim.key,
+                claimed={"op": claim.op, "value": claim.value},
+                verdict=found.get("verdict"),
+                observed=found.get("observed"),
+                detail=found.get("detail"),
+                source=found.get("source") or None,
+                answered_at=_moment(answered) if isinstance(answered, int) else None,
+                data_hash=found.get("data_hash"),
+            )
+        )
+    return views
+
+
+def breaches_of(records: VerifierRecords, hashes: tuple[Hash32, ...]) -> dict[bytes, list[Any]]:
+    """Every breach record (any status) of these commitments, oldest decision first."""
+    found: dict[bytes, list[BreachRecord]] = {}
+    if not hashes:
+        return {}
+    c = breach_records.c
+    with records.store.engine.connect() as connection:
+        rows = connection.execute(
+            select(c.commitment_hash, c.public_json)
+            .where(c.commitment_hash.in_(list(hashes)))
+            .order_by(c.decision_date, c.id)
+        ).all()
+    for row in rows:
+        record = BreachRecord.from_json(row.public_json)
+        found.setdefault(bytes(row.commitment_hash), []).append(record)
+    return dict(found)
+
+
+def _breach_view(record: BreachRecord) -> BreachView:
+    return BreachView(
+        id=record.id,
+        status=record.status,
+        decision_date=record.decision_date,
+        publication_end=record.publication_end,
+        earliest_repair=earliest_repair(record),
+        repaired_on=record.repaired_on,
+        superseded_by=record.superseded_by,
+        document_number=record.document_number,
+        facts=record.facts,
+        decision=record.decision,
+        record_url=f"/records/{record.id}",
+    )
+
+
+def _deadlines(
+    verification: Verification | None, breaches: list[BreachRecord], notices: list[NoticeView]
+) -> list[DeadlineView]:
+    found: list[DeadlineView] = []
+    if verification is not None:
+        found.append(
+            DeadlineView(
+                kind="verification_due",
+                day=verification.due_on,
+                provisional=verification.deadline_provisional,
+            )
+        )
+        if verification.rectify_by is not None:
+            found.append(DeadlineView(kind="rectify_by", day=verification.rectify_by))
+    for notice in notices:  # a notice of a proposed breach names when the defence ends
+        ends = (notice.model_extra or {}).get("defence_ends")
+        if isinstance(ends, str):
+            try:
+                found.append(DeadlineView(kind="defence_ends", day=date.fromisoformat(ends)))
+            except ValueError:
+                continue
+    for record in breaches:
+        if record.status == "published":
+            found.append(
+                DeadlineView(
+                    kind="publication_until", day=record.publication_end, breach_id=record.id
+                )
+            )
+            if record.repaired_on is None:
+                found.append(
+                    DeadlineView(
+                        kind="earliest_repair", day=earliest_repair(record), breach_id=record.id
+                    )
+                )
+    return sorted(found, key=lambda d: (d.day, d.kind))
+
+
+def _filings(commitment: str, breaches: list[BreachRecord]) -> list[FilingView]:
+    base = f"/v1/applicant/commitments/{commitment}"
+    views = [
+        FilingView(kind=kind, available=filing_available(kind), url=f"{base}/{kind}")
+        for kind in ("statement", "rectification")
+    ]
+    for record in breaches:
+        if record.status == "published":
+            views += [
+                FilingView(
+                    kind=kind,
+                    available=filing_available(kind),
+                    url=f"{base}/{kind}",
+                    breach_id=record.id,
+                )
+                for kind in ("objection", "repair")
+            ]
+    return views
+
+
+def _commitment_view(
+    digest: Hash32,
+    signed: SignedCommitment,
+    received_at: float,
+    anchored: bool,
+    verification: Verification | None,
+    breaches: list[BreachRecord],
+    notices: list[NoticeView],
+    catalog: Catalog,
+) -> CommitmentView:
+    document = signed.document
+    report = (verification.report or {}).get("report", {}) if verification else {}
+    try:
+        matter = catalog.matter(document.matter_code)
+        matter_name, department_name = matter.name, matter.department_name
+    except InvalidDocumentError:  # a matter the catalog no longer holds: its code stands in
+        matter_name, department_name = document.matter_code, document.department
+    evidence = verification.evidence if verification else None
+    return CommitmentView(
+        hash=hex32(digest),
+        code=document.code,
+        matter_code=document.matter_code,
+        matter_name=matter_name,
+        department=document.department,
+        department_name=department_name,
+        signed_at=document.signed_at,
+        received_at=datetime.fromtimestamp(received_at, UTC),
+        anchored=anchored,
+        verification_state=verification.state if verification else None,
+        outcome=report.get("outcome"),
+        decided_at=report.get("decided_at"),
+        decided_by=report.get("decided_by"),
+        report_evidence=None if evidence is None else hex32(evidence),
+        claims=_claims(signed, verification),
+        deadlines=_deadlines(verification, breaches, notices),
+        notices=notices,
+        breaches=[_breach_view(r) for r in breaches],
+        filings=_filings(hex32(digest), breaches),
+    )
+
+
+def applicant_view(
+    session: ApplicantSession,
+    intake: Intake,
+    records: VerifierRecords,
+    catalog: Catalog,
+    on: date,
+    notices: NoticeLister | None = None,
+) -> ApplicantView:
+    """The session's commitments as of `on` (erased ones are left out: nothing to show)."""
+    store = intake.store
+    all_breaches = breaches_of(records, session.commitments)
+    views: list[CommitmentView] = []
+    name, masked_id = "", ""
+    for digest in session.commitments:
+        stored = store.get(digest)
+        if stored is None or stored.erased:
+            continue
+        try:
+            signed = intake.open_document(digest)
+        except (ErasedError, VaultError, ValueError):
+            continue
+        if signed is None:
+            continue
+        if not name:
+            applicant = signed.document.applicant
+            name = applicant.name
+            masked_id = mask_id_number(applicant.id_type, applicant.id_number)
+        sent = [NoticeView.model_validate(n) for n in (notices(digest) if notices else [])]
+        views.append(
+            _commitment_view(
+                digest,
+                signed,
+                stored.received_at,
+                stored.state == "anchored",
+                records.verification(digest),
+                all_breaches.get(bytes(digest), []),
+                sent,
+                catalog,
+            )
+        )
+    return ApplicantView(
+        applicant_name=name,
+        applicant_id=masked_id,
+        key_algorithm=session.algorithm,
+        as_of=on,
+        session_expires_at=datetime.fromtimestamp(session.expires_at, UTC),
+        commitments=views,
+    )
