@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from api.files import read_deployment
+from api.run_start import today as platform_today
 from api.service.background import BackgroundTasks
 from api.service.keys import DepartmentKeys
 from api.service.ratelimit import RateLimiter
@@ -156,7 +157,8 @@ class ServiceContext:
     intake: Intake | None
     limiter: RateLimiter
     keys: DepartmentKeys
-    today: Callable[[], date] = field(default=date.today)
+    # The platform's (Beijing) day, which the chain's blocks and the feed are read in.
+    today: Callable[[], date] = field(default=platform_today)
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
 
     @classmethod
@@ -194,7 +196,7 @@ class ServiceContext:
             keys=DepartmentKeys(
                 settings.resolved_keys_dir, {terms.department for terms in matters.values()}
             ),
-            today=today or date.today,
+            today=today or platform_today,
         )
 
     def report_key(self, department: str) -> SigningKey | None:

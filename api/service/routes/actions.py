@@ -13,7 +13,14 @@ from fastapi import APIRouter, Body
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import RunRefusedError
-from api.run_start import check_run_day, earliest_commitment_day, require_sources
+from api.run_start import (
+    chain_day,
+    check_chain_day,
+    check_run_day,
+    earliest_commitment_day,
+    latest_undecided_day,
+    require_sources,
+)
 from api.service.context import ServiceContext
 from api.service.deps import (
     ContextDep,
@@ -151,7 +158,20 @@ async def repair_breach(
 def _check_run_start(context: ServiceContext, department: str, on: date, all_manual: bool) -> None:
     """422 for a day out of bounds; 503 without data sources (unless all-manual was asked)."""
     try:
-        check_run_day(on, context.today(), earliest_commitment_day(context.store, department))
+        check_run_day(
+            on,
+            context.today(),
+            earliest_commitment_day(context.store, department),
+            latest_undecided_day(context.store, department),
+        )
+        # The block that records the run dates it on chain and in the feed: the same day.
+        # (Not on the embedded chain: a development chain in this process, whose clock the
+        # demo and the tests set by hand and cannot move back.)
+        chain = context.chain.read(
+            lambda ledger: None if ledger.chain.kind == "embedded" else chain_day(ledger)
+        )
+        if chain is not None:
+            check_chain_day(on, chain)
     except RunRefusedError as exc:
         raise ProblemError(INVALID_REQUEST, str(exc)) from None
     try:
@@ -195,9 +215,10 @@ async def run_verification(
 ) -> RunResult:
     """For a verifier: compares due commitments with department data (the service's
     `sources_url`), records outcomes on chain, publishes breaches, flags overdue ones.
-    `on` may be a day past (a missed run), never one to come nor one before the department's
-    first commitment. Without data sources a run is refused (503) unless `all_manual` asks
-    for every commitment due to go to manual review."""
+    `on` is today (Beijing), the day of the blocks that record the run: a day past or to
+    come is refused (422), so every date a record shows is the chain's. Without data
+    sources a run is refused (503) unless `all_manual` asks for every commitment due to go
+    to manual review."""
     on = body.on if body is not None and body.on is not None else context.today()
     all_manual = body is not None and body.all_manual
     return await run_in_threadpool(_run, context, principal, on, all_manual)
