@@ -21,6 +21,7 @@ from api.service.problems import ProblemDetails, install_problem_handlers
 from api.service.ratelimit import RateLimiter
 from api.service.routes import (
     actions,
+    appeals,
     applicant,
     audit,
     departments,
@@ -87,7 +88,7 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(feed.router)
     routers = (health.router, departments.router, actions.router, audit.router, reports.router)
-    for router in (*routers, public.router, public.assets, docs_router):
+    for router in (*routers, appeals.router, public.router, public.assets, docs_router):
         app.include_router(router)
     for router in (applicant.router, applicant.page, applicant.assets):
         app.include_router(router)

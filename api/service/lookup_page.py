@@ -12,7 +12,7 @@ from html import escape
 from urllib.parse import urlencode
 
 from api.service.dev_chain import WARNING_EN, WARNING_ZH
-from api.service.record_page import bilingual, label
+from api.service.record_page import bilingual, label, objection_mark
 from verifier import BreachRecord
 from verifier.records import BreachPage
 
@@ -33,6 +33,7 @@ code, pre { font-family: ui-monospace, monospace; font-size: .85rem; overflow-wr
 pre { white-space: pre-wrap; background: #f4f4f4; padding: .5rem; }
 .error { color: #a00; font-weight: 600; }
 .dev-chain { border: 2px solid #a00; background: #fff4f4; padding: .5rem 1rem; }
+.objection { border-left: 4px solid #b36b00; background: #fff8e6; padding: .25rem .75rem; }
 nav a { margin-right: 1rem; }
 details { margin: .5rem 0; }
 summary { cursor: pointer; }
@@ -85,7 +86,12 @@ def _rpc_call(transaction: str) -> str:
     )
 
 
-def _record(record: BreachRecord, base_url: str, rpc_url: str | None) -> str:
+def _record(
+    record: BreachRecord,
+    base_url: str,
+    rpc_url: str | None,
+    objection: tuple[date, date] | None = None,
+) -> str:
     evidence = record.evidence
     # Without a public node configured: say which chain's nodes can answer.
     rpc_url = rpc_url or f"<URL-OF-ANY-NODE-OF-CHAIN-{evidence.chain_id}>"
@@ -125,6 +131,7 @@ def _record(record: BreachRecord, base_url: str, rpc_url: str | None) -> str:
     page = f"/records/{_e(record.id)}"
     return (
         f'<article id="{_e(record.id)}"><h2><a href="{page}">{_e(record.party_name)}</a></h2>'
+        + ("" if objection is None else objection_mark(*objection))
         + f'<p><a href="{page}">{label(_EXPLAINED)}</a></p>'
         + _dl(rows)
         + f"<details><summary>{label('链上证据 / On-chain evidence')}</summary>"
@@ -167,10 +174,13 @@ def render_lookup_page(
     base_url: str | None,
     rpc_url: str | None,
     development_chain: bool = False,
+    objections: Mapping[str, tuple[date, date]] | None = None,
 ) -> str:
     """The whole page as HTML text; `base_url` is the service's configured public URL
     (never the request's Host header, which a client chooses and a cache may keep);
-    `development_chain` puts the warning that the chain's history can be rewritten on top."""
+    `development_chain` puts the warning that the chain's history can be rewritten on top;
+    `objections`: record id -> (filed on, decide by) of the records under objection."""
+    marks = objections or {}
     parts = [
         "<!doctype html>",
         '<html lang="zh-CN"><head><meta charset="utf-8">',
@@ -208,7 +218,9 @@ def render_lookup_page(
         if not found.records:
             parts.append(f"<p>{label('未找到记录 / No records found')}</p>")
         service = base_url or "<SERVICE-URL>"
-        parts.extend(_record(record, service, rpc_url) for record in found.records)
+        parts.extend(
+            _record(record, service, rpc_url, marks.get(record.id)) for record in found.records
+        )
         parts.append(_pages(form, found))
     parts.append("</body></html>")
     return "\n".join(parts)

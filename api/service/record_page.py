@@ -6,7 +6,7 @@ Chinese first, English beside it in `lang="en"`; every value escaped; no script.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from html import escape
 
 from api.service.context import ChainLink
@@ -28,6 +28,21 @@ def label(text: str) -> str:
     """A "中文 / English" label as `bilingual` HTML (a label without " / " as is)."""
     zh, _, en = text.partition(" / ")
     return bilingual(zh, en) if en else e(text)
+
+
+OBJECTION_MARK_ZH = "异议处理中"
+OBJECTION_MARK_EN = "Under objection"
+
+
+def objection_mark(filed_on: date, decide_by: date) -> str:
+    """The mark of a record under objection (异议处理中), as HTML: a paragraph saying so."""
+    text = bilingual(
+        f"{OBJECTION_MARK_ZH}：当事人于 {filed_on.isoformat()} 对本记录提出异议，"
+        f"部门应于 {decide_by.isoformat()} 前作出决定。",
+        f"{OBJECTION_MARK_EN}: the party objected to this record on {filed_on.isoformat()}; "
+        f"the department decides by {decide_by.isoformat()}.",
+    )
+    return f'<p class="objection" role="status">{text}</p>'
 
 
 def block_time_text(timestamp: int | None) -> tuple[str, str]:
@@ -112,10 +127,12 @@ def render_record_page(
     explorer_url: str | None,
     base_url: str | None,
     development_chain: bool = False,
+    under_objection: tuple[date, date] | None = None,
 ) -> str:
     """The record's page as HTML text; `block_time` is the block's UNIX time, if known;
     `development_chain` warns that this chain's history can be rewritten (the page's
-    "nobody can change it unseen" does not hold there)."""
+    "nobody can change it unseen" does not hold there); `under_objection`: (filed on,
+    decide by) of the objection it is under, marked on top."""
 
     evidence = record.evidence
     when_zh, when_en = block_time_text(block_time)
@@ -163,6 +180,7 @@ def render_record_page(
         '<link rel="stylesheet" href="/assets/lookup.css"></head><body>',
         f'<nav><a href="/">{bilingual("返回查询", "Back to the search")}</a></nav>',
         f"<h1>{e(record.party_name)}</h1>",
+        "" if under_objection is None else objection_mark(*under_objection),
         (
             f'<p class="dev-chain" role="alert">{bilingual(WARNING_ZH, WARNING_EN)}</p>'
             if development_chain

@@ -155,6 +155,18 @@ class Settings(BaseSettings):
     feed_confirmations: int = Field(
         default=0, ge=0, description="Blocks a status change must be deep to enter the feed."
     )
+    objection_decision_days: int = Field(
+        default=15,
+        ge=1,
+        le=60,
+        description="Working days a department has to decide an objection (异议申诉).",
+    )
+    repair_decision_days: int = Field(
+        default=10,
+        ge=1,
+        le=60,
+        description="Working days a department has to decide a repair application (信用修复).",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -3,7 +3,8 @@ points in `worker`), sending outcomes and breaches on chain (`sending`), orchest
 `run.VerificationEngine`, built by `run.engine_for` from a `department.Department`; `summary`
 counts what a run did. A department's own actions (withdraw, decide, repair, annul, ...) are
 `actions.DepartmentActions`, which builds no run; `lifecycle.run_lifecycle` is a department's
-daily job over them (deadlines counted again, overdue rectifications, expiries)."""
+daily job over them (deadlines counted again, overdue rectifications, expiries);
+`appeals` files and decides objections and repair applications."""
 
 from __future__ import annotations
 
@@ -13,6 +14,17 @@ from ledger import lazy_attributes
 
 if TYPE_CHECKING:
     from verifier.engine.actions import DepartmentActions
+    from verifier.engine.appeals import (
+        OBJECTION_DECISION_DAYS,
+        REPAIR_DECISION_DAYS,
+        ObjectionOutcome,
+        RepairOutcome,
+        apply_for_repair,
+        decide_objection,
+        decide_repair,
+        file_objection,
+        flag_overdue_appeals,
+    )
     from verifier.engine.department import Department
     from verifier.engine.lifecycle import LifecycleSummary, run_lifecycle
     from verifier.engine.run import EngineConfig, VerificationEngine, engine_for
@@ -23,6 +35,15 @@ if TYPE_CHECKING:
 # Each public name and the module that defines it: loaded on first use, so that
 # importing one name does not import the whole package (and web3 with it).
 _SURFACE = {
+    "apply_for_repair": "verifier.engine.appeals",
+    "decide_objection": "verifier.engine.appeals",
+    "decide_repair": "verifier.engine.appeals",
+    "file_objection": "verifier.engine.appeals",
+    "flag_overdue_appeals": "verifier.engine.appeals",
+    "OBJECTION_DECISION_DAYS": "verifier.engine.appeals",
+    "ObjectionOutcome": "verifier.engine.appeals",
+    "REPAIR_DECISION_DAYS": "verifier.engine.appeals",
+    "RepairOutcome": "verifier.engine.appeals",
     "Decision": "verifier.engine.worker",
     "Department": "verifier.engine.department",
     "DepartmentActions": "verifier.engine.actions",
@@ -37,14 +58,23 @@ _SURFACE = {
 }
 
 __all__ = [
+    "OBJECTION_DECISION_DAYS",
+    "REPAIR_DECISION_DAYS",
     "Decision",
     "Department",
     "DepartmentActions",
     "EngineConfig",
     "LifecycleSummary",
+    "ObjectionOutcome",
+    "RepairOutcome",
     "RunSummary",
     "VerificationEngine",
+    "apply_for_repair",
+    "decide_objection",
+    "decide_repair",
     "engine_for",
+    "file_objection",
+    "flag_overdue_appeals",
     "outcome_outbox",
     "run_lifecycle",
     "sign_decision",

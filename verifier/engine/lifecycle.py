@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from ledger import exclusions
 from verifier.engine.actions import DepartmentActions
+from verifier.engine.appeals import flag_overdue_appeals
 from verifier.records import breach_records
 
 # Fault injection for the crash tests: the process kills itself (SIGKILL, as a crash would)
@@ -43,6 +44,8 @@ class LifecycleSummary:
     expiries_sent: int  # Expired outcomes queued and sent on chain now
     expired: tuple[str, ...]  # breach records off the public list now
     readmitted: int  # applicants whose exclusion was lifted by the reconciliation
+    objections_overdue: int = 0  # objections past their decision limit, flagged now
+    repairs_overdue: int = 0  # repair applications past their decision limit, flagged now
 
     def to_json_obj(self) -> dict[str, Any]:
         """The summary as plain JSON (the command's --json)."""
@@ -54,6 +57,8 @@ class LifecycleSummary:
             "expiries_sent": self.expiries_sent,
             "expired": list(self.expired),
             "readmitted": self.readmitted,
+            "objections_overdue": self.objections_overdue,
+            "repairs_overdue": self.repairs_overdue,
         }
 
 
@@ -67,7 +72,10 @@ def run_lifecycle(actions: DepartmentActions, on: date) -> LifecycleSummary:
     expired = actions.close_expired(on)
     _crash_point("expiry-closed")
     readmitted = readmit_ended(actions, on)
-    return LifecycleSummary(actions.code, on, moved, overdue, sent, tuple(expired), readmitted)
+    objections, repairs = flag_overdue_appeals(actions, on)
+    return LifecycleSummary(
+        actions.code, on, moved, overdue, sent, tuple(expired), readmitted, objections, repairs
+    )
 
 
 def recompute_deadlines(actions: DepartmentActions) -> int:

@@ -1,6 +1,7 @@
 """The verifier's records in the store: verifications and their states (`verifications`),
 published breach records (`breach_store`), the public search (`search`), their tables and
-migrations (`tables`), behind one facade (`facade.VerifierRecords`)."""
+migrations (`tables`), behind one facade (`facade.VerifierRecords`); objections and repair
+applications (`appeals.AppealRecords`) beside it, with migrations of their own."""
 
 from __future__ import annotations
 
@@ -9,6 +10,17 @@ from typing import TYPE_CHECKING
 from ledger import lazy_attributes
 
 if TYPE_CHECKING:
+    from verifier.records.appeals import (
+        Appeal,
+        AppealKind,
+        AppealRecords,
+        AppealState,
+        AppealTextError,
+        AppealTexts,
+        FiledBy,
+        bounded_evidence,
+        bounded_text,
+    )
     from verifier.records.breach_store import publication_conflict
     from verifier.records.chain_check import ChainCheckReport, Difference, check_chain
     from verifier.records.facade import VerifierRecords
@@ -40,6 +52,15 @@ if TYPE_CHECKING:
 # Each public name and the module that defines it: loaded on first use, so that
 # importing one name does not import the whole package (and web3 with it).
 _SURFACE = {
+    "Appeal": "verifier.records.appeals",
+    "AppealKind": "verifier.records.appeals",
+    "AppealRecords": "verifier.records.appeals",
+    "AppealState": "verifier.records.appeals",
+    "AppealTextError": "verifier.records.appeals",
+    "AppealTexts": "verifier.records.appeals",
+    "FiledBy": "verifier.records.appeals",
+    "bounded_evidence": "verifier.records.appeals",
+    "bounded_text": "verifier.records.appeals",
     "breach_records": "verifier.records.tables",
     "BreachJsonPage": "verifier.records.search",
     "BreachPage": "verifier.records.search",
@@ -75,16 +96,25 @@ __all__ = [
     "NAME_INDEX_DDL",
     "SEARCH_INDEXES",
     "TRIGRAM",
+    "Appeal",
+    "AppealKind",
+    "AppealRecords",
+    "AppealState",
+    "AppealTextError",
+    "AppealTexts",
     "BreachJsonPage",
     "BreachPage",
     "ChainCheckReport",
     "ChainReconciler",
     "Difference",
+    "FiledBy",
     "Reconciliation",
     "RecordedOutcome",
     "Verification",
     "VerificationState",
     "VerifierRecords",
+    "bounded_evidence",
+    "bounded_text",
     "breach_records",
     "check_chain",
     "migrate",

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
+from api.service.appeals import AppealsDep, marked_texts, with_objection
 from api.service.deps import ChainDep, IntakeDep, RateLimit, RecordsDep, SettingsDep, TodayDep
 from api.service.dev_chain import development_chain
 from api.service.lookup_page import LOOKUP_CSS, render_lookup_page
@@ -104,6 +105,7 @@ async def list_breaches(
     records: RecordsDep,
     on: TodayDep,
     intake: IntakeDep,
+    appeals: AppealsDep,
     name: Text = None,
     credit_code: Text = None,
     matter: Text = None,
@@ -160,7 +162,8 @@ async def list_breaches(
         },
         ensure_ascii=False,
     )
-    body = f'{head[:-1]}, "records": [{", ".join(found.texts)}]}}'
+    texts = marked_texts(appeals, found.texts)
+    body = f'{head[:-1]}, "records": [{", ".join(texts)}]}}'
     return Response(body.encode(), media_type="application/json")
 
 
@@ -170,13 +173,17 @@ async def list_breaches(
     response_model=dict[str, Any],
     responses=problem_responses(404, 429),
 )
-async def get_breach(record_id: str, records: RecordsDep, on: TodayDep) -> Response:
-    """The record as published, with its on-chain evidence; 404 once it is off the list."""
+async def get_breach(
+    record_id: str, records: RecordsDep, on: TodayDep, appeals: AppealsDep
+) -> Response:
+    """The record as published, with its on-chain evidence (and `objection` while it is
+    under objection); 404 once it is off the list."""
     # One lookup by primary key: inline, as a thread hop would cost as much.
     public_json = records.listed_breach_json(record_id[:64], on)
     if public_json is None:
         raise ProblemError(NOT_FOUND, f"no breach record {record_id[:64]} is published")
-    return Response(public_json.encode(), media_type="application/json")
+    marked = with_objection(public_json, appeals.open_for(record_id[:64], "objection"))
+    return Response(marked.encode(), media_type="application/json")
 
 
 def _page_number(text: str | None, default: int, upper: int) -> int | None:
@@ -252,6 +259,7 @@ def lookup_page(
     on: TodayDep,
     settings: SettingsDep,
     intake: IntakeDep,
+    appeals: AppealsDep,
     name: str | None = None,
     credit_code: str | None = None,
     matter: str | None = None,
@@ -281,6 +289,8 @@ def lookup_page(
             # Past the records: the first page, to say how many there are.
             error = _page_error(query, replace(query, page=1).run(records, on))
             found = None
+    shown = [] if found is None else [record.id for record in found.records]
+    under_objection = appeals.open_objections_among(shown)
     html = render_lookup_page(
         form=form,
         found=found,
@@ -289,6 +299,7 @@ def lookup_page(
         base_url=settings.public_base_url,  # never the request's Host header
         rpc_url=settings.public_rpc_url,
         development_chain=development_chain(settings) is not None,
+        objections={i: (a.filed_on, a.decide_by) for i, a in under_objection.items()},
     )
     return HTMLResponse(html, status_code=400 if error else 200)
 
@@ -306,7 +317,12 @@ def lookup_page(
     },
 )
 def record_page(
-    record_id: str, records: RecordsDep, on: TodayDep, settings: SettingsDep, chain: ChainDep
+    record_id: str,
+    records: RecordsDep,
+    on: TodayDep,
+    settings: SettingsDep,
+    chain: ChainDep,
+    appeals: AppealsDep,
 ) -> HTMLResponse:
     """失信记录 / One breach record explained: what, when, by whom, where to check it."""
     public_json = records.listed_breach_json(record_id[:64], on)
@@ -322,6 +338,7 @@ def record_page(
             status_code=404,
         )
     record = BreachRecord.from_json(public_json)
+    objection = appeals.open_for(record.id, "objection")
     html = render_record_page(
         record,
         block_time=block_time(chain, record),
@@ -329,6 +346,7 @@ def record_page(
         explorer_url=settings.explorer_url,
         base_url=settings.public_base_url,
         development_chain=development_chain(settings) is not None,
+        under_objection=None if objection is None else (objection.filed_on, objection.decide_by),
     )
     return HTMLResponse(html)
 
