@@ -138,7 +138,7 @@ def test_submit_with_wait_answers_202_when_the_timeout_passes(
     world = open_service(tmp_path, embedded_deployment)  # no keys: nothing anchors here
     try:
         with world.client:
-            assert world.context.background.names() == []
+            assert world.context.background.names() == ["reconcile"]  # nothing anchors
             response = world.client.post(
                 "/v1/commitments?wait=true&timeout=0.3",
                 content=world.body(world.signed()),
