@@ -1,19 +1,24 @@
 """What an applicant files from their session: a statement and defence, rectification
 evidence, an objection, a repair application. Each is handed to the function of the part of
-the verifier that decides it; a kind whose part the service does not have yet answers
-"not yet available" (501), and nothing is stored.
+the service that decides it (`api.service.appeals` for objections and repair); a kind whose
+part the service does not have yet answers "not yet available" (501), and nothing is stored.
+
+An objection or a repair names a breach record: it must be a record of the commitment filed
+for, which the session may see; another's is not found (404), whoever holds its id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
+from api.service.appeals import apply_for_repair, file_objection
 from api.service.applicant_models import FilingKind
-from ledger import Hash32, Intake
-from verifier.records import VerifierRecords
+from api.service.context import ServiceContext
+from api.service.problems import INVALID_REQUEST, NOT_FOUND, ProblemError
+from ledger import Hash32, hex32
+from verifier import BreachRecord
 
 NOT_YET_AVAILABLE = {
     "statement": ("陈述申辩", "a statement and defence"),
@@ -34,10 +39,6 @@ class FilingUnavailableError(Exception):
         self.en = f"Filing {en} is not yet available in this service"
 
 
-class FilingRefusedError(Exception):
-    """The filing was refused (late, wrong state, unknown record): why, nothing stored."""
-
-
 @dataclass(frozen=True)
 class Filing:
     """One filing by the authenticated applicant of `commitment`."""
@@ -46,12 +47,37 @@ class Filing:
     commitment: Hash32
     text: str
     breach_id: str | None
-    on: date
 
 
-Filer = Callable[[Intake, VerifierRecords, Filing], dict[str, Any]]
+Filer = Callable[[ServiceContext, Filing], dict[str, Any]]
+
+
+def _own_record(context: ServiceContext, filing: Filing) -> BreachRecord:
+    """The breach record the filing names, if it is the filed commitment's."""
+    if not filing.breach_id:
+        raise ProblemError(
+            INVALID_REQUEST, f"name the breach record (breach_id) of the {filing.kind}"
+        )
+    record = context.records.breach(filing.breach_id[:64])
+    if record is None or record.commitment_hash != hex32(filing.commitment):
+        raise ProblemError(NOT_FOUND, f"no breach record {filing.breach_id[:64]!r} of yours")
+    return record
+
+
+def _objection(context: ServiceContext, filing: Filing) -> dict[str, Any]:
+    record = _own_record(context, filing)
+    appeal = file_objection(context, record.id, by="applicant", reason=filing.text)
+    return {"appeal": appeal.to_json_obj()}
+
+
+def _repair(context: ServiceContext, filing: Filing) -> dict[str, Any]:
+    record = _own_record(context, filing)
+    appeal = apply_for_repair(context, record.id, filing.text, by="applicant")
+    return {"appeal": appeal.to_json_obj()}
+
+
 # The kinds this service can take, each with the function that takes it.
-_FILERS: dict[str, Filer] = {}
+_FILERS: dict[str, Filer] = {"objection": _objection, "repair": _repair}
 
 
 def filing_available(kind: FilingKind) -> bool:
@@ -59,10 +85,10 @@ def filing_available(kind: FilingKind) -> bool:
     return kind in _FILERS
 
 
-def file_for_applicant(intake: Intake, records: VerifierRecords, filing: Filing) -> dict[str, Any]:
-    """Hand the filing to its part of the verifier: what it answered (JSON-able);
-    FilingUnavailableError or FilingRefusedError (nothing stored) otherwise."""
+def file_for_applicant(context: ServiceContext, filing: Filing) -> dict[str, Any]:
+    """Hand the filing to its part of the service: what it answered (JSON-able);
+    FilingUnavailableError, or a ProblemError of that part (nothing stored), otherwise."""
     filer = _FILERS.get(filing.kind)
     if filer is None:
         raise FilingUnavailableError(filing.kind)
-    return filer(intake, records, filing)
+    return filer(context, filing)

@@ -6,6 +6,8 @@ no script (the CSP allows none), so it works without JavaScript.
 
 from __future__ import annotations
 
+import json
+
 from api.service.applicant_auth import Challenge
 from api.service.applicant_filings import NOT_YET_AVAILABLE
 from api.service.applicant_models import (
@@ -161,6 +163,11 @@ def render_message_page(status: int, detail: str) -> str:
     return _page(f"{status} / 我的承诺", body)
 
 
+def _plain(value: object) -> str:
+    """A claimed or observed value as its JSON text (strings as they are)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def _claims(claims: list[ClaimView]) -> str:
     head = "".join(
         f"<th>{label(t)}</th>"
@@ -185,9 +192,9 @@ def _claims(claims: list[ClaimView]) -> str:
         rows.append(
             "<tr>"
             f"<td><code>{e(claim.key)}</code></td>"
-            f"<td>{e(committed.get('op', ''))} {e(committed.get('value', ''))}</td>"
+            f"<td>{e(committed.get('op', ''))} {e(_plain(committed.get('value', '')))}</td>"
             f'<td class="{e(verdict or "")}">{label(_VERDICT.get(verdict, str(verdict)))}</td>'
-            f"<td>{e('' if claim.observed is None else claim.observed)}"
+            f"<td>{e('' if claim.observed is None else _plain(claim.observed))}"
             f"{'<br>' + e(claim.detail) if claim.detail else ''}</td>"
             f"<td>{source}</td></tr>"
         )

@@ -334,3 +334,50 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(world: ServiceWorld) 
         "/applicant/file", data={**form, "csrf": csrf}, follow_redirects=False
     )
     assert answer.status_code in (303, 501)  # past the CSRF check: filed, or not yet available
+
+
+# ---------------------------------------------------------------------- filings
+
+
+def _file(
+    world: ServiceWorld, headers: dict[str, str], digest: Hash32, kind: str, **body: Any
+) -> httpx.Response:
+    return world.client.post(
+        f"/v1/applicant/commitments/{hex32(digest)}/{kind}", json=body, headers=headers
+    )
+
+
+def test_the_applicant_objects_to_their_own_published_record(world: ServiceWorld) -> None:
+    digest = world.submit(world.signed())
+    record = world.add_breach(commitment=digest)
+    headers = bearer(session(world, digest))
+    response = _file(world, headers, digest, "objection", text="not me", breach_id=record.id)
+    assert response.status_code == 200, response.text
+    appeal = response.json()["appeal"]
+    assert (appeal["kind"], appeal["record_id"], appeal["filed_by"]) == (
+        "objection",
+        record.id,
+        "applicant",
+    )
+    assert appeal["state"] == "open"
+
+
+def test_no_objection_to_another_commitments_record(world: ServiceWorld) -> None:
+    mine, theirs = world.submit(world.signed()), world.submit(world.signed())
+    record = world.add_breach(commitment=theirs)
+    headers = bearer(session(world, mine))
+    before = snapshot(world)
+    response = _file(world, headers, mine, "objection", text="not me", breach_id=record.id)
+    assert_problem(response, 404, "not-found")
+    response = _file(world, headers, mine, "objection", text="not me")
+    assert_problem(response, 422, "invalid-request")
+    assert snapshot(world) == before
+
+
+def test_repair_before_its_time_is_refused(world: ServiceWorld) -> None:
+    digest = world.submit(world.signed())
+    record = world.add_breach(commitment=digest)  # decided 2026-11-20, general: 3 months
+    headers = bearer(session(world, digest))
+    response = _file(world, headers, digest, "repair", text="paid", breach_id=record.id)
+    body = assert_problem(response, 409, "action-refused")
+    assert body["earliest_repair"] == "2027-02-20"

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.service.applicant_access import (
     CSRF_REFUSED,
@@ -30,12 +31,7 @@ from api.service.applicant_access import (
     sign_command,
 )
 from api.service.applicant_auth import ApplicantAuth, ApplicantSession, csrf_matches
-from api.service.applicant_filings import (
-    Filing,
-    FilingRefusedError,
-    FilingUnavailableError,
-    file_for_applicant,
-)
+from api.service.applicant_filings import Filing, FilingUnavailableError, file_for_applicant
 from api.service.applicant_models import (
     MAX_FILING_CHARS,
     ApplicantView,
@@ -55,17 +51,16 @@ from api.service.applicant_page import (
     render_view_page,
 )
 from api.service.applicant_view import applicant_view
-from api.service.deps import HashDep, IntakeDep, RateLimit, RecordsDep, TodayDep
+from api.service.context import ServiceContext
+from api.service.deps import ContextDep, HashDep, IntakeDep, RateLimit, RecordsDep, TodayDep
 from api.service.problems import (
-    ACTION_REFUSED,
     INVALID_REQUEST,
     NOT_IMPLEMENTED,
     ProblemError,
     problem_responses,
 )
-from ledger import Hash32, Intake, hex32
+from ledger import Hash32, hex32
 from verifier import default_catalog
-from verifier.records import VerifierRecords
 
 router = APIRouter(prefix="/v1/applicant", tags=["applicants"], dependencies=[RateLimit])
 page = APIRouter(tags=["applicants"], include_in_schema=False, dependencies=[RateLimit])
@@ -180,19 +175,13 @@ def my_commitments(
     )
 
 
-def _file(
-    intake: Intake | None,
-    records: VerifierRecords,
-    session: ApplicantSession,
-    filing: Filing,
-) -> FilingAnswer:
+def _file(context: ServiceContext, session: ApplicantSession, filing: Filing) -> FilingAnswer:
     in_scope(session, filing.commitment)
+    require_intake(context.intake)
     try:
-        answer = file_for_applicant(require_intake(intake), records, filing)
+        answer = file_for_applicant(context, filing)
     except FilingUnavailableError as exc:
-        raise ProblemError(NOT_IMPLEMENTED, f"{exc.en} (not yet available)") from None
-    except FilingRefusedError as exc:
-        raise ProblemError(ACTION_REFUSED, str(exc)) from None
+        raise ProblemError(NOT_IMPLEMENTED, f"{exc.en}: nothing was stored") from None
     return FilingAnswer(
         kind=filing.kind, commitment=hex32(filing.commitment), accepted=True, **answer
     )
@@ -208,14 +197,12 @@ def file_json(
     kind: FilingKind,
     body: FilingRequest,
     session: SessionDep,
-    intake: IntakeDep,
-    records: RecordsDep,
-    on: TodayDep,
+    context: ContextDep,
 ) -> FilingAnswer:
-    """For a commitment of the session's. An objection or a repair names its `breach_id`.
-    A kind the service cannot take yet answers 501 and stores nothing."""
-    filing = Filing(kind, digest, body.text, body.breach_id, on)
-    return _file(intake, records, session, filing)
+    """For a commitment of the session's. An objection or a repair names its `breach_id`
+    (a record of that commitment). A kind the service cannot take yet answers 501 and
+    stores nothing; a refusal (too early, not published, already open) 409."""
+    return _file(context, session, Filing(kind, digest, body.text, body.breach_id))
 
 
 # --- the page -------------------------------------------------------------------------------
@@ -312,9 +299,7 @@ def _form_session(request: Request, auth: ApplicantAuth, form: dict[str, str]) -
 
 
 @page.post("/applicant/file")
-async def applicant_file(
-    request: Request, auth: AuthDep, intake: IntakeDep, records: RecordsDep, on: TodayDep
-) -> Response:
+async def applicant_file(request: Request, auth: AuthDep, context: ContextDep) -> Response:
     """A form's filing: back to /applicant saying it was filed, or why not."""
     try:
         form = await _form(request)
@@ -331,8 +316,8 @@ async def applicant_file(
             )
         digest: Hash32 = commitment_of(form.get("commitment", ""))
         breach_id = form.get("breach_id") or None
-        filing = Filing(kind, digest, text, breach_id[:100] if breach_id else None, on)
-        _file(intake, records, session, filing)
+        filing = Filing(kind, digest, text, breach_id[:100] if breach_id else None)
+        await run_in_threadpool(_file, context, session, filing)
     except ProblemError as exc:
         return _page_problem(exc)
     return RedirectResponse(f"/applicant?filed={kind}", status_code=303, headers=NO_STORE)
