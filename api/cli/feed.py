@@ -387,6 +387,8 @@ def feed_export(
     if format not in ("jsonl", "csv"):
         fail(f"--format {format!r}: give jsonl or csv", as_json=as_json)
     _scope(scope, as_json)
+    if scope == "government":  # sealed per platform key: verifier.feed.sharing
+        fail("--scope government: use feed export-shared --subscriber ID", as_json=as_json)
     if labels not in ("en", "zh"):
         fail(f"--labels {labels!r}: give en or zh", as_json=as_json)
     with reporting_errors(as_json):

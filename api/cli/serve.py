@@ -111,7 +111,9 @@ def tokens_issue(
     ] = None,
     scope: Annotated[
         str | None,
-        typer.Option("--scope", help="A feed token's scope: public, restricted or all."),
+        typer.Option(
+            "--scope", help="A feed token's scope: public, restricted, all or government."
+        ),
     ] = None,
     expires_in: Annotated[
         float | None,

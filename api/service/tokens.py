@@ -35,7 +35,9 @@ ROLES: tuple[Role, ...] = get_args(Role)
 OPERATOR = "OPERATOR"  # the department column of an operator token
 OPERATOR_ONLY: tuple[Role, ...] = ("operator",)  # the roles /readyz asks `lookup` for
 # A feed token reads the credit feed (GET /v1/feed) up to its scope; it acts for no department.
-FeedScope = Literal["public", "restricted", "all"]
+# A government one reads what `all` reads, each record with the identity sealed to a platform
+# key a subscriber registered (verifier.feed.sharing).
+FeedScope = Literal["public", "restricted", "all", "government"]
 FEED_SCOPES: tuple[FeedScope, ...] = get_args(FeedScope)
 FEED_CONSUMER = "FEED"  # the department column of a feed token that names no consumer
 TOKEN_PREFIX = "clt_"  # noqa: S105 - a public marker, not a secret
@@ -141,7 +143,9 @@ class TokenStore:
         if role not in ROLES:
             raise TokenError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         if (role == "feed") != (scope is not None):
-            raise TokenError("a feed token needs --scope (public, restricted or all); others none")
+            raise TokenError(
+                "a feed token needs --scope (public, restricted, all or government); others none"
+            )
         if scope is not None and scope not in FEED_SCOPES:
             raise TokenError(f"scope must be one of {', '.join(FEED_SCOPES)}, not {scope!r}")
         if not _DEPARTMENT.fullmatch(department):

@@ -1,12 +1,14 @@
 """The government-sharing scope: a credit platform opens the full identity of each record it is
-delivered with its private key; public and restricted subscribers get none; a ciphertext moved
-to another record or opened with another key fails; a malformed platform key stores nothing."""
+delivered (webhook, pull, export) with its private key; public, restricted and all readers get
+none; a ciphertext moved to another record or opened with another key fails; a malformed
+platform key stores nothing."""
 
 from __future__ import annotations
 
 import base64
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,9 @@ from support.feed_world import HRSS, FeedWorld, feed_world
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
+from api.demo import running
 from api.output import EXIT_CODES
+from api.service import ServiceContext, Settings, create_app
 from ledger import MASTER_KEY_ENV, Chain, Hash32, SignedCommitment, hex32
 from verifier import FeedError
 from verifier.feed import (
@@ -354,3 +358,65 @@ def test_subscribing_with_a_malformed_platform_key_stores_nothing(
     cli("feed", "subscribe", "http://platform.test/hook", "--scope", GOVERNMENT_SCOPE,
         "--store", url, "--master-key-file", master, code=EXIT_CODES[FeedError])  # fmt: skip
     assert count_subscribers(fw) == (0, 0)
+
+
+def test_feed_export_points_the_government_scope_to_the_shared_export(fw: FeedWorld) -> None:
+    url = f"sqlite:///{fw.world.db_path}"
+    output = cli("feed", "export", "--since", "2000-01-01", "--scope", GOVERNMENT_SCOPE,
+                 "--store", url, code=EXIT_CODES[FeedError])  # fmt: skip
+    assert "export-shared" in output
+
+
+# ---------------------------------------------------------------------- pulled over HTTP
+
+
+@contextmanager
+def service(fw: FeedWorld) -> Iterator[tuple[str, ServiceContext]]:
+    """The HTTP service over the world's store, with the master key, on loopback."""
+    settings = Settings(
+        data_dir=fw.world.tmp_path / "service",
+        store_url=f"sqlite:///{fw.world.db_path}",
+        deployment_file=fw.world.tmp_path / "no-deployment.json",
+        rate_limit_burst=10_000,
+        rate_limit_per_second=1_000.0,
+    )
+    context = ServiceContext.open(settings, vault=fw.world.vault)
+    with running(create_app(settings, context=context)) as url:
+        yield url, context
+
+
+def test_a_government_token_pulls_identities_sealed_to_a_registered_platform_key(
+    fw: FeedWorld,
+) -> None:
+    private, public = new_platform_key()
+    fw.follower().subscriptions.add_subscriber(
+        "http://platform.test/hook", GOVERNMENT_SCOPE, new_secret()[1], platform_key=raw_b64(public)
+    )
+    with service(fw) as (url, context):
+        government = context.tokens.issue("FEED", "feed", scope=GOVERNMENT_SCOPE).token
+        everything = context.tokens.issue("FEED", "feed", scope="all").token
+
+        def get(token: str, **params: object) -> httpx.Response:
+            headers = {"Authorization": f"Bearer {token}"}
+            return httpx.get(f"{url}/v1/feed", params={"limit": 100, **params}, headers=headers)
+
+        page = get(government, kid=key_id(public))
+        without_kid = get(government)
+        unknown_kid = get(government, kid=key_id(new_platform_key()[1]))
+        bad_kid = get(government, kid="not-a-kid")
+        all_page = get(everything, kid=key_id(public))
+    assert page.status_code == 200, page.text
+    records = page.json()["records"]
+    assert len(records) == 6 and page.json()["scope"] == GOVERNMENT_SCOPE
+    for record in records:
+        identity = open_record_identity(private, record)
+        assert identity is not None
+        applicant = committed_identity(fw, record["evidence"]["commitment_hash"])
+        assert (identity.name, identity.id_number) == (applicant["name"], applicant["id_number"])
+        verify_record(
+            FeedRecord.from_json_obj(without_sealed_identity(record)), fw.public_key(HRSS)
+        )
+    for refused in (without_kid, unknown_kid, bad_kid):
+        assert refused.status_code == 422, refused.text
+    assert all_page.status_code == 200
+    assert all(SEALED_IDENTITY not in r for r in all_page.json()["records"])

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
         without_sealed_identity,
     )
     from verifier.feed.store import FeedStore, PendingEvent, head_in
-    from verifier.feed.subscribers import Subscriptions
+    from verifier.feed.subscribers import Subscriptions, shared_page
     from verifier.feed.tables import feed_meta, feed_records, feed_subscribers
     from verifier.feed.webhooks import (
         SIGNATURE_HEADER,
@@ -92,6 +92,7 @@ _SURFACE = {
     "sign_body": "verifier.feed.webhooks",
     "sign_record": "verifier.feed.records",
     "SIGNATURE_HEADER": "verifier.feed.webhooks",
+    "shared_page": "verifier.feed.subscribers",
     "StepResult": "verifier.feed.follower",
     "Subscriptions": "verifier.feed.subscribers",
     "verify_body": "verifier.feed.webhooks",
@@ -139,6 +140,7 @@ __all__ = [
     "parse_platform_key",
     "private_key_pem",
     "seal_identity",
+    "shared_page",
     "sign_body",
     "sign_record",
     "verify_body",

@@ -101,6 +101,11 @@ class FeedStore:
             self._cursor_key = _seal_cursor_key(self._writer, vault, self._cursor_key)
 
     @property
+    def vault(self) -> Vault | None:
+        """The master key's vault this feed was opened with (None: without it)."""
+        return self._vault
+
+    @property
     def cursors(self) -> CursorCodec:
         """The codec of this feed's cursors; VaultError when its key is sealed and this
         store was opened without the master key."""

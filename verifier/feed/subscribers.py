@@ -194,6 +194,16 @@ class Subscriptions:
             ).scalar_one_or_none()
         return None if found is None else bytes(found)
 
+    def platform_key_by_kid(self, kid: str) -> bytes | None:
+        """The registered platform key whose key id is `kid` (None: no subscriber has it)."""
+        with self._engine.connect() as connection:
+            found = connection.execute(
+                select(feed_platform_keys.c.public_key)
+                .where(feed_platform_keys.c.kid == kid)
+                .limit(1)
+            ).scalar_one_or_none()
+        return None if found is None else bytes(found)
+
     def shared(self, body: str, platform_key: bytes) -> str:
         """A record body with the committer's identity sealed to `platform_key` added (as
         it is when the store cannot name the committer: erased, elsewhere, no vault)."""
@@ -328,3 +338,13 @@ class Subscriptions:
                 )
             ).one()
         return int(count), None if oldest is None else float(oldest)
+
+
+def shared_page(feed: FeedStore, bodies: Sequence[str], kid: str) -> list[str]:
+    """Record bodies as a government-scope reader pulls them: each with the committer's
+    identity sealed to the registered platform key `kid`; FeedError when no subscriber
+    registered that key (a reader cannot name a key of its own choosing)."""
+    key = Subscriptions(feed).platform_key_by_kid(kid)
+    if key is None:
+        raise FeedError(f"no government subscriber registered the platform key {kid!r}")
+    return [shared_body(body, feed.store, feed.vault, key) for body in bodies]

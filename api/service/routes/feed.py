@@ -2,7 +2,8 @@
 
 Who reads what: without a token, public records only (they are public anyway), rate-limited
 per client like the other public routes; a feed token (`commitledger tokens issue --role
-feed --scope public|restricted|all`) reads up to its scope, without the rate limit. A
+feed --scope public|restricted|all|government`) reads up to its scope, without the rate
+limit; a government one names the registered platform key (`kid`) identities are sealed to. A
 department token reads the public scope. `after` is the opaque cursor of the last page.
 """
 
@@ -26,14 +27,23 @@ from api.service.deps import (
 from api.service.problems import (
     FOREIGN_CURSOR,
     INVALID_CURSOR,
+    INVALID_REQUEST,
     UNAUTHORIZED,
     UNAVAILABLE,
     ProblemError,
     problem_responses,
 )
 from ledger import VaultError
-from verifier import CursorError, default_catalog
-from verifier.feed import MAX_CURSOR_CHARS, VISIBLE_SCOPES, ConsumerScope, CursorCodec, FeedStore
+from verifier import CursorError, FeedError, default_catalog
+from verifier.feed import (
+    GOVERNMENT_SCOPE,
+    MAX_CURSOR_CHARS,
+    VISIBLE_SCOPES,
+    ConsumerScope,
+    CursorCodec,
+    FeedStore,
+    shared_page,
+)
 
 router = APIRouter(tags=["feed"])
 
@@ -95,6 +105,15 @@ def _cursors(feed: FeedStore) -> CursorCodec:
         ) from None
 
 
+def _shared(feed: FeedStore, bodies: list[str], kid: str | None) -> list[str]:
+    if kid is None:
+        raise ProblemError(INVALID_REQUEST, "a government token reads with kid=<platform key id>")
+    try:
+        return shared_page(feed, bodies, kid)
+    except FeedError as exc:
+        raise ProblemError(INVALID_REQUEST, str(exc)) from None
+
+
 def _position(feed: FeedStore, after: str | None) -> int:
     if after is None:
         return 0
@@ -124,6 +143,14 @@ def read_feed(
     scope: Annotated[ConsumerScope, Depends(reader_scope)],
     after: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    kid: Annotated[
+        str | None,
+        Query(
+            pattern="^[0-9a-f]{16}$",
+            description="A government token: the id of the platform key (registered with "
+            "`feed subscribe --scope government`) each record's identity is sealed to",
+        ),
+    ] = None,
 ) -> Response:
     """Records after `after` (from the start without it) in sequence order, at most `limit`.
 
@@ -133,6 +160,8 @@ def read_feed(
     cursors = _cursors(feed)
     position = _position(feed, after)
     bodies, following = feed.page(position, limit, VISIBLE_SCOPES[scope])
+    if scope == GOVERNMENT_SCOPE:
+        bodies = _shared(feed, bodies, kid)
     # The bodies are stored as served: joined as they are, not parsed and dumped again.
     text = (
         '{"records":['
