@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from api.cli import appeals as cli_appeals
 from api.cli import applicant as cli_applicant
 from api.cli import chain as cli_chain
 from api.cli import config as cli_config
@@ -522,6 +523,7 @@ cli_config.register(app)
 cli_lifecycle.register(app)
 cli_chain.register(app)
 cli_applicant.register(app)
+cli_appeals.register(app)
 
 
 def main() -> None:

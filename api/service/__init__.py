@@ -11,6 +11,13 @@ from ledger import lazy_attributes
 
 if TYPE_CHECKING:
     from api.service.app import create_app
+    from api.service.appeals import (
+        appeal_records,
+        apply_for_repair,
+        decide_objection,
+        decide_repair,
+        file_objection,
+    )
     from api.service.applicant_auth import (
         ApplicantAuth,
         challenge_message,
@@ -44,6 +51,11 @@ if TYPE_CHECKING:
 # Each public name and the module that defines it: loaded on first use, so that
 # importing one name does not import the whole package (and web3 with it).
 _SURFACE = {
+    "appeal_records": "api.service.appeals",
+    "apply_for_repair": "api.service.appeals",
+    "decide_objection": "api.service.appeals",
+    "decide_repair": "api.service.appeals",
+    "file_objection": "api.service.appeals",
     "AccountRole": "api.service.keys",
     "ApplicantAuth": "api.service.applicant_auth",
     "challenge_message": "api.service.applicant_auth",
@@ -113,11 +125,16 @@ __all__ = [
     "SettingsError",
     "TokenStore",
     "api_tokens",
+    "appeal_records",
+    "apply_for_repair",
     "challenge_message",
     "configure_logging",
     "create_app",
+    "decide_objection",
+    "decide_repair",
     "department_code",
     "env_names",
+    "file_objection",
     "get_context",
     "header_deadline_protocol",
     "identity_fingerprints",
