@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,12 +27,13 @@ from api.cli import app as cli_app
 from api.demo import running
 from api.output import EXIT_CODES
 from api.service import ServiceContext, Settings, create_app
-from ledger import MASTER_KEY_ENV, Chain, Hash32, SignedCommitment, hex32
+from ledger import MASTER_KEY_ENV, Chain, Hash32, SignedCommitment, Store, Vault, hex32
 from verifier import FeedError
 from verifier.feed import (
     GOVERNMENT_SCOPE,
     SEALED_IDENTITY,
     FeedRecord,
+    FeedStore,
     SealedIdentityError,
     SharedIdentity,
     Subscriptions,
@@ -44,6 +46,7 @@ from verifier.feed import (
     parse_platform_key,
     private_key_pem,
     seal_identity,
+    shared_page,
     verify_record,
     without_sealed_identity,
 )
@@ -420,3 +423,24 @@ def test_a_government_token_pulls_identities_sealed_to_a_registered_platform_key
         assert refused.status_code == 422, refused.text
     assert all_page.status_code == 200
     assert all(SEALED_IDENTITY not in r for r in all_page.json()["records"])
+
+
+def test_platform_keys_are_kept_on_each_backend(store: Store) -> None:
+    vault = Vault(os.urandom(32))
+    feed = FeedStore(store, vault)
+    subscriptions = Subscriptions(feed, vault)
+    _private, public = new_platform_key()
+    with pytest.raises(FeedError):
+        subscriptions.add_subscriber(
+            "http://platform.test/hook", GOVERNMENT_SCOPE, new_secret()[1], platform_key="AAAA"
+        )
+    assert subscriptions.subscribers() == []
+    first = subscriptions.add_subscriber(
+        "http://platform.test/hook", GOVERNMENT_SCOPE, new_secret()[1], platform_key=raw_b64(public)
+    )
+    reopened = Subscriptions(FeedStore(store, vault), vault)  # the table is there: kept
+    assert reopened.platform_key(first) == public
+    assert reopened.platform_key_by_kid(key_id(public)) == public
+    assert reopened.platform_key_by_kid(key_id(new_platform_key()[1])) is None
+    with pytest.raises(FeedError, match="no government subscriber"):
+        shared_page(feed, [], key_id(new_platform_key()[1]))
