@@ -12,7 +12,12 @@ MAX_SIGNATURE_CHARS = 200  # base64 of a 64-byte Ed25519 or a <= 72-byte DER P-2
 MAX_FILING_CHARS = 4000
 
 DeadlineKind = Literal[
-    "verification_due", "rectify_by", "defence_ends", "publication_until", "earliest_repair"
+    "verification_due",
+    "rectify_by",
+    "defence_ends",
+    "publication_until",
+    "earliest_repair",
+    "decision_due",
 ]
 FilingKind = Literal["statement", "rectification", "objection", "repair"]
 
@@ -94,6 +99,18 @@ class NoticeView(BaseModel):
     hash: str | None = None
 
 
+class AppealView(BaseModel):
+    """An objection or a repair application of a breach record, and where it stands."""
+
+    id: str
+    kind: str
+    filed_by: str
+    filed_on: date
+    decide_by: date
+    state: str
+    decided_on: date | None = None
+
+
 class BreachView(BaseModel):
     """A breach record of one of the applicant's commitments."""
 
@@ -108,6 +125,7 @@ class BreachView(BaseModel):
     facts: str
     decision: str
     record_url: str
+    appeals: list[AppealView] = Field(default_factory=list)
 
 
 class FilingView(BaseModel):

@@ -46,7 +46,9 @@ _DEADLINE = {
     "defence_ends": "陈述申辩截止 / Defence ends",
     "publication_until": "公示截止 / Published until",
     "earliest_repair": "最早可申请信用修复 / Earliest repair",
+    "decision_due": "部门作出决定期限 / The department decides by",
 }
+_APPEAL = {"objection": "异议 / Objection", "repair": "信用修复申请 / Repair application"}
 _STATE = {
     None: "尚未核查 / not verified yet",
     "due": "待核查 / awaiting verification",
@@ -242,6 +244,14 @@ def _breach(breach: BreachView) -> str:
         ("文书编号 / Document number", e(breach.document_number)),
         ("失信事实 / Facts", e(breach.facts)),
         ("处理决定 / Decision", e(breach.decision)),
+    ]
+    rows += [
+        (
+            _APPEAL.get(a.kind, a.kind),
+            f"{e(a.state)}: {e(a.filed_on.isoformat())} → {e(a.decide_by.isoformat())}"
+            + (f" ({e(a.decided_on.isoformat())})" if a.decided_on else ""),
+        )
+        for a in breach.appeals
     ]
     return "<dl>" + "".join(f"<dt>{label(k)}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
 

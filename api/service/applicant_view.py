@@ -11,9 +11,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from api.service.appeals import appeal_records
 from api.service.applicant_auth import ApplicantSession
 from api.service.applicant_filings import filing_available
 from api.service.applicant_models import (
+    AppealView,
     ApplicantView,
     BreachView,
     ClaimView,
@@ -22,6 +24,8 @@ from api.service.applicant_models import (
     FilingView,
     NoticeView,
 )
+from api.service.context import ServiceContext
+from api.service.problems import UNAVAILABLE, ProblemError
 from ledger import (
     ErasedError,
     Hash32,
@@ -31,11 +35,12 @@ from ledger import (
     VaultError,
     hex32,
 )
-from verifier import BreachRecord, Catalog, earliest_repair, mask_id_number
+from verifier import BreachRecord, Catalog, default_catalog, earliest_repair, mask_id_number
 from verifier.records import Verification, VerifierRecords, breach_records
 
-# Notices sent to an applicant, by commitment: None until the service can list them.
+# Notices sent to an applicant, by commitment; appeals of a breach record, by its id.
 NoticeLister = Callable[[Hash32], list[dict[str, Any]]]
+AppealLister = Callable[[str], list[dict[str, Any]]]
 
 
 def _moment(seconds: float | int | None) -> datetime | None:
@@ -64,7 +69,9 @@ def _claims(signed: SignedCommitment, verification: Verification | None) -> list
     return views
 
 
-def breaches_of(records: VerifierRecords, hashes: tuple[Hash32, ...]) -> dict[bytes, list[Any]]:
+def breaches_of(
+    records: VerifierRecords, hashes: tuple[Hash32, ...]
+) -> dict[bytes, list[BreachRecord]]:
     """Every breach record (any status) of these commitments, oldest decision first."""
     found: dict[bytes, list[BreachRecord]] = {}
     if not hashes:
@@ -82,8 +89,9 @@ def breaches_of(records: VerifierRecords, hashes: tuple[Hash32, ...]) -> dict[by
     return dict(found)
 
 
-def _breach_view(record: BreachRecord) -> BreachView:
+def _breach_view(record: BreachRecord, appeals: AppealLister | None) -> BreachView:
     return BreachView(
+        appeals=[AppealView.model_validate(a) for a in (appeals(record.id) if appeals else [])],
         id=record.id,
         status=record.status,
         decision_date=record.decision_date,
@@ -99,7 +107,7 @@ def _breach_view(record: BreachRecord) -> BreachView:
 
 
 def _deadlines(
-    verification: Verification | None, breaches: list[BreachRecord], notices: list[NoticeView]
+    verification: Verification | None, breaches: list[BreachView], notices: list[NoticeView]
 ) -> list[DeadlineView]:
     found: list[DeadlineView] = []
     if verification is not None:
@@ -129,13 +137,18 @@ def _deadlines(
             if record.repaired_on is None:
                 found.append(
                     DeadlineView(
-                        kind="earliest_repair", day=earliest_repair(record), breach_id=record.id
+                        kind="earliest_repair", day=record.earliest_repair, breach_id=record.id
                     )
                 )
+        found += [
+            DeadlineView(kind="decision_due", day=appeal.decide_by, breach_id=record.id)
+            for appeal in record.appeals
+            if appeal.state == "open"
+        ]
     return sorted(found, key=lambda d: (d.day, d.kind))
 
 
-def _filings(commitment: str, breaches: list[BreachRecord]) -> list[FilingView]:
+def _filings(commitment: str, breaches: list[BreachView]) -> list[FilingView]:
     base = f"/v1/applicant/commitments/{commitment}"
     views = [
         FilingView(kind=kind, available=filing_available(kind), url=f"{base}/{kind}")
@@ -161,7 +174,7 @@ def _commitment_view(
     received_at: float,
     anchored: bool,
     verification: Verification | None,
-    breaches: list[BreachRecord],
+    breaches: list[BreachView],
     notices: list[NoticeView],
     catalog: Catalog,
 ) -> CommitmentView:
@@ -191,7 +204,7 @@ def _commitment_view(
         claims=_claims(signed, verification),
         deadlines=_deadlines(verification, breaches, notices),
         notices=notices,
-        breaches=[_breach_view(r) for r in breaches],
+        breaches=breaches,
         filings=_filings(hex32(digest), breaches),
     )
 
@@ -203,6 +216,7 @@ def applicant_view(
     catalog: Catalog,
     on: date,
     notices: NoticeLister | None = None,
+    appeals: AppealLister | None = None,
 ) -> ApplicantView:
     """The session's commitments as of `on` (erased ones are left out: nothing to show)."""
     store = intake.store
@@ -231,7 +245,7 @@ def applicant_view(
                 stored.received_at,
                 stored.state == "anchored",
                 records.verification(digest),
-                all_breaches.get(bytes(digest), []),
+                [_breach_view(r, appeals) for r in all_breaches.get(bytes(digest), [])],
                 sent,
                 catalog,
             )
@@ -243,4 +257,20 @@ def applicant_view(
         as_of=on,
         session_expires_at=datetime.fromtimestamp(session.expires_at, UTC),
         commitments=views,
+    )
+
+
+def view_for(context: ServiceContext, session: ApplicantSession) -> ApplicantView:
+    """The session's view over the service's store, as of the service's today, with the
+    appeals of each breach record."""
+    intake = context.intake
+    if intake is None:
+        raise ProblemError(UNAVAILABLE, "the service holds no master key: it cannot open documents")
+    appeals = appeal_records(context)
+
+    def appeals_of(record_id: str) -> list[dict[str, Any]]:
+        return [appeal.to_json_obj() for appeal in appeals.for_record(record_id)]
+
+    return applicant_view(
+        session, intake, context.records, default_catalog(), context.today(), appeals=appeals_of
     )

@@ -360,6 +360,18 @@ def test_the_applicant_objects_to_their_own_published_record(world: ServiceWorld
         "applicant",
     )
     assert appeal["state"] == "open"
+    [item] = world.client.get("/v1/applicant/commitments", headers=headers).json()["commitments"]
+    [breach] = item["breaches"]
+    assert [(a["id"], a["state"]) for a in breach["appeals"]] == [(appeal["id"], "open")]
+    due = [d for d in item["deadlines"] if d["kind"] == "decision_due"]
+    assert due == [
+        {
+            "kind": "decision_due",
+            "day": appeal["decide_by"],
+            "provisional": False,
+            "breach_id": record.id,
+        }
+    ]
 
 
 def test_no_objection_to_another_commitments_record(world: ServiceWorld) -> None:

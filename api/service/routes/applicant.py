@@ -50,9 +50,9 @@ from api.service.applicant_page import (
     render_sign_in_page,
     render_view_page,
 )
-from api.service.applicant_view import applicant_view
+from api.service.applicant_view import view_for
 from api.service.context import ServiceContext
-from api.service.deps import ContextDep, HashDep, IntakeDep, RateLimit, RecordsDep, TodayDep
+from api.service.deps import ContextDep, HashDep, IntakeDep, RateLimit
 from api.service.problems import (
     INVALID_REQUEST,
     NOT_IMPLEMENTED,
@@ -60,7 +60,6 @@ from api.service.problems import (
     problem_responses,
 )
 from ledger import Hash32, hex32
-from verifier import default_catalog
 
 router = APIRouter(prefix="/v1/applicant", tags=["applicants"], dependencies=[RateLimit])
 page = APIRouter(tags=["applicants"], include_in_schema=False, dependencies=[RateLimit])
@@ -161,18 +160,12 @@ def end_session(
     summary="The applicant's own commitments, outcomes, deadlines, notices and breaches",
     responses=problem_responses(401, 429, 503),
 )
-def my_commitments(
-    session: SessionDep, intake: IntakeDep, records: RecordsDep, on: TodayDep
-) -> Response:
+def my_commitments(session: SessionDep, context: ContextDep, response: Response) -> ApplicantView:
     """Each claim beside the department's data (source, time, hash of what it returned),
-    every deadline, every notice sent, every breach record with its status, and where to
-    file a statement, rectification evidence, an objection or a repair application."""
-    view = applicant_view(session, require_intake(intake), records, default_catalog(), on)
-    return Response(
-        view.model_dump_json(),
-        media_type="application/json",
-        headers=NO_STORE,
-    )
+    every deadline, every notice sent, every breach record with its status and appeals, and
+    where to file a statement, rectification evidence, an objection or a repair application."""
+    response.headers.update(NO_STORE)
+    return view_for(context, session)
 
 
 def _file(context: ServiceContext, session: ApplicantSession, filing: Filing) -> FilingAnswer:
@@ -231,16 +224,13 @@ def _cookie_session(request: Request, auth: ApplicantAuth) -> ApplicantSession |
 
 
 @page.get("/applicant")
-def applicant_page(
-    request: Request, auth: AuthDep, intake: IntakeDep, records: RecordsDep, on: TodayDep
-) -> HTMLResponse:
+def applicant_page(request: Request, auth: AuthDep, context: ContextDep) -> HTMLResponse:
     """The sign-in form, or the applicant's own file when the cookie's session is live."""
     session = _cookie_session(request, auth)
-    if session is None or intake is None:
-        return _html(render_sign_in_page(intake_open=intake is not None))
-    view: ApplicantView = applicant_view(session, intake, records, default_catalog(), on)
+    if session is None or context.intake is None:
+        return _html(render_sign_in_page(intake_open=context.intake is not None))
     filed = request.query_params.get("filed")
-    return _html(render_view_page(view, session.csrf_token, filed=filed))
+    return _html(render_view_page(view_for(context, session), session.csrf_token, filed=filed))
 
 
 def _page_problem(exc: ProblemError) -> HTMLResponse:
