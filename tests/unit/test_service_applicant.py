@@ -393,3 +393,31 @@ def test_repair_before_its_time_is_refused(world: ServiceWorld) -> None:
     response = _file(world, headers, digest, "repair", text="paid", breach_id=record.id)
     body = assert_problem(response, 409, "action-refused")
     assert body["earliest_repair"] == "2027-02-20"
+
+
+def test_the_applicant_routes_are_rate_limited(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    limited = open_service(
+        tmp_path, embedded_deployment, rate_limit_burst=2, rate_limit_per_second=0.001
+    )
+    try:
+        digest = limited.submit(limited.signed())
+        body = {"commitment": hex32(digest)}
+        for _ in range(2):
+            assert limited.client.post("/v1/applicant/challenge", json=body).status_code == 200
+        response = limited.client.post("/v1/applicant/challenge", json=body)
+        assert_problem(response, 429, "rate-limited")
+        assert_problem(limited.client.get("/applicant"), 429, "rate-limited")
+    finally:
+        limited.context.close()
+
+
+def test_only_the_pages_forms_may_be_urlencoded(world: ServiceWorld) -> None:
+    digest = world.submit(world.signed())
+    form = {"commitment": hex32(digest)}
+    assert world.client.post("/applicant/challenge", data=form).status_code == 200
+    response = world.client.post("/v1/applicant/challenge", data=form)
+    assert_problem(response, 400, "malformed-json")  # the JSON routes parse JSON only
+    response = world.client.post("/v1/commitments", data=form, headers=world.auth())
+    assert_problem(response, 400, "malformed-json")
