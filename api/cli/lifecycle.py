@@ -102,5 +102,7 @@ def _line(summary: dict[str, Any], day: date) -> str:
     return (
         f"{summary['department']} {day}: {len(summary['expired'])} expired, "
         f"{summary['overdue']} overdue rectifications decided, "
-        f"{summary['deadlines_moved']} provisional deadlines counted again"
+        f"{summary['deadlines_moved']} provisional deadlines counted again, "
+        f"{summary.get('objections_overdue', 0)} objections and "
+        f"{summary.get('repairs_overdue', 0)} repair applications past their limit flagged"
     )

@@ -79,3 +79,20 @@ def test_without_the_master_key_texts_are_not_filed(tmp_path: Path) -> None:
         "--reason", "r", env={},
     )  # fmt: skip
     assert code == 1 and "master key" in refused["error"]["message"]
+
+
+def test_the_lifecycle_line_counts_appeals_flagged_past_their_limit() -> None:
+    from datetime import date
+
+    from api.cli.lifecycle import _line
+
+    summary = {
+        "department": "BJ-HRSS",
+        "expired": [],
+        "overdue": 0,
+        "deadlines_moved": 0,
+        "objections_overdue": 2,
+        "repairs_overdue": 1,
+    }
+    line = _line(summary, date(2026, 12, 7))
+    assert "2 objections and 1 repair applications past their limit" in line
