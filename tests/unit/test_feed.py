@@ -64,7 +64,7 @@ def test_each_confirmed_status_change_is_one_signed_record_in_chain_order(fw: Fe
     assert by_kind["mismatch"].facts.publication_scope == "not_public"
     # A person is masked: surname and asterisks, the ID's region and last two only.
     details = breach.details
-    assert details.committer_category == "natural_person"
+    assert details.committer_category == "自然人"  # the code list's value
     assert details.committer_name is not None and details.committer_name[1:].strip("*") == ""
     assert details.credit_code is not None and "*" * 8 in details.credit_code
     assert details.unfulfilled and details.sanction and details.commitment_code

@@ -48,11 +48,11 @@ def test_an_ended_breach_leaves_the_public_feed_and_its_ending_record_stays(
     world.engine.run(DAY)
     follower = fw.follower()
     follower.step()
-    # Published: the token-less feed serves the breach, masked (`breach 郑* … not_fulfilled`).
+    # Published: the token-less feed serves the breach, masked (`breach 郑* … 未履约`).
     public = page_of(follower.feed, "public")
     assert kinds_of(public, corrected) == ["breach"]
     [body] = [r for r in public if r["evidence"]["commitment_hash"] == "0x" + corrected.hex()]
-    assert body["fulfilment_status"] == "not_fulfilled" and "*" in body["credit_code"]
+    assert body["fulfilment_status"] == "未履约" and "*" in body["credit_code"]
 
     by_commitment = {
         r.commitment_hash: r.id for r in world.engine.records.search_breaches(DAY).records

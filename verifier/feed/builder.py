@@ -17,21 +17,27 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from ledger import LedgerContract, SignedCommitment, Vault, VaultError, commitments, outcome_outbox
-from verifier.breaches import mask_id_number, mask_person_name, publication_period
+from verifier.breaches import add_months, mask_id_number, mask_person_name, publication_period
 from verifier.catalog import Catalog, Matter
+from verifier.departments import default_departments
 from verifier.feed.records import (
+    COMMITMENT_TYPES,
+    COMMITTER_CATEGORIES,
     ChainFacts,
     Details,
     FeedKind,
     FeedRecord,
     ReportKeys,
     chain_facts,
+    committer_category,
     department_codes,
     sign_record,
 )
 from verifier.feed.store import FeedStore, PendingEvent, head_in
-from verifier.records import publication_conflict
+from verifier.public_text import breach_facts, severity_text
+from verifier.records import breach_records, publication_conflict
 from verifier.records import verifications_table as verifications
+from verifier.rules import Comparison
 
 log = logging.getLogger("commitledger.feed")
 
@@ -45,6 +51,14 @@ _SANCTIONS: dict[FeedKind, str] = {
     "correction": "异议成立：撤销失信记录",
 }
 
+_REASONS: dict[str, str] = {
+    "certificate_replacing": "以书面承诺代替提交证明材料",
+    "approval_replacing": "以书面承诺代替审批条件的事前核查",
+}
+_UNFULFILLED_BY_DECISION: dict[FeedKind, str] = {
+    "breach": "经核查认定承诺内容不实或逾期未整改。",
+}
+
 
 @dataclass(frozen=True)
 class _Stored:
@@ -56,6 +70,7 @@ class _Stored:
     sealed: bytes
     wrapped_key: bytes | None
     due_on: str | None
+    rectify_by: str | None = None
 
 
 class BlockTimes:
@@ -166,6 +181,7 @@ class FeedBuilder:
         evidences = [bytes.fromhex(args["evidence"][2:]) for args in parsed]
         stored = _stored(connection, hashes)
         reports = _reports(connection, evidences)
+        published_until = _publication_ends(connection, [event.tx_hash for event in events])
         records: list[FeedRecord] = []
         for event, args, commitment, evidence in zip(
             events, parsed, hashes, evidences, strict=True
@@ -189,6 +205,8 @@ class FeedBuilder:
             details = self._details(
                 facts, commitment, stored.get(commitment), reports.get(evidence)
             )
+            if facts.kind == "breach" and event.tx_hash in published_until:
+                details = replace(details, valid_until=published_until[event.tx_hash])
             record = FeedRecord(head + len(records) + 1, facts, details)
             records.append(sign_record(record, key))
         return records
@@ -222,29 +240,46 @@ class FeedBuilder:
         stored: _Stored | None,
         report: dict[str, Any] | None,
     ) -> Details:
-        department_name = self._names.get(facts.department_code)
+        determining = self._unit(facts.department_code, "determining")
         if stored is None:  # anchored elsewhere: the chain facts are all there is
-            return Details(department_name=department_name)
+            return Details(
+                determining_unit=determining["determining_unit"],
+                determining_unit_code=determining["determining_unit_code"],
+            )
         matter = self._matter(stored.matter_code)
         common: dict[str, Any] = {
             "commitment_code": stored.code,
             "matter_code": stored.matter_code,
             "date_made": _code_date(stored.code),
-            "valid_until": None if stored.due_on is None else date.fromisoformat(stored.due_on),
-            "department_name": department_name,
-            "unfulfilled": _unfulfilled(report, matter),
+            # The unit that took the commitment: the store took it in for this department.
+            **self._unit(stored.department, "accepting"),
+            "valid_until": _valid_until(facts, stored, matter),
+            **determining,
+            "unfulfilled": _unfulfilled(facts.kind, report, matter),
             "sanction": _sanction(facts.kind, matter),
         }
         if matter is not None:
             common.update(
                 matter_name=matter.name,
-                commitment_type=matter.commitment_type,
+                commitment_type=COMMITMENT_TYPES[matter.commitment_type],
+                reason=f"申请办理{matter.name}，{_REASONS[matter.commitment_type]}",
                 content_summary=matter.notice.conditions,
+                liability=matter.notice.liability,
             )
         party = self._party(commitment, stored)
         if party is None:
             return Details(**common, personal_data_erased=True)
         return Details(**common, **party)
+
+    def _unit(self, department: str, role: str) -> dict[str, str | None]:
+        """`<role>_unit` and `<role>_unit_code` of `department` from the registry (the
+        catalog's name, and no code, for a department the registry lacks)."""
+        known = default_departments().get(department)
+        name = known.name if known is not None else self._names.get(department)
+        return {
+            f"{role}_unit": name,
+            f"{role}_unit_code": None if known is None else known.credit_code,
+        }
 
     def _matter(self, code: str) -> Matter | None:
         try:
@@ -261,15 +296,16 @@ class FeedBuilder:
             log.warning("sealed document of 0x%s does not open", commitment.hex())
             return None
         applicant = SignedCommitment.from_json_obj(json.loads(plain)).document.applicant
+        category = COMMITTER_CATEGORIES[committer_category(applicant.kind, applicant.id_number)]
         if applicant.kind == "person":
             return {
                 "committer_name": mask_person_name(applicant.name),
-                "committer_category": "natural_person",
+                "committer_category": category,
                 "credit_code": mask_id_number(applicant.id_type, applicant.id_number),
             }
         return {
             "committer_name": applicant.name,
-            "committer_category": "legal_person",
+            "committer_category": category,
             "credit_code": applicant.id_number,
         }
 
@@ -280,6 +316,13 @@ def _stored(connection: Connection, hashes: Sequence[bytes]) -> dict[bytes, _Sto
     due = dict(
         connection.execute(
             select(verifications.c.commitment_hash, verifications.c.due_on).where(
+                verifications.c.commitment_hash.in_(wanted)
+            )
+        ).all()
+    )
+    rectify = dict(
+        connection.execute(
+            select(verifications.c.commitment_hash, verifications.c.rectify_by).where(
                 verifications.c.commitment_hash.in_(wanted)
             )
         ).all()
@@ -298,9 +341,45 @@ def _stored(connection: Connection, hashes: Sequence[bytes]) -> dict[bytes, _Sto
         key = bytes(row.hash)
         wrapped = None if row.wrapped_key is None else bytes(row.wrapped_key)
         found[key] = _Stored(
-            row.code, row.matter_code, row.department, bytes(row.sealed), wrapped, due.get(key)
+            row.code,
+            row.matter_code,
+            row.department,
+            bytes(row.sealed),
+            wrapped,
+            due.get(key),
+            rectify.get(key),
         )
     return found
+
+
+def _publication_ends(connection: Connection, tx_hashes: Sequence[bytes]) -> dict[bytes, date]:
+    """The publication end of the breach record each transaction recorded (by tx hash)."""
+    rows = connection.execute(
+        select(breach_records.c.tx_hash, breach_records.c.publication_end).where(
+            breach_records.c.tx_hash.in_(list(set(tx_hashes)))
+        )
+    ).all()
+    return {bytes(row.tx_hash): date.fromisoformat(row.publication_end) for row in rows}
+
+
+def _valid_until(facts: ChainFacts, stored: _Stored, matter: Matter | None) -> date | None:
+    """The commitment's standing as the record states it (records.py's docstring): a breach
+    until its publication ends (the breach record's end, else the period from the day it
+    was determined), a mismatch until the rectification deadline, a record for a person
+    until the verification deadline; an ending record the day it ended; kept: none."""
+    kind = facts.kind
+    if kind == "breach":
+        if matter is None:
+            return None
+        months = publication_period(matter.severity).months_published
+        return add_months(facts.determined_on, months)
+    if kind == "mismatch":
+        return None if stored.rectify_by is None else date.fromisoformat(stored.rectify_by)
+    if kind == "needs_manual":
+        return None if stored.due_on is None else date.fromisoformat(stored.due_on)
+    if kind == "kept":
+        return None
+    return facts.determined_on
 
 
 def _reports(connection: Connection, evidences: Sequence[bytes]) -> dict[bytes, dict[str, Any]]:
@@ -319,18 +398,24 @@ def _code_date(code: str) -> date | None:
         return None
 
 
-def _unfulfilled(signed_report: dict[str, Any] | None, matter: Matter | None) -> str | None:
-    """The claims the department's data contradicted, as the report states them."""
+def _unfulfilled(
+    kind: FeedKind, signed_report: dict[str, Any] | None, matter: Matter | None
+) -> str | None:
+    """The claims the department's data contradicted, in Chinese from each comparison's
+    claim, operator and values (not the report's English `detail`); a breach decided
+    without a comparison (an overdue rectification, a person's decision) says so."""
     report = (signed_report or {}).get("report") or {}
-    failed = [c for c in report.get("comparisons", ()) if c.get("verdict") == "disagree"]
-    if not failed:
-        return None
-    specs = {spec.key: spec.description for spec in matter.claims} if matter else {}
-    return "；".join(f"{specs.get(c['key'], c['key'])}：{c.get('detail', '')}" for c in failed)
+    comparisons = [
+        Comparison.from_json_obj(c)
+        for c in report.get("comparisons", ())
+        if c.get("verdict") == "disagree"
+    ]
+    return breach_facts(comparisons, matter) or _UNFULFILLED_BY_DECISION.get(kind)
 
 
 def _sanction(kind: FeedKind, matter: Matter | None) -> str | None:
     if kind == "breach" and matter is not None:
         months = publication_period(matter.severity).months_published
-        return f"{matter.notice.liability}（{matter.severity}，失信公示{months}个月）"
+        liability = matter.notice.liability.rstrip("。")
+        return f"{liability}（{severity_text(matter.severity, months)}）。"
     return _SANCTIONS.get(kind)

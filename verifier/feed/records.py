@@ -6,6 +6,18 @@ repeat it). What the chain says (kind, department, day, evidence) is `ChainFacts
 `feed check` rebuilds from the node's logs alone; the rest comes from the store (the
 sealed document, the signed report) and is bound by the department's Ed25519 signature.
 
+Version 2 records carry the national credit-commitment data elements with Chinese code-list
+values (`COMMITTER_CATEGORIES`, `COMMITMENT_TYPES`, `FULFILMENT_ZH`, `SCOPE_ZH`): those are
+the values a platform loads; English is only a display label set (`EN_VALUES`). `kind`, like
+`id`, `sequence` and `version`, is the feed's own envelope (what changed), an English key.
+Version 1 records (English values, `department_name`) stored before still read back, verify
+and re-sign in their own shape.
+
+`valid_until` (有效期至) is the commitment's standing as the record states it: for a breach
+the end of its publication; for a mismatch the end of the rectification window; for a record
+needing a person, the verification deadline; for a repair, expiry, correction or withdrawal
+the day it was determined (the standing ended then); for a kept commitment none (it stands).
+
 Publication scope per kind (the national credit-commitment standard's three levels):
 breach, repair, expiry and correction are **public** (the public breach list and its
 removals); kept is **restricted** (positive credit information, to the platform and
@@ -20,6 +32,8 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
+from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 
 from ledger import (
@@ -40,7 +54,8 @@ Scope = Literal["public", "restricted", "not_public"]
 ConsumerScope = Literal["public", "restricted", "all", "government"]
 Fulfilment = Literal["fully_fulfilled", "partly_fulfilled", "not_fulfilled", "undetermined"]
 
-FEED_VERSION = 1
+FEED_VERSION = 2
+SCHEMA_FILE = Path(__file__).resolve().parent / "record.schema.json"
 CHINA_TIME = timezone(timedelta(hours=8))  # the platform's days are Beijing days
 
 KIND_OF_STATUS: dict[Status, FeedKind] = {
@@ -81,6 +96,57 @@ VISIBLE_SCOPES: dict[ConsumerScope, tuple[Scope, ...]] = {
     "government": ("public", "restricted", "not_public"),  # with identities: feed.sharing
 }
 
+# The code lists as the platform loads them: Chinese values in the record.
+FULFILMENT_ZH: dict[Fulfilment, str] = {
+    "fully_fulfilled": "已履约",
+    "partly_fulfilled": "部分履约",
+    "not_fulfilled": "未履约",
+    "undetermined": "待认定",
+}
+SCOPE_ZH: dict[Scope, str] = {"public": "公开", "restricted": "有限公开", "not_public": "不公开"}
+# The committer's category (承诺主体类别): the applicant's kind, an organisation's by its
+# credit code (GB 32100: 92 is a 个体工商户, registered with market regulation).
+COMMITTER_CATEGORIES: dict[str, str] = {
+    "natural_person": "自然人",
+    "legal_person": "法人",
+    "individual_business": "个体工商户",
+    "other_organisation": "其他组织",
+}
+# 承诺类型, seven values. Could not be confirmed against the template itself: the list
+# follows 国办发〔2019〕35号, which names approval-replacing (审批替代型, with 证明事项告知承诺
+# as certificate-replacing), voluntarily published (主动公示型), industry self-regulation
+# (行业自律型) and credit repair (信用修复型) commitments, plus acceptance with documents to
+# follow (容缺受理型) as local practice adds it, and 其他.
+COMMITMENT_TYPES: dict[str, str] = {
+    "approval_replacing": "审批替代型",
+    "certificate_replacing": "证明替代型",
+    "deficiency_tolerant": "容缺受理型",
+    "credit_repair": "信用修复型",
+    "industry_self_regulation": "行业自律型",
+    "voluntary_publication": "主动公示型",
+    "other": "其他",
+}
+# What each kind of change is called, for display (the record keeps `kind` as a key).
+KIND_ZH: dict[FeedKind, str] = {
+    "kept": "守诺认定",
+    "mismatch": "责令整改",
+    "needs_manual": "待人工核查",
+    "breach": "失信认定",
+    "repair": "信用修复",
+    "expiry": "公示期满",
+    "correction": "异议更正",
+    "withdrawal": "撤回承诺",
+}
+# English display labels of the Chinese values (a second label set, never the values).
+EN_VALUES: dict[str, str] = {
+    **{zh: en for en, zh in FULFILMENT_ZH.items()},
+    **{zh: en for en, zh in SCOPE_ZH.items()},
+    **{zh: en for en, zh in COMMITTER_CATEGORIES.items()},
+    **{zh: en for en, zh in COMMITMENT_TYPES.items()},
+}
+_FULFILMENT_OF_ZH = {zh: en for en, zh in FULFILMENT_ZH.items()}
+_SCOPE_OF_ZH = {zh: en for en, zh in SCOPE_ZH.items()}
+
 # The data elements' names as the national credit-commitment standard writes them (for files
 # a platform imports; the JSON keeps English keys).
 ZH_LABELS: dict[str, str] = {
@@ -94,14 +160,19 @@ ZH_LABELS: dict[str, str] = {
     "commitment_type": "承诺类型",
     "matter_code": "承诺事项编码",
     "matter_name": "承诺事项",
-    "content_summary": "承诺内容摘要",
-    "date_made": "承诺日期",
+    "reason": "承诺事由",
+    "content_summary": "承诺内容",
+    "date_made": "承诺作出日期",
+    "accepting_unit": "承诺受理单位",
+    "accepting_unit_code": "承诺受理单位统一社会信用代码",
+    "liability": "违诺责任",
     "valid_until": "有效期至",
     "fulfilment_status": "履约状态",
     "unfulfilled": "未履约内容",
     "sanction": "惩戒措施",
     "department_code": "认定部门代码",
-    "department_name": "认定部门",
+    "determining_unit": "认定单位",
+    "determining_unit_code": "认定单位统一社会信用代码",
     "determined_on": "认定日期",
     "publication_scope": "公开范围",
     "personal_data_erased": "个人信息已删除",
@@ -154,18 +225,31 @@ class Details:
 
     commitment_code: str | None = None
     committer_name: str | None = None  # masked for persons
-    committer_category: str | None = None  # natural_person | legal_person
+    committer_category: str | None = None  # a COMMITTER_CATEGORIES value (v1: an English key)
     credit_code: str | None = None  # USCC, or the masked ID of a person
-    commitment_type: str | None = None
+    commitment_type: str | None = None  # a COMMITMENT_TYPES value (v1: an English key)
     matter_code: str | None = None
     matter_name: str | None = None
+    reason: str | None = None
     content_summary: str | None = None
     date_made: date | None = None
-    valid_until: date | None = None
+    accepting_unit: str | None = None  # the unit that took the commitment
+    accepting_unit_code: str | None = None
+    liability: str | None = None  # the notice's liability for breach
+    valid_until: date | None = None  # see the module's docstring
     unfulfilled: str | None = None
     sanction: str | None = None
-    department_name: str | None = None
+    determining_unit: str | None = None  # the department whose signed report decided
+    determining_unit_code: str | None = None
     personal_data_erased: bool = False
+
+
+# The details a version 1 record has, and the name it gave the determining unit.
+_V1_DETAILS = (
+    "commitment_code", "committer_name", "committer_category", "credit_code",
+    "commitment_type", "matter_code", "matter_name", "content_summary", "date_made",
+    "valid_until", "unfulfilled", "sanction", "determining_unit", "personal_data_erased",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -185,6 +269,7 @@ class FeedRecord:
     facts: ChainFacts
     details: Details
     signature: FeedSignature | None = None
+    version: int = FEED_VERSION  # an old record read back keeps its own shape
 
     @property
     def id(self) -> str:
@@ -198,16 +283,25 @@ class FeedRecord:
         for name in ("date_made", "valid_until"):
             value = details[name]
             details[name] = None if value is None else value.isoformat()
+        fulfilment: str
+        scope: str
+        if self.version == 1:
+            details = {name: details[name] for name in _V1_DETAILS}
+            details["department_name"] = details.pop("determining_unit")
+            fulfilment, scope = facts.fulfilment_status, facts.publication_scope
+        else:
+            fulfilment = FULFILMENT_ZH[facts.fulfilment_status]
+            scope = SCOPE_ZH[facts.publication_scope]
         return {
-            "version": FEED_VERSION,
+            "version": self.version,
             "id": facts.id,
             "sequence": self.sequence,
             "kind": facts.kind,
             **details,
             "department_code": facts.department_code,
             "determined_on": facts.determined_on.isoformat(),
-            "fulfilment_status": facts.fulfilment_status,
-            "publication_scope": facts.publication_scope,
+            "fulfilment_status": fulfilment,
+            "publication_scope": scope,
             "evidence": asdict(facts.evidence),
         }
 
@@ -226,19 +320,26 @@ class FeedRecord:
         """Parse what `to_json_obj` wrote; FeedError naming what is wrong."""
         try:
             data = dict(obj)
+            version = int(data.pop("version"))
+            if version not in (1, FEED_VERSION):
+                raise ValueError(f"version {version} is not one this reader knows")
             signature = data.pop("signature", None)
             evidence = FeedEvidence(**data.pop("evidence"))
+            fulfilment, scope = data.pop("fulfilment_status"), data.pop("publication_scope")
+            if version == 1:
+                data["determining_unit"] = data.pop("department_name")
+            else:
+                fulfilment, scope = _FULFILMENT_OF_ZH[fulfilment], _SCOPE_OF_ZH[scope]
             facts = ChainFacts(
                 id=data.pop("id"),
                 kind=data.pop("kind"),
                 department_code=data.pop("department_code"),
                 determined_on=date.fromisoformat(data.pop("determined_on")),
-                publication_scope=data.pop("publication_scope"),
-                fulfilment_status=data.pop("fulfilment_status"),
+                publication_scope=scope,
+                fulfilment_status=fulfilment,
                 evidence=evidence,
             )
             sequence = int(data.pop("sequence"))
-            data.pop("version")
             for name in ("date_made", "valid_until"):
                 if data.get(name) is not None:
                     data[name] = date.fromisoformat(data[name])
@@ -246,8 +347,37 @@ class FeedRecord:
         except (KeyError, TypeError, ValueError) as exc:
             raise FeedError(f"not a feed record: {exc}") from None
         return cls(
-            sequence, facts, details, None if signature is None else FeedSignature(**signature)
+            sequence,
+            facts,
+            details,
+            None if signature is None else FeedSignature(**signature),
+            version,
         )
+
+
+def committer_category(applicant_kind: str, id_number: str) -> str:
+    """The COMMITTER_CATEGORIES key of an applicant: a person is a natural person; an
+    organisation by its credit code's first two characters (GB 32100-2015: registering
+    authority and type), 92 an individual business (个体工商户); 11-13 (机关, 事业单位,
+    群众团体), 51-53 (社会团体, 民办非企业单位, 基金会), 91 (企业) and 93 (农民专业合作社)
+    legal persons; any other type (x9 其他, 3x 律师事务所 and the like) other organisations.
+    A sole proprietorship or partnership is also registered as 91: the code cannot tell it
+    apart, so it is counted a legal person."""
+    if applicant_kind == "person":
+        return "natural_person"
+    prefix = id_number[:2].upper()
+    if prefix == "92":
+        return "individual_business"
+    if prefix in ("11", "12", "13", "51", "52", "53", "91", "93"):
+        return "legal_person"
+    return "other_organisation"
+
+
+@cache
+def record_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a version 2 record, as served at /v1/feed/schema."""
+    loaded: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return loaded
 
 
 def record_id(chain_id: int, contract: str, transaction: str, log_index: int) -> str:
