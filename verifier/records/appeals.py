@@ -151,7 +151,7 @@ class AppealTexts:
 
 
 def bounded_text(label: str, text: str, limit: int = MAX_TEXT) -> str:
-    """`text` stripped; AppealTextError when blank, too long or holding NUL."""
+    """`text` stripped; AppealTextError when blank, too long, holding NUL or not UTF-8."""
     stripped = text.strip()
     if not stripped:
         raise AppealTextError(f"the {label} must not be empty")
@@ -159,6 +159,10 @@ def bounded_text(label: str, text: str, limit: int = MAX_TEXT) -> str:
         raise AppealTextError(f"the {label} is {len(stripped)} characters; at most {limit}")
     if "\x00" in stripped:
         raise AppealTextError(f"the {label} holds a NUL character")
+    try:
+        stripped.encode("utf-8")  # sealed as UTF-8: a lone surrogate (JSON allows) is no text
+    except UnicodeEncodeError:
+        raise AppealTextError(f"the {label} is not text: it holds a lone surrogate") from None
     return stripped
 
 
