@@ -32,6 +32,7 @@ from verifier import FeedError
 from verifier.feed import (
     GOVERNMENT_SCOPE,
     SEALED_IDENTITY,
+    SIGNATURE_HEADER,
     FeedRecord,
     FeedStore,
     SealedIdentityError,
@@ -47,6 +48,7 @@ from verifier.feed import (
     private_key_pem,
     seal_identity,
     shared_page,
+    verify_body,
     verify_record,
     without_sealed_identity,
 )
@@ -207,14 +209,17 @@ def test_a_subscriber_with_a_malformed_or_misplaced_key_is_refused_storing_nothi
 def deliveries(fw: FeedWorld, scope: str, platform_key: str | None = None) -> list[str]:
     """The bodies a subscriber of `scope` is sent, in order, through a transport in memory."""
     bodies: list[str] = []
+    _shown, secret = new_secret()
 
     def take(request: httpx.Request) -> httpx.Response:
+        # The webhook signature covers the body as sent, sealed identity included.
+        assert verify_body(secret, request.headers[SIGNATURE_HEADER], request.content)
         bodies.append(request.content.decode("utf-8"))
         return httpx.Response(200)
 
     follower = fw.follower(client=httpx.Client(transport=httpx.MockTransport(take)))
     follower.subscriptions.add_subscriber(
-        "http://platform.test/hook", scope, new_secret()[1], platform_key=platform_key
+        "http://platform.test/hook", scope, secret, platform_key=platform_key
     )
     while follower.deliver():
         pass
@@ -330,6 +335,8 @@ def test_a_platform_subscribes_by_its_key_and_opens_the_shared_export(
     subscribed = one_json(cli("feed", "subscribe", "http://platform.test/hook", "--scope",
                               GOVERNMENT_SCOPE, "--platform-key", made["public_key"],
                               "--store", url, "--master-key-file", master, "--json"))  # fmt: skip
+    [status] = one_json(cli("feed", "status", "--store", url, "--json"))["subscribers"]
+    assert status["scope"] == GOVERNMENT_SCOPE and status["records_behind"] == 6
     out = tmp_path / "shared.jsonl"
     cli("feed", "export-shared", "--subscriber", subscribed["subscriber"], "--since",
         "2000-01-01", "--store", url, "--master-key-file", master, "--out", out)  # fmt: skip
