@@ -57,14 +57,19 @@ CSV_COLUMNS = (
     "commitment_type",
     "matter_code",
     "matter_name",
+    "reason",
     "content_summary",
     "date_made",
+    "accepting_unit",
+    "accepting_unit_code",
+    "liability",
     "valid_until",
     "fulfilment_status",
     "unfulfilled",
     "sanction",
     "department_code",
-    "department_name",
+    "determining_unit",
+    "determining_unit_code",
     "determined_on",
     "publication_scope",
     "personal_data_erased",
@@ -73,6 +78,8 @@ EVIDENCE_COLUMNS = ("chain_id", "contract", "transaction", "block", "log_index",
 # A spreadsheet takes a cell that starts with one of these as a formula (OWASP, "CSV
 # injection"): an organisation's name `=HYPERLINK(...)` would run when the file is opened.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Excel on Chinese Windows reads a CSV without a byte-order mark in the ANSI code page (GBK).
+UTF8_BOM = "\ufeff"
 
 
 def register(app: typer.Typer) -> None:
@@ -340,11 +347,52 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def _csv_line(record: dict[str, Any]) -> list[Any]:
+def display_values(labels: str) -> dict[str, dict[Any, str]]:
+    """Per coded column, what each stored value is shown as in the `labels` language (the
+    record holds the Chinese codes; version 1 records held English keys: both are mapped)."""
+    from verifier.feed import (
+        COMMITMENT_TYPES,
+        COMMITTER_CATEGORIES,
+        EN_VALUES,
+        FULFILMENT_ZH,
+        KIND_ZH,
+        SCOPE_ZH,
+    )
+
+    lists: dict[str, dict[str, str]] = {
+        "committer_category": COMMITTER_CATEGORIES,
+        "commitment_type": COMMITMENT_TYPES,
+        "fulfilment_status": {str(key): value for key, value in FULFILMENT_ZH.items()},
+        "publication_scope": {str(key): value for key, value in SCOPE_ZH.items()},
+    }
+    shown: dict[str, dict[Any, str]] = {}
+    for column, codes in lists.items():
+        if labels == "zh":
+            shown[column] = {**codes, **{zh: zh for zh in codes.values()}}
+        else:
+            shown[column] = {
+                **{en: en for en in codes},
+                **{zh: EN_VALUES[zh] for zh in codes.values()},
+            }
+    shown["kind"] = dict(KIND_ZH) if labels == "zh" else {kind: kind for kind in KIND_ZH}
+    shown["personal_data_erased"] = (
+        {True: "是", False: "否"} if labels == "zh" else {True: "yes", False: "no"}
+    )
+    return shown
+
+
+def _csv_line(record: dict[str, Any], shown: dict[str, dict[Any, str]]) -> list[Any]:
     evidence = record["evidence"]
     signature = record.get("signature") or {}
+    values = dict(record)
+    if "department_name" in values:  # a version 1 record
+        values.setdefault("determining_unit", values["department_name"])
+    for column, mapping in shown.items():
+        value = values.get(column)
+        if value is not None:
+            values[column] = mapping.get(value, value)
     cells = [
-        *(record.get(c) for c in CSV_COLUMNS),
+        *(values.get(c) for c in CSV_COLUMNS),
         *(evidence[c] for c in EVIDENCE_COLUMNS),
         signature.get("public_key"),
         signature.get("value"),
@@ -364,8 +412,20 @@ def feed_export(
     format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
     scope: ScopeOpt = "public",
     labels: Annotated[
-        str, typer.Option("--labels", help="CSV header: en (field names) or zh (the standard's).")
+        str,
+        typer.Option(
+            "--labels",
+            help="CSV header and coded values: en (field names, English labels) or zh (the "
+            "standard's names, the Chinese code values).",
+        ),
     ] = "en",
+    bom: Annotated[
+        bool | None,
+        typer.Option(
+            "--bom/--no-bom",
+            help="Open a CSV with a UTF-8 byte-order mark (for Excel); on with --labels zh.",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
     store: cli_store.StoreOpt = None,
     as_json: Annotated[
@@ -391,6 +451,9 @@ def feed_export(
         fail("--scope government: use feed export-shared --subscriber ID", as_json=as_json)
     if labels not in ("en", "zh"):
         fail(f"--labels {labels!r}: give en or zh", as_json=as_json)
+    if bom and format != "csv":
+        fail("--bom is for --format csv (JSON lines never start with one)", as_json=as_json)
+    with_bom = format == "csv" and (labels == "zh" if bom is None else bom)
     with reporting_errors(as_json):
         the_store = cli_store.open_store(store)
         if as_json and not out:  # the records in one document, not as lines
@@ -407,7 +470,11 @@ def feed_export(
                 if labels == "zh":
                     header = [ZH_LABELS[name] for name in header]
                 feed = FeedStore(the_store)
-                count = _write_export(feed, day, scope, format, target, header)
+                if with_bom:
+                    target.write(UTF8_BOM)
+                count = _write_export(
+                    feed, day, scope, format, target, header, display_values(labels)
+                )
             finally:
                 if out:
                     target.close()
@@ -420,15 +487,22 @@ def feed_export(
 
 
 def _write_export(
-    feed: FeedStore, day: date, scope: str, format: str, target: Any, header: list[str]
+    feed: FeedStore,
+    day: date,
+    scope: str,
+    format: str,
+    target: Any,
+    header: list[str],
+    shown: dict[str, dict[Any, str]] | None = None,
 ) -> int:
+    shown = display_values("en") if shown is None else shown
     count = 0
     writer = csv.writer(target) if format == "csv" else None
     if writer is not None:
         writer.writerow(header)
     for record in export_rows(feed, day, scope):
         if writer is not None:
-            writer.writerow(_csv_line(record))
+            writer.writerow(_csv_line(record, shown))
         else:
             target.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
         count += 1

@@ -8,6 +8,7 @@ import base64
 import csv
 import io
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +39,7 @@ from verifier.feed import (
     FeedRecord,
     FeedStore,
     new_secret,
+    record_schema,
     verify_body,
     verify_record,
 )
@@ -381,11 +383,66 @@ def test_export_as_json_lines_and_csv(fw: FeedWorld, tmp_path: Path) -> None:
     assert all(row["signature"] and row["transaction"].startswith("0x") for row in rows)
     zh = cli("feed", "export", "--since", since, "--format", "csv", "--labels", "zh",
              "--scope", "all", "--store", url)  # fmt: skip
-    header = next(csv.reader(io.StringIO(zh)))
+    header = next(csv.reader(io.StringIO(zh.removeprefix(feed_cli.UTF8_BOM))))
     assert header[:5] == ["序号", "记录标识", "变更类型", "承诺编码", "承诺主体名称"]
     assert len(list(csv.reader(io.StringIO(zh)))) == 7
     tomorrow = (date.today() + timedelta(days=2)).isoformat()
     assert cli("feed", "export", "--since", tomorrow, "--store", url) == ""
+
+
+# The columns whose cells may hold ASCII letters in a Chinese export: ids, codes, hashes,
+# addresses, keys and signatures (a masked ID or a passport number may end in X).
+CODE_COLUMNS = {
+    "记录标识", "承诺编码", "统一社会信用代码或证件号码", "承诺事项编码",
+    "承诺受理单位统一社会信用代码", "认定部门代码", "认定单位统一社会信用代码", "合约地址",
+    "交易哈希", "承诺哈希", "签名公钥", "签名",
+}  # fmt: skip
+
+
+def test_a_chinese_csv_export_opens_with_a_bom_and_holds_chinese_values_only(
+    fw: FeedWorld, tmp_path: Path
+) -> None:
+    """Issue #16: `--labels zh` gave Chinese column names over English values (`breach`,
+    `natural_person`, `certificate_replacing`, `not_fulfilled`, `False`) and no BOM."""
+    since = (date.today() - timedelta(days=2)).isoformat()
+    out = tmp_path / "feed.csv"
+    cli("feed", "export", "--since", since, "--format", "csv", "--labels", "zh",
+        "--scope", "all", "--store", store_url(fw), "--out", out)  # fmt: skip
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 byte-order mark: Excel reads it as UTF-8
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert len(rows) == 6
+    for row in rows:
+        for column, cell in row.items():
+            if column not in CODE_COLUMNS:
+                assert not re.search("[A-Za-z]", cell), (column, cell)
+    breach = next(row for row in rows if row["变更类型"] == "失信认定")
+    assert breach["承诺主体类别"] == "自然人" and breach["履约状态"] == "未履约"
+    assert breach["承诺类型"] == "证明替代型" and breach["个人信息已删除"] == "否"
+    assert breach["违诺责任"] and breach["承诺受理单位"] == "北京市人力资源和社会保障局"
+    assert len(breach["认定单位统一社会信用代码"]) == 18
+    # --no-bom leaves it out; English labels show English values and have none by default.
+    plain = cli("feed", "export", "--since", since, "--format", "csv", "--labels", "zh",
+                "--no-bom", "--scope", "all", "--store", store_url(fw))  # fmt: skip
+    assert plain.startswith("序号,")
+    english = cli("feed", "export", "--since", since, "--format", "csv", "--scope", "all",
+                  "--store", store_url(fw))  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(english)))
+    breach = next(row for row in rows if row["kind"] == "breach")
+    assert breach["fulfilment_status"] == "not_fulfilled"
+    assert breach["committer_category"] == "natural_person"
+    assert breach["personal_data_erased"] == "no"
+
+
+def test_the_record_schema_is_served(fw: FeedWorld) -> None:
+    with service(fw) as (url, _context):
+        response = httpx.get(f"{url}/v1/feed/schema")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/schema+json")
+    schema = response.json()
+    assert schema == record_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert {"liability", "accepting_unit", "accepting_unit_code"} <= set(schema["required"])
 
 
 def test_an_export_file_is_private_and_public_records_only_unless_asked(

@@ -9,6 +9,7 @@ department token reads the public scope. `after` is the opaque cursor of the las
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -42,6 +43,7 @@ from verifier.feed import (
     ConsumerScope,
     CursorCodec,
     FeedStore,
+    record_schema,
     shared_page,
 )
 
@@ -189,3 +191,28 @@ def feed_keys(keys: KeysDep) -> FeedKeys:
                 algorithm=key.algorithm, public_key=key.public_key_b64()
             )
     return FeedKeys(keys=views)
+
+
+@router.get(
+    "/v1/feed/schema",
+    summary="The JSON Schema of a feed record",
+    response_model=None,
+    dependencies=[RateLimit],
+    responses={
+        200: {
+            "description": "A JSON Schema (draft 2020-12) every served record validates against",
+            "content": {"application/schema+json": {}},
+        },
+        **problem_responses(429),
+    },
+)
+def feed_schema() -> Response:
+    """The record's data elements (the national credit-commitment data elements, Chinese
+    code-list values), their types and which are required: a platform validates what it
+    loads against it. The same file ships in the package (verifier/feed/record.schema.json)."""
+    text = json.dumps(record_schema(), ensure_ascii=False, separators=(",", ":"))
+    return Response(
+        text,
+        media_type="application/schema+json",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
