@@ -16,7 +16,9 @@ from api.output import EXIT_CHECK_FAILED, console, emit_json, reporting_errors, 
 from ledger import InvalidDocumentError, LedgerError, VaultError
 
 if TYPE_CHECKING:  # the commands import these inside themselves: SQLAlchemy, web3 are slow
-    from ledger import MatterTerms, Store, Vault
+    from sqlalchemy import Connection
+
+    from ledger import Hash32, MatterTerms, Store, Vault
     from verifier import Catalog
 
 MASTER_KEY_ENV = "COMMITLEDGER_MASTER_KEY"  # ledger.vault's
@@ -176,7 +178,7 @@ def erase(
     while the applicant has an unrepaired published breach: the law requires keeping it.
     A commitment erased before is reported as already erased (exit 0)."""
     from ledger import hex32, to_hash32
-    from verifier.records import VerifierRecords
+    from verifier.records import AppealRecords, VerifierRecords
 
     with reporting_errors(as_json):
         digest = to_hash32(commitment)
@@ -187,7 +189,12 @@ def erase(
             erased = already
             if stored is not None and not already:
                 records = VerifierRecords(the_store)  # opening migrates: its tables are there
-                erased = the_store.erase(digest, also=records.forget_applicant)
+
+                def forget(connection: Connection, erasing: Hash32) -> None:
+                    records.forget_applicant(connection, erasing)
+                    AppealRecords.forget_texts(connection, erasing)  # objections, repairs
+
+                erased = the_store.erase(digest, also=forget)
         finally:
             the_store.close()
         if not erased:

@@ -28,13 +28,22 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    inspect,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
-from ledger import InvalidDocumentError, Store, Vault, apply_migrations, migrations_table
+from ledger import (
+    Hash32,
+    InvalidDocumentError,
+    Store,
+    Vault,
+    apply_migrations,
+    migrations_table,
+)
 from verifier.errors import RecordsError, UnknownRecordError
+from verifier.records.tables import breach_records
 
 AppealKind = Literal["objection", "repair"]
 AppealState = Literal["open", "upheld", "rejected", "granted", "refused"]
@@ -302,6 +311,20 @@ class AppealRecords:
                     .values(overdue_flagged=True, updated_at=time.time())
                 )
         return rows
+
+    @staticmethod
+    def forget_texts(connection: Connection, commitment: Hash32) -> int:
+        """On erasure, in its transaction: the data keys of every text written about the
+        commitment's records are destroyed (the ciphertext left opens for no one); how many
+        appeals. The rest (dates, states, who decided) stays, as the breach records do."""
+        records = select(breach_records.c.id).where(breach_records.c.commitment_hash == commitment)
+        if not inspect(connection).has_table("appeals"):
+            return 0  # no appeal was ever filed on this store
+        return connection.execute(
+            update(appeals)
+            .where(appeals.c.record_id.in_(records))
+            .values(filing_key=None, reasons_key=None, updated_at=time.time())
+        ).rowcount
 
     # ------------------------------------------------------------------ reads
 
