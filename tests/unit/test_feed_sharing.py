@@ -451,3 +451,31 @@ def test_platform_keys_are_kept_on_each_backend(store: Store) -> None:
     assert reopened.platform_key_by_kid(key_id(new_platform_key()[1])) is None
     with pytest.raises(FeedError, match="no government subscriber"):
         shared_page(feed, [], key_id(new_platform_key()[1]))
+
+
+def test_a_platform_keys_table_another_process_just_made_is_used(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verifier.feed import subscribers as module
+
+    feed = FeedStore(store)
+    Subscriptions(feed)  # "the other process": the table is there now
+    looks = []
+    real_inspect, real_create = module.inspect, module.feed_platform_keys.create
+
+    class MissedIt:  # this process looked just before the other made it
+        def __init__(self, connection: Any) -> None:
+            self.real = real_inspect(connection)
+
+        def has_table(self, name: str) -> bool:
+            looks.append(name)
+            return len(looks) > 1 and self.real.has_table(name)
+
+    def create(bind: Any, checkfirst: bool = True) -> None:
+        real_create(bind, checkfirst=False)  # as if its own check had raced too
+
+    monkeypatch.setattr(module, "inspect", MissedIt)
+    monkeypatch.setattr(module.feed_platform_keys, "create", create)
+    subscriptions = Subscriptions(feed)
+    assert looks == ["feed_platform_keys", "feed_platform_keys"]
+    assert subscriptions.platform_key(1) is None

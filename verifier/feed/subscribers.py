@@ -27,6 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
 from ledger import Vault, VaultError, is_sealed_secret
 from verifier.errors import FeedError
@@ -125,8 +126,13 @@ class Subscriptions:
         with self._engine.connect() as connection:
             if inspect(connection).has_table(feed_platform_keys.name):
                 return
-        with self._writer.begin() as connection:
-            feed_platform_keys.create(connection, checkfirst=True)
+        try:
+            with self._writer.begin() as connection:
+                feed_platform_keys.create(connection, checkfirst=True)
+        except DBAPIError:  # another process created it at the same moment (PostgreSQL)
+            with self._engine.connect() as connection:
+                if not inspect(connection).has_table(feed_platform_keys.name):
+                    raise
 
     def _seal_clear_secrets(self, vault: Vault) -> None:
         """Seal the secrets a store from before sealing kept in clear (once; in place)."""
