@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jsonschema_rs
 import pytest
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from support.feed_world import DAY, HRSS, FeedWorld, feed_world
 from support.verifier_world import SAMR
 
-from ledger import Chain, InvalidDocumentError, SigningKey
+from ledger import Chain, InvalidDocumentError, SigningKey, Status, department_id
 from verifier import (
     Comparison,
     add_months,
@@ -36,13 +37,18 @@ from verifier.feed import (
     SCHEMA_FILE,
     SCOPE_ZH,
     FeedRecord,
+    chain_facts,
     check_feed,
     committer_category,
+    department_codes,
     record_schema,
     sign_record,
     verify_record,
 )
 from verifier.records import breach_records
+
+if TYPE_CHECKING:
+    from verifier.feed.records import ChainFacts
 
 ASCII_LETTERS = re.compile("[A-Za-z]")
 
@@ -242,3 +248,37 @@ def test_the_version_1_records_of_the_store_vector_read_back_as_they_were_signed
         # The bytes the department signed are rebuilt exactly: the signature still holds.
         assert record.body() == {k: v for k, v in body.items() if k != "signature"}
         verify_record(record, body["signature"]["public_key"])
+
+
+def _outcome_facts(from_status: Status, to_status: Status) -> ChainFacts:
+    return chain_facts(
+        chain_id=31337,
+        contract="0x" + "11" * 20,
+        transaction="0x" + "22" * 32,
+        block=7,
+        log_index=0,
+        block_timestamp=1_790_000_000,
+        args={
+            "commitment": "0x" + "33" * 32,
+            "department": department_id(HRSS),
+            "evidence": "0x" + "44" * 32,
+            "from": int(from_status),
+            "to": int(to_status),
+        },
+        departments=department_codes([HRSS]),
+    )
+
+
+def test_a_proposed_breach_is_a_record_nobody_but_the_platform_sees() -> None:
+    """The contract's Proposed status (a breach told to the applicant, in its defence
+    period) is a feed record of its own, not public; so is the correction of a proposal,
+    which was never published. Without it the feed stopped at the first such event."""
+    proposed = _outcome_facts(Status.MISMATCH, Status.PROPOSED)
+    assert proposed.kind == "proposed" and proposed.publication_scope == "not_public"
+    assert proposed.fulfilment_status == "undetermined"
+    annulled = _outcome_facts(Status.PROPOSED, Status.CORRECTED)
+    assert annulled.kind == "correction" and annulled.publication_scope == "not_public"
+    published = _outcome_facts(Status.BREACHED, Status.CORRECTED)
+    assert published.publication_scope == "public"  # a published breach's correction is
+    assert _outcome_facts(Status.PROPOSED, Status.BREACHED).publication_scope == "public"
+    assert "proposed" in record_schema()["properties"]["kind"]["enum"]

@@ -46,6 +46,7 @@ BUILD_LIMIT = 500  # events made into records in one transaction
 
 _SANCTIONS: dict[FeedKind, str] = {
     "mismatch": "责令限期整改（逾期未整改的，按承诺不实处理）",
+    "proposed": "拟认定失信：已告知当事人，陈述申辩期内不予公开",
     "repair": "信用修复：移出失信公示，链上记录保留",
     "expiry": "公示期满：移出失信公示，链上记录保留",
     "correction": "异议成立：撤销失信记录",
@@ -366,7 +367,8 @@ def _valid_until(facts: ChainFacts, stored: _Stored, matter: Matter | None) -> d
     """The commitment's standing as the record states it (records.py's docstring): a breach
     until its publication ends (the breach record's end, else the period from the day it
     was determined), a mismatch until the rectification deadline, a record for a person
-    until the verification deadline; an ending record the day it ended; kept: none."""
+    until the verification deadline; an ending record the day it ended; kept and a
+    proposed breach: none."""
     kind = facts.kind
     if kind == "breach":
         if matter is None:
@@ -377,7 +379,7 @@ def _valid_until(facts: ChainFacts, stored: _Stored, matter: Matter | None) -> d
         return None if stored.rectify_by is None else date.fromisoformat(stored.rectify_by)
     if kind == "needs_manual":
         return None if stored.due_on is None else date.fromisoformat(stored.due_on)
-    if kind == "kept":
+    if kind in ("kept", "proposed"):  # stands / not determined yet
         return None
     return facts.determined_on
 

@@ -16,13 +16,15 @@ and re-sign in their own shape.
 `valid_until` (有效期至) is the commitment's standing as the record states it: for a breach
 the end of its publication; for a mismatch the end of the rectification window; for a record
 needing a person, the verification deadline; for a repair, expiry, correction or withdrawal
-the day it was determined (the standing ended then); for a kept commitment none (it stands).
+the day it was determined (the standing ended then); for a kept commitment or a proposed
+breach none.
 
 Publication scope per kind (the national credit-commitment standard's three levels):
 breach, repair, expiry and correction are **public** (the public breach list and its
 removals); kept is **restricted** (positive credit information, to the platform and
-authorised users); mismatch under rectification, needs-manual and withdrawal are **not
-public** (no standing has been determined against the applicant).
+authorised users); mismatch under rectification, needs-manual, a proposed breach (in its
+defence period, told to the applicant only), a correction of such a proposal and withdrawal
+are **not public** (no standing has been determined against the applicant).
 """
 
 from __future__ import annotations
@@ -48,7 +50,15 @@ from ledger import (
 from verifier.errors import FeedError
 
 FeedKind = Literal[
-    "kept", "mismatch", "needs_manual", "breach", "repair", "expiry", "correction", "withdrawal"
+    "kept",
+    "mismatch",
+    "needs_manual",
+    "proposed",
+    "breach",
+    "repair",
+    "expiry",
+    "correction",
+    "withdrawal",
 ]
 Scope = Literal["public", "restricted", "not_public"]
 ConsumerScope = Literal["public", "restricted", "all", "government"]
@@ -62,6 +72,7 @@ KIND_OF_STATUS: dict[Status, FeedKind] = {
     Status.KEPT: "kept",
     Status.MISMATCH: "mismatch",
     Status.NEEDS_MANUAL: "needs_manual",
+    Status.PROPOSED: "proposed",
     Status.BREACHED: "breach",
     Status.REPAIRED: "repair",
     Status.EXPIRED: "expiry",
@@ -76,6 +87,7 @@ SCOPE_OF_KIND: dict[FeedKind, Scope] = {
     "kept": "restricted",
     "mismatch": "not_public",
     "needs_manual": "not_public",
+    "proposed": "not_public",  # told to the applicant, in the defence period
     "withdrawal": "not_public",
 }
 FULFILMENT_OF_KIND: dict[FeedKind, Fulfilment] = {
@@ -85,6 +97,7 @@ FULFILMENT_OF_KIND: dict[FeedKind, Fulfilment] = {
     "repair": "not_fulfilled",  # repaired afterwards: the history stays
     "expiry": "not_fulfilled",
     "needs_manual": "undetermined",
+    "proposed": "undetermined",
     "correction": "undetermined",  # the breach determination was annulled
     "withdrawal": "undetermined",
 }
@@ -131,6 +144,7 @@ KIND_ZH: dict[FeedKind, str] = {
     "kept": "守诺认定",
     "mismatch": "责令整改",
     "needs_manual": "待人工核查",
+    "proposed": "拟认定失信（陈述申辩期）",
     "breach": "失信认定",
     "repair": "信用修复",
     "expiry": "公示期满",
@@ -404,12 +418,16 @@ def chain_facts(
         raise FeedError(f"status {to_status.name} is not a change the feed reports")
     department = _bytes(args["department"])
     moment = datetime.fromtimestamp(block_timestamp, UTC)
+    from_status = Status(int(args["from"]))
+    scope = SCOPE_OF_KIND[kind]
+    if kind == "correction" and from_status == Status.PROPOSED:
+        scope = "not_public"  # a proposal annulled in its defence period was never published
     return ChainFacts(
         id=record_id(chain_id, contract, transaction, log_index),
         kind=kind,
         department_code=departments.get(department, "0x" + department.hex()),
         determined_on=moment.astimezone(CHINA_TIME).date(),
-        publication_scope=SCOPE_OF_KIND[kind],
+        publication_scope=scope,
         fulfilment_status=FULFILMENT_OF_KIND[kind],
         evidence=FeedEvidence(
             chain_id=chain_id,
@@ -419,7 +437,7 @@ def chain_facts(
             log_index=log_index,
             commitment_hash="0x" + _bytes(args["commitment"]).hex(),
             evidence_hash="0x" + _bytes(args["evidence"]).hex(),
-            from_status=Status(int(args["from"])).name,
+            from_status=from_status.name,
             to_status=to_status.name,
             block_time=moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
         ),
