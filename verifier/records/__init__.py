@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ledger import lazy_attributes
 
 if TYPE_CHECKING:
+    from verifier.records.accesses import Access, AccessLog, AccessPurpose, accesses_of
     from verifier.records.appeals import (
         Appeal,
         AppealKind,
@@ -52,6 +53,10 @@ if TYPE_CHECKING:
 # Each public name and the module that defines it: loaded on first use, so that
 # importing one name does not import the whole package (and web3 with it).
 _SURFACE = {
+    "Access": "verifier.records.accesses",
+    "AccessLog": "verifier.records.accesses",
+    "AccessPurpose": "verifier.records.accesses",
+    "accesses_of": "verifier.records.accesses",
     "Appeal": "verifier.records.appeals",
     "AppealKind": "verifier.records.appeals",
     "AppealRecords": "verifier.records.appeals",
@@ -96,6 +101,9 @@ __all__ = [
     "NAME_INDEX_DDL",
     "SEARCH_INDEXES",
     "TRIGRAM",
+    "Access",
+    "AccessLog",
+    "AccessPurpose",
     "Appeal",
     "AppealKind",
     "AppealRecords",
@@ -113,6 +121,7 @@ __all__ = [
     "Verification",
     "VerificationState",
     "VerifierRecords",
+    "accesses_of",
     "bounded_evidence",
     "bounded_text",
     "breach_records",
