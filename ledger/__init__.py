@@ -125,6 +125,7 @@ if TYPE_CHECKING:
     )
     from ledger.types import DepartmentId, Hash32, hex32, to_hash32
     from ledger.vault import MASTER_KEY_ENV, Sealed, Vault, is_sealed_secret
+    from ledger.webhook_signature import sign_webhook_body, verify_webhook_body
 
 # Each public name and the module that defines it: loaded on first use, so that
 # importing one name does not import the whole package (and web3 with it).
@@ -260,6 +261,8 @@ _SURFACE = {
     "verify_bytes": "ledger.signing",
     "verify_proof": "ledger.merkle",
     "verify_signed": "ledger.signing",
+    "sign_webhook_body": "ledger.webhook_signature",
+    "verify_webhook_body": "ledger.webhook_signature",
     "write_artifact": "ledger.compiler",
     "ZERO_HASH": "ledger.contract",
 }
@@ -388,6 +391,7 @@ __all__ = [
     "runtime_code_check",
     "schema_migrations",
     "sign_commitment",
+    "sign_webhook_body",
     "stale_fields",
     "standard_json_input",
     "stored_bundle",
@@ -397,6 +401,7 @@ __all__ = [
     "verify_bytes",
     "verify_proof",
     "verify_signed",
+    "verify_webhook_body",
     "write_artifact",
 ]
 

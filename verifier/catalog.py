@@ -8,8 +8,6 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
-
 from ledger import (
     ClaimTerm,
     Hash32,
@@ -19,6 +17,7 @@ from ledger import (
     canonical_bytes,
     keccak256,
 )
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 MATTERS_DIR = Path(__file__).resolve().parent / "matters"
 
@@ -118,6 +117,9 @@ class Matter(_Data):
     # in force before `notice` (commitments signed then still name their hashes).
     conditions: tuple[Condition, ...] = ()
     earlier_notices: tuple[Notice, ...] = ()
+    # The statement-and-defence period (陈述申辩期) of a proposed breach, in working days from
+    # the notice's delivery: the breach is published only after it ends without a defence.
+    defence_working_days: int = Field(default=5, ge=1, le=60)
 
     @model_validator(mode="after")
     def _conditions_name_known_claims(self) -> Matter:

@@ -57,6 +57,7 @@ def make_changes(world: World) -> dict[str, Hash32]:
     hashes = dict(zip(picks, world.commit(*picks.values()), strict=True))
     world.engine.withdraw(hashes["withdrawal"], DAY, "withdrawn at the counter")
     world.engine.run(DAY)
+    world.publish(DAY)  # proposed, then published after its defence (issue #14)
     [breach] = world.engine.records.search_breaches(DAY).records
     world.engine.repair(breach.id, add_months(DAY, 3), "repair decision 京人社修复〔2027〕1号")
     hashes["repair"] = hashes["breach"]

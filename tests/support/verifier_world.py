@@ -33,7 +33,16 @@ from ledger import (
 )
 from support.deployment import Deployment, deploy
 from verifier import Catalog, HttpSource, default_catalog
-from verifier.engine import Department, EngineConfig, VerificationEngine, engine_for
+from verifier.engine import (
+    Department,
+    DepartmentActions,
+    EngineConfig,
+    RunSummary,
+    VerificationEngine,
+    confirm_breach,
+    engine_for,
+)
+from verifier.records import NoticeRecords
 
 HRSS = "BJ-HRSS"
 SAMR = "BJ-SAMR"
@@ -134,6 +143,23 @@ class World:
         )
         self._engines.append(engine)
         return engine
+
+    def publish(
+        self,
+        on: date,
+        summary: RunSummary | None = None,
+        actions: DepartmentActions | None = None,
+    ) -> list[str]:
+        """Every proposed breach of the engine's department (or of `actions`'s) published on
+        `on` by an officer's confirmation, as after its defence period: the breach records
+        (added to `summary.breaches` too)."""
+        acting = actions if actions is not None else self.engine.actions
+        published: list[str] = []
+        for notice in NoticeRecords(acting.store).listed(acting.code, "open"):
+            published += confirm_breach(
+                acting, notice.commitment_hash, on, "test officer", "confirmed", summary
+            )
+        return published
 
     def restarted(self, config: EngineConfig | None = None) -> VerificationEngine:
         """A fresh engine as after a process restart: new store handle, chain client, nonces."""

@@ -28,12 +28,13 @@ from ledger import (
     Status,
     TransactionTimeoutError,
     department_id,
+    hex32,
     keccak256,
     sign_commitment,
 )
 from verifier import BreachRecord, ClosingNote, SignedReport, VerificationError, verify_report
 from verifier.engine import Department, EngineConfig
-from verifier.records import VerifierRecords
+from verifier.records import NoticeRecords, VerifierRecords
 
 FOOD = "BJ-SAMR-0001"
 
@@ -74,19 +75,20 @@ def one_of_each(world: World) -> dict[str, Hash32]:
 EXPECTED_STATUS = {
     "kept": Status.KEPT,
     "mismatch": Status.MISMATCH,
-    "false": Status.BREACHED,
+    "false": Status.PROPOSED,  # notified first: published after the defence (issue #14)
     "needs_manual": Status.NEEDS_MANUAL,
 }
 EXPECTED_STATE = {
     "kept": "kept",
     "mismatch": "mismatch",
-    "false": "breached",
+    "false": "proposed",
     "needs_manual": "manual",
 }
 
 
 def assert_recorded_once(world: World, hashes: dict[str, Hash32]) -> None:
-    """Every outcome on chain and in the records, each exactly once, one breach published."""
+    """Every outcome on chain and in the records, each exactly once, one breach proposed
+    with one notice (nothing published before the defence)."""
     records = world.engine.records
     for outcome, commitment in hashes.items():
         assert world.status(commitment) == EXPECTED_STATUS[outcome], outcome
@@ -94,6 +96,9 @@ def assert_recorded_once(world: World, hashes: dict[str, Hash32]) -> None:
         assert verification is not None and verification.state == EXPECTED_STATE[outcome]
     recorded = world.events_of("OutcomeRecorded")
     assert {outcome: recorded[h] for outcome, h in hashes.items()} == dict.fromkeys(hashes, 1)
+    notices = NoticeRecords(world.store).listed(HRSS)
+    assert [n.commitment_hash for n in notices] == [hashes["false"]]
+    assert world.ledger.open_breaches() == 0
     # The records point at the transaction and block that carry each outcome.
     where = {
         bytes(e["args"]["commitment"]): (bytes(e["transactionHash"]), e["blockNumber"])
@@ -103,12 +108,16 @@ def assert_recorded_once(world: World, hashes: dict[str, Hash32]) -> None:
         verification = records.verification(commitment)
         assert verification is not None
         assert (verification.tx_hash, verification.block_number) == where[commitment]
+    assert records.search_breaches(DAY).total == 0
+    assert world.events_of("BreachRecorded") == Counter()
+    assert world.engine.outbox.open(HRSS) == []
+    # published once its defence ends: one breach, from the chain's Proposed record
+    world.publish(DAY)
     [breach] = records.search_breaches(DAY).records
-    assert breach.evidence.block == where[hashes["false"]][1]
+    assert breach.commitment_hash == hex32(hashes["false"])
     assert world.events_of("BreachRecorded") == Counter({hashes["false"]: 1})
     assert world.ledger.open_breaches() == 1
-    assert records.search_breaches(DAY).total == 1
-    assert world.engine.outbox.open(HRSS) == []
+    assert world.publish(DAY) == []
 
 
 # ---------------------------------------------------------------------- departments
@@ -325,7 +334,7 @@ def test_a_tampered_stored_document_is_an_integrity_failure_with_nothing_on_chai
 def test_a_second_run_records_nothing(world: World) -> None:
     hashes = one_of_each(world)
     first = world.engine.run(DAY)
-    assert first.recorded == 4 and first.transactions == 1 and len(first.breaches) == 1
+    assert first.recorded == 4 and first.transactions == 1 and first.breaches == []
 
     second = world.engine.run(DAY)
     restarted = world.restarted().run(DAY)
@@ -342,7 +351,7 @@ CRASHES_AFTER_BROADCAST: dict[str, tuple[str, Exception]] = {
         TransactionTimeoutError("no receipt within the deadline"),
     ),
     "outcome not recorded": ("record_outcomes", RuntimeError("killed while recording")),
-    "breach not published": ("add_breach", RuntimeError("killed while publishing")),
+    "notice not kept": ("issue", RuntimeError("killed while keeping the notice")),
 }
 
 
@@ -354,6 +363,8 @@ def test_a_crash_after_the_broadcast_is_recovered_without_recording_twice(
     name, error = CRASHES_AFTER_BROADCAST[crash]
     if name == "wait_mined":
         monkeypatch.setattr(world.chain, name, once(world.chain.wait_mined, error))
+    elif name == "issue":
+        monkeypatch.setattr(NoticeRecords, name, once(NoticeRecords.issue, error))
     else:
         monkeypatch.setattr(VerifierRecords, name, once(getattr(VerifierRecords, name), error))
 
@@ -390,7 +401,7 @@ def test_a_crash_before_the_broadcast_is_recovered_by_sending_once(
     recovered = world.restarted().run(DAY)
 
     assert recovered.transactions == 1 and recovered.recorded == 4
-    assert len(recovered.breaches) == 1
+    assert recovered.breaches == []
     assert_recorded_once(world, hashes)
     assert world.engine.run(DAY).transactions == 0
 
@@ -422,6 +433,10 @@ def test_a_recovery_run_reports_the_breaches_it_published(
 
     recovered = world.restarted().run(DAY)
 
+    assert recovered.breaches == []  # proposed: its notice kept once, nothing published
+    [notice] = NoticeRecords(world.store).listed(HRSS)
+    assert notice.commitment_hash == hashes["false"]
+    assert world.publish(DAY, recovered) == [only_breach(world).id]
     assert recovered.breaches == [only_breach(world).id]
     assert only_breach(world).commitment_hash == "0x" + hashes["false"].hex()
 
@@ -492,6 +507,7 @@ def test_a_decision_the_chain_cannot_take_is_refused_and_blocks_nothing(world: W
     kept, _ = world.commit_kind("agree")
     breached, _ = world.commit_kind("false")
     world.engine.run(DAY)
+    world.publish(DAY)
 
     with pytest.raises(VerificationError, match="KEPT on chain"):
         world.engine.decide(kept, "kept", DAY, "officer 3", "checked twice")
@@ -543,6 +559,9 @@ def test_overdue_processing_retried_after_the_node_refused_it_breaches_once(
     summary = world.engine.run(late)
 
     assert summary.transactions == 0
+    assert world.status(commitment) == Status.PROPOSED  # notified before publication
+    assert len(NoticeRecords(world.store).listed(HRSS)) == 1
+    world.publish(late)
     assert world.status(commitment) == Status.BREACHED
     assert world.events_of("BreachRecorded")[commitment] == 1
     assert world.engine.records.search_breaches(late).total == 1
@@ -554,6 +573,7 @@ def test_an_annulment_retried_after_the_node_refused_it_corrects_once(
 ) -> None:
     commitment, applicant = world.commit_kind("false")
     world.engine.run(DAY)
+    world.publish(DAY)
     record = only_breach(world)
     refuse_next_broadcast(world, monkeypatch)
     with pytest.raises(ChainError):
@@ -718,6 +738,10 @@ def test_a_breach_found_in_a_run_is_published_without_opening_its_document_again
 
     summary = engine.run(DAY)
 
+    # each notice names its addressee (masked) from the document checked in the run
+    notices = NoticeRecords(world.store).listed(HRSS)
+    assert len(notices) == len(falses) and all(n.body["addressee"] for n in notices)
+    world.publish(DAY, summary, engine.actions)
     assert len(summary.breaches) == len(falses)
     published = [engine.records.breach(record_id) for record_id in summary.breaches]
     assert all(record is not None and record.party_name for record in published)

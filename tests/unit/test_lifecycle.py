@@ -35,6 +35,7 @@ def test_thirty_days_after_its_publication_ends_a_breach_is_expired_everywhere(
     world = fw.world
     commitment, applicant = world.commit_kind("false", POINTS)
     world.engine.run(DAY)
+    world.publish(DAY)
     [record] = [
         r
         for r in world.engine.records.search_breaches(DAY).records
@@ -85,10 +86,14 @@ def test_an_overdue_rectification_becomes_a_breach_once(fw: FeedWorld) -> None:
     assert run_lifecycle(world.engine.actions, late).overdue == 2
     assert run_lifecycle(world.engine.actions, late).overdue == 0
     for overdue in (commitment, fw.hashes["mismatch"]):
+        assert world.status(overdue) == Status.PROPOSED  # notified: not published yet
+    world.publish(late)
+    for overdue in (commitment, fw.hashes["mismatch"]):
         assert world.status(overdue) == Status.BREACHED
         assert world.outcome_events(overdue) == [
             (Status.ANCHORED, Status.MISMATCH),
-            (Status.MISMATCH, Status.BREACHED),
+            (Status.MISMATCH, Status.PROPOSED),
+            (Status.PROPOSED, Status.BREACHED),
         ]
 
 

@@ -150,12 +150,18 @@ def test_no_certificate_by_the_end_of_the_window_is_a_published_breach(world: Wo
         world.engine.rectify(commitment, after, "officer 0042", "certificate came late")
     summary = world.engine.run(after)
 
-    assert summary.transactions == 1
-    [record_id] = summary.breaches
+    # Proposed first: the applicant is notified and may answer; nothing is published.
+    assert summary.transactions == 1 and summary.breaches == []
+    assert world.status(commitment) == Status.PROPOSED
+    assert world.engine.records.search_breaches(after).total == 0
+    assert not world.store.is_excluded(world.fingerprint(applicant))
+    # Published after the defence (here an officer's confirmation).
+    [record_id] = world.publish(after, summary)
     assert world.status(commitment) == Status.BREACHED
     assert world.outcome_events(commitment) == [
         (Status.ANCHORED, Status.MISMATCH),
-        (Status.MISMATCH, Status.BREACHED),
+        (Status.MISMATCH, Status.PROPOSED),
+        (Status.PROPOSED, Status.BREACHED),
     ]
     assert world.events_of("BreachRecorded")[commitment] == 1
     assert world.ledger.open_breaches() == 1
@@ -247,7 +253,10 @@ def test_an_applicant_with_an_unrepaired_breach_is_refused_the_commitment_route(
 ) -> None:
     commitment, applicant = world.commit_kind("false", POINTS)
     summary = world.engine.run(DAY)
-    assert len(summary.breaches) == 1
+    assert summary.breaches == []
+    # Not excluded while the breach is only proposed (in its defence period).
+    assert not world.store.is_excluded(world.fingerprint(applicant))
+    assert len(world.publish(DAY, summary)) == 1
     assert world.status(commitment) == Status.BREACHED
 
     refused = world.sign(world.again(applicant))
@@ -316,6 +325,7 @@ def test_a_general_breach_is_repaired_only_after_3_months_and_its_history_stays(
 ) -> None:
     commitment, applicant = world.commit_kind("false", POINTS)
     world.engine.run(DAY)
+    world.publish(DAY)
     record_id = only_breach_id(world, DAY)
     record = world.engine.records.breach(record_id)
     assert record is not None and record.severity == "general"
@@ -340,7 +350,8 @@ def test_a_general_breach_is_repaired_only_after_3_months_and_its_history_stays(
     assert world.events_of("BreachRecorded")[commitment] == 1
     assert world.events_of("BreachRepaired")[commitment] == 1
     assert world.outcome_events(commitment) == [
-        (Status.ANCHORED, Status.BREACHED),
+        (Status.ANCHORED, Status.PROPOSED),
+        (Status.PROPOSED, Status.BREACHED),
         (Status.BREACHED, Status.REPAIRED),
     ]
     [event] = world.ledger.events("BreachRepaired")
@@ -358,6 +369,7 @@ def test_a_general_breach_is_repaired_only_after_3_months_and_its_history_stays(
 def test_an_upheld_objection_corrects_the_record_and_the_history_stays(world: World) -> None:
     commitment, applicant = world.commit_kind("false", POINTS)
     world.engine.run(DAY)
+    world.publish(DAY)
     record_id = only_breach_id(world, DAY)
     objection_upheld = DAY + timedelta(days=10)
 
@@ -373,7 +385,8 @@ def test_an_upheld_objection_corrects_the_record_and_the_history_stays(world: Wo
     assert bytes(closed["args"]["commitment"]) == commitment
     assert Status(closed["args"]["reason"]) == Status.CORRECTED
     assert world.outcome_events(commitment) == [
-        (Status.ANCHORED, Status.BREACHED),
+        (Status.ANCHORED, Status.PROPOSED),
+        (Status.PROPOSED, Status.BREACHED),
         (Status.BREACHED, Status.CORRECTED),
     ]
     assert not world.store.is_excluded(world.fingerprint(applicant))
@@ -502,11 +515,12 @@ def test_a_peak_batch_verifies_completely_in_one_run_in_few_transactions(world: 
     assert summary.outcomes == expected
     assert summary.recorded == PEAK
     assert 1 <= summary.transactions <= math.ceil(PEAK / per_transaction)
-    assert len(summary.breaches) == expected["false"]
+    assert summary.breaches == []  # every false one proposed and notified
     states = Counter(world.engine.records.states_of(hashes).values())
     assert states["due"] == 0 and sum(states.values()) == PEAK
+    assert states["proposed"] == expected["false"]
     assert world.engine.records.due(date.max, HRSS, PEAK) == []
-    assert world.ledger.open_breaches() == expected["false"]
+    assert world.ledger.open_breaches() == 0
     recorded = world.events_of("OutcomeRecorded")
     assert all(recorded[h] == 1 for h in hashes)
     assert world.engine.run(DAY).transactions == 0
@@ -518,6 +532,7 @@ def test_a_peak_batch_verifies_completely_in_one_run_in_few_transactions(world: 
 def test_a_breach_expires_at_the_end_of_its_publication_period(world: World) -> None:
     commitment, applicant = world.commit_kind("false", POINTS)
     world.engine.run(DAY)
+    world.publish(DAY)
     record_id = only_breach_id(world, DAY)
     record = world.engine.records.breach(record_id)
     assert record is not None

@@ -4,7 +4,10 @@ points in `worker`), sending outcomes and breaches on chain (`sending`), orchest
 counts what a run did. A department's own actions (withdraw, decide, repair, annul, ...) are
 `actions.DepartmentActions`, which builds no run; `lifecycle.run_lifecycle` is a department's
 daily job over them (deadlines counted again, overdue rectifications, expiries);
-`appeals` files and decides objections and repair applications."""
+`appeals` files and decides objections and repair applications. A FALSE finding is a
+proposed breach first: `notices` signs the notice, `notify` delivers it to the department's
+messaging gateway, `defence` keeps the applicant's statement and publishes after the
+statement-and-defence period or the officer's decision."""
 
 from __future__ import annotations
 
@@ -25,8 +28,23 @@ if TYPE_CHECKING:
         file_objection,
         flag_overdue_appeals,
     )
+    from verifier.engine.defence import (
+        LAPSED,
+        DefenceOutcome,
+        confirm_breach,
+        decide_statement,
+        file_statement,
+        publish_lapsed,
+    )
     from verifier.engine.department import Department
     from verifier.engine.lifecycle import LifecycleSummary, run_lifecycle
+    from verifier.engine.notices import NOTICE_KIND, is_notice
+    from verifier.engine.notify import (
+        DeliverySummary,
+        NoticeDeliverer,
+        NoticeGateway,
+        NoticePolicy,
+    )
     from verifier.engine.run import EngineConfig, VerificationEngine, engine_for
     from verifier.engine.sending import outcome_outbox
     from verifier.engine.summary import RunSummary
@@ -45,6 +63,18 @@ _SURFACE = {
     "REPAIR_DECISION_DAYS": "verifier.engine.appeals",
     "RepairOutcome": "verifier.engine.appeals",
     "Decision": "verifier.engine.worker",
+    "confirm_breach": "verifier.engine.defence",
+    "decide_statement": "verifier.engine.defence",
+    "DefenceOutcome": "verifier.engine.defence",
+    "DeliverySummary": "verifier.engine.notify",
+    "file_statement": "verifier.engine.defence",
+    "is_notice": "verifier.engine.notices",
+    "LAPSED": "verifier.engine.defence",
+    "NOTICE_KIND": "verifier.engine.notices",
+    "NoticeDeliverer": "verifier.engine.notify",
+    "NoticeGateway": "verifier.engine.notify",
+    "NoticePolicy": "verifier.engine.notify",
+    "publish_lapsed": "verifier.engine.defence",
     "Department": "verifier.engine.department",
     "DepartmentActions": "verifier.engine.actions",
     "engine_for": "verifier.engine.run",
@@ -58,24 +88,36 @@ _SURFACE = {
 }
 
 __all__ = [
+    "LAPSED",
+    "NOTICE_KIND",
     "OBJECTION_DECISION_DAYS",
     "REPAIR_DECISION_DAYS",
     "Decision",
+    "DefenceOutcome",
+    "DeliverySummary",
     "Department",
     "DepartmentActions",
     "EngineConfig",
     "LifecycleSummary",
+    "NoticeDeliverer",
+    "NoticeGateway",
+    "NoticePolicy",
     "ObjectionOutcome",
     "RepairOutcome",
     "RunSummary",
     "VerificationEngine",
     "apply_for_repair",
+    "confirm_breach",
     "decide_objection",
     "decide_repair",
+    "decide_statement",
     "engine_for",
     "file_objection",
+    "file_statement",
     "flag_overdue_appeals",
+    "is_notice",
     "outcome_outbox",
+    "publish_lapsed",
     "run_lifecycle",
     "sign_decision",
 ]

@@ -1,5 +1,6 @@
 """A department's own actions: withdraw, decide, rectify, repair, annul, expire, and overdue
-mismatches made breaches. Each is a few reads and a transaction or two, with the department's
+mismatches made proposed breaches (the applicant notified; published after the defence,
+`verifier.engine.defence`). Each is a few reads and a transaction or two, with the department's
 accounts: no verification run (no data sources, no worker processes, no event loop).
 
 Outcomes go through the outcome outbox as the run's do (queued, then sent), so a crash
@@ -40,18 +41,19 @@ STATUS_OF_OUTCOME: dict[Outcome, Status] = {
     "kept": Status.KEPT,
     "mismatch": Status.MISMATCH,
     "needs_manual": Status.NEEDS_MANUAL,
-    "false": Status.BREACHED,
+    "false": Status.PROPOSED,  # published only after notice and defence (defence.py)
 }
 
 # The contract's transitionAllowed for the outcomes the engine records (None: not yet
 # materialised from its batch, as Anchored). A decision outside it would revert on chain.
 _ALLOWED: dict[Status, frozenset[Status]] = {
-    Status.NONE: frozenset({Status.KEPT, Status.MISMATCH, Status.NEEDS_MANUAL, Status.BREACHED}),
+    Status.NONE: frozenset({Status.KEPT, Status.MISMATCH, Status.NEEDS_MANUAL, Status.PROPOSED}),
     Status.ANCHORED: frozenset(
-        {Status.KEPT, Status.MISMATCH, Status.NEEDS_MANUAL, Status.BREACHED}
+        {Status.KEPT, Status.MISMATCH, Status.NEEDS_MANUAL, Status.PROPOSED}
     ),
-    Status.MISMATCH: frozenset({Status.KEPT, Status.NEEDS_MANUAL, Status.BREACHED}),
-    Status.NEEDS_MANUAL: frozenset({Status.KEPT, Status.MISMATCH, Status.BREACHED}),
+    Status.MISMATCH: frozenset({Status.KEPT, Status.NEEDS_MANUAL, Status.PROPOSED}),
+    Status.NEEDS_MANUAL: frozenset({Status.KEPT, Status.MISMATCH, Status.PROPOSED}),
+    Status.PROPOSED: frozenset({Status.KEPT, Status.NEEDS_MANUAL}),  # a defence accepted
 }
 
 
@@ -130,7 +132,8 @@ class DepartmentActions:
     # ------------------------------------------------------------------ decisions
 
     def process_overdue(self, on: date, summary: RunSummary | None = None) -> int:
-        """Mismatches whose rectification window passed with nothing supplied become breaches."""
+        """Mismatches whose rectification window passed with nothing supplied become proposed
+        breaches: the applicant is notified and may answer before anything is published."""
         self.flush(summary)  # an earlier attempt's breaches first: never queued twice
         overdue = self.records.open_mismatches_past(on, self.code)
         entries = []

@@ -1,5 +1,6 @@
 """A department's lifecycle on a day: provisional deadlines counted again, overdue
-rectifications made breaches, ended publications expired; run daily by the service and by
+rectifications made proposed breaches (the applicant notified), proposed breaches whose
+defence period ended published, ended publications expired; run daily by the service and by
 `commitledger lifecycle run`.
 
 Idempotent and crash-safe as the verification run is: every outcome goes through the outcome
@@ -22,12 +23,13 @@ from sqlalchemy import select
 from ledger import exclusions
 from verifier.engine.actions import DepartmentActions
 from verifier.engine.appeals import flag_overdue_appeals
+from verifier.engine.defence import publish_lapsed
 from verifier.records import breach_records
 
 # Fault injection for the crash tests: the process kills itself (SIGKILL, as a crash would)
 # when it reaches the named stage. Never set outside tests.
 CRASH_AT_ENV = "COMMITLEDGER_LIFECYCLE_CRASH_AT"
-CRASH_STAGES = ("overdue-sent", "expiry-sent", "expiry-closed")
+CRASH_STAGES = ("overdue-sent", "defence-published", "expiry-sent", "expiry-closed")
 
 _ENDED = ("expired", "repaired", "corrected")
 PAGE = 1000  # deadlines counted again at once
@@ -46,6 +48,8 @@ class LifecycleSummary:
     readmitted: int  # applicants whose exclusion was lifted by the reconciliation
     objections_overdue: int = 0  # objections past their decision limit, flagged now
     repairs_overdue: int = 0  # repair applications past their decision limit, flagged now
+    published: tuple[str, ...] = ()  # proposed breaches published: their defence period ended
+    awaiting_officer: int = 0  # period ended with a statement filed: the officer decides
 
     def to_json_obj(self) -> dict[str, Any]:
         """The summary as plain JSON (the command's --json)."""
@@ -59,6 +63,8 @@ class LifecycleSummary:
             "readmitted": self.readmitted,
             "objections_overdue": self.objections_overdue,
             "repairs_overdue": self.repairs_overdue,
+            "published": list(self.published),
+            "awaiting_officer": self.awaiting_officer,
         }
 
 
@@ -67,6 +73,8 @@ def run_lifecycle(actions: DepartmentActions, on: date) -> LifecycleSummary:
     moved = recompute_deadlines(actions)
     overdue = actions.process_overdue(on)
     _crash_point("overdue-sent")
+    defence = publish_lapsed(actions, on)
+    _crash_point("defence-published")
     sent = actions.send_expiries(on)
     _crash_point("expiry-sent")
     expired = actions.close_expired(on)
@@ -74,7 +82,17 @@ def run_lifecycle(actions: DepartmentActions, on: date) -> LifecycleSummary:
     readmitted = readmit_ended(actions, on)
     objections, repairs = flag_overdue_appeals(actions, on)
     return LifecycleSummary(
-        actions.code, on, moved, overdue, sent, tuple(expired), readmitted, objections, repairs
+        actions.code,
+        on,
+        moved,
+        overdue,
+        sent,
+        tuple(expired),
+        readmitted,
+        objections,
+        repairs,
+        defence.published,
+        defence.awaiting_officer,
     )
 
 

@@ -1,7 +1,8 @@
 """Sending outcomes: the outbox's outcomes in recordOutcomes transactions, and what is mined.
 
 Outcomes go out in transactions sized by count and by gas, all sent before any is awaited;
-mined ones move their verifications on and publish their breaches. Outcomes the contract
+mined ones move their verifications on, issue the notices of proposed breaches (queued for
+delivery with them) and publish the breaches decided after the defence. Outcomes the contract
 would refuse now are abandoned first: one would revert the whole transaction. An outcome the
 contract refuses when sent (its estimate or its mined transaction reverts) is set aside on
 its own, with the contract's reason in words, and the others go out without it: a refusal
@@ -31,24 +32,28 @@ from ledger import (
     OutcomeItem,
     OutcomeOutbox,
     QueuedOutcome,
+    SigningKey,
     Status,
     Store,
     department_id,
     hex32,
 )
-from verifier.breaches import BreachEvidence, make_breach_record
+from verifier.breaches import BreachEvidence, make_breach_record, mask_person_name
 from verifier.calendar import WorkingDays
 from verifier.catalog import Catalog, Matter
 from verifier.engine.department import Department
+from verifier.engine.notices import NoticingOutbox, defence_deadline, is_notice, make_notice
 from verifier.engine.refusals import named_by, refusal_reason
 from verifier.engine.summary import RunSummary
 from verifier.engine.worker import Anchoring
 from verifier.errors import VerificationError
 from verifier.records import (
+    NoticeRecords,
     RecordedOutcome,
     VerificationState,
     VerifierRecords,
     publication_conflict,
+    seal_reasons,
 )
 from verifier.reports import OutboxReport, SignedReport, outbox_report
 
@@ -59,6 +64,13 @@ _STATE_OF_STATUS: dict[Status, VerificationState] = {
     Status.MISMATCH: "mismatch",
     Status.NEEDS_MANUAL: "manual",
     Status.BREACHED: "breached",
+    Status.PROPOSED: "proposed",
+}
+# What a successful defence records: the notice is settled, and the verification follows.
+_DEFENDED: dict[Status, VerificationState] = {
+    Status.KEPT: "kept",
+    Status.NEEDS_MANUAL: "manual",
+    Status.CORRECTED: "corrected",
 }
 
 Queued = QueuedOutcome[OutboxReport]
@@ -75,6 +87,9 @@ OUTCOMES_PER_TRANSACTION = 300
 def outcome_outbox(store: Store) -> OutcomeOutbox[OutboxReport]:
     """The outcome outbox of `store`, its reports read back as signed reports or notes."""
     return OutcomeOutbox(store, outbox_report)
+
+
+_NOTICE_ON_CHAIN_ONLY = "a notice is issued only with its Proposed outcome on chain"
 
 
 class OutcomeSender:
@@ -95,10 +110,12 @@ class OutcomeSender:
         recent_anchorings: Callable[[], Mapping[bytes, Anchoring]] | None = None,
         recent_applicant: Callable[[Hash32], Applicant | None] | None = None,
         outcomes_per_transaction: int = OUTCOMES_PER_TRANSACTION,
+        report_key: SigningKey | None = None,
     ) -> None:
         """`recent_anchorings`: the proofs the caller has read already (the decider's, of
         the commitments it decided), the others are read from the store; `recent_applicant`:
-        the applicants of the documents it opened, the others' documents are opened here."""
+        the applicants of the documents it opened, the others' documents are opened here;
+        `report_key`: the department's, which signs the notices of proposed breaches."""
         self.department = department
         self.store = store
         self.intake = intake
@@ -111,6 +128,26 @@ class OutcomeSender:
         self.recent_anchorings = recent_anchorings
         self.recent_applicant = recent_applicant
         self.outcomes_per_transaction = outcomes_per_transaction
+        self.report_key = report_key
+        self.notices = NoticeRecords(store)
+
+    def notice_for(self, commitment: Hash32, finding: SignedReport) -> SignedReport:
+        """The signed notice of a proposed breach of `commitment`, made from its finding."""
+        if self.report_key is None:
+            raise VerificationError("a notice needs the department's report key")
+        try:
+            addressee = mask_person_name(self._applicant(commitment).name)
+        except VerificationError:
+            addressee = None  # no document left to name them: the gateway knows the case
+        return make_notice(
+            finding,
+            self.catalog.matter(finding.matter_code),
+            department=self.department,
+            key=self.report_key,
+            on=finding.as_of,
+            calendar=self.calendar,
+            addressee=addressee,
+        )
 
     def flush(self, summary: RunSummary) -> int:
         """Record this department's queued outcomes on chain, in as few transactions as allowed."""
@@ -310,9 +347,12 @@ class OutcomeSender:
         """Outcomes are on chain: move their verifications on; publish breaches."""
         # Verifications and breaches first, the outbox last: after a crash in between, the
         # outbox entry is found mined and recorded again, and every step here is idempotent.
-        entries, breached = [], []
+        entries, breached, proposed = [], [], []
+        before = self._proposed_among(queued)
         for item in queued:
             state = _STATE_OF_STATUS.get(item.status)
+            if item.commitment_hash in before:
+                state = _DEFENDED.get(item.status, state)  # a defence that succeeded
             if state is None:
                 continue  # expiry, correction: the caller updates the breach record
             report = item.report
@@ -335,15 +375,60 @@ class OutcomeSender:
                     rectify_by,
                 )
             )
+            if item.status == Status.PROPOSED:
+                if not is_notice(report):
+                    raise VerificationError(_NOTICE_ON_CHAIN_ONLY)
+                proposed.append((item, report, matter, as_of))
             if item.status == Status.BREACHED and self._publishable(item, report.matter_code):
                 breached.append((item, report, matter, as_of))
         self.records.record_outcomes(entries)
+        for item, notice, matter, as_of in proposed:
+            self.notices.issue(
+                item.commitment_hash,
+                self.department,
+                notice.to_json_obj(),
+                item.evidence,
+                as_of,
+                matter.defence_working_days,
+                defence_deadline(self.calendar, as_of, matter),
+            )
+        self._settle_notices([q for q in queued if q.commitment_hash in before])
         published = [
             self._publish_breach(item, report, matter, tx_hash, block, as_of)
             for item, report, matter, as_of in breached
         ]
         self.outbox.mark_recorded([q.id for q in queued], tx_hash, block)
         return published
+
+    def _proposed_among(self, queued: Sequence[Queued]) -> set[bytes]:
+        """The commitments of `queued` whose verification is a proposed breach now: their
+        outcome is the decision after the defence."""
+        deciding = [q.commitment_hash for q in queued if q.status != Status.PROPOSED]
+        if not deciding:
+            return set()
+        states = self.records.states_of(deciding)
+        return {c for c, state in states.items() if state == "proposed"}
+
+    def _settle_notices(self, decided: Sequence[Queued]) -> None:
+        """The notices of proposed breaches now decided on chain: published, or defended;
+        the officer's reasons (the report's note) sealed beside them."""
+        for item in decided:
+            report = item.report
+            if not isinstance(report, SignedReport):
+                continue
+            notice = self.notices.open_for(item.commitment_hash)
+            if notice is None:
+                continue  # settled before a crash
+            published = item.status == Status.BREACHED
+            self.notices.settle(
+                item.commitment_hash,
+                "published" if published else "defended",
+                _STATE_OF_STATUS.get(item.status) or _DEFENDED.get(item.status, "corrected"),
+                report.as_of,
+                str(report.report.get("decided_by", "")),
+                item.evidence,
+                seal_reasons(self.intake.vault, notice, report.note) if report.note else None,
+            )
 
     def _publishable(self, item: Queued, matter_code: str) -> bool:
         """Whether a breach this department recorded may be published: not when the
@@ -469,7 +554,7 @@ def department_sender(
 ) -> OutcomeSender:
     """The outcome sender of `department` (its verifier account, its records and outbox);
     `options` are OutcomeSender's optional hooks and sizes."""
-    return OutcomeSender(
+    sender = OutcomeSender(
         department=department.code,
         store=store,
         intake=intake,
@@ -479,5 +564,9 @@ def department_sender(
         verifier=department.verifier,
         records=VerifierRecords(store),
         outbox=outcome_outbox(store),
+        report_key=department.report_key,
         **options,
     )
+    # Every Proposed outcome is queued with its notice, whoever queues it.
+    sender.outbox = NoticingOutbox(store, sender.notice_for)
+    return sender

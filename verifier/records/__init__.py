@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from ledger import lazy_attributes
 
 if TYPE_CHECKING:
-    from verifier.records.accesses import Access, AccessLog, AccessPurpose, accesses_of
     from verifier.records.appeals import (
         Appeal,
         AppealKind,
@@ -25,6 +24,20 @@ if TYPE_CHECKING:
     from verifier.records.breach_store import publication_conflict
     from verifier.records.chain_check import ChainCheckReport, Difference, check_chain
     from verifier.records.facade import VerifierRecords
+    from verifier.records.notices import (
+        MAX_REASONS,
+        MAX_STATEMENT,
+        Delivery,
+        Notice,
+        NoticeClosedError,
+        NoticeRecords,
+        NoticeState,
+        Statement,
+        StatementBy,
+        StatementError,
+        bounded_defence_text,
+        seal_reasons,
+    )
     from verifier.records.reconcile import (
         ChainReconciler,
         Reconciliation,
@@ -53,10 +66,6 @@ if TYPE_CHECKING:
 # Each public name and the module that defines it: loaded on first use, so that
 # importing one name does not import the whole package (and web3 with it).
 _SURFACE = {
-    "Access": "verifier.records.accesses",
-    "AccessLog": "verifier.records.accesses",
-    "AccessPurpose": "verifier.records.accesses",
-    "accesses_of": "verifier.records.accesses",
     "Appeal": "verifier.records.appeals",
     "AppealKind": "verifier.records.appeals",
     "AppealRecords": "verifier.records.appeals",
@@ -83,6 +92,18 @@ _SURFACE = {
     "MIGRATIONS": "verifier.records.tables",
     "NAME_INDEX_DDL": "verifier.records.tables",
     "publication_conflict": "verifier.records.breach_store",
+    "bounded_defence_text": "verifier.records.notices",
+    "Delivery": "verifier.records.notices",
+    "MAX_REASONS": "verifier.records.notices",
+    "MAX_STATEMENT": "verifier.records.notices",
+    "Notice": "verifier.records.notices",
+    "NoticeClosedError": "verifier.records.notices",
+    "NoticeRecords": "verifier.records.notices",
+    "NoticeState": "verifier.records.notices",
+    "seal_reasons": "verifier.records.notices",
+    "Statement": "verifier.records.notices",
+    "StatementBy": "verifier.records.notices",
+    "StatementError": "verifier.records.notices",
     "RecordedOutcome": "verifier.records.verifications",
     "SEARCH_INDEXES": "verifier.records.tables",
     "TRIGRAM": "verifier.records.search",
@@ -96,14 +117,13 @@ _SURFACE = {
 __all__ = [
     "ERASED_PARTY",
     "MAX_PAGE_SIZE",
+    "MAX_REASONS",
     "MAX_RESULTS",
+    "MAX_STATEMENT",
     "MIGRATIONS",
     "NAME_INDEX_DDL",
     "SEARCH_INDEXES",
     "TRIGRAM",
-    "Access",
-    "AccessLog",
-    "AccessPurpose",
     "Appeal",
     "AppealKind",
     "AppealRecords",
@@ -114,14 +134,22 @@ __all__ = [
     "BreachPage",
     "ChainCheckReport",
     "ChainReconciler",
+    "Delivery",
     "Difference",
     "FiledBy",
+    "Notice",
+    "NoticeClosedError",
+    "NoticeRecords",
+    "NoticeState",
     "Reconciliation",
     "RecordedOutcome",
+    "Statement",
+    "StatementBy",
+    "StatementError",
     "Verification",
     "VerificationState",
     "VerifierRecords",
-    "accesses_of",
+    "bounded_defence_text",
     "bounded_evidence",
     "bounded_text",
     "breach_records",
@@ -130,6 +158,7 @@ __all__ = [
     "publication_conflict",
     "reconciliation_counts",
     "reconciliations",
+    "seal_reasons",
     "verifications_table",
     "verifier_migrations",
 ]

@@ -109,16 +109,20 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_v1}
 # The status machine of CommitmentLedger.sol (transitionAllowed).
 _MOVES: dict[Status, frozenset[Status]] = {
     Status.ANCHORED: frozenset(
-        {Status.WITHDRAWN, Status.KEPT, Status.MISMATCH, Status.NEEDS_MANUAL, Status.BREACHED}
+        {Status.WITHDRAWN, Status.KEPT, Status.MISMATCH, Status.NEEDS_MANUAL, Status.PROPOSED}
     ),
-    Status.MISMATCH: frozenset({Status.KEPT, Status.NEEDS_MANUAL, Status.BREACHED}),
-    Status.NEEDS_MANUAL: frozenset({Status.KEPT, Status.MISMATCH, Status.BREACHED}),
+    Status.MISMATCH: frozenset({Status.KEPT, Status.NEEDS_MANUAL, Status.PROPOSED}),
+    Status.NEEDS_MANUAL: frozenset({Status.KEPT, Status.MISMATCH, Status.PROPOSED}),
+    Status.PROPOSED: frozenset(
+        {Status.BREACHED, Status.KEPT, Status.NEEDS_MANUAL, Status.CORRECTED}
+    ),
     Status.BREACHED: frozenset({Status.REPAIRED, Status.EXPIRED, Status.CORRECTED}),
 }
 _STATE_OF: dict[Status, str] = {
     Status.KEPT: "kept",
     Status.MISMATCH: "mismatch",
     Status.NEEDS_MANUAL: "manual",
+    Status.PROPOSED: "proposed",
     Status.BREACHED: "breached",
     Status.WITHDRAWN: "withdrawn",
     Status.REPAIRED: "breached",
@@ -146,6 +150,7 @@ STATUS_NAMES = {
     Status.REPAIRED: "Repaired",
     Status.EXPIRED: "Expired",
     Status.CORRECTED: "Corrected",
+    Status.PROPOSED: "Proposed",
 }
 
 
@@ -168,6 +173,8 @@ def store_status(state: str | None, breach_status: str | None) -> Status:
         return Status.ANCHORED
     if state == "breached":
         return _BREACH_STATUS.get(breach_status or "published", Status.BREACHED)
+    if state == "corrected":
+        return Status.CORRECTED  # a proposed breach whose defence succeeded
     return {v: k for k, v in _STATE_OF.items() if k not in _CLOSINGS}[state]
 
 

@@ -22,19 +22,31 @@ from verifier.errors import RecordsError, UnknownRecordError
 from verifier.records.tables import verifications
 
 VerificationState = Literal[
-    "due", "kept", "mismatch", "manual", "breached", "withdrawn", "integrity_failure"
+    "due",
+    "kept",
+    "mismatch",
+    "manual",
+    "proposed",
+    "breached",
+    "corrected",
+    "withdrawn",
+    "integrity_failure",
 ]
 
 # The contract's transitionAllowed, with "due" for Anchored. integrity_failure is ours
 # (the document or its proof did not check), so it may go back to due once repaired.
+# A breach is proposed (the applicant notified) before it is published: "breached" only
+# from "proposed"; a defence that succeeds ends it kept, manual or corrected.
 # Breached is final here: the breach record carries the rest of the story.
 _NEXT: dict[str, frozenset[str]] = {
-    "due": frozenset({"kept", "mismatch", "manual", "breached", "withdrawn", "integrity_failure"}),
-    "mismatch": frozenset({"kept", "manual", "breached"}),
-    "manual": frozenset({"kept", "mismatch", "breached"}),
+    "due": frozenset({"kept", "mismatch", "manual", "proposed", "withdrawn", "integrity_failure"}),
+    "mismatch": frozenset({"kept", "manual", "proposed"}),
+    "manual": frozenset({"kept", "mismatch", "proposed"}),
+    "proposed": frozenset({"breached", "kept", "manual", "corrected"}),
     "integrity_failure": frozenset({"due", "manual"}),
     "kept": frozenset(),
     "breached": frozenset(),
+    "corrected": frozenset(),
     "withdrawn": frozenset(),
 }
 
