@@ -33,7 +33,7 @@ from verifier.feed.records import (
     department_codes,
     sign_record,
 )
-from verifier.feed.store import FeedStore, PendingEvent, head_in
+from verifier.feed.store import FeedStore, PendingEvent, head_in, withhold
 from verifier.public_text import breach_facts, severity_text
 from verifier.records import breach_records, publication_conflict
 from verifier.records import verifications_table as verifications
@@ -196,7 +196,9 @@ class FeedBuilder:
                 event.log_index,
                 args,
             )
-            if self._withheld(facts, stored.get(commitment)):
+            conflict = self._withheld(facts, stored.get(commitment))
+            if conflict is not None:
+                withhold(connection, event, facts.department_code, commitment, conflict)
                 continue
             key = self.report_keys(facts.department_code)
             if key is None:
@@ -212,16 +214,17 @@ class FeedBuilder:
             records.append(sign_record(record, key))
         return records
 
-    def _withheld(self, facts: ChainFacts, stored: _Stored | None) -> bool:
-        """Whether the event is another department's outcome on a commitment of this store
-        (its own record of the hash on chain): never published under its department."""
+    def _withheld(self, facts: ChainFacts, stored: _Stored | None) -> str | None:
+        """Why the event is withheld, if it is another department's outcome on a commitment
+        of this store (its own record of the hash on chain): never published under its
+        department."""
         if stored is None:  # anchored elsewhere: the chain facts are all there is
-            return False
+            return None
         conflict = publication_conflict(
             self.catalog, facts.department_code, stored.matter_code, stored.department
         )
         if conflict is None:
-            return False
+            return None
         event = facts.id
         if event not in self.withheld:
             self.withheld[event] = conflict
@@ -232,7 +235,7 @@ class FeedBuilder:
                 facts.evidence.commitment_hash,
                 conflict,
             )
-        return True
+        return conflict
 
     def _details(
         self,

@@ -36,6 +36,7 @@ from verifier.feed.tables import (
     feed_meta,
     feed_migrations,
     feed_records,
+    feed_withheld,
 )
 
 OUTCOME_EVENT = "OutcomeRecorded"
@@ -270,6 +271,19 @@ class FeedStore:
                 )
             position = int(rows[-1].seq)
 
+    def withheld_events(self) -> list[tuple[str, str, str]]:
+        """(event id "tx:log", department, reason) of every event withheld, in chain order."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(
+                    feed_withheld.c.tx_hash,
+                    feed_withheld.c.log_index,
+                    feed_withheld.c.department,
+                    feed_withheld.c.reason,
+                ).order_by(feed_withheld.c.block_number, feed_withheld.c.log_index)
+            ).all()
+        return [(f"0x{bytes(r.tx_hash).hex()}:{r.log_index}", r.department, r.reason) for r in rows]
+
     def head_block(self) -> int:
         """The last block a record came from (0 when none)."""
         with self._engine.connect() as connection:
@@ -342,11 +356,39 @@ def head_in(connection: Connection) -> int:
     return int(connection.execute(select(feed_meta.c.head)).scalar_one())
 
 
+def withhold(
+    connection: Connection, event: PendingEvent, department: str, commitment: bytes, reason: str
+) -> None:
+    """Record that `event` is withheld (in the builder's transaction): it is never pending
+    again, so withheld events cannot fill the builder's window and stall the feed."""
+    known = connection.execute(
+        select(feed_withheld.c.log_index).where(
+            feed_withheld.c.tx_hash == event.tx_hash, feed_withheld.c.log_index == event.log_index
+        )
+    ).first()
+    if known is None:
+        connection.execute(
+            feed_withheld.insert().values(
+                tx_hash=event.tx_hash,
+                log_index=event.log_index,
+                block_number=event.block_number,
+                department=department,
+                commitment_hash=commitment,
+                reason=reason,
+                withheld_at=time.time(),
+            )
+        )
+
+
 def _pending(connection: Connection, low: int, high: int, limit: int) -> list[PendingEvent]:
     events = contract_events.c
     joined = contract_events.outerjoin(
         feed_records,
         (feed_records.c.tx_hash == events.tx_hash) & (feed_records.c.log_index == events.log_index),
+    ).outerjoin(
+        feed_withheld,
+        (feed_withheld.c.tx_hash == events.tx_hash)
+        & (feed_withheld.c.log_index == events.log_index),
     )
     rows = connection.execute(
         select(events.block_number, events.tx_hash, events.log_index, events.args)
@@ -356,6 +398,7 @@ def _pending(connection: Connection, low: int, high: int, limit: int) -> list[Pe
             events.block_number >= low,
             events.block_number <= high,
             feed_records.c.seq.is_(None),
+            feed_withheld.c.log_index.is_(None),
         )
         .order_by(events.block_number, events.log_index)
         .limit(limit)

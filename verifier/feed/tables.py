@@ -102,6 +102,20 @@ feed_dead_letters = Table(
     UniqueConstraint("subscriber_id", "seq", name="feed_dead_letters_once"),
 )
 
+# Events the builder withheld (another department's outcome on a commitment of this store):
+# never published, never pending again, and listed for an operator.
+feed_withheld = Table(
+    "feed_withheld",
+    metadata,
+    Column("tx_hash", LargeBinary(32), primary_key=True),
+    Column("log_index", Integer, primary_key=True, autoincrement=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("department", String(64), nullable=False),
+    Column("commitment_hash", LargeBinary(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("withheld_at", Float, nullable=False),
+)
+
 
 def _create_v1(connection: Connection) -> None:
     metadata.create_all(
@@ -183,9 +197,16 @@ def _ended_breaches_v4(connection: Connection) -> None:
     )
 
 
+def _withheld_events_v5(connection: Connection) -> None:
+    """Withheld events leave the pending ones for good: a key holder of another department
+    could otherwise fill the builder's window with them and stall the feed."""
+    metadata.create_all(connection, tables=[feed_withheld])
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_v1,
     2: _commitments_v2,
     3: _erased_commitments_v3,
     4: _ended_breaches_v4,
+    5: _withheld_events_v5,
 }
