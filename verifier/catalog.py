@@ -55,6 +55,13 @@ class Notice(_Data):
         }
 
 
+class Exemption(_Data):
+    """Who is exempt from a claim: applicants of these kinds (legal persons from a claim
+    only a natural person can make, say)."""
+
+    applicant_kinds: tuple[Literal["person", "organisation"], ...] = Field(min_length=1)
+
+
 class ClaimSpec(_Data):
     """A claim an applicant may commit to, and where its truth is checked."""
 
@@ -71,6 +78,11 @@ class ClaimSpec(_Data):
     # Every commitment to the matter must state a required claim (intake refuses one that
     # leaves it out or states it weaker than `op value`).
     required: bool = True
+    # Methods beyond a comparison (`verifier.engine.methods`): applicants exempt from the
+    # claim (not compared; the report says so), and a future obligation (an annual report
+    # due a year after the commitment): the claim is checked once it falls due.
+    exempt_when: Exemption | None = None
+    due_after_days: int | None = Field(default=None, ge=1, le=3660)
 
     @property
     def source_field(self) -> str:
@@ -88,6 +100,19 @@ class Task(_Data):
     key: str
     kind: TaskKind
     description: str
+    # What a failed check makes the outcome; an assistance request names the department
+    # asked (部门协查); `due_days`: calendar days a person has from the task's creation.
+    on_fail: Literal["mismatch", "false"] = "mismatch"
+    assist_department: str | None = Field(default=None, min_length=1, max_length=64)
+    due_days: int = Field(default=20, ge=1, le=366)
+
+    @model_validator(mode="after")
+    def _assistance_names_department(self) -> Task:
+        if (self.kind == "assistance_request") != (self.assist_department is not None):
+            raise ValueError(
+                f"task {self.key}: an assistance_request, and only one, names assist_department"
+            )
+        return self
 
 
 class Condition(_Data):
@@ -96,6 +121,8 @@ class Condition(_Data):
     text: str
     claims: tuple[str, ...] = ()
     task: Task | None = None
+    # The condition is met when at least one of its claims agrees (either certificate A or B).
+    any_of: bool = False
 
 
 class Matter(_Data):
@@ -112,6 +139,12 @@ class Matter(_Data):
     verification_window_days: int
     rectification_window_days: int
     severity: Severity
+    # Sampling (抽查): the share of commitments whose tasks a person does (claims are always
+    # compared); the selection is keccak256(commitment ‖ code ‖ sampling_seed) < rate·2^256.
+    sampling_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    sampling_seed: str = Field(default="", max_length=64)
+    # The decision time limit (办结时限) in working days, 0.5 for a half day; None: none set.
+    decision_limit_working_days: float | None = Field(default=None, gt=0, le=60)
     commitment_type: CommitmentType = "certificate_replacing"
     # Each condition of the notice and what checks it; `earlier_notices`: versions that were
     # in force before `notice` (commitments signed then still name their hashes).
@@ -130,6 +163,11 @@ class Matter(_Data):
                 raise ValueError(
                     f"matter {self.code}: condition {condition.text!r} names unknown "
                     f"claims {', '.join(unknown)}"
+                )
+            if condition.any_of and len(condition.claims) < 2:
+                raise ValueError(
+                    f"matter {self.code}: condition {condition.text!r} is any_of with fewer "
+                    "than two claims"
                 )
             if not condition.claims and condition.task is None:
                 raise ValueError(

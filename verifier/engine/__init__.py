@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     )
     from verifier.engine.department import Department
     from verifier.engine.lifecycle import LifecycleSummary, run_lifecycle
+    from verifier.engine.methods import SAMPLING_RULE, sampled, sampling_draw, sampling_threshold
     from verifier.engine.notices import NOTICE_KIND, is_notice
     from verifier.engine.notify import (
         DeliverySummary,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from verifier.engine.run import EngineConfig, VerificationEngine, engine_for
     from verifier.engine.sending import outcome_outbox
     from verifier.engine.summary import RunSummary
+    from verifier.engine.tasks import Settled, TaskDesk, joined_outcome
     from verifier.engine.worker import Decision, sign_decision
 
 # Each public name and the module that defines it: loaded on first use, so that
@@ -85,6 +87,13 @@ _SURFACE = {
     "RunSummary": "verifier.engine.summary",
     "sign_decision": "verifier.engine.worker",
     "VerificationEngine": "verifier.engine.run",
+    "SAMPLING_RULE": "verifier.engine.methods",
+    "sampled": "verifier.engine.methods",
+    "sampling_draw": "verifier.engine.methods",
+    "sampling_threshold": "verifier.engine.methods",
+    "Settled": "verifier.engine.tasks",
+    "TaskDesk": "verifier.engine.tasks",
+    "joined_outcome": "verifier.engine.tasks",
 }
 
 __all__ = [
@@ -92,6 +101,7 @@ __all__ = [
     "NOTICE_KIND",
     "OBJECTION_DECISION_DAYS",
     "REPAIR_DECISION_DAYS",
+    "SAMPLING_RULE",
     "Decision",
     "DefenceOutcome",
     "DeliverySummary",
@@ -105,6 +115,8 @@ __all__ = [
     "ObjectionOutcome",
     "RepairOutcome",
     "RunSummary",
+    "Settled",
+    "TaskDesk",
     "VerificationEngine",
     "apply_for_repair",
     "confirm_breach",
@@ -116,9 +128,13 @@ __all__ = [
     "file_statement",
     "flag_overdue_appeals",
     "is_notice",
+    "joined_outcome",
     "outcome_outbox",
     "publish_lapsed",
     "run_lifecycle",
+    "sampled",
+    "sampling_draw",
+    "sampling_threshold",
     "sign_decision",
 ]
 

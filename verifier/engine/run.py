@@ -30,6 +30,7 @@ from verifier.engine.sending import (
     department_sender,
 )
 from verifier.engine.summary import RunSummary
+from verifier.engine.tasks import TaskDesk
 from verifier.engine.worker import Decision, sign_decision
 from verifier.errors import VerificationError
 from verifier.reports import Outcome, SignedReport
@@ -103,6 +104,8 @@ class VerificationEngine:
             sender=self._sender(department, store, intake, ledger, catalog),
         )
         self.sender = self.actions.sender
+        # Checks a person makes, sampling and future obligations (verifier.engine.tasks).
+        self.tasks = TaskDesk(self.actions)
         self.records = self.actions.records
         self.outbox = self.actions.outbox
         # One loop for the engine's life: HTTP connections belong to the loop that opened them.
@@ -158,7 +161,7 @@ class VerificationEngine:
         step = self.config.outcomes_per_transaction
         chunk = self.config.chunk // step * step or self.config.chunk
         waiting = self.records.due(date.max, self.department, limit if limit is not None else 10**9)
-        due = [v.commitment_hash for v in waiting]
+        due = [v.commitment_hash for v in self.tasks.ripe(waiting, on)]
         chunks = [due[start : start + chunk] for start in range(0, len(due), chunk)]
         mining: InFlight = []
         with self._loop_in_thread():
@@ -194,7 +197,8 @@ class VerificationEngine:
 
     def _queue(self, decisions: Sequence[Decision], on: date, summary: RunSummary) -> list[Queued]:
         queued: list[Entry] = []
-        for decision in decisions:
+        for decided in decisions:
+            decision = self.tasks.apply(decided, on)
             summary.outcomes[decision.outcome] += 1
             if decision.outcome == "integrity_failure":
                 # Reported to the department, never verified: nothing goes on chain.

@@ -31,6 +31,7 @@ from ledger import (
     verify_signed,
 )
 from verifier.catalog import Catalog, ClaimSpec, Matter
+from verifier.engine.methods import any_of_keys, claims_outcome, exempt_keys, exempt_note, worse
 from verifier.reports import Outcome, SignedReport, VerificationReport, sign_report
 from verifier.rules import Comparison, compare
 from verifier.sources import Subject
@@ -51,20 +52,27 @@ class Decision:
 
 
 def sign_decision(
-    decision: Decision, department: str, on: date, key: SigningKey, decided_by: str = "engine"
+    decision: Decision,
+    department: str,
+    on: date,
+    key: SigningKey,
+    decided_by: str = "engine",
+    tasks: Sequence[Mapping[str, str]] | None = None,
 ) -> SignedReport:
     """The department's signed report of a decision, with the matter's tasks for a person:
-    open when the engine decided, done once a person decided kept, mismatch or false."""
+    open when the engine decided, done once a person decided kept, mismatch or false.
+    `tasks`: the tasks as the task records hold them (`verifier.engine.tasks`), instead."""
     done = decided_by != "engine" and decision.outcome in ("kept", "mismatch", "false")
-    tasks = tuple(
-        {
-            "key": task.key,
-            "kind": task.kind,
-            "description": task.description,
-            "status": "done" if done else "open",
-        }
-        for task in decision.matter.tasks
-    )
+    if tasks is None:
+        tasks = tuple(
+            {
+                "key": task.key,
+                "kind": task.kind,
+                "description": task.description,
+                "status": "done" if done else "open",
+            }
+            for task in decision.matter.tasks
+        )
     report = VerificationReport(
         commitment_hash=decision.commitment_hash,
         matter_code=decision.matter.code,
@@ -75,7 +83,7 @@ def sign_decision(
         decided_at=datetime.now(UTC),
         decided_by=decided_by,
         note=decision.note,
-        tasks=tasks,
+        tasks=tuple(dict(task) for task in tasks),
     )
     return sign_report(report, key)
 
@@ -120,16 +128,10 @@ class Checked:
 
 def _outcome(matter: Matter, comparisons: Sequence[Comparison]) -> Outcome:
     """FALSE beats MISMATCH beats NEEDS_MANUAL beats KEPT; undecidable never breaches, and
-    a matter with a check only a person can make is never kept by the engine alone."""
-    specs = {spec.key: spec for spec in matter.claims}
-    disagreed = [c for c in comparisons if c.verdict == "disagree"]
-    if any(specs[c.key].on_disagree == "false" for c in disagreed):
-        return "false"
-    if disagreed:
-        return "mismatch"
-    if matter.tasks or any(c.verdict == "undecidable" for c in comparisons):
-        return "needs_manual"
-    return "kept"
+    a matter with a check only a person can make is never kept by the engine alone (the
+    run joins the task records' results: `verifier.engine.tasks`)."""
+    outcome = claims_outcome(matter, comparisons)
+    return worse(outcome, "needs_manual") if matter.tasks else outcome
 
 
 def _tasks_note(matter: Matter) -> str:
@@ -268,13 +270,21 @@ def _compare(
     claims = {key: (op, value) for key, op, value in found.claims}
     hashes: dict[str, str | None] = {}
     comparisons = []
+    exempt = exempt_keys(matter, found.party[0])
+    either = any_of_keys(matter)
     for spec in matter.claims:
         stated = claims.get(spec.key)
-        if stated is None and not spec.required:
-            continue  # an optional claim the applicant did not commit to
+        if spec.key in exempt:
+            continue  # the applicant's kind is exempt: the report says so
+        # An optional claim the applicant did not commit to is left out, unless it is one
+        # of an any-of condition or binds every applicant not exempt from it.
+        binding = spec.required or spec.key in either or spec.exempt_when is not None
+        if stated is None and not binding:
+            continue
         comparisons.append(_compare_one(spec, stated, data.get(spec.source), hashes, on))
     outcome = _outcome(matter, comparisons)
-    note = _tasks_note(matter) if matter.tasks and outcome == "needs_manual" else ""
+    tasks = _tasks_note(matter) if matter.tasks and outcome == "needs_manual" else ""
+    note = " ".join(part for part in (exempt_note(exempt), tasks) if part)
     return Decision(commitment, matter, outcome, tuple(comparisons), note)
 
 

@@ -61,6 +61,16 @@ if TYPE_CHECKING:
         verifications_table,
         verifier_migrations,
     )
+    from verifier.records.tasks import (
+        MAX_TASK_NOTE,
+        MAX_TASK_PAGE,
+        TaskError,
+        TaskPage,
+        TaskRecords,
+        TaskResult,
+        TaskRow,
+        TaskStatus,
+    )
     from verifier.records.verifications import RecordedOutcome, Verification, VerificationState
 
 # Each public name and the module that defines it: loaded on first use, so that
@@ -112,6 +122,14 @@ _SURFACE = {
     "VerificationState": "verifier.records.verifications",
     "verifier_migrations": "verifier.records.tables",
     "VerifierRecords": "verifier.records.facade",
+    "MAX_TASK_NOTE": "verifier.records.tasks",
+    "MAX_TASK_PAGE": "verifier.records.tasks",
+    "TaskError": "verifier.records.tasks",
+    "TaskPage": "verifier.records.tasks",
+    "TaskRecords": "verifier.records.tasks",
+    "TaskResult": "verifier.records.tasks",
+    "TaskRow": "verifier.records.tasks",
+    "TaskStatus": "verifier.records.tasks",
 }
 
 __all__ = [
@@ -120,6 +138,8 @@ __all__ = [
     "MAX_REASONS",
     "MAX_RESULTS",
     "MAX_STATEMENT",
+    "MAX_TASK_NOTE",
+    "MAX_TASK_PAGE",
     "MIGRATIONS",
     "NAME_INDEX_DDL",
     "SEARCH_INDEXES",
@@ -146,6 +166,12 @@ __all__ = [
     "Statement",
     "StatementBy",
     "StatementError",
+    "TaskError",
+    "TaskPage",
+    "TaskRecords",
+    "TaskResult",
+    "TaskRow",
+    "TaskStatus",
     "Verification",
     "VerificationState",
     "VerifierRecords",
