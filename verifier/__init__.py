@@ -82,20 +82,27 @@ if TYPE_CHECKING:
     )
     from verifier.rules import BOOKING_LAG_MONTHS, Comparison, compare, normalise_text
     from verifier.sources import (
+        Answer,
         CsvSource,
         DataSource,
         HttpSource,
+        SourceKey,
         SourceRegistry,
         SqlSource,
         Subject,
+        answer_bytes,
         http_sources,
+        lookup_answers,
         sql_source_table,
+        subject_digest,
     )
 
 # Each public name and the module that defines it: loaded on first use, so that
 # importing one name does not import the whole package (and web3 with it).
 _SURFACE = {
     "add_months": "verifier.breaches",
+    "Answer": "verifier.sources",
+    "answer_bytes": "verifier.sources",
     "BOOKING_LAG_MONTHS": "verifier.rules",
     "breach_facts": "verifier.public_text",
     "BreachError": "verifier.errors",
@@ -128,6 +135,7 @@ _SURFACE = {
     "FeedError": "verifier.errors",
     "holder_of": "verifier.public_text",
     "http_sources": "verifier.sources",
+    "lookup_answers": "verifier.sources",
     "HttpSource": "verifier.sources",
     "load_catalog": "verifier.catalog",
     "load_departments": "verifier.departments",
@@ -152,11 +160,13 @@ _SURFACE = {
     "SignedReport": "verifier.reports",
     "SourceError": "verifier.errors",
     "SourceGarbage": "verifier.errors",
+    "SourceKey": "verifier.sources",
     "SourceRegistry": "verifier.sources",
     "SourceUnavailable": "verifier.errors",
     "sql_source_table": "verifier.sources",
     "SqlSource": "verifier.sources",
     "Subject": "verifier.sources",
+    "subject_digest": "verifier.sources",
     "UnknownRecordError": "verifier.errors",
     "UnknownSourceError": "verifier.errors",
     "VerificationError": "verifier.errors",
@@ -170,6 +180,7 @@ __all__ = [
     "DEPARTMENTS_FILE",
     "MATTERS_DIR",
     "SEVERITY_ZH",
+    "Answer",
     "BreachError",
     "BreachEvidence",
     "BreachRecord",
@@ -194,6 +205,7 @@ __all__ = [
     "SignedReport",
     "SourceError",
     "SourceGarbage",
+    "SourceKey",
     "SourceRegistry",
     "SourceUnavailable",
     "SqlSource",
@@ -204,6 +216,7 @@ __all__ = [
     "VerificationReport",
     "WorkingDays",
     "add_months",
+    "answer_bytes",
     "breach_facts",
     "can_repair",
     "claim_fact",
@@ -221,6 +234,7 @@ __all__ = [
     "http_sources",
     "load_catalog",
     "load_departments",
+    "lookup_answers",
     "make_breach_record",
     "mask_id_number",
     "mask_person_name",
@@ -233,6 +247,7 @@ __all__ = [
     "severity_text",
     "sign_report",
     "sql_source_table",
+    "subject_digest",
     "verify_report",
 ]
 

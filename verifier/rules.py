@@ -56,7 +56,9 @@ class Comparison:
     that answered, `answered_at` when (UTC seconds), and `data_hash` is the hex keccak256
     of the RFC 8785 bytes of the record that source returned for the subject (the JSON
     null when it had none; None when the source failed). Reports made before provenance
-    was recorded lack the three, and read back with `source` empty.
+    was recorded lack the three, and read back with `source` empty. A source that signs its
+    answers adds `data_signature` (base64 Ed25519 over `verifier.sources.answer_bytes`) and
+    `data_key_id` (the department key's id); unsigned answers and older reports lack both.
     """
 
     key: str
@@ -68,6 +70,8 @@ class Comparison:
     source: str = ""
     answered_at: int | None = None
     data_hash: str | None = None
+    data_signature: str | None = None
+    data_key_id: str | None = None
 
     def to_json_obj(self) -> dict[str, object]:
         """A JSON-like dict that `ledger.canonical_bytes` accepts, for evidence and hashing."""
@@ -83,6 +87,9 @@ class Comparison:
             obj["source"] = self.source
             obj["answered_at"] = self.answered_at
             obj["data_hash"] = self.data_hash
+            if self.data_signature is not None:
+                obj["data_signature"] = self.data_signature
+                obj["data_key_id"] = self.data_key_id
         return obj
 
     @classmethod
@@ -90,6 +97,7 @@ class Comparison:
         """A comparison as `to_json_obj` wrote it (with or without its provenance)."""
         answered_at = obj.get("answered_at")
         data_hash = obj.get("data_hash")
+        signature, key_id = obj.get("data_signature"), obj.get("data_key_id")
         return cls(
             obj["key"],
             obj["verdict"],
@@ -100,6 +108,8 @@ class Comparison:
             str(obj.get("source") or ""),
             answered_at if isinstance(answered_at, int) else None,
             data_hash if isinstance(data_hash, str) else None,
+            signature if isinstance(signature, str) else None,
+            key_id if isinstance(key_id, str) else None,
         )
 
 

@@ -8,42 +8,60 @@ the subject's shape.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import copy
 import csv
+import hashlib
 import io
 import json
 import logging
 import math
 import random
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
-from pydantic import BaseModel, ConfigDict, JsonValue, StrictBool, ValidationError
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+)
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool, ValidationError
 from sqlalchemy import Column, MetaData, String, Table, Text, case, create_engine, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from ledger import InvalidDocumentError, canonical_bytes
 from verifier.catalog import Catalog
 from verifier.errors import SourceError, SourceGarbage, SourceUnavailable, UnknownSourceError
 
 __all__ = [
+    "Answer",
     "CsvSource",
     "DataSource",
     "HttpSource",
     "SourceError",
     "SourceGarbage",
+    "SourceKey",
     "SourceRegistry",
     "SourceUnavailable",
     "SqlSource",
     "Subject",
     "UnknownSourceError",
+    "answer_bytes",
     "catalog_sources",
     "http_sources",
+    "lookup_answers",
     "sql_source_table",
+    "subject_digest",
 ]
 
 _log = logging.getLogger(__name__)
@@ -65,6 +83,103 @@ class Subject:
     def __repr__(self) -> str:
         # A stray f"{subject!r}" in a log line must not leak the ID number.
         return f"Subject(id_type={self.id_type!r}, id_number=<hidden>)"
+
+
+# --- signed answers ------------------------------------------------------------------------
+
+# A signed answer's time may differ from ours by this much (clocks, a slow batch), no more:
+# an older answer replayed would attribute stale data to the department.
+MAX_ANSWER_SKEW_S = 600
+
+
+def subject_digest(subject: Subject) -> str:
+    """Whose record a signed answer is, without naming them: the hex SHA-256 of the RFC 8785
+    bytes of ``{"id_number": ..., "id_type": ...}``. The department (and the applicant) can
+    recompute it; the signature never carries the ID in clear."""
+    body = {"id_type": subject.id_type, "id_number": subject.id_number}
+    return hashlib.sha256(canonical_bytes(body)).hexdigest()
+
+
+def answer_bytes(
+    source: str, subject: Subject, record: Mapping[str, object] | None, answered_at: int
+) -> bytes:
+    """What a department signs for one subject's answer: the RFC 8785 bytes of
+    ``{"answered_at": <UTC seconds>, "record": <the fields returned, or null when there is
+    no record>, "source": <source name>, "subject": subject_digest(subject)}``.
+
+    InvalidDocumentError when the record is not JSON RFC 8785 can encode."""
+    plain = None if record is None else dict(record)
+    body = {
+        "source": source,
+        "subject": subject_digest(subject),
+        "record": plain,
+        "answered_at": answered_at,
+    }
+    return canonical_bytes(body)
+
+
+@dataclass(frozen=True)
+class SourceKey:
+    """A department's Ed25519 key for signing its sources' answers, public part only.
+
+    `key_id` is the first 16 hex digits of the SHA-256 of the raw 32-byte public key."""
+
+    public_key: bytes = dataclass_field(repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.public_key) != 32:
+            raise ValueError("an Ed25519 public key is 32 raw bytes")
+
+    @property
+    def key_id(self) -> str:
+        """The key's id, as the department's answers name it."""
+        return hashlib.sha256(self.public_key).hexdigest()[:16]
+
+    @classmethod
+    def from_text(cls, text: str) -> SourceKey:
+        """A key as a PEM public key, or the base64 of its raw 32 bytes (as the sample
+        service's ``GET /keys`` lists it); ValueError otherwise."""
+        text = text.strip()
+        if text.startswith("-----BEGIN"):
+            loaded = load_pem_public_key(text.encode())
+            if not isinstance(loaded, Ed25519PublicKey):
+                raise ValueError("the data source key is not an Ed25519 public key")
+            return cls(loaded.public_bytes(Encoding.Raw, PublicFormat.Raw))
+        try:
+            return cls(base64.b64decode(text, validate=True))
+        except (binascii.Error, ValueError):
+            raise ValueError(
+                "the data source key is neither PEM nor the base64 of 32 raw bytes"
+            ) from None
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> SourceKey:
+        """`from_text` of a file's content; ValueError naming the file otherwise."""
+        try:
+            return cls.from_text(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ValueError(f"{path}: {exc}") from None
+
+    def verifies(self, signature_b64: str, data: bytes) -> bool:
+        """Whether the base64 signature verifies over `data` with this key."""
+        try:
+            signature = base64.b64decode(signature_b64, validate=True)
+            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, data)
+        except (binascii.Error, ValueError, InvalidSignature):
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One subject's answer: the record (None: no record), and for a signed answer the time
+    the department signed it, its base64 Ed25519 signature over `answer_bytes` and the
+    key's id. Unsigned answers (or sources configured without a key) carry no signature."""
+
+    record: Mapping[str, object] | None
+    answered_at: int | None = None
+    signature: str | None = None
+    key_id: str | None = None
 
 
 def _checked_name(name: str) -> str:
@@ -102,6 +217,18 @@ async def lookup_many(
     return list(await asyncio.gather(*(source.lookup(s, fields) for s in subjects)))
 
 
+async def lookup_answers(
+    source: DataSource, subjects: Sequence[Subject], fields: Sequence[str]
+) -> list[Answer | SourceError]:
+    """`lookup_many` with each answer's signature where the source checks one; a signed
+    answer that failed its check is its subject's SourceError, the others still stand."""
+    answers = getattr(source, "answers", None)
+    if answers is not None:
+        result: list[Answer | SourceError] = await answers(subjects, fields)
+        return result
+    return [Answer(record) for record in await lookup_many(source, subjects, fields)]
+
+
 # --- HTTP ----------------------------------------------------------------------------------
 
 
@@ -110,6 +237,10 @@ class _LookupResponse(BaseModel):
 
     found: StrictBool
     fields: dict[str, JsonValue]
+    # A signed answer's (all three or none): see `answer_bytes`.
+    answered_at: int | None = None
+    signature: str | None = Field(default=None, max_length=200)
+    key_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
 
 
 class _BatchResponse(BaseModel):
@@ -125,6 +256,11 @@ class HttpSource:
     Timeouts, connection errors, 429 and 5xx are retried ``retries`` times with jittered
     exponential backoff; other refusals fail at once. At most ``max_concurrency`` requests
     are in flight; the rest wait their turn instead of timing out in the connection pool.
+
+    With the department's `key`, every answer must be signed by it (`answer_bytes`): an
+    answer unsigned, signed by another key, stale or whose signature fails is refused as
+    SourceGarbage for its subject (undecidable, never a breach); a verified answer keeps
+    its signature and key id for the report. Without a key, signatures are not passed on.
     """
 
     def __init__(
@@ -139,6 +275,7 @@ class HttpSource:
         max_concurrency: int = 16,
         batch_size: int = 250,
         client: httpx.AsyncClient | None = None,
+        key: SourceKey | None = None,
     ) -> None:
         if not token:
             raise ValueError(f"data source {name!r} needs a bearer token")
@@ -150,6 +287,7 @@ class HttpSource:
         self.url = f"{base_url.rstrip('/')}/v1/sources/{name}/lookup"
         self.batch_url = f"{self.url}-batch"
         self.batch_size = batch_size
+        self.key = key
         self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout = timeout
         self._attempts = retries + 1
@@ -167,22 +305,36 @@ class HttpSource:
             "id_number": subject.id_number,
             "fields": list(fields),
         }
-        return self._fields(await self._post(self.url, body), fields)
+        answer = self._fields(subject, await self._post(self.url, body), fields)
+        if isinstance(answer, SourceError):
+            raise answer
+        return answer.record
 
     async def lookup_many(
         self, subjects: Sequence[Subject], fields: Sequence[str]
     ) -> list[Mapping[str, object] | None]:
         """Many subjects' records in requests of `batch_size`: one round trip per batch."""
+        records: list[Mapping[str, object] | None] = []
+        for answer in await self.answers(subjects, fields):
+            if isinstance(answer, SourceError):
+                raise answer
+            records.append(answer.record)
+        return records
+
+    async def answers(
+        self, subjects: Sequence[Subject], fields: Sequence[str]
+    ) -> list[Answer | SourceError]:
+        """`lookup_many` with the signatures checked, one answer (or refusal) per subject."""
         parts = [
             subjects[start : start + self.batch_size]
             for start in range(0, len(subjects), self.batch_size)
         ]
         answers = await asyncio.gather(*(self._lookup_batch(part, fields) for part in parts))
-        return [record for answer in answers for record in answer]
+        return [one for answer in answers for one in answer]
 
     async def _lookup_batch(
         self, subjects: Sequence[Subject], fields: Sequence[str]
-    ) -> list[Mapping[str, object] | None]:
+    ) -> list[Answer | SourceError]:
         body: dict[str, object] = {
             "subjects": [{"id_type": s.id_type, "id_number": s.id_number} for s in subjects],
             "fields": list(fields),
@@ -196,7 +348,10 @@ class HttpSource:
             raise SourceGarbage(self.name, f"malformed response: {_shape_error(exc)}") from None
         if len(results) != len(subjects):
             raise SourceGarbage(self.name, "malformed response: not one result per subject")
-        return [self._record(answer, fields) for answer in results]
+        return [
+            self._answer(subject, answer, fields)
+            for subject, answer in zip(subjects, results, strict=True)
+        ]
 
     async def _post(self, url: str, body: dict[str, object]) -> httpx.Response:
         reason = ""
@@ -248,12 +403,49 @@ class HttpSource:
             detail = f"rejected the request (HTTP {status}); not retried"
         return SourceUnavailable(self.name, detail)
 
-    def _fields(self, response: httpx.Response, fields: Sequence[str]) -> dict[str, object] | None:
+    def _fields(
+        self, subject: Subject, response: httpx.Response, fields: Sequence[str]
+    ) -> Answer | SourceError:
         try:
             answer = _LookupResponse.model_validate_json(response.content)
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, ValidationError
             raise SourceGarbage(self.name, f"malformed response: {_shape_error(exc)}") from None
-        return self._record(answer, fields)
+        return self._answer(subject, answer, fields)
+
+    def _answer(
+        self, subject: Subject, answer: _LookupResponse, fields: Sequence[str]
+    ) -> Answer | SourceError:
+        record = self._record(answer, fields)
+        if self.key is None:
+            return Answer(record)
+        problem = self._signature_problem(subject, answer, fields)
+        if problem:
+            # The source and the key only: the subject stays out of the log.
+            _log.warning("data source %s: answer refused: %s", self.name, problem)
+            return SourceGarbage(self.name, f"answer refused: {problem}")
+        return Answer(record, answer.answered_at, answer.signature, answer.key_id)
+
+    def _signature_problem(
+        self, subject: Subject, answer: _LookupResponse, fields: Sequence[str]
+    ) -> str:
+        """Why a signed answer cannot be taken as the department's, or "" if it can."""
+        assert self.key is not None
+        if answer.signature is None or answer.key_id is None or answer.answered_at is None:
+            return "not signed, and the source is configured with the department's key"
+        if answer.key_id != self.key.key_id:
+            return f"signed with key {answer.key_id}, not the configured {self.key.key_id}"
+        if abs(answer.answered_at - time.time()) > MAX_ANSWER_SKEW_S:
+            return "signed at a time too far from now (a replayed or stale answer)"
+        if set(answer.fields) - set(fields):
+            return "signed fields that were not asked for"
+        signed = dict(answer.fields) if answer.found else None
+        try:
+            data = answer_bytes(self.name, subject, signed, answer.answered_at)
+        except InvalidDocumentError:
+            return "a record RFC 8785 cannot encode"
+        if not self.key.verifies(answer.signature, data):
+            return f"the signature does not verify with key {self.key.key_id}"
+        return ""
 
     def _record(self, answer: _LookupResponse, fields: Sequence[str]) -> dict[str, object] | None:
         if not answer.found:
@@ -500,9 +692,15 @@ def catalog_sources(catalog: Catalog) -> list[str]:
 
 
 def http_sources(
-    catalog: Catalog, base_url: str, token: str, *, retries: int = SOURCE_RETRIES
+    catalog: Catalog,
+    base_url: str,
+    token: str,
+    *,
+    retries: int = SOURCE_RETRIES,
+    key: SourceKey | None = None,
 ) -> dict[str, DataSource]:
-    """One HTTP connector per catalog source, all served under `base_url` with one token."""
+    """One HTTP connector per catalog source, all served under `base_url` with one token
+    (and, given the department's `key`, each answer's signature checked with it)."""
     return {
         name: HttpSource(
             name,
@@ -511,6 +709,7 @@ def http_sources(
             timeout=SOURCE_TIMEOUT_S,
             retries=retries,
             max_concurrency=SOURCE_CONCURRENCY,
+            key=key,
         )
         for name in catalog_sources(catalog)
     }

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
         planted,
         records,
     )
-    from api.demo.sample_service import MAX_BODY_BYTES, Faults, create_app, running, running_apart
+    from api.demo.sample_service import (
+        MAX_BODY_BYTES,
+        Faults,
+        Signer,
+        create_app,
+        published_key,
+        running,
+        running_apart,
+    )
     from api.demo.samples import sample_commitments
     from api.demo.serve_data import (
         DEMO_TOKENS_FILE,
@@ -49,11 +57,13 @@ _SURFACE = {
     "Planted": "api.demo.sample_data",
     "planted": "api.demo.sample_data",
     "prepare_keys": "api.demo.serve_data",
+    "published_key": "api.demo.sample_service",
     "records": "api.demo.sample_data",
     "run_demo": "api.demo.story",
     "running": "api.demo.sample_service",
     "running_apart": "api.demo.sample_service",
     "sample_commitments": "api.demo.samples",
+    "Signer": "api.demo.sample_service",
     "SOURCES": "api.demo.sample_data",
     "VERIFY_ON": "api.demo.story",
 }
@@ -67,6 +77,7 @@ __all__ = [
     "VERIFY_ON",
     "Faults",
     "Planted",
+    "Signer",
     "case_story",
     "create_app",
     "demo_refusal",
@@ -76,6 +87,7 @@ __all__ = [
     "load_demo",
     "planted",
     "prepare_keys",
+    "published_key",
     "records",
     "run_demo",
     "running",

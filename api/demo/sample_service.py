@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import os
 import socket
@@ -18,6 +19,12 @@ from typing import Annotated
 
 import httpx
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+)
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -27,7 +34,7 @@ from starlette.types import ASGIApp
 from api.demo.sample_data import SOURCES, records
 from api.service import BodyLimitMiddleware
 from ledger import IdType
-from verifier import Subject
+from verifier import SourceKey, Subject, answer_bytes
 
 __all__ = [
     "MAX_BATCH",
@@ -35,7 +42,9 @@ __all__ = [
     "BatchLookupRequest",
     "Faults",
     "LookupRequest",
+    "Signer",
     "create_app",
+    "published_key",
     "running",
     "running_apart",
 ]
@@ -76,6 +85,52 @@ class BatchLookupRequest(BaseModel):
     fields: Annotated[list[FieldName], Field(max_length=_MAX_FIELDS)]
 
 
+# --- signing -------------------------------------------------------------------------------
+
+
+class Signer:
+    """The department's Ed25519 key for its answers: each subject's answer is signed over
+    `verifier.answer_bytes` (source, subject digest, record, time), the key listed at
+    ``GET /keys`` under its id."""
+
+    def __init__(self, private_key: Ed25519PrivateKey | None = None) -> None:
+        self._key = private_key or Ed25519PrivateKey.generate()
+        raw = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.public = SourceKey(raw)
+
+    @classmethod
+    def from_pem_file(cls, path: str) -> Signer:
+        """The key of a PEM file (PKCS#8, unencrypted)."""
+        with open(path, "rb") as file:
+            key = load_pem_private_key(file.read(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{path}: not an Ed25519 private key")
+        return cls(key)
+
+    @property
+    def key_id(self) -> str:
+        """The public key's id: the first 16 hex digits of SHA-256 of its raw bytes."""
+        return self.public.key_id
+
+    def listing(self) -> dict[str, object]:
+        """What ``GET /keys`` serves."""
+        raw = base64.b64encode(self.public.public_key).decode()
+        return {"keys": [{"key_id": self.key_id, "algorithm": "ed25519", "public_key": raw}]}
+
+    def sign(
+        self, source: str, subject: Subject, record: dict[str, object] | None, *, wrong: bool
+    ) -> dict[str, object]:
+        """The signature fields of one answer (`wrong`: signed over other bytes, a fault)."""
+        answered_at = int(time.time())
+        data = answer_bytes(source, subject, record, answered_at)
+        signature = self._key.sign(b"tampered" + data if wrong else data)
+        return {
+            "answered_at": answered_at,
+            "signature": base64.b64encode(signature).decode(),
+            "key_id": self.key_id,
+        }
+
+
 # --- faults --------------------------------------------------------------------------------
 
 
@@ -96,6 +151,7 @@ class Faults:
     delays: dict[str, float] = field(default_factory=dict)
     failures: dict[str, _Failure] = field(default_factory=dict)
     garbage: dict[str, bytes] = field(default_factory=dict)
+    tampered: set[str] = field(default_factory=set)
     attempts: Counter[str] = field(default_factory=Counter)
     max_in_flight: Counter[str] = field(default_factory=Counter)
     _in_flight: Counter[str] = field(default_factory=Counter)
@@ -116,12 +172,23 @@ class Faults:
         with self._lock:
             self.garbage[source] = body
 
+    def tamper(self, source: str) -> None:
+        """Answer `source` with signatures that do not verify (the answer altered)."""
+        with self._lock:
+            self.tampered.add(source)
+
+    def is_tampered(self, source: str) -> bool:
+        """Whether `source`'s answers are to carry a wrong signature."""
+        with self._lock:
+            return source in self.tampered
+
     def reset(self) -> None:
         """Forget every fault and every count (requests still in flight stay counted)."""
         with self._lock:
             self.delays.clear()
             self.failures.clear()
             self.garbage.clear()
+            self.tampered.clear()
             self.attempts.clear()
             self.max_in_flight = self._in_flight.copy()
 
@@ -158,11 +225,18 @@ class Faults:
 # --- the app -------------------------------------------------------------------------------
 
 
-def create_app(token: str, faults: Faults | None = None) -> FastAPI:
-    """The sample data service: ``POST /v1/sources/{name}/lookup`` and ``GET /healthz``."""
+def create_app(token: str, faults: Faults | None = None, signer: Signer | None = None) -> FastAPI:
+    """The sample data service: ``POST /v1/sources/{name}/lookup``, ``GET /keys`` (the
+    public key its answers are signed with: `signer`'s, or one made now) and ``GET
+    /healthz``."""
     if not token:
         raise ValueError("the sample service needs a bearer token")
     expected = f"Bearer {token}".encode()
+    signing = signer or Signer()
+
+    def sign(source: str, subject: Subject, record: dict[str, object] | None) -> dict[str, object]:
+        wrong = faults is not None and faults.is_tampered(source)
+        return signing.sign(source, subject, record, wrong=wrong)
 
     def require_token(authorization: Annotated[str, Header()] = "") -> None:
         if not hmac.compare_digest(authorization.encode(), expected):
@@ -184,46 +258,54 @@ def create_app(token: str, faults: Faults | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/keys")
+    async def keys() -> dict[str, object]:
+        return signing.listing()
+
     @app.post("/v1/sources/{name}/lookup", dependencies=[Depends(require_token)])
     async def lookup(name: str, request: LookupRequest) -> Response:
         if name not in SOURCES:
             raise HTTPException(404, "unknown source")
         if faults is None:
-            return _answer(name, request)
+            return _answer(name, request, sign)
         with faults._tracked(name):
-            return await faults._injected(name) or _answer(name, request)
+            return await faults._injected(name) or _answer(name, request, sign)
 
     @app.post("/v1/sources/{name}/lookup-batch", dependencies=[Depends(require_token)])
     async def lookup_batch(name: str, request: BatchLookupRequest) -> Response:
         if name not in SOURCES:
             raise HTTPException(404, "unknown source")
         if faults is None:
-            return _answer_batch(name, request)
+            return _answer_batch(name, request, sign)
         with faults._tracked(name):
-            return await faults._injected(name) or _answer_batch(name, request)
+            return await faults._injected(name) or _answer_batch(name, request, sign)
 
     return app
 
 
-def _answer_batch(source: str, request: BatchLookupRequest) -> JSONResponse:
-    results = []
-    for subject in request.subjects:
-        record = records(Subject(subject.id_type, subject.id_number), source)
-        if record is None:
-            results.append({"found": False, "fields": {}})
-        else:
-            results.append(
-                {"found": True, "fields": {f: record[f] for f in request.fields if f in record}}
-            )
+_Sign = Callable[[str, Subject, dict[str, object] | None], dict[str, object]]
+
+
+def _one(source: str, subject: Subject, wanted: list[str], sign: _Sign) -> dict[str, object]:
+    """One subject's signed answer: the fields asked for, or none without a record."""
+    record = records(subject, source)
+    if record is None:
+        return {"found": False, "fields": {}, **sign(source, subject, None)}
+    fields = {f: record[f] for f in wanted if f in record}
+    return {"found": True, "fields": fields, **sign(source, subject, fields)}
+
+
+def _answer_batch(source: str, request: BatchLookupRequest, sign: _Sign) -> JSONResponse:
+    results = [
+        _one(source, Subject(s.id_type, s.id_number), request.fields, sign)
+        for s in request.subjects
+    ]
     return JSONResponse({"results": results})
 
 
-def _answer(source: str, request: LookupRequest) -> JSONResponse:
-    record = records(Subject(request.id_type, request.id_number), source)
-    if record is None:
-        return JSONResponse({"found": False, "fields": {}})
-    wanted = {f: record[f] for f in request.fields if f in record}
-    return JSONResponse({"found": True, "fields": wanted})
+def _answer(source: str, request: LookupRequest, sign: _Sign) -> JSONResponse:
+    subject = Subject(request.id_type, request.id_number)
+    return JSONResponse(_one(source, subject, request.fields, sign))
 
 
 # --- running it ----------------------------------------------------------------------------
@@ -256,6 +338,17 @@ def running(app: ASGIApp, *, startup_timeout: float = 10.0) -> Iterator[str]:
 
 # The token goes by environment, not on the command line, which `ps` shows.
 _TOKEN_VARIABLE = "COMMITLEDGER_SAMPLE_TOKEN"  # noqa: S105 - a variable name, not a secret
+# The department's answer-signing key (PEM); without it the service makes one at start.
+_KEY_VARIABLE = "COMMITLEDGER_SAMPLE_KEY_FILE"
+
+
+def published_key(base_url: str, timeout: float = 5.0) -> SourceKey:
+    """The key a running sample service signs its answers with, from its ``GET /keys``.
+
+    Fetched over the same connection as the data, it proves nothing on its own: a real
+    deployment pins the department's key out of band (`--sources-key-file`)."""
+    listing = httpx.get(f"{base_url.rstrip('/')}/keys", timeout=timeout).json()
+    return SourceKey.from_text(listing["keys"][0]["public_key"])
 
 
 @contextmanager
@@ -288,7 +381,9 @@ def running_apart(token: str, *, startup_timeout: float = 10.0) -> Iterator[str]
 def _serve_inherited(fd: int) -> None:
     """The child of `running_apart`: serve on the listening socket it was handed."""
     sock = socket.socket(fileno=fd)
-    app = create_app(os.environ.pop(_TOKEN_VARIABLE, ""))
+    key_file = os.environ.pop(_KEY_VARIABLE, "")
+    signer = Signer.from_pem_file(key_file) if key_file else None
+    app = create_app(os.environ.pop(_TOKEN_VARIABLE, ""), signer=signer)
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=1)
     uvicorn.Server(config).run(sockets=[sock])
 

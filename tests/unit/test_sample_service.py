@@ -211,10 +211,12 @@ def test_service_answers_found_and_not_found(client: httpx.Client) -> None:
     agree, missing = ids_planted("agree")[0], ids_planted("missing")[0]
     answer = client.post(LOOKUP, json=body(agree, ["no_criminal_record", "x"]), headers=AUTH)
     assert answer.status_code == 200
-    assert answer.json() == {"found": True, "fields": {"no_criminal_record": True}}
+    found = answer.json()
+    assert (found["found"], found["fields"]) == (True, {"no_criminal_record": True})
     url = "/v1/sources/education_degrees/lookup"
     answer = client.post(url, json=body(missing, ["degree_level"]), headers=AUTH)
-    assert answer.json() == {"found": False, "fields": {}}
+    assert {k: answer.json()[k] for k in ("found", "fields")} == {"found": False, "fields": {}}
+    assert {"answered_at", "signature", "key_id"} <= set(answer.json())  # signed, found or not
     assert client.get("/healthz").json() == {"status": "ok"}
 
 

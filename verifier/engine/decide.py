@@ -4,6 +4,7 @@ and the comparisons in worker processes, department data from the sources, roots
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections import ChainMap, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,8 +44,9 @@ from verifier.engine.worker import (
     start_worker,
 )
 from verifier.errors import SourceError
+from verifier.records import Access, AccessLog
 from verifier.reports import Outcome
-from verifier.sources import DataSource, lookup_many
+from verifier.sources import Answer, DataSource, lookup_answers
 
 
 @dataclass
@@ -69,10 +71,14 @@ class Decider:
         sources: Mapping[str, DataSource],
         workers: int = 0,
         reporter: tuple[str, SigningKey] | None = None,
+        accesses: AccessLog | None = None,
     ) -> None:
         """`reporter`: the department and its report key; with it, decisions come signed
-        (by the workers, when there are any)."""
+        (by the workers, when there are any). Every lookup of department data is logged in
+        `accesses` (the store's access log by default) before it is made."""
         self.store = store
+        self.accesses = accesses if accesses is not None else AccessLog(store)
+        self.requested_by = f"run:{secrets.token_hex(8)}"  # a new one per run
         self.intake = intake
         self.ledger = ledger
         self.catalog = catalog
@@ -181,22 +187,27 @@ class Decider:
             indexes = wanted[name]
             source = self.sources.get(name)
             subjects = [documents[i][0].subject for i in indexes]
-            results: Sequence[Mapping[str, object] | SourceError | None]
+            results: Sequence[Answer | SourceError]
             if source is None:
                 results = [SourceError(name, "no connector configured for this source")] * len(
                     indexes
                 )
             else:
                 try:
-                    results = await lookup_many(source, subjects, sorted(fields[name]))
+                    results = await lookup_answers(source, subjects, sorted(fields[name]))
                 except SourceError as exc:
                     results = [exc] * len(indexes)
             answered_at = int(time.time())
             for i, result in zip(indexes, results, strict=True):
                 if isinstance(result, SourceError):
                     found[i][name] = SourceAnswer(SourceFailed(type(result).__name__), answered_at)
+                elif result.signature is not None and result.answered_at is not None:
+                    # The department's signed time: the report's answer can be checked.
+                    found[i][name] = SourceAnswer(
+                        result.record, result.answered_at, result.signature, result.key_id
+                    )
                 else:
-                    found[i][name] = SourceAnswer(result, answered_at)
+                    found[i][name] = SourceAnswer(result.record, answered_at)
 
         await asyncio.gather(*(one_source(name) for name in wanted))
         return list(found)
@@ -214,6 +225,7 @@ class Decider:
         thread (the data sources' loop). While the caller sends one chunk's outcomes, the
         next chunk's department data are fetched on `loop`, and the workers compare and sign
         the next chunk and check the documents of the one after."""
+        self.requested_by = f"run:{secrets.token_hex(8)}"  # the accesses of this run
         started = self._start(chunks[0]) if chunks else None
         behind: tuple[list[Decision | None], _Comparing] | None = None
         for index in range(len(chunks)):
@@ -247,12 +259,35 @@ class Decider:
                 )
                 continue
             checked.append((index, found, self.catalog.matter(found.matter_code)))
+        await asyncio.to_thread(self._log_accesses, commitments, checked)
         gathered = await self._gather([(found, matter) for _, found, matter in checked])
         todo: list[ToCompare] = [
             (commitments[index], found, matter.code, data)
             for (index, found, matter), data in zip(checked, gathered, strict=True)
         ]
         return decisions, todo
+
+    def _log_accesses(
+        self, commitments: Sequence[Hash32], checked: Sequence[tuple[int, Checked, Matter]]
+    ) -> None:
+        """One access per commitment and configured source about to be looked up, in one
+        insert, before any request goes out."""
+        now = time.time()
+        self.accesses.record(
+            [
+                Access(
+                    commitments[index],
+                    matter.department,
+                    self.requested_by,
+                    name,
+                    "verification",
+                    now,
+                )
+                for index, _, matter in checked
+                for name in sorted({spec.source for spec in matter.claims})
+                if name in self.sources
+            ]
+        )
 
     def _compare_start(self, todo: list[ToCompare], on: date) -> _Comparing:
         if self._pool is None or len(todo) < 4 * self._workers:

@@ -186,10 +186,13 @@ class SourceFailed:
 
 
 class SourceAnswer(NamedTuple):
-    """What one data source answered for one subject, and when (UTC seconds)."""
+    """What one data source answered for one subject, and when (UTC seconds); a signed
+    answer's base64 signature and the department key's id (None when unsigned)."""
 
     record: Mapping[str, object] | SourceFailed | None
     answered_at: int
+    signature: str | None = None
+    key_id: str | None = None
 
 
 SourceData = Mapping[str, SourceAnswer]
@@ -261,6 +264,8 @@ def _compare_one(
         spec.source,
         None if answer is None else answer.answered_at,
         hashes[spec.source],
+        None if answer is None else answer.signature,
+        None if answer is None else answer.key_id,
     )
 
 

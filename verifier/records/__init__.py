@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ledger import lazy_attributes
 
 if TYPE_CHECKING:
+    from verifier.records.accesses import Access, AccessLog, AccessPurpose, accesses_of
     from verifier.records.appeals import (
         Appeal,
         AppealKind,
@@ -76,6 +77,10 @@ if TYPE_CHECKING:
 # Each public name and the module that defines it: loaded on first use, so that
 # importing one name does not import the whole package (and web3 with it).
 _SURFACE = {
+    "Access": "verifier.records.accesses",
+    "AccessLog": "verifier.records.accesses",
+    "AccessPurpose": "verifier.records.accesses",
+    "accesses_of": "verifier.records.accesses",
     "Appeal": "verifier.records.appeals",
     "AppealKind": "verifier.records.appeals",
     "AppealRecords": "verifier.records.appeals",
@@ -117,11 +122,6 @@ _SURFACE = {
     "RecordedOutcome": "verifier.records.verifications",
     "SEARCH_INDEXES": "verifier.records.tables",
     "TRIGRAM": "verifier.records.search",
-    "Verification": "verifier.records.verifications",
-    "verifications_table": "verifier.records.tables",
-    "VerificationState": "verifier.records.verifications",
-    "verifier_migrations": "verifier.records.tables",
-    "VerifierRecords": "verifier.records.facade",
     "MAX_TASK_NOTE": "verifier.records.tasks",
     "MAX_TASK_PAGE": "verifier.records.tasks",
     "TaskError": "verifier.records.tasks",
@@ -130,6 +130,11 @@ _SURFACE = {
     "TaskResult": "verifier.records.tasks",
     "TaskRow": "verifier.records.tasks",
     "TaskStatus": "verifier.records.tasks",
+    "Verification": "verifier.records.verifications",
+    "verifications_table": "verifier.records.tables",
+    "VerificationState": "verifier.records.verifications",
+    "verifier_migrations": "verifier.records.tables",
+    "VerifierRecords": "verifier.records.facade",
 }
 
 __all__ = [
@@ -144,6 +149,9 @@ __all__ = [
     "NAME_INDEX_DDL",
     "SEARCH_INDEXES",
     "TRIGRAM",
+    "Access",
+    "AccessLog",
+    "AccessPurpose",
     "Appeal",
     "AppealKind",
     "AppealRecords",
@@ -175,6 +183,7 @@ __all__ = [
     "Verification",
     "VerificationState",
     "VerifierRecords",
+    "accesses_of",
     "bounded_defence_text",
     "bounded_evidence",
     "bounded_text",
