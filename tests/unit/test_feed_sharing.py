@@ -53,7 +53,7 @@ from verifier.feed import (
     without_sealed_identity,
 )
 
-PERSON = SharedIdentity("高明远", "resident_id", "110101199003077732", "natural_person")
+PERSON = SharedIdentity("高明远", "resident_id", "110101199003077732", "自然人")
 RECORD = "FR-" + "ab" * 12
 COMMITMENT = "0x" + "cd" * 32
 
@@ -100,7 +100,7 @@ def test_the_scheme_as_the_readme_writes_it_opens_a_sealed_identity() -> None:
         base64.b64decode(sealed["nonce"]), base64.b64decode(sealed["ciphertext"]), aad
     )
     assert json.loads(plain) == {
-        "category": "natural_person",
+        "category": "自然人",
         "id_number": "110101199003077732",
         "id_type": "resident_id",
         "name": "高明远",
@@ -255,7 +255,7 @@ def test_a_credit_platform_decrypts_the_full_identity_of_each_government_record(
         assert identity.name == applicant["name"]
         assert identity.id_number == applicant["id_number"]
         assert identity.id_type == applicant["id_type"]
-        assert identity.category == "natural_person"
+        assert identity.category == "自然人"
         assert identity.name not in body and identity.id_number not in body  # sealed only
 
 

@@ -35,7 +35,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ledger import Hash32, SignedCommitment, Store, Vault, VaultError, canonical_bytes
 from verifier.errors import FeedError
+from verifier.feed.records import COMMITTER_CATEGORIES, committer_category
 
 log = logging.getLogger("commitledger.feed.sharing")
 
@@ -59,8 +60,6 @@ KEY_BYTES = 32
 MAX_KEY_TEXT = 1000  # a PEM public or private key is far shorter
 MAX_SEALED_B64 = 4000  # name and ID are bounded by the document's own limits
 
-Category = Literal["natural_person", "legal_person"]
-
 
 class SealedIdentityError(FeedError):
     """A platform key is malformed, or a sealed identity does not open (wrong key, moved to
@@ -74,7 +73,7 @@ class SharedIdentity:
     name: str
     id_type: str
     id_number: str
-    category: Category
+    category: str  # a COMMITTER_CATEGORIES value, as the records carry it (自然人, 法人, ...)
 
     def plaintext(self) -> bytes:
         """The bytes sealed: RFC 8785 canonical JSON."""
@@ -314,8 +313,10 @@ def identity_of(store: Store, vault: Vault | None, commitment: Hash32) -> Shared
         log.warning("sealed document of 0x%s does not open", commitment.hex())
         return None
     applicant = SignedCommitment.from_json_obj(json.loads(plain)).document.applicant
-    category: Category = "natural_person" if applicant.kind == "person" else "legal_person"
-    return SharedIdentity(applicant.name, applicant.id_type, applicant.id_number, category)
+    kind = committer_category(applicant.kind, applicant.id_number)
+    return SharedIdentity(
+        applicant.name, applicant.id_type, applicant.id_number, COMMITTER_CATEGORIES[kind]
+    )
 
 
 def shared_body(body: str, store: Store, vault: Vault | None, platform_key: bytes) -> str:
