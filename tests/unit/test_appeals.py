@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from support.appeals import published
 from support.deployment import HRSS, HRSS_ID, MARKET, Deployment
 from support.service_keys import write_all_keys
 from support.service_world import DAY, ServiceWorld, assert_problem, open_service, snapshot
@@ -19,11 +21,10 @@ from support.service_world import DAY, ServiceWorld, assert_problem, open_servic
 from api.service import ProblemError, run_lifecycles
 from api.service.appeals import appeal_records, apply_for_repair, file_objection
 from api.service.engines import department_actions
-from ledger import Hash32, OutcomeEntry, SigningKey, Status, hex32
-from verifier import BreachRecord, ClosingNote, default_catalog, earliest_repair
+from ledger import Hash32, SigningKey, Status, hex32, outcome_outbox
+from verifier import default_catalog, earliest_repair
 from verifier.feed import FeedFollower
 
-GENERAL_MATTERS = {"BJ-HRSS-0001", "BJ-HRSS-0002"}  # general severity: 3 months before repair
 REASON = "认定有误：被记录人并非承诺人本人（身份证号被冒用）"
 REASONS = "经核查，承诺人身份被冒用，异议成立"
 
@@ -44,31 +45,6 @@ def quick(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWo
     opened = open_service(tmp_path, embedded_deployment, feed=False, anchoring=False)
     yield opened
     opened.context.close()
-
-
-def published(world: ServiceWorld) -> tuple[Hash32, BreachRecord]:
-    """An HRSS commitment of general severity, anchored, proposed (its notice sent) and
-    decided false: its published record."""
-    signed = world.signed()
-    while signed.document.matter_code not in GENERAL_MATTERS:
-        signed = world.signed()
-    digest = world.submit(signed)
-    world.anchor()
-    on = world.context.today()
-    with department_actions(world.context, HRSS) as actions:
-        actions.schedule(on)
-        notice = ClosingNote.of({"proposed": hex32(digest), "on": on.isoformat()})
-        actions.outbox.enqueue(HRSS, [OutcomeEntry(digest, Status.PROPOSED, notice)])
-        actions.flush()
-        breach = actions.entry(digest, "false", on, "verifier", "the claim was false")
-        actions.outbox.enqueue(HRSS, [breach])
-        actions.flush()
-    [record] = [
-        r
-        for r in world.context.records.search_breaches(world.context.today()).records
-        if r.commitment_hash == hex32(digest)
-    ]
-    return digest, record
 
 
 def on_chain(world: ServiceWorld, digest: Hash32) -> Status:
@@ -122,6 +98,7 @@ def test_an_upheld_objection_corrects_the_record_and_withdraws_it_everywhere(
     digest, record = published(world)
     fingerprint = world.context.records.stored_breach(record.id)
     assert fingerprint is not None and world.store.is_excluded(fingerprint.fingerprint)
+    assert public_feed_kinds(world, digest) == ["breach"]
     filed = object_to(world, record.id)
     assert filed.status_code == 201, filed.text
     objection = filed.json()
@@ -134,6 +111,7 @@ def test_an_upheld_objection_corrects_the_record_and_withdraws_it_everywhere(
     assert record.id not in listed_ids(world)
     assert_problem(world.client.get(f"/v1/breaches/{record.id}"), 404, "not-found")
     assert world.client.get(f"/records/{record.id}").status_code == 404
+    assert public_feed_kinds(world, digest) == ["correction"]
     assert not world.store.is_excluded(fingerprint.fingerprint)
 
 
@@ -203,9 +181,17 @@ def test_one_open_objection_per_record_and_bounded_texts(quick: ServiceWorld) ->
         headers=world.auth(HRSS, "registrar"),
     )
     assert too_long.status_code == 422
-    with pytest.raises(ProblemError) as refused:
-        file_objection(world.context, record.id, by="applicant", reason="  ")
-    assert refused.value.kind.status == 422
+    surrogate = world.client.post(
+        f"/v1/breaches/{record.id}/objections",
+        content=b'{"reason": "\\udbe8 not text"}',
+        headers={**world.auth(HRSS, "registrar"), "Content-Type": "application/json"},
+    )
+    assert_problem(surrogate, 400, "malformed-json")
+    # What is not text never reaches the vault (an argv's undecodable bytes, say).
+    for reason in ("  ", "\udbe8 not text"):
+        with pytest.raises(ProblemError) as refused:
+            file_objection(world.context, record.id, by="applicant", reason=reason)
+        assert refused.value.kind.status == 422
     assert snapshot(world) == before  # a refused input stores nothing
 
 
@@ -249,6 +235,7 @@ def test_repair_is_refused_before_the_minimum_period_then_granted(world: Service
     assert record.id not in listed_ids(world)
     assert world.client.get(f"/records/{record.id}").status_code == 404
     assert not world.store.is_excluded(fingerprint.fingerprint)
+    assert public_feed_kinds(world, digest) == ["repair"]
     detail = world.client.get(
         f"/v1/repair-applications/{application.id}", headers=world.auth(HRSS, "verifier")
     ).json()
@@ -324,3 +311,58 @@ def test_the_lifecycle_job_flags_appeals_past_their_limit_once(quick: ServiceWor
     assert [(a["id"], a["overdue"]) for a in listed["appeals"]] == [(objection.id, True)]
     # Flagged, still open: the department can decide it.
     assert objection.decide_by < repair.decide_by
+
+
+# ---------------------------------------------------------------------- a decision cut short
+
+
+def test_a_decision_that_died_after_its_action_is_taken_again_without_a_second(
+    quick: ServiceWorld,
+) -> None:
+    """The chain and the list move first, the appeal's decision last: taken again, the
+    decision finds the correction or the repair done and records only itself."""
+    world = quick
+    corrected_digest, corrected = published(world)
+    repaired_digest, repaired = published(world)
+    objection = file_objection(world.context, corrected.id, by="applicant", reason=REASON)
+    world.context.today = lambda: earliest_repair(repaired)
+    application = apply_for_repair(world.context, repaired.id, "已纠正")
+    on = world.context.today()
+    with department_actions(world.context, HRSS) as actions:  # the attempt that died
+        actions.annul(corrected.id, on, f"objection {objection.id} upheld")
+        actions.repair(repaired.id, on, f"repair application {application.id} granted")
+    sent = outbox_count(world)
+    assert decide(world, "objection", objection.id, "upheld").json()["state"] == "upheld"
+    assert decide(world, "repair", application.id, "granted").json()["state"] == "granted"
+    assert outbox_count(world) == sent  # nothing sent twice
+    assert on_chain(world, corrected_digest) == Status.CORRECTED
+    assert on_chain(world, repaired_digest) == Status.REPAIRED
+
+
+def outbox_count(world: ServiceWorld) -> int:
+    with world.store.engine.connect() as connection:
+        return len(connection.execute(select(outcome_outbox.c.id)).all())
+
+
+def test_the_direct_repair_route_is_an_application_granted_at_once(quick: ServiceWorld) -> None:
+    """`POST /v1/breaches/{id}/repair` keeps its answer and records the application and its
+    decision, the decision's text as the reasons."""
+    world = quick
+    digest, record = published(world)
+    world.context.today = lambda: earliest_repair(record)
+    response = world.client.post(
+        f"/v1/breaches/{record.id}/repair",
+        json={"decision": "信用修复：当事人已纠正失信行为"},
+        headers=world.auth(HRSS, "verifier"),
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["status"], response.json()["on_chain_status"]) == (
+        "repaired",
+        "repaired",
+    )
+    assert on_chain(world, digest) == Status.REPAIRED
+    headers = world.auth(HRSS, "verifier")
+    [granted] = world.client.get("/v1/repair-applications", headers=headers).json()["appeals"]
+    assert (granted["record_id"], granted["state"]) == (record.id, "granted")
+    detail = world.client.get(f"/v1/repair-applications/{granted['id']}", headers=headers)
+    assert detail.json()["reasons"] == "信用修复：当事人已纠正失信行为"

@@ -21,6 +21,7 @@ from api.run_start import (
     latest_undecided_day,
     require_sources,
 )
+from api.service.appeals import appeal_records, apply_for_repair, decide_repair
 from api.service.context import ServiceContext
 from api.service.deps import (
     ContextDep,
@@ -126,8 +127,19 @@ def _repair(
     if record is None:
         raise ProblemError(NOT_FOUND, f"no breach record {record_id}")
     require_department(principal, record.department, "this breach record")
-    with department_actions(context, principal.department) as actions, engine_refusals():
-        actions.repair(record_id, context.today(), body.decision)
+    # The shorthand of an application filed for the applicant and granted at once: the
+    # decision is kept as its reasons (sealed), as `repair-applications` keep theirs.
+    application = appeal_records(context).open_for(record.id, "repair") or apply_for_repair(
+        context, record.id, body.decision, by="officer", department=principal.department
+    )
+    decide_repair(
+        context,
+        application.id,
+        "granted",
+        department=principal.department,
+        decided_by=_decided_by(principal),
+        reasons=body.decision,
+    )
     repaired = context.records.breach(record_id)
     assert repaired is not None
     commitment = to_hash32(repaired.commitment_hash)
