@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -278,9 +277,10 @@ def load_catalog(path: Path) -> Catalog:
         raise InvalidDocumentError(f"catalog {path.name} is invalid: {exc}") from None
 
 
-@cache
 def default_catalog() -> Catalog:
-    """The catalog shipped with the package (Beijing matters), every condition mapped."""
-    catalog = load_catalog(MATTERS_DIR / "beijing.json")
-    catalog.check_conditions_mapped()
-    return catalog
+    """The catalog of the configured directory (`verifier.configure_catalog_dir`; default
+    the shipped `verifier/matters`, one file per department), every condition mapped;
+    loaded once per directory."""
+    from verifier.catalog_files import configured_catalog  # it imports this module
+
+    return configured_catalog()

@@ -34,7 +34,18 @@ _REQUIRED_RUN = 84  # BJ-HRSS-0001: seven years of consecutive contributions
 _GAP = 14  # DOMAIN.md scenario 1
 
 # The first claim of each matter: with no record here the matter cannot be decided.
-MAIN_SOURCES = frozenset({"hrss_social_insurance", "education_degrees", "housing_registry"})
+MAIN_SOURCES = frozenset(
+    {
+        "hrss_social_insurance",
+        "education_degrees",
+        "housing_registry",
+        "hrss_employment",
+        "samr_enterprise",
+        "edu_qualifications",
+        "housing_practitioners",
+        "health_practitioners",
+    }
+)
 
 
 def _draw(id_number: str, purpose: str, low: int, high: int) -> int:
@@ -87,7 +98,23 @@ def _social_insurance(id_number: str, kind: Planted) -> dict[str, object]:
         "social_insurance_months": _months_paid(id_number, kind),
         "insured_in_beijing": True,
         "below_retirement_age": True,
+        "unemployment_insurance_months": _short_or_enough(id_number, kind, "ui months", 12, 120),
+        "not_insured_by_unit": _holds(kind),
+        "work_injury_insured": _holds(kind),
+        "insurance_relation_closed": _holds(kind),
     }
+
+
+def _holds(kind: Planted) -> bool:
+    """A yes-or-no fact of the newer matters: no for a planted mismatch or false."""
+    return kind in ("agree", "missing")
+
+
+def _short_or_enough(id_number: str, kind: Planted, purpose: str, needed: int, high: int) -> int:
+    """A count at least `needed` (up to `high`), or below it for a planted mismatch or false."""
+    if kind in ("mismatch", "false"):
+        return _draw(id_number, purpose, max(0, needed // 4), needed - 1)
+    return _draw(id_number, purpose, needed, high)
 
 
 def _residence(id_number: str, kind: Planted) -> dict[str, object]:
@@ -120,12 +147,65 @@ def _employment(id_number: str, kind: Planted) -> dict[str, object]:
 
 def _cards(id_number: str, kind: Planted) -> dict[str, object]:
     held = {"mismatch": 1, "false": 2}.get(kind, 0)
-    return {"active_card_count": held}
+    return {
+        "active_card_count": held,
+        "card_ever_issued": _holds(kind),
+        "original_card_frozen": held == 0,
+        "card_account_settled": _holds(kind),
+    }
+
+
+def _employment_services(id_number: str, kind: Planted) -> dict[str, object]:
+    certified = date(2026, 1, 1) + timedelta(days=_draw(id_number, "certificate day", 0, 280))
+    if kind == "mismatch":  # a certificate from before this year's scheme
+        certified = date(2025, 1, 1) + timedelta(days=_draw(id_number, "certificate day", 0, 300))
+    return {
+        "unemployment_registered": _holds(kind),
+        "separation_involuntary": _holds(kind),
+        "skill_certificate_date": certified.isoformat(),
+        "no_prior_skill_subsidy": _holds(kind),
+        "certified_staff_count": _short_or_enough(id_number, kind, "staff", 5, 40),
+    }
+
+
+def _enterprise(id_number: str, kind: Planted) -> dict[str, object]:
+    return {
+        "entity_registered": _holds(kind),
+        "registered_capital_wan": _short_or_enough(id_number, kind, "capital", 200, 5_000),
+        "net_assets_wan": _short_or_enough(id_number, kind, "net assets", 800, 20_000),
+    }
+
+
+def _education_qualifications(id_number: str, kind: Planted) -> dict[str, object]:
+    level = "3A" if kind == "mismatch" else ("1A", "1B", "2A", "2B")[_draw(id_number, "pth", 0, 3)]
+    return {
+        "putonghua_level": level,
+        "qualified_teacher_count": _short_or_enough(id_number, kind, "teachers", 5, 60),
+    }
+
+
+def _construction_practitioners(id_number: str, kind: Planted) -> dict[str, object]:
+    return {
+        "registered_constructors": _short_or_enough(id_number, kind, "constructors", 5, 30),
+        "technical_lead_years": _short_or_enough(id_number, kind, "lead years", 5, 25),
+        "safety_managers_certified": _holds(kind),
+    }
+
+
+def _health_practitioners(id_number: str, kind: Planted) -> dict[str, object]:
+    return {
+        "physician_qualified": _holds(kind),
+        "nurse_exam_passed": _holds(kind),
+        "staff_health_certified": _holds(kind),
+    }
 
 
 def _premises(id_number: str, kind: Planted) -> dict[str, object]:
     low, high = (120, 299) if kind == "mismatch" else (300, 4_000)  # tenths of a m²
-    return {"premises_area_sqm": _draw(id_number, "area", low, high) / 10}
+    return {
+        "premises_area_sqm": _draw(id_number, "area", low, high) / 10,
+        "teaching_area_sqm": _short_or_enough(id_number, kind, "teaching area", 200, 2_000),
+    }
 
 
 def _training(id_number: str, kind: Planted) -> dict[str, object]:
@@ -141,6 +221,11 @@ _RECORDS: dict[str, Callable[[str, Planted], dict[str, object]]] = {
     "hrss_cards": _cards,
     "housing_registry": _premises,
     "samr_training": _training,
+    "hrss_employment": _employment_services,
+    "samr_enterprise": _enterprise,
+    "edu_qualifications": _education_qualifications,
+    "housing_practitioners": _construction_practitioners,
+    "health_practitioners": _health_practitioners,
 }
 SOURCES: tuple[str, ...] = tuple(_RECORDS)
 
@@ -148,11 +233,12 @@ SOURCES: tuple[str, ...] = tuple(_RECORDS)
 def records(subject: Subject, source: str) -> dict[str, object] | None:
     """The record `source` holds on `subject`, or None if it has none.
 
-    Per planted outcome: "agree" satisfies every catalog claim; "mismatch" falls short
-    (a 14-month gap in social insurance, an associate degree graduated in 2025, one year of
-    work, a card already held, under 30 m² of premises); "false" contradicts flatly (a
-    criminal record, another employer, two cards held, no certified officer); "missing"
-    has no record in the main sources, and agreeing records elsewhere.
+    Per planted outcome: "agree" satisfies every claim of every shipped matter; "mismatch"
+    falls short (a 14-month gap in social insurance, an associate degree graduated in 2025,
+    one year of work, a card already held, under 30 m² of premises, and every count below
+    its matter's threshold); "false" contradicts flatly (a criminal record, another
+    employer, two cards held, no certified officer, no qualification, no registration);
+    "missing" has no record in the main sources, and agreeing records elsewhere.
     """
     build = _RECORDS.get(source)
     if build is None:

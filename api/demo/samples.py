@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from api.demo.sample_data import employer_uscc_for
@@ -18,6 +18,10 @@ _GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平�
 _FOREIGN = ("SMITH JOHN", "MÜLLER ANNA", "TANAKA YUKI", "GARCIA LUIS", "KIM MINJI", "DUBOIS CLAIRE")
 _ORG_SUFFIX = ("餐饮管理有限公司", "食品有限公司", "商贸有限公司", "小吃店")
 _DISTRICTS = ("110101", "110102", "110105", "110106", "110108")
+# The matters the demo and the tests' samples cycle through unless told otherwise: the first
+# five shipped, in this order, so that a seed gives the same applicants and outcomes as
+# before the catalog grew (`matters=` picks others: every matter of the catalog, say).
+DEMO_MATTERS = ("BJ-HRSS-0001", "BJ-HRSS-0002", "BJ-HRSS-0003", "BJ-HRSS-0004", "BJ-SAMR-0001")
 
 
 def _person_name(rng: random.Random) -> str:
@@ -25,7 +29,8 @@ def _person_name(rng: random.Random) -> str:
 
 
 def _applicant(matter: Matter, rng: random.Random, serial: int) -> Applicant:
-    if matter.department == "BJ-SAMR":
+    # A licence to do business is applied for by an organisation (as are all of BJ-SAMR's).
+    if matter.department == "BJ-SAMR" or matter.commitment_type == "approval_replacing":
         body = f"{serial:08d}"[-8:]
         name = "北京" + _person_name(rng) + rng.choice(_ORG_SUFFIX)
         return Applicant(
@@ -84,12 +89,25 @@ def sample_commitments(
     catalog: Catalog | None = None,
     department: str | None = None,
     start: datetime | None = None,
+    matters: Sequence[str] | None = None,
 ) -> Iterator[Commitment]:
-    """`count` commitments spread over the catalog's matters (one department's, if named)."""
+    """`count` commitments spread over `matters` (default DEMO_MATTERS, or every matter of a
+    catalog without them), only one department's if named."""
     catalog = catalog or default_catalog()
-    matters = [m for m in catalog.matters if department in (None, m.department)]
+    chosen = _chosen_matters(catalog, DEMO_MATTERS if matters is None else matters)
+    if matters is None and not chosen:
+        chosen = list(catalog.matters)
+    chosen = [m for m in chosen if department in (None, m.department)]
+    if not chosen:
+        raise ValueError(f"no matter to sample: none of {department or 'any department'}")
     rng = random.Random(seed)  # noqa: S311 - sample names, not secrets (salts use secrets)
     start = start or datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     for serial in range(1, count + 1):
         signed_at = start + timedelta(seconds=serial * 7)
-        yield sample_commitment(matters[serial % len(matters)], serial, rng, signed_at)
+        yield sample_commitment(chosen[serial % len(chosen)], serial, rng, signed_at)
+
+
+def _chosen_matters(catalog: Catalog, codes: Sequence[str]) -> list[Matter]:
+    """The catalog's matters named in `codes`, in that order (codes it lacks are skipped)."""
+    known = {matter.code: matter for matter in catalog.matters}
+    return [known[code] for code in codes if code in known]

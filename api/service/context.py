@@ -30,7 +30,7 @@ from ledger import (
     Vault,
     VaultError,
 )
-from verifier import default_catalog
+from verifier import configure_catalog_dir, default_catalog
 from verifier.records import VerifierRecords
 
 log = logging.getLogger("commitledger.service")
@@ -176,6 +176,7 @@ class ServiceContext:
         vault = vault or _open_vault(settings)
         if vault is None:
             log.warning("no master key: intake is closed", extra={"hint": MASTER_KEY_ENV})
+        configure_catalog_dir(settings.catalog_dir)  # what every default_catalog() reads
         matters = default_catalog().intake_terms()
         return cls(
             settings=settings,

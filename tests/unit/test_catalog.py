@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -10,18 +12,25 @@ import pytest
 import rfc8785
 
 from api.demo import sample_commitments
+from api.demo.samples import DEMO_MATTERS
 from ledger import Commitment, InvalidDocumentError, keccak256
 from verifier import MATTERS_DIR, Catalog, Matter, default_catalog, load_catalog
 
-CATALOG_FILE = MATTERS_DIR / "beijing.json"
+CJK = re.compile("[\u4e00-\u9fff]")
 
 # (words in the English name, words in the Chinese name, department) of each matter
 EXPECTED_MATTERS = [
     ("points-based household registration", "积分落户", "BJ-HRSS"),
     ("work permit for a foreigner", "外国人来华工作许可", "BJ-HRSS"),
     ("graduate", "毕业生", "BJ-HRSS"),
-    ("social-security card", "社会保障卡", "BJ-HRSS"),
-    ("licence", "许可", "BJ-SAMR"),
+    ("social-security card application", "社会保障卡申领", "BJ-HRSS"),
+    ("food business licence", "食品经营许可", "BJ-SAMR"),
+    ("social-security card replacement", "社会保障卡补领", "BJ-HRSS"),
+    ("social-security card cancellation", "社会保障卡注销", "BJ-HRSS"),
+    ("labour dispatch", "劳务派遣", "BJ-HRSS"),
+    ("teacher qualification", "教师资格", "BJ-EDU"),
+    ("construction enterprise qualification", "建筑业企业资质", "BJ-HOUSING"),
+    ("physician practice", "医师执业", "BJ-HEALTH"),
 ]
 
 
@@ -31,8 +40,11 @@ def catalog() -> Catalog:
 
 
 def raw_catalog() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(CATALOG_FILE.read_text(encoding="utf-8"))
-    return data
+    """The shipped departments' files as one catalog file (`load_catalog`'s form)."""
+    matters: list[Any] = []
+    for path in sorted(MATTERS_DIR.glob("*.json")):
+        matters += json.loads(path.read_text(encoding="utf-8"))["matters"]
+    return {"catalog_version": 1, "region": "110000", "matters": matters}
 
 
 def with_conditions(matter: Matter, conditions: str) -> Matter:
@@ -44,11 +56,29 @@ def with_conditions(matter: Matter, conditions: str) -> Matter:
 # ---------------------------------------------------------------------- the catalog
 
 
-def test_catalog_loads_with_five_matters(catalog: Catalog) -> None:
-    assert catalog.region
+def test_catalog_has_twenty_matters_of_five_departments_hrss_the_most(catalog: Catalog) -> None:
+    assert catalog.region == "110000"
     assert catalog.catalog_version >= 1
-    assert len(catalog.matters) == 5
-    assert len({m.code for m in catalog.matters}) == 5
+    assert len(catalog.matters) >= 20
+    assert len({m.code for m in catalog.matters}) == len(catalog.matters)
+    per_department = Counter(m.department for m in catalog.matters)
+    assert len(per_department) >= 5
+    [(largest, _)] = per_department.most_common(1)
+    assert largest == "BJ-HRSS"
+    assert per_department["BJ-HRSS"] > max(n for d, n in per_department.items() if d != largest)
+
+
+def test_every_matter_is_written_out_whole(catalog: Catalog) -> None:
+    for matter in catalog.matters:
+        assert matter.code.startswith(matter.department + "-"), matter.code
+        assert CJK.search(matter.notice.conditions) and CJK.search(matter.notice.liability)
+        assert matter.legal_basis.startswith("《"), matter.code
+        assert matter.verification_window_days > 0 and matter.rectification_window_days > 0
+        assert matter.conditions and matter.unmapped_conditions() == ()
+        for spec in matter.claims:
+            assert spec.source and CJK.search(spec.description), (matter.code, spec.key)
+        for condition in matter.conditions:
+            assert condition.claims or condition.task is not None
 
 
 def test_the_department_of_each_matter(catalog: Catalog) -> None:
@@ -122,8 +152,10 @@ def test_notice_hash_is_keccak_of_the_canonical_notice(catalog: Catalog) -> None
         assert matter.notice_hash() == keccak256(rfc8785.dumps(shown))
 
 
-def test_notice_hash_is_stable(catalog: Catalog) -> None:
-    reloaded = load_catalog(CATALOG_FILE)
+def test_notice_hash_is_stable(tmp_path: Path, catalog: Catalog) -> None:
+    edited = tmp_path / "all.json"
+    edited.write_text(json.dumps(raw_catalog(), ensure_ascii=False), encoding="utf-8")
+    reloaded = load_catalog(edited)
     for matter in catalog.matters:
         assert len(matter.notice_hash()) == 32
         assert reloaded.matter(matter.code).notice_hash() == matter.notice_hash()
@@ -181,9 +213,11 @@ def test_samples_have_distinct_salts_and_hashes() -> None:
     assert len({d.code for d in documents}) == 60
 
 
-def test_samples_follow_their_matter(catalog: Catalog) -> None:
-    documents = list(sample_commitments(20))
-    assert {d.matter_code for d in documents} == {m.code for m in catalog.matters}
+@pytest.mark.parametrize("every", [False, True])
+def test_samples_follow_their_matter(catalog: Catalog, every: bool) -> None:
+    codes = [m.code for m in catalog.matters] if every else None
+    documents = list(sample_commitments(len(catalog.matters) * 2, matters=codes))
+    assert {d.matter_code for d in documents} == set(codes or DEMO_MATTERS)
     for document in documents:
         matter = catalog.matter(document.matter_code)
         assert document.department == matter.department

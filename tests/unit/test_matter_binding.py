@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.demo import sample_commitments
+from api.demo.samples import DEMO_MATTERS
 from ledger import (
     Checker,
     ClaimTerm,
@@ -49,9 +50,12 @@ SIGNED_AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 def commitment(matter_code: str = POINTS, *, seed: int = 41, **fields: Any) -> Commitment:
     """A sample commitment to `matter_code` built from the catalog, with `fields` replaced;
     its code's serial is `seed`, so seeds give distinct codes."""
-    position = next(i for i, m in enumerate(CATALOG.matters) if m.code == matter_code)
-    count = len(CATALOG.matters) + position  # serial % 5 == position: this matter
-    document = list(sample_commitments(count, seed=seed, start=SIGNED_AT))[-1]
+    if matter_code in DEMO_MATTERS:  # the samples cycle through DEMO_MATTERS by default
+        count = len(DEMO_MATTERS) + DEMO_MATTERS.index(matter_code)  # serial % 5: this one
+        document = list(sample_commitments(count, seed=seed, start=SIGNED_AT))[-1]
+    else:
+        only = [matter_code]
+        document = next(sample_commitments(1, seed=seed, start=SIGNED_AT, matters=only))
     assert document.matter_code == matter_code
     code = f"110105{SIGNED_AT:%Y%m%d}{seed:06d}"
     return Commitment.from_json_obj({**document.to_json_obj(), "code": code, **fields})
@@ -302,7 +306,9 @@ def test_every_condition_of_every_shipped_matter_is_checked() -> None:
 
 
 def test_a_catalog_without_conditions_loads_but_is_not_fit_for_service(tmp_path: Path) -> None:
-    raw = json.loads((Path(__file__).parents[2] / "verifier/matters/beijing.json").read_text())
+    hrss = Path(__file__).parents[2] / "verifier/matters/BJ-HRSS.json"
+    raw = json.loads(hrss.read_text(encoding="utf-8"))
+    raw.pop("department")  # one department's file, as a whole catalog
     for matter in raw["matters"]:
         matter.pop("conditions")
     path = tmp_path / "bare.json"

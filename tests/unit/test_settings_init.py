@@ -11,6 +11,7 @@ from typer.testing import CliRunner, Result
 
 from api.cli import app, missing_for_serving
 from api.service import Settings
+from verifier import default_catalog
 
 RUNNER = CliRunner()
 
@@ -46,16 +47,15 @@ def test_init_makes_keys_tokens_and_a_config_file_then_keeps_them(tmp_path: Path
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert stat.S_IMODE((folder / "keys").stat().st_mode) == 0o700
     assert stat.S_IMODE((folder / "master.key").stat().st_mode) == 0o600
-    for department in ("BJ-HRSS", "BJ-SAMR"):
+    departments = default_catalog().departments()  # each department of the catalog
+    for department in departments:
         for name in ("registrar.json", "verifier.json", "report.pem"):
             assert (folder / "keys" / department / name).is_file()
     roles = sorted((t["role"], t["department"]) for t in made["tokens"])
     assert roles == [
         ("operator", "OPERATOR"),
-        ("registrar", "BJ-HRSS"),
-        ("registrar", "BJ-SAMR"),
-        ("verifier", "BJ-HRSS"),
-        ("verifier", "BJ-SAMR"),
+        *(("registrar", d) for d in departments),
+        *(("verifier", d) for d in departments),
     ]
     assert any("commitledger serve --data-dir" in step for step in made["next"])
     assert missing_for_serving(Settings.load({"data_dir": folder})) == []
@@ -75,5 +75,6 @@ def test_init_prints_tokens_once_and_what_to_do_next(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "first tokens (shown once" in result.stdout
     assert "next:" in result.stdout
-    assert result.stdout.count("clt_") == 5
+    # Each department's registrar and verifier, and the operator.
+    assert result.stdout.count("clt_") == 2 * len(default_catalog().departments()) + 1
     assert "clt_" not in cli("init", "--data-dir", tmp_path / "d").stdout
