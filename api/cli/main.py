@@ -16,13 +16,13 @@ import typer
 from rich.table import Table
 
 from api.cli import appeals as cli_appeals
-from api.cli import catalog as cli_catalog
 from api.cli import applicant as cli_applicant
 from api.cli import chain as cli_chain
 from api.cli import config as cli_config
 from api.cli import feed as cli_feed
 from api.cli import lifecycle as cli_lifecycle
 from api.cli import new as cli_new
+from api.cli import notices as cli_notices
 from api.cli import serve as cli_serve
 from api.cli import sharing as cli_sharing
 from api.cli import store as cli_store
@@ -525,7 +525,7 @@ cli_lifecycle.register(app)
 cli_chain.register(app)
 cli_applicant.register(app)
 cli_appeals.register(app)
-cli_catalog.register(app)
+cli_notices.register(app)
 
 
 def main() -> None:

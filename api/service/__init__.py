@@ -27,12 +27,14 @@ if TYPE_CHECKING:
     from api.service.background import BackgroundTasks
     from api.service.context import ChainLink, Deployment, ServiceContext
     from api.service.deps import get_context
+    from api.service.engines import department_actions
     from api.service.feed_task import BackgroundFeed
     from api.service.keys import ADMIN_KEY_FILE, KEY_FILES, AccountRole, DepartmentKeys
     from api.service.lifecycle_task import lifecycle_departments, run_lifecycles
     from api.service.logs import JsonFormatter, configure_logging
     from api.service.lookup_terms import department_code, identity_fingerprints, matter_code
     from api.service.middleware import BodyLimitMiddleware
+    from api.service.notices_task import notice_deliverer
     from api.service.problems import PROBLEM_BASE, ProblemError, ProblemType
     from api.service.ratelimit import RateLimiter
     from api.service.settings import Settings, SettingsError, env_names, origins
@@ -82,6 +84,8 @@ _SURFACE = {
     "JsonFormatter": "api.service.logs",
     "KEY_FILES": "api.service.keys",
     "lifecycle_departments": "api.service.lifecycle_task",
+    "department_actions": "api.service.engines",
+    "notice_deliverer": "api.service.notices_task",
     "matter_code": "api.service.lookup_terms",
     "OPERATOR": "api.service.tokens",
     "origins": "api.service.settings",
@@ -132,6 +136,7 @@ __all__ = [
     "create_app",
     "decide_objection",
     "decide_repair",
+    "department_actions",
     "department_code",
     "env_names",
     "file_objection",
@@ -141,6 +146,7 @@ __all__ = [
     "is_challenge_hex",
     "lifecycle_departments",
     "matter_code",
+    "notice_deliverer",
     "origins",
     "run_lifecycles",
     "sign_challenge",

@@ -17,6 +17,7 @@ from api.service.head import HeadMiddleware
 from api.service.json_bodies import JsonBodyMiddleware
 from api.service.lifecycle_task import register_lifecycle
 from api.service.middleware import BodyLimitMiddleware, RequestMiddleware, WrongTokenMiddleware
+from api.service.notices_task import register_notices
 from api.service.problems import ProblemDetails, install_problem_handlers
 from api.service.ratelimit import RateLimiter
 from api.service.routes import (
@@ -24,6 +25,7 @@ from api.service.routes import (
     appeals,
     applicant,
     audit,
+    defence,
     departments,
     feed,
     health,
@@ -66,6 +68,7 @@ def create_app(
         register_anchoring(context)
         register_feed(context)
         register_lifecycle(context)
+        register_notices(context)
         context.background.start()
         try:
             yield
@@ -92,6 +95,7 @@ def create_app(
         app.include_router(router)
     for router in (applicant.router, applicant.page, applicant.assets):
         app.include_router(router)
+    app.include_router(defence.router)
     # Added last runs first: the request middleware wraps everything, then the wrong-token
     # throttle, then the body limits.
     app.add_middleware(JsonBodyMiddleware)  # inside the limits: the body is bounded

@@ -130,11 +130,6 @@ class Settings(BaseSettings):
         description="Department keys: <keys_dir>/<D>/registrar.json, verifier.json and "
         "report.pem (default: data_dir/keys).",
     )
-    catalog_dir: Path | None = Field(
-        default=None,
-        description="The matter catalog: a directory of one <DEPARTMENT>.json per department "
-        "(default: the catalog shipped in verifier/matters).",
-    )
     sources_url: str | None = Field(
         default=None, description="Base URL of the department data service for verification."
     )
@@ -171,6 +166,19 @@ class Settings(BaseSettings):
         ge=1,
         le=60,
         description="Working days a department has to decide a repair application (信用修复).",
+    )
+    notice_gateways: dict[str, str] = Field(
+        default_factory=dict,
+        description="Each department's messaging gateway, its code to a URL: notices of "
+        "proposed breaches (告知书) are POSTed there, at least once, in the background.",
+    )
+    notice_gateway_secret: SecretStr | None = Field(
+        default=None,
+        description="The secret (64 hex digits) that signs each notice's body "
+        "(Notice-Signature: t=<unix>,v1=<HMAC-SHA256 hex>), as the feed's webhooks do.",
+    )
+    notice_gateway_token: SecretStr | None = Field(
+        default=None, description="A bearer token sent to the gateways with each notice."
     )
 
     @classmethod

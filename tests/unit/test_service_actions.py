@@ -56,6 +56,15 @@ def decide(world: ServiceWorld, digest: Hash32, outcome: str, **extra: str) -> h
     )
 
 
+def confirm(world: ServiceWorld, digest: Hash32) -> httpx.Response:
+    """The officer publishes the proposed breach (a person's `false` is notified first)."""
+    return world.client.post(
+        f"/v1/commitments/{hex32(digest)}/confirm-breach",
+        json={"reasons": "the on-site check stands"},
+        headers=world.auth(HRSS, "verifier"),
+    )
+
+
 # ---------------------------------------------------------------------- withdraw
 
 
@@ -195,6 +204,8 @@ def test_a_missing_key_is_a_503_naming_the_file_not_the_key(world: ServiceWorld)
 def test_a_breach_is_repaired_after_its_minimum_period_only(world: ServiceWorld) -> None:
     digest, _ = anchored(world, GENERAL_MATTERS)
     assert decide(world, digest, "false").status_code == 200
+    assert world.context.records.search_breaches(DAY).total == 0  # proposed, notified
+    assert confirm(world, digest).status_code == 200
     [record] = world.context.records.search_breaches(DAY).records
     url = f"/v1/breaches/{record.id}/repair"
     body = {"decision": "信用修复：当事人已纠正失信行为"}
@@ -235,6 +246,7 @@ def test_withdraw_decide_and_repair_build_no_verification_run(
     assert response.status_code == 200, response.text
     breached, _ = anchored(world, GENERAL_MATTERS)
     assert decide(world, breached, "false").status_code == 200
+    assert confirm(world, breached).status_code == 200
     [record] = world.context.records.search_breaches(DAY).records
     later = earliest_repair(record)
     world.context.today = lambda: later
@@ -346,3 +358,47 @@ def test_a_run_without_a_data_service_is_refused_unless_all_manual(world: Servic
     assert response.status_code == 200, response.text
     assert response.json()["outcomes"] == {"needs_manual": 1}
     assert on_chain(world, digest) == Status.NEEDS_MANUAL
+
+
+# ---------------------------------------------------------------------- notice and defence
+
+
+def test_a_statement_filed_and_accepted_by_the_officer_leaves_no_breach(
+    world: ServiceWorld,
+) -> None:
+    digest, _ = anchored(world, GENERAL_MATTERS)
+    assert decide(world, digest, "false").status_code == 200
+    url = f"/v1/commitments/{hex32(digest)}"
+    shown = world.client.get(f"{url}/notice", headers=world.auth(HRSS, "verifier"))
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["state"] == "open" and shown.json()["defence_working_days"] == 5
+    assert on_chain(world, digest) == Status.PROPOSED
+
+    text = "我已于上月补缴社保，附缴费凭证。"
+    too_long = world.client.post(
+        f"{url}/statement", json={"text": "x" * 5001}, headers=world.auth(HRSS, "registrar")
+    )
+    assert too_long.status_code == 422
+    filed = world.client.post(
+        f"{url}/statement", json={"text": text}, headers=world.auth(HRSS, "registrar")
+    )
+    assert filed.status_code == 200, filed.text
+    assert len(filed.json()["statements"]) == 1 and text not in filed.text
+
+    decided = world.client.post(
+        f"{url}/defence-decision",
+        json={"accept": True, "outcome": "kept", "reasons": "payment proven"},
+        headers=world.auth(HRSS, "verifier"),
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["state"] == "defended" and decided.json()["outcome"] == "kept"
+    assert on_chain(world, digest) == Status.KEPT
+    assert world.context.records.search_breaches(DAY).total == 0
+    again = world.client.post(
+        f"{url}/confirm-breach",
+        json={"reasons": "too late"},
+        headers=world.auth(HRSS, "verifier"),
+    )
+    assert again.status_code == 409
+    listed = world.client.get("/v1/notices", headers=world.auth(HRSS, "verifier"))
+    assert [n["commitment_hash"] for n in listed.json()["notices"]] == [hex32(digest)]
