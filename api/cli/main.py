@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from api.cli import appeals as cli_appeals
+from api.cli import catalog as cli_catalog
 from api.cli import applicant as cli_applicant
 from api.cli import chain as cli_chain
 from api.cli import config as cli_config
@@ -526,6 +527,7 @@ cli_chain.register(app)
 cli_applicant.register(app)
 cli_appeals.register(app)
 cli_notices.register(app)
+cli_catalog.register(app)
 
 
 def main() -> None:

@@ -130,6 +130,11 @@ class Settings(BaseSettings):
         description="Department keys: <keys_dir>/<D>/registrar.json, verifier.json and "
         "report.pem (default: data_dir/keys).",
     )
+    catalog_dir: Path | None = Field(
+        default=None,
+        description="The matter catalog: a directory of one <DEPARTMENT>.json per department "
+        "(default: the catalog shipped in verifier/matters).",
+    )
     sources_url: str | None = Field(
         default=None, description="Base URL of the department data service for verification."
     )
