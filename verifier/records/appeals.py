@@ -74,6 +74,7 @@ appeals = Table(
     Column("department", String(64), nullable=False),
     Column("filed_by", String(16), nullable=False),
     Column("filed_on", String(10), nullable=False),
+    Column("filed_at", Float, nullable=False),  # the moment: orders a day's filings
     Column("decide_by", String(10), nullable=False),
     Column("state", String(16), nullable=False),
     # JSON {"text": ..., "evidence": [...]}, sealed; its data key wrapped by the master key
@@ -244,6 +245,7 @@ class AppealRecords:
             "department": department,
             "filed_by": filed_by,
             "filed_on": filed_on.isoformat(),
+            "filed_at": time.time(),
             "decide_by": decide_by.isoformat(),
             "state": "open",
             "filing_sealed": sealed.ciphertext,
@@ -377,7 +379,8 @@ class AppealRecords:
         query = select(*_COLUMNS).where(appeals.c.department == department, appeals.c.kind == kind)
         if state is not None:
             query = query.where(appeals.c.state == state)
-        query = query.order_by(appeals.c.filed_on, appeals.c.id).limit(min(limit, MAX_LIST))
+        order = (appeals.c.filed_on, appeals.c.filed_at, appeals.c.id)
+        query = query.order_by(*order).limit(min(limit, MAX_LIST))
         with self._engine.connect() as connection:
             return [_appeal(row) for row in connection.execute(query).all()]
 
@@ -386,7 +389,7 @@ class AppealRecords:
         query = (
             select(*_COLUMNS)
             .where(appeals.c.record_id == record_id)
-            .order_by(appeals.c.filed_on, appeals.c.id)
+            .order_by(appeals.c.filed_on, appeals.c.filed_at, appeals.c.id)
         )
         with self._engine.connect() as connection:
             return [_appeal(row) for row in connection.execute(query).all()]
