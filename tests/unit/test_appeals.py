@@ -366,3 +366,53 @@ def test_the_direct_repair_route_is_an_application_granted_at_once(quick: Servic
     assert (granted["record_id"], granted["state"]) == (record.id, "granted")
     detail = world.client.get(f"/v1/repair-applications/{granted['id']}", headers=headers)
     assert detail.json()["reasons"] == "信用修复：当事人已纠正失信行为"
+
+
+# ---------------------------------------------------------------------- one walk, all views
+
+
+def views(world: ServiceWorld, digest: Hash32, record_id: str) -> dict[str, Any]:
+    """What the chain, the API, the record's page and the token-less feed say now."""
+    api = world.client.get(f"/v1/breaches/{record_id}")
+    page = world.client.get(f"/records/{record_id}")
+    return {
+        "chain": on_chain(world, digest),
+        "listed": record_id in listed_ids(world),
+        "api": api.status_code,
+        "api_marked": api.status_code == 200 and "objection" in api.json(),
+        "page": page.status_code,
+        "page_marked": "异议处理中" in page.text,
+        "feed": public_feed_kinds(world, digest),
+    }
+
+
+def test_objection_rejected_then_repair_granted_every_view_agrees(world: ServiceWorld) -> None:
+    """The issue's walk from publication on: objection filed → rejected → repair applied →
+    repaired → withdrawn from the public feed; the chain, the list, the API, the page and
+    the feed agree at every step."""
+    digest, record = published(world)
+    published_now = {
+        "chain": Status.BREACHED, "listed": True, "api": 200, "api_marked": False,
+        "page": 200, "page_marked": False, "feed": ["breach"],
+    }  # fmt: skip
+    assert views(world, digest, record.id) == published_now
+
+    objection = file_objection(world.context, record.id, by="applicant", reason=REASON)
+    marked = {**published_now, "api_marked": True, "page_marked": True}
+    assert views(world, digest, record.id) == marked
+
+    assert decide(world, "objection", objection.id, "rejected").status_code == 200
+    assert views(world, digest, record.id) == published_now
+
+    with pytest.raises(ProblemError):
+        apply_for_repair(world.context, record.id, "已纠正")  # before the minimum period
+    assert views(world, digest, record.id) == published_now
+    world.context.today = lambda: earliest_repair(record)
+    application = apply_for_repair(world.context, record.id, "已补缴并提交证明")
+    assert views(world, digest, record.id) == published_now  # an application marks nothing
+
+    assert decide(world, "repair", application.id, "granted").status_code == 200
+    assert views(world, digest, record.id) == {
+        "chain": Status.REPAIRED, "listed": False, "api": 404, "api_marked": False,
+        "page": 404, "page_marked": False, "feed": ["repair"],
+    }  # fmt: skip
