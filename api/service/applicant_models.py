@@ -75,6 +75,20 @@ class ClaimView(BaseModel):
     data_hash: str | None = Field(
         default=None, description="keccak256 of the RFC 8785 bytes of the record it returned"
     )
+    data_signature: str | None = Field(
+        default=None, description="The department's Ed25519 signature of its answer (base64)"
+    )
+    data_key_id: str | None = Field(default=None, description="The id of the key that signed it")
+
+
+class AccessView(BaseModel):
+    """One lookup of the applicant's data in a department's data source."""
+
+    source: str = Field(description="The data source looked up")
+    department: str = Field(description="The department that asked")
+    requested_by: str = Field(description="Who in it: a verification run or an officer")
+    purpose: str = Field(description="verification or manual_check")
+    accessed_at: datetime
 
 
 class DeadlineView(BaseModel):
@@ -159,6 +173,9 @@ class CommitmentView(BaseModel):
     notices: list[NoticeView]
     breaches: list[BreachView]
     filings: list[FilingView]
+    data_accesses: list[AccessView] = Field(
+        default_factory=list, description="Every lookup of the applicant's data, oldest first"
+    )
 
 
 class ApplicantView(BaseModel):

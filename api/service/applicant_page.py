@@ -191,6 +191,11 @@ def _claims(claims: list[ClaimView]) -> str:
             source = f"{e(claim.source)}<br>{e(when)}"
             if claim.data_hash:
                 source += f"<br><code>{e(claim.data_hash)}</code>"
+            if claim.data_key_id:
+                signed = bilingual("部门已签名", "signed by the department")
+                source += (
+                    f'<br><span class="signed">{signed}: <code>{e(claim.data_key_id)}</code></span>'
+                )
         rows.append(
             "<tr>"
             f"<td><code>{e(claim.key)}</code></td>"
@@ -287,6 +292,35 @@ def _filing_form(view: CommitmentView, filing: FilingView, csrf: str) -> str:
     )
 
 
+_PURPOSE = {"verification": "核查 / Verification", "manual_check": "人工核查 / Manual check"}
+
+
+def _accesses(view: CommitmentView) -> str:
+    """Every lookup of the applicant's data: who asked, which source, why and when."""
+    heading = f"<h3>{bilingual('数据查询记录', 'Who looked up your data')}</h3>"
+    if not view.data_accesses:
+        return heading + f"<p>{bilingual('暂无查询', 'Nobody has looked up your data')}</p>"
+    head = "".join(
+        f"<th>{label(t)}</th>"
+        for t in (
+            "时间 / When",
+            "部门 / Department",
+            "查询方 / Asked by",
+            "数据来源 / Source",
+            "用途 / Purpose",
+        )
+    )
+    rows = "".join(
+        '<tr class="access">'
+        f"<td><time>{e(a.accessed_at.strftime('%Y-%m-%d %H:%M:%S UTC'))}</time></td>"
+        f"<td>{e(a.department)}</td><td><code>{e(a.requested_by)}</code></td>"
+        f"<td>{e(a.source)}</td><td>{label(_PURPOSE.get(a.purpose, a.purpose))}</td></tr>"
+        for a in view.data_accesses
+    )
+    table = f'<table class="accesses"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+    return heading + table
+
+
 def _commitment(view: CommitmentView, csrf: str) -> str:
     facts = [
         ("承诺哈希 / Commitment hash", f"<code>{e(view.hash)}</code>"),
@@ -312,6 +346,7 @@ def _commitment(view: CommitmentView, csrf: str) -> str:
         _claims(view.claims),
         _deadlines(view),
         _notices(view),
+        _accesses(view),
     ]
     if view.breaches:
         parts.append(f"<h3>{bilingual('失信记录', 'Breach records')}</h3>")

@@ -15,6 +15,7 @@ from api.service.appeals import appeal_records
 from api.service.applicant_auth import ApplicantSession
 from api.service.applicant_filings import filing_available
 from api.service.applicant_models import (
+    AccessView,
     AppealView,
     ApplicantView,
     BreachView,
@@ -36,7 +37,7 @@ from ledger import (
     hex32,
 )
 from verifier import BreachRecord, Catalog, default_catalog, earliest_repair, mask_id_number
-from verifier.records import Verification, VerifierRecords, breach_records
+from verifier.records import Access, Verification, VerifierRecords, accesses_of, breach_records
 
 # Notices sent to an applicant, by commitment; appeals of a breach record, by its id.
 NoticeLister = Callable[[Hash32], list[dict[str, Any]]]
@@ -64,9 +65,21 @@ def _claims(signed: SignedCommitment, verification: Verification | None) -> list
                 source=found.get("source") or None,
                 answered_at=_moment(answered) if isinstance(answered, int) else None,
                 data_hash=found.get("data_hash"),
+                data_signature=found.get("data_signature"),
+                data_key_id=found.get("data_key_id"),
             )
         )
     return views
+
+
+def _access_view(access: Access) -> AccessView:
+    return AccessView(
+        source=access.source,
+        department=access.department,
+        requested_by=access.requested_by,
+        purpose=access.purpose,
+        accessed_at=datetime.fromtimestamp(access.accessed_at, UTC),
+    )
 
 
 def breaches_of(
@@ -221,6 +234,7 @@ def applicant_view(
     """The session's commitments as of `on` (erased ones are left out: nothing to show)."""
     store = intake.store
     all_breaches = breaches_of(records, session.commitments)
+    all_accesses = accesses_of(store, session.commitments)
     views: list[CommitmentView] = []
     name, masked_id = "", ""
     for digest in session.commitments:
@@ -250,6 +264,7 @@ def applicant_view(
                 catalog,
             )
         )
+        views[-1].data_accesses = [_access_view(a) for a in all_accesses.get(bytes(digest), [])]
     return ApplicantView(
         applicant_name=name,
         applicant_id=masked_id,

@@ -15,9 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
+from support.deployment import Deployment
+from support.service_world import ServiceWorld, open_service
 from support.verifier_world import DAY, HRSS, POINTS, TOKEN, World, open_world
 
 from api.demo import Faults, Signer, create_app, planted, published_key, records, running
+from api.service import sign_challenge
+from api.service.applicant_models import ApplicantView
+from api.service.applicant_page import render_view_page
 from ledger import (
     Chain,
     SigningKey,
@@ -264,3 +269,45 @@ def test_an_access_log_in_a_new_store_is_empty(tmp_path: Path) -> None:
         assert accesses_of(store, [keccak256(b"x")]) == {}
     finally:
         store.close()
+
+
+# --- the applicant's view ------------------------------------------------------------------
+
+
+@pytest.fixture
+def service(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWorld]:
+    opened = open_service(tmp_path, embedded_deployment)
+    yield opened
+    opened.context.close()
+
+
+def test_the_applicant_sees_every_lookup_of_their_own_data(service: ServiceWorld) -> None:
+    mine, other = service.submit(service.signed()), service.submit(service.signed())
+    log = AccessLog(service.store)
+    log.lookups([mine, other], HRSS, "run:0123456789abcdef", ["police_criminal", INSURANCE])
+    log.lookups([mine], HRSS, "officer-li", [INSURANCE], purpose="manual_check")
+    issued = service.client.post("/v1/applicant/challenge", json={"commitment": hex32(mine)})
+    challenge = issued.json()["challenge"]
+    opened = service.client.post(
+        "/v1/applicant/session",
+        json={
+            "commitment": hex32(mine),
+            "challenge": challenge,
+            "signature": sign_challenge(service.applicant_key, challenge, mine),
+        },
+    )
+    token = opened.json()["token"]
+    view = service.client.get(
+        "/v1/applicant/commitments", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    [shown] = [c for c in view["commitments"] if c["hash"] == hex32(mine)]
+    listed = [(a["source"], a["requested_by"], a["purpose"]) for a in shown["data_accesses"]]
+    assert sorted(listed) == [
+        (INSURANCE, "officer-li", "manual_check"),
+        (INSURANCE, "run:0123456789abcdef", "verification"),
+        ("police_criminal", "run:0123456789abcdef", "verification"),
+    ]
+    assert all(a["department"] == HRSS for a in shown["data_accesses"])
+    # The page shows them too.
+    html = render_view_page(ApplicantView.model_validate(view), "csrf")
+    assert html.count('<tr class="access">') == 3 and "officer-li" in html
