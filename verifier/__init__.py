@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from verifier.catalog_files import (
         CatalogError,
         DepartmentCatalog,
+        catalog_dir,
         configure_catalog_dir,
         load_catalogs,
         load_department_catalogs,
@@ -150,6 +151,7 @@ _SURFACE = {
     "load_department_catalogs": "verifier.catalog_files",
     "merge_catalogs": "verifier.catalog_files",
     "configure_catalog_dir": "verifier.catalog_files",
+    "catalog_dir": "verifier.catalog_files",
     "CatalogError": "verifier.catalog_files",
     "DepartmentCatalog": "verifier.catalog_files",
     "load_departments": "verifier.departments",
@@ -235,6 +237,7 @@ __all__ = [
     "answer_bytes",
     "breach_facts",
     "can_repair",
+    "catalog_dir",
     "claim_fact",
     "compare",
     "configure_catalog_dir",

@@ -43,10 +43,10 @@ def register(app: typer.Typer) -> None:
     catalog_app = typer.Typer(help="The matter catalog.", no_args_is_help=True)
     catalog_app.command("check")(catalog_check)
     app.add_typer(catalog_app, name="catalog")
-    configure_catalog_dir(_settings_catalog_dir)
+    configure_catalog_dir(settings_catalog_dir)
 
 
-def _settings_catalog_dir() -> Path | None:
+def settings_catalog_dir() -> Path | None:
     """The catalog directory the settings name (environment, configuration file)."""
     from api.service import Settings
 

@@ -4,8 +4,11 @@ matters and the sample data that answers them, and a new department's file put i
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,6 +27,7 @@ from verifier import (
     MATTERS_DIR,
     CatalogError,
     Subject,
+    catalog_dir,
     compare,
     configure_catalog_dir,
     default_catalog,
@@ -45,10 +49,11 @@ TAX_MATTER = "BJ-TAX-0001"
 
 
 @pytest.fixture(autouse=True)
-def shipped_catalog_afterwards() -> Iterator[None]:
+def configured_catalog_kept() -> Iterator[None]:
     """Each test may point the process at another directory: point it back afterwards."""
+    before = catalog_dir()
     yield
-    configure_catalog_dir(None)
+    configure_catalog_dir(None if before == MATTERS_DIR else before)
 
 
 def shipped_copy(tmp_path: Path) -> Path:
@@ -413,3 +418,31 @@ def test_catalog_check_reads_the_setting(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["directory"] == str(directory)
     assert TAX_MATTER in {m["code"] for m in report["matters"]}
+
+
+def test_the_command_line_reads_the_catalog_the_settings_name(tmp_path: Path) -> None:
+    """In a process of its own, as it is run: `new` finds the matter of a department whose
+    file is only in the directory COMMITLEDGER_CATALOG_DIR names."""
+    directory = shipped_copy(tmp_path)
+    write(directory, TAX, tax_catalog())
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("COMMITLEDGER_")},
+        "COMMITLEDGER_CATALOG_DIR": str(directory),
+        "COMMITLEDGER_DATA_DIR": str(tmp_path / "data"),
+    }
+    command = [sys.executable, "-m", "api.cli.main", "new", "--matter", TAX_MATTER]
+    command += ["--kind", "organisation", "--name", "北京示例商贸有限公司"]
+    command += ["--id-type", "uscc", "--id-number", "911101051234567883", "--json"]
+    made = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert made.returncode == 0, made.stderr
+    document = json.loads((tmp_path / "commitment.json").read_text(encoding="utf-8"))
+    assert (document["matter_code"], document["department"]) == (TAX_MATTER, TAX)
+    del env["COMMITLEDGER_CATALOG_DIR"]  # the shipped catalog has no such matter
+    (tmp_path / "commitment.json").unlink()
+    refused = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert refused.returncode == 2
+    assert f"unknown matter '{TAX_MATTER}'" in refused.stdout
