@@ -27,6 +27,7 @@ from api.cli import notices as cli_notices
 from api.cli import serve as cli_serve
 from api.cli import sharing as cli_sharing
 from api.cli import store as cli_store
+from api.cli import tasks as cli_tasks
 from api.cli import verify as cli_verify
 from api.files import DEFAULT_DEPLOYMENT, DEFAULT_PROOFS
 from api.output import (
@@ -526,6 +527,7 @@ cli_lifecycle.register(app)
 cli_chain.register(app)
 cli_applicant.register(app)
 cli_appeals.register(app)
+cli_tasks.register(app)
 cli_notices.register(app)
 cli_catalog.register(app)
 

@@ -31,6 +31,7 @@ from api.service.routes import (
     health,
     public,
     reports,
+    tasks,
 )
 from api.service.settings import Settings
 
@@ -89,6 +90,7 @@ def create_app(
     )
     app.state.context = context
     install_problem_handlers(app)
+    app.include_router(tasks.router)  # work lists (issue 16)
     app.include_router(feed.router)
     routers = (health.router, departments.router, actions.router, audit.router, reports.router)
     for router in (*routers, appeals.router, public.router, public.assets, docs_router):
