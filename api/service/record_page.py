@@ -11,7 +11,7 @@ from html import escape
 
 from api.service.context import ChainLink
 from api.service.dev_chain import WARNING_EN, WARNING_ZH
-from verifier import BreachRecord
+from verifier import BreachRecord, earliest_repair
 
 
 def e(value: object) -> str:
@@ -164,13 +164,17 @@ def render_record_page(
             (label("承诺哈希 / Commitment hash"), f"<code>{e(evidence.commitment_hash)}</code>"),
         ]
     )
+    repair_from = earliest_repair(record).isoformat()
     objection = bilingual(
-        f"对本记录有异议的，可向{record.department_name}提出，并注明文书编号"
-        f" {record.document_number}。已纠正失信行为的，可向该部门申请信用修复；"
-        "修复后记录即停止公示。",
-        f"To object to this record, write to {record.department_name} quoting document "
-        f"number {record.document_number}. Once the breach is put right, you may apply to "
-        "the same department for credit repair; a repaired record is no longer published.",
+        f"对本记录有异议的，可在“本人查询”页面（/applicant，用签署承诺的密钥证明身份）提出，"
+        f"或向{record.department_name}提出并注明文书编号 {record.document_number}；"
+        "异议处理期间本记录标注“异议处理中”。已纠正失信行为的，"
+        f"自 {repair_from} 起可申请信用修复；修复后记录即停止公示。",
+        "To object to this record, use the applicant's page (/applicant, proving the key "
+        f"that signed the commitment) or write to {record.department_name} quoting document "
+        f"number {record.document_number}; while the objection is handled the record is "
+        "marked as under objection. Once the breach is put right, you may apply for credit "
+        f"repair from {repair_from}; a repaired record is no longer published.",
     )
     parts = [
         "<!doctype html>",

@@ -27,6 +27,7 @@ from verifier.feed import FeedFollower
 
 REASON = "认定有误：被记录人并非承诺人本人（身份证号被冒用）"
 REASONS = "经核查，承诺人身份被冒用，异议成立"
+MARK = '<p class="objection" role="status">'  # the mark on a page (its text says 异议处理中)
 
 
 @pytest.fixture
@@ -132,8 +133,11 @@ def test_the_mark_shows_on_the_list_the_record_and_the_pages_while_open(
     assert world.client.get(f"/v1/breaches/{record.id}").json()["objection"] == mark
     assert "objection" not in world.client.get(f"/v1/breaches/{other.id}").json()
     for html in (world.client.get(f"/records/{record.id}").text, world.client.get("/").text):
-        assert "异议处理中" in html and "Under objection" in html
-    assert "异议处理中" not in world.client.get(f"/records/{other.id}").text
+        assert MARK in html and "异议处理中：" in html and "Under objection:" in html
+    unmarked = world.client.get(f"/records/{other.id}").text
+    assert MARK not in unmarked and "异议处理中：" not in unmarked
+    # Where to object, and from which day repair may be applied for.
+    assert "/applicant" in unmarked and earliest_repair(other).isoformat() in unmarked
     # The reason is personal data: not on any public view.
     assert REASON not in world.client.get("/").text + str(page)
 
@@ -149,7 +153,7 @@ def test_a_rejected_objection_leaves_the_record_drops_the_mark_and_keeps_the_rea
     assert on_chain(world, digest) == Status.BREACHED
     assert record.id in listed_ids(world)
     assert "objection" not in world.client.get(f"/v1/breaches/{record.id}").json()
-    assert "异议处理中" not in world.client.get(f"/records/{record.id}").text
+    assert MARK not in world.client.get(f"/records/{record.id}").text
     detail = world.client.get(
         f"/v1/objections/{objection.id}", headers=world.auth(HRSS, "registrar")
     ).json()
@@ -381,7 +385,7 @@ def views(world: ServiceWorld, digest: Hash32, record_id: str) -> dict[str, Any]
         "api": api.status_code,
         "api_marked": api.status_code == 200 and "objection" in api.json(),
         "page": page.status_code,
-        "page_marked": "异议处理中" in page.text,
+        "page_marked": MARK in page.text,
         "feed": public_feed_kinds(world, digest),
     }
 
