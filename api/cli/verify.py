@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
     )
     verify_app.command("run")(verify_run)
     verify_app.command("breaches")(verify_breaches)
+    verify_app.command("accesses")(verify_accesses)
     app.add_typer(verify_app, name="verify")
 
 
@@ -173,6 +174,14 @@ def verify_run(
         Path | None,
         typer.Option("--sources-token-file", help="File holding the data service's token."),
     ] = None,
+    sources_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--sources-key-file",
+            help="The department's Ed25519 public key (PEM, or base64 of the raw 32 bytes): "
+            "every answer must be signed with it, or its claims are undecidable.",
+        ),
+    ] = None,
     all_manual: Annotated[
         bool,
         typer.Option(
@@ -193,7 +202,7 @@ def verify_run(
         LedgerContract,
         department_id,
     )
-    from verifier import default_catalog, http_sources
+    from verifier import SourceKey, default_catalog, http_sources
     from verifier.engine import Department, engine_for
 
     asked = parse_day(on, as_json=as_json)  # without --on: the platform's today, below
@@ -219,6 +228,10 @@ def verify_run(
         verifier = load_account(key)
         signer = load_signing_key(report_key)
         token = _read_token(sources_token_file) if sources_token_file is not None else None
+        try:
+            source_key = SourceKey.from_file(sources_key_file) if sources_key_file else None
+        except ValueError as exc:
+            raise InvalidDocumentError(f"--sources-key-file {exc}") from None
         vault = cli_store.open_vault(master_key_file)
         chain = Chain.connect(str(record["rpc"]))
         ledger = LedgerContract(chain, str(record["contract"]))
@@ -235,7 +248,7 @@ def verify_run(
         intake = Intake(the_store, vault, cli_store.catalog_terms(catalog))
         sources: dict[str, DataSource] = {}
         if sources_url is not None and token is not None:
-            sources = http_sources(catalog, sources_url, token)
+            sources = http_sources(catalog, sources_url, token, key=source_key)
         elif not as_json:
             console.print(
                 "--all-manual: nothing is compared, every commitment due is recorded NEEDS_MANUAL",
@@ -386,3 +399,58 @@ def verify_breaches(
         return
     shown = f"{len(rows)} of {found.total}" if found.total > len(rows) else f"{found.total}"
     stdout.print(breach_table(rows, f"Public breach list on {day.isoformat()} ({shown})"))
+
+
+def verify_accesses(
+    department: Annotated[str, typer.Option("--department", help="Department code.")],
+    commitment: Annotated[
+        str | None, typer.Option("--commitment", help="Only this commitment (0x hash).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", metavar="YYYY-MM-DD", help="From this day (UTC).")
+    ] = None,
+    store: cli_store.StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every lookup of department data the department made, newest first (at most 1000):
+    when, which commitment, who asked (a run or an officer), which source, why."""
+    from datetime import UTC, datetime
+
+    from ledger import InvalidDocumentError, hex32, to_hash32
+    from verifier.records import AccessLog
+
+    day = parse_day(since, as_json=as_json, option="--since") if since else None
+    if store is None and not cli_store.default_store_exists():
+        fail("no store here: give --store (or set COMMITLEDGER_STORE)", as_json=as_json)
+    with reporting_errors(as_json):
+        try:
+            digest = to_hash32(commitment) if commitment else None
+        except ValueError:
+            raise InvalidDocumentError("--commitment is 0x and 64 hex digits") from None
+        start = None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC)
+        the_store = cli_store.open_store(store)
+        try:
+            found = AccessLog(the_store).of_department(
+                department,
+                commitment=digest,
+                since=None if start is None else start.timestamp(),
+            )
+        finally:
+            the_store.close()
+    rows = [a.to_json_obj() for a in found]
+    if as_json:
+        emit_json({"ok": True, "department": department, "accesses": rows})
+        return
+    table = Table(title=f"Lookups of department data by {department} ({len(rows)})")
+    for column in ("when (UTC)", "commitment", "asked by", "source", "purpose"):
+        table.add_column(column)
+    for a, row in zip(found, rows, strict=True):
+        when = datetime.fromtimestamp(a.accessed_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(
+            when,
+            hex32(a.commitment_hash),
+            terminal_safe(row["requested_by"]),
+            terminal_safe(row["source"]),
+            row["purpose"],
+        )
+    stdout.print(table)

@@ -32,7 +32,7 @@ from ledger import (
     SignatureError,
     department_id,
 )
-from verifier import DataSource, VerificationError, default_catalog, http_sources
+from verifier import DataSource, SourceKey, VerificationError, default_catalog, http_sources
 from verifier.engine import Department, DepartmentActions, VerificationEngine, engine_for
 
 # Errors by which the contract says "not this account" rather than "not in this state".
@@ -58,7 +58,13 @@ def _sources(context: ServiceContext) -> dict[str, DataSource]:
         ) from None
     if not token or any(c.isspace() for c in token):
         raise ProblemError(UNAVAILABLE, "the data service's token file holds no token")
-    return http_sources(default_catalog(), settings.sources_url, token)
+    key = None
+    if settings.sources_key_file is not None:
+        try:
+            key = SourceKey.from_file(settings.sources_key_file)
+        except ValueError as exc:
+            raise ProblemError(UNAVAILABLE, f"the data service's key: {exc}") from None
+    return http_sources(default_catalog(), settings.sources_url, token, key=key)
 
 
 @contextmanager

@@ -141,6 +141,11 @@ class Settings(BaseSettings):
     sources_token_file: Path | None = Field(
         default=None, description="The file holding the data service's token."
     )
+    sources_key_file: Path | None = Field(
+        default=None,
+        description="The department's Ed25519 public key for the data service's answers (PEM "
+        "or base64 of the raw 32 bytes): an answer not signed with it is refused.",
+    )
     anchoring: bool = Field(
         default=True, description="Anchor pending commitments in the background."
     )
@@ -271,6 +276,8 @@ class Settings(BaseSettings):
     def _sources_together(self) -> Settings:
         if (self.sources_url is None) != (self.sources_token_file is None):
             raise ValueError("sources_url and sources_token_file go together")
+        if self.sources_key_file is not None and self.sources_url is None:
+            raise ValueError("sources_key_file needs sources_url")
         if self.sources_url is not None and not self.sources_url.startswith(
             ("http://", "https://")
         ):

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -18,11 +19,14 @@ from sqlalchemy import select
 from support.deployment import Deployment
 from support.service_world import ServiceWorld, open_service
 from support.verifier_world import DAY, HRSS, POINTS, TOKEN, World, open_world
+from typer.testing import CliRunner
 
+from api.cli import app
 from api.demo import Faults, Signer, create_app, planted, published_key, records, running
-from api.service import sign_challenge
+from api.service import Settings, sign_challenge
 from api.service.applicant_models import ApplicantView
 from api.service.applicant_page import render_view_page
+from api.service.engines import _sources as engine_sources
 from ledger import (
     Chain,
     SigningKey,
@@ -311,3 +315,46 @@ def test_the_applicant_sees_every_lookup_of_their_own_data(service: ServiceWorld
     # The page shows them too.
     html = render_view_page(ApplicantView.model_validate(view), "csrf")
     assert html.count('<tr class="access">') == 3 and "officer-li" in html
+
+
+# --- configuration and the department's list ----------------------------------------------
+
+
+def test_a_department_lists_its_lookups_from_the_command_line(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    first, second = keccak256(b"first"), keccak256(b"second")
+    try:
+        log = AccessLog(store)
+        log.lookups([first, second], HRSS, "run:00000000000000aa", [INSURANCE])
+        log.lookups([first], "BJ-SAMR", "run:00000000000000bb", ["samr_training"])
+    finally:
+        store.close()
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    listed = CliRunner().invoke(
+        app, ["verify", "accesses", "--department", HRSS, "--store", url, "--json"]
+    )
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)["accesses"]
+    assert sorted(r["commitment"] for r in rows) == sorted([hex32(first), hex32(second)])
+    assert {(r["source"], r["requested_by"]) for r in rows} == {(INSURANCE, "run:00000000000000aa")}
+    only = ["--commitment", hex32(second)]
+    one = CliRunner().invoke(
+        app, ["verify", "accesses", "--department", HRSS, "--store", url, "--json", *only]
+    )
+    assert [r["commitment"] for r in json.loads(one.stdout)["accesses"]] == [hex32(second)]
+
+
+def test_the_service_checks_answers_with_the_configured_key(tmp_path: Path) -> None:
+    token, key = tmp_path / "token", tmp_path / "department.pub"
+    token.write_text("a-token\n")
+    key.write_text(base64.b64encode(Signer().public.public_key).decode())
+    settings = Settings(
+        sources_url="http://127.0.0.1:9", sources_token_file=token, sources_key_file=key
+    )
+    context = SimpleNamespace(settings=settings)
+    sources = engine_sources(context)  # type: ignore[arg-type]
+    assert sources and all(
+        isinstance(s, HttpSource) and s.key == SourceKey.from_file(key) for s in sources.values()
+    )
+    with pytest.raises(ValueError, match="sources_key_file needs sources_url"):
+        Settings(sources_key_file=key)
