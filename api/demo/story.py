@@ -7,6 +7,9 @@ each department verifies against a sample data service on loopback (about 3% pla
 mismatches, 1% false claims, 2% missing data; at any count at least two mismatches and
 one false claim): one mismatch is rectified in time, the others become breaches once their
 window has passed, one breach is repaired, and the public breach list closes the story.
+Every breach is proposed first: its notice goes to the department's messaging gateway (a
+stand-in here that takes every notice), and the lifecycle job publishes it when the
+statement-and-defence period ended with no statement.
 Chain, store and keys are ephemeral: nothing is kept.
 """
 
@@ -20,12 +23,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from api.cli import breach_row
 from api.demo.sample_data import planted
-from api.demo.sample_service import create_app, running
+from api.demo.sample_service import Signer, create_app, running
 from api.demo.story_parts import (
     STATE_NAMES,
     Ledgerbook,
@@ -62,11 +66,14 @@ from verifier import BreachRecord, default_catalog, earliest_repair, http_source
 from verifier.engine import (
     Department,
     EngineConfig,
+    NoticeDeliverer,
+    NoticeGateway,
     RunSummary,
     VerificationEngine,
     engine_for,
+    run_lifecycle,
 )
-from verifier.records import MAX_PAGE_SIZE, Verification
+from verifier.records import MAX_PAGE_SIZE, NoticeRecords, Verification, VerifierRecords
 
 # Sample records run to October 2026 and the samples are signed in early November 2026:
 # verifying much later would compare with stale data.
@@ -126,6 +133,48 @@ def _add_runs(runs: list[RunSummary]) -> dict[str, Any]:
         "breaches": [b for r in runs for b in r.breaches],
         "overdue_flagged": sum(r.overdue_flagged for r in runs),
     }
+
+
+def _listed(records: VerifierRecords, on: date) -> set[str]:
+    """The ids of the breach records on the public list on `on`."""
+    ids: set[str] = set()
+    page = 1
+    while True:
+        found = records.search_breaches(on, page=page, page_size=MAX_PAGE_SIZE)
+        ids.update(record.id for record in found.records)
+        if len(ids) >= found.total or not found.records:
+            return ids
+        page += 1
+
+
+def _defend(
+    engines: dict[str, VerificationEngine], store: Store, records: VerifierRecords, on: date
+) -> tuple[int, list[str], date]:
+    """The notices of the breaches proposed so far delivered on `on` (to a stand-in gateway
+    that takes every one), then each department's lifecycle job the day after the last
+    defence period ended: each is published, nobody having answered. How many were
+    proposed, the records published, and that day."""
+    notices = NoticeRecords(store)
+    gateway = httpx.Client(transport=httpx.MockTransport(lambda _request: httpx.Response(202)))
+    with gateway:
+        deliverer = NoticeDeliverer(
+            store,
+            {name: NoticeGateway("https://gateway.invalid/notices") for name in engines},
+            catalog=default_catalog(),
+            calendar=next(iter(engines.values())).calendar,
+            today=lambda: on,
+            client=gateway,
+        )
+        deliverer.deliver()
+    waiting = [n for name in engines for n in notices.listed(name, "open")]
+    if not waiting:
+        return 0, [], on
+    last = max(notice.defence_by for notice in waiting)
+    day = next(iter(engines.values())).calendar.add(last, 1).day  # the next working day
+    before = _listed(records, day)
+    for engine in engines.values():
+        run_lifecycle(engine.actions, day)
+    return len(waiting), sorted(_listed(records, day) - before), day
 
 
 def _to_rectify(mismatches: list[Verification]) -> Verification | None:
@@ -226,7 +275,8 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
 
         with steps.step("verify against department data", len(hashes)) as advance:
             token = secrets.token_urlsafe(24)
-            url = stack.enter_context(running(create_app(token)))
+            department_key = Signer()  # the sample department signs its answers
+            url = stack.enter_context(running(create_app(token, signer=department_key)))
             engines: dict[str, VerificationEngine] = {}
             for name in names:
                 accounts = Department(
@@ -241,7 +291,7 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
                     intake=intake,
                     ledger=ledger,
                     catalog=catalog,
-                    sources=http_sources(catalog, url, token),
+                    sources=http_sources(catalog, url, token, key=department_key.public),
                     config=ENGINE_CONFIG,
                 )
                 stack.callback(engine.close)
@@ -274,9 +324,13 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
                 }
             book.close("rectification")
 
+        with steps.step("notice and defence: false ones published"):
+            proposed, published, today = _defend(engines, store, records, VERIFY_ON)
+            published_on = today.isoformat()
+            book.close("defence")
+
         with steps.step("overdue mismatches: breaches"):
             still_open = [v for n in names for v in records.open_mismatches_past(date.max, n)]
-            today = VERIFY_ON
             overdue: dict[str, Any] | None = None
             if still_open:
                 last = max(v.rectify_by or VERIFY_ON for v in still_open)
@@ -287,12 +341,15 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
                     "mismatches": len(still_open),
                     **_add_runs(later),
                 }
+                late_proposed, late_published, today = _defend(engines, store, records, today)
+                overdue.update(
+                    proposed=late_proposed, breaches=late_published, published_on=today.isoformat()
+                )
             book.close("overdue breaches")
 
         with steps.step("repair one breach"):
-            published = [b for run in first for b in run.breaches]
-            published += overdue["breaches"] if overdue else []
-            breach_records = [r for r in map(records.breach, published) if r is not None]
+            every = published + (overdue["breaches"] if overdue else [])
+            breach_records = [r for r in map(records.breach, every) if r is not None]
             chosen = _to_repair(breach_records, today)
             repair: dict[str, Any] | None = None
             if chosen is not None:
@@ -322,6 +379,7 @@ def run_demo(count: int, *, quiet: bool = False) -> dict[str, Any]:
         open_on_chain = ledger.open_breaches()
 
     verification = {"on": VERIFY_ON.isoformat(), **_add_runs(first)}
+    verification.update(proposed=proposed, breaches=published, published_on=published_on)
     unsettled = states.get("mismatch", 0) + states.get("due", 0)
     summary: dict[str, Any] = {
         "ok": refused == 0

@@ -17,7 +17,8 @@ WIDE = 100  # columns from which the tables show everything
 FIRST_WHY = {
     ("agree", "kept"): "the department's data agree",
     ("mismatch", "mismatch"): "short of a claim: a window to rectify first",
-    ("false", "breached"): "flatly contradicted: published as a breach at once",
+    ("false", "proposed"): "flatly contradicted: a breach proposed, the applicant notified; "
+    "published when the defence period ended unanswered",
     ("false", "mismatch"): "the claim they contradict is one the catalog lets an applicant "
     "rectify (on_disagree: mismatch), so a window first",
     ("missing", "needs_manual"): "no record in the main source: left to a case officer, "
@@ -80,7 +81,8 @@ def case_story(kind: str, case: dict[str, Any]) -> str:
     windowed = case["first"].get("mismatch", 0)
     if windowed:
         ended = case["final"].copy()
-        ended["breached"] = ended.get("breached", 0) - case["first"].get("breached", 0)
+        proposed_first = case["first"].get("breached", 0) + case["first"].get("proposed", 0)
+        ended["breached"] = ended.get("breached", 0) - proposed_first
         fates = [
             f"{n} {FINAL_WHY.get(state, state)}"
             for state, n in sorted(ended.items(), key=lambda item: -item[1])
@@ -164,8 +166,15 @@ def _story_table(summary: dict[str, Any]) -> Table:
         first["on"],
         "verification",
         f"{first['examined']} checked against department data: {found}; "
-        f"{len(first['breaches'])} false commitments published as breaches",
+        f"{first['proposed']} false commitments proposed as breaches, each applicant notified",
     )
+    if first["proposed"]:
+        table.add_row(
+            first["published_on"],
+            "defence ended",
+            f"no statement within the defence period: {len(first['breaches'])} breaches "
+            "published by the lifecycle job",
+        )
     rectification = summary["rectification"]
     if rectification is not None:
         table.add_row(
@@ -180,7 +189,13 @@ def _story_table(summary: dict[str, Any]) -> Table:
             overdue["on"],
             "overdue",
             f"{overdue['mismatches']} mismatches past their rectification window: "
-            f"{len(overdue['breaches'])} breaches published",
+            f"{overdue['proposed']} breaches proposed, each applicant notified",
+        )
+        table.add_row(
+            overdue["published_on"],
+            "defence ended",
+            f"no statement within the defence period: {len(overdue['breaches'])} breaches "
+            "published by the lifecycle job",
         )
     repair = summary["repair"]
     if repair is not None:

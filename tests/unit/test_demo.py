@@ -98,7 +98,8 @@ def test_demo_turns_overdue_mismatches_into_breaches(summary: dict[str, Any]) ->
     assert overdue is not None
     mismatches = summary["verification"]["outcomes"]["mismatch"]
     assert overdue["mismatches"] == mismatches - 1  # one was rectified
-    assert len(overdue["breaches"]) == overdue["mismatches"]
+    assert len(overdue["breaches"]) == overdue["mismatches"] == overdue["proposed"]
+    assert overdue["published_on"] > overdue["on"]  # after notice and defence (issue #14)
     assert overdue["examined"] == 0  # nothing left to look up
     assert overdue["on"] > summary["rectification"]["rectify_by"]
     assert date.fromisoformat(overdue["on"]).weekday() < 5  # decided on a working day
@@ -152,6 +153,7 @@ def test_demo_reports_transactions_and_gas_per_phase(summary: dict[str, Any]) ->
         "anchoring",
         "verification",
         "rectification",
+        "defence",
         "overdue breaches",
         "repair",
     ]
@@ -209,12 +211,12 @@ def test_each_planted_case_is_accounted_for(summary: dict[str, Any]) -> None:
 def test_the_story_says_why_planted_false_ones_were_found_otherwise() -> None:
     case = {
         "planted": 11,
-        "first": {"breached": 4, "mismatch": 7},
+        "first": {"proposed": 4, "mismatch": 7},
         "final": {"breached": 10, "kept": 1},
     }
     told = case_story("false", case)
     assert told.startswith("7 mismatch (the claim they contradict is one the catalog lets")
-    assert "4 breached (flatly contradicted: published as a breach at once)" in told
+    assert "4 proposed (flatly contradicted: a breach proposed, the applicant notified;" in told
     assert told.endswith("of the 7 given a window: 6 breach published, 1 rectified in time")
 
 
