@@ -103,14 +103,18 @@ class DeadlineView(BaseModel):
 
 
 class NoticeView(BaseModel):
-    """A notice sent to the applicant."""
+    """A notice sent to the applicant (of a proposed breach: what was found, until when they
+    may answer), with the signed notice itself in `notice`."""
 
     model_config = ConfigDict(extra="allow")
 
     id: str
     kind: str
-    sent_at: datetime | None = None
-    hash: str | None = None
+    state: str | None = None
+    issued_on: date | None = None
+    delivered_on: date | None = None
+    defence_ends: date | None = None
+    hash: str | None = Field(default=None, description="The notice's hash, recorded on chain")
 
 
 class AppealView(BaseModel):

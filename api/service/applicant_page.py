@@ -18,6 +18,7 @@ from api.service.applicant_models import (
     ClaimView,
     CommitmentView,
     FilingView,
+    NoticeView,
 )
 from api.service.record_page import bilingual, e, label
 from ledger import hex32
@@ -48,6 +49,7 @@ _DEADLINE = {
     "earliest_repair": "最早可申请信用修复 / Earliest repair",
     "decision_due": "部门作出决定期限 / The department decides by",
 }
+_NOTICE = {"proposed_breach": "拟认定失信告知 / Notice of a proposed breach"}
 _APPEAL = {"objection": "异议 / Objection", "repair": "信用修复申请 / Repair application"}
 _STATE = {
     None: "尚未核查 / not verified yet",
@@ -222,20 +224,24 @@ def _deadlines(view: CommitmentView) -> str:
     return f"<h3>{bilingual('期限', 'Deadlines')}</h3><ul>{items}</ul>"
 
 
+def _notice(notice: NoticeView) -> str:
+    parts = [f"{label(_NOTICE.get(notice.kind, notice.kind))} <code>{e(notice.id)}</code>"]
+    if notice.issued_on:
+        parts.append(f"{bilingual('发出', 'issued')} {e(notice.issued_on.isoformat())}")
+    if notice.delivered_on:
+        parts.append(f"{bilingual('送达', 'delivered')} {e(notice.delivered_on.isoformat())}")
+    if notice.state:
+        parts.append(f"({e(notice.state)})")
+    if notice.hash:
+        parts.append(f"<br><code>{e(notice.hash)}</code>")
+    return '<li class="notice">' + " ".join(parts) + "</li>"
+
+
 def _notices(view: CommitmentView) -> str:
     if not view.notices:
         body = f"<p>{bilingual('暂无通知', 'No notice has been sent')}</p>"
     else:
-        body = (
-            "<ul>"
-            + "".join(
-                f"<li><code>{e(n.id)}</code> {e(n.kind)}"
-                + (f" <time>{e(n.sent_at.isoformat())}</time>" if n.sent_at else "")
-                + "</li>"
-                for n in view.notices
-            )
-            + "</ul>"
-        )
+        body = "<ul>" + "".join(_notice(n) for n in view.notices) + "</ul>"
     return f"<h3>{bilingual('通知', 'Notices')}</h3>{body}"
 
 

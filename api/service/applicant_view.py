@@ -133,13 +133,11 @@ def _deadlines(
         )
         if verification.rectify_by is not None:
             found.append(DeadlineView(kind="rectify_by", day=verification.rectify_by))
-    for notice in notices:  # a notice of a proposed breach names when the defence ends
-        ends = (notice.model_extra or {}).get("defence_ends")
-        if isinstance(ends, str):
-            try:
-                found.append(DeadlineView(kind="defence_ends", day=date.fromisoformat(ends)))
-            except ValueError:
-                continue
+    found += [  # a notice of a proposed breach says until when the applicant may answer
+        DeadlineView(kind="defence_ends", day=notice.defence_ends)
+        for notice in notices
+        if notice.defence_ends is not None and notice.state in (None, "open")
+    ]
     for record in breaches:
         if record.status == "published":
             found.append(
