@@ -118,7 +118,11 @@ def _short_or_enough(id_number: str, kind: Planted, purpose: str, needed: int, h
 
 
 def _residence(id_number: str, kind: Planted) -> dict[str, object]:
-    return {"holds_residence_permit": True, "age_years": _draw(id_number, "age", 22, 59)}
+    return {
+        "holds_residence_permit": True,
+        "age_years": _draw(id_number, "age", 22, 59),
+        "beijing_hukou": _holds(kind),
+    }
 
 
 def _criminal(id_number: str, kind: Planted) -> dict[str, object]:
