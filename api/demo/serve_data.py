@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.demo.sample_service import create_app, running
+from api.demo.sample_service import Signer, create_app, running
 from api.demo.samples import sample_commitments
 from api.demo.story import ANCHOR_TIMEOUT_S, ENGINE_CONFIG, VERIFY_ON
 from api.errors import DemoError
@@ -163,7 +163,8 @@ def _fill(settings: Settings, store: Store, chain: Chain | None, count: int) -> 
             raise DemoError(f"the demo's commitments were not anchored in {ANCHOR_TIMEOUT_S} s")
         token = secrets.token_urlsafe(24)
         breaches = 0
-        with running(create_app(token)) as url:
+        department_key = Signer()  # the sample department signs its answers
+        with running(create_app(token, signer=department_key)) as url:
             for department in sorted(keys.departments):
                 accounts = Department(
                     department,
@@ -177,7 +178,7 @@ def _fill(settings: Settings, store: Store, chain: Chain | None, count: int) -> 
                     intake=intake,
                     ledger=ledger,
                     catalog=catalog,
-                    sources=http_sources(catalog, url, token),
+                    sources=http_sources(catalog, url, token, key=department_key.public),
                     config=ENGINE_CONFIG,
                 )
                 try:
