@@ -178,7 +178,7 @@ class Settings(BaseSettings):
         description="Working days a department has to decide a repair application (信用修复).",
     )
     notice_gateways: dict[str, str] = Field(
-        default_factory=dict,
+        default={},
         description="Each department's messaging gateway, its code to a URL: notices of "
         "proposed breaches (告知书) are POSTed there, at least once, in the background.",
     )
