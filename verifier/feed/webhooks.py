@@ -13,8 +13,6 @@ platform key, never stored or logged in clear.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import secrets
 import time
@@ -24,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ledger import sign_webhook_body, verify_webhook_body
 from verifier.errors import FeedError
 from verifier.feed.records import VISIBLE_SCOPES, ConsumerScope
 from verifier.feed.sharing import GOVERNMENT_SCOPE
@@ -69,23 +68,16 @@ def parse_secret(text: str) -> bytes:
 
 
 def sign_body(secret: bytes, body: bytes, timestamp: int) -> str:
-    """The Feed-Signature header value of `body` sent at `timestamp`."""
-    mac = hmac.new(secret, str(timestamp).encode("ascii") + b"." + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+    """The Feed-Signature header value of `body` sent at `timestamp` (the notices to
+    applicants are signed the same way: `ledger.sign_webhook_body`)."""
+    return sign_webhook_body(secret, body, timestamp)
 
 
 def verify_body(
     secret: bytes, header: str, body: bytes, now: float | None = None, tolerance_s: float = 300
 ) -> bool:
     """Whether a Feed-Signature header is ours over `body` and recent (for receivers)."""
-    try:
-        fields = dict(part.split("=", 1) for part in header.split(","))
-        timestamp = int(fields["t"])
-        expected = sign_body(secret, body, timestamp)
-    except (KeyError, ValueError):
-        return False
-    current = time.time() if now is None else now
-    return abs(current - timestamp) <= tolerance_s and hmac.compare_digest(expected, header)
+    return verify_webhook_body(secret, header, body, now, tolerance_s)
 
 
 def check_url(url: str) -> str:
