@@ -16,9 +16,11 @@ from typing import Any
 from api.service.appeals import apply_for_repair, file_objection
 from api.service.applicant_models import FilingKind
 from api.service.context import ServiceContext
-from api.service.problems import INVALID_REQUEST, NOT_FOUND, ProblemError
+from api.service.problems import ACTION_REFUSED, INVALID_REQUEST, NOT_FOUND, ProblemError
 from ledger import Hash32, hex32
 from verifier import BreachRecord
+from verifier.engine import file_statement
+from verifier.records import NoticeClosedError, StatementError
 
 NOT_YET_AVAILABLE = {
     "statement": ("陈述申辩", "a statement and defence"),
@@ -76,8 +78,31 @@ def _repair(context: ServiceContext, filing: Filing) -> dict[str, Any]:
     return {"appeal": appeal.to_json_obj()}
 
 
+def _statement(context: ServiceContext, filing: Filing) -> dict[str, Any]:
+    """A statement and defence against the commitment's open notice of a proposed breach."""
+    assert context.intake is not None  # _file checked
+    try:
+        statement = file_statement(
+            context.store,
+            context.intake.vault,
+            filing.commitment,
+            filing.text,
+            filed_by="applicant",
+            on=context.today(),
+        )
+    except StatementError as exc:
+        raise ProblemError(INVALID_REQUEST, str(exc)) from None
+    except NoticeClosedError as exc:
+        raise ProblemError(ACTION_REFUSED, str(exc)) from None
+    return {"statement": {"id": statement.id, "notice_id": statement.notice_id}}
+
+
 # The kinds this service can take, each with the function that takes it.
-_FILERS: dict[str, Filer] = {"objection": _objection, "repair": _repair}
+_FILERS: dict[str, Filer] = {
+    "statement": _statement,
+    "objection": _objection,
+    "repair": _repair,
+}
 
 
 def filing_available(kind: FilingKind) -> bool:

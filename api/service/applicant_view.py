@@ -5,6 +5,7 @@ filed. Built for the JSON route and the page alike, from the store, opened with 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -33,11 +34,20 @@ from ledger import (
     Intake,
     InvalidDocumentError,
     SignedCommitment,
+    Store,
     VaultError,
     hex32,
 )
 from verifier import BreachRecord, Catalog, default_catalog, earliest_repair, mask_id_number
-from verifier.records import Access, Verification, VerifierRecords, accesses_of, breach_records
+from verifier.records import (
+    Access,
+    Notice,
+    NoticeRecords,
+    Verification,
+    VerifierRecords,
+    accesses_of,
+    breach_records,
+)
 
 # Notices sent to an applicant, by commitment; appeals of a breach record, by its id.
 NoticeLister = Callable[[Hash32], list[dict[str, Any]]]
@@ -280,10 +290,49 @@ def view_for(context: ServiceContext, session: ApplicantSession) -> ApplicantVie
     if intake is None:
         raise ProblemError(UNAVAILABLE, "the service holds no master key: it cannot open documents")
     appeals = appeal_records(context)
+    notices = _notice_records(context.store)
 
     def appeals_of(record_id: str) -> list[dict[str, Any]]:
         return [appeal.to_json_obj() for appeal in appeals.for_record(record_id)]
 
+    def notices_of(commitment: Hash32) -> list[dict[str, Any]]:
+        notice = notices.latest_for(commitment)
+        return [] if notice is None else [_notice_json(notice)]
+
     return applicant_view(
-        session, intake, context.records, default_catalog(), context.today(), appeals=appeals_of
+        session,
+        intake,
+        context.records,
+        default_catalog(),
+        context.today(),
+        notices=notices_of,
+        appeals=appeals_of,
     )
+
+
+# One NoticeRecords per store (opening one applies its migrations).
+_notice_tables: weakref.WeakKeyDictionary[Store, NoticeRecords] = weakref.WeakKeyDictionary()
+
+
+def _notice_records(store: Store) -> NoticeRecords:
+    opened = _notice_tables.get(store)
+    if opened is None:
+        opened = _notice_tables[store] = NoticeRecords(store)
+    return opened
+
+
+def _notice_json(notice: Notice) -> dict[str, Any]:
+    """A notice for its addressee: where it stands and the signed notice itself."""
+    body = notice.to_json_obj()
+    return {
+        "id": str(notice.id),
+        "kind": "proposed_breach",
+        "state": notice.state,
+        "issued_on": body["issued_on"],
+        "delivered_on": body["delivered_on"],
+        "defence_ends": body["defence_by"],
+        "hash": body["evidence"],
+        "outcome": body["outcome"],
+        "decided_on": body["decided_on"],
+        "notice": body["notice"],
+    }

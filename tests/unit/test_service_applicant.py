@@ -18,6 +18,7 @@ from support.service_world import ServiceWorld, assert_problem, open_service, sn
 from api.service import ApplicantAuth, sign_challenge
 from api.service.applicant_access import SESSION_COOKIE
 from ledger import Hash32, SignedCommitment, SigningKey, hex32, new_salt, sign_commitment
+from verifier.records import NoticeRecords
 
 
 class Clock:
@@ -325,7 +326,7 @@ def test_a_wrong_signature_on_the_page_is_a_401_page(world: ServiceWorld) -> Non
 def test_a_form_without_the_sessions_csrf_token_is_refused(world: ServiceWorld) -> None:
     digest = world.submit(world.signed())
     _page_session(world, digest)
-    form = {"kind": "statement", "commitment": hex32(digest), "text": "I object"}
+    form = {"kind": "rectification", "commitment": hex32(digest), "text": "paid since"}
     answer = world.client.post("/applicant/file", data={**form, "csrf": "forged"})
     assert answer.status_code == 403
     page = world.client.get("/applicant").text
@@ -333,7 +334,8 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(world: ServiceWorld) 
     answer = world.client.post(
         "/applicant/file", data={**form, "csrf": csrf}, follow_redirects=False
     )
-    assert answer.status_code in (303, 501)  # past the CSRF check: filed, or not yet available
+    assert answer.status_code == 501  # past the CSRF check: rectification is not taken yet
+    assert "Filing rectification evidence is not yet available" in answer.text
 
 
 # ---------------------------------------------------------------------- filings
@@ -421,3 +423,54 @@ def test_only_the_pages_forms_may_be_urlencoded(world: ServiceWorld) -> None:
     assert_problem(response, 400, "malformed-json")  # the JSON routes parse JSON only
     response = world.client.post("/v1/commitments", data=form, headers=world.auth())
     assert_problem(response, 400, "malformed-json")
+
+
+def _propose(world: ServiceWorld, digest: Hash32) -> int:
+    """A notice of a proposed breach of `digest`, as the engine issues one (store only)."""
+    notices = NoticeRecords(world.store)
+    body = {"kind": "proposed_breach", "commitment_hash": hex32(digest)}
+    notice = notices.issue(
+        digest,
+        HRSS,
+        {"report": body, "signature": {}},
+        Hash32(os.urandom(32)),
+        issued_on=date(2026, 11, 27),
+        defence_days=5,
+        defence_by=date(2026, 12, 4),
+    )
+    return notice.id
+
+
+def test_the_applicant_answers_a_notice_with_a_statement(world: ServiceWorld) -> None:
+    digest = world.submit(world.signed())
+    headers = bearer(session(world, digest))
+    world.client.get("/v1/applicant/commitments", headers=headers)  # the notice tables exist
+    before = snapshot(world)
+    response = _file(world, headers, digest, "statement", text="I was abroad then")
+    body = assert_problem(response, 409, "action-refused")  # no breach proposed
+    assert "I was abroad" not in body["detail"]
+    assert snapshot(world) == before
+
+    notice_id = _propose(world, digest)
+    [item] = world.client.get("/v1/applicant/commitments", headers=headers).json()["commitments"]
+    [notice] = item["notices"]
+    assert (notice["id"], notice["state"], notice["defence_ends"]) == (
+        str(notice_id),
+        "open",
+        "2026-12-04",
+    )
+    assert notice["notice"]["report"]["kind"] == "proposed_breach"
+    assert {
+        "kind": "defence_ends",
+        "day": "2026-12-04",
+        "provisional": False,
+        "breach_id": None,
+    } in (item["deadlines"])
+    response = _file(world, headers, digest, "statement", text="I was abroad then")
+    assert response.status_code == 200, response.text
+    assert response.json()["statement"]["notice_id"] == notice_id
+    notices = NoticeRecords(world.store)
+    opened = notices.notice(notice_id)
+    assert opened is not None
+    [statement] = notices.statements_of(opened)
+    assert statement.filed_by == "applicant"
