@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from support.deployment import HRSS, Deployment
+from support.privacy import assert_nothing_personal, debug_everywhere, log_text
 from support.service_world import ServiceWorld, assert_problem, open_service, snapshot
 
 from api.service import ApplicantAuth, sign_challenge
@@ -474,3 +475,26 @@ def test_the_applicant_answers_a_notice_with_a_statement(world: ServiceWorld) ->
     assert opened is not None
     [statement] = notices.statements_of(opened)
     assert statement.filed_by == "applicant"
+
+
+def test_the_applicant_flow_logs_no_personal_data_token_or_text(
+    world: ServiceWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    signed = world.signed()
+    digest = world.submit(signed)
+    record = world.add_breach(commitment=digest)
+    debug_everywhere(caplog)
+    issued = challenge(world, digest)
+    wrong = session(world, digest, SigningKey.generate("ed25519"), issued)
+    assert wrong.status_code == 401
+    answer = session(world, digest, issued=issued)
+    headers = bearer(answer)
+    view = world.client.get("/v1/applicant/commitments", headers=headers)
+    assert signed.document.applicant.name in view.text  # shown to the applicant...
+    _file(world, headers, digest, "objection", text="秘密的理由 secret reason", breach_id=record.id)
+    _page_session(world, digest)
+    world.client.get("/applicant")
+    logged = log_text(caplog) + "\n".join(str(r.__dict__) for r in caplog.records)
+    assert_nothing_personal(logged, [signed.document], "the logs")  # ...never logged
+    for secret in (answer.json()["token"], issued["challenge"], "secret reason"):
+        assert secret not in logged
