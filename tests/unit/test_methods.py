@@ -5,250 +5,45 @@ each end to end through a verification run on the embedded chain."""
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_utils import keccak
-from support.verifier_world import DAY, HRSS, SAMR, TOKEN, World, matters
-
-from api.demo import Planted, create_app, planted, running, sample_commitments
-from ledger import (
-    Chain,
-    Commitment,
-    Hash32,
-    Intake,
-    InvalidDocumentError,
-    SigningKey,
-    Status,
-    Store,
-    Vault,
+from support.method_world import (
+    ANNUAL_REPORT,
+    ASSIST,
+    ASSISTED,
+    EITHER,
+    EXEMPT_ORG,
+    EXEMPT_PERSON,
+    LIMITED,
+    RATE,
+    REVIEW,
+    SAMPLED,
+    SEED,
+    TASKS,
+    catalog_json,
+    independent_selection,
+    method_catalog,
+    open_method_world,
+    pick,
+    report_of,
 )
-from verifier import Catalog, SignedReport, default_catalog
-from verifier.engine import SAMPLING_RULE, TaskDesk, VerificationEngine, sampled
+from support.verifier_world import DAY, HRSS, SAMR, World
+
+from ledger import Chain, Hash32, InvalidDocumentError, Status, Store
+from verifier import Catalog
+from verifier.engine import SAMPLING_RULE, TaskDesk, sampled
 from verifier.records import TaskError, TaskRecords
-
-RESIDENCE = {
-    "key": "holds_residence_permit",
-    "type": "boolean",
-    "op": "==",
-    "value": True,
-    "description": "permit",
-    "source": "police_residence",
-}
-CRIMINAL = {
-    "key": "no_criminal_record",
-    "type": "boolean",
-    "op": "==",
-    "value": True,
-    "description": "no criminal record",
-    "source": "police_criminal",
-    "on_disagree": "false",
-    "required": False,
-    # legal persons are exempt from a claim only a natural person can make
-    "exempt_when": {"applicant_kinds": ["organisation"]},
-}
-PREMISES = {
-    "key": "premises_area_sqm",
-    "type": "number",
-    "op": ">=",
-    "value": 30,
-    "description": "premises",
-    "source": "housing_registry",
-}
-
-
-def _work_years(years: int) -> dict[str, Any]:
-    return {
-        "key": f"work_years_{years}",
-        "type": "number",
-        "op": ">=",
-        "value": years,
-        "description": f"{years} years of work",
-        "source": "employer_records",
-        "field": "relevant_work_years",
-    }
-
-
-ANNUAL = {
-    "key": "annual_report_filed",
-    "type": "boolean",
-    "op": "==",
-    "value": True,
-    "description": "annual report filed within a year",
-    # the sample data service has no annual reports: a boolean it holds stands in for one
-    "source": "police_criminal",
-    "field": "no_criminal_record",
-    "due_after_days": 365,
-}
-ON_SITE = {
-    "key": "site_visit",
-    "kind": "on_site_check",
-    "description": "inspect the premises",
-    "on_fail": "mismatch",
-}
-REVIEW = {"key": "papers", "kind": "document_review", "description": "read the contract"}
-ASSIST = {
-    "key": "ask_market",
-    "kind": "assistance_request",
-    "description": "does the market bureau know the firm?",
-    "assist_department": SAMR,
-}
-
-SAMPLED = "T-HRSS-SAMPLED"
-TASKS = "T-HRSS-TASKS"
-ASSISTED = "T-HRSS-ASSIST"
-EITHER = "T-HRSS-EITHER"
-ANNUAL_REPORT = "T-HRSS-ANNUAL"
-EXEMPT_ORG = "T-SAMR-EXEMPT"
-EXEMPT_PERSON = "T-HRSS-EXEMPT"
-LIMITED = "T-HRSS-LIMIT"
-RATE = 0.5
-SEED = "methods-test-v1"
-
-
-def _matter(
-    code: str, department: str, claims: list[dict[str, Any]], conditions: list[dict[str, Any]]
-) -> dict[str, Any]:
-    return {
-        "code": code,
-        "name": code,
-        "name_en": code,
-        "department": department,
-        "department_name": department,
-        "legal_basis": "test",
-        "notice": {"version": 1, "conditions": "c", "liability": "l"},
-        "claims": claims,
-        "conditions": conditions,
-        "verification_window_days": 60,
-        "rectification_window_days": 20,
-        "severity": "general",
-    }
-
-
-def _catalog_json() -> dict[str, Any]:
-    resident = {"text": "permit", "claims": ["holds_residence_permit"]}
-    methods = [
-        {
-            **_matter(SAMPLED, HRSS, [RESIDENCE], [resident, {"text": "site", "task": ON_SITE}]),
-            "sampling_rate": RATE,
-            "sampling_seed": SEED,
-        },
-        _matter(
-            TASKS,
-            HRSS,
-            [RESIDENCE],
-            [resident, {"text": "site", "task": ON_SITE}, {"text": "papers", "task": REVIEW}],
-        ),
-        _matter(ASSISTED, HRSS, [RESIDENCE], [resident, {"text": "ask", "task": ASSIST}]),
-        _matter(
-            EITHER,
-            HRSS,
-            [_work_years(2), _work_years(100)],
-            [{"text": "either", "claims": ["work_years_2", "work_years_100"], "any_of": True}],
-        ),
-        _matter(
-            ANNUAL_REPORT,
-            HRSS,
-            [RESIDENCE, ANNUAL],
-            [resident, {"text": "annual", "claims": ["annual_report_filed"]}],
-        ),
-        _matter(
-            EXEMPT_ORG,
-            SAMR,
-            [PREMISES, CRIMINAL],
-            [
-                {"text": "premises", "claims": ["premises_area_sqm"]},
-                {"text": "record", "claims": ["no_criminal_record"]},
-            ],
-        ),
-        _matter(
-            EXEMPT_PERSON,
-            HRSS,
-            [RESIDENCE, CRIMINAL],
-            [resident, {"text": "record", "claims": ["no_criminal_record"]}],
-        ),
-        {**_matter(LIMITED, HRSS, [RESIDENCE], [resident]), "decision_limit_working_days": 0.5},
-    ]
-    shipped = default_catalog().model_dump(mode="json")
-    return {**shipped, "matters": [*shipped["matters"], *methods]}
-
-
-def _catalog() -> Catalog:
-    return Catalog.model_validate(_catalog_json())
 
 
 @pytest.fixture
 def world(tmp_path: Path, embedded_chain: Chain) -> Iterator[World]:
-    """The verifier test world (support.verifier_world) on a catalog with every method."""
-    from support.deployment import deploy
-
-    from api.demo import Faults
-
-    catalog = _catalog()
-    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
-    vault = Vault(os.urandom(32))
-    faults = Faults()
-    with ExitStack() as stack:
-        url = stack.enter_context(running(create_app(TOKEN, faults)))
-        opened = World(
-            tmp_path=tmp_path,
-            store=store,
-            vault=vault,
-            intake=Intake(store, vault, matters(catalog)),
-            deployment=deploy(embedded_chain),
-            catalog=catalog,
-            faults=faults,
-            url=url,
-            applicant_key=SigningKey.generate("ed25519"),
-        )
-        stack.callback(store.close)
-        stack.callback(opened.close)
-        opened.engine = opened.new_engine()
+    with open_method_world(embedded_chain, tmp_path) as opened:
         yield opened
-
-
-_STARTS = {code: index for index, code in enumerate(m["code"] for m in _catalog_json()["matters"])}
-_samples: dict[tuple[int, str], Iterator[Commitment]] = {}
-
-
-def pick(world: World, kind: Planted, matter: str) -> Commitment:
-    """A fresh sample commitment to `matter` of an applicant planted `kind` (distinct codes:
-    each matter's commitments are dated a day of their own)."""
-    key = (id(world), matter)
-    if key not in _samples:
-        start = date(2026, 10, 1) + timedelta(days=_STARTS[matter])
-        alone = Catalog(catalog_version=1, region="110000", matters=(world.catalog.matter(matter),))
-        _samples[key] = sample_commitments(10**6, seed=11, catalog=alone, start=world_start(start))
-    for commitment in _samples[key]:
-        number = commitment.applicant.id_number
-        if number not in world._used and planted(number) == kind:
-            world._used.add(number)
-            return commitment
-    raise AssertionError(f"no sample planted {kind} for {matter}")
-
-
-def world_start(day: date) -> Any:
-    from datetime import UTC, datetime
-
-    return datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
-
-
-def report_of(engine: VerificationEngine, commitment: Hash32) -> SignedReport:
-    verification = engine.records.verification(commitment)
-    assert verification is not None and verification.report is not None
-    return SignedReport.from_json_obj(verification.report)
-
-
-def independent_selection(commitment: Hash32, code: str, seed: str, rate: float) -> bool:
-    """The sampling rule recomputed with another keccak implementation."""
-    draw = int.from_bytes(keccak(bytes(commitment) + code.encode() + seed.encode()), "big")
-    return draw < int(rate * 2**256)
 
 
 # ---------------------------------------------------------------------- sampling
@@ -279,7 +74,7 @@ def test_sampling_selects_by_the_published_rule_and_a_rerun_selects_the_same(
     # A rerun (another engine, the catalog loaded again) selects the same and opens nothing.
     again = world.restarted()
     assert again.run(DAY).examined == 0
-    reloaded = _catalog().matter(SAMPLED)
+    reloaded = method_catalog().matter(SAMPLED)
     assert {h for h in hashes if sampled(h, reloaded)} == expected
     assert sum(len(again.tasks.records.tasks_of(h)) for h in hashes) == len(expected)
 
@@ -436,11 +231,11 @@ def test_a_future_obligation_waits_until_it_falls_due_then_is_checked(world: Wor
 
 
 def test_the_catalog_takes_a_decision_time_limit_and_refuses_bad_methods() -> None:
-    assert _catalog().matter(LIMITED).decision_limit_working_days == 0.5
-    assert default_catalog().matters[0].decision_limit_working_days is None
+    assert method_catalog().matter(LIMITED).decision_limit_working_days == 0.5
+    assert method_catalog().matter(TASKS).decision_limit_working_days is None
 
     def refused(code: str, **change: Any) -> None:
-        document = _catalog_json()
+        document = catalog_json()
         for matter in document["matters"]:
             if matter["code"] == code:
                 matter.update(change)
@@ -471,7 +266,7 @@ def test_task_records_bound_their_inputs(tmp_path: Path) -> None:
 
 
 def test_an_unknown_method_field_is_still_refused() -> None:
-    document = _catalog_json()
+    document = catalog_json()
     document["matters"][-1]["sampling_frequency"] = 2
     with pytest.raises((ValueError, InvalidDocumentError)):
         Catalog.model_validate(document)
