@@ -21,7 +21,7 @@ from support.verifier_world import DAY, POINTS, World, open_world
 
 from ledger import Chain, Status, outcome_outbox
 from verifier.engine.lifecycle import CRASH_AT_ENV
-from verifier.records import breach_records, verifications_table
+from verifier.records import NoticeRecords, breach_records, verifications_table
 
 COMMITLEDGER = Path(sys.executable).parent / "commitledger"
 PAST = date(2026, 12, 1)  # a day gone by whatever the machine's date: the CLI runs "today"
@@ -71,6 +71,14 @@ def test_a_lifecycle_run_killed_after_each_send_records_nothing_twice(world: Wor
     breached, applicant = world.commit_kind("false", POINTS)
     mismatched, _ = world.commit_kind("mismatch", POINTS)
     world.engine.run(DAY)
+    world.publish(DAY)  # proposed, then published: its publication ends below
+    # A proposed breach whose notice was delivered and whose defence period ended unanswered.
+    lapsed, _ = world.commit_kind("false", POINTS)
+    world.engine.run(DAY)
+    notices = NoticeRecords(world.store)
+    notice = notices.open_for(lapsed)
+    assert notice is not None
+    notices.delivered(notice.id, 0.0, PAST, PAST)
     # Moved into the past so that the command, run today, finds them due.
     with world.store.engine.begin() as connection:
         connection.execute(
@@ -92,7 +100,7 @@ def test_a_lifecycle_run_killed_after_each_send_records_nothing_twice(world: Wor
         )
     assert world.store.is_excluded(world.fingerprint(applicant))
 
-    for stage in ("overdue-sent", "expiry-sent", "expiry-closed"):
+    for stage in ("overdue-sent", "defence-published", "expiry-sent", "expiry-closed"):
         killed = lifecycle(world, crash_at=stage)
         assert killed.returncode == -9, (stage, killed.stdout, killed.stderr[-2000:])
     done = lifecycle(world)
@@ -104,13 +112,19 @@ def test_a_lifecycle_run_killed_after_each_send_records_nothing_twice(world: Wor
     [rerun] = json.loads(again.stdout)["departments"]
     assert (rerun["overdue"], rerun["expiries_sent"], rerun["expired"]) == (0, 0, [])
 
+    assert rerun["published"] == summary["published"] == []  # the killed runs did it
     assert world.outcome_events(breached) == [
-        (Status.ANCHORED, Status.BREACHED),
+        (Status.ANCHORED, Status.PROPOSED),
+        (Status.PROPOSED, Status.BREACHED),
         (Status.BREACHED, Status.EXPIRED),
     ]
     assert world.outcome_events(mismatched) == [
         (Status.ANCHORED, Status.MISMATCH),
-        (Status.MISMATCH, Status.BREACHED),
+        (Status.MISMATCH, Status.PROPOSED),  # notified: its notice is not delivered yet
+    ]
+    assert world.outcome_events(lapsed) == [
+        (Status.ANCHORED, Status.PROPOSED),
+        (Status.PROPOSED, Status.BREACHED),
     ]
     assert all(count == 1 for count in outbox_rows(world).values()), outbox_rows(world)
     with world.store.engine.connect() as connection:
@@ -121,5 +135,6 @@ def test_a_lifecycle_run_killed_after_each_send_records_nothing_twice(world: Wor
         )
         records = connection.execute(select(func.count()).select_from(breach_records))
         assert records.scalar_one() == 2
-    assert statuses[breached] == "expired" and statuses[mismatched] == "published"
+    assert statuses[breached] == "expired" and statuses[lapsed] == "published"
+    assert mismatched not in statuses
     assert not world.store.is_excluded(world.fingerprint(applicant))

@@ -61,6 +61,7 @@ def test_another_departments_outcome_on_our_commitment_is_withheld_from_the_feed
     commitment, _ = world.commit_kind("agree")
     d = world.deployment
     d.ledger.anchor(d.other_registrar, commitment)
+    d.ledger.record_outcome(d.other_verifier, commitment, Status.PROPOSED, keccak256(b"notice"))
     d.ledger.record_outcome(d.other_verifier, commitment, Status.BREACHED, keccak256(b"samr"))
     world.engine.run(DAY)  # HRSS's own outcome: kept
     assert world.status(commitment) is Status.KEPT
@@ -71,14 +72,14 @@ def test_another_departments_outcome_on_our_commitment_is_withheld_from_the_feed
         served = _served(world)
         assert [r["department_code"] for r in served] == [HRSS]
         assert served[0]["kind"] == "kept"
-        [withheld] = follower.builder.withheld
-        assert (
-            f"recorded by {SAMR}, but matter {POINTS} is {HRSS}'s"
-            in (follower.builder.withheld[withheld])
-        )
-        assert f"feed withholds event {withheld} of {SAMR}" in caplog.text
+        withheld = sorted(follower.builder.withheld)
+        assert len(withheld) == 2  # SAMR's Proposed (its notice) and its Breached
+        for event in withheld:
+            reason = follower.builder.withheld[event]
+            assert f"recorded by {SAMR}, but matter {POINTS} is {HRSS}'s" in reason
+            assert f"feed withholds event {event} of {SAMR}" in caplog.text
         assert world.engine.records.search_breaches(DAY).records == []
-        assert _check(world, keys) == [("withheld", withheld)]
+        assert sorted(_check(world, keys)) == [("withheld", event) for event in withheld]
         follower.step()  # built again: still withheld, still served once
         assert len(_served(world)) == 1
     finally:
@@ -105,6 +106,8 @@ def test_a_breach_recorded_for_a_commitment_of_another_departments_matter_is_not
 
     with caplog.at_level(logging.WARNING, "commitledger.verifier"):
         market.decide(commitment, "false", DAY, "inspector", "on-site check: claim untrue")
+        assert world.status(commitment) is Status.PROPOSED  # notified first (issue #14)
+        world.publish(DAY, actions=market.actions)
     assert world.status(commitment) is Status.BREACHED  # SAMR's own record, on chain
     assert market.records.search_breaches(DAY).records == []
     assert not world.store.is_excluded(world.fingerprint(misfiled))
@@ -113,6 +116,7 @@ def test_a_breach_recorded_for_a_commitment_of_another_departments_matter_is_not
     follower = _follow(world, keys)
     try:
         assert [r for r in _served(world) if r["department_code"] == SAMR] == []
-        assert [kind for kind, _ in _check(world, keys)] == ["withheld"]
+        # SAMR's Proposed (its notice) and its Breached: both withheld
+        assert [kind for kind, _ in _check(world, keys)] == ["withheld", "withheld"]
     finally:
         follower.close()

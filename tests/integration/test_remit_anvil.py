@@ -104,6 +104,7 @@ def test_a_squatted_member_is_still_decided_by_its_department(world: World) -> N
     batch = _anchored(world, anchorer, built.id)
     member = hashes[0]
     d.ledger.anchor(d.other_registrar, member)
+    d.ledger.record_outcome(d.other_verifier, member, Status.PROPOSED, keccak256(b"notice"))
     d.ledger.record_outcome(d.other_verifier, member, Status.BREACHED, keccak256(b"theirs"))
     assert d.ledger.status_of(MARKET_ID, member).status is Status.BREACHED
     assert d.ledger.status_of(HRSS_ID, member).status is Status.NONE

@@ -30,8 +30,9 @@ def test_the_batched_answer_is_web3s_on_anvil(anvil_chain: Chain) -> None:
     d.ledger.anchor_batch(d.registrar, tree.root, len(tree))
     breached, kept = values[3], values[5]
     d.ledger.record_outcome(
-        d.verifier, breached, Status.BREACHED, h("e1"), tree.root, tree.proof(breached)
+        d.verifier, breached, Status.PROPOSED, h("e0"), tree.root, tree.proof(breached)
     )
+    d.ledger.record_outcome(d.verifier, breached, Status.BREACHED, h("e1"))
     d.ledger.record_outcome(d.verifier, kept, Status.KEPT, h("e2"), tree.root, tree.proof(kept))
     cases = [
         (breached, tree.root, tree.proof(breached)),
