@@ -111,14 +111,20 @@ def _matter_coverage(matter: Matter, unmapped: tuple[str, ...]) -> dict[str, Any
     conditions: list[dict[str, Any]] = []
     for condition in matter.conditions:
         entry: dict[str, Any] = {"condition": condition.text, "claims": list(condition.claims)}
+        if condition.any_of:
+            entry["any_of"] = True
         if condition.task is not None:
-            entry["task"] = {"key": condition.task.key, "kind": condition.task.kind}
+            task = condition.task
+            entry["task"] = {"key": task.key, "kind": task.kind}
+            if task.assist_department is not None:
+                entry["task"]["assist_department"] = task.assist_department
         conditions.append(entry)
     conditions.extend({"condition": text, "claims": [], "unmapped": True} for text in unmapped)
     return {
         "code": matter.code,
         "name": matter.name,
         "department": matter.department,
+        "sampling_rate": matter.sampling_rate,
         "conditions": conditions,
     }
 
@@ -131,7 +137,9 @@ def _print_report(report: dict[str, Any]) -> None:
             markup=False,
         )
     for matter in report["matters"]:
-        stdout.print(f"\n{matter['code']} {matter['name']}", markup=False)
+        sampled = matter["sampling_rate"]
+        share = f" (tasks for {sampled:.0%}, drawn by seed)" if sampled < 1 else ""
+        stdout.print(f"\n{matter['code']} {matter['name']}{share}", markup=False)
         for entry in matter["conditions"]:
             stdout.print(f"  {entry['condition']} -> {_checked_by(entry)}", markup=False)
     count = len(report["unmapped"])
@@ -148,6 +156,10 @@ def _checked_by(entry: dict[str, Any]) -> str:
     if entry.get("unmapped"):
         return "UNMAPPED"
     parts = [f"claim {key}" for key in entry["claims"]]
+    if entry.get("any_of"):
+        parts = [f"any of: {' | '.join(parts)}"]
     if "task" in entry:
-        parts.append(f"task {entry['task']['key']} ({entry['task']['kind']})")
+        task = entry["task"]
+        asked = f", asking {task['assist_department']}" if "assist_department" in task else ""
+        parts.append(f"task {task['key']} ({task['kind']}{asked})")
     return ", ".join(parts)

@@ -363,6 +363,11 @@ def test_catalog_check_maps_every_condition_of_the_shipped_catalog() -> None:
     )
     assert "BJ-HRSS.json: BJ-HRSS v" in result.stdout
     assert "  无刑事犯罪记录 -> claim no_criminal_record" in result.stdout
+    assert "BJ-HEALTH-0002 公共场所卫生许可 (tasks for 20%, drawn by seed)" in result.stdout
+    assert (
+        "  持有本市居住证或具有本市户籍 -> any of: claim holds_residence_permit | claim "
+        "beijing_hukou"
+    ) in result.stdout
     assert "有保证食品安全的规章制度 -> task food_safety_rules_review (document_review)" in (
         result.stdout
     )
