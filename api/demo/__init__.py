@@ -27,7 +27,7 @@ if TYPE_CHECKING:
         running,
         running_apart,
     )
-    from api.demo.samples import sample_commitments
+    from api.demo.samples import DEMO_MATTERS, sample_commitment, sample_commitments
     from api.demo.serve_data import (
         DEMO_TOKENS_FILE,
         demo_refusal,
@@ -63,12 +63,15 @@ _SURFACE = {
     "running": "api.demo.sample_service",
     "running_apart": "api.demo.sample_service",
     "sample_commitments": "api.demo.samples",
+    "sample_commitment": "api.demo.samples",
+    "DEMO_MATTERS": "api.demo.samples",
     "Signer": "api.demo.sample_service",
     "SOURCES": "api.demo.sample_data",
     "VERIFY_ON": "api.demo.story",
 }
 
 __all__ = [
+    "DEMO_MATTERS",
     "DEMO_TOKENS_FILE",
     "LAST_PAID_MONTH",
     "MAIN_SOURCES",
@@ -92,6 +95,7 @@ __all__ = [
     "run_demo",
     "running",
     "running_apart",
+    "sample_commitment",
     "sample_commitments",
 ]
 

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import rfc8785
 
-from api.demo import sample_commitments
-from api.demo.samples import DEMO_MATTERS
+from api.demo import DEMO_MATTERS, sample_commitments
 from ledger import Commitment, InvalidDocumentError, keccak256
 from verifier import MATTERS_DIR, Catalog, Matter, default_catalog, load_catalog
 

@@ -20,8 +20,7 @@ from support.service_world import open_service, post_signed
 from support.verify_cli import cli, explain
 from typer.testing import Result
 
-from api.demo import planted, records
-from api.demo.samples import sample_commitment
+from api.demo import planted, records, sample_commitment
 from ledger import InvalidDocumentError, hex32, sign_commitment
 from verifier import (
     MATTERS_DIR,

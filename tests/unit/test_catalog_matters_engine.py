@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from support.verifier_world import DAY, HRSS, SAMR, World, open_world
 
-from api.demo import Planted, planted, sample_commitments
-from api.demo.samples import DEMO_MATTERS
+from api.demo import DEMO_MATTERS, Planted, planted, sample_commitments
 from ledger import Chain, Commitment, Status
 from verifier import default_catalog
 

@@ -20,8 +20,7 @@ from support.service_world import assert_problem, open_service, post_signed, sna
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.demo import sample_commitments
-from api.demo.samples import DEMO_MATTERS
+from api.demo import DEMO_MATTERS, sample_commitments
 from ledger import (
     Checker,
     ClaimTerm,
