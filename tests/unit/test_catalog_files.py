@@ -450,3 +450,13 @@ def test_the_command_line_reads_the_catalog_the_settings_name(tmp_path: Path) ->
     )
     assert refused.returncode == 2
     assert f"unknown matter '{TAX_MATTER}'" in refused.stdout
+
+
+def test_files_of_different_regions_are_refused(tmp_path: Path) -> None:
+    directory = shipped_copy(tmp_path)
+    tax = tax_catalog()
+    tax["region"] = "310000"  # Shanghai's matters do not merge into Beijing's catalog
+    write(directory, TAX, tax)
+    message = refusal(directory)
+    assert message.startswith("catalog directory: region: the files name different regions")
+    assert "BJ-TAX.json 310000" in message and "BJ-HRSS.json 110000" in message
