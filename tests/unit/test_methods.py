@@ -165,6 +165,29 @@ def test_an_assistance_request_is_answered_by_the_department_asked(world: World)
     assert (task["assist_department"], task["done_by"]) == (SAMR, "clerk 3")
 
 
+def test_a_run_decides_a_commitment_whose_last_task_another_department_did(
+    world: World,
+) -> None:
+    [commitment] = world.commit(pick(world, "agree", ASSISTED))
+    world.engine.run(DAY)
+    market = world.new_engine(SAMR)
+    market.tasks.complete(commitment, "ask_market", "failed", "clerk 3", "unknown firm", DAY)
+    assert world.status(commitment) == Status.NEEDS_MANUAL
+    world.engine.run(DAY)
+    assert world.status(commitment) == Status.MISMATCH
+    recorded = world.engine.records.verification(commitment)
+    world.engine.run(DAY)  # nothing more to decide
+    assert world.engine.records.verification(commitment) == recorded
+
+
+def test_a_persons_decision_takes_open_tasks_off_the_work_list(world: World) -> None:
+    [commitment] = world.commit(pick(world, "agree", TASKS))
+    world.engine.run(DAY)
+    assert world.engine.tasks.records.work_list(HRSS).total == 2
+    world.engine.decide(commitment, "kept", DAY, "officer 9", "checked everything at once")
+    assert world.engine.tasks.records.work_list(HRSS).total == 0
+
+
 def test_tasks_done_before_the_run_are_decided_by_it(world: World) -> None:
     """Opened by a run that found the data source down (the outcome not recorded as the
     store was rolled back), completed, then decided by the next run with their results."""

@@ -174,6 +174,7 @@ class VerificationEngine:
                 if progress:
                     progress(len(decisions))
         self.sender.await_mined(mining, summary)
+        self.tasks.settle_all(on)  # tasks finished since their outcome was recorded
         self.process_overdue(on, summary)
         summary.overdue_flagged = len(self.records.flag_overdue(on, self.department))
         return summary

@@ -6,6 +6,7 @@ obligation holds the commitment's verification until the obligation falls due.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -27,6 +28,8 @@ from verifier.errors import VerificationError
 from verifier.records import TaskRecords, TaskResult, TaskRow, Verification
 from verifier.reports import Outcome, SignedReport, outbox_report
 from verifier.rules import Comparison
+
+log = logging.getLogger("commitledger.verifier")
 
 # A verification recorded while tasks were open, that their results may still move.
 _MOVABLE: dict[str, Outcome] = {"manual": "needs_manual", "mismatch": "mismatch"}
@@ -110,6 +113,17 @@ class TaskDesk:
         if sampled(commitment, matter):
             tasks = self.records.open_tasks(commitment, self.code, matter.code, matter.tasks, on)
         return self._decision(decision.commitment_hash, matter, decision.comparisons, tasks, on)
+
+    def settle_all(self, on: date) -> int:
+        """Decide the commitments whose last task was done since their outcome was recorded
+        (by the department an assistance request asked, say); how many changed."""
+        changed = 0
+        for commitment in self.records.all_done(self.code):
+            try:
+                changed += self.settle(commitment, on) is not None
+            except VerificationError as exc:  # the chain moved it meanwhile: a person looks
+                log.warning("tasks done, not decided: %s (%s)", hex32(commitment), exc)
+        return changed
 
     def _decision(
         self,

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    case,
     func,
     or_,
     select,
@@ -37,13 +38,15 @@ from sqlalchemy.exc import IntegrityError
 from ledger import Hash32, Store, apply_migrations, hex32, migrations_table
 from verifier.catalog import Task
 from verifier.errors import RecordsError
-from verifier.records.tables import verifications_table
+from verifier.records.tables import migrate, verifications_table
 
 TaskStatus = Literal["open", "done"]
 TaskResult = Literal["passed", "failed"]
 MAX_TASK_NOTE = 2_000  # characters of a person's evidence note
 MAX_DONE_BY = 200
 MAX_TASK_PAGE = 200
+# A commitment decided for good: its open tasks leave the work list (a person decided it).
+_DECIDED = ("kept", "breached", "corrected", "withdrawn")
 
 metadata = MetaData()
 task_migrations = migrations_table("task_migrations", metadata)
@@ -170,6 +173,7 @@ class TaskRecords:
         self._engine: Engine = store.engine
         self._writer = store.engine.execution_options(immediate=True)
         with self._writer.begin() as connection:
+            migrate(connection)  # the verifications the work list and `all_done` join
             apply_migrations(connection, task_migrations, MIGRATIONS)
 
     def open_tasks(
@@ -287,7 +291,16 @@ class TaskRecords:
             method_tasks.c.department == department,
             method_tasks.c.assist_department == department,
         )
+        table = verifications_table
+        decided = (
+            select(table.c.commitment_hash)
+            .where(table.c.state.in_(_DECIDED))
+            .where(table.c.commitment_hash == method_tasks.c.commitment_hash)
+            .exists()
+        )
         conditions = [mine, method_tasks.c.status == status]
+        if status == "open":
+            conditions.append(~decided)
         if kind is not None:
             conditions.append(method_tasks.c.kind == kind)
         if due_before is not None:
@@ -304,6 +317,25 @@ class TaskRecords:
             rows = tuple(_row(row) for row in connection.execute(query))
             total = int(connection.execute(counting).scalar_one())
         return TaskPage(rows, total, offset, limit)
+
+    def all_done(self, department: str, limit: int = 1_000) -> list[Hash32]:
+        """The department's commitments whose tasks were all done after their outcome was
+        last recorded, the outcome still one the tasks' results may move (manual, mismatch):
+        a run decides them (the department asked may have answered the last one)."""
+        table = verifications_table
+        open_count = func.sum(case((method_tasks.c.status == "open", 1), else_=0))
+        query = (
+            select(method_tasks.c.commitment_hash)
+            .join(table, table.c.commitment_hash == method_tasks.c.commitment_hash)
+            .where(method_tasks.c.department == department)
+            .where(table.c.state.in_(("manual", "mismatch")))
+            .group_by(method_tasks.c.commitment_hash, table.c.updated_at)
+            .having(open_count == 0)
+            .having(func.max(method_tasks.c.updated_at) > table.c.updated_at)
+            .limit(limit)
+        )
+        with self._engine.connect() as connection:
+            return [Hash32(bytes(h)) for h in connection.execute(query).scalars()]
 
     def postpone(self, commitment: Hash32, day: date, now: float | None = None) -> bool:
         """A verification awaiting a future obligation: its deadline becomes `day` if that is
