@@ -279,6 +279,8 @@ def test_another_department_can_neither_see_nor_decide_nor_file(quick: ServiceWo
     assert_problem(decide(world, "repair", repair.id, "granted", **market), 403, "other-department")
     for path in ("objections", "repair-applications"):
         assert world.client.get(f"/v1/{path}", headers=market).json() == {"appeals": []}
+        misspelt = world.client.get(f"/v1/{path}", params={"stat": "open"}, headers=market)
+        assert_problem(misspelt, 422, "invalid-request")  # never the whole list instead
         own = world.client.get(f"/v1/{path}", headers=world.auth(HRSS, "registrar")).json()
         assert len(own["appeals"]) == 1
     assert_problem(object_to(world, record.id, MARKET), 403, "other-department")

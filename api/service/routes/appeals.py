@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -24,7 +24,7 @@ from api.service.appeals import (
 )
 from api.service.context import ServiceContext
 from api.service.deps import ContextDep, DepartmentDep, VerifierDep, require_department
-from api.service.problems import NOT_FOUND, ProblemError, problem_responses
+from api.service.problems import INVALID_REQUEST, NOT_FOUND, ProblemError, problem_responses
 from api.service.tokens import Principal
 from verifier.records import Appeal, AppealKind, AppealState
 
@@ -148,6 +148,18 @@ def _detail(context: ServiceContext, appeal: Appeal) -> AppealDetail:
     )
 
 
+async def _known_query(request: Request) -> None:
+    """422 for a query parameter a list does not take: a misspelt filter must not list all."""
+    unknown = sorted(set(request.query_params) - {"state", "limit"})
+    if unknown:
+        raise ProblemError(
+            INVALID_REQUEST,
+            f"query.{unknown[0][:40]}: not a parameter of this list (state, limit)",
+            errors=[{"location": ["query", unknown[0][:40]], "message": "unknown parameter"}],
+        )
+
+
+KnownQuery = Depends(_known_query)
 StateQuery = Annotated[Literal["open", "upheld", "rejected", "granted", "refused"] | None, Query()]
 LimitQuery = Annotated[int, Query(ge=1, le=500)]
 
@@ -196,7 +208,12 @@ async def post_objection(
     return await run_in_threadpool(_file_objection, context, record_id, principal, body)
 
 
-@router.get("/objections", summary="The department's objections", responses=_REFUSALS)
+@router.get(
+    "/objections",
+    summary="The department's objections",
+    responses=_REFUSALS,
+    dependencies=[KnownQuery],
+)
 async def list_objections(
     principal: DepartmentDep,
     context: ContextDep,
@@ -282,7 +299,10 @@ async def post_repair_application(
 
 
 @router.get(
-    "/repair-applications", summary="The department's repair applications", responses=_REFUSALS
+    "/repair-applications",
+    summary="The department's repair applications",
+    responses=_REFUSALS,
+    dependencies=[KnownQuery],
 )
 async def list_repair_applications(
     principal: DepartmentDep,
