@@ -91,13 +91,13 @@ def sample_commitments(
     start: datetime | None = None,
     matters: Sequence[str] | None = None,
 ) -> Iterator[Commitment]:
-    """`count` commitments spread over `matters` (default DEMO_MATTERS, or every matter of a
-    catalog without them), only one department's if named."""
+    """`count` commitments spread over `matters`, only one department's if named (default
+    DEMO_MATTERS, or every matter of a department or catalog that has none of them)."""
     catalog = catalog or default_catalog()
     chosen = _chosen_matters(catalog, DEMO_MATTERS if matters is None else matters)
-    if matters is None and not chosen:
-        chosen = list(catalog.matters)
     chosen = [m for m in chosen if department in (None, m.department)]
+    if matters is None and not chosen:  # a department without the demo's: its own matters
+        chosen = [m for m in catalog.matters if department in (None, m.department)]
     if not chosen:
         raise ValueError(f"no matter to sample: none of {department or 'any department'}")
     rng = random.Random(seed)  # noqa: S311 - sample names, not secrets (salts use secrets)

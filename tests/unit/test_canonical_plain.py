@@ -86,8 +86,11 @@ def test_sample_commitments_canonical_is_rfc8785(seed: int) -> None:
 def test_every_sample_commitment_canonical_is_rfc8785() -> None:
     """Across every matter of the catalog, persons, foreigners and organisations."""
     matters_seen = set()
+    every = [m.code for m in default_catalog().matters]
     for department in (None, *sorted({m.department for m in default_catalog().matters})):
-        for commitment in sample_commitments(150, seed=5, department=department):
+        samples = [*sample_commitments(150, seed=5, department=department)]
+        samples += sample_commitments(50, seed=5, department=department, matters=every)
+        for commitment in samples:
             obj = commitment.to_json_obj()
             assert commitment.canonical() == canonical_bytes(obj), obj
             assert commitment.hash() == keccak256(canonical_bytes(obj))
