@@ -23,6 +23,7 @@ from api.service.applicant_models import (
     ClaimView,
     CommitmentView,
     DeadlineView,
+    FilingKind,
     FilingView,
     NoticeView,
 )
@@ -169,23 +170,34 @@ def _deadlines(
     return sorted(found, key=lambda d: (d.day, d.kind))
 
 
-def _filings(commitment: str, breaches: list[BreachView]) -> list[FilingView]:
+def _filings(
+    commitment: str,
+    verification: Verification | None,
+    notices: list[NoticeView],
+    breaches: list[BreachView],
+) -> list[FilingView]:
+    """What may be filed now: a statement while a notice is open, rectification evidence
+    while a mismatch may be rectified, an objection or a repair application for a published
+    record that has none open."""
     base = f"/v1/applicant/commitments/{commitment}"
-    views = [
-        FilingView(kind=kind, available=filing_available(kind), url=f"{base}/{kind}")
-        for kind in ("statement", "rectification")
-    ]
+
+    def filing(kind: FilingKind, breach_id: str | None = None) -> FilingView:
+        return FilingView(
+            kind=kind, available=filing_available(kind), url=f"{base}/{kind}", breach_id=breach_id
+        )
+
+    views = []
+    if any(notice.state == "open" for notice in notices):
+        views.append(filing("statement"))
+    if verification is not None and verification.state == "mismatch":
+        views.append(filing("rectification"))
     for record in breaches:
-        if record.status == "published":
-            views += [
-                FilingView(
-                    kind=kind,
-                    available=filing_available(kind),
-                    url=f"{base}/{kind}",
-                    breach_id=record.id,
-                )
-                for kind in ("objection", "repair")
-            ]
+        if record.status != "published":
+            continue
+        open_now = {appeal.kind for appeal in record.appeals if appeal.state == "open"}
+        views += [
+            filing(kind, record.id) for kind in ("objection", "repair") if kind not in open_now
+        ]
     return views
 
 
@@ -226,7 +238,7 @@ def _commitment_view(
         deadlines=_deadlines(verification, breaches, notices),
         notices=notices,
         breaches=breaches,
-        filings=_filings(hex32(digest), breaches),
+        filings=_filings(hex32(digest), verification, notices, breaches),
     )
 
 

@@ -257,8 +257,7 @@ def test_the_view_shows_comparisons_deadlines_and_breaches(world: ServiceWorld) 
     [breach] = item["breaches"]
     assert (breach["id"], breach["status"]) == (record.id, "published")
     kinds = {(f["kind"], f["breach_id"]) for f in item["filings"]}
-    assert kinds == {
-        ("statement", None),
+    assert kinds == {  # no notice open: no statement to file
         ("rectification", None),
         ("objection", record.id),
         ("repair", record.id),
@@ -366,6 +365,7 @@ def test_the_applicant_objects_to_their_own_published_record(world: ServiceWorld
     [item] = world.client.get("/v1/applicant/commitments", headers=headers).json()["commitments"]
     [breach] = item["breaches"]
     assert [(a["id"], a["state"]) for a in breach["appeals"]] == [(appeal["id"], "open")]
+    assert [f["kind"] for f in item["filings"]] == ["repair"]  # one objection open at a time
     due = [d for d in item["deadlines"] if d["kind"] == "decision_due"]
     assert due == [
         {
@@ -467,6 +467,7 @@ def test_the_applicant_answers_a_notice_with_a_statement(world: ServiceWorld) ->
         "provisional": False,
         "breach_id": None,
     } in (item["deadlines"])
+    assert [f["kind"] for f in item["filings"]] == ["statement"]
     response = _file(world, headers, digest, "statement", text="I was abroad then")
     assert response.status_code == 200, response.text
     assert response.json()["statement"]["notice_id"] == notice_id
