@@ -171,9 +171,12 @@ class Decider:
 
     # ------------------------------------------------------------------ data and decision
 
-    async def _gather(self, documents: Sequence[tuple[Checked, Matter]]) -> list[SourceData]:
+    async def _gather(
+        self, documents: Sequence[tuple[Checked, Matter]], commitments: Sequence[Hash32]
+    ) -> list[SourceData]:
         """Each document's records, source by source (one batched lookup per source), with
-        the time each source answered: a report says which source answered and when."""
+        the time each source answered: a report says which source answered and when. Each
+        lookup is logged (`commitments`: the documents') before any request goes out."""
         wanted: dict[str, list[int]] = defaultdict(list)
         fields: dict[str, set[str]] = defaultdict(set)
         for index, (_, matter) in enumerate(documents):
@@ -182,6 +185,23 @@ class Decider:
                     wanted[spec.source].append(index)
                 fields[spec.source].add(spec.source_field)
         found: list[dict[str, SourceAnswer]] = [{} for _ in documents]
+        now = time.time()
+        await asyncio.to_thread(
+            self.accesses.record,
+            [
+                Access(
+                    commitments[i],
+                    documents[i][1].department,
+                    self.requested_by,
+                    name,
+                    "verification",
+                    now,
+                )
+                for name, indexes in sorted(wanted.items())
+                if name in self.sources
+                for i in indexes
+            ],
+        )
 
         async def one_source(name: str) -> None:
             indexes = wanted[name]
@@ -259,35 +279,15 @@ class Decider:
                 )
                 continue
             checked.append((index, found, self.catalog.matter(found.matter_code)))
-        await asyncio.to_thread(self._log_accesses, commitments, checked)
-        gathered = await self._gather([(found, matter) for _, found, matter in checked])
+        gathered = await self._gather(
+            [(found, matter) for _, found, matter in checked],
+            [commitments[index] for index, _, _ in checked],
+        )
         todo: list[ToCompare] = [
             (commitments[index], found, matter.code, data)
             for (index, found, matter), data in zip(checked, gathered, strict=True)
         ]
         return decisions, todo
-
-    def _log_accesses(
-        self, commitments: Sequence[Hash32], checked: Sequence[tuple[int, Checked, Matter]]
-    ) -> None:
-        """One access per commitment and configured source about to be looked up, in one
-        insert, before any request goes out."""
-        now = time.time()
-        self.accesses.record(
-            [
-                Access(
-                    commitments[index],
-                    matter.department,
-                    self.requested_by,
-                    name,
-                    "verification",
-                    now,
-                )
-                for index, _, matter in checked
-                for name in sorted({spec.source for spec in matter.claims})
-                if name in self.sources
-            ]
-        )
 
     def _compare_start(self, todo: list[ToCompare], on: date) -> _Comparing:
         if self._pool is None or len(todo) < 4 * self._workers:
