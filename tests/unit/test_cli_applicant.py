@@ -66,6 +66,12 @@ def test_view_does_the_whole_exchange(tmp_path: Path, world: ServiceWorld) -> No
         assert [c["hash"] for c in view["commitments"]] == [hex32(digest)]
         assert view["applicant_name"] == signed.document.applicant.name
 
+        result = cli("applicant", "view", "--key", key, "--commitment", hex32(digest),
+                     "--url", url)  # fmt: skip
+        assert result.exit_code == 0, explain(result)
+        assert hex32(digest) in result.stdout
+        assert "verification: not verified yet" in result.stdout
+
         other = key_file(tmp_path / "other.pem", SigningKey.generate("ed25519"))
         result = cli("applicant", "view", "--key", other, "--commitment", hex32(digest),
                      "--url", url)  # fmt: skip

@@ -499,3 +499,15 @@ def test_the_applicant_flow_logs_no_personal_data_token_or_text(
     assert_nothing_personal(logged, [signed.document], "the logs")  # ...never logged
     for secret in (answer.json()["token"], issued["challenge"], "secret reason"):
         assert secret not in logged
+
+
+def test_an_erased_commitment_gives_no_challenge_and_leaves_the_view(world: ServiceWorld) -> None:
+    first = world.signed()
+    kept = world.submit(first)
+    erased = world.submit(again(first, world.applicant_key))
+    headers = bearer(session(world, kept))
+    assert world.store.erase(erased)
+    response = world.client.post("/v1/applicant/challenge", json={"commitment": hex32(erased)})
+    assert_problem(response, 404, "not-found")
+    shown = world.client.get("/v1/applicant/commitments", headers=headers).json()["commitments"]
+    assert [c["hash"] for c in shown] == [hex32(kept)]
