@@ -511,3 +511,17 @@ def test_an_erased_commitment_gives_no_challenge_and_leaves_the_view(world: Serv
     assert_problem(response, 404, "not-found")
     shown = world.client.get("/v1/applicant/commitments", headers=headers).json()["commitments"]
     assert [c["hash"] for c in shown] == [hex32(kept)]
+
+
+def test_a_form_posted_from_another_site_is_refused(world: ServiceWorld) -> None:
+    digest = world.submit(world.signed())
+    form = {"commitment": hex32(digest)}
+    answer = world.client.post(
+        "/applicant/challenge", data=form, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert answer.status_code == 403
+    assert 'name="challenge"' not in answer.text  # no challenge issued
+    same = world.client.post(
+        "/applicant/challenge", data=form, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert same.status_code == 200

@@ -207,6 +207,10 @@ def _html(text: str, status: int = 200) -> HTMLResponse:
 
 async def _form(request: Request) -> dict[str, str]:
     """The urlencoded form's fields (the first value of each); 422 problem otherwise."""
+    # A form posted from another site (the browser says so) is refused before anything: the
+    # sign-in forms have no session, hence no CSRF token, to check.
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        raise ProblemError(CSRF_REFUSED, "this form may be posted from this site's pages only")
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raise ProblemError(INVALID_REQUEST, "send the form as application/x-www-form-urlencoded")
     try:
