@@ -288,6 +288,28 @@ def test_task_records_bound_their_inputs(tmp_path: Path) -> None:
         store.close()
 
 
+def test_a_chunks_tasks_open_at_once_and_keep_what_was_done(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'tasks.db'}")
+    try:
+        records = TaskRecords(store)
+        tasks = method_catalog().matter(TASKS).tasks
+        first, second = Hash32(bytes([1]) * 32), Hash32(bytes([2]) * 32)
+        records.open_tasks(first, HRSS, TASKS, tasks, DAY)
+        records.complete(first, "papers", HRSS, "passed", "officer 7", "read", DAY)
+        opened = records.open_many([(first, TASKS, tasks), (second, TASKS, tasks)], HRSS, DAY)
+        assert [(t.key, t.status) for t in opened[bytes(first)]] == [
+            ("site_visit", "open"),
+            ("papers", "done"),
+        ]
+        assert [(t.key, t.status) for t in opened[bytes(second)]] == [
+            ("site_visit", "open"),
+            ("papers", "open"),
+        ]
+        assert records.work_list(HRSS).total == 3
+    finally:
+        store.close()
+
+
 def test_an_unknown_method_field_is_still_refused() -> None:
     document = catalog_json()
     document["matters"][-1]["sampling_frequency"] = 2

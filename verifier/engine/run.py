@@ -198,8 +198,7 @@ class VerificationEngine:
 
     def _queue(self, decisions: Sequence[Decision], on: date, summary: RunSummary) -> list[Queued]:
         queued: list[Entry] = []
-        for decided in decisions:
-            decision = self.tasks.apply(decided, on)
+        for decision in self.tasks.apply_many(decisions, on):
             summary.outcomes[decision.outcome] += 1
             if decision.outcome == "integrity_failure":
                 # Reported to the department, never verified: nothing goes on chain.

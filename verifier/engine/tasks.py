@@ -105,14 +105,37 @@ class TaskDesk:
     def apply(self, decision: Decision, on: date) -> Decision:
         """The engine's decision with the matter's tasks joined: opened for a commitment the
         sample selected, their results in the outcome and in the re-signed report."""
-        matter = decision.matter
-        if not matter.tasks or decision.outcome == "integrity_failure" or decision.note == ERASED:
-            return decision
-        commitment = decision.commitment_hash
-        tasks: list[TaskRow] = []
-        if sampled(commitment, matter):
-            tasks = self.records.open_tasks(commitment, self.code, matter.code, matter.tasks, on)
-        return self._decision(decision.commitment_hash, matter, decision.comparisons, tasks, on)
+        [applied] = self.apply_many([decision], on)
+        return applied
+
+    def apply_many(self, decisions: Sequence[Decision], on: date) -> list[Decision]:
+        """`apply` of a chunk's decisions, the tasks opened at once."""
+        joined = [
+            d
+            for d in decisions
+            if d.matter.tasks and d.outcome != "integrity_failure" and d.note != ERASED
+        ]
+        if not joined:
+            return list(decisions)
+        selected = [
+            (d.commitment_hash, d.matter.code, d.matter.tasks)
+            for d in joined
+            if sampled(d.commitment_hash, d.matter)
+        ]
+        opened = self.records.open_many(selected, self.code, on) if selected else {}
+        joining = {id(d) for d in joined}
+        result = []
+        for decision in decisions:
+            if id(decision) not in joining:
+                result.append(decision)
+                continue
+            tasks = opened.get(bytes(decision.commitment_hash), [])
+            result.append(
+                self._decision(
+                    decision.commitment_hash, decision.matter, decision.comparisons, tasks, on
+                )
+            )
+        return result
 
     def settle_all(self, on: date) -> int:
         """Decide the commitments whose last task was done since their outcome was recorded

@@ -45,6 +45,7 @@ TaskResult = Literal["passed", "failed"]
 MAX_TASK_NOTE = 2_000  # characters of a person's evidence note
 MAX_DONE_BY = 200
 MAX_TASK_PAGE = 200
+_IN_CHUNK = 500  # commitments looked up at once
 # A commitment decided for good: its open tasks leave the work list (a person decided it).
 _DECIDED = ("kept", "breached", "corrected", "withdrawn")
 
@@ -165,6 +166,12 @@ def _row(row: Any) -> TaskRow:
     )
 
 
+def _in_order(rows: list[TaskRow], tasks: Sequence[Task]) -> list[TaskRow]:
+    """A commitment's tasks in the order its matter lists them (others after, as opened)."""
+    order = {task.key: index for index, task in enumerate(tasks)}
+    return sorted(rows, key=lambda row: order.get(row.key, len(order)))
+
+
 class TaskRecords:
     """The tasks table's reads and writes."""
 
@@ -187,35 +194,71 @@ class TaskRecords:
     ) -> list[TaskRow]:
         """Open the tasks not opened yet for a commitment (due `task.due_days` after `on`);
         every task of the commitment, in the order of `tasks`."""
+        opened = self.open_many([(commitment, matter_code, tasks)], department, on, now)
+        return opened[bytes(commitment)]
+
+    def open_many(
+        self,
+        items: Sequence[tuple[Hash32, str, Sequence[Task]]],
+        department: str,
+        on: date,
+        now: float | None = None,
+    ) -> dict[bytes, list[TaskRow]]:
+        """`open_tasks` of many commitments (commitment, matter, tasks) in one transaction
+        per chunk: a run opens a chunk's tasks at once. Commitment -> its tasks in order."""
         stamp = time.time() if now is None else now
-        known = {row.key for row in self.tasks_of(commitment)}
-        rows = [
-            {
-                "commitment_hash": commitment,
-                "task_key": task.key,
-                "department": department,
-                "matter_code": matter_code,
-                "kind": task.kind,
-                "description": task.description,
-                "assist_department": task.assist_department,
-                "on_fail": task.on_fail,
-                "status": "open",
-                "due_on": date.fromordinal(on.toordinal() + task.due_days).isoformat(),
-                "created_at": stamp,
-                "updated_at": stamp,
-            }
-            for task in tasks
-            if task.key not in known
-        ]
-        if rows:
+        found: dict[bytes, list[TaskRow]] = {}
+        for start in range(0, len(items), _IN_CHUNK):
+            chunk = items[start : start + _IN_CHUNK]
+            hashes = [bytes(commitment) for commitment, _, _ in chunk]
+            known = {(bytes(row.commitment_hash), row.key) for row in self._rows_of(hashes)}
+            rows = [
+                {
+                    "commitment_hash": commitment,
+                    "task_key": task.key,
+                    "department": department,
+                    "matter_code": matter_code,
+                    "kind": task.kind,
+                    "description": task.description,
+                    "assist_department": task.assist_department,
+                    "on_fail": task.on_fail,
+                    "status": "open",
+                    "due_on": date.fromordinal(on.toordinal() + task.due_days).isoformat(),
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
+                for commitment, matter_code, tasks in chunk
+                for task in tasks
+                if (bytes(commitment), task.key) not in known
+            ]
+            if rows:
+                try:
+                    with self._writer.begin() as connection:
+                        connection.execute(method_tasks.insert(), rows)
+                except IntegrityError:
+                    self._insert_one_by_one(rows)  # another process opened some meanwhile
+            for row in self._rows_of(hashes):
+                found.setdefault(bytes(row.commitment_hash), []).append(row)
+            for commitment, _, tasks in chunk:
+                found[bytes(commitment)] = _in_order(found.get(bytes(commitment), []), tasks)
+        return found
+
+    def _insert_one_by_one(self, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
             try:
                 with self._writer.begin() as connection:
-                    connection.execute(method_tasks.insert(), rows)
+                    connection.execute(method_tasks.insert(), [row])
             except IntegrityError:
-                pass  # another process opened them meanwhile: theirs stand
-        order = {task.key: index for index, task in enumerate(tasks)}
-        found = self.tasks_of(commitment)
-        return sorted(found, key=lambda row: order.get(row.key, len(order)))
+                pass  # opened by another process: theirs stand
+
+    def _rows_of(self, hashes: Sequence[bytes]) -> list[TaskRow]:
+        query = (
+            select(method_tasks)
+            .where(method_tasks.c.commitment_hash.in_(hashes))
+            .order_by(method_tasks.c.id)
+        )
+        with self._engine.connect() as connection:
+            return [_row(row) for row in connection.execute(query)]
 
     def tasks_of(self, commitment: Hash32) -> list[TaskRow]:
         """Every task of a commitment, in the order they were opened."""
