@@ -61,6 +61,11 @@ def out_of_band(world: World, commitment: Hash32, outcome: Status, note: bytes) 
     anchoring = world.store.anchoring_of(commitment)
     assert anchoring is not None
     batch, proof = anchoring
+    if outcome == Status.BREACHED:  # Breached only from Proposed: the notice first (issue #14)
+        other.record_outcome(
+            world.deployment.verifier, commitment, Status.PROPOSED, keccak256(b"notice"),
+            batch.root, proof,
+        )  # fmt: skip
     return other.record_outcome(
         world.deployment.verifier, commitment, outcome, keccak256(note), batch.root, proof
     )
@@ -148,6 +153,7 @@ def test_a_follower_beside_a_verification_run_takes_up_nothing_of_its_own(
 def test_a_breach_annulled_out_of_band_leaves_the_list_once_settled(world: World) -> None:
     commitment, _ = world.commit_kind("false")
     world.engine.run(DAY)
+    world.publish(DAY)  # proposed, then published (issue #14)
     records = VerifierRecords(world.store)
     [published] = records.search_breaches(DAY).records
     assert published.commitment_hash == hex32(commitment)
@@ -256,6 +262,7 @@ def test_chain_check_finds_a_breach_turned_kept_without_an_event(
 ) -> None:
     commitment, _ = world.commit_kind("false")
     world.engine.run(DAY)
+    world.publish(DAY)  # proposed, then published (issue #14)
     department = department_id(HRSS)
     assert world.ledger.status_of(department, commitment).status == Status.BREACHED
 

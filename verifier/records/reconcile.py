@@ -488,6 +488,10 @@ class ChainReconciler:
             target = _STATE_OF[event.to]
             if self.records.verification(event.commitment) is None:
                 self._schedule(stored, on)
+            if target == "breached" and state in ("due", "mismatch", "manual"):
+                # Breached only from Proposed: the chain went through it (its notice is
+                # the other instance's), so the store does too.
+                self._record_verification(event, stored, "proposed", on)
             if state != target or event.to in (Status.KEPT, Status.MISMATCH, Status.NEEDS_MANUAL):
                 self._record_verification(event, stored, target, on)
             if event.to == Status.BREACHED or event.to in _CLOSINGS:
