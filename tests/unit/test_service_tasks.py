@@ -124,3 +124,23 @@ def test_another_departments_token_sees_and_completes_none(world: ServiceWorld) 
     assert bad.status_code in (400, 422)
     unauthenticated = world.client.get("/v1/tasks")
     assert unauthenticated.status_code == 401
+
+
+def test_the_public_copy_masks_an_id_in_a_tasks_note() -> None:
+    """A task's evidence note is written by a person: the public copy of its report masks
+    the applicant's name or ID typed into it, as in the report's own note."""
+    from api.service.routes.reports import public_copy
+
+    secrets_ = [("110101199001011234", "110101**********34"), ("张三丰", "张**")]
+    task = {"key": "site", "kind": "on_site_check", "status": "done", "result": "failed"}
+    report = {
+        "outcome": "mismatch",
+        "note": "",
+        "decided_by": "engine",
+        "comparisons": [],
+        "tasks": [{**task, "note": "张三丰 (110101199001011234) was not there"}],
+    }
+    public = public_copy(report, secrets_)
+    assert public["tasks"] == [{**task, "note": "张** (110101**********34) was not there"}]
+    clean = {**report, "tasks": [task]}
+    assert public_copy(clean, secrets_) is clean

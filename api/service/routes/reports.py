@@ -227,6 +227,8 @@ def public_copy(report: dict[str, Any], secrets: list[tuple[str, str]]) -> dict[
         {k: _masked(v, secrets) if k in _COMPARED else v for k, v in comparison.items()}
         for comparison in report.get("comparisons", ())
     ]
+    if "tasks" in report:  # a person's evidence note and name (verifier.engine.tasks)
+        copy["tasks"] = _masked(report["tasks"], secrets)
     return report if copy == report else copy
 
 
