@@ -83,6 +83,14 @@ class ClaimSpec(_Data):
     exempt_when: Exemption | None = None
     due_after_days: int | None = Field(default=None, ge=1, le=3660)
 
+    @model_validator(mode="after")
+    def _exempt_claims_are_optional(self) -> ClaimSpec:
+        # Intake asks every applicant for a required claim, the exempt too; the engine
+        # compares an exempt-able claim for every applicant not exempt, stated or not.
+        if self.exempt_when is not None and self.required:
+            raise ValueError(f"claim {self.key}: a claim with exempt_when has required: false")
+        return self
+
     @property
     def source_field(self) -> str:
         """The field of the data source that this claim is compared with."""

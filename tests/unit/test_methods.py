@@ -16,10 +16,12 @@ from support.method_world import (
     ANNUAL_REPORT,
     ASSIST,
     ASSISTED,
+    CRIMINAL,
     EITHER,
     EXEMPT_ORG,
     EXEMPT_PERSON,
     LIMITED,
+    PREMISES,
     RATE,
     REVIEW,
     SAMPLED,
@@ -271,6 +273,8 @@ def test_the_catalog_takes_a_decision_time_limit_and_refuses_bad_methods() -> No
     refused(ASSISTED, conditions=[{"text": "ask", "task": unasked}])
     refused(TASKS, conditions=[{"text": "x", "task": {**REVIEW, "assist_department": SAMR}}])
     refused(EITHER, conditions=[{"text": "x", "claims": ["work_years_2"], "any_of": True}])
+    # intake would ask the exempt for a required claim
+    refused(EXEMPT_ORG, claims=[PREMISES, {**CRIMINAL, "required": True}])
 
 
 def test_task_records_bound_their_inputs(tmp_path: Path) -> None:
