@@ -102,6 +102,14 @@ class DeadlineView(BaseModel):
     breach_id: str | None = None
 
 
+class StatementView(BaseModel):
+    """A statement filed against a notice: when and by whom (its text stays sealed)."""
+
+    id: int
+    filed_by: str
+    filed_at: datetime | None = None
+
+
 class NoticeView(BaseModel):
     """A notice sent to the applicant (of a proposed breach: what was found, until when they
     may answer), with the signed notice itself in `notice`."""
@@ -115,6 +123,9 @@ class NoticeView(BaseModel):
     delivered_on: date | None = None
     defence_ends: date | None = None
     hash: str | None = Field(default=None, description="The notice's hash, recorded on chain")
+    statements: list[StatementView] = Field(
+        default_factory=list, description="The statements filed against it (texts kept sealed)"
+    )
 
 
 class AppealView(BaseModel):

@@ -234,6 +234,9 @@ def _notice(notice: NoticeView) -> str:
         parts.append(f"({e(notice.state)})")
     if notice.hash:
         parts.append(f"<br><code>{e(notice.hash)}</code>")
+    if notice.statements:
+        count = len(notice.statements)
+        parts.append("<br>" + bilingual(f"已提交陈述申辩 {count} 份", f"statements filed: {count}"))
     return '<li class="notice">' + " ".join(parts) + "</li>"
 
 

@@ -309,7 +309,13 @@ def view_for(context: ServiceContext, session: ApplicantSession) -> ApplicantVie
 
     def notices_of(commitment: Hash32) -> list[dict[str, Any]]:
         notice = notices.latest_for(commitment)
-        return [] if notice is None else [_notice_json(notice)]
+        if notice is None:
+            return []
+        filed = [
+            {"id": st.id, "filed_by": st.filed_by, "filed_at": _moment(st.filed_at)}
+            for st in notices.statements_of(notice)
+        ]
+        return [{**_notice_json(notice), "statements": filed}]
 
     return applicant_view(
         session,

@@ -476,6 +476,13 @@ def test_the_applicant_answers_a_notice_with_a_statement(world: ServiceWorld) ->
     assert opened is not None
     [statement] = notices.statements_of(opened)
     assert statement.filed_by == "applicant"
+    [item] = world.client.get("/v1/applicant/commitments", headers=headers).json()["commitments"]
+    [filed] = item["notices"][0]["statements"]
+    assert (filed["id"], filed["filed_by"]) == (statement.id, "applicant")
+    _page_session(world, digest)
+    page = world.client.get("/applicant").text
+    assert "statements filed: 1" in page
+    assert "I was abroad" not in page  # the text stays sealed
 
 
 def test_the_applicant_flow_logs_no_personal_data_token_or_text(
