@@ -124,6 +124,8 @@ def test_another_departments_token_sees_and_completes_none(world: ServiceWorld) 
     assert bad.status_code in (400, 422)
     unauthenticated = world.client.get("/v1/tasks")
     assert unauthenticated.status_code == 401
+    misspelt = world.client.get("/v1/tasks", params={"kinds": "x"}, headers=world.auth(MARKET))
+    assert_problem(misspelt, 422, "invalid-request")
 
 
 def test_the_public_copy_masks_an_id_in_a_tasks_note() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -20,6 +20,7 @@ from api.service.deps import ContextDep, DepartmentDep, HashDep, VerifierDep
 from api.service.engines import department_actions, engine_refusals
 from api.service.problems import (
     ACTION_REFUSED,
+    INVALID_REQUEST,
     NOT_FOUND,
     OTHER_DEPARTMENT,
     ProblemError,
@@ -127,7 +128,27 @@ def _work_list(
     )
 
 
-@router.get("", summary="A department's work list of checks", responses=_REFUSALS)
+_FILTERS = ("kind", "due_before", "status", "offset", "limit")
+
+
+async def _known_query(request: Request) -> None:
+    """422 for a query parameter the work list does not take: a misspelt filter must not
+    list everything."""
+    unknown = sorted(set(request.query_params) - set(_FILTERS))
+    if unknown:
+        raise ProblemError(
+            INVALID_REQUEST,
+            f"query.{unknown[0][:40]}: not a parameter of this list ({', '.join(_FILTERS)})",
+            errors=[{"location": ["query", unknown[0][:40]], "message": "unknown parameter"}],
+        )
+
+
+@router.get(
+    "",
+    summary="A department's work list of checks",
+    responses=_REFUSALS,
+    dependencies=[Depends(_known_query)],
+)
 async def list_tasks(
     principal: DepartmentDep,
     context: ContextDep,
