@@ -319,3 +319,27 @@ def test_an_unknown_method_field_is_still_refused() -> None:
     document["matters"][-1]["sampling_frequency"] = 2
     with pytest.raises((ValueError, InvalidDocumentError)):
         Catalog.model_validate(document)
+
+
+def test_task_queries_on_each_backend(store: Store) -> None:
+    """The work list, `all_done` and `postpone` on SQLite and PostgreSQL."""
+    from verifier import default_calendar
+    from verifier.records import VerifierRecords
+
+    verifications = VerifierRecords(store)
+    records = TaskRecords(store)
+    tasks = method_catalog().matter(TASKS).tasks
+    first, second = Hash32(bytes([1]) * 32), Hash32(bytes([2]) * 32)
+    for commitment in (first, second):
+        due = default_calendar().add(DAY, 60)
+        verifications.schedule(commitment, TASKS, HRSS, due, now=1.0)
+        verifications.set_state(commitment, "manual", now=2.0)
+    records.open_many([(first, TASKS, tasks), (second, TASKS, tasks)], HRSS, DAY, now=3.0)
+    assert records.work_list(HRSS).total == 4
+    for key in ("site_visit", "papers"):
+        records.complete(first, key, HRSS, "passed", "officer 7", "ok", DAY, now=4.0)
+    assert records.all_done(HRSS) == [first]
+    verifications.set_state(second, "kept", now=5.0)  # a person decided it for good
+    assert records.work_list(HRSS).total == 0
+    assert records.work_list(HRSS, status="done", limit=1).total == 2
+    assert not records.postpone(first, DAY + timedelta(days=400))  # not awaiting verification
