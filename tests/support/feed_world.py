@@ -12,7 +12,8 @@ from support.verifier_world import DAY, HRSS, POINTS, SAMR, World, open_world
 from verifier import add_months
 from verifier.feed import DeliveryPolicy, FeedFollower
 
-KINDS = ("kept", "mismatch", "breach", "needs_manual", "withdrawal", "repair")
+# "proposed": the breach's notice (issue #14), on chain before the breach is published.
+KINDS = ("kept", "mismatch", "proposed", "breach", "needs_manual", "withdrawal", "repair")
 
 
 @dataclass
@@ -60,7 +61,7 @@ def make_changes(world: World) -> dict[str, Hash32]:
     world.publish(DAY)  # proposed, then published after its defence (issue #14)
     [breach] = world.engine.records.search_breaches(DAY).records
     world.engine.repair(breach.id, add_months(DAY, 3), "repair decision 京人社修复〔2027〕1号")
-    hashes["repair"] = hashes["breach"]
+    hashes["repair"] = hashes["proposed"] = hashes["breach"]
     return hashes
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-from support.feed_world import DAY, HRSS, FeedWorld, feed_world
+from support.feed_world import DAY, HRSS, KINDS, FeedWorld, feed_world
 from support.verifier_world import SAMR
 
 from ledger import Chain, SigningKey, Status
@@ -39,17 +39,17 @@ def served(fw: FeedWorld) -> list[FeedRecord]:
 def test_each_confirmed_status_change_is_one_signed_record_in_chain_order(fw: FeedWorld) -> None:
     follower = fw.follower()
     result = follower.step()
-    assert result.appended == 6 and result.blocked_on is None
+    assert result.appended == 7 and result.blocked_on is None
 
     records = served(fw)
     events = fw.world.ledger.events("OutcomeRecorded")
-    assert [r.sequence for r in records] == [1, 2, 3, 4, 5, 6]
+    assert [r.sequence for r in records] == [1, 2, 3, 4, 5, 6, 7]
     # The total order is the chain's: (block, log index) of each OutcomeRecorded event.
     assert [(r.facts.evidence.block, r.facts.evidence.log_index) for r in records] == [
         (int(e["blockNumber"]), int(e["logIndex"])) for e in events
     ]
     by_kind = {r.facts.kind: r for r in records}
-    assert set(by_kind) == {"withdrawal", "kept", "mismatch", "breach", "needs_manual", "repair"}
+    assert set(by_kind) == set(KINDS)  # the breach's notice (proposed) first: issue #14
     for kind, record in by_kind.items():
         assert record.facts.publication_scope == SCOPE_OF_KIND[kind]
         assert record.facts.evidence.commitment_hash == "0x" + fw.hashes[kind].hex()
@@ -72,7 +72,7 @@ def test_each_confirmed_status_change_is_one_signed_record_in_chain_order(fw: Fe
     assert by_kind["mismatch"].details.unfulfilled  # the gap the report found
     # Nothing twice: a second round appends nothing.
     assert not follower.step()
-    assert follower.feed.head() == 6
+    assert follower.feed.head() == 7
 
 
 def test_a_record_waits_for_its_confirmations(fw: FeedWorld) -> None:
@@ -87,7 +87,7 @@ def test_a_record_waits_for_its_confirmations(fw: FeedWorld) -> None:
         chain.fund(fw.world.deployment.outsider.address)  # one block each
     follower.step()
     assert last in {r.facts.evidence.block for r in served(fw)}
-    assert [r.sequence for r in served(fw)] == list(range(1, 7))
+    assert [r.sequence for r in served(fw)] == list(range(1, 8))
 
 
 def test_an_erased_commitment_gives_a_record_without_personal_data(fw: FeedWorld) -> None:
@@ -109,7 +109,7 @@ def test_a_commitment_erased_after_its_records_were_served_is_redacted_in_the_fe
     before = {r.id: r for r in served(fw)}
     assert fw.world.store.erase(fw.hashes["breach"])
 
-    assert follower.step().redacted == 2  # the breach and its repair
+    assert follower.step().redacted == 3  # the notice (proposed), the breach and its repair
 
     after = {r.id: r for r in served(fw)}
     assert after.keys() == before.keys()
@@ -134,8 +134,8 @@ def test_a_department_without_its_report_key_holds_the_feed_without_a_gap(
     assert result.appended == 0 and result.blocked_on == HRSS
     assert follower.feed.head() == 0
     fw.keys[HRSS] = key
-    assert follower.step().appended == 6
-    assert follower.feed.sequences() == list(range(1, 7))
+    assert follower.step().appended == 7
+    assert follower.feed.sequences() == list(range(1, 8))
 
 
 def test_the_feed_rebuilt_from_the_chain_equals_the_served_one(fw: FeedWorld) -> None:
@@ -143,7 +143,7 @@ def test_the_feed_rebuilt_from_the_chain_equals_the_served_one(fw: FeedWorld) ->
     follower.step()
     report = check_feed(follower.feed, fw.world.ledger, fw.world.catalog, fw.public_key)
     assert report.ok, report.problems
-    assert report.served == report.on_chain == 6
+    assert report.served == report.on_chain == 7
 
 
 @pytest.mark.parametrize(
@@ -200,7 +200,7 @@ def test_without_a_departments_key_the_check_calls_its_records_unverified(
             .values(body=forged.to_json())
         )
     report = check_feed(follower.feed, fw.world.ledger, fw.world.catalog, lambda _d: None)
-    assert [p.kind for p in report.problems] == ["unverified"] * 6, report.problems
+    assert [p.kind for p in report.problems] == ["unverified"] * 7, report.problems
     assert kept.id in {p.record_id for p in report.problems}
 
 
@@ -209,6 +209,7 @@ def test_an_expiry_and_a_correction_are_public_records_of_their_own(fw: FeedWorl
     expiring, _ = world.commit_kind("false")
     corrected, _ = world.commit_kind("false")
     world.engine.run(DAY)
+    world.publish(DAY)  # proposed, then published (issue #14)
     by_commitment = {
         r.commitment_hash: r.id for r in world.engine.records.search_breaches(DAY).records
     }
@@ -238,11 +239,13 @@ def test_another_departments_breach_of_the_same_hash_is_withheld(fw: FeedWorld) 
     d = fw.world.deployment
     target = fw.hashes["kept"]
     fw.world.ledger.anchor(d.other_registrar, target)
+    fw.world.ledger.record_outcome(d.other_verifier, target, Status.PROPOSED, h32(b"notice"))
     fw.world.ledger.record_outcome(d.other_verifier, target, Status.BREACHED, h32(b"theirs"))
     follower = fw.follower()
     follower.step()
     assert [r for r in served(fw) if r.facts.department_code == SAMR] == []
-    [reason] = follower.builder.withheld.values()
-    assert f"recorded by {SAMR}" in reason
+    reasons = list(follower.builder.withheld.values())
+    assert len(reasons) == 2  # its notice (Proposed) and its breach
+    assert all(f"recorded by {SAMR}" in reason for reason in reasons)
     [ours] = [r for r in served(fw) if r.facts.kind == "kept"]
     assert ours.facts.department_code == HRSS and ours.details.committer_name is not None
