@@ -24,6 +24,7 @@ from api.cli import feed as cli_feed
 from api.cli import lifecycle as cli_lifecycle
 from api.cli import new as cli_new
 from api.cli import notices as cli_notices
+from api.cli import rectification as cli_rectification
 from api.cli import serve as cli_serve
 from api.cli import sharing as cli_sharing
 from api.cli import store as cli_store
@@ -527,6 +528,7 @@ cli_lifecycle.register(app)
 cli_chain.register(app)
 cli_applicant.register(app)
 cli_appeals.register(app)
+cli_rectification.register(app)
 cli_tasks.register(app)
 cli_notices.register(app)
 cli_catalog.register(app)

@@ -178,7 +178,7 @@ def erase(
     while the applicant has an unrepaired published breach: the law requires keeping it.
     A commitment erased before is reported as already erased (exit 0)."""
     from ledger import hex32, to_hash32
-    from verifier.records import AppealRecords, VerifierRecords
+    from verifier.records import AppealRecords, RectificationRecords, VerifierRecords
 
     with reporting_errors(as_json):
         digest = to_hash32(commitment)
@@ -193,6 +193,7 @@ def erase(
                 def forget(connection: Connection, erasing: Hash32) -> None:
                     records.forget_applicant(connection, erasing)
                     AppealRecords.forget_texts(connection, erasing)  # objections, repairs
+                    RectificationRecords.forget_texts(connection, erasing)  # its evidence
 
                 erased = the_store.erase(digest, also=forget)
         finally:

@@ -37,6 +37,11 @@ if TYPE_CHECKING:
     from api.service.notices_task import notice_deliverer
     from api.service.problems import PROBLEM_BASE, ProblemError, ProblemType
     from api.service.ratelimit import RateLimiter
+    from api.service.rectifications import (
+        decide_rectification,
+        file_rectification,
+        rectification_records,
+    )
     from api.service.settings import Settings, SettingsError, env_names, origins
     from api.service.slow_clients import header_deadline_protocol
     from api.service.tokens import (
@@ -58,6 +63,9 @@ _SURFACE = {
     "decide_objection": "api.service.appeals",
     "decide_repair": "api.service.appeals",
     "file_objection": "api.service.appeals",
+    "decide_rectification": "api.service.rectifications",
+    "file_rectification": "api.service.rectifications",
+    "rectification_records": "api.service.rectifications",
     "AccountRole": "api.service.keys",
     "ApplicantAuth": "api.service.applicant_auth",
     "challenge_message": "api.service.applicant_auth",
@@ -135,11 +143,13 @@ __all__ = [
     "configure_logging",
     "create_app",
     "decide_objection",
+    "decide_rectification",
     "decide_repair",
     "department_actions",
     "department_code",
     "env_names",
     "file_objection",
+    "file_rectification",
     "get_context",
     "header_deadline_protocol",
     "identity_fingerprints",
@@ -148,6 +158,7 @@ __all__ = [
     "matter_code",
     "notice_deliverer",
     "origins",
+    "rectification_records",
     "run_lifecycles",
     "sign_challenge",
 ]

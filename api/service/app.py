@@ -30,6 +30,7 @@ from api.service.routes import (
     feed,
     health,
     public,
+    rectifications,
     reports,
     tasks,
 )
@@ -98,6 +99,7 @@ def create_app(
     for router in (applicant.router, applicant.page, applicant.assets):
         app.include_router(router)
     app.include_router(defence.router)
+    app.include_router(rectifications.router)
     # Added last runs first: the request middleware wraps everything, then the wrong-token
     # throttle, then the body limits.
     app.add_middleware(JsonBodyMiddleware)  # inside the limits: the body is bounded

@@ -1,6 +1,7 @@
 """What an applicant files from their session: a statement and defence, rectification
 evidence, an objection, a repair application. Each is handed to the function of the part of
-the service that decides it (`api.service.appeals` for objections and repair); a kind whose
+the service that decides it (`api.service.appeals` for objections and repair,
+`api.service.rectifications` for rectification evidence); a kind whose
 part the service does not have yet answers "not yet available" (501), and nothing is stored.
 
 An objection or a repair names a breach record: it must be a record of the commitment filed
@@ -17,6 +18,7 @@ from api.service.appeals import apply_for_repair, file_objection
 from api.service.applicant_models import FilingKind
 from api.service.context import ServiceContext
 from api.service.problems import ACTION_REFUSED, INVALID_REQUEST, NOT_FOUND, ProblemError
+from api.service.rectifications import file_rectification
 from ledger import Hash32, hex32
 from verifier import BreachRecord
 from verifier.engine import file_statement
@@ -97,9 +99,16 @@ def _statement(context: ServiceContext, filing: Filing) -> dict[str, Any]:
     return {"statement": {"id": statement.id, "notice_id": statement.notice_id}}
 
 
+def _rectification(context: ServiceContext, filing: Filing) -> dict[str, Any]:
+    """Evidence for the commitment's open mismatch, within its rectification window."""
+    filed = file_rectification(context, filing.commitment, filing.text, by="applicant")
+    return {"rectification": filed.to_json_obj()}
+
+
 # The kinds this service can take, each with the function that takes it.
 _FILERS: dict[str, Filer] = {
     "statement": _statement,
+    "rectification": _rectification,
     "objection": _objection,
     "repair": _repair,
 }

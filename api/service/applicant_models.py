@@ -140,6 +140,17 @@ class AppealView(BaseModel):
     decided_on: date | None = None
 
 
+class RectificationView(BaseModel):
+    """Rectification evidence filed for a mismatch, and where it stands (text kept sealed)."""
+
+    id: str
+    filed_by: str
+    filed_on: date
+    rectify_by: date
+    state: str = Field(description="open, accepted (the mismatch kept) or rejected")
+    decided_on: date | None = None
+
+
 class BreachView(BaseModel):
     """A breach record of one of the applicant's commitments."""
 
@@ -188,6 +199,9 @@ class CommitmentView(BaseModel):
     notices: list[NoticeView]
     breaches: list[BreachView]
     filings: list[FilingView]
+    rectifications: list[RectificationView] = Field(
+        default_factory=list, description="Rectification evidence filed, oldest first"
+    )
     data_accesses: list[AccessView] = Field(
         default_factory=list, description="Every lookup of the applicant's data, oldest first"
     )

@@ -248,6 +248,28 @@ def _notices(view: CommitmentView) -> str:
     return f"<h3>{bilingual('通知', 'Notices')}</h3>{body}"
 
 
+_RECTIFICATION_STATE = {
+    "open": "待决定 / awaiting the decision",
+    "accepted": "已采纳，视为履约 / accepted: kept",
+    "rejected": "未采纳 / rejected",
+}
+
+
+def _rectifications(view: CommitmentView) -> str:
+    """The rectification evidence filed, each with where it stands (its text stays sealed)."""
+    if not view.rectifications:
+        return ""
+    items = "".join(
+        f'<li class="rectification" data-state="{e(r.state)}"><code>{e(r.id)}</code> '
+        f"{bilingual('提交', 'filed')} {e(r.filed_on.isoformat())} "
+        f"({e(r.filed_by)}): {label(_RECTIFICATION_STATE.get(r.state, r.state))}"
+        + (f" {e(r.decided_on.isoformat())}" if r.decided_on else "")
+        + "</li>"
+        for r in view.rectifications
+    )
+    return f"<h3>{bilingual('整改材料', 'Rectification evidence')}</h3><ul>{items}</ul>"
+
+
 def _breach(breach: BreachView) -> str:
     rows = [
         ("记录编号 / Record", f'<a href="{e(breach.record_url)}">{e(breach.id)}</a>'),
@@ -355,6 +377,7 @@ def _commitment(view: CommitmentView, csrf: str) -> str:
         _claims(view.claims),
         _deadlines(view),
         _notices(view),
+        _rectifications(view),
         _accesses(view),
     ]
     if view.breaches:

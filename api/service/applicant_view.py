@@ -26,9 +26,11 @@ from api.service.applicant_models import (
     FilingKind,
     FilingView,
     NoticeView,
+    RectificationView,
 )
 from api.service.context import ServiceContext
 from api.service.problems import UNAVAILABLE, ProblemError
+from api.service.rectifications import rectification_records
 from ledger import (
     ErasedError,
     Hash32,
@@ -53,6 +55,8 @@ from verifier.records import (
 # Notices sent to an applicant, by commitment; appeals of a breach record, by its id.
 NoticeLister = Callable[[Hash32], list[dict[str, Any]]]
 AppealLister = Callable[[str], list[dict[str, Any]]]
+# Rectification evidence filed, by commitment.
+RectificationLister = Callable[[Hash32], list[dict[str, Any]]]
 
 
 def _moment(seconds: float | int | None) -> datetime | None:
@@ -250,6 +254,7 @@ def applicant_view(
     on: date,
     notices: NoticeLister | None = None,
     appeals: AppealLister | None = None,
+    rectifications: RectificationLister | None = None,
 ) -> ApplicantView:
     """The session's commitments as of `on` (erased ones are left out: nothing to show)."""
     store = intake.store
@@ -285,6 +290,10 @@ def applicant_view(
             )
         )
         views[-1].data_accesses = [_access_view(a) for a in all_accesses.get(bytes(digest), [])]
+        if rectifications is not None:
+            views[-1].rectifications = [
+                RectificationView.model_validate(r) for r in rectifications(digest)
+            ]
     return ApplicantView(
         applicant_name=name,
         applicant_id=masked_id,
@@ -307,6 +316,11 @@ def view_for(context: ServiceContext, session: ApplicantSession) -> ApplicantVie
     def appeals_of(record_id: str) -> list[dict[str, Any]]:
         return [appeal.to_json_obj() for appeal in appeals.for_record(record_id)]
 
+    filed_evidence = rectification_records(context)
+
+    def rectifications_of(commitment: Hash32) -> list[dict[str, Any]]:
+        return [filing.to_json_obj() for filing in filed_evidence.for_commitment(commitment)]
+
     def notices_of(commitment: Hash32) -> list[dict[str, Any]]:
         notice = notices.latest_for(commitment)
         if notice is None:
@@ -325,6 +339,7 @@ def view_for(context: ServiceContext, session: ApplicantSession) -> ApplicantVie
         context.today(),
         notices=notices_of,
         appeals=appeals_of,
+        rectifications=rectifications_of,
     )
 
 

@@ -334,8 +334,8 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(world: ServiceWorld) 
     answer = world.client.post(
         "/applicant/file", data={**form, "csrf": csrf}, follow_redirects=False
     )
-    assert answer.status_code == 501  # past the CSRF check: rectification is not taken yet
-    assert "Filing rectification evidence is not yet available" in answer.text
+    assert answer.status_code == 409  # past the CSRF check: no mismatch to rectify
+    assert "no mismatch open to rectification" in answer.text
 
 
 # ---------------------------------------------------------------------- filings

@@ -45,6 +45,11 @@ if TYPE_CHECKING:
         reconciliation_counts,
         reconciliations,
     )
+    from verifier.records.rectifications import (
+        Rectification,
+        RectificationRecords,
+        RectificationState,
+    )
     from verifier.records.search import (
         MAX_PAGE_SIZE,
         MAX_RESULTS,
@@ -87,6 +92,9 @@ _SURFACE = {
     "AppealState": "verifier.records.appeals",
     "AppealTextError": "verifier.records.appeals",
     "AppealTexts": "verifier.records.appeals",
+    "Rectification": "verifier.records.rectifications",
+    "RectificationRecords": "verifier.records.rectifications",
+    "RectificationState": "verifier.records.rectifications",
     "FiledBy": "verifier.records.appeals",
     "bounded_evidence": "verifier.records.appeals",
     "bounded_text": "verifier.records.appeals",
@@ -171,6 +179,9 @@ __all__ = [
     "NoticeState",
     "Reconciliation",
     "RecordedOutcome",
+    "Rectification",
+    "RectificationRecords",
+    "RectificationState",
     "Statement",
     "StatementBy",
     "StatementError",

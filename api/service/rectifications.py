@@ -1,0 +1,109 @@
+"""Rectification evidence (整改材料) for the service: what the applicant's view and the
+department's routes call to file it during a mismatch's rectification window, list it, and
+decide it with the department's rectify action (accepted: the mismatch is kept, the
+filing's id in the decision's note). Refusals as problems; a refused filing stores nothing.
+
+The text is personal data: it goes sealed into the store and is never logged.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from api.service.context import ServiceContext
+from api.service.engines import department_actions, engine_refusals
+from api.service.problems import (
+    ACTION_REFUSED,
+    INVALID_REQUEST,
+    NOT_FOUND,
+    OTHER_DEPARTMENT,
+    UNAVAILABLE,
+    ProblemError,
+)
+from ledger import Hash32, Store, hex32
+from verifier import RecordsError
+from verifier.records import AppealTextError, FiledBy, Rectification, RectificationRecords
+
+_opened: weakref.WeakKeyDictionary[Store, RectificationRecords] = weakref.WeakKeyDictionary()
+
+
+def rectification_records(
+    context: ServiceContext, *, sealing: bool = False
+) -> RectificationRecords:
+    """The rectification filings on the service's store; `sealing`: with the vault (503
+    without the master key), to file or read texts."""
+    vault = None if context.intake is None else context.intake.vault
+    if sealing and vault is None:
+        raise ProblemError(UNAVAILABLE, "the service was started without a master key")
+    opened = _opened.get(context.store)
+    if opened is None or opened.vault is not vault:
+        opened = _opened[context.store] = RectificationRecords(context.store, vault)
+    return opened
+
+
+def file_rectification(
+    context: ServiceContext, commitment: Hash32, text: str, *, by: FiledBy
+) -> Rectification:
+    """File evidence for the commitment's open mismatch, within its window (409 naming the
+    deadline outside it; 422 for a blank or too long text). Nothing is stored on refusal.
+    The caller has checked who may file for the commitment."""
+    stored = context.store.get(commitment)
+    if stored is None:
+        raise ProblemError(NOT_FOUND, f"no commitment {hex32(commitment)} in the store")
+    on = context.today()
+    verification = context.records.verification(commitment)
+    if verification is None or verification.state != "mismatch":
+        raise ProblemError(
+            ACTION_REFUSED,
+            f"{hex32(commitment)} has no mismatch open to rectification: nothing was stored",
+        )
+    deadline = verification.rectify_by
+    if deadline is None or on > deadline:
+        closed = "has no window" if deadline is None else f"closed on {deadline.isoformat()}"
+        raise ProblemError(
+            ACTION_REFUSED,
+            f"the rectification window {closed}: nothing was stored",
+            rectify_by=None if deadline is None else deadline.isoformat(),
+        )
+    records = rectification_records(context, sealing=True)
+    try:
+        return records.add(commitment, stored.department, by, on, deadline, text)
+    except AppealTextError as exc:
+        raise ProblemError(INVALID_REQUEST, str(exc)) from None
+
+
+def decide_rectification(
+    context: ServiceContext,
+    filing_id: str,
+    *,
+    accepted: bool,
+    department: str,
+    decided_by: str,
+    note: str,
+) -> Rectification:
+    """The department's decision on its filing. Accepted: its rectify action, with the
+    department's verifier account (the mismatch becomes KEPT, the filing's id in the note),
+    then the filing is marked; refused by the chain or past the window, nothing changes.
+    Rejected: the filing is marked, the mismatch's window runs on."""
+    records = rectification_records(context)
+    filing = records.get(filing_id[:64])
+    if filing is None:
+        raise ProblemError(NOT_FOUND, f"no rectification evidence {filing_id[:64]!r}")
+    if filing.department != department:
+        raise ProblemError(
+            OTHER_DEPARTMENT,
+            f"this rectification evidence belongs to another department; "
+            f"this token is for {department}",
+        )
+    if filing.state != "open":
+        raise ProblemError(ACTION_REFUSED, f"{filing.id} was already decided ({filing.state})")
+    on = context.today()
+    if accepted:
+        with department_actions(context, department) as actions, engine_refusals():
+            actions.rectify(
+                filing.commitment, on, decided_by, f"rectification evidence {filing.id}: {note}"
+            )
+    try:
+        return records.decide(filing.id, "accepted" if accepted else "rejected", on, decided_by)
+    except RecordsError as exc:
+        raise ProblemError(ACTION_REFUSED, str(exc)) from None
