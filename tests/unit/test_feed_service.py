@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from support.cli import one_json
-from support.feed_world import DAY, HRSS, FeedWorld, feed_world
+from support.feed_world import DAY, HRSS, KINDS, FeedWorld, feed_world
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
@@ -117,7 +117,7 @@ def test_resuming_from_every_cursor_after_a_restart_gives_the_same_sequence(
                 break
             ids.append(page.json()["records"][0]["id"])
             cursors.append(page.json()["next"])
-    assert len(ids) == 6 and len(cursors) == 7
+    assert len(ids) == 7 and len(cursors) == 8  # the breach's notice too (issue #14)
     # A new change while the service is down, then a new process over the same store.
     commitment = fw.world.commit(fw.world.pick("agree"))[0]
     fw.world.engine.run(DAY)
@@ -125,8 +125,8 @@ def test_resuming_from_every_cursor_after_a_restart_gives_the_same_sequence(
     with service(fw) as (url, context):
         for position, cursor in enumerate(cursors):
             records, _ = read_all(url, cursor, limit=2, token=token)
-            assert [r["id"] for r in records[: 6 - position]] == ids[position:]
-            assert [r["sequence"] for r in records] == list(range(position + 1, 8))
+            assert [r["id"] for r in records[: 7 - position]] == ids[position:]
+            assert [r["sequence"] for r in records] == list(range(position + 1, 9))
         [newest] = read_all(url, cursors[-1], token=token)[0]
         assert newest["evidence"]["commitment_hash"] == "0x" + commitment.hex()
 
@@ -166,7 +166,7 @@ def test_each_reader_sees_only_the_scopes_its_token_allows(fw: FeedWorld) -> Non
         unknown = httpx.get(f"{url}/v1/feed", headers={"Authorization": "Bearer clt_" + "x" * 43})
     assert seen["anonymous"] == seen["department"] == seen["public"] == PUBLIC_KINDS
     assert seen["restricted"] == RESTRICTED_KINDS
-    assert seen["all"] == {"kept", "mismatch", "breach", "needs_manual", "withdrawal", "repair"}
+    assert seen["all"] == set(KINDS)
     assert unknown.status_code == 401
 
 
@@ -197,11 +197,11 @@ def test_the_service_follows_the_chain_into_the_feed_in_the_background(
     token = context.tokens.issue("FEED", "feed", scope="all").token
     with running(create_app(settings, context=context)) as url:
         records: list[dict[str, Any]] = []
-        poll(lambda: len(records) == 6, lambda: records.__setitem__(
+        poll(lambda: len(records) == 7, lambda: records.__setitem__(
             slice(None), read_all(url, token=token, limit=100)[0]))  # fmt: skip
         keys = httpx.get(f"{url}/v1/feed/keys").json()["keys"]
     assert keys == {HRSS: {"algorithm": "ed25519", "public_key": fw.public_key(HRSS)}}
-    assert [r["sequence"] for r in records] == list(range(1, 7))
+    assert [r["sequence"] for r in records] == list(range(1, 8))
     for record in records:
         verify_record(FeedRecord.from_json_obj(record), fw.public_key(HRSS))
     # The store of the service has no commitments: the chain facts are all it can give.
@@ -374,7 +374,7 @@ def test_export_as_json_lines_and_csv(fw: FeedWorld, tmp_path: Path) -> None:
     lines = cli("feed", "export", "--since", since, "--format", "jsonl", "--scope", "all",
                 "--store", url)  # fmt: skip
     records = [json.loads(line) for line in lines.splitlines()]
-    assert [r["sequence"] for r in records] == list(range(1, 7))
+    assert [r["sequence"] for r in records] == list(range(1, 8))
     out = tmp_path / "feed.csv"
     cli("feed", "export", "--since", since, "--format", "csv", "--scope", "public",
         "--store", url, "--out", out)  # fmt: skip
@@ -385,7 +385,7 @@ def test_export_as_json_lines_and_csv(fw: FeedWorld, tmp_path: Path) -> None:
              "--scope", "all", "--store", url)  # fmt: skip
     header = next(csv.reader(io.StringIO(zh.removeprefix(feed_cli.UTF8_BOM))))
     assert header[:5] == ["序号", "记录标识", "变更类型", "承诺编码", "承诺主体名称"]
-    assert len(list(csv.reader(io.StringIO(zh)))) == 7
+    assert len(list(csv.reader(io.StringIO(zh)))) == 8  # a header and 7 records
     tomorrow = (date.today() + timedelta(days=2)).isoformat()
     assert cli("feed", "export", "--since", tomorrow, "--store", url) == ""
 
@@ -411,7 +411,7 @@ def test_a_chinese_csv_export_opens_with_a_bom_and_holds_chinese_values_only(
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 byte-order mark: Excel reads it as UTF-8
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert len(rows) == 6
+    assert len(rows) == 7
     for row in rows:
         for column, cell in row.items():
             if column not in CODE_COLUMNS:
@@ -502,7 +502,7 @@ def test_subscribe_then_status_shows_the_lag_and_tokens_issue_a_feed_token(
     assert subscribed["secret"].startswith("whsec_")
     status = one_json(cli("feed", "status", "--store", url, "--json"))
     [subscriber] = status["subscribers"]
-    assert status["head"] == 6
+    assert status["head"] == 7
     assert subscriber["records_behind"] == len(RESTRICTED_KINDS)
     assert subscriber["oldest_undelivered_age_s"] >= 0
     issued = one_json(

@@ -242,7 +242,7 @@ def test_a_credit_platform_decrypts_the_full_identity_of_each_government_record(
 ) -> None:
     private, public = new_platform_key()
     bodies = deliveries(fw, GOVERNMENT_SCOPE, raw_b64(public))
-    assert len(bodies) == 6  # every record, as the 'all' scope
+    assert len(bodies) == 7  # every record, as the 'all' scope
     for body in bodies:
         record = json.loads(body)
         # The department's signature still covers the record; the identity sits beside it.
@@ -336,13 +336,13 @@ def test_a_platform_subscribes_by_its_key_and_opens_the_shared_export(
                               GOVERNMENT_SCOPE, "--platform-key", made["public_key"],
                               "--store", url, "--master-key-file", master, "--json"))  # fmt: skip
     [status] = one_json(cli("feed", "status", "--store", url, "--json"))["subscribers"]
-    assert status["scope"] == GOVERNMENT_SCOPE and status["records_behind"] == 6
+    assert status["scope"] == GOVERNMENT_SCOPE and status["records_behind"] == 7
     out = tmp_path / "shared.jsonl"
     cli("feed", "export-shared", "--subscriber", subscribed["subscriber"], "--since",
         "2000-01-01", "--store", url, "--master-key-file", master, "--out", out)  # fmt: skip
     assert out.stat().st_mode & 0o777 == 0o600
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(records) == 6 and all(SEALED_IDENTITY in r for r in records)
+    assert len(records) == 7 and all(SEALED_IDENTITY in r for r in records)
     opened = one_json(cli("feed", "open-identity", out, "--private-key", private, "--json"))
     for record, item in zip(records, opened["records"], strict=True):
         applicant = committed_identity(fw, record["evidence"]["commitment_hash"])
@@ -417,7 +417,7 @@ def test_a_government_token_pulls_identities_sealed_to_a_registered_platform_key
         all_page = get(everything, kid=key_id(public))
     assert page.status_code == 200, page.text
     records = page.json()["records"]
-    assert len(records) == 6 and page.json()["scope"] == GOVERNMENT_SCOPE
+    assert len(records) == 7 and page.json()["scope"] == GOVERNMENT_SCOPE
     for record in records:
         identity = open_record_identity(private, record)
         assert identity is not None
