@@ -20,6 +20,8 @@ TAKES_THE_CONTEXT = {
     "decide_verification",
     "repair_breach",
     "run_verification",
+    "post_confirm",  # notice and defence: the department's actions, like the four above
+    "post_defence_decision",
 }
 
 

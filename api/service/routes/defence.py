@@ -10,6 +10,7 @@ personal data: sealed in the store, never logged, never echoed in a problem's de
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -17,7 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.service.context import ServiceContext
-from api.service.deps import ContextDep, DepartmentDep, HashDep, VerifierDep, own_commitment
+from api.service.deps import (
+    ContextDep,
+    DepartmentDep,
+    HashDep,
+    IntakeDep,
+    StoreDep,
+    TodayDep,
+    VerifierDep,
+    own_commitment,
+)
 from api.service.engines import department_actions, engine_refusals
 from api.service.problems import (
     ACTION_REFUSED,
@@ -28,7 +38,7 @@ from api.service.problems import (
     problem_responses,
 )
 from api.service.tokens import Principal
-from ledger import Hash32
+from ledger import Hash32, Intake, Store
 from verifier.engine import DefenceOutcome, confirm_breach, decide_statement, file_statement
 from verifier.records import (
     MAX_REASONS,
@@ -75,8 +85,8 @@ def _officer(principal: Principal) -> str:
     return f"{principal.department} {principal.role} (token {principal.token_id})"
 
 
-def _notice_view(context: ServiceContext, digest: Hash32) -> dict[str, Any]:
-    records = NoticeRecords(context.store)
+def _notice_view(store: Store, digest: Hash32) -> dict[str, Any]:
+    records = NoticeRecords(store)
     notice = records.latest_for(digest)
     if notice is None:
         raise ProblemError(NOT_FOUND, "no breach of this commitment was proposed")
@@ -92,25 +102,23 @@ def _notice_view(context: ServiceContext, digest: Hash32) -> dict[str, Any]:
 
 
 def _statement(
-    context: ServiceContext, digest: Hash32, principal: Principal, body: StatementRequest
+    store: Store,
+    intake: Intake | None,
+    today: date,
+    digest: Hash32,
+    principal: Principal,
+    body: StatementRequest,
 ) -> dict[str, Any]:
-    own_commitment(context.store, digest, principal)
-    if context.intake is None:
+    own_commitment(store, digest, principal)
+    if intake is None:
         raise ProblemError(UNAVAILABLE, "no master key: statements cannot be sealed")
     try:
-        file_statement(
-            context.store,
-            context.intake.vault,
-            digest,
-            body.text,
-            filed_by="officer",
-            on=context.today(),
-        )
+        file_statement(store, intake.vault, digest, body.text, filed_by="officer", on=today)
     except StatementError as exc:
         raise ProblemError(INVALID_REQUEST, str(exc)) from None
     except NoticeClosedError as exc:
         raise ProblemError(ACTION_REFUSED, str(exc)) from None
-    return _notice_view(context, digest)
+    return _notice_view(store, digest)
 
 
 @router.get(
@@ -118,15 +126,13 @@ def _statement(
     summary="The notice of a proposed breach and where it stands",
     responses=_REFUSALS,
 )
-async def get_notice(
-    digest: HashDep, principal: DepartmentDep, context: ContextDep
-) -> dict[str, Any]:
+async def get_notice(digest: HashDep, principal: DepartmentDep, store: StoreDep) -> dict[str, Any]:
     """For the commitment's department: the signed notice, its delivery, the defence
     deadline, the statements filed (without their texts) and the decision, if any."""
 
     def view() -> dict[str, Any]:
-        own_commitment(context.store, digest, principal)
-        return _notice_view(context, digest)
+        own_commitment(store, digest, principal)
+        return _notice_view(store, digest)
 
     return await run_in_threadpool(view)
 
@@ -137,12 +143,17 @@ async def get_notice(
     responses=_REFUSALS,
 )
 async def post_statement(
-    digest: HashDep, principal: DepartmentDep, context: ContextDep, body: StatementRequest
+    digest: HashDep,
+    principal: DepartmentDep,
+    store: StoreDep,
+    intake: IntakeDep,
+    today: TodayDep,
+    body: StatementRequest,
 ) -> dict[str, Any]:
     """For the commitment's department, on the applicant's behalf (a letter, a visit): the
     statement is kept sealed, and the lifecycle job no longer publishes when the period
     ends: an officer decides it (`/defence-decision`)."""
-    return await run_in_threadpool(_statement, context, digest, principal, body)
+    return await run_in_threadpool(_statement, store, intake, today, digest, principal, body)
 
 
 def _confirm(
@@ -151,7 +162,7 @@ def _confirm(
     own_commitment(context.store, digest, principal)
     with department_actions(context, principal.department) as actions, engine_refusals():
         confirm_breach(actions, digest, context.today(), _officer(principal), body.reasons)
-    return _notice_view(context, digest)
+    return _notice_view(context.store, digest)
 
 
 @router.post(
@@ -182,7 +193,7 @@ def _decide(
             reasons=body.reasons,
             outcome=outcome,
         )
-    return _notice_view(context, digest)
+    return _notice_view(context.store, digest)
 
 
 @router.post(
@@ -201,13 +212,13 @@ async def post_defence_decision(
 
 @router.get("/notices", summary="The department's notices and dead letters", responses=_REFUSALS)
 async def list_notices(
-    principal: DepartmentDep, context: ContextDep, dead: bool = False
+    principal: DepartmentDep, store: StoreDep, dead: bool = False
 ) -> dict[str, Any]:
     """For a department: its notices of proposed breaches, newest first (with `dead=true`,
     those whose delivery failed for good: the gateway must be looked at)."""
 
     def listed() -> dict[str, Any]:
-        records = NoticeRecords(context.store)
+        records = NoticeRecords(store)
         deliveries = {d.notice_id: d for d in records.deliveries(principal.department)}
         notices = records.listed(principal.department)
         if dead:
