@@ -20,6 +20,7 @@ def _activity(d: Deployment) -> bytes:
     d.ledger.anchor_batch(d.registrar, tree.root, len(tree))
     single = keccak256(b"single")
     d.ledger.anchor(d.registrar, single)
+    d.ledger.record_outcome(d.verifier, single, Status.PROPOSED, keccak256(b"notice"))
     d.ledger.record_outcome(d.verifier, single, Status.BREACHED, keccak256(b"report"))
     return single
 
@@ -47,10 +48,10 @@ def test_only_confirmed_blocks_are_indexed(embedded_deployment: Deployment, tmp_
     indexer = EventIndexer(store, embedded_deployment.ledger, confirmations=2)
     indexer.sync()
     before = len(store.events())
-    _activity(embedded_deployment)  # three more blocks
+    _activity(embedded_deployment)  # four more blocks
     indexer.sync()
     names = [e["name"] for e in store.events()[before:]]
-    assert "BatchAnchored" in names
-    # the last two blocks (single anchor, breach) are not deep enough yet
-    assert "CommitmentAnchored" not in names
+    assert "BatchAnchored" in names and "CommitmentAnchored" in names
+    # the last two blocks (the proposal, then the breach) are not deep enough yet
+    assert "OutcomeRecorded" not in names
     assert "BreachRecorded" not in names

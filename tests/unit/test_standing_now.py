@@ -102,8 +102,9 @@ def test_on_the_embedded_chain_the_answer_is_web3s(embedded_deployment: Deployme
     d.ledger.anchor_batch(d.registrar, tree.root, len(tree))
     breached = values[2]
     d.ledger.record_outcome(
-        d.verifier, breached, Status.BREACHED, h("evidence"), tree.root, tree.proof(breached)
+        d.verifier, breached, Status.PROPOSED, h("notice"), tree.root, tree.proof(breached)
     )
+    d.ledger.record_outcome(d.verifier, breached, Status.BREACHED, h("evidence"))
     answer = d.ledger.standing_now(HRSS_ID, breached, (tree.root, tree.proof(breached)))
     assert answer == StandingNow(
         d.chain.block_number(),
