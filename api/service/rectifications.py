@@ -52,12 +52,14 @@ def file_rectification(
         raise ProblemError(NOT_FOUND, f"no commitment {hex32(commitment)} in the store")
     on = context.today()
     verification = context.records.verification(commitment)
+    deadline = None if verification is None else verification.rectify_by
     if verification is None or verification.state != "mismatch":
+        since = "" if deadline is None else f" (its window closed on {deadline.isoformat()})"
         raise ProblemError(
             ACTION_REFUSED,
-            f"{hex32(commitment)} has no mismatch open to rectification: nothing was stored",
+            f"{hex32(commitment)} has no mismatch open to rectification{since}: nothing was stored",
+            rectify_by=None if deadline is None else deadline.isoformat(),
         )
-    deadline = verification.rectify_by
     if deadline is None or on > deadline:
         closed = "has no window" if deadline is None else f"closed on {deadline.isoformat()}"
         raise ProblemError(
