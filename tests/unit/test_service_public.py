@@ -258,7 +258,8 @@ def test_a_breach_found_by_the_engine_is_listed_with_evidence_on_chain(
     with open_world(embedded_chain, tmp_path) as engine_world:
         digest, _commitment = engine_world.commit_kind("false")
         summary = engine_world.engine.run(DAY)
-        assert len(summary.breaches) == 1
+        assert summary.breaches == []  # proposed and notified (issue #14)
+        assert len(engine_world.publish(DAY, summary)) == 1
         service = open_service(tmp_path, engine_world.deployment)  # the same store
         body = service.client.get("/v1/breaches").json()
         assert body["total"] == 1

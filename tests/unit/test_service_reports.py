@@ -33,6 +33,7 @@ from ledger import (
     keccak256,
     outcome_outbox,
     sign_commitment,
+    to_hash32,
 )
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -61,6 +62,17 @@ def _decide(world: ServiceWorld, digest: Hash32, outcome: str, note: str) -> Non
     response = world.client.post(
         f"/v1/verifications/{hex32(digest)}/decision",
         json={"outcome": outcome, "note": note},
+        headers=world.auth(HRSS, "verifier"),
+    )
+    assert response.status_code == 200, response.text
+    if outcome == "false":  # proposed and notified: the officer confirms it (issue #14)
+        _confirm(world, digest, note)
+
+
+def _confirm(world: ServiceWorld, digest: Hash32, reasons: str) -> None:
+    response = world.client.post(
+        f"/v1/commitments/{hex32(digest)}/confirm-breach",
+        json={"reasons": reasons},
         headers=world.auth(HRSS, "verifier"),
     )
     assert response.status_code == 200, response.text
@@ -234,6 +246,10 @@ def test_an_auditor_checks_an_engine_breach_report_against_anvil_with_the_readme
             )
             assert ran.status_code == 200, ran.text
             assert ran.json()["outcomes"] == {"false": 1}
+            [proposed] = world.client.get(
+                "/v1/notices", headers=world.auth(HRSS, "verifier")
+            ).json()["notices"]
+            _confirm(world, to_hash32(proposed["commitment_hash"]), "the finding stands")
 
             # The auditor: the public list, the chain (web3, not the service's helpers), the keys.
             [breach] = world.client.get("/v1/breaches").json()["records"]
