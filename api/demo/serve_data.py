@@ -3,7 +3,8 @@
 On an empty data directory: a master key and every catalog department's keys are created,
 (the managed chain deploys and grants roles with them), a few hundred sample commitments
 are signed, taken in and anchored, and each department verifies them against the sample
-data service on the demo's verification day, so the false ones are published as breaches.
+data service on the demo's verification day; the false ones, proposed and notified, are
+published as breaches by the demo's case officer's confirmation.
 The data stay: a later `serve --demo` finds them, and the demo's two tokens too: they are
 kept (0600) in the data directory's demo-tokens.json and printed again while they are valid,
 so a restart neither changes them nor leaves a trail of live ones behind.
@@ -38,7 +39,8 @@ from ledger import (
     sign_commitment,
 )
 from verifier import default_catalog, http_sources
-from verifier.engine import Department, engine_for
+from verifier.engine import Department, VerificationEngine, confirm_breach, engine_for
+from verifier.records import NoticeRecords
 
 DEMO_COMMITMENTS = 400  # the sample data plant 5 false commitments among these
 DEMO_DEPARTMENT = "BJ-HRSS"  # the tokens printed are this department's
@@ -182,9 +184,27 @@ def _fill(settings: Settings, store: Store, chain: Chain | None, count: int) -> 
                     config=ENGINE_CONFIG,
                 )
                 try:
-                    breaches += len(engine.run(VERIFY_ON).breaches)
+                    engine.run(VERIFY_ON)
+                    breaches += _confirm_proposed(engine, store, department)
                 finally:
                     engine.close()
     finally:
         intake.close()
     return len(accepted), breaches
+
+
+def _confirm_proposed(engine: VerificationEngine, store: Store, department: str) -> int:
+    """The breaches the run proposed (each applicant notified), published by the demo's case
+    officer's confirmation (issue #14: nothing is published by the engine alone)."""
+    published = 0
+    for notice in NoticeRecords(store).listed(department, "open"):
+        published += len(
+            confirm_breach(
+                engine.actions,
+                notice.commitment_hash,
+                VERIFY_ON,
+                f"{department} case officer (demo)",
+                "demo data: the finding stands",
+            )
+        )
+    return published
