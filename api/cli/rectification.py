@@ -37,6 +37,8 @@ def _print(row: dict[str, Any]) -> None:
         f"by {row['filed_by']}, rectify by {row['rectify_by']}",
         markup=False,
     )
+    if "text" in row:  # asked for with --texts
+        stdout.print(f"  {row['text']}", markup=False)
 
 
 def rectification_list(

@@ -179,9 +179,10 @@ def _filings(
     verification: Verification | None,
     notices: list[NoticeView],
     breaches: list[BreachView],
+    on: date,
 ) -> list[FilingView]:
-    """What may be filed now: a statement while a notice is open, rectification evidence
-    while a mismatch may be rectified, an objection or a repair application for a published
+    """What may be filed on `on`: a statement while a notice is open, rectification evidence
+    while a mismatch's window is open, an objection or a repair application for a published
     record that has none open."""
     base = f"/v1/applicant/commitments/{commitment}"
 
@@ -193,7 +194,9 @@ def _filings(
     views = []
     if any(notice.state == "open" for notice in notices):
         views.append(filing("statement"))
-    if verification is not None and verification.state == "mismatch":
+    mismatch = verification is not None and verification.state == "mismatch"
+    window = None if verification is None else verification.rectify_by
+    if mismatch and window is not None and on <= window:  # the window open on `on`
         views.append(filing("rectification"))
     for record in breaches:
         if record.status != "published":
@@ -214,6 +217,7 @@ def _commitment_view(
     breaches: list[BreachView],
     notices: list[NoticeView],
     catalog: Catalog,
+    on: date,
 ) -> CommitmentView:
     document = signed.document
     report = (verification.report or {}).get("report", {}) if verification else {}
@@ -242,7 +246,7 @@ def _commitment_view(
         deadlines=_deadlines(verification, breaches, notices),
         notices=notices,
         breaches=breaches,
-        filings=_filings(hex32(digest), verification, notices, breaches),
+        filings=_filings(hex32(digest), verification, notices, breaches, on),
     )
 
 
@@ -287,6 +291,7 @@ def applicant_view(
                 [_breach_view(r, appeals) for r in all_breaches.get(bytes(digest), [])],
                 sent,
                 catalog,
+                on,
             )
         )
         views[-1].data_accesses = [_access_view(a) for a in all_accesses.get(bytes(digest), [])]

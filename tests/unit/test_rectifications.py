@@ -24,7 +24,7 @@ from api.service import sign_challenge
 from api.service.applicant_access import SESSION_COOKIE
 from api.service.engines import department_actions
 from api.service.rectifications import rectification_records
-from ledger import ErasedError, Hash32, SignedCommitment, Status, hex32
+from ledger import MASTER_KEY_ENV, ErasedError, Hash32, SignedCommitment, Status, hex32
 from verifier.records.rectifications import rectifications
 
 EVIDENCE = "已补缴2026年11月社保费，附缴费凭证编号 JF-2026-1188（秘密证据 secret evidence）"
@@ -57,13 +57,15 @@ def stored_count(world: ServiceWorld) -> int:
 
 
 def bearer(world: ServiceWorld, digest: Hash32) -> dict[str, str]:
-    issued = world.client.post(
-        "/v1/applicant/challenge", json={"commitment": hex32(digest)}
-    ).json()
+    issued = world.client.post("/v1/applicant/challenge", json={"commitment": hex32(digest)}).json()
     signature = sign_challenge(world.applicant_key, issued["challenge"], digest)
     answer = world.client.post(
         "/v1/applicant/session",
-        json={"commitment": hex32(digest), "challenge": issued["challenge"], "signature": signature},
+        json={
+            "commitment": hex32(digest),
+            "challenge": issued["challenge"],
+            "signature": signature,
+        },
     )
     assert answer.status_code == 200, answer.text
     return {"Authorization": f"Bearer {answer.json()['token']}"}
@@ -190,6 +192,9 @@ def test_outside_the_window_it_is_refused_naming_the_deadline(world: ServiceWorl
     assert body["rectify_by"] == deadline.isoformat()
     assert_problem(officer_files(world, digest), 409, "action-refused")
     assert stored_count(world) == 0
+    item = view_of(world, headers, digest)  # the view no longer offers it
+    assert item["verification_state"] == "mismatch"
+    assert "rectification" not in {f["kind"] for f in item["filings"]}
 
     # No mismatch at all (not verified yet): refused too, nothing stored.
     fresh = world.submit(world.signed())
@@ -235,6 +240,31 @@ def test_the_command_lists_and_decides(world: ServiceWorld) -> None:
     assert filed["id"] in listed.output and EVIDENCE not in listed.output
     other = cli("rectification", "list", "--department", MARKET, "--data-dir", data_dir)
     assert filed["id"] not in other.output
+    key = {MASTER_KEY_ENV: "0x" + world.vault.master_key.hex()}
+    texts = cli(
+        "rectification", "list", "--department", HRSS, "--data-dir", data_dir, "--texts", env=key
+    )
+    assert texts.exit_code == 0, explain(texts)
+    assert "JF-2026-1188" in texts.output  # only when the department asks for the texts
+    decide_args = ("--department", HRSS, "--outcome", "rejected", "--note", "凭证不全")
+    elsewhere = cli(
+        "rectification", "decide", filed["id"], "--department", MARKET, "--outcome",
+        "rejected", "--note", "x", "--data-dir", data_dir, env=key,
+    )  # fmt: skip
+    assert elsewhere.exit_code == 1, explain(elsewhere)
+    decided = cli(
+        "rectification",
+        "decide",
+        filed["id"],
+        *decide_args,
+        "--data-dir",
+        data_dir,
+        "--json",
+        env=key,
+    )
+    assert decided.exit_code == 0, explain(decided)
+    assert '"state": "rejected"' in decided.output
+    assert world.deployment.ledger.status_of(HRSS_ID, digest).status == Status.MISMATCH
 
 
 def test_filing_logs_no_text(world: ServiceWorld, caplog: pytest.LogCaptureFixture) -> None:
