@@ -213,6 +213,10 @@ def bounded_defence_text(text: object, most: int, what: str) -> str:
         raise StatementError(f"the {what} is over {most} characters")
     if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
         raise StatementError(f"the {what} holds control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StatementError(f"the {what} is not valid Unicode text") from None
     return value
 
 

@@ -10,10 +10,12 @@ personal data: sealed in the store, never logged, never echoed in a problem's de
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -78,6 +80,16 @@ class DefenceDecisionRequest(BaseModel):
     accept: bool
     outcome: Literal["kept", "needs_manual", "corrected"] = "kept"
     reasons: str = Field(min_length=1, max_length=MAX_REASONS)
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The engine's refusals as `engine_refusals` answers them; reasons out of bounds as 422."""
+    try:
+        with engine_refusals():
+            yield
+    except StatementError as exc:
+        raise ProblemError(INVALID_REQUEST, str(exc)) from None
 
 
 def _officer(principal: Principal) -> str:
@@ -160,7 +172,7 @@ def _confirm(
     context: ServiceContext, digest: Hash32, principal: Principal, body: ConfirmRequest
 ) -> dict[str, Any]:
     own_commitment(context.store, digest, principal)
-    with department_actions(context, principal.department) as actions, engine_refusals():
+    with department_actions(context, principal.department) as actions, _refusals():
         confirm_breach(actions, digest, context.today(), _officer(principal), body.reasons)
     return _notice_view(context.store, digest)
 
@@ -183,7 +195,7 @@ def _decide(
 ) -> dict[str, Any]:
     own_commitment(context.store, digest, principal)
     outcome: DefenceOutcome = body.outcome
-    with department_actions(context, principal.department) as actions, engine_refusals():
+    with department_actions(context, principal.department) as actions, _refusals():
         decide_statement(
             actions,
             digest,
@@ -210,7 +222,23 @@ async def post_defence_decision(
     return await run_in_threadpool(_decide, context, digest, principal, body)
 
 
-@router.get("/notices", summary="The department's notices and dead letters", responses=_REFUSALS)
+async def _known_query(request: Request) -> None:
+    """422 for a query parameter the list does not take: a misspelt filter must not list all."""
+    unknown = sorted(set(request.query_params) - {"dead"})
+    if unknown:
+        raise ProblemError(
+            INVALID_REQUEST,
+            f"query.{unknown[0][:40]}: not a parameter of this list (dead)",
+            errors=[{"location": ["query", unknown[0][:40]], "message": "unknown parameter"}],
+        )
+
+
+@router.get(
+    "/notices",
+    summary="The department's notices and dead letters",
+    responses=_REFUSALS,
+    dependencies=[Depends(_known_query)],
+)
 async def list_notices(
     principal: DepartmentDep, store: StoreDep, dead: bool = False
 ) -> dict[str, Any]:
