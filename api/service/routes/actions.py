@@ -116,7 +116,8 @@ async def decide_verification(
     digest: HashDep, principal: VerifierDep, context: ContextDep, body: DecisionRequest
 ) -> CommitmentStatus:
     """For a verifier of the commitment's department, after an on-site check say. `kept` on
-    an open mismatch is its rectification (within its window); `false` publishes a breach."""
+    an open mismatch is its rectification (within its window); `false` proposes a breach:
+    the applicant is notified, and it is published after the defence (`/confirm-breach`)."""
     return await run_in_threadpool(_decide, context, digest, principal, body)
 
 
