@@ -85,8 +85,9 @@ def decide_rectification(
 ) -> Rectification:
     """The department's decision on its filing. Accepted: its rectify action, with the
     department's verifier account (the mismatch becomes KEPT, the filing's id in the note),
-    then the filing is marked; refused by the chain or past the window, nothing changes.
-    Rejected: the filing is marked, the mismatch's window runs on."""
+    then the filing is marked; a filing made in time may be accepted after the window (the
+    lifecycle job waits for it); refused by the chain, nothing changes. Rejected: the filing
+    is marked; past the window the next lifecycle job proposes the breach."""
     records = rectification_records(context)
     filing = records.get(filing_id[:64])
     if filing is None:
@@ -101,10 +102,17 @@ def decide_rectification(
         raise ProblemError(ACTION_REFUSED, f"{filing.id} was already decided ({filing.state})")
     on = context.today()
     if accepted:
+        why = f"rectification evidence {filing.id}: {note}"
         with department_actions(context, department) as actions, engine_refusals():
-            actions.rectify(
-                filing.commitment, on, decided_by, f"rectification evidence {filing.id}: {note}"
-            )
+            if on <= filing.rectify_by:
+                actions.rectify(filing.commitment, on, decided_by, why)
+            else:  # filed in time, decided after the window: the delay is not the applicant's
+                verification = context.records.verification(filing.commitment)
+                if verification is None or verification.state != "mismatch":
+                    raise ProblemError(
+                        ACTION_REFUSED, f"{filing.id}'s commitment has no mismatch open any more"
+                    )
+                actions.decide(filing.commitment, "kept", on, decided_by, why)
     try:
         return records.decide(filing.id, "accepted" if accepted else "rejected", on, decided_by)
     except RecordsError as exc:

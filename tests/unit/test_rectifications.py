@@ -20,7 +20,7 @@ from support.service_keys import write_all_keys
 from support.service_world import ServiceWorld, assert_problem, open_service
 from support.verify_cli import cli, explain
 
-from api.service import sign_challenge
+from api.service import run_lifecycles, sign_challenge
 from api.service.applicant_access import SESSION_COOKIE
 from api.service.engines import department_actions
 from api.service.rectifications import rectification_records
@@ -281,3 +281,28 @@ def test_filing_logs_no_text(world: ServiceWorld, caplog: pytest.LogCaptureFixtu
     logged = log_text(caplog) + "\n".join(str(r.__dict__) for r in caplog.records)
     assert "secret evidence" not in logged and "JF-2026-1188" not in logged
     assert_nothing_personal(logged, [signed.document], "the logs")
+
+
+def test_evidence_filed_in_time_holds_the_breach_until_it_is_decided(world: ServiceWorld) -> None:
+    """The lifecycle job does not propose a breach over evidence filed in time and not yet
+    decided; accepted after the window, the mismatch is kept; rejected, the next job
+    proposes the breach."""
+    accepted_one, _signed, deadline = mismatched(world)
+    rejected_one, _signed, other_deadline = mismatched(world)  # its matter's window may differ
+    accepted = officer_files(world, accepted_one).json()
+    rejected = officer_files(world, rejected_one).json()
+    later = max(deadline, other_deadline) + timedelta(days=1)
+    world.context.today = lambda: later
+    [summary] = run_lifecycles(world.context, later, [HRSS])
+    assert summary.overdue == 0
+    ledger = world.deployment.ledger
+    assert ledger.status_of(HRSS_ID, accepted_one).status == Status.MISMATCH
+    assert ledger.status_of(HRSS_ID, rejected_one).status == Status.MISMATCH
+
+    assert decide(world, accepted["id"], accepted=True).json()["state"] == "accepted"
+    assert ledger.status_of(HRSS_ID, accepted_one).status == Status.KEPT
+    assert decide(world, rejected["id"], accepted=False).json()["state"] == "rejected"
+    [summary] = run_lifecycles(world.context, later, [HRSS])
+    assert summary.overdue == 1
+    assert ledger.status_of(HRSS_ID, rejected_one).status == Status.PROPOSED
+    assert ledger.status_of(HRSS_ID, accepted_one).status == Status.KEPT

@@ -31,6 +31,7 @@ from verifier.engine.sending import OutcomeSender, department_sender
 from verifier.engine.summary import RunSummary
 from verifier.engine.worker import ERASED, Decision, sign_decision
 from verifier.errors import VerificationError
+from verifier.records import RectificationRecords
 from verifier.reports import ClosingNote, OutboxReport, Outcome, SignedReport, outbox_report
 from verifier.rules import Comparison
 
@@ -136,6 +137,11 @@ class DepartmentActions:
         breaches: the applicant is notified and may answer before anything is published."""
         self.flush(summary)  # an earlier attempt's breaches first: never queued twice
         overdue = self.records.open_mismatches_past(on, self.code)
+        # Evidence filed in time waits for the department's decision, not for the calendar.
+        waiting = RectificationRecords.awaiting_decision(
+            self.store.engine, [v.commitment_hash for v in overdue]
+        )
+        overdue = [v for v in overdue if bytes(v.commitment_hash) not in waiting]
         entries = []
         for v in overdue:
             stored = self.store.get(v.commitment_hash)

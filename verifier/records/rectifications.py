@@ -5,13 +5,16 @@ What was written is personal data: sealed under a data key of its own, authentic
 the filing's id, never logged, destroyed (its key) when the commitment is erased. The rest
 (which commitment, who filed, when, the window's end, the decision) is plain so that lists
 need no key. The department decides a filing with its rectify action: accepted means the
-mismatch is kept, the filing's id in the decision's note.
+mismatch is kept, the filing's id in the decision's note. A mismatch with evidence filed in
+time and not decided yet is not proposed as a breach when its window ends: it waits for the
+department's decision.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -208,6 +211,23 @@ class RectificationRecords:
             .where(rectifications.c.commitment_hash == bytes(commitment))
             .values(text_key=None, updated_at=time.time())
         ).rowcount
+
+    @staticmethod
+    def awaiting_decision(engine: Engine, commitments: Sequence[Hash32]) -> set[bytes]:
+        """Of these commitments, those with evidence filed and not decided yet: their
+        mismatch waits for the department, whatever the day (no key, no migration)."""
+        if not commitments:
+            return set()
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("rectifications"):
+                return set()  # none was ever filed on this store
+            rows = connection.execute(
+                select(rectifications.c.commitment_hash).where(
+                    rectifications.c.commitment_hash.in_([bytes(c) for c in commitments]),
+                    rectifications.c.state == "open",
+                )
+            ).all()
+        return {bytes(row.commitment_hash) for row in rows}
 
     def get(self, filing_id: str) -> Rectification | None:
         """One filing by id, or None."""
