@@ -8,6 +8,7 @@ The text is personal data: it goes sealed into the store and is never logged.
 
 from __future__ import annotations
 
+import json
 import weakref
 
 from api.service.context import ServiceContext
@@ -101,13 +102,21 @@ def decide_rectification(
     if filing.state != "open":
         raise ProblemError(ACTION_REFUSED, f"{filing.id} was already decided ({filing.state})")
     on = context.today()
-    if accepted:
+    verification = context.records.verification(filing.commitment)
+    # An earlier attempt that died after its rectify action: its report names the filing.
+    done_before = (
+        verification is not None
+        and verification.state == "kept"
+        and f"rectification evidence {filing.id}:" in json.dumps(verification.report or {})
+    )
+    if done_before and not accepted:
+        raise ProblemError(ACTION_REFUSED, f"{filing.id} was accepted on chain already")
+    if accepted and not done_before:
         why = f"rectification evidence {filing.id}: {note}"
         with department_actions(context, department) as actions, engine_refusals():
             if on <= filing.rectify_by:
                 actions.rectify(filing.commitment, on, decided_by, why)
             else:  # filed in time, decided after the window: the delay is not the applicant's
-                verification = context.records.verification(filing.commitment)
                 if verification is None or verification.state != "mismatch":
                     raise ProblemError(
                         ACTION_REFUSED, f"{filing.id}'s commitment has no mismatch open any more"

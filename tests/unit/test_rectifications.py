@@ -24,7 +24,15 @@ from api.service import run_lifecycles, sign_challenge
 from api.service.applicant_access import SESSION_COOKIE
 from api.service.engines import department_actions
 from api.service.rectifications import rectification_records
-from ledger import MASTER_KEY_ENV, ErasedError, Hash32, SignedCommitment, Status, hex32
+from ledger import (
+    MASTER_KEY_ENV,
+    ErasedError,
+    Hash32,
+    SignedCommitment,
+    Status,
+    hex32,
+    outcome_outbox,
+)
 from verifier.records.rectifications import rectifications
 
 EVIDENCE = "已补缴2026年11月社保费，附缴费凭证编号 JF-2026-1188（秘密证据 secret evidence）"
@@ -306,3 +314,25 @@ def test_evidence_filed_in_time_holds_the_breach_until_it_is_decided(world: Serv
     assert summary.overdue == 1
     assert ledger.status_of(HRSS_ID, rejected_one).status == Status.PROPOSED
     assert ledger.status_of(HRSS_ID, accepted_one).status == Status.KEPT
+
+
+def test_a_decision_that_died_after_its_rectify_action_is_marked_without_a_second(
+    world: ServiceWorld,
+) -> None:
+    digest, _signed, _deadline = mismatched(world)
+    filed = officer_files(world, digest).json()
+    with department_actions(world.context, HRSS) as actions:  # the attempt's action, then death
+        actions.rectify(digest, world.context.today(), "HRSS verifier",
+                        f"rectification evidence {filed['id']}: 凭证核实无误")  # fmt: skip
+    sent = outbox_count(world)
+    assert_problem(decide(world, filed["id"], accepted=False), 409, "action-refused")
+    again = decide(world, filed["id"], accepted=True)
+    assert again.status_code == 200, again.text
+    assert again.json()["state"] == "accepted"
+    assert outbox_count(world) == sent  # nothing sent twice
+    assert world.deployment.ledger.status_of(HRSS_ID, digest).status == Status.KEPT
+
+
+def outbox_count(world: ServiceWorld) -> int:
+    with world.store.engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(outcome_outbox)).scalar())
