@@ -271,3 +271,36 @@ def test_one_applicant_walks_the_whole_lifecycle_and_every_view_agrees(
 
 def date_after(day: str) -> date:
     return date.fromisoformat(day) + timedelta(days=1)
+
+
+def test_evidence_filed_in_the_window_and_accepted_keeps_it_off_every_view(
+    world: ServiceWorld,
+) -> None:
+    """The other way out of a mismatch: the applicant files rectification evidence in the
+    window, the department accepts it; KEPT on chain, never public anywhere."""
+    walk = Walk(world)
+    walk.officer(
+        f"/v1/verifications/{hex32(walk.digest)}/decision",
+        {"outcome": "mismatch", "note": "社保缴费月数与记录不一致"},
+    )
+    [rectify_by] = [d["day"] for d in walk.mine()["deadlines"] if d["kind"] == "rectify_by"]
+    filed = walk.file("rectification", "已补缴2026年11月社保费，缴费凭证 JF-2026-1188")
+    evidence = filed["rectification"]["id"]
+    mismatch = {
+        "state": "mismatch", "breaches": [], "appeals": [], "notices": [],
+        "filings": ["rectification"],
+    }  # fmt: skip
+    assert walk.views() == nothing_public(Status.MISMATCH, mismatch)
+    assert [r["state"] for r in walk.mine()["rectifications"]] == ["open"]
+
+    decided = walk.officer(
+        f"/v1/rectifications/{evidence}/decision", {"accepted": True, "note": "凭证核实无误"}
+    )
+    assert decided["state"] == "accepted"
+    kept = {**mismatch, "state": "kept", "filings": []}
+    assert walk.views() == nothing_public(Status.KEPT, kept)
+    assert [r["state"] for r in walk.mine()["rectifications"]] == ["accepted"]
+    world.context.today = lambda: date_after(rectify_by)
+    [summary] = run_lifecycles(world.context, world.context.today(), [HRSS])
+    assert summary.overdue == 0  # the window ended: nothing to propose
+    assert walk.views() == nothing_public(Status.KEPT, kept)
