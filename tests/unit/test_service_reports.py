@@ -17,11 +17,12 @@ from cryptography.exceptions import InvalidSignature
 from sqlalchemy import select
 from support.deployment import HRSS, MARKET, Deployment, deploy
 from support.service_keys import write_all_keys
-from support.service_world import DAY, ServiceWorld, assert_problem, open_service
+from support.service_world import ServiceWorld, assert_problem, open_service
 from web3 import Web3
 
 from api.demo import create_app as sample_app
 from api.demo import planted, running, sample_commitments
+from api.run_start import chain_day
 from api.service.routes.reports import public_copy
 from ledger import (
     Chain,
@@ -230,9 +231,11 @@ def test_an_auditor_checks_an_engine_breach_report_against_anvil_with_the_readme
     token = secrets.token_urlsafe(16)
     token_file = tmp_path / "sources.token"
     token_file.write_text(token + "\n")
+    # A run is dated the day of the blocks that record it (the node's clock).
+    day = chain_day(deployment.ledger)
     with running(sample_app(token)) as sources:
         world = open_service(
-            tmp_path, deployment, sources_url=sources, sources_token_file=token_file
+            tmp_path, deployment, today=day, sources_url=sources, sources_token_file=token_file
         )
         try:
             [commitment] = _planted_false()
@@ -241,7 +244,7 @@ def test_an_auditor_checks_an_engine_breach_report_against_anvil_with_the_readme
             world.anchor()
             ran = world.client.post(
                 "/v1/verifications/run",
-                json={"on": DAY.isoformat()},
+                json={"on": day.isoformat()},
                 headers=world.auth(HRSS, "verifier"),
             )
             assert ran.status_code == 200, ran.text
