@@ -141,6 +141,7 @@ def test_every_record_validates_against_the_served_schema(fw: FeedWorld) -> None
     world.commit_kind("agree", "BJ-SAMR-0001")  # an organisation, of another department
     world.engine.run(DAY)
     world.new_engine(SAMR).run(DAY)  # needs a person: the food-safety rules are reviewed
+    world.publish(DAY)  # proposed, then published (issue #14)
     breaches = {r.commitment_hash: r.id for r in world.engine.records.search_breaches(DAY).records}
     world.engine.annul(breaches["0x" + corrected.hex()], DAY, "mistaken identity")
     world.engine.expire(add_months(DAY, 13))
@@ -153,8 +154,8 @@ def test_every_record_validates_against_the_served_schema(fw: FeedWorld) -> None
         assert errors == [], (body["kind"], errors)
         kinds.add(body["kind"])
     assert kinds == {
-        "kept", "mismatch", "needs_manual", "breach", "repair", "expiry", "correction",
-        "withdrawal",
+        "kept", "mismatch", "needs_manual", "proposed", "breach", "repair", "expiry",
+        "correction", "withdrawal",
     }  # fmt: skip
     samr = [b for b in bodies if b["department_code"] == SAMR]
     assert samr and samr[0]["committer_category"] == "法人"
