@@ -83,8 +83,12 @@ def tasks_list(
         str | None, typer.Option("--due-before", help="Due before this day (YYYY-MM-DD).")
     ] = None,
     done: Annotated[bool, typer.Option("--done", help="Done ones instead of open.")] = False,
-    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 50,
+    offset: Annotated[
+        int, typer.Option("--offset", min=0, help="Tasks to skip (the page's start).")
+    ] = 0,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=200, help="Tasks on the page (at most 200).")
+    ] = 50,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
