@@ -7,6 +7,8 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
 from ledger import (
     ClaimTerm,
     Hash32,
@@ -16,7 +18,6 @@ from ledger import (
     canonical_bytes,
     keccak256,
 )
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 MATTERS_DIR = Path(__file__).resolve().parent / "matters"
 

@@ -16,8 +16,8 @@ import typer
 from rich.table import Table
 
 from api.cli import appeals as cli_appeals
-from api.cli import catalog as cli_catalog
 from api.cli import applicant as cli_applicant
+from api.cli import catalog as cli_catalog
 from api.cli import chain as cli_chain
 from api.cli import config as cli_config
 from api.cli import feed as cli_feed
@@ -530,8 +530,8 @@ cli_applicant.register(app)
 cli_appeals.register(app)
 cli_rectification.register(app)
 cli_tasks.register(app)
-cli_notices.register(app)
 cli_catalog.register(app)
+cli_notices.register(app)
 
 
 def main() -> None:

@@ -96,10 +96,10 @@ def create_app(
     routers = (health.router, departments.router, actions.router, audit.router, reports.router)
     for router in (*routers, appeals.router, public.router, public.assets, docs_router):
         app.include_router(router)
-    for router in (applicant.router, applicant.page, applicant.assets):
-        app.include_router(router)
     app.include_router(defence.router)
     app.include_router(rectifications.router)
+    for router in (applicant.router, applicant.page, applicant.assets):
+        app.include_router(router)
     # Added last runs first: the request middleware wraps everything, then the wrong-token
     # throttle, then the body limits.
     app.add_middleware(JsonBodyMiddleware)  # inside the limits: the body is bounded

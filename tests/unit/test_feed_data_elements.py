@@ -4,10 +4,13 @@ version 1 records still read back."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -283,3 +286,30 @@ def test_a_proposed_breach_is_a_record_nobody_but_the_platform_sees() -> None:
     assert published.publication_scope == "public"  # a published breach's correction is
     assert _outcome_facts(Status.PROPOSED, Status.BREACHED).publication_scope == "public"
     assert "proposed" in record_schema()["properties"]["kind"]["enum"]
+
+
+class _StoredBodies:
+    def __init__(self, bodies: list[str]) -> None:
+        self._bodies = bodies
+
+    def bodies(self, scopes: object, since: str) -> Iterator[tuple[int, str]]:
+        yield from enumerate(self._bodies, start=1)
+
+
+def test_a_version_1_record_exports_with_chinese_values_too() -> None:
+    from api.cli import feed as feed_cli
+
+    vector = Path(__file__).parent.parent / "vectors" / "store-2026-12.json"
+    bodies = [row["body"] for row in json.loads(vector.read_text("utf-8"))["feed"]["records"]]
+    header = [*feed_cli.CSV_COLUMNS, *feed_cli.EVIDENCE_COLUMNS, "public_key", "signature"]
+    target = io.StringIO()
+    feed = _StoredBodies(bodies)
+    shown = feed_cli.display_values("zh")
+    count = feed_cli._write_export(feed, date(2000, 1, 1), "all", "csv", target, header, shown)  # type: ignore[arg-type]
+    assert count == len(bodies)
+    rows = list(csv.DictReader(io.StringIO(target.getvalue())))
+    for row in rows:
+        for column in ("kind", "committer_category", "commitment_type", "fulfilment_status",
+                       "publication_scope", "personal_data_erased"):  # fmt: skip
+            assert row[column] == "" or not ASCII_LETTERS.search(row[column]), (column, row)
+        assert row["determining_unit"] == "北京市人力资源和社会保障局"  # v1's department_name

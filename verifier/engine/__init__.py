@@ -86,7 +86,6 @@ _SURFACE = {
     "outcome_outbox": "verifier.engine.sending",
     "RunSummary": "verifier.engine.summary",
     "sign_decision": "verifier.engine.worker",
-    "VerificationEngine": "verifier.engine.run",
     "SAMPLING_RULE": "verifier.engine.methods",
     "sampled": "verifier.engine.methods",
     "sampling_draw": "verifier.engine.methods",
@@ -94,6 +93,7 @@ _SURFACE = {
     "Settled": "verifier.engine.tasks",
     "TaskDesk": "verifier.engine.tasks",
     "joined_outcome": "verifier.engine.tasks",
+    "VerificationEngine": "verifier.engine.run",
 }
 
 __all__ = [
