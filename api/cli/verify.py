@@ -88,6 +88,7 @@ def summary_json(department: str, on: date, summary: RunSummary) -> dict[str, An
         "gas_used": summary.gas_used,
         "recorded_on_chain": summary.recorded,
         "breaches": list(summary.breaches),
+        "proposed": list(summary.proposed),
         "overdue_flagged": summary.overdue_flagged,
     }
 
@@ -333,6 +334,7 @@ def _summary_table(result: dict[str, Any]) -> Table:
     table.add_row("recorded on chain", f"{result['recorded_on_chain']:,}")
     table.add_row("transactions", f"{result['transactions']:,}")
     table.add_row("gas used", f"{result['gas_used']:,}")
+    table.add_row("breaches proposed (notified)", f"{len(result['proposed']):,}")
     table.add_row("breaches published", f"{len(result['breaches']):,}")
     table.add_row("flagged overdue", f"{result['overdue_flagged']:,}")
     return table

@@ -202,6 +202,10 @@ class RunResult(BaseModel):
     gas_used: int
     recorded_on_chain: int
     breaches: list[str] = Field(description="Ids of the breach records published")
+    proposed: list[str] = Field(
+        default_factory=list,
+        description="Hashes of the commitments whose breach is proposed: notified, not published",
+    )
     overdue_flagged: int
     abandoned: int
 

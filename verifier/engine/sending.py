@@ -162,7 +162,7 @@ class OutcomeSender:
             receipt = self.ledger.chain.receipt(queued.tx_hash)
             if receipt is not None and receipt["status"] == 1:
                 block = int(receipt["blockNumber"])
-                summary.breaches += self._recorded([queued], queued.tx_hash, block)
+                self._tally(summary, [queued], queued.tx_hash, block)
                 return True
         return False
 
@@ -215,7 +215,7 @@ class OutcomeSender:
         if found is None:
             return False
         tx_hash, block = found
-        summary.breaches += self._recorded([item], tx_hash, block)
+        self._tally(summary, [item], tx_hash, block)
         return True
 
     def _still_pending(self, tx_hash: bytes) -> bool:
@@ -293,7 +293,7 @@ class OutcomeSender:
                     again += rest
                 continue
             summary.recorded += len(part)
-            summary.breaches += self._recorded(part, tx_hash, mined.block_number)
+            self._tally(summary, part, tx_hash, mined.block_number)
         if reverted:
             raise ChainError(f"outcome transactions failed on chain: {', '.join(reverted)}")
         if again:
@@ -342,6 +342,15 @@ class OutcomeSender:
                 )
         dropped = {q.id for q in refused}
         return [q for q in queued if q.id not in dropped], states
+
+    def _tally(
+        self, summary: RunSummary, queued: Sequence[Queued], tx_hash: bytes, block: int
+    ) -> None:
+        """Record what is on chain, and count the breaches published and those proposed."""
+        summary.breaches += self._recorded(queued, tx_hash, block)
+        summary.proposed += [
+            hex32(q.commitment_hash) for q in queued if q.status == Status.PROPOSED
+        ]
 
     def _recorded(self, queued: Sequence[Queued], tx_hash: bytes, block: int) -> list[str]:
         """Outcomes are on chain: move their verifications on; publish breaches."""

@@ -15,7 +15,8 @@ class RunSummary:
     transactions: int = 0
     gas_used: int = 0
     recorded: int = 0
-    breaches: list[str] = field(default_factory=list)
+    breaches: list[str] = field(default_factory=list)  # published: their record ids
+    proposed: list[str] = field(default_factory=list)  # noticed, not published: hashes
     overdue_flagged: int = 0
     abandoned: int = 0
 
@@ -28,6 +29,7 @@ class RunSummary:
             "gas_used": self.gas_used,
             "recorded_on_chain": self.recorded,
             "breaches": self.breaches,
+            "proposed": self.proposed,
             "overdue_flagged": self.overdue_flagged,
             "abandoned": self.abandoned,
         }

@@ -211,6 +211,7 @@ def _run(
         gas_used=summary.gas_used,
         recorded_on_chain=summary.recorded,
         breaches=list(summary.breaches),
+        proposed=list(summary.proposed),
         overdue_flagged=summary.overdue_flagged,
         abandoned=summary.abandoned,
     )
