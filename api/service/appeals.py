@@ -17,7 +17,7 @@ from fastapi import Depends
 from starlette.concurrency import run_in_threadpool
 
 from api.service.context import ServiceContext
-from api.service.deps import ContextDep
+from api.service.deps import StoreDep, VaultDep
 from api.service.engines import department_actions, engine_refusals
 from api.service.problems import (
     ACTION_REFUSED,
@@ -27,7 +27,7 @@ from api.service.problems import (
     ProblemError,
 )
 from api.service.record_page import OBJECTION_MARK_EN, OBJECTION_MARK_ZH
-from ledger import Store
+from ledger import Store, Vault
 from verifier import BreachError, RecordsError, RepairTooEarlyError, UnknownRecordError
 from verifier.engine import (
     ObjectionOutcome,
@@ -47,20 +47,26 @@ def appeal_records(context: ServiceContext, *, sealing: bool = False) -> AppealR
     """The appeals on the service's store; `sealing`: with the vault (503 without the
     master key), to file, decide or read texts."""
     vault = None if context.intake is None else context.intake.vault
+    return open_appeals(context.store, vault, sealing=sealing)
+
+
+def open_appeals(store: Store, vault: Vault | None, *, sealing: bool = False) -> AppealRecords:
+    """The appeals on `store`, opened once per store; `sealing`: with the vault (503 without
+    the master key), to file, decide or read texts."""
     if sealing and vault is None:
         raise ProblemError(UNAVAILABLE, "the service was started without a master key")
-    opened = _opened.get(context.store)
+    opened = _opened.get(store)
     if opened is None or opened.vault is not vault:
-        opened = _opened[context.store] = AppealRecords(context.store, vault)
+        opened = _opened[store] = AppealRecords(store, vault)
     return opened
 
 
-async def get_appeals(context: ContextDep) -> AppealRecords:
+async def get_appeals(store: StoreDep, vault: VaultDep) -> AppealRecords:
     """The appeals on the service's store, for the public marks (opened once, in a thread:
     opening applies migrations)."""
-    opened = _opened.get(context.store)
+    opened = _opened.get(store)
     if opened is None:
-        opened = await run_in_threadpool(appeal_records, context)
+        opened = await run_in_threadpool(open_appeals, store, vault)
     return opened
 
 

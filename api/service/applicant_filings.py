@@ -101,7 +101,16 @@ def _statement(context: ServiceContext, filing: Filing) -> dict[str, Any]:
 
 def _rectification(context: ServiceContext, filing: Filing) -> dict[str, Any]:
     """Evidence for the commitment's open mismatch, within its rectification window."""
-    filed = file_rectification(context, filing.commitment, filing.text, by="applicant")
+    assert context.intake is not None  # _file checked
+    filed = file_rectification(
+        context.store,
+        context.records,
+        context.intake.vault,
+        context.today(),
+        filing.commitment,
+        filing.text,
+        by="applicant",
+    )
     return {"rectification": filed.to_json_obj()}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from api.service.appeals import appeal_records
+from api.service.appeals import open_appeals
 from api.service.applicant_auth import ApplicantSession
 from api.service.applicant_filings import filing_available
 from api.service.applicant_models import (
@@ -28,9 +28,8 @@ from api.service.applicant_models import (
     NoticeView,
     RectificationView,
 )
-from api.service.context import ServiceContext
 from api.service.problems import UNAVAILABLE, ProblemError
-from api.service.rectifications import rectification_records
+from api.service.rectifications import open_rectifications
 from ledger import (
     ErasedError,
     Hash32,
@@ -309,19 +308,24 @@ def applicant_view(
     )
 
 
-def view_for(context: ServiceContext, session: ApplicantSession) -> ApplicantView:
-    """The session's view over the service's store, as of the service's today, with the
-    appeals of each breach record."""
-    intake = context.intake
+def view_for(
+    session: ApplicantSession,
+    store: Store,
+    intake: Intake | None,
+    records: VerifierRecords,
+    on: date,
+) -> ApplicantView:
+    """The session's view over the service's store, as of the service's today (`on`), with
+    the appeals of each breach record."""
     if intake is None:
         raise ProblemError(UNAVAILABLE, "the service holds no master key: it cannot open documents")
-    appeals = appeal_records(context)
-    notices = _notice_records(context.store)
+    appeals = open_appeals(store, intake.vault)
+    notices = _notice_records(store)
 
     def appeals_of(record_id: str) -> list[dict[str, Any]]:
         return [appeal.to_json_obj() for appeal in appeals.for_record(record_id)]
 
-    filed_evidence = rectification_records(context)
+    filed_evidence = open_rectifications(store, intake.vault)
 
     def rectifications_of(commitment: Hash32) -> list[dict[str, Any]]:
         return [filing.to_json_obj() for filing in filed_evidence.for_commitment(commitment)]
@@ -339,9 +343,9 @@ def view_for(context: ServiceContext, session: ApplicantSession) -> ApplicantVie
     return applicant_view(
         session,
         intake,
-        context.records,
+        records,
         default_catalog(),
-        context.today(),
+        on,
         notices=notices_of,
         appeals=appeals_of,
         rectifications=rectifications_of,

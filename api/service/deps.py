@@ -37,6 +37,7 @@ from ledger import (
     InvalidHashError,
     Store,
     StoredCommitment,
+    Vault,
     hex32,
     load_json_bytes,
     to_hash32,
@@ -90,6 +91,11 @@ async def get_intake(context: ContextDep) -> Intake | None:
     return context.intake
 
 
+async def get_vault(intake: IntakeDep) -> Vault | None:
+    """The master key's vault, to seal and open personal data; None without a master key."""
+    return None if intake is None else intake.vault
+
+
 async def get_limiter(context: ContextDep) -> RateLimiter:
     """The public routes' rate limiter, per client."""
     return context.limiter
@@ -116,18 +122,18 @@ RecordsDep = Annotated[VerifierRecords, Depends(get_records)]
 TokensDep = Annotated[TokenStore, Depends(get_tokens)]
 ChainDep = Annotated[ChainLink, Depends(get_chain)]
 IntakeDep = Annotated[Intake | None, Depends(get_intake)]
+VaultDep = Annotated[Vault | None, Depends(get_vault)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 KeysDep = Annotated[DepartmentKeys, Depends(get_keys)]
 BackgroundDep = Annotated[BackgroundTasks, Depends(get_background)]
 TodayDep = Annotated[date, Depends(get_today)]
 
 
-def get_feed_store(request: Request, store: StoreDep, intake: IntakeDep) -> FeedStore:
+def get_feed_store(request: Request, store: StoreDep, vault: VaultDep) -> FeedStore:
     """The feed over the service's store, opened once per app (opening applies migrations,
     so this one runs in the thread pool); the master key opens its sealed cursor key."""
     feed: FeedStore | None = getattr(request.app.state, "feed", None)
     if feed is None or feed.store is not store:
-        vault = None if intake is None else intake.vault
         feed = request.app.state.feed = FeedStore(store, vault)
     return feed
 

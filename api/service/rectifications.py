@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import weakref
+from datetime import date
 
 from api.service.context import ServiceContext
 from api.service.engines import department_actions, engine_refusals
@@ -21,9 +22,15 @@ from api.service.problems import (
     UNAVAILABLE,
     ProblemError,
 )
-from ledger import Hash32, Store, hex32
+from ledger import Hash32, Store, Vault, hex32
 from verifier import RecordsError
-from verifier.records import AppealTextError, FiledBy, Rectification, RectificationRecords
+from verifier.records import (
+    AppealTextError,
+    FiledBy,
+    Rectification,
+    RectificationRecords,
+    VerifierRecords,
+)
 
 _opened: weakref.WeakKeyDictionary[Store, RectificationRecords] = weakref.WeakKeyDictionary()
 
@@ -34,25 +41,40 @@ def rectification_records(
     """The rectification filings on the service's store; `sealing`: with the vault (503
     without the master key), to file or read texts."""
     vault = None if context.intake is None else context.intake.vault
+    return open_rectifications(context.store, vault, sealing=sealing)
+
+
+def open_rectifications(
+    store: Store, vault: Vault | None, *, sealing: bool = False
+) -> RectificationRecords:
+    """The rectification filings on `store`, opened once per store; `sealing`: with the
+    vault (503 without the master key), to file or read texts."""
     if sealing and vault is None:
         raise ProblemError(UNAVAILABLE, "the service was started without a master key")
-    opened = _opened.get(context.store)
+    opened = _opened.get(store)
     if opened is None or opened.vault is not vault:
-        opened = _opened[context.store] = RectificationRecords(context.store, vault)
+        opened = _opened[store] = RectificationRecords(store, vault)
     return opened
 
 
 def file_rectification(
-    context: ServiceContext, commitment: Hash32, text: str, *, by: FiledBy
+    store: Store,
+    records: VerifierRecords,
+    vault: Vault | None,
+    on: date,
+    commitment: Hash32,
+    text: str,
+    *,
+    by: FiledBy,
 ) -> Rectification:
-    """File evidence for the commitment's open mismatch, within its window (409 naming the
-    deadline outside it; 422 for a blank or too long text). Nothing is stored on refusal.
-    The caller has checked who may file for the commitment."""
-    stored = context.store.get(commitment)
+    """File evidence for the commitment's open mismatch as of `on`, within its window (409
+    naming the deadline outside it; 422 for a blank or too long text; 503 without the
+    vault). Nothing is stored on refusal. The caller has checked who may file for the
+    commitment."""
+    stored = store.get(commitment)
     if stored is None:
         raise ProblemError(NOT_FOUND, f"no commitment {hex32(commitment)} in the store")
-    on = context.today()
-    verification = context.records.verification(commitment)
+    verification = records.verification(commitment)
     deadline = None if verification is None else verification.rectify_by
     if verification is None or verification.state != "mismatch":
         since = "" if deadline is None else f" (its window closed on {deadline.isoformat()})"
@@ -68,9 +90,9 @@ def file_rectification(
             f"the rectification window {closed}: nothing was stored",
             rectify_by=None if deadline is None else deadline.isoformat(),
         )
-    records = rectification_records(context, sealing=True)
+    filings = open_rectifications(store, vault, sealing=True)
     try:
-        return records.add(commitment, stored.department, by, on, deadline, text)
+        return filings.add(commitment, stored.department, by, on, deadline, text)
     except AppealTextError as exc:
         raise ProblemError(INVALID_REQUEST, str(exc)) from None
 

@@ -22,6 +22,15 @@ TAKES_THE_CONTEXT = {
     "run_verification",
     "post_confirm",  # notice and defence: the department's actions, like the four above
     "post_defence_decision",
+    "post_objection_decision",  # an upheld objection: the department's withdraw action
+    "post_repair_decision",  # a granted repair: the department's repair action
+    "decide_evidence",  # accepted evidence: the department's rectify action
+    "complete_task",  # the last task's answer settles through the department's actions
+    # Filings through verifier.engine, with the records, settings, today and sealing vault:
+    "post_objection",
+    "post_repair_application",
+    "file_json",  # the applicant's filings: an objection, a repair, a statement, evidence
+    "applicant_file",  # the same filings from the applicant's page
 }
 
 

@@ -21,12 +21,21 @@ from api.service.appeals import (
     decide_objection,
     decide_repair,
     file_objection,
+    open_appeals,
 )
 from api.service.context import ServiceContext
-from api.service.deps import ContextDep, DepartmentDep, VerifierDep, require_department
+from api.service.deps import (
+    ContextDep,
+    DepartmentDep,
+    StoreDep,
+    VaultDep,
+    VerifierDep,
+    require_department,
+)
 from api.service.problems import INVALID_REQUEST, NOT_FOUND, ProblemError, problem_responses
 from api.service.tokens import Principal
-from verifier.records import Appeal, AppealKind, AppealState
+from ledger import Store, Vault
+from verifier.records import Appeal, AppealKind, AppealRecords, AppealState
 
 router = APIRouter(prefix="/v1", tags=["appeals"])
 
@@ -128,9 +137,9 @@ def _own_record(context: ServiceContext, record_id: str, principal: Principal) -
 
 
 def _own_appeal(
-    context: ServiceContext, appeal_id: str, kind: AppealKind, principal: Principal
+    appeals: AppealRecords, appeal_id: str, kind: AppealKind, principal: Principal
 ) -> Appeal:
-    appeal = appeal_records(context).get(appeal_id[:64])
+    appeal = appeals.get(appeal_id[:64])
     what = "objection" if kind == "objection" else "repair application"
     if appeal is None or appeal.kind != kind:
         raise ProblemError(NOT_FOUND, f"no {what} {appeal_id[:64]}")
@@ -138,8 +147,8 @@ def _own_appeal(
     return appeal
 
 
-def _detail(context: ServiceContext, appeal: Appeal) -> AppealDetail:
-    texts = appeal_records(context, sealing=True).texts(appeal.id)
+def _detail(store: Store, vault: Vault | None, appeal: Appeal) -> AppealDetail:
+    texts = open_appeals(store, vault, sealing=True).texts(appeal.id)
     return AppealDetail(
         **appeal.to_json_obj(),
         text=texts.text,
@@ -165,13 +174,14 @@ LimitQuery = Annotated[int, Query(ge=1, le=500)]
 
 
 def _list(
-    context: ServiceContext,
+    store: Store,
+    vault: Vault | None,
     principal: Principal,
     kind: AppealKind,
     state: AppealState | None,
     limit: int,
 ) -> AppealList:
-    found = appeal_records(context).listed(principal.department, kind, state, limit)
+    found = open_appeals(store, vault).listed(principal.department, kind, state, limit)
     return AppealList(appeals=[_view(a) for a in found])
 
 
@@ -216,22 +226,24 @@ async def post_objection(
 )
 async def list_objections(
     principal: DepartmentDep,
-    context: ContextDep,
+    store: StoreDep,
+    vault: VaultDep,
     state: StateQuery = None,
     limit: LimitQuery = 100,
 ) -> AppealList:
     """The token's department's objections (in `state`, if given), oldest first."""
-    return await run_in_threadpool(_list, context, principal, "objection", state, limit)
+    return await run_in_threadpool(_list, store, vault, principal, "objection", state, limit)
 
 
 @router.get("/objections/{appeal_id}", summary="One objection with its texts", responses=_REFUSALS)
 async def get_objection(
-    appeal_id: str, principal: DepartmentDep, context: ContextDep
+    appeal_id: str, principal: DepartmentDep, store: StoreDep, vault: VaultDep
 ) -> AppealDetail:
     """The objection, its reason and evidence, and the decision's reasons once decided."""
 
     def read() -> AppealDetail:
-        return _detail(context, _own_appeal(context, appeal_id, "objection", principal))
+        appeals = open_appeals(store, vault)
+        return _detail(store, vault, _own_appeal(appeals, appeal_id, "objection", principal))
 
     return await run_in_threadpool(read)
 
@@ -239,7 +251,7 @@ async def get_objection(
 def _decide_objection(
     context: ServiceContext, appeal_id: str, principal: Principal, body: ObjectionDecisionRequest
 ) -> AppealView:
-    appeal = _own_appeal(context, appeal_id, "objection", principal)
+    appeal = _own_appeal(appeal_records(context), appeal_id, "objection", principal)
     decided = decide_objection(
         context,
         appeal.id,
@@ -306,12 +318,13 @@ async def post_repair_application(
 )
 async def list_repair_applications(
     principal: DepartmentDep,
-    context: ContextDep,
+    store: StoreDep,
+    vault: VaultDep,
     state: StateQuery = None,
     limit: LimitQuery = 100,
 ) -> AppealList:
     """The token's department's repair applications (in `state`, if given), oldest first."""
-    return await run_in_threadpool(_list, context, principal, "repair", state, limit)
+    return await run_in_threadpool(_list, store, vault, principal, "repair", state, limit)
 
 
 @router.get(
@@ -320,12 +333,13 @@ async def list_repair_applications(
     responses=_REFUSALS,
 )
 async def get_repair_application(
-    appeal_id: str, principal: DepartmentDep, context: ContextDep
+    appeal_id: str, principal: DepartmentDep, store: StoreDep, vault: VaultDep
 ) -> AppealDetail:
     """The application, its evidence, and the decision's reasons once decided."""
 
     def read() -> AppealDetail:
-        return _detail(context, _own_appeal(context, appeal_id, "repair", principal))
+        appeals = open_appeals(store, vault)
+        return _detail(store, vault, _own_appeal(appeals, appeal_id, "repair", principal))
 
     return await run_in_threadpool(read)
 
@@ -333,7 +347,7 @@ async def get_repair_application(
 def _decide_repair(
     context: ServiceContext, appeal_id: str, principal: Principal, body: RepairDecisionRequest
 ) -> AppealView:
-    appeal = _own_appeal(context, appeal_id, "repair", principal)
+    appeal = _own_appeal(appeal_records(context), appeal_id, "repair", principal)
     decided = decide_repair(
         context,
         appeal.id,

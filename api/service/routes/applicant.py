@@ -52,7 +52,15 @@ from api.service.applicant_page import (
 )
 from api.service.applicant_view import view_for
 from api.service.context import ServiceContext
-from api.service.deps import ContextDep, HashDep, IntakeDep, RateLimit
+from api.service.deps import (
+    ContextDep,
+    HashDep,
+    IntakeDep,
+    RateLimit,
+    RecordsDep,
+    StoreDep,
+    TodayDep,
+)
 from api.service.problems import (
     INVALID_REQUEST,
     NOT_IMPLEMENTED,
@@ -160,12 +168,19 @@ def end_session(
     summary="The applicant's own commitments, outcomes, deadlines, notices and breaches",
     responses=problem_responses(401, 429, 503),
 )
-def my_commitments(session: SessionDep, context: ContextDep, response: Response) -> ApplicantView:
+def my_commitments(
+    session: SessionDep,
+    store: StoreDep,
+    intake: IntakeDep,
+    records: RecordsDep,
+    on: TodayDep,
+    response: Response,
+) -> ApplicantView:
     """Each claim beside the department's data (source, time, hash of what it returned),
     every deadline, every notice sent, every breach record with its status and appeals, and
     where to file a statement, rectification evidence, an objection or a repair application."""
     response.headers.update(NO_STORE)
-    return view_for(context, session)
+    return view_for(session, store, intake, records, on)
 
 
 def _file(context: ServiceContext, session: ApplicantSession, filing: Filing) -> FilingAnswer:
@@ -228,13 +243,21 @@ def _cookie_session(request: Request, auth: ApplicantAuth) -> ApplicantSession |
 
 
 @page.get("/applicant")
-def applicant_page(request: Request, auth: AuthDep, context: ContextDep) -> HTMLResponse:
+def applicant_page(
+    request: Request,
+    auth: AuthDep,
+    store: StoreDep,
+    intake: IntakeDep,
+    records: RecordsDep,
+    on: TodayDep,
+) -> HTMLResponse:
     """The sign-in form, or the applicant's own file when the cookie's session is live."""
     session = _cookie_session(request, auth)
-    if session is None or context.intake is None:
-        return _html(render_sign_in_page(intake_open=context.intake is not None))
+    if session is None or intake is None:
+        return _html(render_sign_in_page(intake_open=intake is not None))
     filed = request.query_params.get("filed")
-    return _html(render_view_page(view_for(context, session), session.csrf_token, filed=filed))
+    view = view_for(session, store, intake, records, on)
+    return _html(render_view_page(view, session.csrf_token, filed=filed))
 
 
 def _page_problem(exc: ProblemError) -> HTMLResponse:

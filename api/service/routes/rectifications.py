@@ -8,6 +8,7 @@ recorded on chain with its verifier account (the mismatch is kept).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
@@ -15,16 +16,26 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.service.context import ServiceContext
-from api.service.deps import ContextDep, DepartmentDep, HashDep, VerifierDep, own_commitment
+from api.service.deps import (
+    ContextDep,
+    DepartmentDep,
+    HashDep,
+    RecordsDep,
+    StoreDep,
+    TodayDep,
+    VaultDep,
+    VerifierDep,
+    own_commitment,
+)
 from api.service.problems import INVALID_REQUEST, ProblemError, problem_responses
 from api.service.rectifications import (
     decide_rectification,
     file_rectification,
-    rectification_records,
+    open_rectifications,
 )
 from api.service.tokens import Principal
-from ledger import Hash32
-from verifier.records import Rectification
+from ledger import Hash32, Store, Vault
+from verifier.records import Rectification, VerifierRecords
 
 router = APIRouter(prefix="/v1", tags=["rectifications"])
 
@@ -81,10 +92,17 @@ def _decided_by(principal: Principal) -> str:
 
 
 def _file(
-    context: ServiceContext, digest: Hash32, principal: Principal, body: RectificationRequest
+    store: Store,
+    records: VerifierRecords,
+    vault: Vault | None,
+    on: date,
+    digest: Hash32,
+    principal: Principal,
+    body: RectificationRequest,
 ) -> RectificationAnswer:
-    own_commitment(context.store, digest, principal)
-    return _answer(file_rectification(context, digest, body.text, by="officer"))
+    own_commitment(store, digest, principal)
+    filed = file_rectification(store, records, vault, on, digest, body.text, by="officer")
+    return _answer(filed)
 
 
 @router.post(
@@ -94,11 +112,17 @@ def _file(
     status_code=201,
 )
 async def file_evidence(
-    digest: HashDep, principal: DepartmentDep, context: ContextDep, body: RectificationRequest
+    digest: HashDep,
+    principal: DepartmentDep,
+    store: StoreDep,
+    records: RecordsDep,
+    vault: VaultDep,
+    on: TodayDep,
+    body: RectificationRequest,
 ) -> RectificationAnswer:
     """For an officer of the commitment's department, during its mismatch's rectification
     window (409 naming `rectify_by` outside it, nothing stored). The text is sealed."""
-    return await run_in_threadpool(_file, context, digest, principal, body)
+    return await run_in_threadpool(_file, store, records, vault, on, digest, principal, body)
 
 
 _PARAMS = frozenset({"state", "limit"})
@@ -112,7 +136,8 @@ _PARAMS = frozenset({"state", "limit"})
 async def list_evidence(
     request: Request,
     principal: DepartmentDep,
-    context: ContextDep,
+    store: StoreDep,
+    vault: VaultDep,
     state: Literal["open", "accepted", "rejected"] | None = None,
     limit: int = Query(default=100, ge=1, le=500),
 ) -> RectificationList:
@@ -121,7 +146,7 @@ async def list_evidence(
     if unknown:
         raise ProblemError(INVALID_REQUEST, f"unknown query parameter {sorted(unknown)[0]!r}")
     found = await run_in_threadpool(
-        lambda: rectification_records(context).listed(principal.department, state, limit)
+        lambda: open_rectifications(store, vault).listed(principal.department, state, limit)
     )
     return RectificationList(
         department=principal.department, rectifications=[_answer(f) for f in found]

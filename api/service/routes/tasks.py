@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.service.context import ServiceContext
-from api.service.deps import ContextDep, DepartmentDep, HashDep, VerifierDep
+from api.service.deps import ContextDep, DepartmentDep, HashDep, StoreDep, VerifierDep
 from api.service.engines import department_actions, engine_refusals
 from api.service.problems import (
     ACTION_REFUSED,
@@ -27,7 +27,7 @@ from api.service.problems import (
     problem_responses,
 )
 from api.service.tokens import Principal
-from ledger import Hash32, hex32
+from ledger import Hash32, Store, hex32
 from verifier.engine import TaskDesk
 from verifier.records import MAX_TASK_NOTE, MAX_TASK_PAGE, TaskError, TaskRecords, TaskRow
 
@@ -102,7 +102,7 @@ def _view(row: TaskRow) -> TaskView:
 
 
 def _work_list(
-    context: ServiceContext,
+    store: Store,
     principal: Principal,
     kind: str | None,
     due_before: date | None,
@@ -110,7 +110,7 @@ def _work_list(
     offset: int,
     limit: int,
 ) -> TaskList:
-    records = TaskRecords(context.store)
+    records = TaskRecords(store)
     page = records.work_list(
         principal.department,
         kind=kind,
@@ -151,7 +151,7 @@ async def _known_query(request: Request) -> None:
 )
 async def list_tasks(
     principal: DepartmentDep,
-    context: ContextDep,
+    store: StoreDep,
     kind: Literal["document_review", "on_site_check", "assistance_request"] | None = None,
     due_before: Annotated[date | None, Query(description="Due on a day before this")] = None,
     status: Literal["open", "done"] = "open",
@@ -160,7 +160,7 @@ async def list_tasks(
 ) -> TaskList:
     """The token's department's tasks and the assistance requests addressed to it."""
     return await run_in_threadpool(
-        _work_list, context, principal, kind, due_before, status, offset, limit
+        _work_list, store, principal, kind, due_before, status, offset, limit
     )
 
 
