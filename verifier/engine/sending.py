@@ -47,6 +47,7 @@ from verifier.engine.refusals import named_by, refusal_reason
 from verifier.engine.summary import RunSummary
 from verifier.engine.worker import Anchoring
 from verifier.errors import VerificationError
+from verifier.public_text import breach_facts, document_number
 from verifier.records import (
     NoticeRecords,
     RecordedOutcome,
@@ -468,9 +469,9 @@ class OutcomeSender:
             applicant,
             matter,
             item.commitment_hash,
-            facts=_facts(report, matter),
+            facts=breach_facts(report.comparisons(), matter) or "承诺内容经核查不实。",
             decision=f"撤销{matter.name}审批决定，记入失信记录",
-            document_number=f"京{self.department}承诺〔{on.year}〕{item.id:06d}号",
+            document_number=document_number(self.department, on.year, item.id),
             decision_date=on,
             evidence=BreachEvidence(
                 chain_id=self.ledger.chain.chain_id,
@@ -540,15 +541,6 @@ def _gas_for(part: Sequence[Queued], items: Sequence[OutcomeItem]) -> int | None
         return None
     gas = _GAS_BASE + sum(_item_gas(i) for i in items)
     return gas if gas <= _GAS_CAP else None
-
-
-def _facts(report: SignedReport, matter: Matter) -> str:
-    specs = {spec.key: spec for spec in matter.claims}
-    failed = [c for c in report.comparisons() if c.verdict == "disagree"]
-    parts = [f"{specs[c.key].description}：{c.detail}" for c in failed if c.key in specs]
-    if not parts:
-        return f"承诺内容经核查不实（{report.note or report.outcome}）"
-    return "承诺内容与核查数据不符：" + "；".join(parts)
 
 
 def department_sender(

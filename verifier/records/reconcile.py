@@ -61,6 +61,7 @@ from verifier.breaches import BreachEvidence, BreachRecord, make_breach_record
 from verifier.calendar import WorkingDays, default_calendar
 from verifier.catalog import Catalog
 from verifier.errors import BreachError, RecordsError
+from verifier.public_text import document_number
 from verifier.records.facade import VerifierRecords
 from verifier.records.tables import breach_records, verifications_table
 from verifier.records.verifications import RecordedOutcome
@@ -582,7 +583,7 @@ class ChainReconciler:
             event.commitment,
             facts=f"经链上记录认定承诺不实（证据 {hex32(event.evidence)}）",
             decision=f"撤销{matter.name}审批决定，记入失信记录",
-            document_number=f"京{stored.department}承诺〔{on.year}〕链{event.block_number}号",
+            document_number=document_number(stored.department, on.year, f"链{event.block_number}"),
             decision_date=on,
             evidence=BreachEvidence(
                 chain_id=self.ledger.chain.chain_id,
