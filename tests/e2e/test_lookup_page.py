@@ -33,7 +33,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     chain = Chain.embedded()
     with open_world(chain, tmp_path) as world:
         world.commit_kind("false")
-        [breach_id] = world.engine.run(DAY).breaches
+        world.engine.run(DAY)
+        [breach_id] = world.publish(DAY)  # an officer confirms the proposed breach
         breach = world.engine.records.breach(breach_id)
         assert breach is not None
         (tmp_path / "deployment.json").write_text(

@@ -188,13 +188,32 @@ def test_a_run_dates_its_breaches_and_deadlines_as_the_chain_and_the_feed_do(
         sources = ("--sources-url", url, "--sources-token-file", token)
         result = ok_json(ledger.run(*sources, "--json"))
     assert result["on"] == DAY.isoformat()
-    assert result["breaches"]
+    assert result["breaches"] == []  # proposed first: the applicants are told
+    assert result["proposed"]
+
+    # The department's keys where the service (and its commands) look for them.
+    keys_dir = ledger.tmp_path / "keys"
+    (keys_dir / HRSS).mkdir(parents=True)
+    shutil.copy(ledger.keys["report"], keys_dir / HRSS / "report.pem")
+    shutil.copy(ledger.keys["verifier"], keys_dir / HRSS / "verifier.json")
+    # An officer confirms each proposed breach the same day: it is published.
+    monkeypatch.setenv("COMMITLEDGER_STORE_URL", ledger.store)
+    monkeypatch.setenv("COMMITLEDGER_DEPLOYMENT_FILE", str(ledger.deployment))
+    monkeypatch.setenv("COMMITLEDGER_MASTER_KEY_FILE", str(ledger.keys["master"]))
+    monkeypatch.setenv("COMMITLEDGER_KEYS_DIR", str(keys_dir))
+    reasons = ledger.tmp_path / "reasons.txt"
+    reasons.write_text("经核查，承诺不实，予以认定。\n", encoding="utf-8")
+    for proposed in result["proposed"]:
+        confirm = ("--department", HRSS, "--officer", "officer", "--reasons-file", reasons)
+        ok_json(
+            cli("notices", "confirm", proposed, *confirm, "--data-dir", ledger.tmp_path, "--json")
+        )
 
     # The public list.
     listed = ok_json(
         cli("verify", "breaches", "--store", ledger.store, "--on", DAY.isoformat(), "--json")
     )
-    assert listed["total"] == len(result["breaches"])
+    assert listed["total"] == len(result["proposed"])
     catalog = default_catalog()
     for row in listed["records"]:
         assert row["decision_date"] == DAY.isoformat()
@@ -204,9 +223,6 @@ def test_a_run_dates_its_breaches_and_deadlines_as_the_chain_and_the_feed_do(
         assert run_start.day_of_block_time(ledger.node.block_timestamp(row["block"])) == DAY
 
     # The feed.
-    keys_dir = ledger.tmp_path / "keys"
-    (keys_dir / HRSS).mkdir(parents=True)
-    shutil.copy(ledger.keys["report"], keys_dir / HRSS / "report.pem")
     common = ("--store", ledger.store, "--master-key-file", ledger.keys["master"])
     ok_json(
         cli(
