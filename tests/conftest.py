@@ -3,6 +3,7 @@ and the markers `node`, `db`, `browser`, put on each test by what it needs (see 
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 
@@ -13,6 +14,18 @@ from support.markers import needs
 from ledger import ANVIL_BINARY, AnvilNode, Chain
 
 pytest_plugins = ["support.postgres"]  # a PostgreSQL cluster, the `store` fixtures
+
+# ---------------------------------------------------------------------- workers
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`make test` runs two pytest-xdist workers, whose environment says COLUMNS=80 and
+    LINES=24 (execnet's): the command line's output would be cut as on an 80-column
+    terminal, unlike a plain run, where stdout is a pipe of no width."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
+
 
 # ---------------------------------------------------------------------- markers
 
