@@ -29,7 +29,8 @@ from sqlalchemy import (
     select,
 )
 
-from ledger import Hash32, Store, apply_migrations, hex32, migrations_table
+from ledger import Hash32, Store, hex32, migrations_table
+from verifier.records.own_table import OwnTable
 
 AccessPurpose = Literal["verification", "manual_check"]
 PURPOSES: tuple[AccessPurpose, ...] = ("verification", "manual_check")
@@ -103,14 +104,11 @@ def _access(row: Any) -> Access:
     )
 
 
-class AccessLog:
+class AccessLog(OwnTable):
     """The access log in the store (its table made or migrated on first use)."""
 
     def __init__(self, store: Store) -> None:
-        self.store = store
-        self._writer = store.engine.execution_options(immediate=True)
-        with self._writer.begin() as connection:
-            apply_migrations(connection, access_migrations, MIGRATIONS)
+        super().__init__(store, access_migrations, MIGRATIONS)
 
     def record(self, accesses: Sequence[Access]) -> int:
         """Log `accesses` in one insert; return how many."""

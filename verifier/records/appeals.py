@@ -21,7 +21,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
-    Engine,
     Float,
     Index,
     LargeBinary,
@@ -39,10 +38,10 @@ from ledger import (
     InvalidDocumentError,
     Store,
     Vault,
-    apply_migrations,
     migrations_table,
 )
 from verifier.errors import RecordsError, UnknownRecordError
+from verifier.records.own_table import SealedTexts
 from verifier.records.tables import breach_records
 
 AppealKind = Literal["objection", "repair"]
@@ -204,22 +203,14 @@ _SEALED = frozenset({"filing_sealed", "filing_key", "reasons_sealed", "reasons_k
 _COLUMNS = [c for c in appeals.c if c.name not in _SEALED]  # lists need no key
 
 
-class AppealRecords:
+class AppealRecords(SealedTexts):
     """The appeals table on a ledger store's database; `vault` seals and opens the texts
     (None: lists and flags only)."""
 
-    def __init__(self, store: Store, vault: Vault | None = None) -> None:
-        self.store = store
-        self.vault = vault
-        self._engine: Engine = store.engine
-        self._writer = store.engine.execution_options(immediate=True)
-        with self._writer.begin() as connection:
-            apply_migrations(connection, appeal_migrations, MIGRATIONS)
+    TEXTS = "appeals' texts"
 
-    def _vault(self) -> Vault:
-        if self.vault is None:
-            raise RecordsError("appeals' texts need the master key (COMMITLEDGER_MASTER_KEY)")
-        return self.vault
+    def __init__(self, store: Store, vault: Vault | None = None) -> None:
+        super().__init__(store, vault, appeal_migrations, MIGRATIONS)
 
     # ------------------------------------------------------------------ writes
 

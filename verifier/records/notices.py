@@ -25,7 +25,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
-    Engine,
     Float,
     Index,
     Integer,
@@ -38,8 +37,9 @@ from sqlalchemy import (
     update,
 )
 
-from ledger import Hash32, InvalidDocumentError, Store, Vault, apply_migrations, migrations_table
+from ledger import Hash32, InvalidDocumentError, Store, Vault, migrations_table
 from verifier.errors import RecordsError
+from verifier.records.own_table import OwnTable
 
 NoticeState = Literal["open", "published", "defended"]
 StatementBy = Literal["applicant", "officer"]
@@ -257,15 +257,11 @@ def _delivery(row: Any) -> Delivery:
     )
 
 
-class NoticeRecords:
+class NoticeRecords(OwnTable):
     """Notices, their deliveries and statements, on the same database as a ledger `Store`."""
 
     def __init__(self, store: Store) -> None:
-        self.store = store
-        self._engine: Engine = store.engine
-        self._writer = store.engine.execution_options(immediate=True)
-        with self._writer.begin() as connection:
-            apply_migrations(connection, notice_migrations, MIGRATIONS)
+        super().__init__(store, notice_migrations, MIGRATIONS)
 
     # ------------------------------------------------------------------ notices
 

@@ -34,9 +34,10 @@ from sqlalchemy import (
     update,
 )
 
-from ledger import Hash32, Store, Vault, apply_migrations, hex32, migrations_table
+from ledger import Hash32, Store, Vault, hex32, migrations_table
 from verifier.errors import RecordsError, UnknownRecordError
 from verifier.records.appeals import FiledBy, bounded_text
+from verifier.records.own_table import SealedTexts
 
 RectificationState = Literal["open", "accepted", "rejected"]
 
@@ -127,22 +128,14 @@ def _aad(filing_id: str) -> bytes:
     return f"rectification:{filing_id}:text".encode("ascii")
 
 
-class RectificationRecords:
+class RectificationRecords(SealedTexts):
     """The rectifications table on a ledger store's database; `vault` seals and opens the
     texts (None: lists only)."""
 
-    def __init__(self, store: Store, vault: Vault | None = None) -> None:
-        self.store = store
-        self.vault = vault
-        self._engine: Engine = store.engine
-        self._writer = store.engine.execution_options(immediate=True)
-        with self._writer.begin() as connection:
-            apply_migrations(connection, rectification_migrations, MIGRATIONS)
+    TEXTS = "rectification texts"
 
-    def _vault(self) -> Vault:
-        if self.vault is None:
-            raise RecordsError("rectification texts need the master key (COMMITLEDGER_MASTER_KEY)")
-        return self.vault
+    def __init__(self, store: Store, vault: Vault | None = None) -> None:
+        super().__init__(store, vault, rectification_migrations, MIGRATIONS)
 
     def add(
         self,
