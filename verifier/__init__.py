@@ -105,6 +105,7 @@ if TYPE_CHECKING:
         sql_source_table,
         subject_digest,
     )
+    from verifier.working_time import BEIJING, DEFAULT_OFFICE_HOURS, OfficeHours, OfficePeriod
 
 # Each public name and the module that defines it: loaded on first use, so that
 # importing one name does not import the whole package (and web3 with it).
@@ -189,10 +190,16 @@ _SURFACE = {
     "VerificationReport": "verifier.reports",
     "verify_report": "verifier.reports",
     "WorkingDays": "verifier.calendar",
+    "BEIJING": "verifier.working_time",
+    "DEFAULT_OFFICE_HOURS": "verifier.working_time",
+    "OfficeHours": "verifier.working_time",
+    "OfficePeriod": "verifier.working_time",
 }
 
 __all__ = [
+    "BEIJING",
     "BOOKING_LAG_MONTHS",
+    "DEFAULT_OFFICE_HOURS",
     "DEPARTMENTS_FILE",
     "MATTERS_DIR",
     "SEVERITY_ZH",
@@ -217,6 +224,8 @@ __all__ = [
     "HttpSource",
     "Matter",
     "Notice",
+    "OfficeHours",
+    "OfficePeriod",
     "PublicationPeriod",
     "RecordsError",
     "RepairTooEarlyError",
