@@ -105,7 +105,14 @@ if TYPE_CHECKING:
         sql_source_table,
         subject_digest,
     )
-    from verifier.working_time import BEIJING, DEFAULT_OFFICE_HOURS, OfficeHours, OfficePeriod
+    from verifier.working_time import (
+        BEIJING,
+        DEFAULT_OFFICE_HOURS,
+        OFFICE_HOURS_MAX_CHARS,
+        OfficeHours,
+        OfficePeriod,
+        parse_periods,
+    )
 
 # Each public name and the module that defines it: loaded on first use, so that
 # importing one name does not import the whole package (and web3 with it).
@@ -194,6 +201,8 @@ _SURFACE = {
     "DEFAULT_OFFICE_HOURS": "verifier.working_time",
     "OfficeHours": "verifier.working_time",
     "OfficePeriod": "verifier.working_time",
+    "OFFICE_HOURS_MAX_CHARS": "verifier.working_time",
+    "parse_periods": "verifier.working_time",
 }
 
 __all__ = [
@@ -202,6 +211,7 @@ __all__ = [
     "DEFAULT_OFFICE_HOURS",
     "DEPARTMENTS_FILE",
     "MATTERS_DIR",
+    "OFFICE_HOURS_MAX_CHARS",
     "SEVERITY_ZH",
     "Answer",
     "BreachError",
@@ -271,6 +281,7 @@ __all__ = [
     "mask_person_name",
     "merge_catalogs",
     "normalise_text",
+    "parse_periods",
     "publication_over",
     "publication_period",
     "publicly_listed",

@@ -153,6 +153,10 @@ class Matter(_Data):
     sampling_seed: str = Field(default="", max_length=64)
     # The decision time limit (办结时限) in working days, 0.5 for a half day; None: none set.
     decision_limit_working_days: float | None = Field(default=None, gt=0, le=60)
+    # An online application's approval decision is due this many working days of office time
+    # after receipt (网上办理半日办结: half a day); at the counter it is made on the spot
+    # (`verifier.OfficeHours.decision_due`).
+    online_decision_working_days: float = Field(default=0.5, gt=0, le=60)
     commitment_type: CommitmentType = "certificate_replacing"
     # Each condition of the notice and what checks it; `earlier_notices`: versions that were
     # in force before `notice` (commitments signed then still name their hashes).

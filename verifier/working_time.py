@@ -19,7 +19,14 @@ from typing import Literal
 
 from verifier.calendar import WorkingDays, default_calendar
 
-__all__ = ["BEIJING", "DEFAULT_OFFICE_HOURS", "OfficeHours", "OfficePeriod"]
+__all__ = [
+    "BEIJING",
+    "DEFAULT_OFFICE_HOURS",
+    "OFFICE_HOURS_MAX_CHARS",
+    "OfficeHours",
+    "OfficePeriod",
+    "parse_periods",
+]
 
 # China keeps one time zone and no daylight saving time: a fixed offset is exact.
 BEIJING = timezone(timedelta(hours=8), "CST")

@@ -27,6 +27,7 @@ from pydantic_settings import (
 )
 
 from ledger import InvalidDocumentError
+from verifier import DEFAULT_OFFICE_HOURS, OFFICE_HOURS_MAX_CHARS, parse_periods
 
 KIB = 1024
 ENV_PREFIX = "COMMITLEDGER_"
@@ -177,6 +178,12 @@ class Settings(BaseSettings):
         le=60,
         description="Working days a department has to decide a repair application (信用修复).",
     )
+    office_hours: str = Field(
+        default=DEFAULT_OFFICE_HOURS,
+        max_length=OFFICE_HOURS_MAX_CHARS,
+        description="The departments' office periods in Beijing time on working days, like "
+        "09:00-12:00,13:00-17:00: one working day of a decision limit is their sum.",
+    )
     notice_gateways: dict[str, str] = Field(
         default={},
         description="Each department's messaging gateway, its code to a URL: notices of "
@@ -239,6 +246,11 @@ class Settings(BaseSettings):
         if value in ("anvil", "embedded") or value.startswith(("http://", "https://")):
             return value
         raise ValueError("chain must be anvil, embedded or an http(s) JSON-RPC URL")
+
+    @field_validator("office_hours")
+    @classmethod
+    def _office_periods(cls, value: str) -> str:
+        return ",".join(str(period) for period in parse_periods(value))
 
     @field_validator("trusted_proxies")
     @classmethod
