@@ -30,7 +30,7 @@ from ledger import (
     Vault,
     VaultError,
 )
-from verifier import configure_catalog_dir, default_catalog
+from verifier import DEFAULT_OFFICE_HOURS, OfficeHours, configure_catalog_dir, default_catalog
 from verifier.records import VerifierRecords
 
 log = logging.getLogger("commitledger.service")
@@ -160,6 +160,8 @@ class ServiceContext:
     # The platform's (Beijing) day, which the chain's blocks and the feed are read in.
     today: Callable[[], date] = field(default=platform_today)
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
+    # Office periods on the official calendar's working days: when decisions are due.
+    hours: OfficeHours = field(default_factory=lambda: OfficeHours.parse(DEFAULT_OFFICE_HOURS))
 
     @classmethod
     def open(
@@ -198,6 +200,7 @@ class ServiceContext:
                 settings.resolved_keys_dir, {terms.department for terms in matters.values()}
             ),
             today=today or platform_today,
+            hours=OfficeHours.parse(settings.office_hours),
         )
 
     def report_key(self, department: str) -> SigningKey | None:
