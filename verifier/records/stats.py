@@ -1,0 +1,515 @@
+"""Statistics: counters of what happened per department, matter, Beijing day and metric,
+bumped in the transaction that records each fact, and read back per day, week or month.
+
+Facts are counted as they land, never by scanning rows:
+- outcomes (kept, mismatch, false, needs manual, proposed, breach, repair, correction,
+  expired, defended, withdrawn, and `verified`: a commitment's first outcome) are bumped by
+  the verification and breach-record writes, from the same move of state the contract
+  makes, so `stats_chain` can count them again from the chain's `OutcomeRecorded` events;
+- decisions (`decided`, `decided_late`) by `count_decision`, which the decision desk passes
+  to the store's `record_decision` to run in its transaction;
+- `received`: intake is the ledger's, which knows nothing of the verifier. Rather than a
+  GROUP BY over the commitments of the period (a million rows in a month is far beyond the
+  20 ms a statistics request may take), the counters catch up with the commitments table
+  by its id: the rows past a mark are counted once, in one transaction with the mark's move,
+  so each commitment is counted exactly once and a request reads only counters. On
+  PostgreSQL ids can commit out of order, so rows younger than SETTLE_SECONDS wait for the
+  next catch-up.
+
+A day is the Beijing date of the moment the fact was recorded (a decision: its decided_at).
+Rates: kept rate = kept / verified, breach rate = breach / verified, late rate =
+decided_late / decided (None when the divisor is 0). A week is an ISO week (from Monday).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any, Literal, Protocol, get_args
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    MetaData,
+    String,
+    Table,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ledger import Status, Store, commitments
+from verifier.errors import RecordsError
+
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+Metric = Literal[
+    "received",
+    "decided",
+    "decided_late",
+    "verified",
+    "kept",
+    "mismatch",
+    "false",
+    "manual",
+    "proposed",
+    "breach",
+    "defended",
+    "repair",
+    "correction",
+    "expired",
+    "withdrawn",
+]
+METRICS: tuple[Metric, ...] = get_args(Metric)
+# The metrics the chain's events also count (stats_chain compares them).
+OUTCOME_METRICS: tuple[Metric, ...] = METRICS[3:]
+# What anyone may see, per matter and department (nothing per person exists here anyway).
+PUBLIC_METRICS: tuple[Metric, ...] = ("verified", "kept", "breach")
+
+Period = Literal["day", "week", "month"]
+PERIODS: tuple[Period, ...] = get_args(Period)
+# How far back a query looks when no start is given, and the longest span it may ask for.
+DEFAULT_SPAN = {"day": 30, "week": 7 * 12, "month": 366}
+MAX_SPAN_DAYS = {"day": 366, "week": 3 * 366, "month": 10 * 366}
+MAX_ROWS = 20_000  # rows a query may return (departments x matters x periods)
+MAX_CODE = 64
+
+SETTLE_SECONDS = 60.0  # PostgreSQL: how long a commitment row may take to commit
+CATCH_UP_CHUNK = 20_000  # commitments counted per catch-up transaction
+RECEIVED_MARK = "received"
+
+stats_metadata = MetaData()
+
+stat_counts = Table(
+    "stat_counts",
+    stats_metadata,
+    Column("department", String(64), primary_key=True),
+    Column("matter_code", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),  # Beijing date, YYYY-MM-DD
+    Column("metric", String(16), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+# Every department's counters of a period (the supervisor's and the public view), covering.
+stat_counts_by_day = Index(
+    "stat_counts_by_day",
+    stat_counts.c.day,
+    stat_counts.c.department,
+    stat_counts.c.matter_code,
+    stat_counts.c.metric,
+    stat_counts.c.count,
+)
+# How far a counter has caught up with a table it counts (received: commitments.id).
+stat_marks = Table(
+    "stat_marks",
+    stats_metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+CounterKey = tuple[str, str, str, str]  # (department, matter_code, day, metric)
+
+
+def create_stats_tables(connection: Connection) -> None:
+    """The verifier's migration step that adds the counters (see verifier.records.tables)."""
+    stats_metadata.create_all(connection, tables=[stat_counts, stat_marks])
+    connection.execute(stat_marks.insert().values(name=RECEIVED_MARK, value=0))
+
+
+def beijing_day(moment: float | datetime) -> str:
+    """The Beijing date of an instant (Unix seconds or an aware datetime), as YYYY-MM-DD."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            raise RecordsError("a statistics time must be timezone-aware")
+        return moment.astimezone(BEIJING).date().isoformat()
+    return datetime.fromtimestamp(moment, UTC).astimezone(BEIJING).date().isoformat()
+
+
+def _upsert(connection: Connection) -> Any:
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(stat_counts)
+    if dialect == "sqlite":
+        return sqlite.insert(stat_counts)
+    raise RecordsError(f"statistics counters need SQLite or PostgreSQL, not {dialect}")
+
+
+def bump_many(connection: Connection, counts: Mapping[CounterKey, int]) -> None:
+    """Add each count to its counter, in the caller's transaction (one upsert, batched)."""
+    for department, matter_code, day, metric in counts:
+        if metric not in METRICS:
+            raise RecordsError(f"unknown statistics metric {metric!r}; known: {list(METRICS)}")
+        if len(day) != 10:
+            raise RecordsError(f"statistics day {day!r}: expected YYYY-MM-DD")
+        if not department or not matter_code:
+            raise RecordsError("a statistics counter needs a department and a matter")
+    rows = [
+        {"department": d, "matter_code": m, "day": day, "metric": metric, "count": n}
+        for (d, m, day, metric), n in sorted(counts.items())
+        if n
+    ]
+    if not rows:
+        return
+    statement = _upsert(connection)
+    statement = statement.on_conflict_do_update(
+        index_elements=[
+            stat_counts.c.department,
+            stat_counts.c.matter_code,
+            stat_counts.c.day,
+            stat_counts.c.metric,
+        ],
+        set_={"count": stat_counts.c.count + statement.excluded.count},
+    )
+    # Sorted keys: concurrent PostgreSQL writers lock counters in one order, no deadlock.
+    connection.execute(statement, rows)
+
+
+def bump(
+    connection: Connection,
+    department: str,
+    matter_code: str,
+    day: str | date,
+    metric: Metric,
+    by: int = 1,
+) -> None:
+    """Add `by` to one counter, in the caller's transaction (works on SQLite and PostgreSQL)."""
+    text = day.isoformat() if isinstance(day, date) else day
+    bump_many(connection, {(department, matter_code, text, metric): by})
+
+
+class DecisionFacts(Protocol):
+    """What `count_decision` reads of a decision record (ledger.DecisionRecord)."""
+
+    @property
+    def department(self) -> str: ...
+    @property
+    def matter_code(self) -> str: ...
+    @property
+    def decided_at(self) -> datetime: ...
+    @property
+    def late(self) -> bool: ...
+
+
+def count_decision(connection: Connection, record: DecisionFacts) -> None:
+    """Count one decision (and whether it was late) on the Beijing day it was made; for
+    `Store.record_decision(record, also=lambda c: count_decision(c, record))`."""
+    day = beijing_day(record.decided_at)
+    counts: Counter[CounterKey] = Counter()
+    counts[(record.department, record.matter_code, day, "decided")] += 1
+    if record.late:
+        counts[(record.department, record.matter_code, day, "decided_late")] += 1
+    bump_many(connection, counts)
+
+
+# ------------------------------------------------------------------ outcomes
+
+# A verification state as the contract's status (integrity_failure is ours: still Anchored).
+STATUS_OF_STATE: dict[str, Status] = {
+    "due": Status.ANCHORED,
+    "integrity_failure": Status.ANCHORED,
+    "kept": Status.KEPT,
+    "mismatch": Status.MISMATCH,
+    "manual": Status.NEEDS_MANUAL,
+    "proposed": Status.PROPOSED,
+    "breached": Status.BREACHED,
+    "corrected": Status.CORRECTED,
+    "withdrawn": Status.WITHDRAWN,
+}
+_ENTERED: dict[Status, Metric] = {
+    Status.KEPT: "kept",
+    Status.MISMATCH: "mismatch",
+    Status.NEEDS_MANUAL: "manual",
+    Status.PROPOSED: "proposed",
+    Status.BREACHED: "breach",
+    Status.REPAIRED: "repair",
+    Status.EXPIRED: "expired",
+    Status.WITHDRAWN: "withdrawn",
+}
+_UNVERIFIED = frozenset({Status.NONE, Status.ANCHORED})
+_FINDINGS = frozenset({Status.KEPT, Status.MISMATCH, Status.NEEDS_MANUAL, Status.PROPOSED})
+
+
+def transition_metrics(before: Status, after: Status) -> tuple[Metric, ...]:
+    """The metrics one move of a commitment's status counts: the same for the store's move
+    and for the chain's `OutcomeRecorded(from, to)`, so the two can be compared."""
+    if before == after:
+        return ()
+    found: list[Metric] = []
+    if before in _UNVERIFIED and after in _FINDINGS:
+        found.append("verified")
+    if after == Status.CORRECTED:
+        # a published breach annulled after an objection, or a proposal the defence overturned
+        found.append("correction" if before == Status.BREACHED else "defended")
+    elif after in _ENTERED:
+        found.append(_ENTERED[after])
+    if after == Status.PROPOSED and before != Status.MISMATCH:
+        found.append("false")  # found false (not a rectification window that ran out)
+    return tuple(found)
+
+
+def state_move_metrics(before: str, after: str) -> tuple[Metric, ...]:
+    """`transition_metrics` of a verification's move between the store's state names."""
+    return transition_metrics(STATUS_OF_STATE[before], STATUS_OF_STATE[after])
+
+
+def count_moves(
+    connection: Connection,
+    moves: Iterable[tuple[str, str, Status, Status]],
+    now: float | None = None,
+) -> None:
+    """Count moves (department, matter, status before, status after) on `now`'s day."""
+    day = beijing_day(time.time() if now is None else now)
+    counts: Counter[CounterKey] = Counter()
+    for department, matter_code, before, after in moves:
+        for metric in transition_metrics(before, after):
+            counts[(department, matter_code, day, metric)] += 1
+    bump_many(connection, counts)
+
+
+# ------------------------------------------------------------------ received
+
+
+def catch_up_received(store: Store, now: float | None = None) -> int:
+    """Count the commitments taken in since the last catch-up; how many were counted."""
+    counted = 0
+    writer = store.engine.execution_options(immediate=True)
+    while True:
+        with store.engine.connect() as connection:
+            mark = connection.execute(
+                select(stat_marks.c.value).where(stat_marks.c.name == RECEIVED_MARK)
+            ).scalar()
+            newest = connection.execute(select(func.max(commitments.c.id))).scalar()
+        if mark is None or newest is None or newest <= mark:
+            return counted
+        with writer.begin() as connection:
+            step = _catch_up_chunk(connection, time.time() if now is None else now)
+        if step == 0:
+            return counted
+        counted += step
+
+
+def _catch_up_chunk(connection: Connection, now: float) -> int:
+    locked = select(stat_marks.c.value).where(stat_marks.c.name == RECEIVED_MARK)
+    mark = connection.execute(locked.with_for_update()).scalar_one()  # one catch-up at a time
+    rows = connection.execute(
+        select(
+            commitments.c.id,
+            commitments.c.department,
+            commitments.c.matter_code,
+            commitments.c.received_at,
+        )
+        .where(commitments.c.id > mark)
+        .order_by(commitments.c.id)
+        .limit(CATCH_UP_CHUNK)
+    ).all()
+    settle = SETTLE_SECONDS if connection.dialect.name == "postgresql" else 0.0
+    counts: Counter[CounterKey] = Counter()
+    last = mark
+    for row in rows:
+        if settle and row.received_at > now - settle:
+            break  # an older id may still be committing: wait for it
+        counts[(row.department, row.matter_code, beijing_day(row.received_at), "received")] += 1
+        last = row.id
+    if last == mark:
+        return 0
+    bump_many(connection, counts)
+    connection.execute(
+        update(stat_marks).where(stat_marks.c.name == RECEIVED_MARK).values(value=last)
+    )
+    return sum(counts.values())
+
+
+# ------------------------------------------------------------------ queries
+
+
+@dataclass(frozen=True)
+class StatRow:
+    """One department's counts for one matter in one period, with its rates."""
+
+    department: str
+    matter_code: str
+    period: Period
+    start: date  # the period's first day (a Monday for weeks, the 1st for months)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def count(self, metric: Metric) -> int:
+        """One metric's count (0 when nothing was counted)."""
+        return self.counts.get(metric, 0)
+
+    @property
+    def kept_rate(self) -> float | None:
+        """kept / verified, or None when nothing was verified."""
+        return _rate(self.count("kept"), self.count("verified"))
+
+    @property
+    def breach_rate(self) -> float | None:
+        """breach / verified, or None when nothing was verified."""
+        return _rate(self.count("breach"), self.count("verified"))
+
+    @property
+    def late_rate(self) -> float | None:
+        """decided_late / decided, or None when nothing was decided."""
+        return _rate(self.count("decided_late"), self.count("decided"))
+
+    @property
+    def label(self) -> str:
+        """The period as people write it: 2026-12-07, 2026-W49, 2026-12."""
+        if self.period == "week":
+            year, week, _ = self.start.isocalendar()
+            return f"{year}-W{week:02d}"
+        if self.period == "month":
+            return self.start.strftime("%Y-%m")
+        return self.start.isoformat()
+
+    def to_json_obj(self, metrics: Sequence[Metric] = METRICS) -> dict[str, Any]:
+        """Plain JSON: every metric asked for (0 included), and the rates it allows."""
+        shown = {m: self.count(m) for m in metrics}
+        rates: dict[str, float | None] = {}
+        if "verified" in metrics:
+            rates["kept_rate"] = _rounded(self.kept_rate)
+            rates["breach_rate"] = _rounded(self.breach_rate)
+        if "decided" in metrics:
+            rates["late_rate"] = _rounded(self.late_rate)
+        return {
+            "department": self.department,
+            "matter_code": self.matter_code,
+            "period": self.period,
+            "label": self.label,
+            "start": self.start.isoformat(),
+            "counts": shown,
+            "rates": rates,
+        }
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return None if whole == 0 else part / whole
+
+
+def _rounded(rate: float | None) -> float | None:
+    return None if rate is None else round(rate, 6)
+
+
+def period_start(day: date, period: Period) -> date:
+    """The first day of the period holding `day`."""
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return day
+
+
+def today_in_beijing() -> date:
+    """Today's date in Beijing."""
+    return datetime.now(BEIJING).date()
+
+
+def bounded_range(
+    period: Period, start: date | None, end: date | None, today: date | None = None
+) -> tuple[date, date]:
+    """The days a query covers: `end` defaults to today (Beijing), `start` to a span back
+    (30 days, 12 weeks, a year); RecordsError when reversed or longer than allowed."""
+    if period not in PERIODS:
+        raise RecordsError(f"period {period!r}: one of {', '.join(PERIODS)}")
+    last = end or today or today_in_beijing()
+    first = start or period_start(last - timedelta(days=DEFAULT_SPAN[period] - 1), period)
+    if first > last:
+        raise RecordsError(f"start {first} is after end {last}")
+    if (last - first).days + 1 > MAX_SPAN_DAYS[period]:
+        raise RecordsError(
+            f"{first} to {last} is longer than {MAX_SPAN_DAYS[period]} days: "
+            f"ask for a shorter range or a longer period than {period}"
+        )
+    return first, last
+
+
+def _check_code(name: str, value: str | None) -> None:
+    if value is not None and (not value or len(value) > MAX_CODE or not value.isprintable()):
+        raise RecordsError(f"{name}: 1 to {MAX_CODE} printable characters")
+
+
+class StatsQuery:
+    """Counts and rates per department, matter and period, read from the counters."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def counts(
+        self,
+        department: str | None = None,
+        matter: str | None = None,
+        period: Period = "day",
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        metrics: Sequence[Metric] = METRICS,
+        today: date | None = None,
+        catch_up: bool = True,
+    ) -> list[StatRow]:
+        """Rows per (department, matter, period) from `start` to `end` (see `bounded_range`),
+        ordered by period, department and matter; only counters of `metrics` are read."""
+        _check_code("department", department)
+        _check_code("matter", matter)
+        unknown = sorted(set(metrics) - set(METRICS))
+        if unknown:
+            raise RecordsError(f"unknown metrics {unknown}; known: {list(METRICS)}")
+        first, last = bounded_range(period, start, end, today)
+        if catch_up and "received" in metrics:
+            catch_up_received(self.store)
+        query = select(
+            stat_counts.c.department,
+            stat_counts.c.matter_code,
+            stat_counts.c.day,
+            stat_counts.c.metric,
+            stat_counts.c.count.label("n"),  # Row.count is tuple.count
+        ).where(
+            stat_counts.c.day >= first.isoformat(),
+            stat_counts.c.day <= last.isoformat(),
+            stat_counts.c.metric.in_(list(metrics)),
+        )
+        if department is not None:
+            query = query.where(stat_counts.c.department == department)
+        if matter is not None:
+            query = query.where(stat_counts.c.matter_code == matter)
+        rows: dict[tuple[date, str, str], Counter[str]] = {}
+        with self.store.engine.connect() as connection:
+            for row in connection.execute(query):
+                key = (period_start(date.fromisoformat(row.day), period), row.department)
+                found = rows.setdefault((*key, row.matter_code), Counter())
+                found[row.metric] += int(row.n)
+                if len(rows) > MAX_ROWS:
+                    raise RecordsError(
+                        f"more than {MAX_ROWS} rows: ask for a department, a matter, a "
+                        "shorter range or a longer period"
+                    )
+        return [StatRow(d, m, period, s, dict(c)) for (s, d, m), c in sorted(rows.items()) if c]
+
+    def totals(
+        self, department: str | None = None, metrics: Sequence[Metric] = OUTCOME_METRICS
+    ) -> Counter[tuple[str, str, str]]:
+        """All-time counts per (department, matter, metric): what the chain check compares."""
+        _check_code("department", department)
+        query = (
+            select(
+                stat_counts.c.department,
+                stat_counts.c.matter_code,
+                stat_counts.c.metric,
+                func.sum(stat_counts.c.count).label("total"),
+            )
+            .where(stat_counts.c.metric.in_(list(metrics)))
+            .group_by(stat_counts.c.department, stat_counts.c.matter_code, stat_counts.c.metric)
+        )
+        if department is not None:
+            query = query.where(stat_counts.c.department == department)
+        with self.store.engine.connect() as connection:
+            return Counter(
+                {
+                    (row.department, row.matter_code, row.metric): int(row.total)
+                    for row in connection.execute(query)
+                    if row.total
+                }
+            )
