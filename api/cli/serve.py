@@ -75,6 +75,21 @@ def serve(
         typer.Option("--deployment", help="Deployment file (default: data/deployment.json)."),
     ] = None,
     master_key_file: cli_store.MasterKeyOpt = None,
+    department: Annotated[
+        str | None,
+        typer.Option(
+            "--department",
+            help="Run as this department's instance: load only its keys (from "
+            "<keys_dir>/<D>/), take only its writes (another department's answer 403).",
+        ),
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--passphrase-file",
+            help="The file holding the key files' passphrase (or COMMITLEDGER_KEY_PASSPHRASE).",
+        ),
+    ] = None,
     demo: Annotated[
         bool,
         typer.Option(
@@ -95,13 +110,17 @@ def serve(
         "store_url": store,
         "deployment_file": deployment,
         "master_key_file": master_key_file,
+        "department": department,
+        "key_passphrase_file": passphrase_file,
         "config": config,
     }
     run_service(host, port, {k: v for k, v in given.items() if v is not None}, demo=demo)
 
 
 def tokens_issue(
-    role: Annotated[str, typer.Option("--role", help="registrar, verifier, feed or operator.")],
+    role: Annotated[
+        str, typer.Option("--role", help="registrar, verifier, feed, operator or supervisor.")
+    ],
     department: Annotated[
         str | None,
         typer.Option(
@@ -124,15 +143,18 @@ def tokens_issue(
     store: cli_store.StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Issue a department, feed or operator token (an operator's reads /readyz in full):
-    printed once; the store keeps only its SHA-256."""
-    from api.service import FEED_CONSUMER, OPERATOR, TokenStore
+    """Issue a department, feed, operator or supervisor token (an operator's reads /readyz
+    in full; a supervisor's, the reform office's, reads every department's work lists and
+    statistics and changes nothing): printed once; the store keeps only its SHA-256."""
+    from api.service import FEED_CONSUMER, OPERATOR, SUPERVISOR, TokenStore
 
     with reporting_errors(as_json):
         if role == "feed":
             department = department or FEED_CONSUMER
         elif role == "operator":
             department = department or OPERATOR
+        elif role == "supervisor":
+            department = department or SUPERVISOR
         else:
             known = sorted(set(cli_store.catalog_departments().values()))
             if department not in known:

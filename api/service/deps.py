@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.service.background import BackgroundTasks
@@ -19,6 +19,7 @@ from api.service.context import ChainLink, ServiceContext
 from api.service.keys import DepartmentKeys
 from api.service.problems import (
     INVALID_HASH,
+    INVALID_REQUEST,
     MALFORMED_JSON,
     NOT_FOUND,
     OTHER_DEPARTMENT,
@@ -29,7 +30,14 @@ from api.service.problems import (
 )
 from api.service.ratelimit import RateLimiter
 from api.service.settings import Settings
-from api.service.tokens import Principal, Role, TokenStore
+from api.service.tokens import (
+    READER_ROLES,
+    SUPERVISOR,
+    Principal,
+    Role,
+    TokenStore,
+    is_department_code,
+)
 from ledger import (
     Hash32,
     Intake,
@@ -148,28 +156,147 @@ _bearer = HTTPBearer(
 )
 
 
-def get_principal(
-    request: Request,
-    tokens: TokensDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="commitledger"'}
+_SUPERVISOR_READS = (
+    "a supervisor token reads work lists and statistics and changes nothing; "
+    "this needs a department's token"
+)
+
+
+def _bearer_principal(
+    request: Request, tokens: TokenStore, token: str, *, reader: bool
 ) -> Principal:
-    """The department and role of the bearer token; 401 problem without a valid one."""
-    challenge = {"WWW-Authenticate": 'Bearer realm="commitledger"'}
-    if credentials is None:
-        raise ProblemError(UNAUTHORIZED, "send Authorization: Bearer <token>", headers=challenge)
-    principal = tokens.lookup(credentials.credentials)
+    """A department token's principal (and, for a `reader`, a supervisor's); 401 problem for
+    an unknown one, 403 for a feed token (and a supervisor's where it may not act)."""
+    # A supervisor's token is looked up to be refused with 403, not 401: a 401 counts as a
+    # guessed token (WrongTokenMiddleware), and the supervisor's token is a real one.
+    principal = tokens.lookup(token, roles=(*READER_ROLES, "feed"))
     if principal is None:
-        raise ProblemError(UNAUTHORIZED, "the token is unknown or revoked", headers=challenge)
+        raise ProblemError(UNAUTHORIZED, "the token is unknown or revoked", headers=_CHALLENGE)
     if principal.role == "feed":
         # Its department column names a consumer, which may read like a department's code.
         raise ProblemError(
             WRONG_ROLE, "a feed token reads GET /v1/feed only; this needs a department's token"
         )
+    if principal.role == "supervisor" and not reader:
+        raise ProblemError(WRONG_ROLE, _SUPERVISOR_READS)
     request.state.department = principal.department  # for the request log
     return principal
 
 
+def get_principal(
+    request: Request,
+    tokens: TokensDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The department and role of the bearer token; 401 problem without a valid one, 403
+    for a feed or a supervisor token (a department route acts for the token's department),
+    and for another department's write on a department's instance."""
+    if credentials is None:
+        raise ProblemError(UNAUTHORIZED, "send Authorization: Bearer <token>", headers=_CHALLENGE)
+    principal = _bearer_principal(request, tokens, credentials.credentials, reader=False)
+    instance_takes(settings.department, request.method, principal)
+    return principal
+
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def instance_takes(instance: str | None, method: str, principal: Principal) -> None:
+    """403 problem when a department's instance (`serve --department`) is asked to write for
+    another department: it holds that department's keys no more than its remit."""
+    if instance is None or method in _READ_METHODS or principal.department == instance:
+        return
+    raise ProblemError(
+        OTHER_DEPARTMENT,
+        f"this instance acts for {instance} only; send {principal.department}'s requests to "
+        f"{principal.department}'s own instance",
+    )
+
+
 DepartmentDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_reader(
+    request: Request,
+    tokens: TokensDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Who reads work lists and statistics: a department token (its own department) or a
+    supervisor's (any department); 401 problem without a valid one, 403 for a feed token.
+    Pass the principal to `reader_for` to learn which department it reads."""
+    if credentials is None:
+        raise ProblemError(UNAUTHORIZED, "send Authorization: Bearer <token>", headers=_CHALLENGE)
+    return _bearer_principal(request, tokens, credentials.credentials, reader=True)
+
+
+def get_optional_reader(
+    request: Request,
+    tokens: TokensDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """As `get_reader`, but None without a token (the public); a bad token is still 401."""
+    if credentials is None:
+        return None
+    return _bearer_principal(request, tokens, credentials.credentials, reader=True)
+
+
+ReaderDep = Annotated[Principal, Depends(get_reader)]
+OptionalReaderDep = Annotated[Principal | None, Depends(get_optional_reader)]
+
+
+def reader_for_any(principal: Principal, department: str | None) -> str | None:
+    """The department `principal` reads when it asks for `department`; None: every
+    department (a supervisor naming none). A department token reads its own only (403
+    problem for another); a malformed code is a 422 problem."""
+    if department is not None and not is_department_code(department):
+        raise ProblemError(
+            INVALID_REQUEST, f"department must be a department code like BJ-HRSS: {department!r}"
+        )
+    if principal.role == "supervisor":
+        return department
+    if department is not None and department != principal.department:
+        raise ProblemError(
+            OTHER_DEPARTMENT,
+            f"this token reads {principal.department} only; a supervisor's reads others",
+        )
+    return principal.department
+
+
+def reader_for(principal: Principal, department: str | None) -> str:
+    """The one department `principal` reads when it asks for `department`: a department
+    token its own (403 problem for another), a supervisor the one it names (422 problem
+    when it names none)."""
+    read = reader_for_any(principal, department)
+    if read is None:
+        raise ProblemError(
+            INVALID_REQUEST, "a supervisor token reads one department here: pass department="
+        )
+    return read
+
+
+DepartmentQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="The department to read (a supervisor's token only; a department token "
+        "reads its own, the default)",
+    ),
+]
+
+
+async def read_department(principal: ReaderDep, department: DepartmentQuery = None) -> str:
+    """The `department` query parameter as `reader_for` allows it."""
+    return reader_for(principal, department)
+
+
+ReadDepartmentDep = Annotated[str, Depends(read_department)]
+
+
+def is_supervisor(principal: Principal) -> bool:
+    """Whether `principal` is the reform office's supervisor (reads everything, changes nothing)."""
+    return principal.role == "supervisor" and principal.department == SUPERVISOR
 
 
 def _role(role: Role) -> Callable[[Principal], Principal]:

@@ -28,8 +28,16 @@ from sqlalchemy import (
 from api.errors import TokenError
 from ledger import Store, apply_migrations, migrations_table
 
-Role = Literal["registrar", "verifier", "feed", "operator"]
+Role = Literal["registrar", "verifier", "feed", "operator", "supervisor"]
 ROLES: tuple[Role, ...] = get_args(Role)
+# A department's own tokens: they act for it, and they manage one another (GET /v1/tokens).
+DEPARTMENT_ROLES: tuple[Role, ...] = ("registrar", "verifier")
+# A supervisor token (the reform office) reads every department's work lists and statistics
+# and changes nothing: the routes that change anything never accept it. Issued by the
+# command line only (an operator's act), with this department column.
+SUPERVISOR = "SUPERVISOR"
+# Who may read a department's work lists and statistics: its own tokens, and a supervisor.
+READER_ROLES: tuple[Role, ...] = (*DEPARTMENT_ROLES, "supervisor")
 # An operator token reads the service's own health (GET /readyz in full); it acts for no
 # department, and the department routes never accept it.
 OPERATOR = "OPERATOR"  # the department column of an operator token
@@ -93,6 +101,11 @@ class IssuedToken:
     principal: Principal
 
 
+def is_department_code(text: str) -> bool:
+    """Whether `text` is shaped like a department code (BJ-HRSS), at most 64 characters."""
+    return len(text) <= 64 and _DEPARTMENT.fullmatch(text) is not None
+
+
 def token_hash(token: str) -> bytes:
     """The SHA-256 of a token: all the store keeps."""
     return hashlib.sha256(token.encode("utf-8")).digest()
@@ -150,6 +163,8 @@ class TokenStore:
             raise TokenError(f"scope must be one of {', '.join(FEED_SCOPES)}, not {scope!r}")
         if not _DEPARTMENT.fullmatch(department):
             raise TokenError(f"not a department code like BJ-HRSS: {department!r}")
+        if (role == "supervisor") != (department == SUPERVISOR):
+            raise TokenError(f"a supervisor token, and only it, has the department {SUPERVISOR}")
         token = TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
         digest = token_hash(token)
         issued_at = time.time() if now is None else now
