@@ -96,6 +96,18 @@ if TYPE_CHECKING:
         TaskStatus,
     )
     from verifier.records.verifications import RecordedOutcome, Verification, VerificationState
+    from verifier.records.worklists import (
+        MAX_WORK_PAGE,
+        WORK_CSV_COLUMNS,
+        WORK_LISTS,
+        WORK_SORTS,
+        DecisionHours,
+        WorkItem,
+        WorkListError,
+        WorkListName,
+        WorkLists,
+        WorkPage,
+    )
 
 # Each public name and the module that defines it: loaded on first use, so that
 # importing one name does not import the whole package (and web3 with it).
@@ -177,6 +189,16 @@ _SURFACE = {
     "VerificationState": "verifier.records.verifications",
     "verifier_migrations": "verifier.records.tables",
     "VerifierRecords": "verifier.records.facade",
+    "MAX_WORK_PAGE": "verifier.records.worklists",
+    "WORK_CSV_COLUMNS": "verifier.records.worklists",
+    "WORK_LISTS": "verifier.records.worklists",
+    "WORK_SORTS": "verifier.records.worklists",
+    "DecisionHours": "verifier.records.worklists",
+    "WorkItem": "verifier.records.worklists",
+    "WorkListError": "verifier.records.worklists",
+    "WorkListName": "verifier.records.worklists",
+    "WorkLists": "verifier.records.worklists",
+    "WorkPage": "verifier.records.worklists",
 }
 
 __all__ = [
@@ -187,6 +209,7 @@ __all__ = [
     "MAX_STATEMENT",
     "MAX_TASK_NOTE",
     "MAX_TASK_PAGE",
+    "MAX_WORK_PAGE",
     "METRICS",
     "MIGRATIONS",
     "NAME_INDEX_DDL",
@@ -195,6 +218,9 @@ __all__ = [
     "PUBLIC_METRICS",
     "SEARCH_INDEXES",
     "TRIGRAM",
+    "WORK_CSV_COLUMNS",
+    "WORK_LISTS",
+    "WORK_SORTS",
     "Access",
     "AccessLog",
     "AccessPurpose",
@@ -208,6 +234,7 @@ __all__ = [
     "BreachPage",
     "ChainCheckReport",
     "ChainReconciler",
+    "DecisionHours",
     "Delivery",
     "Difference",
     "FiledBy",
@@ -236,6 +263,11 @@ __all__ = [
     "Verification",
     "VerificationState",
     "VerifierRecords",
+    "WorkItem",
+    "WorkListError",
+    "WorkListName",
+    "WorkLists",
+    "WorkPage",
     "accesses_of",
     "beijing_day",
     "bounded_defence_text",
