@@ -25,6 +25,7 @@ from api.service.routes import (
     appeals,
     applicant,
     audit,
+    decisions,
     defence,
     departments,
     feed,
@@ -35,6 +36,8 @@ from api.service.routes import (
     tasks,
 )
 from api.service.settings import Settings
+from api.service.workbench import assets as workbench_assets
+from api.service.workbench import router as workbench_router
 
 API_VERSION = "1"
 DESCRIPTION = """\
@@ -98,8 +101,11 @@ def create_app(
         app.include_router(router)
     app.include_router(defence.router)
     app.include_router(rectifications.router)
+    app.include_router(decisions.router)  # decisions on applications (issue 15)
     for router in (applicant.router, applicant.page, applicant.assets):
         app.include_router(router)
+    app.include_router(workbench_router)  # the department workbench (issue 15)
+    app.include_router(workbench_assets)
     # Added last runs first: the request middleware wraps everything, then the wrong-token
     # throttle, then the body limits.
     app.add_middleware(JsonBodyMiddleware)  # inside the limits: the body is bounded

@@ -8,8 +8,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.service.problems import MALFORMED_JSON, problem_response
 from ledger import InvalidDocumentError, load_json_bytes
 
-# The applicant's page (no JavaScript) posts urlencoded forms; its routes parse them, bounded.
-FORM_PATHS = "/applicant/"
+# The applicant's page and the workbench (no JavaScript) post urlencoded forms; their routes
+# parse them, bounded.
+FORM_PATHS = ("/applicant/", "/workbench/")
 
 
 def _page_form(scope: Scope) -> bool:
@@ -24,13 +25,13 @@ class JsonBodyMiddleware:
     """Refuses a body that is not strict JSON with a 400 `malformed-json` problem before any
     route, FastAPI's body models included, sees it.
 
-    Every body of this service is JSON (but the applicant page's forms, `FORM_PATHS`), so
-    each goes through `ledger.load_json_bytes` (duplicate keys, NUL, lone surrogates and
-    deep nesting refused, linear time) whatever its content type: FastAPI's own parser lets
-    the last duplicate key win. Parsing runs in a worker thread so that no body, however
-    shaped, holds up the event loop and with it `/healthz` and every other request. Inside
-    the body limit: the body is bounded here. The parsed value is left in the scope's state
-    as `json_body`.
+    Every body of this service is JSON (but the forms of the applicant's page and the
+    workbench, `FORM_PATHS`), so each goes through `ledger.load_json_bytes` (duplicate keys,
+    NUL, lone surrogates and deep nesting refused, linear time) whatever its content type:
+    FastAPI's own parser lets the last duplicate key win. Parsing runs in a worker thread so
+    that no body, however shaped, holds up the event loop and with it `/healthz` and every
+    other request. Inside the body limit: the body is bounded here. The parsed value is left
+    in the scope's state as `json_body`.
     """
 
     def __init__(self, app: ASGIApp) -> None:

@@ -1,0 +1,24 @@
+"""The department workbench in the browser (`/workbench`): server-rendered, bilingual pages
+that work without JavaScript, behind a session cookie a department's or a supervisor's
+token is exchanged for; every form carries the session's CSRF token."""
+
+from __future__ import annotations
+
+from api.service.workbench.routes import assets, router
+from api.service.workbench.sessions import (
+    ABSOLUTE_S,
+    IDLE_S,
+    WorkbenchSession,
+    WorkbenchSessions,
+    csrf_token,
+)
+
+__all__ = [
+    "ABSOLUTE_S",
+    "IDLE_S",
+    "WorkbenchSession",
+    "WorkbenchSessions",
+    "assets",
+    "csrf_token",
+    "router",
+]

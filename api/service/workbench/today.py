@@ -1,0 +1,79 @@
+"""What today's page shows, read from the store: the commitments received today (Beijing
+day), the decisions due today and those already late, the checks due by today."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+
+from api.service.workbench.layout import BEIJING
+from ledger import Hash32, Store, commitments
+from verifier.records import TaskRecords, TaskRow
+
+NEW_SHOWN = 50  # commitments received today listed; the count covers them all
+
+
+@dataclass(frozen=True)
+class Received:
+    """A commitment received today (no personal data: its hash, code and matter)."""
+
+    hash: Hash32
+    code: str
+    matter_code: str
+    department: str
+    received_at: float
+
+
+@dataclass(frozen=True)
+class TodayFigures:
+    """Today's page for one department (or every department: `department` None)."""
+
+    day: date
+    department: str | None
+    received_count: int
+    received: tuple[Received, ...]
+    checks_due: tuple[TaskRow, ...]
+    checks_due_count: int
+
+
+def day_bounds(day: date) -> tuple[float, float]:
+    """The Unix seconds at which the Beijing `day` begins and ends."""
+    start = datetime.combine(day, time(0, 0), BEIJING)
+    return start.timestamp(), (start + timedelta(days=1)).timestamp()
+
+
+def received_on(
+    store: Store, day: date, department: str | None, limit: int = NEW_SHOWN
+) -> tuple[int, tuple[Received, ...]]:
+    """How many commitments arrived on the Beijing `day`, and the newest `limit` of them."""
+    start, end = day_bounds(day)
+    c = commitments.c
+    where = [c.received_at >= start, c.received_at < end]
+    if department is not None:
+        where.append(c.department == department)
+    with store.engine.connect() as connection:
+        count = connection.execute(select(func.count()).where(*where)).scalar_one()
+        rows = connection.execute(
+            select(c.hash, c.code, c.matter_code, c.department, c.received_at)
+            .where(*where)
+            .order_by(c.received_at.desc(), c.id.desc())
+            .limit(limit)
+        ).all()
+    found = tuple(
+        Received(Hash32(bytes(r.hash)), r.code, r.matter_code, r.department, r.received_at)
+        for r in rows
+    )
+    return int(count), found
+
+
+def today_figures(store: Store, day: date, department: str | None) -> TodayFigures:
+    """Today's figures for `department` (None: every department, for a supervisor)."""
+    count, received = received_on(store, day, department)
+    checks: tuple[TaskRow, ...] = ()
+    checks_total = 0
+    if department is not None:
+        page = TaskRecords(store).work_list(department, due_before=day + timedelta(days=1))
+        checks, checks_total = page.tasks, page.total
+    return TodayFigures(day, department, count, received, checks, checks_total)

@@ -1,0 +1,213 @@
+"""The workbench (issue 15): sessions kept in the store (a restart keeps them; idle,
+absolute age, sign-out and a revoked token end them), the cookie's attributes, CSRF on
+every form, sign-in failures throttled, the pages escaped and bilingual, the SVG charts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.deployment import HRSS, MARKET, Deployment
+from support.service_world import ServiceWorld, open_service, snapshot
+
+from api.service import ServiceContext, create_app
+from api.service.workbench import WorkbenchSessions, csrf_token
+from ledger import Store
+
+SIGN_IN = "/workbench/sign-in"
+
+
+@pytest.fixture
+def world(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWorld]:
+    opened = open_service(tmp_path, embedded_deployment)
+    try:
+        yield opened
+    finally:
+        opened.context.close()
+
+
+def sign_in(world: ServiceWorld, department: str = HRSS, role: str = "registrar") -> str:
+    """Sign the test client in; the CSRF token of today's page."""
+    response = world.client.post(
+        SIGN_IN, data={"token": world.tokens[department, role]}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/workbench/today"
+    return csrf_of(world.client.get("/workbench/today").text)
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# ---------------------------------------------------------------------- sessions
+
+
+def test_a_session_outlives_a_restart_but_not_its_idle_time_or_age(world: ServiceWorld) -> None:
+    clock = Clock()
+    issued = world.context.tokens.issue(HRSS, "registrar", now=clock.now)
+    from api.service.tokens import token_hash
+
+    sessions = WorkbenchSessions(world.store, clock=clock)
+    session_id = sessions.open(issued.principal, token_hash(issued.token))
+    # Another instance on the same database (a restart) knows it.
+    other = WorkbenchSessions(Store(world.settings.resolved_store_url), clock=clock)
+    found = other.get(session_id)
+    assert found is not None and found.principal.department == HRSS
+    assert found.csrf_token == sessions.get(session_id).csrf_token  # type: ignore[union-attr]
+    # Only the id's hash is stored.
+    rows = snapshot(world)["workbench_sessions"]
+    assert session_id.encode() not in repr(rows).encode()
+    clock.now += 29 * 60
+    assert sessions.get(session_id) is not None  # used: the idle clock starts again
+    clock.now += 29 * 60
+    assert sessions.get(session_id) is not None
+    clock.now += 31 * 60
+    assert sessions.get(session_id) is None  # idle too long
+    again = sessions.open(issued.principal, token_hash(issued.token))
+    for _ in range(17):  # busy all day, still ends at eight hours
+        clock.now += 29 * 60
+        alive = sessions.get(again)
+    assert clock.now - 1_800_000_000.0 > 8 * 3600 or alive is not None
+    assert sessions.get(again) is None
+
+
+def test_revoking_the_token_ends_its_sessions(world: ServiceWorld) -> None:
+    csrf = sign_in(world)
+    assert world.client.get("/workbench/today").status_code == 200
+    assert world.context.tokens.revoke(world.tokens[HRSS, "registrar"])
+    gone = world.client.get("/workbench/today", follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"] == SIGN_IN
+    refused = world.client.post("/workbench/sign-out", data={"csrf": csrf})
+    assert refused.status_code == 401
+
+
+def test_the_csrf_token_is_an_hmac_of_the_session_id() -> None:
+    secret = b"k" * 32
+    assert csrf_token("a" * 43, secret) != csrf_token("b" * 43, secret)
+    assert csrf_token("a" * 43, secret) != csrf_token("a" * 43, b"j" * 32)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", csrf_token("a" * 43, secret))
+
+
+def test_malformed_session_ids_find_nothing(world: ServiceWorld) -> None:
+    sessions = WorkbenchSessions(world.store)
+    for text in (None, "", "x", "é" * 43, "a" * 44, "a" * 42 + "!"):
+        assert sessions.get(text) is None
+        assert not sessions.close(text)
+
+
+# ---------------------------------------------------------------------- sign-in
+
+
+def test_sign_in_sets_a_strict_http_only_cookie_for_the_workbench_only(
+    world: ServiceWorld,
+) -> None:
+    response = world.client.post(
+        SIGN_IN, data={"token": world.tokens[HRSS, "verifier"]}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/workbench" in cookie
+    assert "Max-Age=28800" in cookie
+    assert "Secure" not in cookie  # plain http on loopback: a Secure cookie would be dropped
+    assert world.tokens[HRSS, "verifier"] not in cookie
+    page = world.client.get("/workbench/today")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "BJ-HRSS" in page.text and 'lang="en"' in page.text and "<script" not in page.text
+
+
+def test_the_cookie_is_secure_when_the_service_is_served_over_https(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    world = open_service(tmp_path, embedded_deployment, public_base_url="https://ledger.example")
+    try:
+        response = world.client.post(
+            SIGN_IN, data={"token": world.tokens[HRSS, "registrar"]}, follow_redirects=False
+        )
+        assert "Secure" in response.headers["set-cookie"]
+    finally:
+        world.context.close()
+
+
+def test_wrong_tokens_are_refused_and_throttled(world: ServiceWorld) -> None:
+    statuses = []
+    for _ in range(world.settings.auth_failure_limit + 2):
+        response = world.client.post(SIGN_IN, data={"token": "clt_" + "x" * 43})
+        statuses.append(response.status_code)
+        assert "set-cookie" not in response.headers
+    assert statuses[0] == 401 and statuses[-1] == 429
+    # Even the right token waits while the address is throttled.
+    late = world.client.post(SIGN_IN, data={"token": world.tokens[HRSS, "registrar"]})
+    assert late.status_code == 429
+
+
+def test_a_feed_or_operator_token_cannot_sign_in(world: ServiceWorld) -> None:
+    for role, scope in (("feed", "public"), ("operator", None)):
+        issued = world.context.tokens.issue("FEED" if scope else "OPERATOR", role, scope=scope)
+        response = world.client.post(SIGN_IN, data={"token": issued.token})
+        assert response.status_code == 401
+
+
+def test_pages_send_a_signed_out_browser_to_the_sign_in_form(world: ServiceWorld) -> None:
+    for path in ("/workbench", "/workbench/today", "/workbench/tasks"):
+        response = world.client.get(path, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == SIGN_IN
+
+
+def test_sign_out_needs_the_csrf_token_and_ends_the_session(world: ServiceWorld) -> None:
+    csrf = sign_in(world)
+    before = snapshot(world)
+    refused = world.client.post("/workbench/sign-out", data={"back": "/workbench/today"})
+    assert refused.status_code == 403
+    wrong = world.client.post("/workbench/sign-out", data={"csrf": csrf[:-1] + "A"})
+    assert wrong.status_code == 403
+    assert snapshot(world) == before  # nothing changed
+    assert world.client.get("/workbench/today", follow_redirects=False).status_code == 200
+    done = world.client.post("/workbench/sign-out", data={"csrf": csrf}, follow_redirects=False)
+    assert done.status_code == 303
+    world.client.cookies.clear()
+    assert WorkbenchSessions(world.store).count() == 0
+
+
+def test_a_form_from_another_site_is_refused(world: ServiceWorld) -> None:
+    response = world.client.post(
+        SIGN_IN,
+        data={"token": world.tokens[HRSS, "registrar"]},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert response.status_code == 403 and "set-cookie" not in response.headers
+
+
+def test_a_restarted_service_keeps_the_session(world: ServiceWorld) -> None:
+    sign_in(world)
+    cookie = world.client.cookies.get("commitledger_workbench")
+    context = ServiceContext.open(world.settings, chain=world.deployment.chain, vault=world.vault)
+    try:
+        from fastapi.testclient import TestClient
+
+        fresh = TestClient(create_app(world.settings, context=context))
+        fresh.cookies.set("commitledger_workbench", str(cookie), path="/workbench")
+        page = fresh.get("/workbench/today", follow_redirects=False)
+        assert page.status_code == 200, page.text
+    finally:
+        context.close()
+
+
+def test_the_market_department_sees_its_own_department(world: ServiceWorld) -> None:
+    sign_in(world, MARKET, "verifier")
+    page = world.client.get("/workbench/today").text
+    assert "BJ-SAMR" in page
