@@ -15,7 +15,13 @@ if TYPE_CHECKING:
     from ledger.anchor_now import AnchorReceipt, anchor_batch, anchor_singly, check_and_hash
     from ledger.anchoring_pipeline import Anchorer, BatchConflictError, PipelineConfig, build_tree
     from ledger.anvil import ANVIL_BINARY, AnvilNode, free_port
-    from ledger.artifact import ARTIFACT_PATH, Artifact, load_artifact
+    from ledger.artifact import (
+        ARTIFACT_PATH,
+        SAFE_CONTRACT_NAMES,
+        Artifact,
+        load_artifact,
+        load_safe_artifact,
+    )
     from ledger.calldata import decode_bool, encode_is_anchored, encode_outcomes, encode_status_of
     from ledger.canonical import (
         canonical_bytes,
@@ -32,8 +38,10 @@ if TYPE_CHECKING:
         compiler_settings,
         render,
         stale_fields,
+        stale_safe_fields,
         standard_json_input,
         write_artifact,
+        write_safe_artifacts,
     )
     from ledger.contract import (
         REGISTRAR_ROLE,
@@ -79,6 +87,7 @@ if TYPE_CHECKING:
         VaultError,
     )
     from ledger.identity import (
+        SafeError,
         IdType,
         make_resident_id,
         make_uscc,
@@ -107,6 +116,16 @@ if TYPE_CHECKING:
         decode_base64,
         sign_commitment,
         verify_bytes,
+    from ledger.safe import (
+        OwnerSignature,
+        SafeAdmin,
+        SafeTx,
+        checked_signatures,
+        describe_refusal,
+        pack_signatures,
+        sign_safe_tx,
+        signer_of,
+    )
         verify_signed,
     )
     from ledger.store import BatchRow, NewCommitment, Store, StoredCommitment, StoreStatus
@@ -285,6 +304,19 @@ __all__ = [
     "Applicant",
     "ApplicantExcludedError",
     "Artifact",
+    "SAFE_CONTRACT_NAMES": "ledger.artifact",
+    "load_safe_artifact": "ledger.artifact",
+    "stale_safe_fields": "ledger.compiler",
+    "write_safe_artifacts": "ledger.compiler",
+    "SafeError": "ledger.errors",
+    "OwnerSignature": "ledger.safe",
+    "SafeAdmin": "ledger.safe",
+    "SafeTx": "ledger.safe",
+    "checked_signatures": "ledger.safe",
+    "describe_refusal": "ledger.safe",
+    "pack_signatures": "ledger.safe",
+    "sign_safe_tx": "ledger.safe",
+    "signer_of": "ledger.safe",
     "BatchConflictError",
     "BatchInfo",
     "BatchProofVerifier",
@@ -297,6 +329,7 @@ __all__ = [
     "Claim",
     "ClaimTerm",
     "CodeTakenError",
+    "SAFE_CONTRACT_NAMES",
     "Commitment",
     "CompilerError",
     "ContractRevertError",
@@ -345,11 +378,15 @@ __all__ = [
     "VaultError",
     "anchor_batch",
     "anchor_singly",
+    "OwnerSignature",
     "apply_migrations",
     "batches",
     "build_tree",
     "canonical_bytes",
     "canonical_bytes_fast",
+    "SafeAdmin",
+    "SafeError",
+    "SafeTx",
     "canonical_bytes_plain",
     "check_and_hash",
     "check_bundle",
@@ -381,6 +418,7 @@ __all__ = [
     "load_json_bytes",
     "make_resident_id",
     "make_uscc",
+    "checked_signatures",
     "migrate",
     "migrations_table",
     "new_salt",
@@ -393,6 +431,7 @@ __all__ = [
     "sign_commitment",
     "sign_webhook_body",
     "stale_fields",
+    "describe_refusal",
     "standard_json_input",
     "stored_bundle",
     "to_hash32",
@@ -405,6 +444,12 @@ __all__ = [
     "write_artifact",
 ]
 
+    "load_safe_artifact",
 
 if not TYPE_CHECKING:  # the type checker sees the imports above, and only those names
     __getattr__ = lazy_attributes(__name__, _SURFACE)
+    "pack_signatures",
+    "sign_safe_tx",
+    "signer_of",
+    "stale_safe_fields",
+    "write_safe_artifacts",

@@ -72,6 +72,10 @@ class CodeTakenError(InvalidDocumentError):
     """Another commitment of the department already holds this commitment code."""
 
 
+class SafeError(LedgerError, ValueError):
+    """A Safe transaction or proposal is malformed, or a signature is not its owner's."""
+
+
 class ContractRevertError(ChainError):
     """The contract refused a call; ``name`` is its custom error, ``args`` its values."""
 

@@ -1,11 +1,12 @@
-"""Compile contracts/CommitmentLedger.sol into ledger/artifacts/; --check fails if stale."""
+"""Compile CommitmentLedger and the Safe admin's contracts into ledger/artifacts/; --check
+fails if any committed artifact is stale."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ledger import stale_fields, write_artifact
+from ledger import stale_fields, stale_safe_fields, write_artifact, write_safe_artifacts
 
 
 def main() -> int:
@@ -15,20 +16,24 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.check:
-        stale = stale_fields()
-        if stale:
+        stale = {"CommitmentLedger": stale_fields(), **stale_safe_fields()}
+        stale = {name: fields for name, fields in stale.items() if fields}
+        for name, fields in stale.items():
             print(
-                f"contract artifact is stale ({', '.join(stale)} differ): run `make artifact` "
+                f"{name} artifact is stale ({', '.join(fields)} differ): run `make artifact` "
                 "and commit ledger/artifacts/",
                 file=sys.stderr,
             )
+        if stale:
             return 1
-        print("contract artifact is up to date")
+        print("contract artifacts are up to date")
         return 0
-    artifact = write_artifact()
-    print(
-        f"wrote artifact: sources {artifact['sourcesHash']}, solc {artifact['compiler']['version']}"
-    )
+    artifacts = [write_artifact(), *write_safe_artifacts().values()]
+    for artifact in artifacts:
+        print(
+            f"wrote {artifact['contractName']}: sources {artifact['sourcesHash']}, "
+            f"solc {artifact['compiler']['version']}"
+        )
     return 0
 
 
