@@ -34,6 +34,7 @@ from api.service.routes import (
     rectifications,
     reports,
     tasks,
+    worklists,
 )
 from api.service.settings import Settings
 from api.service.workbench import assets as workbench_assets
@@ -95,6 +96,7 @@ def create_app(
     app.state.context = context
     install_problem_handlers(app)
     app.include_router(tasks.router)  # work lists (issue 16)
+    app.include_router(worklists.router)  # the department's work lists (issue 15)
     app.include_router(feed.router)
     routers = (health.router, departments.router, actions.router, audit.router, reports.router)
     for router in (*routers, appeals.router, public.router, public.assets, docs_router):

@@ -5,14 +5,21 @@ counted, never another department's rows; each query walks an index."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import insert, text
+from support.deployment import MARKET, Deployment
+from support.service_keys import write_all_keys
+from support.service_world import ServiceWorld, assert_problem, open_service
 
-from ledger import Hash32, Store, Vault, commitments, keccak256, outcome_outbox
+from api.service import SUPERVISOR
+from ledger import Hash32, Store, Vault, commitments, hex32, keccak256, outcome_outbox
 from verifier.records import (
+    WORK_CSV_COLUMNS,
     WORK_LISTS,
     WORK_SORTS,
     AppealRecords,
@@ -306,3 +313,63 @@ def test_each_list_walks_an_index(store: Store, lists: WorkLists) -> None:
                     step for step in plan if step.startswith("SCAN ") and step.split()[1] in _TABLES
                 ]
                 assert whole == [], (name, late, plan)
+
+
+# ---------------------------------------------------------------------- over HTTP
+
+
+@pytest.fixture
+def world(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWorld]:
+    write_all_keys(tmp_path / "keys", embedded_deployment)
+    opened = open_service(tmp_path, embedded_deployment, feed=False, anchoring=False)
+    yield opened
+    opened.context.close()
+
+
+def test_a_decided_commitment_leaves_the_list_served(world: ServiceWorld) -> None:
+    first, second = world.submit(world.signed()), world.submit(world.signed())
+    listed = world.client.get("/v1/worklists/awaiting-decision", headers=world.auth())
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert body["total"] == 2
+    assert {i["commitment_hash"] for i in body["items"]} == {hex32(first), hex32(second)}
+    assert all(set(i) == set(WORK_CSV_COLUMNS) for i in body["items"])
+    decided = world.client.post(
+        f"/v1/commitments/{hex32(first)}/decision",
+        json={"result": "approved"},
+        headers=world.auth(),
+    )
+    assert decided.status_code in (200, 201), decided.text
+    again = world.client.get("/v1/worklists/awaiting-decision", headers=world.auth()).json()
+    assert [i["commitment_hash"] for i in again["items"]] == [hex32(second)]
+
+
+def test_a_department_reads_its_own_and_a_supervisor_any(world: ServiceWorld) -> None:
+    world.submit(world.signed(department=MARKET))
+    path = "/v1/worklists/awaiting-decision"
+    other = world.client.get(path, params={"department": MARKET}, headers=world.auth())
+    assert_problem(other, 403, "other-department")
+    assert world.client.get(path, headers=world.auth()).json()["total"] == 0
+    issued = world.context.tokens.issue(SUPERVISOR, "supervisor")
+    supervisor = {"Authorization": f"Bearer {issued.token}"}
+    seen = world.client.get(path, params={"department": MARKET}, headers=supervisor)
+    assert (seen.status_code, seen.json()["total"]) == (200, 1)
+    assert_problem(world.client.get(path, headers=supervisor), 422, "invalid-request")
+    assert world.client.get(path).status_code == 401
+
+
+def test_bad_parameters_are_422_and_csv_has_a_bom(world: ServiceWorld) -> None:
+    digest = world.submit(world.signed())
+    path = "/v1/worklists/awaiting-decision"
+    for params in ({"latte": "true"}, {"sort": "name"}, {"limit": "501"}, {"offset": "-1"}):
+        assert_problem(
+            world.client.get(path, params=params, headers=world.auth()), 422, "invalid-request"
+        )
+    assert world.client.get("/v1/worklists/everything", headers=world.auth()).status_code == 422
+    got = world.client.get(path, params={"format": "csv"}, headers=world.auth())
+    assert got.status_code == 200
+    assert got.headers["content-type"].startswith("text/csv")
+    assert got.content.startswith("\ufeff".encode())
+    lines = got.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == ",".join(WORK_CSV_COLUMNS)
+    assert lines[1].startswith(f"awaiting-decision,{hex32(digest)},")
