@@ -57,6 +57,12 @@ if TYPE_CHECKING:
         decode_standing,
         department_id,
     )
+    from ledger.decisions import (
+        DECISION_SCHEMA,
+        DecisionChannel,
+        DecisionRecord,
+        DecisionResult,
+    )
     from ledger.documents import (
         Applicant,
         Claim,
@@ -128,7 +134,14 @@ if TYPE_CHECKING:
         verify_bytes,
         verify_signed,
     )
-    from ledger.store import BatchRow, NewCommitment, Store, StoredCommitment, StoreStatus
+    from ledger.store import (
+        BatchRow,
+        NewCommitment,
+        Store,
+        StoredCommitment,
+        StoredDecision,
+        StoreStatus,
+    )
     from ledger.tables import (
         MIGRATIONS,
         apply_migrations,
@@ -136,6 +149,7 @@ if TYPE_CHECKING:
         commitments,
         contract_events,
         current_version,
+        decisions,
         exclusions,
         migrate,
         migrations_table,
@@ -268,6 +282,12 @@ _SURFACE = {
     "Store": "ledger.store",
     "stored_bundle": "ledger.proofs",
     "StoredCommitment": "ledger.store",
+    "StoredDecision": "ledger.store",
+    "DecisionRecord": "ledger.decisions",
+    "DecisionResult": "ledger.decisions",
+    "DecisionChannel": "ledger.decisions",
+    "DECISION_SCHEMA": "ledger.decisions",
+    "decisions": "ledger.tables",
     "StoreError": "ledger.errors",
     "StoreStatus": "ledger.store",
     "to_hash32": "ledger.types",
@@ -303,6 +323,7 @@ __all__ = [
     "ANVIL_BINARY",
     "ARTIFACT_PATH",
     "CONTRACT_SOURCE",
+    "DECISION_SCHEMA",
     "MASTER_KEY_ENV",
     "MIGRATIONS",
     "P256_ORDER",
@@ -333,6 +354,9 @@ __all__ = [
     "Commitment",
     "CompilerError",
     "ContractRevertError",
+    "DecisionChannel",
+    "DecisionRecord",
+    "DecisionResult",
     "DepartmentId",
     "ErasedError",
     "ErasureRefusedError",
@@ -377,6 +401,7 @@ __all__ = [
     "StoreError",
     "StoreStatus",
     "StoredCommitment",
+    "StoredDecision",
     "TransactionTimeoutError",
     "Vault",
     "VaultError",
@@ -400,6 +425,7 @@ __all__ = [
     "compiler_settings",
     "contract_events",
     "current_version",
+    "decisions",
     "decode_base64",
     "decode_bool",
     "decode_revert",

@@ -423,7 +423,8 @@ class Anchorer:
                 backoff = min(backoff * 2, self.config.backoff_max)
                 continue
             status = self.store.status()
-            if status.pending == 0 and status.batches_in_flight == 0:
+            idle = status.pending == 0 and status.batches_in_flight == 0
+            if idle and self.store.pending_decisions() == 0:
                 return True
             stop.wait(0.02)
         return False

@@ -75,6 +75,7 @@ class Checker:
             applicant_fingerprint=self.vault.fingerprint(applicant.id_type, applicant.id_number),
             sealed=sealed.ciphertext,
             wrapped_key=sealed.wrapped_key,
+            channel=commitment.channel,
         )
 
     def check_all(self, documents: Sequence[object]) -> list[NewCommitment | LedgerError]:

@@ -10,6 +10,7 @@ splitting it would spread one transaction's SQL over several modules.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -21,13 +22,23 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from ledger.decisions import DecisionRecord
 from ledger.errors import ErasureRefusedError, LedgerError, StoreError
-from ledger.tables import batches, commitments, contract_events, exclusions, migrate, sync_state
-from ledger.types import Hash32
+from ledger.tables import (
+    batches,
+    commitments,
+    contract_events,
+    decisions,
+    exclusions,
+    migrate,
+    sync_state,
+)
+from ledger.types import Hash32, hex32
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 ADD_ATTEMPTS = 3  # tries to store commitments racing a concurrent writer of the same hash
 IN_CHUNK = 500  # values per IN (...) list when reading many rows by key
+RECEIPT_TOLERANCE = 0.002  # seconds: a decision record's receipt time is cut to milliseconds
 REFORMED_BATCHES = "batches_reformed"  # cursor: batches given a fresh root (Store.reform_batch)
 
 
@@ -42,6 +53,7 @@ class NewCommitment:
     applicant_fingerprint: bytes
     sealed: bytes
     wrapped_key: bytes
+    channel: str | None = None  # counter | online, from the document
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,19 @@ class StoredCommitment:
     batch_id: int | None
     proof: tuple[Hash32, ...]
     erased: bool
+    channel: str | None = None  # counter | online; None for commitments stored before v5
+    decided_at: float | None = None  # Unix seconds; None while undecided
+
+
+@dataclass(frozen=True)
+class StoredDecision:
+    """A decision record as the store holds it, and how far its anchoring got."""
+
+    record: DecisionRecord
+    hash: Hash32  # the record's hash: the leaf anchored
+    state: str  # pending | batched | anchored
+    batch_id: int | None
+    proof: tuple[Hash32, ...]
 
 
 @dataclass(frozen=True)
@@ -111,6 +136,18 @@ def _stored(row: Any) -> StoredCommitment:
         batch_id=row.batch_id,
         proof=_split_proof(row.proof),
         erased=row.wrapped_key is None,
+        channel=row.channel,
+        decided_at=row.decided_at,
+    )
+
+
+def _stored_decision(row: Any) -> StoredDecision:
+    return StoredDecision(
+        record=DecisionRecord.from_json_obj(json.loads(row.record)),
+        hash=Hash32(bytes(row.record_hash)),
+        state=row.state,
+        batch_id=row.batch_id,
+        proof=_split_proof(row.proof),
     )
 
 
@@ -409,6 +446,84 @@ class Store:
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         return result.rowcount == 1
 
+    # ------------------------------------------------------------------ decisions
+
+    def record_decision(
+        self, record: DecisionRecord, *, also: Callable[[Connection], None] | None = None
+    ) -> bool:
+        """Store the decision on a commitment's application and mark the commitment decided,
+        in one write transaction in which `also` runs too (the statistics counters); the
+        record joins the department's anchoring outbox. False, nothing changed, when the
+        commitment is decided already. StoreError when the commitment is unknown or erased,
+        or when the record's department, matter, receipt time or channel are not the
+        commitment's."""
+        decided_at = record.decided_at.timestamp()
+        with self._writer.begin() as connection:
+            # PostgreSQL: a concurrent decision waits here and then sees this one's.
+            row = connection.execute(
+                select(
+                    commitments.c.department,
+                    commitments.c.matter_code,
+                    commitments.c.received_at,
+                    commitments.c.channel,
+                    commitments.c.wrapped_key,
+                    commitments.c.decided_at,
+                )
+                .where(commitments.c.hash == record.commitment)
+                .with_for_update()
+            ).first()
+            if row is None:
+                raise StoreError(f"no commitment {hex32(record.commitment)} to decide")
+            if row.decided_at is not None:
+                return False
+            _check_decision_fits(record, row)
+            connection.execute(
+                update(commitments)
+                .where(commitments.c.hash == record.commitment)
+                .values(decided_at=decided_at)
+            )
+            connection.execute(
+                decisions.insert().values(
+                    commitment_hash=record.commitment,
+                    record_hash=record.hash(),
+                    department=record.department,
+                    matter_code=record.matter_code,
+                    channel=record.channel,
+                    received_at=record.received_at.timestamp(),
+                    due_at=record.due_at.timestamp(),
+                    decided_at=decided_at,
+                    decided_by=record.decided_by,
+                    result=record.result,
+                    late=record.late,
+                    record=record.canonical().decode("utf-8"),
+                    state="pending",
+                )
+            )
+            if also is not None:
+                also(connection)
+        return True
+
+    def decision_of(self, commitment: Hash32) -> StoredDecision | None:
+        """The decision on a commitment's application, or None while undecided."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(decisions).where(decisions.c.commitment_hash == commitment)
+            ).first()
+        return None if row is None else _stored_decision(row)
+
+    def decision_anchoring(self, commitment: Hash32) -> tuple[BatchRow, tuple[Hash32, ...]] | None:
+        """The batch holding the decision record on `commitment` and the record hash's proof
+        in it, once batched (None before); the batch's state says whether it is anchored."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(decisions.c.proof, batches)
+                .select_from(decisions.join(batches, decisions.c.batch_id == batches.c.id))
+                .where(decisions.c.commitment_hash == commitment)
+            ).first()
+        if row is None:
+            return None
+        return _batch(row), _split_proof(row.proof)
+
     # ------------------------------------------------------------------ exclusions
 
     def is_excluded(self, fingerprint: bytes) -> bool:
@@ -451,18 +566,32 @@ class Store:
     # ------------------------------------------------------------------ the outbox and batches
 
     def pending_by_department(self) -> list[tuple[str, int, float]]:
-        """(department, pending count, oldest received_at) for each department with a backlog."""
+        """(department, pending count, oldest waiting since) for each department with a
+        backlog: its pending commitments (since received) and decision records (since
+        decided), the leaves of its next batches."""
+        backlog: dict[str, tuple[int, float]] = {}
         with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(
-                    commitments.c.department,
-                    func.count(),
-                    func.min(commitments.c.received_at),
-                )
-                .where(commitments.c.state == "pending")
-                .group_by(commitments.c.department)
-            ).all()
-        return [(row[0], int(row[1]), float(row[2])) for row in rows]
+            for table, since in (
+                (commitments, commitments.c.received_at),
+                (decisions, decisions.c.decided_at),
+            ):
+                rows = connection.execute(
+                    select(table.c.department, func.count(), func.min(since))
+                    .where(table.c.state == "pending")
+                    .group_by(table.c.department)
+                ).all()
+                for department, count, oldest in rows:
+                    before = backlog.get(department, (0, float(oldest)))
+                    backlog[department] = (before[0] + int(count), min(before[1], float(oldest)))
+        return [(department, count, oldest) for department, (count, oldest) in backlog.items()]
+
+    def pending_decisions(self) -> int:
+        """How many decision records wait to be batched."""
+        with self.engine.connect() as connection:
+            count = connection.execute(
+                select(func.count()).where(decisions.c.state == "pending")
+            ).scalar()
+        return int(count or 0)
 
     def form_batch(
         self,
@@ -471,8 +600,9 @@ class Store:
         build: Callable[[list[Hash32]], tuple[Hash32, dict[Hash32, list[Hash32]]]],
         now: float | None = None,
     ) -> BatchRow | None:
-        """Take up to `limit` pending commitments of `department` into a new batch, in one
-        transaction: `build` gives the root and each proof, stored with the batch."""
+        """Take up to `limit` pending leaves of `department` into a new batch, in one
+        transaction: its pending commitments first, then, room left, its pending decision
+        records (their hashes); `build` gives the root and each proof, stored with the batch."""
         created = time.time() if now is None else now
         with self._writer.begin() as connection:
             # PostgreSQL: lock the rows taken and let a concurrent batcher take others (else
@@ -485,14 +615,24 @@ class Store:
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
-            if not rows:
+            decided: Sequence[Any] = []
+            if len(rows) < limit:
+                decided = connection.execute(
+                    select(decisions.c.commitment_hash, decisions.c.record_hash)
+                    .where(decisions.c.state == "pending", decisions.c.department == department)
+                    .order_by(decisions.c.decided_at, decisions.c.commitment_hash)
+                    .limit(limit - len(rows))
+                    .with_for_update(skip_locked=True)
+                ).all()
+            if not rows and not decided:
                 return None
             hashes = [Hash32(bytes(row.hash)) for row in rows]
-            root, proofs = build(hashes)
+            records = [Hash32(bytes(row.record_hash)) for row in decided]
+            root, proofs = build(hashes + records)
             inserted = connection.execute(
                 batches.insert().values(
                     root=root,
-                    size=len(hashes),
+                    size=len(hashes) + len(records),
                     department=department,
                     state="built",
                     created_at=created,
@@ -501,23 +641,10 @@ class Store:
             ).inserted_primary_key
             assert inserted is not None
             batch_id = int(inserted[0])
-            taken = connection.execute(
-                update(commitments)
-                .where(commitments.c.id.in_([row.id for row in rows]))
-                .where(commitments.c.state == "pending")
-                .values(state="batched", batch_id=batch_id)
-            ).rowcount
-            if taken != len(rows):
-                raise StoreError("another batcher took some of these commitments: retry")
-            connection.execute(
-                update(commitments)
-                .where(commitments.c.id == bindparam("row_id"))
-                .values(proof=bindparam("blob")),
-                [
-                    {"row_id": row.id, "blob": b"".join(proofs[h])}
-                    for row, h in zip(rows, hashes, strict=True)
-                ],
-            )
+            if rows:
+                _take_commitments(connection, batch_id, rows, hashes, proofs)
+            if decided:
+                _take_decisions(connection, batch_id, records, proofs)
             batch = connection.execute(select(batches).where(batches.c.id == batch_id)).one()
         return _batch(batch)
 
@@ -552,14 +679,19 @@ class Store:
             return _batch(connection.execute(select(batches).where(batches.c.id == batch_id)).one())
 
     def batch_members(self, batch_id: int) -> list[Hash32]:
-        """The commitment hashes of a batch, in the order they were taken."""
+        """The leaves of a batch in the order they were taken: its commitment hashes, then
+        its decision records' hashes."""
         with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(commitments.c.hash)
-                .where(commitments.c.batch_id == batch_id)
-                .order_by(commitments.c.id)
-            ).scalars()
-            return [Hash32(bytes(h)) for h in rows]
+            members = [
+                Hash32(bytes(h))
+                for h in connection.execute(
+                    select(commitments.c.hash)
+                    .where(commitments.c.batch_id == batch_id)
+                    .order_by(commitments.c.id)
+                ).scalars()
+            ]
+            members.extend(_decision_members(connection, batch_id))
+        return members
 
     def mark_sent(self, batch_id: int, tx_hash: bytes, now: float | None = None) -> None:
         """Record the transaction before it is broadcast, so a crash leaves a trail to follow."""
@@ -596,11 +728,10 @@ class Store:
                     anchored_at=time.time() if now is None else now,
                 )
             )
-            connection.execute(
-                update(commitments)
-                .where(commitments.c.batch_id == batch_id)
-                .values(state="anchored")
-            )
+            for table in (commitments, decisions):
+                connection.execute(
+                    update(table).where(table.c.batch_id == batch_id).values(state="anchored")
+                )
 
     def mark_unsent(self, batch_id: int) -> None:
         """The batch's transaction vanished (node restarted without state, a reorg): resend."""
@@ -610,11 +741,10 @@ class Store:
                 .where(batches.c.id == batch_id)
                 .values(state="built", block_number=None, block_hash=None, anchored_at=None)
             )
-            connection.execute(
-                update(commitments)
-                .where(commitments.c.batch_id == batch_id)
-                .values(state="batched")
-            )
+            for table in (commitments, decisions):
+                connection.execute(
+                    update(table).where(table.c.batch_id == batch_id).values(state="batched")
+                )
 
     def reform_batch(
         self, batch_id: int, root: Hash32, size: int, proofs: Mapping[Hash32, Sequence[Hash32]]
@@ -637,13 +767,20 @@ class Store:
                     anchored_at=None,
                 )
             )
-            connection.execute(
-                update(commitments)
-                .where(commitments.c.hash == bindparam("member"))
-                .where(commitments.c.batch_id == batch_id)
-                .values(proof=bindparam("blob"), state="batched"),
-                [{"member": h, "blob": b"".join(p)} for h, p in proofs.items()],
-            )
+            records = set(_decision_members(connection, batch_id))
+            for table, key, members in (
+                (commitments, commitments.c.hash, [h for h in proofs if h not in records]),
+                (decisions, decisions.c.record_hash, [h for h in proofs if h in records]),
+            ):
+                if not members:
+                    continue
+                connection.execute(
+                    update(table)
+                    .where(key == bindparam("member"))
+                    .where(table.c.batch_id == batch_id)
+                    .values(proof=bindparam("blob"), state="batched"),
+                    [{"member": h, "blob": b"".join(proofs[h])} for h in members],
+                )
             done = connection.execute(
                 select(sync_state.c.value).where(sync_state.c.name == REFORMED_BATCHES)
             ).scalar()
@@ -790,11 +927,90 @@ def _insert_new(
                     "state": "pending",
                     "sealed": item.sealed,
                     "wrapped_key": item.wrapped_key,
+                    "channel": item.channel,
                 }
                 for item in fresh.values()
             ],
         )
     return fresh
+
+
+def _take_commitments(
+    connection: Connection,
+    batch_id: int,
+    rows: Sequence[Any],
+    hashes: Sequence[Hash32],
+    proofs: Mapping[Hash32, Sequence[Hash32]],
+) -> None:
+    """Move the pending commitment `rows` into the batch, each with its proof."""
+    taken = connection.execute(
+        update(commitments)
+        .where(commitments.c.id.in_([row.id for row in rows]))
+        .where(commitments.c.state == "pending")
+        .values(state="batched", batch_id=batch_id)
+    ).rowcount
+    if taken != len(rows):
+        raise StoreError("another batcher took some of these commitments: retry")
+    connection.execute(
+        update(commitments)
+        .where(commitments.c.id == bindparam("row_id"))
+        .values(proof=bindparam("blob")),
+        [
+            {"row_id": row.id, "blob": b"".join(proofs[h])}
+            for row, h in zip(rows, hashes, strict=True)
+        ],
+    )
+
+
+def _take_decisions(
+    connection: Connection,
+    batch_id: int,
+    records: Sequence[Hash32],
+    proofs: Mapping[Hash32, Sequence[Hash32]],
+) -> None:
+    """Move the pending decision records (by record hash) into the batch, with proofs."""
+    taken = connection.execute(
+        update(decisions)
+        .where(decisions.c.record_hash.in_(list(records)))
+        .where(decisions.c.state == "pending")
+        .values(state="batched", batch_id=batch_id)
+    ).rowcount
+    if taken != len(records):
+        raise StoreError("another batcher took some of these decision records: retry")
+    connection.execute(
+        update(decisions)
+        .where(decisions.c.record_hash == bindparam("member"))
+        .values(proof=bindparam("blob")),
+        [{"member": h, "blob": b"".join(proofs[h])} for h in records],
+    )
+
+
+def _decision_members(connection: Connection, batch_id: int) -> list[Hash32]:
+    """The record hashes of a batch's decision records, in the order they were taken."""
+    rows = connection.execute(
+        select(decisions.c.record_hash)
+        .where(decisions.c.batch_id == batch_id)
+        .order_by(decisions.c.decided_at, decisions.c.commitment_hash)
+    ).scalars()
+    return [Hash32(bytes(h)) for h in rows]
+
+
+def _check_decision_fits(record: DecisionRecord, row: Any) -> None:
+    """StoreError unless the record describes the stored commitment `row`, which must
+    still hold its document (an erased commitment is not decided)."""
+    shown = hex32(record.commitment)
+    if row.wrapped_key is None:
+        raise StoreError(f"commitment {shown} was erased: it is not decided any more")
+    if (row.department, row.matter_code) != (record.department, record.matter_code):
+        raise StoreError(
+            f"the decision names {record.department}/{record.matter_code}, but commitment "
+            f"{shown} is {row.department}/{row.matter_code}"
+        )
+    # The record's times are cut to milliseconds; the stored receipt time is not.
+    if abs(record.received_at.timestamp() - float(row.received_at)) >= RECEIPT_TOLERANCE:
+        raise StoreError(f"the decision's received_at is not when {shown} was received")
+    if row.channel is not None and row.channel != record.channel:
+        raise StoreError(f"the decision says {record.channel}, but {shown} came {row.channel}")
 
 
 def _upsert_cursor(connection: Connection, name: str, value: int) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     Float,
@@ -53,8 +54,20 @@ commitments = Table(
     Column("sealed", LargeBinary, nullable=False),
     Column("wrapped_key", LargeBinary, nullable=True),
     Column("erased_at", Float, nullable=True),
+    # v5: how the document came (counter | online; NULL for rows from before v5) and when
+    # the application was decided (Unix seconds; NULL while undecided)
+    Column("channel", String(8), nullable=True),
+    Column("decided_at", Float, nullable=True),
 )
 Index("commitments_outbox", commitments.c.state, commitments.c.department, commitments.c.id)
+# The department's list of applications awaiting a decision, oldest first.
+commitments_undecided = Index(
+    "commitments_undecided",
+    commitments.c.department,
+    commitments.c.received_at,
+    sqlite_where=commitments.c.decided_at.is_(None),
+    postgresql_where=commitments.c.decided_at.is_(None),
+)
 # An auditor's document is found by its national code when its hash matches nothing.
 commitments_code = Index("commitments_code", commitments.c.code)
 
@@ -142,6 +155,29 @@ Index("outcome_outbox_open", outcome_outbox.c.recorded_at, outcome_outbox.c.depa
 # GET /v1/reports/{evidence} finds a report by the hash the chain holds.
 outcome_outbox_evidence = Index("outcome_outbox_evidence", outcome_outbox.c.evidence)
 
+# A decision on each commitment's application (ledger.decisions.DecisionRecord); its
+# record hash is anchored as a leaf of the department's next batch, like a commitment.
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("commitment_hash", LargeBinary(32), primary_key=True),
+    Column("record_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("department", String(64), nullable=False),
+    Column("matter_code", String(64), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("due_at", Float, nullable=False),
+    Column("decided_at", Float, nullable=False),
+    Column("decided_by", String(64), nullable=False),
+    Column("result", String(16), nullable=False),
+    Column("late", Boolean, nullable=False),
+    Column("record", Text, nullable=False),  # the canonical JSON whose hash is anchored
+    Column("state", String(16), nullable=False),  # pending | batched | anchored
+    Column("batch_id", Integer, ForeignKey("batches.id"), nullable=True, index=True),
+    Column("proof", LargeBinary, nullable=True),  # concatenated 32-byte siblings
+)
+Index("decisions_outbox", decisions.c.state, decisions.c.department, decisions.c.decided_at)
+
 
 def _create_v1(connection: Connection) -> None:
     metadata.create_all(
@@ -164,12 +200,26 @@ def _index_outbox_evidence_v4(connection: Connection) -> None:
     outcome_outbox_evidence.create(connection, checkfirst=True)
 
 
+def _decisions_v5(connection: Connection) -> None:
+    """Commitments record their channel and decision time; decisions get their table.
+    v1 creates the commitments table as defined now (with the columns); a store from
+    before v5 gets them added (NULL: old rows keep no channel and no decision)."""
+    present = {column["name"] for column in inspect(connection).get_columns("commitments")}
+    if "channel" not in present:
+        connection.exec_driver_sql("ALTER TABLE commitments ADD COLUMN channel VARCHAR(8)")
+    if "decided_at" not in present:
+        connection.exec_driver_sql("ALTER TABLE commitments ADD COLUMN decided_at FLOAT")
+    commitments_undecided.create(connection, checkfirst=True)
+    metadata.create_all(connection, tables=[decisions])
+
+
 # Version -> step. Append only: a released step never changes; a new one alters the tables.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_v1,
     2: _add_outcome_outbox_v2,
     3: _index_commitment_codes_v3,
     4: _index_outbox_evidence_v4,
+    5: _decisions_v5,
 }
 
 
