@@ -136,7 +136,7 @@ def bootstrap_deployment(chain: Chain, settings: Settings, path: Path, rpc_url: 
     it deployed now."""
     from verifier import default_catalog
 
-    keys = DepartmentKeys(settings.resolved_keys_dir, default_catalog().departments())
+    keys = DepartmentKeys.from_settings(settings, default_catalog().departments())
     deployed_now = not path.exists()
     ledger = _deploy(chain, keys, path, rpc_url) if deployed_now else _existing(chain, path)
     granted = grant_department_roles(chain, ledger, keys)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import random
+import secrets
 import shutil
 import socket
 import subprocess
@@ -550,6 +551,7 @@ def submit_figures(count: int = 400, connections: int = 64) -> dict[str, Any]:
     second process, the service anchoring in the background on anvil."""
     from bench import _signed_documents
 
+    from api.keyfiles import KeyUnlock, keystore_bytes
     from api.service import TokenStore
     from ledger import Vault
 
@@ -559,9 +561,8 @@ def submit_figures(count: int = 400, connections: int = 64) -> dict[str, Any]:
         directory = Path(name)
         account = directory / "keys" / HRSS / "registrar.json"
         account.parent.mkdir(parents=True)
-        account.write_text(
-            json.dumps({"kind": "ethereum", "address": key.address, "private_key": key.key.hex()})
-        )
+        passphrase = secrets.token_urlsafe(16)  # the instance takes encrypted keys only
+        account.write_bytes(keystore_bytes(key, KeyUnlock(passphrase)))
         account.chmod(0o600)
         url = f"sqlite:///{directory / 'ledger.db'}"
         store = Store(url)
@@ -572,6 +573,7 @@ def submit_figures(count: int = 400, connections: int = 64) -> dict[str, Any]:
             "COMMITLEDGER_STORE_URL": url,
             "COMMITLEDGER_MASTER_KEY": Vault.new_master_key(),
             "COMMITLEDGER_FEED": "false",
+            "COMMITLEDGER_KEY_PASSPHRASE": passphrase,
         }
         requests = [post("/v1/commitments?wait=true&timeout=60", b, token) for b in bodies]
         with (

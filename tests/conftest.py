@@ -15,6 +15,11 @@ from ledger import ANVIL_BINARY, AnvilNode, Chain
 
 pytest_plugins = ["support.postgres"]  # a PostgreSQL cluster, the `store` fixtures
 
+# The fixtures write department keys in clear (no scrypt to wait for): this development
+# setting lets an instance accept them, here and in the processes the tests start.
+# tests/unit/test_keystores.py takes it away to check that clear keys are refused.
+os.environ.setdefault("COMMITLEDGER_ALLOW_CLEAR_KEYS", "true")
+
 # ---------------------------------------------------------------------- workers
 
 

@@ -100,7 +100,7 @@ def init(data_dir: DataDirOpt = None, config: ConfigOpt = None, as_json: JsonOpt
     """Make a data directory ready to serve: the directory (0700), the master key, every
     catalog department's keys, a configuration file to edit, and first tokens."""
     from api.keyfiles import new_key
-    from api.service import KEY_FILES, OPERATOR, DepartmentKeys, Settings, TokenStore
+    from api.service import KEY_FILES, OPERATOR, DepartmentKeys, Settings, TokenStore, key_unlock
     from ledger import Store
     from verifier import default_catalog
 
@@ -117,7 +117,11 @@ def init(data_dir: DataDirOpt = None, config: ConfigOpt = None, as_json: JsonOpt
             if not master.exists():
                 new_key("master", master)
                 made.append(str(master))
-        keys = DepartmentKeys(settings.resolved_keys_dir, default_catalog().departments())
+        keys = DepartmentKeys(  # every department's, whichever one an instance serves
+            settings.resolved_keys_dir,
+            default_catalog().departments(),
+            unlock=key_unlock(settings),
+        )
         settings.resolved_keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for department in sorted(keys.departments):
             absent = [k for k in KEY_FILES if not keys.has(department, k)]
@@ -189,8 +193,8 @@ def missing_for_serving(settings: Settings) -> list[str]:
     master = settings.master_key_file or settings.data_dir / MASTER_KEY_FILE
     if settings.master_key is None and not master.is_file():
         lacking.append(f"no master key ({master}): intake stays closed; {fix}")
-    keys = DepartmentKeys(settings.resolved_keys_dir, default_catalog().departments())
-    without = [d for d in sorted(keys.departments) if not keys.has(d, "registrar")]
+    keys = DepartmentKeys.from_settings(settings, default_catalog().departments())
+    without = [d for d in sorted(keys.held) if not keys.has(d, "registrar")]
     if without:
         lacking.append(
             f"no department keys for {', '.join(without)} in {settings.resolved_keys_dir}: "
@@ -227,7 +231,7 @@ def config_template() -> str:
         "",
     ]
     for name, field in Settings.model_fields.items():
-        if name in ("data_dir", "master_key"):
+        if name in ("data_dir", "master_key", "key_passphrase"):
             continue  # the file is in the data directory; a secret has no place here
         lines.append(f"# {field.description or name}")
         default = field.default

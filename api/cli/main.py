@@ -20,7 +20,9 @@ from api.cli import applicant as cli_applicant
 from api.cli import catalog as cli_catalog
 from api.cli import chain as cli_chain
 from api.cli import config as cli_config
+from api.cli import decisions as cli_decisions
 from api.cli import feed as cli_feed
+from api.cli import keys as cli_keys
 from api.cli import lifecycle as cli_lifecycle
 from api.cli import new as cli_new
 from api.cli import notices as cli_notices
@@ -94,36 +96,6 @@ def _root(
 
 
 # ---------------------------------------------------------------------- keys and documents
-
-
-@keys_app.command("new")
-def keys_new(
-    out: Annotated[Path, typer.Option("--out", help="Where to write the key (never overwritten).")],
-    kind: Annotated[
-        str,
-        typer.Option(
-            "--kind",
-            help="ed25519 or ecdsa-p256 (applicants), ethereum (departments), master (store).",
-        ),
-    ] = "ed25519",
-    as_json: JsonOpt = False,
-) -> None:
-    """Make a new key: an applicant's signing key or a department's chain account."""
-    if kind not in ("ed25519", "ecdsa-p256", "ethereum", "master"):
-        fail(
-            f"unknown key kind {kind!r}: use ed25519, ecdsa-p256, ethereum or master",
-            as_json=as_json,
-        )
-    from api.keyfiles import new_key
-
-    with reporting_errors(as_json):
-        facts = new_key(kind, out)  # type: ignore[arg-type]  # checked above
-    if as_json:
-        emit_json({"ok": True, **facts})
-    else:
-        public = facts.get("address") or facts.get("public_key")
-        shown = f": {public}" if public else " (keep it secret; it is never printed)"
-        stdout.print(f"wrote {facts['kind']} key to {out}{shown}", markup=False)
 
 
 @app.command()
@@ -517,6 +489,7 @@ def demo(
     human(lambda: console.print("[bold green]demo finished[/]"), as_json=as_json)
 
 
+cli_keys.register(keys_app)
 cli_new.register(app)
 cli_store.register(app)
 cli_verify.register(app)
@@ -529,6 +502,7 @@ cli_chain.register(app)
 cli_applicant.register(app)
 cli_appeals.register(app)
 cli_rectification.register(app)
+cli_decisions.register(app)
 cli_tasks.register(app)
 cli_catalog.register(app)
 cli_notices.register(app)

@@ -75,6 +75,21 @@ def serve(
         typer.Option("--deployment", help="Deployment file (default: data/deployment.json)."),
     ] = None,
     master_key_file: cli_store.MasterKeyOpt = None,
+    department: Annotated[
+        str | None,
+        typer.Option(
+            "--department",
+            help="Run as this department's instance: load only its keys (from "
+            "<keys_dir>/<D>/), take only its writes (another department's answer 403).",
+        ),
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--passphrase-file",
+            help="The file holding the key files' passphrase (or COMMITLEDGER_KEY_PASSPHRASE).",
+        ),
+    ] = None,
     demo: Annotated[
         bool,
         typer.Option(
@@ -95,6 +110,8 @@ def serve(
         "store_url": store,
         "deployment_file": deployment,
         "master_key_file": master_key_file,
+        "department": department,
+        "key_passphrase_file": passphrase_file,
         "config": config,
     }
     run_service(host, port, {k: v for k, v in given.items() if v is not None}, demo=demo)

@@ -44,8 +44,8 @@ def run_service(host: str, port: int, overrides: dict[str, Any], *, demo: bool) 
     with ExitStack() as stack:
         with reporting_errors(as_json=False):
             settings = Settings.load(overrides)
-            if demo:
-                settings = prepare_keys(settings)
+            if demo:  # the demo's keys are made here, in clear: development only
+                settings = prepare_keys(settings.model_copy(update={"allow_clear_keys": True}))
             else:  # an empty data directory: say what it lacks and how to make it
                 for note in missing_for_serving(settings):
                     console.print(f"note: {note}", markup=False)
@@ -67,16 +67,32 @@ def run_service(host: str, port: int, overrides: dict[str, Any], *, demo: bool) 
                 stdout.print(f"registrar token ({facts.department}): {facts.registrar_token}{kept}")
                 stdout.print(f"verifier token ({facts.department}): {facts.verifier_token}{kept}")
             context = ServiceContext.open(settings, chain=served.chain)
+            held = _unlock_keys(context)
         if served.supervisor is not None:
             context.background.add("anvil", served.supervisor.check, SUPERVISE_INTERVAL_S)
         shown_store = make_url(settings.resolved_store_url).render_as_string(hide_password=True)
         console.print(
             f"serving on http://{host}:{port} (store {shown_store}; "
             f"{_describe(served, context)}; "
-            f"intake {'open' if context.intake else 'closed: no master key'})",
+            f"intake {'open' if context.intake else 'closed: no master key'}; {held})",
             markup=False,
         )
         uvicorn.run(create_app(settings, context=context), **uvicorn_options(settings, host, port))
+
+
+def _unlock_keys(context: ServiceContext) -> str:
+    """Open every key the instance holds now (a wrong passphrase or a refused clear file
+    stops the start, nothing loaded); what it holds, in words."""
+    keys = context.keys
+    try:
+        opened = keys.unlock_all()
+    except BaseException:
+        context.close()
+        raise
+    whose = f"{keys.only}'s instance" if keys.only else "every department"
+    if not opened:
+        return f"{whose}: no department keys, public routes only"
+    return f"{whose}: {len(opened)} keys"
 
 
 def uvicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:

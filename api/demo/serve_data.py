@@ -101,7 +101,7 @@ def prepare_keys(settings: Settings) -> Settings:
     master = settings.master_key_file or settings.data_dir / MASTER_KEY_FILE
     if not master.exists() and settings.master_key is None:
         new_key("master", master)
-    keys = DepartmentKeys(settings.resolved_keys_dir, default_catalog().departments())
+    keys = DepartmentKeys.from_settings(settings, default_catalog().departments())
     for department in sorted(keys.departments):
         keys.create(department)
     if settings.master_key is not None:
@@ -150,7 +150,7 @@ def _fill(settings: Settings, store: Store, chain: Chain | None, count: int) -> 
     record = read_deployment(settings.resolved_deployment_file)
     chain = chain or Chain.connect(settings.chain_rpc_url or str(record["rpc"]), kind="anvil")
     ledger = LedgerContract(chain, str(record["contract"]))
-    keys = DepartmentKeys(settings.resolved_keys_dir, catalog.departments())
+    keys = DepartmentKeys.from_settings(settings, catalog.departments())
     assert settings.master_key_file is not None
     vault = Vault.from_text(settings.master_key_file.read_text())
     intake = Intake(store, vault, catalog.intake_terms())

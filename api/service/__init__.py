@@ -29,7 +29,13 @@ if TYPE_CHECKING:
     from api.service.deps import get_context
     from api.service.engines import department_actions
     from api.service.feed_task import BackgroundFeed
-    from api.service.keys import ADMIN_KEY_FILE, KEY_FILES, AccountRole, DepartmentKeys
+    from api.service.keys import (
+        ADMIN_KEY_FILE,
+        KEY_FILES,
+        AccountRole,
+        DepartmentKeys,
+        key_unlock,
+    )
     from api.service.lifecycle_task import lifecycle_departments, run_lifecycles
     from api.service.logs import JsonFormatter, configure_logging
     from api.service.lookup_terms import department_code, identity_fingerprints, matter_code
@@ -92,6 +98,7 @@ _SURFACE = {
     "IssuedToken": "api.service.tokens",
     "JsonFormatter": "api.service.logs",
     "KEY_FILES": "api.service.keys",
+    "key_unlock": "api.service.keys",
     "lifecycle_departments": "api.service.lifecycle_task",
     "department_actions": "api.service.engines",
     "notice_deliverer": "api.service.notices_task",
@@ -157,6 +164,7 @@ __all__ = [
     "header_deadline_protocol",
     "identity_fingerprints",
     "is_challenge_hex",
+    "key_unlock",
     "lifecycle_departments",
     "matter_code",
     "notice_deliverer",

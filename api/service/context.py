@@ -31,6 +31,7 @@ from ledger import (
     VaultError,
 )
 from verifier import DEFAULT_OFFICE_HOURS, OfficeHours, configure_catalog_dir, default_catalog
+from verifier.engine import DecisionDesk
 from verifier.records import VerifierRecords
 
 log = logging.getLogger("commitledger.service")
@@ -196,12 +197,17 @@ class ServiceContext:
             limiter=RateLimiter(
                 settings.rate_limit_burst, settings.rate_limit_per_second, clock=clock
             ),
-            keys=DepartmentKeys(
-                settings.resolved_keys_dir, {terms.department for terms in matters.values()}
+            keys=DepartmentKeys.from_settings(
+                settings, {terms.department for terms in matters.values()}
             ),
             today=today or platform_today,
             hours=OfficeHours.parse(settings.office_hours),
         )
+
+    def decision_desk(self) -> DecisionDesk:
+        """Where the departments' decisions on applications are recorded, due times counted
+        in the office hours."""
+        return DecisionDesk(self.store, default_catalog(), self.hours)
 
     def report_key(self, department: str) -> SigningKey | None:
         """The department's report-signing key (`<keys_dir>/<D>/report.pem`), or None."""

@@ -1,9 +1,13 @@
-"""The departments' keys the service holds: chain accounts and report-signing keys, per department.
+"""The departments' keys an instance holds: chain accounts and report-signing keys, per
+department, every one or (`serve --department D`) D's only.
 
-`<keys_dir>/<D>/registrar.json` and `verifier.json` are chain accounts (as `commitledger keys
-new --kind ethereum` writes them), `<keys_dir>/<D>/report.pem` the Ed25519 key that signs
-the department's verification reports. Each is read on first use and kept; a missing one is
-named (never shown) by `MissingKeyError`.
+`<keys_dir>/<D>/registrar.json` and `verifier.json` are chain accounts as Web3 Secret
+Storage v3 keystores, `<keys_dir>/<D>/report.pem` the Ed25519 key that signs the
+department's verification reports, as encrypted PKCS#8 (both as `commitledger keys new`
+writes them with a passphrase). Clear files are refused unless the settings allow them
+(`--demo`, `allow_clear_keys`). Each key is read on first use, or all at once by
+`unlock_all` when the service starts, and kept; a missing one is named (never shown) by
+`MissingKeyError`, one that cannot be opened by `KeyFileError`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ from typing import Literal
 from eth_account.signers.local import LocalAccount
 
 from api.errors import MissingKeyError
-from api.keyfiles import load_account, load_signing_key, new_key
+from api.keyfiles import (
+    KeyUnlock,
+    load_account,
+    load_report_key,
+    new_key,
+    read_passphrase,
+)
+from api.service.settings import Settings
 from ledger import SigningKey
 
 AccountRole = Literal["registrar", "verifier"]
@@ -28,15 +39,58 @@ KEY_FILES: dict[str, str] = {
 ADMIN_KEY_FILE = "admin.json"
 
 
-class DepartmentKeys:
-    """Loads each department's keys from `keys_dir` lazily, once."""
+def key_unlock(settings: Settings) -> KeyUnlock:
+    """How the settings open key files: the passphrase from `key_passphrase_file`, else
+    `key_passphrase` (COMMITLEDGER_KEY_PASSPHRASE); clear files only with `allow_clear_keys`."""
+    if settings.key_passphrase_file is not None:
+        passphrase: str | None = read_passphrase(settings.key_passphrase_file)
+    elif settings.key_passphrase is not None:
+        passphrase = settings.key_passphrase.get_secret_value() or None
+    else:
+        passphrase = None
+    return KeyUnlock(passphrase, settings.allow_clear_keys)
 
-    def __init__(self, keys_dir: Path, departments: Iterable[str]) -> None:
+
+class DepartmentKeys:
+    """Loads the departments' keys from `keys_dir` lazily, once; `only` a department: that
+    department's keys and no other's (the others read as absent)."""
+
+    def __init__(
+        self,
+        keys_dir: Path,
+        departments: Iterable[str],
+        *,
+        unlock: KeyUnlock | None = None,
+        only: str | None = None,
+    ) -> None:
         self.keys_dir = keys_dir
         self.departments = frozenset(departments)
+        if only is not None and only not in self.departments:
+            raise MissingKeyError(
+                f"{only!r} is not a department of the catalog: "
+                f"{', '.join(sorted(self.departments))}"
+            )
+        self.only = only
+        # Without settings (a command's own use): the environment's passphrase and switch.
+        self.unlock = unlock if unlock is not None else KeyUnlock.from_env()
         self._accounts: dict[tuple[str, str], LocalAccount] = {}
         self._report_keys: dict[str, SigningKey] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, departments: Iterable[str]) -> DepartmentKeys:
+        """The keys the settings name: their directory, passphrase and department."""
+        return cls(
+            settings.resolved_keys_dir,
+            departments,
+            unlock=key_unlock(settings),
+            only=settings.department,
+        )
+
+    @property
+    def held(self) -> frozenset[str]:
+        """The departments whose keys this instance may hold."""
+        return frozenset({self.only}) if self.only is not None else self.departments
 
     def path(self, department: str, kind: str) -> Path:
         """Where `kind` (registrar, verifier or report) of `department` is kept."""
@@ -45,11 +99,16 @@ class DepartmentKeys:
         return self.keys_dir / department / KEY_FILES[kind]
 
     def has(self, department: str, kind: str) -> bool:
-        """Whether the key file is there (it is not read)."""
-        return department in self.departments and self.path(department, kind).is_file()
+        """Whether the key file is there for a department held here (it is not read)."""
+        return department in self.held and self.path(department, kind).is_file()
 
     def missing(self, department: str, kind: str) -> MissingKeyError:
         """The error naming a missing key file (its path, never a key)."""
+        if department not in self.held and department in self.departments:
+            return MissingKeyError(
+                f"this instance holds {self.only}'s keys only: {department}'s {kind} key is "
+                f"held by {department}'s own instance"
+            )
         return MissingKeyError(
             f"the service holds no {kind} key for {department}: put it at "
             f"{self.path(department, kind)}"
@@ -63,7 +122,7 @@ class DepartmentKeys:
                 return found
             if not self.has(department, role):
                 raise self.missing(department, role)
-            account = load_account(self.path(department, role))
+            account = load_account(self.path(department, role), self.unlock)
             self._accounts[department, role] = account
             return account
 
@@ -75,7 +134,7 @@ class DepartmentKeys:
                 return found
             if not self.has(department, "report"):
                 raise self.missing(department, "report")
-            key = load_signing_key(self.path(department, "report"))
+            key = load_report_key(self.path(department, "report"), self.unlock)
             self._report_keys[department] = key
             return key
 
@@ -87,20 +146,46 @@ class DepartmentKeys:
         return self.report_key(department)
 
     def registrars(self) -> dict[str, LocalAccount]:
-        """Every department's registrar account that is present."""
+        """Every held department's registrar account that is present."""
         return {
             department: self.account(department, "registrar")
-            for department in sorted(self.departments)
+            for department in sorted(self.held)
             if self.has(department, "registrar")
         }
 
+    def unlock_all(self) -> list[str]:
+        """Open every key file present for the held departments, all or none: the first
+        that cannot be opened (wrong passphrase, clear where refused, not a key) raises
+        KeyFileError and nothing is kept. The keys opened, as "D kind"."""
+        accounts: dict[tuple[str, str], LocalAccount] = {}
+        report_keys: dict[str, SigningKey] = {}
+        for department in sorted(self.held):
+            for role in ("registrar", "verifier"):
+                if self.has(department, role):
+                    path = self.path(department, role)
+                    accounts[department, role] = load_account(path, self.unlock)
+            if self.has(department, "report"):
+                path = self.path(department, "report")
+                report_keys[department] = load_report_key(path, self.unlock)
+        with self._lock:
+            self._accounts.update(accounts)
+            self._report_keys.update(report_keys)
+        return [f"{d} {role}" for d, role in sorted(accounts)] + [
+            f"{d} report" for d in sorted(report_keys)
+        ]
+
     def create(self, department: str) -> None:
-        """Create whichever of the department's three keys is missing (files 0600)."""
+        """Create whichever of the department's three keys is missing (files 0600),
+        encrypted when a passphrase is known."""
         folder = self.keys_dir / department
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         for kind in KEY_FILES:
-            if not self.has(department, kind):
-                new_key("ed25519" if kind == "report" else "ethereum", self.path(department, kind))
+            if not self.path(department, kind).is_file():
+                new_key(
+                    "ed25519" if kind == "report" else "ethereum",
+                    self.path(department, kind),
+                    self.unlock,
+                )
 
     def admin_account(self, *, create: bool) -> LocalAccount | None:
         """The governing office's account that deploys and grants roles on a managed chain."""
@@ -109,5 +194,5 @@ class DepartmentKeys:
             if not create:
                 return None
             self.keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            new_key("ethereum", path)
-        return load_account(path)
+            new_key("ethereum", path, self.unlock)
+        return load_account(path, self.unlock)

@@ -131,6 +131,25 @@ class Settings(BaseSettings):
         description="Department keys: <keys_dir>/<D>/registrar.json, verifier.json and "
         "report.pem (default: data_dir/keys).",
     )
+    department: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Run as this department's instance (serve --department): hold only its "
+        "keys and take only its writes (default: every department whose keys are there).",
+    )
+    key_passphrase_file: Path | None = Field(
+        default=None,
+        description="The file holding the passphrase of the encrypted key files (keystores, "
+        "encrypted PKCS#8); or set COMMITLEDGER_KEY_PASSPHRASE.",
+    )
+    key_passphrase: SecretStr | None = Field(
+        default=None, description="The key files' passphrase itself, if no file is given."
+    )
+    allow_clear_keys: bool = Field(
+        default=False,
+        description="Development only: accept clear key files (serve --demo does); otherwise "
+        "a clear key is refused (`commitledger keys encrypt` encrypts it).",
+    )
     catalog_dir: Path | None = Field(
         default=None,
         description="The matter catalog: a directory of one <DEPARTMENT>.json per department "

@@ -1,0 +1,94 @@
+"""`commitledger keys new | encrypt`: make keys, encrypted when a passphrase is given, and
+encrypt clear key files where they are.
+
+The passphrase is read from `--passphrase-file`, `COMMITLEDGER_KEY_PASSPHRASE_FILE` or
+`COMMITLEDGER_KEY_PASSPHRASE`, never from the command line (where `ps` would show it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.output import console, emit_json, fail, reporting_errors, stdout
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+PassphraseFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--passphrase-file",
+        help="The file holding the passphrase (one line); or set COMMITLEDGER_KEY_PASSPHRASE.",
+    ),
+]
+KINDS = ("ed25519", "ecdsa-p256", "ethereum", "master")
+
+
+def register(keys_app: typer.Typer) -> None:
+    """Add `new` and `encrypt` to the `keys` group."""
+    keys_app.command("new")(keys_new)
+    keys_app.command("encrypt")(keys_encrypt)
+
+
+def keys_new(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the key (never overwritten).")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="ed25519 or ecdsa-p256 (applicants; ed25519 also a department's report.pem), "
+            "ethereum (departments' accounts), master (store).",
+        ),
+    ] = "ed25519",
+    passphrase_file: PassphraseFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a new key: an applicant's signing key, a department's chain account or report
+    key; encrypted (keystore v3 with scrypt, or PKCS#8) when a passphrase is given."""
+    if kind not in KINDS:
+        fail(
+            f"unknown key kind {kind!r}: use ed25519, ecdsa-p256, ethereum or master",
+            as_json=as_json,
+        )
+    from api.keyfiles import KeyUnlock, new_key
+
+    with reporting_errors(as_json):
+        unlock = KeyUnlock.from_env(passphrase_file=passphrase_file)
+        facts = new_key(kind, out, unlock)  # type: ignore[arg-type]  # checked above
+    if as_json:
+        emit_json({"ok": True, **facts})
+        return
+    public = facts.get("address") or facts.get("public_key")
+    shown = f": {public}" if public else " (keep it secret; it is never printed)"
+    how = ", encrypted" if facts["encrypted"] else ""
+    stdout.print(f"wrote {facts['kind']} key{how} to {out}{shown}", markup=False)
+    if kind != "master" and not facts["encrypted"]:
+        console.print(
+            "note: the key is in clear: an instance refuses it outside --demo (give "
+            "--passphrase-file to encrypt, or run `commitledger keys encrypt` later)",
+            markup=False,
+        )
+
+
+def keys_encrypt(
+    files: Annotated[list[Path], typer.Argument(help="Clear account (JSON) or PEM key files.")],
+    passphrase_file: PassphraseFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Encrypt clear key files in place: accounts become Web3 Secret Storage keystores,
+    PEM keys encrypted PKCS#8; a file encrypted already is left as it is."""
+    from api.keyfiles import KeyUnlock, encrypt_in_place
+
+    done = []
+    with reporting_errors(as_json):
+        unlock = KeyUnlock.from_env(passphrase_file=passphrase_file)
+        for path in files:
+            done.append(encrypt_in_place(path, unlock))
+    if as_json:
+        emit_json({"ok": True, "files": done})
+        return
+    for facts in done:
+        what = "encrypted" if facts["changed"] else "encrypted already, left as it is"
+        public = facts.get("address") or facts.get("public_key")
+        stdout.print(f"{facts['path']}: {what}" + (f" ({public})" if public else ""), markup=False)
