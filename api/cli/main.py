@@ -32,6 +32,7 @@ from api.cli import sharing as cli_sharing
 from api.cli import store as cli_store
 from api.cli import tasks as cli_tasks
 from api.cli import verify as cli_verify
+from api.cli import worklists as cli_worklists
 from api.files import DEFAULT_DEPLOYMENT, DEFAULT_PROOFS
 from api.output import (
     EXIT_CHECK_FAILED,
@@ -500,6 +501,7 @@ cli_config.register(app)
 cli_lifecycle.register(app)
 cli_chain.register(app)
 cli_applicant.register(app)
+cli_worklists.register(app)
 cli_appeals.register(app)
 cli_rectification.register(app)
 cli_decisions.register(app)

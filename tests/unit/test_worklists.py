@@ -4,6 +4,7 @@ counted, never another department's rows; each query walks an index."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -373,3 +374,38 @@ def test_bad_parameters_are_422_and_csv_has_a_bom(world: ServiceWorld) -> None:
     lines = got.content.decode("utf-8-sig").splitlines()
     assert lines[0] == ",".join(WORK_CSV_COLUMNS)
     assert lines[1].startswith(f"awaiting-decision,{hex32(digest)},")
+
+
+# ---------------------------------------------------------------------- the command line
+
+
+def test_the_command_line_lists_late_ones_as_lines_json_and_csv(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli_app
+    from api.service import Settings
+
+    store = Store(Settings(data_dir=tmp_path).resolved_store_url)
+    try:
+        WorkLists(store)
+        long_ago = _commit(store, "long-ago", datetime(2026, 11, 2, 9, 0, tzinfo=BEIJING), "online")
+    finally:
+        store.close()
+    runner = CliRunner()
+    base = ["worklist", "awaiting-decision", "--department", HRSS, "--data-dir", str(tmp_path)]
+    env = {"COLUMNS": "1000"}
+    lines = runner.invoke(cli_app, [*base, "--late"], env=env)
+    assert lines.exit_code == 0, lines.output
+    assert (
+        f"{_hx(long_ago)} {MATTER} late LATE due 2026-11-02T05:30:00.000Z" in lines.output
+    )  # 13:30
+    as_json = runner.invoke(cli_app, [*base, "--json"], env=env)
+    assert json.loads(as_json.output)["total"] == 1
+    as_csv = runner.invoke(cli_app, [*base, "--csv"], env=env)
+    assert as_csv.output.startswith("\ufefflist,commitment_hash,")
+    bad = runner.invoke(
+        cli_app,
+        ["worklist", "everything", "--department", HRSS, "--data-dir", str(tmp_path)],
+        env=env,
+    )
+    assert bad.exit_code == 2 and "no work list" in bad.output

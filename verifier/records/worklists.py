@@ -17,6 +17,8 @@ Over 400 lines: seven queries, each small, read together because they share one 
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -89,6 +91,22 @@ WORK_CSV_COLUMNS = (
 )
 
 
+UTF8_BOM = "\ufeff"
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_TEXT_COLUMNS = frozenset({"status", "reference", "note", "matter_code", "department"})
+
+
+def _cell(name: str, value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if name in _TEXT_COLUMNS and text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
 class WorkListError(RecordsError, ValueError):
     """A list, sort key, filter or page that does not exist or is out of bounds."""
 
@@ -150,6 +168,19 @@ class WorkPage:
     limit: int
     sort: str
     order: Order
+
+    def to_csv(self) -> str:
+        """The page as CSV: UTF-8's byte-order mark (Excel on Chinese Windows reads a file
+        without one as GBK), a header of `WORK_CSV_COLUMNS`, a line per row; a text cell
+        that a spreadsheet would run as a formula (OWASP CSV injection) starts with '."""
+        out = io.StringIO()
+        out.write(UTF8_BOM)
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(WORK_CSV_COLUMNS)
+        for item in self.items:
+            fields = item.to_json_obj()
+            writer.writerow([_cell(name, fields[name]) for name in WORK_CSV_COLUMNS])
+        return out.getvalue()
 
     def to_json_obj(self) -> dict[str, Any]:
         """The page as plain JSON."""

@@ -9,8 +9,6 @@ on Chinese Windows reads a file without one as GBK), text cells guarded against 
 from __future__ import annotations
 
 import builtins
-import csv
-import io
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -24,7 +22,6 @@ from api.service.problems import INVALID_REQUEST, ProblemError, problem_response
 from verifier import default_catalog
 from verifier.records import (
     MAX_WORK_PAGE,
-    WORK_CSV_COLUMNS,
     WorkListError,
     WorkListName,
     WorkLists,
@@ -36,10 +33,6 @@ router = APIRouter(prefix="/v1/worklists", tags=["departments"])
 _REFUSALS = problem_responses(401, 403, 422)
 _FILTERS = ("department", "matter", "late", "since", "until", "sort", "order")
 _PARAMETERS = (*_FILTERS, "offset", "limit", "format")
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_TEXT_COLUMNS = frozenset({"status", "reference", "note", "matter_code", "department"})
-UTF8_BOM = "\ufeff"
 
 
 class WorkItemView(BaseModel):
@@ -92,29 +85,6 @@ async def _known_query(request: Request) -> None:
             f"({', '.join(_PARAMETERS)})",
             errors=[{"location": ["query", unknown[0][:40]], "message": "unknown parameter"}],
         )
-
-
-def csv_text(page: WorkPage) -> str:
-    """The page as CSV: the BOM, a header, a line per row."""
-    out = io.StringIO()
-    out.write(UTF8_BOM)
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(WORK_CSV_COLUMNS)
-    for item in page.items:
-        fields = item.to_json_obj()
-        writer.writerow([_cell(name, fields[name]) for name in WORK_CSV_COLUMNS])
-    return out.getvalue()
-
-
-def _cell(name: str, value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    if name in _TEXT_COLUMNS and text.startswith(_FORMULA_STARTS):
-        return "'" + text
-    return text
 
 
 def _page(
@@ -173,7 +143,7 @@ async def work_list(
     page = await run_in_threadpool(_page, lists, name, read, context.today(), query)
     if format == "csv":
         return Response(
-            csv_text(page),
+            page.to_csv(),
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": f'attachment; filename="worklist-{name}-{read}.csv"',
