@@ -34,6 +34,7 @@ from api.service.routes import (
     rectifications,
     reports,
     tasks,
+    tokens,
     worklists,
 )
 from api.service.settings import Settings
@@ -104,6 +105,7 @@ def create_app(
     app.include_router(defence.router)
     app.include_router(rectifications.router)
     app.include_router(decisions.router)  # decisions on applications (issue 15)
+    app.include_router(tokens.router)  # a department's own tokens (issue 15)
     for router in (applicant.router, applicant.page, applicant.assets):
         app.include_router(router)
     app.include_router(workbench_router)  # the department workbench (issue 15)

@@ -8,8 +8,8 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from dataclasses import dataclass, replace
+from typing import Any, Literal, cast, get_args, overload
 
 from sqlalchemy import (
     Column,
@@ -20,7 +20,9 @@ from sqlalchemy import (
     Row,
     String,
     Table,
+    func,
     inspect,
+    literal,
     select,
     update,
 )
@@ -68,7 +70,12 @@ api_tokens = Table(
 )
 token_migrations = migrations_table("api_token_migrations", metadata)
 TOKEN_ID_CHARS = 12  # a token's id: the first 6 bytes of its hash, in hex
+_TOKEN_ID = re.compile(f"[0-9a-fA-F]{{{TOKEN_ID_CHARS}}}")
 DAY_S = 86_400.0
+
+
+class UnknownTokenError(TokenError):
+    """No such live token (for a department: none of its own has this id)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,7 @@ class IssuedToken:
 
     token: str
     principal: Principal
+    expires_at: float | None = None  # None: until revoked
 
 
 def is_department_code(text: str) -> bool:
@@ -165,23 +173,10 @@ class TokenStore:
             raise TokenError(f"not a department code like BJ-HRSS: {department!r}")
         if (role == "supervisor") != (department == SUPERVISOR):
             raise TokenError(f"a supervisor token, and only it, has the department {SUPERVISOR}")
-        token = TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
-        digest = token_hash(token)
         issued_at = time.time() if now is None else now
+        expires_at = None if expires_in_days is None else issued_at + expires_in_days * DAY_S
         with self._writer.begin() as connection:
-            connection.execute(
-                api_tokens.insert().values(
-                    token_hash=digest,
-                    department=department,
-                    role=role if scope is None else f"feed:{scope}",
-                    issued_at=issued_at,
-                    expires_at=None
-                    if expires_in_days is None
-                    else issued_at + expires_in_days * DAY_S,
-                )
-            )
-        principal = Principal(department, role, _token_id(digest), scope)
-        return IssuedToken(token, principal)
+            return _insert(connection, department, role, scope, issued_at, expires_at)
 
     def lookup(
         self,
@@ -212,12 +207,29 @@ class TokenStore:
             return None
         return Principal(row.department, cast(Role, role), _token_id(digest), scope or None)
 
-    def revoke(self, token: str, now: float | None = None) -> bool:
-        """Revoke a token; False if it is unknown or revoked already."""
+    @overload
+    def revoke(self, token: str, /, department: None = None, now: float | None = None) -> bool: ...
+
+    @overload
+    def revoke(
+        self, token_id: str, /, department: str, now: float | None = None
+    ) -> TokenListing: ...
+
+    def revoke(
+        self, token_or_id: str, /, department: str | None = None, now: float | None = None
+    ) -> bool | TokenListing:
+        """With a `department`: revoke that department's own token (registrar or verifier)
+        whose id `list_for` shows, and answer its listing; TokenError when the department has
+        no such live token (another department's is no different from an unknown one).
+
+        Without: revoke the token itself (as given to its holder); False if it is unknown
+        or revoked already."""
+        if department is not None:
+            return self.revoke_id(token_or_id, now, department=department)
         with self._writer.begin() as connection:
             result = connection.execute(
                 update(api_tokens)
-                .where(api_tokens.c.token_hash == token_hash(token))
+                .where(api_tokens.c.token_hash == token_hash(token_or_id))
                 .where(api_tokens.c.revoked_at.is_(None))
                 .values(revoked_at=time.time() if now is None else now)
             )
@@ -229,56 +241,130 @@ class TokenStore:
             rows = connection.execute(
                 select(api_tokens).order_by(api_tokens.c.issued_at, api_tokens.c.token_hash)
             ).all()
-        return [
-            TokenListing(
-                _token_id(bytes(row.token_hash)),
-                row.department,
-                row.role,
-                row.issued_at,
-                row.expires_at,
-                row.revoked_at,
-            )
-            for row in rows
-        ]
+        return [_listing(row) for row in rows]
 
-    def revoke_id(self, token_id: str, now: float | None = None) -> TokenListing:
-        """Revoke the token whose id `tokens list` shows; TokenError if there is no such
-        live token."""
-        row = self._live_row(token_id)
-        with self._writer.begin() as connection:
-            connection.execute(
-                update(api_tokens)
-                .where(api_tokens.c.token_hash == row.token_hash)
-                .values(revoked_at=time.time() if now is None else now)
-            )
-        [revoked] = [t for t in self.listing() if t.token_id == token_id.lower()]
-        return revoked
-
-    def rotate(self, token_id: str, now: float | None = None) -> IssuedToken:
-        """A new token for the same department, role and scope (and as long a life as the
-        old one was given), the old one revoked at once."""
-        row = self._live_row(token_id)
-        role, _, scope = str(row.role).partition(":")
-        days = None
-        if row.expires_at is not None:
-            days = (row.expires_at - row.issued_at) / DAY_S
-        issued = self.issue(row.department, role, now, scope=scope or None, expires_in_days=days)
-        self.revoke_id(token_id, now)
-        return issued
-
-    def _live_row(self, token_id: str) -> Row[Any]:
-        wanted = token_id.lower()
-        if not re.fullmatch(f"[0-9a-f]{{{TOKEN_ID_CHARS}}}", wanted):
-            raise TokenError(
-                f"a token id is {TOKEN_ID_CHARS} hex digits, as `tokens list` shows: {token_id!r}"
-            )
+    def list_for(self, department: str, *, limit: int = 500) -> list[TokenListing]:
+        """The department's own tokens (registrar and verifier; revoked and expired ones
+        too), newest first, at most `limit`: ids, never the tokens."""
         with self._engine.connect() as connection:
-            rows = connection.execute(select(api_tokens)).all()
-        found = [r for r in rows if _token_id(bytes(r.token_hash)) == wanted]
-        if not found:
-            raise TokenError(f"no token {wanted}: `tokens list` shows the ids")
-        if len(found) > 1:  # 48 bits: not in any real store, but never revoke the wrong one
-            raise TokenError(f"token id {wanted} is not unique: revoke by the token itself")
-        if found[0].revoked_at is not None:
-            raise TokenError(f"token {wanted} is revoked already")
-        return found[0]
+            rows = connection.execute(
+                select(api_tokens)
+                .where(api_tokens.c.department == department)
+                .where(api_tokens.c.role.in_(DEPARTMENT_ROLES))
+                .order_by(api_tokens.c.issued_at.desc(), api_tokens.c.token_hash)
+                .limit(max(1, min(limit, 5000)))
+            ).all()
+        return [_listing(row) for row in rows]
+
+    def revoke_id(
+        self, token_id: str, now: float | None = None, *, department: str | None = None
+    ) -> TokenListing:
+        """Revoke the token whose id `tokens list` shows (with a `department`: only one of
+        that department's own tokens); TokenError if there is no such live token."""
+        revoked_at = time.time() if now is None else now
+        with self._writer.begin() as connection:
+            row = _live_row(connection, token_id, department)
+            _revoke_row(connection, row, revoked_at)
+        return replace(_listing(row), revoked_at=revoked_at)
+
+    def rotate(
+        self, token_id: str, department: str | None = None, now: float | None = None
+    ) -> IssuedToken:
+        """A new token for the same department, role and scope, the old one revoked in the
+        same transaction.
+
+        The operator's rotation (no `department`, the command line) gives the new token as
+        long a life as the old one was given. A department rotating its own token (with its
+        `department`) keeps the old one's expiry: rotating never lengthens a token's life,
+        and an expired token is not rotated."""
+        moment = time.time() if now is None else now
+        with self._writer.begin() as connection:
+            row = _live_row(connection, token_id, department)
+            role, _, scope = str(row.role).partition(":")
+            expires_at = row.expires_at
+            if department is None and expires_at is not None:
+                expires_at = moment + (row.expires_at - row.issued_at)
+            elif expires_at is not None and expires_at <= moment:
+                raise TokenError(f"token {token_id.lower()} has expired: it is not rotated")
+            _revoke_row(connection, row, moment)
+            return _insert(
+                connection, row.department, cast(Role, role), scope or None, moment, expires_at
+            )
+
+
+def _listing(row: Row[Any]) -> TokenListing:
+    return TokenListing(
+        _token_id(bytes(row.token_hash)),
+        row.department,
+        row.role,
+        row.issued_at,
+        row.expires_at,
+        row.revoked_at,
+    )
+
+
+def _insert(
+    connection: Connection,
+    department: str,
+    role: Role,
+    scope: str | None,
+    issued_at: float,
+    expires_at: float | None,
+) -> IssuedToken:
+    """A fresh random token, its hash inserted on `connection` (checked by the caller)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
+    digest = token_hash(token)
+    connection.execute(
+        api_tokens.insert().values(
+            token_hash=digest,
+            department=department,
+            role=role if scope is None else f"feed:{scope}",
+            issued_at=issued_at,
+            expires_at=expires_at,
+        )
+    )
+    principal = Principal(department, role, _token_id(digest), cast(FeedScope | None, scope))
+    return IssuedToken(token, principal, expires_at)
+
+
+def _revoke_row(connection: Connection, row: Row[Any], revoked_at: float) -> None:
+    """Revoke the live token of `row`; TokenError if it was revoked meanwhile."""
+    result = connection.execute(
+        update(api_tokens)
+        .where(api_tokens.c.token_hash == row.token_hash)
+        .where(api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=revoked_at)
+    )
+    if result.rowcount != 1:
+        raise TokenError(f"token {_token_id(bytes(row.token_hash))} is revoked already")
+
+
+def is_token_id(text: str) -> bool:
+    """Whether `text` is shaped like a token's id: 12 hex digits (either case)."""
+    return _TOKEN_ID.fullmatch(text) is not None
+
+
+def _live_row(connection: Connection, token_id: str, department: str | None) -> Row[Any]:
+    """The live token whose id is `token_id` (of `department`'s own tokens, if given)."""
+    if not is_token_id(token_id):
+        raise TokenError(
+            f"a token id is {TOKEN_ID_CHARS} hex digits, as `tokens list` shows: {token_id!r}"
+        )
+    wanted = token_id.lower()
+    prefix = bytes.fromhex(wanted)
+    query = select(api_tokens).where(
+        func.substr(api_tokens.c.token_hash, 1, len(prefix)) == literal(prefix, LargeBinary)
+    )
+    if department is not None:
+        query = query.where(api_tokens.c.department == department).where(
+            api_tokens.c.role.in_(DEPARTMENT_ROLES)
+        )
+    found = [r for r in connection.execute(query).all() if _token_id(bytes(r.token_hash)) == wanted]
+    if not found:
+        owner = "" if department is None else f" of {department}"
+        raise UnknownTokenError(f"no token {wanted}{owner}: `tokens list` shows the ids")
+    if len(found) > 1:  # 48 bits: not in any real store, but never revoke the wrong one
+        raise TokenError(f"token id {wanted} is not unique: revoke by the token itself")
+    if found[0].revoked_at is not None:
+        raise TokenError(f"token {wanted} is revoked already")
+    return found[0]

@@ -21,9 +21,9 @@ from typer.testing import CliRunner, Result
 
 from api.cli import app as cli_app
 from api.errors import TokenError
-from api.service import SUPERVISOR, Principal, ProblemError, TokenStore
+from api.service import DAY_S, SUPERVISOR, Principal, ProblemError, TokenStore
 from api.service.deps import get_principal, reader_for, reader_for_any
-from api.service.tokens import Role
+from api.service.tokens import Role, UnknownTokenError
 from ledger import MASTER_KEY_ENV, Store, hex32
 
 RUNNER = CliRunner()
@@ -195,3 +195,199 @@ def test_tokens_issue_a_supervisor_token_on_the_command_line(tmp_path: Path) -> 
     )
     assert refused.exit_code != 0
     assert "only it" in json.loads(refused.stdout)["error"]["message"]
+
+
+# ---------------------------------------------------------------------- the token store
+
+
+def test_a_department_lists_its_own_tokens_only(store: Store) -> None:
+    tokens = TokenStore(store)
+    first = tokens.issue(HRSS, "registrar", now=1000.0)
+    second = tokens.issue(HRSS, "verifier", now=2000.0, expires_in_days=5)
+    tokens.issue(MARKET, "registrar", now=1500.0)
+    tokens.issue(HRSS, "feed", now=1600.0, scope="public")  # a consumer named like it
+    tokens.issue(SUPERVISOR, "supervisor", now=1700.0)
+    listed = tokens.list_for(HRSS)
+    assert [(t.token_id, t.role) for t in listed] == [
+        (second.principal.token_id, "verifier"),  # newest first
+        (first.principal.token_id, "registrar"),
+    ]
+    assert listed[0].expires_at == 2000.0 + 5 * DAY_S
+    assert all(first.token not in repr(t) and second.token not in repr(t) for t in listed)
+    assert tokens.list_for(SUPERVISOR) == []  # not a department's own tokens
+    assert len(tokens.list_for(HRSS, limit=1)) == 1
+
+
+def test_a_department_revokes_its_own_token_by_id(store: Store) -> None:
+    tokens = TokenStore(store)
+    own = tokens.issue(HRSS, "verifier")
+    other = tokens.issue(MARKET, "verifier")
+    feed = tokens.issue(HRSS, "feed", scope="public")
+    for token_id in (other.principal.token_id, feed.principal.token_id, "0" * 12):
+        with pytest.raises(UnknownTokenError, match=f"no token {token_id} of {HRSS}"):
+            tokens.revoke(token_id, HRSS)
+    with pytest.raises(TokenError, match="12 hex digits"):
+        tokens.revoke("not-an-id!!!", HRSS)
+    assert tokens.lookup(other.token) is not None
+    assert tokens.lookup(feed.token) is not None
+    revoked = tokens.revoke(own.principal.token_id.upper(), HRSS, now=5000.0)
+    assert (revoked.token_id, revoked.revoked_at) == (own.principal.token_id, 5000.0)
+    assert tokens.lookup(own.token) is None
+    with pytest.raises(TokenError, match="revoked already"):
+        tokens.revoke(own.principal.token_id, HRSS)
+    assert tokens.revoke(other.token) is True  # by the token itself, as before
+
+
+def test_a_department_rotates_its_own_token_keeping_its_expiry(store: Store) -> None:
+    tokens = TokenStore(store)
+    old = tokens.issue(HRSS, "registrar", now=1000.0, expires_in_days=10)
+    with pytest.raises(UnknownTokenError):
+        tokens.rotate(old.principal.token_id, MARKET)
+    rotated = tokens.rotate(old.principal.token_id, HRSS, now=2000.0)
+    assert tokens.lookup(old.token, now=2000.0) is None
+    assert rotated.principal == tokens.lookup(rotated.token, now=2000.0)
+    assert (rotated.principal.department, rotated.principal.role) == (HRSS, "registrar")
+    assert rotated.expires_at == 1000.0 + 10 * DAY_S  # never lengthened by a department
+    [new, gone] = tokens.list_for(HRSS)
+    assert (new.token_id, new.issued_at, new.revoked_at) == (
+        rotated.principal.token_id,
+        2000.0,
+        None,
+    )
+    assert (gone.token_id, gone.revoked_at) == (old.principal.token_id, 2000.0)
+    with pytest.raises(TokenError, match="revoked already"):
+        tokens.rotate(old.principal.token_id, HRSS)
+    assert len(tokens.listing()) == 2  # the refused rotation inserted nothing
+
+
+def test_an_expired_token_is_not_rotated_by_its_department(store: Store) -> None:
+    tokens = TokenStore(store)
+    old = tokens.issue(HRSS, "verifier", now=1000.0, expires_in_days=1)
+    with pytest.raises(TokenError, match="has expired"):
+        tokens.rotate(old.principal.token_id, HRSS, now=1000.0 + 2 * DAY_S)
+    assert [t.revoked_at for t in tokens.listing()] == [None]  # nothing changed
+    renewed = tokens.rotate(old.principal.token_id, now=1000.0 + 2 * DAY_S)  # the operator's
+    assert renewed.expires_at == 1000.0 + 3 * DAY_S
+
+
+def test_a_rotation_that_fails_midway_changes_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = TokenStore(store)
+    old = tokens.issue(HRSS, "registrar")
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("api.service.tokens._insert", broken)
+    with pytest.raises(RuntimeError):
+        tokens.rotate(old.principal.token_id, HRSS)
+    assert tokens.lookup(old.token) is not None  # the revocation was rolled back with it
+    assert len(tokens.listing()) == 1
+
+
+# ---------------------------------------------------------------------- /v1/tokens
+
+
+def test_get_tokens_lists_the_department_s_own_and_marks_the_caller(world: ServiceWorld) -> None:
+    world.context.tokens.issue(SUPERVISOR, "supervisor")
+    answer = world.client.get("/v1/tokens", headers=world.auth(HRSS, "verifier"))
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    body = answer.json()
+    assert body["department"] == HRSS
+    assert sorted(t["role"] for t in body["tokens"]) == ["registrar", "verifier"]
+    assert {t["department"] for t in body["tokens"]} == {HRSS}
+    [mine] = [t for t in body["tokens"] if t["current"]]
+    assert mine["role"] == "verifier" and mine["state"] == "live"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", mine["issued_at"])
+    for token in world.tokens.values():
+        assert token not in answer.text
+
+
+def _token_id_of(world: ServiceWorld, department: str, role: str) -> str:
+    principal = world.context.tokens.lookup(world.tokens[department, role])
+    assert principal is not None
+    return principal.token_id
+
+
+def test_a_department_token_revokes_its_department_s_token(world: ServiceWorld) -> None:
+    target = _token_id_of(world, HRSS, "verifier")
+    answer = world.client.post(f"/v1/tokens/{target}/revoke", headers=world.auth(HRSS))
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["token_id"], answer.json()["state"]) == (target, "revoked")
+    refused = world.client.get("/v1/tokens", headers=world.auth(HRSS, "verifier"))
+    assert_problem(refused, 401, "unauthorized")
+    again = world.client.post(f"/v1/tokens/{target}/revoke", headers=world.auth(HRSS))
+    assert_problem(again, 409, "action-refused")
+
+
+def test_another_department_s_token_is_unknown_and_untouched(world: ServiceWorld) -> None:
+    target = _token_id_of(world, MARKET, "verifier")
+    before = snapshot(world)
+    for action in ("revoke", "rotate"):
+        answer = world.client.post(f"/v1/tokens/{target}/{action}", headers=world.auth(HRSS))
+        body = assert_problem(answer, 404, "not-found")
+        assert MARKET not in body["detail"]
+    assert snapshot(world) == before
+
+
+@pytest.mark.parametrize("token_id", ["0123456789a", "0123456789abc", "0123456789ag", "x" * 200])
+def test_a_malformed_token_id_is_refused(world: ServiceWorld, token_id: str) -> None:
+    before = snapshot(world)
+    answer = world.client.post(f"/v1/tokens/{token_id}/revoke", headers=world.auth(HRSS))
+    assert_problem(answer, 422, "invalid-request")
+    assert snapshot(world) == before
+
+
+def test_rotating_answers_the_new_token_once_and_revokes_the_old(world: ServiceWorld) -> None:
+    target = _token_id_of(world, HRSS, "registrar")
+    answer = world.client.post(
+        f"/v1/tokens/{target.upper()}/rotate", headers=world.auth(HRSS, "verifier")
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    body = answer.json()
+    assert (body["replaces"], body["department"], body["role"]) == (target, HRSS, "registrar")
+    assert body["expires_at"] is None
+    old = world.auth(HRSS, "registrar")
+    assert_problem(world.client.get("/v1/tokens", headers=old), 401, "unauthorized")
+    new = {"Authorization": f"Bearer {body['token']}"}
+    listed = world.client.get("/v1/tokens", headers=new).json()["tokens"]
+    [current] = [t for t in listed if t["current"]]
+    assert current["token_id"] == body["token_id"]
+    assert body["token"] not in json.dumps(listed)
+
+
+@pytest.mark.parametrize("kind", ["feed", "operator", "supervisor", "none"])
+def test_only_a_department_token_manages_tokens(world: ServiceWorld, kind: str) -> None:
+    issue = {
+        "feed": lambda: world.context.tokens.issue("FEED", "feed", scope="all"),
+        "operator": lambda: world.context.tokens.issue("OPERATOR", "operator"),
+        "supervisor": lambda: world.context.tokens.issue(SUPERVISOR, "supervisor"),
+    }
+    headers = {} if kind == "none" else {"Authorization": f"Bearer {issue[kind]().token}"}
+    target = _token_id_of(world, HRSS, "registrar")
+    before = snapshot(world)
+    for method, url in [
+        ("GET", "/v1/tokens"),
+        ("POST", f"/v1/tokens/{target}/revoke"),
+        ("POST", f"/v1/tokens/{target}/rotate"),
+    ]:
+        answer = world.client.request(method, url, headers=headers)
+        assert answer.status_code in {401, 403}, (kind, url, answer.text)
+        if kind in {"feed", "supervisor"}:
+            assert_problem(answer, 403, "wrong-role")
+    assert snapshot(world) == before
+
+
+def test_no_token_reaches_the_logs(world: ServiceWorld, caplog: pytest.LogCaptureFixture) -> None:
+    target = _token_id_of(world, HRSS, "registrar")
+    with caplog.at_level("DEBUG"):
+        answer = world.client.post(f"/v1/tokens/{target}/rotate", headers=world.auth(HRSS))
+    assert answer.status_code == 200, answer.text
+    new = answer.json()["token"]
+    logged = "\n".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
+    assert "token rotated" in logged and target in logged
+    for token in (new, *world.tokens.values()):
+        assert token not in logged
