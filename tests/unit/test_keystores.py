@@ -1,0 +1,377 @@
+"""Departments' keys at rest: Web3 Secret Storage keystores and encrypted PKCS#8, opened with
+a passphrase from a file or the environment; clear key files refused outside development;
+a department's instance (`serve --department`) holding and acting for its department only."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from pydantic import SecretStr
+from support.deployment import HRSS, MARKET, Deployment
+from support.service_keys import write_account
+from support.service_world import assert_problem, open_service, post_signed
+from typer.testing import CliRunner, Result
+
+from api.cli import app
+from api.errors import MissingKeyError
+from api.keyfiles import (
+    ALLOW_CLEAR_ENV,
+    PASSPHRASE_ENV,
+    KeyFileError,
+    KeyUnlock,
+    keystore_bytes,
+    load_account,
+    load_report_key,
+    pem_bytes,
+)
+from api.service import DepartmentKeys, Settings, key_unlock
+from ledger import SigningKey
+
+PASSPHRASE = "correct horse battery staple"
+CHEAP = KeyUnlock(PASSPHRASE, scrypt_n=2**4)  # keys the tests make: scrypt at n=2**18 takes ~1 s
+RUNNER = CliRunner()
+
+# The Web3 Secret Storage Definition's test vectors (ethereum.org, "Web3 secret storage
+# definition", Test Vectors; go-ethereum accounts/keystore/testdata/v3_test_vector.json).
+VECTOR_PASSWORD = "testpassword"
+VECTOR_PRIVATE_KEY = "7a28b5ba57c53603b0b07b56bba752f7784bf506fa95edc395f5cf6c7514fe9d"
+SCRYPT_VECTOR: dict[str, Any] = {
+    "crypto": {
+        "cipher": "aes-128-ctr",
+        "cipherparams": {"iv": "83dbcc02d8ccb40e466191a123791e0e"},
+        "ciphertext": "d172bf743a674da9cdad04534d56926ef8358534d458fffccd4e6ad2fbde479c",
+        "kdf": "scrypt",
+        "kdfparams": {
+            "dklen": 32,
+            "n": 262144,
+            "r": 1,
+            "p": 8,
+            "salt": "ab0c7876052600dd703518d6fc3fe8984592145b591fc8fb5c6d43190334ba19",
+        },
+        "mac": "2103ac29920d71da29f15d75b4a16dbe95cfd7ff8faea1056c33131d846e3097",
+    },
+    "id": "3198bc9c-6672-5ab3-d995-4942343ae5b6",
+    "version": 3,
+}
+PBKDF2_VECTOR: dict[str, Any] = {
+    "crypto": {
+        "cipher": "aes-128-ctr",
+        "cipherparams": {"iv": "6087dab2f9fdbbfaddc31a909735c1e6"},
+        "ciphertext": "5318b4d5bcd28de64ee5559e671353e16f075ecae9f99c7a79a38af5f869aa46",
+        "kdf": "pbkdf2",
+        "kdfparams": {
+            "c": 262144,
+            "dklen": 32,
+            "prf": "hmac-sha256",
+            "salt": "ae3cd4e7013836a3df6bd7241b12db061dbe2c6785853cce422d148a624ce0bd",
+        },
+        "mac": "517ead924a9d0dc3124507e3393d175ce3ff7c1e96529c6c555ce9e51205e9b2",
+    },
+    "id": "3198bc9c-6672-5ab3-d995-4942343ae5b6",
+    "version": 3,
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_development_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Take away the suite's development switch (tests/conftest.py) and any passphrase."""
+    for name in (ALLOW_CLEAR_ENV, PASSPHRASE_ENV, "COMMITLEDGER_KEY_PASSPHRASE_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def write_keystore(path: Path, account: LocalAccount, unlock: KeyUnlock = CHEAP) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(keystore_bytes(account, unlock))
+    path.chmod(0o600)
+
+
+def write_report_key(path: Path, unlock: KeyUnlock = CHEAP) -> SigningKey:
+    private = ed25519.Ed25519PrivateKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pem_bytes(private, unlock))
+    return SigningKey(private)
+
+
+def encrypted_department(keys_dir: Path, department: str) -> dict[str, Any]:
+    """A department's three keys, encrypted with PASSPHRASE: the accounts and the report key."""
+    registrar, verifier = Account.create(), Account.create()
+    write_keystore(keys_dir / department / "registrar.json", registrar)
+    write_keystore(keys_dir / department / "verifier.json", verifier)
+    report = write_report_key(keys_dir / department / "report.pem")
+    return {"registrar": registrar, "verifier": verifier, "report": report}
+
+
+# ---------------------------------------------------------------------- opening key files
+
+
+@pytest.mark.parametrize("vector", [SCRYPT_VECTOR, PBKDF2_VECTOR], ids=["scrypt", "pbkdf2"])
+def test_the_definitions_test_vectors_open_to_their_private_key(
+    tmp_path: Path, vector: dict[str, Any]
+) -> None:
+    path = tmp_path / "vector.json"
+    path.write_text(json.dumps(vector))
+    account = load_account(path, KeyUnlock(VECTOR_PASSWORD))
+    assert account.key.hex().removeprefix("0x") == VECTOR_PRIVATE_KEY
+    assert account.address == Account.from_key(VECTOR_PRIVATE_KEY).address
+
+
+def test_a_wrong_passphrase_is_refused_with_the_file_named_and_no_secret(tmp_path: Path) -> None:
+    path = tmp_path / "vector.json"
+    path.write_text(json.dumps(SCRYPT_VECTOR))
+    with pytest.raises(KeyFileError, match="wrong passphrase") as caught:
+        load_account(path, KeyUnlock("not the password"))
+    assert str(path) in str(caught.value)
+    assert "not the password" not in str(caught.value)
+    assert VECTOR_PRIVATE_KEY not in str(caught.value)
+
+
+def test_an_encrypted_key_without_a_passphrase_says_where_to_give_one(tmp_path: Path) -> None:
+    write_keystore(tmp_path / "a.json", Account.create())
+    write_report_key(tmp_path / "r.pem")
+    for opened in (load_account, load_report_key):
+        path = tmp_path / ("a.json" if opened is load_account else "r.pem")
+        with pytest.raises(KeyFileError, match="COMMITLEDGER_KEY_PASSPHRASE"):
+            opened(path, KeyUnlock(None))
+
+
+def test_keystores_round_trip_with_any_scrypt_cost(tmp_path: Path) -> None:
+    account = Account.create()
+    for n in (2**2, 2**10):
+        path = tmp_path / f"n{n}.json"
+        write_keystore(path, account, KeyUnlock(PASSPHRASE, scrypt_n=n))
+        body = json.loads(path.read_text())
+        assert body["crypto"]["kdf"] == "scrypt" and body["crypto"]["kdfparams"]["n"] == n
+        assert account.key.hex().removeprefix("0x") not in path.read_text()
+        assert load_account(path, KeyUnlock(PASSPHRASE)).address == account.address
+
+
+def test_an_encrypted_report_key_opens_with_its_passphrase_only(tmp_path: Path) -> None:
+    path = tmp_path / "report.pem"
+    key = write_report_key(path)
+    assert b"ENCRYPTED PRIVATE KEY" in path.read_bytes()
+    assert load_report_key(path, KeyUnlock(PASSPHRASE)).public_key_b64() == key.public_key_b64()
+    with pytest.raises(KeyFileError, match="wrong passphrase"):
+        load_report_key(path, KeyUnlock("wrong"))
+
+
+def test_clear_key_files_are_refused_unless_clear_keys_are_allowed(tmp_path: Path) -> None:
+    account = Account.create()
+    write_account(tmp_path / "registrar.json", account)
+    (tmp_path / "report.pem").write_bytes(SigningKey.generate("ed25519").to_pem())
+    for opened, name in ((load_account, "registrar.json"), (load_report_key, "report.pem")):
+        with pytest.raises(KeyFileError, match="clear key file") as caught:
+            opened(tmp_path / name, KeyUnlock(PASSPHRASE))
+        assert f"commitledger keys encrypt {tmp_path / name}" in str(caught.value)
+        opened(tmp_path / name, KeyUnlock(None, allow_clear=True))  # development: accepted
+    assert load_account(tmp_path / "registrar.json", KeyUnlock(allow_clear=True)) == account
+
+
+def test_the_settings_give_the_passphrase_from_a_file_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    assert key_unlock(Settings(key_passphrase_file=secret)).passphrase == PASSPHRASE
+    monkeypatch.setenv(PASSPHRASE_ENV, "from the environment")
+    from_env = key_unlock(Settings())
+    assert from_env.passphrase == "from the environment"
+    assert from_env.allow_clear is False
+    assert "from the environment" not in repr(from_env)
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    with pytest.raises(KeyFileError, match="empty"):
+        key_unlock(Settings(key_passphrase_file=empty))
+
+
+# ---------------------------------------------------------------------- the department keys
+
+
+def test_an_instance_opens_every_key_at_once_or_none(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    made = encrypted_department(keys_dir, HRSS)
+    write_keystore(keys_dir / MARKET / "registrar.json", Account.create(), KeyUnlock("other"))
+    keys = DepartmentKeys(keys_dir, {HRSS, MARKET}, unlock=KeyUnlock(PASSPHRASE))
+    with pytest.raises(KeyFileError, match=f"{MARKET}/registrar.json: wrong passphrase"):
+        keys.unlock_all()
+    (keys_dir / HRSS / "registrar.json").rename(tmp_path / "away.json")
+    with pytest.raises(MissingKeyError):  # nothing of HRSS was kept from the failed start
+        keys.account(HRSS, "registrar")
+    (tmp_path / "away.json").rename(keys_dir / HRSS / "registrar.json")
+    (keys_dir / MARKET / "registrar.json").unlink()
+    assert keys.unlock_all() == [f"{HRSS} registrar", f"{HRSS} verifier", f"{HRSS} report"]
+    assert keys.account(HRSS, "verifier").address == made["verifier"].address
+    assert keys.report_key(HRSS).public_key_b64() == made["report"].public_key_b64()
+
+
+def test_a_department_instance_holds_that_departments_keys_only(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    mine = encrypted_department(keys_dir, HRSS)
+    encrypted_department(keys_dir, MARKET)
+    settings = Settings(keys_dir=keys_dir, department=HRSS, key_passphrase=SecretStr(PASSPHRASE))
+    keys = DepartmentKeys.from_settings(settings, {HRSS, MARKET})
+    assert keys.unlock_all() == [f"{HRSS} registrar", f"{HRSS} verifier", f"{HRSS} report"]
+    assert keys.registrars() == {HRSS: mine["registrar"]}
+    assert not keys.has(MARKET, "registrar")
+    assert keys.report_key_if_present(MARKET) is None
+    with pytest.raises(MissingKeyError, match=f"holds {HRSS}'s keys only"):
+        keys.account(MARKET, "verifier")
+    with pytest.raises(MissingKeyError, match="not a department of the catalog"):
+        DepartmentKeys(keys_dir, {HRSS, MARKET}, only="BJ-NOPE")
+
+
+def test_new_department_keys_are_encrypted_when_a_passphrase_is_known(tmp_path: Path) -> None:
+    keys = DepartmentKeys(tmp_path, {HRSS}, unlock=CHEAP)
+    keys.create(HRSS)
+    assert "crypto" in json.loads((tmp_path / HRSS / "registrar.json").read_text())
+    assert b"ENCRYPTED PRIVATE KEY" in (tmp_path / HRSS / "report.pem").read_bytes()
+    assert all(os.stat(p).st_mode & 0o777 == 0o600 for p in (tmp_path / HRSS).iterdir())
+    assert keys.unlock_all() == [f"{HRSS} registrar", f"{HRSS} verifier", f"{HRSS} report"]
+
+
+# ---------------------------------------------------------------------- the service
+
+
+def test_a_department_instance_refuses_another_departments_writes(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    d = embedded_deployment
+    for department, registrar, verifier in (
+        (HRSS, d.registrar, d.verifier),
+        (MARKET, d.other_registrar, d.other_verifier),
+    ):
+        write_keystore(tmp_path / "keys" / department / "registrar.json", registrar)
+        write_keystore(tmp_path / "keys" / department / "verifier.json", verifier)
+        write_report_key(tmp_path / "keys" / department / "report.pem")
+    world = open_service(tmp_path, d, department=HRSS, key_passphrase=PASSPHRASE)
+    try:
+        other = post_signed(world, world.signed(MARKET), **world.auth(MARKET))
+        problem = assert_problem(other, 403, "other-department")
+        assert f"acts for {HRSS} only" in problem["detail"]
+        assert world.store.status().pending == 0  # nothing taken in
+        own = post_signed(world, world.signed(HRSS), **world.auth(HRSS))
+        assert own.status_code in (200, 201, 202), own.text
+        assert world.store.status().pending == 1
+        assert world.context.keys.registrars() == {HRSS: d.registrar}
+    finally:
+        world.context.close()
+
+
+# ---------------------------------------------------------------------- the command line
+
+
+def cli(*args: object, env: dict[str, str | None] | None = None) -> Result:
+    return RUNNER.invoke(app, [str(a) for a in args], env={"COLUMNS": "1000", **(env or {})})
+
+
+def test_keys_new_encrypts_with_a_passphrase_file_and_never_shows_it(tmp_path: Path) -> None:
+    secret = tmp_path / "passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    account_path, report_path = tmp_path / "registrar.json", tmp_path / "report.pem"
+    made = cli("keys", "new", "--kind", "ethereum", "--out", account_path,
+               "--passphrase-file", secret, "--json")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    facts = json.loads(made.stdout)
+    assert facts["encrypted"] is True
+    assert load_account(account_path, KeyUnlock(PASSPHRASE)).address == facts["address"]
+    report = cli("keys", "new", "--out", report_path, env={PASSPHRASE_ENV: PASSPHRASE})
+    assert report.exit_code == 0, report.output
+    assert "encrypted" in report.stdout
+    load_report_key(report_path, KeyUnlock(PASSPHRASE))
+    for result in (made, report):
+        assert PASSPHRASE not in result.stdout + result.stderr
+
+
+def test_keys_encrypt_turns_clear_files_into_encrypted_ones_in_place(tmp_path: Path) -> None:
+    account = Account.create()
+    write_account(tmp_path / "verifier.json", account)
+    clear = SigningKey.generate("ed25519")
+    (tmp_path / "report.pem").write_bytes(clear.to_pem())
+    (tmp_path / "report.pem").chmod(0o600)
+    env: dict[str, str | None] = {PASSPHRASE_ENV: PASSPHRASE}
+    files = (tmp_path / "verifier.json", tmp_path / "report.pem")
+    result = cli("keys", "encrypt", *files, "--json", env=env)
+    assert result.exit_code == 0, result.output
+    assert [f["changed"] for f in json.loads(result.stdout)["files"]] == [True, True]
+    assert load_account(files[0], KeyUnlock(PASSPHRASE)).address == account.address
+    assert load_report_key(files[1], KeyUnlock(PASSPHRASE)).public_key_b64() == (
+        clear.public_key_b64()
+    )
+    assert all(os.stat(p).st_mode & 0o777 == 0o600 for p in files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.pem", "verifier.json"]
+    again = cli("keys", "encrypt", *files, env=env)
+    assert again.exit_code == 0 and again.stdout.count("encrypted already") == 2
+    without = cli("keys", "encrypt", files[0])
+    assert without.exit_code != 0 and "no passphrase" in without.stderr
+
+
+@pytest.fixture
+def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append({"app": app, **kwargs}))
+    yield calls
+    for name in ("commitledger", "uvicorn", "uvicorn.error"):  # `serve` took them over
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+
+
+def serve(tmp_path: Path, *args: object, env: dict[str, str | None] | None = None) -> Result:
+    return cli(
+        *("serve", "--chain", "http://127.0.0.1:1", "--data-dir", tmp_path),
+        *("--deployment", tmp_path / "absent.json", *args),
+        env=env,
+    )
+
+
+def test_serve_department_opens_its_keys_at_start(
+    tmp_path: Path, uvicorn_calls: list[dict[str, Any]]
+) -> None:
+    encrypted_department(tmp_path / "keys", HRSS)
+    encrypted_department(tmp_path / "keys", MARKET)
+    secret = tmp_path / "passphrase"
+    secret.write_text(PASSPHRASE)
+    result = serve(tmp_path, "--department", HRSS, "--passphrase-file", secret)
+    assert result.exit_code == 0, result.output
+    [call] = uvicorn_calls
+    keys = call["app"].state.context.keys
+    assert keys.only == HRSS and keys.registrars().keys() == {HRSS}
+    assert f"{HRSS}'s instance: 3 keys" in result.stderr
+    assert PASSPHRASE not in result.output
+
+
+@pytest.mark.parametrize("problem", ["wrong passphrase", "clear key file"])
+def test_serve_refuses_to_start_with_keys_it_cannot_open(
+    tmp_path: Path, uvicorn_calls: list[dict[str, Any]], problem: str
+) -> None:
+    encrypted_department(tmp_path / "keys", HRSS)
+    if problem == "clear key file":
+        (tmp_path / "keys" / HRSS / "registrar.json").unlink()
+        write_account(tmp_path / "keys" / HRSS / "registrar.json", Account.create())
+    env: dict[str, str | None] = {
+        PASSPHRASE_ENV: PASSPHRASE if problem == "clear key file" else "guessed"
+    }
+    result = serve(tmp_path, "--department", HRSS, env=env)
+    assert result.exit_code != 0
+    assert problem in result.stderr and str(tmp_path / "keys" / HRSS) in result.stderr
+    assert uvicorn_calls == []
+    assert "guessed" not in result.output
+
+
+def test_a_public_instance_without_keys_serves_public_routes_only(
+    tmp_path: Path, uvicorn_calls: list[dict[str, Any]]
+) -> None:
+    result = serve(tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "every department: no department keys, public routes only" in result.stderr
