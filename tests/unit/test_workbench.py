@@ -5,6 +5,7 @@ every form, sign-in failures throttled, the pages escaped and bilingual, the SVG
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,9 @@ SIGN_IN = "/workbench/sign-in"
 
 @pytest.fixture
 def world(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWorld]:
-    opened = open_service(tmp_path, embedded_deployment)
+    # The real Beijing day: commitments are received at the wall clock's time.
+    today = datetime.now(timezone(timedelta(hours=8))).date()
+    opened = open_service(tmp_path, embedded_deployment, today=today)
     try:
         yield opened
     finally:
@@ -211,3 +214,87 @@ def test_the_market_department_sees_its_own_department(world: ServiceWorld) -> N
     sign_in(world, MARKET, "verifier")
     page = world.client.get("/workbench/today").text
     assert "BJ-SAMR" in page
+
+
+# ---------------------------------------------------------------------- work lists, decisions
+
+
+def awaiting(world: ServiceWorld) -> str:
+    page = world.client.get("/workbench/lists/awaiting-decision")
+    assert page.status_code == 200, page.text
+    return page.text
+
+
+def test_deciding_from_the_list_takes_the_commitment_off_it(world: ServiceWorld) -> None:
+    from ledger import hex32
+
+    digest = world.submit(world.signed())
+    other = world.submit(world.signed())
+    csrf = sign_in(world)
+    listed = awaiting(world)
+    assert hex32(digest) in listed and hex32(other) in listed
+    action = f"/workbench/commitments/{hex32(digest)}/decision"
+    before = snapshot(world)
+    missing = world.client.post(action, data={"result": "approved"})
+    assert missing.status_code == 403
+    assert snapshot(world) == before  # refused: nothing changed
+    assert world.store.decision_of(digest) is None
+    done = world.client.post(
+        action,
+        data={"result": "approved", "csrf": csrf, "back": "/workbench/lists/awaiting-decision"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    assert done.headers["location"] == "/workbench/lists/awaiting-decision?done=decided"
+    decision = world.store.decision_of(digest)
+    assert decision is not None and decision.record.result == "approved"
+    assert decision.record.decided_by == world.context.tokens.lookup(
+        world.tokens[HRSS, "registrar"]
+    ).token_id  # type: ignore[union-attr]
+    listed = awaiting(world)
+    assert hex32(digest) not in listed and hex32(other) in listed
+    again = world.client.post(action, data={"result": "refused", "csrf": csrf})
+    assert again.status_code == 409  # decided once
+
+
+def test_a_verifier_or_supervisor_cannot_decide_and_another_department_cannot(
+    world: ServiceWorld,
+) -> None:
+    from ledger import hex32
+
+    digest = world.submit(world.signed())
+    action = f"/workbench/commitments/{hex32(digest)}/decision"
+    csrf = sign_in(world, HRSS, "verifier")
+    assert world.client.post(action, data={"result": "approved", "csrf": csrf}).status_code == 403
+    world.client.cookies.clear()
+    csrf = sign_in(world, MARKET, "registrar")
+    assert world.client.post(action, data={"result": "approved", "csrf": csrf}).status_code == 403
+    world.client.cookies.clear()
+    supervisor = world.context.tokens.issue("SUPERVISOR", "supervisor")
+    world.client.post(SIGN_IN, data={"token": supervisor.token})
+    csrf = csrf_of(world.client.get("/workbench/today").text)
+    assert world.client.post(action, data={"result": "approved", "csrf": csrf}).status_code == 403
+    assert world.store.decision_of(digest) is None
+
+
+def test_the_commitment_page_shows_its_file_to_its_department_only(world: ServiceWorld) -> None:
+    from ledger import hex32
+
+    digest = world.submit(world.signed())
+    sign_in(world)
+    page = world.client.get(f"/workbench/commitments/{hex32(digest)}")
+    assert page.status_code == 200, page.text
+    assert hex32(digest) in page.text and "Deadlines" in page.text
+    world.client.cookies.clear()
+    sign_in(world, MARKET, "registrar")
+    assert world.client.get(f"/workbench/commitments/{hex32(digest)}").status_code == 403
+
+
+def test_today_shows_new_commitments_and_the_decisions_due(world: ServiceWorld) -> None:
+    digest = world.submit(world.signed())
+    sign_in(world)
+    page = world.client.get("/workbench/today").text
+    from ledger import hex32
+
+    assert hex32(digest)[:12] in page
+    assert "Decisions due today" in page and "Decisions already late" in page

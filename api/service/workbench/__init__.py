@@ -4,7 +4,10 @@ token is exchanged for; every form carries the session's CSRF token."""
 
 from __future__ import annotations
 
-from api.service.workbench.routes import assets, router
+from fastapi import APIRouter
+
+from api.service.workbench import actions, routes, views
+from api.service.workbench.routes import assets
 from api.service.workbench.sessions import (
     ABSOLUTE_S,
     IDLE_S,
@@ -12,6 +15,10 @@ from api.service.workbench.sessions import (
     WorkbenchSessions,
     csrf_token,
 )
+
+router = APIRouter(include_in_schema=False)
+for part in (routes.router, views.router, actions.router):
+    router.include_router(part)
 
 __all__ = [
     "ABSOLUTE_S",

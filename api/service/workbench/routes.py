@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.service.context import ServiceContext
 from api.service.deps import ContextDep
+from api.service.record_page import label
 from api.service.tokens import Role, TokenStore, token_hash
 from api.service.workbench.access import (
     COOKIE_PATH,
@@ -34,9 +35,10 @@ from api.service.workbench.access import (
     sign_in_limiter,
 )
 from api.service.workbench.layout import WORKBENCH_CSS
+from api.service.workbench.lists import render_items
 from api.service.workbench.pages import DONE, render_sign_in, render_tasks, render_today
 from api.service.workbench.sessions import ABSOLUTE_S, WorkbenchSession
-from api.service.workbench.today import today_figures
+from api.service.workbench.today import decisions_due, today_figures, work_lists
 from verifier.records import TaskRecords
 
 router = APIRouter(include_in_schema=False)
@@ -153,9 +155,28 @@ def today_page(request: Request, context: ContextDep, done: DoneQuery = None) ->
     if not isinstance(session, WorkbenchSession):
         return session
     day: date = context.today()
-    figures = today_figures(context.store, day, reads(session))
+    department = reads(session)
+    figures = today_figures(context.store, day, department)
+    decisions = ""
+    if department is not None:
+        late, due = decisions_due(work_lists(context.store, context.hours), department, day)
+        role = session.principal.role
+        csrf = session.csrf_token
+        decisions = (
+            f'<h2 id="late">{label("已超时未决定 / Decisions already late")}'
+            f' <span class="late-mark">{late.total}</span></h2>'
+            + render_items(late, csrf=csrf, role=role, back="/workbench/today")
+            + f'<h2 id="due">{label("今日到期的决定 / Decisions due today")} {due.total}</h2>'
+            + render_items(due, csrf=csrf, role=role, back="/workbench/today")
+        )
     return html(
-        render_today(figures, who=who(session), csrf=session.csrf_token, message=message_of(done))
+        render_today(
+            figures,
+            who=who(session),
+            csrf=session.csrf_token,
+            decisions=decisions,
+            message=message_of(done),
+        )
     )
 
 

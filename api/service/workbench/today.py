@@ -3,6 +3,7 @@ day), the decisions due today and those already late, the checks due by today.""
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -10,8 +11,10 @@ from sqlalchemy import func, select
 
 from api.service.workbench.layout import BEIJING
 from ledger import Hash32, Store, commitments
-from verifier.records import TaskRecords, TaskRow
+from verifier import OfficeHours, default_catalog
+from verifier.records import TaskRecords, TaskRow, WorkLists, WorkPage
 
+_lists: weakref.WeakKeyDictionary[Store, WorkLists] = weakref.WeakKeyDictionary()
 NEW_SHOWN = 50  # commitments received today listed; the count covers them all
 
 
@@ -77,3 +80,20 @@ def today_figures(store: Store, day: date, department: str | None) -> TodayFigur
         page = TaskRecords(store).work_list(department, due_before=day + timedelta(days=1))
         checks, checks_total = page.tasks, page.total
     return TodayFigures(day, department, count, received, checks, checks_total)
+
+
+def work_lists(store: Store, hours: OfficeHours) -> WorkLists:
+    """The work lists over `store`, opened once per store (opening migrates their indexes),
+    decision deadlines counted in `hours` with each matter's online limit."""
+    found = _lists.get(store)
+    if found is None or found.hours is not hours:
+        limits = {m.code: m.online_decision_working_days for m in default_catalog().matters}
+        found = _lists[store] = WorkLists(store, hours, limits)
+    return found
+
+
+def decisions_due(lists: WorkLists, department: str, day: date) -> tuple[WorkPage, WorkPage]:
+    """The department's undecided commitments already late, and those due on `day`."""
+    late = lists.page("awaiting-decision", department, late=True, limit=50, today=day)
+    due = lists.page("awaiting-decision", department, since=day, until=day, limit=50, today=day)
+    return late, due

@@ -1,0 +1,154 @@
+"""The workbench's pages beyond today: each work list, one commitment, the department's
+tokens. Each needs a live session; a department reads its own, a supervisor any (and acts
+on none)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from api.service.deps import ContextDep
+from api.service.record_page import bilingual, e
+from api.service.workbench.access import PageRefusedError, html, refusal_page
+from api.service.workbench.commitment import commitment_file, render_commitment_body
+from api.service.workbench.layout import page
+from api.service.workbench.lists import TITLES, render_list_body
+from api.service.workbench.pages import render_tokens
+from api.service.workbench.routes import DoneQuery, message_of, reads, signed_in, who
+from api.service.workbench.sessions import WorkbenchSession
+from api.service.workbench.today import work_lists
+from ledger import InvalidHashError, hex32, to_hash32
+from verifier import default_catalog
+from verifier.records import WORK_LISTS, WorkListError
+
+router = APIRouter(include_in_schema=False)
+DepartmentQuery = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Z][A-Z0-9-]*$")]
+
+
+def read_department(session: WorkbenchSession, department: str | None) -> str | None:
+    """The department a page reads: the session's own; for a supervisor the one it names
+    (None: it named none). A department asking for another's: 403."""
+    own = reads(session)
+    if own is None:
+        return department
+    if department not in (None, own):
+        raise PageRefusedError(403, "只能查看本部门 / This session reads its own department only")
+    return own
+
+
+def _departments_picker(path: str) -> str:
+    links = "".join(
+        f'<li><a href="{e(path)}?department={e(code)}">{e(code)}</a></li>'
+        for code in default_catalog().departments()
+    )
+    return f"<p>{bilingual('请选择部门：', 'Choose a department:')}</p><ul>{links}</ul>"
+
+
+@router.get("/workbench/lists/{name}")
+def list_page(
+    request: Request,
+    name: Annotated[str, Path(max_length=40)],
+    context: ContextDep,
+    matter: Annotated[str | None, Query(max_length=64)] = None,
+    late: bool = False,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    department: DepartmentQuery = None,
+    done: DoneQuery = None,
+) -> Response:
+    """One work list: filters, rows with their time left or how late, the forms that act."""
+    session = signed_in(request)
+    if not isinstance(session, WorkbenchSession):
+        return session
+    path = f"/workbench/lists/{name}"
+    try:
+        if name not in WORK_LISTS:
+            raise PageRefusedError(404, f"没有这个工作清单 / No work list {name[:40]}")
+        reading = read_department(session, department)
+        if reading is None:
+            body = _departments_picker(path)
+        else:
+            found = work_lists(context.store, context.hours).page(
+                name,
+                reading,
+                matter=matter or None,
+                late=late,
+                offset=offset,
+                limit=50,
+                today=context.today(),
+            )
+            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            body = render_list_body(
+                found,
+                csrf=session.csrf_token,
+                role=session.principal.role,
+                back=back,
+                matter=matter or "",
+                late=late,
+                department=department,
+            )
+    except PageRefusedError as refusal:
+        return refusal_page(refusal, session)
+    except WorkListError as exc:
+        return refusal_page(PageRefusedError(422, str(exc)), session)
+    return html(
+        page(
+            TITLES[name],
+            body,
+            current=path,
+            who=who(session),
+            csrf=session.csrf_token,
+            message=message_of(done),
+        )
+    )
+
+
+@router.get("/workbench/commitments/{hash}")
+def commitment_page(
+    request: Request, hash: Annotated[str, Path(max_length=66)], context: ContextDep
+) -> Response:
+    """One commitment: its history, evidence and deadlines."""
+    session = signed_in(request)
+    if not isinstance(session, WorkbenchSession):
+        return session
+    try:
+        try:
+            digest = to_hash32(hash)
+        except InvalidHashError:
+            raise PageRefusedError(400, "不是承诺哈希 / Not a commitment hash") from None
+        stored = context.store.get(digest)
+        if stored is None:
+            raise PageRefusedError(404, f"没有这项承诺 / No commitment {hex32(digest)}")
+        read_department(session, stored.department)
+        found = commitment_file(context.store, context.records, stored)
+    except PageRefusedError as refusal:
+        return refusal_page(refusal, session)
+    body = render_commitment_body(found, context.today())
+    return html(
+        page(
+            f"承诺 {stored.code} / Commitment {stored.code}",
+            body,
+            who=who(session),
+            csrf=session.csrf_token,
+        )
+    )
+
+
+@router.get("/workbench/tokens")
+def tokens_page(request: Request, context: ContextDep, done: DoneQuery = None) -> Response:
+    """The department's own tokens, with revoke and rotate."""
+    session = signed_in(request)
+    if not isinstance(session, WorkbenchSession):
+        return session
+    department = reads(session)
+    if department is None:
+        refusal = PageRefusedError(
+            403,
+            "监督令牌由改革办通过命令行管理 / Supervisor tokens are managed on the command line",
+        )
+        return refusal_page(refusal, session)
+    listed = context.tokens.list_for(department)
+    return html(
+        render_tokens(listed, who=who(session), csrf=session.csrf_token, message=message_of(done))
+    )
