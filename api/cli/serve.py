@@ -192,13 +192,25 @@ def _print_issued(issued: IssuedToken, as_json: bool, replaced: str | None = Non
 TokenIdArg = Annotated[str, typer.Argument(help="The token's id, as `tokens list` shows it.")]
 
 
-def tokens_list(store: cli_store.StoreOpt = None, as_json: JsonOpt = False) -> None:
+def tokens_list(
+    department: Annotated[
+        str | None,
+        typer.Option(
+            "--department",
+            help="Only the tokens with this department column (e.g. BJ-HRSS, SUPERVISOR).",
+        ),
+    ] = None,
+    store: cli_store.StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Every token the store knows (ids, never the tokens): role, department, issued,
     expiry, revoked."""
     from api.service import TokenStore
 
     with reporting_errors(as_json):
         listed = TokenStore(cli_store.open_store(store)).listing()
+    if department is not None:
+        listed = [t for t in listed if t.department == department]
     now = time.time()
     rows = [
         {

@@ -391,3 +391,18 @@ def test_no_token_reaches_the_logs(world: ServiceWorld, caplog: pytest.LogCaptur
     assert "token rotated" in logged and target in logged
     for token in (new, *world.tokens.values()):
         assert token not in logged
+
+
+def test_tokens_list_shows_one_department_column_on_the_command_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    tokens = TokenStore(Store(url))
+    supervisor = tokens.issue(SUPERVISOR, "supervisor")
+    department = tokens.issue(HRSS, "registrar")
+    result = cli("tokens", "list", "--department", SUPERVISOR, "--store", url, "--json")
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)["tokens"]
+    assert [(t["token_id"], t["role"]) for t in listed] == [
+        (supervisor.principal.token_id, "supervisor")
+    ]
+    assert department.principal.token_id not in result.stdout
+    assert supervisor.token not in result.stdout
