@@ -21,11 +21,22 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
-from ledger import ErasureRefusedError, Hash32, InvalidDocumentError, commitments, to_hash32
+from ledger import (
+    ErasureRefusedError,
+    Hash32,
+    InvalidDocumentError,
+    Status,
+    commitments,
+    to_hash32,
+)
 from verifier.breaches import BreachRecord, corrected, expired, repaired
 from verifier.catalog import Catalog
 from verifier.errors import RecordsError, UnknownRecordError
+from verifier.records.stats import count_moves
 from verifier.records.tables import ERASED_PARTY, breach_records
+
+# What a breach record's move is on chain, for the statistics (verifier.records.stats).
+_CLOSED_AS = {"repaired": Status.REPAIRED, "expired": Status.EXPIRED, "corrected": Status.CORRECTED}
 
 
 def publication_conflict(
@@ -70,6 +81,17 @@ def _check_taken_in_for(connection: Connection, record: BreachRecord) -> None:
         raise RecordsError(
             f"breach {record.id}: the commitment was taken in for {taken_in_for}, but matter "
             f"{record.matter_code} is {record.department}'s: not published"
+        )
+
+
+def _count_closing(
+    connection: Connection, before: BreachRecord, after: BreachRecord, now: float | None
+) -> None:
+    """Count a published record's repair, expiry or correction, in its transaction."""
+    closed = _CLOSED_AS.get(after.status)
+    if before.status == "published" and closed is not None:
+        count_moves(
+            connection, [(before.department, before.matter_code, Status.BREACHED, closed)], now
         )
 
 
@@ -177,6 +199,7 @@ class BreachStore:
                 raise UnknownRecordError(f"no breach record {record_id}")
             updated = transition(stored.record, on)
             self._write_status(connection, updated, now)
+            _count_closing(connection, stored.record, updated, now)
         return updated
 
     def correct_breach(
@@ -195,6 +218,7 @@ class BreachStore:
                 superseded = corrected(stored.record, by=correction)
                 _check_taken_in_for(connection, correction)
                 self._write_status(connection, superseded, now)
+                _count_closing(connection, stored.record, superseded, now)
                 row = _breach_row(correction, fingerprint, time.time() if now is None else now)
                 connection.execute(breach_records.insert().values(**row))
         except IntegrityError:
@@ -216,6 +240,7 @@ class BreachStore:
                 raise RecordsError(f"breach {record_id} is {stored.record.status}, not published")
             annulled = dataclasses.replace(stored.record, status="corrected")
             self._write_status(connection, annulled, now)
+            _count_closing(connection, stored.record, annulled, now)
         return StoredBreach(annulled, stored.fingerprint)
 
     @staticmethod
@@ -281,6 +306,12 @@ class BreachStore:
             ]
             for item in ended:
                 self._write_status(connection, item.record, now)
+                _count_closing(
+                    connection,
+                    dataclasses.replace(item.record, status="published"),
+                    item.record,
+                    now,
+                )
         return ended
 
     def unrepaired_breach_for(self, fingerprint: bytes, on: date) -> bool:

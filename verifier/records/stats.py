@@ -6,6 +6,8 @@ Facts are counted as they land, never by scanning rows:
   expired, defended, withdrawn, and `verified`: a commitment's first outcome) are bumped by
   the verification and breach-record writes, from the same move of state the contract
   makes, so `stats_chain` can count them again from the chain's `OutcomeRecorded` events;
+  a move out of mismatch, needs manual or proposed also counts `<state>_closed`, so what
+  stands open now is the entries less the closings (`stats_query.StatsQuery.standing`);
 - decisions (`decided`, `decided_late`) by `count_decision`, which the decision desk passes
   to the store's `record_decision` to run in its transaction;
 - `received`: intake is the ledger's, which knows nothing of the verifier. Rather than a
@@ -17,16 +19,14 @@ Facts are counted as they land, never by scanning rows:
   next catch-up.
 
 A day is the Beijing date of the moment the fact was recorded (a decision: its decided_at).
-Rates: kept rate = kept / verified, breach rate = breach / verified, late rate =
-decided_late / decided (None when the divisor is 0). A week is an ISO week (from Monday).
+The counters are read by `stats_query`.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Literal, Protocol, get_args
 
@@ -65,6 +65,9 @@ Metric = Literal[
     "correction",
     "expired",
     "withdrawn",
+    "mismatch_closed",
+    "manual_closed",
+    "proposed_closed",
 ]
 METRICS: tuple[Metric, ...] = get_args(Metric)
 # The metrics the chain's events also count (stats_chain compares them).
@@ -230,6 +233,11 @@ _ENTERED: dict[Status, Metric] = {
     Status.EXPIRED: "expired",
     Status.WITHDRAWN: "withdrawn",
 }
+_CLOSED: dict[Status, Metric] = {
+    Status.MISMATCH: "mismatch_closed",
+    Status.NEEDS_MANUAL: "manual_closed",
+    Status.PROPOSED: "proposed_closed",
+}
 _UNVERIFIED = frozenset({Status.NONE, Status.ANCHORED})
 _FINDINGS = frozenset({Status.KEPT, Status.MISMATCH, Status.NEEDS_MANUAL, Status.PROPOSED})
 
@@ -249,6 +257,8 @@ def transition_metrics(before: Status, after: Status) -> tuple[Metric, ...]:
         found.append(_ENTERED[after])
     if after == Status.PROPOSED and before != Status.MISMATCH:
         found.append("false")  # found false (not a rectification window that ran out)
+    if before in _CLOSED:
+        found.append(_CLOSED[before])  # what stands open is the entries less these
     return tuple(found)
 
 
@@ -322,194 +332,3 @@ def _catch_up_chunk(connection: Connection, now: float) -> int:
         update(stat_marks).where(stat_marks.c.name == RECEIVED_MARK).values(value=last)
     )
     return sum(counts.values())
-
-
-# ------------------------------------------------------------------ queries
-
-
-@dataclass(frozen=True)
-class StatRow:
-    """One department's counts for one matter in one period, with its rates."""
-
-    department: str
-    matter_code: str
-    period: Period
-    start: date  # the period's first day (a Monday for weeks, the 1st for months)
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def count(self, metric: Metric) -> int:
-        """One metric's count (0 when nothing was counted)."""
-        return self.counts.get(metric, 0)
-
-    @property
-    def kept_rate(self) -> float | None:
-        """kept / verified, or None when nothing was verified."""
-        return _rate(self.count("kept"), self.count("verified"))
-
-    @property
-    def breach_rate(self) -> float | None:
-        """breach / verified, or None when nothing was verified."""
-        return _rate(self.count("breach"), self.count("verified"))
-
-    @property
-    def late_rate(self) -> float | None:
-        """decided_late / decided, or None when nothing was decided."""
-        return _rate(self.count("decided_late"), self.count("decided"))
-
-    @property
-    def label(self) -> str:
-        """The period as people write it: 2026-12-07, 2026-W49, 2026-12."""
-        if self.period == "week":
-            year, week, _ = self.start.isocalendar()
-            return f"{year}-W{week:02d}"
-        if self.period == "month":
-            return self.start.strftime("%Y-%m")
-        return self.start.isoformat()
-
-    def to_json_obj(self, metrics: Sequence[Metric] = METRICS) -> dict[str, Any]:
-        """Plain JSON: every metric asked for (0 included), and the rates it allows."""
-        shown = {m: self.count(m) for m in metrics}
-        rates: dict[str, float | None] = {}
-        if "verified" in metrics:
-            rates["kept_rate"] = _rounded(self.kept_rate)
-            rates["breach_rate"] = _rounded(self.breach_rate)
-        if "decided" in metrics:
-            rates["late_rate"] = _rounded(self.late_rate)
-        return {
-            "department": self.department,
-            "matter_code": self.matter_code,
-            "period": self.period,
-            "label": self.label,
-            "start": self.start.isoformat(),
-            "counts": shown,
-            "rates": rates,
-        }
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return None if whole == 0 else part / whole
-
-
-def _rounded(rate: float | None) -> float | None:
-    return None if rate is None else round(rate, 6)
-
-
-def period_start(day: date, period: Period) -> date:
-    """The first day of the period holding `day`."""
-    if period == "week":
-        return day - timedelta(days=day.weekday())
-    if period == "month":
-        return day.replace(day=1)
-    return day
-
-
-def today_in_beijing() -> date:
-    """Today's date in Beijing."""
-    return datetime.now(BEIJING).date()
-
-
-def bounded_range(
-    period: Period, start: date | None, end: date | None, today: date | None = None
-) -> tuple[date, date]:
-    """The days a query covers: `end` defaults to today (Beijing), `start` to a span back
-    (30 days, 12 weeks, a year); RecordsError when reversed or longer than allowed."""
-    if period not in PERIODS:
-        raise RecordsError(f"period {period!r}: one of {', '.join(PERIODS)}")
-    last = end or today or today_in_beijing()
-    first = start or period_start(last - timedelta(days=DEFAULT_SPAN[period] - 1), period)
-    if first > last:
-        raise RecordsError(f"start {first} is after end {last}")
-    if (last - first).days + 1 > MAX_SPAN_DAYS[period]:
-        raise RecordsError(
-            f"{first} to {last} is longer than {MAX_SPAN_DAYS[period]} days: "
-            f"ask for a shorter range or a longer period than {period}"
-        )
-    return first, last
-
-
-def _check_code(name: str, value: str | None) -> None:
-    if value is not None and (not value or len(value) > MAX_CODE or not value.isprintable()):
-        raise RecordsError(f"{name}: 1 to {MAX_CODE} printable characters")
-
-
-class StatsQuery:
-    """Counts and rates per department, matter and period, read from the counters."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def counts(
-        self,
-        department: str | None = None,
-        matter: str | None = None,
-        period: Period = "day",
-        start: date | None = None,
-        end: date | None = None,
-        *,
-        metrics: Sequence[Metric] = METRICS,
-        today: date | None = None,
-        catch_up: bool = True,
-    ) -> list[StatRow]:
-        """Rows per (department, matter, period) from `start` to `end` (see `bounded_range`),
-        ordered by period, department and matter; only counters of `metrics` are read."""
-        _check_code("department", department)
-        _check_code("matter", matter)
-        unknown = sorted(set(metrics) - set(METRICS))
-        if unknown:
-            raise RecordsError(f"unknown metrics {unknown}; known: {list(METRICS)}")
-        first, last = bounded_range(period, start, end, today)
-        if catch_up and "received" in metrics:
-            catch_up_received(self.store)
-        query = select(
-            stat_counts.c.department,
-            stat_counts.c.matter_code,
-            stat_counts.c.day,
-            stat_counts.c.metric,
-            stat_counts.c.count.label("n"),  # Row.count is tuple.count
-        ).where(
-            stat_counts.c.day >= first.isoformat(),
-            stat_counts.c.day <= last.isoformat(),
-            stat_counts.c.metric.in_(list(metrics)),
-        )
-        if department is not None:
-            query = query.where(stat_counts.c.department == department)
-        if matter is not None:
-            query = query.where(stat_counts.c.matter_code == matter)
-        rows: dict[tuple[date, str, str], Counter[str]] = {}
-        with self.store.engine.connect() as connection:
-            for row in connection.execute(query):
-                key = (period_start(date.fromisoformat(row.day), period), row.department)
-                found = rows.setdefault((*key, row.matter_code), Counter())
-                found[row.metric] += int(row.n)
-                if len(rows) > MAX_ROWS:
-                    raise RecordsError(
-                        f"more than {MAX_ROWS} rows: ask for a department, a matter, a "
-                        "shorter range or a longer period"
-                    )
-        return [StatRow(d, m, period, s, dict(c)) for (s, d, m), c in sorted(rows.items()) if c]
-
-    def totals(
-        self, department: str | None = None, metrics: Sequence[Metric] = OUTCOME_METRICS
-    ) -> Counter[tuple[str, str, str]]:
-        """All-time counts per (department, matter, metric): what the chain check compares."""
-        _check_code("department", department)
-        query = (
-            select(
-                stat_counts.c.department,
-                stat_counts.c.matter_code,
-                stat_counts.c.metric,
-                func.sum(stat_counts.c.count).label("total"),
-            )
-            .where(stat_counts.c.metric.in_(list(metrics)))
-            .group_by(stat_counts.c.department, stat_counts.c.matter_code, stat_counts.c.metric)
-        )
-        if department is not None:
-            query = query.where(stat_counts.c.department == department)
-        with self.store.engine.connect() as connection:
-            return Counter(
-                {
-                    (row.department, row.matter_code, row.metric): int(row.total)
-                    for row in connection.execute(query)
-                    if row.total
-                }
-            )

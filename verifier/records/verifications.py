@@ -17,8 +17,9 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import ColumnElement, Engine, Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ledger import Hash32, outcome_outbox
+from ledger import Hash32, Status, outcome_outbox
 from verifier.errors import RecordsError, UnknownRecordError
+from verifier.records.stats import STATUS_OF_STATE, count_moves
 from verifier.records.tables import verifications
 
 VerificationState = Literal[
@@ -111,6 +112,26 @@ _WITH_REPORT: Select[Any] = select(
     *(c for c in verifications.c if c.name != "report"),
     func.coalesce(verifications.c.report, _OUTBOX_REPORT).label("report"),
 )
+
+
+def _statuses(
+    department: str, matter_code: str, before: str, after: str
+) -> tuple[str, str, Status, Status]:
+    return department, matter_code, STATUS_OF_STATE[before], STATUS_OF_STATE[after]
+
+
+def _moves(
+    found: Mapping[bytes, Any], entries: Sequence[RecordedOutcome]
+) -> list[tuple[str, str, Status, Status]]:
+    """The moves of state `entries` make, for the statistics (a state kept moves nothing)."""
+    moves = []
+    state = {digest: row.state for digest, row in found.items()}
+    for entry in entries:
+        digest = bytes(entry.commitment_hash)
+        row = found[digest]
+        moves.append(_statuses(row.department, row.matter_code, state[digest], entry.state))
+        state[digest] = entry.state
+    return moves
 
 
 def _day(text: str | None) -> date | None:
@@ -366,13 +387,18 @@ class VerificationRecords:
                 raise RecordsError("a mismatch needs rectify_by, the day rectification is due")
         with self._writer.begin() as connection:
             hashes = [entry.commitment_hash for entry in entries]
-            current = dict(
-                connection.execute(
-                    select(verifications.c.commitment_hash, verifications.c.state).where(
-                        verifications.c.commitment_hash.in_(hashes)
-                    )
-                ).all()
-            )
+            found = {
+                bytes(row.commitment_hash): row
+                for row in connection.execute(
+                    select(
+                        verifications.c.commitment_hash,
+                        verifications.c.state,
+                        verifications.c.department,
+                        verifications.c.matter_code,
+                    ).where(verifications.c.commitment_hash.in_(hashes))
+                )
+            }
+            current = {digest: row.state for digest, row in found.items()}
             for entry in entries:
                 state = current.get(entry.commitment_hash)
                 if state is None:
@@ -416,6 +442,7 @@ class VerificationRecords:
                     for e in entries
                 ],
             )
+            count_moves(connection, _moves(found, entries), stamp)
 
     def _move(
         self,
@@ -432,7 +459,11 @@ class VerificationRecords:
         key = verifications.c.commitment_hash == commitment_hash
         with self._writer.begin() as connection:
             row = connection.execute(
-                select(verifications.c.state).where(key).with_for_update()
+                select(
+                    verifications.c.state, verifications.c.department, verifications.c.matter_code
+                )
+                .where(key)
+                .with_for_update()
             ).first()
             if row is None:
                 raise UnknownRecordError(f"commitment 0x{commitment_hash.hex()} is not scheduled")
@@ -453,6 +484,8 @@ class VerificationRecords:
                     **values,
                 )
             )
+            moved = (row.department, row.matter_code, row.state, state)
+            count_moves(connection, [_statuses(*moved)], now)
             stored = connection.execute(_WITH_REPORT.where(key)).one()
         return _verification(stored)
 

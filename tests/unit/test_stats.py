@@ -1,0 +1,288 @@
+"""Statistics counters: bumped in the transactions that record outcomes, breaches and
+decisions, read back per day, week and month with their rates, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, update
+from support.breach_records import CARD, HRSS, POINTS, SAMR, breach, commitment, fingerprint
+
+from ledger import Status, Store, commitments, keccak256
+from verifier import RecordsError
+from verifier.records import (
+    METRICS,
+    RecordedOutcome,
+    StatsQuery,
+    VerifierRecords,
+    beijing_day,
+    bounded_range,
+    bump,
+    count_decision,
+    stat_counts,
+    transition_metrics,
+)
+
+# 2026-12-07 20:00 in Beijing: the counters' day is Beijing's.
+MONDAY_EVENING = datetime(2026, 12, 7, 12, 0, tzinfo=UTC).timestamp()
+MONDAY = date(2026, 12, 7)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    day: date
+    provisional: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The fields of ledger.DecisionRecord that count_decision reads."""
+
+    department: str
+    matter_code: str
+    decided_at: datetime
+    late: bool
+
+
+@pytest.fixture
+def records(store: Store) -> VerifierRecords:
+    return VerifierRecords(store)
+
+
+def totals(store: Store, **kwargs: Any) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for (_, _, metric), n in StatsQuery(store).totals(**kwargs).items():
+        found[metric] = found.get(metric, 0) + n
+    return found
+
+
+def outcome(n: int, state: str, rectify_by: date | None = None) -> RecordedOutcome:
+    status = {"kept": 3, "mismatch": 4, "manual": 5, "breached": 6, "proposed": 10}[state]
+    return RecordedOutcome(
+        commitment(n),
+        state,  # type: ignore[arg-type]
+        status,
+        keccak256(f"evidence {n} {state}".encode()),
+        {"n": n},
+        keccak256(b"tx"),
+        7,
+        rectify_by,
+    )
+
+
+def test_a_bump_adds_to_its_counter_and_makes_it_when_missing(records: VerifierRecords) -> None:
+    store = records.store
+    with store.engine.begin() as connection:
+        bump(connection, HRSS, POINTS.code, MONDAY, "kept")
+        bump(connection, HRSS, POINTS.code, "2026-12-07", "kept", 2)
+        bump(connection, HRSS, POINTS.code, MONDAY, "verified", 4)
+    with store.engine.begin() as connection:
+        bump(connection, HRSS, POINTS.code, MONDAY, "kept")
+    [row] = StatsQuery(store).counts(today=MONDAY)
+    assert (row.department, row.matter_code, row.start) == (HRSS, POINTS.code, MONDAY)
+    assert row.counts == {"kept": 4, "verified": 4}
+    assert row.kept_rate == 1.0 and row.breach_rate == 0.0 and row.late_rate is None
+
+
+def test_a_bump_with_a_bad_metric_or_day_is_refused(records: VerifierRecords) -> None:
+    with records.store.engine.begin() as connection:
+        with pytest.raises(RecordsError, match="unknown statistics metric"):
+            bump(connection, HRSS, POINTS.code, MONDAY, "lost")  # type: ignore[arg-type]
+        with pytest.raises(RecordsError, match="YYYY-MM-DD"):
+            bump(connection, HRSS, POINTS.code, "2026-12", "kept")
+
+
+def test_outcomes_are_counted_as_they_are_recorded(records: VerifierRecords) -> None:
+    store = records.store
+    for n in range(1, 6):
+        records.schedule(commitment(n), POINTS.code, HRSS, Deadline(date(2026, 12, 31)))
+    records.record_outcomes(
+        [
+            outcome(1, "kept"),
+            outcome(2, "mismatch", date(2026, 12, 20)),
+            outcome(3, "proposed"),
+            outcome(4, "manual"),
+        ],
+        now=MONDAY_EVENING,
+    )
+    records.record_outcomes([outcome(2, "kept"), outcome(3, "breached")], now=MONDAY_EVENING)
+    records.record_outcomes([outcome(1, "kept")], now=MONDAY_EVENING)  # a retry: no move
+    records.set_state(commitment(5), "withdrawn", now=MONDAY_EVENING)
+    assert totals(store) == {
+        "verified": 4,
+        "kept": 2,
+        "mismatch": 1,
+        "mismatch_closed": 1,
+        "proposed": 1,
+        "proposed_closed": 1,
+        "false": 1,
+        "breach": 1,
+        "manual": 1,
+        "withdrawn": 1,
+    }
+    standing = StatsQuery(store).standing()[(HRSS, POINTS.code)]
+    assert standing == {
+        "kept": 2,
+        "mismatch": 0,
+        "needs_manual": 1,
+        "proposed": 0,
+        "breached": 1,
+        "corrected": 0,
+        "withdrawn": 1,
+    }
+    [row] = StatsQuery(store).counts(today=MONDAY)
+    assert row.start == date.fromisoformat(beijing_day(MONDAY_EVENING))
+    assert row.kept_rate == 0.5 and row.breach_rate == 0.25
+
+
+def test_a_refused_move_counts_nothing(records: VerifierRecords) -> None:
+    records.schedule(commitment(1), POINTS.code, HRSS, Deadline(date(2026, 12, 31)))
+    records.record_outcomes([outcome(1, "kept")], now=MONDAY_EVENING)
+    with pytest.raises(RecordsError, match="cannot become"):
+        records.record_outcomes([outcome(1, "breached")], now=MONDAY_EVENING)
+    with pytest.raises(RecordsError, match="cannot become"):
+        records.set_state(commitment(1), "manual")
+    assert totals(records.store) == {"verified": 1, "kept": 1}
+
+
+def test_repairs_expiries_and_corrections_of_breach_records_are_counted(
+    records: VerifierRecords,
+) -> None:
+    for n in (1, 2, 3):
+        records.add_breach(breach(n, of=CARD, decided=date(2026, 1, 20)), fingerprint(n))
+    records.update_breach_status(breach(1, of=CARD).id, "repaired", date(2026, 1, 21))
+    records.annul_breach(breach(2, of=CARD).id)
+    records.expire_breaches(date(2030, 1, 1))  # the third only: the others left the list
+    assert totals(records.store) == {"repair": 1, "correction": 1, "expired": 1}
+    with pytest.raises(RecordsError):
+        records.annul_breach(breach(1, of=CARD).id)  # repaired: nothing more to count
+    assert totals(records.store) == {"repair": 1, "correction": 1, "expired": 1}
+
+
+def test_a_decision_is_counted_on_its_beijing_day_and_late_ones_apart(
+    records: VerifierRecords,
+) -> None:
+    store = records.store
+    evening = datetime(2026, 12, 7, 16, 30, tzinfo=UTC)  # 00:30 on the 8th in Beijing
+    with store.engine.begin() as connection:
+        count_decision(connection, Decision(HRSS, POINTS.code, evening, late=True))
+        count_decision(connection, Decision(HRSS, POINTS.code, evening, late=False))
+        count_decision(connection, Decision(SAMR, "BJ-SAMR-0001", evening, late=False))
+    rows = StatsQuery(store).counts(today=date(2026, 12, 8), metrics=["decided", "decided_late"])
+    assert [(r.department, r.start, r.counts) for r in rows] == [
+        (HRSS, date(2026, 12, 8), {"decided": 2, "decided_late": 1}),
+        (SAMR, date(2026, 12, 8), {"decided": 1}),
+    ]
+    assert rows[0].late_rate == 0.5 and rows[1].late_rate == 0.0
+
+
+def test_weeks_start_on_monday_and_months_on_the_first(records: VerifierRecords) -> None:
+    store = records.store
+    with store.engine.begin() as connection:
+        for day in (date(2026, 11, 29), date(2026, 11, 30), date(2026, 12, 6), date(2026, 12, 7)):
+            bump(connection, HRSS, POINTS.code, day, "verified")
+            bump(connection, HRSS, POINTS.code, day, "breach")
+    query = StatsQuery(store)
+    start, end = date(2026, 11, 1), date(2026, 12, 31)
+    weeks = query.counts(period="week", start=start, end=end)
+    assert [(r.label, r.count("verified")) for r in weeks] == [
+        ("2026-W48", 1),
+        ("2026-W49", 2),
+        ("2026-W50", 1),
+    ]
+    months = query.counts(period="month", start=start, end=end)
+    assert [(r.label, r.count("breach"), r.breach_rate) for r in months] == [
+        ("2026-11", 2, 1.0),
+        ("2026-12", 2, 1.0),
+    ]
+    only = query.counts(period="day", start=date(2026, 12, 6), end=date(2026, 12, 6))
+    assert [r.label for r in only] == ["2026-12-06"]
+    assert query.counts(department=SAMR, start=start, end=end) == []
+    assert query.counts(matter="BJ-HRSS-0004", start=start, end=end) == []
+
+
+def test_a_query_s_inputs_are_bounded() -> None:
+    assert bounded_range("day", None, None, today=MONDAY) == (MONDAY - timedelta(days=29), MONDAY)
+    assert bounded_range("week", None, None, today=MONDAY)[0].weekday() == 0
+    with pytest.raises(RecordsError, match="after end"):
+        bounded_range("day", MONDAY, MONDAY - timedelta(days=1))
+    with pytest.raises(RecordsError, match="longer than 366 days"):
+        bounded_range("day", date(2025, 1, 1), MONDAY)
+    assert bounded_range("month", date(2025, 1, 1), MONDAY)[0] == date(2025, 1, 1)
+    with pytest.raises(RecordsError, match="period"):
+        bounded_range("year", None, None)  # type: ignore[arg-type]
+
+
+def test_bad_filters_are_refused(records: VerifierRecords) -> None:
+    query = StatsQuery(records.store)
+    with pytest.raises(RecordsError, match="department"):
+        query.counts(department="x" * 65)
+    with pytest.raises(RecordsError, match="matter"):
+        query.counts(matter="")
+    with pytest.raises(RecordsError, match="unknown metrics"):
+        query.counts(metrics=["kept", "secret"])  # type: ignore[list-item]
+
+
+def test_received_is_caught_up_from_the_commitments_once_each(records: VerifierRecords) -> None:
+    store = records.store
+
+    def take_in(n: int, received_at: float) -> None:
+        with store.engine.begin() as connection:
+            connection.execute(
+                insert(commitments).values(
+                    hash=commitment(n),
+                    code=f"11010520261207{n:06d}",
+                    matter_code=POINTS.code,
+                    department=HRSS,
+                    applicant_fingerprint=fingerprint(n),
+                    received_at=received_at,
+                    state="pending",
+                    sealed=b"sealed",
+                )
+            )
+
+    # Long ago: PostgreSQL waits SETTLE_SECONDS for a row (an older id may still commit).
+    evening = datetime(2026, 11, 2, 12, 0, tzinfo=UTC).timestamp()
+    take_in(1, evening)
+    take_in(2, evening + 4 * 3600)  # past midnight in Beijing
+    query = StatsQuery(store)
+    rows = query.counts(today=date(2026, 11, 3), metrics=["received"])
+    assert [(r.label, r.count("received")) for r in rows] == [("2026-11-02", 1), ("2026-11-03", 1)]
+    take_in(3, evening)
+    again = query.counts(today=date(2026, 11, 3), metrics=["received"])
+    assert [r.count("received") for r in again] == [2, 1]
+    assert query.counts(today=date(2026, 11, 3), metrics=["received"]) == again
+
+
+def test_transitions_count_the_same_for_the_chain_and_the_store() -> None:
+    assert transition_metrics(Status.ANCHORED, Status.KEPT) == ("verified", "kept")
+    assert transition_metrics(Status.NONE, Status.PROPOSED) == ("verified", "proposed", "false")
+    assert transition_metrics(Status.MISMATCH, Status.PROPOSED) == (
+        "proposed",
+        "mismatch_closed",
+    )
+    assert transition_metrics(Status.NEEDS_MANUAL, Status.PROPOSED) == (
+        "proposed",
+        "false",
+        "manual_closed",
+    )
+    assert transition_metrics(Status.PROPOSED, Status.CORRECTED) == (
+        "defended",
+        "proposed_closed",
+    )
+    assert transition_metrics(Status.BREACHED, Status.CORRECTED) == ("correction",)
+    assert transition_metrics(Status.BREACHED, Status.REPAIRED) == ("repair",)
+    assert transition_metrics(Status.KEPT, Status.KEPT) == ()
+    assert set(METRICS) >= {"received", "decided", "decided_late", "false", "correction"}
+
+
+def test_counters_are_one_row_per_key(records: VerifierRecords) -> None:
+    store = records.store
+    with store.engine.begin() as connection:
+        for _ in range(3):
+            bump(connection, HRSS, POINTS.code, MONDAY, "kept")
+        connection.execute(update(stat_counts).values(count=stat_counts.c.count * 10))
+    assert totals(store) == {"kept": 30}

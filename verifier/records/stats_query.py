@@ -1,0 +1,268 @@
+"""Statistics read back: counts and rates per department, matter and day, ISO week or month,
+and where commitments stand now, from the counters of `verifier.records.stats` alone.
+
+Rates: kept rate = kept / verified, breach rate = breach / verified (verified: commitments
+given a first outcome), late rate = decided_late / decided; None when the divisor is 0. A
+period's rate divides what happened in it, so a mismatch found in one month and rectified
+(kept) in the next counts in each month's own figures.
+
+A query reads counter rows only (one per department, matter, day and metric that saw
+anything), through the primary key (a department's) or `stat_counts_by_day` (everyone's),
+bounded in span and rows; `received` is caught up first (see `stats.catch_up_received`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal, get_args
+
+from sqlalchemy import func, select
+
+from ledger import Store
+from verifier.errors import RecordsError
+from verifier.records.stats import (
+    BEIJING,
+    METRICS,
+    OUTCOME_METRICS,
+    Metric,
+    catch_up_received,
+    stat_counts,
+)
+
+# What anyone may see, per matter and department (nothing per person is counted at all).
+PUBLIC_METRICS: tuple[Metric, ...] = ("verified", "kept", "breach")
+
+Period = Literal["day", "week", "month"]
+PERIODS: tuple[Period, ...] = get_args(Period)
+# How far back a query looks when no start is given, and the longest span it may ask for.
+DEFAULT_SPAN = {"day": 30, "week": 7 * 12, "month": 366}
+MAX_SPAN_DAYS = {"day": 366, "week": 3 * 366, "month": 10 * 366}
+MAX_ROWS = 20_000  # rows a query may return (departments x matters x periods)
+MAX_CODE = 64
+
+# Where commitments stand, as the demo's outcome table names the states: entries less closings.
+STANDING: dict[str, tuple[tuple[Metric, ...], tuple[Metric, ...]]] = {
+    "kept": (("kept",), ()),
+    "mismatch": (("mismatch",), ("mismatch_closed",)),
+    "needs_manual": (("manual",), ("manual_closed",)),
+    "proposed": (("proposed",), ("proposed_closed",)),
+    "breached": (("breach",), ()),
+    "corrected": (("defended",), ()),
+    "withdrawn": (("withdrawn",), ()),
+}
+
+
+@dataclass(frozen=True)
+class StatRow:
+    """One department's counts for one matter in one period, with its rates."""
+
+    department: str
+    matter_code: str
+    period: Period
+    start: date  # the period's first day (a Monday for weeks, the 1st for months)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def count(self, metric: Metric) -> int:
+        """One metric's count (0 when nothing was counted)."""
+        return self.counts.get(metric, 0)
+
+    @property
+    def kept_rate(self) -> float | None:
+        """kept / verified, or None when nothing was verified."""
+        return _rate(self.count("kept"), self.count("verified"))
+
+    @property
+    def breach_rate(self) -> float | None:
+        """breach / verified, or None when nothing was verified."""
+        return _rate(self.count("breach"), self.count("verified"))
+
+    @property
+    def late_rate(self) -> float | None:
+        """decided_late / decided, or None when nothing was decided."""
+        return _rate(self.count("decided_late"), self.count("decided"))
+
+    @property
+    def label(self) -> str:
+        """The period as people write it: 2026-12-07, 2026-W50, 2026-12."""
+        if self.period == "week":
+            year, week, _ = self.start.isocalendar()
+            return f"{year}-W{week:02d}"
+        if self.period == "month":
+            return self.start.strftime("%Y-%m")
+        return self.start.isoformat()
+
+    def to_json_obj(self, metrics: Sequence[Metric] = METRICS) -> dict[str, Any]:
+        """Plain JSON: every metric asked for (0 included), and the rates they allow."""
+        rates: dict[str, float | None] = {}
+        if "verified" in metrics:
+            if "kept" in metrics:
+                rates["kept_rate"] = _rounded(self.kept_rate)
+            if "breach" in metrics:
+                rates["breach_rate"] = _rounded(self.breach_rate)
+        if "decided" in metrics and "decided_late" in metrics:
+            rates["late_rate"] = _rounded(self.late_rate)
+        return {
+            "department": self.department,
+            "matter_code": self.matter_code,
+            "period": self.period,
+            "label": self.label,
+            "start": self.start.isoformat(),
+            "counts": {m: self.count(m) for m in metrics},
+            "rates": rates,
+        }
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return None if whole == 0 else part / whole
+
+
+def _rounded(rate: float | None) -> float | None:
+    return None if rate is None else round(rate, 6)
+
+
+def period_start(day: date, period: Period) -> date:
+    """The first day of the period holding `day`."""
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return day
+
+
+def today_in_beijing() -> date:
+    """Today's date in Beijing."""
+    return datetime.now(BEIJING).date()
+
+
+def bounded_range(
+    period: Period, start: date | None, end: date | None, today: date | None = None
+) -> tuple[date, date]:
+    """The days a query covers: `end` defaults to today (Beijing), `start` to a span back
+    (30 days, 12 weeks, a year; from a period's first day); RecordsError when reversed or
+    longer than the period allows (a year of days, three of weeks, ten of months)."""
+    if period not in PERIODS:
+        raise RecordsError(f"period {period!r}: one of {', '.join(PERIODS)}")
+    last = end or today or today_in_beijing()
+    first = start or period_start(last - timedelta(days=DEFAULT_SPAN[period] - 1), period)
+    if first > last:
+        raise RecordsError(f"start {first} is after end {last}")
+    if (last - first).days + 1 > MAX_SPAN_DAYS[period]:
+        raise RecordsError(
+            f"{first} to {last} is longer than {MAX_SPAN_DAYS[period]} days: "
+            f"ask for a shorter range or a longer period than {period}"
+        )
+    return first, last
+
+
+def check_code(name: str, value: str | None) -> None:
+    """RecordsError unless `value` is None or a plausible department or matter code."""
+    if value is not None and (not value or len(value) > MAX_CODE or not value.isprintable()):
+        raise RecordsError(f"{name}: 1 to {MAX_CODE} printable characters")
+
+
+def _check_metrics(metrics: Sequence[str]) -> None:
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown or not metrics:
+        raise RecordsError(f"unknown metrics {unknown}; known: {list(METRICS)}")
+
+
+class StatsQuery:
+    """Counts and rates per department, matter and period, read from the counters."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def counts(
+        self,
+        department: str | None = None,
+        matter: str | None = None,
+        period: Period = "day",
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        metrics: Sequence[Metric] = METRICS,
+        today: date | None = None,
+        catch_up: bool = True,
+    ) -> list[StatRow]:
+        """Rows per (period, department, matter) from `start` to `end` (see `bounded_range`),
+        in that order; only counters of `metrics` are read. RecordsError on bad input or
+        when more than MAX_ROWS rows would come back."""
+        check_code("department", department)
+        check_code("matter", matter)
+        _check_metrics(metrics)
+        first, last = bounded_range(period, start, end, today)
+        if catch_up and "received" in metrics:
+            catch_up_received(self.store)
+        query = select(
+            stat_counts.c.department,
+            stat_counts.c.matter_code,
+            stat_counts.c.day,
+            stat_counts.c.metric,
+            stat_counts.c.count.label("n"),  # Row.count is tuple.count
+        ).where(
+            stat_counts.c.day >= first.isoformat(),
+            stat_counts.c.day <= last.isoformat(),
+            stat_counts.c.metric.in_(list(metrics)),
+        )
+        if department is not None:
+            query = query.where(stat_counts.c.department == department)
+        if matter is not None:
+            query = query.where(stat_counts.c.matter_code == matter)
+        rows: dict[tuple[date, str, str], Counter[str]] = {}
+        starts: dict[str, date] = {}
+        with self.store.engine.connect() as connection:
+            for row in connection.execute(query):
+                begins = starts.get(row.day)
+                if begins is None:
+                    begins = starts[row.day] = period_start(date.fromisoformat(row.day), period)
+                found = rows.setdefault((begins, row.department, row.matter_code), Counter())
+                found[row.metric] += int(row.n)
+                if len(rows) > MAX_ROWS:
+                    raise RecordsError(
+                        f"more than {MAX_ROWS} rows: ask for a department, a matter, a "
+                        "shorter range or a longer period"
+                    )
+        return [StatRow(d, m, period, s, dict(c)) for (s, d, m), c in sorted(rows.items())]
+
+    def totals(
+        self, department: str | None = None, metrics: Sequence[Metric] = OUTCOME_METRICS
+    ) -> Counter[tuple[str, str, str]]:
+        """All-time counts per (department, matter, metric): what the chain check compares."""
+        check_code("department", department)
+        _check_metrics(metrics)
+        query = (
+            select(
+                stat_counts.c.department,
+                stat_counts.c.matter_code,
+                stat_counts.c.metric,
+                func.sum(stat_counts.c.count).label("total"),
+            )
+            .where(stat_counts.c.metric.in_(list(metrics)))
+            .group_by(stat_counts.c.department, stat_counts.c.matter_code, stat_counts.c.metric)
+        )
+        if department is not None:
+            query = query.where(stat_counts.c.department == department)
+        with self.store.engine.connect() as connection:
+            found = {
+                (row.department, row.matter_code, row.metric): int(row.total)
+                for row in connection.execute(query)
+            }
+        return Counter({key: n for key, n in found.items() if n})
+
+    def standing(self, department: str | None = None) -> dict[tuple[str, str], dict[str, int]]:
+        """Where the commitments of each (department, matter) stand now, by verification
+        state (kept, mismatch, needs_manual, proposed, breached, corrected, withdrawn): the
+        entries into each state less the moves out of it, all time."""
+        totals = self.totals(department, OUTCOME_METRICS)
+        keys = sorted({(d, m) for d, m, _ in totals})
+        return {
+            (d, m): {
+                state: sum(totals[(d, m, e)] for e in entered)
+                - sum(totals[(d, m, c)] for c in closed)
+                for state, (entered, closed) in STANDING.items()
+            }
+            for d, m in keys
+        }
