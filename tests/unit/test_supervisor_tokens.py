@@ -158,16 +158,32 @@ def test_no_route_that_changes_anything_lets_a_supervisor_through(world: Service
 
 
 def test_a_supervisor_may_not_submit_and_is_not_counted_as_a_guessed_token(
-    world: ServiceWorld,
+    tmp_path: Path, embedded_deployment: Deployment
 ) -> None:
-    auth = supervisor_auth(world)
-    before = snapshot(world)
-    signed = world.signed()
-    for _ in range(3):
-        answer = world.client.post("/v1/commitments", content=world.body(signed), headers=auth)
-        body = assert_problem(answer, 403, "wrong-role")
-        assert "supervisor" in body["detail"]
-    assert snapshot(world) == before
+    # Two wrong tokens a minute drain the address's allowance: a supervisor's refusals
+    # (403, a real token) must not.
+    throttled = open_service(
+        tmp_path, embedded_deployment, feed=False, anchoring=False, auth_failure_limit=2
+    )
+    try:
+        auth = supervisor_auth(throttled)
+        before = snapshot(throttled)
+        signed = throttled.signed()
+        for _ in range(4):
+            answer = throttled.client.post(
+                "/v1/commitments", content=throttled.body(signed), headers=auth
+            )
+            body = assert_problem(answer, 403, "wrong-role")
+            assert "supervisor" in body["detail"]
+        assert snapshot(throttled) == before
+        assert throttled.client.get("/v1/tokens", headers=throttled.auth()).status_code == 200
+        wrong = {"Authorization": "Bearer clt_" + "A" * 43}
+        for _ in range(2):
+            assert_problem(throttled.client.get("/v1/tokens", headers=wrong), 401, "unauthorized")
+        answer = throttled.client.get("/v1/tokens", headers=throttled.auth())
+        assert_problem(answer, 429, "rate-limited")  # the throttle was there to be drained
+    finally:
+        throttled.context.close()
 
 
 def test_a_supervisor_token_is_refused_by_the_department_reads_too(world: ServiceWorld) -> None:
