@@ -28,7 +28,7 @@ from ledger.tables import (
     batches,
     commitments,
     contract_events,
-    decisions,
+    decisions_table,
     exclusions,
     migrate,
     sync_state,
@@ -483,7 +483,7 @@ class Store:
                 .values(decided_at=decided_at)
             )
             connection.execute(
-                decisions.insert().values(
+                decisions_table.insert().values(
                     commitment_hash=record.commitment,
                     record_hash=record.hash(),
                     department=record.department,
@@ -507,7 +507,7 @@ class Store:
         """The decision on a commitment's application, or None while undecided."""
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(decisions).where(decisions.c.commitment_hash == commitment)
+                select(decisions_table).where(decisions_table.c.commitment_hash == commitment)
             ).first()
         return None if row is None else _stored_decision(row)
 
@@ -516,9 +516,11 @@ class Store:
         in it, once batched (None before); the batch's state says whether it is anchored."""
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(decisions.c.proof, batches)
-                .select_from(decisions.join(batches, decisions.c.batch_id == batches.c.id))
-                .where(decisions.c.commitment_hash == commitment)
+                select(decisions_table.c.proof, batches)
+                .select_from(
+                    decisions_table.join(batches, decisions_table.c.batch_id == batches.c.id)
+                )
+                .where(decisions_table.c.commitment_hash == commitment)
             ).first()
         if row is None:
             return None
@@ -573,7 +575,7 @@ class Store:
         with self.engine.connect() as connection:
             for table, since in (
                 (commitments, commitments.c.received_at),
-                (decisions, decisions.c.decided_at),
+                (decisions_table, decisions_table.c.decided_at),
             ):
                 rows = connection.execute(
                     select(table.c.department, func.count(), func.min(since))
@@ -589,7 +591,7 @@ class Store:
         """How many decision records wait to be batched."""
         with self.engine.connect() as connection:
             count = connection.execute(
-                select(func.count()).where(decisions.c.state == "pending")
+                select(func.count()).where(decisions_table.c.state == "pending")
             ).scalar()
         return int(count or 0)
 
@@ -618,9 +620,12 @@ class Store:
             decided: Sequence[Any] = []
             if len(rows) < limit:
                 decided = connection.execute(
-                    select(decisions.c.commitment_hash, decisions.c.record_hash)
-                    .where(decisions.c.state == "pending", decisions.c.department == department)
-                    .order_by(decisions.c.decided_at, decisions.c.commitment_hash)
+                    select(decisions_table.c.commitment_hash, decisions_table.c.record_hash)
+                    .where(
+                        decisions_table.c.state == "pending",
+                        decisions_table.c.department == department,
+                    )
+                    .order_by(decisions_table.c.decided_at, decisions_table.c.commitment_hash)
                     .limit(limit - len(rows))
                     .with_for_update(skip_locked=True)
                 ).all()
@@ -728,7 +733,7 @@ class Store:
                     anchored_at=time.time() if now is None else now,
                 )
             )
-            for table in (commitments, decisions):
+            for table in (commitments, decisions_table):
                 connection.execute(
                     update(table).where(table.c.batch_id == batch_id).values(state="anchored")
                 )
@@ -741,7 +746,7 @@ class Store:
                 .where(batches.c.id == batch_id)
                 .values(state="built", block_number=None, block_hash=None, anchored_at=None)
             )
-            for table in (commitments, decisions):
+            for table in (commitments, decisions_table):
                 connection.execute(
                     update(table).where(table.c.batch_id == batch_id).values(state="batched")
                 )
@@ -770,7 +775,11 @@ class Store:
             records = set(_decision_members(connection, batch_id))
             for table, key, members in (
                 (commitments, commitments.c.hash, [h for h in proofs if h not in records]),
-                (decisions, decisions.c.record_hash, [h for h in proofs if h in records]),
+                (
+                    decisions_table,
+                    decisions_table.c.record_hash,
+                    [h for h in proofs if h in records],
+                ),
             ):
                 if not members:
                     continue
@@ -970,16 +979,16 @@ def _take_decisions(
 ) -> None:
     """Move the pending decision records (by record hash) into the batch, with proofs."""
     taken = connection.execute(
-        update(decisions)
-        .where(decisions.c.record_hash.in_(list(records)))
-        .where(decisions.c.state == "pending")
+        update(decisions_table)
+        .where(decisions_table.c.record_hash.in_(list(records)))
+        .where(decisions_table.c.state == "pending")
         .values(state="batched", batch_id=batch_id)
     ).rowcount
     if taken != len(records):
         raise StoreError("another batcher took some of these decision records: retry")
     connection.execute(
-        update(decisions)
-        .where(decisions.c.record_hash == bindparam("member"))
+        update(decisions_table)
+        .where(decisions_table.c.record_hash == bindparam("member"))
         .values(proof=bindparam("blob")),
         [{"member": h, "blob": b"".join(proofs[h])} for h in records],
     )
@@ -988,9 +997,9 @@ def _take_decisions(
 def _decision_members(connection: Connection, batch_id: int) -> list[Hash32]:
     """The record hashes of a batch's decision records, in the order they were taken."""
     rows = connection.execute(
-        select(decisions.c.record_hash)
-        .where(decisions.c.batch_id == batch_id)
-        .order_by(decisions.c.decided_at, decisions.c.commitment_hash)
+        select(decisions_table.c.record_hash)
+        .where(decisions_table.c.batch_id == batch_id)
+        .order_by(decisions_table.c.decided_at, decisions_table.c.commitment_hash)
     ).scalars()
     return [Hash32(bytes(h)) for h in rows]
 

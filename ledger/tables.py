@@ -157,7 +157,7 @@ outcome_outbox_evidence = Index("outcome_outbox_evidence", outcome_outbox.c.evid
 
 # A decision on each commitment's application (ledger.decisions.DecisionRecord); its
 # record hash is anchored as a leaf of the department's next batch, like a commitment.
-decisions = Table(
+decisions_table = Table(
     "decisions",
     metadata,
     Column("commitment_hash", LargeBinary(32), primary_key=True),
@@ -176,7 +176,12 @@ decisions = Table(
     Column("batch_id", Integer, ForeignKey("batches.id"), nullable=True, index=True),
     Column("proof", LargeBinary, nullable=True),  # concatenated 32-byte siblings
 )
-Index("decisions_outbox", decisions.c.state, decisions.c.department, decisions.c.decided_at)
+Index(
+    "decisions_outbox",
+    decisions_table.c.state,
+    decisions_table.c.department,
+    decisions_table.c.decided_at,
+)
 
 
 def _create_v1(connection: Connection) -> None:
@@ -210,7 +215,7 @@ def _decisions_v5(connection: Connection) -> None:
     if "decided_at" not in present:
         connection.exec_driver_sql("ALTER TABLE commitments ADD COLUMN decided_at FLOAT")
     commitments_undecided.create(connection, checkfirst=True)
-    metadata.create_all(connection, tables=[decisions])
+    metadata.create_all(connection, tables=[decisions_table])
 
 
 # Version -> step. Append only: a released step never changes; a new one alters the tables.
