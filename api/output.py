@@ -28,6 +28,7 @@ from ledger import (
     MerkleError,
     NodeUnreachableError,
     ProofBundleError,
+    SafeError,
     SignatureError,
     StoreError,
     TransactionTimeoutError,
@@ -65,6 +66,7 @@ EXIT_CODES: dict[type[BaseException], int] = {
     # ledger: what the user gave is wrong, and nothing was sent
     InvalidDocumentError: EXIT_BAD_INPUT,
     SignatureError: EXIT_BAD_INPUT,
+    SafeError: EXIT_BAD_INPUT,  # a Safe proposal altered, or signed by someone it does not name
     InvalidHashError: EXIT_BAD_INPUT,
     MerkleError: EXIT_BAD_INPUT,
     ProofBundleError: EXIT_BAD_INPUT,

@@ -12,6 +12,12 @@ from typing import TYPE_CHECKING
 from ledger.surface import lazy_attributes
 
 if TYPE_CHECKING:
+    from ledger.admin_calls import (
+        ADMIN_ROLES,
+        AdminCall,
+        RoleName,
+        decode_admin_call,
+    )
     from ledger.anchor_now import AnchorReceipt, anchor_batch, anchor_singly, check_and_hash
     from ledger.anchoring_pipeline import Anchorer, BatchConflictError, PipelineConfig, build_tree
     from ledger.anvil import ANVIL_BINARY, AnvilNode, free_port
@@ -117,11 +123,13 @@ if TYPE_CHECKING:
     )
     from ledger.rpc import RpcBatch
     from ledger.safe import (
+        DEFAULT_ADMIN_ROLE,
         OwnerSignature,
         SafeAdmin,
         SafeTx,
         checked_signatures,
         describe_refusal,
+        hand_over_admin,
         pack_signatures,
         sign_safe_tx,
         signer_of,
@@ -304,6 +312,12 @@ _SURFACE = {
     "verify_webhook_body": "ledger.webhook_signature",
     "write_artifact": "ledger.compiler",
     "ZERO_HASH": "ledger.contract",
+    "DEFAULT_ADMIN_ROLE": "ledger.safe",
+    "hand_over_admin": "ledger.safe",
+    "RoleName": "ledger.admin_calls",
+    "ADMIN_ROLES": "ledger.admin_calls",
+    "decode_admin_call": "ledger.admin_calls",
+    "AdminCall": "ledger.admin_calls",
     "SAFE_CONTRACT_NAMES": "ledger.artifact",
     "load_safe_artifact": "ledger.artifact",
     "stale_safe_fields": "ledger.compiler",
@@ -320,10 +334,12 @@ _SURFACE = {
 }
 
 __all__ = [
+    "ADMIN_ROLES",
     "ANVIL_BINARY",
     "ARTIFACT_PATH",
     "CONTRACT_SOURCE",
     "DECISION_SCHEMA",
+    "DEFAULT_ADMIN_ROLE",
     "MASTER_KEY_ENV",
     "MIGRATIONS",
     "P256_ORDER",
@@ -333,6 +349,7 @@ __all__ = [
     "VERIFIER_ROLE",
     "ZERO_HASH",
     "Acknowledgement",
+    "AdminCall",
     "AnchorReceipt",
     "Anchorer",
     "AnvilNode",
@@ -383,6 +400,7 @@ __all__ = [
     "ProofBundle",
     "ProofBundleError",
     "QueuedOutcome",
+    "RoleName",
     "RpcBatch",
     "SafeAdmin",
     "SafeError",
@@ -426,6 +444,7 @@ __all__ = [
     "contract_events",
     "current_version",
     "decisions_table",
+    "decode_admin_call",
     "decode_base64",
     "decode_bool",
     "decode_revert",
@@ -437,6 +456,7 @@ __all__ = [
     "encode_status_of",
     "exclusions",
     "free_port",
+    "hand_over_admin",
     "hex32",
     "is_sealed_secret",
     "keccak256",

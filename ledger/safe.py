@@ -26,9 +26,11 @@ from web3.types import TxParams, Wei
 from ledger.artifact import SAFE_FACTORY_NAME, SAFE_SINGLETON_NAME, load_safe_artifact
 from ledger.canonical import keccak256
 from ledger.chain import Chain, abi_type
+from ledger.contract import LedgerContract
 from ledger.errors import ChainError, ContractRevertError, SafeError
 
 ZERO_ADDRESS = "0x" + "00" * 20
+DEFAULT_ADMIN_ROLE = bytes(32)  # OpenZeppelin AccessControl's admin of every role
 # Safe 1.4.1's constants (Safe.sol): its EIP-712 domain has no name or version.
 DOMAIN_SEPARATOR_TYPEHASH = keccak256(b"EIP712Domain(uint256 chainId,address verifyingContract)")
 SAFE_TX_TYPEHASH = keccak256(
@@ -384,3 +386,27 @@ def describe_refusal(error: ContractRevertError) -> str:
     if error.error_name == "Error" and isinstance(code, str) and code in SAFE_ERRORS:
         return f"{code}: {SAFE_ERRORS[code]}"
     return f"{error.error_name}{tuple(error.error_args) if error.error_args else ''}"
+
+
+def hand_over_admin(ledger: LedgerContract, admin: LocalAccount, safe: SafeAdmin) -> None:
+    """Give the ledger's admin role to `safe` and renounce it for `admin`: afterwards only
+    the Safe's owners, `threshold` of them together, can bind, grant or revoke.
+
+    Refuses (SafeError) a Safe on another chain, one with no owners, or an `admin` that does
+    not hold the role; the grant comes first, so a failure between the two steps leaves the
+    role with both rather than with nobody.
+    """
+    if safe.chain.chain_id != ledger.chain.chain_id:
+        raise SafeError("the Safe is on another chain than the ledger")
+    if not safe.owners():
+        raise SafeError(f"{safe.address} is not a set-up Safe (it has no owners)")
+    if not ledger.has_role(DEFAULT_ADMIN_ROLE, admin.address):
+        raise SafeError(f"{admin.address} does not hold the ledger's admin role")
+    for name, account in (("grantRole", safe.address), ("renounceRole", admin.address)):
+        ledger.chain.transact(
+            admin, ledger.builder(name, DEFAULT_ADMIN_ROLE, account), abi=ledger.abi
+        )
+    if ledger.has_role(DEFAULT_ADMIN_ROLE, admin.address) or not ledger.has_role(
+        DEFAULT_ADMIN_ROLE, safe.address
+    ):
+        raise ChainError("the admin role did not move to the Safe")

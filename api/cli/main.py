@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from api.cli import admin as cli_admin
 from api.cli import appeals as cli_appeals
 from api.cli import applicant as cli_applicant
 from api.cli import catalog as cli_catalog
@@ -508,6 +509,7 @@ cli_decisions.register(app)
 cli_tasks.register(app)
 cli_catalog.register(app)
 cli_notices.register(app)
+cli_admin.register(app)
 
 
 def main() -> None:

@@ -1,19 +1,25 @@
-"""The Safe admin offline: its committed artifacts, the SafeTx hash, owners' signatures."""
+"""The Safe admin offline: its artifacts, the SafeTx hash, owners' signatures, proposals."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from eth_account import Account
 
+from api.admin_proposals import approve, new_proposal, read_proposal, write_proposal
 from ledger import (
     PROJECT_ROOT,
     SAFE_CONTRACT_NAMES,
+    AdminCall,
+    InvalidDocumentError,
     OwnerSignature,
     SafeError,
     SafeTx,
     checked_signatures,
+    decode_admin_call,
+    department_id,
     keccak256,
     load_safe_artifact,
     pack_signatures,
@@ -25,6 +31,7 @@ from ledger import (
 SAFE = "0x" + "5a" * 20
 LEDGER = "0x" + "1e" * 20
 SAFE_PACKAGE = "node_modules/@safe-global/safe-contracts"
+GRANT = AdminCall("grantRole", "admin", "0x" + "11" * 20).data()
 
 
 def a_tx(**changes: object) -> SafeTx:
@@ -155,3 +162,65 @@ def test_a_signature_claimed_for_another_owner_is_refused() -> None:
         checked_signatures(a_tx(), [forged])
     with pytest.raises(SafeError, match="65 bytes"):
         checked_signatures(a_tx(), [OwnerSignature(owner.address, b"\x1b" * 64)])
+
+
+# ---------------------------------------------------------------------- admin acts, proposals
+
+
+def test_admin_calls_decode_to_what_they_encode() -> None:
+    account = Account.create().address
+    for call in (
+        AdminCall("grantDepartmentRole", "verifier", account, bytes(department_id("BJ-HRSS"))),
+        AdminCall("grantRole", "admin", account),
+        AdminCall("revokeRole", "registrar", account),
+    ):
+        assert decode_admin_call(call.data()) == call
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (bytes.fromhex("a9059cbb") + bytes(64), "not an admin function"),  # ERC-20 transfer
+        (GRANT + b"\x00", "must be"),
+        (GRANT[:4] + b"\x01" * 32 + GRANT[36:], "not one of the ledger's roles"),
+        (GRANT[:4] + b"\x01" * 64, "do not decode"),  # an address word with dirty padding
+    ],
+    ids=["transfer", "trailing byte", "unknown role", "dirty address"],
+)
+def test_other_call_data_are_not_admin_acts(data: bytes, message: str) -> None:
+    with pytest.raises(SafeError, match=message):
+        decode_admin_call(data)
+
+
+def test_admin_call_checks_its_parts() -> None:
+    account = Account.create().address
+    with pytest.raises(SafeError, match="department goes with"):
+        AdminCall("grantRole", "verifier", account, bytes(32))
+    with pytest.raises(SafeError, match="registrar or verifier"):
+        AdminCall("grantDepartmentRole", "admin", account, bytes(department_id("BJ-HRSS")))
+    with pytest.raises(SafeError, match="not one of"):
+        AdminCall("grantRole", "owner", account)  # type: ignore[arg-type]
+
+
+def test_proposal_round_trip_and_alterations(tmp_path: Path) -> None:
+    owners = [Account.create() for _ in range(2)]
+    call = AdminCall("revokeRole", "verifier", Account.create().address)
+    proposal = approve(new_proposal(SAFE, 31337, LEDGER, call, 4), owners[0])
+    proposal = approve(approve(proposal, owners[1], eth_sign=True), owners[1])  # re-approved
+    assert len(proposal.signatures) == 2
+    path = tmp_path / "p.json"
+    write_proposal(path, proposal)
+    assert read_proposal(path) == proposal
+    document = json.loads(path.read_text())
+    for alter in (
+        lambda d: d["safe_tx"].update(nonce=5),
+        lambda d: d.update(chain_id=1),
+        lambda d: d["action"].update(role="registrar"),
+        lambda d: d["approvals"][0].update(owner=d["approvals"][1]["owner"]),
+        lambda d: d["safe_tx"].update(operation=1),
+    ):
+        altered = json.loads(json.dumps(document))
+        alter(altered)
+        path.write_text(json.dumps(altered))
+        with pytest.raises(InvalidDocumentError):
+            read_proposal(path)

@@ -1,0 +1,374 @@
+"""`commitledger admin`: the contract's admin as a Safe whose owners act M of N.
+
+`handover` gives the ledger's admin role to a Safe (deployed here from the project's own
+build of Safe 1.4.1 when owners are named) and renounces it for the admin key; from then
+on every binding, grant and revocation is a Safe transaction: `propose` writes it to a
+file, each owner `approve`s it on their own machine, and anyone `execute`s it once enough
+owners have. `show` reads a proposal without changing it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from api.cli import store as cli_store
+from api.files import DEFAULT_DEPLOYMENT
+from api.output import EXIT_CHECK_FAILED, emit_json, fail, reporting_errors, stdout
+
+if TYPE_CHECKING:
+    from api.admin_proposals import Proposal
+    from ledger import AdminCall, LedgerContract, SafeAdmin
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+DeploymentOpt = Annotated[
+    Path, typer.Option("--deployment", help="The deployment file (`deploy` wrote it).")
+]
+ProposalArg = Annotated[Path, typer.Argument(help="The proposal file.")]
+ACTIONS = ("bind", "grant", "revoke")
+MAX_OWNERS_GIVEN = 50
+
+
+def register(app: typer.Typer) -> None:
+    """Add `admin handover|propose|approve|execute|show` to the command line."""
+    admin_app = typer.Typer(
+        help="The contract's admin as a multi-signature Safe: owners act M of N.",
+        no_args_is_help=True,
+    )
+    admin_app.command("handover")(admin_handover)
+    admin_app.command("propose")(admin_propose)
+    admin_app.command("approve")(admin_approve)
+    admin_app.command("execute")(admin_execute)
+    admin_app.command("show")(admin_show)
+    app.add_typer(admin_app, name="admin")
+
+
+# ---------------------------------------------------------------------- handover
+
+
+def admin_handover(
+    admin_key: Annotated[
+        Path, typer.Option("--admin-key", help="The key that holds the admin role now.")
+    ],
+    owners: Annotated[
+        str | None,
+        typer.Option("--owners", help="Deploy a Safe with these owners: ADDRESS,ADDRESS,..."),
+    ] = None,
+    threshold: Annotated[
+        int | None, typer.Option("--threshold", min=1, help="Owners needed (M of N).")
+    ] = None,
+    safe: Annotated[
+        str | None, typer.Option("--safe", help="Hand over to this Safe, already deployed.")
+    ] = None,
+    fund: Annotated[
+        bool, typer.Option("--fund", help="Fund the admin key from the node (dev chains).")
+    ] = False,
+    deployment: DeploymentOpt = DEFAULT_DEPLOYMENT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give the ledger's admin role to a Safe and renounce it for the admin key, which can
+    then change nothing; the deployment file records the Safe."""
+    if (safe is None) == (owners is None):
+        fail(
+            "give --owners with --threshold (a new Safe), or --safe (an existing one)",
+            as_json=as_json,
+        )
+    if owners is not None and threshold is None:
+        fail("--owners needs --threshold", as_json=as_json)
+    from api.files import read_deployment
+    from api.keyfiles import load_account
+    from ledger import SafeAdmin, hand_over_admin
+
+    with reporting_errors(as_json):
+        path = cli_store.in_data_dir(deployment)
+        record = read_deployment(path)
+        ledger = _ledger(record, fund=fund)
+        admin = load_account(admin_key)
+        if fund:
+            ledger.chain.fund(admin.address)
+        if owners is not None:
+            assert threshold is not None
+            the_safe = SafeAdmin.deploy(
+                ledger.chain, admin, _owner_list(owners, as_json), threshold
+            )
+        else:
+            assert safe is not None
+            the_safe = SafeAdmin(ledger.chain, safe)
+        hand_over_admin(ledger, admin, the_safe)
+        record["admin_safe"] = the_safe.address
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        shown = _safe_json(the_safe)
+    if as_json:
+        emit_json({"ok": True, **shown, "renounced_by": admin.address})
+    else:
+        stdout.print(
+            f"the ledger's admin is now Safe {shown['safe']} ({shown['threshold']} of "
+            f"{len(shown['owners'])} owners); {admin.address} renounced the role",
+            markup=False,
+        )
+
+
+def _owner_list(owners: str, as_json: bool) -> list[str]:
+    listed = [o.strip() for o in owners.split(",") if o.strip()]
+    if not 1 <= len(listed) <= MAX_OWNERS_GIVEN:
+        fail(f"--owners lists 1 to {MAX_OWNERS_GIVEN} addresses", as_json=as_json)
+    return listed
+
+
+# ---------------------------------------------------------------------- propose
+
+
+def admin_propose(
+    action: Annotated[str, typer.Argument(help="bind, grant or revoke.")],
+    role: Annotated[str, typer.Option("--role", help="registrar, verifier (or admin).")],
+    account: Annotated[str, typer.Option("--account", help="The account's address.")],
+    out: Annotated[Path, typer.Option("--out", help="The proposal file to write.")],
+    department: Annotated[
+        str | None, typer.Option("--department", help="bind: the department's code.")
+    ] = None,
+    nonce: Annotated[
+        int | None,
+        typer.Option("--nonce", min=0, help="The Safe nonce (default: the next, from the chain)."),
+    ] = None,
+    deployment: DeploymentOpt = DEFAULT_DEPLOYMENT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a proposal of one admin act for the Safe's owners to approve: bind an account
+    to a department as registrar or verifier, or grant or revoke a role."""
+    from api.admin_proposals import new_proposal, write_proposal
+    from api.files import read_deployment
+    from ledger import AdminCall, SafeAdmin, SafeError, department_id
+
+    if action not in ACTIONS:
+        fail(f"the action is one of {', '.join(ACTIONS)}, not {action!r}", as_json=as_json)
+    if (action == "bind") != (department is not None):
+        fail("--department goes with bind, and only with it", as_json=as_json)
+    if out.exists():
+        fail(
+            f"{out} exists: a proposal is never overwritten; choose another --out", as_json=as_json
+        )
+    with reporting_errors(as_json):
+        record = read_deployment(cli_store.in_data_dir(deployment))
+        safe_address = _admin_safe(record, as_json)
+        function = {"bind": "grantDepartmentRole", "grant": "grantRole", "revoke": "revokeRole"}
+        try:
+            call = AdminCall(
+                function[action],  # type: ignore[arg-type]
+                role,  # type: ignore[arg-type]
+                account,
+                None if department is None else bytes(department_id(_known(department, as_json))),
+            )
+        except SafeError as exc:
+            fail(str(exc), as_json=as_json)
+        if nonce is None:
+            nonce = SafeAdmin(_ledger(record).chain, safe_address).nonce()
+        proposal = new_proposal(
+            safe_address, int(record["chain_id"]), str(record["contract"]), call, nonce
+        )
+        write_proposal(out, proposal, _describe(call))
+    _report(proposal, out, as_json)
+
+
+def _known(department: str, as_json: bool) -> str:
+    from verifier import default_catalog
+
+    codes = set(default_catalog().departments())
+    if department not in codes:
+        fail(
+            f"unknown department {department!r}: one of {', '.join(sorted(codes))}", as_json=as_json
+        )
+    return department
+
+
+# ---------------------------------------------------------------------- approve, show
+
+
+def admin_approve(
+    proposal_file: ProposalArg,
+    key: Annotated[Path, typer.Option("--key", help="Your owner account's key.")],
+    eth_sign: Annotated[
+        bool,
+        typer.Option("--eth-sign", help="Sign the eth_sign message of the hash (v 31/32)."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve a proposal with your owner key, on your own machine (no chain needed): the
+    act is read from the call data and the hash recomputed before signing."""
+    from api.admin_proposals import approve, read_proposal, write_proposal
+    from api.keyfiles import load_account
+
+    with reporting_errors(as_json):
+        proposal = read_proposal(proposal_file)
+        owner = load_account(key)
+        approved = approve(proposal, owner, eth_sign=eth_sign)
+        write_proposal(proposal_file, approved, _describe(approved.action))
+    _report(approved, proposal_file, as_json)
+
+
+def admin_show(proposal_file: ProposalArg, as_json: JsonOpt = False) -> None:
+    """What a proposal does and who approved it (every signature checked)."""
+    from api.admin_proposals import read_proposal
+
+    with reporting_errors(as_json):
+        proposal = read_proposal(proposal_file)
+    _report(proposal, proposal_file, as_json)
+
+
+# ---------------------------------------------------------------------- execute
+
+
+def admin_execute(
+    proposal_file: ProposalArg,
+    key: Annotated[
+        Path, typer.Option("--key", help="The account that sends it (any; it pays the gas).")
+    ],
+    deployment: DeploymentOpt = DEFAULT_DEPLOYMENT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Execute an approved proposal through the Safe: refused, with nothing sent, when it is
+    for another Safe, chain or nonce, or fewer owners than the threshold approved it."""
+    from api.admin_proposals import read_proposal
+    from api.files import read_deployment
+    from api.keyfiles import load_account
+    from ledger import ContractRevertError, describe_refusal, pack_signatures
+
+    with reporting_errors(as_json):
+        record = read_deployment(cli_store.in_data_dir(deployment))
+        proposal = read_proposal(proposal_file)
+        ledger = _ledger(record)
+        safe = _the_safe(ledger, record, proposal, as_json)
+        owners, threshold = set(safe.owners()), safe.threshold()
+        strangers = [o for o in proposal.approvers() if o not in owners]
+        if strangers:
+            fail(f"not owners of the Safe: {', '.join(strangers)}", as_json=as_json)
+        if len(proposal.signatures) < threshold:
+            fail(
+                f"{len(proposal.signatures)} of {threshold} approvals needed: nothing was sent",
+                as_json=as_json,
+                code=EXIT_CHECK_FAILED,
+                kind="NotEnoughApprovals",
+            )
+        sender = load_account(key)
+        packed = pack_signatures(proposal.signatures)
+        refused = safe.refusal(sender.address, proposal.tx, packed, target_abi=ledger.abi)
+        if refused is not None:
+            fail(
+                f"the Safe refused: {describe_refusal(refused)}; nothing was sent",
+                as_json=as_json,
+                code=EXIT_CHECK_FAILED,
+                kind=refused.error_name,
+            )
+        try:
+            tx_hash = safe.execute(sender, proposal.tx, proposal.signatures)
+        except ContractRevertError as exc:
+            fail(
+                f"the Safe refused: {describe_refusal(exc)}",
+                as_json=as_json,
+                code=EXIT_CHECK_FAILED,
+            )
+    if as_json:
+        emit_json({"ok": True, "transaction": "0x" + tx_hash.hex(), **_proposal_json(proposal)})
+    else:
+        stdout.print(
+            f"executed {proposal.action.function} through Safe {safe.address} with "
+            f"{len(proposal.signatures)} approvals: 0x{tx_hash.hex()}",
+            markup=False,
+        )
+
+
+def _the_safe(
+    ledger: LedgerContract, record: dict[str, Any], proposal: Proposal, as_json: bool
+) -> SafeAdmin:
+    from ledger import SafeAdmin
+
+    safe = SafeAdmin(ledger.chain, _admin_safe(record, as_json))
+    tx = proposal.tx
+    if tx.safe != safe.address or tx.chain_id != ledger.chain.chain_id or tx.to != ledger.address:
+        fail(
+            f"the proposal is for Safe {tx.safe} acting on {tx.to} (chain {tx.chain_id}), not "
+            f"this deployment's Safe {safe.address} and ledger {ledger.address}",
+            as_json=as_json,
+        )
+    current = safe.nonce()
+    if tx.nonce != current:
+        fail(
+            f"the proposal carries Safe nonce {tx.nonce} but the Safe is at {current}: "
+            "propose it again at the current nonce",
+            as_json=as_json,
+            code=EXIT_CHECK_FAILED,
+        )
+    return safe
+
+
+# ---------------------------------------------------------------------- shared
+
+
+def _ledger(record: dict[str, Any], *, fund: bool = False) -> LedgerContract:
+    from ledger import Chain, LedgerContract
+
+    chain = Chain.connect(str(record["rpc"]), kind="anvil" if fund else "rpc")
+    return LedgerContract(chain, str(record["contract"]))
+
+
+def _admin_safe(record: dict[str, Any], as_json: bool) -> str:
+    safe = record.get("admin_safe")
+    if not isinstance(safe, str):
+        fail(
+            "the deployment has no admin Safe: run `commitledger admin handover` first",
+            as_json=as_json,
+        )
+    return safe
+
+
+def _describe(call: AdminCall) -> dict[str, Any]:
+    """Readable words on the act: the department's code where the catalog knows its id."""
+    if call.department is None:
+        return {}
+    from verifier import default_catalog
+    from verifier.feed import department_codes
+
+    code = department_codes(default_catalog().departments()).get(call.department)
+    return {} if code is None else {"department_code": code}
+
+
+def _proposal_json(proposal: Proposal) -> dict[str, Any]:
+    document = proposal.to_json_obj(_describe(proposal.action))
+    return {
+        "safe": document["safe"],
+        "safe_tx_hash": document["safe_tx_hash"],
+        "nonce": proposal.tx.nonce,
+        "action": document["action"],
+        "approved_by": proposal.approvers(),
+    }
+
+
+def _safe_json(safe: SafeAdmin) -> dict[str, Any]:
+    return {
+        "safe": safe.address,
+        "version": safe.version(),
+        "owners": safe.owners(),
+        "threshold": safe.threshold(),
+    }
+
+
+def _report(proposal: Proposal, path: Path, as_json: bool) -> None:
+    shown = _proposal_json(proposal)
+    if as_json:
+        emit_json({"ok": True, "proposal": str(path), **shown})
+        return
+    action = shown["action"]
+    where = (
+        f" of {action.get('department_code', action.get('department'))}"
+        if "department" in action
+        else ""
+    )
+    approvers = ", ".join(shown["approved_by"]) or "nobody yet"
+    stdout.print(
+        f"{path}: {action['function']} {action['role']} {action['account']}{where} through Safe "
+        f"{shown['safe']} at nonce {shown['nonce']} (hash {shown['safe_tx_hash']}); "
+        f"approved by {approvers}",
+        markup=False,
+    )

@@ -1,0 +1,326 @@
+"""The contract's admin as a Safe (1.4.1, our own build) on a real anvil node.
+
+With M of N owners, a binding or a revocation with fewer than M approvals is refused (by
+the Safe itself, and by `commitledger admin execute` before anything is sent) and with M
+it goes through; after the hand-over the old admin key can change nothing (AccessControl
+refuses it). The SafeTx hash computed offline is checked against the Safe's own
+`getTransactionHash` on chain.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from support.cli import one_json
+
+from api.keyfiles import KeyUnlock, new_key
+from ledger import (
+    DEFAULT_ADMIN_ROLE,
+    REGISTRAR_ROLE,
+    VERIFIER_ROLE,
+    AdminCall,
+    Chain,
+    ContractRevertError,
+    LedgerContract,
+    OwnerSignature,
+    SafeAdmin,
+    SafeTx,
+    department_id,
+    hand_over_admin,
+    pack_signatures,
+    sign_safe_tx,
+)
+
+pytestmark = [pytest.mark.integration]
+
+HRSS = "BJ-HRSS"
+MARKET = "BJ-SAMR"
+COMMITLEDGER = Path(sys.executable).parent / "commitledger"
+PASSPHRASE = "owners keep their own keys"  # a test keystore's passphrase
+
+
+@dataclass
+class Governed:
+    """A ledger whose admin role was handed over to a 2-of-3 Safe."""
+
+    chain: Chain
+    ledger: LedgerContract
+    safe: SafeAdmin
+    old_admin: LocalAccount
+    owners: list[LocalAccount]
+    sender: LocalAccount
+
+
+@pytest.fixture
+def governed(anvil_chain: Chain) -> Governed:
+    chain = anvil_chain
+    old_admin, sender, *owners = (Account.create() for _ in range(5))
+    for account in (old_admin, sender):
+        chain.fund(account.address)
+    ledger = LedgerContract.deploy(chain, old_admin)
+    safe = SafeAdmin.deploy(chain, old_admin, [o.address for o in owners], 2)
+    hand_over_admin(ledger, old_admin, safe)
+    return Governed(chain, ledger, safe, old_admin, owners, sender)
+
+
+def binding(world: Governed, account: str, role: str = "registrar") -> SafeTx:
+    call = AdminCall("grantDepartmentRole", role, account, bytes(department_id(HRSS)))  # type: ignore[arg-type]
+    return world.safe.transaction(world.ledger.address, call.data())
+
+
+def refusal_code(error: ContractRevertError) -> object:
+    return error.error_args[0] if error.error_name == "Error" else error.error_name
+
+
+# ---------------------------------------------------------------------- the Safe itself
+
+
+def test_safe_is_set_up_as_asked(governed: Governed) -> None:
+    safe = governed.safe
+    assert safe.version() == "1.4.1"
+    assert sorted(safe.owners()) == sorted(o.address for o in governed.owners)
+    assert safe.threshold() == 2
+    assert safe.nonce() == 0
+    assert governed.ledger.has_role(DEFAULT_ADMIN_ROLE, safe.address)
+    assert not governed.ledger.has_role(DEFAULT_ADMIN_ROLE, governed.old_admin.address)
+
+
+def test_offline_hash_is_the_safes_own(governed: Governed) -> None:
+    outsider = Account.create().address
+    for tx in (
+        binding(governed, outsider),
+        binding(governed, outsider, "verifier"),
+        SafeTx(governed.safe.address, governed.chain.chain_id, outsider, b"", nonce=7),
+        SafeTx(governed.safe.address, governed.chain.chain_id, outsider, bytes(300), nonce=2**40),
+    ):
+        assert tx.hash() == governed.safe.transaction_hash_on_chain(tx)
+
+
+# ---------------------------------------------------------------------- M of N
+
+
+def test_binding_needs_m_approvals(governed: Governed) -> None:
+    account = Account.create().address
+    tx = binding(governed, account)
+    first, second, _ = governed.owners
+    one = [sign_safe_tx(first, tx)]
+    with pytest.raises(ContractRevertError) as refused:
+        governed.safe.execute(governed.sender, tx, one)
+    assert refusal_code(refused.value) == "GS020"  # fewer signatures than the threshold
+    assert governed.ledger.department_of(account) == bytes(32)
+    assert governed.safe.nonce() == 0
+
+    # the same owner twice is still one approval
+    twice = [*one, OwnerSignature(first.address, sign_safe_tx(first, tx, eth_sign=True).signature)]
+    with pytest.raises(ContractRevertError) as refused:
+        governed.safe.execute(governed.sender, tx, twice)
+    assert refusal_code(refused.value) == "GS026"
+
+    # an outsider's signature does not count
+    stranger = [*one, sign_safe_tx(Account.create(), tx)]
+    with pytest.raises(ContractRevertError) as refused:
+        governed.safe.execute(governed.sender, tx, stranger)
+    assert refusal_code(refused.value) == "GS026"
+    assert not governed.ledger.has_role(REGISTRAR_ROLE, account)
+
+    two = [*one, sign_safe_tx(second, tx, eth_sign=True)]  # both signature forms
+    governed.safe.execute(governed.sender, tx, two)
+    assert governed.ledger.department_of(account) == bytes(department_id(HRSS))
+    assert governed.ledger.has_role(REGISTRAR_ROLE, account)
+    assert governed.safe.nonce() == 1
+
+    # the approvals were for nonce 0: they cannot be played again
+    with pytest.raises(ContractRevertError) as refused:
+        governed.safe.execute(governed.sender, binding(governed, account, "verifier"), two)
+    assert refusal_code(refused.value) == "GS026"
+
+
+def test_revocation_needs_m_approvals(governed: Governed) -> None:
+    account = Account.create().address
+    first, _, third = governed.owners
+    tx = binding(governed, account, "verifier")
+    governed.safe.execute(governed.sender, tx, [sign_safe_tx(first, tx), sign_safe_tx(third, tx)])
+    revoke = governed.safe.transaction(
+        governed.ledger.address, AdminCall("revokeRole", "verifier", account).data()
+    )
+    with pytest.raises(ContractRevertError):
+        governed.safe.execute(governed.sender, revoke, [sign_safe_tx(third, revoke)])
+    assert governed.ledger.has_role(VERIFIER_ROLE, account)
+    governed.safe.execute(
+        governed.sender, revoke, [sign_safe_tx(third, revoke), sign_safe_tx(first, revoke)]
+    )
+    assert not governed.ledger.has_role(VERIFIER_ROLE, account)
+
+
+def test_a_refused_inner_call_names_the_ledgers_error(governed: Governed) -> None:
+    account = Account.create().address
+    first, second, _ = governed.owners
+    tx = binding(governed, account)
+    governed.safe.execute(governed.sender, tx, [sign_safe_tx(first, tx), sign_safe_tx(second, tx)])
+    # the same account for another department: the ledger refuses, the Safe says GS013
+    call = AdminCall("grantDepartmentRole", "verifier", account, bytes(department_id(MARKET)))
+    elsewhere = governed.safe.transaction(governed.ledger.address, call.data())
+    signatures = [sign_safe_tx(first, elsewhere), sign_safe_tx(second, elsewhere)]
+    refused = governed.safe.refusal(
+        governed.sender.address,
+        elsewhere,
+        pack_signatures(signatures),
+        target_abi=governed.ledger.abi,
+    )
+    assert refused is not None and refused.error_name == "AccountBoundElsewhere"
+    with pytest.raises(ContractRevertError) as sent:
+        governed.safe.execute(governed.sender, elsewhere, signatures)
+    assert refusal_code(sent.value) == "GS013"
+    assert governed.ledger.department_of(account) == bytes(department_id(HRSS))
+
+
+# ---------------------------------------------------------------------- the old admin key
+
+
+def test_the_old_admin_key_alone_changes_nothing(governed: Governed) -> None:
+    admin, ledger = governed.old_admin, governed.ledger
+    account = Account.create().address
+    attempts: list[tuple[str, tuple[object, ...]]] = [
+        ("grantDepartmentRole", (REGISTRAR_ROLE, account, department_id(HRSS))),
+        ("grantRole", (DEFAULT_ADMIN_ROLE, admin.address)),
+        ("revokeRole", (DEFAULT_ADMIN_ROLE, governed.safe.address)),
+    ]
+    for name, args in attempts:
+        with pytest.raises(ContractRevertError) as refused:
+            governed.chain.transact(admin, ledger.builder(name, *args), abi=ledger.abi)
+        assert refused.value.error_name == "AccessControlUnauthorizedAccount", name
+        assert str(refused.value.error_args[0]).lower() == admin.address.lower()
+    assert ledger.department_of(account) == bytes(32)
+    assert ledger.has_role(DEFAULT_ADMIN_ROLE, governed.safe.address)
+    assert not ledger.has_role(DEFAULT_ADMIN_ROLE, admin.address)
+
+
+# ---------------------------------------------------------------------- the command line
+
+
+@dataclass
+class Run:
+    """One finished `commitledger` process."""
+
+    args: list[str]
+    code: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        return f"{self.args}: exit {self.code}\nstdout: {self.stdout}\nstderr: {self.stderr}"
+
+
+def commitledger(cwd: Path, *args: object) -> Run:
+    argv = [str(a) for a in args]
+    env = {**os.environ, "COMMITLEDGER_KEY_PASSPHRASE": PASSPHRASE}
+    done = subprocess.run(
+        [str(COMMITLEDGER), *argv, "--json"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    return Run(argv, done.returncode, done.stdout, done.stderr)
+
+
+def ok(cwd: Path, *args: object) -> Any:
+    run = commitledger(cwd, *args)
+    assert run.code == 0, run
+    return one_json(run.stdout)
+
+
+def test_owners_govern_from_their_own_machines(anvil_chain: Chain, tmp_path: Path) -> None:
+    unlock = KeyUnlock(passphrase=PASSPHRASE, scrypt_n=2**10)  # keystores, cheap to open
+    keys = {name: tmp_path / f"{name}.json" for name in ("admin", "a", "b", "c")}
+    facts = {name: new_key("ethereum", path, unlock) for name, path in keys.items()}
+    owners = ",".join(facts[name]["address"] for name in ("a", "b", "c"))
+    assert anvil_chain.url is not None
+    deployment = tmp_path / "deployment.json"
+    ok(tmp_path, "deploy", "--rpc", anvil_chain.url, "--admin-key", keys["admin"], "--fund",
+       "--out", deployment)  # fmt: skip
+    handed = ok(tmp_path, "admin", "handover", "--admin-key", keys["admin"], "--owners", owners,
+                "--threshold", "2", "--deployment", deployment)  # fmt: skip
+    assert handed["threshold"] == 2 and len(handed["owners"]) == 3
+    assert json.loads(deployment.read_text())["admin_safe"] == handed["safe"]
+
+    # the old admin key, through the ordinary deploy path, is refused by the contract
+    ledger = LedgerContract(anvil_chain, json.loads(deployment.read_text())["contract"])
+    assert not ledger.has_role(DEFAULT_ADMIN_ROLE, facts["admin"]["address"])
+
+    registrar = Account.create().address
+    proposal = tmp_path / "bind.json"
+    proposed = ok(tmp_path, "admin", "propose", "bind", "--role", "registrar", "--account",
+                  registrar, "--department", HRSS, "--out", proposal,
+                  "--deployment", deployment)  # fmt: skip
+    assert proposed["action"]["department_code"] == HRSS
+    assert proposed["approved_by"] == []
+    safe = SafeAdmin(anvil_chain, handed["safe"])
+    on_chain = safe.transaction_hash_on_chain(SafeTx(
+        safe.address, anvil_chain.chain_id, ledger.address,
+        AdminCall("grantDepartmentRole", "registrar", registrar,
+                  bytes(department_id(HRSS))).data(), 0,
+    ))  # fmt: skip
+    assert proposed["safe_tx_hash"] == "0x" + on_chain.hex()
+
+    # each owner signs on their own machine: here, their own copy of the file
+    machine_a = tmp_path / "a"
+    machine_a.mkdir()
+    copy_a = machine_a / "bind.json"
+    copy_a.write_bytes(proposal.read_bytes())
+    approved = ok(machine_a, "admin", "approve", copy_a, "--key", keys["a"])
+    assert approved["approved_by"] == [facts["a"]["address"]]
+
+    refused = commitledger(tmp_path, "admin", "execute", copy_a, "--key", keys["admin"],
+                           "--deployment", deployment)  # fmt: skip
+    assert refused.code == 1, refused
+    assert one_json(refused.stdout)["error"]["type"] == "NotEnoughApprovals"
+    assert ledger.department_of(registrar) == bytes(32)
+    assert safe.nonce() == 0
+
+    approved = ok(tmp_path, "admin", "approve", copy_a, "--key", keys["c"], "--eth-sign")
+    assert len(approved["approved_by"]) == 2
+    shown = ok(tmp_path, "admin", "show", copy_a)
+    assert sorted(shown["approved_by"]) == sorted([facts["a"]["address"], facts["c"]["address"]])
+    executed = ok(tmp_path, "admin", "execute", copy_a, "--key", keys["admin"],
+                  "--deployment", deployment)  # fmt: skip
+    assert executed["transaction"].startswith("0x")
+    assert ledger.department_of(registrar) == bytes(department_id(HRSS))
+    assert ledger.has_role(REGISTRAR_ROLE, registrar)
+
+    # played again: the Safe moved on to nonce 1, so nothing is sent
+    again = commitledger(tmp_path, "admin", "execute", copy_a, "--key", keys["admin"],
+                         "--deployment", deployment)  # fmt: skip
+    assert again.code == 1, again
+    assert "nonce 0" in one_json(again.stdout)["error"]["message"]
+
+
+def test_an_altered_proposal_is_refused(anvil_chain: Chain, tmp_path: Path) -> None:
+    owner = tmp_path / "owner.json"
+    new_key("ethereum", owner, KeyUnlock(passphrase=PASSPHRASE, scrypt_n=2**10))
+    call = AdminCall("grantRole", "verifier", Account.create().address)
+    document = {
+        "schema": "commitledger/admin-proposal/1",
+        "chain_id": anvil_chain.chain_id,
+        "safe": "0x" + "5a" * 20,
+        "safe_tx": {"to": "0x" + "1e" * 20, "value": "0", "data": "0x" + call.data().hex(),
+                    "operation": 0, "nonce": 0},
+        "safe_tx_hash": "0x" + "00" * 32,
+        "action": {"function": "grantRole", "role": "verifier", "account": call.account},
+        "approvals": [],
+    }  # fmt: skip
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(document))
+    run = commitledger(tmp_path, "admin", "approve", path, "--key", owner)
+    assert run.code == 2, run
+    assert "safe_tx_hash does not match" in one_json(run.stdout)["error"]["message"]
