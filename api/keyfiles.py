@@ -162,7 +162,7 @@ def new_key(kind: KeyKind, path: Path, unlock: KeyUnlock | None = None) -> dict[
     encrypted = unlock.passphrase is not None
     if kind == "master":  # the store's master key: wraps every commitment's data key
         _write_secret(path, (Vault.new_master_key() + "\n").encode())
-        return {"kind": kind, "path": str(path), "encrypted": False}
+        return {"kind": kind, "path": str(path)}
     if kind == "ethereum":
         account: LocalAccount = Account.create()
         if encrypted:

@@ -61,9 +61,9 @@ def keys_new(
         return
     public = facts.get("address") or facts.get("public_key")
     shown = f": {public}" if public else " (keep it secret; it is never printed)"
-    how = ", encrypted" if facts["encrypted"] else ""
+    how = ", encrypted" if facts.get("encrypted") else ""
     stdout.print(f"wrote {facts['kind']} key{how} to {out}{shown}", markup=False)
-    if kind != "master" and not facts["encrypted"]:
+    if kind != "master" and not facts.get("encrypted"):
         console.print(
             "note: the key is in clear: an instance refuses it outside --demo (give "
             "--passphrase-file to encrypt, or run `commitledger keys encrypt` later)",
