@@ -3,16 +3,21 @@ decisions, read back per day, week and month with their rates, on SQLite and Pos
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, select, update
 from support.breach_records import CARD, HRSS, POINTS, SAMR, breach, commitment, fingerprint
 
-from ledger import Status, Store, commitments, keccak256
-from verifier import RecordsError
+from ledger import LedgerContract, Status, Store, commitments, keccak256
+from verifier import RecordsError, default_catalog
+from verifier.feed import department_codes
 from verifier.records import (
     METRICS,
     RecordedOutcome,
@@ -21,14 +26,18 @@ from verifier.records import (
     beijing_day,
     bounded_range,
     bump,
+    catch_up_received,
+    check_stats_chain,
     count_decision,
     stat_counts,
     transition_metrics,
+    verifications_table,
 )
 
 # 2026-12-07 20:00 in Beijing: the counters' day is Beijing's.
 MONDAY_EVENING = datetime(2026, 12, 7, 12, 0, tzinfo=UTC).timestamp()
 MONDAY = date(2026, 12, 7)
+DEMO_COUNT = 200  # as tests/unit/test_demo.py: a rectification, breaches and a repair
 
 
 @dataclass(frozen=True)
@@ -286,3 +295,121 @@ def test_counters_are_one_row_per_key(records: VerifierRecords) -> None:
             bump(connection, HRSS, POINTS.code, MONDAY, "kept")
         connection.execute(update(stat_counts).values(count=stat_counts.c.count * 10))
     assert totals(store) == {"kept": 30}
+
+
+# --------------------------------------------------------------------------- the demo's data
+
+
+@dataclass
+class DemoWorld:
+    summary: dict[str, Any]
+    store: Store
+    ledger: LedgerContract
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
+    """`commitledger demo`'s story, its store kept in a directory of the test's and its
+    embedded chain held, so the statistics can be read afterwards."""
+    from api.demo import story
+
+    folder = tmp_path_factory.mktemp("demo")
+    deployed: list[LedgerContract] = []
+    deploy = story._deploy
+
+    def kept_deploy(*args: Any) -> Any:
+        ledger, parties = deploy(*args)
+        deployed.append(ledger)
+        return ledger, parties
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(story, "_deploy", kept_deploy)
+        patch.setattr(
+            story,
+            "tempfile",
+            SimpleNamespace(TemporaryDirectory=lambda prefix: nullcontext(str(folder))),
+        )
+        summary = story.run_demo(DEMO_COUNT, quiet=True)
+    store = Store(f"sqlite:///{folder}/demo.db")
+    try:
+        yield DemoWorld(summary, store, deployed[0])
+    finally:
+        store.close()
+
+
+def _stored_outcomes(store: Store) -> dict[tuple[str, str], dict[str, int]]:
+    """Where each commitment ended, by the store's verifications table (the demo's table)."""
+    found: dict[tuple[str, str], dict[str, int]] = {}
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                verifications_table.c.department,
+                verifications_table.c.matter_code,
+                verifications_table.c.state,
+                func.count(),
+            ).group_by(
+                verifications_table.c.department,
+                verifications_table.c.matter_code,
+                verifications_table.c.state,
+            )
+        ).all()
+    for department, matter, state, n in rows:
+        named = "needs_manual" if state == "manual" else state
+        found.setdefault((department, matter), {})[named] = n
+    return found
+
+
+def test_the_demo_s_statistics_equal_its_outcome_table(demo: DemoWorld) -> None:
+    assert demo.summary["ok"] is True
+    query = StatsQuery(demo.store)
+    standing = query.standing()
+    shown = {key: {s: n for s, n in states.items() if n} for key, states in standing.items()}
+    assert shown == _stored_outcomes(demo.store)
+    overall: Counter[str] = Counter()
+    for states in shown.values():
+        overall.update(states)
+    assert dict(sorted(overall.items())) == demo.summary["outcomes"]
+    every = totals(demo.store)
+    assert every["verified"] == DEMO_COUNT
+    assert every["repair"] == (demo.summary["repair"] is not None) == 1
+    assert every["breach"] == demo.summary["outcomes"]["breached"]
+    assert every["mismatch"] >= 2 and every["false"] >= 1
+    assert catch_up_received(demo.store) == DEMO_COUNT  # every commitment taken in, once
+    assert catch_up_received(demo.store) == 0
+    assert sum(query.totals(metrics=["received"]).values()) == DEMO_COUNT
+
+
+def test_the_demo_s_statistics_agree_with_the_chain_s_events(demo: DemoWorld) -> None:
+    names = department_codes(default_catalog().departments())
+    report = check_stats_chain(demo.ledger, demo.store, names)
+    assert report.ok, [d.describe() for d in report.differences]
+    assert report.events >= DEMO_COUNT
+    assert report.compared == len(StatsQuery(demo.store).totals())
+
+
+def test_a_tampered_counter_is_named_by_the_chain_check(demo: DemoWorld) -> None:
+    names = department_codes(default_catalog().departments())
+    key = stat_counts.c
+    where = (key.metric == "breach") & (key.department == HRSS)
+    with demo.store.engine.begin() as connection:
+        first = connection.execute(select(stat_counts).where(where).limit(1)).one()
+        one = (
+            (key.department == first.department)
+            & (key.matter_code == first.matter_code)
+            & (key.day == first.day)
+            & (key.metric == "breach")
+        )
+        connection.execute(update(stat_counts).where(one).values(count=key.count - 1))
+    try:
+        report = check_stats_chain(demo.ledger, demo.store, names)
+        assert not report.ok
+        [difference] = report.differences
+        assert (difference.department, difference.matter_code, difference.metric) == (
+            HRSS,
+            first.matter_code,
+            "breach",
+        )
+        assert difference.chain == difference.counters + 1
+    finally:
+        with demo.store.engine.begin() as connection:
+            connection.execute(update(stat_counts).where(one).values(count=key.count + 1))
