@@ -150,6 +150,19 @@ def test_late_cutoff_is_exact_at_the_boundary(lists: WorkLists, store: Store) ->
     assert (at_due.total, _hashes(after)) == (0, [_hx(digest)])
 
 
+def test_how_late_over_weeks_and_holidays_is_counted_as_office_hours_count(
+    lists: WorkLists, store: Store
+) -> None:
+    hours = OfficeHours.parse("09:00-12:00,13:00-17:00")
+    # Across National Day (1-7 October 2026) and its make-up working days.
+    received = datetime(2026, 9, 28, 16, 0, tzinfo=BEIJING)
+    _commit(store, "weeks-ago", received, "online")
+    [item] = _page(lists, "awaiting-decision").items
+    due = hours.decision_due(received, "online", 0.5)
+    assert item.left == pytest.approx(-hours.between(due, NOW), abs=1e-4)
+    assert item.late
+
+
 def _schedule(records: VerifierRecords, label: str, due: date, department: str = HRSS) -> Hash32:
     digest = _hash(label)
     records.schedule(

@@ -61,6 +61,8 @@ MAX_OFFSET = 1_000_000
 MAX_MATTER = 64
 _REASON = 200  # characters of the contract's refusal shown
 _BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+_DAY = timedelta(days=1)
+_EPOCH = date(2020, 1, 1)  # counting working days from here (late by years is still late)
 
 # Each list's sort keys, its default first; every one is the trailing column of an index
 # led by (department, state), so a page is read in order, never sorted whole.
@@ -111,8 +113,17 @@ class WorkListError(RecordsError, ValueError):
     """A list, sort key, filter or page that does not exist or is out of bounds."""
 
 
+class WorkingCalendar(Protocol):
+    """The official calendar's working days (`verifier.calendar.WorkingDays`)."""
+
+    def is_working_day(self, day: date) -> bool: ...
+
+
 class DecisionHours(Protocol):
     """Working time as `verifier.working_time.OfficeHours` counts it (what the lists use)."""
+
+    @property
+    def calendar(self) -> WorkingCalendar: ...
 
     def decision_due(
         self, received_at: datetime, channel: Any, online_limit_working_days: float
@@ -262,6 +273,66 @@ def _days_left(due: str | None, today: date) -> float | None:
     return None if due is None else float((date.fromisoformat(due) - today).days)
 
 
+_CACHED = 100_000  # due times kept (a row's due never changes); then the cache starts again
+
+
+class DecisionClock:
+    """Decision due times, late cutoffs and working days left by `hours`, cached: the same
+    rows come back page after page, and a cutoff holds for every request of one second."""
+
+    def __init__(self, hours: DecisionHours) -> None:
+        self.hours = hours
+        self._due: dict[tuple[float, str, float], datetime] = {}
+        self._cutoffs: dict[tuple[str, float, float], float] = {}
+        self._counted = [0]  # working days before _EPOCH + i days, for each i
+
+    def due(self, received_at: float, channel: str, days: float) -> datetime:
+        """When the decision on a commitment received at `received_at` is due."""
+        key = (received_at, channel, days)
+        found = self._due.get(key)
+        if found is None:
+            if len(self._due) >= _CACHED:
+                self._due.clear()
+            received = datetime.fromtimestamp(received_at, UTC)
+            found = self._due[key] = self.hours.decision_due(received, channel, days)
+        return found
+
+    def cutoff(self, channel: str, days: float, now: datetime) -> float:
+        """The receipt time before which a commitment of `channel` and limit `days` is late
+        at `now` (see `_latest_late`)."""
+        key = (channel, days, now.timestamp())
+        found = self._cutoffs.get(key)
+        if found is None:
+            if len(self._cutoffs) >= 1024:
+                self._cutoffs.clear()
+            hours = self.hours
+            found = _latest_late(lambda at: hours.decision_due(at, channel, days), now)
+            self._cutoffs[key] = found
+        return found
+
+    def left(self, due: datetime, now: datetime) -> float:
+        """Working days from `now` to `due`; negative: how many late. A long way late is
+        counted as the rest of the due day, whole working days, and today so far."""
+        if due >= now:
+            return self.hours.between(now, due)
+        due_day, today = due.astimezone(_BEIJING).date(), now.astimezone(_BEIJING).date()
+        if (today - due_day).days <= 1:
+            return -self.hours.between(due, now)
+        head = self.hours.between(due, datetime.fromtimestamp(_day_start(due_day + _DAY), UTC))
+        tail = self.hours.between(datetime.fromtimestamp(_day_start(today), UTC), now)
+        whole = self._working_before(today) - self._working_before(due_day + _DAY)
+        return -(head + whole + tail)
+
+    def _working_before(self, day: date) -> int:
+        """Working days from _EPOCH to the day before `day` (a running count, kept)."""
+        index = max(0, (day - _EPOCH).days)
+        while len(self._counted) <= index:
+            passed = _EPOCH + _DAY * (len(self._counted) - 1)
+            working = self.hours.calendar.is_working_day(passed)
+            self._counted.append(self._counted[-1] + working)
+        return self._counted[index]
+
+
 class WorkLists:
     """The department's work lists over a ledger store (opening migrates the tables the
     lists read, and this module's indexes). `hours` counts decision deadlines; `limits`
@@ -276,6 +347,7 @@ class WorkLists:
         self.store = store
         self._engine: Engine = store.engine
         self.hours = hours
+        self.clock = None if hours is None else DecisionClock(hours)
         self.limits = dict(limits or {})
         # Each record kind migrates its own tables when opened: the lists join them.
         TaskRecords(store)
@@ -320,7 +392,8 @@ class WorkLists:
             raise WorkListError(f"a matter code is 1 to {MAX_MATTER} characters")
         if since is not None and until is not None and until < since:
             raise WorkListError("the range ends before it starts")
-        moment = datetime.now(UTC) if now is None else now.astimezone(UTC)
+        # Late as of the second: a cutoff found once serves every request of that second.
+        moment = (datetime.now(UTC) if now is None else now.astimezone(UTC)).replace(microsecond=0)
         wanted = WorkFilter(
             department,
             matter,
@@ -380,9 +453,9 @@ class WorkLists:
         """Late now, as ranges of received_at (the index's second column): for each channel
         and limit the latest receipt already late, found once, never a due per row."""
         c = commitments.c
-        hours = self._hours()
-        counter = _latest_late(lambda at: hours.decision_due(at, "counter", 0.5), wanted.now)
-        ranges = [and_(c.channel == "counter", c.received_at < counter)]
+        clock = self._clock()
+        counter = clock.cutoff("counter", 0.5, wanted.now)
+        ranges = [and_(c.channel == "counter", c.received_at <= counter)]
         by_limit: dict[float, list[str]] = {}
         for matter, days in self.limits.items():
             if wanted.matter is None or matter == wanted.matter:
@@ -390,41 +463,35 @@ class WorkLists:
         named = [m for group in by_limit.values() for m in group]
         cutoffs = [counter]
         for days, matters in sorted(by_limit.items()):
-            cut = _latest_late(self._online_due(days), wanted.now)
+            cut = clock.cutoff("online", days, wanted.now)
             cutoffs.append(cut)
             ranges.append(
-                and_(c.channel == "online", c.matter_code.in_(matters), c.received_at < cut)
+                and_(c.channel == "online", c.matter_code.in_(matters), c.received_at <= cut)
             )
-        default = _latest_late(self._online_due(0.5), wanted.now)
+        default = clock.cutoff("online", 0.5, wanted.now)
         cutoffs.append(default)
         ranges.append(
-            and_(c.channel == "online", c.matter_code.not_in(named), c.received_at < default)
+            and_(c.channel == "online", c.matter_code.not_in(named), c.received_at <= default)
             if named
-            else and_(c.channel == "online", c.received_at < default)
+            else and_(c.channel == "online", c.received_at <= default)
         )
         # The widest cutoff bounds the index range; the channels pick within it.
-        return and_(c.received_at < max(cutoffs), or_(*ranges))
+        return and_(c.received_at <= max(cutoffs), or_(*ranges))
 
-    def _online_due(self, days: float) -> Callable[[datetime], datetime]:
-        hours = self._hours()
-        return lambda at: hours.decision_due(at, "online", days)
-
-    def _hours(self) -> DecisionHours:
-        if self.hours is None:
+    def _clock(self) -> DecisionClock:
+        if self.clock is None:
             raise WorkListError("awaiting-decision needs the office hours (settings)")
-        return self.hours
+        return self.clock
 
     def _decision_rows(
         self, connection: Connection, rows: Sequence[Any], wanted: WorkFilter
     ) -> list[WorkItem]:
-        hours = self._hours()
+        clock = self._clock()
         items = []
         for row in rows:
-            received = datetime.fromtimestamp(row.received_at, UTC)
             days = self.limits.get(row.matter_code, 0.5)
-            due = hours.decision_due(received, row.channel, days)
+            due = clock.due(row.received_at, row.channel, days)
             late = due < wanted.now
-            left = -hours.between(due, wanted.now) if late else hours.between(wanted.now, due)
             items.append(
                 WorkItem(
                     "awaiting-decision",
@@ -435,7 +502,7 @@ class WorkLists:
                     _iso_time(row.received_at),
                     _iso_time(due.timestamp()),
                     late,
-                    round(left, 4),
+                    round(clock.left(due, wanted.now), 4),
                     "working_days",
                     reference=row.channel,
                 )
@@ -620,19 +687,20 @@ class WorkLists:
 
 
 def _latest_late(due_of: Callable[[datetime], datetime], now: datetime) -> float:
-    """The receipt time (Unix seconds) before which a commitment is already late at `now`:
-    due is monotone in receipt, so a bisection finds the boundary to within a microsecond
-    (a few dozen due computations, whatever the table's size)."""
+    """The latest receipt time (Unix seconds) found late at `now`: received at or before it,
+    a commitment is already late. Due is monotone in receipt, so a bisection finds the
+    boundary to within a microsecond (a few dozen due computations, whatever the table's
+    size; the boundary itself, due exactly now, is not late)."""
     low, high = now.timestamp() - 400 * 86_400.0, now.timestamp()
     if due_of(datetime.fromtimestamp(low, UTC)) >= now:
-        return low  # nothing received in the last 400 days is late: older rows count as late
+        return low - 1.0  # nothing received in the last 400 days is late: older rows are
     while high - low > 1e-6:
         middle = (low + high) / 2
         if due_of(datetime.fromtimestamp(middle, UTC)) < now:
             low = middle
         else:
             high = middle
-    return high
+    return low  # late itself: received at it or before is late
 
 
 def _day_filters(
