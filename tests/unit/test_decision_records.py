@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -35,6 +37,7 @@ TX = keccak256(b"a transaction")
 BLOCK = keccak256(b"a block")
 RECEIVED = 1_796_611_485.535274  # a receipt time as the store keeps it, with microseconds
 BEIJING = timezone(timedelta(hours=8))
+THREAD_DEADLINE = 60.0  # seconds the racing deciders may take
 
 
 def record(**changes: Any) -> DecisionRecord:
@@ -269,6 +272,41 @@ def test_also_does_not_run_for_a_second_decision(store: Store) -> None:
     store.record_decision(decision_on(store, digest), also=lambda _c: calls.append(1))
     store.record_decision(decision_on(store, digest), also=lambda _c: calls.append(1))
     assert calls == [1]
+
+
+def test_concurrent_decisions_on_one_commitment_store_one(store: Store) -> None:
+    """Racing deciders (another instance, a double click): one record, one count."""
+    [digest] = add(store, 1)
+    results: list[bool] = []
+    counted: list[int] = []
+    lock = threading.Lock()
+
+    def count(_connection: Connection) -> None:
+        with lock:
+            counted.append(1)
+
+    def decide_once(n: int) -> Callable[[], None]:
+        def run() -> None:
+            start = datetime.fromtimestamp(RECEIVED, UTC)
+            decision = decision_on(store, digest, decided_at=start + timedelta(minutes=n))
+            stored = store.record_decision(decision, also=count)
+            with lock:
+                results.append(stored)
+
+        return run
+
+    threads = [threading.Thread(target=decide_once(n), daemon=True) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(THREAD_DEADLINE)
+        assert not thread.is_alive(), "a decider did not finish in time"
+    assert sorted(results) == [False] * 7 + [True]
+    assert counted == [1]
+    stored = store.decision_of(digest)
+    commitment = store.get(digest)
+    assert stored is not None and commitment is not None
+    assert commitment.decided_at == stored.record.decided_at.timestamp()
 
 
 def test_undecided_commitments_are_found_through_the_partial_index(store: Store) -> None:
