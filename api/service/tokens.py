@@ -1,4 +1,6 @@
-"""Department tokens: random bearer tokens whose SHA-256 alone is stored, in `api_tokens`."""
+"""Bearer tokens (a department's registrar and verifier, a feed consumer's, the operator's
+and the reform office's supervisor): random tokens whose SHA-256 alone is stored, in
+`api_tokens`; listed, revoked and rotated by their ids."""
 
 from __future__ import annotations
 
@@ -205,6 +207,8 @@ class TokenStore:
             return None
         if scope and scope not in FEED_SCOPES:
             return None
+        if (role == "supervisor") != (row.department == SUPERVISOR):
+            return None  # never issued so: a supervisor acts for no department
         return Principal(row.department, cast(Role, role), _token_id(digest), scope or None)
 
     @overload

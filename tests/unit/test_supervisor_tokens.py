@@ -21,7 +21,7 @@ from typer.testing import CliRunner, Result
 
 from api.cli import app as cli_app
 from api.errors import TokenError
-from api.service import DAY_S, SUPERVISOR, Principal, ProblemError, TokenStore
+from api.service import DAY_S, SUPERVISOR, Principal, ProblemError, TokenStore, api_tokens
 from api.service.deps import get_principal, reader_for, reader_for_any
 from api.service.tokens import Role, UnknownTokenError
 from ledger import MASTER_KEY_ENV, Store, hex32
@@ -422,3 +422,11 @@ def test_tokens_list_shows_one_department_column_on_the_command_line(tmp_path: P
     ]
     assert department.principal.token_id not in result.stdout
     assert supervisor.token not in result.stdout
+
+
+def test_a_supervisor_row_with_a_department_speaks_for_nobody(store: Store) -> None:
+    tokens = TokenStore(store)
+    issued = tokens.issue(SUPERVISOR, "supervisor")
+    with store.engine.begin() as connection:  # as if written by hand into the table
+        connection.execute(api_tokens.update().values(department=HRSS))
+    assert tokens.lookup(issued.token, roles=SUPERVISOR_ONLY) is None
