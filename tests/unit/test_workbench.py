@@ -5,8 +5,8 @@ every form, sign-in failures throttled, the pages escaped and bilingual, the SVG
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -248,9 +248,10 @@ def test_deciding_from_the_list_takes_the_commitment_off_it(world: ServiceWorld)
     assert done.headers["location"] == "/workbench/lists/awaiting-decision?done=decided"
     decision = world.store.decision_of(digest)
     assert decision is not None and decision.record.result == "approved"
-    assert decision.record.decided_by == world.context.tokens.lookup(
-        world.tokens[HRSS, "registrar"]
-    ).token_id  # type: ignore[union-attr]
+    assert (
+        decision.record.decided_by
+        == world.context.tokens.lookup(world.tokens[HRSS, "registrar"]).token_id
+    )  # type: ignore[union-attr]
     listed = awaiting(world)
     assert hex32(digest) not in listed and hex32(other) in listed
     again = world.client.post(action, data={"result": "refused", "csrf": csrf})
@@ -298,3 +299,88 @@ def test_today_shows_new_commitments_and_the_decisions_due(world: ServiceWorld) 
 
     assert hex32(digest)[:12] in page
     assert "Decisions due today" in page and "Decisions already late" in page
+
+
+# ---------------------------------------------------------------------- charts, comparison, tokens
+
+
+def test_the_charts_draw_the_decisions_within_and_past_the_limit(world: ServiceWorld) -> None:
+    from ledger import hex32
+
+    digest = world.submit(world.signed())
+    csrf = sign_in(world)
+    world.client.post(
+        f"/workbench/commitments/{hex32(digest)}/decision",
+        data={"result": "refused", "csrf": csrf},
+    )
+    for period in ("day", "week", "month"):
+        page = world.client.get("/workbench/charts", params={"period": period})
+        assert page.status_code == 200, page.text
+        assert page.text.count("<svg") >= 2 and "style=" not in page.text.split("<main>")[1]
+        assert "half-day limit" in page.text
+    table = page.text.split("Decisions within and past the half-day limit")[-1]
+    assert re.search(r"<td[^>]*>1</td>", table)  # the one decision, counted
+    assert world.client.get("/workbench/compare").status_code == 403  # a supervisor's page
+
+
+def test_a_supervisor_compares_departments_and_reads_any_list(world: ServiceWorld) -> None:
+    world.submit(world.signed())
+    world.submit(world.signed(MARKET))
+    supervisor = world.context.tokens.issue("SUPERVISOR", "supervisor")
+    world.client.post(SIGN_IN, data={"token": supervisor.token})
+    page = world.client.get("/workbench/compare")
+    assert page.status_code == 200, page.text
+    assert "BJ-HRSS" in page.text and "BJ-SAMR" in page.text and "<svg" in page.text
+    listed = world.client.get("/workbench/lists/awaiting-decision", params={"department": MARKET})
+    assert (
+        listed.status_code == 200
+        and '<form class="inline"' not in listed.text.split("<main>")[1].split("</table>")[0]
+    )  # rows, and no form to act on them
+    picker = world.client.get("/workbench/lists/awaiting-decision")
+    assert "department=BJ-HRSS" in picker.text
+    assert world.client.get("/workbench/charts", params={"department": ""}).status_code == 200
+    assert world.client.get("/workbench/tokens").status_code == 403
+
+
+def test_a_department_reads_no_other_departments_list(world: ServiceWorld) -> None:
+    sign_in(world)
+    page = world.client.get("/workbench/lists/manual", params={"department": MARKET})
+    assert page.status_code == 403
+    assert world.client.get("/workbench/lists/nonsense").status_code == 404
+
+
+def test_the_tokens_page_revokes_and_rotates_the_departments_own(world: ServiceWorld) -> None:
+    csrf = sign_in(world)
+    page = world.client.get("/workbench/tokens").text
+    verifier = world.context.tokens.lookup(world.tokens[HRSS, "verifier"])
+    other = world.context.tokens.lookup(world.tokens[MARKET, "verifier"])
+    assert verifier is not None and other is not None
+    assert verifier.token_id in page and other.token_id not in page
+    assert world.tokens[HRSS, "verifier"] not in page
+    refused = world.client.post(f"/workbench/tokens/{other.token_id}/revoke", data={"csrf": csrf})
+    assert refused.status_code == 409  # another department's: as if unknown
+    assert world.context.tokens.lookup(world.tokens[MARKET, "verifier"]) is not None
+    rotated = world.client.post(
+        f"/workbench/tokens/{verifier.token_id}/rotate", data={"csrf": csrf}
+    )
+    assert rotated.status_code == 200 and rotated.headers["cache-control"] == "no-store"
+    new = re.search(r'id="new-token">([^<]+)<', rotated.text)
+    assert new is not None
+    assert world.context.tokens.lookup(world.tokens[HRSS, "verifier"]) is None
+    assert world.context.tokens.lookup(new.group(1)) is not None
+    revoked = world.client.post(
+        f"/workbench/tokens/{world.context.tokens.lookup(new.group(1)).token_id}/revoke",  # type: ignore[union-attr]
+        data={"csrf": csrf},
+        follow_redirects=False,
+    )
+    assert revoked.status_code == 303
+    assert world.context.tokens.lookup(new.group(1)) is None
+
+
+def test_charts_escape_their_labels_and_use_no_inline_style() -> None:
+    from api.service.workbench.charts import Series, bar_chart, line_chart
+
+    svg = line_chart("<t>", ["<p>", "2"], [Series("<s>", [0.5, None])])
+    svg += bar_chart("<t>", ["<p>"], [Series("<s>", [3.0])])
+    assert "<s>" not in svg and "<p>" not in svg and "&lt;s&gt;" in svg
+    assert "style=" not in svg and "<script" not in svg

@@ -4,7 +4,7 @@ on none)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
@@ -13,6 +13,7 @@ from api.service.deps import ContextDep
 from api.service.record_page import bilingual, e
 from api.service.workbench.access import PageRefusedError, html, refusal_page
 from api.service.workbench.commitment import commitment_file, render_commitment_body
+from api.service.workbench.figures import charts_body, compare_body, period_form
 from api.service.workbench.layout import page
 from api.service.workbench.lists import TITLES, render_list_body
 from api.service.workbench.pages import render_tokens
@@ -20,17 +21,18 @@ from api.service.workbench.routes import DoneQuery, message_of, reads, signed_in
 from api.service.workbench.sessions import WorkbenchSession
 from api.service.workbench.today import work_lists
 from ledger import InvalidHashError, hex32, to_hash32
-from verifier import default_catalog
-from verifier.records import WORK_LISTS, WorkListError
+from verifier import RecordsError, default_catalog
+from verifier.records import WORK_LISTS, StatsQuery, WorkListError
 
 router = APIRouter(include_in_schema=False)
-DepartmentQuery = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Z][A-Z0-9-]*$")]
+DepartmentQuery = Annotated[str | None, Query(max_length=64, pattern=r"^([A-Z][A-Z0-9-]*)?$")]
 
 
 def read_department(session: WorkbenchSession, department: str | None) -> str | None:
     """The department a page reads: the session's own; for a supervisor the one it names
     (None: it named none). A department asking for another's: 403."""
     own = reads(session)
+    department = department or None  # an empty field: none named
     if own is None:
         return department
     if department not in (None, own):
@@ -151,4 +153,76 @@ def tokens_page(request: Request, context: ContextDep, done: DoneQuery = None) -
     listed = context.tokens.list_for(department)
     return html(
         render_tokens(listed, who=who(session), csrf=session.csrf_token, message=message_of(done))
+    )
+
+
+PeriodQuery = Annotated[Literal["day", "week", "month"], Query()]
+MatterQuery = Annotated[str | None, Query(max_length=64)]
+
+
+@router.get("/workbench/charts")
+def charts_page(
+    request: Request,
+    context: ContextDep,
+    period: PeriodQuery = "day",
+    matter: MatterQuery = None,
+    department: DepartmentQuery = None,
+) -> Response:
+    """Kept and breach rates over time per matter, decisions within and past the half-day
+    limit, the verification backlog: the department's own (a supervisor's: any, or all)."""
+    session = signed_in(request)
+    if not isinstance(session, WorkbenchSession):
+        return session
+    try:
+        reading = read_department(session, department)
+        body = charts_body(
+            StatsQuery(context.store), reading, matter or None, period, context.today()
+        )
+    except PageRefusedError as refusal:
+        return refusal_page(refusal, session)
+    except RecordsError as exc:
+        return refusal_page(PageRefusedError(422, str(exc)), session)
+    # A supervisor may name a department ("" for all); a department's session reads its own.
+    chosen = (department or "") if session.principal.role == "supervisor" else None
+    form = period_form("/workbench/charts", period, matter or "", chosen)
+    return html(
+        page(
+            "图表 / Charts",
+            form + body,
+            current="/workbench/charts",
+            who=who(session),
+            csrf=session.csrf_token,
+        )
+    )
+
+
+@router.get("/workbench/compare")
+def compare_page(
+    request: Request,
+    context: ContextDep,
+    period: PeriodQuery = "month",
+    matter: MatterQuery = None,
+) -> Response:
+    """The reform office's view: departments and matters side by side (supervisor only)."""
+    session = signed_in(request)
+    if not isinstance(session, WorkbenchSession):
+        return session
+    if session.principal.role != "supervisor":
+        refusal = PageRefusedError(
+            403, "部门对比仅供改革办 / The comparison is the reform office's (a supervisor's)"
+        )
+        return refusal_page(refusal, session)
+    try:
+        body = compare_body(StatsQuery(context.store), matter or None, period, context.today())
+    except RecordsError as exc:
+        return refusal_page(PageRefusedError(422, str(exc)), session)
+    form = period_form("/workbench/compare", period, matter or "", None)
+    return html(
+        page(
+            "部门对比 / Compare departments",
+            form + body,
+            current="/workbench/compare",
+            who=who(session),
+            csrf=session.csrf_token,
+        )
     )
