@@ -33,6 +33,7 @@ from api.service.routes import (
     public,
     rectifications,
     reports,
+    stats,
     tasks,
     tokens,
     worklists,
@@ -106,6 +107,7 @@ def create_app(
     app.include_router(rectifications.router)
     app.include_router(decisions.router)  # decisions on applications (issue 15)
     app.include_router(tokens.router)  # a department's own tokens (issue 15)
+    app.include_router(stats.router)  # counts and rates: public, department, supervisor
     for router in (applicant.router, applicant.page, applicant.assets):
         app.include_router(router)
     app.include_router(workbench_router)  # the department workbench (issue 15)

@@ -8,12 +8,16 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select, update
 from support.breach_records import CARD, HRSS, POINTS, SAMR, breach, commitment, fingerprint
+from support.deployment import Deployment
+from support.service_world import DAY as SERVICE_DAY
+from support.service_world import ServiceWorld, assert_problem, open_service
 
 from ledger import LedgerContract, Status, Store, commitments, keccak256
 from verifier import RecordsError, default_catalog
@@ -413,3 +417,80 @@ def test_a_tampered_counter_is_named_by_the_chain_check(demo: DemoWorld) -> None
     finally:
         with demo.store.engine.begin() as connection:
             connection.execute(update(stat_counts).where(one).values(count=key.count + 1))
+
+
+# --------------------------------------------------------------------------- GET /v1/stats
+
+
+@pytest.fixture
+def world(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWorld]:
+    opened = open_service(tmp_path, embedded_deployment, feed=False, anchoring=False)
+    with opened.store.engine.begin() as connection:
+        for department, matter, metric, n in (
+            (HRSS, POINTS.code, "verified", 4),
+            (HRSS, POINTS.code, "kept", 3),
+            (HRSS, POINTS.code, "breach", 1),
+            (HRSS, POINTS.code, "decided", 2),
+            (HRSS, POINTS.code, "decided_late", 1),
+            (SAMR, "BJ-SAMR-0001", "verified", 2),
+            (SAMR, "BJ-SAMR-0001", "mismatch", 2),
+        ):
+            bump(connection, department, matter, SERVICE_DAY, metric, n)  # type: ignore[arg-type]
+    yield opened
+    opened.context.close()
+
+
+def test_the_public_sees_breaches_and_kept_rates_per_department_and_matter(
+    world: ServiceWorld,
+) -> None:
+    answer = world.client.get("/v1/stats")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["scope"] == "public"
+    assert body["end"] == SERVICE_DAY.isoformat()
+    assert [(r["department"], r["counts"], r["rates"]) for r in body["rows"]] == [
+        (HRSS, {"verified": 4, "kept": 3, "breach": 1}, {"kept_rate": 0.75, "breach_rate": 0.25}),
+        (SAMR, {"verified": 2, "kept": 0, "breach": 0}, {"kept_rate": 0.0, "breach_rate": 0.0}),
+    ]
+    assert "decided" not in answer.text and "mismatch" not in answer.text
+    one = world.client.get("/v1/stats", params={"department": SAMR, "period": "month"})
+    assert [r["label"] for r in one.json()["rows"]] == ["2026-11"]
+
+
+def test_a_department_token_reads_its_own_department_in_full(world: ServiceWorld) -> None:
+    answer = world.client.get("/v1/stats", headers=world.auth(HRSS, "verifier"))
+    body = answer.json()
+    assert (body["scope"], body["department"]) == ("department", HRSS)
+    [row] = body["rows"]
+    assert row["counts"]["decided_late"] == 1 and row["rates"]["late_rate"] == 0.5
+    other = world.client.get(
+        "/v1/stats", params={"department": SAMR}, headers=world.auth(HRSS, "registrar")
+    )
+    assert_problem(other, 403, "other-department")
+
+
+def test_a_supervisor_reads_every_department_in_full(world: ServiceWorld) -> None:
+    issued = world.context.tokens.issue("SUPERVISOR", "supervisor")
+    auth = {"Authorization": f"Bearer {issued.token}"}
+    body = world.client.get("/v1/stats", headers=auth).json()
+    assert body["scope"] == "supervisor"
+    assert [(r["department"], r["counts"]["mismatch"]) for r in body["rows"]] == [
+        (HRSS, 0),
+        (SAMR, 2),
+    ]
+    csv_text = world.client.get("/v1/stats", params={"format": "csv"}, headers=auth).text
+    assert csv_text.startswith("\ufeffdepartment,matter_code,period,label,received,")
+    assert len(csv_text.strip().splitlines()) == 3
+
+
+def test_bad_statistics_queries_are_refused(world: ServiceWorld) -> None:
+    for params in (
+        {"period": "year"},
+        {"start": "2026-12-01", "end": "2026-11-01"},
+        {"start": "2020-01-01", "end": "2026-11-01"},
+        {"departmnet": HRSS},
+        {"matter": "x" * 65},
+    ):
+        assert_problem(world.client.get("/v1/stats", params=params), 422, "invalid-request")
+    bad = world.client.get("/v1/stats", headers={"Authorization": "Bearer nope"})
+    assert_problem(bad, 401, "unauthorized")

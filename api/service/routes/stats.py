@@ -1,0 +1,166 @@
+"""Statistics over HTTP: `GET /v1/stats`, counts and rates per department, matter and day,
+week or month, as JSON or CSV.
+
+Who asks decides what is shown. Without a token, the public subset: per department and
+matter, how many were verified and kept and how many were breaches, with the kept and
+breach rates (rate limited like the other public routes). A department token: its own
+department, every metric (decisions and late ones, mismatches, repairs, ...). A supervisor
+token (the reform office): every department, or the one it names. Nothing is per person:
+the counters hold departments, matters, days and counts only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.service.deps import (
+    LimiterDep,
+    OptionalReaderDep,
+    StoreDep,
+    TodayDep,
+    rate_limited,
+    reader_for_any,
+)
+from api.service.problems import INVALID_REQUEST, ProblemError, problem_responses
+from ledger import Store
+from verifier import RecordsError
+from verifier.records import (
+    METRICS,
+    PUBLIC_METRICS,
+    Metric,
+    Period,
+    StatRow,
+    StatsQuery,
+    bounded_range,
+)
+
+router = APIRouter(prefix="/v1", tags=["statistics"])
+
+_PARAMETERS = ("period", "start", "end", "department", "matter", "format")
+Scope = Literal["public", "department", "supervisor"]
+
+
+async def _known_query(request: Request) -> None:
+    """422 for a query parameter /v1/stats does not take: a misspelt filter must not
+    answer for everything."""
+    unknown = sorted(set(request.query_params) - set(_PARAMETERS))
+    if unknown:
+        raise ProblemError(
+            INVALID_REQUEST,
+            f"query.{unknown[0][:40]}: not a parameter of /v1/stats ({', '.join(_PARAMETERS)})",
+            errors=[{"location": ["query", unknown[0][:40]], "message": "unknown parameter"}],
+        )
+
+
+async def _public_limit(
+    request: Request, principal: OptionalReaderDep, limiter: LimiterDep
+) -> None:
+    """The public routes' rate limit, for requests without a token."""
+    if principal is None:
+        rate_limited(request, limiter)  # memory only: no need for a thread
+
+
+def _counts(
+    store: Store,
+    department: str | None,
+    matter: str | None,
+    period: Period,
+    days: tuple[date, date],
+    metrics: tuple[Metric, ...],
+) -> list[StatRow]:
+    try:
+        return StatsQuery(store).counts(department, matter, period, *days, metrics=metrics)
+    except RecordsError as exc:
+        raise ProblemError(INVALID_REQUEST, str(exc)) from None
+
+
+def _csv_cell(value: object) -> object:
+    # Spreadsheets run a cell starting with = + - @ as a formula: text cells are guarded.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def stats_csv(rows: list[dict[str, Any]], metrics: tuple[Metric, ...]) -> str:
+    """The rows as CSV, UTF-8 with a byte-order mark (Excel on Chinese Windows needs it)."""
+    rates = sorted({name for row in rows for name in row["rates"]})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["department", "matter_code", "period", "label", *metrics, *rates])
+    for row in rows:
+        cells = [row["department"], row["matter_code"], row["period"], row["label"]]
+        writer.writerow(
+            [
+                *(_csv_cell(c) for c in cells),
+                *(row["counts"][m] for m in metrics),
+                *("" if row["rates"].get(r) is None else row["rates"][r] for r in rates),
+            ]
+        )
+    return "\ufeff" + out.getvalue()
+
+
+@router.get(
+    "/stats",
+    summary="Counts and rates per department, matter and period",
+    responses=problem_responses(401, 403, 422, 429),
+    dependencies=[Depends(_known_query), Depends(_public_limit)],
+)
+async def statistics(
+    principal: OptionalReaderDep,
+    store: StoreDep,
+    today: TodayDep,
+    period: Period = "day",
+    start: Annotated[date | None, Query(description="First day (Beijing), inclusive")] = None,
+    end: Annotated[date | None, Query(description="Last day (Beijing), inclusive")] = None,
+    department: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    matter: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    """Counts and rates kept current as outcomes land: per department, matter and day,
+    ISO week or month, from `start` to `end` (by default the last 30 days, 12 weeks or
+    year up to today; at most a year of days, three of weeks, ten of months).
+
+    Without a token: verified, kept and breach counts with the kept and breach rates.
+    A department token: its own department, every metric (received, decided, decided
+    late, verified, kept, mismatch, false, needs manual, proposed, breach, defended,
+    repair, correction, expired, withdrawn) and the late rate. A supervisor token: every
+    department, or the one named. `?format=csv` gives the same rows as CSV."""
+    scope: Scope = "public"
+    metrics: tuple[Metric, ...] = PUBLIC_METRICS
+    read = department
+    if principal is not None:
+        read = reader_for_any(principal, department)
+        scope = "supervisor" if principal.role == "supervisor" else "department"
+        metrics = METRICS
+    try:
+        days = bounded_range(period, start, end, today)
+    except RecordsError as exc:
+        raise ProblemError(INVALID_REQUEST, str(exc)) from None
+    rows = await run_in_threadpool(_counts, store, read, matter, period, days, metrics)
+    shown = [row.to_json_obj(metrics) for row in rows]
+    if format == "csv":
+        name = f"stats-{period}-{read or 'all'}.csv"
+        return Response(
+            stats_csv(shown, metrics),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Cache-Control": "no-store",
+            },
+        )
+    return {
+        "scope": scope,
+        "department": read,
+        "matter": matter,
+        "period": period,
+        "start": days[0].isoformat(),
+        "end": days[1].isoformat(),
+        "metrics": list(metrics),
+        "rows": shown,
+    }
