@@ -208,6 +208,7 @@ def test_a_registrar_decides_over_http_and_reads_it_back(world: ServiceWorld) ->
     assert shown["received_at"] == "2026-12-04T08:00:00.000Z"
     assert shown["due_at"] == "2026-12-07T03:30:00.000Z"
     assert shown["late"] is True and shown["result"] == "refused"
+    assert shown["due_provisional"] is False
     token_id = world.context.tokens.lookup(world.tokens[HRSS, "registrar"])
     assert token_id is not None and shown["decided_by"] == token_id.token_id
     stored = world.store.decision_of(late)
@@ -310,3 +311,20 @@ def test_the_command_line_decides_once_and_shows_the_decision(tmp_path: Path) ->
     assert bad.exit_code == 2
     human = cli("decision", hex32(digest), "--department", HRSS, "--data-dir", data)
     assert human.exit_code == 0 and "LATE" in human.stdout and "clerk-7" in human.stdout
+
+
+def test_a_due_time_in_an_unpublished_year_is_shown_provisional(
+    store: Store, desk: DecisionDesk
+) -> None:
+    last = desk.hours.calendar.last_year
+    eve = datetime(last, 12, 31, 16, tzinfo=BEIJING)
+    digest = received(store, 1, eve)
+    desk.decide(
+        digest, "approved", "clerk-7", HRSS, now=datetime(last + 1, 1, 4, 9, tzinfo=BEIJING)
+    )
+    shown = desk.view(digest)
+    assert shown is not None and shown["due_provisional"] is True
+    inside = received(store, 2, FRIDAY_16)
+    desk.decide(inside, "approved", "clerk-7", HRSS, now=bj(12, 7, 11))
+    inside_shown = desk.view(inside)
+    assert inside_shown is not None and inside_shown["due_provisional"] is False

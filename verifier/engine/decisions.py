@@ -133,11 +133,16 @@ class DecisionDesk:
     def view(self, commitment: Hash32) -> dict[str, Any] | None:
         """The decision on `commitment` as JSON (None while undecided): the record's fields
         (RFC 3339 times, `late`), its hash, its anchoring state and, once batched, the batch
-        and the record hash's Merkle proof."""
+        and the record hash's Merkle proof; `due_provisional` when the due time was counted
+        into a year whose official calendar is not yet published."""
         decision = self.store.decision_of(commitment)
         if decision is None:
             return None
-        return decision_json(decision, self.store.decision_anchoring(commitment))
+        shown = decision_json(decision, self.store.decision_anchoring(commitment))
+        record = decision.record
+        # A due time counted into a year whose holidays are not yet published may move.
+        shown["due_provisional"] = self.hours.provisional(record.received_at, record.due_at)
+        return shown
 
 
 def decision_json(

@@ -70,6 +70,9 @@ class DecisionAnswer(BaseModel):
     decided_by: str = Field(description="The account that decided (a token id)")
     result: Literal["approved", "refused"]
     late: bool = Field(description="Whether it was decided after due_at")
+    due_provisional: bool = Field(
+        description="due_at was counted into a year whose holidays are not yet published"
+    )
     record_hash: str = Field(description="keccak256 of the record's RFC 8785 bytes: the leaf")
     state: str = Field(description="pending, batched or anchored")
     anchoring: DecisionAnchoring | None
