@@ -164,6 +164,11 @@ def test_a_clerk_signs_in_walks_today_and_decides_a_case(site: Site, shots: Path
         browser.get(f"{site.url}/workbench/commitments/{chosen}")
         assert "In time" in browser.find_element(By.TAG_NAME, "main").text
 
+        browser.find_element(By.CSS_SELECTOR, 'nav.main a[href="/workbench/charts"]').click()
+        charts = browser.find_elements(By.CSS_SELECTOR, "figure svg")
+        assert len(charts) >= 2 and all(chart.size["width"] > 400 for chart in charts)
+        _shoot(browser, shots / "charts-1280.png")
+
         _at_width(browser, 390)
         browser.get(site.url + "/workbench/today")
         overflow = browser.find_element(By.TAG_NAME, "html").size["width"]
@@ -171,11 +176,15 @@ def test_a_clerk_signs_in_walks_today_and_decides_a_case(site: Site, shots: Path
         _shoot(browser, shots / "workbench-390.png")
         browser.get(site.url + LIST)
         _shoot(browser, shots / "list-390.png")
+        browser.get(site.url + "/workbench/charts")
+        assert browser.find_element(By.TAG_NAME, "html").size["width"] <= 390 + 1
+        _shoot(browser, shots / "charts-390.png")
 
     if os.environ.get(SCREENSHOTS_ENV) == "docs":
         DOCS.mkdir(exist_ok=True)
         for width in WIDTHS:
             shutil.copyfile(shots / f"workbench-{width}.png", DOCS / f"workbench-{width}.png")
+    print(f"workbench screenshots: {shots}")
 
 
 def test_a_form_without_its_csrf_token_is_refused(site: Site) -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from api.service.record_page import bilingual, e, label
 from api.service.workbench.charts import Series, bar_chart, line_chart
 from api.service.workbench.layout import table
-from verifier.records import Period, StatRow, StatsQuery
+from verifier.records import Period, StatRow, StatsQuery, bounded_range
 
 MAX_MATTER_CHARTS = 8
 _PERIOD_NAMES = {"day": "日 / Day", "week": "周 / Week", "month": "月 / Month"}
@@ -31,15 +31,33 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
-def _by_period(rows: Iterable[StatRow]) -> tuple[list[str], dict[str, Counter[str]]]:
-    """Labels of the periods in order, and each period's counts summed over its rows."""
+def period_labels(period: Period, today: date) -> list[tuple[date, str]]:
+    """Every period of the default span up to `today` (first day, label), oldest first, so
+    a period in which nothing happened is drawn as nothing rather than left out."""
+    first, last = bounded_range(period, None, None, today)
+    found: list[tuple[date, str]] = []
+    day = first
+    while day <= last:
+        shown = StatRow("", "", period, day).label
+        if not found or found[-1][1] != shown:
+            found.append((day, shown))
+        day += timedelta(days=1)
+    return found
+
+
+def _by_period(
+    rows: Iterable[StatRow], labels: Sequence[str] = ()
+) -> tuple[list[str], dict[str, Counter[str]]]:
+    """The periods in order (`labels`, else those of the rows), and each period's counts
+    summed over its rows."""
     summed: dict[str, Counter[str]] = defaultdict(Counter)
     starts: dict[str, date] = {}
     for row in rows:
         summed[row.label].update(row.counts)
         starts[row.label] = row.start
-    labels = sorted(summed, key=lambda key: starts[key])
-    return labels, summed
+    if labels:
+        return list(labels), summed
+    return sorted(summed, key=lambda key: starts[key]), summed
 
 
 def period_form(path: str, period: str, matter: str, department: str | None) -> str:
@@ -70,13 +88,14 @@ def _figure(caption: str, svg: str, figures: str) -> str:
     )
 
 
-def _rates_by_matter(rows: Sequence[StatRow]) -> str:
+def _rates_by_matter(rows: Sequence[StatRow], periods: Sequence[str]) -> str:
     by_matter: dict[str, list[StatRow]] = defaultdict(list)
     for row in rows:
         by_matter[row.matter_code].append(row)
     parts = []
-    for matter in sorted(by_matter)[:MAX_MATTER_CHARTS]:
-        labels, summed = _by_period(by_matter[matter])
+    verified = [m for m in sorted(by_matter) if any(r.count("verified") for r in by_matter[m])]
+    for matter in verified[:MAX_MATTER_CHARTS]:
+        labels, summed = _by_period(by_matter[matter], periods)
         kept = [_rate(summed[p]["kept"], summed[p]["verified"]) for p in labels]
         breach = [_rate(summed[p]["breach"], summed[p]["verified"]) for p in labels]
         svg = line_chart(
@@ -96,11 +115,11 @@ def _rates_by_matter(rows: Sequence[StatRow]) -> str:
         )
     if not parts:
         return f"<p>{bilingual('这段时间没有核查结果', 'No outcomes in this period')}</p>"
-    return "".join(parts)
+    return '<div class="charts">' + "".join(parts) + "</div>"
 
 
-def _decisions(rows: Sequence[StatRow]) -> str:
-    labels, summed = _by_period(rows)
+def _decisions(rows: Sequence[StatRow], periods: Sequence[str]) -> str:
+    labels, summed = _by_period(rows, periods)
     late = [float(summed[p]["decided_late"]) for p in labels]
     within = [float(summed[p]["decided"] - summed[p]["decided_late"]) for p in labels]
     svg = bar_chart(
@@ -129,8 +148,8 @@ def _decisions(rows: Sequence[StatRow]) -> str:
     )
 
 
-def _backlog(rows: Sequence[StatRow], standing: dict[str, int]) -> str:
-    labels, summed = _by_period(rows)
+def _backlog(rows: Sequence[StatRow], periods: Sequence[str], standing: dict[str, int]) -> str:
+    labels, summed = _by_period(rows, periods)
     received = [float(summed[p]["received"]) for p in labels]
     verified = [float(summed[p]["verified"]) for p in labels]
     svg = line_chart(
@@ -165,17 +184,20 @@ def charts_body(
 ) -> str:
     """The charts page's body for `department` (None: every department)."""
     rows = stats.counts(department, matter, period, today=today)
+    periods = [shown for _, shown in period_labels(period, today)]
     standing: Counter[str] = Counter()
     for (_, code), states in stats.standing(department).items():
         if matter is None or code == matter:
             standing.update(states)
     return (
         f"<h2>{label('守诺率与失信率 / Kept and breach rates')}</h2>"
-        + _rates_by_matter(rows)
-        + f"<h2>{label('审批时限 / The half-day limit')}</h2>"
-        + _decisions(rows)
-        + f"<h2>{label('核查积压 / Verification backlog')}</h2>"
-        + _backlog(rows, dict(standing))
+        + _rates_by_matter(rows, periods)
+        + f"<h2>{label('审批时限与核查积压 / The half-day limit, the backlog')}</h2>"
+        + '<div class="charts">'
+        + _decisions(rows, periods)
+        + "<div>"
+        + _backlog(rows, periods, dict(standing))
+        + "</div></div>"
     )
 
 
@@ -225,10 +247,10 @@ def compare_body(stats: StatsQuery, matter: str | None, period: Period, today: d
     per_department: dict[str, list[StatRow]] = defaultdict(list)
     for row in rows:
         per_department[row.department].append(row)
-    labels, _ = _by_period(rows)
+    labels = [shown for _, shown in period_labels(period, today)]
     series = []
     for department in sorted(per_department)[:7]:
-        _, summed = _by_period(per_department[department])
+        _, summed = _by_period(per_department[department], labels)
         series.append(
             Series(department, [_rate(summed[p]["kept"], summed[p]["verified"]) for p in labels])
         )
@@ -238,7 +260,7 @@ def compare_body(stats: StatsQuery, matter: str | None, period: Period, today: d
         table(["部门 / Department", *_SUMMARY], _summary_rows(departments)),
     )
     return (
-        chart
+        f'<div class="charts">{chart}</div>'
         + f"<h2>{label('部门对比 / Departments')}</h2>"
         + table(["部门 / Department", *_SUMMARY], _summary_rows(departments))
         + f"<h2>{label('事项对比 / Matters')}</h2>"

@@ -55,6 +55,8 @@ button.danger { border-color: #b00020; color: #b00020; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
 dt { font-weight: 600; } dd { margin: 0; overflow-wrap: anywhere; }
 code { font-family: ui-monospace, monospace; font-size: .85rem; overflow-wrap: anywhere; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 30rem), 1fr));
+          gap: 1rem; }
 figure { margin: 0 0 1rem; background: #fff; border: 1px solid #d4d9e0; padding: .5rem; }
 figure svg { width: 100%; height: auto; display: block; }
 figcaption { font-size: .9rem; margin-bottom: .25rem; }
