@@ -30,6 +30,7 @@ from api.cli import notices as cli_notices
 from api.cli import rectification as cli_rectification
 from api.cli import serve as cli_serve
 from api.cli import sharing as cli_sharing
+from api.cli import stats as cli_stats
 from api.cli import store as cli_store
 from api.cli import tasks as cli_tasks
 from api.cli import verify as cli_verify
@@ -509,6 +510,7 @@ cli_decisions.register(app)
 cli_tasks.register(app)
 cli_catalog.register(app)
 cli_notices.register(app)
+cli_stats.register(app)
 cli_admin.register(app)
 
 

@@ -34,6 +34,7 @@ from verifier.records import (
     check_stats_chain,
     count_decision,
     stat_counts,
+    stats_csv,
     transition_metrics,
     verifications_table,
 )
@@ -494,3 +495,14 @@ def test_bad_statistics_queries_are_refused(world: ServiceWorld) -> None:
         assert_problem(world.client.get("/v1/stats", params=params), 422, "invalid-request")
     bad = world.client.get("/v1/stats", headers={"Authorization": "Bearer nope"})
     assert_problem(bad, 401, "unauthorized")
+
+
+def test_csv_guards_cells_a_spreadsheet_would_run(records: VerifierRecords) -> None:
+    with records.store.engine.begin() as connection:
+        bump(connection, "=cmd()", "@SUM(A1)", MONDAY, "kept", 2)
+    rows = StatsQuery(records.store).counts(today=MONDAY, metrics=["verified", "kept"])
+    text = stats_csv(rows, ["verified", "kept"])
+    assert text.splitlines() == [
+        "\ufeffdepartment,matter_code,period,label,verified,kept,kept_rate",
+        "'=cmd(),'@SUM(A1),day,2026-12-07,0,2,",
+    ]

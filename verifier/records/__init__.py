@@ -83,6 +83,7 @@ if TYPE_CHECKING:
         StatRow,
         StatsQuery,
         bounded_range,
+        stats_csv,
     )
     from verifier.records.tables import (
         ERASED_PARTY,
@@ -142,6 +143,7 @@ _SURFACE = {
     "StatRow": "verifier.records.stats_query",
     "StatsQuery": "verifier.records.stats_query",
     "bounded_range": "verifier.records.stats_query",
+    "stats_csv": "verifier.records.stats_query",
     "Access": "verifier.records.accesses",
     "AccessLog": "verifier.records.accesses",
     "AccessPurpose": "verifier.records.accesses",
@@ -305,6 +307,7 @@ __all__ = [
     "reconciliations",
     "seal_reasons",
     "stat_counts",
+    "stats_csv",
     "transition_metrics",
     "verifications_table",
     "verifier_migrations",

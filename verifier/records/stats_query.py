@@ -13,6 +13,8 @@ bounded in span and rows; `received` is caught up first (see `stats.catch_up_rec
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -266,3 +268,30 @@ class StatsQuery:
             }
             for d, m in keys
         }
+
+
+def _csv_cell(value: object) -> object:
+    # Spreadsheets run a cell starting with = + - @ as a formula: text cells are guarded.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def stats_csv(rows: Sequence[StatRow], metrics: Sequence[Metric] = METRICS) -> str:
+    """The rows as CSV (each metric asked for, then the rates they allow), UTF-8 with a
+    byte-order mark: Excel on Chinese Windows reads a file without one as GBK."""
+    shown = [row.to_json_obj(metrics) for row in rows]
+    rates = list(StatRow("", "", "day", date.min).to_json_obj(metrics)["rates"])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["department", "matter_code", "period", "label", *metrics, *rates])
+    for row in shown:
+        cells = [row["department"], row["matter_code"], row["period"], row["label"]]
+        writer.writerow(
+            [
+                *(_csv_cell(c) for c in cells),
+                *(row["counts"][m] for m in metrics),
+                *("" if row["rates"][r] is None else row["rates"][r] for r in rates),
+            ]
+        )
+    return "\ufeff" + out.getvalue()

@@ -11,8 +11,6 @@ the counters hold departments, matters, days and counts only.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -38,6 +36,7 @@ from verifier.records import (
     StatRow,
     StatsQuery,
     bounded_range,
+    stats_csv,
 )
 
 router = APIRouter(prefix="/v1", tags=["statistics"])
@@ -80,31 +79,6 @@ def _counts(
         raise ProblemError(INVALID_REQUEST, str(exc)) from None
 
 
-def _csv_cell(value: object) -> object:
-    # Spreadsheets run a cell starting with = + - @ as a formula: text cells are guarded.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def stats_csv(rows: list[dict[str, Any]], metrics: tuple[Metric, ...]) -> str:
-    """The rows as CSV, UTF-8 with a byte-order mark (Excel on Chinese Windows needs it)."""
-    rates = sorted({name for row in rows for name in row["rates"]})
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["department", "matter_code", "period", "label", *metrics, *rates])
-    for row in rows:
-        cells = [row["department"], row["matter_code"], row["period"], row["label"]]
-        writer.writerow(
-            [
-                *(_csv_cell(c) for c in cells),
-                *(row["counts"][m] for m in metrics),
-                *("" if row["rates"].get(r) is None else row["rates"][r] for r in rates),
-            ]
-        )
-    return "\ufeff" + out.getvalue()
-
-
 @router.get(
     "/stats",
     summary="Counts and rates per department, matter and period",
@@ -143,11 +117,10 @@ async def statistics(
     except RecordsError as exc:
         raise ProblemError(INVALID_REQUEST, str(exc)) from None
     rows = await run_in_threadpool(_counts, store, read, matter, period, days, metrics)
-    shown = [row.to_json_obj(metrics) for row in rows]
     if format == "csv":
         name = f"stats-{period}-{read or 'all'}.csv"
         return Response(
-            stats_csv(shown, metrics),
+            stats_csv(rows, metrics),
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": f'attachment; filename="{name}"',
@@ -162,5 +135,5 @@ async def statistics(
         "start": days[0].isoformat(),
         "end": days[1].isoformat(),
         "metrics": list(metrics),
-        "rows": shown,
+        "rows": [row.to_json_obj(metrics) for row in rows],
     }
