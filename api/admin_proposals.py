@@ -56,13 +56,11 @@ class Proposal:
     def to_json_obj(self, describe: dict[str, Any] | None = None) -> dict[str, Any]:
         """The file's JSON form; `describe` adds readable words on the act (not trusted)."""
         action = self.action
-        shown: dict[str, Any] = {
-            "function": action.function,
-            "role": action.role,
-            "account": action.account,
-        }
-        if action.department is not None:
-            shown["department"] = "0x" + action.department.hex()
+        shown: dict[str, Any] = {"function": action.function}
+        for name in ("role", "account", "department", "commitment", "evidence"):
+            value = getattr(action, name)
+            if value is not None:
+                shown[name] = "0x" + value.hex() if isinstance(value, bytes) else value
         return {
             "schema": SCHEMA,
             "chain_id": self.tx.chain_id,

@@ -176,6 +176,33 @@ contract CommitmentLedger is AccessControl {
         _grantRole(role, account);
     }
 
+    /// @notice Correct a department's breach from above: a published (Breached) or proposed
+    /// (Proposed) breach becomes Corrected, for a ruling the department did not record itself.
+    /// @dev The admin role is meant to be held by a multi-signature Safe, so a correction
+    /// takes its threshold of owners; a department still corrects its own through `recordOutcome`.
+    /// @param department The department whose record it is.
+    /// @param commitment The commitment hash.
+    /// @param evidence Hash of the ruling or decision behind the correction.
+    function correctBreach(
+        bytes32 department,
+        bytes32 commitment,
+        bytes32 evidence
+    ) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (department == bytes32(0) || commitment == bytes32(0) || evidence == bytes32(0)) revert ZeroHash();
+        Record storage record = _records[department][commitment];
+        Status from = record.status;
+        if (from == Status.None) revert NotAnchored(commitment);
+        if (from != Status.Breached && from != Status.Proposed) {
+            revert TransitionNotAllowed(commitment, from, Status.Corrected);
+        }
+        _moveTo(commitment, record, Status.Corrected);
+        emit OutcomeRecorded(commitment, department, from, Status.Corrected, evidence, bytes32(0));
+        if (from == Status.Breached) {
+            --openBreaches;
+            emit BreachClosed(commitment, department, Status.Corrected, evidence, uint64(block.timestamp));
+        }
+    }
+
     /// @notice The department `account` is bound to (0 when none).
     /// @param account Any address.
     /// @return The department id, or zero.

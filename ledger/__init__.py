@@ -124,6 +124,7 @@ if TYPE_CHECKING:
     from ledger.rpc import RpcBatch
     from ledger.safe import (
         DEFAULT_ADMIN_ROLE,
+        Execution,
         OwnerSignature,
         SafeAdmin,
         SafeTx,
@@ -312,6 +313,7 @@ _SURFACE = {
     "verify_webhook_body": "ledger.webhook_signature",
     "write_artifact": "ledger.compiler",
     "ZERO_HASH": "ledger.contract",
+    "Execution": "ledger.safe",
     "DEFAULT_ADMIN_ROLE": "ledger.safe",
     "hand_over_admin": "ledger.safe",
     "RoleName": "ledger.admin_calls",
@@ -378,6 +380,7 @@ __all__ = [
     "ErasedError",
     "ErasureRefusedError",
     "EventIndexer",
+    "Execution",
     "Hash32",
     "IdType",
     "Intake",

@@ -2,14 +2,15 @@
 
 Only CommitmentLedger's own admin functions are admin acts: binding an account to a
 department with a role (`grantDepartmentRole`), granting and revoking a role (`grantRole`,
-`revokeRole`). Owners sign call data they did not write, so decoding is strict: an unknown
-selector, a role that is not the ledger's, or trailing bytes are refused.
+`revokeRole`), and correcting a department's breach (`correctBreach`). Owners sign call
+data they did not write, so decoding is strict: an unknown selector, a role that is not the
+ledger's, or trailing bytes are refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -19,60 +20,77 @@ from eth_utils.address import is_address, to_checksum_address
 from ledger.contract import REGISTRAR_ROLE, VERIFIER_ROLE
 from ledger.errors import SafeError
 
-AdminFunction = Literal["grantDepartmentRole", "grantRole", "revokeRole"]
+AdminFunction = Literal["grantDepartmentRole", "grantRole", "revokeRole", "correctBreach"]
 RoleName = Literal["registrar", "verifier", "admin"]
 ADMIN_ROLES: dict[RoleName, bytes] = {
     "registrar": REGISTRAR_ROLE,
     "verifier": VERIFIER_ROLE,
     "admin": bytes(32),  # DEFAULT_ADMIN_ROLE
 }
-_SIGNATURES: dict[AdminFunction, tuple[str, ...]] = {
-    "grantDepartmentRole": ("bytes32", "address", "bytes32"),
-    "grantRole": ("bytes32", "address"),
-    "revokeRole": ("bytes32", "address"),
+# Each admin function's parameters, in order: (AdminCall field, ABI type).
+_PARAMETERS: dict[AdminFunction, tuple[tuple[str, str], ...]] = {
+    "grantDepartmentRole": (("role", "bytes32"), ("account", "address"), ("department", "bytes32")),
+    "grantRole": (("role", "bytes32"), ("account", "address")),
+    "revokeRole": (("role", "bytes32"), ("account", "address")),
+    "correctBreach": (
+        ("department", "bytes32"),
+        ("commitment", "bytes32"),
+        ("evidence", "bytes32"),
+    ),
 }
 _SELECTORS = {
-    function_signature_to_4byte_selector(f"{name}({','.join(types)})"): name
-    for name, types in _SIGNATURES.items()
+    function_signature_to_4byte_selector(f"{name}({','.join(t for _, t in params)})"): name
+    for name, params in _PARAMETERS.items()
 }
+_HASHES = ("department", "commitment", "evidence")
 
 
 @dataclass(frozen=True)
 class AdminCall:
-    """One admin act on the ledger: `department` only for `grantDepartmentRole`."""
+    """One admin act on the ledger; the fields its function takes are set, the others None."""
 
     function: AdminFunction
-    role: RoleName
-    account: str
+    role: RoleName | None = None
+    account: str | None = None
     department: bytes | None = None
+    commitment: bytes | None = None
+    evidence: bytes | None = None
 
     def __post_init__(self) -> None:
-        if self.function not in _SIGNATURES:
+        if self.function not in _PARAMETERS:
             raise SafeError(f"{self.function!r} is not an admin function of the ledger")
-        if self.role not in ADMIN_ROLES:
+        taken = {name for name, _ in _PARAMETERS[self.function]}
+        for name in ("role", "account", *_HASHES):
+            if (getattr(self, name) is not None) != (name in taken):
+                raise SafeError(
+                    f"{self.function} takes {', '.join(sorted(taken))}: {name} is "
+                    + ("missing" if name in taken else "not one of them")
+                )
+        if self.role is not None and self.role not in ADMIN_ROLES:
             raise SafeError(f"role {self.role!r} is not one of {', '.join(ADMIN_ROLES)}")
-        if not isinstance(self.account, str) or not is_address(self.account):
-            raise SafeError(f"not an account address: {self.account!r}")
-        object.__setattr__(self, "account", to_checksum_address(self.account))
-        binding = self.function == "grantDepartmentRole"
-        if binding != (self.department is not None):
-            raise SafeError("a department goes with grantDepartmentRole, and only with it")
-        if binding:
-            if self.role == "admin":
-                raise SafeError("an account is bound to a department as registrar or verifier")
-            if not isinstance(self.department, bytes) or len(self.department) != 32:
-                raise SafeError("a department id is 32 bytes")
-            if self.department == bytes(32):
-                raise SafeError("the department id must not be zero")
+        if self.account is not None:
+            if not isinstance(self.account, str) or not is_address(self.account):
+                raise SafeError(f"not an account address: {self.account!r}")
+            object.__setattr__(self, "account", to_checksum_address(self.account))
+        for name in _HASHES:
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, bytes) or len(value) != 32):
+                raise SafeError(f"{name} is 32 bytes")
+            if value == bytes(32):
+                raise SafeError(f"{name} must not be zero")
+        if self.function == "grantDepartmentRole" and self.role == "admin":
+            raise SafeError("an account is bound to a department as registrar or verifier")
 
     def data(self) -> bytes:
         """The call data of this act on CommitmentLedger."""
-        types = _SIGNATURES[self.function]
-        args: list[object] = [ADMIN_ROLES[self.role], self.account]
-        if self.department is not None:
-            args.append(self.department)
+        params = _PARAMETERS[self.function]
+        types = [t for _, t in params]
+        args = [
+            ADMIN_ROLES[self.role] if name == "role" and self.role else getattr(self, name)
+            for name, _ in params
+        ]
         selector = function_signature_to_4byte_selector(f"{self.function}({','.join(types)})")
-        return selector + abi_encode(list(types), args)
+        return selector + abi_encode(types, args)
 
 
 def decode_admin_call(data: bytes) -> AdminCall:
@@ -81,20 +99,25 @@ def decode_admin_call(data: bytes) -> AdminCall:
     if function is None:
         raise SafeError(
             f"call data 0x{data[:4].hex()}... is not an admin function of the ledger "
-            f"({', '.join(_SIGNATURES)})"
+            f"({', '.join(_PARAMETERS)})"
         )
-    types = _SIGNATURES[function]
-    if len(data) != 4 + 32 * len(types):
-        raise SafeError(f"call data of {function} must be {4 + 32 * len(types)} bytes")
+    params = _PARAMETERS[function]
+    if len(data) != 4 + 32 * len(params):
+        raise SafeError(f"call data of {function} must be {4 + 32 * len(params)} bytes")
     try:
-        values = abi_decode(list(types), data[4:], strict=True)
+        values = abi_decode([t for _, t in params], data[4:], strict=True)
     except Exception as exc:  # a malformed address word and the like
         raise SafeError(f"call data of {function} do not decode ({exc})") from exc
-    role = next((name for name, value in ADMIN_ROLES.items() if value == values[0]), None)
-    if role is None:
-        raise SafeError(f"role 0x{bytes(values[0]).hex()} is not one of the ledger's roles")
-    department = bytes(values[2]) if function == "grantDepartmentRole" else None
-    call = AdminCall(function, role, str(values[1]), department)
+    fields: dict[str, Any] = {}
+    for (name, _), value in zip(params, values, strict=True):
+        if name == "role":
+            role = next((r for r, v in ADMIN_ROLES.items() if v == value), None)
+            if role is None:
+                raise SafeError(f"role 0x{bytes(value).hex()} is not one of the ledger's roles")
+            fields[name] = role
+        else:
+            fields[name] = str(value) if name == "account" else bytes(value)
+    call = AdminCall(function, **fields)
     if call.data() != data:  # one encoding only: what owners read is exactly what runs
         raise SafeError(f"call data of {function} are not in canonical form")
     return call

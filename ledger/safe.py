@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -141,6 +142,16 @@ class SafeTx:
 
 
 @dataclass(frozen=True)
+class Execution:
+    """A Safe transaction as executed on chain: where, what, and whose approvals counted."""
+
+    transaction: bytes
+    block_number: int
+    tx: SafeTx
+    approvers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class OwnerSignature:
     """One owner's 65-byte signature of a SafeTx hash."""
 
@@ -205,6 +216,21 @@ def pack_signatures(signatures: Sequence[OwnerSignature]) -> bytes:
     """The signatures concatenated in ascending owner order (execTransaction's `signatures`)."""
     ordered = sorted(signatures, key=lambda s: int(s.owner, 16))
     return b"".join(s.signature for s in ordered)
+
+
+def _approvers(tx: SafeTx, signatures: bytes, threshold: int) -> tuple[str, ...]:
+    """The owners behind the first `threshold` signatures: the ones the Safe checked (it
+    reads no further). An on-chain approval (v 1) or a contract signature (v 0) names its
+    owner in `r`; an ECDSA signature is recovered."""
+    safe_tx_hash = tx.hash()
+    owners: list[str] = []
+    for i in range(min(threshold, len(signatures) // SIGNATURE_LENGTH)):
+        part = signatures[i * SIGNATURE_LENGTH : (i + 1) * SIGNATURE_LENGTH]
+        if part[64] in (0, 1):
+            owners.append(Web3.to_checksum_address(part[12:32]))
+        else:
+            owners.append(signer_of(safe_tx_hash, part))
+    return tuple(owners)
 
 
 def _selector_call(signature: str, types: Sequence[str], args: Sequence[Any]) -> bytes:
@@ -296,6 +322,26 @@ class SafeAdmin:
         """The Safe's own `getTransactionHash` of `tx` (a view call): the independent check."""
         call = self._contract.functions.getTransactionHash(*tx.exec_args(b"")[:9], tx.nonce)
         return bytes(call.call())
+
+    def executions(self, from_block: int = 0, to_block: int | str = "latest") -> list[Execution]:
+        """Every Safe transaction this Safe executed in the block range, read from SafeL2's
+        SafeMultiSigTransaction events alone, with the owners whose approvals it checked."""
+        event = self._contract.events.SafeMultiSigTransaction
+        found = []
+        for log in event.get_logs(from_block=from_block, to_block=to_block):
+            args = log["args"]
+            nonce, _sender, threshold = abi_decode(
+                ["uint256", "address", "uint256"], bytes(args["additionalInfo"])
+            )
+            tx = SafeTx(
+                self.address, self.chain.chain_id, args["to"], bytes(args["data"]), int(nonce),
+                value=int(args["value"]), operation=int(args["operation"]),
+            )  # fmt: skip
+            approvers = _approvers(tx, bytes(args["signatures"]), int(threshold))
+            found.append(
+                Execution(bytes(log["transactionHash"]), int(log["blockNumber"]), tx, approvers)
+            )
+        return found
 
     # ------------------------------------------------------------------ execution
 

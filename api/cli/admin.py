@@ -2,7 +2,7 @@
 
 `handover` gives the ledger's admin role to a Safe (deployed here from the project's own
 build of Safe 1.4.1 when owners are named) and renounces it for the admin key; from then
-on every binding, grant and revocation is a Safe transaction: `propose` writes it to a
+on every binding, grant, revocation and correction is a Safe transaction: `propose` writes it to a
 file, each owner `approve`s it on their own machine, and anyone `execute`s it once enough
 owners have. `show` reads a proposal without changing it.
 """
@@ -28,7 +28,12 @@ DeploymentOpt = Annotated[
     Path, typer.Option("--deployment", help="The deployment file (`deploy` wrote it).")
 ]
 ProposalArg = Annotated[Path, typer.Argument(help="The proposal file.")]
-ACTIONS = ("bind", "grant", "revoke")
+ACTIONS = {
+    "bind": "grantDepartmentRole",
+    "grant": "grantRole",
+    "revoke": "revokeRole",
+    "correct": "correctBreach",
+}
 MAX_OWNERS_GIVEN = 50
 
 
@@ -122,12 +127,21 @@ def _owner_list(owners: str, as_json: bool) -> list[str]:
 
 
 def admin_propose(
-    action: Annotated[str, typer.Argument(help="bind, grant or revoke.")],
-    role: Annotated[str, typer.Option("--role", help="registrar, verifier (or admin).")],
-    account: Annotated[str, typer.Option("--account", help="The account's address.")],
+    action: Annotated[str, typer.Argument(help="bind, grant, revoke or correct.")],
     out: Annotated[Path, typer.Option("--out", help="The proposal file to write.")],
+    role: Annotated[
+        str | None, typer.Option("--role", help="registrar, verifier (or admin).")
+    ] = None,
+    account: Annotated[str | None, typer.Option("--account", help="The account's address.")] = None,
     department: Annotated[
-        str | None, typer.Option("--department", help="bind: the department's code.")
+        str | None, typer.Option("--department", help="bind, correct: the department's code.")
+    ] = None,
+    commitment: Annotated[
+        str | None, typer.Option("--commitment", help="correct: the commitment hash (0x...).")
+    ] = None,
+    evidence: Annotated[
+        str | None,
+        typer.Option("--evidence", help="correct: hash of the ruling behind it (0x...)."),
     ] = None,
     nonce: Annotated[
         int | None,
@@ -137,31 +151,29 @@ def admin_propose(
     as_json: JsonOpt = False,
 ) -> None:
     """Write a proposal of one admin act for the Safe's owners to approve: bind an account
-    to a department as registrar or verifier, or grant or revoke a role."""
+    to a department as registrar or verifier, grant or revoke a role, or correct a
+    department's published or proposed breach."""
     from api.admin_proposals import new_proposal, write_proposal
     from api.files import read_deployment
-    from ledger import AdminCall, SafeAdmin, SafeError, department_id
+    from ledger import AdminCall, InvalidHashError, SafeAdmin, SafeError, department_id, to_hash32
 
     if action not in ACTIONS:
         fail(f"the action is one of {', '.join(ACTIONS)}, not {action!r}", as_json=as_json)
-    if (action == "bind") != (department is not None):
-        fail("--department goes with bind, and only with it", as_json=as_json)
     if out.exists():
-        fail(
-            f"{out} exists: a proposal is never overwritten; choose another --out", as_json=as_json
-        )
+        fail(f"{out} exists: proposals are never overwritten (another --out)", as_json=as_json)
     with reporting_errors(as_json):
         record = read_deployment(cli_store.in_data_dir(deployment))
         safe_address = _admin_safe(record, as_json)
-        function = {"bind": "grantDepartmentRole", "grant": "grantRole", "revoke": "revokeRole"}
         try:
             call = AdminCall(
-                function[action],  # type: ignore[arg-type]
+                ACTIONS[action],  # type: ignore[arg-type]
                 role,  # type: ignore[arg-type]
                 account,
                 None if department is None else bytes(department_id(_known(department, as_json))),
+                None if commitment is None else bytes(to_hash32(commitment)),
+                None if evidence is None else bytes(to_hash32(evidence)),
             )
-        except SafeError as exc:
+        except (SafeError, InvalidHashError) as exc:
             fail(str(exc), as_json=as_json)
         if nonce is None:
             nonce = SafeAdmin(_ledger(record).chain, safe_address).nonce()
@@ -359,16 +371,13 @@ def _report(proposal: Proposal, path: Path, as_json: bool) -> None:
     if as_json:
         emit_json({"ok": True, "proposal": str(path), **shown})
         return
-    action = shown["action"]
-    where = (
-        f" of {action.get('department_code', action.get('department'))}"
-        if "department" in action
-        else ""
-    )
+    action = dict(shown["action"])
+    if "department_code" in action:
+        action["department"] = action.pop("department_code")
+    words = " ".join(f"{k}={v}" for k, v in action.items() if k != "function")
     approvers = ", ".join(shown["approved_by"]) or "nobody yet"
     stdout.print(
-        f"{path}: {action['function']} {action['role']} {action['account']}{where} through Safe "
-        f"{shown['safe']} at nonce {shown['nonce']} (hash {shown['safe_tx_hash']}); "
-        f"approved by {approvers}",
+        f"{path}: {action['function']} {words} through Safe {shown['safe']} at nonce "
+        f"{shown['nonce']} (hash {shown['safe_tx_hash']}); approved by {approvers}",
         markup=False,
     )

@@ -22,7 +22,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from support.cli import one_json
 
-from api.keyfiles import KeyUnlock, new_key
+from api.keyfiles import KeyUnlock, load_account, new_key
 from ledger import (
     DEFAULT_ADMIN_ROLE,
     REGISTRAR_ROLE,
@@ -30,12 +30,15 @@ from ledger import (
     AdminCall,
     Chain,
     ContractRevertError,
+    Hash32,
     LedgerContract,
     OwnerSignature,
     SafeAdmin,
     SafeTx,
+    Status,
     department_id,
     hand_over_admin,
+    keccak256,
     pack_signatures,
     sign_safe_tx,
 )
@@ -44,13 +47,16 @@ pytestmark = [pytest.mark.integration]
 
 HRSS = "BJ-HRSS"
 MARKET = "BJ-SAMR"
+HRSS_ID = bytes(department_id(HRSS))
+RULING = keccak256(b"the court's ruling that annuls the breach")
 COMMITLEDGER = Path(sys.executable).parent / "commitledger"
 PASSPHRASE = "owners keep their own keys"  # a test keystore's passphrase
 
 
 @dataclass
 class Governed:
-    """A ledger whose admin role was handed over to a 2-of-3 Safe."""
+    """A ledger whose admin role was handed over to a 2-of-3 Safe, with HRSS's registrar
+    and verifier bound before the hand-over."""
 
     chain: Chain
     ledger: LedgerContract
@@ -58,18 +64,38 @@ class Governed:
     old_admin: LocalAccount
     owners: list[LocalAccount]
     sender: LocalAccount
+    registrar: LocalAccount
+    verifier: LocalAccount
 
 
 @pytest.fixture
 def governed(anvil_chain: Chain) -> Governed:
     chain = anvil_chain
-    old_admin, sender, *owners = (Account.create() for _ in range(5))
-    for account in (old_admin, sender):
+    old_admin, sender, registrar, verifier, *owners = (Account.create() for _ in range(7))
+    for account in (old_admin, sender, registrar, verifier):
         chain.fund(account.address)
     ledger = LedgerContract.deploy(chain, old_admin)
+    ledger.grant_department_role(old_admin, REGISTRAR_ROLE, registrar.address, HRSS_ID)
+    ledger.grant_department_role(old_admin, VERIFIER_ROLE, verifier.address, HRSS_ID)
     safe = SafeAdmin.deploy(chain, old_admin, [o.address for o in owners], 2)
     hand_over_admin(ledger, old_admin, safe)
-    return Governed(chain, ledger, safe, old_admin, owners, sender)
+    return Governed(chain, ledger, safe, old_admin, owners, sender, registrar, verifier)
+
+
+def published_breach(world: Governed, name: bytes) -> Hash32:
+    """A commitment of HRSS anchored, proposed as a breach and published."""
+    commitment = Hash32(keccak256(name))
+    world.ledger.anchor(world.registrar, commitment)
+    for status in (Status.PROPOSED, Status.BREACHED):
+        world.ledger.record_outcome(
+            world.verifier, commitment, status, Hash32(keccak256(b"notice " + name))
+        )
+    return commitment
+
+
+def correction(world: Governed, commitment: bytes) -> SafeTx:
+    call = AdminCall("correctBreach", department=HRSS_ID, commitment=commitment, evidence=RULING)
+    return world.safe.transaction(world.ledger.address, call.data())
 
 
 def binding(world: Governed, account: str, role: str = "registrar") -> SafeTx:
@@ -183,6 +209,39 @@ def test_a_refused_inner_call_names_the_ledgers_error(governed: Governed) -> Non
     assert governed.ledger.department_of(account) == bytes(department_id(HRSS))
 
 
+def test_correction_needs_m_approvals(governed: Governed) -> None:
+    ledger, (first, _, third) = governed.ledger, governed.owners
+    commitment = published_breach(governed, b"wrongly published")
+    assert ledger.open_breaches() == 1
+    tx = correction(governed, commitment)
+    with pytest.raises(ContractRevertError) as refused:
+        governed.safe.execute(governed.sender, tx, [sign_safe_tx(third, tx)])
+    assert refusal_code(refused.value) == "GS020"
+    assert ledger.status_of(HRSS_ID, Hash32(commitment)).status == Status.BREACHED
+
+    executed = governed.safe.execute(
+        governed.sender, tx, [sign_safe_tx(third, tx), sign_safe_tx(first, tx)]
+    )
+    assert ledger.status_of(HRSS_ID, Hash32(commitment)).status == Status.CORRECTED
+    assert ledger.open_breaches() == 0
+    recorded = ledger.outcome_recorded(HRSS_ID, Hash32(commitment), Status.CORRECTED)
+    assert recorded is not None and recorded[0] == executed  # the Safe's transaction did it
+    # who approved it, from the chain alone (SafeL2's event of the execution)
+    [execution] = governed.safe.executions()
+    assert execution.transaction == executed
+    assert execution.tx == tx
+    assert sorted(execution.approvers) == sorted([first.address, third.address])
+
+    # a correction of what is no breach: the ledger's own refusal, named through the Safe
+    again = correction(governed, commitment)
+    signatures = [sign_safe_tx(first, again), sign_safe_tx(third, again)]
+    refused_inner = governed.safe.refusal(
+        governed.sender.address, again, pack_signatures(signatures), target_abi=ledger.abi
+    )
+    assert refused_inner is not None
+    assert refused_inner.error_name == "TransitionNotAllowed"
+
+
 # ---------------------------------------------------------------------- the old admin key
 
 
@@ -193,6 +252,8 @@ def test_the_old_admin_key_alone_changes_nothing(governed: Governed) -> None:
         ("grantDepartmentRole", (REGISTRAR_ROLE, account, department_id(HRSS))),
         ("grantRole", (DEFAULT_ADMIN_ROLE, admin.address)),
         ("revokeRole", (DEFAULT_ADMIN_ROLE, governed.safe.address)),
+        ("revokeRole", (VERIFIER_ROLE, governed.verifier.address)),
+        ("correctBreach", (HRSS_ID, published_breach(governed, b"stays"), RULING)),
     ]
     for name, args in attempts:
         with pytest.raises(ContractRevertError) as refused:
@@ -200,6 +261,8 @@ def test_the_old_admin_key_alone_changes_nothing(governed: Governed) -> None:
         assert refused.value.error_name == "AccessControlUnauthorizedAccount", name
         assert str(refused.value.error_args[0]).lower() == admin.address.lower()
     assert ledger.department_of(account) == bytes(32)
+    assert ledger.has_role(VERIFIER_ROLE, governed.verifier.address)
+    assert ledger.open_breaches() == 1
     assert ledger.has_role(DEFAULT_ADMIN_ROLE, governed.safe.address)
     assert not ledger.has_role(DEFAULT_ADMIN_ROLE, admin.address)
 
@@ -242,13 +305,15 @@ def ok(cwd: Path, *args: object) -> Any:
 
 def test_owners_govern_from_their_own_machines(anvil_chain: Chain, tmp_path: Path) -> None:
     unlock = KeyUnlock(passphrase=PASSPHRASE, scrypt_n=2**10)  # keystores, cheap to open
-    keys = {name: tmp_path / f"{name}.json" for name in ("admin", "a", "b", "c")}
+    names = ("admin", "registrar", "verifier", "a", "b", "c")
+    keys = {name: tmp_path / f"{name}.json" for name in names}
     facts = {name: new_key("ethereum", path, unlock) for name, path in keys.items()}
     owners = ",".join(facts[name]["address"] for name in ("a", "b", "c"))
     assert anvil_chain.url is not None
     deployment = tmp_path / "deployment.json"
     ok(tmp_path, "deploy", "--rpc", anvil_chain.url, "--admin-key", keys["admin"], "--fund",
-       "--out", deployment)  # fmt: skip
+       "--department", HRSS, "--registrar-key", keys["registrar"],
+       "--verifier-key", keys["verifier"], "--out", deployment)  # fmt: skip
     handed = ok(tmp_path, "admin", "handover", "--admin-key", keys["admin"], "--owners", owners,
                 "--threshold", "2", "--deployment", deployment)  # fmt: skip
     assert handed["threshold"] == 2 and len(handed["owners"]) == 3
@@ -303,6 +368,30 @@ def test_owners_govern_from_their_own_machines(anvil_chain: Chain, tmp_path: Pat
                          "--deployment", deployment)  # fmt: skip
     assert again.code == 1, again
     assert "nonce 0" in one_json(again.stdout)["error"]["message"]
+
+    # a breach HRSS published, corrected by two owners
+    registrar, verifier = (load_account(keys[n], unlock) for n in ("registrar", "verifier"))
+    commitment = Hash32(keccak256(b"a breach the court annulled"))
+    ledger.anchor(registrar, commitment)
+    for status in (Status.PROPOSED, Status.BREACHED):
+        ledger.record_outcome(verifier, commitment, status, Hash32(keccak256(b"notice")))
+    fix = tmp_path / "correct.json"
+    ok(tmp_path, "admin", "propose", "correct", "--department", HRSS, "--commitment",
+       "0x" + commitment.hex(), "--evidence", "0x" + RULING.hex(), "--out", fix,
+       "--deployment", deployment)  # fmt: skip
+    ok(tmp_path, "admin", "approve", fix, "--key", keys["b"])
+    refused = commitledger(tmp_path, "admin", "execute", fix, "--key", keys["registrar"],
+                           "--deployment", deployment)  # fmt: skip
+    assert refused.code == 1, refused
+    assert ledger.status_of(HRSS_ID, commitment).status == Status.BREACHED
+    ok(tmp_path, "admin", "approve", fix, "--key", keys["c"])
+    corrected = ok(tmp_path, "admin", "execute", fix, "--key", keys["registrar"],
+                   "--deployment", deployment)  # fmt: skip
+    assert corrected["action"]["function"] == "correctBreach"
+    assert corrected["action"]["department_code"] == HRSS
+    assert corrected["nonce"] == 1
+    assert ledger.status_of(HRSS_ID, commitment).status == Status.CORRECTED
+    assert ledger.open_breaches() == 0
 
 
 def test_an_altered_proposal_is_refused(anvil_chain: Chain, tmp_path: Path) -> None:

@@ -173,6 +173,12 @@ def test_admin_calls_decode_to_what_they_encode() -> None:
         AdminCall("grantDepartmentRole", "verifier", account, bytes(department_id("BJ-HRSS"))),
         AdminCall("grantRole", "admin", account),
         AdminCall("revokeRole", "registrar", account),
+        AdminCall(
+            "correctBreach",
+            department=bytes(department_id("BJ-SAMR")),
+            commitment=keccak256(b"a commitment"),
+            evidence=keccak256(b"a ruling"),
+        ),
     ):
         assert decode_admin_call(call.data()) == call
 
@@ -194,12 +200,19 @@ def test_other_call_data_are_not_admin_acts(data: bytes, message: str) -> None:
 
 def test_admin_call_checks_its_parts() -> None:
     account = Account.create().address
-    with pytest.raises(SafeError, match="department goes with"):
-        AdminCall("grantRole", "verifier", account, bytes(32))
+    hrss = bytes(department_id("BJ-HRSS"))
+    with pytest.raises(SafeError, match="department is not one of them"):
+        AdminCall("grantRole", "verifier", account, hrss)
     with pytest.raises(SafeError, match="registrar or verifier"):
-        AdminCall("grantDepartmentRole", "admin", account, bytes(department_id("BJ-HRSS")))
+        AdminCall("grantDepartmentRole", "admin", account, hrss)
     with pytest.raises(SafeError, match="not one of"):
         AdminCall("grantRole", "owner", account)  # type: ignore[arg-type]
+    with pytest.raises(SafeError, match="evidence is missing"):
+        AdminCall("correctBreach", department=hrss, commitment=keccak256(b"c"))
+    with pytest.raises(SafeError, match="commitment must not be zero"):
+        AdminCall("correctBreach", department=hrss, commitment=bytes(32), evidence=hrss)
+    with pytest.raises(SafeError, match="role is not one of them"):
+        AdminCall("correctBreach", "admin", department=hrss, commitment=hrss, evidence=hrss)
 
 
 def test_proposal_round_trip_and_alterations(tmp_path: Path) -> None:
