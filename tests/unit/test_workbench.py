@@ -287,6 +287,7 @@ def test_the_commitment_page_shows_its_file_to_its_department_only(world: Servic
     page = world.client.get(f"/workbench/commitments/{hex32(digest)}")
     assert page.status_code == 200, page.text
     assert hex32(digest) in page.text and "Deadlines" in page.text
+    assert "History" in page.text and "Received" in page.text
     world.client.cookies.clear()
     sign_in(world, MARKET, "registrar")
     assert world.client.get(f"/workbench/commitments/{hex32(digest)}").status_code == 403
@@ -446,6 +447,8 @@ def test_a_verifier_confirms_or_dismisses_proposed_breaches_from_the_list(
     on = keyed.context.today()
     published = [r.commitment_hash for r in keyed.context.records.search_breaches(on).records]
     assert hex32(confirm) in published and hex32(dismiss) not in published
+    shown = keyed.client.get(f"/workbench/commitments/{hex32(confirm)}").text
+    assert "Breach record" in shown and "Notice of a proposed breach" in shown
     again = keyed.client.post(
         path.format(hex32(confirm)), data={"act": "confirm", "csrf": csrf, "reasons": "again"}
     )

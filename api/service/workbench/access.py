@@ -101,8 +101,11 @@ def refusal_page(
 
 
 def current_session(request: Request) -> WorkbenchSession | None:
-    """The cookie's live session, or None."""
-    return sessions_of(request).get(request.cookies.get(SESSION_COOKIE))
+    """The cookie's live session, or None (its department goes in the request's log line)."""
+    session = sessions_of(request).get(request.cookies.get(SESSION_COOKIE))
+    if session is not None:
+        request.state.department = session.principal.department
+    return session
 
 
 async def form_of(request: Request) -> dict[str, str]:
@@ -166,7 +169,8 @@ def needs_role(session: WorkbenchSession, role: str, what: str) -> None:
 def back_to(form: dict[str, str], fallback: str) -> str:
     """Where a form returns: its `back` field when it is a workbench page, else `fallback`."""
     back = form.get("back", "")
-    if back.startswith("/workbench/") and "//" not in back and "\\" not in back:
+    plain = back.isascii() and back.isprintable() and " " not in back
+    if plain and back.startswith("/workbench/") and "//" not in back and "\\" not in back:
         return back
     return fallback
 

@@ -136,6 +136,45 @@ def _deadlines(found: CommitmentFile, on: date) -> list[tuple[str, str, str]]:
     return sorted((when, what, "late" if when[:10] < today else "") for when, what, _ in items)
 
 
+def history(found: CommitmentFile) -> list[tuple[str, str]]:
+    """(when, what) of everything that happened to the commitment, oldest first: times in
+    Beijing time to the minute, days as days."""
+    stored = found.stored
+    events = [(beijing(stored.received_at), "收到承诺 / Received")]
+    batch = found.anchoring
+    if batch is not None and batch.anchored_at is not None:
+        events.append((beijing(batch.anchored_at), f"上链锚定 / Anchored in batch {batch.id}"))
+    if found.decision is not None:
+        record = found.decision.record
+        events.append((beijing_dt(record.decided_at), f"审批决定 / Decided: {record.result}"))
+    v = found.verification
+    if v is not None and v.recorded_at is not None:
+        events.append((beijing(v.recorded_at), f"核查结果 / Verification: {v.state}"))
+    events += [
+        (t.done_on.isoformat(), f"核查任务 / Check {t.key}: {t.result}")
+        for t in found.tasks
+        if t.done_on is not None
+    ]
+    notice = found.notice
+    if notice is not None:
+        events.append(
+            (notice.issued_on.isoformat(), "拟认定失信告知 / Notice of a proposed breach")
+        )
+        if notice.decided_on is not None:
+            events.append(
+                (notice.decided_on.isoformat(), f"告知结论 / Notice closed: {notice.state}")
+            )
+    for b in found.breaches:
+        events.append((b.decision_date.isoformat(), f"失信记录 / Breach record {b.id}"))
+        if b.repaired_on is not None:
+            events.append((b.repaired_on.isoformat(), f"信用修复 / Repaired {b.id}"))
+    for a in found.appeals:
+        events.append((a.filed_on.isoformat(), f"{a.kind} / {a.kind} {a.id}: filed"))
+        if a.decided_on is not None:
+            events.append((a.decided_on.isoformat(), f"{a.kind} / {a.kind} {a.id}: {a.state}"))
+    return sorted(events, key=lambda event: event[0])
+
+
 def render_commitment_body(found: CommitmentFile, on: date) -> str:
     """The page's body (HTML)."""
     stored = found.stored
@@ -201,9 +240,14 @@ def render_commitment_body(found: CommitmentFile, on: date) -> str:
             for b in found.breaches
         ],
     )
+    events = table(
+        ["时间 / When", "经过 / What"],
+        [("", [e(when), label(what)]) for when, what in history(found)],
+    )
     return (
         _dl(facts)
         + f"<h2>{label('期限 / Deadlines')}</h2>{deadlines}"
+        + f"<h2>{label('经过 / History')}</h2>{events}"
         + f"<h2>{label('审批决定 / Decision')}</h2>{_decision(found)}"
         + f"<h2>{label('核查与证据 / Verification and evidence')}</h2>{_verification(found)}"
         + f"<h2>{label('核查任务 / Checks')}</h2>{tasks}"

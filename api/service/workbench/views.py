@@ -5,6 +5,7 @@ on none)."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
@@ -80,7 +81,8 @@ def list_page(
                 limit=50,
                 today=context.today(),
             )
-            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            kept = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "done"])
+            back = request.url.path + (f"?{kept}" if kept else "")
             body = render_list_body(
                 found,
                 csrf=session.csrf_token,
