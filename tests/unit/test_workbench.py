@@ -530,3 +530,17 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
         assert response.status_code == 403, (address, response.text)
         assert "CSRF" in response.text
     assert snapshot(world) == before
+
+
+def test_a_list_downloads_as_the_apis_csv(world: ServiceWorld) -> None:
+    from ledger import hex32
+
+    digest = world.submit(world.signed())
+    sign_in(world)
+    page = world.client.get("/workbench/lists/awaiting-decision")
+    assert "format=csv" in page.text
+    download = world.client.get("/workbench/lists/awaiting-decision", params={"format": "csv"})
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("text/csv")
+    assert download.content.startswith("\ufeff".encode())  # Excel reads it as UTF-8
+    assert hex32(digest) in download.text and download.text.count("\r\n") == 2

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from api.service.deps import ContextDep
-from api.service.record_page import bilingual, e
-from api.service.workbench.access import PageRefusedError, html, refusal_page
+from api.service.record_page import bilingual, e, label
+from api.service.workbench.access import NO_STORE, PageRefusedError, html, refusal_page
 from api.service.workbench.commitment import commitment_file, render_commitment_body
 from api.service.workbench.figures import charts_body, compare_body, period_form
 from api.service.workbench.layout import page
@@ -23,7 +23,7 @@ from api.service.workbench.sessions import WorkbenchSession
 from api.service.workbench.today import work_lists
 from ledger import InvalidHashError, hex32, to_hash32
 from verifier import RecordsError, default_catalog
-from verifier.records import WORK_LISTS, StatsQuery, WorkListError
+from verifier.records import MAX_WORK_PAGE, WORK_LISTS, StatsQuery, WorkListError, WorkPage
 
 router = APIRouter(include_in_schema=False)
 DepartmentQuery = Annotated[str | None, Query(max_length=64, pattern=r"^([A-Z][A-Z0-9-]*)?$")]
@@ -59,8 +59,10 @@ def list_page(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     department: DepartmentQuery = None,
     done: DoneQuery = None,
+    format: Literal["html", "csv"] = "html",
 ) -> Response:
-    """One work list: filters, rows with their time left or how late, the forms that act."""
+    """One work list: filters, rows with their time left or how late, the forms that act;
+    `format=csv`: the page (up to 500 rows) as the API's CSV."""
     session = signed_in(request)
     if not isinstance(session, WorkbenchSession):
         return session
@@ -78,12 +80,18 @@ def list_page(
                 matter=matter or None,
                 late=late,
                 offset=offset,
-                limit=50,
+                limit=MAX_WORK_PAGE if format == "csv" else 50,
                 today=context.today(),
             )
-            kept = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "done"])
-            back = request.url.path + (f"?{kept}" if kept else "")
-            body = render_list_body(
+            if format == "csv":
+                return _csv(found, name, reading)
+            query = [(k, v) for k, v in request.query_params.multi_items() if k != "done"]
+            back = request.url.path + (f"?{urlencode(query)}" if query else "")
+            download = urlencode([*query, ("format", "csv")])
+            body = (
+                f'<p><a href="{e(path)}?{e(download)}">{label("下载 CSV / Download CSV")}</a></p>'
+            )
+            body += render_list_body(
                 found,
                 csrf=session.csrf_token,
                 role=session.principal.role,
@@ -105,6 +113,17 @@ def list_page(
             csrf=session.csrf_token,
             message=message_of(done),
         )
+    )
+
+
+def _csv(found: WorkPage, name: str, department: str) -> Response:
+    return Response(
+        found.to_csv(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            **NO_STORE,
+            "Content-Disposition": f'attachment; filename="worklist-{name}-{department}.csv"',
+        },
     )
 
 
