@@ -190,10 +190,11 @@ def new_key(kind: KeyKind, path: Path, unlock: KeyUnlock | None = None) -> dict[
     }
 
 
-def encrypt_in_place(path: Path, unlock: KeyUnlock) -> dict[str, Any]:
+def encrypt_in_place(path: Path, unlock: KeyUnlock, *, write: bool = True) -> dict[str, Any]:
     """Encrypt a clear account or PEM key file where it is (the clear bytes replaced at
     once); a file encrypted already is left as it is. Its public facts, `changed` saying
-    whether it was encrypted now."""
+    whether it was (`write` False: would be) encrypted now; KeyFileError for a file that is
+    not a key."""
     if unlock.passphrase is None:
         raise KeyFileError(f"cannot encrypt {path}: no passphrase; {GIVE_PASSPHRASE}")
     raw = _read(path)
@@ -202,7 +203,8 @@ def encrypt_in_place(path: Path, unlock: KeyUnlock) -> dict[str, Any]:
         if b"ENCRYPTED PRIVATE KEY" in raw:
             return {**facts, "kind": "pem", "changed": False}
         key = _clear_pem(path, raw)
-        _replace_secret(path, pem_bytes(key, unlock))
+        if write:
+            _replace_secret(path, pem_bytes(key, unlock))
         return {
             **facts,
             "kind": "pem",
@@ -213,7 +215,8 @@ def encrypt_in_place(path: Path, unlock: KeyUnlock) -> dict[str, Any]:
     if _is_keystore(body):
         return {**facts, "kind": "ethereum", "address": _address(body), "changed": False}
     account = _clear_account(path, body)
-    _replace_secret(path, keystore_bytes(account, unlock))
+    if write:
+        _replace_secret(path, keystore_bytes(account, unlock))
     return {**facts, "kind": "ethereum", "address": account.address, "changed": True}
 
 

@@ -96,9 +96,23 @@ def config_show(
     stdout.print(table)
 
 
-def init(data_dir: DataDirOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+def init(
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--passphrase-file",
+            help="Encrypt the department keys with the passphrase this file holds (or "
+            "COMMITLEDGER_KEY_PASSPHRASE); without one they are made in clear, which "
+            "`serve` refuses outside --demo.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Make a data directory ready to serve: the directory (0700), the master key, every
-    catalog department's keys, a configuration file to edit, and first tokens."""
+    catalog department's keys (encrypted when a passphrase is given), a configuration file
+    to edit, and first tokens."""
     from api.keyfiles import new_key
     from api.service import KEY_FILES, OPERATOR, DepartmentKeys, Settings, TokenStore, key_unlock
     from ledger import Store
@@ -107,7 +121,9 @@ def init(data_dir: DataDirOpt = None, config: ConfigOpt = None, as_json: JsonOpt
     made: list[str] = []
     tokens: list[dict[str, str]] = []
     with reporting_errors(as_json):
-        settings = Settings.load({"data_dir": data_dir}, config=config)
+        flags = {"data_dir": data_dir, "key_passphrase_file": passphrase_file}
+        settings = Settings.load(flags, config=config)
+        unlock = key_unlock(settings)
         folder = settings.data_dir
         if not folder.exists():
             folder.mkdir(mode=0o700, parents=True)
@@ -120,7 +136,7 @@ def init(data_dir: DataDirOpt = None, config: ConfigOpt = None, as_json: JsonOpt
         keys = DepartmentKeys(  # every department's, whichever one an instance serves
             settings.resolved_keys_dir,
             default_catalog().departments(),
-            unlock=key_unlock(settings),
+            unlock=unlock,
         )
         settings.resolved_keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for department in sorted(keys.departments):
@@ -147,6 +163,8 @@ def init(data_dir: DataDirOpt = None, config: ConfigOpt = None, as_json: JsonOpt
         finally:
             store.close()
     steps = next_steps(folder, data_dir is not None)
+    if unlock.passphrase is None:
+        steps.insert(0, clear_keys_step(settings.resolved_keys_dir))
     if as_json:
         emit_json(
             {"ok": True, "data_dir": str(folder), "made": made, "tokens": tokens, "next": steps}
@@ -167,6 +185,15 @@ def init(data_dir: DataDirOpt = None, config: ConfigOpt = None, as_json: JsonOpt
     stdout.print("next:", markup=False)
     for step in steps:
         stdout.print(f"  {step}", markup=False)
+
+
+def clear_keys_step(keys_dir: Path) -> str:
+    """What to do with keys made without a passphrase: encrypt them before serving."""
+    return (
+        f"the keys in {keys_dir} are in clear (no passphrase given): `serve` refuses them "
+        "outside --demo; encrypt them: COMMITLEDGER_KEY_PASSPHRASE_FILE=<file> commitledger "
+        f"keys encrypt {keys_dir}/*/*, then serve with --passphrase-file <file>"
+    )
 
 
 def next_steps(folder: Path, named: bool) -> list[str]:

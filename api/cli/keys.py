@@ -83,6 +83,8 @@ def keys_encrypt(
     done = []
     with reporting_errors(as_json):
         unlock = KeyUnlock.from_env(passphrase_file=passphrase_file)
+        for path in files:  # every file checked first: one that is no key changes nothing
+            encrypt_in_place(path, unlock, write=False)
         for path in files:
             done.append(encrypt_in_place(path, unlock))
     if as_json:

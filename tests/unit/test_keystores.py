@@ -375,3 +375,22 @@ def test_a_public_instance_without_keys_serves_public_routes_only(
     result = serve(tmp_path)
     assert result.exit_code == 0, result.output
     assert "every department: no department keys, public routes only" in result.stderr
+
+
+def test_init_without_a_passphrase_says_its_clear_keys_need_encrypting(tmp_path: Path) -> None:
+    result = cli("init", "--data-dir", tmp_path / "d", "--json")
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.stdout)["next"]
+    assert "are in clear" in steps[0] and "commitledger keys encrypt" in steps[0]
+    with pytest.raises(KeyFileError, match="clear key file"):
+        load_account(tmp_path / "d" / "keys" / HRSS / "registrar.json", KeyUnlock(PASSPHRASE))
+
+
+def test_keys_encrypt_changes_nothing_when_one_file_is_no_key(tmp_path: Path) -> None:
+    write_account(tmp_path / "registrar.json", Account.create())
+    (tmp_path / "notes.json").write_text('{"hello": "world"}')
+    before = (tmp_path / "registrar.json").read_bytes()
+    files = (tmp_path / "registrar.json", tmp_path / "notes.json")
+    result = cli("keys", "encrypt", *files, env={PASSPHRASE_ENV: PASSPHRASE})
+    assert result.exit_code == 2 and "notes.json is not an account key file" in result.stderr
+    assert (tmp_path / "registrar.json").read_bytes() == before
