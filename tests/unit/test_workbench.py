@@ -544,3 +544,23 @@ def test_a_list_downloads_as_the_apis_csv(world: ServiceWorld) -> None:
     assert download.headers["content-type"].startswith("text/csv")
     assert download.content.startswith("\ufeff".encode())  # Excel reads it as UTF-8
     assert hex32(digest) in download.text and download.text.count("\r\n") == 2
+
+
+def test_sessions_on_sqlite_and_postgresql(store_url: str) -> None:
+    from api.service.tokens import TokenStore, token_hash
+
+    store = Store(store_url)
+    try:
+        tokens = TokenStore(store)
+        issued = tokens.issue(HRSS, "verifier")
+        sessions = WorkbenchSessions(store)
+        first = sessions.open(issued.principal, token_hash(issued.token))
+        second = WorkbenchSessions(store).open(issued.principal, token_hash(issued.token))
+        found = sessions.get(first)
+        assert found is not None and found.principal.role == "verifier"
+        assert sessions.close(first) and sessions.get(first) is None
+        assert sessions.get(second) is not None
+        tokens.revoke(issued.token)
+        assert sessions.get(second) is None  # the token's sessions end with it
+    finally:
+        store.close()
