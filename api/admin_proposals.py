@@ -55,12 +55,7 @@ class Proposal:
 
     def to_json_obj(self, describe: dict[str, Any] | None = None) -> dict[str, Any]:
         """The file's JSON form; `describe` adds readable words on the act (not trusted)."""
-        action = self.action
-        shown: dict[str, Any] = {"function": action.function}
-        for name in ("role", "account", "department", "commitment", "evidence"):
-            value = getattr(action, name)
-            if value is not None:
-                shown[name] = "0x" + value.hex() if isinstance(value, bytes) else value
+        shown = action_json(self.action)
         return {
             "schema": SCHEMA,
             "chain_id": self.tx.chain_id,
@@ -78,6 +73,16 @@ class Proposal:
                 {"owner": s.owner, "signature": "0x" + s.signature.hex()} for s in self.signatures
             ],
         }
+
+
+def action_json(call: AdminCall) -> dict[str, Any]:
+    """An admin act in JSON: its function and the arguments it takes (hashes as 0x-hex)."""
+    shown: dict[str, Any] = {"function": call.function}
+    for name in ("role", "account", "department", "commitment", "evidence"):
+        value = getattr(call, name)
+        if value is not None:
+            shown[name] = "0x" + value.hex() if isinstance(value, bytes) else value
+    return shown
 
 
 def new_proposal(safe: str, chain_id: int, ledger: str, call: AdminCall, nonce: int) -> Proposal:

@@ -38,7 +38,7 @@ MAX_OWNERS_GIVEN = 50
 
 
 def register(app: typer.Typer) -> None:
-    """Add `admin handover|propose|approve|execute|show` to the command line."""
+    """Add `admin handover|propose|approve|execute|show|history` to the command line."""
     admin_app = typer.Typer(
         help="The contract's admin as a multi-signature Safe: owners act M of N.",
         no_args_is_help=True,
@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
     admin_app.command("approve")(admin_approve)
     admin_app.command("execute")(admin_execute)
     admin_app.command("show")(admin_show)
+    admin_app.command("history")(admin_history)
     app.add_typer(admin_app, name="admin")
 
 
@@ -315,6 +316,60 @@ def _the_safe(
     return safe
 
 
+# ---------------------------------------------------------------------- history
+
+
+def admin_history(
+    from_block: Annotated[
+        int | None,
+        typer.Option("--from-block", min=0, help="First block (default: the deployment's)."),
+    ] = None,
+    deployment: DeploymentOpt = DEFAULT_DEPLOYMENT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every admin act the Safe executed, oldest first, with the owners who approved it,
+    read from the chain alone (SafeL2's events); acts that are not the ledger's are named
+    by their target only."""
+    from api.files import read_deployment
+    from ledger import SafeAdmin, SafeError, decode_admin_call
+
+    with reporting_errors(as_json):
+        record = read_deployment(cli_store.in_data_dir(deployment))
+        ledger = _ledger(record)
+        safe = SafeAdmin(ledger.chain, _admin_safe(record, as_json))
+        start = from_block if from_block is not None else int(record.get("deployed_at_block", 0))
+        acts: list[dict[str, Any]] = []
+        for execution in safe.executions(from_block=start):
+            act: dict[str, Any] = {"to": execution.tx.to}
+            if execution.tx.to == ledger.address:
+                try:
+                    call = decode_admin_call(execution.tx.data)
+                    act = _action_json(call)
+                except SafeError:
+                    pass
+            acts.append(
+                {
+                    "transaction": "0x" + execution.transaction.hex(),
+                    "block": execution.block_number,
+                    "nonce": execution.tx.nonce,
+                    "safe_tx_hash": "0x" + execution.tx.hash().hex(),
+                    "action": act,
+                    "approved_by": list(execution.approvers),
+                }
+            )
+    if as_json:
+        emit_json({"ok": True, "safe": safe.address, "executed": acts})
+        return
+    for act in acts:
+        words = " ".join(f"{k}={v}" for k, v in act["action"].items())
+        stdout.print(
+            f"block {act['block']} nonce {act['nonce']}: {words}; approved by "
+            f"{', '.join(act['approved_by'])} ({act['transaction']})",
+            markup=False,
+        )
+    stdout.print(f"{len(acts)} admin acts executed by Safe {safe.address}", markup=False)
+
+
 # ---------------------------------------------------------------------- shared
 
 
@@ -344,6 +399,12 @@ def _describe(call: AdminCall) -> dict[str, Any]:
 
     code = department_codes(default_catalog().departments()).get(call.department)
     return {} if code is None else {"department_code": code}
+
+
+def _action_json(call: AdminCall) -> dict[str, Any]:
+    from api.admin_proposals import action_json
+
+    return {**action_json(call), **_describe(call)}
 
 
 def _proposal_json(proposal: Proposal) -> dict[str, Any]:

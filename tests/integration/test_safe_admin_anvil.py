@@ -393,6 +393,18 @@ def test_owners_govern_from_their_own_machines(anvil_chain: Chain, tmp_path: Pat
     assert ledger.status_of(HRSS_ID, commitment).status == Status.CORRECTED
     assert ledger.open_breaches() == 0
 
+    # who approved each act, from the chain alone
+    history = ok(tmp_path, "admin", "history", "--deployment", deployment)["executed"]
+    assert [act["action"]["function"] for act in history] == [
+        "grantDepartmentRole",
+        "correctBreach",
+    ]
+    assert history[1]["transaction"] == corrected["transaction"]
+    assert history[1]["action"]["department_code"] == HRSS
+    assert history[1]["action"]["commitment"] == "0x" + commitment.hex()
+    assert sorted(history[1]["approved_by"]) == sorted(facts[n]["address"] for n in ("b", "c"))
+    assert sorted(history[0]["approved_by"]) == sorted(facts[n]["address"] for n in ("a", "c"))
+
 
 def test_an_altered_proposal_is_refused(anvil_chain: Chain, tmp_path: Path) -> None:
     owner = tmp_path / "owner.json"
