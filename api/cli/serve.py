@@ -104,6 +104,11 @@ def serve(
 
     if not _loopback(host):
         fail(f"{host!r}: {LOOPBACK_ONLY}", as_json=False)
+    if demo and department is not None:
+        fail(
+            "--demo runs one instance holding every department's keys: drop --department",
+            as_json=False,
+        )
     given = {
         "chain": chain,
         "data_dir": data_dir,

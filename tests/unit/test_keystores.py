@@ -394,3 +394,11 @@ def test_keys_encrypt_changes_nothing_when_one_file_is_no_key(tmp_path: Path) ->
     result = cli("keys", "encrypt", *files, env={PASSPHRASE_ENV: PASSPHRASE})
     assert result.exit_code == 2 and "notes.json is not an account key file" in result.stderr
     assert (tmp_path / "registrar.json").read_bytes() == before
+
+
+def test_serve_demo_is_not_a_department_instance(
+    tmp_path: Path, uvicorn_calls: list[dict[str, Any]]
+) -> None:
+    result = serve(tmp_path, "--demo", "--department", HRSS)
+    assert result.exit_code == 2 and "drop --department" in result.stderr
+    assert uvicorn_calls == [] and not (tmp_path / "keys").exists()
