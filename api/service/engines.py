@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from api.errors import MissingKeyError
+from api.keyfiles import KeyFileError
 from api.service.context import ServiceContext
 from api.service.keys import AccountRole
 from api.service.problems import (
@@ -136,7 +137,7 @@ def _acting_for(
             if keys.has(department, "registrar")
             else None,
         )
-    except MissingKeyError as exc:
+    except (MissingKeyError, KeyFileError) as exc:  # names the file and what to do, no secret
         raise ProblemError(KEY_MISSING, str(exc)) from None
     except (InvalidDocumentError, SignatureError):
         raise ProblemError(

@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 from pydantic import SecretStr
 from support.deployment import HRSS, MARKET, Deployment
 from support.service_keys import write_account
-from support.service_world import assert_problem, open_service, post_signed
+from support.service_world import anchored, assert_problem, open_service, post_signed
 from typer.testing import CliRunner, Result
 
 from api.cli import app
@@ -34,7 +34,7 @@ from api.keyfiles import (
     pem_bytes,
 )
 from api.service import DepartmentKeys, Settings, key_unlock
-from ledger import SigningKey
+from ledger import SigningKey, hex32
 
 PASSPHRASE = "correct horse battery staple"
 CHEAP = KeyUnlock(PASSPHRASE, scrypt_n=2**4)  # keys the tests make: scrypt at n=2**18 takes ~1 s
@@ -261,6 +261,27 @@ def test_a_department_instance_refuses_another_departments_writes(
         assert own.status_code in (200, 201, 202), own.text
         assert world.store.status().pending == 1
         assert world.context.keys.registrars() == {HRSS: d.registrar}
+    finally:
+        world.context.close()
+
+
+def test_a_key_opened_on_first_use_with_a_wrong_passphrase_is_a_503_naming_it(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    d = embedded_deployment
+    write_keystore(tmp_path / "keys" / HRSS / "verifier.json", d.verifier)
+    write_report_key(tmp_path / "keys" / HRSS / "report.pem")
+    world = open_service(tmp_path, d, key_passphrase="a guess")
+    try:
+        [(digest, _)] = anchored(world)
+        response = world.client.post(
+            f"/v1/verifications/{hex32(digest)}/decision",
+            json={"outcome": "needs_manual", "note": "on-site check at the premises"},
+            headers=world.auth(HRSS, "verifier"),
+        )
+        problem = assert_problem(response, 503, "key-missing")
+        assert "wrong passphrase" in problem["detail"]
+        assert f"{HRSS}/verifier.json" in problem["detail"] and "a guess" not in response.text
     finally:
         world.context.close()
 
