@@ -180,6 +180,22 @@ def test_a_clerk_signs_in_walks_today_and_decides_a_case(site: Site, shots: Path
         assert browser.find_element(By.TAG_NAME, "html").size["width"] <= 390 + 1
         _shoot(browser, shots / "charts-390.png")
 
+        # Signed out, the reform office's supervisor compares the departments.
+        sign_out = browser.find_element(By.CSS_SELECTOR, "header form button")
+        _click(browser, sign_out, 'input[name="token"]')
+        assert browser.current_url == site.url + "/workbench/sign-in"
+        browser.get(site.url + "/workbench/today")
+        assert browser.current_url == site.url + "/workbench/sign-in"  # the session is over
+        _at_width(browser, 1280)
+        supervisor = site.world.context.tokens.issue("SUPERVISOR", "supervisor").token
+        browser.find_element(By.NAME, "token").send_keys(supervisor)
+        _click(browser, browser.find_element(By.CSS_SELECTOR, "form button"), "#received-today")
+        assert "Decisions by department" in browser.find_element(By.TAG_NAME, "main").text
+        browser.find_element(By.CSS_SELECTOR, 'nav.main a[href="/workbench/compare"]').click()
+        assert HRSS in browser.find_element(By.TAG_NAME, "main").text
+        assert not browser.find_elements(By.CSS_SELECTOR, 'main form[method="post"]')
+        _shoot(browser, shots / "compare-1280.png")
+
     if os.environ.get(SCREENSHOTS_ENV) == "docs":
         DOCS.mkdir(exist_ok=True)
         for width in WIDTHS:

@@ -342,6 +342,8 @@ def test_a_supervisor_compares_departments_and_reads_any_list(world: ServiceWorl
     assert "department=BJ-HRSS" in picker.text
     assert world.client.get("/workbench/charts", params={"department": ""}).status_code == 200
     assert world.client.get("/workbench/tokens").status_code == 403
+    today = world.client.get("/workbench/today").text
+    assert "Decisions by department" in today and "department=BJ-SAMR&amp;late=true" in today
 
 
 def test_a_department_reads_no_other_departments_list(world: ServiceWorld) -> None:

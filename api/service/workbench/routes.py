@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.service.context import ServiceContext
 from api.service.deps import ContextDep
-from api.service.record_page import label
+from api.service.record_page import e, label
 from api.service.tokens import Role, TokenStore, token_hash
 from api.service.workbench.access import (
     COOKIE_PATH,
@@ -34,11 +34,17 @@ from api.service.workbench.access import (
     sessions_of,
     sign_in_limiter,
 )
-from api.service.workbench.layout import WORKBENCH_CSS
+from api.service.workbench.layout import WORKBENCH_CSS, table
 from api.service.workbench.lists import render_items
 from api.service.workbench.pages import DONE, render_sign_in, render_tasks, render_today
 from api.service.workbench.sessions import ABSOLUTE_S, WorkbenchSession
-from api.service.workbench.today import decisions_due, today_figures, work_lists
+from api.service.workbench.today import (
+    decisions_due,
+    late_by_department,
+    today_figures,
+    work_lists,
+)
+from verifier import default_catalog
 from verifier.records import TaskRecords
 
 router = APIRouter(include_in_schema=False)
@@ -169,6 +175,8 @@ def today_page(request: Request, context: ContextDep, done: DoneQuery = None) ->
             + f'<h2 id="due">{label("今日到期的决定 / Decisions due today")} {due.total}</h2>'
             + render_items(due, csrf=csrf, role=role, back="/workbench/today")
         )
+    else:
+        decisions = _supervisor_today(context, day)
     return html(
         render_today(
             figures,
@@ -177,6 +185,26 @@ def today_page(request: Request, context: ContextDep, done: DoneQuery = None) ->
             decisions=decisions,
             message=message_of(done),
         )
+    )
+
+
+def _supervisor_today(context: ServiceContext, day: date) -> str:
+    """Every department's late and awaited decisions, each linked to its list."""
+    lists = work_lists(context.store, context.hours)
+    rows = [
+        (
+            "late" if late else "",
+            [
+                f'<a href="/workbench/lists/awaiting-decision?department={e(code)}">{e(code)}</a>',
+                f'<a href="/workbench/lists/awaiting-decision?department={e(code)}&amp;late=true">'
+                f"{late}</a>",
+                e(awaited),
+            ],
+        )
+        for code, late, awaited in late_by_department(lists, default_catalog().departments(), day)
+    ]
+    return f"<h2>{label('各部门审批决定 / Decisions by department')}</h2>" + table(
+        ["部门 / Department", "已超时 / Late", "待决定 / Awaited"], rows
     )
 
 

@@ -4,6 +4,7 @@ day), the decisions due today and those already late, the checks due by today.""
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -97,3 +98,16 @@ def decisions_due(lists: WorkLists, department: str, day: date) -> tuple[WorkPag
     late = lists.page("awaiting-decision", department, late=True, limit=50, today=day)
     due = lists.page("awaiting-decision", department, since=day, until=day, limit=50, today=day)
     return late, due
+
+
+def late_by_department(
+    lists: WorkLists, departments: Sequence[str], day: date
+) -> list[tuple[str, int, int]]:
+    """(department, decisions already late, decisions awaited) for each of `departments`:
+    the reform office's first look."""
+    found = []
+    for department in departments:
+        late = lists.page("awaiting-decision", department, late=True, limit=1, today=day)
+        awaited = lists.page("awaiting-decision", department, limit=1, today=day)
+        found.append((department, late.total, awaited.total))
+    return found
