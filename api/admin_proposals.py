@@ -10,12 +10,15 @@ the owner it names.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ledger import (
     AdminCall,
+    Execution,
     InvalidDocumentError,
     OwnerSignature,
     SafeError,
@@ -83,6 +86,42 @@ def action_json(call: AdminCall) -> dict[str, Any]:
         if value is not None:
             shown[name] = "0x" + value.hex() if isinstance(value, bytes) else value
     return shown
+
+
+def described(call: AdminCall) -> dict[str, Any]:
+    """`action_json` with readable words: the department's code where the catalog knows it."""
+    shown = action_json(call)
+    if call.department is not None:
+        from verifier import default_catalog
+        from verifier.feed import department_codes
+
+        code = department_codes(default_catalog().departments()).get(call.department)
+        if code is not None:
+            shown["department_code"] = code
+    return shown
+
+
+def executed_acts(executions: Iterable[Execution], ledger: str) -> list[dict[str, Any]]:
+    """The Safe's executed transactions as JSON, oldest first: each act decoded when it is
+    one of the ledger's (else only its target), with the owners whose approvals counted."""
+    acts = []
+    for execution in executions:
+        act: dict[str, Any] = {"to": execution.tx.to}
+        if execution.tx.to == ledger:
+            # a call of the ledger that is no admin act is shown by its target only
+            with suppress(SafeError):
+                act = described(decode_admin_call(execution.tx.data))
+        acts.append(
+            {
+                "transaction": "0x" + execution.transaction.hex(),
+                "block": execution.block_number,
+                "nonce": execution.tx.nonce,
+                "safe_tx_hash": "0x" + execution.tx.hash().hex(),
+                "action": act,
+                "approved_by": list(execution.approvers),
+            }
+        )
+    return acts
 
 
 def new_proposal(safe: str, chain_id: int, ledger: str, call: AdminCall, nonce: int) -> Proposal:

@@ -21,7 +21,7 @@ from api.output import EXIT_CHECK_FAILED, emit_json, fail, reporting_errors, std
 
 if TYPE_CHECKING:
     from api.admin_proposals import Proposal
-    from ledger import AdminCall, LedgerContract, SafeAdmin
+    from ledger import LedgerContract, SafeAdmin
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 DeploymentOpt = Annotated[
@@ -154,7 +154,7 @@ def admin_propose(
     """Write a proposal of one admin act for the Safe's owners to approve: bind an account
     to a department as registrar or verifier, grant or revoke a role, or correct a
     department's published or proposed breach."""
-    from api.admin_proposals import new_proposal, write_proposal
+    from api.admin_proposals import described, new_proposal, write_proposal
     from api.files import read_deployment
     from ledger import AdminCall, InvalidHashError, SafeAdmin, SafeError, department_id, to_hash32
 
@@ -181,7 +181,7 @@ def admin_propose(
         proposal = new_proposal(
             safe_address, int(record["chain_id"]), str(record["contract"]), call, nonce
         )
-        write_proposal(out, proposal, _describe(call))
+        write_proposal(out, proposal, described(call))
     _report(proposal, out, as_json)
 
 
@@ -210,14 +210,14 @@ def admin_approve(
 ) -> None:
     """Approve a proposal with your owner key, on your own machine (no chain needed): the
     act is read from the call data and the hash recomputed before signing."""
-    from api.admin_proposals import approve, read_proposal, write_proposal
+    from api.admin_proposals import approve, described, read_proposal, write_proposal
     from api.keyfiles import load_account
 
     with reporting_errors(as_json):
         proposal = read_proposal(proposal_file)
         owner = load_account(key)
         approved = approve(proposal, owner, eth_sign=eth_sign)
-        write_proposal(proposal_file, approved, _describe(approved.action))
+        write_proposal(proposal_file, approved, described(approved.action))
     _report(approved, proposal_file, as_json)
 
 
@@ -330,33 +330,16 @@ def admin_history(
     """Every admin act the Safe executed, oldest first, with the owners who approved it,
     read from the chain alone (SafeL2's events); acts that are not the ledger's are named
     by their target only."""
+    from api.admin_proposals import executed_acts
     from api.files import read_deployment
-    from ledger import SafeAdmin, SafeError, decode_admin_call
+    from ledger import SafeAdmin
 
     with reporting_errors(as_json):
         record = read_deployment(cli_store.in_data_dir(deployment))
         ledger = _ledger(record)
         safe = SafeAdmin(ledger.chain, _admin_safe(record, as_json))
         start = from_block if from_block is not None else int(record.get("deployed_at_block", 0))
-        acts: list[dict[str, Any]] = []
-        for execution in safe.executions(from_block=start):
-            act: dict[str, Any] = {"to": execution.tx.to}
-            if execution.tx.to == ledger.address:
-                try:
-                    call = decode_admin_call(execution.tx.data)
-                    act = _action_json(call)
-                except SafeError:
-                    pass
-            acts.append(
-                {
-                    "transaction": "0x" + execution.transaction.hex(),
-                    "block": execution.block_number,
-                    "nonce": execution.tx.nonce,
-                    "safe_tx_hash": "0x" + execution.tx.hash().hex(),
-                    "action": act,
-                    "approved_by": list(execution.approvers),
-                }
-            )
+        acts = executed_acts(safe.executions(from_block=start), ledger.address)
     if as_json:
         emit_json({"ok": True, "safe": safe.address, "executed": acts})
         return
@@ -390,25 +373,10 @@ def _admin_safe(record: dict[str, Any], as_json: bool) -> str:
     return safe
 
 
-def _describe(call: AdminCall) -> dict[str, Any]:
-    """Readable words on the act: the department's code where the catalog knows its id."""
-    if call.department is None:
-        return {}
-    from verifier import default_catalog
-    from verifier.feed import department_codes
-
-    code = department_codes(default_catalog().departments()).get(call.department)
-    return {} if code is None else {"department_code": code}
-
-
-def _action_json(call: AdminCall) -> dict[str, Any]:
-    from api.admin_proposals import action_json
-
-    return {**action_json(call), **_describe(call)}
-
-
 def _proposal_json(proposal: Proposal) -> dict[str, Any]:
-    document = proposal.to_json_obj(_describe(proposal.action))
+    from api.admin_proposals import described
+
+    document = proposal.to_json_obj(described(proposal.action))
     return {
         "safe": document["safe"],
         "safe_tx_hash": document["safe_tx_hash"],

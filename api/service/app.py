@@ -22,6 +22,7 @@ from api.service.problems import ProblemDetails, install_problem_handlers
 from api.service.ratelimit import RateLimiter
 from api.service.routes import (
     actions,
+    admin_acts,
     appeals,
     applicant,
     audit,
@@ -108,6 +109,7 @@ def create_app(
     app.include_router(decisions.router)  # decisions on applications (issue 15)
     app.include_router(tokens.router)  # a department's own tokens (issue 15)
     app.include_router(stats.router)  # counts and rates: public, department, supervisor
+    app.include_router(admin_acts.router)  # the multi-signature admin's acts (issue 18)
     for router in (applicant.router, applicant.page, applicant.assets):
         app.include_router(router)
     app.include_router(workbench_router)  # the department workbench (issue 15)

@@ -21,6 +21,8 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from support.cli import one_json
+from support.deployment import Deployment
+from support.service_world import assert_problem, open_service
 
 from api.keyfiles import KeyUnlock, load_account, new_key
 from ledger import (
@@ -425,3 +427,44 @@ def test_an_altered_proposal_is_refused(anvil_chain: Chain, tmp_path: Path) -> N
     run = commitledger(tmp_path, "admin", "approve", path, "--key", owner)
     assert run.code == 2, run
     assert "safe_tx_hash does not match" in one_json(run.stdout)["error"]["message"]
+
+
+# ---------------------------------------------------------------------- the public route
+
+
+def test_the_public_sees_who_approved_a_correction(governed: Governed, tmp_path: Path) -> None:
+    url = governed.chain.url
+    assert url is not None
+    as_deployed = Deployment(
+        governed.chain, governed.ledger, governed.old_admin, governed.registrar,
+        governed.verifier, governed.sender, governed.sender, governed.sender,
+    )  # fmt: skip
+    world = open_service(tmp_path, as_deployed, rpc=url)
+    missing = assert_problem(world.client.get("/v1/admin/acts"), 404, "not-found")
+    assert "not a Safe" in missing["detail"]  # its admin is still one key
+    record = json.loads(world.settings.resolved_deployment_file.read_text())
+    record["admin_safe"] = governed.safe.address
+    world.settings.resolved_deployment_file.write_text(json.dumps(record))
+    assert world.client.get("/v1/admin/acts").json()["acts"] == []
+
+    first, second, _ = governed.owners
+    commitment = published_breach(governed, b"annulled in public")
+    tx = correction(governed, commitment)
+    executed = governed.safe.execute(
+        governed.sender, tx, [sign_safe_tx(second, tx), sign_safe_tx(first, tx)]
+    )
+    answer = world.client.get("/v1/admin/acts", params={"commitment": "0x" + commitment.hex()})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["safe"] == governed.safe.address
+    assert body["threshold"] == 2
+    [act] = body["acts"]
+    assert act["transaction"] == "0x" + executed.hex()
+    assert act["action"]["function"] == "correctBreach"
+    assert act["action"]["department_code"] == HRSS
+    assert act["action"]["evidence"] == "0x" + RULING.hex()
+    assert sorted(act["approved_by"]) == sorted([first.address, second.address])
+    other = world.client.get("/v1/admin/acts", params={"commitment": "0x" + "ab" * 32})
+    assert other.json()["acts"] == []
+    bad = world.client.get("/v1/admin/acts", params={"commitment": "0x1234"})
+    assert_problem(bad, 400, "invalid-hash")
