@@ -336,6 +336,12 @@ def main() -> int:
         "--service", type=int, default=1_000_000, help="breach records served, 0 skips"
     )
     parser.add_argument(
+        "--workbench",
+        type=int,
+        default=1_000_000,
+        help="commitments under the work lists and statistics, 0 skips",
+    )
+    parser.add_argument(
         "--startup", type=int, default=5, help="runs of each command's start-up, 0 skips"
     )
     args = parser.parse_args()
@@ -374,6 +380,11 @@ def main() -> int:
 
         say(f"[http] lookups and searches over {args.service} breach records ...")
         report["service"] = service_figures(args.service)
+    if args.workbench:
+        from bench_workbench import workbench_figures
+
+        say(f"[http] work-list pages and statistics over {args.workbench} commitments ...")
+        report["workbench"] = workbench_figures(args.workbench)
     if args.startup:
         from bench_startup import startup_figures
 

@@ -252,7 +252,23 @@ def _indexes_v1(connection: Connection) -> None:
         connection.exec_driver_sql(statement)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _indexes_v1}
+# v2: pages and counts of the two biggest lists read their index alone (covering): the
+# decisions awaited (a partial index, undecided rows only) and the overdue verifications.
+_COVERING_DDL = (
+    "CREATE INDEX IF NOT EXISTS worklist_undecided "
+    "ON commitments (department, received_at, channel, matter_code, hash, decided_at) "
+    "WHERE decided_at IS NULL",  # decided_at too: SQLite's planner then sees it covers
+    "CREATE INDEX IF NOT EXISTS worklist_verifications_overdue "
+    "ON verifications (department, overdue_flagged, state, due_on, matter_code)",
+)
+
+
+def _covering_v2(connection: Connection) -> None:
+    for statement in _COVERING_DDL:
+        connection.exec_driver_sql(statement)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _indexes_v1, 2: _covering_v2}
 
 
 def _iso_time(stamp: float) -> str:
