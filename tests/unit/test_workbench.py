@@ -566,3 +566,12 @@ def test_sessions_on_sqlite_and_postgresql(store_url: str) -> None:
         assert sessions.get(second) is None  # the token's sessions end with it
     finally:
         store.close()
+
+
+def test_signing_in_again_replaces_the_session(world: ServiceWorld) -> None:
+    sign_in(world)
+    first = world.client.cookies.get("commitledger_workbench")
+    world.client.post(SIGN_IN, data={"token": world.tokens[HRSS, "verifier"]})
+    assert world.client.cookies.get("commitledger_workbench") != first
+    assert WorkbenchSessions(world.store).get(first) is None
+    assert WorkbenchSessions(world.store).count() == 1

@@ -109,7 +109,9 @@ def _sign_in(context: ServiceContext, request: Request, token: str) -> str:
         raise PageRefusedError(
             401, "令牌无效、已吊销或已过期 / The token is unknown, revoked or expired"
         )
-    return sessions_of(request).open(principal, token_hash(token.strip()))
+    sessions = sessions_of(request)
+    sessions.close(request.cookies.get(SESSION_COOKIE))  # a sign-in replaces the one before
+    return sessions.open(principal, token_hash(token.strip()))
 
 
 @router.post("/workbench/sign-in")
