@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     )
     from verifier.records.breach_store import publication_conflict
     from verifier.records.chain_check import ChainCheckReport, Difference, check_chain
+    from verifier.records.decision_clock import DecisionClock, DecisionHours
     from verifier.records.facade import VerifierRecords
     from verifier.records.notices import (
         MAX_REASONS,
@@ -111,7 +112,6 @@ if TYPE_CHECKING:
         WORK_CSV_COLUMNS,
         WORK_LISTS,
         WORK_SORTS,
-        DecisionHours,
         WorkItem,
         WorkListError,
         WorkListName,
@@ -209,7 +209,8 @@ _SURFACE = {
     "WORK_CSV_COLUMNS": "verifier.records.worklists",
     "WORK_LISTS": "verifier.records.worklists",
     "WORK_SORTS": "verifier.records.worklists",
-    "DecisionHours": "verifier.records.worklists",
+    "DecisionClock": "verifier.records.decision_clock",
+    "DecisionHours": "verifier.records.decision_clock",
     "WorkItem": "verifier.records.worklists",
     "WorkListError": "verifier.records.worklists",
     "WorkListName": "verifier.records.worklists",
@@ -253,6 +254,7 @@ __all__ = [
     "ChainCheckReport",
     "ChainReconciler",
     "CountDifference",
+    "DecisionClock",
     "DecisionHours",
     "Delivery",
     "Difference",
