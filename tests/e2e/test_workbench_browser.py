@@ -38,24 +38,24 @@ class Site:
     url: str
     world: ServiceWorld
     fresh: list[Hash32]  # received now: decisions still in time
-    late: list[Hash32]  # received three days ago: late
+    late: list[Hash32]  # received a month ago: late
 
 
 @pytest.fixture
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The service on a free loopback port with six of the department's commitments awaiting
-    a decision, two of them received three days ago (late by now)."""
+    a decision, two of them received a month ago (late by now, holidays or not)."""
     require_browser()
     tmp_path = tmp_path_factory.mktemp("workbench")
     today = datetime.now(timezone(timedelta(hours=8))).date()
     world = open_service(tmp_path, deploy(Chain.embedded()), today=today)
     hashes = [world.submit(world.signed()) for _ in range(6)]
     late, fresh = hashes[:2], hashes[2:]
-    with world.store.engine.begin() as connection:  # received earlier: late by now
+    with world.store.engine.begin() as connection:  # a month ago: late by now, holidays or not
         connection.execute(
             update(commitments)
             .where(commitments.c.hash.in_(late))
-            .values(received_at=commitments.c.received_at - 3 * 86_400)
+            .values(received_at=commitments.c.received_at - 30 * 86_400)
         )
     try:
         with running(world.client.app) as url:

@@ -575,3 +575,38 @@ def test_signing_in_again_replaces_the_session(world: ServiceWorld) -> None:
     assert world.client.cookies.get("commitledger_workbench") != first
     assert WorkbenchSessions(world.store).get(first) is None
     assert WorkbenchSessions(world.store).count() == 1
+
+
+def test_the_workbench_shows_exactly_the_late_decisions(world: ServiceWorld) -> None:
+    from sqlalchemy import update
+
+    from ledger import commitments, hex32
+
+    hashes = [world.submit(world.signed()) for _ in range(4)]
+    early = hashes[:2]
+    with world.store.engine.begin() as connection:  # a month ago: late by now, holidays or not
+        connection.execute(
+            update(commitments)
+            .where(commitments.c.hash.in_(early))
+            .values(received_at=commitments.c.received_at - 30 * 86_400)
+        )
+    csrf = sign_in(world)
+    for digest in (early[0], hashes[2]):
+        response = world.client.post(
+            f"/workbench/commitments/{hex32(digest)}/decision",
+            data={"result": "approved", "csrf": csrf},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303, response.text
+    late_list = world.client.get("/workbench/lists/awaiting-decision", params={"late": "true"})
+    shown = set(re.findall(r'href="/workbench/commitments/(0x[0-9a-f]{64})"', late_list.text))
+    assert shown == {hex32(early[1])}  # the one still undecided and late
+    today = world.client.get("/workbench/today").text.split('id="due"')[0]
+    assert set(re.findall(r'href="/workbench/commitments/(0x[0-9a-f]{64})"', today)) == shown
+    assert "Late" in world.client.get(f"/workbench/commitments/{hex32(early[0])}").text
+    assert "In time" in world.client.get(f"/workbench/commitments/{hex32(hashes[2])}").text
+    charts = world.client.get("/workbench/charts", params={"period": "month"}).text
+    decisions = charts.split("Decisions within and past the half-day limit")[-1]
+    decisions = decisions.split("<tbody>")[1].split("</tbody>")[0]
+    cells = re.findall(r"<tr[^>]*>(.*?)</tr>", decisions)[-1]  # this month
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", cells)[1:4] == ["2", "1", "1"]
