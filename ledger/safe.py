@@ -31,6 +31,7 @@ from ledger.contract import LedgerContract
 from ledger.errors import ChainError, ContractRevertError, SafeError
 
 ZERO_ADDRESS = "0x" + "00" * 20
+SAFE_VERSION = "1.4.1"
 DEFAULT_ADMIN_ROLE = bytes(32)  # OpenZeppelin AccessControl's admin of every role
 # Safe 1.4.1's constants (Safe.sol): its EIP-712 domain has no name or version.
 DOMAIN_SEPARATOR_TYPEHASH = keccak256(b"EIP712Domain(uint256 chainId,address verifyingContract)")
@@ -296,21 +297,31 @@ class SafeAdmin:
 
     # ------------------------------------------------------------------ state
 
+    def _view(self, name: str, *args: Any) -> Any:
+        # An address that holds no Safe answers with nothing or garbage: say so, typed.
+        try:
+            return getattr(self._contract.functions, name)(*args).call()
+        except Exception as exc:
+            raise ChainError(
+                f"{self.address} did not answer {name}() as a Safe does "
+                f"({type(exc).__name__}): is it a Safe on this chain?"
+            ) from exc
+
     def owners(self) -> list[str]:
         """The Safe's owners (its linked-list order)."""
-        return [Web3.to_checksum_address(o) for o in self._contract.functions.getOwners().call()]
+        return [Web3.to_checksum_address(o) for o in self._view("getOwners")]
 
     def threshold(self) -> int:
         """How many owners must sign."""
-        return int(self._contract.functions.getThreshold().call())
+        return int(self._view("getThreshold"))
 
     def nonce(self) -> int:
         """The nonce the next executed Safe transaction must carry."""
-        return int(self._contract.functions.nonce().call())
+        return int(self._view("nonce"))
 
     def version(self) -> str:
         """The Safe's version string (1.4.1)."""
-        return str(self._contract.functions.VERSION().call())
+        return str(self._view("VERSION"))
 
     def transaction(self, to: str, data: bytes, *, nonce: int | None = None) -> SafeTx:
         """A plain call of `to` with `data` from this Safe, at its next nonce by default."""
@@ -320,8 +331,7 @@ class SafeAdmin:
 
     def transaction_hash_on_chain(self, tx: SafeTx) -> bytes:
         """The Safe's own `getTransactionHash` of `tx` (a view call): the independent check."""
-        call = self._contract.functions.getTransactionHash(*tx.exec_args(b"")[:9], tx.nonce)
-        return bytes(call.call())
+        return bytes(self._view("getTransactionHash", *tx.exec_args(b"")[:9], tx.nonce))
 
     def executions(self, from_block: int = 0, to_block: int | str = "latest") -> list[Execution]:
         """Every Safe transaction this Safe executed in the block range, read from SafeL2's
@@ -438,14 +448,16 @@ def hand_over_admin(ledger: LedgerContract, admin: LocalAccount, safe: SafeAdmin
     """Give the ledger's admin role to `safe` and renounce it for `admin`: afterwards only
     the Safe's owners, `threshold` of them together, can bind, grant or revoke.
 
-    Refuses (SafeError) a Safe on another chain, one with no owners, or an `admin` that does
-    not hold the role; the grant comes first, so a failure between the two steps leaves the
-    role with both rather than with nobody.
+    Refuses (SafeError) a Safe on another chain, an address that holds no set-up Safe 1.4.1,
+    or an `admin` that does not hold the role; the grant comes first, so a failure between the
+    two steps leaves the role with both rather than with nobody.
     """
     if safe.chain.chain_id != ledger.chain.chain_id:
         raise SafeError("the Safe is on another chain than the ledger")
-    if not safe.owners():
-        raise SafeError(f"{safe.address} is not a set-up Safe (it has no owners)")
+    if not safe.chain.code_at(safe.address):
+        raise SafeError(f"{safe.address} holds no contract: not a Safe")
+    if safe.version() != SAFE_VERSION or not safe.owners() or safe.threshold() < 1:
+        raise SafeError(f"{safe.address} is not a set-up Safe {SAFE_VERSION}")
     if not ledger.has_role(DEFAULT_ADMIN_ROLE, admin.address):
         raise SafeError(f"{admin.address} does not hold the ledger's admin role")
     for name, account in (("grantRole", safe.address), ("renounceRole", admin.address)):

@@ -31,11 +31,13 @@ from ledger import (
     VERIFIER_ROLE,
     AdminCall,
     Chain,
+    ChainError,
     ContractRevertError,
     Hash32,
     LedgerContract,
     OwnerSignature,
     SafeAdmin,
+    SafeError,
     SafeTx,
     Status,
     department_id,
@@ -468,3 +470,21 @@ def test_the_public_sees_who_approved_a_correction(governed: Governed, tmp_path:
     assert other.json()["acts"] == []
     bad = world.client.get("/v1/admin/acts", params={"commitment": "0x1234"})
     assert_problem(bad, 400, "invalid-hash")
+
+
+def test_the_role_goes_only_to_a_set_up_safe(anvil_chain: Chain) -> None:
+    admin, stranger = Account.create(), Account.create()
+    anvil_chain.fund(admin.address)
+    ledger = LedgerContract.deploy(anvil_chain, admin)
+    singleton, _factory = SafeAdmin.deploy_singleton(anvil_chain, admin)
+    for address, message in (
+        (stranger.address, "holds no contract"),  # a key, not a Safe
+        (ledger.address, "did not answer"),  # a contract, not a Safe
+        (singleton, "did not answer getOwners"),  # the singleton itself has no owners
+    ):
+        with pytest.raises((SafeError, ChainError), match=message):
+            hand_over_admin(ledger, admin, SafeAdmin(anvil_chain, address))
+    assert ledger.has_role(DEFAULT_ADMIN_ROLE, admin.address)
+    safe = SafeAdmin.deploy(anvil_chain, admin, [stranger.address], 1)
+    with pytest.raises(SafeError, match="does not hold the ledger's admin role"):
+        hand_over_admin(ledger, stranger, safe)
