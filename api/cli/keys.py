@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from api.cli.config import ConfigOpt, DataDirOpt
 from api.output import console, emit_json, fail, reporting_errors, stdout
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -26,9 +27,10 @@ KINDS = ("ed25519", "ecdsa-p256", "ethereum", "master")
 
 
 def register(keys_app: typer.Typer) -> None:
-    """Add `new` and `encrypt` to the `keys` group."""
+    """Add `new`, `encrypt` and `check` to the `keys` group."""
     keys_app.command("new")(keys_new)
     keys_app.command("encrypt")(keys_encrypt)
+    keys_app.command("check")(keys_check)
 
 
 def keys_new(
@@ -94,3 +96,44 @@ def keys_encrypt(
         what = "encrypted" if facts["changed"] else "encrypted already, left as it is"
         public = facts.get("address") or facts.get("public_key")
         stdout.print(f"{facts['path']}: {what}" + (f" ({public})" if public else ""), markup=False)
+
+
+def keys_check(
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+    department: Annotated[
+        str | None,
+        typer.Option("--department", help="Check this department's keys only, as its instance."),
+    ] = None,
+    passphrase_file: PassphraseFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open every department key `serve` would hold, as it does at start (a wrong passphrase
+    or a clear file is named; nothing is started): each key's public facts."""
+    from api.service import DepartmentKeys, Settings
+    from verifier import default_catalog
+
+    flags = {
+        "data_dir": data_dir,
+        "department": department,
+        "key_passphrase_file": passphrase_file,
+    }
+    with reporting_errors(as_json):
+        settings = Settings.load(flags, config=config)
+        keys = DepartmentKeys.from_settings(settings, default_catalog().departments())
+        opened = keys.unlock_all()
+    rows = []
+    for name in opened:
+        held, kind = name.split(" ")
+        public = (
+            keys.report_key(held).public_key_b64()
+            if kind == "report"
+            else keys.account(held, kind).address  # type: ignore[arg-type]  # registrar|verifier
+        )
+        rows.append({"department": held, "key": kind, "public": public})
+    if as_json:
+        emit_json({"ok": True, "keys_dir": str(settings.resolved_keys_dir), "keys": rows})
+        return
+    for row in rows:
+        stdout.print(f"{row['department']:<10} {row['key']:<9} {row['public']}", markup=False)
+    console.print(f"{len(rows)} keys opened in {settings.resolved_keys_dir}", markup=False)

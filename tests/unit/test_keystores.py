@@ -423,3 +423,21 @@ def test_serve_demo_is_not_a_department_instance(
     result = serve(tmp_path, "--demo", "--department", HRSS)
     assert result.exit_code == 2 and "drop --department" in result.stderr
     assert uvicorn_calls == [] and not (tmp_path / "keys").exists()
+
+
+def test_keys_check_opens_what_an_instance_would_hold(tmp_path: Path) -> None:
+    made = encrypted_department(tmp_path / "keys", HRSS)
+    encrypted_department(tmp_path / "keys", MARKET)
+    args = ("keys", "check", "--data-dir", tmp_path, "--department", HRSS, "--json")
+    result = cli(*args, env={PASSPHRASE_ENV: PASSPHRASE})
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["keys"]
+    assert [(r["department"], r["key"]) for r in rows] == [
+        (HRSS, "registrar"),
+        (HRSS, "verifier"),
+        (HRSS, "report"),
+    ]
+    assert rows[0]["public"] == made["registrar"].address
+    assert PASSPHRASE not in result.output
+    wrong = cli(*args, env={PASSPHRASE_ENV: "a guess"})
+    assert wrong.exit_code == 2 and "wrong passphrase" in wrong.stdout + wrong.stderr
