@@ -466,6 +466,8 @@ def test_the_public_sees_who_approved_a_correction(governed: Governed, tmp_path:
     assert act["action"]["department_code"] == HRSS
     assert act["action"]["evidence"] == "0x" + RULING.hex()
     assert sorted(act["approved_by"]) == sorted([first.address, second.address])
+    by_transaction = world.client.get("/v1/admin/acts", params={"transaction": act["transaction"]})
+    assert by_transaction.json()["acts"] == [act]
     other = world.client.get("/v1/admin/acts", params={"commitment": "0x" + "ab" * 32})
     assert other.json()["acts"] == []
     bad = world.client.get("/v1/admin/acts", params={"commitment": "0x1234"})

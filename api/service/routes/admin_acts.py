@@ -3,7 +3,8 @@
 Every binding, grant, revocation and correction the ledger's admin Safe executed, oldest
 first, each with the owners whose approvals the Safe checked, read from the chain alone
 (SafeL2's events), so anyone can see who corrected a breach (`?commitment=0x...` narrows
-it to one commitment's corrections). Public and rate limited like the lookup; only
+it to one commitment's corrections, `?transaction=0x...` to the act of the transaction a
+feed record names). Public and rate limited like the lookup; only
 institutional accounts and hashes, never personal data. 404 when the deployment has no
 admin Safe (its admin is still one key), 503 when the node does not answer.
 """
@@ -57,12 +58,20 @@ async def admin_acts(
         str | None,
         Query(max_length=66, description="Only the corrections of this commitment (0x...)."),
     ] = None,
+    transaction: Annotated[
+        str | None,
+        Query(
+            max_length=66,
+            description="Only the act of this transaction (0x...), as a feed record names it.",
+        ),
+    ] = None,
 ) -> AdminActs:
     """The admin Safe's executed acts, oldest first, each decoded (department, commitment,
     evidence) with the owners who approved it."""
     rate_limited(request, limiter)
-    if commitment is not None and not _HASH.fullmatch(commitment):
-        raise ProblemError(INVALID_HASH, "commitment must be 0x and 64 hex digits")
+    for name, value in (("commitment", commitment), ("transaction", transaction)):
+        if value is not None and not _HASH.fullmatch(value):
+            raise ProblemError(INVALID_HASH, f"{name} must be 0x and 64 hex digits")
     try:
         record = await run_in_threadpool(read_deployment, settings.resolved_deployment_file)
     except (OSError, InvalidDocumentError):
@@ -85,4 +94,7 @@ async def admin_acts(
     if commitment is not None:
         wanted = commitment.lower()
         found.acts = [a for a in found.acts if a["action"].get("commitment") == wanted]
+    if transaction is not None:
+        wanted = transaction.lower()
+        found.acts = [a for a in found.acts if a["transaction"] == wanted]
     return found
