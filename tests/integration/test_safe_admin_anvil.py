@@ -318,6 +318,17 @@ def test_owners_govern_from_their_own_machines(anvil_chain: Chain, tmp_path: Pat
     ok(tmp_path, "deploy", "--rpc", anvil_chain.url, "--admin-key", keys["admin"], "--fund",
        "--department", HRSS, "--registrar-key", keys["registrar"],
        "--verifier-key", keys["verifier"], "--out", deployment)  # fmt: skip
+    early = commitledger(tmp_path, "admin", "propose", "grant", "--role", "verifier",
+                         "--account", facts["a"]["address"], "--out", tmp_path / "early.json",
+                         "--deployment", deployment)  # fmt: skip
+    assert early.code == 2, early
+    assert "no admin Safe" in one_json(early.stdout)["error"]["message"]
+    assert not (tmp_path / "early.json").exists()
+    too_high = commitledger(tmp_path, "admin", "handover", "--admin-key", keys["admin"],
+                            "--owners", owners, "--threshold", "4",
+                            "--deployment", deployment)  # fmt: skip
+    assert too_high.code == 2, too_high
+    assert "threshold 4" in one_json(too_high.stdout)["error"]["message"]
     handed = ok(tmp_path, "admin", "handover", "--admin-key", keys["admin"], "--owners", owners,
                 "--threshold", "2", "--deployment", deployment)  # fmt: skip
     assert handed["threshold"] == 2 and len(handed["owners"]) == 3
