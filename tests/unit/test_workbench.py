@@ -300,7 +300,7 @@ def test_today_shows_new_commitments_and_the_decisions_due(world: ServiceWorld) 
     from ledger import hex32
 
     assert hex32(digest)[:12] in page
-    assert "Decisions due today" in page and "Decisions already late" in page
+    assert "Due today, still in time" in page and "Decisions already late" in page
 
 
 # ---------------------------------------------------------------------- charts, comparison, tokens
@@ -610,3 +610,30 @@ def test_the_workbench_shows_exactly_the_late_decisions(world: ServiceWorld) -> 
     decisions = decisions.split("<tbody>")[1].split("</tbody>")[0]
     cells = re.findall(r"<tr[^>]*>(.*?)</tr>", decisions)[-1]  # this month
     assert re.findall(r"<td[^>]*>([^<]*)</td>", cells)[1:4] == ["2", "1", "1"]
+
+
+def test_due_today_means_due_on_todays_beijing_date_and_still_in_time(
+    world: ServiceWorld,
+) -> None:
+    from sqlalchemy import update
+
+    from api.service.workbench.today import decisions_due, work_lists
+    from ledger import commitments
+
+    beijing = timezone(timedelta(hours=8))
+    day = datetime.now(beijing).date()
+    morning = datetime(day.year, day.month, day.day, 9, 30, tzinfo=beijing).timestamp()
+    today_, old, new = (world.submit(world.signed()) for _ in range(3))
+    with world.store.engine.begin() as connection:
+        for digest, when in ((today_, morning), (old, morning - 30 * 86_400)):
+            connection.execute(
+                update(commitments).where(commitments.c.hash == digest).values(received_at=when)
+            )
+    lists = work_lists(world.store, world.context.hours)
+    now = datetime(day.year, day.month, day.day, 10, 0, tzinfo=beijing)
+    late, due, awaited = decisions_due(lists, HRSS, day, now)
+    # On a working day the morning's is due today; on a day off, on the next working day.
+    working = world.context.hours.between(now - timedelta(hours=1), now) > 0
+    assert [i.commitment for i in late.items] == [old]
+    assert [i.commitment for i in due.items] == ([today_] if working else [])
+    assert awaited == 3 and new not in [i.commitment for i in due.items]

@@ -167,15 +167,20 @@ def today_page(request: Request, context: ContextDep, done: DoneQuery = None) ->
     figures = today_figures(context.store, day, department)
     decisions = ""
     if department is not None:
-        late, due = decisions_due(work_lists(context.store, context.hours), department, day)
+        late, due, awaited = decisions_due(
+            work_lists(context.store, context.hours), department, day
+        )
         role = session.principal.role
         csrf = session.csrf_token
         decisions = (
+            '<p><a href="/workbench/lists/awaiting-decision">'
+            + label(f"待决定共 {awaited} 件 / {awaited} awaiting a decision in all")
+            + "</a></p>"
             f'<h2 id="late">{label("已超时未决定 / Decisions already late")}'
             f' <span class="late-mark">{late.total}</span></h2>'
             + render_items(late, csrf=csrf, role=role, back="/workbench/today")
-            + f'<h2 id="due">{label("今日到期的决定 / Decisions due today")} {due.total}</h2>'
-            + render_items(due, csrf=csrf, role=role, back="/workbench/today")
+            + f'<h2 id="due">{label("今日到期、尚未超时 / Due today, still in time")}'
+            f" {due.total}</h2>" + render_items(due, csrf=csrf, role=role, back="/workbench/today")
         )
     else:
         decisions = _supervisor_today(context, day)

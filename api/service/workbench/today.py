@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from api.service.workbench.layout import BEIJING
 from ledger import Hash32, Store, commitments
 from verifier import OfficeHours, default_catalog
-from verifier.records import TaskRecords, TaskRow, WorkLists, WorkPage
+from verifier.records import MAX_WORK_PAGE, TaskRecords, TaskRow, WorkLists, WorkPage
 
 _lists: weakref.WeakKeyDictionary[Store, WorkLists] = weakref.WeakKeyDictionary()
 NEW_SHOWN = 50  # commitments received today listed; the count covers them all
@@ -93,11 +93,26 @@ def work_lists(store: Store, hours: OfficeHours) -> WorkLists:
     return found
 
 
-def decisions_due(lists: WorkLists, department: str, day: date) -> tuple[WorkPage, WorkPage]:
-    """The department's undecided commitments already late, and those due on `day`."""
-    late = lists.page("awaiting-decision", department, late=True, limit=50, today=day)
-    due = lists.page("awaiting-decision", department, since=day, until=day, limit=50, today=day)
-    return late, due
+def decisions_due(
+    lists: WorkLists, department: str, day: date, now: datetime | None = None
+) -> tuple[WorkPage, WorkPage, int]:
+    """The department's undecided commitments already late; those due on the Beijing `day`
+    and still in time at `now` (read from the newest `MAX_WORK_PAGE` awaited: what is due
+    today was received lately); and how many await a decision in all."""
+    late = lists.page("awaiting-decision", department, late=True, limit=50, today=day, now=now)
+    recent = lists.page(
+        "awaiting-decision", department, order="desc", limit=MAX_WORK_PAGE, today=day, now=now
+    )
+    due = tuple(
+        item
+        for item in reversed(recent.items)
+        if not item.late and item.due is not None and _beijing_day(item.due) == day
+    )
+    return late, replace(recent, items=due, total=len(due), order="asc"), recent.total
+
+
+def _beijing_day(moment: str) -> date:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(BEIJING).date()
 
 
 def late_by_department(
