@@ -109,6 +109,15 @@ if TYPE_CHECKING:
     )
     from ledger.indexer import EventIndexer
     from ledger.intake import Acknowledgement, Checker, Intake
+    from ledger.leases import (
+        LeaseKeeper,
+        LeaseLostError,
+        LeaseRow,
+        Leases,
+        LockTimeoutError,
+        StoreLocks,
+        instance_id,
+    )
     from ledger.matter_terms import ClaimTerm, MatterTerms, NoticeTerm, check_terms
     from ledger.merkle import BatchProofVerifier, MerkleTree, leaf_hash, process_proof, verify_proof
     from ledger.outbox import OutcomeEntry, OutcomeOutbox, QueuedOutcome
@@ -235,6 +244,13 @@ _SURFACE = {
     "hex32": "ledger.types",
     "IdType": "ledger.identity",
     "Intake": "ledger.intake",
+    "LeaseKeeper": "ledger.leases",
+    "LeaseLostError": "ledger.leases",
+    "LeaseRow": "ledger.leases",
+    "Leases": "ledger.leases",
+    "LockTimeoutError": "ledger.leases",
+    "StoreLocks": "ledger.leases",
+    "instance_id": "ledger.leases",
     "InvalidDocumentError": "ledger.errors",
     "InvalidHashError": "ledger.errors",
     "is_sealed_secret": "ledger.vault",
@@ -386,8 +402,13 @@ __all__ = [
     "Intake",
     "InvalidDocumentError",
     "InvalidHashError",
+    "LeaseKeeper",
+    "LeaseLostError",
+    "LeaseRow",
+    "Leases",
     "LedgerContract",
     "LedgerError",
+    "LockTimeoutError",
     "MatterTerms",
     "MerkleError",
     "MerkleTree",
@@ -420,6 +441,7 @@ __all__ = [
     "Status",
     "Store",
     "StoreError",
+    "StoreLocks",
     "StoreStatus",
     "StoredCommitment",
     "StoredDecision",
@@ -461,6 +483,7 @@ __all__ = [
     "free_port",
     "hand_over_admin",
     "hex32",
+    "instance_id",
     "is_sealed_secret",
     "keccak256",
     "lazy_attributes",

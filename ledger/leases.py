@@ -1,0 +1,419 @@
+"""Leases and locks across service instances sharing one store: who does a job, who signs now.
+
+Two kinds, because two kinds of work need coordinating:
+
+- **Leases** (`Leases`, kept by a `LeaseKeeper`) for roles held for long: a department's
+  anchoring, the feed follower, the lifecycle job, the notices. A row per name in the table
+  `leases` (holder, fencing token, expiry), on SQLite and PostgreSQL alike. A lease is taken
+  only when free or expired, and every taking gets a fencing token one above the last, so a
+  holder that was paused past its expiry and wakes up is told by its token that it holds
+  nothing any more: writes that a stale holder could spoil (a batch formed, marked sent) check
+  the token in their own transaction (`Leases.fence`). A holder killed with SIGKILL stops
+  renewing; its lease is free once its time is out, and another instance's keeper takes it at
+  its next poll: within ttl + one poll interval. Expiry is read from the database's clock, the
+  one clock every instance shares, so skew between machines does not matter.
+
+  PostgreSQL's advisory locks alone would not do here: they are free the instant a
+  connection drops (a network hiccup hands the role over while the old holder still works),
+  they carry no token a stale holder could be fenced with, they exist on PostgreSQL only
+  (the single-instance SQLite store needs the same code path), and nobody but the holder's
+  session can see who holds one (`/readyz` and the operator can read the table).
+
+- **Locks** (`StoreLocks.hold`) for short exclusive sections that must never run twice at
+  once and must be free the moment their holder dies: signing and broadcasting with an
+  account (its nonce), and a department's actions (its outcome outbox). On PostgreSQL a
+  session-level advisory lock on a connection of its own: waiting blocks in the server
+  without polling, and a dead holder's connection takes its locks with it. On SQLite, where
+  one instance serves the store, a lock of this process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Connection,
+    Float,
+    MetaData,
+    String,
+    Table,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from ledger.errors import StoreError
+from ledger.store import Store
+from ledger.tables import apply_migrations, migrations_table
+
+log = logging.getLogger("commitledger.leases")
+
+NAME_MAX = 128
+HOLDER_MAX = 128
+TTL_MIN_S, TTL_MAX_S = 0.5, 3600.0
+LOCK_WAIT_S = 30.0  # how long `StoreLocks.hold` waits by default
+
+metadata = MetaData()
+lease_migrations = migrations_table("lease_migrations", metadata)
+
+leases_table = Table(
+    "leases",
+    metadata,
+    Column("name", String(NAME_MAX), primary_key=True),
+    Column("holder", String(HOLDER_MAX), nullable=False),
+    Column("token", BigInteger, nullable=False),  # one above the previous taking's
+    Column("acquired_at", Float, nullable=False),  # the database's clock, Unix seconds
+    Column("expires_at", Float, nullable=False),
+)
+
+
+def _create_v1(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[leases_table])
+
+
+MIGRATIONS = {1: _create_v1}
+
+
+class LeaseLostError(StoreError):
+    """A write made under a lease found the lease held by another token (or expired): this
+    instance no longer holds the role, and must not write as if it did."""
+
+
+class LockTimeoutError(StoreError, TimeoutError):
+    """Another instance held the lock for longer than this one would wait."""
+
+
+def instance_id() -> str:
+    """This process's default name as a lease holder: hostname:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:HOLDER_MAX]
+
+
+def _db_now(dialect: str) -> ColumnElement[float]:
+    """The database's clock in Unix seconds, as an SQL expression."""
+    if dialect == "postgresql":
+        return func.extract("epoch", func.clock_timestamp()).cast(Float)
+    return (func.julianday("now") - 2440587.5) * 86400.0
+
+
+@dataclass(frozen=True)
+class LeaseRow:
+    """A lease as the table holds it; `held` is whether it is unexpired now."""
+
+    name: str
+    holder: str
+    token: int
+    acquired_at: float
+    expires_at: float
+    held: bool
+
+
+def _check(name: str, holder: str, ttl: float) -> None:
+    if not 0 < len(name) <= NAME_MAX or not 0 < len(holder) <= HOLDER_MAX:
+        raise ValueError(f"a lease name and holder have 1 to {NAME_MAX} characters")
+    if not TTL_MIN_S <= ttl <= TTL_MAX_S:
+        raise ValueError(f"a lease's ttl is {TTL_MIN_S} to {TTL_MAX_S} seconds")
+
+
+class Leases:
+    """The lease table of a store: acquire, renew, release, fence."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._writer = store.engine.execution_options(immediate=True)
+        self._now = _db_now(store.dialect)
+        try:
+            with self._writer.begin() as connection:
+                apply_migrations(connection, lease_migrations, MIGRATIONS)
+        except IntegrityError:  # another instance created the table at the same moment
+            with self._writer.begin() as connection:
+                apply_migrations(connection, lease_migrations, MIGRATIONS)
+
+    def acquire(self, name: str, holder: str, ttl: float) -> int | None:
+        """Take `name` for `ttl` seconds if it is free or expired: its new fencing token (one
+        above the last taking's), or None while another holds it (or just took it)."""
+        _check(name, holder, ttl)
+        try:
+            with self._writer.begin() as connection:
+                now = float(connection.execute(select(self._now)).scalar_one())
+                row = connection.execute(
+                    select(leases_table).where(leases_table.c.name == name).with_for_update()
+                ).first()
+                values = {"holder": holder, "acquired_at": now, "expires_at": now + ttl}
+                if row is None:
+                    connection.execute(leases_table.insert().values(name=name, token=1, **values))
+                    return 1
+                if row.expires_at > now:
+                    return None
+                token = int(row.token) + 1
+                taken = connection.execute(
+                    update(leases_table)
+                    .where(leases_table.c.name == name, leases_table.c.token == row.token)
+                    .values(token=token, **values)
+                ).rowcount
+                return token if taken == 1 else None
+        except IntegrityError:  # PostgreSQL: another instance inserted the first row first
+            return None
+
+    def renew(self, name: str, holder: str, token: int, ttl: float) -> bool:
+        """Extend a lease held unexpired by `holder` under `token` to `ttl` from now; False
+        when it is lost (expired, or taken by another)."""
+        _check(name, holder, ttl)
+        with self._writer.begin() as connection:
+            renewed = connection.execute(
+                update(leases_table)
+                .where(
+                    leases_table.c.name == name,
+                    leases_table.c.holder == holder,
+                    leases_table.c.token == token,
+                    leases_table.c.expires_at > self._now,
+                )
+                .values(expires_at=self._now + literal(ttl, Float))
+            ).rowcount
+        return renewed == 1
+
+    def release(self, name: str, holder: str, token: int) -> bool:
+        """Give the lease up at once (another may take it at its next poll); the row stays,
+        so the next token is still one above this one. False when it was not held so."""
+        with self._writer.begin() as connection:
+            released = connection.execute(
+                update(leases_table)
+                .where(
+                    leases_table.c.name == name,
+                    leases_table.c.holder == holder,
+                    leases_table.c.token == token,
+                )
+                .values(expires_at=self._now)
+            ).rowcount
+        return released == 1
+
+    def fence(self, name: str, holder: str, token: int) -> Callable[[Connection], None]:
+        """A check for a write's own transaction: LeaseLostError unless `name` is still held
+        unexpired by `holder` under `token`. On PostgreSQL it locks the lease row for share,
+        so nobody takes the lease over until the write commits."""
+
+        def check(connection: Connection) -> None:
+            found = connection.execute(
+                select(leases_table.c.token)
+                .where(
+                    leases_table.c.name == name,
+                    leases_table.c.holder == holder,
+                    leases_table.c.token == token,
+                    leases_table.c.expires_at > self._now,
+                )
+                .with_for_update(read=True)
+            ).first()
+            if found is None:
+                raise LeaseLostError(f"the lease {name} (token {token}) is no longer {holder}'s")
+
+        return check
+
+    def all(self) -> list[LeaseRow]:
+        """Every lease ever taken, by name, with whether it is held now."""
+        with self.store.engine.connect() as connection:
+            now = float(connection.execute(select(self._now)).scalar_one())
+            rows = connection.execute(select(leases_table).order_by(leases_table.c.name)).all()
+        return [
+            LeaseRow(
+                r.name, r.holder, int(r.token), r.acquired_at, r.expires_at, r.expires_at > now
+            )
+            for r in rows
+        ]
+
+
+@dataclass
+class _Holding:
+    token: int
+    valid_until: float  # this process's monotonic clock: renewed before then, or not ours
+
+
+class LeaseKeeper:
+    """Holds the leases this instance wants: a thread takes free ones and renews held ones
+    every `poll` seconds; `token(name)` says whether (and with which token) a step may act.
+
+    A lease counts as held locally only until `ttl - poll` after the start of its last
+    successful renewal: if the database stops answering, this instance stops acting before
+    another could have taken the lease over.
+    """
+
+    def __init__(
+        self, leases: Leases, holder: str, *, ttl: float = 15.0, poll: float = 2.0
+    ) -> None:
+        if not 0 < poll < ttl / 2:
+            raise ValueError("a lease's poll interval must be under half its ttl")
+        _check("x", holder, ttl)
+        self.leases = leases
+        self.holder = holder
+        self.ttl = ttl
+        self.poll = poll
+        self._wanted: set[str] = set()
+        self._held: dict[str, _Holding] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def want(self, name: str) -> None:
+        """Ask for `name` from now on (taken at once if free)."""
+        _check(name, self.holder, self.ttl)
+        with self._lock:
+            self._wanted.add(name)
+        self._take_or_renew(name)
+
+    def token(self, name: str) -> int | None:
+        """The fencing token of `name` if this instance holds it now, else None."""
+        with self._lock:
+            holding = self._held.get(name)
+            if holding is None or time.monotonic() >= holding.valid_until:
+                return None
+            return holding.token
+
+    def fence(self, name: str) -> Callable[[Connection], None] | None:
+        """The write check of `name` under the token held now, or None when not held."""
+        token = self.token(name)
+        return None if token is None else self.leases.fence(name, self.holder, token)
+
+    def held(self) -> dict[str, int]:
+        """The leases held now, each with its token."""
+        with self._lock:
+            names = sorted(self._held)
+        found = {name: self.token(name) for name in names}
+        return {name: token for name, token in found.items() if token is not None}
+
+    def start(self) -> None:
+        """Keep the wanted leases in a thread of its own until `stop`."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="commitledger-leases", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop renewing and release every lease held, so another instance takes over now."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.ttl)
+            self._thread = None
+        with self._lock:
+            held, self._held = self._held, {}
+        for name, holding in held.items():
+            try:
+                self.leases.release(name, self.holder, holding.token)
+            except Exception as exc:  # the database is away: the lease expires by itself
+                log.warning(
+                    "lease not released", extra={"lease": name, "reason": type(exc).__name__}
+                )
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll):
+            with self._lock:
+                wanted = sorted(self._wanted)
+            for name in wanted:
+                try:
+                    self._take_or_renew(name)
+                except Exception as exc:  # the database is away: held leases run out locally
+                    log.warning(
+                        "lease not kept", extra={"lease": name, "reason": type(exc).__name__}
+                    )
+
+    def _take_or_renew(self, name: str) -> None:
+        started = time.monotonic()
+        with self._lock:
+            holding = self._held.get(name)
+        if holding is not None:
+            if self.leases.renew(name, self.holder, holding.token, self.ttl):
+                self._keep(name, holding.token, started)
+                return
+            log.warning("lease lost", extra={"lease": name, "token": holding.token})
+            with self._lock:
+                self._held.pop(name, None)
+        token = self.leases.acquire(name, self.holder, self.ttl)
+        if token is not None:
+            log.info("lease taken", extra={"lease": name, "token": token})
+            self._keep(name, token, started)
+
+    def _keep(self, name: str, token: int, started: float) -> None:
+        with self._lock:
+            self._held[name] = _Holding(token, started + self.ttl - self.poll)
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit advisory lock key for `name`."""
+    digest = hashlib.sha256(b"commitledger/lock/" + name.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class StoreLocks:
+    """Exclusive sections across the instances of one store, reentrant within a thread."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._local: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._depths = threading.local()  # name -> how deep the calling thread holds it
+
+    def _thread_lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._local.setdefault(name, threading.Lock())
+
+    @contextmanager
+    def hold(self, name: str, wait: float = LOCK_WAIT_S) -> Iterator[None]:
+        """Hold `name` while the block runs; LockTimeoutError after `wait` seconds."""
+        depths: dict[str, int] = self._depths.__dict__.setdefault("held", {})
+        if depths.get(name):
+            depths[name] += 1
+            try:
+                yield
+            finally:
+                depths[name] -= 1
+            return
+        local = self._thread_lock(name)
+        if not local.acquire(timeout=wait):
+            raise LockTimeoutError(f"{name} is held in this process for over {wait:.0f} s")
+        depths[name] = 1
+        try:
+            if self.store.dialect == "postgresql":
+                with self._advisory(name, wait):
+                    yield
+            else:
+                yield
+        finally:
+            depths.pop(name, None)
+            local.release()
+
+    @contextmanager
+    def _advisory(self, name: str, wait: float) -> Iterator[None]:
+        key = _lock_key(name)
+        connection = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            connection.execute(text(f"SET lock_timeout = {int(wait * 1000)}"))
+            try:
+                connection.execute(select(func.pg_advisory_lock(key)))
+            except Exception as exc:
+                if "lock timeout" in str(exc).lower():
+                    raise LockTimeoutError(
+                        f"another instance held {name} for over {wait:.0f} s"
+                    ) from None
+                raise
+            try:
+                yield
+            finally:
+                try:
+                    connection.execute(select(func.pg_advisory_unlock(key)))
+                    connection.execute(text("SET lock_timeout = 0"))
+                except Exception:  # the session is broken: dropping it frees the lock
+                    connection.invalidate()
+        finally:
+            connection.close()
