@@ -48,6 +48,9 @@ def stats(
     ] = None,
     matter: Annotated[str | None, typer.Option("--matter", help="One matter's code.")] = None,
     period: Annotated[str, typer.Option("--period", help="day, week (ISO) or month.")] = "day",
+    by: Annotated[
+        str, typer.Option("--by", help="A row per matter, or per department (matters added up).")
+    ] = "matter",
     start: Annotated[str | None, typer.Option("--start", help="First day, YYYY-MM-DD.")] = None,
     end: Annotated[
         str | None, typer.Option("--end", help="Last day, YYYY-MM-DD (default: today).")
@@ -85,15 +88,14 @@ def stats(
             if check_chain:
                 _check_chain(the_store, deployment, confirmations, from_block, as_json)
                 return
-            _show(the_store, department, matter, period, (first, last), as_json, as_csv)
+            _show(the_store, (department, matter, by), period, (first, last), as_json, as_csv)
         finally:
             the_store.close()
 
 
 def _show(
     the_store: Any,
-    department: str | None,
-    matter: str | None,
+    which: tuple[str | None, str | None, Any],
     period: Any,
     days: tuple[date | None, date | None],
     as_json: bool,
@@ -104,7 +106,8 @@ def _show(
 
     try:
         first, last = bounded_range(period, *days)
-        rows = StatsQuery(the_store).counts(department, matter, period, first, last)
+        department, matter, by = which
+        rows = StatsQuery(the_store).counts(department, matter, period, first, last, by=by)
     except RecordsError as exc:
         fail(str(exc), as_json=as_json, code=EXIT_BAD_INPUT)
     shown = [row.to_json_obj() for row in rows]

@@ -23,6 +23,7 @@ from ledger import LedgerContract, Status, Store, commitments, keccak256
 from verifier import RecordsError, default_catalog
 from verifier.feed import department_codes
 from verifier.records import (
+    ALL_MATTERS,
     METRICS,
     RecordedOutcome,
     StatsQuery,
@@ -33,7 +34,9 @@ from verifier.records import (
     catch_up_received,
     check_stats_chain,
     count_decision,
+    rebuild_rollups,
     stat_counts,
+    stat_periods,
     stats_csv,
     transition_metrics,
     verifications_table,
@@ -506,3 +509,36 @@ def test_csv_guards_cells_a_spreadsheet_would_run(records: VerifierRecords) -> N
         "\ufeffdepartment,matter_code,period,label,verified,kept,kept_rate",
         "'=cmd(),'@SUM(A1),day,2026-12-07,0,2,",
     ]
+
+
+def test_week_and_month_counters_rebuilt_from_the_days_are_the_ones_bumped(
+    records: VerifierRecords,
+) -> None:
+    store = records.store
+    with store.engine.begin() as connection:
+        for day, matter, n in (
+            (date(2026, 11, 29), POINTS.code, 1),
+            (date(2026, 11, 30), POINTS.code, 2),
+            (date(2026, 12, 1), CARD.code, 3),
+        ):
+            bump(connection, HRSS, matter, day, "kept", n)
+    snapshot = select(stat_periods).order_by(*stat_periods.primary_key.columns)
+    with store.engine.begin() as connection:
+        bumped = connection.execute(snapshot).all()
+        assert rebuild_rollups(connection) == len(bumped) == 5  # 3 weeks, 2 months
+        assert connection.execute(snapshot).all() == bumped
+
+
+def test_a_department_s_matters_add_up_by_department(records: VerifierRecords) -> None:
+    with records.store.engine.begin() as connection:
+        bump(connection, HRSS, POINTS.code, MONDAY, "verified", 3)
+        bump(connection, HRSS, CARD.code, MONDAY, "verified", 1)
+        bump(connection, HRSS, CARD.code, MONDAY, "breach", 1)
+        bump(connection, SAMR, "BJ-SAMR-0001", MONDAY, "verified", 2)
+    rows = StatsQuery(records.store).counts(period="month", today=MONDAY, by="department")
+    assert [(r.department, r.matter_code, r.counts, r.breach_rate) for r in rows] == [
+        (HRSS, ALL_MATTERS, {"verified": 4, "breach": 1}, 0.25),
+        (SAMR, ALL_MATTERS, {"verified": 2}, 0.0),
+    ]
+    with pytest.raises(RecordsError, match="by"):
+        StatsQuery(records.store).counts(by="person")  # type: ignore[arg-type]

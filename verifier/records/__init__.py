@@ -68,7 +68,9 @@ if TYPE_CHECKING:
         bump_many,
         catch_up_received,
         count_decision,
+        rebuild_rollups,
         stat_counts,
+        stat_periods,
         transition_metrics,
     )
     from verifier.records.stats_chain import (
@@ -77,9 +79,12 @@ if TYPE_CHECKING:
         check_stats_chain,
     )
     from verifier.records.stats_query import (
+        ALL_MATTERS,
+        GROUPINGS,
         PERIODS,
         PUBLIC_METRICS,
         STANDING,
+        Grouping,
         Period,
         StatRow,
         StatsQuery,
@@ -133,6 +138,8 @@ _SURFACE = {
     "count_decision": "verifier.records.stats",
     "stat_counts": "verifier.records.stats",
     "transition_metrics": "verifier.records.stats",
+    "rebuild_rollups": "verifier.records.stats",
+    "stat_periods": "verifier.records.stats",
     "CountDifference": "verifier.records.stats_chain",
     "StatsChainReport": "verifier.records.stats_chain",
     "check_stats_chain": "verifier.records.stats_chain",
@@ -144,6 +151,9 @@ _SURFACE = {
     "StatsQuery": "verifier.records.stats_query",
     "bounded_range": "verifier.records.stats_query",
     "stats_csv": "verifier.records.stats_query",
+    "ALL_MATTERS": "verifier.records.stats_query",
+    "GROUPINGS": "verifier.records.stats_query",
+    "Grouping": "verifier.records.stats_query",
     "Access": "verifier.records.accesses",
     "AccessLog": "verifier.records.accesses",
     "AccessPurpose": "verifier.records.accesses",
@@ -219,7 +229,9 @@ _SURFACE = {
 }
 
 __all__ = [
+    "ALL_MATTERS",
     "ERASED_PARTY",
+    "GROUPINGS",
     "MAX_PAGE_SIZE",
     "MAX_REASONS",
     "MAX_RESULTS",
@@ -259,6 +271,7 @@ __all__ = [
     "Delivery",
     "Difference",
     "FiledBy",
+    "Grouping",
     "Metric",
     "Notice",
     "NoticeClosedError",
@@ -305,10 +318,12 @@ __all__ = [
     "count_decision",
     "migrate",
     "publication_conflict",
+    "rebuild_rollups",
     "reconciliation_counts",
     "reconciliations",
     "seal_reasons",
     "stat_counts",
+    "stat_periods",
     "stats_csv",
     "transition_metrics",
     "verifications_table",

@@ -38,6 +38,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    delete,
     func,
     select,
     update,
@@ -107,6 +108,37 @@ stat_counts_by_day = Index(
     stat_counts.c.metric,
     stat_counts.c.count,
 )
+# One department's counters of a period (its own view), covering.
+stat_counts_by_department = Index(
+    "stat_counts_by_department",
+    stat_counts.c.department,
+    stat_counts.c.day,
+    stat_counts.c.matter_code,
+    stat_counts.c.metric,
+    stat_counts.c.count,
+)
+# The same counts per ISO week and per month (`start`: a Monday, a 1st), bumped beside the
+# day's: a year of months reads 12 rows per matter and metric, not 365.
+stat_periods = Table(
+    "stat_periods",
+    stats_metadata,
+    Column("period", String(5), primary_key=True),  # week | month
+    Column("department", String(64), primary_key=True),
+    Column("start", String(10), primary_key=True),  # (the key in this order: a department's)
+    Column("matter_code", String(64), primary_key=True),
+    Column("metric", String(16), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+stat_periods_by_start = Index(
+    "stat_periods_by_start",
+    stat_periods.c.period,
+    stat_periods.c.start,
+    stat_periods.c.department,
+    stat_periods.c.matter_code,
+    stat_periods.c.metric,
+    stat_periods.c.count,
+)
+ROLLUPS = ("week", "month")
 # How far a counter has caught up with a table it counts (received: commitments.id).
 stat_marks = Table(
     "stat_marks",
@@ -124,6 +156,56 @@ def create_stats_tables(connection: Connection) -> None:
     connection.execute(stat_marks.insert().values(name=RECEIVED_MARK, value=0))
 
 
+def add_period_rollups(connection: Connection) -> None:
+    """The verifier's migration step that adds the week and month counters, counted from
+    the day counters already there."""
+    stats_metadata.create_all(connection, tables=[stat_periods])
+    stat_counts_by_department.create(connection, checkfirst=True)  # made with v5's since
+    rebuild_rollups(connection)
+
+
+def rebuild_rollups(connection: Connection) -> int:
+    """Count the week and month counters again from the day counters (after rows were
+    written into stat_counts directly, as a bulk load does); how many rows were written."""
+    totals: Counter[tuple[str, str, str, str, str]] = Counter()
+    rows = connection.execute(
+        select(
+            stat_counts.c.department,
+            stat_counts.c.matter_code,
+            stat_counts.c.day,
+            stat_counts.c.metric,
+            stat_counts.c.count.label("n"),
+        )
+    )
+    for department, matter_code, day, metric, n in rows:
+        for period, start in _rollup_starts(day):
+            totals[(period, department, matter_code, start, metric)] += n
+    connection.execute(delete(stat_periods))
+    batch = [_rollup_row(key, n) for key, n in totals.items() if n]
+    for first in range(0, len(batch), 50_000):
+        connection.execute(stat_periods.insert(), batch[first : first + 50_000])
+    return len(batch)
+
+
+def _rollup_row(key: tuple[str, str, str, str, str], count: int) -> dict[str, Any]:
+    period, department, matter_code, start, metric = key
+    return {
+        "period": period,
+        "department": department,
+        "matter_code": matter_code,
+        "start": start,
+        "metric": metric,
+        "count": count,
+    }
+
+
+def _rollup_starts(day: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The week's and the month's first days of a day (YYYY-MM-DD)."""
+    when = date.fromisoformat(day)
+    monday = when - timedelta(days=when.weekday())
+    return ("week", monday.isoformat()), ("month", day[:8] + "01")
+
+
 def beijing_day(moment: float | datetime) -> str:
     """The Beijing date of an instant (Unix seconds or an aware datetime), as YYYY-MM-DD."""
     if isinstance(moment, datetime):
@@ -133,13 +215,20 @@ def beijing_day(moment: float | datetime) -> str:
     return datetime.fromtimestamp(moment, UTC).astimezone(BEIJING).date().isoformat()
 
 
-def _upsert(connection: Connection) -> Any:
+def _upsert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert the rows, adding each count to the row of the same key where there is one."""
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(stat_counts)
-    if dialect == "sqlite":
-        return sqlite.insert(stat_counts)
-    raise RecordsError(f"statistics counters need SQLite or PostgreSQL, not {dialect}")
+        statement: Any = postgresql.insert(table)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table)
+    else:
+        raise RecordsError(f"statistics counters need SQLite or PostgreSQL, not {dialect}")
+    statement = statement.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={"count": table.c.count + statement.excluded.count},
+    )
+    connection.execute(statement, rows)
 
 
 def bump_many(connection: Connection, counts: Mapping[CounterKey, int]) -> None:
@@ -147,29 +236,26 @@ def bump_many(connection: Connection, counts: Mapping[CounterKey, int]) -> None:
     for department, matter_code, day, metric in counts:
         if metric not in METRICS:
             raise RecordsError(f"unknown statistics metric {metric!r}; known: {list(METRICS)}")
-        if len(day) != 10:
-            raise RecordsError(f"statistics day {day!r}: expected YYYY-MM-DD")
+        try:
+            date.fromisoformat(day if len(day) == 10 else "")
+        except ValueError:
+            raise RecordsError(f"statistics day {day!r}: expected YYYY-MM-DD") from None
         if not department or not matter_code:
             raise RecordsError("a statistics counter needs a department and a matter")
+    keys = sorted((key, n) for key, n in counts.items() if n)
+    if not keys:
+        return
     rows = [
         {"department": d, "matter_code": m, "day": day, "metric": metric, "count": n}
-        for (d, m, day, metric), n in sorted(counts.items())
-        if n
+        for (d, m, day, metric), n in keys
     ]
-    if not rows:
-        return
-    statement = _upsert(connection)
-    statement = statement.on_conflict_do_update(
-        index_elements=[
-            stat_counts.c.department,
-            stat_counts.c.matter_code,
-            stat_counts.c.day,
-            stat_counts.c.metric,
-        ],
-        set_={"count": stat_counts.c.count + statement.excluded.count},
-    )
+    rollups: Counter[tuple[str, str, str, str, str]] = Counter()
+    for (department, matter_code, day, metric), n in keys:
+        for period, start in _rollup_starts(day):
+            rollups[(period, department, matter_code, start, metric)] += n
     # Sorted keys: concurrent PostgreSQL writers lock counters in one order, no deadlock.
-    connection.execute(statement, rows)
+    _upsert(connection, stat_counts, rows)
+    _upsert(connection, stat_periods, [_rollup_row(k, n) for k, n in sorted(rollups.items())])
 
 
 def bump(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, get_args
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select
 
 from ledger import Store
 from verifier.errors import RecordsError
@@ -32,10 +32,15 @@ from verifier.records.stats import (
     Metric,
     catch_up_received,
     stat_counts,
+    stat_periods,
 )
 
 # What anyone may see, per matter and department (nothing per person is counted at all).
 PUBLIC_METRICS: tuple[Metric, ...] = ("verified", "kept", "breach")
+
+Grouping = Literal["matter", "department"]
+GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
+ALL_MATTERS = "*"  # the matter of a row that adds up a department's matters
 
 Period = Literal["day", "week", "month"]
 PERIODS: tuple[Period, ...] = get_args(Period)
@@ -188,46 +193,69 @@ class StatsQuery:
         metrics: Sequence[Metric] = METRICS,
         today: date | None = None,
         catch_up: bool = True,
+        by: Grouping = "matter",
     ) -> list[StatRow]:
         """Rows per (period, department, matter) from `start` to `end` (see `bounded_range`),
-        in that order; only counters of `metrics` are read. RecordsError on bad input or
-        when more than MAX_ROWS rows would come back."""
+        in that order; only counters of `metrics` are read. `by="department"`: one row per
+        department and period, its matters added up (matter_code ALL_MATTERS). RecordsError
+        on bad input or when more than MAX_ROWS rows would come back."""
         check_code("department", department)
         check_code("matter", matter)
         _check_metrics(metrics)
         first, last = bounded_range(period, start, end, today)
         if catch_up and "received" in metrics:
             catch_up_received(self.store)
-        query = select(
-            stat_counts.c.department,
-            stat_counts.c.matter_code,
-            stat_counts.c.day,
-            stat_counts.c.metric,
-            stat_counts.c.count.label("n"),  # Row.count is tuple.count
-        ).where(
-            stat_counts.c.day >= first.isoformat(),
-            stat_counts.c.day <= last.isoformat(),
-            stat_counts.c.metric.in_(list(metrics)),
+        if period == "day":
+            table, first_day, on = stat_counts, stat_counts.c.day, None
+        else:  # a week or month is counted whole, from its first day
+            table, first_day, on = stat_periods, stat_periods.c.start, stat_periods.c.period
+            first = period_start(first, period)
+        # One row per department, matter and period, each metric summed by the database.
+        sums = [
+            func.sum(case((table.c.metric == m, table.c.count), else_=0)).label(f"m{n}")
+            for n, m in enumerate(metrics)
+        ]
+        if by not in GROUPINGS:
+            raise RecordsError(f"by {by!r}: one of {', '.join(GROUPINGS)}")
+        matters = table.c.matter_code if by == "matter" else literal(ALL_MATTERS)
+        keys = (
+            (table.c.department, first_day)
+            if by == "department"
+            else (table.c.department, table.c.matter_code, first_day)
         )
+        query = (
+            select(table.c.department, matters, first_day, *sums)
+            .where(
+                first_day >= first.isoformat(),
+                first_day <= last.isoformat(),
+                table.c.metric.in_(list(metrics)),
+            )
+            .group_by(*keys)
+            .limit(MAX_ROWS + 1)
+        )
+        if on is not None:
+            query = query.where(on == period)
         if department is not None:
-            query = query.where(stat_counts.c.department == department)
+            query = query.where(table.c.department == department)
         if matter is not None:
-            query = query.where(stat_counts.c.matter_code == matter)
-        rows: dict[tuple[date, str, str], Counter[str]] = {}
-        starts: dict[str, date] = {}
+            query = query.where(table.c.matter_code == matter)
         with self.store.engine.connect() as connection:
-            for row in connection.execute(query):
-                begins = starts.get(row.day)
-                if begins is None:
-                    begins = starts[row.day] = period_start(date.fromisoformat(row.day), period)
-                found = rows.setdefault((begins, row.department, row.matter_code), Counter())
-                found[row.metric] += int(row.n)
-                if len(rows) > MAX_ROWS:
-                    raise RecordsError(
-                        f"more than {MAX_ROWS} rows: ask for a department, a matter, a "
-                        "shorter range or a longer period"
-                    )
-        return [StatRow(d, m, period, s, dict(c)) for (s, d, m), c in sorted(rows.items())]
+            found = connection.execute(query).all()
+        if len(found) > MAX_ROWS:
+            raise RecordsError(
+                f"more than {MAX_ROWS} rows: ask for a department, a matter, a shorter range "
+                "or a longer period"
+            )
+        starts: dict[str, date] = {}
+        rows = []
+        for department_code, matter_code, day, *values in found:
+            begins = starts.get(day)
+            if begins is None:
+                begins = starts[day] = date.fromisoformat(day)
+            counts: dict[str, int] = {m: int(v) for m, v in zip(metrics, values, strict=True) if v}
+            rows.append(StatRow(department_code, matter_code, period, begins, counts))
+        rows.sort(key=lambda r: (r.start, r.department, r.matter_code))
+        return rows
 
     def totals(
         self, department: str | None = None, metrics: Sequence[Metric] = OUTCOME_METRICS

@@ -31,6 +31,7 @@ from verifier import RecordsError
 from verifier.records import (
     METRICS,
     PUBLIC_METRICS,
+    Grouping,
     Metric,
     Period,
     StatRow,
@@ -41,7 +42,7 @@ from verifier.records import (
 
 router = APIRouter(prefix="/v1", tags=["statistics"])
 
-_PARAMETERS = ("period", "start", "end", "department", "matter", "format")
+_PARAMETERS = ("period", "start", "end", "department", "matter", "by", "format")
 Scope = Literal["public", "department", "supervisor"]
 
 
@@ -72,9 +73,10 @@ def _counts(
     period: Period,
     days: tuple[date, date],
     metrics: tuple[Metric, ...],
+    by: Grouping,
 ) -> list[StatRow]:
     try:
-        return StatsQuery(store).counts(department, matter, period, *days, metrics=metrics)
+        return StatsQuery(store).counts(department, matter, period, *days, metrics=metrics, by=by)
     except RecordsError as exc:
         raise ProblemError(INVALID_REQUEST, str(exc)) from None
 
@@ -94,6 +96,9 @@ async def statistics(
     end: Annotated[date | None, Query(description="Last day (Beijing), inclusive")] = None,
     department: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     matter: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    by: Annotated[
+        Grouping, Query(description="A row per matter, or per department (matters added up)")
+    ] = "matter",
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     """Counts and rates kept current as outcomes land: per department, matter and day,
@@ -104,7 +109,8 @@ async def statistics(
     A department token: its own department, every metric (received, decided, decided
     late, verified, kept, mismatch, false, needs manual, proposed, breach, defended,
     repair, correction, expired, withdrawn) and the late rate. A supervisor token: every
-    department, or the one named. `?format=csv` gives the same rows as CSV."""
+    department, or the one named. `?by=department` adds up each department's matters (the
+    rows' matter_code is "*"). `?format=csv` gives the same rows as CSV."""
     scope: Scope = "public"
     metrics: tuple[Metric, ...] = PUBLIC_METRICS
     read = department
@@ -116,7 +122,7 @@ async def statistics(
         days = bounded_range(period, start, end, today)
     except RecordsError as exc:
         raise ProblemError(INVALID_REQUEST, str(exc)) from None
-    rows = await run_in_threadpool(_counts, store, read, matter, period, days, metrics)
+    rows = await run_in_threadpool(_counts, store, read, matter, period, days, metrics, by)
     if format == "csv":
         name = f"stats-{period}-{read or 'all'}.csv"
         return Response(
@@ -132,6 +138,7 @@ async def statistics(
         "department": read,
         "matter": matter,
         "period": period,
+        "by": by,
         "start": days[0].isoformat(),
         "end": days[1].isoformat(),
         "metrics": list(metrics),
