@@ -119,6 +119,8 @@ def fill(store_url: str, count: int, now: float, *, seed: int = 15, chunk: int =
                 metric = _METRICS.get(state)
                 if metric is not None:
                     counts[department, matter, day.isoformat(), metric] += 1
+                if state != "due":  # a first outcome: the rates' divisor
+                    counts[department, matter, day.isoformat(), "verified"] += 1
                 checks.append(
                     (
                         digest,
@@ -211,7 +213,7 @@ def _refused(connection: Connection, rng: random.Random, count: int, now: float)
 def _counters(
     connection: Connection, counts: Counter[tuple[str, str, str, str]], count: int
 ) -> None:
-    from verifier.records.stats import RECEIVED_MARK, stat_counts, stat_marks
+    from verifier.records.stats import RECEIVED_MARK, rebuild_rollups, stat_counts, stat_marks
 
     rows = [(d, m, day, metric, n) for (d, m, day, metric), n in counts.items() if n]
     for start in range(0, len(rows), 100_000):
@@ -221,6 +223,7 @@ def _counters(
             rows[start : start + 100_000],
             "department, matter_code, day, metric, count",
         )
+    rebuild_rollups(connection)  # the week and month counters, from the days written here
     # The received counter has counted every commitment filled: no catch-up to do.
     connection.execute(
         stat_marks.update().where(stat_marks.c.name == RECEIVED_MARK).values(value=count)
