@@ -6,6 +6,7 @@ Each takes what it shows and the session's CSRF token, and returns the whole pag
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from api.service.record_page import bilingual, e, label
 from api.service.tokens import TokenListing
@@ -84,7 +85,7 @@ def _received_rows(figures: TodayFigures) -> str:
     )
 
 
-def task_rows(tasks: Sequence[TaskRow], on: object, csrf: str | None) -> str:
+def task_rows(tasks: Sequence[TaskRow], on: date, csrf: str | None) -> str:
     """Checks as table rows; those past due marked late; with result forms given `csrf`."""
     headings = [
         "承诺 / Commitment",
@@ -97,7 +98,7 @@ def task_rows(tasks: Sequence[TaskRow], on: object, csrf: str | None) -> str:
         headings.append("操作 / Action")
     rows = []
     for task in tasks:
-        late = task.status == "open" and str(task.due_on) < str(on)
+        late = task.status == "open" and task.due_on < on
         status = (
             f'<span class="late-mark">{label("已逾期 / Late")}</span>'
             if late
@@ -177,7 +178,7 @@ def render_tasks(
     tasks: Sequence[TaskRow],
     total: int,
     *,
-    on: object,
+    on: date,
     who: tuple[str, str],
     csrf: str,
     message: str | None = None,

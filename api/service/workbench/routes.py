@@ -19,7 +19,6 @@ from api.service.record_page import e, label
 from api.service.tokens import Role, TokenStore, token_hash
 from api.service.workbench.access import (
     COOKIE_PATH,
-    NO_STORE,
     SESSION_COOKIE,
     SIGN_IN,
     PageRefusedError,
@@ -253,6 +252,3 @@ def workbench_css() -> Response:
         media_type="text/css; charset=utf-8",
         headers={"Cache-Control": "public, max-age=3600"},
     )
-
-
-__all__ = ["NO_STORE", "assets", "router"]
