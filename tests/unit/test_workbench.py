@@ -637,3 +637,68 @@ def test_due_today_means_due_on_todays_beijing_date_and_still_in_time(
     assert [i.commitment for i in late.items] == [old]
     assert [i.commitment for i in due.items] == ([today_] if working else [])
     assert awaited == 3 and new not in [i.commitment for i in due.items]
+
+
+# ---------------------------------------------------------------------- a check's result
+
+
+@pytest.fixture
+def checking(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWorld]:
+    """A service whose department data come from the sample service: a food licence's rules
+    are reviewed by a person (a task on the manual list)."""
+    import secrets
+
+    from support.service_keys import write_all_keys
+
+    from api.demo import create_app as sample_app
+    from api.demo import running
+
+    token = secrets.token_urlsafe(16)
+    token_file = tmp_path / "sources.token"
+    token_file.write_text(token + "\n")
+    write_all_keys(tmp_path / "keys", embedded_deployment)
+    with running(sample_app(token)) as url:
+        opened = open_service(
+            tmp_path, embedded_deployment, sources_url=url, sources_token_file=token_file
+        )
+        try:
+            yield opened
+        finally:
+            opened.context.close()
+
+
+def test_a_verifier_records_a_check_from_the_manual_list(checking: ServiceWorld) -> None:
+    from support.service_world import DAY
+
+    from api.demo import planted
+    from ledger import hex32
+
+    signed = checking.signed(MARKET)
+    while (
+        signed.document.matter_code != "BJ-SAMR-0001"
+        or planted(signed.document.applicant.id_number) != "agree"
+    ):
+        signed = checking.signed(MARKET)
+    digest = checking.submit(signed)
+    checking.anchor()
+    ran = checking.client.post(
+        "/v1/verifications/run",
+        json={"on": DAY.isoformat()},
+        headers=checking.auth(MARKET, "verifier"),
+    )
+    assert ran.status_code == 200, ran.text
+    csrf = sign_in(checking, MARKET, "verifier")
+    listed = checking.client.get("/workbench/lists/manual").text
+    action = f"/workbench/tasks/{hex32(digest)}/food_safety_rules_review"
+    assert f'action="{action}"' in listed
+    assert checking.client.post(action, data={"result": "passed", "csrf": csrf}).status_code == 422
+    done = checking.client.post(
+        action,
+        data={"result": "passed", "note": "规则齐全 / the rules are complete", "csrf": csrf},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    assert done.headers["location"].endswith("done=checked")
+    assert f'action="{action}"' not in checking.client.get("/workbench/lists/manual").text
+    verification = checking.context.records.verification(digest)
+    assert verification is not None and verification.state == "kept"
