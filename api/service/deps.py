@@ -50,8 +50,10 @@ from ledger import (
     load_json_bytes,
     to_hash32,
 )
+from verifier.engine import DecisionDesk
 from verifier.feed import FeedStore
 from verifier.records import VerifierRecords
+from verifier.working_time import OfficeHours
 
 # --- the service's parts -------------------------------------------------------------------
 # These and the other dependencies that neither block nor touch the store are `async`:
@@ -119,6 +121,16 @@ async def get_background(context: ContextDep) -> BackgroundTasks:
     return context.background
 
 
+async def get_decision_desk(context: ContextDep) -> DecisionDesk:
+    """The service's decision desk (its store, the catalog, the office hours)."""
+    return context.decision_desk()
+
+
+async def get_hours(context: ContextDep) -> OfficeHours:
+    """The office hours the half-day rule counts in (the `office_hours` setting)."""
+    return context.hours
+
+
 async def get_today(context: ContextDep) -> date:
     """The service's today (a fixed day in tests)."""
     return context.today()
@@ -133,6 +145,8 @@ IntakeDep = Annotated[Intake | None, Depends(get_intake)]
 VaultDep = Annotated[Vault | None, Depends(get_vault)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 KeysDep = Annotated[DepartmentKeys, Depends(get_keys)]
+DeskDep = Annotated[DecisionDesk, Depends(get_decision_desk)]
+HoursDep = Annotated[OfficeHours, Depends(get_hours)]
 BackgroundDep = Annotated[BackgroundTasks, Depends(get_background)]
 TodayDep = Annotated[date, Depends(get_today)]
 

@@ -8,13 +8,13 @@ once the department's next batch holds it, its anchoring.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.service.deps import ContextDep, DepartmentDep, HashDep, RegistrarDep, own_commitment
+from api.service.deps import DepartmentDep, DeskDep, HashDep, RegistrarDep, own_commitment
 from api.service.problems import (
     ACTION_REFUSED,
     INVALID_REQUEST,
@@ -76,14 +76,6 @@ class DecisionAnswer(BaseModel):
     record_hash: str = Field(description="keccak256 of the record's RFC 8785 bytes: the leaf")
     state: str = Field(description="pending, batched or anchored")
     anchoring: DecisionAnchoring | None
-
-
-async def get_desk(context: ContextDep) -> DecisionDesk:
-    """The service's decision desk (its store, the catalog, the office hours)."""
-    return context.decision_desk()
-
-
-DeskDep = Annotated[DecisionDesk, Depends(get_desk)]
 
 
 def _answer(shown: dict[str, Any]) -> DecisionAnswer:

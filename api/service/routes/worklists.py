@@ -16,10 +16,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.service.context import ServiceContext
-from api.service.deps import ContextDep, ReaderDep, reader_for
+from api.service.deps import HoursDep, ReaderDep, StoreDep, TodayDep, reader_for
 from api.service.problems import INVALID_REQUEST, ProblemError, problem_responses
-from verifier import default_catalog
+from ledger import Store
+from verifier import OfficeHours, default_catalog
 from verifier.records import (
     MAX_WORK_PAGE,
     WorkListError,
@@ -65,12 +65,12 @@ class WorkListView(BaseModel):
     items: builtins.list[WorkItemView]  # `list` is a field's name here
 
 
-def work_lists(request: Request, context: ServiceContext) -> WorkLists:
+def work_lists(request: Request, store: Store, hours: OfficeHours) -> WorkLists:
     """The lists over the service's store, opened once per app (opening migrates)."""
     lists: WorkLists | None = getattr(request.app.state, "worklists", None)
-    if lists is None or lists.store is not context.store:
+    if lists is None or lists.store is not store:
         limits = {m.code: m.online_decision_working_days for m in default_catalog().matters}
-        lists = request.app.state.worklists = WorkLists(context.store, context.hours, limits)
+        lists = request.app.state.worklists = WorkLists(store, hours, limits)
     return lists
 
 
@@ -111,7 +111,9 @@ async def work_list(
     request: Request,
     name: Annotated[WorkListName, Path(description="Which list")],
     principal: ReaderDep,
-    context: ContextDep,
+    store: StoreDep,
+    hours: HoursDep,
+    today: TodayDep,
     department: Annotated[
         str | None, Query(max_length=64, description="A supervisor's choice of department")
     ] = None,
@@ -129,7 +131,7 @@ async def work_list(
     hours), rectifications, defences, appeals, cases for a person, refused outcomes,
     overdue verifications. `?format=csv` gives the page as CSV."""
     read = reader_for(principal, department)
-    lists = await run_in_threadpool(work_lists, request, context)
+    lists = await run_in_threadpool(work_lists, request, store, hours)
     query = {
         "matter": matter,
         "late": late,
@@ -140,7 +142,7 @@ async def work_list(
         "offset": offset,
         "limit": limit,
     }
-    page = await run_in_threadpool(_page, lists, name, read, context.today(), query)
+    page = await run_in_threadpool(_page, lists, name, read, today, query)
     if format == "csv":
         return Response(
             page.to_csv(),
