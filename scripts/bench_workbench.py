@@ -259,24 +259,24 @@ def _list_requests(rng: random.Random, tokens: dict[str, str], today: date) -> l
     return requests
 
 
-def _stats_requests(rng: random.Random, tokens: dict[str, str], today: date) -> list[bytes]:
-    """A department's own statistics, the supervisor's across departments, the public's."""
-    requests = []
-    for _ in range(2_000):
+def _stats_requests(
+    rng: random.Random, tokens: dict[str, str], supervisor: str, today: date
+) -> dict[str, list[bytes]]:
+    """Each scope's asks: a department's own (all its matters, or one), a supervisor's across
+    every department, the public's subset without a token; a day, week or month apart."""
+    asks: dict[str, list[bytes]] = {"department": [], "matter": [], "supervisor": [], "public": []}
+    for _ in range(1_000):
         department = rng.choice(sorted(tokens))
         period = rng.choice(("day", "week", "month"))
-        span = {"day": 30, "week": 180, "month": 365}[period]
-        start = (today - timedelta(days=span)).isoformat()
+        span = {"day": 30, "week": 84, "month": 365}[period]
+        start = (today - timedelta(days=span - 1)).isoformat()
         params = f"period={period}&start={start}&end={today.isoformat()}"
-        roll = rng.random()
-        if roll < 0.5:
-            requests.append(_request(f"/v1/stats?{params}", tokens[department]))
-        elif roll < 0.8:
-            matter = f"{department}-{rng.randrange(1, MATTERS_PER_DEPARTMENT + 1):04d}"
-            requests.append(_request(f"/v1/stats?{params}&matter={matter}", tokens[department]))
-        else:
-            requests.append(_request(f"/v1/stats?{params}", tokens["SUPERVISOR"]))
-    return requests
+        matter = f"{department}-{rng.randrange(1, MATTERS_PER_DEPARTMENT + 1):04d}"
+        asks["department"].append(_request(f"/v1/stats?{params}", tokens[department]))
+        asks["matter"].append(_request(f"/v1/stats?{params}&matter={matter}", tokens[department]))
+        asks["supervisor"].append(_request(f"/v1/stats?{params}", supervisor))
+        asks["public"].append(f"GET /v1/stats?{params} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+    return asks
 
 
 def workbench_figures(
@@ -307,11 +307,13 @@ def workbench_figures(
             "COMMITLEDGER_DATA_DIR": directory,
             "COMMITLEDGER_STORE_URL": url,
             "COMMITLEDGER_FEED": "false",
+            # the public's statistics are rate limited per address: the bench is one address
+            "COMMITLEDGER_RATE_LIMIT_BURST": "1000000",
+            "COMMITLEDGER_RATE_LIMIT_PER_SECOND": "1000000",
         }
-        loads = {
-            "work_list_page": _list_requests(rng, tokens, today),
-            "statistics": _stats_requests(rng, {**tokens, "SUPERVISOR": supervisor}, today),
-        }
+        scopes = _stats_requests(rng, tokens, supervisor, today)
+        mixed = [r for ask in zip(*scopes.values(), strict=True) for r in ask]
+        loads = {"work_list_page": _list_requests(rng, tokens, today), "statistics": mixed}
         with (
             running_service(env, workers) as (port, pid),
             ProcessPoolExecutor(1, mp_context=get_context("spawn")) as client,
@@ -332,6 +334,10 @@ def workbench_figures(
             figures["per_list"] = {
                 name: client.submit(measure, port, paths, connections, 800).result()
                 for name, paths in by_list.items()
+            }
+            figures["statistics_per_scope"] = {
+                scope: client.submit(measure, port, asks, connections, 800).result()
+                for scope, asks in scopes.items()
             }
     figures["work_list_page_p99_ms"] = figures["work_list_page"]["p99_ms"]
     figures["statistics_p99_ms"] = figures["statistics"]["p99_ms"]

@@ -9,6 +9,7 @@ on Chinese Windows reads a file without one as GBK), text cells guarded against 
 from __future__ import annotations
 
 import builtins
+import json
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -88,12 +89,15 @@ async def _known_query(request: Request) -> None:
 
 
 def _page(
-    lists: WorkLists,
+    request: Request,
+    store: Store,
+    hours: OfficeHours,
     name: str,
     department: str,
     today: date,
     query: dict[str, Any],
 ) -> WorkPage:
+    lists = work_lists(request, store, hours)  # one trip to the thread pool for both
     try:
         return lists.page(name, department, today=today, now=datetime.now(UTC), **query)
     except WorkListError as exc:
@@ -131,7 +135,6 @@ async def work_list(
     hours), rectifications, defences, appeals, cases for a person, refused outcomes,
     overdue verifications. `?format=csv` gives the page as CSV."""
     read = reader_for(principal, department)
-    lists = await run_in_threadpool(work_lists, request, store, hours)
     query = {
         "matter": matter,
         "late": late,
@@ -142,7 +145,7 @@ async def work_list(
         "offset": offset,
         "limit": limit,
     }
-    page = await run_in_threadpool(_page, lists, name, read, today, query)
+    page = await run_in_threadpool(_page, request, store, hours, name, read, today, query)
     if format == "csv":
         return Response(
             page.to_csv(),
@@ -152,4 +155,6 @@ async def work_list(
                 "Cache-Control": "no-store",
             },
         )
-    return page.to_json_obj()
+    # Built as it is documented (WorkListView), sent without validating it again.
+    body = json.dumps(page.to_json_obj(), ensure_ascii=False, separators=(",", ":"))
+    return Response(body.encode(), media_type="application/json")
