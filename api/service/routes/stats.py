@@ -84,7 +84,15 @@ def _counts(
 @router.get(
     "/stats",
     summary="Counts and rates per department, matter and period",
-    responses=problem_responses(401, 403, 422, 429),
+    # The token is optional: without one the public subset is served.
+    openapi_extra={"security": [{}, {"HTTPBearer": []}]},
+    responses={
+        200: {
+            "description": "Rows per department, matter and period (CSV with format=csv)",
+            "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(401, 403, 422, 429),
+    },
     dependencies=[Depends(_known_query), Depends(_public_limit)],
 )
 async def statistics(
