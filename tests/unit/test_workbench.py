@@ -702,3 +702,38 @@ def test_a_verifier_records_a_check_from_the_manual_list(checking: ServiceWorld)
     assert f'action="{action}"' not in checking.client.get("/workbench/lists/manual").text
     verification = checking.context.records.verification(digest)
     assert verification is not None and verification.state == "kept"
+
+
+def test_a_malformed_hash_in_an_action_is_a_refusal_not_a_server_error(
+    world: ServiceWorld,
+) -> None:
+    csrf = sign_in(world)
+    before = snapshot(world)
+    for action in (
+        "/workbench/commitments/0xnothex/decision",
+        "/workbench/commitments/12345/defence",
+        "/workbench/tasks/0x" + "g" * 64 + "/check",
+    ):
+        response = world.client.post(action, data={"result": "approved", "csrf": csrf})
+        assert response.status_code == 400, (action, response.status_code)
+        assert "Not a commitment hash" in response.text
+    assert snapshot(world) == before
+
+
+def test_a_department_instance_refuses_another_departments_workbench_writes(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    from ledger import hex32
+
+    today = datetime.now(timezone(timedelta(hours=8))).date()
+    world = open_service(tmp_path, embedded_deployment, today=today, department=MARKET)
+    try:
+        digest = world.submit(world.signed())  # an HRSS commitment, stored directly
+        csrf = sign_in(world)  # HRSS's registrar: reading is anyone's
+        before = snapshot(world)
+        action = f"/workbench/commitments/{hex32(digest)}/decision"
+        refused = world.client.post(action, data={"result": "approved", "csrf": csrf})
+        assert refused.status_code == 403 and f"acts for {MARKET} only" in refused.text
+        assert snapshot(world) == before and world.store.decision_of(digest) is None
+    finally:
+        world.context.close()

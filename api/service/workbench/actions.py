@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import TokenError
 from api.service.appeals import appeal_records, decide_objection, decide_repair
 from api.service.context import ServiceContext
-from api.service.deps import ContextDep
+from api.service.deps import ContextDep, instance_takes
 from api.service.engines import department_actions, engine_refusals
 from api.service.problems import ProblemError
 from api.service.tokens import Principal
@@ -103,6 +103,9 @@ async def _act(
     try:
         form = await form_of(request)
         session = await run_in_threadpool(form_session, request, form)
+        # A department's instance (`serve --department`) acts for its department only.
+        context: ServiceContext = request.app.state.context
+        instance_takes(context.settings.department, request.method, session.principal)
         said: str | None = await run_in_threadpool(act, session, form)
         done = said or done
     except PageRefusedError as refusal:
@@ -115,9 +118,9 @@ async def _act(
 @router.post("/workbench/commitments/{hash}/decision")
 async def decide(request: Request, hash: HashPath, context: ContextDep) -> Response:
     """A registrar decides the application: approved or refused, once."""
-    digest = _digest(hash)
 
     def act(session: WorkbenchSession, form: dict[str, str]) -> str | None:
+        digest = _digest(hash)
         needs_role(session, "registrar", "作出审批决定 / Deciding an application")
         result = _RESULTS.get(form.get("result", ""))
         if result is None:
@@ -135,9 +138,9 @@ async def decide(request: Request, hash: HashPath, context: ContextDep) -> Respo
 @router.post("/workbench/commitments/{hash}/defence")
 async def defence(request: Request, hash: HashPath, context: ContextDep) -> Response:
     """A verifier confirms a proposed breach (published) or dismisses it (kept), with reasons."""
-    digest = _digest(hash)
 
     def act(session: WorkbenchSession, form: dict[str, str]) -> str | None:
+        digest = _digest(hash)
         needs_role(session, "verifier", "处理拟认定失信 / Deciding a proposed breach")
         what = form.get("act")
         if what not in ("confirm", "dismiss"):
@@ -212,9 +215,9 @@ async def complete_task(
     request: Request, hash: HashPath, key: IdPath, context: ContextDep
 ) -> Response:
     """A verifier records a check's result; the last open check decides the commitment."""
-    digest = _digest(hash)
 
     def act(session: WorkbenchSession, form: dict[str, str]) -> str | None:
+        digest = _digest(hash)
         needs_role(session, "verifier", "记录核查结果 / Recording a check")
         result = _TASK_RESULTS.get(form.get("result", ""))
         note = form.get("note", "").strip()
