@@ -1,6 +1,7 @@
 """`commitledger stats`: counts and rates per department, matter and day, week or month from
 the store's counters; `--check-chain` counts the outcomes again from the contract's events
-and exits 1, naming each difference, when they do not agree."""
+and exits 1, naming each difference, when they do not agree; `--rebuild` counts every
+counter again (a store written before the counters were kept, or counters found wrong)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,14 @@ def stats(
             help="Count the outcomes again from the chain's events; exit 1 on a difference.",
         ),
     ] = False,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Count every counter again: outcomes from the chain's events, decisions and "
+            "received from the store (for counters missing or found wrong).",
+        ),
+    ] = False,
     deployment: DeploymentOpt = DEFAULT_DEPLOYMENT,
     confirmations: ConfirmationsOpt = 0,
     from_block: Annotated[
@@ -85,8 +94,9 @@ def stats(
         the_store = cli_store.open_store(store)
         try:
             VerifierRecords(the_store)  # opening migrates: the counters exist
-            if check_chain:
-                _check_chain(the_store, deployment, confirmations, from_block, as_json)
+            if check_chain or rebuild:
+                chain = (deployment, confirmations, from_block)
+                _check_chain(the_store, chain, as_json, rebuild=rebuild)
                 return
             _show(the_store, (department, matter, by), period, (first, last), as_json, as_csv)
         finally:
@@ -142,17 +152,28 @@ def _percent(rate: float | None) -> str:
 
 
 def _check_chain(
-    the_store: Any, deployment: Path, confirmations: int, from_block: int | None, as_json: bool
+    the_store: Any, chain: tuple[Path, int, int | None], as_json: bool, *, rebuild: bool
 ) -> None:
     from api.files import read_deployment
     from verifier import default_catalog
     from verifier.feed import department_codes
-    from verifier.records import check_stats_chain
+    from verifier.records import check_stats_chain, rebuild_counters
 
+    deployment, confirmations, from_block = chain
     record = read_deployment(cli_store.in_data_dir(deployment))
     start = from_block if from_block is not None else int(record.get("deployed_at_block", 0))
     ledger = _ledger(deployment, confirmations)
     names = department_codes(default_catalog().departments())
+    if rebuild:
+        done = rebuild_counters(
+            ledger, the_store, names, from_block=start, confirmations=confirmations
+        )
+        if not as_json:
+            stdout.print(
+                f"{done.events} outcome events to block {done.head} counted again, with the "
+                "store's decisions and commitments",
+                markup=False,
+            )
     report = check_stats_chain(
         ledger, the_store, names, from_block=start, confirmations=confirmations
     )

@@ -95,6 +95,12 @@ def test_the_counters_agree_with_the_chain_until_one_is_changed(
     assert f"{HRSS} {row.matter_code} repair: counters 5, chain events 1" in output
     assert "DISAGREE for 1" in output
 
+    code, rebuilt, output = stats(tmp_path, world, "--rebuild")
+    assert code == 0, output
+    assert rebuilt is not None and rebuilt["ok"] is True
+    assert "counted again" in output and "agree" in output.splitlines()[-1]
+    assert StatsQuery(world.store).totals() == totals
+
 
 def test_stats_prints_the_counts_and_refuses_a_bad_range(world: World, tmp_path: Path) -> None:
     code, shown, _ = stats(tmp_path, world, "--period", "month")

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from support.breach_records import CARD, HRSS, POINTS, SAMR, breach, commitment, fingerprint
 from support.deployment import Deployment
 from support.service_world import DAY as SERVICE_DAY
@@ -34,6 +34,7 @@ from verifier.records import (
     catch_up_received,
     check_stats_chain,
     count_decision,
+    rebuild_counters,
     rebuild_rollups,
     stat_counts,
     stat_periods,
@@ -542,3 +543,18 @@ def test_a_department_s_matters_add_up_by_department(records: VerifierRecords) -
     ]
     with pytest.raises(RecordsError, match="by"):
         StatsQuery(records.store).counts(by="person")  # type: ignore[arg-type]
+
+
+def test_counters_lost_are_counted_again_from_the_chain_and_the_store(demo: DemoWorld) -> None:
+    names = department_codes(default_catalog().departments())
+    query = StatsQuery(demo.store)
+    catch_up_received(demo.store)
+    before = query.totals(metrics=METRICS)
+    with demo.store.engine.begin() as connection:
+        connection.execute(delete(stat_counts))
+        connection.execute(delete(stat_periods))
+    assert query.standing() == {}
+    report = rebuild_counters(demo.ledger, demo.store, names)
+    assert report.events >= DEMO_COUNT
+    assert query.totals(metrics=METRICS) == before
+    assert check_stats_chain(demo.ledger, demo.store, names).ok

@@ -77,6 +77,7 @@ if TYPE_CHECKING:
         CountDifference,
         StatsChainReport,
         check_stats_chain,
+        rebuild_counters,
     )
     from verifier.records.stats_query import (
         ALL_MATTERS,
@@ -143,6 +144,7 @@ _SURFACE = {
     "CountDifference": "verifier.records.stats_chain",
     "StatsChainReport": "verifier.records.stats_chain",
     "check_stats_chain": "verifier.records.stats_chain",
+    "rebuild_counters": "verifier.records.stats_chain",
     "PERIODS": "verifier.records.stats_query",
     "PUBLIC_METRICS": "verifier.records.stats_query",
     "STANDING": "verifier.records.stats_query",
@@ -318,6 +320,7 @@ __all__ = [
     "count_decision",
     "migrate",
     "publication_conflict",
+    "rebuild_counters",
     "rebuild_rollups",
     "reconciliation_counts",
     "reconciliations",

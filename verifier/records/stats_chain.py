@@ -1,4 +1,6 @@
-"""`stats --check-chain`: the outcome counters counted again from the contract's events.
+"""`stats --check-chain`: the outcome counters counted again from the contract's events;
+`stats --rebuild`: every counter counted again (from the events, the decisions and the
+commitments), for a store whose counters are missing or wrong.
 
 Every move of a commitment's status emits `OutcomeRecorded(from, to)` (a breach also emits
 BreachRecorded, a repair BreachRepaired, an expiry or correction BreachClosed: the same
@@ -16,10 +18,20 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
-from ledger import Hash32, LedgerContract, Status, Store, commitments, hex32
-from verifier.records.stats import OUTCOME_METRICS, transition_metrics
+from ledger import Hash32, LedgerContract, Status, Store, commitments, decisions_table, hex32
+from verifier.records.stats import (
+    OUTCOME_METRICS,
+    RECEIVED_MARK,
+    beijing_day,
+    bump_many,
+    catch_up_received,
+    stat_counts,
+    stat_marks,
+    stat_periods,
+    transition_metrics,
+)
 from verifier.records.stats_query import StatsQuery
 
 LOG_BLOCKS = 5_000  # blocks per eth_getLogs request
@@ -73,8 +85,9 @@ class StatsChainReport:
 
 def outcome_events(
     ledger: LedgerContract, start: int, end: int
-) -> Iterator[tuple[bytes, Hash32, Status, Status]]:
-    """(department id, commitment, from, to) of every OutcomeRecorded from `start` to `end`."""
+) -> Iterator[tuple[bytes, Hash32, Status, Status, int]]:
+    """(department id, commitment, from, to, block) of every OutcomeRecorded from `start`
+    to `end`."""
     while start <= end:
         stop = min(end, start + LOG_BLOCKS - 1)
         for entry in ledger.events("OutcomeRecorded", start, stop):
@@ -84,6 +97,7 @@ def outcome_events(
                 Hash32(bytes(args["commitment"])),
                 Status(int(args["from"])),
                 Status(int(args["to"])),
+                int(entry["blockNumber"]),
             )
         start = stop + 1
 
@@ -114,9 +128,9 @@ def chain_totals(
     """The outcome metrics the chain's events count, per (department, matter, metric), and
     how many events were read."""
     moves = list(outcome_events(ledger, from_block, head))
-    matters = matters_of(store, [commitment for _, commitment, _, _ in moves])
+    matters = matters_of(store, [move[1] for move in moves])
     totals: Totals = Counter()
-    for department_id, commitment, before, after in moves:
+    for department_id, commitment, before, after, _ in moves:
         department = department_names.get(department_id) or hex32(Hash32(department_id))
         matter = matters.get(bytes(commitment), UNKNOWN_MATTER)
         for metric in transition_metrics(before, after):
@@ -151,4 +165,56 @@ def check_stats_chain(
     counters = StatsQuery(store).totals(metrics=OUTCOME_METRICS)
     report.compared = len(set(counters) | set(chain))
     report.differences = compare_totals(counters, chain)
+    return report
+
+
+def rebuild_counters(
+    ledger: LedgerContract,
+    store: Store,
+    department_names: dict[bytes, str],
+    *,
+    from_block: int = 0,
+    confirmations: int = 0,
+) -> StatsChainReport:
+    """Count every counter again, for a store whose counters are missing (written before
+    they were kept) or wrong: outcomes from the chain's events, on the Beijing day of their
+    block; decisions from the decisions table; received from the commitments. One
+    transaction; the report says how many events were read."""
+    report = StatsChainReport(head=max(0, ledger.chain.block_number() - confirmations))
+    moves = list(outcome_events(ledger, from_block, report.head))
+    report.events = len(moves)
+    matters = matters_of(store, [move[1] for move in moves])
+    days: dict[int, str] = {}
+    counts: Counter[tuple[str, str, str, str]] = Counter()
+    for department_id, commitment, before, after, block in moves:
+        if block not in days:
+            stamp = ledger.chain.w3.eth.get_block(block)["timestamp"]
+            days[block] = beijing_day(float(stamp))
+        department = department_names.get(department_id) or hex32(Hash32(department_id))
+        matter = matters.get(bytes(commitment), UNKNOWN_MATTER)
+        for metric in transition_metrics(before, after):
+            counts[(department, matter, days[block], metric)] += 1
+    writer = store.engine.execution_options(immediate=True)
+    with writer.begin() as connection:
+        decided = connection.execute(
+            select(
+                decisions_table.c.department,
+                decisions_table.c.matter_code,
+                decisions_table.c.decided_at,
+                decisions_table.c.late,
+            )
+        )
+        for department, matter, decided_at, late in decided:
+            day = beijing_day(float(decided_at))
+            counts[(department, matter, day, "decided")] += 1
+            if late:
+                counts[(department, matter, day, "decided_late")] += 1
+        connection.execute(delete(stat_counts))
+        connection.execute(delete(stat_periods))
+        connection.execute(
+            update(stat_marks).where(stat_marks.c.name == RECEIVED_MARK).values(value=0)
+        )
+        bump_many(connection, counts)
+    catch_up_received(store)
+    report.compared = len({(d, m, metric) for d, m, _, metric in counts})
     return report
