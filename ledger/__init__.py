@@ -141,6 +141,7 @@ if TYPE_CHECKING:
         describe_refusal,
         hand_over_admin,
         pack_signatures,
+        safe_execution_in,
         sign_safe_tx,
         signer_of,
     )
@@ -349,6 +350,7 @@ _SURFACE = {
     "pack_signatures": "ledger.safe",
     "sign_safe_tx": "ledger.safe",
     "signer_of": "ledger.safe",
+    "safe_execution_in": "ledger.safe",
 }
 
 __all__ = [
@@ -502,6 +504,7 @@ __all__ = [
     "render",
     "resident_id_check_digit",
     "runtime_code_check",
+    "safe_execution_in",
     "schema_migrations",
     "sign_commitment",
     "sign_safe_tx",

@@ -234,6 +234,53 @@ def _approvers(tx: SafeTx, signatures: bytes, threshold: int) -> tuple[str, ...]
     return tuple(owners)
 
 
+def _execution_of(log: Any, safe: str, chain_id: int) -> Execution:
+    """The Execution a decoded SafeMultiSigTransaction log of `safe` describes."""
+    args = log["args"]
+    nonce, _sender, threshold = abi_decode(
+        ["uint256", "address", "uint256"], bytes(args["additionalInfo"])
+    )
+    tx = SafeTx(
+        safe, chain_id, args["to"], bytes(args["data"]), int(nonce),
+        value=int(args["value"]), operation=int(args["operation"]),
+    )  # fmt: skip
+    approvers = _approvers(tx, bytes(args["signatures"]), int(threshold))
+    return Execution(bytes(log["transactionHash"]), int(log["blockNumber"]), tx, approvers)
+
+
+def safe_execution_in(
+    chain: Chain, transaction: bytes, to: str, data: bytes | None = None
+) -> Execution | None:
+    """The Safe execution inside `transaction` that called `to` (with exactly `data`, when
+    given) and succeeded, with the owners whose approvals the Safe checked; None when no
+    Safe did.
+
+    Read from the transaction's receipt alone: SafeL2 logs SafeMultiSigTransaction before the
+    call and ExecutionSuccess (with the SafeTx hash) after it, both from the Safe's address;
+    a failed call logs ExecutionFailure instead and is not counted. What the call did, and
+    whether its caller was allowed to, is the called contract's own event's word (for the
+    ledger's admin acts, AccessControl let only the admin through)."""
+    abi = load_safe_artifact(SAFE_SINGLETON_NAME)["abi"]
+    events = chain.w3.eth.contract(abi=abi).events
+    receipt = chain.w3.eth.get_transaction_receipt(Hash32(transaction))
+    target = _address(to, "to")
+    succeeded = {
+        (Web3.to_checksum_address(log["address"]), bytes(log["args"]["txHash"]))
+        for log in events.ExecutionSuccess().process_receipt(receipt, errors=DISCARD)
+    }
+    for log in events.SafeMultiSigTransaction().process_receipt(receipt, errors=DISCARD):
+        if log["args"]["to"] != target or data not in (None, bytes(log["args"]["data"])):
+            continue
+        safe = Web3.to_checksum_address(log["address"])
+        try:
+            execution = _execution_of(log, safe, chain.chain_id)
+        except SafeError:  # a delegate call or a refund: not one of the admin's acts
+            continue
+        if (safe, execution.tx.hash()) in succeeded:
+            return execution
+    return None
+
+
 def _selector_call(signature: str, types: Sequence[str], args: Sequence[Any]) -> bytes:
     return function_signature_to_4byte_selector(signature) + abi_encode(list(types), list(args))
 
@@ -337,21 +384,10 @@ class SafeAdmin:
         """Every Safe transaction this Safe executed in the block range, read from SafeL2's
         SafeMultiSigTransaction events alone, with the owners whose approvals it checked."""
         event = self._contract.events.SafeMultiSigTransaction
-        found = []
-        for log in event.get_logs(from_block=from_block, to_block=to_block):
-            args = log["args"]
-            nonce, _sender, threshold = abi_decode(
-                ["uint256", "address", "uint256"], bytes(args["additionalInfo"])
-            )
-            tx = SafeTx(
-                self.address, self.chain.chain_id, args["to"], bytes(args["data"]), int(nonce),
-                value=int(args["value"]), operation=int(args["operation"]),
-            )  # fmt: skip
-            approvers = _approvers(tx, bytes(args["signatures"]), int(threshold))
-            found.append(
-                Execution(bytes(log["transactionHash"]), int(log["blockNumber"]), tx, approvers)
-            )
-        return found
+        return [
+            _execution_of(log, self.address, self.chain.chain_id)
+            for log in event.get_logs(from_block=from_block, to_block=to_block)
+        ]
 
     # ------------------------------------------------------------------ execution
 

@@ -16,13 +16,25 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ledger import LedgerContract, SignedCommitment, Vault, VaultError, commitments, outcome_outbox
+from ledger import (
+    AdminCall,
+    LedgerContract,
+    SafeError,
+    SignedCommitment,
+    Status,
+    Vault,
+    VaultError,
+    commitments,
+    outcome_outbox,
+    safe_execution_in,
+)
 from verifier.breaches import add_months, mask_id_number, mask_person_name, publication_period
 from verifier.catalog import Catalog, Matter
 from verifier.departments import default_departments
 from verifier.feed.records import (
     COMMITMENT_TYPES,
     COMMITTER_CATEGORIES,
+    AdminApproval,
     ChainFacts,
     Details,
     FeedKind,
@@ -101,6 +113,9 @@ def facts_of(
     args: Mapping[str, Any],
 ) -> ChainFacts:
     """The chain facts of one OutcomeRecorded event, as the feed and `feed check` see them."""
+    approval = None
+    if Status(int(args["to"])) == Status.CORRECTED:
+        approval = admin_approval(ledger, tx_hash, args)
     return chain_facts(
         chain_id=ledger.chain.chain_id,
         contract=ledger.address,
@@ -110,7 +125,35 @@ def facts_of(
         block_timestamp=times(block),
         args=args,
         departments=departments,
+        admin_approval=approval,
     )
+
+
+def admin_approval(
+    ledger: LedgerContract, tx_hash: bytes, args: Mapping[str, Any]
+) -> AdminApproval | None:
+    """Who approved a correction, when the ledger's admin Safe made it (`correctBreach` in a
+    Safe execution of the same transaction); None for a department's own correction."""
+    try:
+        call = AdminCall(
+            "correctBreach",
+            department=_word(args["department"]),
+            commitment=_word(args["commitment"]),
+            evidence=_word(args["evidence"]),
+        )
+    except SafeError:  # a zero hash: correctBreach refuses one, so the Safe made no such call
+        return None
+    execution = safe_execution_in(ledger.chain, tx_hash, ledger.address, call.data())
+    if execution is None:
+        return None
+    return AdminApproval(
+        execution.tx.safe, "0x" + execution.tx.hash().hex(), tuple(execution.approvers)
+    )
+
+
+def _word(value: Any) -> bytes:
+    """A bytes32 event argument, as the index (0x-hex) or web3 (bytes) gives it."""
+    return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
 
 
 class FeedBuilder:

@@ -13,6 +13,11 @@ the values a platform loads; English is only a display label set (`EN_VALUES`). 
 Version 1 records (English values, `department_name`) stored before still read back, verify
 and re-sign in their own shape.
 
+`admin_approval`, optional, is on a correction the contract's multi-signature admin made
+(`correctBreach` executed by its Safe): the Safe, the SafeTx hash and the owners whose
+approvals the Safe checked, read from the Safe's events in the same transaction. Records
+without it (every other change, and all older records) read and verify as before.
+
 `valid_until` (有效期至) is the commitment's standing as the record states it: for a breach
 the end of its publication; for a mismatch the end of the rectification window; for a record
 needing a person, the verification deadline; for a repair, expiry, correction or withdrawal
@@ -196,6 +201,7 @@ ZH_LABELS: dict[str, str] = {
     "block": "区块高度",
     "log_index": "日志序号",
     "commitment_hash": "承诺哈希",
+    "admin_approval": "多签管理批准",
     "public_key": "签名公钥",
     "signature": "签名",
 }
@@ -221,8 +227,33 @@ class FeedEvidence:
 
 
 @dataclass(frozen=True)
+class AdminApproval:
+    """Who approved a change the multi-signature admin made (a correction by the Safe): the
+    Safe, the SafeTx hash its owners signed, and the owners whose approvals the Safe checked.
+    Owners are offices' accounts, never persons' data."""
+
+    safe: str
+    safe_tx_hash: str
+    approved_by: tuple[str, ...]
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """As the record carries it."""
+        return {
+            "safe": self.safe,
+            "safe_tx_hash": self.safe_tx_hash,
+            "approved_by": list(self.approved_by),
+        }
+
+    @classmethod
+    def from_json_obj(cls, obj: Mapping[str, Any]) -> AdminApproval:
+        """From what `to_json_obj` wrote."""
+        return cls(str(obj["safe"]), str(obj["safe_tx_hash"]), tuple(obj["approved_by"]))
+
+
+@dataclass(frozen=True)
 class ChainFacts:
-    """The part of a record that the contract's events alone determine."""
+    """The part of a record that the contract's events alone determine (and, for a change
+    the admin Safe made, the Safe's own events in the same transaction)."""
 
     id: str
     kind: FeedKind
@@ -231,6 +262,7 @@ class ChainFacts:
     publication_scope: Scope
     fulfilment_status: Fulfilment
     evidence: FeedEvidence
+    admin_approval: AdminApproval | None = None
 
 
 @dataclass(frozen=True)
@@ -306,7 +338,7 @@ class FeedRecord:
         else:
             fulfilment = FULFILMENT_ZH[facts.fulfilment_status]
             scope = SCOPE_ZH[facts.publication_scope]
-        return {
+        body = {
             "version": self.version,
             "id": facts.id,
             "sequence": self.sequence,
@@ -318,6 +350,9 @@ class FeedRecord:
             "publication_scope": scope,
             "evidence": asdict(facts.evidence),
         }
+        if facts.admin_approval is not None:  # absent otherwise: older records sign the same
+            body["admin_approval"] = facts.admin_approval.to_json_obj()
+        return body
 
     def to_json_obj(self) -> dict[str, Any]:
         """The record as served: body and signature."""
@@ -339,6 +374,7 @@ class FeedRecord:
                 raise ValueError(f"version {version} is not one this reader knows")
             signature = data.pop("signature", None)
             evidence = FeedEvidence(**data.pop("evidence"))
+            approval = data.pop("admin_approval", None)
             fulfilment, scope = data.pop("fulfilment_status"), data.pop("publication_scope")
             if version == 1:
                 data["determining_unit"] = data.pop("department_name")
@@ -352,6 +388,7 @@ class FeedRecord:
                 publication_scope=scope,
                 fulfilment_status=fulfilment,
                 evidence=evidence,
+                admin_approval=None if approval is None else AdminApproval.from_json_obj(approval),
             )
             sequence = int(data.pop("sequence"))
             for name in ("date_made", "valid_until"):
@@ -410,8 +447,10 @@ def chain_facts(
     block_timestamp: int,
     args: Mapping[str, Any],
     departments: Mapping[bytes, str],
+    admin_approval: AdminApproval | None = None,
 ) -> ChainFacts:
-    """The chain part of the record of one OutcomeRecorded event (decoded `args`)."""
+    """The chain part of the record of one OutcomeRecorded event (decoded `args`), with who
+    approved it when the admin Safe made the change."""
     to_status = Status(int(args["to"]))
     kind = KIND_OF_STATUS.get(to_status)
     if kind is None:
@@ -441,6 +480,7 @@ def chain_facts(
             to_status=to_status.name,
             block_time=moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
         ),
+        admin_approval=admin_approval,
     )
 
 

@@ -63,6 +63,7 @@ from verifier.catalog import Catalog
 from verifier.errors import BreachError, RecordsError
 from verifier.public_text import document_number
 from verifier.records.facade import VerifierRecords
+from verifier.records.notices import NoticeRecords
 from verifier.records.tables import breach_records, verifications_table
 from verifier.records.verifications import RecordedOutcome
 
@@ -487,6 +488,10 @@ class ChainReconciler:
         try:
             on = self._decision_day(event.block_number)
             target = _STATE_OF[event.to]
+            if event.to == Status.CORRECTED and state == "proposed":
+                # A proposed breach annulled before it was published (by the admin Safe's
+                # correctBreach, or the department's defence elsewhere): nothing to unlist.
+                target = "corrected"
             if self.records.verification(event.commitment) is None:
                 self._schedule(stored, on)
             if target == "breached" and state in ("due", "mismatch", "manual"):
@@ -495,7 +500,9 @@ class ChainReconciler:
                 self._record_verification(event, stored, "proposed", on)
             if state != target or event.to in (Status.KEPT, Status.MISMATCH, Status.NEEDS_MANUAL):
                 self._record_verification(event, stored, target, on)
-            if event.to == Status.BREACHED or event.to in _CLOSINGS:
+            if target == "corrected":
+                self._settle_notice(event, on)
+            elif event.to == Status.BREACHED or event.to in _CLOSINGS:
                 self._follow_breach(event, stored, breach, on)
         except (RecordsError, BreachError, VaultError, ErasedError, ValueError) as exc:
             return self._conflict(event, stored, state, f"cannot take it up: {exc}")
@@ -522,7 +529,8 @@ class ChainReconciler:
         if target == "mismatch":
             matter = self.catalog.matter(stored.matter_code)
             rectify_by = self.calendar.add(on, matter.rectification_window_days).day
-        outcome_status = Status.BREACHED if event.to in _CLOSINGS else event.to
+        closing = event.to in _CLOSINGS and target == "breached"
+        outcome_status = Status.BREACHED if closing else event.to
         self.records.record_outcomes(
             [
                 RecordedOutcome(
@@ -536,6 +544,18 @@ class ChainReconciler:
                     rectify_by,
                 )
             ]
+        )
+
+    def _settle_notice(self, event: ChainEvent, on: date) -> None:
+        """The open notice of a proposed breach the chain annulled is settled as defended,
+        so no lapsed defence period publishes it later."""
+        NoticeRecords(self.store).settle(
+            event.commitment,
+            "defended",
+            "corrected",
+            on,
+            f"on chain, tx {hex32(Hash32(event.tx_hash))}",
+            event.evidence,
         )
 
     def _follow_breach(

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api.service.appeals import AppealsDep, marked_texts, with_objection
+from api.service.correction_page import correction_on_chain, render_correction_page
 from api.service.deps import ChainDep, IntakeDep, RateLimit, RecordsDep, SettingsDep, TodayDep
 from api.service.dev_chain import development_chain
 from api.service.lookup_page import LOOKUP_CSS, render_lookup_page
@@ -326,6 +327,14 @@ def record_page(
 ) -> HTMLResponse:
     """失信记录 / One breach record explained: what, when, by whom, where to check it."""
     public_json = records.listed_breach_json(record_id[:64], on)
+    stored = None if public_json is not None else records.breach(record_id[:64])
+    if stored is not None and stored.status == "corrected":  # no party named: see the module
+        html = render_correction_page(
+            stored,
+            correction_on_chain(chain, stored),
+            development_chain=development_chain(settings) is not None,
+        )
+        return HTMLResponse(html, status_code=404)
     if public_json is None:
         message = bilingual("未找到公示中的该记录", "No such record is published")
         return HTMLResponse(
