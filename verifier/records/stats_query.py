@@ -6,9 +6,15 @@ given a first outcome), late rate = decided_late / decided; None when the diviso
 period's rate divides what happened in it, so a mismatch found in one month and rectified
 (kept) in the next counts in each month's own figures.
 
-A query reads counter rows only (one per department, matter, day and metric that saw
-anything), through the primary key (a department's) or `stat_counts_by_day` (everyone's),
-bounded in span and rows; `received` is caught up first (see `stats.catch_up_received`).
+A query reads counter rows only (one per department, matter, day, week or month and metric
+that saw anything: days from `stat_counts`, weeks and months from `stat_periods`), through
+an index that leads with the department (a department's view) or the period (everyone's);
+the database adds them up into one row per department, matter and period (or, with
+by="department", per department and period). Spans and rows are bounded; `received` is
+caught up first (see `stats.catch_up_received`). A week or month is counted whole.
+Measured on a store of 1,000,000 commitments (a year, 5 departments, 65 matters, 333,000
+day counters): a department's query takes 2 to 4 ms of CPU; every department's, per
+matter, 30 to 50 ms (7,000 rows back), per department about 15 ms.
 """
 
 from __future__ import annotations
