@@ -3,6 +3,7 @@ decisions, read back per day, week and month with their rates, on SQLite and Pos
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -558,3 +559,22 @@ def test_counters_lost_are_counted_again_from_the_chain_and_the_store(demo: Demo
     assert report.events >= DEMO_COUNT
     assert query.totals(metrics=METRICS) == before
     assert check_stats_chain(demo.ledger, demo.store, names).ok
+
+
+def test_concurrent_bumps_of_one_counter_lose_nothing(records: VerifierRecords) -> None:
+    writer = records.store.engine.execution_options(immediate=True)
+
+    def bump_often() -> None:
+        for _ in range(25):
+            with writer.begin() as connection:
+                bump(connection, HRSS, POINTS.code, MONDAY, "kept")
+                bump(connection, HRSS, CARD.code, MONDAY, "kept")
+
+    threads = [threading.Thread(target=bump_often) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    [month] = StatsQuery(records.store).counts(period="month", today=MONDAY, by="department")
+    assert month.counts == {"kept": 300}
+    assert totals(records.store) == {"kept": 300}
