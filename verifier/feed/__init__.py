@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         SCOPE_ZH,
         VISIBLE_SCOPES,
         ZH_LABELS,
+        AdminApproval,
         ConsumerScope,
         Details,
         FeedRecord,
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
 # Each public name and the module that defines it: loaded on first use, so that
 # importing one name does not import the whole package (and web3 with it).
 _SURFACE = {
+    "AdminApproval": "verifier.feed.records",
     "chain_facts": "verifier.feed.records",
     "check_feed": "verifier.feed.check",
     "check_url": "verifier.feed.webhooks",
@@ -136,6 +138,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "VISIBLE_SCOPES",
     "ZH_LABELS",
+    "AdminApproval",
     "ConsumerScope",
     "CursorCodec",
     "DeliveryPolicy",
