@@ -11,6 +11,12 @@ extra leaf, and anchored again (`reform_nonce`). Nothing is anchored twice. The 
 evidence (transaction, block number and hash) is re-read from the contract's BatchAnchored
 events after a reorg, so it stays true when the same transactions are mined again in other
 blocks.
+
+Several processes may anchor on one store, each for its own departments (`registrars`):
+an Anchorer touches only its departments' batches, and with `fence` set (the department's
+lease, `ledger.leases`) every batch it forms, sends or takes back checks in the same
+transaction that it still holds the department: a holder paused past its lease, whose
+department another process has taken over, writes nothing and sends nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from ledger.chain import Chain, Web3Exception
 from ledger.contract import LedgerContract, department_id
 from ledger.errors import ChainError, ContractRevertError, StoreError
 from ledger.merkle import MerkleTree
-from ledger.store import BatchRow, Store
+from ledger.store import BatchRow, Fence, Store
 from ledger.types import Hash32, hex32
 
 log = logging.getLogger("commitledger.pipeline")
@@ -94,6 +100,12 @@ class Anchorer:
         self.clock = clock
         self._verified_at: float | None = None  # when anchored batches were last re-checked
         self._reforms: dict[int, int] = {}  # batch id -> fresh roots given in this process
+        # The lease check of the department(s) anchored here, run in each write's transaction.
+        self.fence: Fence | None = None
+
+    def _ours(self, *states: str) -> list[BatchRow]:
+        """Batches in `states` of the departments anchored here (others are another's)."""
+        return [b for b in self.store.batches_in(*states) if b.department in self.registrars]
 
     # ------------------------------------------------------------------ one pass
 
@@ -131,8 +143,8 @@ class Anchorer:
     def _canary_holds(self) -> bool:
         """Whether the first, last and recent anchored batches' blocks are still the same."""
         head = self.chain.block_number()
-        watched = {b.id: b for b in self.store.anchored_ends()}
-        for batch in self.store.batches_in("anchored"):
+        watched = {b.id: b for b in self.store.anchored_ends() if b.department in self.registrars}
+        for batch in self._ours("anchored"):
             if (batch.block_number or 0) >= head - RECHECK_WINDOW:
                 watched[batch.id] = batch
         seen: dict[int, bytes | None] = {}
@@ -147,7 +159,7 @@ class Anchorer:
     def _reread_anchored(self) -> int:
         """Every anchored batch against the BatchAnchored events the node has now: one
         `eth_getLogs` from the oldest anchored block. Returns how many batches changed."""
-        anchored = self.store.batches_in("anchored")
+        anchored = self._ours("anchored")
         if not anchored:
             return 0
         head = self.chain.block_number()
@@ -173,7 +185,7 @@ class Anchorer:
             found = events.get((department_id(batch.department), batch.root))
             if found is None:
                 log.warning("batch %d is no longer on chain: anchoring it again", batch.id)
-                self.store.mark_unsent(batch.id)
+                self.store.mark_unsent(batch.id, fence=self.fence)
                 lost = True
                 changed += 1
                 continue
@@ -197,7 +209,7 @@ class Anchorer:
                     batch.id,
                     block_number,
                 )
-                self.store.mark_sent(batch.id, tx_hash, now=self.clock())
+                self.store.mark_sent(batch.id, tx_hash, now=self.clock(), fence=self.fence)
             else:
                 log.warning(
                     "batch %d was mined again in block %d: evidence updated", batch.id, block_number
@@ -212,16 +224,19 @@ class Anchorer:
     def cut_due_batches(self, force: bool = False) -> int:
         """Form batches from departments whose backlog is full or old enough."""
         formed = 0
-        in_flight = self.store.count_batches("built", "sent")
+        flying: dict[str, int] = {}
+        for flown in self._ours("built", "sent"):
+            flying[flown.department] = flying.get(flown.department, 0) + 1
         now = self.clock()
         for department, count, oldest in self.store.pending_by_department():
             if department not in self.registrars:
                 continue  # another process anchors for that department
+            in_flight = flying.get(department, 0)  # one department's backlog never stops another
             due = force or count >= self.config.batch_size or now - oldest >= self.config.max_age
             while due and in_flight < self.config.max_in_flight and count > 0:
                 try:
                     batch = self.store.form_batch(
-                        department, self.config.batch_size, build_tree, now=now
+                        department, self.config.batch_size, build_tree, now=now, fence=self.fence
                     )
                 except StoreError:
                     break
@@ -237,7 +252,7 @@ class Anchorer:
     def send_built(self) -> int:
         """Send every batch that is built but not (or no longer) on its way."""
         sent = 0
-        for batch in self.store.batches_in("built"):
+        for batch in self._ours("built"):
             self._send(batch)
             sent += 1
         return sent
@@ -245,7 +260,7 @@ class Anchorer:
     def follow_in_flight(self) -> int:
         """Record batches that reached the confirmation depth; resend those that vanished."""
         settled = 0
-        for batch in self.store.batches_in("sent"):
+        for batch in self._ours("sent"):
             settled += self._follow(batch)
         return settled
 
@@ -268,13 +283,14 @@ class Anchorer:
                 self._adopt(batch)
                 return
             raise
-        signed = self.chain.sign(registrar, tx)
-        # Written before the broadcast: after a crash here, recovery knows what to look for.
-        self.store.mark_sent(batch.id, signed.tx_hash, now=self.clock())
-        self.chain.broadcast(registrar, signed, abi=self.ledger.abi)
-        log.info(
-            "sent batch %d (root %s) in %s", batch.id, hex32(batch.root), hex32(signed.tx_hash)
-        )
+
+        def record(tx_hash: bytes) -> None:
+            # Written before the broadcast: after a crash here, recovery knows what to look
+            # for; refused (LeaseLostError) when another process anchors the department now.
+            self.store.mark_sent(batch.id, tx_hash, now=self.clock(), fence=self.fence)
+
+        tx_hash = self.chain.send_recorded(registrar, tx, abi=self.ledger.abi, record=record)
+        log.info("sent batch %d (root %s) in %s", batch.id, hex32(batch.root), hex32(tx_hash))
 
     def _follow(self, batch: BatchRow) -> int:
         assert batch.tx_hash is not None
@@ -312,7 +328,7 @@ class Anchorer:
             return self._adopt(batch)
         log.warning("batch %d: transaction vanished; sending again", batch.id)
         self.chain.forget_nonces()
-        self.store.mark_unsent(batch.id)
+        self.store.mark_unsent(batch.id, fence=self.fence)
         return 0
 
     def _adopt(self, batch: BatchRow) -> int:
@@ -334,7 +350,7 @@ class Anchorer:
                     hex32(batch.root),
                 )
                 self.chain.forget_nonces()
-                self.store.mark_unsent(batch.id)
+                self.store.mark_unsent(batch.id, fence=self.fence)
                 return 0
             self._reform(batch, on_chain.size)
             return 0
@@ -343,7 +359,7 @@ class Anchorer:
             raise ChainError(f"root {hex32(batch.root)} is anchored but its event is not found")
         tx_hash, block_number, block_hash = found
         if self.chain.block_number() - block_number < self.config.confirmations:
-            self.store.mark_sent(batch.id, tx_hash, now=self.clock())
+            self.store.mark_sent(batch.id, tx_hash, now=self.clock(), fence=self.fence)
             return 0
         self.store.mark_anchored(batch.id, tx_hash, block_number, block_hash, now=self.clock())
         log.info(
@@ -370,7 +386,7 @@ class Anchorer:
         root, proofs = build_tree([*members, extra])
         del proofs[extra]
         self.chain.forget_nonces()  # a transaction of ours may have been replaced
-        self.store.reform_batch(batch.id, root, len(members) + 1, proofs)
+        self.store.reform_batch(batch.id, root, len(members) + 1, proofs, fence=self.fence)
         self._reforms[batch.id] = done + 1
         log.warning(
             "batch %d: root %s is anchored for %s with size %d, not %d (its registrar key "

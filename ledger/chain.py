@@ -1,14 +1,16 @@
 """The chain client: one face over eth-tester, anvil and any JSON-RPC node; signs locally.
 
-About 400 lines: the one chain client; eth-tester's and anvil's differences (reverts,
+About 500 lines: the one chain client; eth-tester's and anvil's differences (reverts,
 estimates, receipts) are kept here so that no other module knows them.
 """
 
 from __future__ import annotations
 
 import ast
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,6 +43,35 @@ RECEIPT_TIMEOUT_S = 120.0
 RPC_TIMEOUT_S = 30.0
 # Ether given to each local signing account on chains we control (embedded, anvil).
 FUNDING_WEI = Wei(10**21)
+# Times a transaction is signed again after the node said its nonce was taken meanwhile
+# (another process sent with the account): each time with the node's pending count.
+NONCE_ATTEMPTS = 5
+# How nodes (geth, anvil, Besu, Nethermind) say the nonce was used by another transaction.
+_NONCE_TAKEN = (
+    "nonce too low",
+    "nonce is too low",
+    "replacement transaction underpriced",
+    "transaction underpriced",
+    "nonce too high",
+    "oldnonce",
+    "incorrect nonce",
+    "invalid nonce",
+)
+_ALREADY_KNOWN = ("already known", "known transaction", "already imported", "alreadyknown")
+
+AccountLock = Callable[[str], AbstractContextManager[object]]
+"""Who may sign with an address now, across the processes that share its key."""
+
+
+def _nonce_answer(exc: Exception) -> str | None:
+    """'known' when the node holds this very transaction already, 'taken' when its nonce
+    was used by another, else None (any other failure)."""
+    text = str(exc).lower()
+    if any(marker in text for marker in _ALREADY_KNOWN):
+        return "known"
+    if any(marker in text for marker in _NONCE_TAKEN):
+        return "taken"
+    return None
 
 
 def _error_selectors(abi: Sequence[dict[str, Any]]) -> dict[bytes, tuple[str, list[str]]]:
@@ -152,6 +183,10 @@ class Chain:
     receipt_timeout: float = RECEIPT_TIMEOUT_S
     _nonces: dict[str, int] = field(default_factory=dict, repr=False)
     _chain_id: int | None = field(default=None, repr=False)
+    # Set when other processes sign with the same accounts (`share_accounts`).
+    _account_lock: AccountLock | None = field(default=None, repr=False)
+    _thread_locks: dict[str, threading.RLock] = field(default_factory=dict, repr=False)
+    _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ------------------------------------------------------------------ construction
 
@@ -242,12 +277,61 @@ class Chain:
         self, account: LocalAccount, tx: TxParams, *, abi: Sequence[dict[str, Any]] = ()
     ) -> bytes:
         """Sign a prepared transaction locally with the account's next nonce and send it."""
-        signed = self.sign(account, tx)
-        self.broadcast(account, signed, abi=abi)
-        return signed.tx_hash
+        return self.send_recorded(account, tx, abi=abi)
+
+    def send_recorded(
+        self,
+        account: LocalAccount,
+        tx: TxParams,
+        *,
+        abi: Sequence[dict[str, Any]] = (),
+        record: Callable[[bytes], None] | None = None,
+    ) -> bytes:
+        """Sign `tx` with the account's next nonce, `record` its hash (written before the
+        broadcast, so a crash leaves a trail), send it; return the hash sent.
+
+        Under the account's lock: this process's threads, and with `share_accounts` every
+        process, sign with it one at a time. A node saying the nonce was taken meanwhile (by
+        a process that does not share the lock, or a node behind on its pool) is answered
+        here: the transaction is signed again with the node's pending count, recorded again
+        and sent again, up to NONCE_ATTEMPTS times; "already known" means it was sent.
+        """
+        address = account.address
+        with self._lock_for(address):
+            for attempt in range(1, NONCE_ATTEMPTS + 1):
+                signed = self.sign(account, tx)
+                if record is not None:
+                    record(signed.tx_hash)
+                try:
+                    self.w3.eth.send_raw_transaction(signed.raw)
+                except Exception as exc:
+                    self._nonces.pop(address, None)
+                    answer = _nonce_answer(exc)
+                    if answer == "known":
+                        return signed.tx_hash
+                    if answer == "taken" and attempt < NONCE_ATTEMPTS:
+                        continue
+                    raise self._translate(exc, abi) from exc
+                return signed.tx_hash
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def share_accounts(self, lock: AccountLock) -> None:
+        """Other processes sign with these accounts too: hold `lock(address)` while signing
+        and sending, and read each nonce from the node (never from this process's cache)."""
+        self._account_lock = lock
+        self._nonces.clear()
+
+    @contextmanager
+    def _lock_for(self, address: str) -> Iterator[None]:
+        with self._guard:
+            local = self._thread_locks.setdefault(address, threading.RLock())
+        shared = self._account_lock
+        with local, shared(address) if shared is not None else nullcontext():
+            yield
 
     def sign(self, account: LocalAccount, tx: TxParams) -> SignedTx:
-        """Sign with the account's next nonce; the hash is known before anything is sent."""
+        """Sign with the account's next nonce; the hash is known before anything is sent.
+        (Alone, for one process's single sender: `send_recorded` signs under the lock.)"""
         tx = dict(tx)  # type: ignore[assignment]
         tx["nonce"] = Nonce(self._next_nonce(account.address))
         signed = account.sign_transaction(tx)  # type: ignore[arg-type]
@@ -261,6 +345,8 @@ class Chain:
             self.w3.eth.send_raw_transaction(signed.raw)
         except Exception as exc:
             self._nonces.pop(account.address, None)
+            if _nonce_answer(exc) == "known":
+                return
             raise self._translate(exc, abi) from exc
 
     def forget_nonces(self) -> None:
@@ -375,7 +461,8 @@ class Chain:
             time.sleep(0.05)
 
     def _next_nonce(self, address: str) -> int:
-        nonce = self._nonces.get(address)
+        # Shared accounts: another process may have sent since, only the node knows.
+        nonce = None if self._account_lock is not None else self._nonces.get(address)
         if nonce is None:
             nonce = int(
                 self.w3.eth.get_transaction_count(Web3.to_checksum_address(address), "pending")

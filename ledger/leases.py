@@ -266,11 +266,20 @@ class LeaseKeeper:
         self._thread: threading.Thread | None = None
 
     def want(self, name: str) -> None:
-        """Ask for `name` from now on (taken at once if free)."""
+        """Ask for `name` from now on (taken at once if free; if the database does not
+        answer now, at a later poll)."""
         _check(name, self.holder, self.ttl)
         with self._lock:
             self._wanted.add(name)
-        self._take_or_renew(name)
+        try:
+            self._take_or_renew(name)
+        except Exception as exc:  # the database is away: the thread asks again
+            log.warning("lease not taken", extra={"lease": name, "reason": type(exc).__name__})
+
+    def wanted(self) -> list[str]:
+        """The leases asked for, held or not."""
+        with self._lock:
+            return sorted(self._wanted)
 
     def token(self, name: str) -> int | None:
         """The fencing token of `name` if this instance holds it now, else None."""

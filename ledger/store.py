@@ -41,6 +41,10 @@ IN_CHUNK = 500  # values per IN (...) list when reading many rows by key
 RECEIPT_TOLERANCE = 0.002  # seconds: a decision record's receipt time is cut to milliseconds
 REFORMED_BATCHES = "batches_reformed"  # cursor: batches given a fresh root (Store.reform_batch)
 
+Fence = Callable[[Connection], None]
+"""A check run first in a write's transaction: raises when the writer's lease is lost
+(`ledger.leases.Leases.fence`), and the write does not happen."""
+
 
 @dataclass(frozen=True)
 class NewCommitment:
@@ -601,12 +605,15 @@ class Store:
         limit: int,
         build: Callable[[list[Hash32]], tuple[Hash32, dict[Hash32, list[Hash32]]]],
         now: float | None = None,
+        fence: Fence | None = None,
     ) -> BatchRow | None:
         """Take up to `limit` pending leaves of `department` into a new batch, in one
         transaction: its pending commitments first, then, room left, its pending decision
         records (their hashes); `build` gives the root and each proof, stored with the batch."""
         created = time.time() if now is None else now
         with self._writer.begin() as connection:
+            if fence is not None:
+                fence(connection)
             # PostgreSQL: lock the rows taken and let a concurrent batcher take others (else
             # both build the same root and the second fails on its unique key). SQLite
             # ignores FOR UPDATE: BEGIN IMMEDIATE already serialises writers there.
@@ -698,9 +705,13 @@ class Store:
             members.extend(_decision_members(connection, batch_id))
         return members
 
-    def mark_sent(self, batch_id: int, tx_hash: bytes, now: float | None = None) -> None:
+    def mark_sent(
+        self, batch_id: int, tx_hash: bytes, now: float | None = None, fence: Fence | None = None
+    ) -> None:
         """Record the transaction before it is broadcast, so a crash leaves a trail to follow."""
         with self._writer.begin() as connection:
+            if fence is not None:
+                fence(connection)
             connection.execute(
                 update(batches)
                 .where(batches.c.id == batch_id)
@@ -738,9 +749,11 @@ class Store:
                     update(table).where(table.c.batch_id == batch_id).values(state="anchored")
                 )
 
-    def mark_unsent(self, batch_id: int) -> None:
+    def mark_unsent(self, batch_id: int, fence: Fence | None = None) -> None:
         """The batch's transaction vanished (node restarted without state, a reorg): resend."""
         with self._writer.begin() as connection:
+            if fence is not None:
+                fence(connection)
             connection.execute(
                 update(batches)
                 .where(batches.c.id == batch_id)
@@ -752,12 +765,19 @@ class Store:
                 )
 
     def reform_batch(
-        self, batch_id: int, root: Hash32, size: int, proofs: Mapping[Hash32, Sequence[Hash32]]
+        self,
+        batch_id: int,
+        root: Hash32,
+        size: int,
+        proofs: Mapping[Hash32, Sequence[Hash32]],
+        fence: Fence | None = None,
     ) -> None:
         """Give a batch a fresh root (its own was anchored on chain with another size): the
         new root, size (leaves on chain) and member proofs, back to built, in one
         transaction; counted under the cursor REFORMED_BATCHES."""
         with self._writer.begin() as connection:
+            if fence is not None:
+                fence(connection)
             connection.execute(
                 update(batches)
                 .where(batches.c.id == batch_id)

@@ -78,11 +78,13 @@ def create_app(
         register_feed(context)
         register_lifecycle(context)
         register_notices(context)
+        context.leases.start()  # each task's lease (issue 18): renewed, or taken when free
         context.background.start()
         try:
             yield
         finally:
             context.background.stop()
+            context.leases.stop()  # released: another instance takes over at its next poll
             context.close()
 
     app = FastAPI(

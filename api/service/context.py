@@ -24,11 +24,15 @@ from ledger import (
     ChainError,
     Intake,
     InvalidDocumentError,
+    LeaseKeeper,
+    Leases,
     LedgerContract,
     SigningKey,
     Store,
+    StoreLocks,
     Vault,
     VaultError,
+    instance_id,
 )
 from verifier import DEFAULT_OFFICE_HOURS, OfficeHours, configure_catalog_dir, default_catalog
 from verifier.engine import DecisionDesk
@@ -83,6 +87,9 @@ class ChainLink:
         # embedded chain, which is not thread-safe, around every read too.
         self.write_lock = write_lock or threading.RLock()
         self.last_error: str | None = None if deployment else "no deployment file"
+        # Set when other instances sign with the same accounts (a shared PostgreSQL store):
+        # the chain client then holds it per account while it signs and sends.
+        self.account_lock: Callable[[str], AbstractContextManager[object]] | None = None
 
     def ledger(self) -> LedgerContract | None:
         """The contract binding, or None when no deployment is known or the node is down."""
@@ -105,6 +112,8 @@ class ChainLink:
                 self._next_try = self._clock() + self._retry_seconds
                 log.warning("chain unreachable", extra={"reason": type(exc).__name__})
                 return None
+            if self.account_lock is not None and chain.kind != "embedded":
+                chain.share_accounts(self.account_lock)
             self._ledger = LedgerContract(chain, self.deployment.contract)
             self.last_error = None
             return self._ledger
@@ -113,6 +122,17 @@ class ChainLink:
         if not self.rpc_url:
             raise ChainError("no JSON-RPC URL: set COMMITLEDGER_CHAIN_RPC_URL")
         return self.rpc_url
+
+    def department_lock(
+        self, ledger: LedgerContract, locks: StoreLocks, department: str
+    ) -> AbstractContextManager[object]:
+        """What a department's actions and verification runs hold: on the embedded chain (not
+        thread-safe) the write lock; on a node the department's lock across the instances of
+        the store (its outcome outbox is flushed by one at a time), which holds up nobody
+        else's anchoring or actions. LockTimeoutError when another holds it too long."""
+        if ledger.chain.kind == "embedded":
+            return self.write_lock
+        return locks.hold(f"department:{department}")
 
     def read_lock(self, ledger: LedgerContract) -> AbstractContextManager[object]:
         """What a reader of `ledger` holds: the write lock on the embedded chain (not
@@ -163,6 +183,8 @@ class ServiceContext:
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
     # Office periods on the official calendar's working days: when decisions are due.
     hours: OfficeHours = field(default_factory=lambda: OfficeHours.parse(DEFAULT_OFFICE_HOURS))
+    _leases: LeaseKeeper | None = field(default=None, repr=False)
+    _locks: StoreLocks | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -181,7 +203,7 @@ class ServiceContext:
             log.warning("no master key: intake is closed", extra={"hint": MASTER_KEY_ENV})
         configure_catalog_dir(settings.catalog_dir)  # what every default_catalog() reads
         matters = default_catalog().intake_terms()
-        return cls(
+        context = cls(
             settings=settings,
             store=store,
             records=VerifierRecords(store),
@@ -203,6 +225,30 @@ class ServiceContext:
             today=today or platform_today,
             hours=OfficeHours.parse(settings.office_hours),
         )
+        if store.dialect == "postgresql":  # several instances may share the store and keys
+            locks = context.locks
+            context.chain.account_lock = lambda address: locks.hold(f"account:{address.lower()}")
+        return context
+
+    @property
+    def leases(self) -> LeaseKeeper:
+        """The leases this instance holds or asks for (its background roles), kept by a
+        thread between the app's start and stop; its holder is `instance_id` (hostname:pid)."""
+        if self._leases is None:
+            self._leases = LeaseKeeper(
+                Leases(self.store),
+                self.settings.instance_id or instance_id(),
+                ttl=self.settings.lease_ttl_seconds,
+                poll=self.settings.lease_poll_seconds,
+            )
+        return self._leases
+
+    @property
+    def locks(self) -> StoreLocks:
+        """Exclusive sections across the instances of the store (accounts, departments)."""
+        if self._locks is None:
+            self._locks = StoreLocks(self.store)
+        return self._locks
 
     def decision_desk(self) -> DecisionDesk:
         """Where the departments' decisions on applications are recorded, due times counted

@@ -43,6 +43,7 @@ from ledger import (
     Intake,
     InvalidDocumentError,
     InvalidHashError,
+    LeaseKeeper,
     Store,
     StoredCommitment,
     Vault,
@@ -121,6 +122,11 @@ async def get_background(context: ContextDep) -> BackgroundTasks:
     return context.background
 
 
+async def get_leases(context: ContextDep) -> LeaseKeeper:
+    """The leases this instance holds or asks for (its background roles)."""
+    return context.leases
+
+
 async def get_decision_desk(context: ContextDep) -> DecisionDesk:
     """The service's decision desk (its store, the catalog, the office hours)."""
     return context.decision_desk()
@@ -148,6 +154,7 @@ KeysDep = Annotated[DepartmentKeys, Depends(get_keys)]
 DeskDep = Annotated[DecisionDesk, Depends(get_decision_desk)]
 HoursDep = Annotated[OfficeHours, Depends(get_hours)]
 BackgroundDep = Annotated[BackgroundTasks, Depends(get_background)]
+LeasesDep = Annotated[LeaseKeeper, Depends(get_leases)]
 TodayDep = Annotated[date, Depends(get_today)]
 
 

@@ -8,7 +8,7 @@ the department: whatever the service lets through, the contract checks again.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from api.errors import MissingKeyError
 from api.keyfiles import KeyFileError
@@ -30,6 +30,7 @@ from ledger import (
     Intake,
     InvalidDocumentError,
     LedgerContract,
+    LockTimeoutError,
     SignatureError,
     department_id,
 )
@@ -75,7 +76,7 @@ def department_engine(
     *,
     with_sources: bool = False,
 ) -> Iterator[VerificationEngine]:
-    """The department's verification engine, holding the chain's write lock; closed afterwards.
+    """The department's verification engine, holding the department's lock; closed afterwards.
 
     503 problems when intake is closed, the chain does not answer or a key is missing; 403
     when the contract does not bind the verifier account to the department (asked first, so
@@ -94,7 +95,7 @@ def department_engine(
         workers=0,
     )
     try:
-        with context.chain.write_lock:
+        with _department_lock(context, ledger, department):
             yield engine
     finally:
         engine.close()
@@ -104,15 +105,32 @@ def department_engine(
 def department_actions(
     context: ServiceContext, department: str, *, acting: AccountRole = "verifier"
 ) -> Iterator[DepartmentActions]:
-    """The department's actions (withdraw, decide, repair, ...), holding the chain's write
+    """The department's actions (withdraw, decide, repair, ...), holding the department's
     lock: no verification run is built for them. The problems of `department_engine`; the
     `acting` account (the registrar's, to withdraw) must be bound to the department."""
     intake, ledger, accounts = _acting_for(context, department, acting)
     actions = DepartmentActions(
         accounts, store=context.store, intake=intake, ledger=ledger, catalog=default_catalog()
     )
-    with context.chain.write_lock:
+    with _department_lock(context, ledger, department):
         yield actions
+
+
+@contextmanager
+def _department_lock(
+    context: ServiceContext, ledger: LedgerContract, department: str
+) -> Iterator[None]:
+    """The department's lock across the instances of the store (the embedded chain's write
+    lock there): a run or action of one department holds up no other department. 503 when
+    another instance acts for the department for longer than a request waits."""
+    with ExitStack() as held:
+        try:
+            held.enter_context(context.chain.department_lock(ledger, context.locks, department))
+        except LockTimeoutError:
+            raise ProblemError(
+                UNAVAILABLE, f"another instance is acting for {department} now: try again shortly"
+            ) from None
+        yield
 
 
 def _acting_for(

@@ -1,10 +1,16 @@
-"""The credit feed's follower as a background task of the service: index, build, deliver."""
+"""The credit feed's follower as a background task of the service: index, build, deliver.
+
+Under the lease `feed` (or, without a feed, the registry's reconciliation under the same
+lease: both follow the chain into the store): one instance of those sharing a store follows
+the chain at a time, another takes over when it dies.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from api.service.context import ServiceContext
+from api.service.leased_tasks import FEED_LEASE, LeasedStep
 from ledger import ChainError, EventIndexer
 from verifier import default_catalog
 from verifier.feed import FeedFollower, StepResult
@@ -95,11 +101,13 @@ def register_feed(context: ServiceContext) -> bool:
     if not with_feed:
         if RECONCILE_TASK_NAME not in context.background.names():
             log.info("registry reconciled with the chain in the background (no feed)")
-            context.background.add(
-                RECONCILE_TASK_NAME, BackgroundReconcile(context).step, IDLE_INTERVAL_S
+            step = LeasedStep(
+                context.leases, FEED_LEASE, BackgroundReconcile(context).step, IDLE_INTERVAL_S
             )
+            context.background.add(RECONCILE_TASK_NAME, step, step.poll_s)
         return False
     if TASK_NAME not in context.background.names():
         log.info("feed follower in the background")
-        context.background.add(TASK_NAME, BackgroundFeed(context).step, IDLE_INTERVAL_S)
+        step = LeasedStep(context.leases, FEED_LEASE, BackgroundFeed(context).step, IDLE_INTERVAL_S)
+        context.background.add(TASK_NAME, step, step.poll_s)
     return True

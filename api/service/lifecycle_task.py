@@ -2,6 +2,9 @@
 the service: on start, then once a day, for each department whose verifier and report keys
 the service holds; and `run_lifecycles` for `commitledger lifecycle run`.
 
+Under the lease `lifecycle`: one instance of those sharing a store runs the jobs; another
+takes over when it dies (and runs the day's jobs again: each step looks at what is left).
+
 A department whose job fails (node away, account not bound) is tried again later without
 holding up the others; one done today is not run again until tomorrow. Running it twice in a
 day would record nothing twice anyway: each step looks again at what is left.
@@ -15,6 +18,7 @@ from datetime import date
 
 from api.service.context import ServiceContext
 from api.service.engines import department_actions
+from api.service.leased_tasks import LIFECYCLE_LEASE, LeasedStep
 from verifier import default_catalog
 from verifier.engine import LifecycleSummary, run_lifecycle
 
@@ -83,5 +87,8 @@ def register_lifecycle(context: ServiceContext) -> bool:
         return False
     if TASK_NAME not in context.background.names():
         log.info("lifecycle jobs in the background, daily")
-        context.background.add(TASK_NAME, BackgroundLifecycle(context).step, CHECK_INTERVAL_S)
+        step = LeasedStep(
+            context.leases, LIFECYCLE_LEASE, BackgroundLifecycle(context).step, CHECK_INTERVAL_S
+        )
+        context.background.add(TASK_NAME, step, step.poll_s)
     return True

@@ -140,6 +140,11 @@ class Readiness(BaseModel):
     reconciliation: dict[str, int] = Field(
         default={}, description="Operators only: chain events taken up, conflicts found"
     )
+    leases: dict[str, Any] = Field(
+        default={},
+        description="Operators only: this instance's name, the leases it holds now (each "
+        "with its fencing token) and those it asks for",
+    )
 
 
 # ---------------------------------------------------------------------- department actions

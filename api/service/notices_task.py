@@ -1,12 +1,14 @@
 """Delivering notices of proposed breaches (`verifier.engine.NoticeDeliverer`) as a
 background task of the service, to each department's messaging gateway of the settings
-(`notice_gateways`); and `notice_gateways` for `commitledger notices deliver`."""
+(`notice_gateways`), under the lease `notices` (one instance of those sharing a store
+delivers at a time); and `notice_gateways` for `commitledger notices deliver`."""
 
 from __future__ import annotations
 
 import logging
 
 from api.service.context import ServiceContext
+from api.service.leased_tasks import NOTICES_LEASE, LeasedStep
 from api.service.settings import Settings, SettingsError
 from verifier import default_calendar, default_catalog
 from verifier.engine import NoticeDeliverer, NoticeGateway
@@ -59,5 +61,6 @@ def register_notices(context: ServiceContext) -> bool:
         return summary.delivered + summary.failed + summary.dead
 
     log.info("notices of proposed breaches delivered in the background")
-    context.background.add(TASK_NAME, step, INTERVAL_S)
+    leased = LeasedStep(context.leases, NOTICES_LEASE, step, INTERVAL_S)
+    context.background.add(TASK_NAME, leased, leased.poll_s)
     return True

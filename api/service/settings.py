@@ -182,6 +182,28 @@ class Settings(BaseSettings):
         description="Run each department's lifecycle job (expiries, overdue rectifications, "
         "provisional deadlines) on start and daily (needs its verifier.json and report.pem).",
     )
+    lease_ttl_seconds: float = Field(
+        default=15.0,
+        ge=1.0,
+        le=600.0,
+        description="How long a background role (a department's anchoring, the feed, the "
+        "lifecycle job, the notices) stays with an instance that stops renewing it: another "
+        "instance on the same store takes it over within this plus one poll interval.",
+    )
+    lease_poll_seconds: float = Field(
+        default=2.0,
+        ge=0.05,
+        le=60.0,
+        description="How often an instance renews its leases and asks for free ones (under "
+        "half of lease_ttl_seconds).",
+    )
+    instance_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:@-]+$",
+        description="This instance's name in the lease table (default hostname:pid).",
+    )
     feed_confirmations: int = Field(
         default=0, ge=0, description="Blocks a status change must be deep to enter the feed."
     )
@@ -313,6 +335,12 @@ class Settings(BaseSettings):
             ("http://", "https://")
         ):
             raise ValueError("sources_url must be an http(s) URL")
+        return self
+
+    @model_validator(mode="after")
+    def _lease_poll_under_ttl(self) -> Settings:
+        if self.lease_poll_seconds * 2 >= self.lease_ttl_seconds:
+            raise ValueError("lease_poll_seconds must be under half of lease_ttl_seconds")
         return self
 
     @property

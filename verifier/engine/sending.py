@@ -243,10 +243,14 @@ class OutcomeSender:
             if kept is None:
                 raise
             return self._send(*kept, summary) if kept[0] else []
-        signed = chain.sign(self.verifier, tx)
-        self.outbox.mark_sent([q.id for q in part], signed.tx_hash)  # before the broadcast
-        chain.broadcast(self.verifier, signed, abi=self.ledger.abi)
-        return [(part, signed.tx_hash)]
+        ids = [q.id for q in part]
+        tx_hash = chain.send_recorded(
+            self.verifier,
+            tx,
+            abi=self.ledger.abi,
+            record=lambda sent: self.outbox.mark_sent(ids, sent),  # before the broadcast
+        )
+        return [(part, tx_hash)]
 
     def _set_aside(
         self,

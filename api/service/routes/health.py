@@ -12,6 +12,7 @@ from api.service.anchoring_task import TASK_NAME
 from api.service.deps import (
     BackgroundDep,
     ChainDep,
+    LeasesDep,
     RateLimit,
     SettingsDep,
     StoreDep,
@@ -56,6 +57,11 @@ def _is_operator(
     return True
 
 
+def _leases(keeper: LeasesDep) -> dict[str, Any]:
+    """This instance's name, the leases it holds (with their tokens) and those it wants."""
+    return {"instance": keeper.holder, "held": keeper.held(), "wanted": keeper.wanted()}
+
+
 @router.get(
     "/readyz",
     summary="The store and the chain answer",
@@ -65,6 +71,7 @@ def _is_operator(
     openapi_extra={"security": [{}, {"HTTPBearer": []}]},  # the token is optional
 )
 def readyz(
+    leases: Annotated[dict[str, Any], Depends(_leases)],
     store: StoreDep,
     chain: ChainDep,
     background: BackgroundDep,
@@ -121,5 +128,6 @@ def readyz(
         anchoring=anchoring,
         background=tasks,
         reconciliation=reconciliation_counts(store),
+        leases=leases,
         **dev,
     )
