@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         BreachPage,
     )
     from verifier.records.stats import (
+        ALL_MATTERS,
         METRICS,
         OUTCOME_METRICS,
         STATUS_OF_STATE,
@@ -80,7 +81,6 @@ if TYPE_CHECKING:
         rebuild_counters,
     )
     from verifier.records.stats_query import (
-        ALL_MATTERS,
         GROUPINGS,
         PERIODS,
         PUBLIC_METRICS,
@@ -141,6 +141,7 @@ _SURFACE = {
     "transition_metrics": "verifier.records.stats",
     "rebuild_rollups": "verifier.records.stats",
     "stat_periods": "verifier.records.stats",
+    "ALL_MATTERS": "verifier.records.stats",
     "CountDifference": "verifier.records.stats_chain",
     "StatsChainReport": "verifier.records.stats_chain",
     "check_stats_chain": "verifier.records.stats_chain",
@@ -153,7 +154,6 @@ _SURFACE = {
     "StatsQuery": "verifier.records.stats_query",
     "bounded_range": "verifier.records.stats_query",
     "stats_csv": "verifier.records.stats_query",
-    "ALL_MATTERS": "verifier.records.stats_query",
     "GROUPINGS": "verifier.records.stats_query",
     "Grouping": "verifier.records.stats_query",
     "Access": "verifier.records.accesses",

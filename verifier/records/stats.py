@@ -119,7 +119,8 @@ stat_counts_by_department = Index(
     stat_counts.c.count,
 )
 # The same counts per ISO week and per month (`start`: a Monday, a 1st), bumped beside the
-# day's: a year of months reads 12 rows per matter and metric, not 365.
+# day's: a year of months reads 12 rows per matter and metric, not 365. A department's
+# totals over its matters are here too (matter ALL_MATTERS), per day, week and month.
 stat_periods = Table(
     "stat_periods",
     stats_metadata,
@@ -139,7 +140,17 @@ stat_periods_by_start = Index(
     stat_periods.c.metric,
     stat_periods.c.count,
 )
-ROLLUPS = ("week", "month")
+ALL_MATTERS = "*"  # the matter of a department's totals (never a matter's code)
+# Every department's totals of a period (the supervisor's comparison), covering.
+stat_periods_totals = Index(
+    "stat_periods_totals",
+    stat_periods.c.period,
+    stat_periods.c.matter_code,
+    stat_periods.c.start,
+    stat_periods.c.department,
+    stat_periods.c.metric,
+    stat_periods.c.count,
+)
 # How far a counter has caught up with a table it counts (received: commitments.id).
 stat_marks = Table(
     "stat_marks",
@@ -165,6 +176,13 @@ def add_period_rollups(connection: Connection) -> None:
     rebuild_rollups(connection)
 
 
+def add_department_totals(connection: Connection) -> None:
+    """The verifier's migration step that adds each department's totals over its matters
+    (and their index), counted from the day counters."""
+    stat_periods_totals.create(connection, checkfirst=True)  # made with v6's since
+    rebuild_rollups(connection)
+
+
 def rebuild_rollups(connection: Connection) -> int:
     """Count the week and month counters again from the day counters (after rows were
     written into stat_counts directly, as a bulk load does); how many rows were written."""
@@ -179,8 +197,8 @@ def rebuild_rollups(connection: Connection) -> int:
         )
     )
     for department, matter_code, day, metric, n in rows:
-        for period, start in _rollup_starts(day):
-            totals[(period, department, matter_code, start, metric)] += n
+        for key in _rollup_keys(department, matter_code, day, metric):
+            totals[key] += n
     connection.execute(delete(stat_periods))
     batch = [_rollup_row(key, n) for key, n in totals.items() if n]
     for first in range(0, len(batch), 50_000):
@@ -200,11 +218,20 @@ def _rollup_row(key: tuple[str, str, str, str, str], count: int) -> dict[str, An
     }
 
 
-def _rollup_starts(day: str) -> tuple[tuple[str, str], tuple[str, str]]:
-    """The week's and the month's first days of a day (YYYY-MM-DD)."""
+def _rollup_keys(
+    department: str, matter_code: str, day: str, metric: str
+) -> list[tuple[str, str, str, str, str]]:
+    """The week and month counters a day's count adds to, and its department's totals (all
+    matters: the day's, the week's and the month's)."""
     when = date.fromisoformat(day)
-    monday = when - timedelta(days=when.weekday())
-    return ("week", monday.isoformat()), ("month", day[:8] + "01")
+    starts = (
+        ("day", day),
+        ("week", (when - timedelta(days=when.weekday())).isoformat()),
+        ("month", day[:8] + "01"),
+    )
+    keys = [(p, department, matter_code, start, metric) for p, start in starts[1:]]
+    keys += [(p, department, ALL_MATTERS, start, metric) for p, start in starts]
+    return keys
 
 
 def beijing_day(moment: float | datetime) -> str:
@@ -241,7 +268,7 @@ def bump_many(connection: Connection, counts: Mapping[CounterKey, int]) -> None:
             date.fromisoformat(day if len(day) == 10 else "")
         except ValueError:
             raise RecordsError(f"statistics day {day!r}: expected YYYY-MM-DD") from None
-        if not department or not matter_code:
+        if not department or not matter_code or matter_code == ALL_MATTERS:
             raise RecordsError("a statistics counter needs a department and a matter")
     keys = sorted((key, n) for key, n in counts.items() if n)
     if not keys:
@@ -252,8 +279,8 @@ def bump_many(connection: Connection, counts: Mapping[CounterKey, int]) -> None:
     ]
     rollups: Counter[tuple[str, str, str, str, str]] = Counter()
     for (department, matter_code, day, metric), n in keys:
-        for period, start in _rollup_starts(day):
-            rollups[(period, department, matter_code, start, metric)] += n
+        for key in _rollup_keys(department, matter_code, day, metric):
+            rollups[key] += n
     # Sorted keys: concurrent PostgreSQL writers lock counters in one order, no deadlock.
     _upsert(connection, stat_counts, rows)
     _upsert(connection, stat_periods, [_rollup_row(k, n) for k, n in sorted(rollups.items())])

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, get_args
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import case, func, select
 
 from ledger import Store
 from verifier.errors import RecordsError
 from verifier.records.stats import (
+    ALL_MATTERS,
     BEIJING,
     METRICS,
     OUTCOME_METRICS,
@@ -46,7 +47,6 @@ PUBLIC_METRICS: tuple[Metric, ...] = ("verified", "kept", "breach")
 
 Grouping = Literal["matter", "department"]
 GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
-ALL_MATTERS = "*"  # the matter of a row that adds up a department's matters
 
 Period = Literal["day", "week", "month"]
 PERIODS: tuple[Period, ...] = get_args(Period)
@@ -211,7 +211,12 @@ class StatsQuery:
         first, last = bounded_range(period, start, end, today)
         if catch_up and "received" in metrics:
             catch_up_received(self.store)
-        if period == "day":
+        if by not in GROUPINGS:
+            raise RecordsError(f"by {by!r}: one of {', '.join(GROUPINGS)}")
+        # A department's totals are counters of their own (matter ALL_MATTERS); a matter
+        # asked for is that matter's rows either way.
+        totals = by == "department" and matter is None
+        if period == "day" and not totals:
             table, first_day, on = stat_counts, stat_counts.c.day, None
         else:  # a week or month is counted whole, from its first day
             table, first_day, on = stat_periods, stat_periods.c.start, stat_periods.c.period
@@ -221,16 +226,9 @@ class StatsQuery:
             func.sum(case((table.c.metric == m, table.c.count), else_=0)).label(f"m{n}")
             for n, m in enumerate(metrics)
         ]
-        if by not in GROUPINGS:
-            raise RecordsError(f"by {by!r}: one of {', '.join(GROUPINGS)}")
-        matters = table.c.matter_code if by == "matter" else literal(ALL_MATTERS)
-        keys = (
-            (table.c.department, first_day)
-            if by == "department"
-            else (table.c.department, table.c.matter_code, first_day)
-        )
+        keys = (table.c.department, table.c.matter_code, first_day)
         query = (
-            select(table.c.department, matters, first_day, *sums)
+            select(*keys, *sums)
             .where(
                 first_day >= first.isoformat(),
                 first_day <= last.isoformat(),
@@ -241,6 +239,10 @@ class StatsQuery:
         )
         if on is not None:
             query = query.where(on == period)
+        if totals:
+            query = query.where(table.c.matter_code == ALL_MATTERS)
+        elif table is stat_periods:
+            query = query.where(table.c.matter_code != ALL_MATTERS)
         if department is not None:
             query = query.where(table.c.department == department)
         if matter is not None:

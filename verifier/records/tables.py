@@ -25,7 +25,11 @@ from sqlalchemy import (
 )
 
 from ledger import apply_migrations, commitments, exclusions, migrations_table
-from verifier.records.stats import add_period_rollups, create_stats_tables
+from verifier.records.stats import (
+    add_department_totals,
+    add_period_rollups,
+    create_stats_tables,
+)
 
 # What an erased applicant's name and code read as, everywhere a breach record is shown (the
 # feed serves its records without them and says `personal_data_erased`).
@@ -205,6 +209,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     4: _redact_erased_v4,
     5: create_stats_tables,  # statistics counters (verifier.records.stats)
     6: add_period_rollups,  # the same per week and per month
+    7: add_department_totals,  # and per department, its matters added up
 }
 
 
