@@ -39,23 +39,25 @@ class CorrectionOnChain:
     approved_by: tuple[str, ...] = ()
 
 
-# Corrections by record id: Corrected is final on chain, so a found one never changes.
-_found: dict[str, CorrectionOnChain] = {}
+# Corrections by (chain id, contract, record id): Corrected is final on chain, so a found
+# one never changes.
+_found: dict[tuple[int, str, str], CorrectionOnChain] = {}
 
 
 def correction_on_chain(chain: ChainLink, record: BreachRecord) -> CorrectionOnChain | None:
     """The record's correction as the chain shows it; None when the node cannot say now or
     the chain holds none (a record superseded by another, say)."""
-    if record.id in _found:
-        return _found[record.id]
     deployment = chain.deployment
     if deployment is None or deployment.chain_id != record.evidence.chain_id:
         return None
+    key = (deployment.chain_id, deployment.contract.lower(), record.id)
+    if key in _found:
+        return _found[key]
     found = chain.read(lambda ledger: _read(ledger, record))
     if isinstance(found, CorrectionOnChain):
         if len(_found) >= 10_000:
             _found.clear()
-        _found[record.id] = found
+        _found[key] = found
         return found
     return None
 

@@ -117,10 +117,12 @@ def test_a_safe_correction_leaves_the_list_and_names_its_approvers(g: Governed) 
     transaction, safe_tx_hash, approvers = correct_through_the_safe(g, digest)
     assert d.ledger.status_of(HRSS_ID, digest).status == Status.CORRECTED
     assert record.id in listed_ids(world)  # the store has not taken it up yet
+    assert f"/records/{record.id}" in world.client.get("/").text
 
     follow(g)
 
     assert record.id not in listed_ids(world)
+    assert f"/records/{record.id}" not in world.client.get("/").text  # the lookup page
     after = world.context.records.breach(record.id)
     assert after is not None and after.status == "corrected"
     assert not world.store.is_excluded(stored.fingerprint)  # the applicant readmitted
