@@ -20,11 +20,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     inspect,
     select,
 )
 
 metadata = MetaData()
+# The advisory lock every migration transaction takes on PostgreSQL (any fixed 64-bit key).
+MIGRATION_LOCK_KEY = 0x636C_6D69_6772_6174  # "clmigrat"
 
 schema_migrations = Table(
     "schema_migrations",
@@ -234,7 +237,11 @@ def apply_migrations(
     """Apply the `steps` not yet recorded in `table`, in order; return the versions applied.
 
     Each package keeps its own track (ledger here, the verifier its own) on one database.
+    On PostgreSQL, instances starting together migrate one after the other: the
+    transaction takes an advisory lock first, held until it commits.
     """
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
     table.create(connection, checkfirst=True)
     done = set(connection.execute(select(table.c.version)).scalars())
     applied = []
