@@ -36,7 +36,14 @@ from verifier.records import VerifierRecords, WorkLists
 BEIJING = timezone(timedelta(hours=8))
 YEAR_S = 365 * 86_400.0
 GOALS_MS = {"work_list_page_p99": 50.0, "statistics_p99": 20.0}
-_METRICS = {"kept": "kept", "mismatch": "mismatch", "proposed": "proposed", "breached": "breach"}
+# A verification's state and the statistics' metric it counts in (besides `verified`).
+_METRICS = {
+    "kept": "kept",
+    "mismatch": "mismatch",
+    "manual": "manual",
+    "proposed": "proposed",
+    "breached": "breach",
+}
 _LISTS = ("awaiting-decision", "rectification", "defence", "manual", "refused", "overdue")
 
 
@@ -117,7 +124,8 @@ def fill(store_url: str, count: int, now: float, *, seed: int = 15, chunk: int =
                     rectify = (today + timedelta(days=rng.randrange(-20, 40))).isoformat()
                 overdue = state == "due" and due < today
                 metric = _METRICS.get(state)
-                if metric is not None:
+                if metric is not None:  # given a first outcome: verified, and which
+                    counts[department, matter, day.isoformat(), "verified"] += 1
                     counts[department, matter, day.isoformat(), metric] += 1
                 if state != "due":  # a first outcome: the rates' divisor
                     counts[department, matter, day.isoformat(), "verified"] += 1

@@ -49,6 +49,8 @@ class DecisionClock:
         self.hours = hours
         self._due: dict[tuple[float, str, float], datetime] = {}
         self._cutoffs: dict[tuple[str, float, float], float] = {}
+        self._rest_of_day: dict[datetime, float] = {}
+        self._today_so_far: tuple[datetime | None, float] = (None, 0.0)
         self._counted = [0]  # working days before _EPOCH + i days, for each i
         self._counting = threading.Lock()  # request threads extend it one at a time
 
@@ -84,8 +86,15 @@ class DecisionClock:
         due_day, today = due.astimezone(_BEIJING).date(), now.astimezone(_BEIJING).date()
         if (today - due_day).days <= 1:
             return -self.hours.between(due, now)
-        head = self.hours.between(due, _day_start(due_day + _DAY))
-        tail = self.hours.between(_day_start(today), now)
+        head = self._rest_of_day.get(due)
+        if head is None:  # a row's due never changes: its day's rest is counted once
+            if len(self._rest_of_day) >= _CACHED:
+                self._rest_of_day.clear()
+            head = self._rest_of_day[due] = self.hours.between(due, _day_start(due_day + _DAY))
+        since, tail = self._today_so_far
+        if since != now:  # the same for every row of a page, and every page of a second
+            tail = self.hours.between(_day_start(today), now)
+            self._today_so_far = (now, tail)
         whole = self._working_before(today) - self._working_before(due_day + _DAY)
         return -(head + whole + tail)
 

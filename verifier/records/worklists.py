@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any, ClassVar, Literal, cast, get_args
 
@@ -639,7 +639,13 @@ def _day_filters(
 
 
 def _dated(
-    name: WorkListName, row: Any, status: str, started: str | None, due: str | None, today: date
+    name: WorkListName,
+    row: Any,
+    status: str,
+    started: str | None,
+    due: str | None,
+    today: date,
+    reference: str | None = None,
 ) -> WorkItem:
     left = _days_left(due, today)
     return WorkItem(
@@ -653,6 +659,7 @@ def _dated(
         left is not None and left < 0,
         left,
         "days",
+        reference,
     )
 
 
@@ -672,8 +679,9 @@ def _rectification_rows(
         started = None if row.recorded_at is None else _day_of(row.recorded_at)
         reference = filed.get(bytes(row.commitment_hash))
         status = "mismatch" if reference is None else "evidence_filed"
-        item = _dated("rectification", row, status, started, row.rectify_by, wanted.today)
-        items.append(_with(item, reference=reference))
+        items.append(
+            _dated("rectification", row, status, started, row.rectify_by, wanted.today, reference)
+        )
     return items
 
 
@@ -695,10 +703,7 @@ def _defence_rows(
 
 def _appeal_rows(connection: Connection, rows: Sequence[Any], wanted: WorkFilter) -> list[WorkItem]:
     return [
-        _with(
-            _dated("appeals", row, row.kind, row.filed_on, row.decide_by, wanted.today),
-            reference=row.id,
-        )
+        _dated("appeals", row, row.kind, row.filed_on, row.decide_by, wanted.today, row.id)
         for row in rows
     ]
 
@@ -708,8 +713,9 @@ def _manual_rows(connection: Connection, rows: Sequence[Any], wanted: WorkFilter
     for row in rows:
         task = row.task_key is not None
         started = None if task else _day_of(row.since)
-        item = _dated("manual", row, row.status, started, row.due_on, wanted.today)
-        items.append(_with(item, reference=row.task_key) if task else item)
+        items.append(
+            _dated("manual", row, row.status, started, row.due_on, wanted.today, row.task_key)
+        )
     return items
 
 
@@ -739,7 +745,3 @@ def _refused_rows(
         )
         items.append(item)
     return items
-
-
-def _with(item: WorkItem, **changes: Any) -> WorkItem:
-    return replace(item, **changes)
