@@ -10,8 +10,9 @@ A query reads counter rows only (one per department, matter, day, week or month 
 that saw anything: days from `stat_counts`, weeks and months from `stat_periods`), through
 an index that leads with the department (a department's view) or the period (everyone's);
 the database adds them up into one row per department, matter and period; with
-by="department" each department's totals are read (counters of their own, matter "*"). Spans and rows are bounded; `received` is
-caught up first (see `stats.catch_up_received`). A week or month is counted whole.
+by="department" each department's totals are read (counters of their own, matter "*").
+Spans and rows are bounded; `received` is caught up first (see
+`stats.catch_up_received`). A week or month is counted whole.
 Measured on a store of 1,000,000 commitments (a year, 5 departments, 65 matters, 333,000
 day counters): a department's query, a matter's and every department's totals
 (by="department") take 1 to 5 ms of CPU; every department per matter at once, 30 to 50 ms
