@@ -51,10 +51,10 @@ from ledger import (
     load_json_bytes,
     to_hash32,
 )
+from verifier import OfficeHours
 from verifier.engine import DecisionDesk
 from verifier.feed import FeedStore
 from verifier.records import VerifierRecords
-from verifier.working_time import OfficeHours
 
 # --- the service's parts -------------------------------------------------------------------
 # These and the other dependencies that neither block nor touch the store are `async`:
