@@ -56,6 +56,7 @@ _NONCE_TAKEN = (
     "oldnonce",
     "incorrect nonce",
     "invalid nonce",
+    "invalid transaction nonce",  # eth-tester
 )
 _ALREADY_KNOWN = ("already known", "known transaction", "already imported", "alreadyknown")
 
@@ -301,7 +302,11 @@ class Chain:
             for attempt in range(1, NONCE_ATTEMPTS + 1):
                 signed = self.sign(account, tx)
                 if record is not None:
-                    record(signed.tx_hash)
+                    try:
+                        record(signed.tx_hash)
+                    except BaseException:  # nothing sent: the nonce is still free
+                        self._nonces.pop(address, None)
+                        raise
                 try:
                     self.w3.eth.send_raw_transaction(signed.raw)
                 except Exception as exc:

@@ -33,7 +33,8 @@ from web3.types import TxParams, Wei
 
 from api.demo import sample_commitments
 from api.keyfiles import new_key
-from api.service import TokenStore
+from api.service import ServiceContext, Settings, TokenStore, department_actions
+from api.service.anchoring_task import BackgroundAnchoring
 from ledger import (
     AnvilNode,
     Chain,
@@ -299,12 +300,7 @@ def test_three_instances_share_the_work_and_take_over_every_lease_of_a_killed_ho
             worker.join(DEADLINE_S)
             assert not worker.is_alive(), "a load worker is stuck"
         until(lambda: all(i.ready() for i in instances), "three instances ready again")
-
-        def settled() -> bool:
-            status = store.status()
-            return status.pending == 0 and status.batches_in_flight == 0
-
-        until(settled, "every acknowledged commitment anchored")
+        until(lambda: settled(store), "every acknowledged commitment anchored")
         ledger = LedgerContract(chain, d.ledger.address)
         acknowledged = [to_hash32(h) for h in load.acknowledged]
         check_exactly_once(store, ledger, acknowledged)
@@ -407,3 +403,63 @@ def test_shared_accounts_read_each_nonce_from_the_node_under_the_lock(anvil: Anv
     assert held == [account.address] * 3
     nonces = [first.w3.eth.get_transaction(HexBytes(h))["nonce"] for h in recorded]
     assert nonces == [0, 1, 2]
+
+
+def test_a_departments_long_action_holds_up_neither_another_departments_anchoring_nor_its_own(
+    tmp_path: Path, anvil: AnvilNode, postgres_url: str
+) -> None:
+    # A verification run holds its department's lock for its whole length; anchoring holds
+    # no lock of the service on a node (the chain client locks each account while it sends).
+    chain = Chain.connect(anvil.url, kind="anvil")
+    d = deploy(chain)
+    keys_dir = tmp_path / "keys"
+    write_all_keys(keys_dir, d)
+    new_key("master", tmp_path / "master.key")
+    settings = Settings(
+        data_dir=tmp_path,
+        store_url=postgres_url,
+        deployment_file=write_deployment_file(tmp_path / "deployment.json", d, anvil.url),
+        master_key_file=tmp_path / "master.key",
+        keys_dir=keys_dir,
+        anchor_max_age=0.05,
+    )
+    context = ServiceContext.open(settings, chain=chain)
+    assert context.intake is not None
+    anchoring = BackgroundAnchoring(context, context.keys.registrars())
+    applicant = SigningKey.generate("ed25519")
+    acks = [
+        context.intake.submit(sign_commitment(doc, applicant))
+        for department, seed in ((HRSS, 21), (MARKET, 22))
+        for doc in sample_commitments(2, seed=seed, department=department)
+    ]
+    held, release = threading.Event(), threading.Event()
+
+    def a_long_run() -> None:
+        with department_actions(context, HRSS):
+            held.set()
+            release.wait()
+
+    runner = threading.Thread(target=a_long_run)
+    runner.start()
+    try:
+        assert held.wait(30)
+        stepper = threading.Thread(
+            target=lambda: until(lambda: bool(anchoring.step()) and settled(context.store),
+                                 "both departments anchored")
+        )  # fmt: skip
+        stepper.start()
+        stepper.join(DEADLINE_S + 5)  # a deadline for a step that waits on a lock
+        assert not stepper.is_alive(), "anchoring waited for a department's action"
+    finally:
+        release.set()
+        runner.join()
+    ledger = context.chain.ledger()
+    assert ledger is not None
+    check_exactly_once(context.store, ledger, [ack.hash for ack in acks])
+    context.leases.stop()
+    context.close()
+
+
+def settled(store: Store) -> bool:
+    status = store.status()
+    return status.pending == 0 and status.batches_in_flight == 0

@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 import pytest
 from sqlalchemy import Connection
+from support.deployment import deploy
+from support.pipeline import DEPARTMENT, check_exactly_once, submit_count
 
-from ledger import Store
+from ledger import Anchorer, Chain, PipelineConfig, Store, department_id
 from ledger.leases import (
     LeaseKeeper,
     LeaseLostError,
@@ -147,3 +149,36 @@ def test_a_lock_is_exclusive_across_holders_and_reentrant_in_a_thread(store: Sto
         pass
     two.store.close()
     three.store.close()
+
+
+def test_an_anchorer_whose_lease_was_taken_over_forms_and_sends_nothing(
+    store: Store, embedded_chain: Chain
+) -> None:
+    setup = deploy(embedded_chain)
+    leases = Leases(store)
+    stale_token = leases.acquire(f"anchor:{DEPARTMENT}", "paused", ttl=0.5)
+    assert stale_token is not None
+    config = PipelineConfig(batch_size=4, max_age=3600.0)
+    stale = Anchorer(store, setup.ledger, {DEPARTMENT: setup.registrar}, config)
+    stale.fence = leases.fence(f"anchor:{DEPARTMENT}", "paused", stale_token)
+    hashes = submit_count(store, 4)
+    assert stale.cut_due_batches() == 1  # formed while its lease holds
+    # Paused past its ttl; another instance takes the department over.
+    taken: list[int | None] = [None]
+
+    def take() -> bool:
+        taken[0] = leases.acquire(f"anchor:{DEPARTMENT}", "alive", ttl=30)
+        return taken[0] is not None
+
+    until(take, "the department taken over")
+    with pytest.raises(LeaseLostError):
+        stale.send_built()  # its write-ahead refused: nothing broadcast
+    [batch] = store.batches_in("built")
+    assert setup.ledger.batch_of(department_id(DEPARTMENT), batch.root).size == 0
+    hashes += submit_count(store, 4)
+    assert stale.cut_due_batches() == 0  # nor does it form another
+    fresh = Anchorer(store, setup.ledger, {DEPARTMENT: setup.registrar}, config)
+    assert taken[0] is not None
+    fresh.fence = leases.fence(f"anchor:{DEPARTMENT}", "alive", taken[0])
+    assert fresh.drain(timeout=30)
+    check_exactly_once(store, setup.ledger, hashes)
