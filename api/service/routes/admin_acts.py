@@ -47,7 +47,7 @@ class AdminActs(BaseModel):
 @router.get(
     "/admin/acts",
     summary="What the multi-signature admin did, and which owners approved each act",
-    responses=problem_responses(400, 404, 429, 503),
+    responses=problem_responses(400, 404, 422, 429, 503),
 )
 async def admin_acts(
     request: Request,
