@@ -425,3 +425,28 @@ def test_the_command_line_lists_late_ones_as_lines_json_and_csv(tmp_path: Path) 
         env=env,
     )
     assert bad.exit_code == 2 and "no work list" in bad.output
+
+
+def test_manual_pages_across_its_parts_are_slices_of_the_whole(
+    store: Store, lists: WorkLists
+) -> None:
+    from verifier.catalog import Task
+
+    records, tasks = VerifierRecords(store), TaskRecords(store)
+    for n, day in enumerate((3, 8, 1, 5)):
+        digest = _schedule(records, f"manual-{n}", date(2026, 12, day))
+        records.set_state(digest, "manual")
+    for n, days in enumerate((1, 6, 3)):
+        review = Task(key=f"r{n}", kind="document_review", description="查验", due_days=days)
+        tasks.open_tasks(_hash(f"task-{n}"), HRSS, MATTER, [review], date(2026, 12, 1))
+    for order in ("asc", "desc"):
+        whole = _page(lists, "manual", order=order, limit=100)
+        dues = [i.due for i in whole.items]
+        assert dues == sorted(dues, reverse=order == "desc") and whole.total == 7
+        for offset in range(0, 7, 2):
+            page = _page(lists, "manual", order=order, offset=offset, limit=2)
+            assert _hashes(page) == _hashes(whole)[offset : offset + 2]
+            assert [i.reference for i in page.items] == [
+                i.reference for i in whole.items[offset : offset + 2]
+            ]
+            assert page.total == 7

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any, ClassVar, Literal, cast, get_args
 
@@ -200,7 +200,14 @@ class WorkFilter:
     until: date | None
     today: date
     now: datetime
+    # A page reads at most this many rows from the start of the list (offset + limit), in
+    # this direction: a list made of several parts takes no more than that from each.
+    window: int | None = None
+    descending: bool = False
 
+
+# Lists made of several parts (a union), whose page and count are built apart.
+_WINDOWED = frozenset({"manual"})
 
 _Convert = Callable[[Connection, Sequence[Any], WorkFilter], list[WorkItem]]
 _Query = tuple[Select[Any], Mapping[str, Any], _Convert]
@@ -353,12 +360,14 @@ class WorkLists:
         self, name: WorkListName, wanted: WorkFilter, sort: str, order: str, offset: int, limit: int
     ) -> tuple[Select[Any], Select[Any], _Convert]:
         """The page's query, its count's and how its rows read (checked arguments)."""
-        query, columns, convert = self._QUERIES[name](self, wanted)
+        windowed = replace(wanted, window=offset + limit, descending=order == "desc")
+        query, columns, convert = self._QUERIES[name](self, windowed)
         column = columns[sort]
         ordering = (column.asc(), query.selected_columns.commitment_hash.asc())
         if order == "desc":
             ordering = (column.desc(), query.selected_columns.commitment_hash.desc())
-        counting = select(func.count()).select_from(query.order_by(None).subquery())
+        whole = self._QUERIES[name](self, wanted)[0] if name in _WINDOWED else query
+        counting = select(func.count()).select_from(whole.order_by(None).subquery())
         return query.order_by(*ordering).offset(offset).limit(limit), counting, convert
 
     # --- each list: its query, its sort columns, and how its rows read --------------------
@@ -570,7 +579,7 @@ class WorkLists:
             )
 
         # Own tasks and assistance asked of the department: two index ranges, no OR.
-        both = union_all(
+        parts = [
             needs_manual,
             tasks(t.department == wanted.department),
             tasks(
@@ -579,7 +588,10 @@ class WorkLists:
                     t.department != wanted.department,
                 )
             ),
-        ).subquery("manual")
+        ]
+        if wanted.window is not None:  # a page: each part's first rows, read in index order
+            parts = [_first(part, wanted.window, wanted.descending) for part in parts]
+        both = union_all(*parts).subquery("manual")
         query = select(*both.c)
         return query, {"due": both.c.due_on}, _manual_rows
 
@@ -622,6 +634,14 @@ class WorkLists:
         "refused": _refused,
         "overdue": _overdue,
     }
+
+
+def _first(part: Select[Any], window: int, descending: bool) -> Select[Any]:
+    """A part's first `window` rows by due day (then hash), as a member of a union."""
+    due, digest = part.selected_columns.due_on, part.selected_columns.commitment_hash
+    ordered = (due.desc(), digest.desc()) if descending else (due.asc(), digest.asc())
+    head = part.order_by(*ordered).limit(window).subquery()
+    return select(*head.c)
 
 
 def _day_filters(
