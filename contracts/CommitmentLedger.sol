@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
@@ -87,6 +88,10 @@ contract CommitmentLedger is AccessControl {
     uint256 public openBreaches;
     /// @notice Breaches ever recorded.
     uint256 public totalBreaches;
+    /// @dev The department an account acts for in a department role, non-zero exactly while it
+    /// holds the role (kept by `_grantRole`/`_revokeRole` beside AccessControl's own record).
+    /// One storage read checks both the role and the binding of a department call's caller.
+    mapping(bytes32 role => mapping(address account => bytes32 department)) private _actingFor;
 
     /// @notice An account was bound to a department; it acts only for that department.
     event DepartmentBound(address indexed account, bytes32 indexed department);
@@ -210,12 +215,21 @@ contract CommitmentLedger is AccessControl {
         return _departments[_accountDepartment[account]];
     }
 
-    /// @dev Department roles need a department: plain `grantRole` of them to an unbound account reverts.
-    function _grantRole(bytes32 role, address account) internal override returns (bool) {
-        if ((role == REGISTRAR_ROLE || role == VERIFIER_ROLE) && _accountDepartment[account] == 0) {
-            revert AccountNotBound(account);
-        }
-        return super._grantRole(role, account);
+    /// @dev Department roles need a department: plain `grantRole` of them to an unbound account
+    /// reverts. Granting one also records the department the account acts for in it.
+    function _grantRole(bytes32 role, address account) internal override returns (bool granted) {
+        bool departmental = role == REGISTRAR_ROLE || role == VERIFIER_ROLE;
+        uint32 bound = _accountDepartment[account];
+        if (departmental && bound == 0) revert AccountNotBound(account);
+        granted = super._grantRole(role, account);
+        if (granted && departmental) _actingFor[role][account] = _departments[bound];
+    }
+
+    /// @dev Revoking (or renouncing) a department role ends acting for the department in it;
+    /// the binding itself is for life.
+    function _revokeRole(bytes32 role, address account) internal override returns (bool revoked) {
+        revoked = super._revokeRole(role, account);
+        if (revoked) delete _actingFor[role][account];
     }
 
     // ------------------------------------------------------------------ anchoring
@@ -224,9 +238,9 @@ contract CommitmentLedger is AccessControl {
     /// @dev The record is the caller's department's own: a hash that another department
     /// anchored (singly or in a batch) keeps that department's record untouched.
     /// @param commitment keccak256 of the commitment's canonical bytes (salted).
-    function anchor(bytes32 commitment) external onlyRole(REGISTRAR_ROLE) {
+    function anchor(bytes32 commitment) external {
+        bytes32 department = _callerDepartment(REGISTRAR_ROLE);
         if (commitment == bytes32(0)) revert ZeroHash();
-        bytes32 department = _callerDepartment();
         Record storage record = _records[department][commitment];
         if (record.status != Status.None) revert AlreadyAnchored(commitment);
         uint64 nowTs = uint64(block.timestamp);
@@ -241,15 +255,13 @@ contract CommitmentLedger is AccessControl {
     /// department first is another batch and does not stop this one.
     /// @param root StandardMerkleTree root over the commitment hashes.
     /// @param size Number of commitments (leaves) in the tree.
-    function anchorBatch(bytes32 root, uint32 size) external onlyRole(REGISTRAR_ROLE) {
+    function anchorBatch(bytes32 root, uint32 size) external {
+        bytes32 department = _callerDepartment(REGISTRAR_ROLE);
         if (root == bytes32(0)) revert ZeroHash();
         if (size == 0) revert EmptyBatch();
-        bytes32 department = _callerDepartment();
-        BatchRecord storage batch = _batches[department][root];
-        if (batch.size != 0) revert BatchAlreadyAnchored(root);
-        batch.size = size;
-        batch.anchoredAt = uint64(block.timestamp);
-        batch.blockNumber = uint64(block.number);
+        mapping(bytes32 root => BatchRecord) storage batches = _batches[department];
+        if (batches[root].size != 0) revert BatchAlreadyAnchored(root);
+        batches[root] = BatchRecord(size, uint64(block.timestamp), uint64(block.number));
         emit BatchAnchored(root, department, size, msg.sender);
     }
 
@@ -309,15 +321,15 @@ contract CommitmentLedger is AccessControl {
         bytes32 evidence,
         bytes32 root,
         bytes32[] calldata proof
-    ) external onlyRole(VERIFIER_ROLE) {
-        _recordOutcome(_callerDepartment(), commitment, outcome, evidence, root, proof);
+    ) external {
+        _recordOutcome(_callerDepartment(VERIFIER_ROLE), commitment, outcome, evidence, root, proof);
     }
 
     /// @notice Record many outcomes in one transaction; all or nothing.
     /// @param items The outcomes, each as for `recordOutcome`.
-    function recordOutcomes(OutcomeInput[] calldata items) external onlyRole(VERIFIER_ROLE) {
+    function recordOutcomes(OutcomeInput[] calldata items) external {
+        bytes32 department = _callerDepartment(VERIFIER_ROLE);
         if (items.length == 0) revert NoOutcomes();
-        bytes32 department = _callerDepartment();
         for (uint256 i = 0; i < items.length; ++i) {
             OutcomeInput calldata item = items[i];
             _recordOutcome(department, item.commitment, item.outcome, item.evidence, item.root, item.proof);
@@ -327,9 +339,9 @@ contract CommitmentLedger is AccessControl {
     /// @notice Repair a breach of the caller's department (minimum periods are the department's rule).
     /// @param commitment The breached commitment.
     /// @param decision Hash of the repair decision document.
-    function repair(bytes32 commitment, bytes32 decision) external onlyRole(VERIFIER_ROLE) {
+    function repair(bytes32 commitment, bytes32 decision) external {
+        bytes32 department = _callerDepartment(VERIFIER_ROLE);
         if (decision == bytes32(0)) revert ZeroHash();
-        bytes32 department = _callerDepartment();
         Record storage record = _records[department][commitment];
         if (record.status == Status.None) revert NotAnchored(commitment);
         Status from = _moveTo(commitment, record, Status.Repaired);
@@ -348,9 +360,9 @@ contract CommitmentLedger is AccessControl {
         bytes32 evidence,
         bytes32 root,
         bytes32[] calldata proof
-    ) external onlyRole(REGISTRAR_ROLE) {
+    ) external {
+        bytes32 department = _callerDepartment(REGISTRAR_ROLE);
         if (evidence == bytes32(0)) revert ZeroHash();
-        bytes32 department = _callerDepartment();
         (Record storage record, bytes32 provenRoot) = _ownRecord(department, commitment, root, proof);
         Status from = _moveTo(commitment, record, Status.Withdrawn);
         emit OutcomeRecorded(commitment, department, from, Status.Withdrawn, evidence, provenRoot);
@@ -449,9 +461,12 @@ contract CommitmentLedger is AccessControl {
         record.anchoredAt = batch.anchoredAt;
     }
 
-    /// @dev The caller's department: department roles are granted only to bound accounts.
-    function _callerDepartment() private view returns (bytes32) {
-        return _departments[_accountDepartment[msg.sender]];
+    /// @dev The department the caller acts for in `role` (REGISTRAR_ROLE or VERIFIER_ROLE);
+    /// reverts as `onlyRole` does when the caller does not hold the role. Department roles are
+    /// granted only to bound accounts, so holding one always comes with a department.
+    function _callerDepartment(bytes32 role) private view returns (bytes32 department) {
+        department = _actingFor[role][msg.sender];
+        if (department == bytes32(0)) revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, role);
     }
 
     function _moveTo(bytes32 commitment, Record storage record, Status to) private returns (Status from) {

@@ -152,6 +152,66 @@ contract CommitmentLedgerTest is LedgerFixture {
         ledger.grantDepartmentRole(REGISTRAR, registrarA, DEPT_B);
     }
 
+    /// @dev Every department entry point checks the role and the binding with one read of the
+    /// caller's acting department; revoking, renouncing and granting again keep it in step.
+    function test_revoke_everyDepartmentCallRefusedThenRegrantRestores() public {
+        bytes32 c = _c("revoked");
+        _anchor(c);
+        vm.startPrank(admin);
+        ledger.revokeRole(REGISTRAR, registrarA);
+        ledger.revokeRole(VERIFIER, verifierA);
+        vm.stopPrank();
+        bytes memory noRegistrar = abi.encodeWithSelector(
+            IAccessControl.AccessControlUnauthorizedAccount.selector, registrarA, REGISTRAR
+        );
+        bytes memory noVerifier = abi.encodeWithSelector(
+            IAccessControl.AccessControlUnauthorizedAccount.selector, verifierA, VERIFIER
+        );
+        vm.startPrank(registrarA);
+        vm.expectRevert(noRegistrar);
+        ledger.anchorBatch(keccak256("root"), 4);
+        vm.expectRevert(noRegistrar);
+        ledger.withdraw(c, EVIDENCE, bytes32(0), _none());
+        vm.stopPrank();
+        vm.startPrank(verifierA);
+        vm.expectRevert(noVerifier);
+        ledger.recordOutcome(c, uint8(CommitmentLedger.Status.Kept), EVIDENCE, bytes32(0), _none());
+        vm.expectRevert(noVerifier);
+        ledger.recordOutcomes(new CommitmentLedger.OutcomeInput[](0));
+        vm.expectRevert(noVerifier);
+        ledger.repair(c, DECISION);
+        vm.stopPrank();
+        assertEq(uint256(ledger.batchOf(DEPT_A, keccak256("root")).size), 0, "no batch");
+        _assertStatus(c, CommitmentLedger.Status.Anchored, "unchanged");
+        vm.prank(admin);
+        ledger.grantRole(REGISTRAR, registrarA);
+        vm.prank(registrarA);
+        ledger.anchorBatch(keccak256("root"), 4);
+        assertEq(ledger.batchOf(DEPT_A, keccak256("root")).department, DEPT_A, "acts for A again");
+    }
+
+    function test_renounce_endsActingForTheDepartment() public {
+        vm.prank(registrarB);
+        ledger.renounceRole(REGISTRAR, registrarB);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, registrarB, REGISTRAR)
+        );
+        vm.prank(registrarB);
+        ledger.anchorBatch(keccak256("root"), 4);
+        assertEq(ledger.departmentOf(registrarB), DEPT_B, "binding is for life");
+    }
+
+    /// @dev A role's acting department is its own: a registrar is not a verifier by being bound.
+    function test_actingDepartment_isPerRole() public {
+        bytes32 c = _c("per role");
+        _anchor(c);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, registrarA, VERIFIER)
+        );
+        vm.prank(registrarA);
+        ledger.recordOutcome(c, uint8(CommitmentLedger.Status.Kept), EVIDENCE, bytes32(0), _none());
+    }
+
     function test_departmentOf() public view {
         assertEq(ledger.departmentOf(registrarA), DEPT_A, "registrarA");
         assertEq(ledger.departmentOf(verifierA), DEPT_A, "verifierA");

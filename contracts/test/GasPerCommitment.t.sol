@@ -22,6 +22,9 @@ import {Vm} from "./Vm.sol";
 contract GasPerCommitmentTest is LedgerFixture {
     using StandardMerkle for StandardMerkle.Tree;
 
+    /// @dev Gas per `anchorBatch` transaction that issue #19 sets as the goal.
+    uint256 internal constant ANCHOR_BATCH_GAS_GOAL = 50_000;
+
     struct Measured {
         uint256 call;
         uint256 callee;
@@ -91,6 +94,8 @@ contract GasPerCommitmentTest is LedgerFixture {
         emit log_named_uint(string.concat(name, " tx gas per commitment"), m.txGas / n);
         emit log_named_uint(string.concat(name, " tx gas per commitment x1000"), (m.txGas * 1000) / n);
         assertEq(uint256(ledger.batchOf(DEPT_A, root).size), n, "anchored");
+        // issue #19's goal, with the role, binding, zero, size and once-only checks all kept
+        assertLe(m.txGas, ANCHOR_BATCH_GAS_GOAL, "anchorBatch tx gas within the goal");
     }
 
     // ================================================================== recordOutcome with proofs
