@@ -64,6 +64,11 @@ AccountLock = Callable[[str], AbstractContextManager[object]]
 """Who may sign with an address now, across the processes that share its key."""
 
 
+class NonceTakenError(ChainError):
+    """The node refused a transaction because its nonce was used meanwhile (by another
+    process holding the same key): `Chain.send_recorded` signs it again."""
+
+
 def _nonce_answer(exc: Exception) -> str | None:
     """'known' when the node holds this very transaction already, 'taken' when its nonce
     was used by another, else None (any other failure)."""
@@ -308,15 +313,11 @@ class Chain:
                         self._nonces.pop(address, None)
                         raise
                 try:
-                    self.w3.eth.send_raw_transaction(signed.raw)
-                except Exception as exc:
-                    self._nonces.pop(address, None)
-                    answer = _nonce_answer(exc)
-                    if answer == "known":
-                        return signed.tx_hash
-                    if answer == "taken" and attempt < NONCE_ATTEMPTS:
+                    self.broadcast(account, signed, abi=abi)
+                except NonceTakenError:
+                    if attempt < NONCE_ATTEMPTS:
                         continue
-                    raise self._translate(exc, abi) from exc
+                    raise
                 return signed.tx_hash
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
@@ -345,13 +346,20 @@ class Chain:
     def broadcast(
         self, account: LocalAccount, signed: SignedTx, *, abi: Sequence[dict[str, Any]] = ()
     ) -> None:
-        """Send a signed transaction; on failure the nonce is re-read from the node next time."""
+        """Send a signed transaction; on failure the nonce is re-read from the node next time.
+        NonceTakenError when the node says another transaction has its nonce."""
         try:
             self.w3.eth.send_raw_transaction(signed.raw)
         except Exception as exc:
             self._nonces.pop(account.address, None)
-            if _nonce_answer(exc) == "known":
+            answer = _nonce_answer(exc)
+            if answer == "known":  # this very transaction is in the node's pool: sent
                 return
+            if answer == "taken":
+                raise NonceTakenError(
+                    f"the nonce of 0x{signed.tx_hash.hex()} was used by another transaction "
+                    f"of {account.address}: sign it again"
+                ) from exc
             raise self._translate(exc, abi) from exc
 
     def forget_nonces(self) -> None:
