@@ -118,6 +118,16 @@ class ChainLink:
             self.last_error = None
             return self._ledger
 
+    @property
+    def node_url(self) -> str | None:
+        """The JSON-RPC URL the contract is read at: None without a deployment, or on a
+        chain handed in without one (the embedded chain)."""
+        if self.deployment is None:
+            return None
+        if self._chain is not None:
+            return self._chain.url if self._chain.kind != "embedded" else None
+        return self.rpc_url or None
+
     def _url(self) -> str:
         if not self.rpc_url:
             raise ChainError("no JSON-RPC URL: set COMMITLEDGER_CHAIN_RPC_URL")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         bounded_evidence,
         bounded_text,
     )
+    from verifier.records.audit_facts import AnchoredIn, AuditFact
     from verifier.records.breach_store import publication_conflict
     from verifier.records.chain_check import ChainCheckReport, Difference, check_chain
     from verifier.records.decision_clock import DecisionClock, DecisionHours
@@ -160,6 +161,8 @@ _SURFACE = {
     "AccessLog": "verifier.records.accesses",
     "AccessPurpose": "verifier.records.accesses",
     "accesses_of": "verifier.records.accesses",
+    "AnchoredIn": "verifier.records.audit_facts",
+    "AuditFact": "verifier.records.audit_facts",
     "Appeal": "verifier.records.appeals",
     "AppealKind": "verifier.records.appeals",
     "AppealRecords": "verifier.records.appeals",
@@ -257,12 +260,14 @@ __all__ = [
     "Access",
     "AccessLog",
     "AccessPurpose",
+    "AnchoredIn",
     "Appeal",
     "AppealKind",
     "AppealRecords",
     "AppealState",
     "AppealTextError",
     "AppealTexts",
+    "AuditFact",
     "BreachJsonPage",
     "BreachPage",
     "ChainCheckReport",

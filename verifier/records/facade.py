@@ -8,6 +8,7 @@ migrations in `records_schema`, verifications in `verifications`, breach records
 from __future__ import annotations
 
 from ledger import Store
+from verifier.records.audit_facts import AuditFacts
 from verifier.records.breach_store import BreachStore, StoredBreach
 from verifier.records.search import (
     MASKED,
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 
-class VerifierRecords(VerificationRecords, BreachStore, BreachSearch):
+class VerifierRecords(VerificationRecords, BreachStore, BreachSearch, AuditFacts):
     """Verifications and breach records, on the same database as a ledger `Store`.
 
     Opening applies the verifier's own migrations (table `verifier_migrations`).

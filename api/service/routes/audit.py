@@ -9,14 +9,15 @@ token of scope `all`, `restricted` for kept, or a token of the commitment's depa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from api.service.chain_reads import Anchoring, async_standing
 from api.service.context import ChainLink
 from api.service.deps import (
     ChainDep,
@@ -39,9 +40,8 @@ from api.service.problems import (
 )
 from api.service.views import status_name
 from ledger import (
-    BatchRow,
+    ChainError,
     Commitment,
-    Hash32,
     InvalidDocumentError,
     LedgerContract,
     SignatureError,
@@ -55,6 +55,9 @@ from ledger import (
     verify_signed,
 )
 from verifier.feed import KIND_OF_STATUS, SCOPE_OF_KIND, VISIBLE_SCOPES, ConsumerScope
+from verifier.records import AuditFact
+
+log = logging.getLogger("commitledger.service")
 
 router = APIRouter(prefix="/v1/audit", tags=["auditors"], dependencies=[RateLimit])
 _bearer = HTTPBearer(
@@ -80,11 +83,12 @@ class AuditReader:
         return self.scope == "all" or self.department == department
 
 
-def audit_reader(
+async def audit_reader(
     tokens: TokensDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AuditReader:
-    """The public without a token; a feed token's scope, or a department token's department."""
+    """The public without a token; a feed token's scope, or a department token's department
+    (one read by primary key, inline: a thread hop per lookup would cost more)."""
     if credentials is None:
         return AuditReader()
     principal = tokens.lookup(credentials.credentials)
@@ -103,95 +107,109 @@ ReaderDep = Annotated[AuditReader, Depends(audit_reader)]
 _OPTIONAL_TOKEN: list[dict[str, list[str]]] = [{}, {"HTTPBearer": []}]  # none needed
 
 
-def _anchor_view(batch: BatchRow, head: int | None) -> AnchorView:
-    assert batch.tx_hash is not None
-    assert batch.block_number is not None
-    assert batch.block_hash is not None
+def _anchor_now(fact: AuditFact, head: int | None) -> AnchorView | None:
+    anchoring = fact.anchoring
+    if anchoring is None:
+        return None
     return AnchorView(
-        batch_root=hex32(batch.root),
-        batch_size=batch.size,
-        transaction=hex32(batch.tx_hash),
-        block_number=batch.block_number,
-        block_hash=hex32(batch.block_hash),
-        anchored_at=batch.anchored_at,
-        confirmations=None if head is None else max(0, head - batch.block_number),
+        batch_root=hex32(anchoring.root),
+        batch_size=anchoring.size,
+        transaction=hex32(anchoring.tx_hash),
+        block_number=anchoring.block_number,
+        block_hash=hex32(anchoring.block_hash),
+        anchored_at=anchoring.anchored_at,
+        confirmations=None if head is None else max(0, head - anchoring.block_number),
     )
 
 
-def _on_chain(
-    chain: ChainLink,
-    department: str,
-    digest: Hash32,
-    anchoring: tuple[BatchRow, tuple[Hash32, ...]] | None,
-    shown: Callable[[Status], bool],
-) -> tuple[OnChainView, int | None]:
-    deployment = chain.deployment
-    batch = None if anchoring is None else (anchoring[0].root, anchoring[1])
+async def _standing_now(chain: ChainLink, fact: AuditFact) -> StandingNow | None:
+    """The contract's answer for the department's record of the commitment, asked now; None
+    when the node is down, slow past the timeout, or its answer malformed: "unreachable"."""
+    url = chain.node_url
+    if url is None:  # no deployment (nothing to ask), or the embedded chain (no HTTP)
+        return await run_in_threadpool(_standing_in_thread, chain, fact)
+    anchoring = fact.anchoring
+    try:
+        return await async_standing(chain, url).standing_now(
+            fact.department,
+            fact.hash,
+            None
+            if anchoring is None
+            else Anchoring(
+                anchoring.root, anchoring.proof, anchoring.block_number, anchoring.block_hash
+            ),
+        )
+    except ChainError as exc:  # NodeUnreachableError too: the node is another system
+        chain.last_error = f"{type(exc).__name__}: the node did not answer"
+        log.warning("chain read failed", extra={"reason": type(exc).__name__})
+        return None
+
+
+def _standing_in_thread(chain: ChainLink, fact: AuditFact) -> StandingNow | None:
+    anchoring = fact.anchoring
+    batch = None if anchoring is None else (anchoring.root, anchoring.proof)
 
     def ask(ledger: LedgerContract) -> StandingNow:
         # the department's own record: another department's anchoring of the hash is not it
-        return ledger.standing_now(department_id(department), digest, batch)  # one request
+        return ledger.standing_now(department_id(fact.department), fact.hash, batch)
 
-    # None when the node is down or its answer malformed: "unreachable", never a 5xx.
     answer: StandingNow | None = chain.read(ask)
-    view = OnChainView(
-        reachable=answer is not None,
-        chain_id=deployment.chain_id if deployment else None,
-        contract=deployment.contract if deployment else None,
-        anchored=answer.anchored if answer else None,
-        # A state this reader may not see is not named; `anchored` still says anchored.
-        status=status_name(int(answer.standing.status))
-        if answer and shown(answer.standing.status)
-        else None,
-    )
-    return view, answer.head if answer else None
+    return answer
 
 
 @router.get(
     "/commitments/{hash}",
     summary="Where and when a commitment was anchored, and its outcome",
+    response_model=AuditCommitment,
     responses=problem_responses(400, 401, 404, 429),
     openapi_extra={"security": _OPTIONAL_TOKEN},
 )
-def audit_commitment(
-    digest: HashDep, store: StoreDep, records: RecordsDep, chain: ChainDep, reader: ReaderDep
-) -> AuditCommitment:
+async def audit_commitment(
+    digest: HashDep, records: RecordsDep, chain: ChainDep, reader: ReaderDep
+) -> Response:
     """The anchor (batch root, transaction, block, confirmations when the node answers), the
     verification state, and the contract's status for the commitment, asked now: one
-    batched request to the node at the time of the lookup (its head block, `isAnchored`,
-    `statusOf`), nothing cached; `on_chain.reachable` is false when it does not answer.
+    batched request to the node at the time of the lookup (its head block, `statusOf`, and
+    `isAnchored` unless the node said so of a batch that is final since); `on_chain.reachable`
+    is false when it does not answer in time.
 
     Without a token only published breach states are named (`status` and
     `verification_state` are null otherwise); see the module's note for tokens."""
-    # A sync route: uvicorn runs it in its thread pool, so the store's queries and the
-    # node's answer never block the event loop.
-    stored = store.get(digest)
-    if stored is None:
+    # One read by primary keys, inline (a thread hop would cost more); the node is asked
+    # from the event loop, without a thread.
+    fact = records.audit_fact(digest)
+    if fact is None:
         raise ProblemError(NOT_FOUND, f"no commitment {hex32(digest)} is known here")
-    anchoring = None if stored.batch_id is None else store.anchoring_of(digest)
-    on_chain, head = _on_chain(
-        chain,
-        stored.department,
-        digest,
-        anchoring,
-        lambda status: reader.sees(status, stored.department),
+    answer = await _standing_now(chain, fact)
+    deployment = chain.deployment
+    shown = answer is not None and reader.sees(answer.standing.status, fact.department)
+    on_chain = OnChainView(
+        reachable=answer is not None,
+        chain_id=deployment.chain_id if deployment else None,
+        contract=deployment.contract if deployment else None,
+        anchored=answer.anchored if answer else None,
+        # A state this reader may not see is not named; `anchored` still says anchored.
+        status=status_name(int(answer.standing.status)) if answer and shown else None,
     )
-    verification = records.verification(digest)
-    if not reader.sees_everything_of(stored.department) and (
+    verification = fact.verification_state
+    if not reader.sees_everything_of(fact.department) and (
         on_chain.status is None or on_chain.status not in _PUBLIC_STATUS_NAMES
     ):
         verification = None  # its state would name the outcome the chain's status hides
-    return AuditCommitment(
+    found = AuditCommitment(
         hash=hex32(digest),
-        department=stored.department,
-        matter_code=stored.matter_code,
-        received_at=stored.received_at,
-        state=stored.state,
-        anchor=None if anchoring is None else _anchor_view(anchoring[0], head),
-        verification_state=None if verification is None else verification.state,
+        department=fact.department,
+        matter_code=fact.matter_code,
+        received_at=fact.received_at,
+        state=fact.state,
+        anchor=_anchor_now(fact, None if answer is None else answer.head),
+        verification_state=verification,
         on_chain=on_chain,
-        proof_url=None if anchoring is None else f"/v1/audit/commitments/{hex32(digest)}/proof",
+        proof_url=None
+        if fact.anchoring is None
+        else f"/v1/audit/commitments/{hex32(digest)}/proof",
     )
+    return Response(found.model_dump_json().encode(), media_type="application/json")
 
 
 @router.get(
