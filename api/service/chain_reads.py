@@ -156,7 +156,7 @@ class AsyncRpc:
     client's) the pool starts anew.
     """
 
-    def __init__(self, url: str, *, timeout: float = READ_TIMEOUT_S) -> None:
+    def __init__(self, url: str, *, timeout: float | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ChainError(f"not an http(s) JSON-RPC URL: {parts.scheme}://{parts.hostname}")
@@ -175,7 +175,7 @@ class AsyncRpc:
             secret = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
             head.append("Authorization: Basic " + base64.b64encode(secret).decode())
         self._head = ("\r\n".join(head) + "\r\nContent-Length: ").encode()
-        self._timeout = timeout
+        self._timeout = READ_TIMEOUT_S if timeout is None else timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)

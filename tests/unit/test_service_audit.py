@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,16 @@ from support.deployment import HRSS, MARKET, Deployment
 from support.service_keys import write_all_keys
 from support.service_world import ServiceWorld, anchored, assert_problem, open_service
 
-from ledger import Hash32, ProofBundle, SignedCommitment, check_bundle, hex32
+from api.service import chain_reads
+from ledger import (
+    Hash32,
+    ProofBundle,
+    SignedCommitment,
+    check_bundle,
+    decode_proof,
+    encode_proof,
+    hex32,
+)
 
 
 @pytest.fixture
@@ -100,6 +110,27 @@ def test_the_anchor_is_shown_when_the_node_is_down(
     assert body["on_chain"]["chain_id"] == embedded_deployment.chain.chain_id
 
 
+def test_a_node_that_never_answers_is_unreachable_not_a_hang(
+    tmp_path: Path, embedded_deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chain_reads, "READ_TIMEOUT_S", 0.3)
+    world = open_service(tmp_path, embedded_deployment)
+    [(digest, _)] = anchored(world)
+    with socket.socket() as silent:  # takes connections (its backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        offline = open_service(tmp_path, embedded_deployment, rpc=url)
+        response = offline.client.get(f"/v1/audit/commitments/{hex32(digest)}")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["on_chain"]["reachable"] is False
+    assert body["on_chain"]["anchored"] is None and body["on_chain"]["status"] is None
+    assert body["anchor"]["confirmations"] is None
+    assert body["anchor"]["transaction"].startswith("0x")  # the store's facts still shown
+    assert offline.context.chain.last_error is not None
+
+
 def test_an_unknown_commitment_is_a_404_problem(world: ServiceWorld) -> None:
     assert_problem(world.client.get(f"/v1/audit/commitments/0x{'33' * 32}"), 404, "not-found")
 
@@ -132,7 +163,8 @@ def test_the_proof_bundle_checks_against_the_chain(world: ServiceWorld) -> None:
 def test_a_tampered_proof_bundle_does_not_check(world: ServiceWorld) -> None:
     digest = anchored(world, count=2)[0][0]
     body = world.client.get(f"/v1/audit/commitments/{hex32(digest)}/proof").json()
-    body["proof"][0] = "0x" + "00" * 32
+    proof = decode_proof(body["proof"])
+    body["proof"] = encode_proof([Hash32(bytes(32)), *proof[1:]])
     assert not check_bundle(
         ProofBundle.from_json_obj(body),
         world.deployment.chain,
