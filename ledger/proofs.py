@@ -2,10 +2,25 @@
 
 Every bundle is made here: from an anchoring transaction's receipt (``receipt_bundle``) or
 from the store's record of an anchored batch (``stored_bundle``), and parsed and checked.
+
+Version 2 (written) names only what a checker cannot derive, so a bundle of a 100,000-leaf
+batch (17 siblings) stays under 1,200 bytes of JSON::
+
+    {"version": 2, "commitment": "0x<32 bytes>", "root": "0x<32 bytes>",
+     "proof": "<base64url, no padding, of the siblings' 32 bytes each, leaf upwards>",
+     "chain_id": 31337, "contract": "0x<checksummed address>",
+     "transaction": "0x<32 bytes>", "block_number": 12}
+
+The leaf is keccak256(keccak256(commitment)) (StandardMerkleTree, bytes32); the root is
+zero and the proof "" for a commitment anchored singly; the block's hash is the node's
+answer for the transaction. Version 1 (read, as given out before) carried the leaf, the
+proof as a list of 0x-hex hashes and the block hash, which is then checked too.
 """
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,24 +40,44 @@ if TYPE_CHECKING:
 
     from ledger.store import BatchRow
 
-BUNDLE_VERSION = 1
-_FIELDS = (
-    "version",
-    "commitment",
-    "leaf",
-    "root",
-    "proof",
-    "chain_id",
-    "contract",
-    "transaction",
-    "block_number",
-    "block_hash",
-)
+BUNDLE_VERSION = 2
+"""The version written; `ProofBundle.from_json_obj` reads it and version 1."""
+MAX_PROOF_NODES = 32
+"""A batch holds at most 2**32 - 1 commitments (uint32 size): no proof is longer."""
+_FIELDS = {
+    1: (
+        "version",
+        "commitment",
+        "leaf",
+        "root",
+        "proof",
+        "chain_id",
+        "contract",
+        "transaction",
+        "block_number",
+        "block_hash",
+    ),
+    2: (
+        "version",
+        "commitment",
+        "root",
+        "proof",
+        "chain_id",
+        "contract",
+        "transaction",
+        "block_number",
+    ),
+}
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True)
 class ProofBundle:
-    """Where and how a commitment hash was anchored. `root` is zero for a single anchor."""
+    """Where and how a commitment hash was anchored. `root` is zero for a single anchor.
+
+    `block_hash` is None for the bundles made now (version 2): the node names the block of
+    the transaction; a version 1 bundle's block hash is kept and checked.
+    """
 
     commitment: Hash32
     root: Hash32
@@ -51,7 +86,7 @@ class ProofBundle:
     contract: str
     transaction: bytes
     block_number: int
-    block_hash: bytes
+    block_hash: bytes | None = None
 
     @property
     def leaf(self) -> Hash32:
@@ -64,46 +99,70 @@ class ProofBundle:
         return self.root == ZERO_HASH
 
     def to_json_obj(self) -> dict[str, Any]:
-        """The bundle as plain JSON."""
+        """The bundle as plain JSON (version 2)."""
         return {
             "version": BUNDLE_VERSION,
             "commitment": hex32(self.commitment),
-            "leaf": hex32(self.leaf),
             "root": hex32(self.root),
-            "proof": [hex32(p) for p in self.proof],
+            "proof": encode_proof(self.proof),
             "chain_id": self.chain_id,
             "contract": self.contract,
             "transaction": hex32(self.transaction),
             "block_number": self.block_number,
-            "block_hash": hex32(self.block_hash),
         }
 
     @classmethod
     def from_json_obj(cls, obj: object) -> ProofBundle:
-        """Parse a bundle; ProofBundleError naming the first field that is missing or wrong."""
+        """Parse a bundle of version 2 or 1; ProofBundleError naming the first field that is
+        missing or wrong."""
         if not isinstance(obj, dict):
             raise ProofBundleError("a proof bundle must be a JSON object")
-        missing = [name for name in _FIELDS if name not in obj]
+        version = obj.get("version")
+        if isinstance(version, bool) or version not in _FIELDS:
+            raise ProofBundleError(
+                f"proof bundle version must be one of {', '.join(map(str, _FIELDS))}"
+            )
+        fields = _FIELDS[version]
+        missing = [name for name in fields if name not in obj]
         if missing:
             raise ProofBundleError(f"proof bundle lacks field(s): {', '.join(missing)}")
-        unknown = sorted(set(obj) - set(_FIELDS))
+        unknown = sorted(set(obj) - set(fields))
         if unknown:
             raise ProofBundleError(f"proof bundle has unknown field(s): {', '.join(unknown)}")
-        if obj["version"] != BUNDLE_VERSION:
-            raise ProofBundleError(f"proof bundle version must be {BUNDLE_VERSION}")
         bundle = cls(
             commitment=_hash(obj, "commitment"),
             root=_hash(obj, "root"),
-            proof=_proof(obj["proof"]),
+            proof=decode_proof(obj["proof"]) if version == 2 else _proof_list(obj["proof"]),
             chain_id=_natural(obj, "chain_id"),
             contract=_address(obj["contract"]),
             transaction=_hash(obj, "transaction"),
             block_number=_natural(obj, "block_number"),
-            block_hash=_hash(obj, "block_hash"),
+            block_hash=_hash(obj, "block_hash") if version == 1 else None,
         )
-        if _hash(obj, "leaf") != bundle.leaf:
+        if version == 1 and _hash(obj, "leaf") != bundle.leaf:
             raise ProofBundleError("proof bundle field leaf is not the leaf of its commitment")
         return bundle
+
+
+def encode_proof(proof: Sequence[Hash32]) -> str:
+    """A proof as one base64url string (no padding) of its nodes' bytes, leaf upwards."""
+    return base64.urlsafe_b64encode(b"".join(proof)).rstrip(b"=").decode("ascii")
+
+
+def decode_proof(value: object) -> tuple[Hash32, ...]:
+    """The nodes of a proof that `encode_proof` wrote; ProofBundleError for anything else
+    (another alphabet, padding, a length that is not whole nodes, more than 32 nodes)."""
+    if not isinstance(value, str) or not _BASE64URL.fullmatch(value):
+        raise ProofBundleError("proof bundle field proof must be a base64url string (no padding)")
+    if len(value) > (MAX_PROOF_NODES * 32 * 4 + 2) // 3:
+        raise ProofBundleError(f"proof bundle field proof holds more than {MAX_PROOF_NODES} nodes")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except ValueError:
+        raise ProofBundleError("proof bundle field proof is not base64url") from None
+    if len(raw) % 32 or encode_proof([Hash32(raw)] if raw else []) != value:
+        raise ProofBundleError("proof bundle field proof must be whole 32-byte nodes")
+    return tuple(Hash32(raw[i : i + 32]) for i in range(0, len(raw), 32))
 
 
 def receipt_bundle(
@@ -122,7 +181,6 @@ def receipt_bundle(
         contract=ledger.address,
         transaction=bytes(receipt["transactionHash"]),
         block_number=int(receipt["blockNumber"]),
-        block_hash=bytes(receipt["blockHash"]),
     )
 
 
@@ -150,7 +208,6 @@ def stored_bundle(
         contract=contract,
         transaction=batch.tx_hash,
         block_number=batch.block_number,
-        block_hash=batch.block_hash,
     )
 
 
@@ -164,9 +221,11 @@ def _hash(obj: dict[str, Any], name: str) -> Hash32:
         raise ProofBundleError(f"proof bundle field {name}: {exc}") from None
 
 
-def _proof(value: object) -> tuple[Hash32, ...]:
-    if not isinstance(value, list):
-        raise ProofBundleError("proof bundle field proof must be a list of 0x-hex hashes")
+def _proof_list(value: object) -> tuple[Hash32, ...]:
+    if not isinstance(value, list) or len(value) > MAX_PROOF_NODES:
+        raise ProofBundleError(
+            f"proof bundle field proof must be a list of at most {MAX_PROOF_NODES} 0x-hex hashes"
+        )
     return tuple(_hash({"proof element": v}, "proof element") for v in value)
 
 
@@ -311,10 +370,16 @@ def _check_transaction(
             "transaction", False, f"no transaction {hex32(bundle.transaction)} on this chain"
         )
         return None
-    same_block = int(receipt["blockNumber"]) == bundle.block_number and bytes(
-        receipt["blockHash"]
-    ) == bytes(bundle.block_hash)
-    report.add("block", same_block, f"transaction in block {receipt['blockNumber']}")
+    block_hash = bytes(receipt["blockHash"])
+    same_block = int(receipt["blockNumber"]) == bundle.block_number and (
+        bundle.block_hash is None or block_hash == bytes(bundle.block_hash)
+    )
+    report.add(
+        "block",
+        same_block,
+        f"transaction in block {receipt['blockNumber']} ({hex32(block_hash)}); "
+        f"the bundle names block {bundle.block_number}",
+    )
     event_name = "CommitmentAnchored" if bundle.single else "BatchAnchored"
     key, wanted = ("commitment", bundle.commitment) if bundle.single else ("root", bundle.root)
     try:

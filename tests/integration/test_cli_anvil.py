@@ -17,7 +17,15 @@ from typing import Any
 import pytest
 from support.cli import flat, one_json, write_documents, write_json, write_signed
 
-from ledger import AnvilNode, Chain, SignedCommitment, hex32, leaf_hash, to_hash32
+from ledger import (
+    AnvilNode,
+    Chain,
+    SignedCommitment,
+    decode_proof,
+    encode_proof,
+    hex32,
+    to_hash32,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -195,7 +203,8 @@ def test_batch_anchor_prove_verify_and_tamper(setup: Setup) -> None:
         bundle = setup.ok("proof", item["hash"], "--proofs-dir", setup.dir / "proofs")
         assert bundle["commitment"] == item["hash"]
         assert bundle["root"] == root
-        assert bundle["proof"] == item["proof"]
+        assert bundle["version"] == 2
+        assert [hex32(p) for p in decode_proof(bundle["proof"])] == item["proof"]
         assert bundle["contract"] == setup.record["contract"]
         assert bundle["chain_id"] == setup.record["chain_id"]
 
@@ -213,9 +222,10 @@ def test_batch_anchor_prove_verify_and_tamper(setup: Setup) -> None:
 
     # a bundle edited by hand fails a check (exit 1), with the report still one document
     original = json.loads(bundle_file.read_text())
-    flipped = dict(original, proof=[_flip(original["proof"][0]), *original["proof"][1:]])
+    nodes = [hex32(p) for p in decode_proof(original["proof"])]
+    flipped_nodes = [to_hash32(_flip(nodes[0])), *map(to_hash32, nodes[1:])]
+    flipped = dict(original, proof=encode_proof(flipped_nodes))
     moved = dict(original, commitment=_flip(hashes[0]))
-    moved["leaf"] = "0x" + leaf_hash(to_hash32(moved["commitment"])).hex()
     for name, edited in {"proof": flipped, "commitment": moved}.items():
         path = write_json(setup.dir / f"edited-{name}.json", edited)
         report = setup.failed("verify-proof", path, "--rpc", setup.rpc, *setup.pin)

@@ -35,8 +35,11 @@ from ledger import (
     ProofBundle,
     SignedCommitment,
     SigningKey,
+    decode_proof,
     hex32,
     keccak256,
+    leaf_hash,
+    to_hash32,
     verify_signed,
 )
 
@@ -124,6 +127,13 @@ class Work:
     def bundle_file(self, name: str, **changes: Any) -> Path:
         body = {**self.bundle, **changes}
         return self.file(name, {k: v for k, v in body.items() if v is not None})
+
+    def version_1_file(self, name: str, **changes: Any) -> Path:
+        """The bundle as version 1 wrote it (leaf, a list proof, the block hash), changed."""
+        proof = [hex32(node) for node in decode_proof(self.bundle["proof"])]
+        leaf = hex32(leaf_hash(to_hash32(self.bundle["commitment"])))
+        body = {**self.bundle, "version": 1, "leaf": leaf, "proof": proof}
+        return self.file(name, {**body, "block_hash": "0x" + "44" * 32, **changes})
 
 
 @pytest.fixture
@@ -344,15 +354,19 @@ BAD_INPUTS: dict[str, Case] = {
         ["unknown field(s): extra"],
     ),
     "verify-proof/wrong-version": lambda w: (
-        ["verify-proof", w.bundle_file("b.json", version=2), "--rpc", w.dead_rpc],
+        ["verify-proof", w.bundle_file("b.json", version=3), "--rpc", w.dead_rpc],
         ["version"],
     ),
-    "verify-proof/leaf-mismatch": lambda w: (
-        ["verify-proof", w.bundle_file("b.json", leaf="0x" + "33" * 32), "--rpc", w.dead_rpc],
+    "verify-proof/proof-not-base64url": lambda w: (
+        ["verify-proof", w.bundle_file("b.json", proof=["0x" + "ab" * 32]), "--rpc", w.dead_rpc],
+        ["proof", "base64url"],
+    ),
+    "verify-proof/v1-leaf-mismatch": lambda w: (
+        ["verify-proof", w.version_1_file("b.json", leaf="0x" + "33" * 32), "--rpc", w.dead_rpc],
         ["leaf is not the leaf of its commitment"],
     ),
-    "verify-proof/short-proof-element": lambda w: (
-        ["verify-proof", w.bundle_file("b.json", proof=["0x1234"]), "--rpc", w.dead_rpc],
+    "verify-proof/v1-short-proof-element": lambda w: (
+        ["verify-proof", w.version_1_file("b.json", proof=["0x1234"]), "--rpc", w.dead_rpc],
         ["proof element", "32 bytes"],
     ),
     "verify-proof/bad-commitment": lambda w: (
@@ -448,7 +462,7 @@ def test_bad_input_with_json_prints_one_json_document(work: Work, case: str) -> 
         ("anchor/unsigned", "InvalidDocumentError"),
         ("anchor/bad-code", "InvalidDocumentError"),
         ("proof/short-hash", "InvalidHashError"),
-        ("verify-proof/leaf-mismatch", "ProofBundleError"),
+        ("verify-proof/v1-leaf-mismatch", "ProofBundleError"),
     ],
 )
 def test_json_error_names_its_kind(work: Work, case: str, kind: str) -> None:
