@@ -87,6 +87,7 @@ appeals = Table(
     Column("updated_at", Float, nullable=False),
 )
 _OPEN = appeals.c.state == "open"
+_ANY_OPEN_OBJECTION = "SELECT 1 FROM appeals WHERE kind = 'objection' AND state = 'open' LIMIT 1"
 # One open appeal of each kind per record: a second objection waits for the first's decision.
 Index(
     "appeals_open_per_record",
@@ -352,8 +353,17 @@ class AppealRecords(SealedTexts):
         return {row.record_id: _appeal(row) for row in rows}
 
     def any_open_objection(self) -> bool:
-        """Whether any record is under objection (lets the public list skip the lookup)."""
+        """Whether any record is under objection (lets the public list skip the lookup).
+
+        Asked on every search: on SQLite through the driver's cursor, as SQLAlchemy's
+        statement and row cost several times SQLite's read."""
         with self._engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    return cursor.execute(_ANY_OPEN_OBJECTION).fetchone() is not None
+                finally:
+                    cursor.close()
             found = connection.execute(
                 select(appeals.c.id).where(appeals.c.kind == "objection", _OPEN).limit(1)
             ).first()
