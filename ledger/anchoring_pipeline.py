@@ -13,8 +13,8 @@ events after a reorg, so it stays true when the same transactions are mined agai
 blocks.
 
 Several processes may anchor on one store, each for its own departments (`registrars`):
-an Anchorer touches only its departments' batches, and with `fence` set (the department's
-lease, `ledger.leases`) every batch it forms, sends or takes back checks in the same
+an Anchorer touches only its departments' batches, and with `fences` set (each department's
+lease check, `ledger.leases`) every batch it forms, sends or takes back checks in the same
 transaction that it still holds the department: a holder paused past its lease, whose
 department another process has taken over, writes nothing and sends nothing.
 """
@@ -100,8 +100,12 @@ class Anchorer:
         self.clock = clock
         self._verified_at: float | None = None  # when anchored batches were last re-checked
         self._reforms: dict[int, int] = {}  # batch id -> fresh roots given in this process
-        # The lease check of the department(s) anchored here, run in each write's transaction.
-        self.fence: Fence | None = None
+        # Each department's lease check (`ledger.leases`), run in the transaction of every
+        # write to one of its batches; None: no lease (one process anchors them all).
+        self.fences: Mapping[str, Fence] | None = None
+
+    def _fence(self, department: str) -> Fence | None:
+        return None if self.fences is None else self.fences[department]
 
     def _ours(self, *states: str) -> list[BatchRow]:
         """Batches in `states` of the departments anchored here (others are another's)."""
@@ -185,7 +189,7 @@ class Anchorer:
             found = events.get((department_id(batch.department), batch.root))
             if found is None:
                 log.warning("batch %d is no longer on chain: anchoring it again", batch.id)
-                self.store.mark_unsent(batch.id, fence=self.fence)
+                self.store.mark_unsent(batch.id, fence=self._fence(batch.department))
                 lost = True
                 changed += 1
                 continue
@@ -209,7 +213,9 @@ class Anchorer:
                     batch.id,
                     block_number,
                 )
-                self.store.mark_sent(batch.id, tx_hash, now=self.clock(), fence=self.fence)
+                self.store.mark_sent(
+                    batch.id, tx_hash, now=self.clock(), fence=self._fence(batch.department)
+                )
             else:
                 log.warning(
                     "batch %d was mined again in block %d: evidence updated", batch.id, block_number
@@ -236,7 +242,11 @@ class Anchorer:
             while due and in_flight < self.config.max_in_flight and count > 0:
                 try:
                     batch = self.store.form_batch(
-                        department, self.config.batch_size, build_tree, now=now, fence=self.fence
+                        department,
+                        self.config.batch_size,
+                        build_tree,
+                        now=now,
+                        fence=self._fence(department),
                     )
                 except StoreError:
                     break
@@ -287,7 +297,9 @@ class Anchorer:
         def record(tx_hash: bytes) -> None:
             # Written before the broadcast: after a crash here, recovery knows what to look
             # for; refused (LeaseLostError) when another process anchors the department now.
-            self.store.mark_sent(batch.id, tx_hash, now=self.clock(), fence=self.fence)
+            self.store.mark_sent(
+                batch.id, tx_hash, now=self.clock(), fence=self._fence(batch.department)
+            )
 
         tx_hash = self.chain.send_recorded(registrar, tx, abi=self.ledger.abi, record=record)
         log.info("sent batch %d (root %s) in %s", batch.id, hex32(batch.root), hex32(tx_hash))
@@ -328,7 +340,7 @@ class Anchorer:
             return self._adopt(batch)
         log.warning("batch %d: transaction vanished; sending again", batch.id)
         self.chain.forget_nonces()
-        self.store.mark_unsent(batch.id, fence=self.fence)
+        self.store.mark_unsent(batch.id, fence=self._fence(batch.department))
         return 0
 
     def _adopt(self, batch: BatchRow) -> int:
@@ -350,7 +362,7 @@ class Anchorer:
                     hex32(batch.root),
                 )
                 self.chain.forget_nonces()
-                self.store.mark_unsent(batch.id, fence=self.fence)
+                self.store.mark_unsent(batch.id, fence=self._fence(batch.department))
                 return 0
             self._reform(batch, on_chain.size)
             return 0
@@ -359,7 +371,9 @@ class Anchorer:
             raise ChainError(f"root {hex32(batch.root)} is anchored but its event is not found")
         tx_hash, block_number, block_hash = found
         if self.chain.block_number() - block_number < self.config.confirmations:
-            self.store.mark_sent(batch.id, tx_hash, now=self.clock(), fence=self.fence)
+            self.store.mark_sent(
+                batch.id, tx_hash, now=self.clock(), fence=self._fence(batch.department)
+            )
             return 0
         self.store.mark_anchored(batch.id, tx_hash, block_number, block_hash, now=self.clock())
         log.info(
@@ -386,7 +400,9 @@ class Anchorer:
         root, proofs = build_tree([*members, extra])
         del proofs[extra]
         self.chain.forget_nonces()  # a transaction of ours may have been replaced
-        self.store.reform_batch(batch.id, root, len(members) + 1, proofs, fence=self.fence)
+        self.store.reform_batch(
+            batch.id, root, len(members) + 1, proofs, fence=self._fence(batch.department)
+        )
         self._reforms[batch.id] = done + 1
         log.warning(
             "batch %d: root %s is anchored for %s with size %d, not %d (its registrar key "

@@ -2,10 +2,11 @@
 
 Each department whose registrar key the service holds is anchored under its own lease,
 `anchor:<D>`: of the instances sharing a store, exactly one anchors a department at a
-time, and another takes it over when that one dies. Each department has its own `Anchorer`,
-made afresh with each new fencing token: its first step is the recovery (batches sent but
-not recorded, recorded but lost), and every batch it forms or sends checks the token in its
-own transaction. A department without a registrar key here is left to another instance.
+time, and another takes it over when that one dies. One `Anchorer` serves the departments
+held here, made afresh whenever a lease is taken or lost: its first step is the recovery
+(batches sent but not recorded, recorded but lost), and every batch it forms or sends checks
+its department's token in its own transaction. A department without a registrar key here is
+left to another instance.
 
 No lock of the service is held for anchoring on a node: the chain client signs with each
 account under that account's lock, so a verification run of one department (under its
@@ -30,72 +31,68 @@ IDLE_INTERVAL_S = 0.1
 
 
 class BackgroundAnchoring:
-    """One step of each held department's Anchorer at a time."""
+    """One step at a time of an Anchorer over the departments whose leases are held here."""
 
     def __init__(self, context: ServiceContext, registrars: dict[str, LocalAccount]) -> None:
         self.context = context
         self.registrars = registrars
         self.config = PipelineConfig(max_age=context.settings.anchor_max_age)
-        self._anchorers: dict[str, tuple[int, Anchorer]] = {}  # department -> (token, it)
-        self._after_outage: set[str] = set()
+        self._anchorer: Anchorer | None = None
+        self._tokens: dict[str, int] = {}  # the tokens the anchorer was made under
+        self._after_outage = False
         for department in sorted(registrars):
             context.leases.want(anchor_lease(department))
 
     def step(self) -> int:
-        """Move what can move now for each department held; raises (after trying each)
-        while the chain does not answer (retried later)."""
+        """Move what can move now; raises while the chain does not answer (retried later)."""
         link = self.context.chain
         ledger = link.ledger()
         if ledger is None:
             raise ChainError(link.last_error or "the chain does not answer")
-        moved = 0
-        failed: Exception | None = None
-        for department in sorted(self.registrars):
-            try:
-                moved += self._step(ledger, department)
-            except Exception as exc:  # the next department still anchors; retried later
-                failed = failed or exc
-        if failed is not None:
-            raise failed
-        return moved
-
-    def _anchorer(self, ledger: LedgerContract, department: str) -> Anchorer | None:
-        """The department's Anchorer under the token held now, or None when not held."""
-        keeper = self.context.leases
-        lease = anchor_lease(department)
-        token = keeper.token(lease)
-        if token is None:
-            if self._anchorers.pop(department, None) is not None:
-                log.info("anchoring handed over", extra={"department": department})
-            return None
-        held = self._anchorers.get(department)
-        if held is None or held[0] != token:
-            anchorer = Anchorer(
-                self.context.store, ledger, {department: self.registrars[department]}, self.config
-            )
-            anchorer.fence = keeper.leases.fence(lease, keeper.holder, token)
-            held = (token, anchorer)
-            self._anchorers[department] = held
-            log.info("anchoring taken", extra={"department": department, "token": token})
-        return held[1]
-
-    def _step(self, ledger: LedgerContract, department: str) -> int:
-        anchorer = self._anchorer(ledger, department)
+        anchorer = self._anchorer_for(ledger)
         if anchorer is None:
             return 0
-        with self.context.chain.read_lock(ledger):  # the write lock on the embedded chain
+        with link.read_lock(ledger):  # the write lock on the embedded chain
             try:
                 moved = 0
-                if department in self._after_outage:
+                if self._after_outage:
                     # The node may be back without its state: find batches it lost.
                     moved += anchorer.recheck_anchored(force=True)
-                    self._after_outage.discard(department)
+                    self._after_outage = False
                 moved += anchorer.step()
             except Exception:
                 anchorer.chain.forget_nonces()
-                self._after_outage.add(department)
+                self._after_outage = True
                 raise
         return moved
+
+    def _anchorer_for(self, ledger: LedgerContract) -> Anchorer | None:
+        """The Anchorer of the departments held now, made afresh whenever a lease is taken
+        or lost (its first step recovers what the previous holder left); None when none is
+        held."""
+        keeper = self.context.leases
+        held: dict[str, int] = {}
+        for department in self.registrars:
+            token = keeper.token(anchor_lease(department))
+            if token is not None:
+                held[department] = token
+        if held != self._tokens:
+            log.info("anchoring for", extra={"departments": sorted(held), "tokens": held})
+            self._tokens = held
+            self._anchorer = None
+            if held:
+                anchorer = Anchorer(
+                    self.context.store,
+                    ledger,
+                    {d: self.registrars[d] for d in held},
+                    self.config,
+                )
+                anchorer.fences = {
+                    d: keeper.leases.fence(anchor_lease(d), keeper.holder, token)
+                    for d, token in held.items()
+                }
+                self._anchorer = anchorer
+        return self._anchorer
 
 
 def register_anchoring(context: ServiceContext) -> bool:

@@ -160,7 +160,7 @@ def test_an_anchorer_whose_lease_was_taken_over_forms_and_sends_nothing(
     assert stale_token is not None
     config = PipelineConfig(batch_size=4, max_age=3600.0)
     stale = Anchorer(store, setup.ledger, {DEPARTMENT: setup.registrar}, config)
-    stale.fence = leases.fence(f"anchor:{DEPARTMENT}", "paused", stale_token)
+    stale.fences = {DEPARTMENT: leases.fence(f"anchor:{DEPARTMENT}", "paused", stale_token)}
     hashes = submit_count(store, 4)
     assert stale.cut_due_batches() == 1  # formed while its lease holds
     # Paused past its ttl; another instance takes the department over.
@@ -179,6 +179,6 @@ def test_an_anchorer_whose_lease_was_taken_over_forms_and_sends_nothing(
     assert stale.cut_due_batches() == 0  # nor does it form another
     fresh = Anchorer(store, setup.ledger, {DEPARTMENT: setup.registrar}, config)
     assert taken[0] is not None
-    fresh.fence = leases.fence(f"anchor:{DEPARTMENT}", "alive", taken[0])
+    fresh.fences = {DEPARTMENT: leases.fence(f"anchor:{DEPARTMENT}", "alive", taken[0])}
     assert fresh.drain(timeout=30)
     check_exactly_once(store, setup.ledger, hashes)
