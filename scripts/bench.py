@@ -320,6 +320,14 @@ def verification_figures(count: int, profile: bool = False) -> dict[str, Any]:
     return figures
 
 
+def consortium(count: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """Intake to anchored with one, two and three instances on one PostgreSQL (issue 18)."""
+    from bench_consortium import consortium_figures
+
+    say(f"[postgresql] intake to anchored, 1-3 instances, {count} commitments each ...")
+    return consortium_figures(count)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -343,6 +351,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--startup", type=int, default=5, help="runs of each command's start-up, 0 skips"
+    )
+    parser.add_argument(
+        "--consortium",
+        type=int,
+        default=1_000,
+        help="commitments through 1, 2 and 3 instances on PostgreSQL, 0 skips",
     )
     args = parser.parse_args()
 
@@ -390,6 +404,8 @@ def main() -> int:
 
         say(f"[cli] start-up of `hash FILE` and `--help`, median of {args.startup} ...")
         report["startup"] = startup_figures(args.startup)
+    if args.consortium:
+        report["consortium"] = consortium(args.consortium, say)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
