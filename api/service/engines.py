@@ -193,7 +193,8 @@ def _require_binding(
 
 @contextmanager
 def engine_refusals() -> Iterator[None]:
-    """The engine's and the contract's refusals as 409/403 problems, a dead node as 503."""
+    """The engine's and the contract's refusals as 409/403 problems, a dead node or a busy
+    account as 503."""
     try:
         yield
     except VerificationError as exc:
@@ -201,5 +202,7 @@ def engine_refusals() -> Iterator[None]:
     except ContractRevertError as exc:
         kind = CONTRACT_FORBIDDEN if exc.error_name in _FORBIDDING else CONTRACT_REFUSED
         raise ProblemError(kind, str(exc), error=exc.error_name) from None
+    except LockTimeoutError:  # another instance signs with the account, for too long
+        raise ProblemError(UNAVAILABLE, "the department's account is busy: try again") from None
     except ChainError as exc:
         raise ProblemError(UNAVAILABLE, f"the chain did not complete it: {exc}") from None
