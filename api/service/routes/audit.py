@@ -21,11 +21,10 @@ from api.service.chain_reads import Anchoring, async_standing
 from api.service.context import ChainLink
 from api.service.deps import (
     ChainDep,
+    ContextDep,
     HashDep,
     RateLimit,
-    RecordsDep,
     StoreDep,
-    TokensDep,
     parse_json,
 )
 from api.service.models import AnchorView, AuditCommitment, DocumentCheck, OnChainView
@@ -84,14 +83,14 @@ class AuditReader:
 
 
 async def audit_reader(
-    tokens: TokensDep,
+    context: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AuditReader:
     """The public without a token; a feed token's scope, or a department token's department
     (one read by primary key, inline: a thread hop per lookup would cost more)."""
     if credentials is None:
         return AuditReader()
-    principal = tokens.lookup(credentials.credentials)
+    principal = context.tokens.lookup(credentials.credentials)
     if principal is None:
         raise ProblemError(
             UNAUTHORIZED,
@@ -164,9 +163,7 @@ def _standing_in_thread(chain: ChainLink, fact: AuditFact) -> StandingNow | None
     responses=problem_responses(400, 401, 404, 429),
     openapi_extra={"security": _OPTIONAL_TOKEN},
 )
-async def audit_commitment(
-    digest: HashDep, records: RecordsDep, chain: ChainDep, reader: ReaderDep
-) -> Response:
+async def audit_commitment(digest: HashDep, context: ContextDep, reader: ReaderDep) -> Response:
     """The anchor (batch root, transaction, block, confirmations when the node answers), the
     verification state, and the contract's status for the commitment, asked now: one
     batched request to the node at the time of the lookup (its head block, `statusOf`, and
@@ -177,6 +174,8 @@ async def audit_commitment(
     `verification_state` are null otherwise); see the module's note for tokens."""
     # One read by primary keys, inline (a thread hop would cost more); the node is asked
     # from the event loop, without a thread.
+    # The context, not its parts: each dependency costs as much as the store's read.
+    records, chain = context.records, context.chain
     fact = records.audit_fact(digest)
     if fact is None:
         raise ProblemError(NOT_FOUND, f"no commitment {hex32(digest)} is known here")
