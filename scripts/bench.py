@@ -12,8 +12,10 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import bench_goals
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
@@ -23,6 +25,7 @@ from ledger import (
     VERIFIER_ROLE,
     AnvilNode,
     Chain,
+    Hash32,
     LedgerContract,
     MerkleTree,
     SignedCommitment,
@@ -89,6 +92,34 @@ def gas_figures(chain: Chain) -> dict[str, Any]:
     return figures
 
 
+def proof_bundle_figures(chain: Chain, leaves: int = 100_000) -> dict[str, Any]:
+    """The JSON size of a proof bundle of a `leaves`-leaf batch anchored on `chain`."""
+    from ledger import ProofBundle
+
+    ledger, registrar = _setup(chain)
+    hashes = [keccak256(f"bundle-{i}".encode()) for i in range(leaves)]
+    tree = MerkleTree.build(hashes)
+    sent = ledger.anchor_batch(registrar, tree.root, leaves)
+
+    def bundle(commitment: Hash32) -> ProofBundle:
+        return ProofBundle(
+            commitment=commitment,
+            root=tree.root,
+            proof=tuple(tree.proof(commitment)),
+            chain_id=chain.chain_id,
+            contract=ledger.address,
+            transaction=sent.tx_hash,
+            block_number=sent.block_number,
+        )
+
+    compact = (",", ":")  # JSON without spaces
+    sizes = [
+        len(json.dumps(bundle(h).to_json_obj(), separators=compact))
+        for h in (hashes[0], hashes[leaves // 2], hashes[-1])
+    ]
+    return {"leaves": leaves, "proof_nodes": len(tree.proof(hashes[0])), "bytes": max(sizes)}
+
+
 def _signed_documents(count: int) -> list[dict[str, Any]]:
     """Signed commitments as they arrive: plain JSON (signing is the applicant's work)."""
     key = SigningKey.generate("ed25519")
@@ -139,8 +170,20 @@ def single_anchor_rate(chain: Chain, count: int) -> dict[str, Any]:
     return {"count": count, "anchors_per_second": round(count / elapsed, 1)}
 
 
-def pipeline_figures(count: int, workers: int, profile: bool = False) -> dict[str, Any]:
-    """Intake to anchored on anvil: `count` signed commitments arriving as fast as they can."""
+def _rss_mib() -> float:
+    """This process's resident memory now, in MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pipeline_figures(
+    count: int, workers: int, profile: bool = False, batch_size: int = 1000
+) -> dict[str, Any]:
+    """Intake to anchored on anvil: `count` signed commitments arriving as fast as they can,
+    in batches of at most `batch_size`."""
     import cProfile
     import io
     import os
@@ -149,10 +192,13 @@ def pipeline_figures(count: int, workers: int, profile: bool = False) -> dict[st
     import tempfile
     import threading
 
+    from bench_steady import distribution
+
     from ledger import Anchorer, Intake, PipelineConfig, Store, Vault
     from verifier import default_catalog
 
     raw = [json.dumps(d).encode() for d in _signed_documents(count)]
+    input_mib = _rss_mib()  # the process with its input: the interpreter, libraries, documents
     matters = default_catalog().intake_terms()
     workdir = tempfile.mkdtemp(prefix="commitledger-bench-")
     store = Store(f"sqlite:///{workdir}/ledger.db")
@@ -161,7 +207,7 @@ def pipeline_figures(count: int, workers: int, profile: bool = False) -> dict[st
         ledger, registrars, _ = _deploy(
             chain, sorted({terms.department for terms in matters.values()})
         )
-        anchorer = Anchorer(store, ledger, registrars, PipelineConfig())
+        anchorer = Anchorer(store, ledger, registrars, PipelineConfig(batch_size=batch_size))
         stop = threading.Event()
         worker = threading.Thread(target=anchorer.run, args=(stop,), daemon=True)
         profiler = cProfile.Profile() if profile else None
@@ -183,22 +229,24 @@ def pipeline_figures(count: int, workers: int, profile: bool = False) -> dict[st
         worker.join()
     intake.close()
     latencies = sorted(store.anchoring_latencies())
+    peak_mib = (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    ) / 1024
     figures: dict[str, Any] = {
         "commitments": count,
+        "batch_size": batch_size,
         "intake_workers": workers,
         "intake_per_second": round(count / intake_seconds, 1),
         "intake_to_anchored_per_second": round(count / total, 1),
         "ack_to_anchored_p50_s": round(latencies[len(latencies) // 2], 3),
         "ack_to_anchored_p99_s": round(latencies[int(len(latencies) * 0.99)], 3),
+        "ack_to_anchored_percentiles": distribution(latencies),
         "batches": len(store.batches_in("anchored")),
-        "peak_memory_mib": round(
-            (
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            )
-            / 1024,
-            1,
-        ),
+        # this process's peak plus the largest child's (anvil or a checking process)
+        "peak_memory_mib": round(peak_mib, 1),
+        "input_memory_mib": round(input_mib, 1),
+        "peak_memory_beyond_input_mib": round(peak_mib - input_mib, 1),
         "store_bytes_per_commitment": round((store.size_bytes() or 0) / count, 1),
     }
     if profiler:
@@ -358,15 +406,21 @@ def main() -> int:
         default=1_000,
         help="commitments through 1, 2 and 3 instances on PostgreSQL, 0 skips",
     )
+    _harness_arguments(parser)
     args = parser.parse_args()
 
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    if args.from_run:  # a saved run instead of measuring: its goals, comparison, charts
+        saved = bench_goals.load(args.from_run)
+        saved["goals"] = bench_goals.evaluate(saved["figures"])  # by the goals as they are now
+        return _finish(saved, args, say)
+    meta = bench_goals.machine()
     if not args.skip_gas:
         say(f"signing {args.count} sample commitments ...")
     incoming = [] if args.skip_gas else _signed_documents(args.count)
-    report: dict[str, Any] = {}
+    report = bench_goals.Sections()  # notes the load average around each section
     for name in [] if args.skip_gas else args.chains.split(","):
         say(f"[{name}] gas per commitment ...")
         with CHAINS[name]() as chain:
@@ -378,9 +432,28 @@ def main() -> int:
         with CHAINS[name]() as chain:
             figures["single_anchors"] = single_anchor_rate(chain, args.singles)
         report[name] = figures
+    if args.proof_bundle:
+        say(f"[anvil] proof bundle of a {args.proof_bundle}-leaf batch ...")
+        report.begin()
+        with _anvil_chain() as chain:
+            report["proof_bundle"] = proof_bundle_figures(chain, args.proof_bundle)
     if args.pipeline:
         say(f"[anvil] intake to anchored, {args.pipeline} commitments ...")
+        report.begin()
         report["pipeline"] = pipeline_figures(args.pipeline, args.workers, args.profile)
+    if args.batch_sizes:
+        sizes = [int(size) for size in args.batch_sizes.split(",")]
+        say(f"[anvil] intake to anchored, {args.sweep_count} each, batch sizes {sizes} ...")
+        report.begin()
+        report["batch_sizes"] = [
+            pipeline_figures(args.sweep_count, args.workers, batch_size=size) for size in sizes
+        ]
+    if args.steady:
+        from bench_steady import steady_figures
+
+        say(f"[anvil] steady load, {args.steady:g}/s offered for {args.duration:g} s ...")
+        report.begin()
+        report["steady"] = steady_figures(args.steady, args.duration, args.workers)
     if args.verify:
         say(f"[anvil] verification, {args.verify} commitments ...")
         report["verification"] = verification_figures(args.verify, args.profile)
@@ -406,12 +479,78 @@ def main() -> int:
         report["startup"] = startup_figures(args.startup)
     if args.consortium:
         report["consortium"] = consortium(args.consortium, say)
+    return _finish(bench_goals.document(meta, report), args, say)
+
+
+def _harness_arguments(parser: argparse.ArgumentParser) -> None:
+    """The steady load, the batch-size sweep, the proof bundle, and saving, comparing and
+    drawing a run."""
+    parser.add_argument(
+        "--steady", type=float, default=3_000, help="commitments a second offered steadily, 0 skips"
+    )
+    parser.add_argument("--duration", type=float, default=20, help="seconds of steady load")
+    parser.add_argument(
+        "--batch-sizes",
+        default="250,500,1000,2000,4000",
+        help="batch sizes of the throughput sweep, comma-separated, empty skips",
+    )
+    parser.add_argument(
+        "--sweep-count", type=int, default=20_000, help="commitments per batch size of the sweep"
+    )
+    parser.add_argument(
+        "--proof-bundle", type=int, default=100_000, help="leaves of the proof bundle, 0 skips"
+    )
+    parser.add_argument("--save", type=Path, metavar="FILE", help="save the run as JSON")
+    parser.add_argument(
+        "--compare", type=Path, metavar="FILE", help="compare the run with a saved one"
+    )
+    parser.add_argument("--charts", type=Path, metavar="DIR", help="draw the charts (SVG) here")
+    parser.add_argument(
+        "--from",
+        dest="from_run",
+        type=Path,
+        metavar="FILE",
+        help="measure nothing: print, compare and draw a saved run",
+    )
+
+
+def _brief(figures: Any) -> Any:
+    """Figures to print: a long series (a distribution, a backlog) by its length only."""
+    if isinstance(figures, dict):
+        return {key: _brief(value) for key, value in figures.items()}
+    if isinstance(figures, list):
+        if len(figures) > 12:
+            return f"{len(figures)} values (in the JSON: --save FILE or --json)"
+        return [_brief(value) for value in figures]
+    return figures
+
+
+def _finish(run: dict[str, Any], args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    """Save, draw and print the run, with its goals and the comparison asked for."""
+    from bench_charts import write_charts
+
+    if args.save:
+        bench_goals.save(run, args.save)
+        say(f"saved {args.save}")
+    if args.charts:
+        for path in write_charts(run, args.charts):
+            say(f"drew {path}")
+    compared = bench_goals.compare(bench_goals.load(args.compare), run) if args.compare else None
     if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        for name, figures in report.items():
-            print(f"== {name}")
-            print(json.dumps(figures, indent=2))
+        if compared is not None:
+            run = {**run, "compared_with": str(args.compare), "comparison": compared}
+        print(json.dumps(run, indent=2))
+        return 0
+    for name, figures in run["figures"].items():
+        load = run["load_average"].get(name)
+        print(f"== {name}" + (f"  (load average {load['start']} -> {load['end']})" if load else ""))
+        print(json.dumps(_brief(figures), indent=2))
+    meta = run["meta"]
+    print(f"== goals  (commit {meta['commit'][:12]}, {meta['cores']} cores, {meta['cpu']})")
+    print("\n".join(bench_goals.goal_lines(run["goals"])) or "(no figure with a goal measured)")
+    if compared is not None:
+        print(f"== compared with {args.compare}")
+        print("\n".join(bench_goals.compare_lines(compared)) or "(no goal figure in both runs)")
     return 0
 
 
