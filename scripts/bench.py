@@ -407,7 +407,7 @@ def main() -> int:
         help="commitments through 1, 2 and 3 instances on PostgreSQL, 0 skips",
     )
     _harness_arguments(parser)
-    args = parser.parse_args()
+    args = _only(parser, parser.parse_args())
 
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -500,6 +500,9 @@ def _harness_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--proof-bundle", type=int, default=100_000, help="leaves of the proof bundle, 0 skips"
     )
+    parser.add_argument(
+        "--only", metavar="SECTIONS", help=f"run these sections alone: {', '.join(SECTIONS)}"
+    )
     parser.add_argument("--save", type=Path, metavar="FILE", help="save the run as JSON")
     parser.add_argument(
         "--compare", type=Path, metavar="FILE", help="compare the run with a saved one"
@@ -512,6 +515,35 @@ def _harness_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="measure nothing: print, compare and draw a saved run",
     )
+
+
+SECTIONS = {  # --only's names: the argument that skips each section, and its "skip" value
+    "gas": ("skip_gas", True),  # gas, end to end and single anchors, per chain
+    "proof_bundle": ("proof_bundle", 0),
+    "pipeline": ("pipeline", 0),
+    "batch_sizes": ("batch_sizes", ""),
+    "steady": ("steady", 0),
+    "verification": ("verify", 0),
+    "feed": ("feed", 0),
+    "service": ("service", 0),
+    "workbench": ("workbench", 0),
+    "startup": ("startup", 0),
+    "consortium": ("consortium", 0),
+}
+
+
+def _only(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """With `--only A,B`, every other section skipped (their counts as given otherwise)."""
+    if args.only is None:
+        return args
+    wanted = {name.strip() for name in args.only.split(",") if name.strip()}
+    unknown = wanted - SECTIONS.keys()
+    if unknown:
+        parser.error(f"--only: no section {', '.join(sorted(unknown))} ({', '.join(SECTIONS)})")
+    for name, (dest, skip) in SECTIONS.items():
+        if name not in wanted:
+            setattr(args, dest, skip)
+    return args
 
 
 def _brief(figures: Any) -> Any:

@@ -322,3 +322,42 @@ def test_bench_prints_compares_and_draws_a_saved_run(tmp_path: Path) -> None:
     assert any("+42.3 %" in line and "better" in line for line in compared.splitlines())
     assert "101 values" in out  # a distribution printed by its length
     assert len(list((tmp_path / "charts").glob("*.svg"))) == 3
+
+
+def test_only_skips_every_other_section() -> None:
+    import argparse
+
+    import bench
+
+    args = argparse.Namespace(
+        only="steady,service",
+        skip_gas=False,
+        proof_bundle=100_000,
+        pipeline=100_000,
+        batch_sizes="250,1000",
+        steady=3_000.0,
+        verify=10_000,
+        feed=2_000,
+        service=1_000_000,
+        workbench=1_000_000,
+        startup=5,
+        consortium=1_000,
+    )
+    chosen = bench._only(argparse.ArgumentParser(), args)
+    assert (chosen.steady, chosen.service) == (3_000.0, 1_000_000)  # as given
+    assert chosen.skip_gas is True
+    assert chosen.batch_sizes == ""
+    skipped = ("proof_bundle", "pipeline", "verify", "feed", "workbench", "startup", "consortium")
+    assert all(getattr(chosen, name) == 0 for name in skipped)
+
+
+def test_only_refuses_a_section_it_does_not_know() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--only", "steady,nope"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "--only: no section nope" in done.stderr
