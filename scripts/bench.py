@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -417,10 +418,24 @@ def main() -> int:
         saved["goals"] = bench_goals.evaluate(saved["figures"])  # by the goals as they are now
         return _finish(saved, args, say)
     meta = bench_goals.machine()
+    report = bench_goals.Sections()  # notes the load average around each section
+    try:
+        _measure(args, report, say)
+    except Exception:  # a section failed: the others' figures are still saved and drawn
+        say(traceback.format_exc())
+        report.begin()
+        report["failed"] = {"after": list(report)[-1:], "error": traceback.format_exc(limit=1)}
+    _finish(bench_goals.document(meta, report), args, say)
+    return 1 if "failed" in report else 0
+
+
+def _measure(
+    args: argparse.Namespace, report: bench_goals.Sections, say: Callable[[str], None]
+) -> None:
+    """Run the sections asked for, storing each one's figures in `report` as it ends."""
     if not args.skip_gas:
         say(f"signing {args.count} sample commitments ...")
     incoming = [] if args.skip_gas else _signed_documents(args.count)
-    report = bench_goals.Sections()  # notes the load average around each section
     for name in [] if args.skip_gas else args.chains.split(","):
         say(f"[{name}] gas per commitment ...")
         with CHAINS[name]() as chain:
@@ -479,7 +494,6 @@ def main() -> int:
         report["startup"] = startup_figures(args.startup)
     if args.consortium:
         report["consortium"] = consortium(args.consortium, say)
-    return _finish(bench_goals.document(meta, report), args, say)
 
 
 def _harness_arguments(parser: argparse.ArgumentParser) -> None:
