@@ -324,7 +324,11 @@ class AsyncStanding:
         if anchoring is not None and not kept:
             data = encode_is_anchored(who, digest, anchoring.root, anchoring.proof)
             calls.append(("eth_call", [{**target, "data": data}, "latest"]))
-        results = await self.rpc.call(calls)
+        try:
+            results = await self.rpc.call(calls)
+        except ChainError:  # NodeUnreachableError too: the node may come back as another
+            self._checked = False
+            raise
         if not self._checked:
             node_chain = _quantity(results.pop(2))
             if node_chain != self.chain_id:

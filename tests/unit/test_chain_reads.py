@@ -260,3 +260,18 @@ def test_the_url_credentials_go_in_a_header_and_are_never_named() -> None:
     assert rpc.where == "127.0.0.1:9"
     with pytest.raises(ChainError):
         AsyncRpc("ws://127.0.0.1:9/")
+
+
+def test_the_chain_id_is_asked_again_after_the_node_failed() -> None:
+    async def test(node: FakeNode, url: str) -> None:
+        reader = _standing(url)
+        await reader.standing_now("BJ-HRSS", DIGEST, None)
+        node.reply = lambda calls: b"not json"
+        with pytest.raises(ChainError):
+            await reader.standing_now("BJ-HRSS", DIGEST, None)
+        node.reply = None
+        node.chain_id = 5  # back, but on another chain: refused, not read
+        with pytest.raises(ChainError, match="chain 5"):
+            await reader.standing_now("BJ-HRSS", DIGEST, None)
+
+    _run(test)
