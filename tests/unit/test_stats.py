@@ -27,6 +27,7 @@ from verifier.records import (
     ALL_MATTERS,
     METRICS,
     RecordedOutcome,
+    StatsAnswers,
     StatsQuery,
     VerifierRecords,
     beijing_day,
@@ -35,6 +36,7 @@ from verifier.records import (
     catch_up_received,
     check_stats_chain,
     count_decision,
+    counters_generation,
     rebuild_counters,
     rebuild_rollups,
     stat_counts,
@@ -579,3 +581,91 @@ def test_concurrent_bumps_of_one_counter_lose_nothing(records: VerifierRecords) 
     [month] = StatsQuery(records.store).counts(period="month", today=MONDAY, by="department")
     assert month.counts == {"kept": 300}
     assert totals(records.store) == {"kept": 300}
+
+
+# --------------------------------------------------------------------------- kept answers
+
+
+def _render_counting(store: Store, calls: list[int]) -> Any:
+    def render() -> bytes:
+        calls.append(1)
+        rows = StatsQuery(store).counts(today=MONDAY, catch_up=False)
+        return repr([(r.department, r.counts) for r in rows]).encode()
+
+    return render
+
+
+def test_a_kept_answer_is_served_until_a_new_outcome_lands(records: VerifierRecords) -> None:
+    store = records.store
+    answers = StatsAnswers(store)
+    calls: list[int] = []
+    render = _render_counting(store, calls)
+    for n in range(1, 4):
+        records.schedule(commitment(n), POINTS.code, HRSS, Deadline(date(2026, 12, 31)))
+    records.record_outcomes([outcome(1, "kept")], now=MONDAY_EVENING)
+    first = answers.answer("q", render, received=False)
+    assert answers.answer("q", render, received=False) == first and len(calls) == 1
+    records.record_outcomes([outcome(2, "proposed")], now=MONDAY_EVENING)
+    second = answers.answer("q", render, received=False)
+    assert len(calls) == 2 and second != first and b"'proposed': 1" in second
+    records.record_outcomes([outcome(2, "proposed")], now=MONDAY_EVENING)  # a retry: no move
+    assert answers.answer("q", render, received=False) == second
+    with store.engine.begin() as connection:
+        count_decision(connection, Decision(HRSS, POINTS.code, datetime.now(UTC), late=True))
+    answers.answer("q", render, received=False)
+    assert len(calls) == 3  # a decision counted moves the generation too
+    answers.answer("other", render, received=False)
+    assert len(calls) == 4  # kept per question
+
+
+def test_counters_rebuilt_or_caught_up_move_the_generation(records: VerifierRecords) -> None:
+    store = records.store
+    with store.engine.connect() as connection:
+        before = counters_generation(connection)
+    with store.engine.begin() as connection:
+        rebuild_rollups(connection)
+        after = counters_generation(connection)
+    assert after > before
+    answers = StatsAnswers(store)
+    calls: list[int] = []
+    render = _render_counting(store, calls)
+    answers.answer("q", render, received=True)
+    with store.engine.begin() as connection:
+        connection.execute(
+            insert(commitments).values(
+                hash=commitment(1),
+                code="11010520261102000001",
+                matter_code=POINTS.code,
+                department=HRSS,
+                applicant_fingerprint=fingerprint(1),
+                received_at=datetime(2026, 11, 2, 12, 0, tzinfo=UTC).timestamp(),
+                state="pending",
+                sealed=b"sealed",
+            )
+        )
+    answers.answer("q", render, received=True)
+    assert len(calls) == 2  # the received counter caught up: a new generation
+
+
+def test_kept_answers_are_bounded_in_bytes(records: VerifierRecords) -> None:
+    answers = StatsAnswers(records.store, max_bytes=400)
+    for n in range(10):
+        answers.answer(n, lambda n=n: bytes(90) + bytes([n]), received=False)  # type: ignore[misc]
+    assert answers._size <= 400 and len(answers._kept) == 4
+    assert list(answers._kept) == [6, 7, 8, 9]  # the least recently asked went first
+
+
+def test_the_next_http_answer_shows_a_new_outcome(world: ServiceWorld) -> None:
+    auth = world.auth(HRSS, "verifier")
+    for headers in ({}, auth):
+        first = world.client.get("/v1/stats", headers=headers).json()
+        assert world.client.get("/v1/stats", headers=headers).json() == first
+    with world.store.engine.begin() as connection:
+        bump(connection, HRSS, POINTS.code, SERVICE_DAY, "kept", 1)
+        bump(connection, HRSS, POINTS.code, SERVICE_DAY, "verified", 1)
+    public = world.client.get("/v1/stats").json()
+    assert public["rows"][0]["counts"] == {"verified": 5, "kept": 4, "breach": 1}
+    own = world.client.get("/v1/stats", headers=auth).json()
+    assert (own["rows"][0]["counts"]["kept"], own["scope"]) == (4, "department")
+    # The public's kept answer is never the department's, nor the other way round.
+    assert "decided" not in world.client.get("/v1/stats").text

@@ -88,6 +88,9 @@ MAX_CODE = 64
 SETTLE_SECONDS = 60.0  # PostgreSQL: how long a commitment row may take to commit
 CATCH_UP_CHUNK = 20_000  # commitments counted per catch-up transaction
 RECEIVED_MARK = "received"
+# Bumped in every transaction that changes a counter: an answer read at one generation
+# holds until the generation moves (see `counters_generation`).
+GENERATION_MARK = "generation"
 
 stats_metadata = MetaData()
 
@@ -203,7 +206,23 @@ def rebuild_rollups(connection: Connection) -> int:
     batch = [_rollup_row(key, n) for key, n in totals.items() if n]
     for first in range(0, len(batch), 50_000):
         connection.execute(stat_periods.insert(), batch[first : first + 50_000])
+    next_generation(connection)
     return len(batch)
+
+
+def next_generation(connection: Connection) -> None:
+    """Move the counters' generation on, in the caller's transaction (locked last, after
+    the counters, so that writers take their locks in one order)."""
+    _upsert(connection, stat_marks, [{"name": GENERATION_MARK, "value": 1}], "value")
+
+
+def counters_generation(connection: Connection) -> int:
+    """The counters' generation: it moves in every transaction that changes a counter, so
+    two reads of the same generation saw the same counters (0: never changed)."""
+    found = connection.execute(
+        select(stat_marks.c.value).where(stat_marks.c.name == GENERATION_MARK)
+    ).scalar()
+    return 0 if found is None else int(found)
 
 
 def _rollup_row(key: tuple[str, str, str, str, str], count: int) -> dict[str, Any]:
@@ -243,8 +262,10 @@ def beijing_day(moment: float | datetime) -> str:
     return datetime.fromtimestamp(moment, UTC).astimezone(BEIJING).date().isoformat()
 
 
-def _upsert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert the rows, adding each count to the row of the same key where there is one."""
+def _upsert(
+    connection: Connection, table: Table, rows: list[dict[str, Any]], column: str = "count"
+) -> None:
+    """Insert the rows, adding each `column` to the row of the same key where there is one."""
     dialect = connection.dialect.name
     if dialect == "postgresql":
         statement: Any = postgresql.insert(table)
@@ -254,7 +275,7 @@ def _upsert(connection: Connection, table: Table, rows: list[dict[str, Any]]) ->
         raise RecordsError(f"statistics counters need SQLite or PostgreSQL, not {dialect}")
     statement = statement.on_conflict_do_update(
         index_elements=list(table.primary_key.columns),
-        set_={"count": table.c.count + statement.excluded.count},
+        set_={column: table.c[column] + statement.excluded[column]},
     )
     connection.execute(statement, rows)
 
@@ -284,6 +305,7 @@ def bump_many(connection: Connection, counts: Mapping[CounterKey, int]) -> None:
     # Sorted keys: concurrent PostgreSQL writers lock counters in one order, no deadlock.
     _upsert(connection, stat_counts, rows)
     _upsert(connection, stat_periods, [_rollup_row(k, n) for k, n in sorted(rollups.items())])
+    next_generation(connection)
 
 
 def bump(

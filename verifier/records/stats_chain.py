@@ -27,6 +27,7 @@ from verifier.records.stats import (
     beijing_day,
     bump_many,
     catch_up_received,
+    next_generation,
     stat_counts,
     stat_marks,
     stat_periods,
@@ -214,6 +215,7 @@ def rebuild_counters(
         connection.execute(
             update(stat_marks).where(stat_marks.c.name == RECEIVED_MARK).values(value=0)
         )
+        next_generation(connection)  # even when nothing is counted again
         bump_many(connection, counts)
     catch_up_received(store)
     report.compared = len({(d, m, metric) for d, m, _, metric in counts})

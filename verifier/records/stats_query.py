@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
-from collections.abc import Sequence
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, get_args
@@ -40,6 +41,7 @@ from verifier.records.stats import (
     OUTCOME_METRICS,
     Metric,
     catch_up_received,
+    counters_generation,
     stat_counts,
     stat_periods,
 )
@@ -111,21 +113,24 @@ class StatRow:
 
     def to_json_obj(self, metrics: Sequence[Metric] = METRICS) -> dict[str, Any]:
         """Plain JSON: every metric asked for (0 included), and the rates they allow."""
+        got = self.counts.get
+        counts = {m: got(m, 0) for m in metrics}  # (answers hold thousands of rows)
         rates: dict[str, float | None] = {}
-        if "verified" in metrics:
-            if "kept" in metrics:
-                rates["kept_rate"] = _rounded(self.kept_rate)
-            if "breach" in metrics:
-                rates["breach_rate"] = _rounded(self.breach_rate)
-        if "decided" in metrics and "decided_late" in metrics:
-            rates["late_rate"] = _rounded(self.late_rate)
+        if "verified" in counts:
+            verified = counts["verified"]
+            if "kept" in counts:
+                rates["kept_rate"] = _rounded(_rate(counts["kept"], verified))
+            if "breach" in counts:
+                rates["breach_rate"] = _rounded(_rate(counts["breach"], verified))
+        if "decided" in counts and "decided_late" in counts:
+            rates["late_rate"] = _rounded(_rate(counts["decided_late"], counts["decided"]))
         return {
             "department": self.department,
             "matter_code": self.matter_code,
             "period": self.period,
             "label": self.label,
             "start": self.start.isoformat(),
-            "counts": {m: self.count(m) for m in metrics},
+            "counts": counts,
             "rates": rates,
         }
 
@@ -333,3 +338,46 @@ def stats_csv(rows: Sequence[StatRow], metrics: Sequence[Metric] = METRICS) -> s
             ]
         )
     return "\ufeff" + out.getvalue()
+
+
+class StatsAnswers:
+    """Answers rendered once and served again while the counters stay as they were: each
+    is kept with the counters' generation it was read at (`stats.counters_generation`,
+    moved in every transaction that changes a counter), and a request reads that one row
+    before it serves a kept answer, so an answer is exactly as current as a fresh read.
+    At most `max_bytes` of answers are kept, the least recently asked dropped first."""
+
+    def __init__(self, store: Store, max_bytes: int = 32 << 20) -> None:
+        self.store = store
+        self.max_bytes = max_bytes
+        self._kept: OrderedDict[Hashable, tuple[int, bytes]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def answer(self, key: Hashable, render: Callable[[], bytes], *, received: bool) -> bytes:
+        """The answer to `key`: the kept one if the counters have not moved since it was
+        rendered, else `render()` (kept for next time). `received`: the answer counts
+        commitments received, so the received counter catches up first."""
+        if received:
+            catch_up_received(self.store)
+        with self.store.engine.connect() as connection:
+            generation = counters_generation(connection)
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None and kept[0] == generation:
+                self._kept.move_to_end(key)
+                return kept[1]
+        # Read after the generation: a change landing in between is in the body, and the
+        # next request sees the generation moved and renders again.
+        body = render()
+        if len(body) <= self.max_bytes // 4:
+            with self._lock:
+                old = self._kept.pop(key, None)
+                if old is not None:
+                    self._size -= len(old[1])
+                self._kept[key] = (generation, body)
+                self._size += len(body)
+                while self._size > self.max_bytes:
+                    _, (_, dropped) = self._kept.popitem(last=False)
+                    self._size -= len(dropped)
+        return body

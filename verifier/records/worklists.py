@@ -22,6 +22,7 @@ import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from typing import Any, ClassVar, Literal, cast, get_args
 
 from sqlalchemy import (
@@ -260,6 +261,7 @@ def _covering_v2(connection: Connection) -> None:
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _indexes_v1, 2: _covering_v2}
 
 
+@lru_cache(maxsize=100_000)  # the same rows come back page after page
 def _iso_time(stamp: float) -> str:
     moment = datetime.fromtimestamp(stamp, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

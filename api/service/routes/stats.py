@@ -11,6 +11,7 @@ the counters hold departments, matters, days and counts only.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -34,7 +35,7 @@ from verifier.records import (
     Grouping,
     Metric,
     Period,
-    StatRow,
+    StatsAnswers,
     StatsQuery,
     bounded_range,
     stats_csv,
@@ -66,19 +67,59 @@ async def _public_limit(
         rate_limited(request, limiter)  # memory only: no need for a thread
 
 
-def _counts(
+def answers(request: Request, store: Store) -> StatsAnswers:
+    """The answers kept for the service's store, one set per app."""
+    kept: StatsAnswers | None = getattr(request.app.state, "stats_answers", None)
+    if kept is None or kept.store is not store:
+        kept = request.app.state.stats_answers = StatsAnswers(store)
+    return kept
+
+
+def _render(
     store: Store,
-    department: str | None,
-    matter: str | None,
+    head: dict[str, Any],
     period: Period,
     days: tuple[date, date],
     metrics: tuple[Metric, ...],
-    by: Grouping,
-) -> list[StatRow]:
+    format: str,
+) -> bytes:
+    """The answer's body, read from the counters and rendered once (plain dicts, no model
+    per row: an answer may hold thousands)."""
     try:
-        return StatsQuery(store).counts(department, matter, period, *days, metrics=metrics, by=by)
+        rows = StatsQuery(store).counts(
+            head["department"],
+            head["matter"],
+            period,
+            *days,
+            metrics=metrics,
+            by=head["by"],
+            catch_up=False,  # caught up by StatsAnswers.answer
+        )
     except RecordsError as exc:
         raise ProblemError(INVALID_REQUEST, str(exc)) from None
+    if format == "csv":
+        return stats_csv(rows, metrics).encode()
+    body = {**head, "rows": [row.to_json_obj(metrics) for row in rows]}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _answer(
+    request: Request,
+    store: Store,
+    head: dict[str, Any],
+    period: Period,
+    days: tuple[date, date],
+    metrics: tuple[Metric, ...],
+    format: str,
+) -> bytes:
+    # The scope, who is read and every parameter resolved (the metrics follow the scope).
+    key = (format, *(v for k, v in head.items() if k != "metrics"))
+    kept = answers(request, store)  # one trip to the thread pool for everything
+    return kept.answer(
+        key,
+        lambda: _render(store, head, period, days, metrics, format),
+        received="received" in metrics,
+    )
 
 
 @router.get(
@@ -96,6 +137,7 @@ def _counts(
     dependencies=[Depends(_known_query), Depends(_public_limit)],
 )
 async def statistics(
+    request: Request,
     principal: OptionalReaderDep,
     store: StoreDep,
     today: TodayDep,
@@ -130,18 +172,7 @@ async def statistics(
         days = bounded_range(period, start, end, today)
     except RecordsError as exc:
         raise ProblemError(INVALID_REQUEST, str(exc)) from None
-    rows = await run_in_threadpool(_counts, store, read, matter, period, days, metrics, by)
-    if format == "csv":
-        name = f"stats-{period}-{read or 'all'}.csv"
-        return Response(
-            stats_csv(rows, metrics),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="{name}"',
-                "Cache-Control": "no-store",
-            },
-        )
-    return {
+    head: dict[str, Any] = {
         "scope": scope,
         "department": read,
         "matter": matter,
@@ -150,5 +181,16 @@ async def statistics(
         "start": days[0].isoformat(),
         "end": days[1].isoformat(),
         "metrics": list(metrics),
-        "rows": [row.to_json_obj(metrics) for row in rows],
     }
+    body = await run_in_threadpool(_answer, request, store, head, period, days, metrics, format)
+    if format == "csv":
+        name = f"stats-{period}-{read or 'all'}.csv"
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Cache-Control": "no-store",
+            },
+        )
+    return Response(body, media_type="application/json")
