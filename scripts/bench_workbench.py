@@ -124,11 +124,9 @@ def fill(store_url: str, count: int, now: float, *, seed: int = 15, chunk: int =
                     rectify = (today + timedelta(days=rng.randrange(-20, 40))).isoformat()
                 overdue = state == "due" and due < today
                 metric = _METRICS.get(state)
-                if metric is not None:  # given a first outcome: verified, and which
+                if metric is not None:  # given a first outcome: verified (once), and which
                     counts[department, matter, day.isoformat(), "verified"] += 1
                     counts[department, matter, day.isoformat(), metric] += 1
-                if state != "due":  # a first outcome: the rates' divisor
-                    counts[department, matter, day.isoformat(), "verified"] += 1
                 checks.append(
                     (
                         digest,
@@ -270,9 +268,17 @@ def _list_requests(rng: random.Random, tokens: dict[str, str], today: date) -> l
 def _stats_requests(
     rng: random.Random, tokens: dict[str, str], supervisor: str, today: date
 ) -> dict[str, list[bytes]]:
-    """Each scope's asks: a department's own (all its matters, or one), a supervisor's across
-    every department, the public's subset without a token; a day, week or month apart."""
-    asks: dict[str, list[bytes]] = {"department": [], "matter": [], "supervisor": [], "public": []}
+    """Each scope's asks, as people send them: a department's own (all its matters, or
+    one), the reform office comparing departments (each one's matters added up) and, bounded
+    to one department, that department's matters; the public's subset without a token, per
+    department and matter. A day, week or month apart, over the default spans."""
+    asks: dict[str, list[bytes]] = {
+        "department": [],
+        "matter": [],
+        "supervisor": [],
+        "supervisor_matters": [],
+        "public": [],
+    }
     for _ in range(1_000):
         department = rng.choice(sorted(tokens))
         period = rng.choice(("day", "week", "month"))
@@ -282,7 +288,10 @@ def _stats_requests(
         matter = f"{department}-{rng.randrange(1, MATTERS_PER_DEPARTMENT + 1):04d}"
         asks["department"].append(_request(f"/v1/stats?{params}", tokens[department]))
         asks["matter"].append(_request(f"/v1/stats?{params}&matter={matter}", tokens[department]))
-        asks["supervisor"].append(_request(f"/v1/stats?{params}", supervisor))
+        asks["supervisor"].append(_request(f"/v1/stats?{params}&by=department", supervisor))
+        asks["supervisor_matters"].append(
+            _request(f"/v1/stats?{params}&department={department}", supervisor)
+        )
         asks["public"].append(f"GET /v1/stats?{params} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
     return asks
 
