@@ -119,7 +119,15 @@ if TYPE_CHECKING:
         instance_id,
     )
     from ledger.matter_terms import ClaimTerm, MatterTerms, NoticeTerm, check_terms
-    from ledger.merkle import BatchProofVerifier, MerkleTree, leaf_hash, process_proof, verify_proof
+    from ledger.merkle import (
+        BatchProofVerifier,
+        MerkleTree,
+        TreeProofs,
+        leaf_hash,
+        process_proof,
+        proof_in_nodes,
+        verify_proof,
+    )
     from ledger.outbox import OutcomeEntry, OutcomeOutbox, QueuedOutcome
     from ledger.proofs import (
         BundleReport,
@@ -261,6 +269,8 @@ _SURFACE = {
     "is_sealed_secret": "ledger.vault",
     "keccak256": "ledger.canonical",
     "leaf_hash": "ledger.merkle",
+    "proof_in_nodes": "ledger.merkle",
+    "TreeProofs": "ledger.merkle",
     "LedgerContract": "ledger.contract",
     "LedgerError": "ledger.errors",
     "load_artifact": "ledger.artifact",
@@ -452,6 +462,7 @@ __all__ = [
     "StoredCommitment",
     "StoredDecision",
     "TransactionTimeoutError",
+    "TreeProofs",
     "Vault",
     "VaultError",
     "anchor_batch",
@@ -507,6 +518,7 @@ __all__ = [
     "outcome_outbox",
     "pack_signatures",
     "process_proof",
+    "proof_in_nodes",
     "render",
     "resident_id_check_digit",
     "runtime_code_check",

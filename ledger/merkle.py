@@ -19,7 +19,15 @@ from ledger.canonical import keccak256
 from ledger.errors import MerkleError
 from ledger.types import Hash32, hex32
 
-__all__ = ["BatchProofVerifier", "MerkleTree", "leaf_hash", "process_proof", "verify_proof"]
+__all__ = [
+    "BatchProofVerifier",
+    "MerkleTree",
+    "TreeProofs",
+    "leaf_hash",
+    "process_proof",
+    "proof_in_nodes",
+    "verify_proof",
+]
 
 
 def leaf_hash(value: Hash32) -> Hash32:
@@ -136,9 +144,20 @@ class MerkleTree:
             raise MerkleError(f"value {_show(value)} is not in this tree")
         return self._path(position)
 
-    def proofs(self) -> dict[Hash32, list[Hash32]]:
-        """Return every value's proof, in the order the values were given: O(n log n)."""
-        return {Hash32(value): self._path(position) for value, position in self._positions.items()}
+    def proofs(self) -> TreeProofs:
+        """Return every value's proof, in the order the values were given: O(n log n);
+        the mapping also carries the tree's nodes (`TreeProofs.nodes`)."""
+        proofs = TreeProofs(
+            (Hash32(value), self._path(position)) for value, position in self._positions.items()
+        )
+        proofs.nodes = b"".join(self._nodes)
+        return proofs
+
+    @property
+    def nodes(self) -> bytes:
+        """The tree's 2n-1 nodes, 32 bytes each, in OpenZeppelin's array order (root first):
+        what a store keeps once per batch to give each value's proof (`proof_in_nodes`)."""
+        return b"".join(self._nodes)
 
     def _path(self, position: int) -> list[Hash32]:
         nodes = self._nodes
@@ -148,6 +167,45 @@ class MerkleTree:
             path.append(nodes[position + 1 if position % 2 else position - 1])
             position = (position - 1) // 2
         return path
+
+
+class TreeProofs(dict[Hash32, list[Hash32]]):
+    """Each value's proof (`MerkleTree.proofs`), with the tree's nodes as `MerkleTree.nodes`
+    gives them (b"" when the mapping was made otherwise)."""
+
+    nodes: bytes = b""
+
+
+def proof_in_nodes(nodes: bytes, value: Hash32) -> tuple[Hash32, ...] | None:
+    """The proof of `value` in the tree whose nodes `MerkleTree.nodes` gave (the same as
+    `MerkleTree.proof`), or None when the value is not one of its leaves.
+
+    The leaves fill the array's end sorted by hash, largest first: the value's leaf is found
+    by bisection, then the path is read upwards, without hashing beyond the leaf's two."""
+    count = len(nodes) // 32
+    if count == 0 or len(nodes) % 32 or count % 2 == 0:
+        raise MerkleError(f"a tree's nodes are 2n-1 times 32 bytes, got {len(nodes)} bytes")
+    leaf = leaf_hash(value)
+    first = count // 2  # the first leaf's index: the array holds n-1 inner nodes, then n leaves
+    low, high = first, count - 1  # nodes[low..high] descend
+    while low <= high:
+        middle = (low + high) // 2
+        node = nodes[middle * 32 : middle * 32 + 32]
+        if node == leaf:
+            break
+        if node > leaf:
+            low = middle + 1
+        else:
+            high = middle - 1
+    else:
+        return None
+    path: list[Hash32] = []
+    position = middle
+    while position > 0:
+        sibling = position + 1 if position % 2 else position - 1
+        path.append(Hash32(nodes[sibling * 32 : sibling * 32 + 32]))
+        position = (position - 1) // 2
+    return tuple(path)
 
 
 def _node_hash(a: bytes, b: bytes) -> Hash32:

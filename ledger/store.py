@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.decisions import DecisionRecord
 from ledger.errors import ErasureRefusedError, LedgerError, StoreError
+from ledger.merkle import proof_in_nodes
 from ledger.tables import (
     batches,
     commitments,
@@ -124,12 +125,42 @@ def _split_proof(blob: bytes | None) -> tuple[Hash32, ...]:
     return tuple(Hash32(blob[i : i + 32]) for i in range(0, len(blob), 32))
 
 
+# A batch's columns but its tree (kept once per batch, read only to give proofs).
+_BATCH_COLUMNS = tuple(column for column in batches.c if column.name != "tree")
+
+
+def _member_proof(stored: bytes | None, tree: bytes | None, member: bytes) -> tuple[Hash32, ...]:
+    """A batch member's proof: the one stored with it (rows from before v6, re-formed
+    batches), else sliced from its batch's tree (identical to the proof its tree gave)."""
+    if stored is not None or tree is None:
+        return _split_proof(stored)
+    proof = proof_in_nodes(bytes(tree), Hash32(bytes(member)))
+    if proof is None:
+        raise StoreError(f"commitment {hex32(bytes(member))} is not a leaf of its batch's tree")
+    return proof
+
+
+def _trees(connection: Connection, rows: Iterable[Any]) -> dict[int, bytes]:
+    """The trees of the batches of those `rows` (commitments with proof, batch_id) whose
+    proof is to be sliced from their batch's tree, by batch id."""
+    wanted = sorted({row.batch_id for row in rows if row.proof is None and row.batch_id})
+    trees: dict[int, bytes] = {}
+    for chunk in _chunks(wanted):
+        for batch_id, tree in connection.execute(
+            select(batches.c.id, batches.c.tree).where(
+                batches.c.id.in_(chunk), batches.c.tree.is_not(None)
+            )
+        ):
+            trees[int(batch_id)] = bytes(tree)
+    return trees
+
+
 def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(values), IN_CHUNK):
         yield list(values[start : start + IN_CHUNK])
 
 
-def _stored(row: Any) -> StoredCommitment:
+def _stored(row: Any, trees: Mapping[int, bytes]) -> StoredCommitment:
     return StoredCommitment(
         hash=Hash32(bytes(row.hash)),
         code=row.code,
@@ -138,7 +169,7 @@ def _stored(row: Any) -> StoredCommitment:
         received_at=row.received_at,
         state=row.state,
         batch_id=row.batch_id,
-        proof=_split_proof(row.proof),
+        proof=_member_proof(row.proof, trees.get(row.batch_id), row.hash),
         erased=row.wrapped_key is None,
         channel=row.channel,
         decided_at=row.decided_at,
@@ -305,7 +336,7 @@ class Store:
             row = connection.execute(
                 select(commitments).where(commitments.c.hash == commitment)
             ).first()
-        return None if row is None else _stored(row)
+            return None if row is None else _stored(row, _trees(connection, [row]))
 
     def with_code(self, code: str, limit: int = 20) -> list[StoredCommitment]:
         """Commitments stored under a national commitment code (oldest first, at most
@@ -318,7 +349,8 @@ class Store:
                 .order_by(commitments.c.id)
                 .limit(limit)
             ).all()
-        return [_stored(row) for row in rows]
+            trees = _trees(connection, rows)
+        return [_stored(row, trees) for row in rows]
 
     def code_holders(self, codes: Collection[str]) -> dict[tuple[str, str], Hash32]:
         """(department, code) -> the oldest commitment stored under it, for those of `codes`
@@ -340,13 +372,13 @@ class Store:
         """The anchored batch holding `commitment` and its proof, or None if not anchored yet."""
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(commitments.c.proof, batches)
+                select(commitments.c.proof, batches.c.tree, *_BATCH_COLUMNS)
                 .select_from(commitments.join(batches, commitments.c.batch_id == batches.c.id))
                 .where(commitments.c.hash == commitment, batches.c.state == "anchored")
             ).first()
         if row is None:
             return None
-        return _batch(row), _split_proof(row.proof)
+        return _batch(row), _member_proof(row.proof, row.tree, commitment)
 
     def anchored(self, department: str) -> list[tuple[Hash32, str, float]]:
         """(hash, matter code, received_at) of a department's anchored commitments."""
@@ -366,15 +398,22 @@ class Store:
         with self.engine.connect() as connection:
             for chunk in _chunks(hashes):
                 rows = connection.execute(
-                    select(commitments.c.hash, commitments.c.proof, batches.c.root)
+                    select(
+                        commitments.c.hash,
+                        commitments.c.proof,
+                        commitments.c.batch_id,
+                        batches.c.root,
+                    )
                     .select_from(commitments.join(batches, commitments.c.batch_id == batches.c.id))
                     .where(
                         commitments.c.hash.in_(chunk),
                         batches.c.state == "anchored",
                     )
                 ).all()
+                trees = _trees(connection, rows)
                 for row in rows:
-                    found[bytes(row.hash)] = (Hash32(bytes(row.root)), _split_proof(row.proof))
+                    proof = _member_proof(row.proof, trees.get(row.batch_id), row.hash)
+                    found[bytes(row.hash)] = (Hash32(bytes(row.root)), proof)
         return found
 
     def sealed_many(self, hashes: Sequence[Hash32]) -> dict[bytes, tuple[str, bytes, bytes | None]]:
@@ -520,7 +559,7 @@ class Store:
         in it, once batched (None before); the batch's state says whether it is anchored."""
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(decisions_table.c.proof, batches)
+                select(decisions_table.c.proof, *_BATCH_COLUMNS)
                 .select_from(
                     decisions_table.join(batches, decisions_table.c.batch_id == batches.c.id)
                 )
@@ -641,6 +680,7 @@ class Store:
             hashes = [Hash32(bytes(row.hash)) for row in rows]
             records = [Hash32(bytes(row.record_hash)) for row in decided]
             root, proofs = build(hashes + records)
+            tree = _tree_of(root, len(hashes) + len(records), proofs)
             inserted = connection.execute(
                 batches.insert().values(
                     root=root,
@@ -649,22 +689,25 @@ class Store:
                     state="built",
                     created_at=created,
                     attempts=0,
+                    tree=tree,
                 )
             ).inserted_primary_key
             assert inserted is not None
             batch_id = int(inserted[0])
             if rows:
-                _take_commitments(connection, batch_id, rows, hashes, proofs)
+                _take_commitments(connection, batch_id, rows, hashes, None if tree else proofs)
             if decided:
                 _take_decisions(connection, batch_id, records, proofs)
-            batch = connection.execute(select(batches).where(batches.c.id == batch_id)).one()
+            batch = connection.execute(
+                select(*_BATCH_COLUMNS).where(batches.c.id == batch_id)
+            ).one()
         return _batch(batch)
 
     def batches_in(self, *states: str) -> list[BatchRow]:
         """Batches in any of `states`, oldest first."""
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(batches).where(batches.c.state.in_(states)).order_by(batches.c.id)
+                select(*_BATCH_COLUMNS).where(batches.c.state.in_(states)).order_by(batches.c.id)
             ).all()
         return [_batch(row) for row in rows]
 
@@ -678,7 +721,7 @@ class Store:
 
     def anchored_ends(self) -> list[BatchRow]:
         """The first and the last anchored batch (fewer when there are fewer)."""
-        anchored = select(batches).where(batches.c.state == "anchored")
+        anchored = select(*_BATCH_COLUMNS).where(batches.c.state == "anchored")
         with self.engine.connect() as connection:
             first = connection.execute(anchored.order_by(batches.c.id).limit(1)).first()
             last = connection.execute(anchored.order_by(batches.c.id.desc()).limit(1)).first()
@@ -688,7 +731,9 @@ class Store:
     def batch(self, batch_id: int) -> BatchRow:
         """One batch by id."""
         with self.engine.connect() as connection:
-            return _batch(connection.execute(select(batches).where(batches.c.id == batch_id)).one())
+            return _batch(
+                connection.execute(select(*_BATCH_COLUMNS).where(batches.c.id == batch_id)).one()
+            )
 
     def batch_members(self, batch_id: int) -> list[Hash32]:
         """The leaves of a batch in the order they were taken: its commitment hashes, then
@@ -785,6 +830,7 @@ class Store:
                     root=root,
                     size=size,
                     state="built",
+                    tree=None,  # the members get their proofs under the fresh root
                     tx_hash=None,
                     sent_at=None,
                     block_number=None,
@@ -964,14 +1010,25 @@ def _insert_new(
     return fresh
 
 
+def _tree_of(root: Hash32, size: int, proofs: Mapping[Hash32, Sequence[Hash32]]) -> bytes | None:
+    """The tree to keep with a new batch when `build` gave its nodes (`ledger.MerkleTree`'s
+    proofs do) and they are the tree of `root` over `size` leaves; else None, and each
+    commitment keeps its own proof."""
+    nodes = getattr(proofs, "nodes", b"")
+    if not isinstance(nodes, bytes) or len(nodes) != 32 * (2 * size - 1):
+        return None
+    return nodes if nodes[:32] == root else None
+
+
 def _take_commitments(
     connection: Connection,
     batch_id: int,
     rows: Sequence[Any],
     hashes: Sequence[Hash32],
-    proofs: Mapping[Hash32, Sequence[Hash32]],
+    proofs: Mapping[Hash32, Sequence[Hash32]] | None,
 ) -> None:
-    """Move the pending commitment `rows` into the batch, each with its proof."""
+    """Move the pending commitment `rows` into the batch, each with its proof (None: their
+    proofs are sliced from the batch's tree)."""
     taken = connection.execute(
         update(commitments)
         .where(commitments.c.id.in_([row.id for row in rows]))
@@ -980,6 +1037,8 @@ def _take_commitments(
     ).rowcount
     if taken != len(rows):
         raise StoreError("another batcher took some of these commitments: retry")
+    if proofs is None:
+        return
     connection.execute(
         update(commitments)
         .where(commitments.c.id == bindparam("row_id"))

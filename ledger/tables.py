@@ -89,6 +89,10 @@ batches = Table(
     Column("block_number", BigInteger, nullable=True),
     Column("block_hash", LargeBinary(32), nullable=True),
     Column("anchored_at", Float, nullable=True),
+    # v6: the batch's Merkle tree, its 2n-1 nodes (ledger.merkle.MerkleTree.nodes), kept once
+    # for the batch; a member whose own proof column is NULL has its proof sliced from it.
+    # NULL for batches from before v6 and for re-formed ones (members keep their proofs).
+    Column("tree", LargeBinary, nullable=True),
 )
 Index("batches_state", batches.c.state)
 
@@ -221,6 +225,16 @@ def _decisions_v5(connection: Connection) -> None:
     metadata.create_all(connection, tables=[decisions_table])
 
 
+def _batch_trees_v6(connection: Connection) -> None:
+    """Batches keep their Merkle tree once (about 64 bytes a leaf), not each member its
+    proof (32 bytes a level). v1 creates the batches table with the column; a store from
+    before v6 gets it added, NULL: its members keep the proofs stored with them."""
+    present = {column["name"] for column in inspect(connection).get_columns("batches")}
+    if "tree" not in present:
+        kind = LargeBinary().compile(dialect=connection.dialect)
+        connection.exec_driver_sql(f"ALTER TABLE batches ADD COLUMN tree {kind}")
+
+
 # Version -> step. Append only: a released step never changes; a new one alters the tables.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_v1,
@@ -228,6 +242,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     3: _index_commitment_codes_v3,
     4: _index_outbox_evidence_v4,
     5: _decisions_v5,
+    6: _batch_trees_v6,
 }
 
 

@@ -326,14 +326,15 @@ def test_a_store_from_before_v5_gets_the_columns_and_the_table(store_url: str) -
         connection.execute(text("DROP TABLE decisions"))
         connection.execute(text("ALTER TABLE commitments DROP COLUMN channel"))
         connection.execute(text("ALTER TABLE commitments DROP COLUMN decided_at"))
-        connection.execute(text("DELETE FROM schema_migrations WHERE version = 5"))
+        # (and later steps: each finds its work done and only records itself)
+        connection.execute(text("DELETE FROM schema_migrations WHERE version >= 5"))
         assert current_version(connection) == 4
     store.close()
 
     store = Store(store_url)
     try:
         with store.engine.connect() as connection:
-            assert current_version(connection) == 5
+            assert current_version(connection) >= 5
             columns = {c["name"] for c in inspect(connection).get_columns("commitments")}
             assert {"channel", "decided_at"} <= columns
             assert "decisions" in inspect(connection).get_table_names()

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.sql import Select
 
-from ledger import Hash32, batches, commitments
+from ledger import Hash32, batches, commitments, proof_in_nodes
 from verifier.records.tables import verifications
 
 
@@ -61,6 +61,7 @@ def _statement() -> Select[Any]:
             b.block_hash,
             b.anchored_at,
             v.state,
+            b.tree,  # the batch's tree (ledger v6): the proof of a member stored without one
         )
         .select_from(
             commitments.outerjoin(
@@ -90,6 +91,14 @@ def _split(blob: bytes | None) -> tuple[Hash32, ...]:
     return tuple(Hash32(blob[i : i + 32]) for i in range(0, len(blob), 32))
 
 
+def _proof(digest: Hash32, stored: Any, tree: Any) -> tuple[Hash32, ...]:
+    """The proof stored with the commitment, else sliced from its batch's tree (as
+    ledger.Store reads it)."""
+    if stored is not None or tree is None:
+        return _split(None if stored is None else bytes(stored))
+    return proof_in_nodes(bytes(tree), digest) or ()
+
+
 def _fact(digest: Hash32, row: Any) -> AuditFact:
     department, matter, received, state, proof, root, size, tx, block, block_hash = row[:10]
     anchoring = None
@@ -102,7 +111,7 @@ def _fact(digest: Hash32, row: Any) -> AuditFact:
             int(block),
             bytes(block_hash),
             row[10],
-            _split(None if proof is None else bytes(proof)),
+            _proof(digest, proof, row[12]),
         )
     return AuditFact(digest, department, matter, float(received), state, anchoring, row[11])
 
