@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import zlib
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -25,6 +26,48 @@ _NONCE_BYTES = 12
 _TAG_BYTES = 16
 _SECRET_VERSION = 1
 SEALED_SECRET_BYTES = 1 + _NONCE_BYTES + _KEY_BYTES + _TAG_BYTES  # a sealed 32-byte secret
+
+# Sealed data, version 2: the version byte, the nonce, then AES-GCM over the plaintext
+# deflated (raw, with the preset dictionary below), the version and the dictionary's name
+# authenticated with the caller's associated data. Version 1 (nonce + AES-GCM of the
+# plaintext, no version byte) is still opened: a value starting with the version byte is
+# tried as version 2 first, and, its tag failing, as version 1 (1 in 256 version 1 values
+# start with that byte by chance; their tag fails as version 2, then opens as version 1).
+# Both tags are checked, so no value opens unless it was sealed under the data key.
+_DEFLATED_VERSION = 2
+_DEFLATED_CONTEXT = b"commitledger/sealed/v2/deflate-dict-1\x00"
+# Frozen with version 2: a signed commitment's recurring text (keys, common values), so a
+# document of about 840 bytes deflates to about 400. Changing it needs a new version.
+_DEFLATE_DICTIONARY = (
+    b'{"document":{"schema_version":1,"code":"","matter_code":"","department":"",'
+    b'"applicant":{"kind":"person","name":"","id_type":"passport","id_number":""},'
+    b'"claims":[{"key":"degree_level","op":"in","value":["bachelor","master","doctorate"]},'
+    b'{"key":"relevant_work_years","op":">=","value":},'
+    b'{"key":"no_criminal_record","op":"==","value":true},'
+    b'{"key":"age_years","op":">=","value":},{"key":"employer_uscc","op":"==","value":""}],'
+    b'"channel":"counter","signed_at":"","notice_hash":"0x","salt":"0x"},'
+    b'"signature":{"algorithm":"ed25519","public_key":"MCowBQYDK2VwAyEA","value":""}}'
+)
+_DEFLATE_LEVEL = 6
+_MAX_OPENED_BYTES = 16 << 20  # inflating stops here: nothing sealed is larger
+
+
+def _deflate(plaintext: bytes) -> bytes:
+    packer = zlib.compressobj(
+        _DEFLATE_LEVEL, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _DEFLATE_DICTIONARY
+    )
+    return packer.compress(plaintext) + packer.flush()
+
+
+def _inflate(packed: bytes) -> bytes:
+    unpacker = zlib.decompressobj(-15, _DEFLATE_DICTIONARY)
+    try:
+        plain = unpacker.decompress(packed, _MAX_OPENED_BYTES)
+    except zlib.error:
+        raise VaultError("sealed data do not inflate") from None
+    if unpacker.unconsumed_tail or not unpacker.eof:
+        raise VaultError("sealed data inflate beyond the limit or are cut short")
+    return plain
 
 
 @dataclass(frozen=True)
@@ -84,7 +127,16 @@ class Vault:
         return base64.b64encode(secrets.token_bytes(_KEY_BYTES)).decode("ascii")
 
     def seal(self, plaintext: bytes, associated: bytes = b"") -> Sealed:
-        """Encrypt under a fresh data key, authenticating `associated` (the commitment hash)."""
+        """Deflate, then encrypt under a fresh data key, authenticating `associated` (the
+        commitment hash): sealed data version 2 (see _DEFLATED_VERSION)."""
+        data_key = AESGCM.generate_key(bit_length=256)
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        body = AESGCM(data_key).encrypt(nonce, _deflate(plaintext), _DEFLATED_CONTEXT + associated)
+        ciphertext = bytes([_DEFLATED_VERSION]) + nonce + body
+        return Sealed(ciphertext, aes_key_wrap(self._master_key, data_key))
+
+    def seal_v1(self, plaintext: bytes, associated: bytes = b"") -> Sealed:
+        """Seal as before version 2 (nonce + AES-GCM, not deflated): for tests of old rows."""
         data_key = AESGCM.generate_key(bit_length=256)
         nonce = secrets.token_bytes(_NONCE_BYTES)
         ciphertext = nonce + AESGCM(data_key).encrypt(nonce, plaintext, associated)
@@ -97,10 +149,21 @@ class Vault:
         if len(ciphertext) < _NONCE_BYTES + _TAG_BYTES:
             raise VaultError("sealed data are truncated: too short to hold a nonce and a tag")
         try:
-            data_key = aes_key_unwrap(self._master_key, wrapped_key)
+            cipher = AESGCM(aes_key_unwrap(self._master_key, wrapped_key))
+        except InvalidUnwrap:
+            raise VaultError("sealed data do not open: wrong master key or altered data") from None
+        if ciphertext[0] == _DEFLATED_VERSION and len(ciphertext) >= 1 + _NONCE_BYTES + _TAG_BYTES:
+            nonce, body = ciphertext[1 : 1 + _NONCE_BYTES], ciphertext[1 + _NONCE_BYTES :]
+            try:
+                packed = cipher.decrypt(nonce, body, _DEFLATED_CONTEXT + associated)
+            except InvalidTag:
+                pass  # a version 1 value whose nonce starts with the version byte, or altered
+            else:
+                return _inflate(packed)
+        try:
             nonce, body = ciphertext[:_NONCE_BYTES], ciphertext[_NONCE_BYTES:]
-            return AESGCM(data_key).decrypt(nonce, body, associated)
-        except (InvalidUnwrap, InvalidTag):
+            return cipher.decrypt(nonce, body, associated)
+        except InvalidTag:
             raise VaultError("sealed data do not open: wrong master key or altered data") from None
 
     def seal_secret(self, secret: bytes, purpose: bytes) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import secrets
+import zlib
 from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
@@ -198,8 +199,11 @@ def test_the_store_never_holds_personal_data_in_clear(
 def test_personal_data_are_aes_gcm_under_a_data_key_wrapped_by_the_master_key(
     intake: Intake, sqlite_store: Store, vault: Vault
 ) -> None:
-    """The construction itself: RFC 3394 unwrap with the master key, then AES-GCM with the
-    commitment hash as associated data gives back the signed document."""
+    """The construction itself (sealed data version 2): RFC 3394 unwrap with the master key,
+    then AES-GCM with the version's context and the commitment hash as associated data, then
+    raw inflate with the version's dictionary gives back the signed document."""
+    from ledger.vault import _DEFLATE_DICTIONARY, _DEFLATED_CONTEXT
+
     documents = all_kinds(6)
     hashes = submit_all(intake, documents)
     wrapped_keys = set()
@@ -211,7 +215,11 @@ def test_personal_data_are_aes_gcm_under_a_data_key_wrapped_by_the_master_key(
         wrapped_keys.add(wrapped_key)
         data_key = aes_key_unwrap(vault.master_key, wrapped_key)
         assert len(data_key) == 32  # AES-256
-        plain = AESGCM(data_key).decrypt(ciphertext[:12], ciphertext[12:], digest)
+        assert ciphertext[0] == 2  # the version byte
+        packed = AESGCM(data_key).decrypt(
+            ciphertext[1:13], ciphertext[13:], _DEFLATED_CONTEXT + digest
+        )
+        plain = zlib.decompressobj(-15, _DEFLATE_DICTIONARY).decompress(packed)
         opened = SignedCommitment.from_json_obj(json.loads(plain))
         assert opened.document == document
         assert document.applicant.name in plain.decode("utf-8")

@@ -49,19 +49,58 @@ def test_seal_without_associated_data(vault: Vault) -> None:
 def test_sealed_shape_and_no_plaintext(vault: Vault) -> None:
     sealed = vault.seal(PLAIN, associated=ASSOCIATED)
     assert isinstance(sealed, Sealed)
-    # 12-byte nonce + ciphertext + 16-byte tag; an RFC 3394 wrap of 32 bytes is 40 bytes
-    assert len(sealed.ciphertext) == 12 + len(PLAIN) + 16
+    # version 2: version byte + 12-byte nonce + deflated ciphertext + 16-byte tag; an RFC
+    # 3394 wrap of 32 bytes is 40 bytes
+    assert sealed.ciphertext[0] == 2
+    assert len(sealed.ciphertext) < 1 + 12 + len(PLAIN) + 16
     assert len(sealed.wrapped_key) == 40
     assert PLAIN not in sealed.ciphertext
     assert "王伟".encode() not in sealed.ciphertext
     assert b"110101199003071234" not in sealed.ciphertext
 
 
+def test_a_signed_document_is_deflated_to_about_half() -> None:
+    from ledger.vault import _DEFLATE_DICTIONARY
+
+    vault = Vault(secrets.token_bytes(32))
+    document = _DEFLATE_DICTIONARY.replace(b'""', b'"' + secrets.token_hex(20).encode() + b'"')
+    sealed = vault.seal(document, associated=ASSOCIATED)
+    assert len(sealed.ciphertext) < len(document) // 2
+    assert vault.open(sealed.ciphertext, sealed.wrapped_key, associated=ASSOCIATED) == document
+
+
+def test_data_sealed_before_version_2_still_open(vault: Vault) -> None:
+    old = vault.seal_v1(PLAIN, associated=ASSOCIATED)
+    assert len(old.ciphertext) == 12 + len(PLAIN) + 16
+    assert vault.open(old.ciphertext, old.wrapped_key, associated=ASSOCIATED) == PLAIN
+    with pytest.raises(VaultError):
+        vault.open(flip(old.ciphertext, 20), old.wrapped_key, associated=ASSOCIATED)
+    with pytest.raises(VaultError):
+        vault.open(old.ciphertext, old.wrapped_key, associated=b"other")
+
+
+def test_an_old_nonce_starting_with_the_version_byte_still_opens(vault: Vault) -> None:
+    # 1 in 256 version 1 values start with the version byte: tried as version 2, then 1.
+    while True:
+        old = vault.seal_v1(PLAIN, associated=ASSOCIATED)
+        if old.ciphertext[0] == 2:
+            break
+    assert vault.open(old.ciphertext, old.wrapped_key, associated=ASSOCIATED) == PLAIN
+    with pytest.raises(VaultError):
+        vault.open(flip(old.ciphertext, 30), old.wrapped_key, associated=ASSOCIATED)
+
+
+def test_a_version_2_value_does_not_open_as_version_1(vault: Vault) -> None:
+    sealed = vault.seal(PLAIN, associated=ASSOCIATED)
+    with pytest.raises(VaultError):  # without its version byte
+        vault.open(sealed.ciphertext[1:], sealed.wrapped_key, associated=ASSOCIATED)
+
+
 def test_each_seal_has_its_own_data_key_and_nonce(vault: Vault) -> None:
     one = vault.seal(PLAIN, associated=ASSOCIATED)
     two = vault.seal(PLAIN, associated=ASSOCIATED)
     assert one.wrapped_key != two.wrapped_key
-    assert one.ciphertext[:12] != two.ciphertext[:12]
+    assert one.ciphertext[1:13] != two.ciphertext[1:13]
     assert one.ciphertext != two.ciphertext
     # a data key opens only its own ciphertext
     with pytest.raises(VaultError):
