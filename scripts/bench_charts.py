@@ -223,6 +223,10 @@ def backlog_chart(run: Mapping[str, Any]) -> Chart | None:
         series=[
             Series("pending (not in a batch)", [(s["t"], s["pending"]) for s in samples]),
             Series("in a batch, not anchored", [(s["t"], s["batched"]) for s in samples]),
+            Series(
+                "due by the schedule, not acknowledged",
+                [(s["t"], s.get("unacknowledged", 0)) for s in samples],
+            ),
         ],
         notes=_load_note(run, "steady"),
     )

@@ -55,10 +55,11 @@ class BacklogSampler:
 
     def sample(self) -> None:
         """Note the backlog now."""
+        at = time.perf_counter() - self.started  # when asked (the answer may take a while)
         status = self.store.status()
         self.samples.append(
             {
-                "t": round(time.perf_counter() - self.started, 2),
+                "t": round(at, 2),
                 "pending": status.pending,
                 "batched": status.in_flight,
                 "anchored": status.anchored,
@@ -150,6 +151,9 @@ def steady_figures(
     intake.close()
     latencies = sorted(store.anchoring_latencies())
     lags = sorted(acked - due for due, acked, _ in calls)
+    for sample in sampler.samples:  # offered by the schedule, not acknowledged yet
+        due = min(count, int(sample["t"] * rate) + 1)
+        sample["unacknowledged"] = max(0, due - sum(n for _, at, n in calls if at <= sample["t"]))
     achieved = count / offered_seconds
     figures: dict[str, Any] = {
         "offered_per_second": rate,

@@ -221,6 +221,7 @@ def test_every_chart_is_written_as_svg(tmp_path: Path) -> None:
     assert "load average (1 min) 1.50 at start, 2.25 at end" in latency
     backlog = (tmp_path / "charts" / "backlog_over_time.svg").read_text()
     assert "pending (not in a batch)" in backlog
+    assert "due by the schedule, not acknowledged" in backlog
 
 
 def test_a_chart_without_its_figures_is_not_drawn(tmp_path: Path) -> None:
