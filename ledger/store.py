@@ -203,6 +203,8 @@ def _batch(row: Any) -> BatchRow:
     )
 
 
+SQLITE_PAGE_BYTES = 8192  # for new databases
+SQLITE_WAL_LIMIT_BYTES = 4 << 20  # the WAL is cut back to this after each checkpoint
 SQLITE_MMAP_BYTES = 1 << 31  # SQLite caps it at its build's limit (2 GiB by default)
 
 
@@ -210,7 +212,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Hand transaction control to SQLAlchemy's "begin" event (the pysqlite recipe).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
+    # Before journal_mode: a new database takes it (an existing one keeps its own). Rows of
+    # about 600 bytes fill 8 KiB pages better than 4 KiB ones (a page wastes half a row).
+    cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_BYTES}")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # The WAL file is rewound, not shrunk, after a checkpoint: without a limit it keeps the
+    # largest size a burst gave it (7 MB, 350 bytes a commitment, after 20,000 at once).
+    cursor.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_LIMIT_BYTES}")
+    # A checkpoint each 4 MiB of WAL, as SQLite's default 1,000 pages of 4 KiB gave.
+    page_bytes = int(cursor.execute("PRAGMA page_size").fetchone()[0])
+    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_LIMIT_BYTES // page_bytes}")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -3,6 +3,8 @@ identical to the proofs the tree gave; stores from before v6 keep and read their
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import create_engine, select, text
 
@@ -19,6 +21,7 @@ from ledger import (
     proof_in_nodes,
     verify_proof,
 )
+from ledger.store import SQLITE_PAGE_BYTES, SQLITE_WAL_LIMIT_BYTES
 from ledger.tables import MIGRATIONS, apply_migrations, schema_migrations
 
 HRSS = "BJ-HRSS"
@@ -193,5 +196,17 @@ def test_a_store_from_before_v6_migrates_and_reads_its_proofs(store_url: str) ->
         assert stored_proofs(store)[new[0]] is None
         fresh = MerkleTree.build(new)
         assert all(store.get(h).proof == tuple(fresh.proof(h)) for h in new)  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+def test_a_new_sqlite_store_takes_8_kib_pages_and_bounds_its_wal(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        with store.engine.connect() as connection:
+            pragma = connection.exec_driver_sql
+            assert pragma("PRAGMA page_size").scalar() == SQLITE_PAGE_BYTES
+            assert pragma("PRAGMA journal_size_limit").scalar() == SQLITE_WAL_LIMIT_BYTES
+            assert pragma("PRAGMA wal_autocheckpoint").scalar() == 512
     finally:
         store.close()
