@@ -362,3 +362,12 @@ def test_only_refuses_a_section_it_does_not_know() -> None:
     )
     assert done.returncode == 2
     assert "--only: no section nope" in done.stderr
+
+
+def test_the_readme_lists_every_goals_section() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    benchmarks = readme.split("## Benchmarks", 1)[1]
+    for goal in bench_goals.GOALS:
+        assert f"(`{goal.paths[0][0]}`" in benchmarks, goal.key
+    for name in bench_charts.CHARTS:
+        assert f"](docs/bench/{name})" in benchmarks
