@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
-from ledger.canonical import load_json_bytes
+from ledger.canonical import canonical_bytes_plain, commitment_hash, load_json_bytes
 from ledger.documents import SignedCommitment, check_salt
 from ledger.errors import ApplicantExcludedError, CodeTakenError, InvalidDocumentError, LedgerError
 from ledger.matter_terms import MatterTerms, check_terms
@@ -51,7 +51,10 @@ class Checker:
     def check(self, document: object) -> NewCommitment:
         """Check one document and seal it; raise the LedgerError that names what is wrong."""
         signed = _parse(document)
-        verify_signed(signed)
+        # One plain JSON value serves the signed bytes, the hash and the sealed copy.
+        plain_value = signed.to_json_obj()
+        document_value = plain_value["document"]
+        verify_signed(signed, canonical=canonical_bytes_plain(document_value))
         commitment = signed.document
         check_salt(commitment.salt)
         terms = self.matters.get(commitment.matter_code)
@@ -63,9 +66,9 @@ class Checker:
             raise InvalidDocumentError(
                 f"matter {commitment.matter_code} belongs to {terms}, not {commitment.department}"
             )
-        digest = commitment.hash()
+        digest = commitment_hash(document_value)  # as Commitment.hash, without a 2nd dump
         applicant = commitment.applicant
-        plain = json.dumps(signed.to_json_obj(), ensure_ascii=False, separators=(",", ":"))
+        plain = json.dumps(plain_value, ensure_ascii=False, separators=(",", ":"))
         sealed = self.vault.seal(plain.encode("utf-8"), associated=digest)
         return NewCommitment(
             hash=digest,

@@ -135,14 +135,20 @@ def _weaker(claim: Claim, term: ClaimTerm) -> str:
         if not _well_typed(value, term.type, claim.op):
             return f"must state a {_type_name(term.type, claim.op)}"
         return ""
-    stated = f"{claim.op} {_text(value)}"
-    weaker = (
-        f"{stated} is weaker than the matter's condition {term.condition()}: "
-        f"state {term.key} {term.condition()}"
-    )
+    # The messages are written only when a claim fails: building them for every good
+    # claim cost intake more than the comparison itself.
     if not _comparable(value, term.value, claim.op, term.type):
-        return f"{stated} does not compare with the matter's condition {term.condition()}"
-    return "" if _implies(claim.op, value, term.op, term.value) else weaker
+        return (
+            f"{claim.op} {_text(value)} does not compare with the matter's condition "
+            f"{term.condition()}"
+        )
+    if _implies(claim.op, value, term.op, term.value):
+        return ""
+    condition = term.condition()
+    return (
+        f"{claim.op} {_text(value)} is weaker than the matter's condition {condition}: "
+        f"state {term.key} {condition}"
+    )
 
 
 def _implies(op: str, value: ClaimValue, spec_op: str, spec: ClaimValue) -> bool:

@@ -117,12 +117,16 @@ def sign_commitment(commitment: Commitment, key: SigningKey) -> SignedCommitment
     return SignedCommitment(document=commitment, signature=signature)
 
 
-def verify_signed(signed: SignedCommitment) -> None:
-    """Check the signature over the document's canonical bytes; raise SignatureError if not."""
+def verify_signed(signed: SignedCommitment, *, canonical: bytes | None = None) -> None:
+    """Check the signature over the document's canonical bytes; raise SignatureError if not.
+
+    `canonical`: those bytes when the caller already made them from this very document
+    (``Commitment.canonical()``, or ``canonical_bytes_plain`` of its plain JSON value), so
+    intake makes the document's plain value once for signature, hash and sealed copy.
+    """
     signature = signed.signature
-    if not verify_bytes(
-        signature.algorithm, signature.public_key, signature.value, signed.document.canonical()
-    ):
+    data = signed.document.canonical() if canonical is None else canonical
+    if not verify_bytes(signature.algorithm, signature.public_key, signature.value, data):
         raise SignatureError(
             f"the {signature.algorithm} signature does not verify over the document's "
             "canonical bytes: the document was changed or signed with another key"
