@@ -410,7 +410,10 @@ def main() -> int:
     _harness_arguments(parser)
     args = _only(parser, parser.parse_args())
 
+    said = [""]  # the last progress line: which section a failure was in
+
     def say(message: str) -> None:
+        said[0] = message
         print(message, file=sys.stderr, flush=True)
 
     if args.from_run:  # a saved run instead of measuring: its goals, comparison, charts
@@ -421,10 +424,15 @@ def main() -> int:
     report = bench_goals.Sections()  # notes the load average around each section
     try:
         _measure(args, report, say)
-    except Exception:  # a section failed: the others' figures are still saved and drawn
+    except Exception as error:  # a section failed: the others' figures are still saved, drawn
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        failed = {
+            "during": said[0],
+            "error": "".join(traceback.format_exception_only(error)).strip(),
+            "at": f"{where.filename}:{where.lineno}",
+        }
         say(traceback.format_exc())
-        report.begin()
-        report["failed"] = {"after": list(report)[-1:], "error": traceback.format_exc(limit=1)}
+        report["failed"] = failed
     _finish(bench_goals.document(meta, report), args, say)
     return 1 if "failed" in report else 0
 
