@@ -422,86 +422,108 @@ def main() -> int:
         return _finish(saved, args, say)
     meta = bench_goals.machine()
     report = bench_goals.Sections()  # notes the load average around each section
-    try:
-        _measure(args, report, say)
-    except Exception as error:  # a section failed: the others' figures are still saved, drawn
-        where = traceback.extract_tb(error.__traceback__)[-1]
-        failed = {
-            "during": said[0],
-            "error": "".join(traceback.format_exception_only(error)).strip(),
-            "at": f"{where.filename}:{where.lineno}",
-        }
-        say(traceback.format_exc())
-        report["failed"] = failed
+    failures = _measure(args, report, say, said)
+    if failures:  # the sections that raised: the others' figures are still saved and drawn
+        report["failed"] = failures
     _finish(bench_goals.document(meta, report), args, say)
     return 1 if "failed" in report else 0
 
 
 def _measure(
-    args: argparse.Namespace, report: bench_goals.Sections, say: Callable[[str], None]
-) -> None:
-    """Run the sections asked for, storing each one's figures in `report` as it ends."""
-    if not args.skip_gas:
-        say(f"signing {args.count} sample commitments ...")
-    incoming = [] if args.skip_gas else _signed_documents(args.count)
-    for name in [] if args.skip_gas else args.chains.split(","):
-        say(f"[{name}] gas per commitment ...")
-        with CHAINS[name]() as chain:
-            figures = gas_figures(chain)
-        say(f"[{name}] end to end, {args.count} commitments ...")
-        with CHAINS[name]() as chain:
-            figures["end_to_end"] = end_to_end(chain, incoming)
-        say(f"[{name}] single anchors, {args.singles} ...")
-        with CHAINS[name]() as chain:
-            figures["single_anchors"] = single_anchor_rate(chain, args.singles)
-        report[name] = figures
-    if args.proof_bundle:
-        say(f"[anvil] proof bundle of a {args.proof_bundle}-leaf batch ...")
+    args: argparse.Namespace,
+    report: bench_goals.Sections,
+    say: Callable[[str], None],
+    said: list[str],
+) -> list[dict[str, str]]:
+    """Run the sections asked for, storing each one's figures in `report` as it ends; a
+    section that raises is noted (the list returned) and the next one runs."""
+    failures: list[dict[str, str]] = []
+
+    @contextmanager
+    def guarded() -> Iterator[None]:
         report.begin()
-        with _anvil_chain() as chain:
-            report["proof_bundle"] = proof_bundle_figures(chain, args.proof_bundle)
-    if args.pipeline:
-        say(f"[anvil] intake to anchored, {args.pipeline} commitments ...")
-        report.begin()
-        report["pipeline"] = pipeline_figures(args.pipeline, args.workers, args.profile)
-    if args.batch_sizes:
-        sizes = [int(size) for size in args.batch_sizes.split(",")]
-        say(f"[anvil] intake to anchored, {args.sweep_count} each, batch sizes {sizes} ...")
-        report.begin()
-        report["batch_sizes"] = [
-            pipeline_figures(args.sweep_count, args.workers, batch_size=size) for size in sizes
-        ]
-    if args.steady:
-        from bench_steady import steady_figures
+        try:
+            yield
+        except Exception as error:
+            where = traceback.extract_tb(error.__traceback__)[-1]
+            failures.append(
+                {
+                    "during": said[0],
+                    "error": "".join(traceback.format_exception_only(error)).strip(),
+                    "at": f"{where.filename}:{where.lineno}",
+                }
+            )
+            say(traceback.format_exc())
 
-        say(f"[anvil] steady load, {args.steady:g}/s offered for {args.duration:g} s ...")
-        report.begin()
-        report["steady"] = steady_figures(args.steady, args.duration, args.workers)
-    if args.verify:
-        say(f"[anvil] verification, {args.verify} commitments ...")
-        report["verification"] = verification_figures(args.verify, args.profile)
-    if args.feed:
-        from bench_feed import feed_figures
+    with guarded():
+        if not args.skip_gas:
+            say(f"signing {args.count} sample commitments ...")
+        incoming = [] if args.skip_gas else _signed_documents(args.count)
+        for name in [] if args.skip_gas else args.chains.split(","):
+            say(f"[{name}] gas per commitment ...")
+            with CHAINS[name]() as chain:
+                figures = gas_figures(chain)
+            say(f"[{name}] end to end, {args.count} commitments ...")
+            with CHAINS[name]() as chain:
+                figures["end_to_end"] = end_to_end(chain, incoming)
+            say(f"[{name}] single anchors, {args.singles} ...")
+            with CHAINS[name]() as chain:
+                figures["single_anchors"] = single_anchor_rate(chain, args.singles)
+            report[name] = figures
+    with guarded():
+        if args.proof_bundle:
+            say(f"[anvil] proof bundle of a {args.proof_bundle}-leaf batch ...")
+            with _anvil_chain() as chain:
+                report["proof_bundle"] = proof_bundle_figures(chain, args.proof_bundle)
+    with guarded():
+        if args.pipeline:
+            say(f"[anvil] intake to anchored, {args.pipeline} commitments ...")
+            report["pipeline"] = pipeline_figures(args.pipeline, args.workers, args.profile)
+    with guarded():
+        if args.batch_sizes:
+            sizes = [int(size) for size in args.batch_sizes.split(",")]
+            say(f"[anvil] intake to anchored, {args.sweep_count} each, batch sizes {sizes} ...")
+            report["batch_sizes"] = [
+                pipeline_figures(args.sweep_count, args.workers, batch_size=size) for size in sizes
+            ]
+    with guarded():
+        if args.steady:
+            from bench_steady import steady_figures
 
-        say(f"[anvil] credit feed, {args.feed} records ...")
-        report["feed"] = feed_figures(args.feed)
-    if args.service:
-        from bench_service import service_figures
+            say(f"[anvil] steady load, {args.steady:g}/s offered for {args.duration:g} s ...")
+            report["steady"] = steady_figures(args.steady, args.duration, args.workers)
+    with guarded():
+        if args.verify:
+            say(f"[anvil] verification, {args.verify} commitments ...")
+            report["verification"] = verification_figures(args.verify, args.profile)
+    with guarded():
+        if args.feed:
+            from bench_feed import feed_figures
 
-        say(f"[http] lookups and searches over {args.service} breach records ...")
-        report["service"] = service_figures(args.service)
-    if args.workbench:
-        from bench_workbench import workbench_figures
+            say(f"[anvil] credit feed, {args.feed} records ...")
+            report["feed"] = feed_figures(args.feed)
+    with guarded():
+        if args.service:
+            from bench_service import service_figures
 
-        say(f"[http] work-list pages and statistics over {args.workbench} commitments ...")
-        report["workbench"] = workbench_figures(args.workbench)
-    if args.startup:
-        from bench_startup import startup_figures
+            say(f"[http] lookups and searches over {args.service} breach records ...")
+            report["service"] = service_figures(args.service)
+    with guarded():
+        if args.workbench:
+            from bench_workbench import workbench_figures
 
-        say(f"[cli] start-up of `hash FILE` and `--help`, median of {args.startup} ...")
-        report["startup"] = startup_figures(args.startup)
-    if args.consortium:
-        report["consortium"] = consortium(args.consortium, say)
+            say(f"[http] work-list pages and statistics over {args.workbench} commitments ...")
+            report["workbench"] = workbench_figures(args.workbench)
+    with guarded():
+        if args.startup:
+            from bench_startup import startup_figures
+
+            say(f"[cli] start-up of `hash FILE` and `--help`, median of {args.startup} ...")
+            report["startup"] = startup_figures(args.startup)
+    with guarded():
+        if args.consortium:
+            report["consortium"] = consortium(args.consortium, say)
+    return failures
 
 
 def _harness_arguments(parser: argparse.ArgumentParser) -> None:
