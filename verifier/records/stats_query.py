@@ -34,17 +34,20 @@ from typing import Any, Literal, get_args
 
 from sqlalchemy import case, func, select
 
-from ledger import Store
+from ledger import Store, commitments
 from verifier.errors import RecordsError
 from verifier.records.stats import (
     ALL_MATTERS,
     BEIJING,
+    GENERATION_MARK,
     METRICS,
     OUTCOME_METRICS,
+    RECEIVED_MARK,
     Metric,
     catch_up_received,
     counters_generation,
     stat_counts,
+    stat_marks,
     stat_periods,
 )
 
@@ -342,6 +345,18 @@ def stats_csv(rows: Sequence[StatRow], metrics: Sequence[Metric] = METRICS) -> s
     return "\ufeff" + out.getvalue()
 
 
+def _mark(name: str) -> Any:
+    return select(stat_marks.c.value).where(stat_marks.c.name == name).scalar_subquery()
+
+
+# The counters' generation, how far `received` has counted and the newest commitment.
+_WHERE_COUNTERS_ARE = select(
+    _mark(GENERATION_MARK),
+    _mark(RECEIVED_MARK),
+    select(func.max(commitments.c.id)).scalar_subquery(),
+)
+
+
 class StatsAnswers:
     """Answers rendered once and served again while the counters stay as they were: each
     is kept with the counters' generation it was read at (`stats.counters_generation`,
@@ -360,10 +375,13 @@ class StatsAnswers:
         """The answer to `key`: the kept one if the counters have not moved since it was
         rendered, else `render()` (kept for next time). `received`: the answer counts
         commitments received, so the received counter catches up first."""
-        if received:
+        with self.store.engine.connect() as connection:  # one statement, the usual case
+            generation, mark, newest = connection.execute(_WHERE_COUNTERS_ARE).one()
+        if received and newest is not None and (mark is None or newest > mark):
             catch_up_received(self.store)
-        with self.store.engine.connect() as connection:
-            generation = counters_generation(connection)
+            with self.store.engine.connect() as connection:
+                generation = counters_generation(connection)
+        generation = generation or 0
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None and kept[0] == generation:
