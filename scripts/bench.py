@@ -595,7 +595,7 @@ def _brief(figures: Any) -> Any:
     if isinstance(figures, dict):
         return {key: _brief(value) for key, value in figures.items()}
     if isinstance(figures, list):
-        if len(figures) > 12:
+        if len(figures) > 8:
             return f"{len(figures)} values (in the JSON: --save FILE or --json)"
         return [_brief(value) for value in figures]
     return figures
