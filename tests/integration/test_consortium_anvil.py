@@ -53,7 +53,9 @@ COMMITLEDGER = Path(sys.executable).parent / "commitledger"
 TTL_S, POLL_S = 2.0, 0.2
 LEASES = (f"anchor:{HRSS}", f"anchor:{MARKET}", "feed", "lifecycle", "notices")
 DEADLINE_S = 60.0
-TAKEOVER_DEADLINE_S = TTL_S + POLL_S + 15.0  # a bound to stop polling, not a timing claim
+# A bound to stop polling, not a timing claim: a loaded CI machine starves the taker for
+# many seconds; the take-over times themselves are measured and printed.
+TAKEOVER_DEADLINE_S = TTL_S + POLL_S + 60.0
 HOST = socket.gethostname()
 WORKERS = 4  # clients sending the load, two for each department
 MIN_KILLS = 2
