@@ -311,10 +311,11 @@ def test_bad_names_sorts_and_pages_are_refused(lists: WorkLists) -> None:
 _TABLES = {"commitments", "verifications", "notices", "appeals", "method_tasks", "outcome_outbox"}
 
 
-def test_each_list_walks_an_index(store: Store, lists: WorkLists) -> None:
-    """No page nor count of any list scans a table whole (SQLite's query plans)."""
-    if store.engine.dialect.name != "sqlite":
-        pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
+def test_each_list_walks_an_index(tmp_path: Path) -> None:
+    """No page nor count of any list scans a table whole (SQLite's query plans: the plan's
+    words are SQLite's, so this one runs on SQLite alone rather than skip on PostgreSQL)."""
+    store = Store(f"sqlite:///{tmp_path / 'plans.db'}")
+    lists = WorkLists(store, OfficeHours.parse("09:00-12:00,13:00-17:00"), {SLOW: 2.0})
     for name in WORK_LISTS:
         for late in (False, True):
             wanted = WorkFilter(HRSS, None, late, None, None, TODAY, NOW.astimezone(UTC))
