@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -90,7 +91,8 @@ def feed_figures(count: int, confirmations: int = 2, block_time: float = 1.0) ->
     folder = tempfile.mkdtemp(prefix="commitledger-bench-feed-")
     store_url = f"sqlite:///{folder}/ledger.db"
     store = Store(store_url)
-    vault = Vault(os.urandom(32))
+    master = os.urandom(32)
+    vault = Vault(master)
     intake = Intake(store, vault, matters)
     report_key = SigningKey.generate("ed25519")
     with AnvilNode(block_time=block_time) as node:
@@ -149,7 +151,7 @@ def feed_figures(count: int, confirmations: int = 2, block_time: float = 1.0) ->
         for record_id, block in blocks.items()
         if block + confirmations in seen
     ]
-    pull = _pull_rate(store_url, folder)
+    pull = _pull_rate(store_url, folder, master)
     follower_store.close()
     store.close()
     return {
@@ -184,7 +186,7 @@ uvicorn.run(create_app(Settings()), host="127.0.0.1", port=int(sys.argv[1]), log
 """
 
 
-def _pull_rate(store_url: str, folder: str) -> dict[str, Any]:
+def _pull_rate(store_url: str, folder: str, master: bytes) -> dict[str, Any]:
     """Records per second a consumer pulls from the service, run in a process of its own
     (as `commitledger serve` runs), with a feed token, through every page again and again."""
     from api.service import TokenStore
@@ -193,8 +195,13 @@ def _pull_rate(store_url: str, folder: str) -> dict[str, Any]:
     token = TokenStore(store).issue("FEED", "feed", scope="all").token
     store.close()
     port = free_port()
+    # The feed's cursor key is sealed under the master key: the service needs the same one.
+    master_file = Path(folder) / "master.key"
+    master_file.write_text("0x" + master.hex())
+    master_file.chmod(0o600)
     env = {
         **os.environ,
+        "COMMITLEDGER_MASTER_KEY_FILE": str(master_file),
         "COMMITLEDGER_STORE_URL": store_url,
         "COMMITLEDGER_DATA_DIR": folder,
         "COMMITLEDGER_DEPLOYMENT_FILE": f"{folder}/none.json",
@@ -226,6 +233,10 @@ def _pull_rate(store_url: str, folder: str) -> dict[str, Any]:
                         if after:
                             params["after"] = after
                         page = client.get(f"{url}/v1/feed", params=params, headers=headers)
+                        if page.status_code != 200:
+                            raise RuntimeError(
+                                f"GET /v1/feed: {page.status_code} {page.text[:300]}"
+                            )
                         body = page.json()
                         served += len(body["records"])
                         if not body["records"]:
