@@ -68,6 +68,7 @@ if TYPE_CHECKING:
         DecisionChannel,
         DecisionRecord,
         DecisionResult,
+        time_text,
     )
     from ledger.documents import (
         Applicant,
@@ -327,6 +328,7 @@ _SURFACE = {
     "DecisionResult": "ledger.decisions",
     "DecisionChannel": "ledger.decisions",
     "DECISION_SCHEMA": "ledger.decisions",
+    "time_text": "ledger.decisions",
     "decisions_table": "ledger.tables",
     "StoreError": "ledger.errors",
     "StoreStatus": "ledger.store",
@@ -532,6 +534,7 @@ __all__ = [
     "stale_safe_fields",
     "standard_json_input",
     "stored_bundle",
+    "time_text",
     "to_hash32",
     "uscc_check_char",
     "validate_id_number",

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ledger import time_text
+
+
+def utc_text(stamp: float) -> str:
+    """A store's Unix time as the API shows times: RFC 3339 in UTC, milliseconds."""
+    return time_text(datetime.fromtimestamp(stamp, UTC))
 
 
 class Accepted(BaseModel):
@@ -45,7 +52,7 @@ class CommitmentStatus(BaseModel):
     hash: str
     department: str
     matter_code: str
-    received_at: float
+    received_at: str = Field(description="When the store received it: RFC 3339, UTC")
     state: Literal["pending", "batched", "anchored"] | str
     erased: bool
     batch: BatchView | None
@@ -60,7 +67,7 @@ class AnchorView(BaseModel):
     transaction: str
     block_number: int
     block_hash: str
-    anchored_at: float | None
+    anchored_at: str | None = Field(description="When it was seen anchored: RFC 3339, UTC")
     confirmations: int | None = Field(
         description="Blocks on top of the anchoring block; null when the node cannot be asked"
     )
@@ -82,7 +89,7 @@ class AuditCommitment(BaseModel):
     hash: str
     department: str
     matter_code: str
-    received_at: float
+    received_at: str = Field(description="When the store received it: RFC 3339, UTC")
     state: str
     anchor: AnchorView | None
     verification_state: str | None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.service.models import BatchView, CommitmentStatus, VerificationView
+from api.service.models import BatchView, CommitmentStatus, VerificationView, utc_text
 from ledger import Status, Store, StoredCommitment, hex32
 from verifier.records import VerifierRecords
 
@@ -52,7 +52,7 @@ def status_view(
         hash=hex32(stored.hash),
         department=stored.department,
         matter_code=stored.matter_code,
-        received_at=stored.received_at,
+        received_at=utc_text(stored.received_at),
         state=stored.state,
         erased=stored.erased,
         batch=batch,

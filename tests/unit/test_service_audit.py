@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,13 @@ def personal_data(signed: SignedCommitment) -> list[str]:
 # ---------------------------------------------------------------------- the anchor
 
 
+def _rfc3339(stamp: float | None) -> str | None:
+    if stamp is None:
+        return None
+    shown = datetime.fromtimestamp(stamp, UTC)
+    return shown.strftime("%Y-%m-%dT%H:%M:%S.") + f"{shown.microsecond // 1000:03d}Z"
+
+
 def test_an_anchored_commitment_shows_its_anchor_and_outcome(world: ServiceWorld) -> None:
     [(digest, signed)] = anchored(world)
     response = world.client.get(f"/v1/audit/commitments/{hex32(digest)}")
@@ -50,13 +58,18 @@ def test_an_anchored_commitment_shows_its_anchor_and_outcome(world: ServiceWorld
     chain = world.deployment.chain
     assert body["hash"] == hex32(digest)
     assert body["state"] == "anchored"
+    stored = world.store.get(digest)
+    assert stored is not None
+    # Times as RFC 3339 in UTC, not Unix floats (issue 15's finding).
+    assert body["received_at"] == _rfc3339(stored.received_at)
+    assert body["received_at"].endswith("Z") and "T" in body["received_at"]
     assert body["anchor"] == {
         "batch_root": hex32(batch.root),
         "batch_size": 1,
         "transaction": hex32(batch.tx_hash or b""),
         "block_number": batch.block_number,
         "block_hash": hex32(batch.block_hash or b""),
-        "anchored_at": batch.anchored_at,
+        "anchored_at": _rfc3339(batch.anchored_at),
         "confirmations": chain.block_number() - (batch.block_number or 0),
     }
     assert body["on_chain"] == {

@@ -27,7 +27,7 @@ from api.service.deps import (
     StoreDep,
     parse_json,
 )
-from api.service.models import AnchorView, AuditCommitment, DocumentCheck, OnChainView
+from api.service.models import AnchorView, AuditCommitment, DocumentCheck, OnChainView, utc_text
 from api.service.problems import (
     INVALID_DOCUMENT,
     NOT_ANCHORED,
@@ -116,7 +116,7 @@ def _anchor_now(fact: AuditFact, head: int | None) -> AnchorView | None:
         transaction=hex32(anchoring.tx_hash),
         block_number=anchoring.block_number,
         block_hash=hex32(anchoring.block_hash),
-        anchored_at=anchoring.anchored_at,
+        anchored_at=None if anchoring.anchored_at is None else utc_text(anchoring.anchored_at),
         confirmations=None if head is None else max(0, head - anchoring.block_number),
     )
 
@@ -199,7 +199,7 @@ async def audit_commitment(digest: HashDep, context: ContextDep, reader: ReaderD
         hash=hex32(digest),
         department=fact.department,
         matter_code=fact.matter_code,
-        received_at=fact.received_at,
+        received_at=utc_text(fact.received_at),
         state=fact.state,
         anchor=_anchor_now(fact, None if answer is None else answer.head),
         verification_state=verification,
