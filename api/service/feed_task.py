@@ -1,8 +1,18 @@
-"""The credit feed's follower as a background task of the service: index, build, deliver.
+"""The registry following the chain and the credit feed, as background tasks of the service.
 
-Under the lease `feed` (or, without a feed, the registry's reconciliation under the same
-lease: both follow the chain into the store): one instance of those sharing a store follows
-the chain at a time, another takes over when it dies.
+Two leases, two roles (issue 18):
+
+- `reconcile`: index the chain's confirmed events into the store and reconcile the registry
+  with them. Any instance with a deployment seeks it, keys or none.
+- `feed`: build and sign the feed's records from the indexed events, and deliver them. Only
+  an instance whose feed is enabled and which holds the report key of every department whose
+  records may appear seeks it (`feed_ready`), so a keyless public instance, one with the
+  feed off or one department's own instance never takes it and leaves the feed waiting.
+
+The feed holder does not index: the indexer's cursor is one per store, and two indexers on
+it at once (the `reconcile` holder's and the feed holder's) would race, so indexing and
+reconciling happen only under `reconcile`, and the feed builds from what is indexed (it
+waits, gaplessly, when the `reconcile` holder is behind or being taken over).
 """
 
 from __future__ import annotations
@@ -10,7 +20,7 @@ from __future__ import annotations
 import logging
 
 from api.service.context import ServiceContext
-from api.service.leased_tasks import FEED_LEASE, LeasedStep
+from api.service.leased_tasks import FEED_LEASE, RECONCILE_LEASE, LeasedStep
 from ledger import ChainError, EventIndexer
 from verifier import default_catalog
 from verifier.feed import FeedFollower, StepResult
@@ -24,9 +34,10 @@ IDLE_INTERVAL_S = 0.2
 
 
 class BackgroundFeed:
-    """One follower step at a time; the chain part under the chain's read lock (on the
-    embedded chain, which is not thread-safe, the lock anchoring and department actions
-    take; on a node none: the follower only reads, and must not hold them up)."""
+    """One builder step at a time over the events `reconcile` indexed; the chain part under
+    the chain's read lock (on the embedded chain, which is not thread-safe, the lock
+    anchoring and department actions take; on a node none: the follower only reads, and
+    must not hold them up). It never indexes (see the module's docstring)."""
 
     def __init__(self, context: ServiceContext) -> None:
         self.context = context
@@ -49,16 +60,23 @@ class BackgroundFeed:
                 confirmations=self.context.settings.feed_confirmations,
             )
         follower = self._follower
+        builder = follower.builder
+        appended = 0
         with link.read_lock(ledger):
-            indexed, appended, redacted = follower.advance()
+            while True:
+                added = len(builder.build())
+                appended += added
+                if added < builder.limit:
+                    break
+            redacted = builder.redact()
         # Webhooks are other systems: a slow one must not hold the chain's lock.
         delivered = follower.deliver()
-        return StepResult(indexed, appended, delivered, follower.builder.blocked_on, redacted)
+        return StepResult(0, appended, delivered, builder.blocked_on, redacted)
 
 
 class BackgroundReconcile:
-    """Without the feed, the registry still follows the chain: index the confirmed events
-    and reconcile the store with them (what the feed follower does before building)."""
+    """The registry follows the chain: index the confirmed events and reconcile the store
+    with them (the feed, wherever it is built, builds from what this indexed)."""
 
     def __init__(self, context: ServiceContext) -> None:
         self.context = context
@@ -83,31 +101,53 @@ class BackgroundReconcile:
             return self._indexer.sync()
 
 
-def register_feed(context: ServiceContext) -> bool:
-    """Add the feed task when enabled, with the master key and some department's report key.
+def feed_departments(context: ServiceContext) -> frozenset[str]:
+    """The departments whose records this instance would have to sign to build the feed.
 
-    Otherwise, with a deployment, a task that only reconciles the registry with the chain's
-    confirmed events: the breach list and the views follow the chain with or without a feed.
+    One department's own instance (`serve --department D`) sees every department's events
+    on the chain: all of the catalog's. An instance holding several departments' keys signs
+    for the departments it holds any key of (those taking part in this deployment); one
+    holding none would sign for none, and builds no feed.
     """
+    keys = context.keys
+    departments = frozenset(default_catalog().departments())
+    if keys.only is not None:
+        return departments
+    kinds = ("registrar", "verifier", "report")
+    return frozenset(d for d in departments if any(keys.has(d, k) for k in kinds))
+
+
+def feed_ready(context: ServiceContext) -> bool:
+    """Whether this instance may seek the `feed` lease: its feed enabled, the master key
+    there, and the report key of every department in `feed_departments`. Otherwise it would
+    hold the lease while the feed waits for a key it does not have."""
+    if not context.settings.feed or context.intake is None:
+        return False
+    needed = feed_departments(context)
+    return bool(needed) and all(context.keys.has(d, "report") for d in needed)
+
+
+def register_feed(context: ServiceContext) -> bool:
+    """With a deployment, add the registry's reconciliation (lease `reconcile`, any
+    instance); and the feed (lease `feed`) when `feed_ready`. True when the feed is added."""
     if context.chain.deployment is None:
         return False
-    settings = context.settings
-    departments = set(default_catalog().departments())
-    with_feed = (
-        settings.feed
-        and context.intake is not None
-        and any(context.keys.has(d, "report") for d in departments)
-    )
-    if not with_feed:
-        if RECONCILE_TASK_NAME not in context.background.names():
-            log.info("registry reconciled with the chain in the background (no feed)")
-            step = LeasedStep(
-                context.leases, FEED_LEASE, BackgroundReconcile(context).step, IDLE_INTERVAL_S
+    if RECONCILE_TASK_NAME not in context.background.names():
+        log.info("registry reconciled with the chain in the background")
+        step = LeasedStep(
+            context.leases, RECONCILE_LEASE, BackgroundReconcile(context).step, IDLE_INTERVAL_S
+        )
+        context.background.add(RECONCILE_TASK_NAME, step, step.poll_s)
+    if not feed_ready(context):
+        if context.settings.feed:
+            log.warning(
+                "feed not built here: this instance lacks the master key or the report key "
+                "of a department among %s",
+                ", ".join(sorted(feed_departments(context))) or "(none held)",
             )
-            context.background.add(RECONCILE_TASK_NAME, step, step.poll_s)
         return False
     if TASK_NAME not in context.background.names():
-        log.info("feed follower in the background")
+        log.info("feed builder in the background")
         step = LeasedStep(context.leases, FEED_LEASE, BackgroundFeed(context).step, IDLE_INTERVAL_S)
         context.background.add(TASK_NAME, step, step.poll_s)
     return True

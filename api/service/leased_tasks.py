@@ -1,7 +1,8 @@
 """Background tasks under leases: each role runs in one of the instances sharing a store.
 
-A department's anchoring (`anchor:<D>`), the feed follower (`feed`, or the registry's
-reconciliation without a feed), the lifecycle job (`lifecycle`) and the notices'
+A department's anchoring (`anchor:<D>`), the registry's indexing and reconciliation with
+the chain (`reconcile`, any instance), the feed's building (`feed`, only an instance with
+the feed on and every report key it needs), the lifecycle job (`lifecycle`) and the notices'
 delivery (`notices`) are each held by one instance at a time (`ledger.LeaseKeeper`); the
 others ask at every poll and take the role over within the lease's ttl and one poll
 interval once its holder stops renewing it (killed, or cut off from the database).
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from ledger import LeaseKeeper
 
 FEED_LEASE = "feed"
+RECONCILE_LEASE = "reconcile"
 LIFECYCLE_LEASE = "lifecycle"
 NOTICES_LEASE = "notices"
 
