@@ -174,8 +174,8 @@ class Settings(BaseSettings):
     )
     feed: bool = Field(
         default=True,
-        description="Follow the chain into the credit feed in the background (needs the "
-        "master key and a department's report.pem).",
+        description="Build the credit feed in the background under the lease `feed` (needs "
+        "the master key and the report.pem of every department it signs for).",
     )
     lifecycle: bool = Field(
         default=True,
