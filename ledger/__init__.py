@@ -141,7 +141,7 @@ if TYPE_CHECKING:
         runtime_code_check,
         stored_bundle,
     )
-    from ledger.rpc import RpcBatch
+    from ledger.rpc import RpcBatch, batch_results, hex_data, hex_quantity
     from ledger.safe import (
         DEFAULT_ADMIN_ROLE,
         Execution,
@@ -305,6 +305,9 @@ _SURFACE = {
     "render": "ledger.compiler",
     "resident_id_check_digit": "ledger.identity",
     "RpcBatch": "ledger.rpc",
+    "batch_results": "ledger.rpc",
+    "hex_data": "ledger.rpc",
+    "hex_quantity": "ledger.rpc",
     "runtime_code_check": "ledger.proofs",
     "schema_migrations": "ledger.tables",
     "Sealed": "ledger.vault",
@@ -470,6 +473,7 @@ __all__ = [
     "anchor_batch",
     "anchor_singly",
     "apply_migrations",
+    "batch_results",
     "batches",
     "build_tree",
     "canonical_bytes",
@@ -504,6 +508,8 @@ __all__ = [
     "free_port",
     "hand_over_admin",
     "hex32",
+    "hex_data",
+    "hex_quantity",
     "instance_id",
     "is_sealed_secret",
     "keccak256",

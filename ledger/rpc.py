@@ -71,7 +71,7 @@ class RpcBatch:
             answer = json.loads(payload)
         except ValueError as exc:
             raise ChainError("the node's answer to a batch is not JSON") from exc
-        return _results(answer, ids)
+        return batch_results(answer, ids)
 
     def _post(self, body: bytes) -> tuple[int, bytes]:
         for attempt in (1, 2):
@@ -119,7 +119,9 @@ class RpcBatch:
             self._open.clear()
 
 
-def _results(answer: object, ids: Sequence[int]) -> list[Any]:
+def batch_results(answer: object, ids: Sequence[int]) -> list[Any]:
+    """The results of a JSON-RPC batch answer for the calls numbered `ids`, in that order;
+    ChainError when an entry is malformed or refused, or the ids do not match the calls."""
     if not isinstance(answer, list):
         raise ChainError(f"the node answered a batch with {type(answer).__name__}, not a list")
     by_id: dict[object, Any] = {}

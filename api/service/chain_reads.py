@@ -30,11 +30,14 @@ from ledger import (
     Hash32,
     NodeUnreachableError,
     StandingNow,
+    batch_results,
     decode_bool,
     decode_standing,
     department_id,
     encode_is_anchored,
     encode_status_of,
+    hex_data,
+    hex_quantity,
 )
 
 if TYPE_CHECKING:
@@ -109,42 +112,6 @@ class FinalAnchors:
         return len(self._kept)
 
 
-def _quantity(value: object) -> int:
-    if not isinstance(value, str) or not value.startswith("0x") or len(value) > 66:
-        raise ChainError(f"not a JSON-RPC quantity: {value!r:.80}")
-    try:
-        return int(value, 16)
-    except ValueError as exc:
-        raise ChainError(f"not a JSON-RPC quantity: {value!r:.80}") from exc
-
-
-def _data(value: object) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise ChainError(f"not JSON-RPC data: {value!r:.80}")
-    try:
-        return bytes.fromhex(value[2:])
-    except ValueError as exc:
-        raise ChainError(f"not JSON-RPC data: {value!r:.80}") from exc
-
-
-def _results(answer: object, count: int) -> list[Any]:
-    """The results of calls numbered 1..count in a batch answer, in that order."""
-    if not isinstance(answer, list):
-        raise ChainError(f"the node answered a batch with {type(answer).__name__}, not a list")
-    by_id: dict[object, Any] = {}
-    for entry in answer:
-        if not isinstance(entry, dict) or "id" not in entry:
-            raise ChainError("the node's batch answer holds an entry without an id")
-        if entry.get("error") is not None:
-            raise ChainError(f"the node refused a call in a batch: {entry['error']!r:.200}")
-        if "result" not in entry:
-            raise ChainError("the node's batch answer holds an entry without a result")
-        by_id[entry["id"]] = entry["result"]
-    if sorted(by_id, key=str) != sorted(range(1, count + 1), key=str):
-        raise ChainError("the node's batch answer does not match the calls sent")
-    return [by_id[i] for i in range(1, count + 1)]
-
-
 _Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
@@ -212,7 +179,7 @@ class AsyncRpc:
             answer = json.loads(payload)
         except ValueError as exc:
             raise ChainError("the node's answer to a batch is not JSON") from exc
-        return _results(answer, len(calls))
+        return batch_results(answer, range(1, len(calls) + 1))
 
     def _own_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -330,12 +297,12 @@ class AsyncStanding:
             self._checked = False
             raise
         if not self._checked:
-            node_chain = _quantity(results.pop(2))
+            node_chain = hex_quantity(results.pop(2))
             if node_chain != self.chain_id:
                 raise ChainError(f"the node is on chain {node_chain}, not {self.chain_id}")
             self._checked = True
-        head = _quantity(results[0])
-        standing = decode_standing(_data(results[1]))
+        head = hex_quantity(results[0])
+        standing = decode_standing(hex_data(results[1]))
         if anchoring is None:
             return StandingNow(head, None, standing)
         if kept:
@@ -344,7 +311,7 @@ class AsyncStanding:
                 return StandingNow(head, True, standing)
             # dropped by the head just seen (the chain went back): ask it now
             return await self.standing_now(department, digest, anchoring)
-        answer = StandingNow(head, decode_bool(_data(results[2])), standing)
+        answer = StandingNow(head, decode_bool(hex_data(results[2])), standing)
         self.final.seen(department, digest, anchoring, answer)
         return answer
 
