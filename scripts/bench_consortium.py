@@ -61,31 +61,18 @@ ANCHOR_DEADLINE_S = 600.0
 def _postgres() -> Iterator[Any]:
     """The tests' throwaway PostgreSQL cluster, started for the benchmark."""
     sys.path.insert(0, str(ROOT / "tests"))
-    import pwd
-
     from support.postgres import (  # type: ignore[import-not-found]
         PG_USER,
-        PostgresCluster,
         find_bindir,
+        running_cluster,
     )
 
     bindir = find_bindir()
     if bindir is None:
         raise RuntimeError("PostgreSQL is not installed (no initdb/pg_ctl)")
     run_as = PG_USER if os.geteuid() == 0 else None
-    base = Path(tempfile.mkdtemp(prefix="commitledger-bench-pg-"))
-    try:
-        if run_as is not None:
-            shutil.chown(base, user=run_as, group=pwd.getpwnam(run_as).pw_gid)
-        cluster = PostgresCluster(bindir=bindir, base=base, run_as=run_as)
-        cluster.init()
-        cluster.start()
-        try:
-            yield cluster
-        finally:
-            cluster.stop()
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with running_cluster(bindir, run_as, "commitledger-bench-pg-") as cluster:
+        yield cluster
 
 
 def _deploy(chain: Chain, departments: list[str]) -> tuple[LedgerContract, dict[str, LocalAccount]]:

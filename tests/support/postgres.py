@@ -20,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -194,6 +195,25 @@ class PostgresCluster:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def running_cluster(bindir: Path, run_as: str | None, prefix: str) -> Iterator[PostgresCluster]:
+    """A new cluster in a temporary folder named `prefix`..., started, run by `run_as` (None:
+    this user); stopped and removed afterwards. The tests' fixture and the bench share it."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        if run_as is not None:
+            shutil.chown(base, user=run_as, group=pwd.getpwnam(run_as).pw_gid)
+        cluster = PostgresCluster(bindir=bindir, base=base, run_as=run_as)
+        cluster.init()
+        cluster.start()
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def _unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}: CI must run the PostgreSQL tests (.ci/run installs it)")
@@ -213,19 +233,8 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         except KeyError:
             _unavailable(f"running as root and there is no {PG_USER!r} user to run PostgreSQL")
         run_as = PG_USER
-    base = Path(tempfile.mkdtemp(prefix="ledger-pg-"))
-    try:
-        if run_as is not None:
-            shutil.chown(base, user=run_as, group=pwd.getpwnam(run_as).pw_gid)
-        cluster = PostgresCluster(bindir=bindir, base=base, run_as=run_as)
-        cluster.init()
-        cluster.start()
-        try:
-            yield cluster
-        finally:
-            cluster.stop()
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with running_cluster(bindir, run_as, "ledger-pg-") as cluster:
+        yield cluster
 
 
 @pytest.fixture
