@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from support.browser import WAIT_S, chromium, require_browser
+from support.browser import at_width, chromium, click_through, require_browser, shoot
 from support.deployment import deploy
 from support.privacy import cli, explain
 from support.service_world import ServiceWorld, open_service
@@ -73,38 +73,6 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _at_width(browser: object, width: int) -> None:
-    from selenium.webdriver.remote.webdriver import WebDriver
-
-    assert isinstance(browser, WebDriver)
-    browser.set_window_size(width, 900)
-    inner = browser.execute_script("return window.innerWidth")
-    if inner is None:  # no JavaScript: the window's frame is what Chromium's usually is
-        return
-    browser.set_window_size(width + (width - int(inner)), 900)
-
-
-def _shoot(browser: object, path: Path) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.remote.webdriver import WebDriver
-
-    assert isinstance(browser, WebDriver)
-    assert browser.find_element(By.TAG_NAME, "body").screenshot(str(path)), path
-    assert path.stat().st_size > 1000
-
-
-def _submit(browser: object, button: object, arrived: str) -> None:
-    """Click a form's button and wait (polling, up to WAIT_S) for the page with `arrived`."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.remote.webelement import WebElement
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    assert isinstance(button, WebElement)
-    button.click()
-    WebDriverWait(browser, WAIT_S).until(ec.presence_of_element_located((By.CSS_SELECTOR, arrived)))
-
-
 def _sign_in(browser: object, site: Site) -> None:
     """Type the hash, sign the challenge with the command, paste the signature."""
     from selenium.webdriver.common.by import By
@@ -114,7 +82,7 @@ def _sign_in(browser: object, site: Site) -> None:
     browser.get(site.url + "/applicant")
     browser.find_element(By.NAME, "commitment").send_keys(hex32(site.digest))
     button = browser.find_element(By.CSS_SELECTOR, 'form[action="/applicant/challenge"] button')
-    _submit(browser, button, 'input[name="challenge"]')
+    click_through(browser, button, 'input[name="challenge"]')
     challenge = browser.find_element(By.NAME, "challenge").get_attribute("value")
     assert challenge is not None and len(challenge) == 64
     assert challenge in browser.find_element(By.ID, "command").text
@@ -125,7 +93,7 @@ def _sign_in(browser: object, site: Site) -> None:
     assert result.exit_code == 0, explain(result)
     browser.find_element(By.NAME, "signature").send_keys(result.stdout.strip())
     button = browser.find_element(By.CSS_SELECTOR, 'form[action="/applicant/session"] button')
-    _submit(browser, button, "article.commitment")
+    click_through(browser, button, "article.commitment")
     assert browser.current_url == site.url + "/applicant"
 
 
@@ -137,7 +105,7 @@ def test_the_applicant_signs_in_sees_their_file_and_files(
 
     with chromium(javascript=False, flags=("--hide-scrollbars",)) as browser:
         width = WIDTHS[screen]
-        _at_width(browser, width)
+        at_width(browser, width)
         _sign_in(browser, site)
         body = browser.find_element(By.TAG_NAME, "body").text
         assert hex32(site.digest) in body
@@ -151,17 +119,17 @@ def test_the_applicant_signs_in_sees_their_file_and_files(
         assert site.breach.publication_end.isoformat() in deadlines["publication_until"]
         overflow = browser.find_element(By.TAG_NAME, "html").size["width"]
         assert overflow <= width + 1  # nothing runs off the side of the screen
-        _shoot(browser, shots / f"applicant-{width}.png")
+        shoot(browser, shots / f"applicant-{width}.png")
 
         form = browser.find_element(By.CSS_SELECTOR, 'form[data-kind="objection"]')
         form.find_element(By.XPATH, "./ancestor::details/summary").click()
         form.find_element(By.NAME, "text").send_keys("这不是我的记录 / not my record")
-        _submit(browser, form.find_element(By.CSS_SELECTOR, "button"), ".filed, #detail")
+        click_through(browser, form.find_element(By.CSS_SELECTOR, "button"), ".filed, #detail")
         assert browser.current_url == site.url + "/applicant?filed=objection"
         assert "Filed: Object to this record" in browser.find_element(By.CLASS_NAME, "filed").text
         [appeal] = _appeals(site)
         assert (appeal.kind, appeal.filed_by, appeal.state) == ("objection", "applicant", "open")
-        _shoot(browser, shots / f"applicant-filed-{width}.png")
+        shoot(browser, shots / f"applicant-filed-{width}.png")
 
 
 def _appeals(site: Site) -> list[Appeal]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-from support.browser import WAIT_S, chromium, require_browser
+from support.browser import at_width, chromium, click_through, require_browser, shoot
 from support.deployment import HRSS, deploy
 from support.service_world import ServiceWorld, open_service
 
@@ -71,38 +71,6 @@ def shots(tmp_path: Path) -> Path:
     return folder
 
 
-def _at_width(browser: object, width: int) -> None:
-    from selenium.webdriver.remote.webdriver import WebDriver
-
-    assert isinstance(browser, WebDriver)
-    browser.set_window_size(width, 900)
-    inner = browser.execute_script("return window.innerWidth")
-    if inner is None:  # no JavaScript: the window's frame is what Chromium's usually is
-        return
-    browser.set_window_size(width + (width - int(inner)), 900)
-
-
-def _shoot(browser: object, path: Path) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.remote.webdriver import WebDriver
-
-    assert isinstance(browser, WebDriver)
-    assert browser.find_element(By.TAG_NAME, "body").screenshot(str(path)), path
-    assert path.stat().st_size > 1000
-
-
-def _click(browser: object, button: object, arrived: str) -> None:
-    """Click a button and wait (polling, up to WAIT_S) for the page that has `arrived`."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.remote.webelement import WebElement
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    assert isinstance(button, WebElement)
-    button.click()
-    WebDriverWait(browser, WAIT_S).until(ec.presence_of_element_located((By.CSS_SELECTOR, arrived)))
-
-
 def _sign_in(browser: object, site: Site) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -111,7 +79,7 @@ def _sign_in(browser: object, site: Site) -> None:
     browser.get(site.url + "/workbench")
     assert browser.current_url == site.url + "/workbench/sign-in"
     browser.find_element(By.NAME, "token").send_keys(site.world.tokens[HRSS, "registrar"])
-    _click(browser, browser.find_element(By.CSS_SELECTOR, "form button"), "#received-today")
+    click_through(browser, browser.find_element(By.CSS_SELECTOR, "form button"), "#received-today")
     assert browser.current_url == site.url + "/workbench/today"
 
 
@@ -133,7 +101,7 @@ def test_a_clerk_signs_in_walks_today_and_decides_a_case(site: Site, shots: Path
     from selenium.webdriver.common.by import By
 
     with chromium(javascript=False, flags=("--hide-scrollbars",)) as browser:
-        _at_width(browser, 1280)
+        at_width(browser, 1280)
         _sign_in(browser, site)
         assert browser.find_element(By.ID, "received-today").text == str(len(site.fresh))
         late_heading = browser.find_element(By.ID, "late").text
@@ -142,7 +110,7 @@ def test_a_clerk_signs_in_walks_today_and_decides_a_case(site: Site, shots: Path
         assert len(late_rows) == len(site.late)  # highlighted, and only those
         assert all("late by" in row.text for row in late_rows)
         assert "<script" not in browser.page_source
-        _shoot(browser, shots / "workbench-1280.png")
+        shoot(browser, shots / "workbench-1280.png")
 
         browser.find_element(By.CSS_SELECTOR, f'nav.main a[href="{LIST}"]').click()
         listed = _rows(browser)
@@ -151,7 +119,7 @@ def test_a_clerk_signs_in_walks_today_and_decides_a_case(site: Site, shots: Path
         chosen = hex32(site.fresh[0])
         row = browser.find_element(By.XPATH, f'//tr[.//a[@href="/workbench/commitments/{chosen}"]]')
         approve = row.find_element(By.XPATH, ".//button[contains(., 'Approve')]")
-        _click(browser, approve, 'p.message[role="status"]')
+        click_through(browser, approve, 'p.message[role="status"]')
         assert browser.current_url == f"{site.url}{LIST}?done=decided"
         assert "Decided" in browser.find_element(By.CSS_SELECTOR, "p.message").text
         remaining = _rows(browser)
@@ -159,7 +127,7 @@ def test_a_clerk_signs_in_walks_today_and_decides_a_case(site: Site, shots: Path
         decision = site.world.store.decision_of(site.fresh[0])
         assert decision is not None and decision.record.result == "approved"
         assert not decision.record.late
-        _shoot(browser, shots / "list-1280.png")
+        shoot(browser, shots / "list-1280.png")
 
         browser.get(f"{site.url}/workbench/commitments/{chosen}")
         assert "In time" in browser.find_element(By.TAG_NAME, "main").text
@@ -167,34 +135,36 @@ def test_a_clerk_signs_in_walks_today_and_decides_a_case(site: Site, shots: Path
         browser.find_element(By.CSS_SELECTOR, 'nav.main a[href="/workbench/charts"]').click()
         charts = browser.find_elements(By.CSS_SELECTOR, "figure svg")
         assert len(charts) >= 2 and all(chart.size["width"] > 400 for chart in charts)
-        _shoot(browser, shots / "charts-1280.png")
+        shoot(browser, shots / "charts-1280.png")
 
-        _at_width(browser, 390)
+        at_width(browser, 390)
         browser.get(site.url + "/workbench/today")
         overflow = browser.find_element(By.TAG_NAME, "html").size["width"]
         assert overflow <= 390 + 1  # nothing runs off the side of a phone's screen
-        _shoot(browser, shots / "workbench-390.png")
+        shoot(browser, shots / "workbench-390.png")
         browser.get(site.url + LIST)
-        _shoot(browser, shots / "list-390.png")
+        shoot(browser, shots / "list-390.png")
         browser.get(site.url + "/workbench/charts")
         assert browser.find_element(By.TAG_NAME, "html").size["width"] <= 390 + 1
-        _shoot(browser, shots / "charts-390.png")
+        shoot(browser, shots / "charts-390.png")
 
         # Signed out, the reform office's supervisor compares the departments.
         sign_out = browser.find_element(By.CSS_SELECTOR, "header form button")
-        _click(browser, sign_out, 'input[name="token"]')
+        click_through(browser, sign_out, 'input[name="token"]')
         assert browser.current_url == site.url + "/workbench/sign-in"
         browser.get(site.url + "/workbench/today")
         assert browser.current_url == site.url + "/workbench/sign-in"  # the session is over
-        _at_width(browser, 1280)
+        at_width(browser, 1280)
         supervisor = site.world.context.tokens.issue("SUPERVISOR", "supervisor").token
         browser.find_element(By.NAME, "token").send_keys(supervisor)
-        _click(browser, browser.find_element(By.CSS_SELECTOR, "form button"), "#received-today")
+        click_through(
+            browser, browser.find_element(By.CSS_SELECTOR, "form button"), "#received-today"
+        )
         assert "Decisions by department" in browser.find_element(By.TAG_NAME, "main").text
         browser.find_element(By.CSS_SELECTOR, 'nav.main a[href="/workbench/compare"]').click()
         assert HRSS in browser.find_element(By.TAG_NAME, "main").text
         assert not browser.find_elements(By.CSS_SELECTOR, 'main form[method="post"]')
-        _shoot(browser, shots / "compare-1280.png")
+        shoot(browser, shots / "compare-1280.png")
 
     if os.environ.get(SCREENSHOTS_ENV) == "docs":
         DOCS.mkdir(exist_ok=True)
@@ -207,14 +177,14 @@ def test_a_form_without_its_csrf_token_is_refused(site: Site) -> None:
     from selenium.webdriver.common.by import By
 
     with chromium(flags=("--hide-scrollbars",)) as browser:
-        _at_width(browser, 1280)
+        at_width(browser, 1280)
         _sign_in(browser, site)
         browser.get(site.url + LIST)
         chosen = hex32(site.late[0])
         action = f"/workbench/commitments/{chosen}/decision"
         form = browser.find_element(By.CSS_SELECTOR, f'form[action="{action}"]')
         browser.execute_script("arguments[0].querySelector('input[name=csrf]').remove()", form)
-        _click(browser, form.find_element(By.TAG_NAME, "button"), "p.error")
+        click_through(browser, form.find_element(By.TAG_NAME, "button"), "p.error")
         text = browser.find_element(By.CSS_SELECTOR, "p.error").text
         assert "CSRF" in text
         assert browser.find_element(By.TAG_NAME, "h1").text.startswith("403")

@@ -69,3 +69,38 @@ def chromium(
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def at_width(browser: object, width: int) -> None:
+    """Size the window so the page's viewport is `width` pixels wide (where JavaScript can
+    tell the frame's width; else the window itself)."""
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+    assert isinstance(browser, WebDriver)
+    browser.set_window_size(width, 900)
+    inner = browser.execute_script("return window.innerWidth")
+    if inner is None:  # no JavaScript: the window's frame is what Chromium's usually is
+        return
+    browser.set_window_size(width + (width - int(inner)), 900)
+
+
+def shoot(browser: object, path: Path) -> None:
+    """A screenshot of the page's body at `path`, not empty."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+    assert isinstance(browser, WebDriver)
+    assert browser.find_element(By.TAG_NAME, "body").screenshot(str(path)), path
+    assert path.stat().st_size > 1000
+
+
+def click_through(browser: object, button: object, arrived: str) -> None:
+    """Click a button and wait (polling, up to WAIT_S) for the page that has `arrived`."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webelement import WebElement
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    assert isinstance(button, WebElement)
+    button.click()
+    WebDriverWait(browser, WAIT_S).until(ec.presence_of_element_located((By.CSS_SELECTOR, arrived)))
