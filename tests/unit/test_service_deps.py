@@ -31,6 +31,12 @@ TAKES_THE_CONTEXT = {
     "post_repair_application",
     "file_json",  # the applicant's filings: an objection, a repair, a statement, evidence
     "applicant_file",  # the same filings from the applicant's page
+    # The hot public paths (issue 19): FastAPI solves each dependency per request, and in
+    # the lookup's profile four parts cost most of what the route's own work did; these
+    # take the context once instead (25b9779).
+    "audit_commitment",
+    "check_document",
+    "list_breaches",
 }
 
 
