@@ -4,7 +4,7 @@ whose verifier and report keys it holds; and `commitledger lifecycle run`'s refu
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from support.deployment import HRSS, Deployment
@@ -79,7 +79,9 @@ def test_without_keys_or_when_turned_off_the_service_runs_no_job(
 def test_the_command_refuses_a_day_to_come_and_a_department_without_keys(
     tmp_path: Path,
 ) -> None:
-    later = (date.today() + timedelta(days=1)).isoformat()
+    # The command's today is Beijing's: from 16:00 UTC the machine's date is a day behind.
+    beijing_today = datetime.now(timezone(timedelta(hours=8))).date()
+    later = (beijing_today + timedelta(days=1)).isoformat()
     future = cli("lifecycle", "run", "--on", later, "--data-dir", tmp_path, "--json")
     assert future.exit_code == 2 and "today" in future.output
     nokeys = cli(

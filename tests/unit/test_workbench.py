@@ -627,8 +627,11 @@ def test_due_today_means_due_on_todays_beijing_date_and_still_in_time(
     day = datetime.now(beijing).date()
     morning = datetime(day.year, day.month, day.day, 9, 30, tzinfo=beijing).timestamp()
     today_, old, new = (world.submit(world.signed()) for _ in range(3))
+    # `new` is received late in the day, so it falls due on a later day whatever the wall
+    # clock says (received "now" it would be due today whenever now is early in the day).
+    evening = datetime(day.year, day.month, day.day, 16, 30, tzinfo=beijing).timestamp()
     with world.store.engine.begin() as connection:
-        for digest, when in ((today_, morning), (old, morning - 30 * 86_400)):
+        for digest, when in ((today_, morning), (old, morning - 30 * 86_400), (new, evening)):
             connection.execute(
                 update(commitments).where(commitments.c.hash == digest).values(received_at=when)
             )
