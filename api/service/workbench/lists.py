@@ -55,77 +55,77 @@ def _left(item: WorkItem) -> str:
     return f'<span class="ok-mark">{text}</span>'
 
 
+_Choice = tuple[str, str, str]  # the field's value, the button's label, its class
+
+
+def _two_choices(
+    action: str,
+    csrf: str,
+    fields: list[tuple[str, str]],
+    field: str,
+    choices: tuple[_Choice, _Choice],
+    inputs: str = "",
+) -> str:
+    """Two forms posting to `action`, alike but for `field`'s value and the button."""
+    return "".join(
+        post_form(
+            action,
+            csrf,
+            label,
+            fields=[*fields, (field, value)],
+            inputs=inputs,
+            button_class=button_class,
+        )
+        for value, label, button_class in choices
+    )
+
+
 def _actions(item: WorkItem, csrf: str, back: str, role: str) -> str:
     digest = hex32(item.commitment)
     base = [("back", back)]
     if item.list == "awaiting-decision" and role == "registrar":
-        action = f"/workbench/commitments/{digest}/decision"
-        return post_form(
-            action,
+        return _two_choices(
+            f"/workbench/commitments/{digest}/decision",
             csrf,
-            "批准 / Approve",
-            fields=[*base, ("result", "approved")],
-            button_class="primary",
-        ) + post_form(
-            action,
-            csrf,
-            "不予批准 / Refuse",
-            fields=[*base, ("result", "refused")],
-            button_class="danger",
+            base,
+            "result",
+            (("approved", "批准 / Approve", "primary"), ("refused", "不予批准 / Refuse", "danger")),
         )
     if item.list == "defence" and role == "verifier":
-        action = f"/workbench/commitments/{digest}/defence"
-        return post_form(
-            action,
+        return _two_choices(
+            f"/workbench/commitments/{digest}/defence",
             csrf,
-            "确认失信 / Confirm breach",
-            fields=[*base, ("act", "confirm")],
-            inputs=_REASONS,
-            button_class="danger",
-        ) + post_form(
-            action,
-            csrf,
-            "撤销拟认定 / Dismiss",
-            fields=[*base, ("act", "dismiss")],
-            inputs=_REASONS,
+            base,
+            "act",
+            (
+                ("confirm", "确认失信 / Confirm breach", "danger"),
+                ("dismiss", "撤销拟认定 / Dismiss", ""),
+            ),
+            _REASONS,
         )
     if item.list == "appeals" and role == "verifier" and item.reference:
-        action = f"/workbench/appeals/{item.reference}/decision"
-        yes, no = ("upheld", "rejected") if item.status == "objection" else ("granted", "refused")
-        yes_label = "异议成立 / Uphold" if yes == "upheld" else "准予修复 / Grant"
-        no_label = "驳回 / Reject" if no == "rejected" else "不予修复 / Refuse"
-        fields = [*base, ("kind", item.status)]
-        return post_form(
-            action,
+        if item.status == "objection":
+            yes: _Choice = ("upheld", "异议成立 / Uphold", "primary")
+            no: _Choice = ("rejected", "驳回 / Reject", "danger")
+        else:
+            yes = ("granted", "准予修复 / Grant", "primary")
+            no = ("refused", "不予修复 / Refuse", "danger")
+        return _two_choices(
+            f"/workbench/appeals/{item.reference}/decision",
             csrf,
-            yes_label,
-            fields=[*fields, ("outcome", yes)],
-            inputs=_REASONS,
-            button_class="primary",
-        ) + post_form(
-            action,
-            csrf,
-            no_label,
-            fields=[*fields, ("outcome", no)],
-            inputs=_REASONS,
-            button_class="danger",
+            [*base, ("kind", item.status)],
+            "outcome",
+            (yes, no),
+            _REASONS,
         )
     if item.list == "manual" and role == "verifier" and item.reference:
-        action = f"/workbench/tasks/{digest}/{item.reference}"
-        return post_form(
-            action,
+        return _two_choices(
+            f"/workbench/tasks/{digest}/{item.reference}",
             csrf,
-            "通过 / Passed",
-            fields=[*base, ("result", "passed")],
-            inputs=_NOTE,
-            button_class="primary",
-        ) + post_form(
-            action,
-            csrf,
-            "未通过 / Failed",
-            fields=[*base, ("result", "failed")],
-            inputs=_NOTE,
-            button_class="danger",
+            base,
+            "result",
+            (("passed", "通过 / Passed", "primary"), ("failed", "未通过 / Failed", "danger")),
+            _NOTE,
         )
     return ""
 
