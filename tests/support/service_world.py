@@ -7,6 +7,8 @@ import itertools
 import json
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -216,3 +218,41 @@ def snapshot(world: ServiceWorld) -> dict[str, list[tuple[Any, ...]]]:
             name: sorted(tuple(row) for row in connection.execute(select(table)))
             for name, table in tables.tables.items()
         }
+
+
+@contextmanager
+def service_with_sources(tmp_path: Path, deployment: Deployment) -> Iterator[ServiceWorld]:
+    """A service holding every department's keys whose department data come from the sample
+    data service (running here, with a token of its own)."""
+    import secrets
+
+    from api.demo import create_app as sample_app
+    from api.demo import running
+    from support.service_keys import write_all_keys
+
+    token = secrets.token_urlsafe(16)
+    token_file = tmp_path / "sources.token"
+    token_file.write_text(token + "\n")
+    write_all_keys(tmp_path / "keys", deployment)
+    with running(sample_app(token)) as url:
+        opened = open_service(tmp_path, deployment, sources_url=url, sources_token_file=token_file)
+        try:
+            yield opened
+        finally:
+            opened.context.close()
+
+
+def agreeing_food_licence(world: ServiceWorld) -> Hash32:
+    """An anchored food-licence commitment (BJ-SAMR-0001: its food-safety rules are reviewed
+    by a person) whose department data all agree."""
+    from api.demo import planted
+
+    signed = world.signed(MARKET)
+    while (
+        signed.document.matter_code != "BJ-SAMR-0001"
+        or planted(signed.document.applicant.id_number) != "agree"
+    ):
+        signed = world.signed(MARKET)
+    digest = world.submit(signed)
+    world.anchor()
+    return digest

@@ -4,17 +4,19 @@ commitment. Another department's token sees none of them and completes none."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.deployment import HRSS, MARKET, MARKET_ID, Deployment
-from support.service_keys import write_all_keys
-from support.service_world import DAY, ServiceWorld, assert_problem, open_service
+from support.service_world import (
+    DAY,
+    ServiceWorld,
+    agreeing_food_licence,
+    assert_problem,
+    service_with_sources,
+)
 
-from api.demo import create_app as sample_app
-from api.demo import planted, running
 from ledger import Hash32, Status, hex32
 
 FOOD = "BJ-SAMR-0001"  # a food business licence: its food-safety rules are reviewed by a person
@@ -23,31 +25,13 @@ REVIEW = "food_safety_rules_review"
 
 @pytest.fixture
 def world(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWorld]:
-    token = secrets.token_urlsafe(16)
-    token_file = tmp_path / "sources.token"
-    token_file.write_text(token + "\n")
-    write_all_keys(tmp_path / "keys", embedded_deployment)
-    with running(sample_app(token)) as url:
-        opened = open_service(
-            tmp_path, embedded_deployment, sources_url=url, sources_token_file=token_file
-        )
-        try:
-            yield opened
-        finally:
-            opened.context.close()
+    with service_with_sources(tmp_path, embedded_deployment) as opened:
+        yield opened
 
 
 def food_licence(world: ServiceWorld) -> Hash32:
     """An anchored food-licence commitment whose department data all agree."""
-    signed = world.signed(MARKET)
-    while (
-        signed.document.matter_code != FOOD
-        or planted(signed.document.applicant.id_number) != "agree"
-    ):
-        signed = world.signed(MARKET)
-    digest = world.submit(signed)
-    world.anchor()
-    return digest
+    return agreeing_food_licence(world)
 
 
 def run_market(world: ServiceWorld) -> None:

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 from support.deployment import HRSS, MARKET, Deployment
-from support.service_world import ServiceWorld, open_service, snapshot
+from support.service_world import (
+    ServiceWorld,
+    agreeing_food_licence,
+    open_service,
+    service_with_sources,
+    snapshot,
+)
 
 from api.service import ServiceContext, create_app
 from api.service.workbench import WorkbenchSessions, csrf_token
@@ -652,41 +658,16 @@ def test_due_today_means_due_on_todays_beijing_date_and_still_in_time(
 def checking(tmp_path: Path, embedded_deployment: Deployment) -> Iterator[ServiceWorld]:
     """A service whose department data come from the sample service: a food licence's rules
     are reviewed by a person (a task on the manual list)."""
-    import secrets
-
-    from support.service_keys import write_all_keys
-
-    from api.demo import create_app as sample_app
-    from api.demo import running
-
-    token = secrets.token_urlsafe(16)
-    token_file = tmp_path / "sources.token"
-    token_file.write_text(token + "\n")
-    write_all_keys(tmp_path / "keys", embedded_deployment)
-    with running(sample_app(token)) as url:
-        opened = open_service(
-            tmp_path, embedded_deployment, sources_url=url, sources_token_file=token_file
-        )
-        try:
-            yield opened
-        finally:
-            opened.context.close()
+    with service_with_sources(tmp_path, embedded_deployment) as opened:
+        yield opened
 
 
 def test_a_verifier_records_a_check_from_the_manual_list(checking: ServiceWorld) -> None:
     from support.service_world import DAY
 
-    from api.demo import planted
     from ledger import hex32
 
-    signed = checking.signed(MARKET)
-    while (
-        signed.document.matter_code != "BJ-SAMR-0001"
-        or planted(signed.document.applicant.id_number) != "agree"
-    ):
-        signed = checking.signed(MARKET)
-    digest = checking.submit(signed)
-    checking.anchor()
+    digest = agreeing_food_licence(checking)
     ran = checking.client.post(
         "/v1/verifications/run",
         json={"on": DAY.isoformat()},
