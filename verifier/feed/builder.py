@@ -1,4 +1,7 @@
-"""Builds feed records from confirmed OutcomeRecorded events and appends them, signed, in order.
+"""Builds feed records from confirmed OutcomeRecorded events: sequences them in chain order,
+signing at once those whose department's report key it holds, and signs a department's
+events that a sequencer without its key gave a place (`FeedBuilder.sign`), rebuilt here from
+the indexed event and the store: a sequencer is never trusted with a department's content.
 
 An event of a department about a commitment of another department's matter (its own record
 of the hash on chain) is withheld: never signed or served (`publication_conflict`); it is
@@ -12,19 +15,22 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, tuple_
 
 from ledger import (
     AdminCall,
     LedgerContract,
     SafeError,
     SignedCommitment,
+    SigningKey,
     Status,
     Vault,
     VaultError,
     commitments,
+    contract_events,
     outcome_outbox,
     safe_execution_in,
 )
@@ -45,7 +51,16 @@ from verifier.feed.records import (
     department_codes,
     sign_record,
 )
-from verifier.feed.store import FeedStore, PendingEvent, head_in, withhold
+from verifier.feed.store import (
+    OUTCOME_EVENT,
+    Entry,
+    FeedStore,
+    Fence,
+    PendingEvent,
+    Sequenced,
+    assigned_in,
+    withhold,
+)
 from verifier.public_text import breach_facts, severity_text
 from verifier.records import breach_records, publication_conflict
 from verifier.records import verifications_table as verifications
@@ -156,14 +171,26 @@ def _word(value: Any) -> bytes:
     return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
 
 
-class FeedBuilder:
-    """Turns indexed, confirmed status changes into signed feed records (one writer at a time).
+@dataclass(frozen=True)
+class _Sources:
+    """What the store holds for the records of a run of events, read once for them all."""
 
-    A record waits for its event to be `confirmations` blocks deep. A department without a
-    report key stops the feed at its first record (the order has no gaps): `blocked_on`
-    names it until its key is there. `withheld` maps the record id each event withheld (it
-    would be published under the wrong department) would have had to why, since this
-    builder started.
+    stored: dict[bytes, _Stored]
+    reports: dict[bytes, dict[str, Any]]
+    published_until: dict[bytes, date]
+
+
+class FeedBuilder:
+    """Turns indexed, confirmed status changes into signed feed records.
+
+    `build` is the sequencer's (one at a time: the `feed` lease): it gives every confirmed
+    event its place in chain order; an event whose department's report key is there is
+    signed at once, in the same transaction; the others wait in `feed_sequenced` for `sign`
+    on an instance holding that key. A record waits for its event to be `confirmations`
+    blocks deep. The published head stops at the first place awaiting its signer:
+    `blocked_on` names that department. `withheld` maps the record id each event withheld
+    (it would be published under the wrong department) would have had to why, and `refused`
+    each sequenced place this builder would not sign to why, since this builder started.
     """
 
     def __init__(
@@ -189,20 +216,42 @@ class FeedBuilder:
         self.times = BlockTimes(ledger)
         self.blocked_on: str | None = None
         self.withheld: dict[str, str] = {}
+        self.refused: dict[int, str] = {}
 
-    def build(self) -> list[FeedRecord]:
-        """Append the records of every confirmed event not in the feed yet (up to `limit`)."""
+    def build(self, fence: Fence | None = None) -> list[Entry]:
+        """Sequence every confirmed event not in the feed yet (up to `limit`): the entries
+        added, signed records and places awaiting their signers."""
         safe = self.ledger.chain.block_number() - self.confirmations
         if safe < 0:
             return []
-        self.blocked_on = None
-        return self.feed.append(self._records, safe, REORG_WINDOW, self.limit)
+        entries = self.feed.append(self._entries, safe, REORG_WINDOW, self.limit, fence=fence)
+        self.blocked_on = self.feed.blocked_on()
+        return entries
 
-    def redact(self) -> int:
-        """Re-sign the records of commitments erased since they were served, without the
-        committer's (masked) name, category and code; how many were redacted."""
+    def sign(self, department: str | None = None, fence: Fence | None = None) -> list[FeedRecord]:
+        """Sign the places sequenced for `department` (None: every department waiting whose
+        report key this builder holds) with its report key: the records signed."""
+        wanted = self.feed.waiting_departments() if department is None else [department]
+        signed: list[FeedRecord] = []
+        for code in wanted:
+            key = self.report_keys(code)
+            if key is None:
+                continue
+            build = partial(self._signed_places, department=code, key=key)
+            while True:
+                records = self.feed.sign(code, build, self.limit, fence=fence)
+                signed += records
+                if len(records) < self.limit:
+                    break
+        self.blocked_on = self.feed.blocked_on()
+        return signed
+
+    def redact(self, department: str | None = None) -> int:
+        """Re-sign the records (of `department`, if given) of commitments erased since they
+        were served, without the committer's (masked) name, category and code; how many
+        were redacted."""
         redacted = []
-        for _seq, body in self.feed.erased_with_personal_data():
+        for _seq, body in self.feed.erased_with_personal_data(department=department):
             record = FeedRecord.from_json_obj(json.loads(body))
             key = self.report_keys(record.facts.department_code)
             if key is None:
@@ -218,44 +267,111 @@ class FeedBuilder:
         self.feed.redact(redacted)
         return len(redacted)
 
-    def _records(self, connection: Connection, events: Sequence[PendingEvent]) -> list[FeedRecord]:
-        head = head_in(connection)
-        parsed = [json.loads(event.args) for event in events]
-        hashes = [bytes.fromhex(args["commitment"][2:]) for args in parsed]
-        evidences = [bytes.fromhex(args["evidence"][2:]) for args in parsed]
-        stored = _stored(connection, hashes)
-        reports = _reports(connection, evidences)
-        published_until = _publication_ends(connection, [event.tx_hash for event in events])
-        records: list[FeedRecord] = []
-        for event, args, commitment, evidence in zip(
-            events, parsed, hashes, evidences, strict=True
-        ):
-            facts = facts_of(
-                self.ledger,
-                self.departments,
-                self.times,
-                event.block_number,
-                event.tx_hash,
-                event.log_index,
-                args,
-            )
-            conflict = self._withheld(facts, stored.get(commitment))
+    def _entries(self, connection: Connection, events: Sequence[PendingEvent]) -> list[Entry]:
+        first = assigned_in(connection) + 1
+        sources = self._sources(connection, events)
+        entries: list[Entry] = []
+        for event in events:
+            args = json.loads(event.args)
+            facts = self._facts(event, args)
+            commitment = bytes.fromhex(args["commitment"][2:])
+            conflict = self._withheld(facts, sources.stored.get(commitment))
             if conflict is not None:
                 withhold(connection, event, facts.department_code, commitment, conflict)
                 continue
+            sequence = first + len(entries)
             key = self.report_keys(facts.department_code)
             if key is None:
-                self.blocked_on = facts.department_code
-                log.warning("feed waits for the report key of %s", facts.department_code)
-                break
-            details = self._details(
-                facts, commitment, stored.get(commitment), reports.get(evidence)
+                entries.append(
+                    Sequenced(
+                        sequence,
+                        event.tx_hash,
+                        event.log_index,
+                        event.block_number,
+                        facts.department_code,
+                    )
+                )
+                continue
+            entries.append(self._signed(sequence, facts, event, args, sources, key))
+        return entries
+
+    def _signed_places(
+        self,
+        connection: Connection,
+        places: Sequence[Sequenced],
+        *,
+        department: str,
+        key: SigningKey,
+    ) -> list[FeedRecord]:
+        """The records of `department`'s sequenced places, each rebuilt from its indexed
+        event and the store and signed; a place whose event is not indexed, not
+        `department`'s or withheld is refused (left waiting, logged once)."""
+        indexed = _indexed(connection, places)
+        found = [(place, indexed.get((place.tx_hash, place.log_index))) for place in places]
+        events = [event for _place, event in found if event is not None]
+        sources = self._sources(connection, events)
+        records = []
+        for place, event in found:
+            if event is None:
+                self._refuse(place, "its event is not in the index of confirmed outcomes")
+                continue
+            args = json.loads(event.args)
+            facts = self._facts(event, args)
+            if facts.department_code != department or place.department != department:
+                self._refuse(place, f"its event is {facts.department_code}'s, not {department}'s")
+                continue
+            conflict = self._withheld(
+                facts, sources.stored.get(bytes.fromhex(args["commitment"][2:]))
             )
-            if facts.kind == "breach" and event.tx_hash in published_until:
-                details = replace(details, valid_until=published_until[event.tx_hash])
-            record = FeedRecord(head + len(records) + 1, facts, details)
-            records.append(sign_record(record, key))
+            if conflict is not None:
+                self._refuse(place, f"its event is withheld: {conflict}")
+                continue
+            records.append(self._signed(place.sequence, facts, event, args, sources, key))
         return records
+
+    def _refuse(self, place: Sequenced, why: str) -> None:
+        if place.sequence not in self.refused:
+            self.refused[place.sequence] = why
+            log.warning(
+                "feed place %d not signed for %s: %s", place.sequence, place.department, why
+            )
+
+    def _facts(self, event: PendingEvent, args: Mapping[str, Any]) -> ChainFacts:
+        return facts_of(
+            self.ledger,
+            self.departments,
+            self.times,
+            event.block_number,
+            event.tx_hash,
+            event.log_index,
+            args,
+        )
+
+    def _sources(self, connection: Connection, events: Sequence[PendingEvent]) -> _Sources:
+        parsed = [json.loads(event.args) for event in events]
+        return _Sources(
+            _stored(connection, [bytes.fromhex(args["commitment"][2:]) for args in parsed]),
+            _reports(connection, [bytes.fromhex(args["evidence"][2:]) for args in parsed]),
+            _publication_ends(connection, [event.tx_hash for event in events]),
+        )
+
+    def _signed(
+        self,
+        sequence: int,
+        facts: ChainFacts,
+        event: PendingEvent,
+        args: Mapping[str, Any],
+        sources: _Sources,
+        key: SigningKey,
+    ) -> FeedRecord:
+        commitment = bytes.fromhex(args["commitment"][2:])
+        evidence = bytes.fromhex(args["evidence"][2:])
+        details = self._details(
+            facts, commitment, sources.stored.get(commitment), sources.reports.get(evidence)
+        )
+        if facts.kind == "breach" and event.tx_hash in sources.published_until:
+            details = replace(details, valid_until=sources.published_until[event.tx_hash])
+        return sign_record(FeedRecord(sequence, facts, details), key)
 
     def _withheld(self, facts: ChainFacts, stored: _Stored | None) -> str | None:
         """Why the event is withheld, if it is another department's outcome on a commitment
@@ -355,6 +471,29 @@ class FeedBuilder:
             "committer_category": category,
             "credit_code": applicant.id_number,
         }
+
+
+def _indexed(
+    connection: Connection, places: Sequence[Sequenced]
+) -> dict[tuple[bytes, int], PendingEvent]:
+    """The indexed OutcomeRecorded events of `places`, by (transaction, log index)."""
+    if not places:
+        return {}
+    events = contract_events.c
+    rows = connection.execute(
+        select(events.block_number, events.tx_hash, events.log_index, events.args).where(
+            events.name == OUTCOME_EVENT,
+            tuple_(events.tx_hash, events.log_index).in_(
+                [(place.tx_hash, place.log_index) for place in places]
+            ),
+        )
+    ).all()
+    return {
+        (bytes(r.tx_hash), int(r.log_index)): PendingEvent(
+            int(r.block_number), bytes(r.tx_hash), int(r.log_index), r.args
+        )
+        for r in rows
+    }
 
 
 def _stored(connection: Connection, hashes: Sequence[bytes]) -> dict[bytes, _Stored]:

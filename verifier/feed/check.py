@@ -2,12 +2,14 @@
 
 The logs are fetched from the node (eth_getLogs), not from the store's event index, so a
 store altered anywhere (the index, the records, their columns) is caught. Each served
-record must: continue the sequence without gap or repeat, match the facts rebuilt from its
-event field by field, carry the same scope and kind in the columns the feed filters by,
-and verify under its department's report key (`unverified` when that key is not given).
+record (up to the published head) must: continue the sequence without gap or repeat, match
+the facts rebuilt from its event field by field, carry the same scope and kind in the
+columns the feed filters by, and verify under its department's report key (`unverified`
+when that key is not given).
 An event of a department about a commitment of another department's matter must not be
 served: it is listed as `withheld` (or `wrong_department` when it is served), never as
-missing, so that operators see each such conflict.
+missing, so that operators see each such conflict. An event given a place above the head
+(awaiting its department's signature, or after one that is) is counted as `waiting`.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class CheckReport:
 
     served: int = 0
     on_chain: int = 0
+    waiting: int = 0  # events given a place above the published head: not served yet
     problems: list[CheckProblem] = field(default_factory=list)
 
     @property
@@ -72,6 +75,7 @@ class CheckReport:
             "ok": self.ok,
             "served": self.served,
             "on_chain": self.on_chain,
+            "waiting": self.waiting,
             "problems": [asdict(p) for p in self.problems],
         }
 
@@ -163,9 +167,13 @@ def check_feed(
             )
         last_position = max(last_position, position)
     reach = feed.head_block()
+    unpublished = feed.unpublished_events()
     for facts_id, facts in rebuilt.items():
+        place = (facts.evidence.transaction, facts.evidence.log_index)
         if facts_id in conflicts and facts_id not in served:
             report.problems.append(CheckProblem("withheld", None, facts_id, conflicts[facts_id]))
+        elif facts_id not in served and place in unpublished:
+            report.waiting += 1  # sequenced, the head not past it yet: not missing
         elif facts_id not in served and facts.evidence.block <= reach:
             report.problems.append(
                 CheckProblem(

@@ -1,4 +1,6 @@
-"""Keeps the feed up to date: index confirmed events, build their records, push to webhooks.
+"""Keeps the feed up to date: index confirmed events, sequence and sign their records, push
+to webhooks (the single-instance loop of `commitledger feed run`; the service splits it into
+leased tasks, `api.service.feed_task`).
 
 `FeedFollower.step()` does one bounded round and is truthy when it did something, so a
 command (`commitledger feed run`) or the service's background tasks can repeat it.
@@ -22,7 +24,7 @@ import httpx
 from ledger import EventIndexer, LedgerContract, Store, Vault
 from verifier.catalog import Catalog
 from verifier.feed.builder import FeedBuilder
-from verifier.feed.records import ReportKeys
+from verifier.feed.records import FeedRecord, ReportKeys
 from verifier.feed.store import FeedStore
 from verifier.feed.subscribers import Subscriptions
 from verifier.feed.webhooks import DeliveryPolicy, WebhookDeliverer
@@ -80,16 +82,20 @@ class FeedFollower:
         return StepResult(indexed, appended, self.deliver(), self.builder.blocked_on, redacted)
 
     def advance(self) -> tuple[int, int, int]:
-        """Index new confirmed events, append their records, redact the records of erased
-        commitments: (indexed, appended, redacted)."""
+        """Index new confirmed events, sequence them (signing those whose report key is
+        here), sign the places awaiting a key held here, redact the records of erased
+        commitments: (indexed, records signed, redacted)."""
         with self._lock:
             indexed = self.indexer.sync()
             appended = 0
             while True:
-                added = len(self.builder.build())
-                appended += added
-                if added < self.builder.limit:
-                    return indexed, appended, self.builder.redact()
+                entries = self.builder.build()
+                appended += sum(isinstance(entry, FeedRecord) for entry in entries)
+                if len(entries) < self.builder.limit:
+                    break
+            # The places sequenced earlier for a key not there then (or by another instance).
+            appended += len(self.builder.sign())
+            return indexed, appended, self.builder.redact()
 
     def deliver(self) -> int:
         """Push what is due to the webhook subscribers (no chain access)."""

@@ -1,10 +1,16 @@
-"""The feed's records: appended in one gapless sequence, read by page, cursor and day.
+"""The feed's records: sequenced in one gapless order, signed by their departments, read by
+page, cursor and day.
 
-Sequence numbers are given by one writer at a time: the append transaction locks the
-`feed_meta` row (SQLite: BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE), gives the
-next numbers and moves the head in the same commit, so no reader ever sees a gap, and the
-unique (tx_hash, log_index) refuses a second record of one event. The tables and their
-migrations are `verifier.feed.tables`'s.
+Sequence numbers are given by one writer at a time (the `feed` lease's sequencer): the append
+transaction locks the `feed_meta` row (SQLite: BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR
+UPDATE) and gives the next numbers (`assigned`). An event whose department's report key the
+sequencer holds gets its signed record in that transaction; one whose key it lacks is written
+to `feed_sequenced` (the order only) for its department's own instance to rebuild and sign
+(`sign`), which moves the row into `feed_records` under the same lock. Whoever inserts signed
+records moves the published head over the gapless prefix in the same commit, and every reader
+serves only up to the head: no reader ever sees a gap, or record 10 before record 9. The
+unique (tx_hash, log_index) of both tables refuses a second record of one event. The tables
+and their migrations are `verifier.feed.tables`'s.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ledger import (
@@ -36,6 +42,7 @@ from verifier.feed.tables import (
     feed_meta,
     feed_migrations,
     feed_records,
+    feed_sequenced,
     feed_withheld,
 )
 
@@ -51,6 +58,21 @@ class PendingEvent:
     tx_hash: bytes
     log_index: int
     args: str  # JSON
+
+
+@dataclass(frozen=True)
+class Sequenced:
+    """An event given its place in the feed, awaiting its department's signed record."""
+
+    sequence: int
+    tx_hash: bytes
+    log_index: int
+    block_number: int
+    department: str
+
+
+Entry = FeedRecord | Sequenced
+Fence = Callable[[Connection], None]
 
 
 @dataclass(frozen=True)
@@ -89,6 +111,7 @@ class FeedStore:
                             cursor_key=_new_cursor_key(vault),
                             head=0,
                             head_block=0,
+                            assigned=0,
                         )
                     )
         except IntegrityError:
@@ -123,15 +146,18 @@ class FeedStore:
 
     def append(
         self,
-        build: Callable[[Connection, Sequence[PendingEvent]], list[FeedRecord]],
+        build: Callable[[Connection, Sequence[PendingEvent]], Sequence[Entry]],
         safe_block: int,
         window: int,
         limit: int,
         now: float | None = None,
-    ) -> list[FeedRecord]:
-        """Append records for indexed events up to `safe_block` not in the feed yet, in chain
-        order, in one transaction; `build(connection, events)` makes and signs them (given
-        sequence numbers from head + 1), stopping early if it must. Returns those appended."""
+        fence: Fence | None = None,
+    ) -> list[Entry]:
+        """Sequence the indexed events up to `safe_block` not in the feed yet, in chain order,
+        in one transaction; `build(connection, events)` gives each its entry, numbered from
+        the last sequence given + 1: a signed record, or a `Sequenced` place for its
+        department's signer (stopping early if it must). `fence` (the lease's check) runs in
+        the transaction. Returns the entries added."""
         with self._engine.connect() as connection:
             # Looked at first without the write lock: most rounds find nothing to do.
             head_block = int(connection.execute(select(feed_meta.c.head_block)).scalar_one())
@@ -139,46 +165,119 @@ class FeedStore:
                 return []
         with self._writer.begin() as connection:
             meta = connection.execute(
-                select(feed_meta.c.head, feed_meta.c.head_block).with_for_update()
+                select(
+                    feed_meta.c.head, feed_meta.c.assigned, feed_meta.c.head_block
+                ).with_for_update()
             ).one()
+            if fence is not None:
+                fence(connection)
             low = max(0, int(meta.head_block) - window)
             events = _pending(connection, low, safe_block, limit)
             if not events:
                 return []
-            records = build(connection, events)
-            for offset, record in enumerate(records, start=1):
-                if record.sequence != int(meta.head) + offset:
-                    raise ValueError("feed records must continue the sequence from the head")
+            entries = list(build(connection, events))
+            assigned = _assigned(meta)
+            for offset, entry in enumerate(entries, start=1):
+                if entry.sequence != assigned + offset:
+                    raise ValueError("feed entries must continue the sequence given")
+            if not entries:
+                return []
+            stamp = time.time() if now is None else now
+            records = [entry for entry in entries if isinstance(entry, FeedRecord)]
+            places = [entry for entry in entries if isinstance(entry, Sequenced)]
+            if records:
+                connection.execute(
+                    feed_records.insert(), [_record_row(record, stamp) for record in records]
+                )
+                _mark_ended(connection, records)
+            if places:
+                connection.execute(
+                    feed_sequenced.insert(), [_sequenced_row(place, stamp) for place in places]
+                )
+            connection.execute(
+                update(feed_meta).values(
+                    assigned=entries[-1].sequence,
+                    head_block=max(int(meta.head_block), _block(entries[-1])),
+                )
+            )
+            _advance_head(connection)
+        return entries
+
+    def sign(
+        self,
+        department: str,
+        build: Callable[[Connection, Sequence[Sequenced]], Sequence[FeedRecord]],
+        limit: int,
+        now: float | None = None,
+        fence: Fence | None = None,
+    ) -> list[FeedRecord]:
+        """Sign `department`'s sequenced events, in sequence order, in one transaction:
+        `build(connection, places)` rebuilds and signs their records (leaving out any it
+        refuses); each must be of `department` and take the place of a sequenced event of
+        it, whose row it replaces. The head moves over the gapless prefix in the same commit.
+        Returns the records signed."""
+        staged = (
+            select(feed_sequenced)
+            .where(feed_sequenced.c.department == department)
+            .order_by(feed_sequenced.c.seq)
+            .limit(limit)
+        )
+        with self._engine.connect() as connection:
+            # Looked at first without the write lock: most rounds find nothing to sign.
+            if connection.execute(staged.limit(1)).first() is None:
+                return []
+        with self._writer.begin() as connection:
+            connection.execute(select(feed_meta.c.head).with_for_update()).one()
+            if fence is not None:
+                fence(connection)
+            # Read again under the lock: another signer may have taken them meanwhile.
+            places = [_sequenced(row) for row in connection.execute(staged).all()]
+            if not places:
+                return []
+            records = list(build(connection, places))
+            by_sequence = {place.sequence: place for place in places}
+            for record in records:
+                place = by_sequence.get(record.sequence)
+                evidence = record.facts.evidence
+                if (
+                    place is None
+                    or record.facts.department_code != department
+                    or evidence.transaction != "0x" + place.tx_hash.hex()
+                    or evidence.log_index != place.log_index
+                ):
+                    raise ValueError(
+                        f"record {record.sequence} does not take a place sequenced for {department}"
+                    )
             if not records:
                 return []
             stamp = time.time() if now is None else now
             connection.execute(
+                delete(feed_sequenced).where(
+                    feed_sequenced.c.seq.in_([record.sequence for record in records])
+                )
+            )
+            connection.execute(
                 feed_records.insert(), [_record_row(record, stamp) for record in records]
             )
             _mark_ended(connection, records)
-            connection.execute(
-                update(feed_meta).values(
-                    head=records[-1].sequence,
-                    head_block=max(int(meta.head_block), records[-1].facts.evidence.block),
-                )
-            )
+            _advance_head(connection)
         return records
 
-    def erased_with_personal_data(self, limit: int = 500) -> list[tuple[int, str]]:
-        """(sequence, body) of records that still name a committer whose data were erased."""
+    def erased_with_personal_data(
+        self, limit: int = 500, department: str | None = None
+    ) -> list[tuple[int, str]]:
+        """(sequence, body) of records (of `department`, if given) that still name a
+        committer whose data were erased."""
         # Led by the erased commitments (migration 3's partial index), each looked up in
         # feed_records_personal: the cost follows the erasures, not the feed's length.
         erased = select(commitments.c.hash).where(commitments.c.wrapped_key.is_(None))
+        query = select(feed_records.c.seq, feed_records.c.body).where(
+            feed_records.c.personal.is_(True), feed_records.c.commitment_hash.in_(erased)
+        )
+        if department is not None:
+            query = query.where(feed_records.c.department == department)
         with self._engine.connect() as connection:
-            rows = connection.execute(
-                select(feed_records.c.seq, feed_records.c.body)
-                .where(
-                    feed_records.c.personal.is_(True),
-                    feed_records.c.commitment_hash.in_(erased),
-                )
-                .order_by(feed_records.c.seq)
-                .limit(limit)
-            ).all()
+            rows = connection.execute(query.order_by(feed_records.c.seq).limit(limit)).all()
         return [(int(row.seq), row.body) for row in rows]
 
     def redact(self, records: Sequence[FeedRecord]) -> None:
@@ -197,9 +296,55 @@ class FeedStore:
                 )
 
     def head(self) -> int:
-        """The last sequence number given (0 when the feed is empty)."""
+        """The published head: the last of the gapless signed records (0 when none)."""
         with self._engine.connect() as connection:
             return int(connection.execute(select(feed_meta.c.head)).scalar_one())
+
+    def assigned(self) -> int:
+        """The last sequence number given (the head, or above it while records await their
+        departments' signatures)."""
+        with self._engine.connect() as connection:
+            return assigned_in(connection)
+
+    def blocked_on(self) -> str | None:
+        """The department whose unsigned record holds the head back (None: nothing waits)."""
+        with self._engine.connect() as connection:
+            found = connection.execute(
+                select(feed_sequenced.c.department).order_by(feed_sequenced.c.seq).limit(1)
+            ).scalar_one_or_none()
+        return None if found is None else str(found)
+
+    def waiting_departments(self) -> list[str]:
+        """The departments with places awaiting their signed records."""
+        with self._engine.connect() as connection:
+            return sorted(
+                str(d)
+                for d in connection.execute(select(feed_sequenced.c.department).distinct())
+                .scalars()
+                .all()
+            )
+
+    def sequenced(self, department: str | None = None) -> list[Sequenced]:
+        """The events awaiting their department's signed record (of `department`, if given),
+        in sequence order."""
+        query = select(feed_sequenced).order_by(feed_sequenced.c.seq)
+        if department is not None:
+            query = query.where(feed_sequenced.c.department == department)
+        with self._engine.connect() as connection:
+            return [_sequenced(row) for row in connection.execute(query).all()]
+
+    def unpublished_events(self) -> set[tuple[str, int]]:
+        """("0x" transaction, log index) of each event given a place above the head: signed
+        or not, it is not served yet (`feed check` does not count it missing)."""
+        found: set[tuple[str, int]] = set()
+        with self._engine.connect() as connection:
+            head = int(connection.execute(select(feed_meta.c.head)).scalar_one())
+            for table in (feed_records, feed_sequenced):
+                rows = connection.execute(
+                    select(table.c.tx_hash, table.c.log_index).where(table.c.seq > head)
+                ).all()
+                found.update(("0x" + bytes(r.tx_hash).hex(), int(r.log_index)) for r in rows)
+        return found
 
     # ------------------------------------------------------------------ reading
 
@@ -214,7 +359,7 @@ class FeedStore:
             head = int(connection.execute(select(feed_meta.c.head)).scalar_one())
             rows = connection.execute(
                 select(feed_records.c.seq, feed_records.c.body)
-                .where(feed_records.c.seq > after, in_scope(scopes))
+                .where(feed_records.c.seq > after, feed_records.c.seq <= head, in_scope(scopes))
                 .order_by(feed_records.c.seq)
                 .limit(limit)
             ).all()
@@ -227,11 +372,11 @@ class FeedStore:
     ) -> Iterator[tuple[int, str]]:
         """(sequence, body) of every record after `after` in order, optionally in `scopes` (the
         public scope alone: what is published now, `in_scope`) and determined on or after
-        `since` (YYYY-MM-DD), read in chunks."""
+        `since` (YYYY-MM-DD), read in chunks, up to the published head."""
         position = after
         while True:
             query = select(feed_records.c.seq, feed_records.c.body).where(
-                feed_records.c.seq > position
+                feed_records.c.seq > position, published()
             )
             if scopes is not None:
                 query = query.where(in_scope(scopes))
@@ -246,13 +391,15 @@ class FeedStore:
             position = int(rows[-1].seq)
 
     def stored_rows(self) -> Iterator[StoredRow]:
-        """Every record as stored (columns and body), in sequence order, read in chunks."""
+        """Every published record as stored (columns and body), in sequence order, read in
+        chunks up to the head read first."""
         position = 0
+        head = self.head()
         while True:
             with self._engine.connect() as connection:
                 rows = connection.execute(
                     select(feed_records)
-                    .where(feed_records.c.seq > position)
+                    .where(feed_records.c.seq > position, feed_records.c.seq <= head)
                     .order_by(feed_records.c.seq)
                     .limit(1000)
                 ).all()
@@ -285,24 +432,26 @@ class FeedStore:
         return [(f"0x{bytes(r.tx_hash).hex()}:{r.log_index}", r.department, r.reason) for r in rows]
 
     def head_block(self) -> int:
-        """The last block a record came from (0 when none)."""
+        """The last block a sequence number was given from (0 when none)."""
         with self._engine.connect() as connection:
             return int(connection.execute(select(feed_meta.c.head_block)).scalar_one())
 
     def sequences(self) -> list[int]:
-        """Every sequence number in the feed, in order."""
+        """Every published sequence number, in order."""
         with self._engine.connect() as connection:
             return [
                 int(s)
                 for s in connection.execute(
-                    select(feed_records.c.seq).order_by(feed_records.c.seq)
+                    select(feed_records.c.seq).where(published()).order_by(feed_records.c.seq)
                 ).scalars()
             ]
 
     def appended_at(self) -> dict[str, float]:
         """When each record entered the feed, by record id (for the figures)."""
         with self._engine.connect() as connection:
-            rows = connection.execute(select(feed_records.c.record_id, feed_records.c.appended_at))
+            rows = connection.execute(
+                select(feed_records.c.record_id, feed_records.c.appended_at).where(published())
+            )
             return {row.record_id: float(row.appended_at) for row in rows}
 
 
@@ -322,6 +471,12 @@ def _seal_cursor_key(writer: Any, vault: Vault, clear: bytes) -> bytes:
         return bytes(connection.execute(select(feed_meta.c.cursor_key)).scalar_one())
 
 
+def published() -> ColumnElement[bool]:
+    """The records up to the published head: every reader's bound (above it a record may
+    be signed while an earlier one still waits for its department)."""
+    return feed_records.c.seq <= select(feed_meta.c.head).scalar_subquery()
+
+
 def in_scope(scopes: Sequence[Scope]) -> ColumnElement[bool]:
     """The records a consumer reading `scopes` is served. The public scope alone gets the
     records published now: an ended breach's body is withheld (its ending record is served);
@@ -333,9 +488,14 @@ def in_scope(scopes: Sequence[Scope]) -> ColumnElement[bool]:
 
 
 def _mark_ended(connection: Connection, records: Sequence[FeedRecord]) -> None:
-    """Mark the breach records that `records` end, in the transaction that appends them."""
+    """Mark the breach records that `records` end, and the breach records among `records`
+    that a record signed before them ended (its department's records may be signed out of
+    sequence order when sequenced by an instance without its key), in the transaction that
+    inserts them."""
     for record in records:
         facts = record.facts
+        if facts.kind == ENDED_KIND:
+            _mark_ended_already(connection, record)
         if facts.kind not in ENDING_KINDS:
             continue
         connection.execute(
@@ -351,9 +511,50 @@ def _mark_ended(connection: Connection, records: Sequence[FeedRecord]) -> None:
         )
 
 
+def _mark_ended_already(connection: Connection, record: FeedRecord) -> None:
+    facts = record.facts
+    ending = connection.execute(
+        select(func.min(feed_records.c.seq)).where(
+            feed_records.c.commitment_hash == bytes.fromhex(facts.evidence.commitment_hash[2:]),
+            feed_records.c.seq > record.sequence,
+            feed_records.c.kind.in_(ENDING_KINDS),
+            feed_records.c.department == facts.department_code,
+        )
+    ).scalar_one_or_none()
+    if ending is not None:
+        connection.execute(
+            update(feed_records)
+            .where(feed_records.c.seq == record.sequence)
+            .values(ended_by=int(ending))
+        )
+
+
+def _advance_head(connection: Connection) -> None:
+    """Move the published head over the gapless prefix of signed records (under the
+    feed_meta lock the caller holds): every sequence given is either signed or awaiting its
+    signer, so the head stops just before the first one awaiting."""
+    waiting = connection.execute(select(func.min(feed_sequenced.c.seq))).scalar_one_or_none()
+    head = assigned_in(connection) if waiting is None else int(waiting) - 1
+    connection.execute(update(feed_meta).values(head=head))
+
+
 def head_in(connection: Connection) -> int:
-    """The feed's head as `connection`'s transaction sees it."""
+    """The feed's published head as `connection`'s transaction sees it."""
     return int(connection.execute(select(feed_meta.c.head)).scalar_one())
+
+
+def assigned_in(connection: Connection) -> int:
+    """The last sequence given, as `connection`'s transaction sees it."""
+    return _assigned(connection.execute(select(feed_meta.c.head, feed_meta.c.assigned)).one())
+
+
+def _assigned(meta: Any) -> int:
+    # NULL only in a row written by a process from before migration 6 (the head then).
+    return int(meta.head if meta.assigned is None else meta.assigned)
+
+
+def _block(entry: Entry) -> int:
+    return entry.block_number if isinstance(entry, Sequenced) else entry.facts.evidence.block
 
 
 def withhold(
@@ -382,13 +583,22 @@ def withhold(
 
 def _pending(connection: Connection, low: int, high: int, limit: int) -> list[PendingEvent]:
     events = contract_events.c
-    joined = contract_events.outerjoin(
-        feed_records,
-        (feed_records.c.tx_hash == events.tx_hash) & (feed_records.c.log_index == events.log_index),
-    ).outerjoin(
-        feed_withheld,
-        (feed_withheld.c.tx_hash == events.tx_hash)
-        & (feed_withheld.c.log_index == events.log_index),
+    joined = (
+        contract_events.outerjoin(
+            feed_records,
+            (feed_records.c.tx_hash == events.tx_hash)
+            & (feed_records.c.log_index == events.log_index),
+        )
+        .outerjoin(
+            feed_sequenced,
+            (feed_sequenced.c.tx_hash == events.tx_hash)
+            & (feed_sequenced.c.log_index == events.log_index),
+        )
+        .outerjoin(
+            feed_withheld,
+            (feed_withheld.c.tx_hash == events.tx_hash)
+            & (feed_withheld.c.log_index == events.log_index),
+        )
     )
     rows = connection.execute(
         select(events.block_number, events.tx_hash, events.log_index, events.args)
@@ -398,6 +608,7 @@ def _pending(connection: Connection, low: int, high: int, limit: int) -> list[Pe
             events.block_number >= low,
             events.block_number <= high,
             feed_records.c.seq.is_(None),
+            feed_sequenced.c.seq.is_(None),
             feed_withheld.c.log_index.is_(None),
         )
         .order_by(events.block_number, events.log_index)
@@ -426,3 +637,20 @@ def _record_row(record: FeedRecord, stamp: float) -> dict[str, Any]:
         "personal": record.details.committer_name is not None
         or record.details.credit_code is not None,
     }
+
+
+def _sequenced_row(place: Sequenced, stamp: float) -> dict[str, Any]:
+    return {
+        "seq": place.sequence,
+        "tx_hash": place.tx_hash,
+        "log_index": place.log_index,
+        "block_number": place.block_number,
+        "department": place.department,
+        "sequenced_at": stamp,
+    }
+
+
+def _sequenced(row: Any) -> Sequenced:
+    return Sequenced(
+        int(row.seq), bytes(row.tx_hash), int(row.log_index), int(row.block_number), row.department
+    )

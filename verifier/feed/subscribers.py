@@ -33,7 +33,7 @@ from ledger import Vault, VaultError, is_sealed_secret
 from verifier.errors import FeedError
 from verifier.feed.records import Scope
 from verifier.feed.sharing import GOVERNMENT_SCOPE, key_id, parse_platform_key, shared_body
-from verifier.feed.store import FeedStore, in_scope
+from verifier.feed.store import FeedStore, in_scope, published
 from verifier.feed.tables import feed_dead_letters, feed_meta, feed_records, feed_subscribers
 
 _platform_metadata = MetaData()
@@ -251,6 +251,7 @@ class Subscriptions:
                 select(feed_records.c.seq, feed_records.c.record_id, feed_records.c.body)
                 .where(
                     feed_records.c.seq > subscriber.delivered_seq,
+                    published(),  # in order: never a record past one awaiting its signer
                     in_scope(scopes),
                 )
                 .order_by(feed_records.c.seq)
@@ -340,6 +341,7 @@ class Subscriptions:
             count, oldest = connection.execute(
                 select(func.count(), func.min(feed_records.c.appended_at)).where(
                     feed_records.c.seq > subscriber.delivered_seq,
+                    published(),  # in order: never a record past one awaiting its signer
                     in_scope(scopes),
                 )
             ).one()

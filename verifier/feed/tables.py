@@ -1,5 +1,6 @@
-"""The feed's tables (records, subscribers, dead letters, its head) and their own migrations,
-on the ledger store's database: `verifier.feed.store` and `verifier.feed.subscribers` use them."""
+"""The feed's tables (records, the sequenced events awaiting their department's signature,
+subscribers, dead letters, its head) and their own migrations, on the ledger store's database:
+`verifier.feed.store` and `verifier.feed.subscribers` use them."""
 
 from __future__ import annotations
 
@@ -37,8 +38,11 @@ feed_meta = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
     Column("feed_id", LargeBinary(16), nullable=False),
     Column("cursor_key", LargeBinary(32), nullable=False),
-    Column("head", BigInteger, nullable=False),  # the last sequence given
-    Column("head_block", BigInteger, nullable=False),  # the last block a record came from
+    # the published head: the longest gapless prefix of signed records (what readers see)
+    Column("head", BigInteger, nullable=False),
+    Column("head_block", BigInteger, nullable=False),  # the last block a sequence came from
+    # v6: the last sequence given (>= head; above it, records await their signers)
+    Column("assigned", BigInteger, nullable=True),
 )
 
 feed_records = Table(
@@ -115,6 +119,23 @@ feed_withheld = Table(
     Column("reason", Text, nullable=False),
     Column("withheld_at", Float, nullable=False),
 )
+
+
+# v6: events given their sequence by the feed's sequencer, whose department's report key it
+# does not hold: only the order, no body. The department's own instance rebuilds the record
+# from the indexed event, signs it into feed_records and deletes the row, in one transaction.
+feed_sequenced = Table(
+    "feed_sequenced",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("tx_hash", LargeBinary(32), nullable=False),
+    Column("log_index", Integer, nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("department", String(64), nullable=False),
+    Column("sequenced_at", Float, nullable=False),
+    UniqueConstraint("tx_hash", "log_index", name="feed_sequenced_event"),
+)
+Index("feed_sequenced_department", feed_sequenced.c.department, feed_sequenced.c.seq)
 
 
 def _create_v1(connection: Connection) -> None:
@@ -203,10 +224,24 @@ def _withheld_events_v5(connection: Connection) -> None:
     metadata.create_all(connection, tables=[feed_withheld])
 
 
+def _sequenced_v6(connection: Connection) -> None:
+    """The sequencer and the signers apart (issue 18): the last sequence given beside the
+    published head, and the events sequenced for a signer. v1 may have created the column
+    already (it creates the tables as defined now)."""
+    present = {column["name"] for column in inspect(connection).get_columns("feed_meta")}
+    if "assigned" not in present:
+        connection.exec_driver_sql("ALTER TABLE feed_meta ADD COLUMN assigned BIGINT")
+    connection.execute(
+        update(feed_meta).where(feed_meta.c.assigned.is_(None)).values(assigned=feed_meta.c.head)
+    )
+    metadata.create_all(connection, tables=[feed_sequenced])
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_v1,
     2: _commitments_v2,
     3: _erased_commitments_v3,
     4: _ended_breaches_v4,
     5: _withheld_events_v5,
+    6: _sequenced_v6,
 }
