@@ -18,6 +18,7 @@ __all__ = [
     "canonical_bytes_fast",
     "canonical_bytes_plain",
     "commitment_hash",
+    "commitment_hash_of_canonical",
     "is_plain",
     "keccak256",
     "load_json_bytes",
@@ -33,6 +34,8 @@ _MAX_DEPTH = 256
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 _DEPTH_CHUNK = 4096
+# Also matches an escaped backslash before "u0000" (text, not a NUL): the walk decides.
+_NUL_OR_SURROGATE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def canonical_bytes(value: object) -> bytes:
@@ -120,7 +123,13 @@ def commitment_hash(document: object) -> Hash32:
     caller come here; nothing else in the project makes a commitment hash. Raises
     InvalidDocumentError for values RFC 8785 cannot encode.
     """
-    return keccak256(canonical_bytes_fast(document))
+    return commitment_hash_of_canonical(canonical_bytes_fast(document))
+
+
+def commitment_hash_of_canonical(canonical: bytes) -> Hash32:
+    """The commitment hash from a document's RFC 8785 bytes, when the caller made them
+    already: intake hashes the very bytes whose signature it checked, encoded once."""
+    return keccak256(canonical)
 
 
 def load_json_bytes(raw: bytes) -> object:
@@ -149,8 +158,10 @@ def load_json_bytes(raw: bytes) -> object:
     except ValueError as exc:
         # int() refuses numbers of more than 4300 digits with a plain ValueError
         raise InvalidDocumentError(f"not valid JSON: {exc}") from None
-    # NUL and lone surrogates can only be written as \u escapes: no escape, nothing to walk.
-    if "\\u" in text:
+    # NUL and lone surrogates can only be written as the escapes \u0000 and \uD800 to \uDFFF
+    # (strict parsing refuses a raw NUL, the UTF-8 decoder a raw surrogate): none of them,
+    # nothing to walk. Other escapes (a name in \u-escaped Chinese) need no walk.
+    if _NUL_OR_SURROGATE_ESCAPE.search(text):
         _check_strings(value)
     return value
 

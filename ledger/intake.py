@@ -8,7 +8,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
-from ledger.canonical import canonical_bytes_plain, commitment_hash, load_json_bytes
+from ledger.canonical import (
+    canonical_bytes_plain,
+    commitment_hash_of_canonical,
+    load_json_bytes,
+)
 from ledger.documents import SignedCommitment, check_salt
 from ledger.errors import ApplicantExcludedError, CodeTakenError, InvalidDocumentError, LedgerError
 from ledger.matter_terms import MatterTerms, check_terms
@@ -53,8 +57,9 @@ class Checker:
         signed = _parse(document)
         # One plain JSON value serves the signed bytes, the hash and the sealed copy.
         plain_value = signed.to_json_obj()
-        document_value = plain_value["document"]
-        verify_signed(signed, canonical=canonical_bytes_plain(document_value))
+        # The schema admits only what the fast encoder writes as RFC 8785 (Commitment.canonical).
+        canonical = canonical_bytes_plain(plain_value["document"])
+        verify_signed(signed, canonical=canonical)
         commitment = signed.document
         check_salt(commitment.salt)
         terms = self.matters.get(commitment.matter_code)
@@ -66,7 +71,7 @@ class Checker:
             raise InvalidDocumentError(
                 f"matter {commitment.matter_code} belongs to {terms}, not {commitment.department}"
             )
-        digest = commitment_hash(document_value)  # as Commitment.hash, without a 2nd dump
+        digest = commitment_hash_of_canonical(canonical)  # the bytes the signature is over
         applicant = commitment.applicant
         plain = json.dumps(plain_value, ensure_ascii=False, separators=(",", ":"))
         sealed = self.vault.seal(plain.encode("utf-8"), associated=digest)

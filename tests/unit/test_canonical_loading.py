@@ -67,6 +67,21 @@ def test_a_surrogate_pair_and_an_escaped_backslash_are_fine() -> None:
     assert load_json_bytes(b'["\\ud83d\\ude00", "\\\\u0000"]') == ["\U0001f600", "\\u0000"]
 
 
+def test_every_escape_is_refused_exactly_when_it_is_nul_or_a_lone_surrogate() -> None:
+    # The loader walks the strings only when the text holds such an escape: every \uXXXX,
+    # in lower and upper case hex, beside an escape that needs no walk, and as a key.
+    for code in range(0x10000):
+        refused = code == 0 or 0xD800 <= code <= 0xDFFF
+        for escape in (f"\\u{code:04x}", f"\\u{code:04X}"):
+            for raw in (f'["\\u4e2d", "a{escape}"]', f'{{"{escape}": 1}}'):
+                try:
+                    load_json_bytes(raw.encode())
+                except InvalidDocumentError:
+                    assert refused, raw
+                else:
+                    assert not refused, raw
+
+
 def test_a_duplicate_key_is_quoted_by_a_short_prefix_only() -> None:
     key = "k" * 900_000
     with pytest.raises(InvalidDocumentError) as caught:
