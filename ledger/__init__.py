@@ -111,6 +111,7 @@ if TYPE_CHECKING:
     from ledger.indexer import EventIndexer
     from ledger.intake import Acknowledgement, Checker, Intake
     from ledger.leases import (
+        LeaseHeldError,
         LeaseKeeper,
         LeaseLostError,
         LeaseRow,
@@ -258,6 +259,7 @@ _SURFACE = {
     "hex32": "ledger.types",
     "IdType": "ledger.identity",
     "Intake": "ledger.intake",
+    "LeaseHeldError": "ledger.leases",
     "LeaseKeeper": "ledger.leases",
     "LeaseLostError": "ledger.leases",
     "LeaseRow": "ledger.leases",
@@ -423,6 +425,7 @@ __all__ = [
     "Intake",
     "InvalidDocumentError",
     "InvalidHashError",
+    "LeaseHeldError",
     "LeaseKeeper",
     "LeaseLostError",
     "LeaseRow",

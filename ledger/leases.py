@@ -13,6 +13,12 @@ Two kinds, because two kinds of work need coordinating:
   its next poll: within ttl + one poll interval. Expiry is read from the database's clock, the
   one clock every instance shares, so skew between machines does not matter.
 
+  Leases spread over the instances: each announces itself with a heartbeat row and seeks at
+  most its fair share of the leases it is eligible for, handing its newest excess lease over
+  (gracefully: after the step that uses it) to a rival under its share
+  (`ledger.lease_instances`). A job run from the command line takes the same lease without
+  announcing itself (`LeaseKeeper(..., balance=False)`).
+
   PostgreSQL's advisory locks alone would not do here: they are free the instant a
   connection drops (a network hiccup hands the role over while the old holder still works),
   they carry no token a stale holder could be fenced with, they exist on PostgreSQL only
@@ -57,13 +63,19 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from ledger.errors import StoreError
+from ledger.lease_instances import (
+    HOLDER_MAX,
+    NAME_MAX,
+    LeaseView,
+    instances_table,
+    parse_wanted,
+    wanted_text,
+)
 from ledger.store import Store
 from ledger.tables import apply_migrations, migrations_table
 
 log = logging.getLogger("commitledger.leases")
 
-NAME_MAX = 128
-HOLDER_MAX = 128
 TTL_MIN_S, TTL_MAX_S = 0.5, 3600.0
 LOCK_WAIT_S = 30.0  # how long `StoreLocks.hold` waits by default
 
@@ -85,12 +97,21 @@ def _create_v1(connection: Connection) -> None:
     metadata.create_all(connection, tables=[leases_table])
 
 
-MIGRATIONS = {1: _create_v1}
+def _create_v2(connection: Connection) -> None:
+    instances_table.create(connection)
+
+
+MIGRATIONS = {1: _create_v1, 2: _create_v2}
+GONE_AFTER_S = 86400.0  # an instance's heartbeat row is dropped a day after it expired
 
 
 class LeaseLostError(StoreError):
     """A write made under a lease found the lease held by another token (or expired): this
     instance no longer holds the role, and must not write as if it did."""
+
+
+class LeaseHeldError(StoreError):
+    """Another instance held the lease for longer than this one would wait for it."""
 
 
 class LockTimeoutError(StoreError, TimeoutError):
@@ -233,6 +254,60 @@ class Leases:
             for r in rows
         ]
 
+    def row(self, name: str) -> LeaseRow | None:
+        """The lease `name` as the table holds it (None if never taken)."""
+        return next((r for r in self.all() if r.name == name), None)
+
+    def announce(self, holder: str, wanted: list[str], ttl: float) -> None:
+        """Write `holder`'s heartbeat: live for `ttl` from now, seeking `wanted`; drop the
+        rows of instances gone for a day."""
+        _check("x", holder, ttl)
+        values = {
+            "wanted": wanted_text(wanted),
+            "seen_at": self._now,
+            "expires_at": self._now + literal(ttl, Float),
+        }
+        row = instances_table.c
+        for _ in range(2):  # a first insert racing nobody but a restart of the same name
+            try:
+                with self._writer.begin() as connection:
+                    connection.execute(
+                        instances_table.delete().where(
+                            row.expires_at < self._now - literal(GONE_AFTER_S, Float)
+                        )
+                    )
+                    updated = connection.execute(
+                        update(instances_table).where(row.holder == holder).values(**values)
+                    ).rowcount
+                    if updated == 0:
+                        connection.execute(instances_table.insert().values(holder=holder, **values))
+                return
+            except IntegrityError:
+                continue
+
+    def withdraw(self, holder: str) -> None:
+        """Remove `holder`'s heartbeat: it no longer counts among the live instances."""
+        with self._writer.begin() as connection:
+            connection.execute(instances_table.delete().where(instances_table.c.holder == holder))
+
+    def view(self) -> LeaseView:
+        """One snapshot of the live instances and the leases held now (`LeaseView`)."""
+        with self.store.engine.connect() as connection, connection.begin():
+            now = float(connection.execute(select(self._now)).scalar_one())
+            live = connection.execute(
+                select(instances_table.c.holder, instances_table.c.wanted).where(
+                    instances_table.c.expires_at > now
+                )
+            ).all()
+            held = connection.execute(
+                select(leases_table.c.name, leases_table.c.holder).where(
+                    leases_table.c.expires_at > now
+                )
+            ).all()
+        return LeaseView(
+            {r.holder: parse_wanted(r.wanted) for r in live}, {r.name: r.holder for r in held}
+        )
+
 
 @dataclass
 class _Holding:
@@ -241,16 +316,25 @@ class _Holding:
 
 
 class LeaseKeeper:
-    """Holds the leases this instance wants: a thread takes free ones and renews held ones
-    every `poll` seconds; `token(name)` says whether (and with which token) a step may act.
+    """Holds the leases this instance wants: a thread runs a `round` every `poll` seconds
+    (announce this instance, renew held leases, hand over one beyond the fair share, take
+    free ones up to it); `token(name)` says whether (and with which token) a step may act,
+    and a step acts inside `acting(name)` so that a hand-over waits for it to finish.
 
     A lease counts as held locally only until `ttl - poll` after the start of its last
     successful renewal: if the database stops answering, this instance stops acting before
-    another could have taken the lease over.
+    another could have taken the lease over. With `balance=False` (a job of the command
+    line) the keeper does not announce itself and takes every wanted lease that is free.
     """
 
     def __init__(
-        self, leases: Leases, holder: str, *, ttl: float = 15.0, poll: float = 2.0
+        self,
+        leases: Leases,
+        holder: str,
+        *,
+        ttl: float = 15.0,
+        poll: float = 2.0,
+        balance: bool = True,
     ) -> None:
         if not 0 < poll < ttl / 2:
             raise ValueError("a lease's poll interval must be under half its ttl")
@@ -259,20 +343,26 @@ class LeaseKeeper:
         self.holder = holder
         self.ttl = ttl
         self.poll = poll
+        self.balance = balance
         self._wanted: set[str] = set()
-        self._held: dict[str, _Holding] = {}
-        self._lock = threading.Lock()
+        self._held: dict[str, _Holding] = {}  # in the order taken: the newest last
+        self._handing_over: str | None = None  # released once no step acts under it
+        self._acting: dict[str, int] = {}  # lease -> steps acting under it now
+        self._share: int | None = None  # the fair share of the last round
+        self._live = 0  # the live instances of the last round, this one included
+        self._lock = threading.Lock()  # the fields above
+        self._round_lock = threading.RLock()  # one round (or hand-over) at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def want(self, name: str) -> None:
-        """Ask for `name` from now on (taken at once if free; if the database does not
-        answer now, at a later poll)."""
+        """Ask for `name` from now on (a round runs at once; if the database does not
+        answer now, the thread asks again at a later poll)."""
         _check(name, self.holder, self.ttl)
         with self._lock:
             self._wanted.add(name)
         try:
-            self._take_or_renew(name)
+            self.round()
         except Exception as exc:  # the database is away: the thread asks again
             log.warning("lease not taken", extra={"lease": name, "reason": type(exc).__name__})
 
@@ -282,12 +372,31 @@ class LeaseKeeper:
             return sorted(self._wanted)
 
     def token(self, name: str) -> int | None:
-        """The fencing token of `name` if this instance holds it now, else None."""
+        """The fencing token of `name` if this instance holds it now (and is not handing it
+        over), else None."""
         with self._lock:
             holding = self._held.get(name)
-            if holding is None or time.monotonic() >= holding.valid_until:
+            if holding is None or name == self._handing_over:
+                return None
+            if time.monotonic() >= holding.valid_until:
                 return None
             return holding.token
+
+    @contextmanager
+    def acting(self, name: str) -> Iterator[int | None]:
+        """Act under `name` while the block runs: yields its token (None when not held
+        here); a hand-over of it chosen meanwhile waits until the block ends."""
+        with self._lock:
+            self._acting[name] = self._acting.get(name, 0) + 1
+        token = self.token(name)
+        try:
+            yield token
+        finally:
+            with self._lock:
+                self._acting[name] -= 1
+                if not self._acting[name]:
+                    del self._acting[name]
+            self._finish_hand_over()
 
     def fence(self, name: str) -> Callable[[Connection], None] | None:
         """The write check of `name` under the token held now, or None when not held."""
@@ -301,6 +410,16 @@ class LeaseKeeper:
         found = {name: self.token(name) for name in names}
         return {name: token for name, token in found.items() if token is not None}
 
+    def handing_over(self) -> str | None:
+        """The lease being handed over to another instance once its current step ends."""
+        with self._lock:
+            return self._handing_over
+
+    def share(self) -> dict[str, int | None]:
+        """The last round's fair share of this instance and the live instances it saw."""
+        with self._lock:
+            return {"share": self._share, "live_instances": self._live}
+
     def start(self) -> None:
         """Keep the wanted leases in a thread of its own until `stop`."""
         if self._thread is not None:
@@ -310,52 +429,110 @@ class LeaseKeeper:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop renewing and release every lease held, so another instance takes over now."""
+        """Stop renewing and release every lease held, so another instance takes over now;
+        no longer count among the live instances."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(self.ttl)
             self._thread = None
-        with self._lock:
+        with self._round_lock, self._lock:
             held, self._held = self._held, {}
+            self._handing_over = None
         for name, holding in held.items():
+            self._release(name, holding.token)
+        if self.balance:
             try:
-                self.leases.release(name, self.holder, holding.token)
-            except Exception as exc:  # the database is away: the lease expires by itself
-                log.warning(
-                    "lease not released", extra={"lease": name, "reason": type(exc).__name__}
-                )
+                self.leases.withdraw(self.holder)
+            except Exception as exc:  # the database is away: the heartbeat expires by itself
+                log.warning("instance not withdrawn", extra={"reason": type(exc).__name__})
+
+    def round(self) -> None:
+        """One round: announce this instance, renew what is held, hand over one lease beyond
+        the fair share, take free leases up to it (see `ledger.lease_instances`)."""
+        with self._round_lock:
+            started = time.monotonic()
+            with self._lock:
+                wanted = sorted(self._wanted)
+                held = dict(self._held)
+            if self.balance:
+                self.leases.announce(self.holder, wanted, self.ttl)
+            for name, holding in held.items():
+                self._renew(name, holding.token, started)
+            if not self.balance:
+                for name in wanted:
+                    if name not in self._held:
+                        self._take(name, started)
+                return
+            view = self.leases.view()
+            with self._lock:
+                self._share, self._live = view.share(self.holder), len(view.instances)
+            self._choose_hand_over(view)
+            with self._lock:
+                holding_count = len(self._held)
+            for name in wanted:
+                if name in self._held or name in view.holders:
+                    continue
+                if view.may_take(self.holder, name, holding_count) and self._take(name, started):
+                    holding_count += 1
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll):
-            with self._lock:
-                wanted = sorted(self._wanted)
-            for name in wanted:
-                try:
-                    self._take_or_renew(name)
-                except Exception as exc:  # the database is away: held leases run out locally
-                    log.warning(
-                        "lease not kept", extra={"lease": name, "reason": type(exc).__name__}
-                    )
+            try:
+                self.round()
+            except Exception as exc:  # the database is away: held leases run out locally
+                log.warning("leases not kept", extra={"reason": type(exc).__name__})
 
-    def _take_or_renew(self, name: str) -> None:
-        started = time.monotonic()
-        with self._lock:
-            holding = self._held.get(name)
-        if holding is not None:
-            if self.leases.renew(name, self.holder, holding.token, self.ttl):
-                self._keep(name, holding.token, started)
-                return
-            log.warning("lease lost", extra={"lease": name, "token": holding.token})
-            with self._lock:
-                self._held.pop(name, None)
-        token = self.leases.acquire(name, self.holder, self.ttl)
-        if token is not None:
-            log.info("lease taken", extra={"lease": name, "token": token})
+    def _renew(self, name: str, token: int, started: float) -> None:
+        if self.leases.renew(name, self.holder, token, self.ttl):
             self._keep(name, token, started)
+            return
+        log.warning("lease lost", extra={"lease": name, "token": token})
+        with self._lock:
+            self._held.pop(name, None)
+            if self._handing_over == name:
+                self._handing_over = None
+
+    def _take(self, name: str, started: float) -> bool:
+        token = self.leases.acquire(name, self.holder, self.ttl)
+        if token is None:
+            return False
+        log.info("lease taken", extra={"lease": name, "token": token})
+        self._keep(name, token, started)
+        return True
 
     def _keep(self, name: str, token: int, started: float) -> None:
         with self._lock:
             self._held[name] = _Holding(token, started + self.ttl - self.poll)
+
+    def _choose_hand_over(self, view: LeaseView) -> None:
+        """Mark the newest lease beyond the fair share for hand-over (one at a time); it is
+        released at once if no step acts under it, else when the step ends."""
+        with self._lock:
+            if self._handing_over is not None:
+                return
+            name = view.to_hand_over(self.holder, list(self._held))
+            if name is None:
+                return
+            self._handing_over = name
+        log.info("lease handed over", extra={"lease": name, "share": view.share(self.holder)})
+        self._finish_hand_over()
+
+    def _finish_hand_over(self) -> None:
+        with self._round_lock:
+            with self._lock:
+                name = self._handing_over
+                if name is None or name in self._acting:
+                    return
+                holding = self._held.pop(name, None)
+                self._handing_over = None
+            if holding is not None:
+                self._release(name, holding.token)
+
+    def _release(self, name: str, token: int) -> None:
+        try:
+            self.leases.release(name, self.holder, token)
+        except Exception as exc:  # the database is away: the lease expires by itself
+            log.warning("lease not released", extra={"lease": name, "reason": type(exc).__name__})
 
 
 def _lock_key(name: str) -> int:

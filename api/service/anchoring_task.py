@@ -17,6 +17,7 @@ thread-safe, is used under the chain's write lock.
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 
 from eth_account.signers.local import LocalAccount
 
@@ -44,7 +45,15 @@ class BackgroundAnchoring:
             context.leases.want(anchor_lease(department))
 
     def step(self) -> int:
-        """Move what can move now; raises while the chain does not answer (retried later)."""
+        """Move what can move now; raises while the chain does not answer (retried later).
+        Acts under every department's lease: a hand-over of one to another instance (the
+        fair share) waits until this step is done."""
+        with ExitStack() as acting:
+            for department in sorted(self.registrars):
+                acting.enter_context(self.context.leases.acting(anchor_lease(department)))
+            return self._step()
+
+    def _step(self) -> int:
         link = self.context.chain
         ledger = link.ledger()
         if ledger is None:

@@ -5,7 +5,9 @@ the chain (`reconcile`, any instance), the feed's building (`feed`, only an inst
 the feed on and every report key it needs), the lifecycle job (`lifecycle`) and the notices'
 delivery (`notices`) are each held by one instance at a time (`ledger.LeaseKeeper`); the
 others ask at every poll and take the role over within the lease's ttl and one poll
-interval once its holder stops renewing it (killed, or cut off from the database).
+interval once its holder stops renewing it (killed, or cut off from the database). The
+roles spread over the instances: each seeks its fair share of those it may hold, and one
+over its share hands a role over after the step under way (`ledger.lease_instances`).
 """
 
 from __future__ import annotations
@@ -49,14 +51,16 @@ class LeasedStep:
         return min(self.keeper.poll, self.interval_s)
 
     def __call__(self) -> object:
-        token = self.keeper.token(self.lease)
-        if token is None:
-            self._token = None
-            return False
-        now = time.monotonic()
-        if token == self._token and now < self._next:
-            return False
-        self._token = token
-        did_work = self.step()
-        self._next = now if did_work else now + self.interval_s
-        return did_work
+        # Inside `acting`: a hand-over of the lease to another instance (the fair share)
+        # waits until this step is done.
+        with self.keeper.acting(self.lease) as token:
+            if token is None:
+                self._token = None
+                return False
+            now = time.monotonic()
+            if token == self._token and now < self._next:
+                return False
+            self._token = token
+            did_work = self.step()
+            self._next = now if did_work else now + self.interval_s
+            return did_work

@@ -150,7 +150,8 @@ class Readiness(BaseModel):
     leases: dict[str, Any] = Field(
         default={},
         description="Operators only: this instance's name, the leases it holds now (each "
-        "with its fencing token) and those it asks for",
+        "with its fencing token) and those it asks for, its fair share of them among the "
+        "live instances, and the lease it is handing over (if any)",
     )
 
 

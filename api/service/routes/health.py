@@ -58,8 +58,15 @@ def _is_operator(
 
 
 def _leases(keeper: LeasesDep) -> dict[str, Any]:
-    """This instance's name, the leases it holds (with their tokens) and those it wants."""
-    return {"instance": keeper.holder, "held": keeper.held(), "wanted": keeper.wanted()}
+    """This instance's name, the leases it holds (with their tokens) and those it wants, its
+    fair share of them and the live instances it shares with, and any it is handing over."""
+    return {
+        "instance": keeper.holder,
+        "held": keeper.held(),
+        "wanted": keeper.wanted(),
+        **keeper.share(),
+        "handing_over": keeper.handing_over(),
+    }
 
 
 @router.get(
