@@ -146,6 +146,7 @@ if TYPE_CHECKING:
     from ledger.safe import (
         DEFAULT_ADMIN_ROLE,
         Execution,
+        OwnerEvent,
         OwnerSignature,
         SafeAdmin,
         SafeTx,
@@ -156,6 +157,13 @@ if TYPE_CHECKING:
         safe_execution_in,
         sign_safe_tx,
         signer_of,
+    )
+    from ledger.safe_owners import (
+        SENTINEL_OWNERS,
+        OwnerChange,
+        OwnerFunction,
+        decode_owner_change,
+        plan_owner_change,
     )
     from ledger.signing import (
         P256_ORDER,
@@ -371,6 +379,12 @@ _SURFACE = {
     "pack_signatures": "ledger.safe",
     "sign_safe_tx": "ledger.safe",
     "signer_of": "ledger.safe",
+    "OwnerEvent": "ledger.safe",
+    "OwnerChange": "ledger.safe_owners",
+    "OwnerFunction": "ledger.safe_owners",
+    "SENTINEL_OWNERS": "ledger.safe_owners",
+    "decode_owner_change": "ledger.safe_owners",
+    "plan_owner_change": "ledger.safe_owners",
     "safe_execution_in": "ledger.safe",
 }
 
@@ -387,6 +401,7 @@ __all__ = [
     "PROJECT_ROOT",
     "REGISTRAR_ROLE",
     "SAFE_CONTRACT_NAMES",
+    "SENTINEL_OWNERS",
     "VERIFIER_ROLE",
     "ZERO_HASH",
     "Acknowledgement",
@@ -443,6 +458,9 @@ __all__ = [
     "OutcomeEntry",
     "OutcomeItem",
     "OutcomeOutbox",
+    "OwnerChange",
+    "OwnerEvent",
+    "OwnerFunction",
     "OwnerSignature",
     "PipelineConfig",
     "ProofBundle",
@@ -498,6 +516,7 @@ __all__ = [
     "decode_admin_call",
     "decode_base64",
     "decode_bool",
+    "decode_owner_change",
     "decode_proof",
     "decode_revert",
     "decode_standing",
@@ -528,6 +547,7 @@ __all__ = [
     "new_salt",
     "outcome_outbox",
     "pack_signatures",
+    "plan_owner_change",
     "process_proof",
     "proof_in_nodes",
     "render",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -61,11 +61,13 @@ SAFE_ERRORS = {
     "GS024": "an invalid contract signature",
     "GS025": "a hash not approved on chain",
     "GS026": "a signature not by an owner, or signatures unsorted or repeated",
+    "GS031": "only the Safe itself may change its owners",
     "GS200": "the Safe is already set up",
     "GS201": "the threshold is above the number of owners",
     "GS202": "the threshold must be at least 1",
     "GS203": "an invalid owner address",
     "GS204": "an owner given twice",
+    "GS205": "the previous owner named is not the one before it in the Safe's list",
 }
 
 
@@ -150,6 +152,22 @@ class Execution:
     block_number: int
     tx: SafeTx
     approvers: tuple[str, ...]
+    log_index: int = -1  # its SafeMultiSigTransaction log's place in the block
+
+
+OwnerEventKind = Literal["added_owner", "removed_owner", "threshold"]
+
+
+@dataclass(frozen=True)
+class OwnerEvent:
+    """A change of the Safe's owners or threshold as its own events record it (AddedOwner,
+    RemovedOwner, ChangedThreshold): the owner added or removed, or the new threshold."""
+
+    transaction: bytes
+    block_number: int
+    log_index: int
+    kind: OwnerEventKind
+    value: str | int
 
 
 @dataclass(frozen=True)
@@ -245,7 +263,9 @@ def _execution_of(log: Any, safe: str, chain_id: int) -> Execution:
         value=int(args["value"]), operation=int(args["operation"]),
     )  # fmt: skip
     approvers = _approvers(tx, bytes(args["signatures"]), int(threshold))
-    return Execution(bytes(log["transactionHash"]), int(log["blockNumber"]), tx, approvers)
+    return Execution(
+        bytes(log["transactionHash"]), int(log["blockNumber"]), tx, approvers, int(log["logIndex"])
+    )
 
 
 def safe_execution_in(
@@ -388,6 +408,30 @@ class SafeAdmin:
             _execution_of(log, self.address, self.chain.chain_id)
             for log in event.get_logs(from_block=from_block, to_block=to_block)
         ]
+
+    def owner_events(self, from_block: int = 0, to_block: int | str = "latest") -> list[OwnerEvent]:
+        """Every change of this Safe's owners or threshold in the block range, oldest first,
+        read from its AddedOwner, RemovedOwner and ChangedThreshold events (its setup logs
+        none of them: `SafeSetup` names the first owners)."""
+        events = self._contract.events
+        found: list[OwnerEvent] = []
+        for kind, event, field in (
+            ("added_owner", events.AddedOwner, "owner"),
+            ("removed_owner", events.RemovedOwner, "owner"),
+            ("threshold", events.ChangedThreshold, "threshold"),
+        ):
+            for log in event.get_logs(from_block=from_block, to_block=to_block):
+                value = log["args"][field]
+                found.append(
+                    OwnerEvent(
+                        bytes(log["transactionHash"]),
+                        int(log["blockNumber"]),
+                        int(log["logIndex"]),
+                        kind,  # type: ignore[arg-type]
+                        int(value) if field == "threshold" else Web3.to_checksum_address(value),
+                    )
+                )
+        return sorted(found, key=lambda e: (e.block_number, e.log_index))
 
     # ------------------------------------------------------------------ execution
 
