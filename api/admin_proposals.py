@@ -1,4 +1,7 @@
-"""The admin proposal file: one Safe transaction on the ledger and its owners' approvals.
+"""The admin proposal file: one Safe transaction and its owners' approvals.
+
+The transaction is an admin act on the ledger, or a change of the Safe's own owners or
+threshold (a call of the Safe itself, `OwnerChange`).
 
 Owners pass the file around and each signs on their own machine (`commitledger admin
 approve`); whoever executes it collects the file. Nothing in the file is trusted as
@@ -10,21 +13,24 @@ the owner it names.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from ledger import (
     AdminCall,
     Execution,
     InvalidDocumentError,
+    OwnerChange,
+    OwnerEvent,
     OwnerSignature,
     SafeError,
     SafeTx,
     checked_signatures,
     decode_admin_call,
+    decode_owner_change,
     sign_safe_tx,
 )
 
@@ -32,19 +38,29 @@ SCHEMA = "commitledger/admin-proposal/1"
 MAX_FILE_BYTES = 64 * 1024
 MAX_SIGNATURES = 50
 _TX_FIELDS = ("to", "value", "data", "operation", "nonce")
+SafeAction: TypeAlias = AdminCall | OwnerChange
+# An owner change's fields as the JSON names them.
+_OWNER_FIELDS = (
+    ("owner", "owner"),
+    ("previous", "previous_owner"),
+    ("new_owner", "new_owner"),
+    ("threshold", "threshold"),
+)
 
 
 @dataclass(frozen=True)
 class Proposal:
-    """A Safe transaction wrapping one admin act, with the approvals gathered so far."""
+    """A Safe transaction wrapping one admin act or owner change, with the approvals
+    gathered so far."""
 
     tx: SafeTx
     signatures: tuple[OwnerSignature, ...] = field(default=())
 
     @property
-    def action(self) -> AdminCall:
-        """The admin act the transaction performs (decoded from its call data)."""
-        return decode_admin_call(self.tx.data)
+    def action(self) -> SafeAction:
+        """What the transaction performs, decoded from its call data: a change of the Safe's
+        owners when it calls the Safe itself, else an admin act on the ledger."""
+        return decoded_action(self.tx)
 
     def approvers(self) -> list[str]:
         """The owners who approved, in ascending address order."""
@@ -78,9 +94,22 @@ class Proposal:
         }
 
 
-def action_json(call: AdminCall) -> dict[str, Any]:
-    """An admin act in JSON: its function and the arguments it takes (hashes as 0x-hex)."""
+def decoded_action(tx: SafeTx) -> SafeAction:
+    """The act `tx` performs: an owner change when it calls its own Safe, else a ledger act;
+    SafeError for call data that are neither."""
+    if tx.to == tx.safe:
+        return decode_owner_change(tx.data)
+    return decode_admin_call(tx.data)
+
+
+def action_json(call: SafeAction) -> dict[str, Any]:
+    """An act in JSON: its function and the arguments it takes (hashes as 0x-hex)."""
     shown: dict[str, Any] = {"function": call.function}
+    if isinstance(call, OwnerChange):
+        for name, key in _OWNER_FIELDS:
+            if getattr(call, name) is not None:
+                shown[key] = getattr(call, name)
+        return shown
     for name in ("role", "account", "department", "commitment", "evidence"):
         value = getattr(call, name)
         if value is not None:
@@ -88,9 +117,13 @@ def action_json(call: AdminCall) -> dict[str, Any]:
     return shown
 
 
-def described(call: AdminCall) -> dict[str, Any]:
-    """`action_json` with readable words: the department's code where the catalog knows it."""
+def described(call: SafeAction) -> dict[str, Any]:
+    """`action_json` with readable words: the department's code where the catalog knows it,
+    an owner change in a sentence."""
     shown = action_json(call)
+    if isinstance(call, OwnerChange):
+        shown["summary"] = call.in_words()
+        return shown
     if call.department is not None:
         from verifier import default_catalog
         from verifier.feed import department_codes
@@ -101,32 +134,59 @@ def described(call: AdminCall) -> dict[str, Any]:
     return shown
 
 
-def executed_acts(executions: Iterable[Execution], ledger: str) -> list[dict[str, Any]]:
+def executed_acts(
+    executions: Iterable[Execution], ledger: str, owner_events: Sequence[OwnerEvent] = ()
+) -> list[dict[str, Any]]:
     """The Safe's executed transactions as JSON, oldest first: each act decoded when it is
-    one of the ledger's (else only its target), with the owners whose approvals counted."""
+    one of the ledger's or a change of the Safe's owners (else only its target), with the
+    owners whose approvals counted. An owner change also lists what the Safe's own events
+    (`owner_events`) say it changed: owners added and removed, the new threshold."""
+    ordered = list(executions)
+    changes = _changes_by_execution(ordered, owner_events)
     acts = []
-    for execution in executions:
+    for execution in ordered:
         act: dict[str, Any] = {"to": execution.tx.to}
-        if execution.tx.to == ledger:
-            # a call of the ledger that is no admin act is shown by its target only
+        if execution.tx.to in (ledger, execution.tx.safe):
+            # a call of the ledger or the Safe that is no act of ours shows its target only
             with suppress(SafeError):
-                act = described(decode_admin_call(execution.tx.data))
-        acts.append(
-            {
-                "transaction": "0x" + execution.transaction.hex(),
-                "block": execution.block_number,
-                "nonce": execution.tx.nonce,
-                "safe_tx_hash": "0x" + execution.tx.hash().hex(),
-                "action": act,
-                "approved_by": list(execution.approvers),
-            }
-        )
+                act = described(decoded_action(execution.tx))
+        entry: dict[str, Any] = {
+            "transaction": "0x" + execution.transaction.hex(),
+            "block": execution.block_number,
+            "nonce": execution.tx.nonce,
+            "safe_tx_hash": "0x" + execution.tx.hash().hex(),
+            "action": act,
+            "approved_by": list(execution.approvers),
+        }
+        if execution.tx.to == execution.tx.safe:
+            entry["changes"] = changes.get(id(execution), [])
+        acts.append(entry)
     return acts
 
 
-def new_proposal(safe: str, chain_id: int, ledger: str, call: AdminCall, nonce: int) -> Proposal:
-    """A proposal, not yet approved, of `call` on `ledger` through `safe` at `nonce`."""
-    return Proposal(SafeTx(safe, chain_id, ledger, call.data(), nonce))
+def _changes_by_execution(
+    executions: Sequence[Execution], owner_events: Sequence[OwnerEvent]
+) -> dict[int, list[dict[str, Any]]]:
+    """Each owner event given to the execution it happened in: the last one logged before it
+    in the same transaction (SafeL2 logs SafeMultiSigTransaction before running the call)."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    for event in owner_events:
+        before = [
+            e
+            for e in executions
+            if e.transaction == event.transaction and e.log_index < event.log_index
+        ]
+        if before:
+            owner = max(before, key=lambda e: e.log_index)
+            found.setdefault(id(owner), []).append({event.kind: event.value})
+    return found
+
+
+def new_proposal(safe: str, chain_id: int, ledger: str, call: SafeAction, nonce: int) -> Proposal:
+    """A proposal, not yet approved, of `call` through `safe` at `nonce`: an admin act
+    calls `ledger`, an owner change calls the Safe itself."""
+    to = safe if isinstance(call, OwnerChange) else ledger
+    return Proposal(SafeTx(safe, chain_id, to, call.data(), nonce))
 
 
 def approve(proposal: Proposal, owner: Any, *, eth_sign: bool = False) -> Proposal:

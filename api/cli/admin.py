@@ -4,7 +4,9 @@
 build of Safe 1.4.1 when owners are named) and renounces it for the admin key; from then
 on every binding, grant, revocation and correction is a Safe transaction: `propose` writes it to a
 file, each owner `approve`s it on their own machine, and anyone `execute`s it once enough
-owners have. `show` reads a proposal without changing it.
+owners have. `show` reads a proposal without changing it. The Safe's own owners and threshold
+change the same way (`propose add-owner|remove-owner|swap-owner|change-threshold`), checked
+against the Safe's state on chain before anything is written.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from api.cli import store as cli_store
+from api.cli.proposed_acts import ACTIONS, OWNER_ACTIONS, ledger_act, owner_change
 from api.files import DEFAULT_DEPLOYMENT
 from api.output import EXIT_CHECK_FAILED, emit_json, fail, reporting_errors, stdout
 
@@ -28,12 +31,6 @@ DeploymentOpt = Annotated[
     Path, typer.Option("--deployment", help="The deployment file (`deploy` wrote it).")
 ]
 ProposalArg = Annotated[Path, typer.Argument(help="The proposal file.")]
-ACTIONS = {
-    "bind": "grantDepartmentRole",
-    "grant": "grantRole",
-    "revoke": "revokeRole",
-    "correct": "correctBreach",
-}
 MAX_OWNERS_GIVEN = 50
 
 
@@ -128,7 +125,13 @@ def _owner_list(owners: str, as_json: bool) -> list[str]:
 
 
 def admin_propose(
-    action: Annotated[str, typer.Argument(help="bind, grant, revoke or correct.")],
+    action: Annotated[
+        str,
+        typer.Argument(
+            help="bind, grant, revoke, correct; or add-owner, remove-owner, swap-owner, "
+            "change-threshold (the Safe's own owners)."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="The proposal file to write.")],
     role: Annotated[
         str | None, typer.Option("--role", help="registrar, verifier (or admin).")
@@ -144,6 +147,22 @@ def admin_propose(
         str | None,
         typer.Option("--evidence", help="correct: hash of the ruling behind it (0x...)."),
     ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option("--owner", help="add-, remove-, swap-owner: the owner's address (EIP-55)."),
+    ] = None,
+    new_owner: Annotated[
+        str | None,
+        typer.Option("--new-owner", help="swap-owner: the address that replaces --owner."),
+    ] = None,
+    threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--threshold",
+            help="add-owner, remove-owner (default: kept), change-threshold: approvals needed "
+            "afterwards.",
+        ),
+    ] = None,
     nonce: Annotated[
         int | None,
         typer.Option("--nonce", min=0, help="The Safe nonce (default: the next, from the chain)."),
@@ -152,48 +171,47 @@ def admin_propose(
     as_json: JsonOpt = False,
 ) -> None:
     """Write a proposal of one admin act for the Safe's owners to approve: bind an account
-    to a department as registrar or verifier, grant or revoke a role, or correct a
-    department's published or proposed breach."""
-    from api.admin_proposals import described, new_proposal, write_proposal
+    to a department as registrar or verifier, grant or revoke a role, correct a
+    department's published or proposed breach, or change the Safe's own owners or
+    threshold (checked against the Safe on chain: nothing is written if it would fail)."""
+    from api.admin_proposals import SafeAction, described, new_proposal, write_proposal
     from api.files import read_deployment
-    from ledger import AdminCall, InvalidHashError, SafeAdmin, SafeError, department_id, to_hash32
+    from ledger import SafeAdmin
 
-    if action not in ACTIONS:
-        fail(f"the action is one of {', '.join(ACTIONS)}, not {action!r}", as_json=as_json)
+    if action not in ACTIONS and action not in OWNER_ACTIONS:
+        fail(
+            f"the action is one of {', '.join([*ACTIONS, *OWNER_ACTIONS])}, not {action!r}",
+            as_json=as_json,
+        )
     if out.exists():
         fail(f"{out} exists: proposals are never overwritten (another --out)", as_json=as_json)
+    ledger_options = (role, account, department, commitment, evidence)
+    owner_options = (owner, new_owner, threshold)
+    if action in OWNER_ACTIONS and any(o is not None for o in ledger_options):
+        fail(f"{action} takes --owner, --new-owner or --threshold only", as_json=as_json)
+    if action in ACTIONS and any(o is not None for o in owner_options):
+        fail(
+            f"--owner, --new-owner and --threshold are for {', '.join(OWNER_ACTIONS)}",
+            as_json=as_json,
+        )
+    call: SafeAction
     with reporting_errors(as_json):
         record = read_deployment(cli_store.in_data_dir(deployment))
         safe_address = _admin_safe(record, as_json)
-        try:
-            call = AdminCall(
-                ACTIONS[action],  # type: ignore[arg-type]
-                role,  # type: ignore[arg-type]
-                account,
-                None if department is None else bytes(department_id(_known(department, as_json))),
-                None if commitment is None else bytes(to_hash32(commitment)),
-                None if evidence is None else bytes(to_hash32(evidence)),
-            )
-        except (SafeError, InvalidHashError) as exc:
-            fail(str(exc), as_json=as_json)
-        if nonce is None:
-            nonce = SafeAdmin(_ledger(record).chain, safe_address).nonce()
+        if action in OWNER_ACTIONS:
+            the_safe = SafeAdmin(_ledger(record).chain, safe_address)
+            call = owner_change(the_safe, action, owner, new_owner, threshold, as_json)
+            if nonce is None:
+                nonce = the_safe.nonce()
+        else:
+            call = ledger_act(action, role, account, department, commitment, evidence, as_json)
+            if nonce is None:
+                nonce = SafeAdmin(_ledger(record).chain, safe_address).nonce()
         proposal = new_proposal(
             safe_address, int(record["chain_id"]), str(record["contract"]), call, nonce
         )
         write_proposal(out, proposal, described(call))
     _report(proposal, out, as_json)
-
-
-def _known(department: str, as_json: bool) -> str:
-    from verifier import default_catalog
-
-    codes = set(default_catalog().departments())
-    if department not in codes:
-        fail(
-            f"unknown department {department!r}: one of {', '.join(sorted(codes))}", as_json=as_json
-        )
-    return department
 
 
 # ---------------------------------------------------------------------- approve, show
@@ -242,31 +260,43 @@ def admin_execute(
     as_json: JsonOpt = False,
 ) -> None:
     """Execute an approved proposal through the Safe: refused, with nothing sent, when it is
-    for another Safe, chain or nonce, or fewer owners than the threshold approved it."""
-    from api.admin_proposals import read_proposal
+    for another Safe, chain or nonce, its hash is not the Safe's own, or fewer of the Safe's
+    current owners than the threshold approved it (a removed owner's approval does not
+    count)."""
+    from api.admin_proposals import Proposal, read_proposal
     from api.files import read_deployment
     from api.keyfiles import load_account
-    from ledger import ContractRevertError, describe_refusal, pack_signatures
+    from ledger import ContractRevertError, OwnerChange, describe_refusal, pack_signatures
 
     with reporting_errors(as_json):
         record = read_deployment(cli_store.in_data_dir(deployment))
         proposal = read_proposal(proposal_file)
         ledger = _ledger(record)
         safe = _the_safe(ledger, record, proposal, as_json)
-        owners, threshold = set(safe.owners()), safe.threshold()
-        strangers = [o for o in proposal.approvers() if o not in owners]
-        if strangers:
-            fail(f"not owners of the Safe: {', '.join(strangers)}", as_json=as_json)
-        if len(proposal.signatures) < threshold:
+        if safe.transaction_hash_on_chain(proposal.tx) != proposal.tx.hash():
             fail(
-                f"{len(proposal.signatures)} of {threshold} approvals needed: nothing was sent",
+                "the Safe's getTransactionHash differs from the hash computed here: nothing was "
+                "sent (is the Safe a Safe 1.4.1?)",
+                as_json=as_json,
+                code=EXIT_CHECK_FAILED,
+            )
+        owners, threshold = set(safe.owners()), safe.threshold()
+        # Only the Safe's owners now count: an owner removed since they approved does not.
+        counted = Proposal(proposal.tx, tuple(s for s in proposal.signatures if s.owner in owners))
+        strangers = [o for o in proposal.approvers() if o not in owners]
+        if len(counted.signatures) < threshold:
+            fail(
+                f"{len(counted.signatures)} of {threshold} approvals needed: nothing was sent"
+                + (f" ({', '.join(strangers)}: not an owner, does not count)" if strangers else ""),
                 as_json=as_json,
                 code=EXIT_CHECK_FAILED,
                 kind="NotEnoughApprovals",
             )
+        proposal = counted
         sender = load_account(key)
         packed = pack_signatures(proposal.signatures)
-        refused = safe.refusal(sender.address, proposal.tx, packed, target_abi=ledger.abi)
+        target_abi = safe.abi if isinstance(proposal.action, OwnerChange) else ledger.abi
+        refused = safe.refusal(sender.address, proposal.tx, packed, target_abi=target_abi)
         if refused is not None:
             fail(
                 f"the Safe refused: {describe_refusal(refused)}; nothing was sent",
@@ -283,7 +313,14 @@ def admin_execute(
                 code=EXIT_CHECK_FAILED,
             )
     if as_json:
-        emit_json({"ok": True, "transaction": "0x" + tx_hash.hex(), **_proposal_json(proposal)})
+        emit_json(
+            {
+                "ok": True,
+                "transaction": "0x" + tx_hash.hex(),
+                **_proposal_json(proposal),
+                "not_counted": strangers,
+            }
+        )
     else:
         stdout.print(
             f"executed {proposal.action.function} through Safe {safe.address} with "
@@ -299,7 +336,11 @@ def _the_safe(
 
     safe = SafeAdmin(ledger.chain, _admin_safe(record, as_json))
     tx = proposal.tx
-    if tx.safe != safe.address or tx.chain_id != ledger.chain.chain_id or tx.to != ledger.address:
+    if (
+        tx.safe != safe.address
+        or tx.chain_id != ledger.chain.chain_id
+        or tx.to not in (ledger.address, safe.address)
+    ):
         fail(
             f"the proposal is for Safe {tx.safe} acting on {tx.to} (chain {tx.chain_id}), not "
             f"this deployment's Safe {safe.address} and ledger {ledger.address}",
@@ -328,7 +369,8 @@ def admin_history(
     as_json: JsonOpt = False,
 ) -> None:
     """Every admin act the Safe executed, oldest first, with the owners who approved it,
-    read from the chain alone (SafeL2's events); acts that are not the ledger's are named
+    read from the chain alone (SafeL2's events); a change of the Safe's owners with what its
+    AddedOwner, RemovedOwner and ChangedThreshold events say changed; other calls are named
     by their target only."""
     from api.admin_proposals import executed_acts
     from api.files import read_deployment
@@ -339,12 +381,21 @@ def admin_history(
         ledger = _ledger(record)
         safe = SafeAdmin(ledger.chain, _admin_safe(record, as_json))
         start = from_block if from_block is not None else int(record.get("deployed_at_block", 0))
-        acts = executed_acts(safe.executions(from_block=start), ledger.address)
+        acts = executed_acts(
+            safe.executions(from_block=start),
+            ledger.address,
+            safe.owner_events(from_block=start),
+        )
     if as_json:
         emit_json({"ok": True, "safe": safe.address, "executed": acts})
         return
     for act in acts:
-        words = " ".join(f"{k}={v}" for k, v in act["action"].items())
+        words = act["action"].get("summary") or " ".join(
+            f"{k}={v}" for k, v in act["action"].items()
+        )
+        if "changes" in act:
+            done = [f"{k.replace('_', ' ')} {v}" for c in act["changes"] for k, v in c.items()]
+            words += f" (the Safe logged: {', '.join(done) or 'no change'})"
         stdout.print(
             f"block {act['block']} nonce {act['nonce']}: {words}; approved by "
             f"{', '.join(act['approved_by'])} ({act['transaction']})",
@@ -403,7 +454,9 @@ def _report(proposal: Proposal, path: Path, as_json: bool) -> None:
     action = dict(shown["action"])
     if "department_code" in action:
         action["department"] = action.pop("department_code")
-    words = " ".join(f"{k}={v}" for k, v in action.items() if k != "function")
+    words = action.get("summary") or " ".join(
+        f"{k}={v}" for k, v in action.items() if k != "function"
+    )
     approvers = ", ".join(shown["approved_by"]) or "nobody yet"
     stdout.print(
         f"{path}: {action['function']} {words} through Safe {shown['safe']} at nonce "

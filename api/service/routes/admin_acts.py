@@ -1,8 +1,10 @@
 """The admin's acts in public: `GET /v1/admin/acts`, what the multi-signature admin did.
 
-Every binding, grant, revocation and correction the ledger's admin Safe executed, oldest
-first, each with the owners whose approvals the Safe checked, read from the chain alone
-(SafeL2's events), so anyone can see who corrected a breach (`?commitment=0x...` narrows
+Every binding, grant, revocation and correction the ledger's admin Safe executed, and every
+change of the Safe's own owners and threshold (with what its AddedOwner, RemovedOwner and
+ChangedThreshold events say changed), oldest first, each with the owners whose approvals the
+Safe checked, read from the chain alone (SafeL2's events), so anyone can see who corrected a
+breach and who let a department join or leave the owners (`?commitment=0x...` narrows
 it to one commitment's corrections, `?transaction=0x...` to the act of the transaction a
 feed record names). Public and rate limited like the lookup; only
 institutional accounts and hashes, never personal data. 404 when the deployment has no
@@ -67,7 +69,8 @@ async def admin_acts(
     ] = None,
 ) -> AdminActs:
     """The admin Safe's executed acts, oldest first, each decoded (department, commitment,
-    evidence) with the owners who approved it."""
+    evidence; or the owner added, removed or replaced and the threshold, with the changes the
+    Safe logged) with the owners who approved it."""
     rate_limited(request, limiter)
     for name, value in (("commitment", commitment), ("transaction", transaction)):
         if value is not None and not _HASH.fullmatch(value):
@@ -83,7 +86,11 @@ async def admin_acts(
 
     def read(ledger: LedgerContract) -> AdminActs:
         safe = SafeAdmin(ledger.chain, safe_address)
-        acts = executed_acts(safe.executions(from_block=start), ledger.address)
+        acts = executed_acts(
+            safe.executions(from_block=start),
+            ledger.address,
+            safe.owner_events(from_block=start),
+        )
         return AdminActs(
             safe=safe.address, threshold=safe.threshold(), owners=safe.owners(), acts=acts
         )
