@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 from types import FrameType
@@ -25,6 +26,7 @@ import typer
 from rich.table import Table
 
 from api.cli import store as cli_store
+from api.cli.leased import WaitOpt
 from api.files import DEFAULT_DEPLOYMENT
 from api.output import EXIT_CHECK_FAILED, console, emit_json, fail, reporting_errors, stdout
 
@@ -141,18 +143,27 @@ def feed_run(
     backoff: Annotated[float, typer.Option("--backoff", min=0.0, help="First retry wait (s).")] = (
         1.0
     ),
+    wait: WaitOpt = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Follow the chain: index confirmed events, append signed records, push to webhooks."""
+    """Follow the chain: index confirmed events, append signed records, push to webhooks.
+    Under the leases `reconcile` and `feed`, as `serve` does it: refused while an instance
+    holds either, unless `--wait`."""
+    from api.cli.leased import lease_times, leased_job
+    from api.service import FEED_LEASE, RECONCILE_LEASE
     from verifier import default_catalog
     from verifier.feed import DeliveryPolicy, FeedFollower
 
     totals = {"indexed": 0, "appended": 0, "delivered": 0}
     blocked: list[str] = []
-    with reporting_errors(as_json):
+    with reporting_errors(as_json), ExitStack() as held:
         ledger = _ledger(deployment, confirmations)
         vault = cli_store.open_vault(master_key_file)
         the_store = cli_store.open_store(store)
+        held.callback(the_store.close)
+        ttl, poll = lease_times()
+        leases = [RECONCILE_LEASE, FEED_LEASE]
+        job = held.enter_context(leased_job(the_store, leases, wait=wait, ttl=ttl, poll=poll))
         policy = DeliveryPolicy(max_attempts=max_attempts, backoff_initial_s=backoff)
         follower = FeedFollower(
             the_store,
@@ -165,6 +176,7 @@ def feed_run(
         )
 
         def counted(result: StepResult) -> None:
+            job.check()  # the next step only while both leases are held, as the service's
             totals["indexed"] += result.indexed
             totals["appended"] += result.appended
             totals["delivered"] += result.delivered
@@ -181,7 +193,6 @@ def feed_run(
             finally:
                 follower.close()
                 head = follower.feed.head()
-                the_store.close()
     result = {"ok": not blocked, **totals, "head": head, "blocked_on": blocked}
     if as_json:
         emit_json(result)

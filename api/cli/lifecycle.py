@@ -4,7 +4,8 @@ overdue rectifications made breaches, ended publications expired on chain and in
 
 It uses what the service uses: the settings (data directory, configuration file,
 environment), the master key, the deployment file and `<keys_dir>/<D>/verifier.json` and
-`report.pem`. A rerun, or a run after one that was killed, records nothing twice.
+`report.pem`. A rerun, or a run after one that was killed, records nothing twice. It takes the
+service's lease `lifecycle` first (`api.cli.leased`), so it never runs beside an instance's.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from api.cli.config import ConfigOpt, DataDirOpt
+from api.cli.leased import WaitOpt, leased_job
 from api.output import EXIT_CHECK_FAILED, emit_json, fail, reporting_errors, stdout
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -45,13 +47,16 @@ def lifecycle_run(
     on: OnOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
+    wait: WaitOpt = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the lifecycle job of each department (or one) as of a day: deadlines, overdue
-    rectifications, expiries."""
+    rectifications, expiries. Under the lease `lifecycle`, as `serve` runs it: refused while
+    an instance holds it, unless `--wait`."""
     from api import run_start
     from api.cli.verify import parse_day
     from api.service import (
+        LIFECYCLE_LEASE,
         ProblemError,
         ServiceContext,
         Settings,
@@ -79,9 +84,21 @@ def lifecycle_run(
         chosen = [department] if department is not None else held
         if not chosen:
             fail(f"no department's keys in {settings.resolved_keys_dir}", as_json=as_json)
+        summaries = []
         try:
-            with reporting_errors(as_json):
-                summaries = run_lifecycles(context, day, chosen)
+            with (
+                reporting_errors(as_json),
+                leased_job(
+                    context.store,
+                    [LIFECYCLE_LEASE],
+                    wait=wait,
+                    ttl=settings.lease_ttl_seconds,
+                    poll=settings.lease_poll_seconds,
+                ) as job,
+            ):
+                for chosen_department in chosen:
+                    job.check()  # as the service's step: only while the lease is held
+                    summaries += run_lifecycles(context, day, [chosen_department])
         except ProblemError as exc:
             fail(exc.detail, as_json=as_json, code=EXIT_CHECK_FAILED, kind="LifecycleFailed")
     finally:

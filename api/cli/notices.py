@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from api.cli.config import ConfigOpt, DataDirOpt
+from api.cli.leased import WaitOpt, leased_job
 from api.output import emit_json, fail, reporting_errors, stdout
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -118,10 +119,13 @@ def notices_deliver(
     ] = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
+    wait: WaitOpt = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Try every due notice once with the gateways of the settings (`notice_gateways`)."""
-    from api.service import notice_deliverer
+    """Try every due notice once with the gateways of the settings (`notice_gateways`), under
+    the lease `notices` as `serve` delivers: refused while an instance holds it, unless
+    `--wait`."""
+    from api.service import NOTICES_LEASE, notice_deliverer
     from verifier.records import NoticeRecords
 
     context = _context(data_dir, config, as_json)
@@ -130,11 +134,23 @@ def notices_deliver(
             fail("no notice_gateways in the settings: nowhere to deliver", as_json=as_json)
         with reporting_errors(as_json):
             deliverer = notice_deliverer(context)
+        settings = context.settings
         try:
-            if retry_dead:
-                for department in context.settings.notice_gateways:
-                    NoticeRecords(context.store).retry_dead(department)
-            summary = deliverer.deliver()
+            with (
+                reporting_errors(as_json),
+                leased_job(
+                    context.store,
+                    [NOTICES_LEASE],
+                    wait=wait,
+                    ttl=settings.lease_ttl_seconds,
+                    poll=settings.lease_poll_seconds,
+                ) as job,
+            ):
+                if retry_dead:
+                    for department in settings.notice_gateways:
+                        NoticeRecords(context.store).retry_dead(department)
+                job.check()  # as the service's step: only while the lease is held
+                summary = deliverer.deliver()
         finally:
             deliverer.close()
     finally:

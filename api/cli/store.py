@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from api.cli.leased import WaitOpt
 from api.files import DEFAULT_DEPLOYMENT
 from api.output import EXIT_CHECK_FAILED, console, emit_json, reporting_errors, stdout
 from ledger import InvalidDocumentError, LedgerError, VaultError
@@ -230,11 +231,16 @@ def pipeline_run(
         bool, typer.Option("--until-idle", help="Stop once nothing is pending or in flight.")
     ] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="With --until-idle.")] = 600.0,
+    wait: WaitOpt = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Anchor the store's pending commitments; resumes whatever a previous run left."""
+    """Anchor the store's pending commitments; resumes whatever a previous run left. Takes
+    the department's anchoring lease first, as `serve` does: refused while an instance holds
+    it, unless `--wait`."""
+    from api.cli.leased import lease_times, leased_job
     from api.files import read_deployment
     from api.keyfiles import load_account
+    from api.service import anchor_lease
     from ledger import Anchorer, Chain, LedgerContract, PipelineConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -243,23 +249,31 @@ def pipeline_run(
         dept = department or record.get("department")
         if not dept:
             raise InvalidDocumentError("no department: give --department")
-        chain = Chain.connect(str(record["rpc"]), confirmations=confirmations)
-        ledger = LedgerContract(chain, str(record["contract"]))
-        config = PipelineConfig(batch_size=batch_size, max_age=max_age, confirmations=confirmations)
         the_store = open_store(store)
-        anchorer = Anchorer(the_store, ledger, {str(dept): load_account(key)}, config)
-        stop = threading.Event()
+        lease = anchor_lease(str(dept))
+        ttl, poll = lease_times()
+        with leased_job(the_store, [lease], wait=wait, ttl=ttl, poll=poll) as job:
+            chain = Chain.connect(str(record["rpc"]), confirmations=confirmations)
+            ledger = LedgerContract(chain, str(record["contract"]))
+            config = PipelineConfig(
+                batch_size=batch_size, max_age=max_age, confirmations=confirmations
+            )
+            anchorer = Anchorer(the_store, ledger, {str(dept): load_account(key)}, config)
+            anchorer.fences = {str(dept): job.fence(lease)}  # as the service's anchoring
+            stop = threading.Event()
 
-        def on_signal(_signum: int, _frame: FrameType | None) -> None:
-            stop.set()
+            def on_signal(_signum: int, _frame: FrameType | None) -> None:
+                stop.set()
 
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        if until_idle:
-            idle = anchorer.drain(timeout, stop)
-        else:
-            anchorer.run(stop)
-            idle = True
+            signal.signal(signal.SIGTERM, on_signal)
+            signal.signal(signal.SIGINT, on_signal)
+            with job.stopping(stop):
+                if until_idle:
+                    idle = anchorer.drain(timeout, stop)
+                else:
+                    anchorer.run(stop)
+                    idle = True
+            job.check()
         figures = the_store.status()
     if as_json:
         emit_json({"ok": idle, **figures.__dict__})

@@ -36,6 +36,13 @@ if TYPE_CHECKING:
         DepartmentKeys,
         key_unlock,
     )
+    from api.service.leased_tasks import (
+        FEED_LEASE,
+        LIFECYCLE_LEASE,
+        NOTICES_LEASE,
+        RECONCILE_LEASE,
+        anchor_lease,
+    )
     from api.service.lifecycle_task import lifecycle_departments, run_lifecycles
     from api.service.logs import JsonFormatter, configure_logging
     from api.service.lookup_terms import department_code, identity_fingerprints, matter_code
@@ -100,6 +107,11 @@ _SURFACE = {
     "KEY_FILES": "api.service.keys",
     "key_unlock": "api.service.keys",
     "lifecycle_departments": "api.service.lifecycle_task",
+    "anchor_lease": "api.service.leased_tasks",
+    "FEED_LEASE": "api.service.leased_tasks",
+    "LIFECYCLE_LEASE": "api.service.leased_tasks",
+    "NOTICES_LEASE": "api.service.leased_tasks",
+    "RECONCILE_LEASE": "api.service.leased_tasks",
     "department_actions": "api.service.engines",
     "notice_deliverer": "api.service.notices_task",
     "matter_code": "api.service.lookup_terms",
@@ -123,9 +135,13 @@ __all__ = [
     "ADMIN_KEY_FILE",
     "DAY_S",
     "FEED_CONSUMER",
+    "FEED_LEASE",
     "KEY_FILES",
+    "LIFECYCLE_LEASE",
+    "NOTICES_LEASE",
     "OPERATOR",
     "PROBLEM_BASE",
+    "RECONCILE_LEASE",
     "SUPERVISOR",
     "TOKEN_PREFIX",
     "AccountRole",
@@ -146,6 +162,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "TokenStore",
+    "anchor_lease",
     "api_tokens",
     "appeal_records",
     "apply_for_repair",

@@ -1,0 +1,98 @@
+"""`commitledger pipeline run` beside a serving instance, against anvil, on SQLite and
+PostgreSQL (issue 18): refused while the instance holds the department's anchoring lease,
+nothing anchored; with `--wait`, it takes the lease once the instance is gone, anchors every
+commitment exactly once under its own fencing token, and releases the lease at the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support.cli import flat, one_json
+from support.deployment import deploy
+from support.pipeline import (
+    DEPARTMENT,
+    check_exactly_once,
+    submit_count,
+    write_account_key,
+    write_deployment,
+)
+from typer.testing import CliRunner, Result
+
+from api.cli import app
+from api.service import anchor_lease
+from ledger import MASTER_KEY_ENV, AnvilNode, Chain, LeaseKeeper, Leases, Store
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.usefixtures("anvil_binary", "restore_signals"),
+]
+
+RUNNER = CliRunner()
+LEASE = anchor_lease(DEPARTMENT)
+
+
+def explain(result: Result) -> str:
+    return f"exit {result.exit_code}\nstdout: {result.stdout!r}\nstderr: {result.stderr!r}"
+
+
+def test_pipeline_run_waits_for_the_serving_instances_lease_then_anchors_once(
+    anvil: AnvilNode, store: Store, tmp_path: Path
+) -> None:
+    deployment = deploy(Chain.connect(anvil.url, kind="anvil"))
+    key = write_account_key(tmp_path / "registrar.json", deployment.registrar)
+    deployment_file = write_deployment(tmp_path / "deployment.json", anvil.url, deployment.ledger)
+    hashes = submit_count(store, 6)
+
+    def pipeline_run(*flags: str) -> Result:
+        args = [
+            "pipeline",
+            "run",
+            "--key",
+            str(key),
+            "--store",
+            store.url,
+            "--deployment",
+            str(deployment_file),
+            "--max-age",
+            "0",
+            "--until-idle",
+            "--timeout",
+            "60",
+            "--json",
+            *flags,
+        ]
+        env = {
+            "COLUMNS": "1000",
+            MASTER_KEY_ENV: None,
+            "COMMITLEDGER_CONFIG": None,
+            "COMMITLEDGER_DATA_DIR": str(tmp_path / "data"),
+            "COMMITLEDGER_LEASE_TTL_SECONDS": "1",
+            "COMMITLEDGER_LEASE_POLL_SECONDS": "0.1",
+        }
+        return RUNNER.invoke(app, args, env=env)
+
+    serving = LeaseKeeper(Leases(store), "serving-1", ttl=60.0, poll=1.0)
+    serving.want(LEASE)
+    try:
+        refused = pipeline_run()
+        assert refused.exit_code == 1, explain(refused)
+        error = one_json(refused.stdout)["error"]
+        assert error["type"] == "LeaseHeldError"
+        assert f"the lease {LEASE} is held by instance serving-1 until" in error["message"]
+        assert store.status().anchored == 0  # nothing done beside the instance
+        assert serving.held() == {LEASE: 1}
+    finally:
+        serving.stop()  # released: token 1 stays the last taking
+
+    # An instance killed while holding it: never renewed, the lease runs out after 1 s.
+    assert Leases(store).acquire(LEASE, "killed-2", ttl=1.0) == 2
+    ran = pipeline_run("--wait", "60")
+    assert ran.exit_code == 0, explain(ran)
+    assert "held by instance killed-2 until" in flat(ran.stderr)
+    assert one_json(ran.stdout)["anchored"] == len(hashes)
+    check_exactly_once(store, deployment.ledger, hashes)
+    row = Leases(store).row(LEASE)
+    assert row is not None
+    assert row.holder.startswith("cli:") and row.token == 3  # its own taking, then released
+    assert not row.held

@@ -1,0 +1,119 @@
+"""A command doing a role's work outside `serve` takes the role's lease (issue 18): refused
+while an instance holds it, waiting for it with `--wait`, and released at the end. Here
+`notices deliver` on SQLite and PostgreSQL (no node needed); `pipeline run` against anvil
+is in tests/integration/test_cli_leases_anvil.py."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cli import flat, one_json
+from support.deployment import HRSS
+from typer.testing import CliRunner, Result
+
+from api.cli import app
+from api.service import NOTICES_LEASE
+from ledger import MASTER_KEY_ENV, LeaseKeeper, Leases, Store
+
+RUNNER = CliRunner()
+
+
+def explain(result: Result) -> str:
+    return f"exit {result.exit_code}\nstdout: {result.stdout!r}\nstderr: {result.stderr!r}"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A data directory whose settings name a notices gateway (nothing is sent to it: no
+    notice is due) and quick leases."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "commitledger.toml").write_text(
+        "lease_ttl_seconds = 1.0\n"
+        "lease_poll_seconds = 0.1\n"
+        "[notice_gateways]\n"
+        f'{HRSS} = "http://127.0.0.1:9/notices"\n'
+    )
+    return folder
+
+
+def deliver(store: Store, data_dir: Path, *flags: str) -> Result:
+    env: Mapping[str, str | None] = {
+        "COLUMNS": "1000",
+        MASTER_KEY_ENV: None,
+        "COMMITLEDGER_CONFIG": None,
+        "COMMITLEDGER_STORE": store.url,
+    }
+    args = ["notices", "deliver", "--data-dir", str(data_dir), *flags]
+    return RUNNER.invoke(app, args, env=dict(env))
+
+
+def lease_row(store: Store) -> Any:
+    row = Leases(store).row(NOTICES_LEASE)
+    assert row is not None
+    return row
+
+
+def test_a_command_is_refused_while_an_instance_holds_its_lease(
+    store: Store, data_dir: Path
+) -> None:
+    serving = LeaseKeeper(Leases(store), "serving-1", ttl=60.0, poll=1.0)
+    serving.want(NOTICES_LEASE)
+    try:
+        assert serving.held() == {NOTICES_LEASE: 1}
+        result = deliver(store, data_dir)
+        assert result.exit_code == 1, explain(result)
+        message = flat(result.stderr)
+        assert f"the lease {NOTICES_LEASE} is held by instance serving-1 until 20" in message
+        assert "give --wait SECONDS" in message
+        assert "delivered" not in result.stdout  # nothing ran
+        as_json = deliver(store, data_dir, "--json")
+        assert as_json.exit_code == 1, explain(as_json)
+        error = one_json(as_json.stdout)["error"]
+        assert error["type"] == "LeaseHeldError"
+        assert "serving-1" in error["message"]
+        assert serving.held() == {NOTICES_LEASE: 1}  # still the instance's, same token
+        row = lease_row(store)
+        assert (row.holder, row.token, row.held) == ("serving-1", 1, True)
+    finally:
+        serving.stop()
+
+
+def test_with_wait_a_command_runs_once_the_holder_is_gone_and_releases_the_lease(
+    store: Store, data_dir: Path
+) -> None:
+    # An instance killed while holding the lease: never renewed, it runs out after 1 s.
+    assert Leases(store).acquire(NOTICES_LEASE, "killed-1", ttl=1.0) == 1
+    result = deliver(store, data_dir, "--wait", "60")
+    assert result.exit_code == 0, explain(result)
+    assert "held by instance killed-1 until" in flat(result.stderr)
+    assert "waiting up to 60 s" in flat(result.stderr)
+    assert "0 delivered" in result.stdout
+    row = lease_row(store)
+    assert row.holder.startswith("cli:")
+    assert row.token == 2  # taken over under a new token
+    assert not row.held  # released at the end: an instance takes the role back at once
+    serving = LeaseKeeper(Leases(store), "serving-2", ttl=60.0, poll=1.0)
+    try:
+        serving.want(NOTICES_LEASE)
+        assert serving.held() == {NOTICES_LEASE: 3}
+    finally:
+        serving.stop()
+
+
+def test_a_wait_gives_up_after_its_time_while_the_instance_still_holds_the_lease(
+    store: Store, data_dir: Path
+) -> None:
+    serving = LeaseKeeper(Leases(store), "serving-3", ttl=60.0, poll=1.0)
+    serving.want(NOTICES_LEASE)
+    try:
+        result = deliver(store, data_dir, "--wait", "0.3")
+        assert result.exit_code == 1, explain(result)
+        assert "held by instance serving-3" in flat(result.stderr)
+        assert "waited 0.3 s" in flat(result.stderr)
+        assert serving.held() == {NOTICES_LEASE: 1}
+    finally:
+        serving.stop()
