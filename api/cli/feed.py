@@ -255,7 +255,15 @@ def status_json(feed: FeedStore, now: float) -> dict[str, Any]:
          "tries": d.attempts, "last_error": d.last_error}
         for d in dead_letters
     ]  # fmt: skip
-    return {"ok": True, "head": feed.head(), "subscribers": subscribers, "dead_letters": dead}
+    return {
+        "ok": True,
+        "head": feed.head(),
+        # Above the head: places given, awaiting their department's signature (issue 18).
+        "assigned": feed.assigned(),
+        "blocked_on": feed.blocked_on(),
+        "subscribers": subscribers,
+        "dead_letters": dead,
+    }
 
 
 def feed_status(store: cli_store.StoreOpt = None, as_json: JsonOpt = False) -> None:
@@ -271,7 +279,10 @@ def feed_status(store: cli_store.StoreOpt = None, as_json: JsonOpt = False) -> N
     if as_json:
         emit_json(result)
         return
-    table = Table(title=f"Feed at sequence {result['head']}")
+    title = f"Feed at sequence {result['head']}"
+    if result["blocked_on"] is not None:
+        title += f" (up to {result['assigned']} given; waiting for {result['blocked_on']}'s signer)"
+    table = Table(title=title)
     for column in ("id", "url", "scope", "behind", "oldest (s)", "tries", "dead", "last error"):
         table.add_column(column)
     for s in result["subscribers"]:

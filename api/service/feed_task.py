@@ -1,54 +1,95 @@
 """The registry following the chain and the credit feed, as background tasks of the service.
 
-Two leases, two roles (issue 18):
+Three kinds of lease, three roles (issue 18):
 
 - `reconcile`: index the chain's confirmed events into the store and reconcile the registry
   with them. Any instance with a deployment seeks it, keys or none.
-- `feed`: build and sign the feed's records from the indexed events, and deliver them. Only
-  an instance whose feed is enabled and which holds the report key of every department whose
-  records may appear seeks it (`feed_ready`), so a keyless public instance, one with the
-  feed off or one department's own instance never takes it and leaves the feed waiting.
+- `feed`: the sequencer. It gives each confirmed, indexed event its place in the feed, in
+  chain order (withholding what must not be published), signs at once the records of the
+  departments whose report key it holds, and leaves the others' places waiting for their
+  signers. Any instance with the feed on seeks it, a keyless public one too. It needs no
+  master key: the order and the withholding come from the chain and the store's clear
+  columns. Without the master key it signs nothing itself (the records' details come from
+  the sealed documents) and delivers no webhooks (their secrets are sealed under it).
+- `feed-sign:<D>`: D's signer. An instance holding D's report key and the master key
+  rebuilds D's waiting records from the indexed events and the store (never from anything
+  the sequencer wrote), signs them with D's key, and so moves the published head; it
+  redacts D's records of erased commitments, and delivers webhooks. A department's own
+  instance (`serve --department D`) seeks only D's.
 
-The feed holder does not index: the indexer's cursor is one per store, and two indexers on
-it at once (the `reconcile` holder's and the feed holder's) would race, so indexing and
-reconciling happen only under `reconcile`, and the feed builds from what is indexed (it
-waits, gaplessly, when the `reconcile` holder is behind or being taken over).
+The published head stops at the first place still awaiting its signer: with D's instances
+all down the feed waits there, gaplessly, and goes on when one is back.
+
+The feed's tasks do not index: the indexer's cursor is one per store, and two indexers on it
+at once would race, so indexing and reconciling happen only under `reconcile`, and the feed
+builds from what is indexed (it waits, gaplessly, when the `reconcile` holder is behind or
+being taken over).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
+from api.keyfiles import KeyFileError
 from api.service.context import ServiceContext
-from api.service.leased_tasks import FEED_LEASE, RECONCILE_LEASE, LeasedStep
-from ledger import ChainError, EventIndexer
+from api.service.leased_tasks import FEED_LEASE, RECONCILE_LEASE, LeasedStep, feed_sign_lease
+from ledger import ChainError, EventIndexer, LedgerContract, SigningKey
 from verifier import default_catalog
-from verifier.feed import FeedFollower, StepResult
+from verifier.feed import FeedFollower, FeedRecord, StepResult
 from verifier.records import ChainReconciler
 
 log = logging.getLogger("commitledger.service.feed")
+
+ReportKeys = Callable[[str], SigningKey | None]
 
 TASK_NAME = "feed"
 RECONCILE_TASK_NAME = "reconcile"
 IDLE_INTERVAL_S = 0.2
 
 
-class BackgroundFeed:
-    """One builder step at a time over the events `reconcile` indexed; the chain part under
-    the chain's read lock (on the embedded chain, which is not thread-safe, the lock
-    anchoring and department actions take; on a node none: the follower only reads, and
-    must not hold them up). It never indexes (see the module's docstring)."""
+def sign_task_name(department: str) -> str:
+    """The background task of `department`'s signer."""
+    return f"feed-sign:{department}"
+
+
+def _no_keys(_department: str) -> SigningKey | None:
+    return None
+
+
+class _UsableKeys:
+    """The report keys the sequencer signs with at once: one that does not open (a wrong
+    passphrase, a clear file where clear ones are refused) is left to its department's
+    signer, so that it stops that department's records only, not the whole feed."""
+
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+        self._failed: set[str] = set()
+
+    def __call__(self, department: str) -> SigningKey | None:
+        try:
+            return self.context.report_key(department)
+        except KeyFileError as exc:
+            if department not in self._failed:
+                self._failed.add(department)
+                log.warning("report key of %s left to its signer: %s", department, exc)
+            return None
+
+
+class _FeedTask:
+    """The follower a feed task builds with, made once the chain answers."""
 
     def __init__(self, context: ServiceContext) -> None:
         self.context = context
         self._follower: FeedFollower | None = None
 
-    def step(self) -> StepResult:
-        """One round; raises while the chain does not answer (retried later)."""
-        link = self.context.chain
-        ledger = link.ledger()
+    def _ledger(self) -> LedgerContract:
+        ledger = self.context.chain.ledger()
         if ledger is None:
-            raise ChainError(link.last_error or "the chain does not answer")
+            raise ChainError(self.context.chain.last_error or "the chain does not answer")
+        return ledger
+
+    def _follower_for(self, ledger: LedgerContract, report_keys: ReportKeys) -> FeedFollower:
         if self._follower is None:
             intake = self.context.intake
             self._follower = FeedFollower(
@@ -56,22 +97,61 @@ class BackgroundFeed:
                 ledger,
                 default_catalog(),
                 None if intake is None else intake.vault,
-                self.context.report_key,
+                report_keys,
                 confirmations=self.context.settings.feed_confirmations,
             )
-        follower = self._follower
+        return self._follower
+
+
+class BackgroundFeed(_FeedTask):
+    """The sequencer's step over the events `reconcile` indexed; the chain part under the
+    chain's read lock (on the embedded chain, which is not thread-safe, the lock anchoring
+    and department actions take; on a node none: the feed only reads, and must not hold
+    them up). It never indexes (see the module's docstring)."""
+
+    def step(self) -> StepResult:
+        """One round; raises while the chain does not answer (retried later)."""
+        ledger = self._ledger()
+        with_vault = self.context.intake is not None
+        # Without the master key a record's details could not be read: sign nothing here.
+        follower = self._follower_for(ledger, _UsableKeys(self.context) if with_vault else _no_keys)
         builder = follower.builder
+        fence = self.context.leases.fence(FEED_LEASE)  # None: called outside the lease
         appended = 0
-        with link.read_lock(ledger):
+        with self.context.chain.read_lock(ledger):
             while True:
-                added = len(builder.build())
-                appended += added
-                if added < builder.limit:
+                entries = builder.build(fence=fence)
+                appended += sum(isinstance(entry, FeedRecord) for entry in entries)
+                if len(entries) < builder.limit:
                     break
-            redacted = builder.redact()
         # Webhooks are other systems: a slow one must not hold the chain's lock.
+        delivered = follower.deliver() if with_vault else 0
+        return StepResult(0, appended, delivered, builder.blocked_on, 0)
+
+
+class BackgroundSigner(_FeedTask):
+    """One department's signer: its waiting records rebuilt, signed with its report key
+    only, the head moved; its erased commitments' records redacted; webhooks delivered."""
+
+    def __init__(self, context: ServiceContext, department: str) -> None:
+        super().__init__(context)
+        self.department = department
+
+    def report_key(self, department: str) -> SigningKey | None:
+        """This department's report key; never another's."""
+        return self.context.report_key(department) if department == self.department else None
+
+    def step(self) -> StepResult:
+        """One round; raises while the chain does not answer (retried later)."""
+        ledger = self._ledger()
+        follower = self._follower_for(ledger, self.report_key)
+        builder = follower.builder
+        fence = self.context.leases.fence(feed_sign_lease(self.department))
+        with self.context.chain.read_lock(ledger):
+            signed = builder.sign(self.department, fence=fence)
+            redacted = builder.redact(self.department)
         delivered = follower.deliver()
-        return StepResult(0, appended, delivered, builder.blocked_on, redacted)
+        return StepResult(0, len(signed), delivered, builder.blocked_on, redacted)
 
 
 class BackgroundReconcile:
@@ -101,53 +181,50 @@ class BackgroundReconcile:
             return self._indexer.sync()
 
 
-def feed_departments(context: ServiceContext) -> frozenset[str]:
-    """The departments whose records this instance would have to sign to build the feed.
-
-    One department's own instance (`serve --department D`) sees every department's events
-    on the chain: all of the catalog's. An instance holding several departments' keys signs
-    for the departments it holds any key of (those taking part in this deployment); one
-    holding none would sign for none, and builds no feed.
-    """
-    keys = context.keys
-    departments = frozenset(default_catalog().departments())
-    if keys.only is not None:
-        return departments
-    kinds = ("registrar", "verifier", "report")
-    return frozenset(d for d in departments if any(keys.has(d, k) for k in kinds))
-
-
 def feed_ready(context: ServiceContext) -> bool:
-    """Whether this instance may seek the `feed` lease: its feed enabled, the master key
-    there, and the report key of every department in `feed_departments`. Otherwise it would
-    hold the lease while the feed waits for a key it does not have."""
+    """Whether this instance may seek the `feed` lease (sequence the feed): its feed is on.
+    No key is needed: what it cannot sign waits for the department's signer."""
+    return context.settings.feed
+
+
+def signing_departments(context: ServiceContext) -> frozenset[str]:
+    """The departments whose records this instance signs (one `feed-sign:<D>` each): those
+    whose report key it holds, when the master key is there too (a record's details come
+    from the sealed documents); none with the feed off."""
     if not context.settings.feed or context.intake is None:
-        return False
-    needed = feed_departments(context)
-    return bool(needed) and all(context.keys.has(d, "report") for d in needed)
+        return frozenset()
+    keys = context.keys
+    return frozenset(d for d in keys.held if keys.has(d, "report"))
 
 
 def register_feed(context: ServiceContext) -> bool:
     """With a deployment, add the registry's reconciliation (lease `reconcile`, any
-    instance); and the feed (lease `feed`) when `feed_ready`. True when the feed is added."""
+    instance); with the feed on, the sequencer (lease `feed`) and a signer per department
+    in `signing_departments` (lease `feed-sign:<D>`). True when the feed is added."""
     if context.chain.deployment is None:
         return False
-    if RECONCILE_TASK_NAME not in context.background.names():
+    background = context.background
+    if RECONCILE_TASK_NAME not in background.names():
         log.info("registry reconciled with the chain in the background")
         step = LeasedStep(
             context.leases, RECONCILE_LEASE, BackgroundReconcile(context).step, IDLE_INTERVAL_S
         )
-        context.background.add(RECONCILE_TASK_NAME, step, step.poll_s)
+        background.add(RECONCILE_TASK_NAME, step, step.poll_s)
     if not feed_ready(context):
-        if context.settings.feed:
-            log.warning(
-                "feed not built here: this instance lacks the master key or the report key "
-                "of a department among %s",
-                ", ".join(sorted(feed_departments(context))) or "(none held)",
-            )
         return False
-    if TASK_NAME not in context.background.names():
-        log.info("feed builder in the background")
+    if TASK_NAME not in background.names():
+        log.info("feed sequenced in the background")
         step = LeasedStep(context.leases, FEED_LEASE, BackgroundFeed(context).step, IDLE_INTERVAL_S)
-        context.background.add(TASK_NAME, step, step.poll_s)
+        background.add(TASK_NAME, step, step.poll_s)
+    signers = signing_departments(context)
+    if not signers:
+        log.warning("no feed records signed here: no report key, or no master key")
+    for department in sorted(signers):
+        name = sign_task_name(department)
+        if name not in background.names():
+            signer = BackgroundSigner(context, department)
+            step = LeasedStep(
+                context.leases, feed_sign_lease(department), signer.step, IDLE_INTERVAL_S
+            )
+            background.add(name, step, step.poll_s)
     return True

@@ -1,8 +1,9 @@
 """Background tasks under leases: each role runs in one of the instances sharing a store.
 
 A department's anchoring (`anchor:<D>`), the registry's indexing and reconciliation with
-the chain (`reconcile`, any instance), the feed's building (`feed`, only an instance with
-the feed on and every report key it needs), the lifecycle job (`lifecycle`) and the notices'
+the chain (`reconcile`, any instance), the feed's sequencing (`feed`, any instance with the
+feed on) and each department's feed signing (`feed-sign:<D>`, an instance holding D's report
+key and the master key), the lifecycle job (`lifecycle`) and the notices'
 delivery (`notices`) are each held by one instance at a time (`ledger.LeaseKeeper`); the
 others ask at every poll and take the role over within the lease's ttl and one poll
 interval once its holder stops renewing it (killed, or cut off from the database). The
@@ -26,6 +27,11 @@ NOTICES_LEASE = "notices"
 def anchor_lease(department: str) -> str:
     """The lease of a department's anchoring."""
     return f"anchor:{department}"
+
+
+def feed_sign_lease(department: str) -> str:
+    """The lease of the signing of a department's feed records."""
+    return f"feed-sign:{department}"
 
 
 class LeasedStep:

@@ -1,6 +1,6 @@
-"""The registry's reconciliation and the feed under two leases (issue 18): `reconcile` is
-sought by any instance with a deployment, `feed` only by one whose feed is on and which
-holds the report key of every department it would sign for."""
+"""The registry's reconciliation and the feed under leases (issue 18): `reconcile` is sought
+by any instance with a deployment, `feed` (the sequencer) by any whose feed is on, keys or
+none, and `feed-sign:<D>` by one holding D's report key and the master key."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from support.service_world import ServiceWorld, open_service
 from api.service.feed_task import (
     RECONCILE_TASK_NAME,
     TASK_NAME,
-    feed_departments,
     feed_ready,
     register_feed,
+    sign_task_name,
+    signing_departments,
 )
-from api.service.leased_tasks import FEED_LEASE, RECONCILE_LEASE
+from api.service.leased_tasks import FEED_LEASE, RECONCILE_LEASE, feed_sign_lease
 
 DEADLINE_S = 30.0
 LEASE_TIMES: dict[str, Any] = {"lease_ttl_seconds": 2.0, "lease_poll_seconds": 0.05}
@@ -68,16 +69,27 @@ def test_with_the_feed_off_only_reconcile_is_sought(
     assert world.context.background.names() == [RECONCILE_TASK_NAME]
 
 
-def test_a_keyless_public_instance_only_reconciles(
+def test_a_keyless_public_instance_sequences_but_signs_nothing(
     tmp_path: Path, embedded_deployment: Deployment, opened: list[ServiceWorld]
 ) -> None:
     world = service(opened, tmp_path, embedded_deployment)  # the feed on, no key at all
-    assert feed_departments(world.context) == frozenset()
-    assert not feed_ready(world.context)
-    assert wanted_after_registering(world) == {RECONCILE_LEASE}
+    assert signing_departments(world.context) == frozenset()
+    assert feed_ready(world.context)
+    assert wanted_after_registering(world) == {RECONCILE_LEASE, FEED_LEASE}
 
 
-def test_without_every_report_key_the_feed_is_not_sought(
+def test_without_the_master_key_an_instance_signs_nothing(
+    tmp_path: Path, embedded_deployment: Deployment, opened: list[ServiceWorld]
+) -> None:
+    # Its report keys are there, but a record's details come from the sealed documents.
+    write_all_keys(tmp_path / "keys", embedded_deployment)
+    world = service(opened, tmp_path, embedded_deployment)
+    world.context.intake = None
+    assert signing_departments(world.context) == frozenset()
+    assert wanted_after_registering(world) == {RECONCILE_LEASE, FEED_LEASE}
+
+
+def test_a_signer_is_sought_for_each_report_key_held_only(
     tmp_path: Path, embedded_deployment: Deployment, opened: list[ServiceWorld]
 ) -> None:
     keys = tmp_path / "keys"
@@ -90,36 +102,40 @@ def test_without_every_report_key_the_feed_is_not_sought(
         report=False,
     )
     world = service(opened, tmp_path, embedded_deployment)
-    assert feed_departments(world.context) == {HRSS, MARKET}
-    assert not feed_ready(world.context)
-    assert wanted_after_registering(world) == {RECONCILE_LEASE}
+    assert signing_departments(world.context) == {HRSS}
+    assert wanted_after_registering(world) == {RECONCILE_LEASE, FEED_LEASE, feed_sign_lease(HRSS)}
 
 
-def test_one_departments_instance_never_seeks_the_feed(
+def test_one_departments_instance_signs_its_own_records_only(
     tmp_path: Path, embedded_deployment: Deployment, opened: list[ServiceWorld]
 ) -> None:
-    # Its own keys, report key included: the other departments' records would wait.
+    # Every key in the folder: the instance of HRSS takes HRSS's only.
     write_all_keys(tmp_path / "keys", embedded_deployment)
     world = service(opened, tmp_path, embedded_deployment, department=HRSS)
-    assert {HRSS, MARKET} < feed_departments(world.context)
-    assert not feed_ready(world.context)
-    assert wanted_after_registering(world) == {RECONCILE_LEASE}
+    assert signing_departments(world.context) == {HRSS}
+    assert wanted_after_registering(world) == {RECONCILE_LEASE, FEED_LEASE, feed_sign_lease(HRSS)}
 
 
-def test_with_every_report_key_both_leases_are_sought_and_taken(
+def test_with_every_report_key_every_lease_is_sought_and_taken(
     tmp_path: Path, embedded_deployment: Deployment, opened: list[ServiceWorld]
 ) -> None:
     write_all_keys(tmp_path / "keys", embedded_deployment)
     world = service(opened, tmp_path, embedded_deployment)
     assert feed_ready(world.context)
-    assert wanted_after_registering(world) == {RECONCILE_LEASE, FEED_LEASE}
-    assert set(world.context.background.names()) == {RECONCILE_TASK_NAME, TASK_NAME}
+    signs = {feed_sign_lease(HRSS), feed_sign_lease(MARKET)}
+    assert wanted_after_registering(world) == {RECONCILE_LEASE, FEED_LEASE, *signs}
+    assert set(world.context.background.names()) == {
+        RECONCILE_TASK_NAME,
+        TASK_NAME,
+        sign_task_name(HRSS),
+        sign_task_name(MARKET),
+    }
     keeper = world.context.leases
     keeper.start()
-    until(lambda: {RECONCILE_LEASE, FEED_LEASE} <= set(keeper.held()), "both leases held")
+    until(lambda: {RECONCILE_LEASE, FEED_LEASE, *signs} <= set(keeper.held()), "all held")
 
 
-def test_a_keyless_instance_holding_reconcile_leaves_the_feed_to_a_keyed_one(
+def test_a_keyless_sequencer_and_a_keyed_signer_share_the_feed_and_take_over(
     tmp_path: Path, embedded_deployment: Deployment, opened: list[ServiceWorld]
 ) -> None:
     # One folder, so one store: the keys apart.
@@ -127,9 +143,12 @@ def test_a_keyless_instance_holding_reconcile_leaves_the_feed_to_a_keyed_one(
     keyless = service(
         opened, tmp_path, embedded_deployment, keys_dir=tmp_path / "none", instance_id="pub"
     )
-    register_feed(keyless.context)
+    assert register_feed(keyless.context) is True
     keyless.context.leases.start()
-    until(lambda: RECONCILE_LEASE in keyless.context.leases.held(), "reconcile held")
+    until(
+        lambda: {RECONCILE_LEASE, FEED_LEASE} <= set(keyless.context.leases.held()),
+        "reconcile and the feed held by the keyless one",
+    )
 
     write_all_keys(tmp_path / "keys", embedded_deployment)
     keyed = service(
@@ -137,14 +156,16 @@ def test_a_keyless_instance_holding_reconcile_leaves_the_feed_to_a_keyed_one(
     )
     assert register_feed(keyed.context) is True
     keyed.context.leases.start()
-    until(lambda: FEED_LEASE in keyed.context.leases.held(), "the feed held by the keyed one")
-    assert RECONCILE_LEASE not in keyed.context.leases.held()  # the keyless one still has it
-    assert set(keyless.context.leases.held()) == {RECONCILE_LEASE}
+    signs = {feed_sign_lease(HRSS), feed_sign_lease(MARKET)}
+    until(lambda: signs <= set(keyed.context.leases.held()), "the signers held by the keyed one")
+    assert not signs & set(keyless.context.leases.held())  # it never seeks them
 
-    # The keyless one stops: the keyed one takes reconcile over too; the feed stays put.
+    # The keyless one stops: the keyed one takes reconcile and the sequencing over too.
     keyless.context.leases.stop()
-    until(lambda: RECONCILE_LEASE in keyed.context.leases.held(), "reconcile taken over")
-    assert FEED_LEASE in keyed.context.leases.held()
+    until(
+        lambda: {RECONCILE_LEASE, FEED_LEASE, *signs} <= set(keyed.context.leases.held()),
+        "every feed lease taken over",
+    )
 
 
 def test_readyz_lists_both_leases_for_an_operator(
