@@ -3,9 +3,12 @@ PKCS#8 PEM, the store's master key; written 0600, never overwritten.
 
 A passphrase comes from a file or the environment (`COMMITLEDGER_KEY_PASSPHRASE`), never
 from the command line. Clear key files (account JSON holding `private_key`, unencrypted PEM)
-are what `keys new` wrote before keys were encrypted: a department's keys in clear are
-accepted only where `KeyUnlock.allow_clear` says so (`--demo`, or the development setting
-`allow_clear_keys`); an applicant's own signing key may be clear.
+are what `keys new` wrote before keys were encrypted: a department's keys, an admin's or a
+Safe owner's account in clear are accepted only by `serve --demo` (`KeyUnlock.allow_clear`,
+which nothing in the environment or the configuration sets) and refused everywhere else,
+naming the file and `commitledger keys encrypt`; a chain account is never written in clear
+outside the demo either. An applicant's own signing key may be clear. The store's master
+key has no encrypted form: it is a file of its own (0600), outside these rules.
 """
 
 from __future__ import annotations
@@ -27,17 +30,24 @@ from ledger import InvalidDocumentError, SignatureError, SigningKey, Vault, chec
 KeyKind = Literal["ed25519", "ecdsa-p256", "ethereum", "master"]
 PASSPHRASE_ENV = "COMMITLEDGER_KEY_PASSPHRASE"  # noqa: S105  # a variable's name
 PASSPHRASE_FILE_ENV = "COMMITLEDGER_KEY_PASSPHRASE_FILE"  # noqa: S105
-ALLOW_CLEAR_ENV = "COMMITLEDGER_ALLOW_CLEAR_KEYS"
+SCRYPT_N_ENV = "COMMITLEDGER_KEY_SCRYPT_N"
+STANDARD_SCRYPT_N = 2**18  # the Web3 Secret Storage definition's n, and what new keystores get
+STANDARD_PBKDF2_C = 2**18  # the definition's PBKDF2 count
+MIN_SCRYPT_N, MAX_SCRYPT_N = 2**2, 2**20
 MAX_KEY_FILE_BYTES = 64 * 1024  # a keystore is under 1 KiB; anything this big is not one
 MAX_PASSPHRASE_BYTES = 4096
-TRUE_WORDS = ("1", "true", "yes", "on")
 GIVE_PASSPHRASE = (
     f"give its passphrase in a file (--passphrase-file or key_passphrase_file) or in "
     f"{PASSPHRASE_ENV}"
 )
 CLEAR_REFUSED = (
-    "clear key files are accepted only with --demo or allow_clear_keys (development): "
-    "encrypt it with `commitledger keys encrypt {path}`"
+    "clear key files are accepted only by `serve --demo`: encrypt it with "
+    "`commitledger keys encrypt {path}` (passphrase from --passphrase-file or "
+    f"{PASSPHRASE_ENV}) and give the same passphrase here"
+)
+NO_CLEAR_WRITTEN = (
+    "a chain account is never written in clear (every command but `serve --demo` refuses "
+    f"clear keys): {GIVE_PASSPHRASE}"
 )
 
 
@@ -48,37 +58,65 @@ class KeyFileError(InvalidDocumentError):
 
 @dataclass(frozen=True)
 class KeyUnlock:
-    """How key files are opened and written: the passphrase (None: new keys are clear and
-    encrypted ones cannot be opened), whether clear files are accepted, and the scrypt cost
-    of new keystores (None: the standard n = 2**18; tests use less)."""
+    """How key files are opened and written: the passphrase (None: encrypted ones cannot be
+    opened and no chain account can be written), whether clear files are accepted (only
+    `serve --demo` sets it), and the scrypt cost of new keystores (None: the standard
+    n = 2**18; tests use less through COMMITLEDGER_KEY_SCRYPT_N)."""
 
     passphrase: str | None = field(default=None, repr=False)
     allow_clear: bool = False
     scrypt_n: int | None = None
 
     @classmethod
-    def from_env(
-        cls, *, passphrase_file: Path | None = None, allow_clear: bool | None = None
-    ) -> KeyUnlock:
-        """From `passphrase_file`, else `COMMITLEDGER_KEY_PASSPHRASE_FILE`, else
-        `COMMITLEDGER_KEY_PASSPHRASE`; clear files allowed by `allow_clear`, else by
-        `COMMITLEDGER_ALLOW_CLEAR_KEYS`."""
+    def from_env(cls, *, passphrase_file: Path | None = None) -> KeyUnlock:
+        """For a command's keys: the passphrase from `passphrase_file`, else
+        `COMMITLEDGER_KEY_PASSPHRASE_FILE`, else `COMMITLEDGER_KEY_PASSPHRASE`; the scrypt
+        cost from `COMMITLEDGER_KEY_SCRYPT_N`; clear files refused."""
         named = passphrase_file or (
             Path(os.environ[PASSPHRASE_FILE_ENV]) if os.environ.get(PASSPHRASE_FILE_ENV) else None
         )
         passphrase = (
             read_passphrase(named) if named is not None else os.environ.get(PASSPHRASE_ENV) or None
         )
-        if allow_clear is None:
-            allow_clear = os.environ.get(ALLOW_CLEAR_ENV, "").strip().lower() in TRUE_WORDS
-        return cls(_checked(passphrase, PASSPHRASE_ENV), allow_clear)
+        return cls(_checked(passphrase, PASSPHRASE_ENV), False, scrypt_cost_from_env())
 
-    @classmethod
-    def for_command_line(cls) -> KeyUnlock:
-        """For a key a command names itself (`anchor --key`, `deploy --admin-key`): the
-        environment's passphrase, clear files accepted (the operator chose the file; the
-        refusal guards what an instance picks up from its keys directory)."""
-        return cls.from_env(allow_clear=True)
+
+def scrypt_cost_from_env() -> int | None:
+    """`COMMITLEDGER_KEY_SCRYPT_N`: the scrypt n of new keystores (None when unset: the
+    standard 2**18); KeyFileError when it is not a power of two from 2**2 to 2**20."""
+    raw = os.environ.get(SCRYPT_N_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        return checked_scrypt_n(int(raw))
+    except ValueError as exc:
+        raise KeyFileError(f"{SCRYPT_N_ENV}: {exc}") from None
+
+
+def checked_scrypt_n(n: int) -> int:
+    """`n` when it is a power of two from 2**2 to 2**20; else ValueError."""
+    if not MIN_SCRYPT_N <= n <= MAX_SCRYPT_N or n & (n - 1):
+        raise ValueError(f"the scrypt cost must be a power of two from 4 to {MAX_SCRYPT_N}")
+    return n
+
+
+def weak_kdf(path: Path) -> str | None:
+    """What makes the keystore at `path` cheaper to guess than the standard (scrypt n or
+    PBKDF2 count below 2**18), or None (also for a file that is not a keystore)."""
+    try:
+        body = _json(path, _read(path))
+    except KeyFileError:
+        return None
+    crypto = body.get("crypto") or body.get("Crypto")
+    if not isinstance(crypto, dict) or not isinstance(crypto.get("kdfparams"), dict):
+        return None
+    params = crypto["kdfparams"]
+    kdf, n, c = crypto.get("kdf"), params.get("n"), params.get("c")
+    if kdf == "scrypt" and isinstance(n, int) and n < STANDARD_SCRYPT_N:
+        return f"scrypt n = {n}, below the standard {STANDARD_SCRYPT_N}"
+    if kdf == "pbkdf2" and isinstance(c, int) and c < STANDARD_PBKDF2_C:
+        return f"PBKDF2 count {c}, below the standard {STANDARD_PBKDF2_C}"
+    return None
 
 
 def read_passphrase(path: Path) -> str:
@@ -155,11 +193,15 @@ def pem_bytes(
 
 def new_key(kind: KeyKind, path: Path, unlock: KeyUnlock | None = None) -> dict[str, Any]:
     """Create a key of `kind` at `path`, encrypted when `unlock` has a passphrase; return its
-    public facts (never the secret)."""
+    public facts (never the secret). A chain account without a passphrase is refused (clear
+    only where `unlock` allows clear keys: the demo), nothing written; a signing key without
+    one is clear (an applicant's may be), the master key always (it has no encrypted form)."""
     unlock = unlock or KeyUnlock()
     if path.exists():
         raise InvalidDocumentError(f"{path} exists already: keys are never overwritten")
     encrypted = unlock.passphrase is not None
+    if kind == "ethereum" and not encrypted and not unlock.allow_clear:
+        raise KeyFileError(f"cannot write {path}: {NO_CLEAR_WRITTEN}")
     if kind == "master":  # the store's master key: wraps every commitment's data key
         _write_secret(path, (Vault.new_master_key() + "\n").encode())
         return {"kind": kind, "path": str(path)}
@@ -305,9 +347,9 @@ def _refuse_clear(path: Path, unlock: KeyUnlock) -> None:
 
 def load_account(path: Path, unlock: KeyUnlock | None = None) -> LocalAccount:
     """A chain account from a keystore (any standard scrypt or PBKDF2 parameters) or, where
-    `unlock` allows clear keys, from a clear file of `keys new`. `unlock` None: a key the
-    command line names (`KeyUnlock.for_command_line`)."""
-    unlock = unlock if unlock is not None else KeyUnlock.for_command_line()
+    `unlock` allows clear keys (`serve --demo`), from a clear file of `keys new`. `unlock`
+    None: the environment's passphrase (`KeyUnlock.from_env`), clear files refused."""
+    unlock = unlock if unlock is not None else KeyUnlock.from_env()
     body = _json(path, _read(path))
     if not _is_keystore(body):
         account = _clear_account(path, body)
@@ -329,8 +371,8 @@ def load_account(path: Path, unlock: KeyUnlock | None = None) -> LocalAccount:
 
 def load_report_key(path: Path, unlock: KeyUnlock | None = None) -> SigningKey:
     """A department's report-signing key: encrypted PKCS#8 PEM, or clear where `unlock`
-    allows clear keys (`unlock` None: a key the command line names)."""
-    unlock = unlock if unlock is not None else KeyUnlock.for_command_line()
+    allows clear keys (`serve --demo`; `unlock` None: the environment's passphrase)."""
+    unlock = unlock if unlock is not None else KeyUnlock.from_env()
     raw = _read(path)
     if not _is_pem(raw):
         raise KeyFileError(f"{path} is not a PEM private key")
@@ -355,7 +397,7 @@ def load_signing_key(path: Path, unlock: KeyUnlock | None = None) -> SigningKey:
             return SigningKey.from_pem(raw)
         except SignatureError as exc:
             raise SignatureError(f"{path}: {exc}") from None
-    unlock = unlock if unlock is not None else KeyUnlock.for_command_line()
+    unlock = unlock if unlock is not None else KeyUnlock.from_env()
     if unlock.passphrase is None:
         raise SignatureError(f"{path} is encrypted: {GIVE_PASSPHRASE}")
     try:

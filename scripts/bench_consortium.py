@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -34,7 +35,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from api.demo import sample_commitments
-from api.keyfiles import new_key
+from api.keyfiles import KeyUnlock, keystore_bytes, new_key
 from api.service import TokenStore
 from ledger import (
     REGISTRAR_ROLE,
@@ -86,13 +87,16 @@ def _deploy(chain: Chain, departments: list[str]) -> tuple[LedgerContract, dict[
     return ledger, registrars
 
 
-def _write_keys(keys_dir: Path, registrars: dict[str, LocalAccount]) -> None:
+def _write_keys(keys_dir: Path, registrars: dict[str, LocalAccount]) -> str:
+    """The registrars as keystores (standard cost: instances take encrypted keys only);
+    their passphrase, for the instances' environment."""
+    passphrase = secrets.token_urlsafe(16)
     for department, account in registrars.items():
         folder = keys_dir / department
         folder.mkdir(parents=True, exist_ok=True)
-        body = {"kind": "ethereum", "address": account.address, "private_key": account.key.hex()}
-        (folder / "registrar.json").write_text(json.dumps(body) + "\n")
+        (folder / "registrar.json").write_bytes(keystore_bytes(account, KeyUnlock(passphrase)))
         (folder / "registrar.json").chmod(0o600)
+    return passphrase
 
 
 def _ready(base: str) -> bool:
@@ -200,7 +204,7 @@ def consortium_figures(count: int) -> dict[str, Any]:
         with _postgres() as cluster, AnvilNode() as node:
             chain = Chain.connect(node.url, kind="anvil")
             ledger, registrars = _deploy(chain, departments)
-            _write_keys(workdir / "keys", registrars)
+            passphrase = _write_keys(workdir / "keys", registrars)
             new_key("master", workdir / "master.key")
             deployment = workdir / "deployment.json"
             deployment.write_text(json.dumps(
@@ -208,7 +212,7 @@ def consortium_figures(count: int) -> dict[str, Any]:
             ))  # fmt: skip
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("COMMITLEDGER_")},
-                "COMMITLEDGER_ALLOW_CLEAR_KEYS": "true",
+                "COMMITLEDGER_KEY_PASSPHRASE": passphrase,
                 "COMMITLEDGER_KEYS_DIR": str(workdir / "keys"),
                 "COMMITLEDGER_FEED": "false",
                 "COMMITLEDGER_LIFECYCLE": "false",

@@ -10,15 +10,18 @@ from collections.abc import Iterator
 import pytest
 from support.deployment import Deployment, deploy
 from support.markers import needs
+from support.service_keys import TEST_PASSPHRASE, TEST_SCRYPT_N
 
 from ledger import ANVIL_BINARY, AnvilNode, Chain
 
 pytest_plugins = ["support.postgres"]  # a PostgreSQL cluster, the `store` fixtures
 
-# The fixtures write department keys in clear (no scrypt to wait for): this development
-# setting lets an instance accept them, here and in the processes the tests start.
-# tests/unit/test_keystores.py takes it away to check that clear keys are refused.
-os.environ.setdefault("COMMITLEDGER_ALLOW_CLEAR_KEYS", "true")
+# Clear key files are refused outside `serve --demo`: the fixtures write keys encrypted with
+# the suite's passphrase (tests/support/service_keys.py), which every instance, command and
+# process the tests start reads from here; the keystores the commands make get a cheap
+# scrypt cost. tests/unit/test_keystores.py takes both away to check the refusals.
+os.environ.setdefault("COMMITLEDGER_KEY_PASSPHRASE", TEST_PASSPHRASE)
+os.environ.setdefault("COMMITLEDGER_KEY_SCRYPT_N", str(TEST_SCRYPT_N))
 
 # ---------------------------------------------------------------------- workers
 

@@ -104,16 +104,16 @@ def init(
         typer.Option(
             "--passphrase-file",
             help="Encrypt the department keys with the passphrase this file holds (or "
-            "COMMITLEDGER_KEY_PASSPHRASE); without one they are made in clear, which "
-            "`serve` refuses outside --demo.",
+            "COMMITLEDGER_KEY_PASSPHRASE); needed whenever keys are to be made (they are "
+            "never made in clear).",
         ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Make a data directory ready to serve: the directory (0700), the master key, every
-    catalog department's keys (encrypted when a passphrase is given), a configuration file
-    to edit, and first tokens."""
-    from api.keyfiles import new_key
+    catalog department's keys (encrypted with the passphrase, which is needed while any is
+    missing: nothing is made without it), a configuration file to edit, and first tokens."""
+    from api.keyfiles import GIVE_PASSPHRASE, KeyFileError, new_key
     from api.service import KEY_FILES, OPERATOR, DepartmentKeys, Settings, TokenStore, key_unlock
     from ledger import Store
     from verifier import default_catalog
@@ -124,6 +124,18 @@ def init(
         flags = {"data_dir": data_dir, "key_passphrase_file": passphrase_file}
         settings = Settings.load(flags, config=config)
         unlock = key_unlock(settings)
+        keys = DepartmentKeys(  # every department's, whichever one an instance serves
+            settings.resolved_keys_dir,
+            default_catalog().departments(),
+            unlock=unlock,
+        )
+        if unlock.passphrase is None and any(
+            not keys.has(department, kind) for department in keys.departments for kind in KEY_FILES
+        ):
+            raise KeyFileError(
+                f"cannot make the department keys in {settings.resolved_keys_dir}: keys are "
+                f"never made in clear; {GIVE_PASSPHRASE} (nothing was made)"
+            )
         folder = settings.data_dir
         if not folder.exists():
             folder.mkdir(mode=0o700, parents=True)
@@ -133,11 +145,6 @@ def init(
             if not master.exists():
                 new_key("master", master)
                 made.append(str(master))
-        keys = DepartmentKeys(  # every department's, whichever one an instance serves
-            settings.resolved_keys_dir,
-            default_catalog().departments(),
-            unlock=unlock,
-        )
         settings.resolved_keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for department in sorted(keys.departments):
             absent = [k for k in KEY_FILES if not keys.has(department, k)]
@@ -163,8 +170,6 @@ def init(
         finally:
             store.close()
     steps = next_steps(folder, data_dir is not None)
-    if unlock.passphrase is None:
-        steps.insert(0, clear_keys_step(settings.resolved_keys_dir))
     if as_json:
         emit_json(
             {"ok": True, "data_dir": str(folder), "made": made, "tokens": tokens, "next": steps}
@@ -187,15 +192,6 @@ def init(
         stdout.print(f"  {step}", markup=False)
 
 
-def clear_keys_step(keys_dir: Path) -> str:
-    """What to do with keys made without a passphrase: encrypt them before serving."""
-    return (
-        f"the keys in {keys_dir} are in clear (no passphrase given): `serve` refuses them "
-        "outside --demo; encrypt them: COMMITLEDGER_KEY_PASSPHRASE_FILE=<file> commitledger "
-        f"keys encrypt {keys_dir}/*/*, then serve with --passphrase-file <file>"
-    )
-
-
 def next_steps(folder: Path, named: bool) -> list[str]:
     """What to do after `init`, as commands to type."""
     where = f" --data-dir {folder}" if named else ""
@@ -215,7 +211,7 @@ def missing_for_serving(settings: Settings) -> list[str]:
     from api.service import DepartmentKeys
     from verifier import default_catalog
 
-    fix = f"run `commitledger init --data-dir {settings.data_dir}`"
+    fix = f"run `commitledger init --data-dir {settings.data_dir} --passphrase-file <file>`"
     lacking = []
     master = settings.master_key_file or settings.data_dir / MASTER_KEY_FILE
     if settings.master_key is None and not master.is_file():

@@ -1,8 +1,10 @@
-"""`commitledger keys new | encrypt`: make keys, encrypted when a passphrase is given, and
-encrypt clear key files where they are.
+"""`commitledger keys new | encrypt | check`: make keys, encrypted when a passphrase is
+given (a chain account always: never in clear), encrypt clear key files where they are,
+and open a data directory's department keys as `serve` would.
 
 The passphrase is read from `--passphrase-file`, `COMMITLEDGER_KEY_PASSPHRASE_FILE` or
 `COMMITLEDGER_KEY_PASSPHRASE`, never from the command line (where `ps` would show it).
+`PassphraseFileOpt` is the option every command given a key file takes.
 """
 
 from __future__ import annotations
@@ -47,13 +49,14 @@ def keys_new(
     as_json: JsonOpt = False,
 ) -> None:
     """Make a new key: an applicant's signing key, a department's chain account or report
-    key; encrypted (keystore v3 with scrypt, or PKCS#8) when a passphrase is given."""
+    key; encrypted (keystore v3 with scrypt, or PKCS#8) when a passphrase is given, which a
+    chain account needs (it is never written in clear)."""
     if kind not in KINDS:
         fail(
             f"unknown key kind {kind!r}: use ed25519, ecdsa-p256, ethereum or master",
             as_json=as_json,
         )
-    from api.keyfiles import KeyUnlock, new_key
+    from api.keyfiles import STANDARD_SCRYPT_N, KeyUnlock, new_key, weak_kdf
 
     with reporting_errors(as_json):
         unlock = KeyUnlock.from_env(passphrase_file=passphrase_file)
@@ -67,10 +70,13 @@ def keys_new(
     stdout.print(f"wrote {facts['kind']} key{how} to {out}{shown}", markup=False)
     if kind != "master" and not facts.get("encrypted"):
         console.print(
-            "note: the key is in clear: an instance refuses it outside --demo (give "
-            "--passphrase-file to encrypt, or run `commitledger keys encrypt` later)",
+            "note: the key is in clear: fine for an applicant's own key; as a department's "
+            "report.pem every command but `serve --demo` refuses it (give --passphrase-file "
+            "to encrypt, or run `commitledger keys encrypt` later)",
             markup=False,
         )
+    if kind == "ethereum" and unlock.scrypt_n is not None and unlock.scrypt_n < STANDARD_SCRYPT_N:
+        console.print(f"warning: {out}: {weak_kdf(out)} (COMMITLEDGER_KEY_SCRYPT_N)", markup=False)
 
 
 def keys_encrypt(
@@ -109,7 +115,9 @@ def keys_check(
     as_json: JsonOpt = False,
 ) -> None:
     """Open every department key `serve` would hold, as it does at start (a wrong passphrase
-    or a clear file is named; nothing is started): each key's public facts."""
+    or a clear file is named; nothing is started): each key's public facts, and a warning
+    for a keystore whose scrypt cost is below the standard 2**18."""
+    from api.keyfiles import weak_kdf
     from api.service import DepartmentKeys, Settings
     from verifier import default_catalog
 
@@ -122,7 +130,7 @@ def keys_check(
         settings = Settings.load(flags, config=config)
         keys = DepartmentKeys.from_settings(settings, default_catalog().departments())
         opened = keys.unlock_all()
-    rows = []
+    rows, warnings = [], []
     for name in opened:
         held, kind = name.split(" ")
         public = (
@@ -130,10 +138,15 @@ def keys_check(
             if kind == "report"
             else keys.account(held, kind).address  # type: ignore[arg-type]  # registrar|verifier
         )
-        rows.append({"department": held, "key": kind, "public": public})
+        weak = weak_kdf(keys.path(held, kind)) if kind != "report" else None
+        if weak is not None:
+            warnings.append(f"{keys.path(held, kind)}: {weak}: cheap to guess, for tests only")
+        rows.append({"department": held, "key": kind, "public": public, "weak_kdf": weak})
     if as_json:
         emit_json({"ok": True, "keys_dir": str(settings.resolved_keys_dir), "keys": rows})
         return
     for row in rows:
         stdout.print(f"{row['department']:<10} {row['key']:<9} {row['public']}", markup=False)
+    for warning in warnings:
+        console.print(f"warning: {warning}", markup=False)
     console.print(f"{len(rows)} keys opened in {settings.resolved_keys_dir}", markup=False)

@@ -211,19 +211,22 @@ def deploy(
     out: Annotated[
         Path, typer.Option("--out", help="Deployment file to write.")
     ] = DEFAULT_DEPLOYMENT,
+    passphrase_file: cli_keys.PassphraseFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Deploy CommitmentLedger and grant a department's registrar and verifier roles."""
+    """Deploy CommitmentLedger and grant a department's registrar and verifier roles (the
+    keys are keystores; a clear key file is refused, nothing deployed)."""
     out = cli_store.in_data_dir(out)
     if (registrar_key or verifier_key) and not department:
         fail("--registrar-key and --verifier-key need --department", as_json=as_json)
-    from api.keyfiles import load_account
+    from api.keyfiles import KeyUnlock, load_account
     from ledger import REGISTRAR_ROLE, VERIFIER_ROLE, Chain, LedgerContract, department_id
 
     with reporting_errors(as_json):
-        admin = load_account(admin_key)
+        unlock = KeyUnlock.from_env(passphrase_file=passphrase_file)
+        admin = load_account(admin_key, unlock)
         roles = [(REGISTRAR_ROLE, registrar_key), (VERIFIER_ROLE, verifier_key)]
-        accounts = [(role, load_account(path)) for role, path in roles if path is not None]
+        accounts = [(role, load_account(path, unlock)) for role, path in roles if path is not None]
         chain = Chain.connect(rpc, kind="anvil" if fund else "rpc")
         if fund:
             for account in [admin, *(a for _, a in accounts)]:
@@ -262,12 +265,13 @@ def anchor(
         bool, typer.Option("--single", help="One transaction per commitment.")
     ] = False,
     proofs_dir: ProofsDirOpt = DEFAULT_PROOFS,
+    passphrase_file: cli_keys.PassphraseFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Anchor signed commitments (one Merkle batch by default) and write their proof bundles."""
     deployment, proofs_dir = cli_store.in_data_dir(deployment), cli_store.in_data_dir(proofs_dir)
     from api.files import read_deployment, read_signed
-    from api.keyfiles import load_account
+    from api.keyfiles import KeyUnlock, load_account
     from ledger import (
         AnchorReceipt,
         Chain,
@@ -281,6 +285,7 @@ def anchor(
     )
 
     with reporting_errors(as_json):
+        registrar = load_account(key, KeyUnlock.from_env(passphrase_file=passphrase_file))
         documents = [read_signed(path) for path in files]
         hashes = []
         for path, document in zip(files, documents, strict=True):
@@ -296,7 +301,6 @@ def anchor(
         record = read_deployment(deployment)
         chain = Chain.connect(str(record["rpc"]))
         ledger = LedgerContract(chain, str(record["contract"]))
-        registrar = load_account(key)
 
         def keep(receipt: AnchorReceipt) -> None:
             proofs_dir.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ def run_service(host: str, port: int, overrides: dict[str, Any], *, demo: bool) 
         with reporting_errors(as_json=False):
             settings = Settings.load(overrides)
             if demo:  # the demo's keys are made here, in clear: development only
-                settings = prepare_keys(settings.model_copy(update={"allow_clear_keys": True}))
+                settings = prepare_keys(settings.for_demo())
             else:  # an empty data directory: say what it lacks and how to make it
                 for note in missing_for_serving(settings):
                     console.print(f"note: {note}", markup=False)

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from api.cli import store as cli_store
+from api.cli.keys import PassphraseFileOpt
 from api.files import DEFAULT_DEPLOYMENT, read_deployment
 from api.output import EXIT_CHECK_FAILED, console, emit_json, fail, reporting_errors, stdout
 
@@ -155,7 +156,10 @@ def verify_run(
     ],
     report_key: Annotated[
         Path,
-        typer.Option("--report-key", help="The PEM key (Ed25519) that signs verification reports."),
+        typer.Option(
+            "--report-key",
+            help="The encrypted PEM key (Ed25519) that signs verification reports.",
+        ),
     ],
     department: Annotated[
         str | None,
@@ -190,11 +194,12 @@ def verify_run(
             help="Without data sources: record every commitment due NEEDS_MANUAL on chain.",
         ),
     ] = False,
+    passphrase_file: PassphraseFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Verify a department's commitments; record outcomes and overdue breaches on chain."""
     from api import run_start
-    from api.keyfiles import load_account, load_signing_key
+    from api.keyfiles import KeyUnlock, load_account, load_report_key
     from ledger import (
         VERIFIER_ROLE,
         Chain,
@@ -225,9 +230,10 @@ def verify_run(
             raise InvalidDocumentError(
                 f"unknown department {dept!r}; the catalog knows {', '.join(catalog.departments())}"
             )
+        unlock = KeyUnlock.from_env(passphrase_file=passphrase_file)  # before the store
+        verifier = load_account(key, unlock)
+        signer = load_report_key(report_key, unlock)
         day = _run_day(store, str(dept), asked if on is not None else None)  # before any node
-        verifier = load_account(key)
-        signer = load_signing_key(report_key)
         token = _read_token(sources_token_file) if sources_token_file is not None else None
         try:
             source_key = SourceKey.from_file(sources_key_file) if sources_key_file else None

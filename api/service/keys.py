@@ -4,8 +4,8 @@ department, every one or (`serve --department D`) D's only.
 `<keys_dir>/<D>/registrar.json` and `verifier.json` are chain accounts as Web3 Secret
 Storage v3 keystores, `<keys_dir>/<D>/report.pem` the Ed25519 key that signs the
 department's verification reports, as encrypted PKCS#8 (both as `commitledger keys new`
-writes them with a passphrase). Clear files are refused unless the settings allow them
-(`--demo`, `allow_clear_keys`). Each key is read on first use, or all at once by
+writes them with a passphrase). Clear files are refused except by `serve --demo`
+(`Settings.for_demo`). Each key is read on first use, or all at once by
 `unlock_all` when the service starts, and kept; a missing one is named (never shown) by
 `MissingKeyError`, one that cannot be opened by `KeyFileError`.
 """
@@ -21,6 +21,8 @@ from eth_account.signers.local import LocalAccount
 
 from api.errors import MissingKeyError
 from api.keyfiles import (
+    NO_CLEAR_WRITTEN,
+    KeyFileError,
     KeyUnlock,
     load_account,
     load_report_key,
@@ -41,14 +43,15 @@ ADMIN_KEY_FILE = "admin.json"
 
 def key_unlock(settings: Settings) -> KeyUnlock:
     """How the settings open key files: the passphrase from `key_passphrase_file`, else
-    `key_passphrase` (COMMITLEDGER_KEY_PASSPHRASE); clear files only with `allow_clear_keys`."""
+    `key_passphrase` (COMMITLEDGER_KEY_PASSPHRASE); clear files only for `serve --demo`;
+    new keystores at the scrypt cost `key_scrypt_n`."""
     if settings.key_passphrase_file is not None:
         passphrase: str | None = read_passphrase(settings.key_passphrase_file)
     elif settings.key_passphrase is not None:
         passphrase = settings.key_passphrase.get_secret_value() or None
     else:
         passphrase = None
-    return KeyUnlock(passphrase, settings.allow_clear_keys)
+    return KeyUnlock(passphrase, settings.demo_keys, settings.key_scrypt_n)
 
 
 class DepartmentKeys:
@@ -71,7 +74,7 @@ class DepartmentKeys:
                 f"{', '.join(sorted(self.departments))}"
             )
         self.only = only
-        # Without settings (a command's own use): the environment's passphrase and switch.
+        # Without settings (a command's own use): the environment's passphrase.
         self.unlock = unlock if unlock is not None else KeyUnlock.from_env()
         self._accounts: dict[tuple[str, str], LocalAccount] = {}
         self._report_keys: dict[str, SigningKey] = {}
@@ -176,7 +179,12 @@ class DepartmentKeys:
 
     def create(self, department: str) -> None:
         """Create whichever of the department's three keys is missing (files 0600),
-        encrypted when a passphrase is known."""
+        encrypted; in clear only where clear keys are accepted (`serve --demo`), else
+        KeyFileError without a passphrase, before anything is written."""
+        if self.unlock.passphrase is None and not self.unlock.allow_clear:
+            raise KeyFileError(
+                f"cannot make {department}'s keys in {self.keys_dir}: {NO_CLEAR_WRITTEN}"
+            )
         folder = self.keys_dir / department
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         for kind in KEY_FILES:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import (
     AliasChoices,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -56,6 +57,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COMMITLEDGER_", extra="ignore", validate_by_name=True, frozen=True
     )
+    # Clear key files accepted: set by `serve --demo` only (`for_demo`), never by the
+    # environment or a configuration file.
+    _demo_keys: bool = PrivateAttr(default=False)
 
     data_dir: Path = Field(
         default=DEFAULT_DATA_DIR,
@@ -145,10 +149,10 @@ class Settings(BaseSettings):
     key_passphrase: SecretStr | None = Field(
         default=None, description="The key files' passphrase itself, if no file is given."
     )
-    allow_clear_keys: bool = Field(
-        default=False,
-        description="Development only: accept clear key files (serve --demo does); otherwise "
-        "a clear key is refused (`commitledger keys encrypt` encrypts it).",
+    key_scrypt_n: int | None = Field(
+        default=None,
+        description="The scrypt cost n of keystores made from now on, a power of two "
+        "(default: the standard 2**18; lower only for tests: `keys check` warns of it).",
     )
     catalog_dir: Path | None = Field(
         default=None,
@@ -288,6 +292,13 @@ class Settings(BaseSettings):
             return value
         raise ValueError("chain must be anvil, embedded or an http(s) JSON-RPC URL")
 
+    @field_validator("key_scrypt_n")
+    @classmethod
+    def _scrypt_cost(cls, value: int | None) -> int | None:
+        if value is not None and (not 2**2 <= value <= 2**20 or value & (value - 1)):
+            raise ValueError("key_scrypt_n must be a power of two from 4 to 1048576")
+        return value
+
     @field_validator("office_hours")
     @classmethod
     def _office_periods(cls, value: str) -> str:
@@ -352,6 +363,17 @@ class Settings(BaseSettings):
     def resolved_store_url(self) -> str:
         """The store URL, defaulting to `ledger.db` in the data directory."""
         return self.store_url or f"sqlite:///{self.data_dir / 'ledger.db'}"
+
+    def for_demo(self) -> Settings:
+        """These settings for `serve --demo`: its own keys, made in clear, are accepted."""
+        copy = self.model_copy()
+        copy._demo_keys = True
+        return copy
+
+    @property
+    def demo_keys(self) -> bool:
+        """Whether clear key files are accepted (`serve --demo` only)."""
+        return self._demo_keys
 
     @property
     def resolved_keys_dir(self) -> Path:

@@ -27,7 +27,7 @@ from eth_account import Account
 from hexbytes import HexBytes
 from support.deployment import HRSS, MARKET, Deployment, deploy
 from support.pipeline import check_exactly_once
-from support.service_keys import write_all_keys
+from support.service_keys import TEST_PASSPHRASE, write_all_keys
 from support.service_world import write_deployment_file
 from web3.types import TxParams, Wei
 
@@ -254,7 +254,7 @@ def test_three_instances_share_the_work_and_take_over_every_lease_of_a_killed_ho
               str(deployment_file), "--master-key-file", str(tmp_path / "master.key")]  # fmt: skip
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("COMMITLEDGER_")},
-        "COMMITLEDGER_ALLOW_CLEAR_KEYS": "true",
+        "COMMITLEDGER_KEY_PASSPHRASE": TEST_PASSPHRASE,  # write_all_keys's keystores
         "COMMITLEDGER_KEYS_DIR": str(keys_dir),
         "COMMITLEDGER_ANCHOR_MAX_AGE": "0.2",
         "COMMITLEDGER_LEASE_TTL_SECONDS": str(TTL_S),

@@ -115,7 +115,7 @@ def test_each_department_instance_anchors_its_own_and_refuses_the_other(
         "COMMITLEDGER_ANCHOR_MAX_AGE": "0.1",
         "COMMITLEDGER_FEED": "false",
         "COMMITLEDGER_LIFECYCLE": "false",
-    }  # no COMMITLEDGER_ALLOW_CLEAR_KEYS: these instances take encrypted keys only
+    }  # no COMMITLEDGER_KEY_PASSPHRASE: each instance reads its own passphrase file
     applicant = SigningKey.generate("ed25519")
     [hrss_doc] = sample_commitments(1, department=HRSS)
     [market_doc] = sample_commitments(1, seed=9, department=MARKET)

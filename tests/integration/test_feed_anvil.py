@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
+from support.service_keys import write_report_key
 from support.verifier_world import DAY, HRSS, SAMR, World, open_world
 from typer.testing import CliRunner, Result
 
@@ -117,8 +118,7 @@ def test_feed_run_and_check_from_the_command_line_find_an_altered_record(
     world.commit(*sample_commitments(12, seed=13, department=HRSS))
     world.engine.run(DAY)
     keys_dir = tmp_path / "keys"
-    (keys_dir / HRSS).mkdir(parents=True)
-    (keys_dir / HRSS / "report.pem").write_bytes(SigningKey.generate("ed25519").to_pem())
+    write_report_key(keys_dir / HRSS / "report.pem")  # encrypted: the suite's passphrase
     master = tmp_path / "master.key"
     master.write_text("0x" + world.vault.master_key.hex() + "\n")
     deployment = tmp_path / "deployment.json"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from support.deployment import HRSS, deploy
 from support.privacy import assert_nothing_personal, cli, debug_everywhere, explain, log_text
+from support.service_keys import write_account
 
 from api.demo import sample_commitments
 from ledger import MASTER_KEY_ENV, AnvilNode, Chain, Commitment, SigningKey, sign_commitment
@@ -54,12 +55,7 @@ def test_cli_pipeline_run_outputs_and_logs_nothing_personal(
     deployment_file = tmp_path / "deployment.json"
     deployment_file.write_text(json.dumps(record))
     registrar = deployment.registrar
-    key_file = tmp_path / "registrar.json"
-    key_file.write_text(
-        json.dumps(
-            {"kind": "ethereum", "address": registrar.address, "private_key": registrar.key.hex()}
-        )
-    )
+    key_file = write_account(tmp_path / "registrar.json", registrar)  # the suite's passphrase
     documents = list(sample_commitments(8, seed=67, department=HRSS))
     paths = _write_signed(tmp_path / "in", documents)
     url = f"sqlite:///{tmp_path / 'ledger.db'}"

@@ -17,7 +17,11 @@ COMMITLEDGER = Path(sys.executable).parent / "commitledger"
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMITLEDGER_")}
+    env = {  # the README's session: none of the suite's settings but its keys' passphrase
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("COMMITLEDGER_") or k.startswith("COMMITLEDGER_KEY_")
+    }
     return subprocess.run(
         [str(COMMITLEDGER), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )

@@ -37,6 +37,7 @@ from ledger import (
     department_id,
     sign_commitment,
 )
+from support.service_keys import write_account
 from verifier import default_catalog
 
 DEPARTMENT = "BJ-HRSS"
@@ -256,11 +257,9 @@ class PipelineThread:
 
 
 def write_account_key(path: Path, account: LocalAccount) -> Path:
-    """A key file as `commitledger keys new --kind ethereum` writes it."""
-    body = {"kind": "ethereum", "address": account.address, "private_key": account.key.hex()}
-    path.write_text(json.dumps(body) + "\n")
-    path.chmod(0o600)
-    return path
+    """A keystore as `commitledger keys new --kind ethereum` writes it (the suite's
+    passphrase, a cheap scrypt cost)."""
+    return write_account(path, account)
 
 
 def write_deployment(path: Path, rpc: str, ledger: LedgerContract) -> Path:

@@ -27,9 +27,11 @@ from support.cli import (
     write_json,
     write_signed,
 )
+from support.service_keys import write_account
 from typer.testing import CliRunner, Result
 
 from api.cli import app
+from api.keyfiles import load_account, load_signing_key
 from ledger import (
     Commitment,
     ProofBundle,
@@ -144,10 +146,7 @@ def work(tmp_path: Path) -> Work:
     pem = tmp_path / "applicant.pem"
     pem.write_bytes(SigningKey.generate("ed25519").to_pem())
     account = Account.create()
-    account_file = write_json(
-        tmp_path / "registrar.json",
-        {"kind": "ethereum", "address": account.address, "private_key": account.key.hex()},
-    )
+    account_file = write_account(tmp_path / "registrar.json", account)  # the suite's passphrase
     dead = unreachable_rpc()
     deployment = write_json(
         tmp_path / "deployment.json",
@@ -527,12 +526,14 @@ def test_keys_new_writes_an_owner_only_key(tmp_path: Path, kind: str) -> None:
     assert facts["kind"] == kind
     assert facts["path"] == str(path)
     assert os.stat(path).st_mode & 0o777 == 0o600
-    if kind == "ethereum":
+    if kind == "ethereum":  # a keystore, with the suite's passphrase (tests/conftest.py)
         body = json.loads(path.read_text())
-        assert Account.from_key(body["private_key"]).address == facts["address"] == body["address"]
+        assert "private_key" not in body and body["crypto"]["kdf"] == "scrypt"
+        assert load_account(path).address == facts["address"]
+        assert facts["address"].lower().endswith(body["address"].lower().removeprefix("0x"))
         assert "public_key" not in facts
-    else:
-        key = SigningKey.from_pem(path.read_bytes())
+    else:  # encrypted PKCS#8, the suite's passphrase being in the environment
+        key = load_signing_key(path)
         assert key.algorithm == kind
         assert facts["public_key"] == key.public_key_b64()
         assert "address" not in facts
@@ -546,9 +547,9 @@ def test_keys_new_never_prints_the_private_key(tmp_path: Path, kind: str, as_jso
     assert result.exit_code == 0, explain(result)
     printed = result.stdout + result.stderr
     if kind == "ethereum":
-        secret = json.loads(path.read_text())["private_key"].removeprefix("0x")
+        secret = load_account(path).key.hex().removeprefix("0x")
         assert secret.lower() not in printed.lower()
-        assert json.loads(path.read_text())["address"] in printed
+        assert load_account(path).address in printed
     else:
         for line in pem_body(path):
             assert line not in printed

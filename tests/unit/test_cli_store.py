@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text, update
 from support.cli import one_json, one_line, unreachable_rpc, write_json
+from support.service_keys import write_account
 from typer.testing import CliRunner, Result
 
 from api.cli import app
@@ -589,11 +590,7 @@ def _deployment(setup: Setup, **fields: object) -> Path:
 def _registrar(setup: Setup) -> Path:
     from eth_account import Account
 
-    account = Account.create()
-    return write_json(
-        setup.root / "registrar.json",
-        {"kind": "ethereum", "address": account.address, "private_key": account.key.hex()},
-    )
+    return write_account(setup.root / "registrar.json", Account.create())  # suite's passphrase
 
 
 def test_pipeline_run_without_a_deployment_exits_2(setup: Setup) -> None:

@@ -25,6 +25,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from support.cli import one_json
 from support.feed_world import DAY, HRSS, KINDS, FeedWorld, feed_world
+from support.service_keys import write_report_key
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
@@ -175,8 +176,7 @@ def test_the_service_follows_the_chain_into_the_feed_in_the_background(
 ) -> None:
     world = fw.world
     keys_dir = tmp_path / "keys"
-    (keys_dir / HRSS).mkdir(parents=True)
-    (keys_dir / HRSS / "report.pem").write_bytes(fw.keys[HRSS].to_pem())
+    write_report_key(keys_dir / HRSS / "report.pem", fw.keys[HRSS])  # encrypted, as served
     deployment = tmp_path / "deployment.json"
     deployment.write_text(
         json.dumps(
@@ -362,8 +362,7 @@ def test_feed_run_takes_a_report_key_put_there_while_it_waits(tmp_path: Path) ->
     keys = report_keys(tmp_path)
     assert keys(HRSS) is None  # `feed run` says "waiting for <keys>/BJ-HRSS/report.pem"
     key = SigningKey.generate("ed25519")
-    (tmp_path / HRSS).mkdir()
-    (tmp_path / HRSS / "report.pem").write_bytes(key.to_pem())
+    write_report_key(tmp_path / HRSS / "report.pem", key)  # encrypted: the suite's passphrase
     found = keys(HRSS)
     assert found is not None and found.public_key_b64() == key.public_key_b64()
 

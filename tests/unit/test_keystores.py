@@ -1,6 +1,8 @@
 """Departments' keys at rest: Web3 Secret Storage keystores and encrypted PKCS#8, opened with
-a passphrase from a file or the environment; clear key files refused outside development;
-a department's instance (`serve --department`) holding and acting for its department only."""
+a passphrase from a file or the environment; clear key files refused everywhere but
+`serve --demo` (the old COMMITLEDGER_ALLOW_CLEAR_KEYS changes nothing), by the service and
+by every command given a key file; a chain account never written in clear; a department's
+instance (`serve --department`) holding and acting for its department only."""
 
 from __future__ import annotations
 
@@ -17,15 +19,16 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from pydantic import SecretStr
 from support.deployment import HRSS, MARKET, Deployment
-from support.service_keys import write_account
+from support.service_keys import write_clear_account
 from support.service_world import anchored, assert_problem, open_service, post_signed
 from typer.testing import CliRunner, Result
 
 from api.cli import app
 from api.errors import MissingKeyError
 from api.keyfiles import (
-    ALLOW_CLEAR_ENV,
     PASSPHRASE_ENV,
+    PASSPHRASE_FILE_ENV,
+    SCRYPT_N_ENV,
     KeyFileError,
     KeyUnlock,
     keystore_bytes,
@@ -37,6 +40,7 @@ from api.service import DepartmentKeys, Settings, key_unlock
 from ledger import SigningKey, hex32
 
 PASSPHRASE = "correct horse battery staple"
+OLD_SWITCH = "COMMITLEDGER_ALLOW_CLEAR_KEYS"  # the development setting that is gone
 CHEAP = KeyUnlock(PASSPHRASE, scrypt_n=2**4)  # keys the tests make: scrypt at n=2**18 takes ~1 s
 RUNNER = CliRunner()
 
@@ -82,9 +86,9 @@ PBKDF2_VECTOR: dict[str, Any] = {
 
 
 @pytest.fixture(autouse=True)
-def _no_development_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Take away the suite's development switch (tests/conftest.py) and any passphrase."""
-    for name in (ALLOW_CLEAR_ENV, PASSPHRASE_ENV, "COMMITLEDGER_KEY_PASSPHRASE_FILE"):
+def _no_suite_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Take away the suite's passphrase and scrypt cost (tests/conftest.py)."""
+    for name in (PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, SCRYPT_N_ENV):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -163,16 +167,26 @@ def test_an_encrypted_report_key_opens_with_its_passphrase_only(tmp_path: Path) 
         load_report_key(path, KeyUnlock("wrong"))
 
 
-def test_clear_key_files_are_refused_unless_clear_keys_are_allowed(tmp_path: Path) -> None:
+def test_clear_key_files_are_refused_whatever_the_environment_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     account = Account.create()
-    write_account(tmp_path / "registrar.json", account)
+    write_clear_account(tmp_path / "registrar.json", account)
     (tmp_path / "report.pem").write_bytes(SigningKey.generate("ed25519").to_pem())
+    monkeypatch.setenv(OLD_SWITCH, "true")  # once accepted them: no longer read
+    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
+    assert KeyUnlock.from_env().allow_clear is False
+    assert key_unlock(Settings()).allow_clear is False
     for opened, name in ((load_account, "registrar.json"), (load_report_key, "report.pem")):
-        with pytest.raises(KeyFileError, match="clear key file") as caught:
-            opened(tmp_path / name, KeyUnlock(PASSPHRASE))
-        assert f"commitledger keys encrypt {tmp_path / name}" in str(caught.value)
-        opened(tmp_path / name, KeyUnlock(None, allow_clear=True))  # development: accepted
+        for unlock in (KeyUnlock(PASSPHRASE), None, key_unlock(Settings())):
+            with pytest.raises(KeyFileError, match="clear key file") as caught:
+                opened(tmp_path / name, unlock)
+            assert f"commitledger keys encrypt {tmp_path / name}" in str(caught.value)
+            assert "serve --demo" in str(caught.value)
+        opened(tmp_path / name, KeyUnlock(None, allow_clear=True))  # the demo's: accepted
     assert load_account(tmp_path / "registrar.json", KeyUnlock(allow_clear=True)) == account
+    demo = key_unlock(Settings().for_demo())
+    assert demo.allow_clear and load_account(tmp_path / "registrar.json", demo) == account
 
 
 def test_the_settings_give_the_passphrase_from_a_file_or_the_environment(
@@ -302,6 +316,7 @@ def test_keys_new_encrypts_with_a_passphrase_file_and_never_shows_it(tmp_path: P
     assert made.exit_code == 0, made.output
     facts = json.loads(made.stdout)
     assert facts["encrypted"] is True
+    assert json.loads(account_path.read_text())["crypto"]["kdfparams"]["n"] == 2**18  # standard
     assert load_account(account_path, KeyUnlock(PASSPHRASE)).address == facts["address"]
     report = cli("keys", "new", "--out", report_path, env={PASSPHRASE_ENV: PASSPHRASE})
     assert report.exit_code == 0, report.output
@@ -313,7 +328,7 @@ def test_keys_new_encrypts_with_a_passphrase_file_and_never_shows_it(tmp_path: P
 
 def test_keys_encrypt_turns_clear_files_into_encrypted_ones_in_place(tmp_path: Path) -> None:
     account = Account.create()
-    write_account(tmp_path / "verifier.json", account)
+    write_clear_account(tmp_path / "verifier.json", account)
     clear = SigningKey.generate("ed25519")
     (tmp_path / "report.pem").write_bytes(clear.to_pem())
     (tmp_path / "report.pem").chmod(0o600)
@@ -379,15 +394,19 @@ def test_serve_refuses_to_start_with_keys_it_cannot_open(
     encrypted_department(tmp_path / "keys", HRSS)
     if problem == "clear key file":
         (tmp_path / "keys" / HRSS / "registrar.json").unlink()
-        write_account(tmp_path / "keys" / HRSS / "registrar.json", Account.create())
+        write_clear_account(tmp_path / "keys" / HRSS / "registrar.json", Account.create())
     env: dict[str, str | None] = {
-        PASSPHRASE_ENV: PASSPHRASE if problem == "clear key file" else "guessed"
+        PASSPHRASE_ENV: PASSPHRASE if problem == "clear key file" else "guessed",
+        OLD_SWITCH: "true",  # the development switch that once let clear keys in: gone
     }
-    result = serve(tmp_path, "--department", HRSS, env=env)
-    assert result.exit_code != 0
-    assert problem in result.stderr and str(tmp_path / "keys" / HRSS) in result.stderr
-    assert uvicorn_calls == []
-    assert "guessed" not in result.output
+    for department in (("--department", HRSS), ()):  # its instance, or every department's
+        result = serve(tmp_path, *department, env=env)
+        assert result.exit_code != 0
+        assert problem in result.stderr and str(tmp_path / "keys" / HRSS) in result.stderr
+        if problem == "clear key file":
+            assert "commitledger keys encrypt" in result.stderr
+        assert uvicorn_calls == []
+        assert "guessed" not in result.output
 
 
 def test_a_public_instance_without_keys_serves_public_routes_only(
@@ -398,17 +417,64 @@ def test_a_public_instance_without_keys_serves_public_routes_only(
     assert "every department: no department keys, public routes only" in result.stderr
 
 
-def test_init_without_a_passphrase_says_its_clear_keys_need_encrypting(tmp_path: Path) -> None:
+def test_init_without_a_passphrase_makes_nothing(tmp_path: Path) -> None:
     result = cli("init", "--data-dir", tmp_path / "d", "--json")
+    assert result.exit_code == 2, result.output
+    assert "never made in clear" in result.stdout and PASSPHRASE_ENV in result.stdout
+    assert not (tmp_path / "d").exists()
+    secret = tmp_path / "passphrase"
+    secret.write_text(PASSPHRASE)
+    made = cli("init", "--data-dir", tmp_path / "d", "--passphrase-file", secret, "--json",
+               env={SCRYPT_N_ENV: "16"})  # fmt: skip
+    assert made.exit_code == 0, made.output
+    path = tmp_path / "d" / "keys" / HRSS / "registrar.json"
+    assert json.loads(path.read_text())["crypto"]["kdfparams"]["n"] == 16
+    load_account(path, KeyUnlock(PASSPHRASE))
+    again = cli("init", "--data-dir", tmp_path / "d", "--json")  # nothing left to make
+    assert again.exit_code == 0, again.output
+
+
+def test_keys_new_never_writes_a_chain_account_in_clear(tmp_path: Path) -> None:
+    path = tmp_path / "registrar.json"
+    result = cli("keys", "new", "--kind", "ethereum", "--out", path)
+    assert result.exit_code == 2 and "never written in clear" in result.stderr
+    assert not path.exists()
+    applicant = cli("keys", "new", "--out", tmp_path / "applicant.pem")  # an applicant's: clear
+    assert applicant.exit_code == 0 and "note: the key is in clear" in applicant.stderr
+    assert b"BEGIN PRIVATE KEY" in (tmp_path / "applicant.pem").read_bytes()
+
+
+def test_keys_check_warns_of_a_keystore_below_the_standard_cost(tmp_path: Path) -> None:
+    encrypted_department(tmp_path / "keys", HRSS)  # scrypt n = 2**4
+    write_keystore(
+        tmp_path / "keys" / HRSS / "verifier.json.new",
+        Account.create(),
+        KeyUnlock(PASSPHRASE, scrypt_n=2**18),
+    )
+    (tmp_path / "keys" / HRSS / "verifier.json.new").replace(
+        tmp_path / "keys" / HRSS / "verifier.json"
+    )
+    args = ("keys", "check", "--data-dir", tmp_path, "--department", HRSS)
+    result = cli(*args, env={PASSPHRASE_ENV: PASSPHRASE})
     assert result.exit_code == 0, result.output
-    steps = json.loads(result.stdout)["next"]
-    assert "are in clear" in steps[0] and "commitledger keys encrypt" in steps[0]
-    with pytest.raises(KeyFileError, match="clear key file"):
-        load_account(tmp_path / "d" / "keys" / HRSS / "registrar.json", KeyUnlock(PASSPHRASE))
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and f"{HRSS}/registrar.json: scrypt n = 16" in warnings[0]
+    rows = json.loads(cli(*args, "--json", env={PASSPHRASE_ENV: PASSPHRASE}).stdout)["keys"]
+    assert [r["weak_kdf"] is None for r in rows] == [False, True, True]
+
+
+def test_a_scrypt_cost_that_is_no_power_of_two_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SCRYPT_N_ENV, "1000")
+    with pytest.raises(KeyFileError, match="power of two"):
+        KeyUnlock.from_env()
+    with pytest.raises(ValueError, match="power of two"):
+        Settings()
+    monkeypatch.setenv(SCRYPT_N_ENV, "1024")
+    assert KeyUnlock.from_env().scrypt_n == key_unlock(Settings()).scrypt_n == 1024
 
 
 def test_keys_encrypt_changes_nothing_when_one_file_is_no_key(tmp_path: Path) -> None:
-    write_account(tmp_path / "registrar.json", Account.create())
+    write_clear_account(tmp_path / "registrar.json", Account.create())
     (tmp_path / "notes.json").write_text('{"hello": "world"}')
     before = (tmp_path / "registrar.json").read_bytes()
     files = (tmp_path / "registrar.json", tmp_path / "notes.json")
@@ -441,3 +507,80 @@ def test_keys_check_opens_what_an_instance_would_hold(tmp_path: Path) -> None:
     assert PASSPHRASE not in result.output
     wrong = cli(*args, env={PASSPHRASE_ENV: "a guess"})
     assert wrong.exit_code == 2 and "wrong passphrase" in wrong.stdout + wrong.stderr
+
+
+# ---------------------------------------------------------------------- commands given a key
+
+
+def command_given(name: str, tmp_path: Path, account: Path, report: Path) -> list[object]:
+    """The command line of `name` given the key files; each needs a deployment file and a
+    store in tmp_path, and no node (the key is refused before one is asked)."""
+    deployment = tmp_path / "deployment.json"
+    store = ("--store", f"sqlite:///{tmp_path / 'ledger.db'}")
+    return {
+        "deploy": ["deploy", "--rpc", "http://127.0.0.1:1", "--admin-key", account,
+                   "--out", deployment],
+        "deploy-registrar": ["deploy", "--rpc", "http://127.0.0.1:1", "--admin-key",
+                             tmp_path / "ok.json", "--department", HRSS, "--registrar-key",
+                             account, "--out", deployment],
+        "anchor": ["anchor", tmp_path / "signed.json", "--key", account, "--deployment",
+                   deployment],
+        "pipeline-run": ["pipeline", "run", "--key", account, *store, "--deployment",
+                         deployment, "--until-idle"],
+        "verify-run": ["verify", "run", "--key", tmp_path / "ok.json", "--report-key", report,
+                       "--all-manual", *store, "--deployment", deployment],
+    }[name]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name", ["deploy", "deploy-registrar", "anchor", "pipeline-run", "verify-run"]
+)
+def test_a_command_given_a_clear_key_file_refuses_it_and_does_nothing(
+    tmp_path: Path, name: str
+) -> None:
+    write_keystore(tmp_path / "ok.json", Account.create())
+    account = write_clear_account(tmp_path / "clear.json", Account.create())
+    report = tmp_path / "report.pem"
+    report.write_bytes(SigningKey.generate("ed25519").to_pem())
+    clear = report if name == "verify-run" else account
+    deployment = {"rpc": "http://127.0.0.1:1", "chain_id": 31337, "department": HRSS,
+                  "contract": "0x" + "11" * 20}  # fmt: skip
+    if name != "deploy" and name != "deploy-registrar":
+        (tmp_path / "deployment.json").write_text(json.dumps(deployment))
+    (tmp_path / "signed.json").write_text("{}")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    env: dict[str, str | None] = {PASSPHRASE_ENV: PASSPHRASE, OLD_SWITCH: "true"}
+    result = cli(*command_given(name, tmp_path, account, report), "--json", env=env)
+    assert result.exit_code == 2, result.output
+    problem = json.loads(result.stdout)["error"]
+    assert f"{clear} is a clear key file" in problem["message"]
+    assert f"commitledger keys encrypt {clear}" in problem["message"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no deployment, no store
+
+
+def test_a_command_reads_its_keys_passphrase_from_a_file(tmp_path: Path) -> None:
+    write_keystore(tmp_path / "admin.json", Account.create())
+    secret = tmp_path / "passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    args = ("deploy", "--rpc", "http://127.0.0.1:1", "--admin-key", tmp_path / "admin.json",
+            "--out", tmp_path / "deployment.json", "--json")  # fmt: skip
+    without = cli(*args)
+    assert without.exit_code == 2 and "is an encrypted keystore" in without.stdout
+    with_file = cli(*args, "--passphrase-file", secret)  # opened: then no node answers
+    assert "keystore" not in with_file.stdout and "passphrase" not in with_file.stdout
+    assert "127.0.0.1:1" in with_file.stdout and PASSPHRASE not in with_file.output
+
+
+def test_serve_demo_still_makes_and_takes_its_clear_keys(
+    tmp_path: Path, uvicorn_calls: list[dict[str, Any]]
+) -> None:
+    result = cli("serve", "--demo", "--chain", "embedded", "--data-dir", tmp_path / "demo")
+    assert result.exit_code == 0, result.output
+    registrar = tmp_path / "demo" / "keys" / HRSS / "registrar.json"
+    assert "private_key" in json.loads(registrar.read_text())  # no passphrase: in clear
+    [call] = uvicorn_calls
+    keys = call["app"].state.context.keys
+    assert keys.unlock.allow_clear and HRSS in keys.registrars()
+    assert "every department: " in result.stderr and " keys" in result.stderr
+    with pytest.raises(KeyFileError, match="clear key file"):  # outside the demo: refused
+        load_account(registrar)
