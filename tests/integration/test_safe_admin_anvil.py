@@ -10,18 +10,23 @@ refuses it). The SafeTx hash computed offline is checked against the Safe's own
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from support.cli import one_json
 from support.deployment import Deployment
+from support.safe_admin import (
+    HRSS,
+    HRSS_ID,
+    PASSPHRASE,
+    Governed,
+    binding,
+    commitledger,
+    govern,
+    ok,
+    refusal_code,
+)
 from support.service_world import assert_problem, open_service
 
 from api.keyfiles import KeyUnlock, load_account, new_key
@@ -49,41 +54,13 @@ from ledger import (
 
 pytestmark = [pytest.mark.integration]
 
-HRSS = "BJ-HRSS"
 MARKET = "BJ-SAMR"
-HRSS_ID = bytes(department_id(HRSS))
 RULING = keccak256(b"the court's ruling that annuls the breach")
-COMMITLEDGER = Path(sys.executable).parent / "commitledger"
-PASSPHRASE = "owners keep their own keys"  # a test keystore's passphrase
-
-
-@dataclass
-class Governed:
-    """A ledger whose admin role was handed over to a 2-of-3 Safe, with HRSS's registrar
-    and verifier bound before the hand-over."""
-
-    chain: Chain
-    ledger: LedgerContract
-    safe: SafeAdmin
-    old_admin: LocalAccount
-    owners: list[LocalAccount]
-    sender: LocalAccount
-    registrar: LocalAccount
-    verifier: LocalAccount
 
 
 @pytest.fixture
 def governed(anvil_chain: Chain) -> Governed:
-    chain = anvil_chain
-    old_admin, sender, registrar, verifier, *owners = (Account.create() for _ in range(7))
-    for account in (old_admin, sender, registrar, verifier):
-        chain.fund(account.address)
-    ledger = LedgerContract.deploy(chain, old_admin)
-    ledger.grant_department_role(old_admin, REGISTRAR_ROLE, registrar.address, HRSS_ID)
-    ledger.grant_department_role(old_admin, VERIFIER_ROLE, verifier.address, HRSS_ID)
-    safe = SafeAdmin.deploy(chain, old_admin, [o.address for o in owners], 2)
-    hand_over_admin(ledger, old_admin, safe)
-    return Governed(chain, ledger, safe, old_admin, owners, sender, registrar, verifier)
+    return govern(anvil_chain)
 
 
 def published_breach(world: Governed, name: bytes) -> Hash32:
@@ -100,15 +77,6 @@ def published_breach(world: Governed, name: bytes) -> Hash32:
 def correction(world: Governed, commitment: bytes) -> SafeTx:
     call = AdminCall("correctBreach", department=HRSS_ID, commitment=commitment, evidence=RULING)
     return world.safe.transaction(world.ledger.address, call.data())
-
-
-def binding(world: Governed, account: str, role: str = "registrar") -> SafeTx:
-    call = AdminCall("grantDepartmentRole", role, account, bytes(department_id(HRSS)))  # type: ignore[arg-type]
-    return world.safe.transaction(world.ledger.address, call.data())
-
-
-def refusal_code(error: ContractRevertError) -> object:
-    return error.error_args[0] if error.error_name == "Error" else error.error_name
 
 
 # ---------------------------------------------------------------------- the Safe itself
@@ -272,39 +240,6 @@ def test_the_old_admin_key_alone_changes_nothing(governed: Governed) -> None:
 
 
 # ---------------------------------------------------------------------- the command line
-
-
-@dataclass
-class Run:
-    """One finished `commitledger` process."""
-
-    args: list[str]
-    code: int
-    stdout: str
-    stderr: str
-
-    def __str__(self) -> str:
-        return f"{self.args}: exit {self.code}\nstdout: {self.stdout}\nstderr: {self.stderr}"
-
-
-def commitledger(cwd: Path, *args: object) -> Run:
-    argv = [str(a) for a in args]
-    env = {**os.environ, "COMMITLEDGER_KEY_PASSPHRASE": PASSPHRASE}
-    done = subprocess.run(
-        [str(COMMITLEDGER), *argv, "--json"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    return Run(argv, done.returncode, done.stdout, done.stderr)
-
-
-def ok(cwd: Path, *args: object) -> Any:
-    run = commitledger(cwd, *args)
-    assert run.code == 0, run
-    return one_json(run.stdout)
 
 
 def test_owners_govern_from_their_own_machines(anvil_chain: Chain, tmp_path: Path) -> None:
