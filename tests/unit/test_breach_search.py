@@ -100,6 +100,47 @@ def test_totals_are_counted_up_to_a_bound_and_pages_go_no_deeper(
     assert (exact.total, exact.total_capped) == (2, False)
 
 
+@pytest.mark.parametrize("stored", range(8))
+def test_every_page_has_the_exact_total_whether_counted_or_seen_to_its_end(
+    records: VerifierRecords, monkeypatch: pytest.MonkeyPatch, stored: int
+) -> None:
+    # A covering index's search counts only when the rows up to the page's end are all
+    # there: a page that ends the list gives the total itself. Every page of every size
+    # must agree with the list as a whole (a page that starts within the bound is shown
+    # whole, as on PostgreSQL).
+    monkeypatch.setattr(breach_search, "MAX_RESULTS", 4)
+    for n in range(1, stored + 1):
+        records.add_breach(breach(n, decided=date(2026, 1, n)), fingerprint(n))
+    listed = [date(2026, 1, n) for n in range(stored, 0, -1)]
+    for size in (1, 2, 3):
+        for page in range(1, -(-4 // size) + 1):
+            found = records.search_breaches(ON, page=page, page_size=size)
+            shown = [r.decision_date for r in found.records]
+            assert shown == listed[(page - 1) * size : page * size], (size, page)
+            assert (found.total, found.total_capped) == (min(stored, 4), stored > 4)
+
+
+def test_the_bounded_count_goes_in_by_the_search_index(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'count.db'}")
+    records = VerifierRecords(store)
+    for n in range(1, 4):
+        records.add_breach(breach(n, of=FOOD, decided=date(2026, 1, n)), fingerprint(n))
+    executed: list[str] = []
+    event.listen(store.engine, "connect", lambda c, _r: c.set_trace_callback(executed.append))
+    store.engine.dispose()
+    found = records.search_breach_json(ON, matter=FOOD.code, department="BJ-SAMR", page_size=1)
+    store.engine.dispose()
+    assert found.total == 3
+    counts = [s for s in executed if s.startswith("SELECT count(*)")]
+    assert len(counts) == 1  # the page was full: the rest is counted
+    with store.engine.connect() as connection:
+        plan = " | ".join(
+            row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + counts[0])
+        )
+    store.close()
+    assert "COVERING INDEX breach_records_by_" in plan, plan
+
+
 def test_a_date_range_ending_after_the_day_lists_only_records_decided_by_then(
     records: VerifierRecords,
 ) -> None:

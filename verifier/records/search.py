@@ -76,12 +76,21 @@ def _has_case(text: str) -> bool:
     return any(ch.lower() != ch or ch.upper() != ch for ch in text)
 
 
+class SearchStatements(NamedTuple):
+    """A search's statements, by which filters it has (see `_search_statements`)."""
+
+    counted: Select[int]  # matches, up to :bound
+    page: Select[Any]  # the page's (id, public JSON), in list order
+    first: Select[int]  # SQLite: the first :bound rowids in list order
+    reach: Select[int]  # SQLite: the rowids in list order up to the page's end (:reach)
+
+
 @functools.cache
 def _search_statements(
     sqlite: bool, name: bool, trigram: bool, given: frozenset[str]
-) -> tuple[Select[int], Select[Any], Select[int]]:
-    """The count (up to :bound), the page (id, public JSON) and the first :bound ids in
-    list order of a search, by which filters it has.
+) -> SearchStatements:
+    """The count (up to :bound), the page (id, public JSON), and the first :bound and :reach
+    rowids in list order of a search, by which filters it has.
 
     Built once per shape, with bound parameters: building them anew was a third of the cost
     of a search. The trigram index (SQLite) gives the candidates for a name of 3 or more
@@ -140,13 +149,17 @@ def _search_statements(
     )
     bounded = matching.limit(bindparam("bound")).subquery()
     # SQLite: rowids (in every index entry) for the page's rows, found without the id index.
-    first = (
+    rowids = (
         select(literal_column("breach_records.rowid", Integer))
         .where(*conditions)
         .order_by(c.decision_date.desc(), c.id)
-        .limit(bindparam("bound"))
     )
-    return select(func.count()).select_from(bounded), page, first
+    return SearchStatements(
+        select(func.count()).select_from(bounded),
+        page,
+        rowids.limit(bindparam("bound")),
+        rowids.limit(bindparam("reach")),
+    )
 
 
 @functools.cache
@@ -157,25 +170,41 @@ def _sqlite_text(statement: Select[int]) -> tuple[Any, tuple[str, ...]]:
     return compiled, tuple(compiled.positiontup or ())
 
 
-def _first_ids_then_page(
-    connection: Connection, first_ids: Select[int], params: dict[str, Any]
+def _run(cursor: Any, statement: Select[Any], params: dict[str, Any]) -> list[Any]:
+    compiled, order = _sqlite_text(statement)
+    values = compiled.construct_params(params)
+    return cursor.execute(compiled.string, [values[n] for n in order]).fetchall()  # type: ignore[no-any-return]
+
+
+def _sqlite_search(
+    connection: Connection, statements: SearchStatements, trigram: bool, params: dict[str, Any]
 ) -> tuple[int, list[str]]:
-    """SQLite: the count and the page's JSON texts from one ordered read of the first
-    :bound rowids (one pass over the index or the name index's candidates, where a count
-    and a page would make two), then the page's rows by rowid.
+    """SQLite: the count and the page's JSON texts, the page's rows read by rowid.
+
+    By the name index: from one ordered read of the first :bound rowids (the candidates are
+    gathered and sorted once, where a count and a page would do it twice). By a covering
+    index: the rowids up to the page's end; when there are fewer, the list ends there and
+    they are the total, else SQLite counts to :bound without handing a row to Python (a
+    quarter of the cost of reading 1,000 rowids).
 
     Through the driver's own cursor: SQLAlchemy's rows cost more than SQLite's read of an
-    index. In the connection's transaction, so the ids and their rows agree."""
-    compiled, order = _sqlite_text(first_ids)
-    values = compiled.construct_params(params)
+    index. In the connection's transaction, so the ids, the count and the rows agree."""
     if not connection.in_transaction():
         connection.begin()  # the store's BEGIN: the ids and their rows from one snapshot
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    offset, limit = params["offset"], params["limit"]
     try:
-        found = cursor.execute(compiled.string, [values[n] for n in order]).fetchall()
-        page = [row[0] for row in found[params["offset"] : params["offset"] + params["limit"]]]
+        reach = offset + limit
+        if trigram:
+            found = _run(cursor, statements.first, params)
+        else:
+            found = _run(cursor, statements.reach, {**params, "reach": reach})
+        total = len(found)
+        if not trigram and total == reach:
+            total = _run(cursor, statements.counted, params)[0][0]
+        page = [row[0] for row in found[offset:reach]]
         if not page:
-            return len(found), []
+            return total, []
         marks = ", ".join("?" * len(page))
         rows = cursor.execute(
             f"SELECT rowid, public_json FROM breach_records WHERE rowid IN ({marks})",  # noqa: S608
@@ -184,7 +213,7 @@ def _first_ids_then_page(
         texts = dict(rows.fetchall())
     finally:
         cursor.close()
-    return len(found), [texts[i] for i in page]
+    return total, [texts[i] for i in page]
 
 
 class BreachSearch:
@@ -303,15 +332,16 @@ class BreachSearch:
                     for n in range(FINGERPRINTS)
                 }
             )
-        count, page_rows, first_ids = _search_statements(
+        statements = _search_statements(
             self._engine.dialect.name == "sqlite", "name_like" in params, trigram, frozenset(params)
         )
         with self._engine.connect() as connection:
             if self._engine.dialect.name == "sqlite":
-                total, shown = _first_ids_then_page(connection, first_ids, params)
+                total, shown = _sqlite_search(connection, statements, trigram, params)
             else:
-                total = connection.execute(count, params).scalar_one()
-                shown = [row.public_json for row in connection.execute(page_rows, params)]
+                total = connection.execute(statements.counted, params).scalar_one()
+                page_rows = connection.execute(statements.page, params)
+                shown = [row.public_json for row in page_rows]
         capped = total > MAX_RESULTS
         return BreachJsonPage(shown, min(int(total), MAX_RESULTS), page, page_size, capped)
 
