@@ -8,10 +8,18 @@ from eth_account import Account
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
-from api.admin_proposals import action_json, decoded_action, described, new_proposal
+from api.admin_proposals import (
+    action_json,
+    decoded_action,
+    described,
+    executed_acts,
+    new_proposal,
+)
 from ledger import (
     SENTINEL_OWNERS,
+    Execution,
     OwnerChange,
+    OwnerEvent,
     SafeError,
     SafeTx,
     decode_owner_change,
@@ -130,3 +138,30 @@ def test_a_proposal_to_the_safe_itself_is_an_owner_change() -> None:
         decoded_action(SafeTx(SAFE, 31337, LEDGER, change.data(), 4))
     with pytest.raises(SafeError, match="not a change"):
         decoded_action(SafeTx(SAFE, 31337, SAFE, bytes.fromhex("2f2ff15d") + bytes(64), 4))
+
+
+def test_the_safes_events_go_to_the_execution_they_happened_in() -> None:
+    """Two Safe executions in one transaction (a contract may batch them): each owner event
+    belongs to the last execution logged before it, and a ledger act gets no changes."""
+    add = SafeTx(SAFE, 31337, SAFE, plan("addOwnerWithThreshold", owner=D).data(), 0)
+    lower = SafeTx(SAFE, 31337, SAFE, OwnerChange("changeThreshold", threshold=1).data(), 1)
+    other = SafeTx(SAFE, 31337, LEDGER, bytes.fromhex("a9059cbb") + bytes(64), 2)  # transfer
+    batch, alone = b"\x01" * 32, b"\x02" * 32
+    executions = [
+        Execution(batch, 5, add, (A, B), log_index=0),
+        Execution(batch, 5, lower, (A, B), log_index=3),
+        Execution(alone, 6, other, (A, C), log_index=0),
+    ]
+    events = [
+        OwnerEvent(batch, 5, 1, "added_owner", D),
+        OwnerEvent(batch, 5, 4, "threshold", 1),
+        OwnerEvent(alone, 6, 1, "threshold", 9),  # not after any owner change: not counted
+    ]
+    acts = executed_acts(executions, LEDGER, events)
+    assert [act.get("changes") for act in acts] == [
+        [{"added_owner": D}],
+        [{"threshold": 1}],
+        None,
+    ]
+    assert acts[0]["action"]["summary"].startswith(f"add {D} as an owner")
+    assert acts[2]["action"] == {"to": LEDGER}  # no admin act of the ledger's
