@@ -110,9 +110,9 @@ if TYPE_CHECKING:
     )
     from ledger.indexer import EventIndexer
     from ledger.intake import Acknowledgement, Checker, Intake
+    from ledger.lease_keeper import LeaseKeeper
     from ledger.leases import (
         LeaseHeldError,
-        LeaseKeeper,
         LeaseLostError,
         LeaseRow,
         Leases,
@@ -268,7 +268,7 @@ _SURFACE = {
     "IdType": "ledger.identity",
     "Intake": "ledger.intake",
     "LeaseHeldError": "ledger.leases",
-    "LeaseKeeper": "ledger.leases",
+    "LeaseKeeper": "ledger.lease_keeper",
     "LeaseLostError": "ledger.leases",
     "LeaseRow": "ledger.leases",
     "Leases": "ledger.leases",

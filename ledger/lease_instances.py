@@ -1,6 +1,6 @@
 """The live instances of a store and each one's fair share of the leases it seeks.
 
-Every instance keeping leases (`ledger.leases.LeaseKeeper`) announces itself at each round
+Every instance keeping leases (`ledger.lease_keeper.LeaseKeeper`) announces itself at each round
 with a heartbeat row in `lease_instances`: its name, the leases it seeks, and an expiry on
 the database's clock, the same ttl as its leases; it is live while that row is unexpired.
 From one snapshot of those rows and of the lease table (`LeaseView`) an instance works out

@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import Connection
 
-from ledger import Store
+from ledger import LeaseKeeper, LeaseLostError, Leases, Store
 from ledger.lease_instances import LeaseView
-from ledger.leases import LeaseKeeper, LeaseLostError, Leases
 
 DEADLINE_S = 20.0
 FOUR = ["anchor:HRSS", "anchor:SAMR", "feed", "lifecycle"]

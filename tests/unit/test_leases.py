@@ -11,13 +11,17 @@ from sqlalchemy import Connection
 from support.deployment import deploy
 from support.pipeline import DEPARTMENT, check_exactly_once, submit_count
 
-from ledger import Anchorer, Chain, PipelineConfig, Store, department_id
-from ledger.leases import (
+from ledger import (
+    Anchorer,
+    Chain,
     LeaseKeeper,
     LeaseLostError,
     Leases,
     LockTimeoutError,
+    PipelineConfig,
+    Store,
     StoreLocks,
+    department_id,
     instance_id,
 )
 
