@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from ledger.decisions import DecisionRecord
 from ledger.errors import ErasureRefusedError, LedgerError, StoreError
 from ledger.merkle import proof_in_nodes
+from ledger.store_driver import insert_rows, stored_among
 from ledger.tables import (
     batches,
     commitments,
@@ -988,37 +989,46 @@ def _insert_new(
     connection: Connection, items: Sequence[NewCommitment], received: float
 ) -> dict[bytes, NewCommitment]:
     """Insert the items whose hash is not stored yet (each once); return them by hash."""
-    wanted = [item.hash for item in items]
-    known = {
-        bytes(h)
-        for h in connection.execute(
-            select(commitments.c.hash).where(commitments.c.hash.in_(wanted))
-        ).scalars()
-    }
+    known = stored_among(connection, commitments, "hash", [item.hash for item in items])
     fresh: dict[bytes, NewCommitment] = {}
     for item in items:
         if item.hash not in known and item.hash not in fresh:
             fresh[item.hash] = item
-    if fresh:
-        connection.execute(
-            commitments.insert(),
-            [
-                {
-                    "hash": item.hash,
-                    "code": item.code,
-                    "matter_code": item.matter_code,
-                    "department": item.department,
-                    "applicant_fingerprint": item.applicant_fingerprint,
-                    "received_at": received,
-                    "state": "pending",
-                    "sealed": item.sealed,
-                    "wrapped_key": item.wrapped_key,
-                    "channel": item.channel,
-                }
-                for item in fresh.values()
-            ],
-        )
+    insert_rows(
+        connection,
+        commitments,
+        _NEW_COMMITMENT_COLUMNS,
+        [
+            (
+                item.hash,
+                item.code,
+                item.matter_code,
+                item.department,
+                item.applicant_fingerprint,
+                received,
+                "pending",
+                item.sealed,
+                item.wrapped_key,
+                item.channel,
+            )
+            for item in fresh.values()
+        ],
+    )
     return fresh
+
+
+_NEW_COMMITMENT_COLUMNS = (
+    "hash",
+    "code",
+    "matter_code",
+    "department",
+    "applicant_fingerprint",
+    "received_at",
+    "state",
+    "sealed",
+    "wrapped_key",
+    "channel",
+)
 
 
 def _tree_of(root: Hash32, size: int, proofs: Mapping[Hash32, Sequence[Hash32]]) -> bytes | None:
