@@ -111,6 +111,10 @@ def _matching(pattern: re.Pattern[str], description: str, longest: int) -> After
 def _printable(value: str) -> str:
     # A NUL hid a record from the name search; escapes and CR/LF reached operators'
     # terminals; a right-to-left override or zero-width space makes a name read as another.
+    if value.isprintable():
+        # str.isprintable, in C: no character is Other or Separator (but the space), so
+        # none is of _UNPRINTABLE. The loop decides the rest (an ideographic space, say).
+        return value
     for position, char in enumerate(value):
         if unicodedata.category(char) in _UNPRINTABLE:
             raise ValueError(
@@ -147,6 +151,14 @@ def _exact_int_one(value: object) -> object:
 
 def _claim_value_type(value: object) -> object:
     # Checked by hand so a wrong type yields one error, not one per union member.
+    # First the plain values JSON gives, as the general checks below would take them.
+    if type(value) is str:
+        _claim_text(value)
+        return value
+    if type(value) is bool:
+        return value
+    if type(value) is int and -_JSON_SAFE_INT <= value <= _JSON_SAFE_INT:
+        return value
     if isinstance(value, list):
         if not all(isinstance(item, str) for item in value):
             raise ValueError("a list value must hold only strings")

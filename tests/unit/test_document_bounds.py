@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -77,6 +79,63 @@ def test_claim_values_and_claims_are_bounded() -> None:
     obj = person_commitment()
     obj["claims"] = [{"key": f"k{n}", "op": "==", "value": True} for n in range(51)]
     assert "at most 50 claims" in refusal(obj)
+
+
+def test_every_character_is_refused_exactly_when_its_category_is_unprintable() -> None:
+    # Names and claim strings take a fast path when str.isprintable says so: it must let
+    # through no character that the category rule refuses, and refuse none it admits.
+    from ledger.documents import _UNPRINTABLE, _printable
+
+    refused = set()
+    for code in range(sys.maxunicode + 1):
+        try:
+            _printable(f"a{chr(code)}b")
+        except ValueError:
+            refused.add(code)
+    categories = (unicodedata.category(chr(code)) for code in range(sys.maxunicode + 1))
+    assert refused == {code for code, kind in enumerate(categories) if kind in _UNPRINTABLE}
+    with pytest.raises(ValueError, match=r"U\+202E at position 1"):
+        _printable("a\u202eb")
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [
+        (2**53 - 1, None),
+        (-(2**53 - 1), None),
+        (2**53, "within +/-(2**53 - 1)"),
+        (-(2**53), "within +/-(2**53 - 1)"),
+        (True, None),
+        (0, None),
+        ("plain", None),
+        (1.5, "must be an integer, a string, a boolean or a list of strings"),
+        (None, "must be an integer, a string, a boolean or a list of strings"),
+        ({"a": 1}, "must be an integer, a string, a boolean or a list of strings"),
+        ("\u3000", None),  # an ideographic space: printable by category, not by isprintable
+        ("\ufeff", "U+FEFF"),
+    ],
+    ids=[
+        "max-int",
+        "min-int",
+        "int-too-big",
+        "int-too-small",
+        "bool",
+        "zero",
+        "str",
+        "float",
+        "null",
+        "object",
+        "ideographic-space",
+        "bom",
+    ],
+)
+def test_claim_values_of_each_type(value: object, refused: str | None) -> None:
+    obj = person_commitment()
+    obj["claims"].append({"key": "extra", "op": "==", "value": value})
+    if refused is None:
+        assert Commitment.from_json_obj(obj).claims[-1].value == value
+    else:
+        assert refused in refusal(obj)
 
 
 def test_a_bad_value_is_quoted_by_a_short_prefix_only() -> None:
