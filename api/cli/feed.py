@@ -143,12 +143,12 @@ def feed_run(
     backoff: Annotated[float, typer.Option("--backoff", min=0.0, help="First retry wait (s).")] = (
         1.0
     ),
-    wait: WaitOpt = 0.0,
+    wait: WaitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Follow the chain: index confirmed events, append signed records, push to webhooks.
-    Under the leases `reconcile` and `feed`, as `serve` does it: refused while an instance
-    holds either, unless `--wait`."""
+    Under the leases `reconcile` and `feed`, as `serve` does it: while an instance holds
+    either, waits for it (`--wait`), then refuses."""
     from api.cli.leased import lease_times, leased_job
     from api.service import FEED_LEASE, RECONCILE_LEASE
     from verifier import default_catalog

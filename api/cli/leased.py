@@ -3,11 +3,13 @@
 `pipeline run` (`anchor:<D>`), `feed run` (`reconcile` and `feed`), `lifecycle run`
 (`lifecycle`) and `notices deliver` (`notices`) do what `serve` does in the background. Run
 beside instances sharing the store, each takes the same lease first: while an instance holds
-it, the command says "held by instance X until T" and stops, or waits up to `--wait`
-seconds for it. Held, the lease is renewed by a thread of its own, the job's writes check
-its fencing token as the service's do (the anchoring's in their own transactions, the
-others before each step), and it is released at the end, so an instance takes the role
-back at its next poll. The command does not count as an instance in the fair shares.
+it, the command says "held by instance X until T" and waits for it, by default the lease
+time and two polls (long enough for the lease of a holder that died to run out, not for one
+a running instance renews), or `--wait SECONDS` (0: refuse at once). Held, the lease is
+renewed by a thread of its own, the job's writes check its fencing token as the service's
+do (the anchoring's in their own transactions, the others before each step), and it is
+released at the end, so an instance takes the role back at its next poll. The command does
+not count as an instance in the fair shares.
 """
 
 from __future__ import annotations
@@ -31,14 +33,15 @@ if TYPE_CHECKING:  # imported inside the functions: SQLAlchemy is slow to load
 MAX_WAIT_S = 86400.0
 
 WaitOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--wait",
         min=0.0,
         max=MAX_WAIT_S,
         metavar="SECONDS",
-        help="While a running instance holds this job's lease, wait up to this long for it "
-        "(default: refuse at once).",
+        help="While another instance holds this job's lease, wait up to this long for it "
+        "(default: the lease time and two polls, enough for a dead holder's lease to run "
+        "out; 0: refuse at once).",
     ),
 ]
 
@@ -118,16 +121,18 @@ def leased_job(
     store: Store,
     names: Sequence[str],
     *,
-    wait: float,
+    wait: float | None,
     ttl: float,
     poll: float,
     holder: str | None = None,
 ) -> Iterator[LeasedJob]:
     """Hold `names` while the block runs: taken at once when free, else waited for up to
-    `wait` seconds (LeaseHeldError after that, nothing done); renewed meanwhile and
-    released at the end."""
+    `wait` seconds (None: `ttl` and two polls) and LeaseHeldError after that, nothing done;
+    renewed meanwhile and released at the end."""
     from ledger import LeaseKeeper, Leases
 
+    if wait is None:
+        wait = ttl + 2 * poll
     keeper = LeaseKeeper(Leases(store), holder or cli_holder(), ttl=ttl, poll=poll, balance=False)
     try:
         for name in names:
@@ -153,7 +158,9 @@ def _wait_for(keeper: LeaseKeeper, names: list[str], wait: float) -> dict[str, i
         where = held_by(keeper.leases.row(name))
         left = deadline - time.monotonic()
         if left <= 0:
-            hint = "give --wait SECONDS to wait for it" if wait == 0 else f"waited {wait:g} s"
+            hint = "give --wait SECONDS to wait for it"
+            if wait > 0:
+                hint = f"waited {wait:g} s; give --wait SECONDS to wait longer"
             raise LeaseHeldError(f"the lease {name} is {where}: {hint}")
         if name not in told:
             told.add(name)

@@ -47,12 +47,12 @@ def lifecycle_run(
     on: OnOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
-    wait: WaitOpt = 0.0,
+    wait: WaitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the lifecycle job of each department (or one) as of a day: deadlines, overdue
-    rectifications, expiries. Under the lease `lifecycle`, as `serve` runs it: refused while
-    an instance holds it, unless `--wait`."""
+    rectifications, expiries. Under the lease `lifecycle`, as `serve` runs it: while an
+    instance holds it, waits for it (`--wait`), then refuses."""
     from api import run_start
     from api.cli.verify import parse_day
     from api.service import (

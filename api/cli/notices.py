@@ -119,12 +119,12 @@ def notices_deliver(
     ] = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
-    wait: WaitOpt = 0.0,
+    wait: WaitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Try every due notice once with the gateways of the settings (`notice_gateways`), under
-    the lease `notices` as `serve` delivers: refused while an instance holds it, unless
-    `--wait`."""
+    the lease `notices` as `serve` delivers: while an instance holds it, waits for it
+    (`--wait`), then refuses."""
     from api.service import NOTICES_LEASE, notice_deliverer
     from verifier.records import NoticeRecords
 

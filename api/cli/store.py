@@ -231,12 +231,12 @@ def pipeline_run(
         bool, typer.Option("--until-idle", help="Stop once nothing is pending or in flight.")
     ] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="With --until-idle.")] = 600.0,
-    wait: WaitOpt = 0.0,
+    wait: WaitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Anchor the store's pending commitments; resumes whatever a previous run left. Takes
-    the department's anchoring lease first, as `serve` does: refused while an instance holds
-    it, unless `--wait`."""
+    the department's anchoring lease first, as `serve` does: while an instance holds it,
+    waits for it (`--wait`), then refuses."""
     from api.cli.leased import lease_times, leased_job
     from api.files import read_deployment
     from api.keyfiles import load_account

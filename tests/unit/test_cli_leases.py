@@ -64,13 +64,14 @@ def test_a_command_is_refused_while_an_instance_holds_its_lease(
     serving.want(NOTICES_LEASE)
     try:
         assert serving.held() == {NOTICES_LEASE: 1}
-        result = deliver(store, data_dir)
+        result = deliver(store, data_dir, "--wait", "0")
         assert result.exit_code == 1, explain(result)
         message = flat(result.stderr)
         assert f"the lease {NOTICES_LEASE} is held by instance serving-1 until 20" in message
-        assert "give --wait SECONDS" in message
+        assert "give --wait SECONDS to wait for it" in message
+        assert "waiting" not in message  # refused at once
         assert "delivered" not in result.stdout  # nothing ran
-        as_json = deliver(store, data_dir, "--json")
+        as_json = deliver(store, data_dir, "--json", "--wait", "0")
         assert as_json.exit_code == 1, explain(as_json)
         error = one_json(as_json.stdout)["error"]
         assert error["type"] == "LeaseHeldError"
@@ -113,7 +114,26 @@ def test_a_wait_gives_up_after_its_time_while_the_instance_still_holds_the_lease
         result = deliver(store, data_dir, "--wait", "0.3")
         assert result.exit_code == 1, explain(result)
         assert "held by instance serving-3" in flat(result.stderr)
-        assert "waited 0.3 s" in flat(result.stderr)
+        assert "waited 0.3 s; give --wait SECONDS to wait longer" in flat(result.stderr)
+        assert serving.held() == {NOTICES_LEASE: 1}
+        # By default it waits the lease time and two polls (1 s and 0.1 s here): long enough
+        # for a dead holder's lease to run out, not for one a live instance renews.
+        by_default = deliver(store, data_dir)
+        assert by_default.exit_code == 1, explain(by_default)
+        assert "waiting up to 1.2 s" in flat(by_default.stderr)
+        assert "waited 1.2 s" in flat(by_default.stderr)
         assert serving.held() == {NOTICES_LEASE: 1}
     finally:
         serving.stop()
+
+
+def test_by_default_a_command_waits_out_the_lease_of_a_holder_that_died(
+    store: Store, data_dir: Path
+) -> None:
+    # A command killed part way (its lease, 1 s here, never renewed again): the next run
+    # waits it out without being told to.
+    assert Leases(store).acquire(NOTICES_LEASE, "cli:host:4242", ttl=1.0) == 1
+    result = deliver(store, data_dir)
+    assert result.exit_code == 0, explain(result)
+    assert "held by instance cli:host:4242 until" in flat(result.stderr)
+    assert lease_row(store).token == 2
