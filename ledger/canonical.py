@@ -8,9 +8,9 @@ from itertools import accumulate
 from typing import Any, NoReturn
 
 import rfc8785
-from eth_hash.auto import keccak
 
 from ledger.errors import InvalidDocumentError
+from ledger.keccak import keccak_digest
 from ledger.types import Hash32
 
 __all__ = [
@@ -77,7 +77,7 @@ def canonical_bytes_plain(value: object) -> bytes:
 
 def keccak256(data: bytes) -> Hash32:
     """Return the Ethereum keccak256 digest (not NIST SHA3-256) of ``data``."""
-    return Hash32(keccak(data))
+    return Hash32(keccak_digest(data))
 
 
 def is_plain(value: object) -> bool:
