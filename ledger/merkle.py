@@ -176,16 +176,20 @@ class TreeProofs(dict[Hash32, list[Hash32]]):
     nodes: bytes = b""
 
 
-def proof_in_nodes(nodes: bytes, value: Hash32) -> tuple[Hash32, ...] | None:
+def proof_in_nodes(
+    nodes: bytes, value: Hash32, leaf: Hash32 | None = None
+) -> tuple[Hash32, ...] | None:
     """The proof of `value` in the tree whose nodes `MerkleTree.nodes` gave (the same as
     `MerkleTree.proof`), or None when the value is not one of its leaves.
 
     The leaves fill the array's end sorted by hash, largest first: the value's leaf is found
-    by bisection, then the path is read upwards, without hashing beyond the leaf's two."""
+    by bisection, then the path is read upwards, without hashing beyond the leaf's two.
+    `leaf`: `leaf_hash(value)`, when the caller has it already (to check the proof, say)."""
     count = len(nodes) // 32
     if count == 0 or len(nodes) % 32 or count % 2 == 0:
         raise MerkleError(f"a tree's nodes are 2n-1 times 32 bytes, got {len(nodes)} bytes")
-    leaf = leaf_hash(value)
+    if leaf is None:
+        leaf = leaf_hash(value)
     first = count // 2  # the first leaf's index: the array holds n-1 inner nodes, then n leaves
     low, high = first, count - 1  # nodes[low..high] descend
     while low <= high:

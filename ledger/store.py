@@ -406,7 +406,24 @@ class Store:
         self, hashes: Sequence[Hash32]
     ) -> dict[bytes, tuple[Hash32, tuple[Hash32, ...]]]:
         """Batch root and proof of each of these commitments that is anchored in a batch."""
-        found: dict[bytes, tuple[Hash32, tuple[Hash32, ...]]] = {}
+        refs = self.anchor_refs_of(hashes)
+        trees = self.batch_trees(sorted({ref[2] for ref in refs.values() if ref[1] is None}))
+        return {
+            member: (
+                root,
+                proof if proof is not None else _member_proof(None, trees.get(batch_id), member),
+            )
+            for member, (root, proof, batch_id) in refs.items()
+        }
+
+    def anchor_refs_of(
+        self, hashes: Sequence[Hash32]
+    ) -> dict[bytes, tuple[Hash32, tuple[Hash32, ...] | None, int]]:
+        """(batch root, proof, batch id) of each of these commitments anchored in a batch.
+        The proof is None when it is not stored with the commitment (rows since v6): it is
+        `proof_in_nodes` of its batch's tree (`batch_trees`), which whoever checks many
+        commitments reads once per batch and slices where the proofs are checked."""
+        found: dict[bytes, tuple[Hash32, tuple[Hash32, ...] | None, int]] = {}
         with self.engine.connect() as connection:
             for chunk in _chunks(hashes):
                 rows = connection.execute(
@@ -422,11 +439,24 @@ class Store:
                         batches.c.state == "anchored",
                     )
                 ).all()
-                trees = _trees(connection, rows)
                 for row in rows:
-                    proof = _member_proof(row.proof, trees.get(row.batch_id), row.hash)
-                    found[bytes(row.hash)] = (Hash32(bytes(row.root)), proof)
+                    proof = None if row.proof is None else _split_proof(row.proof)
+                    found[bytes(row.hash)] = (Hash32(bytes(row.root)), proof, int(row.batch_id))
         return found
+
+    def batch_trees(self, batch_ids: Sequence[int]) -> dict[int, bytes]:
+        """The nodes of these batches' trees (`MerkleTree.nodes`), by batch id; a batch
+        without one (formed before v6) is left out."""
+        trees: dict[int, bytes] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(batch_ids):
+                for batch_id, tree in connection.execute(
+                    select(batches.c.id, batches.c.tree).where(
+                        batches.c.id.in_(chunk), batches.c.tree.is_not(None)
+                    )
+                ):
+                    trees[int(batch_id)] = bytes(tree)
+        return trees
 
     def sealed_many(self, hashes: Sequence[Hash32]) -> dict[bytes, tuple[str, bytes, bytes | None]]:
         """(matter code, sealed document, wrapped key or None once erased) of each known hash."""

@@ -14,7 +14,6 @@ from datetime import date
 
 from ledger import (
     Applicant,
-    BatchProofVerifier,
     Hash32,
     Intake,
     LedgerContract,
@@ -31,12 +30,14 @@ from verifier.engine.worker import (
     CheckResult,
     Compared,
     Decision,
+    ProofChecker,
     Reporter,
     Sealed,
     SourceAnswer,
     SourceData,
     SourceFailed,
     ToCompare,
+    Trees,
     check_document,
     check_in_worker,
     compare_all,
@@ -56,6 +57,7 @@ class _Started:
     commitments: Sequence[Hash32]
     sealed: Mapping[bytes, Sealed]
     items: list[CheckItem]
+    trees: Trees
     parts: list[Future[list[CheckResult]]]
 
 
@@ -84,6 +86,7 @@ class Decider:
         self.catalog = catalog
         self.sources = dict(sources)
         self._roots_on_chain: dict[bytes, bool] = {}
+        self._department_ids: dict[str, bytes] = {}
         self._anchorings: list[Mapping[bytes, Anchoring]] = [{}, {}, {}]
         self._checked: list[Mapping[bytes, Checked]] = [{}, {}, {}]
         # Opening, validating and checking the signature of each document is most of the
@@ -104,40 +107,53 @@ class Decider:
     def _root_on_chain(self, root: Hash32, matter_code: str) -> bool:
         # One view call per batch, not per commitment: a thousand share a root. The batch
         # must be the commitment's department's own (another's batch of the root is not).
-        department = department_id(self.catalog.matter(matter_code).department)
+        department = self._department_ids.get(matter_code)
+        if department is None:  # a keccak each: once per matter, not per commitment
+            department = department_id(self.catalog.matter(matter_code).department)
+            self._department_ids[matter_code] = department
         key = department + root
         if key not in self._roots_on_chain:
             self._roots_on_chain[key] = self.ledger.batch_of(department, root).size > 0
         return self._roots_on_chain[key]
 
     def _start(self, hashes: Sequence[Hash32]) -> _Started:
-        """Read the chunk's documents and proofs; hand them to the workers, if any."""
+        """Read the chunk's documents, roots and batch trees; hand them to the workers, if
+        any, which slice the proofs from the trees where they check them."""
         sealed = self.store.sealed_many(hashes)
-        anchorings = self.store.anchorings_of(hashes)
-        # This chunk's and the two before (one is being sent now): the proofs they carry.
-        self._anchorings = [*self._anchorings[-2:], anchorings]
-        items = [(h, sealed.get(h), anchorings.get(h)) for h in hashes]
+        refs = self.store.anchor_refs_of(hashes)
+        trees = self.store.batch_trees(sorted({r[2] for r in refs.values() if r[1] is None}))
+        items = [(h, sealed.get(h), refs.get(h)) for h in hashes]
         futures = []
         if self._pool is not None and len(items) >= 4 * self._workers:
             size = -(-len(items) // self._workers)
-            futures = [
-                self._pool.submit(check_in_worker, items[i : i + size])
-                for i in range(0, len(items), size)
-            ]
-        return _Started(hashes, sealed, items, futures)
+            for i in range(0, len(items), size):
+                part = items[i : i + size]
+                wanted = {item[2][2] for item in part if item[2] is not None}
+                part_trees = {b: tree for b, tree in trees.items() if b in wanted}
+                futures.append(self._pool.submit(check_in_worker, part, part_trees))
+        return _Started(hashes, sealed, items, trees, futures)
 
     def _integrity(self, started: _Started) -> list[tuple[Checked | None, str]]:
         if started.parts:
             checked = [c for part in started.parts for c in part.result()]
         else:
-            proves = BatchProofVerifier()
-            checked = [check_document(self.intake.vault, *item, proves) for item in started.items]
+            vault, trees, proofs = self.intake.vault, started.trees, ProofChecker()
+            checked = [check_document(vault, *item, trees, proofs) for item in started.items]
+        # This chunk's and the two before (one is being sent now): the proofs they carry.
+        self._anchorings = [
+            *self._anchorings[-2:],
+            {
+                commitment: anchoring
+                for commitment, (_, _, anchoring) in zip(started.commitments, checked, strict=True)
+                if anchoring is not None
+            },
+        ]
         results: list[tuple[Checked | None, str]] = []
-        for found, problem, root in checked:
+        for found, problem, anchoring in checked:
             if (
                 found is not None
-                and root is not None
-                and not self._root_on_chain(root, found.matter_code)
+                and anchoring is not None
+                and not self._root_on_chain(anchoring[0], found.matter_code)
             ):
                 results.append((None, "the anchor on chain does not prove this commitment"))
             else:

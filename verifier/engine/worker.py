@@ -8,14 +8,13 @@ the worker processes' entry points.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import NamedTuple
 
 from ledger import (
     Applicant,
-    BatchProofVerifier,
     ErasedError,
     Hash32,
     InvalidDocumentError,
@@ -27,6 +26,9 @@ from ledger import (
     canonical_bytes_fast,
     hex32,
     keccak256,
+    leaf_hash,
+    process_proof,
+    proof_in_nodes,
     verify_proof,
     verify_signed,
 )
@@ -142,40 +144,91 @@ def _tasks_note(matter: Matter) -> str:
 
 Sealed = tuple[str, bytes, bytes | None]
 Anchoring = tuple[Hash32, tuple[Hash32, ...]]
-CheckResult = tuple[Checked | None, str, Hash32 | None]
-CheckItem = tuple[Hash32, Sealed | None, Anchoring | None]
+# The store's `anchor_refs_of`: (batch root, proof or None when it is in the batch's tree,
+# batch id); the trees go once per batch (`Trees`), the proofs are sliced where checked.
+AnchorRef = tuple[Hash32, tuple[Hash32, ...] | None, int]
+Trees = Mapping[int, bytes]
+# (document, problem, the commitment's root and proof when the store gives them)
+CheckResult = tuple[Checked | None, str, Anchoring | None]
+CheckItem = tuple[Hash32, Sealed | None, AnchorRef | None]
+
+_NOT_PROVEN = "the anchor on chain does not prove this commitment"
+
+
+class ProofChecker:
+    """Slices commitments' proofs from their batches' trees and checks them against the
+    roots: the leaf is hashed once for both, and each pair of nodes once while the checker
+    lives (proofs of one batch share their upper nodes). Forgets them every `forget_after`
+    proofs, so that memory stays bounded over a long run."""
+
+    def __init__(self, forget_after: int = 20_000) -> None:
+        self._parents: dict[bytes, bytes] = {}
+        self._checked = 0
+        self._forget_after = forget_after
+
+    def anchoring(
+        self, commitment: Hash32, ref: AnchorRef, trees: Trees
+    ) -> tuple[Anchoring | None, Hash32 | None]:
+        """The commitment's (root, proof), None when its batch's tree does not hold it; and
+        its leaf, when slicing needed it."""
+        root, proof, batch_id = ref
+        if proof is not None:
+            return (root, proof), None
+        tree = trees.get(batch_id)
+        if tree is None:
+            return (root, ()), None  # a batch formed before trees were kept: no proof
+        leaf = leaf_hash(commitment)
+        sliced = proof_in_nodes(tree, commitment, leaf)
+        return (None if sliced is None else (root, sliced)), leaf
+
+    def proves(self, anchoring: Anchoring, commitment: Hash32, leaf: Hash32 | None) -> bool:
+        """Whether the proof leads from the commitment's leaf to the root (MerkleError if it
+        is malformed), as `verify_proof`."""
+        self._checked += 1
+        if self._checked > self._forget_after:
+            self._parents, self._checked = {}, 1
+        root, proof = anchoring
+        if leaf is None:
+            return verify_proof(root, commitment, proof, self._parents)
+        return process_proof(leaf, proof, self._parents) == root
 
 
 def check_document(
     vault: Vault,
     commitment: Hash32,
     sealed: Sealed | None,
-    anchoring: Anchoring | None,
-    proves: Callable[[Hash32, Hash32, Sequence[Hash32]], bool] = verify_proof,
+    ref: AnchorRef | None,
+    trees: Trees,
+    proofs: ProofChecker | None = None,
 ) -> CheckResult:
     """Open and check one stored document against its proof; the root's presence on chain
-    is left to the caller (one view call per batch). Returns (document, problem, root)."""
+    is left to the caller (one view call per batch). Returns (document, problem, anchoring):
+    the anchoring whenever the store gives one, for the outcome's first record on chain."""
+    proofs = proofs if proofs is not None else ProofChecker()
+    anchoring, leaf = (None, None) if ref is None else proofs.anchoring(commitment, ref, trees)
     if sealed is None:
-        return None, "no such commitment in the store", None
+        return None, "no such commitment in the store", anchoring
     try:
         plaintext = vault.open(sealed[1], sealed[2], associated=commitment)
         signed = SignedCommitment.from_json_obj(json.loads(plaintext))
     except ErasedError:
-        return None, ERASED, None
+        return None, ERASED, anchoring
     except (VaultError, InvalidDocumentError, ValueError):
-        return None, "the sealed document does not open: it was altered in the store", None
+        problem = "the sealed document does not open: it was altered in the store"
+        return None, problem, anchoring
     if signed.hash() != commitment:
-        return None, "tampered: the stored document does not hash to the anchored value", None
+        problem = "tampered: the stored document does not hash to the anchored value"
+        return None, problem, anchoring
     try:
         verify_signed(signed)
     except SignatureError:
-        return None, "the applicant's signature does not verify over the stored document", None
-    if anchoring is None:
+        problem = "the applicant's signature does not verify over the stored document"
+        return None, problem, anchoring
+    if ref is None:
         return None, "not anchored yet", None
-    root, proof = anchoring
-    if not proves(root, commitment, proof):
-        return None, "the anchor on chain does not prove this commitment", None
-    return Checked.of(signed), "", root
+    if anchoring is None or not proofs.proves(anchoring, commitment, leaf):
+        return None, _NOT_PROVEN, anchoring
+    return Checked.of(signed), "", anchoring
 
 
 @dataclass(frozen=True)
@@ -317,6 +370,7 @@ def compare_all(
 
 # A worker process's own: set once by start_worker, when the pool starts it.
 _worker_vault: Vault | None = None
+_worker_proofs = ProofChecker()
 _worker_catalog: Catalog | None = None
 _worker_reporter: Reporter | None = None
 
@@ -330,11 +384,11 @@ def start_worker(master_key: bytes, catalog: Catalog, reporting: tuple[str, byte
         _worker_reporter = Reporter(reporting[0], SigningKey.from_pem(reporting[1]))
 
 
-def check_in_worker(items: Sequence[CheckItem]) -> list[CheckResult]:
-    """`check_document` of each item, in a worker process."""
+def check_in_worker(items: Sequence[CheckItem], trees: Trees) -> list[CheckResult]:
+    """`check_document` of each item, in a worker process; `trees`: their batches'."""
     assert _worker_vault is not None
-    proves = BatchProofVerifier()
-    return [check_document(_worker_vault, *item, proves) for item in items]
+    vault = _worker_vault
+    return [check_document(vault, *item, trees, _worker_proofs) for item in items]
 
 
 def compare_in_worker(todo: Sequence[ToCompare], on: date) -> list[Compared]:
