@@ -18,7 +18,8 @@ from ledger.types import Hash32
 
 class OutboxReport(Protocol):
     """What an outcome's evidence is the hash of (the verifier's signed report): a typed
-    value everywhere but in the store, where it is the JSON of `to_json_obj`."""
+    value everywhere but in the store, where it is the JSON of `to_json_obj` (or the
+    `stored_json` text of it that a report may bring, made where it was signed)."""
 
     @property
     def evidence(self) -> Hash32:
@@ -31,6 +32,16 @@ class OutboxReport(Protocol):
 
 
 R = TypeVar("R", bound=OutboxReport)
+
+
+def _stored_json(report: OutboxReport) -> str:
+    """The report's JSON as the outbox stores it: the text a report brings along (a signed
+    report's `stored_json`, made from the bytes it signed), else `to_json_obj` encoded."""
+    made = getattr(report, "stored_json", None)
+    if isinstance(made, str):
+        return made
+    return json.dumps(report.to_json_obj(), ensure_ascii=False, sort_keys=True)
+
 
 ReadReport = Callable[[dict[str, Any], Hash32], R]
 """The report again from its stored JSON and its evidence (so that it is not hashed again)."""
@@ -111,9 +122,7 @@ class OutcomeOutbox(Generic[R]):
                         "department": department,
                         "status": int(item.status),
                         "evidence": item.evidence,
-                        "report": json.dumps(
-                            item.report.to_json_obj(), ensure_ascii=False, sort_keys=True
-                        ),
+                        "report": _stored_json(item.report),
                         "created_at": stamp,
                     }
                     for item in items

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -73,6 +74,9 @@ class SignedReport:
     public_key: str
     signature: str
     evidence: Hash32  # evidence_hash of the report: what recordOutcome stores
+    # `to_json_obj` as JSON text, made from the bytes signed where the report was signed: the
+    # outcome outbox stores it as it is rather than encode the report a second time.
+    stored_json: str | None = field(default=None, compare=False, repr=False)
 
     def to_json_obj(self) -> dict[str, Any]:
         """Report and signature as plain JSON."""
@@ -179,14 +183,21 @@ def evidence_hash(report: dict[str, Any] | bytes) -> Hash32:
 def sign_report(report: VerificationReport, key: SigningKey) -> SignedReport:
     """Sign the report's canonical bytes with the department's key."""
     body = report.to_json_obj()
-    data = report_bytes(body)  # once: signing and the evidence hash share it
+    data = report_bytes(body)  # once: signing, the evidence hash and the stored JSON share it
     value = key.sign(data)
+    signature = {
+        "algorithm": key.algorithm,
+        "public_key": key.public_key_b64(),
+        "value": base64.b64encode(value).decode("ascii"),
+    }
+    stored = json.dumps(signature, sort_keys=True, separators=(",", ":"))
     return SignedReport(
         body,
-        key.algorithm,
-        key.public_key_b64(),
-        base64.b64encode(value).decode("ascii"),
+        signature["algorithm"],
+        signature["public_key"],
+        signature["value"],
         evidence_hash(data),
+        f'{{"report":{data.decode("utf-8")},"signature":{stored}}}',
     )
 
 
