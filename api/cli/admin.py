@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from api.cli import store as cli_store
+from api.cli.keys import PassphraseFileOpt
 from api.cli.proposed_acts import ACTIONS, OWNER_ACTIONS, ledger_act, owner_change
 from api.files import DEFAULT_DEPLOYMENT
 from api.output import EXIT_CHECK_FAILED, emit_json, fail, reporting_errors, stdout
@@ -70,6 +71,7 @@ def admin_handover(
         bool, typer.Option("--fund", help="Fund the admin key from the node (dev chains).")
     ] = False,
     deployment: DeploymentOpt = DEFAULT_DEPLOYMENT,
+    passphrase_file: PassphraseFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Give the ledger's admin role to a Safe and renounce it for the admin key, which can
@@ -82,14 +84,14 @@ def admin_handover(
     if owners is not None and threshold is None:
         fail("--owners needs --threshold", as_json=as_json)
     from api.files import read_deployment
-    from api.keyfiles import load_account
+    from api.keyfiles import KeyUnlock, load_account
     from ledger import SafeAdmin, hand_over_admin
 
     with reporting_errors(as_json):
+        admin = load_account(admin_key, KeyUnlock.from_env(passphrase_file=passphrase_file))
         path = cli_store.in_data_dir(deployment)
         record = read_deployment(path)
         ledger = _ledger(record, fund=fund)
-        admin = load_account(admin_key)
         if fund:
             ledger.chain.fund(admin.address)
         if owners is not None:
@@ -224,16 +226,17 @@ def admin_approve(
         bool,
         typer.Option("--eth-sign", help="Sign the eth_sign message of the hash (v 31/32)."),
     ] = False,
+    passphrase_file: PassphraseFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Approve a proposal with your owner key, on your own machine (no chain needed): the
     act is read from the call data and the hash recomputed before signing."""
     from api.admin_proposals import approve, described, read_proposal, write_proposal
-    from api.keyfiles import load_account
+    from api.keyfiles import KeyUnlock, load_account
 
     with reporting_errors(as_json):
         proposal = read_proposal(proposal_file)
-        owner = load_account(key)
+        owner = load_account(key, KeyUnlock.from_env(passphrase_file=passphrase_file))
         approved = approve(proposal, owner, eth_sign=eth_sign)
         write_proposal(proposal_file, approved, described(approved.action))
     _report(approved, proposal_file, as_json)
@@ -257,6 +260,7 @@ def admin_execute(
         Path, typer.Option("--key", help="The account that sends it (any; it pays the gas).")
     ],
     deployment: DeploymentOpt = DEFAULT_DEPLOYMENT,
+    passphrase_file: PassphraseFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Execute an approved proposal through the Safe: refused, with nothing sent, when it is
@@ -265,7 +269,7 @@ def admin_execute(
     count)."""
     from api.admin_proposals import Proposal, read_proposal
     from api.files import read_deployment
-    from api.keyfiles import load_account
+    from api.keyfiles import KeyUnlock, load_account
     from ledger import ContractRevertError, OwnerChange, describe_refusal, pack_signatures
 
     with reporting_errors(as_json):
@@ -293,7 +297,7 @@ def admin_execute(
                 kind="NotEnoughApprovals",
             )
         proposal = counted
-        sender = load_account(key)
+        sender = load_account(key, KeyUnlock.from_env(passphrase_file=passphrase_file))
         packed = pack_signatures(proposal.signatures)
         target_abi = safe.abi if isinstance(proposal.action, OwnerChange) else ledger.abi
         refused = safe.refusal(sender.address, proposal.tx, packed, target_abi=target_abi)

@@ -26,6 +26,7 @@ import typer
 from rich.table import Table
 
 from api.cli import store as cli_store
+from api.cli.keys import PassphraseFileOpt
 from api.cli.leased import WaitOpt
 from api.files import DEFAULT_DEPLOYMENT
 from api.output import EXIT_CHECK_FAILED, console, emit_json, fail, reporting_errors, stdout
@@ -95,13 +96,21 @@ def register(app: typer.Typer) -> None:
     app.add_typer(feed_app, name="feed")
 
 
-def report_keys(keys_dir: Path) -> Callable[[str], SigningKey | None]:
+def report_keys(
+    keys_dir: Path, passphrase_file: Path | None = None
+) -> Callable[[str], SigningKey | None]:
     """Each department's report key from `<keys_dir>/<DEPT>/report.pem`, read once found (a
-    key put there while `feed run` waits for it is used)."""
+    key put there while `feed run` waits for it is used): encrypted PKCS#8, opened with the
+    passphrase of `passphrase_file` or the environment; a clear one is refused, those
+    present now at once (KeyFileError before anything starts)."""
+    from api.keyfiles import KeyUnlock
     from api.service import DepartmentKeys
     from verifier import default_catalog
 
-    keys = DepartmentKeys(keys_dir, default_catalog().departments())
+    unlock = KeyUnlock.from_env(passphrase_file=passphrase_file)
+    keys = DepartmentKeys(keys_dir, default_catalog().departments(), unlock=unlock)
+    for department in sorted(keys.departments):
+        keys.report_key_if_present(department)
     return keys.report_key_if_present
 
 
@@ -143,6 +152,7 @@ def feed_run(
     backoff: Annotated[float, typer.Option("--backoff", min=0.0, help="First retry wait (s).")] = (
         1.0
     ),
+    passphrase_file: PassphraseFileOpt = None,
     wait: WaitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -157,6 +167,7 @@ def feed_run(
     totals = {"indexed": 0, "appended": 0, "delivered": 0}
     blocked: list[str] = []
     with reporting_errors(as_json), ExitStack() as held:
+        signers = report_keys(keys_dir, passphrase_file)  # a key refused: nothing started
         ledger = _ledger(deployment, confirmations)
         vault = cli_store.open_vault(master_key_file)
         the_store = cli_store.open_store(store)
@@ -170,7 +181,7 @@ def feed_run(
             ledger,
             default_catalog(),
             vault,
-            report_keys(keys_dir),
+            signers,
             confirmations=confirmations,
             policy=policy,
         )
@@ -540,13 +551,15 @@ def feed_check(
     deployment: DeploymentOpt = DEFAULT_DEPLOYMENT,
     keys_dir: KeysDirOpt = DEFAULT_KEYS_DIR,
     confirmations: ConfirmationsOpt = 0,
+    passphrase_file: PassphraseFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rebuild the feed from the contract's logs (the node, not the store) and compare."""
     from verifier import default_catalog
     from verifier.feed import FeedStore, check_feed
 
-    keys = report_keys(keys_dir)
+    with reporting_errors(as_json):
+        keys = report_keys(keys_dir, passphrase_file)
 
     def public_key(department: str) -> str | None:
         key = keys(department)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from api.cli.keys import PassphraseFileOpt
 from api.cli.leased import WaitOpt
 from api.files import DEFAULT_DEPLOYMENT
 from api.output import EXIT_CHECK_FAILED, console, emit_json, reporting_errors, stdout
@@ -231,20 +232,23 @@ def pipeline_run(
         bool, typer.Option("--until-idle", help="Stop once nothing is pending or in flight.")
     ] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="With --until-idle.")] = 600.0,
+    passphrase_file: PassphraseFileOpt = None,
     wait: WaitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Anchor the store's pending commitments; resumes whatever a previous run left. Takes
-    the department's anchoring lease first, as `serve` does: while an instance holds it,
-    waits for it (`--wait`), then refuses."""
+    """Anchor the store's pending commitments; resumes whatever a previous run left (the
+    key a keystore: a clear key file is refused before the store is opened). Takes the
+    department's anchoring lease first, as `serve` does: while an instance holds it, waits
+    for it (`--wait`), then refuses."""
     from api.cli.leased import lease_times, leased_job
     from api.files import read_deployment
-    from api.keyfiles import load_account
+    from api.keyfiles import KeyUnlock, load_account
     from api.service import anchor_lease
     from ledger import Anchorer, Chain, LedgerContract, PipelineConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with reporting_errors(as_json):
+        registrar = load_account(key, KeyUnlock.from_env(passphrase_file=passphrase_file))
         record = read_deployment(in_data_dir(deployment))
         dept = department or record.get("department")
         if not dept:
@@ -258,7 +262,7 @@ def pipeline_run(
             config = PipelineConfig(
                 batch_size=batch_size, max_age=max_age, confirmations=confirmations
             )
-            anchorer = Anchorer(the_store, ledger, {str(dept): load_account(key)}, config)
+            anchorer = Anchorer(the_store, ledger, {str(dept): registrar}, config)
             anchorer.fences = {str(dept): job.fence(lease)}  # as the service's anchoring
             stop = threading.Event()
 

@@ -529,20 +529,27 @@ def command_given(name: str, tmp_path: Path, account: Path, report: Path) -> lis
                          deployment, "--until-idle"],
         "verify-run": ["verify", "run", "--key", tmp_path / "ok.json", "--report-key", report,
                        "--all-manual", *store, "--deployment", deployment],
+        "feed-run": ["feed", "run", "--keys-dir", report.parent.parent, *store, "--deployment",
+                     deployment, "--until-idle"],
+        "admin-handover": ["admin", "handover", "--admin-key", account, "--safe",
+                           "0x" + "22" * 20, "--deployment", deployment],
     }[name]  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    "name", ["deploy", "deploy-registrar", "anchor", "pipeline-run", "verify-run"]
-)
+    "name",
+    ["deploy", "deploy-registrar", "anchor", "pipeline-run", "verify-run", "feed-run",
+     "admin-handover"],
+)  # fmt: skip
 def test_a_command_given_a_clear_key_file_refuses_it_and_does_nothing(
     tmp_path: Path, name: str
 ) -> None:
     write_keystore(tmp_path / "ok.json", Account.create())
     account = write_clear_account(tmp_path / "clear.json", Account.create())
-    report = tmp_path / "report.pem"
+    report = tmp_path / "keys" / HRSS / "report.pem"
+    report.parent.mkdir(parents=True)
     report.write_bytes(SigningKey.generate("ed25519").to_pem())
-    clear = report if name == "verify-run" else account
+    clear = report if name in ("verify-run", "feed-run") else account
     deployment = {"rpc": "http://127.0.0.1:1", "chain_id": 31337, "department": HRSS,
                   "contract": "0x" + "11" * 20}  # fmt: skip
     if name != "deploy" and name != "deploy-registrar":
