@@ -281,3 +281,38 @@ def test_a_store_from_before_has_its_head_as_the_last_place_given(store: Store) 
 def _records(store: Store) -> int:
     with store.engine.connect() as connection:
         return len(connection.execute(select(feed_records.c.seq)).all())
+
+
+def test_a_breach_stays_public_until_the_record_ending_it_is_published(store: Store) -> None:
+    # HRSS's breach, then SAMR's outcome (waiting), then HRSS's repair of the breach.
+    add_events(store, [HRSS, SAMR, HRSS])
+    with store.engine.begin() as connection:
+        rows = connection.execute(
+            select(contract_events.c.id, contract_events.c.args).order_by(contract_events.c.id)
+        ).all()
+        breach, _other, repair = (json.loads(row.args) for row in rows)
+        breach.update({"to": int(Status.BREACHED)})
+        repair.update(
+            {
+                "commitment": breach["commitment"],
+                "from": int(Status.BREACHED),
+                "to": int(Status.REPAIRED),
+            }
+        )
+        for row, args in ((rows[0], breach), (rows[2], repair)):
+            connection.execute(
+                contract_events.update()
+                .where(contract_events.c.id == row.id)
+                .values(args=json.dumps(args))
+            )
+    feed = FeedStore(store)
+    sequence_all(feed, {HRSS})
+    assert (feed.head(), feed.assigned()) == (1, 3)
+
+    def public() -> list[str]:
+        return [json.loads(b)["kind"] for b in feed.page(0, 10, VISIBLE_SCOPES["public"])[0]]
+
+    assert public() == ["breach"]  # its repair is signed, not published yet
+    feed.sign(SAMR, signer(store), limit=10)
+    assert feed.head() == 3
+    assert public() == ["repair"]  # published now: the repair, not the ended breach

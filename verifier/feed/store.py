@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ledger import (
@@ -474,16 +474,22 @@ def _seal_cursor_key(writer: Any, vault: Vault, clear: bytes) -> bytes:
 def published() -> ColumnElement[bool]:
     """The records up to the published head: every reader's bound (above it a record may
     be signed while an earlier one still waits for its department)."""
-    return feed_records.c.seq <= select(feed_meta.c.head).scalar_subquery()
+    return feed_records.c.seq <= _head()
+
+
+def _head() -> ColumnElement[int]:
+    return select(feed_meta.c.head).scalar_subquery()
 
 
 def in_scope(scopes: Sequence[Scope]) -> ColumnElement[bool]:
     """The records a consumer reading `scopes` is served. The public scope alone gets the
-    records published now: an ended breach's body is withheld (its ending record is served);
-    a consumer of restricted records keeps the whole history."""
+    records published now: an ended breach's body is withheld once its ending record is
+    served (up to the head: signed above it, the ending does not count yet); a consumer of
+    restricted records keeps the whole history."""
     chosen = feed_records.c.scope.in_(list(scopes))
     if set(scopes) <= {"public"}:
-        return and_(chosen, feed_records.c.ended_by.is_(None))
+        ended = feed_records.c.ended_by
+        return and_(chosen, or_(ended.is_(None), ended > _head()))
     return chosen
 
 
