@@ -100,8 +100,10 @@ def create_app(
     )
     app.state.context = context
     install_problem_handlers(app)
-    # The public search first: routes are matched in order, and it is the busiest (issue 19).
+    # The public search and lookup first: routes are matched in order, and they are the
+    # busiest (issue 19).
     app.include_router(public.search)
+    app.include_router(audit.lookup)
     app.include_router(tasks.router)  # work lists (issue 16)
     app.include_router(worklists.router)  # the department's work lists (issue 15)
     app.include_router(feed.router)
