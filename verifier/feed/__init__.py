@@ -1,8 +1,9 @@
-"""The credit platform's feed: records built from confirmed chain events (`builder`), stored in
-one gapless sequence (`store`, `tables`), paged by signed cursors (`cursor`), kept current by
-the follower (`follower`), pushed to subscribers (`subscribers`, `webhooks`; the government
-scope's sealed identities in `sharing`) and checked against the chain (`check`). It sits above
-the rest of the verifier: nothing else in verifier imports it."""
+"""The credit platform's feed: records built from confirmed chain events (`builder`), given
+their places in one gapless sequence by a sequencer and signed by their own departments
+(`store`, `tables`; served up to the published head), paged by signed cursors (`cursor`),
+kept current by the follower (`follower`), pushed to subscribers (`subscribers`, `webhooks`;
+the government scope's sealed identities in `sharing`) and checked against the chain
+(`check`). It sits above the rest of the verifier: nothing else in verifier imports it."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
         seal_identity,
         without_sealed_identity,
     )
-    from verifier.feed.store import FeedStore, PendingEvent, head_in
+    from verifier.feed.store import FeedStore, PendingEvent, Sequenced, assigned_in, head_in
     from verifier.feed.subscribers import Subscriptions, shared_page
     from verifier.feed.tables import feed_meta, feed_records, feed_subscribers
     from verifier.feed.webhooks import (
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
 # importing one name does not import the whole package (and web3 with it).
 _SURFACE = {
     "AdminApproval": "verifier.feed.records",
+    "assigned_in": "verifier.feed.store",
     "chain_facts": "verifier.feed.records",
     "check_feed": "verifier.feed.check",
     "check_url": "verifier.feed.webhooks",
@@ -108,6 +110,7 @@ _SURFACE = {
     "seal_identity": "verifier.feed.sharing",
     "SEALED_IDENTITY": "verifier.feed.sharing",
     "SealedIdentityError": "verifier.feed.sharing",
+    "Sequenced": "verifier.feed.store",
     "SharedIdentity": "verifier.feed.sharing",
     "sign_body": "verifier.feed.webhooks",
     "sign_record": "verifier.feed.records",
@@ -148,9 +151,11 @@ __all__ = [
     "FeedStore",
     "PendingEvent",
     "SealedIdentityError",
+    "Sequenced",
     "SharedIdentity",
     "StepResult",
     "Subscriptions",
+    "assigned_in",
     "chain_facts",
     "check_feed",
     "check_url",
