@@ -51,7 +51,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("anvil_binary")]
 
 COMMITLEDGER = Path(sys.executable).parent / "commitledger"
 TTL_S, POLL_S = 2.0, 0.2
-LEASES = (f"anchor:{HRSS}", f"anchor:{MARKET}", "feed", "lifecycle", "notices", "reconcile")
+LEASES = (f"anchor:{HRSS}", f"anchor:{MARKET}", "feed", "lifecycle", "notices", "reconcile",
+          f"feed-sign:{HRSS}", f"feed-sign:{MARKET}")  # fmt: skip
 DEADLINE_S = 60.0
 # A bound to stop polling, not a timing claim: a loaded CI machine starves the taker for
 # many seconds; the take-over times themselves are measured and printed.
