@@ -11,6 +11,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from sqlalchemy import select, update
 
 from ledger.contract import Status
+from ledger.errors import StoreError
 from ledger.store import Store
 from ledger.tables import outcome_outbox
 from ledger.types import Hash32
@@ -76,6 +77,17 @@ class QueuedOutcome(Generic[R]):
     recorded_at: float | None
 
 
+def _ids_in_order(items: Sequence[OutcomeEntry[R]], inserted: Sequence[Any]) -> list[int]:
+    """The ids of the rows inserted for `items`, in the items' order: each row is known by
+    its commitment and evidence; identical items take their ids in ascending order."""
+    if len(inserted) != len(items):
+        raise StoreError(f"queued {len(items)} outcomes, the store inserted {len(inserted)}")
+    by_key: dict[tuple[bytes, bytes], list[int]] = {}
+    for row in sorted(inserted, key=lambda row: int(row.id), reverse=True):
+        by_key.setdefault((bytes(row.commitment_hash), bytes(row.evidence)), []).append(row.id)
+    return [by_key[(bytes(i.commitment_hash), bytes(i.evidence))].pop() for i in items]
+
+
 class OutcomeOutbox(Generic[R]):
     """Outcomes queued for the chain, on the store's database; their reports are `R`, read
     back from JSON by `read`. The outbox holds the one copy of each report: a verification
@@ -111,11 +123,12 @@ class OutcomeOutbox(Generic[R]):
         if not items:
             return []
         stamp = time.time() if now is None else now
+        box = outcome_outbox.c
         with self._writer.begin() as connection:
-            ids = connection.scalars(
-                outcome_outbox.insert().returning(
-                    outcome_outbox.c.id, sort_by_parameter_order=True
-                ),
+            # Matched back by (commitment, evidence) rather than by parameter order: asking
+            # for that order makes SQLite insert one row per statement, 10 times slower.
+            inserted = connection.execute(
+                outcome_outbox.insert().returning(box.id, box.commitment_hash, box.evidence),
                 [
                     {
                         "commitment_hash": item.commitment_hash,
@@ -128,6 +141,7 @@ class OutcomeOutbox(Generic[R]):
                     for item in items
                 ],
             ).all()
+        ids = _ids_in_order(items, inserted)
         return [
             QueuedOutcome(
                 key,
