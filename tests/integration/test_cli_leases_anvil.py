@@ -67,8 +67,8 @@ def test_pipeline_run_waits_for_the_serving_instances_lease_then_anchors_once(
             MASTER_KEY_ENV: None,
             "COMMITLEDGER_CONFIG": None,
             "COMMITLEDGER_DATA_DIR": str(tmp_path / "data"),
-            "COMMITLEDGER_LEASE_TTL_SECONDS": "1",
-            "COMMITLEDGER_LEASE_POLL_SECONDS": "0.1",
+            "COMMITLEDGER_LEASE_TTL_SECONDS": "3",
+            "COMMITLEDGER_LEASE_POLL_SECONDS": "0.5",
         }
         return RUNNER.invoke(app, args, env=env)
 

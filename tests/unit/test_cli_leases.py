@@ -32,8 +32,8 @@ def data_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "commitledger.toml").write_text(
-        "lease_ttl_seconds = 1.0\n"
-        "lease_poll_seconds = 0.1\n"
+        "lease_ttl_seconds = 2.0\n"
+        "lease_poll_seconds = 0.2\n"
         "[notice_gateways]\n"
         f'{HRSS} = "http://127.0.0.1:9/notices"\n'
     )
@@ -116,12 +116,12 @@ def test_a_wait_gives_up_after_its_time_while_the_instance_still_holds_the_lease
         assert "held by instance serving-3" in flat(result.stderr)
         assert "waited 0.3 s; give --wait SECONDS to wait longer" in flat(result.stderr)
         assert serving.held() == {NOTICES_LEASE: 1}
-        # By default it waits the lease time and two polls (1 s and 0.1 s here): long enough
+        # By default it waits the lease time and two polls (2 s and 0.2 s here): long enough
         # for a dead holder's lease to run out, not for one a live instance renews.
         by_default = deliver(store, data_dir)
         assert by_default.exit_code == 1, explain(by_default)
-        assert "waiting up to 1.2 s" in flat(by_default.stderr)
-        assert "waited 1.2 s" in flat(by_default.stderr)
+        assert "waiting up to 2.4 s" in flat(by_default.stderr)
+        assert "waited 2.4 s" in flat(by_default.stderr)
         assert serving.held() == {NOTICES_LEASE: 1}
     finally:
         serving.stop()
