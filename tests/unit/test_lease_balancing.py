@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection
+from support.deployment import Deployment
+from support.service_world import open_service
 
 from ledger import LeaseKeeper, LeaseLostError, Leases, Store
 from ledger.lease_instances import LeaseView
@@ -248,3 +251,41 @@ def test_a_job_of_the_command_line_takes_a_free_lease_and_counts_as_no_instance(
         job.stop()
     assert Leases(store).row("lifecycle") is not None
     assert not Leases(store).view().holders.get("lifecycle")  # released at the end
+
+
+# ---------------------------------------------------------------------- /readyz
+
+
+def test_readyz_shows_each_instances_leases_and_share_to_an_operator(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    # One folder, so one store: two instances of the service on it, rounds by hand.
+    worlds = [
+        open_service(tmp_path, embedded_deployment, instance_id=name, lease_ttl_seconds=60.0)
+        for name in ("first", "second")
+    ]
+    try:
+        keepers = [world.context.leases for world in worlds]
+        for keeper in keepers:
+            for name in FOUR:
+                keeper.want(name)
+        rounds_until(keepers, lambda: [len(k.held()) for k in keepers] == [2, 2], most=4)
+        operator = worlds[0].context.tokens.issue("OPS", "operator").token
+        shown = [
+            world.client.get("/readyz", headers={"Authorization": f"Bearer {operator}"})
+            for world in worlds
+        ]
+        for world, answer in zip(worlds, shown, strict=True):
+            assert answer.status_code == 200, answer.text
+            leases = answer.json()["leases"]
+            assert leases["instance"] == world.context.leases.holder
+            assert leases["held"] == world.context.leases.held()
+            assert sorted(leases["wanted"]) == FOUR
+            assert (leases["share"], leases["live_instances"]) == (2, 2)
+            assert leases["handing_over"] is None
+        public = worlds[0].client.get("/readyz")
+        assert "leases" not in public.json()  # the public learns none of it
+    finally:
+        for world in worlds:
+            world.context.leases.stop()
+            world.context.close()
