@@ -141,6 +141,24 @@ def test_the_bounded_count_goes_in_by_the_search_index(tmp_path: Path) -> None:
     assert "COVERING INDEX breach_records_by_" in plan, plan
 
 
+def test_a_search_leaves_no_read_transaction_open(tmp_path: Path) -> None:
+    # SQLite: the search reads on a pooled driver connection in a transaction of its own;
+    # left open, it would hold back checkpoints and fail the next search's BEGIN.
+    store = Store(f"sqlite:///{tmp_path / 'snapshot.db'}")
+    records = VerifierRecords(store)
+    records.add_breach(breach(1), fingerprint(1))
+    for _ in range(3):  # the same pooled connection again
+        assert records.search_breach_json(ON).total == 1
+    pooled = store.engine.raw_connection()
+    try:
+        assert not pooled.driver_connection.in_transaction  # type: ignore[union-attr]
+    finally:
+        pooled.close()
+    records.add_breach(breach(2), fingerprint(2))  # a writer is not held back
+    assert records.search_breach_json(ON).total == 2
+    store.close()
+
+
 def test_a_date_range_ending_after_the_day_lists_only_records_decided_by_then(
     records: VerifierRecords,
 ) -> None:
