@@ -15,7 +15,9 @@ Three kinds of lease, three roles (issue 18):
   rebuilds D's waiting records from the indexed events and the store (never from anything
   the sequencer wrote), signs them with D's key, and so moves the published head; it
   redacts D's records of erased commitments, and delivers webhooks. A department's own
-  instance (`serve --department D`) seeks only D's.
+  instance (`serve --department D`) seeks only D's. One task (`feed-sign`) acts under each
+  of these leases held here, as anchoring does: an instance holding every department's key
+  does not run a thread per department.
 
 The published head stops at the first place still awaiting its signer: with D's instances
 all down the feed waits there, gaplessly, and goes on when one is back.
@@ -29,7 +31,8 @@ being taken over).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 
 from api.keyfiles import KeyFileError
 from api.service.context import ServiceContext
@@ -44,13 +47,9 @@ log = logging.getLogger("commitledger.service.feed")
 ReportKeys = Callable[[str], SigningKey | None]
 
 TASK_NAME = "feed"
+SIGN_TASK_NAME = "feed-sign"
 RECONCILE_TASK_NAME = "reconcile"
 IDLE_INTERVAL_S = 0.2
-
-
-def sign_task_name(department: str) -> str:
-    """The background task of `department`'s signer."""
-    return f"feed-sign:{department}"
 
 
 def _no_keys(_department: str) -> SigningKey | None:
@@ -129,29 +128,56 @@ class BackgroundFeed(_FeedTask):
         return StepResult(0, appended, delivered, builder.blocked_on, 0)
 
 
-class BackgroundSigner(_FeedTask):
-    """One department's signer: its waiting records rebuilt, signed with its report key
-    only, the head moved; its erased commitments' records redacted; webhooks delivered."""
+class BackgroundSigners(_FeedTask):
+    """The signers of the departments whose report keys this instance holds, one task for
+    all (as anchoring is): under each department's `feed-sign:<D>` lease held here, its
+    waiting records rebuilt and signed with its key only, the head moved, its erased
+    commitments' records redacted; and the webhooks delivered."""
 
-    def __init__(self, context: ServiceContext, department: str) -> None:
+    def __init__(self, context: ServiceContext, departments: Iterable[str]) -> None:
         super().__init__(context)
-        self.department = department
+        self.departments = frozenset(departments)
+        self._acting: frozenset[str] = frozenset()
+        for department in sorted(self.departments):
+            context.leases.want(feed_sign_lease(department))
 
     def report_key(self, department: str) -> SigningKey | None:
-        """This department's report key; never another's."""
-        return self.context.report_key(department) if department == self.department else None
+        """The report key of a department whose lease is held in this step; never another's."""
+        return self.context.report_key(department) if department in self._acting else None
 
-    def step(self) -> StepResult:
-        """One round; raises while the chain does not answer (retried later)."""
+    def step(self) -> StepResult | bool:
+        """One round over the departments whose leases are held here (False: none is);
+        raises while the chain does not answer (retried later). A hand-over of a lease to
+        another instance (the fair share) waits until the step is done."""
+        keeper = self.context.leases
+        with ExitStack() as acting:
+            held = [
+                department
+                for department in sorted(self.departments)
+                if acting.enter_context(keeper.acting(feed_sign_lease(department))) is not None
+            ]
+            if not held:
+                return False
+            self._acting = frozenset(held)
+            try:
+                return self._step(held)
+            finally:
+                self._acting = frozenset()
+
+    def _step(self, held: list[str]) -> StepResult:
         ledger = self._ledger()
         follower = self._follower_for(ledger, self.report_key)
-        builder = follower.builder
-        fence = self.context.leases.fence(feed_sign_lease(self.department))
+        builder, keeper = follower.builder, self.context.leases
+        waiting = set(follower.feed.waiting_departments())
+        signed = 0
         with self.context.chain.read_lock(ledger):
-            signed = builder.sign(self.department, fence=fence)
-            redacted = builder.redact(self.department)
+            for department in held:
+                if department in waiting:
+                    fence = keeper.fence(feed_sign_lease(department))
+                    signed += len(builder.sign(department, fence=fence))
+            redacted = builder.redact(held)
         delivered = follower.deliver()
-        return StepResult(0, len(signed), delivered, builder.blocked_on, redacted)
+        return StepResult(0, signed, delivered, builder.blocked_on, redacted)
 
 
 class BackgroundReconcile:
@@ -219,12 +245,8 @@ def register_feed(context: ServiceContext) -> bool:
     signers = signing_departments(context)
     if not signers:
         log.warning("no feed records signed here: no report key, or no master key")
-    for department in sorted(signers):
-        name = sign_task_name(department)
-        if name not in background.names():
-            signer = BackgroundSigner(context, department)
-            step = LeasedStep(
-                context.leases, feed_sign_lease(department), signer.step, IDLE_INTERVAL_S
-            )
-            background.add(name, step, step.poll_s)
+    elif SIGN_TASK_NAME not in background.names():
+        log.info("feed records signed in the background", extra={"departments": sorted(signers)})
+        task = BackgroundSigners(context, signers)
+        background.add(SIGN_TASK_NAME, task.step, min(context.leases.poll, IDLE_INTERVAL_S))
     return True

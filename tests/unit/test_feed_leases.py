@@ -16,10 +16,10 @@ from support.service_world import ServiceWorld, open_service
 
 from api.service.feed_task import (
     RECONCILE_TASK_NAME,
+    SIGN_TASK_NAME,
     TASK_NAME,
     feed_ready,
     register_feed,
-    sign_task_name,
     signing_departments,
 )
 from api.service.leased_tasks import FEED_LEASE, RECONCILE_LEASE, feed_sign_lease
@@ -127,8 +127,7 @@ def test_with_every_report_key_every_lease_is_sought_and_taken(
     assert set(world.context.background.names()) == {
         RECONCILE_TASK_NAME,
         TASK_NAME,
-        sign_task_name(HRSS),
-        sign_task_name(MARKET),
+        SIGN_TASK_NAME,
     }
     keeper = world.context.leases
     keeper.start()

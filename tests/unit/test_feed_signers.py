@@ -178,8 +178,8 @@ def test_a_departments_signer_redacts_its_own_records_only(fw: FeedWorld) -> Non
             .where(commitments.c.hash == fw.hashes["kept"])
             .values(wrapped_key=None)
         )
-    assert follower_holding(fw, SAMR).builder.redact(SAMR) == 0
-    assert follower_holding(fw, HRSS).builder.redact(HRSS) == 1
+    assert follower_holding(fw, SAMR).builder.redact([SAMR]) == 0
+    assert follower_holding(fw, HRSS).builder.redact([HRSS]) == 1
 
 
 def test_a_signer_signs_its_departments_places_only_and_a_strangers_key_is_caught(

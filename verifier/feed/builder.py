@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import partial
@@ -246,12 +246,12 @@ class FeedBuilder:
         self.blocked_on = self.feed.blocked_on()
         return signed
 
-    def redact(self, department: str | None = None) -> int:
-        """Re-sign the records (of `department`, if given) of commitments erased since they
+    def redact(self, departments: Collection[str] | None = None) -> int:
+        """Re-sign the records (of `departments`, if given) of commitments erased since they
         were served, without the committer's (masked) name, category and code; how many
         were redacted."""
         redacted = []
-        for _seq, body in self.feed.erased_with_personal_data(department=department):
+        for _seq, body in self.feed.erased_with_personal_data(departments=departments):
             record = FeedRecord.from_json_obj(json.loads(body))
             key = self.report_keys(record.facts.department_code)
             if key is None:

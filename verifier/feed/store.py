@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,9 +264,9 @@ class FeedStore:
         return records
 
     def erased_with_personal_data(
-        self, limit: int = 500, department: str | None = None
+        self, limit: int = 500, departments: Collection[str] | None = None
     ) -> list[tuple[int, str]]:
-        """(sequence, body) of records (of `department`, if given) that still name a
+        """(sequence, body) of records (of `departments`, if given) that still name a
         committer whose data were erased."""
         # Led by the erased commitments (migration 3's partial index), each looked up in
         # feed_records_personal: the cost follows the erasures, not the feed's length.
@@ -274,8 +274,9 @@ class FeedStore:
         query = select(feed_records.c.seq, feed_records.c.body).where(
             feed_records.c.personal.is_(True), feed_records.c.commitment_hash.in_(erased)
         )
-        if department is not None:
-            query = query.where(feed_records.c.department == department)
+        if departments is not None:
+            named = [departments] if isinstance(departments, str) else list(departments)
+            query = query.where(feed_records.c.department.in_(named))
         with self._engine.connect() as connection:
             rows = connection.execute(query.order_by(feed_records.c.seq).limit(limit)).all()
         return [(int(row.seq), row.body) for row in rows]
