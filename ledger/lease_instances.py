@@ -6,8 +6,9 @@ the database's clock, the same ttl as its leases; it is live while that row is u
 From one snapshot of those rows and of the lease table (`LeaseView`) an instance works out
 its share: ceil(leases it seeks / live instances seeking any of them). It takes free leases
 up to its share; beyond it, only a lease that no live rival under its own share would take
-(so no role is left unheld because everybody is at its share); and when over its share it
-hands over its newest lease that a rival under its share seeks (never its last one).
+(so no role is left unheld because everybody is at its share), and one such a round, so that
+rivals at their share too take the others; and when over its share it hands over its newest
+lease that a rival under its share seeks (never its last one).
 
 Each hand-over moves one lease from an instance over its share to one under it, so the
 leases settle within a bounded number of rounds (two instances seeking four: two each); a

@@ -182,11 +182,18 @@ class LeaseKeeper:
             self._choose_hand_over(view)
             with self._lock:
                 holding_count = len(self._held)
+            beyond_share = False  # one a round: the others, at their share too, take the rest
             for name in wanted:
                 if name in self._held or name in view.holders:
                     continue
-                if view.may_take(self.holder, name, holding_count) and self._take(name, started):
+                if not view.may_take(self.holder, name, holding_count):
+                    continue
+                over = holding_count >= view.share(self.holder)
+                if over and beyond_share:
+                    continue
+                if self._take(name, started):
                     holding_count += 1
+                    beyond_share = beyond_share or over
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll):

@@ -174,6 +174,26 @@ def test_a_lease_only_one_instance_may_hold_is_held_beyond_its_share(
     assert set(own.held()) | set(public.held()) == {"anchor:HRSS", *roles}
 
 
+def test_leases_beyond_every_share_are_taken_one_a_round_so_they_spread(
+    store: Store, instances: Callable[..., LeaseKeeper]
+) -> None:
+    roles = ["feed", "reconcile"]
+    # A job of the command line holds the roles while three departments' instances start.
+    job = LeaseKeeper(Leases(store), "cli:job", ttl=60.0, poll=1.0, balance=False)
+    for name in roles:
+        job.want(name)
+    departments = [instances(f"d{n}", [f"anchor:D{n}", *roles], **LONG) for n in (1, 2, 3)]
+    assert [sorted(k.held()) for k in departments] == [[f"anchor:D{n}"] for n in (1, 2, 3)]
+    job.stop()  # both roles free at once; every instance is at its share of one
+    departments[0].round()
+    assert sorted(departments[0].held()) == ["anchor:D1", "feed"]  # one beyond, not both
+    departments[1].round()
+    assert sorted(departments[1].held()) == ["anchor:D2", "reconcile"]
+    for keeper in departments:  # settled: nobody is under its share to hand anything to
+        keeper.round()
+    assert [len(k.held()) for k in departments] == [2, 2, 1]
+
+
 def test_a_hand_over_waits_for_the_step_acting_under_the_lease(
     instances: Callable[..., LeaseKeeper],
 ) -> None:
