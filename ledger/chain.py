@@ -209,7 +209,16 @@ class Chain:
     @classmethod
     def connect(cls, url: str, *, kind: ChainKind = "rpc", confirmations: int = 0) -> Chain:
         """Connect to a JSON-RPC node; NodeUnreachableError when nothing answers there."""
-        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
+        # web3.py's validation middleware asks the node's chain id twice for every call,
+        # estimate and transaction it checks (7 times an anchored batch); a node's chain id
+        # is fixed, as `chain_id` already takes it: it is kept, the checks still made.
+        provider = HTTPProvider(
+            url,
+            request_kwargs={"timeout": RPC_TIMEOUT_S},
+            cache_allowed_requests=True,
+            cacheable_requests={RPCEndpoint("eth_chainId")},
+        )
+        w3 = Web3(provider)
         chain = cls(w3, kind, url=url, confirmations=confirmations)
         try:
             chain._chain_id = int(w3.eth.chain_id)
