@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         canonical_bytes_fast,
         canonical_bytes_plain,
         commitment_hash,
+        commitment_hash_of_canonical,
         keccak256,
         load_json_bytes,
     )
@@ -242,6 +243,7 @@ _SURFACE = {
     "CodeTakenError": "ledger.errors",
     "Commitment": "ledger.documents",
     "commitment_hash": "ledger.canonical",
+    "commitment_hash_of_canonical": "ledger.canonical",
     "commitments": "ledger.tables",
     "compiler_settings": "ledger.compiler",
     "CompilerError": "ledger.errors",
@@ -508,6 +510,7 @@ __all__ = [
     "checked_signatures",
     "checksum_address",
     "commitment_hash",
+    "commitment_hash_of_canonical",
     "commitments",
     "compiler_settings",
     "contract_events",

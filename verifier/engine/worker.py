@@ -24,6 +24,7 @@ from ledger import (
     Vault,
     VaultError,
     canonical_bytes_fast,
+    commitment_hash_of_canonical,
     hex32,
     keccak256,
     leaf_hash,
@@ -216,11 +217,13 @@ def check_document(
     except (VaultError, InvalidDocumentError, ValueError):
         problem = "the sealed document does not open: it was altered in the store"
         return None, problem, anchoring
-    if signed.hash() != commitment:
+    # One encoding of the document serves its hash and its signature, as at intake.
+    canonical = signed.document.canonical()
+    if commitment_hash_of_canonical(canonical) != commitment:
         problem = "tampered: the stored document does not hash to the anchored value"
         return None, problem, anchoring
     try:
-        verify_signed(signed)
+        verify_signed(signed, canonical=canonical)
     except SignatureError:
         problem = "the applicant's signature does not verify over the stored document"
         return None, problem, anchoring
