@@ -622,12 +622,7 @@ class Store:
         if not fingerprints:
             return set()
         with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(exclusions.c.applicant_fingerprint).where(
-                    exclusions.c.applicant_fingerprint.in_(set(fingerprints))
-                )
-            ).scalars()
-            return {bytes(r) for r in rows}
+            return stored_among(connection, exclusions, "applicant_fingerprint", set(fingerprints))
 
     def exclude(self, fingerprint: bytes, commitment: Hash32, now: float | None = None) -> None:
         """Exclude an applicant from the commitment route (an unrepaired breach)."""
