@@ -248,14 +248,27 @@ class Chain:
     # ------------------------------------------------------------------ accounts
 
     def fund(self, address: str, amount: Wei = FUNDING_WEI) -> None:
-        """Give `address` ether from the node's own unlocked account (embedded and anvil only)."""
+        """Give `address` ether from one of the node's own unlocked accounts that can still
+        afford it (embedded and anvil only): anvil starts each with 10,000 ether, so one
+        account alone runs dry after nine fundings (a catalog of five departments needs
+        eleven)."""
         if self.kind == "rpc":
             raise ChainError("cannot fund accounts on a foreign chain: use a funded key")
-        sender = self.w3.eth.accounts[0]
+        sender = self._funder(amount)
         tx_hash = self.w3.eth.send_transaction(
             {"from": sender, "to": Web3.to_checksum_address(address), "value": amount}
         )
         self.wait(tx_hash)
+
+    def _funder(self, amount: Wei) -> str:
+        """The first of the node's accounts holding `amount` and a margin for gas."""
+        accounts = self.w3.eth.accounts
+        for account in accounts:
+            if int(self.w3.eth.get_balance(account)) >= 2 * int(amount):
+                return str(account)
+        raise ChainError(
+            f"none of the node's {len(accounts)} own accounts holds {2 * int(amount)} wei"
+        )
 
     # ------------------------------------------------------------------ transactions
 

@@ -41,6 +41,16 @@ def test_fund_refused_on_foreign_chain(anvil: Any) -> None:
         chain.fund("0x" + "11" * 20)
 
 
+def test_fund_more_accounts_than_one_node_account_can_afford(anvil: Any) -> None:
+    # anvil gives each of its accounts 10,000 ether: eleven fundings (a five-department
+    # catalog's accounts and the admin, as `serve --demo` makes) drained the first one.
+    chain = Chain.connect(anvil.url, kind="anvil")
+    receivers = [Account.create().address for _ in range(12)]
+    for address in receivers:
+        chain.fund(address)
+    assert all(chain.w3.eth.get_balance(address) == 10**21 for address in receivers)
+
+
 def _deploy_with_registrar(chain: Chain) -> tuple[LedgerContract, LocalAccount]:
     admin, registrar = Account.create(), Account.create()
     chain.fund(admin.address)
