@@ -254,7 +254,9 @@ def test_each_department_signs_its_own_records_and_the_head_waits_for_a_stopped_
             )
             # MARKET's instance back: its signer takes the place, the head moves on.
             with department_instance(market_dir, MARKET, common, env):
+                back = time.monotonic()
                 until(settled(feed, total), "the head past MARKET's record", WAIT_S)
+                resumed_s = time.monotonic() - back
             records = consortium.served(public)
         lease_names = [row.name for row in Leases(store).all()]
     finally:
@@ -281,3 +283,4 @@ def test_each_department_signs_its_own_records_and_the_head_waits_for_a_stopped_
     assert checked.returncode == 0, checked.stdout + checked.stderr
     report = json.loads(checked.stdout)
     assert report["ok"] and report["served"] == report["on_chain"] == total, report
+    print(f"head moved past MARKET's record {resumed_s:.2f} s after its instance was ready")
