@@ -154,6 +154,10 @@ def _wait_for(keeper: LeaseKeeper, names: list[str], wait: float) -> dict[str, i
         missing = [name for name, token in tokens.items() if token is None]
         if not missing:
             return {name: token for name, token in tokens.items() if token is not None}
+        if len(missing) < len(names):
+            # All or nothing: a lease held while waiting for another would only keep its
+            # role from the instance that would do the work meanwhile.
+            keeper.stop()
         name = missing[0]
         where = held_by(keeper.leases.row(name))
         left = deadline - time.monotonic()

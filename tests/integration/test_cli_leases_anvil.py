@@ -1,7 +1,8 @@
 """`commitledger pipeline run` beside a serving instance, against anvil, on SQLite and
 PostgreSQL (issue 18): refused while the instance holds the department's anchoring lease,
 nothing anchored; with `--wait`, it takes the lease once the instance is gone, anchors every
-commitment exactly once under its own fencing token, and releases the lease at the end."""
+commitment exactly once under its own fencing token, and releases the lease at the end. And
+`feed run`, refused while an instance holds `reconcile` or `feed`."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from support.pipeline import (
 from typer.testing import CliRunner, Result
 
 from api.cli import app
-from api.service import anchor_lease
+from api.service import FEED_LEASE, RECONCILE_LEASE, anchor_lease
 from ledger import MASTER_KEY_ENV, AnvilNode, Chain, LeaseKeeper, Leases, Store
 
 pytestmark = [
@@ -96,3 +97,44 @@ def test_pipeline_run_waits_for_the_serving_instances_lease_then_anchors_once(
     assert row is not None
     assert row.holder.startswith("cli:") and row.token == 3  # its own taking, then released
     assert not row.held
+
+
+def test_feed_run_is_refused_while_an_instance_reconciles_or_builds_the_feed(
+    anvil: AnvilNode, store: Store, tmp_path: Path
+) -> None:
+    deployment = deploy(Chain.connect(anvil.url, kind="anvil"))
+    deployment_file = write_deployment(tmp_path / "deployment.json", anvil.url, deployment.ledger)
+    master = tmp_path / "master.key"
+    master.write_text("0x" + "22" * 32 + "\n")
+    master.chmod(0o600)
+    for lease in (RECONCILE_LEASE, FEED_LEASE):  # either one held is enough to refuse
+        serving = LeaseKeeper(Leases(store), f"serving-{lease}", ttl=60.0, poll=1.0)
+        serving.want(lease)
+        held = serving.held()
+        try:
+            args = ["feed", "run", "--until-idle", "--store", store.url]
+            args += ["--deployment", str(deployment_file), "--master-key-file", str(master)]
+            result = RUNNER.invoke(
+                app,
+                [*args, "--keys-dir", str(tmp_path / "keys"), "--wait", "0", "--json"],
+                env={"COLUMNS": "1000", MASTER_KEY_ENV: None, "COMMITLEDGER_CONFIG": None},
+            )
+            assert result.exit_code == 1, explain(result)
+            error = one_json(result.stdout)["error"]
+            assert error["type"] == "LeaseHeldError"
+            assert f"held by instance serving-{lease}" in error["message"]
+            assert serving.held() == held  # still the instance's, under the same token
+        finally:
+            serving.stop()
+    # The command held neither while it was refused (all or nothing).
+    assert not any(row.held for row in Leases(store).all())
+    # Neither held: the command takes both, follows the chain, and releases both at the end.
+    ran = RUNNER.invoke(
+        app,
+        [*args, "--keys-dir", str(tmp_path / "keys"), "--wait", "0", "--json"],
+        env={"COLUMNS": "1000", MASTER_KEY_ENV: None, "COMMITLEDGER_CONFIG": None},
+    )
+    assert ran.exit_code == 0, explain(ran)
+    rows = {row.name: row for row in Leases(store).all()}
+    for lease in (RECONCILE_LEASE, FEED_LEASE):
+        assert rows[lease].holder.startswith("cli:") and not rows[lease].held

@@ -1,22 +1,26 @@
 """A command doing a role's work outside `serve` takes the role's lease (issue 18): refused
 while an instance holds it, waiting for it with `--wait`, and released at the end. Here
-`notices deliver` on SQLite and PostgreSQL (no node needed); `pipeline run` against anvil
-is in tests/integration/test_cli_leases_anvil.py."""
+`notices deliver` on SQLite and PostgreSQL and `lifecycle run` (no node needed); `pipeline
+run` and `feed run` against anvil are in tests/integration/test_cli_leases_anvil.py."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from support.cli import flat, one_json
-from support.deployment import HRSS
+from support.deployment import HRSS, Deployment
+from support.service_keys import write_all_keys
+from support.service_world import write_deployment_file
 from typer.testing import CliRunner, Result
 
-from api.cli import app
-from api.service import NOTICES_LEASE
-from ledger import MASTER_KEY_ENV, LeaseKeeper, Leases, Store
+from api.cli import app, leased
+from api.service import FEED_LEASE, LIFECYCLE_LEASE, NOTICES_LEASE, RECONCILE_LEASE
+from ledger import MASTER_KEY_ENV, LeaseHeldError, LeaseKeeper, LeaseRow, Leases, Store
 
 RUNNER = CliRunner()
 
@@ -137,3 +141,58 @@ def test_by_default_a_command_waits_out_the_lease_of_a_holder_that_died(
     assert result.exit_code == 0, explain(result)
     assert "held by instance cli:host:4242 until" in flat(result.stderr)
     assert lease_row(store).token == 2
+
+
+def test_lifecycle_run_is_refused_while_an_instance_runs_the_lifecycle(
+    tmp_path: Path, embedded_deployment: Deployment
+) -> None:
+    write_all_keys(tmp_path / "keys", embedded_deployment)
+    write_deployment_file(tmp_path / "deployment.json", embedded_deployment, "http://127.0.0.1:1")
+    store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    serving = LeaseKeeper(Leases(store), "serving-4", ttl=60.0, poll=1.0)
+    serving.want(LIFECYCLE_LEASE)
+    try:
+        args = ["lifecycle", "run", "--department", HRSS, "--data-dir", str(tmp_path)]
+        result = RUNNER.invoke(
+            app,
+            [*args, "--wait", "0", "--json"],
+            env={
+                "COLUMNS": "1000",
+                "COMMITLEDGER_CONFIG": None,
+                "COMMITLEDGER_STORE": None,
+                MASTER_KEY_ENV: "0x" + "11" * 32,
+            },
+        )
+        assert result.exit_code == 1, explain(result)
+        error = one_json(result.stdout)["error"]
+        assert error["type"] == "LeaseHeldError"
+        assert f"the lease {LIFECYCLE_LEASE} is held by instance serving-4" in error["message"]
+        assert "departments" not in result.stdout  # no job ran
+        assert serving.held() == {LIFECYCLE_LEASE: 1}
+    finally:
+        serving.stop()
+        store.close()
+
+
+def test_a_command_holds_none_of_its_leases_while_it_waits_for_another(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serving = LeaseKeeper(Leases(store), "serving-5", ttl=60.0, poll=1.0)
+    serving.want(RECONCILE_LEASE)
+    seen: list[LeaseRow | None] = []
+
+    def looking(_seconds: float) -> None:  # the command's wait between polls, made instant
+        seen.append(Leases(store).row(FEED_LEASE))
+
+    monkeypatch.setattr(leased, "time", SimpleNamespace(monotonic=time.monotonic, sleep=looking))
+    try:
+        with (
+            pytest.raises(LeaseHeldError, match="held by instance serving-5"),
+            leased.leased_job(store, [RECONCILE_LEASE, FEED_LEASE], wait=0.3, ttl=2.0, poll=0.1),
+        ):
+            pytest.fail("the job ran without the lease")
+    finally:
+        serving.stop()
+    assert seen, "the command did not wait"
+    # `feed` was free: taken with the first look, then let go until both could be held.
+    assert all(row is not None and not row.held for row in seen)
