@@ -138,7 +138,8 @@ def test_submit_with_wait_answers_202_when_the_timeout_passes(
     world = open_service(tmp_path, embedded_deployment)  # no keys: nothing anchors here
     try:
         with world.client:
-            assert world.context.background.names() == ["reconcile"]  # nothing anchors
+            # Nothing anchors (a keyless instance still follows and sequences the feed).
+            assert world.context.background.names() == ["reconcile", "feed"]
             response = world.client.post(
                 "/v1/commitments?wait=true&timeout=0.3",
                 content=world.body(world.signed()),
