@@ -83,6 +83,22 @@ def encode_status_of(department: bytes, commitment: Hash32) -> str:
     return "0x" + (_STATUS_OF + bytes32(department) + bytes32(commitment)).hex()
 
 
+_BATCH_OF = function_signature_to_4byte_selector("batchOf(bytes32,bytes32)")
+
+
+def encode_batch_of(department: bytes, root: Hash32) -> str:
+    """0x-hex call data of `batchOf(department, root)`."""
+    return "0x" + (_BATCH_OF + bytes32(department) + bytes32(root)).hex()
+
+
+def decode_batch_size(raw: bytes) -> int:
+    """The size of the `Batch` that `batchOf` returns (department, size, anchoredAt,
+    blockNumber: four words); ChainError when the bytes are not one."""
+    if len(raw) != 4 * WORD:
+        raise ChainError(f"not an ABI Batch: {len(raw)} bytes, 0x{raw[:40].hex()}")
+    return int.from_bytes(raw[WORD : 2 * WORD], "big")
+
+
 def decode_bool(raw: bytes) -> bool:
     """A `bool` return value; ChainError when the bytes are not one."""
     if len(raw) != WORD or int.from_bytes(raw, "big") > 1:
