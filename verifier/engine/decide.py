@@ -268,13 +268,26 @@ class Decider:
             assert started is not None
             current, integrity = started, self._integrity(started)
             started = self._start(chunks[index + 1]) if index + 1 < len(chunks) else None
-            fetching = asyncio.run_coroutine_threadsafe(self._gathered(current, integrity), loop)
+            fetching = asyncio.run_coroutine_threadsafe(
+                self._gathered_to_workers(current, integrity, on), loop
+            )
             if behind is not None:
                 yield self._compared(*behind)  # the caller sends it while data arrive
-            decisions, todo = fetching.result()
-            behind = (decisions, self._compare_start(todo, on))
+            decisions, todo, comparing = fetching.result()
+            behind = (decisions, comparing or self._compare_start(todo, on))
         if behind is not None:
             yield self._compared(*behind)
+
+    async def _gathered_to_workers(
+        self, started: _Started, integrity: Sequence[tuple[Checked | None, str]], on: date
+    ) -> tuple[list[Decision | None], list[ToCompare], _Comparing | None]:
+        """`_gathered`, and the comparisons handed to the workers as soon as the data are
+        in, not once the caller has sent the chunk before: the workers compare while the
+        caller sends. None when there are no workers for them (the caller compares)."""
+        decisions, todo = await self._gathered(started, integrity)
+        if self._pool is None or len(todo) < 4 * self._workers:
+            return decisions, todo, None
+        return decisions, todo, self._compare_start(todo, on)
 
     async def _gathered(
         self, started: _Started, integrity: Sequence[tuple[Checked | None, str]]
