@@ -13,7 +13,9 @@ lease that a rival under its share seeks (never its last one).
 Each hand-over moves one lease from an instance over its share to one under it, so the
 leases settle within a bounded number of rounds (two instances seeking four: two each); a
 lease taken beyond a share is handed over only to someone sure to take it, so nothing swings
-back and forth.
+back and forth. A free lease is left to the rivals under their share, which take it at their
+next round: a rival that stopped running rounds counts as live until its heartbeat runs
+out, so a role waits at worst one more ttl for an instance that died just after announcing.
 """
 
 from __future__ import annotations
