@@ -1,9 +1,10 @@
-"""The credit platform's feed: records built from confirmed chain events (`builder`), given
-their places in one gapless sequence by a sequencer and signed by their own departments
-(`store`, `tables`; served up to the published head), paged by signed cursors (`cursor`),
-kept current by the follower (`follower`), pushed to subscribers (`subscribers`, `webhooks`;
-the government scope's sealed identities in `sharing`) and checked against the chain
-(`check`). It sits above the rest of the verifier: nothing else in verifier imports it."""
+"""The credit platform's feed: records built from confirmed chain events (`builder`; their
+details from the store, `details`), given their places in one gapless sequence by a
+sequencer and signed by their own departments (`store`, `tables`; served up to the published
+head), paged by signed cursors (`cursor`), kept current by the follower (`follower`), pushed
+to subscribers (`subscribers`, `webhooks`; the government scope's sealed identities in
+`sharing`) and checked against the chain (`check`). It sits above the rest of the verifier:
+nothing else in verifier imports it."""
 
 from __future__ import annotations
 
