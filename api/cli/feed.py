@@ -589,6 +589,9 @@ def feed_check(
                 markup=False,
             )
         verdict = "agrees with the chain" if report.ok else "DISAGREES with the chain"
-        stdout.print(f"feed of {report.served} records {verdict} ({report.on_chain} on chain)")
+        waiting = f", {report.waiting} waiting for their signers" if report.waiting else ""
+        stdout.print(
+            f"feed of {report.served} records {verdict} ({report.on_chain} on chain{waiting})"
+        )
     if not report.ok:
         raise typer.Exit(EXIT_CHECK_FAILED)
