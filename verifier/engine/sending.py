@@ -497,8 +497,9 @@ class OutcomeSender:
         """Who committed: from the decider, which opened the document to check it in this
         run; else from the document (a breach of an overdue mismatch, a person's decision)."""
         known = self.recent_applicant(commitment) if self.recent_applicant is not None else None
-        stored = self.store.get(commitment) if known is not None else None
-        if known is not None and stored is not None and not stored.erased:
+        # Only whether it is erased: the sealed row, not the whole commitment with its proof.
+        sealed = self.store.sealed(commitment) if known is not None else None
+        if known is not None and sealed is not None and sealed[1] is not None:
             return known  # erased since it was checked: opening it says so, as before
         signed = self.intake.open_document(commitment)
         if signed is None:
