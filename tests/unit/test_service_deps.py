@@ -37,6 +37,7 @@ TAKES_THE_CONTEXT = {
     "audit_commitment",
     "check_document",
     "list_breaches",
+    "get_breach",
 }
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import BindParameter
 
 from verifier.breaches import BreachRecord, mask_person_name
 from verifier.errors import RecordsError
@@ -160,6 +161,19 @@ def _search_statements(
         page,
         rowids.limit(bindparam("bound")),
         rowids.limit(bindparam("reach")),
+    )
+
+
+@functools.cache
+def _listed_by_id() -> Select[Any]:
+    """A record's public JSON text by id, if it is listed on :on (see `_listed_on`)."""
+    c = breach_records.c
+    on: BindParameter[str] = bindparam("on")
+    return select(c.public_json).where(
+        c.id == bindparam("record_id"),
+        c.status == "published",
+        c.decision_date <= on,
+        c.publication_end >= on,
     )
 
 
@@ -360,8 +374,16 @@ class BreachSearch:
         return BreachJsonPage(shown, min(int(total), MAX_RESULTS), page, page_size, capped)
 
     def listed_breach_json(self, record_id: str, on: date) -> str | None:
-        """The public JSON text of a record listed on `on`, or None (unknown or not listed)."""
+        """The public JSON text of a record listed on `on`, or None (unknown or not listed).
+
+        SQLite: one statement compiled once, on the driver's pooled connection."""
         c = breach_records.c
+        if self._engine.dialect.name == "sqlite":
+            compiled, order = _sqlite_text(_listed_by_id())
+            values = compiled.construct_params({"record_id": record_id, "on": on.isoformat()})
+            with driver_snapshot(self._engine) as cursor:
+                row = cursor.execute(compiled.string, [values[n] for n in order]).fetchone()
+            return None if row is None else str(row[0])
         with self._engine.connect() as connection:
             public_json: str | None = connection.execute(
                 select(c.public_json).where(c.id == record_id, *self._listed_on(on))

@@ -218,17 +218,20 @@ async def list_breaches(request: Request, context: ContextDep) -> Response:
     return Response(body.encode(), media_type="application/json")
 
 
-@router.get(
+@search.get(
     "/v1/breaches/{record_id}",
     summary="One published breach record",
     response_model=dict[str, Any],
     responses=problem_responses(404, 429),
 )
-async def get_breach(
-    record_id: str, records: RecordsDep, on: TodayDep, appeals: AppealsDep
-) -> Response:
+async def get_breach(request: Request, record_id: str, context: ContextDep) -> Response:
     """The record as published, with its on-chain evidence (and `objection` while it is
     under objection); 404 once it is off the list."""
+    # As the search: the rate limit spent first, then the context's parts, not six
+    # dependencies solved per request.
+    rate_limited(request, context.limiter)
+    records, on, intake = context.records, context.today(), context.intake
+    appeals = await get_appeals(context.store, None if intake is None else intake.vault)
     # One lookup by primary key: inline, as a thread hop would cost as much.
     public_json = records.listed_breach_json(record_id[:64], on)
     if public_json is None:
