@@ -9,7 +9,10 @@ Reorgs: records wait for `confirmations` blocks, so a served record's event shou
 vanish. If a deeper reorg removes one anyway, the record stays served (the feed is
 append-only: a consumer must never see history rewritten silently); `feed check` then
 reports it as `not_on_chain` for an operator, and events of the replacing blocks are
-appended with new sequence numbers (the builder looks back `REORG_WINDOW` blocks).
+appended with new sequence numbers (the builder looks back `REORG_WINDOW` blocks). A place
+sequenced for a department's signer whose event such a reorg removes from the index cannot
+be rebuilt: its signer refuses it (logged), and the head waits there, `feed status` naming
+the department, until an operator steps in.
 """
 
 from __future__ import annotations
