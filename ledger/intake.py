@@ -45,6 +45,13 @@ def _parse(document: object) -> SignedCommitment:
     return SignedCommitment.from_json_obj(document)
 
 
+def sealed_form(signed: SignedCommitment) -> bytes:
+    """The JSON kept sealed for a checked document: its plain value, fields in schema order,
+    no spaces, UTF-8 (json.dumps with ensure_ascii=False and compact separators gives the
+    same bytes); pydantic's serializer writes it from the model directly."""
+    return signed.__pydantic_serializer__.to_json(signed)
+
+
 class Checker:
     """The pure part of intake: schema, signature, matter terms, hash, seal. Stores nothing."""
 
@@ -55,10 +62,9 @@ class Checker:
     def check(self, document: object) -> NewCommitment:
         """Check one document and seal it; raise the LedgerError that names what is wrong."""
         signed = _parse(document)
-        # One plain JSON value serves the signed bytes, the hash and the sealed copy.
-        plain_value = signed.to_json_obj()
-        # The schema admits only what the fast encoder writes as RFC 8785 (Commitment.canonical).
-        canonical = canonical_bytes_plain(plain_value["document"])
+        # One encoding serves the signed bytes and the hash: the schema admits only what
+        # the fast encoder writes as RFC 8785 (Commitment.canonical).
+        canonical = canonical_bytes_plain(signed.document.to_json_obj())
         verify_signed(signed, canonical=canonical)
         commitment = signed.document
         check_salt(commitment.salt)
@@ -73,8 +79,7 @@ class Checker:
             )
         digest = commitment_hash_of_canonical(canonical)  # the bytes the signature is over
         applicant = commitment.applicant
-        plain = json.dumps(plain_value, ensure_ascii=False, separators=(",", ":"))
-        sealed = self.vault.seal(plain.encode("utf-8"), associated=digest)
+        sealed = self.vault.seal(sealed_form(signed), associated=digest)
         return NewCommitment(
             hash=digest,
             code=commitment.code,
