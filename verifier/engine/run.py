@@ -54,7 +54,10 @@ log = logging.getLogger("commitledger.verifier")
 class EngineConfig:
     """How much is done at once."""
 
-    chunk: int = 500  # commitments decided together
+    # Commitments decided together: two whole transactions of outcomes. Each chunk costs a
+    # dozen statements and a hand-off to the workers whatever its size; 600 rather than 300
+    # cut the main thread's CPU by about a tenth (bench, 10,000).
+    chunk: int = 600
     outcomes_per_transaction: int = OUTCOMES_PER_TRANSACTION  # under one transaction's gas cap
 
 
