@@ -14,7 +14,9 @@ Three kinds of lease, three roles (issue 18):
 - `feed-sign:<D>`: D's signer. An instance holding D's report key and the master key
   rebuilds D's waiting records from the indexed events and the store (never from anything
   the sequencer wrote), signs them with D's key, and so moves the published head; it
-  redacts D's records of erased commitments, and delivers webhooks. A department's own
+  redacts D's records of erased commitments, and delivers webhooks. Taking the lease, it
+  publishes D's public report key in the store (`verifier.feed.keys`), which any instance
+  serves at /v1/feed/keys. A department's own
   instance (`serve --department D`) seeks only D's. One task (`feed-sign`) acts under each
   of these leases held here, as anchoring does: an instance holding every department's key
   does not run a thread per department.
@@ -39,7 +41,7 @@ from api.service.context import ServiceContext
 from api.service.leased_tasks import FEED_LEASE, RECONCILE_LEASE, LeasedStep, feed_sign_lease
 from ledger import ChainError, EventIndexer, LedgerContract, SigningKey
 from verifier import default_catalog
-from verifier.feed import FeedFollower, FeedRecord, StepResult
+from verifier.feed import FeedFollower, FeedRecord, StepResult, publish_own_key
 from verifier.records import ChainReconciler
 
 log = logging.getLogger("commitledger.service.feed")
@@ -138,6 +140,7 @@ class BackgroundSigners(_FeedTask):
         super().__init__(context)
         self.departments = frozenset(departments)
         self._acting: frozenset[str] = frozenset()
+        self._published: dict[str, int] = {}  # department -> the lease token it was under
         for department in sorted(self.departments):
             context.leases.want(feed_sign_lease(department))
 
@@ -164,9 +167,25 @@ class BackgroundSigners(_FeedTask):
             finally:
                 self._acting = frozenset()
 
+    def _publish(self, held: list[str]) -> None:
+        """Publish the public key of each department whose lease was taken since the last
+        step (its private half held here), under the lease's fence: any instance serves it
+        at /v1/feed/keys before a record is signed with it."""
+        keeper = self.context.leases
+        for department in held:
+            lease = feed_sign_lease(department)
+            token = keeper.token(lease)
+            key = self.report_key(department)
+            if token is None or key is None or self._published.get(department) == token:
+                continue
+            if publish_own_key(self.context.store.engine, department, key, keeper.fence(lease)):
+                log.info("feed key published", extra={"department": department})
+            self._published[department] = token
+
     def _step(self, held: list[str]) -> StepResult:
         ledger = self._ledger()
-        follower = self._follower_for(ledger, self.report_key)
+        follower = self._follower_for(ledger, self.report_key)  # the feed's tables there
+        self._publish(held)
         builder, keeper = follower.builder, self.context.leases
         waiting = set(follower.feed.waiting_departments())
         signed = 0

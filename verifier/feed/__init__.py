@@ -1,10 +1,11 @@
 """The credit platform's feed: records built from confirmed chain events (`builder`; their
 details from the store, `details`), given their places in one gapless sequence by a
 sequencer and signed by their own departments (`store`, `tables`; served up to the published
-head), paged by signed cursors (`cursor`), kept current by the follower (`follower`), pushed
-to subscribers (`subscribers`, `webhooks`; the government scope's sealed identities in
-`sharing`) and checked against the chain (`check`). It sits above the rest of the verifier:
-nothing else in verifier imports it."""
+head; the signers publish their public keys, `keys`), paged by signed cursors (`cursor`),
+kept current by the follower (`follower`), pushed to subscribers (`subscribers`,
+`webhooks`; the government scope's sealed identities in `sharing`) and checked against the
+chain (`check`). It sits above the rest of the verifier: nothing else in verifier imports
+it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ if TYPE_CHECKING:
     from verifier.feed.check import check_feed
     from verifier.feed.cursor import MAX_CURSOR_CHARS, CursorCodec
     from verifier.feed.follower import FeedFollower, StepResult
+    from verifier.feed.keys import (
+        PublishedKey,
+        keys_by_department,
+        keys_from_json,
+        publish_own_key,
+        published_keys,
+        read_keys_file,
+    )
     from verifier.feed.records import (
         COMMITMENT_TYPES,
         COMMITTER_CATEGORIES,
@@ -54,7 +63,14 @@ if TYPE_CHECKING:
         seal_identity,
         without_sealed_identity,
     )
-    from verifier.feed.store import FeedStore, PendingEvent, Sequenced, assigned_in, head_in
+    from verifier.feed.store import (
+        FeedStore,
+        Fence,
+        PendingEvent,
+        Sequenced,
+        assigned_in,
+        head_in,
+    )
     from verifier.feed.subscribers import Subscriptions, shared_page
     from verifier.feed.tables import feed_meta, feed_records, feed_subscribers
     from verifier.feed.webhooks import (
@@ -89,10 +105,13 @@ _SURFACE = {
     "FeedFollower": "verifier.feed.follower",
     "FeedRecord": "verifier.feed.records",
     "FeedStore": "verifier.feed.store",
+    "Fence": "verifier.feed.store",
     "FULFILMENT_ZH": "verifier.feed.records",
     "GOVERNMENT_SCOPE": "verifier.feed.sharing",
     "head_in": "verifier.feed.store",
     "key_id": "verifier.feed.sharing",
+    "keys_by_department": "verifier.feed.keys",
+    "keys_from_json": "verifier.feed.keys",
     "KIND_OF_STATUS": "verifier.feed.records",
     "KIND_ZH": "verifier.feed.records",
     "load_platform_private_key": "verifier.feed.sharing",
@@ -104,6 +123,10 @@ _SURFACE = {
     "parse_platform_key": "verifier.feed.sharing",
     "PendingEvent": "verifier.feed.store",
     "private_key_pem": "verifier.feed.sharing",
+    "publish_own_key": "verifier.feed.keys",
+    "published_keys": "verifier.feed.keys",
+    "PublishedKey": "verifier.feed.keys",
+    "read_keys_file": "verifier.feed.keys",
     "record_schema": "verifier.feed.records",
     "SCHEMA_FILE": "verifier.feed.records",
     "SCOPE_OF_KIND": "verifier.feed.records",
@@ -150,7 +173,9 @@ __all__ = [
     "FeedFollower",
     "FeedRecord",
     "FeedStore",
+    "Fence",
     "PendingEvent",
+    "PublishedKey",
     "SealedIdentityError",
     "Sequenced",
     "SharedIdentity",
@@ -167,6 +192,8 @@ __all__ = [
     "feed_subscribers",
     "head_in",
     "key_id",
+    "keys_by_department",
+    "keys_from_json",
     "load_platform_private_key",
     "new_platform_key",
     "new_secret",
@@ -174,6 +201,9 @@ __all__ = [
     "open_record_identity",
     "parse_platform_key",
     "private_key_pem",
+    "publish_own_key",
+    "published_keys",
+    "read_keys_file",
     "record_schema",
     "seal_identity",
     "shared_page",

@@ -2,6 +2,8 @@
 signing at once those whose department's report key it holds, and signs a department's
 events that a sequencer without its key gave a place (`FeedBuilder.sign`), rebuilt here from
 the indexed event and the store: a sequencer is never trusted with a department's content.
+Whoever signs publishes the key's public half for the department in the same transaction
+(`verifier.feed.keys`).
 
 An event of a department about a commitment of another department's matter (its own record
 of the hash on chain) is withheld: never signed or served (`publication_conflict`); it is
@@ -31,6 +33,7 @@ from ledger import (
 )
 from verifier.catalog import Catalog
 from verifier.feed.details import DetailsMaker, Sources, Stored, read_sources
+from verifier.feed.keys import publish_signing_keys
 from verifier.feed.records import (
     AdminApproval,
     ChainFacts,
@@ -199,6 +202,7 @@ class FeedBuilder:
         were served, without the committer's (masked) name, category and code; how many
         were redacted."""
         redacted = []
+        used: dict[str, SigningKey] = {}
         for _seq, body in self.feed.erased_with_personal_data(departments=departments):
             record = FeedRecord.from_json_obj(json.loads(body))
             key = self.report_keys(record.facts.department_code)
@@ -212,13 +216,15 @@ class FeedBuilder:
                 personal_data_erased=True,
             )
             redacted.append(sign_record(replace(record, details=details, signature=None), key))
-        self.feed.redact(redacted)
+            used[record.facts.department_code] = key
+        self.feed.redact(redacted, keys=used)
         return len(redacted)
 
     def _entries(self, connection: Connection, events: Sequence[PendingEvent]) -> list[Entry]:
         first = assigned_in(connection) + 1
         sources = read_sources(connection, events)
         entries: list[Entry] = []
+        used: dict[str, SigningKey] = {}
         for event in events:
             args = json.loads(event.args)
             facts = self._facts(event, args)
@@ -240,7 +246,11 @@ class FeedBuilder:
                     )
                 )
                 continue
+            used[facts.department_code] = key
             entries.append(self._signed(sequence, facts, event, args, sources, key))
+        # Published in the transaction that signs: no record served under an unpublished key.
+        signed = [entry for entry in entries if isinstance(entry, FeedRecord)]
+        publish_signing_keys(connection, signed, used)
         return entries
 
     def _signed_places(
@@ -275,6 +285,7 @@ class FeedBuilder:
                 self._refuse(place, f"its event is withheld: {conflict}")
                 continue
             records.append(self._signed(place.sequence, facts, event, args, sources, key))
+        publish_signing_keys(connection, records, {department: key})
         return records
 
     def _refuse(self, place: Sequenced, why: str) -> None:

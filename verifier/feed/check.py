@@ -4,8 +4,9 @@ The logs are fetched from the node (eth_getLogs), not from the store's event ind
 store altered anywhere (the index, the records, their columns) is caught. Each served
 record (up to the published head) must: continue the sequence without gap or repeat, match
 the facts rebuilt from its event field by field, carry the same scope and kind in the
-columns the feed filters by, and verify under its department's report key (`unverified`
-when that key is not given).
+columns the feed filters by, and verify under one of its department's report keys
+(`unverified` when none is given, `bad_signature` when signed by another: a key pinned
+out of band, or published by the department's signer, `verifier.feed.keys`).
 An event of a department about a commitment of another department's matter must not be
 served: it is listed as `withheld` (or `wrong_department` when it is served), never as
 missing, so that operators see each such conflict. An event given a place above the head
@@ -15,7 +16,7 @@ missing, so that operators see each such conflict. An event given a place above 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -104,11 +105,13 @@ def check_feed(
     feed: FeedStore,
     ledger: LedgerContract,
     catalog: Catalog,
-    public_key: Callable[[str], str | None],
+    public_key: Callable[[str], str | Collection[str] | None],
     *,
     confirmations: int = 0,
 ) -> CheckReport:
-    """Compare the served feed with the feed rebuilt from the chain's logs."""
+    """Compare the served feed with the feed rebuilt from the chain's logs; `public_key`
+    gives a department's public report key, or its keys (each one published for it: a
+    record signed by any other fails)."""
     report = CheckReport()
     safe = ledger.chain.block_number() - confirmations
     rebuilt = {facts.id: facts for facts in chain_feed(ledger, catalog, safe)}
@@ -143,8 +146,8 @@ def check_feed(
         changed = _differences(record, facts, row.seq, row.record_id, row.scope, row.kind)
         if changed:
             problems.append(CheckProblem("altered", row.seq, record.id, ", ".join(changed)))
-        expected = public_key(facts.department_code)
-        if expected is None:
+        expected = _keys(public_key(facts.department_code))
+        if not expected:
             # A record carries its signer's key: without the department's own, anyone's
             # re-signed record would verify.
             problems.append(
@@ -156,8 +159,10 @@ def check_feed(
                 )
             )
         else:
+            signer = None if record.signature is None else record.signature.public_key
             try:
-                verify_record(record, expected)
+                # One of the department's keys (a rotated one's records keep the old key).
+                verify_record(record, signer if signer in expected else expected[0])
             except FeedError as exc:
                 problems.append(CheckProblem("bad_signature", row.seq, record.id, str(exc)))
         position = order[record.id]
@@ -181,6 +186,12 @@ def check_feed(
                 )
             )
     return report
+
+
+def _keys(given: str | Collection[str] | None) -> list[str]:
+    if given is None:
+        return []
+    return [given] if isinstance(given, str) else list(given)
 
 
 def _conflicts(feed: FeedStore, catalog: Catalog, rebuilt: dict[str, ChainFacts]) -> dict[str, str]:

@@ -28,7 +28,7 @@ from ledger import EventIndexer, LedgerContract, Store, Vault
 from verifier.catalog import Catalog
 from verifier.feed.builder import FeedBuilder
 from verifier.feed.records import FeedRecord, ReportKeys
-from verifier.feed.store import FeedStore
+from verifier.feed.store import FeedStore, Fence
 from verifier.feed.subscribers import Subscriptions
 from verifier.feed.webhooks import DeliveryPolicy, WebhookDeliverer
 from verifier.records import ChainReconciler
@@ -63,7 +63,14 @@ class FeedFollower:
         policy: DeliveryPolicy | None = None,
         client: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
+        sequencer_fence: Fence | None = None,
+        signer_fence: Callable[[str], Fence | None] | None = None,
     ) -> None:
+        """`sequencer_fence` and `signer_fence(department)`: the lease checks (`feed`,
+        `feed-sign:<D>`) the sequencing and each department's signing run in their
+        transactions, when the follower runs under leases (`feed run`)."""
+        self.sequencer_fence = sequencer_fence
+        self.signer_fence = signer_fence
         self.feed = FeedStore(store, vault)
         self.subscriptions = Subscriptions(self.feed, vault)
         self.reconciler = ChainReconciler(store, ledger, catalog, vault)
@@ -92,12 +99,17 @@ class FeedFollower:
             indexed = self.indexer.sync()
             appended = 0
             while True:
-                entries = self.builder.build()
+                entries = self.builder.build(fence=self.sequencer_fence)
                 appended += sum(isinstance(entry, FeedRecord) for entry in entries)
                 if len(entries) < self.builder.limit:
                     break
             # The places sequenced earlier for a key not there then (or by another instance).
-            appended += len(self.builder.sign())
+            if self.signer_fence is None:
+                appended += len(self.builder.sign())
+            else:
+                for department in self.feed.waiting_departments():
+                    fence = self.signer_fence(department)
+                    appended += len(self.builder.sign(department, fence=fence))
             return indexed, appended, self.builder.redact()
 
     def deliver(self) -> int:

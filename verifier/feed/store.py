@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, selec
 from sqlalchemy.exc import IntegrityError
 
 from ledger import (
+    SigningKey,
     Store,
     Vault,
     VaultError,
@@ -34,6 +35,7 @@ from ledger import (
     is_sealed_secret,
 )
 from verifier.feed.cursor import CursorCodec
+from verifier.feed.keys import publish_key
 from verifier.feed.records import FeedRecord, Scope
 from verifier.feed.tables import (
     ENDED_KIND,
@@ -281,11 +283,17 @@ class FeedStore:
             rows = connection.execute(query.order_by(feed_records.c.seq).limit(limit)).all()
         return [(int(row.seq), row.body) for row in rows]
 
-    def redact(self, records: Sequence[FeedRecord]) -> None:
-        """Replace records by their redacted, re-signed versions (same sequence and id)."""
+    def redact(
+        self, records: Sequence[FeedRecord], keys: Mapping[str, SigningKey] | None = None
+    ) -> None:
+        """Replace records by their redacted, re-signed versions (same sequence and id),
+        publishing in the same transaction the keys (`keys`, by department) they were
+        re-signed with."""
         if not records:
             return
         with self._writer.begin() as connection:
+            for department, key in sorted((keys or {}).items()):
+                publish_key(connection, department, key)
             for record in records:
                 connection.execute(
                     update(feed_records)

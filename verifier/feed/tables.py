@@ -1,6 +1,7 @@
 """The feed's tables (records, the sequenced events awaiting their department's signature,
-subscribers, dead letters, its head) and their own migrations, on the ledger store's database:
-`verifier.feed.store` and `verifier.feed.subscribers` use them."""
+the signers' published public keys, subscribers, dead letters, its head) and their own
+migrations, on the ledger store's database: `verifier.feed.store`, `verifier.feed.keys` and
+`verifier.feed.subscribers` use them."""
 
 from __future__ import annotations
 
@@ -138,6 +139,25 @@ feed_sequenced = Table(
 Index("feed_sequenced_department", feed_sequenced.c.department, feed_sequenced.c.seq)
 
 
+# v7: each department's public report keys, published by the instance signing its records
+# (issue 18): any instance serves them at /v1/feed/keys and `feed check` verifies with them,
+# no private key needed. A rotated key adds a row; the old rows stay so that old records
+# still verify. Only an instance holding a key's private half publishes it.
+feed_keys = Table(
+    "feed_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # the order published
+    Column("department", String(64), nullable=False),
+    Column("algorithm", String(16), nullable=False),
+    Column("public_key", String(512), nullable=False),  # base64 of the DER SPKI
+    Column("published_at", Float, nullable=False),
+    # the lowest sequence of a record signed with it as it entered the feed (redactions,
+    # which re-sign older records with the current key, do not count); None: none yet
+    Column("first_seq", BigInteger, nullable=True),
+    UniqueConstraint("department", "public_key", name="feed_keys_once"),
+)
+
+
 def _create_v1(connection: Connection) -> None:
     metadata.create_all(
         connection, tables=[feed_meta, feed_records, feed_subscribers, feed_dead_letters]
@@ -237,6 +257,11 @@ def _sequenced_v6(connection: Connection) -> None:
     metadata.create_all(connection, tables=[feed_sequenced])
 
 
+def _published_keys_v7(connection: Connection) -> None:
+    """The departments' public report keys, published by their signers (issue 18)."""
+    metadata.create_all(connection, tables=[feed_keys])
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_v1,
     2: _commitments_v2,
@@ -244,4 +269,5 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     4: _ended_breaches_v4,
     5: _withheld_events_v5,
     6: _sequenced_v6,
+    7: _published_keys_v7,
 }

@@ -43,6 +43,7 @@ from verifier.feed import (
     ConsumerScope,
     CursorCodec,
     FeedStore,
+    published_keys,
     record_schema,
     shared_page,
 )
@@ -70,10 +71,29 @@ class SigningKeyView(BaseModel):
     public_key: str = Field(description="base64 of the DER SubjectPublicKeyInfo")
 
 
-class FeedKeys(BaseModel):
-    """The report keys the service signs feed records with, by department code."""
+class PublishedKeyView(BaseModel):
+    """A public report key a department's signer published for its feed records."""
 
-    keys: dict[str, SigningKeyView]
+    algorithm: str
+    public_key: str = Field(description="base64 of the DER SubjectPublicKeyInfo")
+    published_at: float = Field(description="When its signer published it (Unix seconds)")
+    first_sequence: int | None = Field(
+        description="The first feed sequence signed with it (null: none yet)"
+    )
+
+
+class FeedKeys(BaseModel):
+    """The report keys feed records are signed with, by department code."""
+
+    keys: dict[str, SigningKeyView] = Field(
+        description="Each department's current key: the one held here, else the last published"
+    )
+    history: dict[str, list[PublishedKeyView]] = Field(
+        default_factory=dict,
+        description="Every key each department's signer published, oldest first: a record "
+        "signed before a rotation verifies under an older one; any other key is not the "
+        "department's",
+    )
 
 
 def reader_scope(
@@ -179,10 +199,17 @@ def read_feed(
     dependencies=[RateLimit],
     responses=problem_responses(429),
 )
-def feed_keys(keys: KeysDep) -> FeedKeys:
-    """Each department's public report key the service holds. A record is signed over the
-    RFC 8785 canonical bytes of the record without its `signature` member; a consumer may
-    also pin these keys once, out of band."""
+def feed_keys(keys: KeysDep, feed: FeedStoreDep) -> FeedKeys:
+    """Each department's public report key: the one this instance holds, else the last its
+    signer published in the shared store (so a keyless public instance answers too), and in
+    `history` every key published. A record is signed over the RFC 8785 canonical bytes of
+    the record without its `signature` member; a consumer may also pin these keys once, out
+    of band (`feed check --public-keys`)."""
+    history: dict[str, list[PublishedKeyView]] = {}
+    for published in published_keys(feed.store.engine):
+        history.setdefault(published.department, []).append(
+            PublishedKeyView(**published.to_json_obj())
+        )
     views: dict[str, SigningKeyView] = {}
     for department in default_catalog().departments():
         key = keys.report_key_if_present(department)
@@ -190,7 +217,10 @@ def feed_keys(keys: KeysDep) -> FeedKeys:
             views[department] = SigningKeyView(
                 algorithm=key.algorithm, public_key=key.public_key_b64()
             )
-    return FeedKeys(keys=views)
+        elif department in history:
+            last = history[department][-1]
+            views[department] = SigningKeyView(algorithm=last.algorithm, public_key=last.public_key)
+    return FeedKeys(keys=views, history=history)
 
 
 @router.get(
