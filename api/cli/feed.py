@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
@@ -32,8 +32,10 @@ from api.files import DEFAULT_DEPLOYMENT
 from api.output import EXIT_CHECK_FAILED, console, emit_json, fail, reporting_errors, stdout
 
 if TYPE_CHECKING:  # imported inside the commands: they are slow to load
+    from api.cli.leased import LeasedJob
+    from api.service import DepartmentKeys
     from ledger import LedgerContract, SigningKey, Store
-    from verifier.feed import FeedStore, StepResult
+    from verifier.feed import FeedStore, Fence, StepResult
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 DeploymentOpt = Annotated[Path, typer.Option("--deployment", help="The deployment file.")]
@@ -103,6 +105,10 @@ def report_keys(
     key put there while `feed run` waits for it is used): encrypted PKCS#8, opened with the
     passphrase of `passphrase_file` or the environment; a clear one is refused, those
     present now at once (KeyFileError before anything starts)."""
+    return _department_keys(keys_dir, passphrase_file).report_key_if_present
+
+
+def _department_keys(keys_dir: Path, passphrase_file: Path | None) -> DepartmentKeys:
     from api.keyfiles import KeyUnlock
     from api.service import DepartmentKeys
     from verifier import default_catalog
@@ -111,7 +117,45 @@ def report_keys(
     keys = DepartmentKeys(keys_dir, default_catalog().departments(), unlock=unlock)
     for department in sorted(keys.departments):
         keys.report_key_if_present(department)
-    return keys.report_key_if_present
+    return keys
+
+
+class LeasedSigners:
+    """The report keys `feed run` signs with, each only while it holds the department's
+    `feed-sign:<D>` lease under its job's token, as the service's signers do: those present
+    at the start are in the job's leases (all or nothing); one put there later is used once
+    its lease is taken (asked for when the key is first found)."""
+
+    def __init__(self, job: LeasedJob, find: Callable[[str], SigningKey | None]) -> None:
+        self.job = job
+        self.find = find
+        self.waiting: dict[str, str] = {}  # department -> why its key is not used yet
+
+    def __call__(self, department: str) -> SigningKey | None:
+        from api.cli.leased import held_by
+        from api.service import feed_sign_lease
+
+        key = self.find(department)
+        if key is None:
+            return None
+        lease, keeper = feed_sign_lease(department), self.job.keeper
+        if lease not in self.job.tokens:
+            if lease not in keeper.wanted():
+                keeper.want(lease)  # a round at once: taken now if free
+            token = keeper.token(lease)
+            if token is None:
+                self.waiting[department] = f"the lease {lease} {held_by(keeper.leases.row(lease))}"
+                return None
+            self.job.tokens[lease] = token  # from now on checked with the job's others
+            self.waiting.pop(department, None)
+        return key if keeper.token(lease) == self.job.tokens[lease] else None
+
+    def fence(self, department: str) -> Fence | None:
+        """The check D's signing runs in its transaction (None: its lease is not the job's)."""
+        from api.service import feed_sign_lease
+
+        lease = feed_sign_lease(department)
+        return self.job.fence(lease) if lease in self.job.tokens else None
 
 
 def _ledger(deployment: Path, confirmations: int) -> LedgerContract:
@@ -157,24 +201,27 @@ def feed_run(
     as_json: JsonOpt = False,
 ) -> None:
     """Follow the chain: index confirmed events, append signed records, push to webhooks.
-    Under the leases `reconcile` and `feed`, as `serve` does it: while an instance holds
-    either, waits for it (`--wait`), then refuses."""
+    Under the leases `reconcile`, `feed` and `feed-sign:<D>` for each department whose
+    report key is in the keys folder, as `serve` does it: while an instance holds one,
+    waits for it (`--wait`), then refuses. Each write is fenced by its lease's token."""
     from api.cli.leased import lease_times, leased_job
-    from api.service import FEED_LEASE, RECONCILE_LEASE
+    from api.service import FEED_LEASE, RECONCILE_LEASE, feed_sign_lease
     from verifier import default_catalog
     from verifier.feed import DeliveryPolicy, FeedFollower
 
     totals = {"indexed": 0, "appended": 0, "delivered": 0}
     blocked: list[str] = []
     with reporting_errors(as_json), ExitStack() as held:
-        signers = report_keys(keys_dir, passphrase_file)  # a key refused: nothing started
+        keys = _department_keys(keys_dir, passphrase_file)  # a key refused: nothing started
+        present = sorted(d for d in keys.departments if keys.has(d, "report"))
         ledger = _ledger(deployment, confirmations)
         vault = cli_store.open_vault(master_key_file)
         the_store = cli_store.open_store(store)
         held.callback(the_store.close)
         ttl, poll = lease_times()
-        leases = [RECONCILE_LEASE, FEED_LEASE]
+        leases = [RECONCILE_LEASE, FEED_LEASE, *map(feed_sign_lease, present)]
         job = held.enter_context(leased_job(the_store, leases, wait=wait, ttl=ttl, poll=poll))
+        signers = LeasedSigners(job, keys.report_key_if_present)
         policy = DeliveryPolicy(max_attempts=max_attempts, backoff_initial_s=backoff)
         follower = FeedFollower(
             the_store,
@@ -184,6 +231,8 @@ def feed_run(
             signers,
             confirmations=confirmations,
             policy=policy,
+            sequencer_fence=job.fence(FEED_LEASE),
+            signer_fence=signers.fence,
         )
 
         def counted(result: StepResult) -> None:
@@ -193,9 +242,10 @@ def feed_run(
             totals["delivered"] += result.delivered
             if result.blocked_on and result.blocked_on not in blocked:
                 blocked.append(result.blocked_on)
-                console.print(
-                    f"waiting for {keys_dir / result.blocked_on / 'report.pem'}", markup=False
-                )
+                why = signers.waiting.get(result.blocked_on)
+                if why is None:
+                    why = str(keys_dir / result.blocked_on / "report.pem")
+                console.print(f"waiting for {why}", markup=False)
 
         stop = threading.Event()
         with _stopping_on_signals(stop):
@@ -552,22 +602,41 @@ def feed_check(
     keys_dir: KeysDirOpt = DEFAULT_KEYS_DIR,
     confirmations: ConfirmationsOpt = 0,
     passphrase_file: PassphraseFileOpt = None,
+    public_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-keys",
+            metavar="FILE",
+            help="Verify with the public keys in FILE (what GET /v1/feed/keys serves, pinned "
+            "out of band), not the keys folder: no private key needed.",
+        ),
+    ] = None,
+    store_keys: Annotated[
+        bool,
+        typer.Option(
+            "--store-keys",
+            help="Verify with the public keys the departments' signers published in the "
+            "store (trusts the store's key table; --public-keys pins them independently).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rebuild the feed from the contract's logs (the node, not the store) and compare."""
+    """Rebuild the feed from the contract's logs (the node, not the store) and compare. Each
+    record must verify under a key of its department: from --public-keys FILE, the store
+    (--store-keys), or the private keys in --keys-dir."""
     from verifier import default_catalog
     from verifier.feed import FeedStore, check_feed
 
+    if public_keys is not None and store_keys:
+        fail("give --public-keys FILE or --store-keys, not both", as_json=as_json)
     with reporting_errors(as_json):
-        keys = report_keys(keys_dir, passphrase_file)
-
-    def public_key(department: str) -> str | None:
-        key = keys(department)
-        return None if key is None else key.public_key_b64()
+        public_key = _check_keys(keys_dir, passphrase_file, public_keys)
 
     with reporting_errors(as_json):
         ledger = _ledger(deployment, confirmations)
         the_store: Store = cli_store.open_store(store)
+        if store_keys:
+            public_key = _store_keys(the_store)
         try:
             report = check_feed(
                 FeedStore(the_store),
@@ -595,3 +664,31 @@ def feed_check(
         )
     if not report.ok:
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _check_keys(
+    keys_dir: Path, passphrase_file: Path | None, public_keys: Path | None
+) -> Callable[[str], Sequence[str]]:
+    """Each department's public keys for `feed check`: those of the `/v1/feed/keys` document
+    `public_keys`, else the public halves of the private keys in `keys_dir` (the old way)."""
+    if public_keys is not None:
+        from verifier.feed import read_keys_file
+
+        pinned = read_keys_file(public_keys)
+        return lambda department: pinned.get(department, [])
+    keys = report_keys(keys_dir, passphrase_file)
+
+    def public_key(department: str) -> Sequence[str]:
+        key = keys(department)
+        return [] if key is None else [key.public_key_b64()]
+
+    return public_key
+
+
+def _store_keys(the_store: Store) -> Callable[[str], Sequence[str]]:
+    """Each department's public keys its signers published in `the_store`."""
+    from verifier.feed import FeedStore, keys_by_department, published_keys
+
+    FeedStore(the_store)  # its migrations: a store from before the key table has none
+    published = keys_by_department(published_keys(the_store.engine))
+    return lambda department: published.get(department, [])

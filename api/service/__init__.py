@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         NOTICES_LEASE,
         RECONCILE_LEASE,
         anchor_lease,
+        feed_sign_lease,
     )
     from api.service.lifecycle_task import lifecycle_departments, run_lifecycles
     from api.service.logs import JsonFormatter, configure_logging
@@ -109,6 +110,7 @@ _SURFACE = {
     "lifecycle_departments": "api.service.lifecycle_task",
     "anchor_lease": "api.service.leased_tasks",
     "FEED_LEASE": "api.service.leased_tasks",
+    "feed_sign_lease": "api.service.leased_tasks",
     "LIFECYCLE_LEASE": "api.service.leased_tasks",
     "NOTICES_LEASE": "api.service.leased_tasks",
     "RECONCILE_LEASE": "api.service.leased_tasks",
@@ -175,6 +177,7 @@ __all__ = [
     "department_actions",
     "department_code",
     "env_names",
+    "feed_sign_lease",
     "file_objection",
     "file_rectification",
     "get_context",
