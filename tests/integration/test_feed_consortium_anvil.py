@@ -22,6 +22,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from sqlalchemy import select, update
 from support.deployment import HRSS, MARKET, Deployment, deploy
 from support.service_world import write_deployment_file
 from test_department_instances_anvil import PASSPHRASES, answers, department_dir
@@ -43,7 +44,8 @@ from ledger import (
     sign_commitment,
     to_hash32,
 )
-from verifier.feed import FeedRecord, FeedStore, verify_record
+from verifier.feed import FeedRecord, FeedStore, sign_record, verify_record
+from verifier.feed.tables import feed_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("anvil_binary")]
 
@@ -284,3 +286,84 @@ def test_each_department_signs_its_own_records_and_the_head_waits_for_a_stopped_
     report = json.loads(checked.stdout)
     assert report["ok"] and report["served"] == report["on_chain"] == total, report
     print(f"head moved past MARKET's record {resumed_s:.2f} s after its instance was ready")
+
+
+def test_the_public_instance_serves_both_keys_and_check_needs_no_private_key(
+    tmp_path: Path, anvil: AnvilNode, anvil_deployment: Deployment, postgres_url: str
+) -> None:
+    d = anvil_deployment
+    hrss_dir = department_dir(tmp_path, HRSS, d.registrar, d.verifier)
+    market_dir = department_dir(tmp_path, MARKET, d.other_registrar, d.other_verifier)
+    keys = {HRSS: report_key(hrss_dir, HRSS), MARKET: report_key(market_dir, MARKET)}
+    new_key("master", tmp_path / "master.key")
+    deployment_file = write_deployment_file(tmp_path / "deployment.json", d, anvil.url)
+    store = Store(postgres_url)
+    ledger = LedgerContract(Chain.connect(anvil.url, kind="anvil"), d.ledger.address)
+    consortium = Consortium(store, ledger)
+    common = ["--chain", anvil.url, "--store", postgres_url, "--deployment", str(deployment_file),
+              "--master-key-file", str(tmp_path / "master.key")]  # fmt: skip
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("COMMITLEDGER_")},
+        "COMMITLEDGER_ANCHOR_MAX_AGE": "0.1",
+        "COMMITLEDGER_FEED": "true",
+        "COMMITLEDGER_LIFECYCLE": "false",
+        "COMMITLEDGER_LEASE_TTL_SECONDS": "2",
+        "COMMITLEDGER_LEASE_POLL_SECONDS": "0.2",
+        "COMMITLEDGER_RATE_LIMIT_BURST": "100000",
+        "COMMITLEDGER_RATE_LIMIT_PER_SECOND": "100000",
+    }
+    feed = FeedStore(store)
+    try:
+        with (
+            serving(tmp_path / "public", common, env) as public,
+            department_instance(hrss_dir, HRSS, common, env) as hrss,
+            department_instance(market_dir, MARKET, common, env) as market,
+        ):
+            for base, department, seed in ((hrss, HRSS, 3), (market, MARKET, 5)):
+                [document] = sample_commitments(1, seed=seed, department=department)
+                consortium.kept(base, department, consortium.anchored(base, department, document))
+            total = len(consortium.outcomes())
+            until(settled(feed, total), "both departments' records signed", WAIT_S)
+            response = httpx.get(f"{public}/v1/feed/keys", timeout=30)
+        assert response.status_code == 200, response.text
+        served = response.json()
+        # The keyless public instance serves each department's key its signer published.
+        assert served["keys"] == {
+            department: {"algorithm": "ed25519", "public_key": key.public_key_b64()}
+            for department, key in keys.items()
+        }
+        assert {dep: [k["public_key"] for k in ks] for dep, ks in served["history"].items()} == {
+            department: [key.public_key_b64()] for department, key in keys.items()
+        }
+        pinned = tmp_path / "feed-keys.json"  # the auditor's copy, pinned
+        pinned.write_text(response.text)
+
+        def check(*keys_from: str) -> tuple[int, dict[str, Any]]:
+            checked = subprocess.run(
+                [str(COMMITLEDGER), "feed", "check", "--store", postgres_url,
+                 "--deployment", str(deployment_file), "--keys-dir", str(tmp_path / "none"),
+                 *keys_from, "--json"],
+                capture_output=True, text=True, timeout=120, env=env,
+            )  # fmt: skip
+            return checked.returncode, json.loads(checked.stdout)
+
+        code, report = check("--public-keys", str(pinned))
+        assert code == 0 and report["ok"] and report["served"] == total == 2, report
+        # A record re-signed in the database with a stranger's key: the check fails.
+        stranger = SigningKey.generate("ed25519")
+        with store.engine.begin() as connection:
+            body = connection.execute(
+                select(feed_records.c.body).where(feed_records.c.seq == 1)
+            ).scalar_one()
+            forged = sign_record(FeedRecord.from_json_obj(json.loads(body)), stranger)
+            connection.execute(
+                update(feed_records).where(feed_records.c.seq == 1).values(body=forged.to_json())
+            )
+        for keys_from in (("--public-keys", str(pinned)), ("--store-keys",)):
+            code, report = check(*keys_from)
+            assert code != 0 and not report["ok"], report
+            assert [(p["kind"], p["sequence"]) for p in report["problems"]] == [
+                ("bad_signature", 1)
+            ]
+    finally:
+        feed.store.close()
