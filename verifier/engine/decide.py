@@ -197,8 +197,9 @@ class Decider:
         fields: dict[str, set[str]] = defaultdict(set)
         for index, (_, matter) in enumerate(documents):
             for spec in matter.claims:
-                if index not in wanted[spec.source]:
-                    wanted[spec.source].append(index)
+                indexes = wanted[spec.source]
+                if not indexes or indexes[-1] != index:  # in order: a scan would be quadratic
+                    indexes.append(index)
                 fields[spec.source].add(spec.source_field)
         found: list[dict[str, SourceAnswer]] = [{} for _ in documents]
         now = time.time()
