@@ -27,13 +27,16 @@ from verifier import FeedError
 from verifier.feed import (
     FeedFollower,
     FeedRecord,
+    FeedStore,
     check_feed,
     keys_by_department,
     keys_from_json,
+    publish_own_key,
     published_keys,
     read_keys_file,
     sign_record,
 )
+from verifier.feed.keys import publish_key
 from verifier.feed.tables import feed_records
 
 
@@ -157,6 +160,21 @@ def test_a_redaction_publishes_the_key_it_re_signs_with(fw: FeedWorld) -> None:
         follower_with(fw, {}).feed, fw.world.ledger, fw.world.catalog, store_keys(store)
     )
     assert report.ok, report.problems
+
+
+def test_publishing_is_idempotent_and_keeps_the_first_sequence_signed(store: Store) -> None:
+    FeedStore(store)  # the feed's tables
+    key, rotated = SigningKey.generate("ed25519"), SigningKey.generate("ecdsa-p256")
+    for sequence, new in ((5, True), (9, False), (2, False), (None, False)):
+        with store.engine.begin() as connection:
+            assert publish_key(connection, HRSS, key, sequence) is new
+    assert publish_own_key(store.engine, HRSS, rotated)
+    assert not publish_own_key(store.engine, HRSS, rotated)
+    assert published(store) == [
+        (HRSS, key.public_key_b64(), 2),
+        (HRSS, rotated.public_key_b64(), None),
+    ]
+    assert [k.algorithm for k in published_keys(store.engine)] == ["ed25519", "ecdsa-p256"]
 
 
 def test_a_keys_document_is_read_with_its_history_or_refused() -> None:

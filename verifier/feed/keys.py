@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, or_, select, update
+from sqlalchemy.dialects import postgresql
 
 from ledger import SigningKey
 from verifier.errors import FeedError
@@ -65,24 +65,35 @@ def publish_key(
     public = key.public_key_b64()
     keys = feed_keys.c
     row = connection.execute(
-        select(keys.id, keys.first_seq).where(
-            keys.department == department, keys.public_key == public
-        )
+        select(keys.first_seq).where(keys.department == department, keys.public_key == public)
     ).first()
     if row is None:
+        values = {
+            "department": department,
+            "algorithm": key.algorithm,
+            "public_key": public,
+            "published_at": time.time() if now is None else now,
+            "first_seq": first_sequence,
+        }
+        if connection.dialect.name != "postgresql":
+            connection.execute(feed_keys.insert().values(**values))  # SQLite: one writer
+            return True
+        # Another instance of the department may publish it at the same moment: not an
+        # error, and the signing transaction this runs in must not fail on it.
+        insert = postgresql.insert(feed_keys).values(**values).on_conflict_do_nothing()
+        if connection.execute(insert.returning(keys.id)).first() is not None:
+            return True
+    elif first_sequence is None or (row.first_seq is not None and row.first_seq <= first_sequence):
+        return False
+    if first_sequence is not None:
         connection.execute(
-            feed_keys.insert().values(
-                department=department,
-                algorithm=key.algorithm,
-                public_key=public,
-                published_at=time.time() if now is None else now,
-                first_seq=first_sequence,
+            update(feed_keys)
+            .where(
+                keys.department == department,
+                keys.public_key == public,
+                or_(keys.first_seq.is_(None), keys.first_seq > first_sequence),
             )
-        )
-        return True
-    if first_sequence is not None and (row.first_seq is None or row.first_seq > first_sequence):
-        connection.execute(
-            update(feed_keys).where(keys.id == row.id).values(first_seq=first_sequence)
+            .values(first_seq=first_sequence)
         )
     return False
 
@@ -100,17 +111,18 @@ def publish_signing_keys(
         publish_key(connection, code, keys[code], sequence)
 
 
-def publish_own_key(engine: Engine, department: str, key: SigningKey, fence: Any = None) -> bool:
+def publish_own_key(
+    engine: Engine,
+    department: str,
+    key: SigningKey,
+    fence: Callable[[Connection], None] | None = None,
+) -> bool:
     """Publish `key` for `department` in a transaction of its own (a signer taking its
     lease), `fence` (the lease's check) run in it first; True when the row is new."""
-    writer = engine.execution_options(immediate=True)
-    try:
-        with writer.begin() as connection:
-            if fence is not None:
-                fence(connection)
-            return publish_key(connection, department, key)
-    except IntegrityError:  # another instance of the department published it at once
-        return False
+    with engine.execution_options(immediate=True).begin() as connection:
+        if fence is not None:
+            fence(connection)
+        return publish_key(connection, department, key)
 
 
 def published_keys(engine: Engine) -> list[PublishedKey]:
