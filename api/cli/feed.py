@@ -207,7 +207,7 @@ def feed_run(
     from api.cli.leased import lease_times, leased_job
     from api.service import FEED_LEASE, RECONCILE_LEASE, feed_sign_lease
     from verifier import default_catalog
-    from verifier.feed import DeliveryPolicy, FeedFollower
+    from verifier.feed import DeliveryPolicy, FeedFollower, publish_own_key
 
     totals = {"indexed": 0, "appended": 0, "delivered": 0}
     blocked: list[str] = []
@@ -234,9 +234,13 @@ def feed_run(
             sequencer_fence=job.fence(FEED_LEASE),
             signer_fence=signers.fence,
         )
+        for department in present:  # as a signer taking its lease (the feed's tables made)
+            key = signers(department)
+            if key is not None:
+                publish_own_key(the_store.engine, department, key, signers.fence(department))
 
         def counted(result: StepResult) -> None:
-            job.check()  # the next step only while both leases are held, as the service's
+            job.check()  # the next step only while its leases are held, as the service's
             totals["indexed"] += result.indexed
             totals["appended"] += result.appended
             totals["delivered"] += result.delivered
