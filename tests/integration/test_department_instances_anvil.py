@@ -16,14 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ed25519
-from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
+from support.department_machines import PASSPHRASES, answers, department_dir
 from support.deployment import HRSS, MARKET, Deployment, deploy
 from support.service_world import write_deployment_file
 
 from api.demo import sample_commitments
-from api.keyfiles import KeyUnlock, keystore_bytes, new_key, pem_bytes
+from api.keyfiles import new_key
 from api.service import TokenStore
 from ledger import AnvilNode, Chain, SigningKey, Store, free_port, sign_commitment
 
@@ -31,8 +30,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("anvil_binary")]
 
 COMMITLEDGER = Path(sys.executable).parent / "commitledger"
 START_DEADLINE_S = 60.0
-# Each department its own passphrase; scrypt cheap for the test (n = 2**18 takes ~1 s a key).
-PASSPHRASES = {HRSS: "hrss: correct horse battery", MARKET: "samr: staple and more"}
 
 
 def until(condition: Callable[[], bool], what: str) -> None:
@@ -41,27 +38,6 @@ def until(condition: Callable[[], bool], what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"not within {START_DEADLINE_S} s: {what}")
         time.sleep(0.1)
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def department_dir(
-    root: Path, department: str, registrar: LocalAccount, verifier: LocalAccount
-) -> Path:
-    """A department's own machine: its data directory, its keys encrypted, its passphrase file."""
-    unlock = KeyUnlock(PASSPHRASES[department], scrypt_n=2**4)
-    folder = root / department / "keys" / department
-    folder.mkdir(parents=True, mode=0o700)
-    (folder / "registrar.json").write_bytes(keystore_bytes(registrar, unlock))
-    (folder / "verifier.json").write_bytes(keystore_bytes(verifier, unlock))
-    (folder / "report.pem").write_bytes(pem_bytes(ed25519.Ed25519PrivateKey.generate(), unlock))
-    (root / department / "passphrase").write_text(PASSPHRASES[department] + "\n")
-    return root / department
 
 
 @contextmanager

@@ -23,9 +23,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import select, update
+from support.department_machines import PASSPHRASES, answers, department_dir
 from support.deployment import HRSS, MARKET, Deployment, deploy
 from support.service_world import write_deployment_file
-from test_department_instances_anvil import PASSPHRASES, answers, department_dir
 
 from api.demo import sample_commitments
 from api.keyfiles import KeyUnlock, load_report_key, new_key, pem_bytes
