@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,18 @@ import uvloop
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Connection, Table, insert
 
-from ledger import AnvilNode, Chain, Store, batches, commitments, hex32, keccak256, make_uscc
-from verifier import add_months
+from ledger import (
+    AnvilNode,
+    Chain,
+    Status,
+    Store,
+    batches,
+    commitments,
+    hex32,
+    keccak256,
+    make_uscc,
+)
+from verifier import BEIJING, BreachRecord, add_months, expired
 from verifier.records import (
     NAME_INDEX_DDL,
     SEARCH_INDEXES,
@@ -49,6 +59,7 @@ from verifier.records import (
     VerifierRecords,
     breach_records,
 )
+from verifier.records.stats import count_moves
 
 # Beijing's fifth batch: 240 matters from 19 departments (DOMAIN.md).
 DEPARTMENTS = (
@@ -63,6 +74,9 @@ WORDS = "华信恒达中天金源鑫盛宏远东方博雅新锐智联安泰瑞�
 TRADES = ("科技", "商贸", "建筑工程", "餐饮管理", "物流", "医药", "教育咨询", "文化传媒")
 HRSS = "BJ-HRSS"
 ON = date(2026, 11, 27)  # the day the bench's records are searched on (and the service's)
+# The kept store's version ($BENCH_SERVICE_STORE): a store filled otherwise is not reused.
+# 2: the publications that ended before ON expired, as the daily lifecycle job leaves them.
+STORE_VERSION = 2
 
 
 @dataclass
@@ -71,6 +85,8 @@ class Filled:
 
     count: int
     seconds: float
+    published: int = 0  # listed on ON: published, publication not ended
+    expired_by_lifecycle: int = 0  # ended before ON: expired as the daily job leaves them
     hashes: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
@@ -99,8 +115,13 @@ def _party(rng: random.Random, serial: int) -> tuple[str, str, str]:
     return "organisation", name, make_uscc("110105", f"{serial:08d}")
 
 
-def fill(store_url: str, count: int, *, seed: int = 6, chunk: int = 20_000) -> Filled:
-    """Bulk-insert `count` breach records, each with its commitment anchored in a batch."""
+def fill(
+    store_url: str, count: int, *, seed: int = 6, chunk: int = 20_000, expire: bool = True
+) -> Filled:
+    """Bulk-insert `count` breach records, each with its commitment anchored in a batch:
+    the store the service holds on ON after its daily jobs ran up to that day, i.e. each
+    publication that ended before ON expired by the lifecycle's expiry on the day after its
+    end (`expire=False`: left published, as if the service had never run its jobs)."""
     started = time.perf_counter()
     rng = random.Random(seed)  # noqa: S311 - synthetic records, reproducible
     store = Store(store_url)
@@ -108,6 +129,7 @@ def fill(store_url: str, count: int, *, seed: int = 6, chunk: int = 20_000) -> F
     matters = _matters()
     filled = Filled(count, 0.0)
     batch_size = 1000
+    expiries: dict[float, list[tuple[str, str, Status, Status]]] = {}
     try:
         with store.engine.begin() as connection:
             connection.execute(
@@ -134,6 +156,12 @@ def fill(store_url: str, count: int, *, seed: int = 6, chunk: int = 20_000) -> F
             rows, commitment_rows = [], []
             for serial in range(start, min(count, start + chunk)):
                 row, commitment = _record(rng, serial, matters, batch_size)
+                if row["status"] == "published" and row["publication_end"] < ON.isoformat():
+                    if expire:
+                        stamp = expire_as_lifecycle(row)
+                        expiries.setdefault(stamp, []).append(_expiry_move(row))
+                elif row["status"] == "published":
+                    filled.published += 1
                 rows.append(row)
                 commitment_rows.append(commitment)
                 if rng.random() < 2_000 / count:
@@ -145,6 +173,10 @@ def fill(store_url: str, count: int, *, seed: int = 6, chunk: int = 20_000) -> F
             with store.engine.begin() as connection:
                 _insert_many(connection, commitments, commitment_rows)
                 _insert_many(connection, breach_records, rows)
+        with store.engine.begin() as connection:
+            for stamp, moves in sorted(expiries.items()):  # each day's job counts its own
+                count_moves(connection, moves, stamp)
+        filled.expired_by_lifecycle = sum(len(moves) for moves in expiries.values())
         _restore_search_indexes(store)
         with store.engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE")  # the planner's statistics, as in production
@@ -152,6 +184,42 @@ def fill(store_url: str, count: int, *, seed: int = 6, chunk: int = 20_000) -> F
         store.close()
     filled.seconds = time.perf_counter() - started
     return filled
+
+
+def _store_text(filled: Filled) -> str:
+    """What the store holds, for the bench's printed figures (and the note)."""
+    others = filled.count - filled.published - filled.expired_by_lifecycle
+    return (
+        f"{filled.count:,} breach records as the service holds them on {ON.isoformat()}, its "
+        f"daily lifecycle jobs run up to that day (store version {STORE_VERSION}): "
+        f"{filled.published:,} published and listed; {filled.expired_by_lifecycle:,} whose "
+        "publication ended before that day expired as the lifecycle's expiry leaves them "
+        "(status and public JSON expired, updated the day after the end, counted in the "
+        f"statistics); {others:,} filled as repaired or expired"
+    )
+
+
+def lifecycle_run_at(day: date) -> float:
+    """When the service's daily lifecycle job runs on `day`: its first minutes, Beijing."""
+    return datetime.combine(day, datetime.min.time(), BEIJING).astimezone(UTC).timestamp()
+
+
+def expire_as_lifecycle(row: dict[str, Any]) -> float:
+    """Expire a published `row` whose publication ended, in place, as the lifecycle job did
+    on the day after its end (`DepartmentActions.close_expired`: the store's
+    `update_breach_status(id, "expired", on)`): `verifier.breaches.expired` on the record,
+    and the columns that call writes. Returns the job's time, when its move is counted."""
+    day = date.fromisoformat(row["publication_end"]) + timedelta(days=1)
+    record = expired(BreachRecord.from_json(row["public_json"]), day)
+    stamp = lifecycle_run_at(day)
+    row["public_json"] = json.dumps(record.to_public_json(), ensure_ascii=False)
+    row["status"] = record.status
+    row["updated_at"] = stamp
+    return stamp
+
+
+def _expiry_move(row: dict[str, Any]) -> tuple[str, str, Status, Status]:
+    return (row["department"], row["matter_code"], Status.BREACHED, Status.EXPIRED)
 
 
 def _without_search_indexes(store: Store) -> None:
@@ -179,15 +247,26 @@ def _filled(path: Path, count: int) -> Filled:
     kept = os.environ.get("BENCH_SERVICE_STORE")
     if not kept:
         return fill(f"sqlite:///{path}", count)
-    store, facts = Path(kept) / f"breaches-{count}.db", Path(kept) / f"breaches-{count}.json"
-    if store.exists() and facts.exists():
-        shutil.copyfile(store, path)
-        return Filled(**{**json.loads(facts.read_text()), "seconds": 0.0})
-    filled = fill(f"sqlite:///{path}", count)
-    Path(kept).mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, store)  # fill closed the store: its WAL is checkpointed
-    facts.write_text(json.dumps(dataclasses.asdict(filled)))
+    store, filled = kept_store(Path(kept), count)
+    shutil.copyfile(store, path)
     return filled
+
+
+def kept_store(directory: Path, count: int) -> tuple[Path, Filled]:
+    """The store of `count` records kept in `directory`, filled there first if absent
+    (`python scripts/bench_service.py fill N`). Its files are named by STORE_VERSION: one
+    an older fill left is never taken for this fill's store."""
+    name = f"breaches-{count}-v{STORE_VERSION}"
+    store, facts = directory / f"{name}.db", directory / f"{name}.json"
+    if store.exists() and facts.exists():
+        return store, Filled(**{**json.loads(facts.read_text()), "seconds": 0.0})
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = directory / f"{name}.filling.db"  # a fill cut short is never taken as done
+    partial.unlink(missing_ok=True)
+    filled = fill(f"sqlite:///{partial}", count)  # closed: its WAL is checkpointed
+    partial.replace(store)
+    facts.write_text(json.dumps(dataclasses.asdict(filled)))
+    return store, filled
 
 
 def _insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -669,6 +748,7 @@ def lookup_figures(
         filled = _filled(Path(directory) / "ledger.db", count)
         figures: dict[str, Any] = {
             "breach_records": count,
+            "store": _store_text(filled),
             "fill_seconds": round(filled.seconds, 1),
             "workers": workers,
         }
@@ -735,7 +815,12 @@ def lookup_figures(
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["healthz"]:  # that part alone: `python scripts/bench_service.py healthz`
+    if sys.argv[1:2] == ["fill"]:  # fill the kept store alone: `fill [N]`
+        count = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
+        kept = Path(os.environ.get("BENCH_SERVICE_STORE") or "bench-service-store")
+        _, made = kept_store(kept, count)
+        print(json.dumps(_store_text(made)))
+    elif sys.argv[1:] == ["healthz"]:  # that part alone: `python scripts/bench_service.py healthz`
         print(json.dumps(healthz_figures(), indent=2))
     elif sys.argv[1:2] == ["lookups"]:  # lookups and searches alone: `lookups [N [NAMES]]`
         count = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
