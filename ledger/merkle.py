@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from eth_hash.auto import keccak
-
 from ledger.canonical import keccak256
 from ledger.errors import MerkleError
+from ledger.keccak import keccak_digest
 from ledger.types import Hash32, hex32
 
 __all__ = [
@@ -51,11 +50,11 @@ def process_proof(
             _check_node(sibling, f"proof element {step}")
         pair = node + sibling if node <= sibling else sibling + node  # sorted, as OZ does
         if parents is None:
-            node = keccak(pair)
+            node = keccak_digest(pair)
             continue
         parent = parents.get(pair)
         if parent is None:
-            parent = parents[pair] = keccak(pair)
+            parent = parents[pair] = keccak_digest(pair)
         node = parent
     return Hash32(node)
 
