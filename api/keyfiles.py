@@ -7,25 +7,45 @@ are what `keys new` wrote before keys were encrypted: a department's keys, an ad
 Safe owner's account in clear are accepted only by `serve --demo` (`KeyUnlock.allow_clear`,
 which nothing in the environment or the configuration sets) and refused everywhere else,
 naming the file and `commitledger keys encrypt`; a chain account is never written in clear
-outside the demo either. An applicant's own signing key may be clear. The store's master
-key has no encrypted form: it is a file of its own (0600), outside these rules.
+outside the demo either. An applicant's own signing key may be clear.
+
+The store's master key (32 bytes; it wraps every commitment's data key) is kept in the same
+standard as the accounts: a Web3 Secret Storage v3 keystore (scrypt, AES-128-CTR, keccak
+MAC) holding the 32 bytes, with no `address` member and `"kind": "commitledger master key"`,
+which the loaders check so that a chain keystore is never taken for the master key nor the
+master key for a chain account. Its clear form (one line of base64 or 0x-hex) follows the
+rules of the other clear keys: accepted by `serve --demo` only. `COMMITLEDGER_MASTER_KEY` (the
+key itself in the environment, not a file at rest) is read by `ledger.Vault`, not here.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_keyfile.keyfile import decode_keyfile_json
 
-from ledger import InvalidDocumentError, SignatureError, SigningKey, Vault, checksum_address
+from ledger import (
+    InvalidDocumentError,
+    SignatureError,
+    SigningKey,
+    Vault,
+    VaultError,
+    checksum_address,
+    keccak256,
+)
 
 KeyKind = Literal["ed25519", "ecdsa-p256", "ethereum", "master"]
 PASSPHRASE_ENV = "COMMITLEDGER_KEY_PASSPHRASE"  # noqa: S105  # a variable's name
@@ -48,6 +68,11 @@ CLEAR_REFUSED = (
 NO_CLEAR_WRITTEN = (
     "a chain account is never written in clear (every command but `serve --demo` refuses "
     f"clear keys): {GIVE_PASSPHRASE}"
+)
+MASTER_KIND = "commitledger master key"  # the master keystore's "kind" member
+NO_CLEAR_MASTER = (
+    "the store's master key is never written in clear (every command but `serve --demo` "
+    f"refuses clear keys): {GIVE_PASSPHRASE}"
 )
 
 
@@ -169,6 +194,35 @@ def _replace_secret(path: Path, data: bytes) -> None:
         raise
 
 
+def master_keystore_bytes(master_key: bytes, unlock: KeyUnlock) -> bytes:
+    """The store's 32-byte master key as a Web3 Secret Storage v3 keystore: scrypt (n from
+    `unlock`, r = 8, p = 1, a 32-byte salt), AES-128-CTR under the derived key's first half,
+    the MAC keccak-256 of its second half and the ciphertext; no address (the key is no
+    account), `kind` saying what it holds."""
+    assert unlock.passphrase is not None
+    if len(master_key) != 32:
+        raise VaultError(f"the master key must be 32 bytes, got {len(master_key)}")
+    n = unlock.scrypt_n or STANDARD_SCRYPT_N
+    salt, iv = secrets.token_bytes(32), secrets.token_bytes(16)
+    derived = Scrypt(salt=salt, length=32, n=n, r=8, p=1).derive(unlock.passphrase.encode())
+    encryptor = Cipher(algorithms.AES(derived[:16]), modes.CTR(iv)).encryptor()
+    ciphertext = encryptor.update(master_key) + encryptor.finalize()
+    body = {
+        "kind": MASTER_KIND,
+        "crypto": {
+            "cipher": "aes-128-ctr",
+            "cipherparams": {"iv": iv.hex()},
+            "ciphertext": ciphertext.hex(),
+            "kdf": "scrypt",
+            "kdfparams": {"dklen": 32, "n": n, "r": 8, "p": 1, "salt": salt.hex()},
+            "mac": keccak256(derived[16:32] + ciphertext).hex(),
+        },
+        "id": str(uuid.uuid4()),
+        "version": 3,
+    }
+    return (json.dumps(body, indent=2) + "\n").encode()
+
+
 def keystore_bytes(account: LocalAccount, unlock: KeyUnlock) -> bytes:
     """The account as a Web3 Secret Storage v3 keystore (scrypt), with its address."""
     assert unlock.passphrase is not None
@@ -195,16 +249,25 @@ def new_key(kind: KeyKind, path: Path, unlock: KeyUnlock | None = None) -> dict[
     """Create a key of `kind` at `path`, encrypted when `unlock` has a passphrase; return its
     public facts (never the secret). A chain account without a passphrase is refused (clear
     only where `unlock` allows clear keys: the demo), nothing written; a signing key without
-    one is clear (an applicant's may be), the master key always (it has no encrypted form)."""
+    one is clear (an applicant's may be). The store's master key is a keystore of its own
+    kind, refused without a passphrase like a chain account (clear only in the demo)."""
     unlock = unlock or KeyUnlock()
     if path.exists():
         raise InvalidDocumentError(f"{path} exists already: keys are never overwritten")
     encrypted = unlock.passphrase is not None
     if kind == "ethereum" and not encrypted and not unlock.allow_clear:
         raise KeyFileError(f"cannot write {path}: {NO_CLEAR_WRITTEN}")
+    if kind == "master" and not encrypted and not unlock.allow_clear:
+        raise KeyFileError(f"cannot write {path}: {NO_CLEAR_MASTER}")
     if kind == "master":  # the store's master key: wraps every commitment's data key
-        _write_secret(path, (Vault.new_master_key() + "\n").encode())
-        return {"kind": kind, "path": str(path)}
+        master = Vault.new_master_key()
+        data = (
+            master_keystore_bytes(Vault.from_text(master).master_key, unlock)
+            if encrypted
+            else (master + "\n").encode()
+        )
+        _write_secret(path, data)
+        return {"kind": kind, "path": str(path), "encrypted": encrypted}
     if kind == "ethereum":
         account: LocalAccount = Account.create()
         if encrypted:
@@ -233,14 +296,20 @@ def new_key(kind: KeyKind, path: Path, unlock: KeyUnlock | None = None) -> dict[
 
 
 def encrypt_in_place(path: Path, unlock: KeyUnlock, *, write: bool = True) -> dict[str, Any]:
-    """Encrypt a clear account or PEM key file where it is (the clear bytes replaced at
-    once); a file encrypted already is left as it is. Its public facts, `changed` saying
+    """Encrypt a clear account, PEM or master key file where it is (the clear bytes
+    replaced at once by a 0600 file renamed over it, so no copy of them is left in another
+    file); a file encrypted already is left as it is. Its public facts, `changed` saying
     whether it was (`write` False: would be) encrypted now; KeyFileError for a file that is
     not a key."""
     if unlock.passphrase is None:
         raise KeyFileError(f"cannot encrypt {path}: no passphrase; {GIVE_PASSPHRASE}")
     raw = _read(path)
     facts: dict[str, Any] = {"path": str(path)}
+    if not _is_pem(raw) and not raw.lstrip().startswith(b"{"):  # a clear master key's line
+        vault = _clear_master(path, raw)
+        if write:
+            _replace_secret(path, master_keystore_bytes(vault.master_key, unlock))
+        return {**facts, "kind": "master", "changed": True}
     if _is_pem(raw):
         if b"ENCRYPTED PRIVATE KEY" in raw:
             return {**facts, "kind": "pem", "changed": False}
@@ -254,6 +323,8 @@ def encrypt_in_place(path: Path, unlock: KeyUnlock, *, write: bool = True) -> di
             "changed": True,
         }
     body = _json(path, raw)
+    if _is_master(body):
+        return {**facts, "kind": "master", "changed": False}
     if _is_keystore(body):
         return {**facts, "kind": "ethereum", "address": _address(body), "changed": False}
     account = _clear_account(path, body)
@@ -295,6 +366,20 @@ def _json(path: Path, raw: bytes) -> dict[str, Any]:
 
 def _is_keystore(body: dict[str, Any]) -> bool:
     return "crypto" in body or "Crypto" in body
+
+
+def _is_master(body: dict[str, Any]) -> bool:
+    return body.get("kind") == MASTER_KIND
+
+
+def _clear_master(path: Path, raw: bytes) -> Vault:
+    try:
+        return Vault.from_text(raw.decode("ascii"))
+    except (UnicodeDecodeError, VaultError):
+        raise KeyFileError(
+            f"{path} is not a key file (a master key is one line of base64 or a keystore; "
+            "make one with `commitledger keys new --kind master`)"
+        ) from None
 
 
 def _address(body: dict[str, Any]) -> str | None:
@@ -351,6 +436,8 @@ def load_account(path: Path, unlock: KeyUnlock | None = None) -> LocalAccount:
     None: the environment's passphrase (`KeyUnlock.from_env`), clear files refused."""
     unlock = unlock if unlock is not None else KeyUnlock.from_env()
     body = _json(path, _read(path))
+    if _is_master(body):
+        raise KeyFileError(f"{path} is the store's master key, not a chain account")
     if not _is_keystore(body):
         account = _clear_account(path, body)
         _refuse_clear(path, unlock)
@@ -367,6 +454,40 @@ def load_account(path: Path, unlock: KeyUnlock | None = None) -> LocalAccount:
         raise KeyFileError(f"{path} is not a Web3 Secret Storage keystore") from None
     found: LocalAccount = Account.from_key(key)
     return found
+
+
+def load_master_key(path: Path, unlock: KeyUnlock | None = None) -> Vault:
+    """The store's vault from its master key file: a master keystore opened with the
+    passphrase of `unlock` (None: the environment's), or a clear line of base64 / 0x-hex
+    where `unlock` allows clear keys (`serve --demo`). A chain keystore, a wrong passphrase
+    or a clear file elsewhere: KeyFileError naming the file, nothing opened."""
+    unlock = unlock if unlock is not None else KeyUnlock.from_env()
+    raw = _read(path)
+    if not raw.lstrip().startswith(b"{"):
+        vault = _clear_master(path, raw)
+        _refuse_clear(path, unlock)
+        return vault
+    body = _json(path, raw)
+    if not _is_master(body):
+        what = "a chain account" if _is_keystore(body) or "private_key" in body else "a file"
+        raise KeyFileError(
+            f"{path} is {what}, not the store's master key (a master keystore says "
+            f'"kind": "{MASTER_KIND}"; make one with `commitledger keys new --kind master`)'
+        )
+    if unlock.passphrase is None:
+        raise KeyFileError(f"{path} is an encrypted master key: {GIVE_PASSPHRASE}")
+    try:
+        key = decode_keyfile_json(body, unlock.passphrase.encode())
+    except ValueError as exc:
+        if "MAC mismatch" in str(exc):
+            raise KeyFileError(f"{path}: wrong passphrase (nothing was loaded)") from None
+        raise KeyFileError(f"{path} is not a Web3 Secret Storage keystore") from None
+    except (KeyError, TypeError, NotImplementedError, AttributeError):
+        raise KeyFileError(f"{path} is not a Web3 Secret Storage keystore") from None
+    try:
+        return Vault(bytes(key))
+    except VaultError as exc:
+        raise KeyFileError(f"{path}: {exc}") from None
 
 
 def load_report_key(path: Path, unlock: KeyUnlock | None = None) -> SigningKey:

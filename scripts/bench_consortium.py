@@ -205,7 +205,7 @@ def consortium_figures(count: int) -> dict[str, Any]:
             chain = Chain.connect(node.url, kind="anvil")
             ledger, registrars = _deploy(chain, departments)
             passphrase = _write_keys(workdir / "keys", registrars)
-            new_key("master", workdir / "master.key")
+            new_key("master", workdir / "master.key", KeyUnlock(passphrase))  # encrypted
             deployment = workdir / "deployment.json"
             deployment.write_text(json.dumps(
                 {"rpc": node.url, "chain_id": chain.chain_id, "contract": ledger.address}

@@ -129,6 +129,13 @@ def init(
             default_catalog().departments(),
             unlock=unlock,
         )
+        master = settings.master_key_file or settings.data_dir / MASTER_KEY_FILE
+        make_master = settings.master_key is None and not master.exists()
+        if unlock.passphrase is None and make_master:
+            raise KeyFileError(
+                f"cannot make the master key {master}: keys are never made in clear; "
+                f"{GIVE_PASSPHRASE} (nothing was made)"
+            )
         if unlock.passphrase is None and any(
             not keys.has(department, kind) for department in keys.departments for kind in KEY_FILES
         ):
@@ -140,11 +147,9 @@ def init(
         if not folder.exists():
             folder.mkdir(mode=0o700, parents=True)
             made.append(f"{folder}/ (0700)")
-        if settings.master_key is None:
-            master = settings.master_key_file or folder / MASTER_KEY_FILE
-            if not master.exists():
-                new_key("master", master)
-                made.append(str(master))
+        if make_master:
+            new_key("master", master, unlock)  # a master keystore
+            made.append(str(master))
         settings.resolved_keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for department in sorted(keys.departments):
             absent = [k for k in KEY_FILES if not keys.has(department, k)]

@@ -215,7 +215,7 @@ def feed_run(
         keys = _department_keys(keys_dir, passphrase_file)  # a key refused: nothing started
         present = sorted(d for d in keys.departments if keys.has(d, "report"))
         ledger = _ledger(deployment, confirmations)
-        vault = cli_store.open_vault(master_key_file)
+        vault = cli_store.open_vault(master_key_file, passphrase_file)
         the_store = cli_store.open_store(store)
         held.callback(the_store.close)
         ttl, poll = lease_times()
@@ -373,6 +373,7 @@ def feed_subscribe(
     ] = False,
     store: cli_store.StoreOpt = None,
     master_key_file: cli_store.MasterKeyOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
     platform_key: Annotated[
         str | None,
         typer.Option(
@@ -395,7 +396,7 @@ def feed_subscribe(
         except FeedError as exc:
             fail(str(exc), as_json=as_json)
         shown, secret = new_secret()
-        vault = cli_store.open_vault(master_key_file)
+        vault = cli_store.open_vault(master_key_file, passphrase_file)
         the_store = cli_store.open_store(store)
         try:
             subscriber = Subscriptions(FeedStore(the_store, vault), vault).add_subscriber(

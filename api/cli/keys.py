@@ -10,7 +10,7 @@ The passphrase is read from `--passphrase-file`, `COMMITLEDGER_KEY_PASSPHRASE_FI
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -49,8 +49,8 @@ def keys_new(
     as_json: JsonOpt = False,
 ) -> None:
     """Make a new key: an applicant's signing key, a department's chain account or report
-    key; encrypted (keystore v3 with scrypt, or PKCS#8) when a passphrase is given, which a
-    chain account needs (it is never written in clear)."""
+    key, the store's master key; encrypted (keystore v3 with scrypt, or PKCS#8) when a
+    passphrase is given, which a chain account and the master key need (never in clear)."""
     if kind not in KINDS:
         fail(
             f"unknown key kind {kind!r}: use ed25519, ecdsa-p256, ethereum or master",
@@ -75,17 +75,24 @@ def keys_new(
             "to encrypt, or run `commitledger keys encrypt` later)",
             markup=False,
         )
-    if kind == "ethereum" and unlock.scrypt_n is not None and unlock.scrypt_n < STANDARD_SCRYPT_N:
+    if (
+        kind in ("ethereum", "master")
+        and unlock.scrypt_n is not None
+        and unlock.scrypt_n < STANDARD_SCRYPT_N
+    ):
         console.print(f"warning: {out}: {weak_kdf(out)} (COMMITLEDGER_KEY_SCRYPT_N)", markup=False)
 
 
 def keys_encrypt(
-    files: Annotated[list[Path], typer.Argument(help="Clear account (JSON) or PEM key files.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Clear account (JSON), PEM or master key files.")
+    ],
     passphrase_file: PassphraseFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Encrypt clear key files in place: accounts become Web3 Secret Storage keystores,
-    PEM keys encrypted PKCS#8; a file encrypted already is left as it is."""
+    """Encrypt clear key files in place: accounts and the store's master key become Web3
+    Secret Storage keystores, PEM keys encrypted PKCS#8 (each 0600, replaced at once); a
+    file encrypted already is left as it is."""
     from api.keyfiles import KeyUnlock, encrypt_in_place
 
     done = []
@@ -114,11 +121,12 @@ def keys_check(
     passphrase_file: PassphraseFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Open every department key `serve` would hold, as it does at start (a wrong passphrase
-    or a clear file is named; nothing is started): each key's public facts, and a warning
-    for a keystore whose scrypt cost is below the standard 2**18."""
-    from api.keyfiles import weak_kdf
-    from api.service import DepartmentKeys, Settings
+    """Open every department key `serve` would hold, and the store's master key file, as
+    it does at start (a wrong passphrase or a clear file is named; nothing is started): each
+    key's public facts, and a warning for a keystore whose scrypt cost is below the
+    standard 2**18."""
+    from api.keyfiles import load_master_key
+    from api.service import DepartmentKeys, Settings, key_unlock
     from verifier import default_catalog
 
     flags = {
@@ -130,7 +138,18 @@ def keys_check(
         settings = Settings.load(flags, config=config)
         keys = DepartmentKeys.from_settings(settings, default_catalog().departments())
         opened = keys.unlock_all()
-    rows, warnings = [], []
+        master = settings.master_key_file
+        if master is not None:  # the master key itself is never printed
+            load_master_key(master, key_unlock(settings))
+    rows: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    if master is not None:
+        _add_row(rows, warnings, "store", "master", "opened (never printed)", master)
+    elif settings.master_key is not None:
+        warnings.append(
+            "the master key is in the environment (COMMITLEDGER_MASTER_KEY): prefer an "
+            "encrypted master key file (`commitledger keys encrypt`)"
+        )
     for name in opened:
         held, kind = name.split(" ")
         public = (
@@ -138,10 +157,8 @@ def keys_check(
             if kind == "report"
             else keys.account(held, kind).address  # type: ignore[arg-type]  # registrar|verifier
         )
-        weak = weak_kdf(keys.path(held, kind)) if kind != "report" else None
-        if weak is not None:
-            warnings.append(f"{keys.path(held, kind)}: {weak}: cheap to guess, for tests only")
-        rows.append({"department": held, "key": kind, "public": public, "weak_kdf": weak})
+        path = keys.path(held, kind) if kind != "report" else None
+        _add_row(rows, warnings, held, kind, public, path)
     if as_json:
         emit_json({"ok": True, "keys_dir": str(settings.resolved_keys_dir), "keys": rows})
         return
@@ -150,3 +167,20 @@ def keys_check(
     for warning in warnings:
         console.print(f"warning: {warning}", markup=False)
     console.print(f"{len(rows)} keys opened in {settings.resolved_keys_dir}", markup=False)
+
+
+def _add_row(
+    rows: list[dict[str, Any]],
+    warnings: list[str],
+    holder: str,
+    kind: str,
+    public: str,
+    keystore: Path | None,
+) -> None:
+    """A row of `keys check`, with a warning when the keystore's KDF is below standard."""
+    from api.keyfiles import weak_kdf
+
+    weak = weak_kdf(keystore) if keystore is not None else None
+    if weak is not None:
+        warnings.append(f"{keystore}: {weak}: cheap to guess, for tests only")
+    rows.append({"department": holder, "key": kind, "public": public, "weak_kdf": weak})

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from api.cli import store as cli_store
+from api.cli.keys import PassphraseFileOpt
 from api.output import console, emit_json, fail, reporting_errors, stdout
 
 if TYPE_CHECKING:
@@ -164,6 +165,7 @@ def export_shared(
     out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
     store: cli_store.StoreOpt = None,
     master_key_file: cli_store.MasterKeyOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The records a government-scope subscriber is sent, determined since a day, as JSON
@@ -175,7 +177,7 @@ def export_shared(
     except ValueError:
         fail(f"--since {since!r} is not a date: use YYYY-MM-DD", as_json=as_json)
     with reporting_errors(as_json):
-        vault = cli_store.open_vault(master_key_file)
+        vault = cli_store.open_vault(master_key_file, passphrase_file)
         the_store = cli_store.open_store(store)
         try:
             feed = FeedStore(the_store, vault)

@@ -15,7 +15,7 @@ from api.cli.keys import PassphraseFileOpt
 from api.cli.leased import WaitOpt
 from api.files import DEFAULT_DEPLOYMENT
 from api.output import EXIT_CHECK_FAILED, console, emit_json, reporting_errors, stdout
-from ledger import InvalidDocumentError, LedgerError, VaultError
+from ledger import InvalidDocumentError, LedgerError
 
 if TYPE_CHECKING:  # the commands import these inside themselves: SQLAlchemy, web3 are slow
     from sqlalchemy import Connection
@@ -70,9 +70,12 @@ def in_data_dir(given: Path) -> Path:
     return given
 
 
-def open_vault(path: Path | None) -> Vault:
+def open_vault(path: Path | None, passphrase_file: Path | None = None) -> Vault:
     """The vault from a master key file, the settings' (`--master-key-file`'s variable,
-    or the data directory's master.key), or `$COMMITLEDGER_MASTER_KEY`."""
+    or the data directory's master.key), or `$COMMITLEDGER_MASTER_KEY`. A file is a master
+    keystore opened with the passphrase of `passphrase_file` or the environment; a clear
+    one is refused (only `serve --demo` takes it), naming `commitledger keys encrypt`."""
+    from api.keyfiles import KeyUnlock, load_master_key
     from api.service import Settings
     from ledger import Vault
 
@@ -80,10 +83,7 @@ def open_vault(path: Path | None) -> Vault:
         path = Settings.load().master_key_file
         if path is None:
             return Vault.from_environment()
-    try:
-        return Vault.from_text(path.read_text())
-    except OSError as exc:
-        raise VaultError(f"cannot read master key {path}: {exc.strerror}") from None
+    return load_master_key(path, KeyUnlock.from_env(passphrase_file=passphrase_file))
 
 
 def catalog_departments(catalog: Catalog | None = None) -> dict[str, str]:
@@ -118,14 +118,16 @@ def submit(
     files: Annotated[list[Path], typer.Argument(help="Signed commitment files.")],
     store: StoreOpt = None,
     master_key_file: MasterKeyOpt = None,
+    passphrase_file: PassphraseFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Accept signed commitments into the store; each is acknowledged once it is durable."""
+    """Accept signed commitments into the store; each is acknowledged once it is durable.
+    The master key file is opened with `--passphrase-file` (or the environment's)."""
     from api.files import read_json_file
     from ledger import Acknowledgement, Intake, hex32
 
     with reporting_errors(as_json):
-        vault = open_vault(master_key_file)
+        vault = open_vault(master_key_file, passphrase_file)
         intake = Intake(open_store(store), vault, catalog_terms())
         results: list[dict[str, Any]] = []
         for path in files:

@@ -239,7 +239,7 @@ def verify_run(
             source_key = SourceKey.from_file(sources_key_file) if sources_key_file else None
         except ValueError as exc:
             raise InvalidDocumentError(f"--sources-key-file {exc}") from None
-        vault = cli_store.open_vault(master_key_file)
+        vault = cli_store.open_vault(master_key_file, passphrase_file)
         chain = Chain.connect(str(record["rpc"]))
         ledger = LedgerContract(chain, str(record["contract"]))
         bound = ledger.department_of(verifier.address)

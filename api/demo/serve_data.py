@@ -23,9 +23,9 @@ from api.demo.samples import sample_commitments
 from api.demo.story import ANCHOR_TIMEOUT_S, ENGINE_CONFIG, VERIFY_ON
 from api.errors import DemoError
 from api.files import read_deployment
-from api.keyfiles import new_key
+from api.keyfiles import load_master_key, new_key
 from api.managed_chain import STATE_FILE
-from api.service import ADMIN_KEY_FILE, DepartmentKeys, Settings, TokenStore
+from api.service import ADMIN_KEY_FILE, DepartmentKeys, Settings, TokenStore, key_unlock
 from ledger import (
     Acknowledgement,
     Anchorer,
@@ -35,7 +35,6 @@ from ledger import (
     PipelineConfig,
     SigningKey,
     Store,
-    Vault,
     sign_commitment,
 )
 from verifier import default_catalog, http_sources
@@ -100,7 +99,7 @@ def prepare_keys(settings: Settings) -> Settings:
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     master = settings.master_key_file or settings.data_dir / MASTER_KEY_FILE
     if not master.exists() and settings.master_key is None:
-        new_key("master", master)
+        new_key("master", master, key_unlock(settings))  # clear without a passphrase
     keys = DepartmentKeys.from_settings(settings, default_catalog().departments())
     for department in sorted(keys.departments):
         keys.create(department)
@@ -152,7 +151,7 @@ def _fill(settings: Settings, store: Store, chain: Chain | None, count: int) -> 
     ledger = LedgerContract(chain, str(record["contract"]))
     keys = DepartmentKeys.from_settings(settings, catalog.departments())
     assert settings.master_key_file is not None
-    vault = Vault.from_text(settings.master_key_file.read_text())
+    vault = load_master_key(settings.master_key_file, key_unlock(settings))
     intake = Intake(store, vault, catalog.intake_terms())
     try:
         signed = [

@@ -12,9 +12,10 @@ from datetime import date
 from typing import Any
 
 from api.files import read_deployment
+from api.keyfiles import load_master_key
 from api.run_start import today as platform_today
 from api.service.background import BackgroundTasks
-from api.service.keys import DepartmentKeys
+from api.service.keys import DepartmentKeys, key_unlock
 from api.service.ratelimit import RateLimiter
 from api.service.settings import Settings
 from api.service.tokens import TokenStore
@@ -31,7 +32,6 @@ from ledger import (
     Store,
     StoreLocks,
     Vault,
-    VaultError,
     instance_id,
 )
 from verifier import DEFAULT_OFFICE_HOURS, OfficeHours, configure_catalog_dir, default_catalog
@@ -164,13 +164,9 @@ class ChainLink:
 
 
 def _open_vault(settings: Settings) -> Vault | None:
+    # A file is a master keystore, opened with the key passphrase; clear only for the demo.
     if settings.master_key_file is not None:
-        try:
-            return Vault.from_text(settings.master_key_file.read_text())
-        except OSError as exc:
-            raise VaultError(
-                f"cannot read master key {settings.master_key_file}: {exc.strerror}"
-            ) from None
+        return load_master_key(settings.master_key_file, key_unlock(settings))
     if settings.master_key is not None:
         return Vault.from_text(settings.master_key.get_secret_value())
     return None

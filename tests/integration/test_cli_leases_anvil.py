@@ -18,6 +18,7 @@ from support.pipeline import (
     write_account_key,
     write_deployment,
 )
+from support.service_keys import write_master_key
 from typer.testing import CliRunner, Result
 
 from api.cli import app
@@ -105,7 +106,7 @@ def test_feed_run_is_refused_while_an_instance_reconciles_or_builds_the_feed(
     deployment = deploy(Chain.connect(anvil.url, kind="anvil"))
     deployment_file = write_deployment(tmp_path / "deployment.json", anvil.url, deployment.ledger)
     master = tmp_path / "master.key"
-    master.write_text("0x" + "22" * 32 + "\n")
+    write_master_key(master)
     master.chmod(0o600)
     for lease in (RECONCILE_LEASE, FEED_LEASE):  # either one held is enough to refuse
         serving = LeaseKeeper(Leases(store), f"serving-{lease}", ttl=60.0, poll=1.0)

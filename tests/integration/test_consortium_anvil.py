@@ -27,7 +27,7 @@ from eth_account import Account
 from hexbytes import HexBytes
 from support.deployment import HRSS, MARKET, Deployment, deploy
 from support.pipeline import check_exactly_once
-from support.service_keys import TEST_PASSPHRASE, write_all_keys
+from support.service_keys import CHEAP_UNLOCK, TEST_PASSPHRASE, write_all_keys
 from support.service_world import write_deployment_file
 from web3.types import TxParams, Wei
 
@@ -241,7 +241,7 @@ def test_three_instances_share_the_work_and_take_over_every_lease_of_a_killed_ho
     d: Deployment = deploy(chain)
     keys_dir = tmp_path / "keys"
     write_all_keys(keys_dir, d)  # every instance holds both departments' keys
-    new_key("master", tmp_path / "master.key")
+    new_key("master", tmp_path / "master.key", CHEAP_UNLOCK)
     deployment_file = write_deployment_file(tmp_path / "deployment.json", d, anvil.url)
     store = Store(postgres_url)
     issued = TokenStore(store)
@@ -437,7 +437,7 @@ def test_a_departments_long_action_holds_up_neither_another_departments_anchorin
     d = deploy(chain)
     keys_dir = tmp_path / "keys"
     write_all_keys(keys_dir, d)
-    new_key("master", tmp_path / "master.key")
+    new_key("master", tmp_path / "master.key", CHEAP_UNLOCK)
     settings = Settings(
         data_dir=tmp_path,
         store_url=postgres_url,

@@ -17,12 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 from hexbytes import HexBytes
-from support.department_machines import PASSPHRASES, answers, department_dir
+from support.department_machines import PASSPHRASES, answers, department_dir, share_master_key
 from support.deployment import HRSS, MARKET, Deployment, deploy
 from support.service_world import write_deployment_file
 
 from api.demo import sample_commitments
-from api.keyfiles import new_key
 from api.service import TokenStore
 from ledger import AnvilNode, Chain, SigningKey, Store, free_port, sign_commitment
 
@@ -79,13 +78,12 @@ def test_each_department_instance_anchors_its_own_and_refuses_the_other(
     d = anvil_deployment
     hrss_dir = department_dir(tmp_path, HRSS, d.registrar, d.verifier)
     market_dir = department_dir(tmp_path, MARKET, d.other_registrar, d.other_verifier)
-    new_key("master", tmp_path / "master.key")  # the store's, shared by the consortium
+    share_master_key(tmp_path, hrss_dir, market_dir)  # the store's, a copy on each machine
     deployment_file = write_deployment_file(tmp_path / "deployment.json", d, anvil.url)
     store = Store(postgres_url)
     tokens = {dep: TokenStore(store).issue(dep, "registrar").token for dep in (HRSS, MARKET)}
     store.close()
-    common = ["--chain", anvil.url, "--store", postgres_url, "--deployment", str(deployment_file),
-              "--master-key-file", str(tmp_path / "master.key")]  # fmt: skip
+    common = ["--chain", anvil.url, "--store", postgres_url, "--deployment", str(deployment_file)]
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("COMMITLEDGER_")},
         "COMMITLEDGER_ANCHOR_MAX_AGE": "0.1",

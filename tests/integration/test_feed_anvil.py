@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-from support.service_keys import write_report_key
+from support.service_keys import write_master_key, write_report_key
 from support.verifier_world import DAY, HRSS, SAMR, World, open_world
 from typer.testing import CliRunner, Result
 
@@ -120,7 +120,7 @@ def test_feed_run_and_check_from_the_command_line_find_an_altered_record(
     keys_dir = tmp_path / "keys"
     write_report_key(keys_dir / HRSS / "report.pem")  # encrypted: the suite's passphrase
     master = tmp_path / "master.key"
-    master.write_text("0x" + world.vault.master_key.hex() + "\n")
+    write_master_key(master, world.vault)
     deployment = tmp_path / "deployment.json"
     deployment.write_text(
         json.dumps(

@@ -23,12 +23,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import select, update
-from support.department_machines import PASSPHRASES, answers, department_dir
+from support.department_machines import PASSPHRASES, answers, department_dir, share_master_key
 from support.deployment import HRSS, MARKET, Deployment, deploy
 from support.service_world import write_deployment_file
 
 from api.demo import sample_commitments
-from api.keyfiles import KeyUnlock, load_report_key, new_key, pem_bytes
+from api.keyfiles import KeyUnlock, load_report_key, pem_bytes
 from api.service import TokenStore
 from ledger import (
     AnvilNode,
@@ -197,13 +197,12 @@ def test_each_department_signs_its_own_records_and_the_head_waits_for_a_stopped_
     hrss_dir = department_dir(tmp_path, HRSS, d.registrar, d.verifier)
     market_dir = department_dir(tmp_path, MARKET, d.other_registrar, d.other_verifier)
     keys = {HRSS: report_key(hrss_dir, HRSS), MARKET: report_key(market_dir, MARKET)}
-    new_key("master", tmp_path / "master.key")  # the store's, shared by the consortium
+    public_machine = share_master_key(tmp_path, hrss_dir, market_dir)  # the store's key
     deployment_file = write_deployment_file(tmp_path / "deployment.json", d, anvil.url)
     store = Store(postgres_url)
     ledger = LedgerContract(Chain.connect(anvil.url, kind="anvil"), d.ledger.address)
     consortium = Consortium(store, ledger)
-    common = ["--chain", anvil.url, "--store", postgres_url, "--deployment", str(deployment_file),
-              "--master-key-file", str(tmp_path / "master.key")]  # fmt: skip
+    common = ["--chain", anvil.url, "--store", postgres_url, "--deployment", str(deployment_file)]
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("COMMITLEDGER_")},
         "COMMITLEDGER_ANCHOR_MAX_AGE": "0.1",
@@ -219,7 +218,9 @@ def test_each_department_signs_its_own_records_and_the_head_waits_for_a_stopped_
     feed = FeedStore(store)
     try:
         with (
-            serving(tmp_path / "public", common, env) as public,
+            serving(
+                public_machine, common, env, "--passphrase-file", str(public_machine / "passphrase")
+            ) as public,
             department_instance(hrss_dir, HRSS, common, env) as hrss,
         ):
             with department_instance(market_dir, MARKET, common, env) as market:
@@ -295,13 +296,12 @@ def test_the_public_instance_serves_both_keys_and_check_needs_no_private_key(
     hrss_dir = department_dir(tmp_path, HRSS, d.registrar, d.verifier)
     market_dir = department_dir(tmp_path, MARKET, d.other_registrar, d.other_verifier)
     keys = {HRSS: report_key(hrss_dir, HRSS), MARKET: report_key(market_dir, MARKET)}
-    new_key("master", tmp_path / "master.key")
+    public_machine = share_master_key(tmp_path, hrss_dir, market_dir)
     deployment_file = write_deployment_file(tmp_path / "deployment.json", d, anvil.url)
     store = Store(postgres_url)
     ledger = LedgerContract(Chain.connect(anvil.url, kind="anvil"), d.ledger.address)
     consortium = Consortium(store, ledger)
-    common = ["--chain", anvil.url, "--store", postgres_url, "--deployment", str(deployment_file),
-              "--master-key-file", str(tmp_path / "master.key")]  # fmt: skip
+    common = ["--chain", anvil.url, "--store", postgres_url, "--deployment", str(deployment_file)]
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("COMMITLEDGER_")},
         "COMMITLEDGER_ANCHOR_MAX_AGE": "0.1",
@@ -315,7 +315,9 @@ def test_the_public_instance_serves_both_keys_and_check_needs_no_private_key(
     feed = FeedStore(store)
     try:
         with (
-            serving(tmp_path / "public", common, env) as public,
+            serving(
+                public_machine, common, env, "--passphrase-file", str(public_machine / "passphrase")
+            ) as public,
             department_instance(hrss_dir, HRSS, common, env) as hrss,
             department_instance(market_dir, MARKET, common, env) as market,
         ):

@@ -14,7 +14,7 @@ import pytest
 from support.cli import one_json
 from support.deployment import HRSS, deploy
 from support.pipeline import write_deployment
-from support.service_keys import write_report_key
+from support.service_keys import write_master_key, write_report_key
 from typer.testing import CliRunner, Result
 
 from api.cli import app
@@ -54,7 +54,7 @@ def test_feed_run_takes_the_signers_lease_and_check_needs_public_keys_only(
         deployment.ledger.record_outcome(deployment.verifier, target, Status.KEPT, h32(b"ok"))
     deployment_file = write_deployment(tmp_path / "deployment.json", anvil.url, deployment.ledger)
     master = tmp_path / "master.key"
-    master.write_text("0x" + "22" * 32 + "\n")
+    write_master_key(master)
     master.chmod(0o600)
     key = write_report_key(tmp_path / "keys" / HRSS / "report.pem")
     run = ["feed", "run", "--until-idle", "--store", store.url, "--deployment",

@@ -38,6 +38,7 @@ from support.pipeline import (
     write_deployment,
     write_signed_files,
 )
+from support.service_keys import open_master_key
 
 from ledger import (
     REGISTRAR_ROLE,
@@ -48,7 +49,6 @@ from ledger import (
     LedgerContract,
     PipelineConfig,
     Store,
-    Vault,
     department_id,
     hex32,
     to_hash32,
@@ -289,7 +289,7 @@ def test_kill9_of_intake_loses_no_acknowledged_commitment(env: Env) -> None:
         acknowledged.append(to_hash32(match.group(1)))
     assert 20 <= len(acknowledged) < len(files), "the kill did not land part way"
 
-    vault = Vault.from_text(master.read_text())
+    vault = open_master_key(master)
     intake = new_intake(env.store, vault)
     for digest in acknowledged:  # acknowledged => durable, and its sealed document opens
         assert env.store.get(digest) is not None, f"{hex32(digest)} acknowledged but lost"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support.deployment import HRSS, deploy
 from support.privacy import assert_nothing_personal, cli, debug_everywhere, explain, log_text
-from support.service_keys import write_account
+from support.service_keys import open_master_key, write_account
 
 from api.demo import sample_commitments
 from ledger import MASTER_KEY_ENV, AnvilNode, Chain, Commitment, SigningKey, sign_commitment
@@ -59,7 +59,7 @@ def test_cli_pipeline_run_outputs_and_logs_nothing_personal(
     documents = list(sample_commitments(8, seed=67, department=HRSS))
     paths = _write_signed(tmp_path / "in", documents)
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    env = {MASTER_KEY_ENV: master_key_file.read_text().strip()}
+    env = {MASTER_KEY_ENV: "0x" + open_master_key(master_key_file).master_key.hex()}
     submitted = cli("submit", *paths, "--store", url, env=env)
     assert submitted.exit_code == 0, explain(submitted)
     outputs = [submitted]

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from eth_account import Account
 from support.deployment import HRSS
-from support.service_keys import write_department_keys
+from support.service_keys import CHEAP_UNLOCK, write_department_keys
 
 from api.demo import sample_commitments
 from api.keyfiles import new_key
@@ -95,7 +95,7 @@ def serving(data_dir: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen[b
 def test_serve_on_a_managed_anvil_loses_nothing_when_killed(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    new_key("master", data_dir / "master.key")
+    new_key("master", data_dir / "master.key", CHEAP_UNLOCK)
     write_department_keys(data_dir / "keys", HRSS, Account.create(), Account.create())
     store = Store(f"sqlite:///{data_dir / 'ledger.db'}")
     token = TokenStore(store).issue(HRSS, "registrar").token

@@ -1,6 +1,6 @@
 """A department's own machine for the consortium tests: its data directory holding only its
-own keys, encrypted (scrypt made cheap for the tests), its passphrase file; and whether an
-instance answers."""
+own keys, encrypted (scrypt made cheap for the tests), its passphrase file; its copy of the
+store's master key, encrypted with its own passphrase; and whether an instance answers."""
 
 from __future__ import annotations
 
@@ -10,11 +10,42 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from eth_account.signers.local import LocalAccount
 
-from api.keyfiles import KeyUnlock, keystore_bytes, pem_bytes
+from api.keyfiles import KeyUnlock, keystore_bytes, master_keystore_bytes, pem_bytes
+from ledger import Vault
 from support.deployment import HRSS, MARKET
 
 # Each department its own passphrase; scrypt cheap for the test (n = 2**18 takes ~1 s a key).
 PASSPHRASES = {HRSS: "hrss: correct horse battery", MARKET: "samr: staple and more"}
+PUBLIC_PASSPHRASE = "public: the lookup's own"  # the public instance's machine
+
+
+def machine_master_key(machine: Path, vault: Vault) -> Path:
+    """The store's master key on one machine (`machine/master.key`, where `serve --data-dir`
+    finds it), encrypted with that machine's passphrase file: each machine holds its own
+    copy of the same key."""
+    passphrase = (machine / "passphrase").read_text().removesuffix("\n")
+    path = machine / "master.key"
+    path.write_bytes(master_keystore_bytes(vault.master_key, KeyUnlock(passphrase, scrypt_n=2**4)))
+    path.chmod(0o600)
+    return path
+
+
+def share_master_key(root: Path, *machines: Path) -> Path:
+    """A new master key for the store, a copy on each department's machine and on the
+    public instance's (made here, under `root`); the public machine's directory."""
+    vault = Vault.from_text(Vault.new_master_key())
+    for machine in machines:
+        machine_master_key(machine, vault)
+    return public_dir(root, vault)
+
+
+def public_dir(root: Path, vault: Vault) -> Path:
+    """The public instance's machine: no department keys, the master key, its passphrase."""
+    folder = root / "public"
+    folder.mkdir(parents=True, mode=0o700)
+    (folder / "passphrase").write_text(PUBLIC_PASSPHRASE + "\n")
+    machine_master_key(folder, vault)
+    return folder
 
 
 def answers(url: str) -> bool:

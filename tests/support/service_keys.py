@@ -5,7 +5,9 @@ service looks for them, `<keys_dir>/<D>/{registrar,verifier}.json, report.pem`, 
 Clear key files are refused outside `serve --demo`; the suite's processes open these keys
 with `TEST_PASSPHRASE`, which tests/conftest.py puts in `COMMITLEDGER_KEY_PASSPHRASE` (and
 `COMMITLEDGER_KEY_SCRYPT_N`, so that keys the commands make are cheap too). `write_clear_account`
-writes the old clear form, for the tests that check it is refused.
+writes the old clear form, for the tests that check it is refused. `write_master_key`
+writes the store's master key as `keys new --kind master` does (a master keystore), and
+`open_master_key` opens one as the service does.
 """
 
 from __future__ import annotations
@@ -17,8 +19,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from eth_account.signers.local import LocalAccount
 
-from api.keyfiles import KeyUnlock, keystore_bytes, pem_bytes
-from ledger import SigningKey
+from api.keyfiles import (
+    KeyUnlock,
+    keystore_bytes,
+    load_master_key,
+    master_keystore_bytes,
+    pem_bytes,
+)
+from ledger import SigningKey, Vault
 from support.deployment import HRSS, MARKET, Deployment
 
 TEST_PASSPHRASE = "the suite's key passphrase"  # a test fixture's
@@ -32,6 +40,22 @@ def write_account(path: Path, account: LocalAccount, unlock: KeyUnlock = CHEAP_U
     path.write_bytes(keystore_bytes(account, unlock))
     path.chmod(0o600)
     return path
+
+
+def write_master_key(
+    path: Path, vault: Vault | None = None, unlock: KeyUnlock = CHEAP_UNLOCK
+) -> Vault:
+    """The store's master key (`vault`'s, else a new one) as a master keystore (0600)."""
+    vault = vault or Vault.from_text(Vault.new_master_key())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(master_keystore_bytes(vault.master_key, unlock))
+    path.chmod(0o600)
+    return vault
+
+
+def open_master_key(path: Path, unlock: KeyUnlock = CHEAP_UNLOCK) -> Vault:
+    """The vault of a master keystore (the suite's passphrase)."""
+    return load_master_key(path, unlock)
 
 
 def write_clear_account(path: Path, account: LocalAccount) -> Path:

@@ -6,6 +6,7 @@ Anchoring through `pipeline run` needs a JSON-RPC node; here only its bad-input 
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text, update
 from support.cli import one_json, one_line, unreachable_rpc, write_json
-from support.service_keys import write_account
+from support.service_keys import open_master_key, write_account
 from typer.testing import CliRunner, Result
 
 from api.cli import app
@@ -106,7 +107,7 @@ class Setup:
 def setup(tmp_path: Path) -> Setup:
     master_key = tmp_path / "master.key"
     made = ok_json(cli("keys", "new", "--kind", "master", "--out", master_key, "--json"))
-    assert made == {"ok": True, "kind": "master", "path": str(master_key)}
+    assert made == {"ok": True, "kind": "master", "path": str(master_key), "encrypted": True}
     documents = list(sample_commitments(4, seed=71))
     files = [
         write_json(tmp_path / f"signed{i}.json", sign_commitment(d, KEY).to_json_obj())
@@ -123,9 +124,12 @@ def test_master_key_file_is_secret_and_never_printed(tmp_path: Path) -> None:
     result = cli("keys", "new", "--kind", "master", "--out", path)
     assert result.exit_code == 0, explain(result)
     text = path.read_text()
-    assert Vault.from_text(text)  # 32 bytes, base64
+    clear = base64.b64encode(open_master_key(path).master_key).decode()  # the suite's passphrase
+    assert json.loads(text)["kind"] == "commitledger master key"  # a keystore, no address
+    assert "address" not in json.loads(text)
+    assert clear not in text and open_master_key(path).master_key.hex() not in text
     assert path.stat().st_mode & 0o777 == 0o600
-    assert text.strip() not in result.stdout + result.stderr
+    assert clear not in result.stdout + result.stderr
     assert "never printed" in result.stdout
     again = cli("keys", "new", "--kind", "master", "--out", path)
     assert again.exit_code == 2, explain(again)
@@ -151,7 +155,7 @@ def test_submitted_documents_open_with_the_master_key(setup: Setup) -> None:
     assert setup.submit(*setup.files).exit_code == 0
     store = setup.open_store()
     try:
-        intake = Intake(store, Vault.from_text(setup.master_key.read_text()), MATTERS)
+        intake = Intake(store, open_master_key(setup.master_key), MATTERS)
         for document in setup.documents:
             opened = intake.open_document(document.hash())
             assert opened is not None
@@ -190,7 +194,7 @@ def test_resubmit_gives_the_same_hash_and_new_false(setup: Setup) -> None:
 
 
 def test_master_key_from_the_environment(setup: Setup) -> None:
-    env = {MASTER_KEY_ENV: setup.master_key.read_text().strip()}
+    env = {MASTER_KEY_ENV: base64.b64encode(open_master_key(setup.master_key).master_key).decode()}
     result = cli("submit", setup.files[0], "--store", setup.url, "--json", env=env)
     assert ok_json(result)["accepted"] == 1
 
@@ -279,7 +283,7 @@ def test_all_bad_json(setup: Setup) -> None:
 
 
 def test_excluded_applicant_is_refused(setup: Setup) -> None:
-    vault = Vault.from_text(setup.master_key.read_text())
+    vault = open_master_key(setup.master_key)
     store = setup.open_store()
     applicant = setup.documents[0].applicant
     store.exclude(vault.fingerprint(applicant.id_type, applicant.id_number), NO_HASH)
@@ -313,7 +317,8 @@ def test_missing_master_key_names_the_variable_and_stores_nothing(
     setup: Setup, as_json: bool
 ) -> None:
     flag = ["--json"] if as_json else []
-    result = cli("submit", setup.files[0], "--store", setup.url, *flag)
+    elsewhere = {"COMMITLEDGER_DATA_DIR": str(setup.root / "empty")}  # not the checkout's data/
+    result = cli("submit", setup.files[0], "--store", setup.url, *flag, env=elsewhere)
     assert result.exit_code != 0, explain(result)
     assert "Traceback" not in result.stderr
     if as_json:
@@ -420,7 +425,7 @@ def test_erase_a_stored_commitment(setup: Setup) -> None:
         assert row is not None
         assert row.erased
         assert row.state == "pending"
-        intake = Intake(store, Vault.from_text(setup.master_key.read_text()), MATTERS)
+        intake = Intake(store, open_master_key(setup.master_key), MATTERS)
         with pytest.raises(ErasedError):
             intake.open_document(digest)
         other = intake.open_document(setup.documents[0].hash())
@@ -436,7 +441,7 @@ def test_erase_a_stored_commitment(setup: Setup) -> None:
 
 def _publish_breach(setup: Setup, document: Commitment) -> tuple[BreachRecord, bytes]:
     """A published breach of `document` (as a run publishes it), with its exclusion."""
-    vault = Vault.from_text(setup.master_key.read_text())
+    vault = open_master_key(setup.master_key)
     applicant = document.applicant
     fingerprint = vault.fingerprint(applicant.id_type, applicant.id_number)
     digest = document.hash()
@@ -515,7 +520,7 @@ def test_erasure_waits_for_a_published_breach_then_leaves_nothing_to_test_a_gues
         store.close()
 
     assert cli("erase", hex32(digest), "--store", setup.url).exit_code == 0
-    vault = Vault.from_text(setup.master_key.read_text())  # even with the master key
+    vault = open_master_key(setup.master_key)  # even with the master key
     number = document.applicant.id_number
     region, tail = record.party_code[:6], record.party_code[-2:]
     born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))

@@ -4,7 +4,6 @@ comes back or never does, and the `feed` commands (export, status, subscribe, to
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -25,7 +24,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from support.cli import one_json
 from support.feed_world import DAY, HRSS, KINDS, FeedWorld, feed_world
-from support.service_keys import write_report_key
+from support.service_keys import write_master_key, write_report_key
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
@@ -494,7 +493,7 @@ def test_subscribe_then_status_shows_the_lag_and_tokens_issue_a_feed_token(
 ) -> None:
     url = store_url(fw)
     master = fw.world.tmp_path / "master.key"
-    master.write_text(base64.b64encode(fw.world.vault.master_key).decode())
+    write_master_key(master, fw.world.vault)
     subscribed = one_json(cli("feed", "subscribe", "http://127.0.0.1:9/hook", "--scope",
                               "restricted", "--store", url, "--master-key-file", master,
                               "--json"))  # fmt: skip

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import func, select, text
 from support.cli import one_json
 from support.feed_world import HRSS, FeedWorld, feed_world
+from support.service_keys import write_master_key
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
@@ -328,7 +329,7 @@ def test_a_platform_subscribes_by_its_key_and_opens_the_shared_export(
 ) -> None:
     url = f"sqlite:///{fw.world.db_path}"
     master = tmp_path / "master.key"
-    master.write_text(base64.b64encode(fw.world.vault.master_key).decode())
+    write_master_key(master, fw.world.vault)
     private = tmp_path / "platform.pem"
     made = one_json(cli("feed", "platform-key", "new", "--out", private, "--json"))
     assert private.stat().st_mode & 0o777 == 0o600
@@ -359,7 +360,7 @@ def test_subscribing_with_a_malformed_platform_key_stores_nothing(
 ) -> None:
     url = f"sqlite:///{fw.world.db_path}"
     master = tmp_path / "master.key"
-    master.write_text(base64.b64encode(fw.world.vault.master_key).decode())
+    write_master_key(master, fw.world.vault)
     for key in ("AAAA", raw_b64(bytes(32)), ED25519_PEM):
         output = cli("feed", "subscribe", "http://platform.test/hook", "--scope",
                      GOVERNMENT_SCOPE, "--platform-key", key, "--store", url,

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from support.cli import write_json
 from support.deployment import Deployment
+from support.service_keys import write_master_key
 from support.service_world import ServiceWorld, assert_problem, open_service, post_signed, snapshot
 from typer.testing import CliRunner
 
 from api.cli import app
-from ledger import Acknowledgement, CodeTakenError, Vault, new_salt, sign_commitment
+from ledger import Acknowledgement, CodeTakenError, new_salt, sign_commitment
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_a_used_code_is_refused_by_submit_with_exit_2(tmp_path: Path, world: Ser
         first.document.model_copy(update={"salt": new_salt()}), world.applicant_key
     )
     key_file = tmp_path / "master.key"
-    key_file.write_text(Vault.new_master_key() + "\n")
+    write_master_key(key_file)
     key_file.chmod(0o600)
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     first_file = write_json(tmp_path / "first.json", first.to_json_obj())
@@ -78,7 +79,7 @@ def test_a_used_code_is_refused_by_submit_with_exit_2(tmp_path: Path, world: Ser
 
 def test_a_refused_file_is_named_once(tmp_path: Path) -> None:
     key_file = tmp_path / "master.key"
-    key_file.write_text(Vault.new_master_key() + "\n")
+    write_master_key(key_file)
     key_file.chmod(0o600)
     broken = tmp_path / "broken.json"
     broken.write_bytes(b'{"schema_version": 1,')

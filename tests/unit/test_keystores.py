@@ -2,10 +2,13 @@
 a passphrase from a file or the environment; clear key files refused everywhere but
 `serve --demo` (the old COMMITLEDGER_ALLOW_CLEAR_KEYS changes nothing), by the service and
 by every command given a key file; a chain account never written in clear; a department's
-instance (`serve --department`) holding and acting for its department only."""
+instance (`serve --department`) holding and acting for its department only. The store's
+master key likewise: a keystore of its own kind, never taken for a chain account nor one
+for it, a clear master.key refused by `serve` and the commands but in the demo."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -17,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_keyfile.keyfile import decode_keyfile_json
 from pydantic import SecretStr
 from support.deployment import HRSS, MARKET, Deployment
 from support.service_keys import write_clear_account
@@ -24,8 +28,10 @@ from support.service_world import anchored, assert_problem, open_service, post_s
 from typer.testing import CliRunner, Result
 
 from api.cli import app
+from api.demo import sample_commitments
 from api.errors import MissingKeyError
 from api.keyfiles import (
+    MASTER_KIND,
     PASSPHRASE_ENV,
     PASSPHRASE_FILE_ENV,
     SCRYPT_N_ENV,
@@ -33,11 +39,13 @@ from api.keyfiles import (
     KeyUnlock,
     keystore_bytes,
     load_account,
+    load_master_key,
     load_report_key,
+    new_key,
     pem_bytes,
 )
 from api.service import DepartmentKeys, Settings, key_unlock
-from ledger import SigningKey, hex32
+from ledger import SigningKey, Vault, hex32, sign_commitment
 
 PASSPHRASE = "correct horse battery staple"
 OLD_SWITCH = "COMMITLEDGER_ALLOW_CLEAR_KEYS"  # the development setting that is gone
@@ -591,3 +599,207 @@ def test_serve_demo_still_makes_and_takes_its_clear_keys(
     assert "every department: " in result.stderr and " keys" in result.stderr
     with pytest.raises(KeyFileError, match="clear key file"):  # outside the demo: refused
         load_account(registrar)
+
+
+# ---------------------------------------------------------------------- the store's master key
+
+
+def write_clear_master(path: Path) -> Vault:
+    """A master key file in clear, as `keys new --kind master` wrote it before (0600)."""
+    text = Vault.new_master_key()
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return Vault.from_text(text)
+
+
+def signed_file(tmp_path: Path) -> Path:
+    [document] = sample_commitments(1, seed=5)
+    signed = sign_commitment(document, SigningKey.generate("ed25519"))
+    path = tmp_path / "signed.json"
+    path.write_text(json.dumps(signed.to_json_obj()))
+    return path
+
+
+def test_the_master_key_is_a_web3_secret_storage_keystore_of_its_own_kind(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "master.key"
+    made = new_key("master", path, CHEAP)
+    assert made == {"kind": "master", "path": str(path), "encrypted": True}
+    body = json.loads(path.read_text())
+    assert body["version"] == 3 and body["kind"] == MASTER_KIND and "address" not in body
+    crypto = body["crypto"]
+    assert (crypto["cipher"], crypto["kdf"]) == ("aes-128-ctr", "scrypt")
+    assert crypto["kdfparams"] | {"salt": None} == {
+        "dklen": 32, "n": 2**4, "r": 8, "p": 1, "salt": None,
+    }  # fmt: skip
+    vault = load_master_key(path, KeyUnlock(PASSPHRASE))
+    # Any keystore v3 reader opens it: eth-keyfile's, which eth-account and web3 use.
+    assert decode_keyfile_json(body, PASSPHRASE.encode()) == vault.master_key
+    assert vault.master_key.hex() not in path.read_text()
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    with pytest.raises(KeyFileError, match="wrong passphrase"):
+        load_master_key(path, KeyUnlock("a guess"))
+
+
+def test_keys_new_never_writes_the_master_key_in_clear(tmp_path: Path) -> None:
+    path = tmp_path / "master.key"
+    result = cli("keys", "new", "--kind", "master", "--out", path)
+    assert result.exit_code == 2 and "never written in clear" in result.stderr
+    assert not path.exists()
+    secret = tmp_path / "passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    made = cli("keys", "new", "--kind", "master", "--out", path, "--passphrase-file", secret)
+    assert made.exit_code == 0, made.output
+    assert "encrypted" in made.stdout and "never printed" in made.stdout
+    vault = load_master_key(path, KeyUnlock(PASSPHRASE))
+    assert base64.b64encode(vault.master_key).decode() not in made.output
+
+
+def test_a_chain_keystore_is_never_taken_for_the_master_key_nor_the_reverse(
+    tmp_path: Path, uvicorn_calls: list[dict[str, Any]]
+) -> None:
+    account = tmp_path / "registrar.json"
+    write_keystore(account, Account.create())
+    master = tmp_path / "master.key"
+    new_key("master", master, CHEAP)
+    with pytest.raises(KeyFileError, match="is a chain account, not the store's master key"):
+        load_master_key(account, CHEAP)
+    with pytest.raises(KeyFileError, match="is the store's master key, not a chain account"):
+        load_account(master, CHEAP)
+    env: dict[str, str | None] = {PASSPHRASE_ENV: PASSPHRASE}
+    result = serve(tmp_path, "--master-key-file", account, env=env)
+    assert result.exit_code == 2 and "not the store's master key" in result.stderr
+    assert uvicorn_calls == []
+    submitted = cli(
+        *("submit", signed_file(tmp_path), "--store", f"sqlite:///{tmp_path / 'l.db'}"),
+        *("--master-key-file", account, "--json"),
+        env=env,
+    )
+    assert submitted.exit_code == 2 and "not the store's master key" in submitted.stdout
+    assert not (tmp_path / "l.db").exists()
+
+
+def test_serve_refuses_a_clear_master_key_file(
+    tmp_path: Path, uvicorn_calls: list[dict[str, Any]]
+) -> None:
+    master = tmp_path / "master.key"  # the data directory's: serve finds it there
+    write_clear_master(master)
+    env: dict[str, str | None] = {PASSPHRASE_ENV: PASSPHRASE, OLD_SWITCH: "true"}
+    for given in ((), ("--master-key-file", master)):
+        result = serve(tmp_path, *given, env=env)
+        assert result.exit_code == 2, result.output
+        assert f"{master} is a clear key file" in result.stderr
+        assert f"commitledger keys encrypt {master}" in result.stderr
+        assert uvicorn_calls == []
+        assert master.read_text() not in result.output
+
+
+def test_a_command_refuses_a_clear_master_key_file_and_stores_nothing(tmp_path: Path) -> None:
+    master = tmp_path / "master.key"
+    write_clear_master(master)
+    store = tmp_path / "ledger.db"
+    result = cli(
+        *("submit", signed_file(tmp_path), "--store", f"sqlite:///{store}"),
+        *("--master-key-file", master, "--json"),
+        env={PASSPHRASE_ENV: PASSPHRASE, OLD_SWITCH: "true"},
+    )
+    assert result.exit_code == 2, result.output
+    problem = json.loads(result.stdout)["error"]
+    assert f"{master} is a clear key file" in problem["message"]
+    assert f"commitledger keys encrypt {master}" in problem["message"]
+    assert not store.exists()
+
+
+@pytest.mark.parametrize("how", ["passphrase file", "environment"])
+def test_an_encrypted_master_key_opens_with_its_passphrase(
+    tmp_path: Path, uvicorn_calls: list[dict[str, Any]], how: str
+) -> None:
+    master = tmp_path / "master.key"
+    new_key("master", master, CHEAP)
+    vault = load_master_key(master, CHEAP)
+    secret = tmp_path / "passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    given: tuple[object, ...] = ("--passphrase-file", secret) if how == "passphrase file" else ()
+    env: dict[str, str | None] = {PASSPHRASE_ENV: PASSPHRASE} if how == "environment" else {}
+    result = serve(tmp_path, *given, env=env)
+    assert result.exit_code == 0, result.output
+    [call] = uvicorn_calls
+    intake = call["app"].state.context.intake
+    assert intake is not None and intake.vault.master_key == vault.master_key
+    store = f"sqlite:///{tmp_path / 'cli.db'}"
+    args = ("submit", signed_file(tmp_path), "--store", store, "--master-key-file", master)
+    submitted = cli(*args, *given, "--json", env=env)
+    assert submitted.exit_code == 0, submitted.output
+    assert json.loads(submitted.stdout)["accepted"] == 1
+    assert PASSPHRASE not in result.output + submitted.output
+
+
+def test_a_wrong_master_passphrase_is_refused_and_nothing_is_stored(
+    tmp_path: Path, uvicorn_calls: list[dict[str, Any]]
+) -> None:
+    master = tmp_path / "master.key"
+    new_key("master", master, CHEAP)
+    env: dict[str, str | None] = {PASSPHRASE_ENV: "a guess"}
+    result = serve(tmp_path, env=env)
+    assert result.exit_code == 2 and f"{master}: wrong passphrase" in result.stderr
+    assert uvicorn_calls == []
+    store = tmp_path / "cli.db"
+    args = ("submit", signed_file(tmp_path), "--store", f"sqlite:///{store}")
+    submitted = cli(*args, "--master-key-file", master, "--json", env=env)
+    assert submitted.exit_code == 2
+    assert "wrong passphrase" in json.loads(submitted.stdout)["error"]["message"]
+    assert not store.exists()
+    without = cli(*args, "--master-key-file", master, "--json")
+    assert without.exit_code == 2 and "is an encrypted master key" in without.stdout
+    assert "a guess" not in result.output + submitted.output
+
+
+def test_keys_encrypt_turns_a_clear_master_key_into_a_keystore_in_place(tmp_path: Path) -> None:
+    master = tmp_path / "master.key"
+    clear = write_clear_master(master)
+    before = master.read_text()
+    env: dict[str, str | None] = {PASSPHRASE_ENV: PASSPHRASE}
+    result = cli("keys", "encrypt", master, "--json", env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["files"] == [
+        {"path": str(master), "kind": "master", "changed": True}
+    ]
+    assert load_master_key(master, KeyUnlock(PASSPHRASE)).master_key == clear.master_key
+    assert before.strip() not in master.read_text() and before.strip() not in result.output
+    assert os.stat(master).st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["master.key"]  # no copy left beside it
+    again = cli("keys", "encrypt", master, env=env)
+    assert again.exit_code == 0 and "encrypted already" in again.stdout
+    not_a_key = tmp_path / "notes.txt"
+    not_a_key.write_text("not a key\n")
+    refused = cli("keys", "encrypt", not_a_key, env=env)
+    assert refused.exit_code == 2 and not_a_key.read_text() == "not a key\n"
+
+
+def test_keys_check_opens_the_master_key_too(tmp_path: Path) -> None:
+    encrypted_department(tmp_path / "keys", HRSS)
+    new_key("master", tmp_path / "master.key", CHEAP)
+    args = ("keys", "check", "--data-dir", tmp_path, "--department", HRSS)
+    result = cli(*args, "--json", env={PASSPHRASE_ENV: PASSPHRASE})
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["keys"]
+    assert rows[0]["department"] == "store" and rows[0]["key"] == "master"
+    assert rows[0]["weak_kdf"] == "scrypt n = 16, below the standard 262144"
+    write_clear_master(tmp_path / "clear.key")
+    clear = cli(*args, "--json", env={PASSPHRASE_ENV: PASSPHRASE,
+                "COMMITLEDGER_MASTER_KEY_FILE": str(tmp_path / "clear.key")})  # fmt: skip
+    assert clear.exit_code == 2 and "is a clear key file" in clear.stdout
+
+
+def test_serve_demo_makes_and_takes_a_clear_master_key_only_there(
+    tmp_path: Path, uvicorn_calls: list[dict[str, Any]]
+) -> None:
+    result = cli("serve", "--demo", "--chain", "embedded", "--data-dir", tmp_path / "demo")
+    assert result.exit_code == 0, result.output
+    master = tmp_path / "demo" / "master.key"
+    Vault.from_text(master.read_text())  # no passphrase: in clear
+    [call] = uvicorn_calls
+    assert call["app"].state.context.intake is not None
+    with pytest.raises(KeyFileError, match="clear key file"):  # outside the demo: refused
+        load_master_key(master, KeyUnlock(PASSPHRASE))

@@ -29,6 +29,7 @@ from support.privacy import (
     log_text,
     personal_data,
 )
+from support.service_keys import open_master_key
 
 from api.demo import sample_commitments
 from ledger import (
@@ -137,7 +138,7 @@ def master_key_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def vault(master_key_file: Path) -> Vault:
-    return Vault.from_text(master_key_file.read_text())
+    return open_master_key(master_key_file)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from support.cli import unreachable_rpc
 from support.deployment import Deployment
+from support.service_keys import write_master_key
 from support.service_world import (
     SECURITY_HEADERS,
     ServiceWorld,
@@ -21,7 +22,6 @@ from support.service_world import (
 from api.service import DAY_S, ChainLink, JsonFormatter, RateLimiter, Settings, ratelimit
 from api.service import Deployment as DeploymentFacts
 from api.service.dev_chain import WARNING_EN
-from ledger import Vault
 
 
 @pytest.fixture
@@ -485,7 +485,7 @@ def test_the_master_key_file_opens_intake(
     from api.service import ServiceContext
 
     key_file = tmp_path / "master.key"
-    key_file.write_text(Vault.new_master_key() + "\n")
+    write_master_key(key_file)
     monkeypatch.delenv("COMMITLEDGER_MASTER_KEY", raising=False)
     settings = Settings(store_url=f"sqlite:///{tmp_path / 'a.db'}", data_dir=tmp_path)
     assert ServiceContext.open(settings).intake is None

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from support.service_keys import write_master_key
 from typer.testing import CliRunner, Result
 
 from api.cli import app
 from api.errors import TokenError
 from api.service import DAY_S, TOKEN_PREFIX, Settings, TokenStore, api_tokens
-from ledger import MASTER_KEY_ENV, Store, Vault
+from ledger import MASTER_KEY_ENV, Store
 
 RUNNER = CliRunner()
 
@@ -356,7 +357,7 @@ def test_serve_runs_uvicorn_on_loopback_with_the_given_files(
     tmp_path: Path, uvicorn_calls: list[dict[str, Any]]
 ) -> None:
     key_file = tmp_path / "master.key"
-    key_file.write_text(Vault.new_master_key() + "\n")
+    write_master_key(key_file)
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     result = cli(
         "serve",
