@@ -262,7 +262,8 @@ def kept_store(directory: Path, count: int) -> tuple[Path, Filled]:
         return store, Filled(**{**json.loads(facts.read_text()), "seconds": 0.0})
     directory.mkdir(parents=True, exist_ok=True)
     partial = directory / f"{name}.filling.db"  # a fill cut short is never taken as done
-    partial.unlink(missing_ok=True)
+    for leftover in ("", "-wal", "-shm"):  # and its journal never read into the next one
+        Path(f"{partial}{leftover}").unlink(missing_ok=True)
     filled = fill(f"sqlite:///{partial}", count)  # closed: its WAL is checkpointed
     partial.replace(store)
     facts.write_text(json.dumps(dataclasses.asdict(filled)))
