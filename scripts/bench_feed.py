@@ -19,7 +19,6 @@ import tempfile
 import threading
 import time
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -195,13 +194,11 @@ def _pull_rate(store_url: str, folder: str, master: bytes) -> dict[str, Any]:
     token = TokenStore(store).issue("FEED", "feed", scope="all").token
     store.close()
     port = free_port()
-    # The feed's cursor key is sealed under the master key: the service needs the same one.
-    master_file = Path(folder) / "master.key"
-    master_file.write_text("0x" + master.hex())
-    master_file.chmod(0o600)
+    # The feed's cursor key is sealed under the master key: the service needs the same one,
+    # handed down in its environment (no clear key file at rest: those are refused).
     env = {
         **os.environ,
-        "COMMITLEDGER_MASTER_KEY_FILE": str(master_file),
+        "COMMITLEDGER_MASTER_KEY": "0x" + master.hex(),
         "COMMITLEDGER_STORE_URL": store_url,
         "COMMITLEDGER_DATA_DIR": folder,
         "COMMITLEDGER_DEPLOYMENT_FILE": f"{folder}/none.json",
