@@ -192,6 +192,11 @@ def _replace_secret(path: Path, data: bytes) -> None:
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:  # the rename itself durable: after a crash the file is the old or the new one
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def master_keystore_bytes(master_key: bytes, unlock: KeyUnlock) -> bytes:
