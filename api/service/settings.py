@@ -76,10 +76,13 @@ class Settings(BaseSettings):
     master_key_file: Path | None = Field(
         default=None,
         description="The store's master key file (default: the data directory's master.key, "
-        "if there); without a key, intake is closed.",
+        "if there), an encrypted keystore opened with the key passphrase (a clear one only "
+        "with serve --demo); without a key, intake is closed.",
     )
     master_key: SecretStr | None = Field(
-        default=None, description="The master key itself (base64), if no file is given."
+        default=None,
+        description="The master key itself (base64), if no file is given; prefer the "
+        "encrypted file: an environment is not a key at rest.",
     )
     chain_rpc_url: str | None = Field(
         default=None, description="JSON-RPC URL of a node (default: the deployment file's)."
