@@ -96,12 +96,8 @@ class DepartmentActions:
 
     def schedule(self, on: date) -> int:
         """Schedule this department's newly anchored commitments (deadline: matter window)."""
-        anchored = self.store.anchored(self.code)
-        known = self.records.scheduled_among([h for h, _, _ in anchored])
         new = []
-        for commitment, matter_code, received_at in anchored:
-            if commitment in known:
-                continue
+        for commitment, matter_code, received_at in self.records.unscheduled_anchored(self.code):
             matter = self.catalog.matter(matter_code)
             signed_on = datetime.fromtimestamp(received_at, UTC).date()
             deadline = self.calendar.add(min(signed_on, on), matter.verification_window_days)

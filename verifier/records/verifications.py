@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import ColumnElement, Engine, Select, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Engine, Select, bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ledger import Hash32, Status, outcome_outbox
+from ledger import Hash32, Status, commitments, outcome_outbox
 from verifier.errors import RecordsError, UnknownRecordError
 from verifier.records.stats import STATUS_OF_STATE, count_moves
 from verifier.records.tables import verifications
@@ -512,6 +512,28 @@ class VerificationRecords:
                 ).all()
                 found.update((bytes(row.commitment_hash), row.state) for row in rows)
         return found
+
+    def unscheduled_anchored(self, department: str) -> list[tuple[Hash32, str, float]]:
+        """(hash, matter code, received_at) of the department's anchored commitments not yet
+        scheduled, in the order they were stored: what a run has to schedule.
+
+        One anti-join in the database (the commitments' state, department, id index, then the
+        verifications' key): the rows already scheduled never reach Python, so a run's cost no
+        longer grows with every commitment the department ever anchored.
+        """
+        scheduled = exists().where(verifications.c.commitment_hash == commitments.c.hash)
+        query = (
+            select(commitments.c.hash, commitments.c.matter_code, commitments.c.received_at)
+            .where(
+                commitments.c.state == "anchored",
+                commitments.c.department == department,
+                ~scheduled,
+            )
+            .order_by(commitments.c.id)
+        )
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [(Hash32(bytes(r.hash)), r.matter_code, float(r.received_at)) for r in rows]
 
     def scheduled_among(self, hashes: Sequence[Hash32]) -> set[bytes]:
         """Which of these commitments are already scheduled."""
