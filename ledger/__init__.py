@@ -182,6 +182,7 @@ if TYPE_CHECKING:
         StoredDecision,
         StoreStatus,
     )
+    from ledger.store_driver import insert_rows, rows_among, update_rows
     from ledger.tables import (
         MIGRATIONS,
         apply_migrations,
@@ -346,6 +347,9 @@ _SURFACE = {
     "time_text": "ledger.decisions",
     "decisions_table": "ledger.tables",
     "StoreError": "ledger.errors",
+    "insert_rows": "ledger.store_driver",
+    "rows_among": "ledger.store_driver",
+    "update_rows": "ledger.store_driver",
     "StoreStatus": "ledger.store",
     "to_hash32": "ledger.types",
     "TransactionTimeoutError": "ledger.errors",
@@ -535,6 +539,7 @@ __all__ = [
     "hex32",
     "hex_data",
     "hex_quantity",
+    "insert_rows",
     "instance_id",
     "is_sealed_secret",
     "keccak256",
@@ -555,6 +560,7 @@ __all__ = [
     "proof_in_nodes",
     "render",
     "resident_id_check_digit",
+    "rows_among",
     "runtime_code_check",
     "safe_execution_in",
     "schema_migrations",
@@ -568,6 +574,7 @@ __all__ = [
     "stored_bundle",
     "time_text",
     "to_hash32",
+    "update_rows",
     "uscc_check_char",
     "validate_id_number",
     "verify_bytes",

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Table
 
 from ledger.errors import StoreError
 
-__all__ = ["IN_LIMIT", "insert_rows", "stored_among"]
+__all__ = ["IN_LIMIT", "insert_rows", "rows_among", "stored_among", "update_rows"]
 
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 IN_LIMIT = 4096  # values of one IN list: SQLite allows 32,766 parameters a statement
@@ -67,4 +67,46 @@ def stored_among(
         marks = ", ".join([mark] * len(chunk))
         sql = f"SELECT {name} FROM {table.name} WHERE {name} IN ({marks})"  # noqa: S608  # as above
         found.update(bytes(value) for (value,) in connection.exec_driver_sql(sql, chunk))
+    return found
+
+
+@cache
+def _update_sql(table: Table, key: str, columns: tuple[str, ...], mark: str) -> str:
+    sets = ", ".join(f"{_column(table, name)} = {mark}" for name in columns)
+    where = f"{_column(table, key)} = {mark}"
+    return f"UPDATE {table.name} SET {sets} WHERE {where}"  # noqa: S608  # names: tables.py
+
+
+def update_rows(
+    connection: Connection,
+    table: Table,
+    key: str,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """Update the rows whose `key` is each row's last value, setting `columns` to its first
+    values (in that order), in one executemany."""
+    if rows:
+        sql = _update_sql(table, key, columns, _placeholder(connection))
+        connection.exec_driver_sql(sql, list(rows))
+
+
+def rows_among(
+    connection: Connection,
+    table: Table,
+    key: str,
+    columns: tuple[str, ...],
+    values: Collection[bytes],
+) -> list[tuple[Any, ...]]:
+    """`columns` of the rows whose `key` is one of `values`, IN_LIMIT values a query."""
+    wanted = list(values)
+    mark = _placeholder(connection)
+    name = _column(table, key)
+    names = ", ".join(_column(table, column) for column in columns)
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(wanted), IN_LIMIT):
+        chunk = tuple(wanted[start : start + IN_LIMIT])
+        marks = ", ".join([mark] * len(chunk))
+        sql = f"SELECT {names} FROM {table.name} WHERE {name} IN ({marks})"  # noqa: S608  # as above
+        found.extend(tuple(row) for row in connection.exec_driver_sql(sql, chunk))
     return found

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import ColumnElement, Engine, Select, bindparam, exists, func, select, update
+from sqlalchemy import ColumnElement, Engine, Select, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ledger import Hash32, Status, commitments, outcome_outbox
+from ledger import Hash32, Status, commitments, outcome_outbox, rows_among, update_rows
 from verifier.errors import RecordsError, UnknownRecordError
 from verifier.records.stats import STATUS_OF_STATE, count_moves
 from verifier.records.tables import verifications
@@ -108,6 +108,19 @@ _OUTBOX_REPORT = (
     .limit(1)
     .scalar_subquery()
 )
+# What record_outcomes reads of each row, and the columns it writes (then the key).
+_FOUND = ("commitment_hash", "state", "department", "matter_code")
+_RECORDED = (
+    "state",
+    "rectify_by",
+    "outcome_status",
+    "evidence",
+    "report",
+    "tx_hash",
+    "block_number",
+    "recorded_at",
+    "updated_at",
+)
 _WITH_REPORT: Select[Any] = select(
     *(c for c in verifications.c if c.name != "report"),
     func.coalesce(verifications.c.report, _OUTBOX_REPORT).label("report"),
@@ -121,15 +134,16 @@ def _statuses(
 
 
 def _moves(
-    found: Mapping[bytes, Any], entries: Sequence[RecordedOutcome]
+    found: Mapping[bytes, tuple[str, str, str]], entries: Sequence[RecordedOutcome]
 ) -> list[tuple[str, str, Status, Status]]:
-    """The moves of state `entries` make, for the statistics (a state kept moves nothing)."""
+    """The moves of state `entries` make, for the statistics (a state kept moves nothing);
+    `found`: each commitment's (state, department, matter code) before them."""
     moves = []
-    state = {digest: row.state for digest, row in found.items()}
+    state = {digest: row[0] for digest, row in found.items()}
     for entry in entries:
         digest = bytes(entry.commitment_hash)
-        row = found[digest]
-        moves.append(_statuses(row.department, row.matter_code, state[digest], entry.state))
+        _, department, matter_code = found[digest]
+        moves.append(_statuses(department, matter_code, state[digest], entry.state))
         state[digest] = entry.state
     return moves
 
@@ -385,60 +399,51 @@ class VerificationRecords:
         for entry in entries:
             if entry.state == "mismatch" and entry.rectify_by is None:
                 raise RecordsError("a mismatch needs rectify_by, the day rectification is due")
+        # Straight to the driver (plain tuples, no per-row preparing): the main process
+        # records every outcome of a run here.
         with self._writer.begin() as connection:
-            hashes = [entry.commitment_hash for entry in entries]
             found = {
-                bytes(row.commitment_hash): row
-                for row in connection.execute(
-                    select(
-                        verifications.c.commitment_hash,
-                        verifications.c.state,
-                        verifications.c.department,
-                        verifications.c.matter_code,
-                    ).where(verifications.c.commitment_hash.in_(hashes))
+                bytes(digest): (state, department, matter_code)
+                for digest, state, department, matter_code in rows_among(
+                    connection,
+                    verifications,
+                    "commitment_hash",
+                    _FOUND,
+                    [bytes(entry.commitment_hash) for entry in entries],
                 )
             }
-            current = {digest: row.state for digest, row in found.items()}
             for entry in entries:
-                state = current.get(entry.commitment_hash)
-                if state is None:
+                row = found.get(entry.commitment_hash)
+                if row is None:
                     raise UnknownRecordError(
                         f"commitment 0x{entry.commitment_hash.hex()} is not scheduled"
                     )
+                state = row[0]
                 if entry.state != state and entry.state not in _NEXT[state]:
                     raise RecordsError(
                         f"commitment 0x{entry.commitment_hash.hex()} is {state}: it cannot "
                         f"become {entry.state}"
                     )
-            connection.execute(
-                update(verifications)
-                .where(verifications.c.commitment_hash == bindparam("key"))
-                .values(
-                    state=bindparam("new_state"),
-                    rectify_by=bindparam("new_rectify_by"),
-                    outcome_status=bindparam("new_status"),
-                    evidence=bindparam("new_evidence"),
-                    report=bindparam("new_report"),
-                    tx_hash=bindparam("new_tx"),
-                    block_number=bindparam("new_block"),
-                    recorded_at=stamp,
-                    updated_at=stamp,
-                ),
+            update_rows(
+                connection,
+                verifications,
+                "commitment_hash",
+                _RECORDED,
                 [
-                    {
-                        "key": e.commitment_hash,
-                        "new_state": e.state,
-                        "new_rectify_by": None
-                        if e.rectify_by is None
-                        else e.rectify_by.isoformat(),
-                        "new_status": int(e.outcome_status),
-                        "new_evidence": e.evidence,
-                        "new_report": None
+                    (
+                        e.state,
+                        None if e.rectify_by is None else e.rectify_by.isoformat(),
+                        int(e.outcome_status),
+                        bytes(e.evidence),
+                        None
                         if e.report is None
                         else json.dumps(dict(e.report), sort_keys=True, ensure_ascii=False),
-                        "new_tx": e.tx_hash,
-                        "new_block": e.block_number,
-                    }
+                        bytes(e.tx_hash),
+                        e.block_number,
+                        stamp,
+                        stamp,
+                        bytes(e.commitment_hash),
+                    )
                     for e in entries
                 ],
             )
