@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
 )
 
-from ledger import Hash32, Store, hex32, migrations_table
+from ledger import Hash32, Store, hex32, insert_rows, migrations_table
 from verifier.records.own_table import OwnTable
 
 AccessPurpose = Literal["verification", "manual_check"]
@@ -51,6 +51,7 @@ data_accesses = Table(
     Column("purpose", String(24), nullable=False),
     Column("accessed_at", Float, nullable=False),
 )
+_COLUMNS = ("commitment_hash", "department", "requested_by", "source", "purpose", "accessed_at")
 Index("data_accesses_commitment", data_accesses.c.commitment_hash)
 Index("data_accesses_department", data_accesses.c.department, data_accesses.c.accessed_at)
 
@@ -114,19 +115,20 @@ class AccessLog(OwnTable):
         """Log `accesses` in one insert; return how many."""
         if not accesses:
             return 0
+        # Plain tuples straight to the driver: a verification run logs every lookup here.
         rows = [
-            {
-                "commitment_hash": bytes(a.commitment_hash),
-                "department": a.department,
-                "requested_by": a.requested_by,
-                "source": a.source,
-                "purpose": a.purpose,
-                "accessed_at": a.accessed_at,
-            }
+            (
+                bytes(a.commitment_hash),
+                a.department,
+                a.requested_by,
+                a.source,
+                a.purpose,
+                a.accessed_at,
+            )
             for a in accesses
         ]
         with self._writer.begin() as connection:
-            connection.execute(data_accesses.insert(), rows)
+            insert_rows(connection, data_accesses, _COLUMNS, rows)
         return len(rows)
 
     def lookups(
