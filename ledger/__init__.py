@@ -182,7 +182,7 @@ if TYPE_CHECKING:
         StoredDecision,
         StoreStatus,
     )
-    from ledger.store_driver import insert_rows, rows_among, update_rows
+    from ledger.store_driver import insert_rows, rows_among, stored_among, update_rows
     from ledger.tables import (
         MIGRATIONS,
         apply_migrations,
@@ -349,6 +349,7 @@ _SURFACE = {
     "StoreError": "ledger.errors",
     "insert_rows": "ledger.store_driver",
     "rows_among": "ledger.store_driver",
+    "stored_among": "ledger.store_driver",
     "update_rows": "ledger.store_driver",
     "StoreStatus": "ledger.store",
     "to_hash32": "ledger.types",
@@ -571,6 +572,7 @@ __all__ = [
     "stale_fields",
     "stale_safe_fields",
     "standard_json_input",
+    "stored_among",
     "stored_bundle",
     "time_text",
     "to_hash32",

@@ -7,10 +7,11 @@ import os
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from ledger import Hash32, Store, commitments, keccak256
 from verifier.records import VerifierRecords
+from verifier.records import verifications_table as verifications
 
 
 @dataclass(frozen=True)
@@ -111,3 +112,43 @@ def test_the_anti_join_uses_the_indexes(store: Store) -> None:
             assert "Anti Join" in plan, plan
             assert "Seq Scan" not in plan, plan
     assert records.unscheduled_anchored("hrss")
+
+
+def test_scheduling_writes_the_rows_the_orm_wrote(store: Store) -> None:
+    """schedule_many through the driver: the rows the ORM insert wrote, column by column;
+    scheduled_among and states_of read them back."""
+    records = VerifierRecords(store)
+    hashes = [Hash32(keccak256(b"s" + i.to_bytes(2, "big"))) for i in range(30)]
+    items = [
+        (h, f"M{i % 3}", Deadline(date(2026, 1, 5 + i % 3), i % 2 == 0))
+        for i, h in enumerate(hashes)
+    ]
+    assert records.schedule_many(items[:20], "hrss", now=1_700_000_000.5) == 20
+    assert records.schedule_many(items, "hrss", now=1_700_000_001.5) == 10  # the rest only
+    ours = {h for h, _, _ in items}
+    with store.engine.connect() as connection:
+        rows = {
+            bytes(row.commitment_hash): tuple(row)[1:]
+            for row in connection.execute(select(verifications))
+        }
+    for i, (digest, matter, due) in enumerate(items):
+        assert rows[digest] == (
+            matter,
+            "hrss",
+            due.day.isoformat(),
+            due.provisional,
+            "due",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            False,
+            1_700_000_000.5 if i < 20 else 1_700_000_001.5,
+        )
+    others = [Hash32(keccak256(b"x"))]
+    assert records.scheduled_among([*hashes, *others]) == ours
+    assert records.states_of([*hashes[:5], *others]) == dict.fromkeys(hashes[:5], "due")
+    assert records.scheduled_among([]) == set() and records.states_of([]) == {}

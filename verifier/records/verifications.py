@@ -17,7 +17,16 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import ColumnElement, Engine, Select, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ledger import Hash32, Status, commitments, outcome_outbox, rows_among, update_rows
+from ledger import (
+    Hash32,
+    Status,
+    commitments,
+    insert_rows,
+    outcome_outbox,
+    rows_among,
+    stored_among,
+    update_rows,
+)
 from verifier.errors import RecordsError, UnknownRecordError
 from verifier.records.stats import STATUS_OF_STATE, count_moves
 from verifier.records.tables import verifications
@@ -108,6 +117,17 @@ _OUTBOX_REPORT = (
     .limit(1)
     .scalar_subquery()
 )
+# The columns schedule_many writes.
+_SCHEDULED = (
+    "commitment_hash",
+    "matter_code",
+    "department",
+    "due_on",
+    "deadline_provisional",
+    "state",
+    "overdue_flagged",
+    "updated_at",
+)
 # What record_outcomes reads of each row, and the columns it writes (then the key).
 _FOUND = ("commitment_hash", "state", "department", "matter_code")
 _RECORDED = (
@@ -190,22 +210,22 @@ class VerificationRecords:
         known = self.scheduled_among([h for h, _, _ in items])
         stamp = time.time() if now is None else now
         rows = [
-            {
-                "commitment_hash": commitment,
-                "matter_code": matter_code,
-                "department": department,
-                "due_on": due.day.isoformat(),
-                "deadline_provisional": due.provisional,
-                "state": "due",
-                "overdue_flagged": False,
-                "updated_at": stamp,
-            }
+            (
+                bytes(commitment),
+                matter_code,
+                department,
+                due.day.isoformat(),
+                bool(due.provisional),
+                "due",
+                False,
+                stamp,
+            )
             for commitment, matter_code, due in items
             if commitment not in known
         ]
         if rows:
             with self._writer.begin() as connection:
-                connection.execute(verifications.insert(), rows)
+                insert_rows(connection, verifications, _SCHEDULED, rows)
         return len(rows)
 
     def schedule(
@@ -507,16 +527,12 @@ class VerificationRecords:
 
     def states_of(self, hashes: Sequence[Hash32]) -> dict[bytes, str]:
         """The verification state of each of these commitments that is scheduled."""
-        found: dict[bytes, str] = {}
+        wanted = [bytes(h) for h in hashes]
         with self._engine.connect() as connection:
-            for start in range(0, len(hashes), 500):
-                rows = connection.execute(
-                    select(verifications.c.commitment_hash, verifications.c.state).where(
-                        verifications.c.commitment_hash.in_(list(hashes[start : start + 500]))
-                    )
-                ).all()
-                found.update((bytes(row.commitment_hash), row.state) for row in rows)
-        return found
+            rows = rows_among(
+                connection, verifications, "commitment_hash", ("commitment_hash", "state"), wanted
+            )
+        return {bytes(digest): state for digest, state in rows}
 
     def unscheduled_anchored(self, department: str) -> list[tuple[Hash32, str, float]]:
         """(hash, matter code, received_at) of the department's anchored commitments not yet
@@ -542,16 +558,7 @@ class VerificationRecords:
 
     def scheduled_among(self, hashes: Sequence[Hash32]) -> set[bytes]:
         """Which of these commitments are already scheduled."""
-        found: set[bytes] = set()
         with self._engine.connect() as connection:
-            for start in range(0, len(hashes), 500):
-                part = list(hashes[start : start + 500])
-                found.update(
-                    bytes(h)
-                    for h in connection.execute(
-                        select(verifications.c.commitment_hash).where(
-                            verifications.c.commitment_hash.in_(part)
-                        )
-                    ).scalars()
-                )
-        return found
+            return stored_among(
+                connection, verifications, "commitment_hash", [bytes(h) for h in hashes]
+            )
