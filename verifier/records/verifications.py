@@ -141,9 +141,34 @@ _RECORDED = (
     "recorded_at",
     "updated_at",
 )
+# A row is read by position (a run reads every due one; Row's attribute lookups were most of
+# the cost): the table's own column order, which the report takes in place.
+_COLUMN_ORDER = (
+    "commitment_hash",
+    "matter_code",
+    "department",
+    "due_on",
+    "deadline_provisional",
+    "state",
+    "rectify_by",
+    "outcome_status",
+    "report",
+    "evidence",
+    "tx_hash",
+    "block_number",
+    "recorded_at",
+    "overdue_flagged",
+    "updated_at",
+)
+if tuple(verifications.c.keys()) != _COLUMN_ORDER:
+    raise RecordsError("verifications: its columns are read by position; update _COLUMN_ORDER")
 _WITH_REPORT: Select[Any] = select(
-    *(c for c in verifications.c if c.name != "report"),
-    func.coalesce(verifications.c.report, _OUTBOX_REPORT).label("report"),
+    *(
+        func.coalesce(verifications.c.report, _OUTBOX_REPORT).label("report")
+        if c.name == "report"
+        else c
+        for c in verifications.c
+    )
 )
 
 
@@ -168,27 +193,41 @@ def _moves(
     return moves
 
 
-def _day(text: str | None) -> date | None:
-    return None if text is None else date.fromisoformat(text)
-
-
 def _verification(row: Any) -> Verification:
+    """A verification from a row of the table's columns in their order (see _COLUMN_ORDER)."""
+    (
+        commitment_hash,
+        matter_code,
+        department,
+        due_on,
+        deadline_provisional,
+        state,
+        rectify_by,
+        outcome_status,
+        report,
+        evidence,
+        tx_hash,
+        block_number,
+        recorded_at,
+        overdue_flagged,
+        updated_at,
+    ) = row
     return Verification(
-        commitment_hash=Hash32(bytes(row.commitment_hash)),
-        matter_code=row.matter_code,
-        department=row.department,
-        due_on=date.fromisoformat(row.due_on),
-        deadline_provisional=bool(row.deadline_provisional),
-        state=row.state,
-        rectify_by=_day(row.rectify_by),
-        outcome_status=row.outcome_status,
-        report=None if row.report is None else json.loads(row.report),
-        evidence=None if row.evidence is None else Hash32(bytes(row.evidence)),
-        tx_hash=None if row.tx_hash is None else bytes(row.tx_hash),
-        block_number=row.block_number,
-        recorded_at=row.recorded_at,
-        overdue_flagged=bool(row.overdue_flagged),
-        updated_at=row.updated_at,
+        commitment_hash=Hash32(bytes(commitment_hash)),
+        matter_code=matter_code,
+        department=department,
+        due_on=date.fromisoformat(due_on),
+        deadline_provisional=bool(deadline_provisional),
+        state=state,
+        rectify_by=None if rectify_by is None else date.fromisoformat(rectify_by),
+        outcome_status=outcome_status,
+        report=None if report is None else json.loads(report),
+        evidence=None if evidence is None else Hash32(bytes(evidence)),
+        tx_hash=None if tx_hash is None else bytes(tx_hash),
+        block_number=block_number,
+        recorded_at=recorded_at,
+        overdue_flagged=bool(overdue_flagged),
+        updated_at=updated_at,
     )
 
 
