@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from ledger.contract import Status
 from ledger.errors import StoreError
 from ledger.store import Store
+from ledger.store_driver import insert_returning, update_among
 from ledger.tables import outcome_outbox
 from ledger.types import Hash32
 
@@ -33,6 +34,8 @@ class OutboxReport(Protocol):
 
 
 R = TypeVar("R", bound=OutboxReport)
+
+_QUEUED = ("commitment_hash", "department", "status", "evidence", "report", "created_at")
 
 
 def _stored_json(report: OutboxReport) -> str:
@@ -78,13 +81,14 @@ class QueuedOutcome(Generic[R]):
 
 
 def _ids_in_order(items: Sequence[OutcomeEntry[R]], inserted: Sequence[Any]) -> list[int]:
-    """The ids of the rows inserted for `items`, in the items' order: each row is known by
-    its commitment and evidence; identical items take their ids in ascending order."""
+    """The ids of the rows inserted for `items` (each (id, commitment, evidence)), in the
+    items' order: each row is known by its commitment and evidence; identical items take
+    their ids in ascending order."""
     if len(inserted) != len(items):
         raise StoreError(f"queued {len(items)} outcomes, the store inserted {len(inserted)}")
     by_key: dict[tuple[bytes, bytes], list[int]] = {}
-    for row in sorted(inserted, key=lambda row: int(row.id), reverse=True):
-        by_key.setdefault((bytes(row.commitment_hash), bytes(row.evidence)), []).append(row.id)
+    for key, commitment, evidence in sorted(inserted, key=lambda row: int(row[0]), reverse=True):
+        by_key.setdefault((bytes(commitment), bytes(evidence)), []).append(int(key))
     return [by_key[(bytes(i.commitment_hash), bytes(i.evidence))].pop() for i in items]
 
 
@@ -123,24 +127,23 @@ class OutcomeOutbox(Generic[R]):
         if not items:
             return []
         stamp = time.time() if now is None else now
-        box = outcome_outbox.c
+        rows = [
+            (
+                bytes(item.commitment_hash),
+                department,
+                int(item.status),
+                bytes(item.evidence),
+                _stored_json(item.report),
+                stamp,
+            )
+            for item in items
+        ]
         with self._writer.begin() as connection:
-            # Matched back by (commitment, evidence) rather than by parameter order: asking
-            # for that order makes SQLite insert one row per statement, 10 times slower.
-            inserted = connection.execute(
-                outcome_outbox.insert().returning(box.id, box.commitment_hash, box.evidence),
-                [
-                    {
-                        "commitment_hash": item.commitment_hash,
-                        "department": department,
-                        "status": int(item.status),
-                        "evidence": item.evidence,
-                        "report": _stored_json(item.report),
-                        "created_at": stamp,
-                    }
-                    for item in items
-                ],
-            ).all()
+            # Plain tuples to the driver, a multi-row VALUES a statement; matched back by
+            # (commitment, evidence) since the order RETURNING gives is not promised.
+            inserted = insert_returning(
+                connection, outcome_outbox, _QUEUED, rows, ("id", "commitment_hash", "evidence")
+            )
         ids = _ids_in_order(items, inserted)
         return [
             QueuedOutcome(
@@ -172,26 +175,30 @@ class OutcomeOutbox(Generic[R]):
 
     def mark_sent(self, ids: Sequence[int], tx_hash: bytes, now: float | None = None) -> None:
         """The transaction carrying these outcomes, written before it is broadcast."""
+        stamp = time.time() if now is None else now
         with self._writer.begin() as connection:
-            connection.execute(
-                update(outcome_outbox)
-                .where(outcome_outbox.c.id.in_(list(ids)))
-                .values(tx_hash=tx_hash, sent_at=time.time() if now is None else now)
+            update_among(
+                connection,
+                outcome_outbox,
+                "id",
+                ("tx_hash", "sent_at"),
+                (bytes(tx_hash), stamp),
+                ids,
             )
 
     def mark_recorded(
         self, ids: Sequence[int], tx_hash: bytes, block_number: int, now: float | None = None
     ) -> None:
         """These outcomes are on chain."""
+        stamp = time.time() if now is None else now
         with self._writer.begin() as connection:
-            connection.execute(
-                update(outcome_outbox)
-                .where(outcome_outbox.c.id.in_(list(ids)))
-                .values(
-                    tx_hash=tx_hash,
-                    block_number=block_number,
-                    recorded_at=time.time() if now is None else now,
-                )
+            update_among(
+                connection,
+                outcome_outbox,
+                "id",
+                ("tx_hash", "block_number", "recorded_at"),
+                (bytes(tx_hash), int(block_number), stamp),
+                ids,
             )
 
     def abandoned(self, ids: Sequence[int]) -> dict[int, str]:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from ledger.decisions import DecisionRecord
 from ledger.errors import ErasureRefusedError, LedgerError, StoreError
 from ledger.merkle import proof_in_nodes
-from ledger.store_driver import insert_rows, stored_among
+from ledger.store_driver import insert_rows, rows_among, select_among, stored_among
 from ledger.tables import (
     batches,
     commitments,
@@ -128,6 +128,17 @@ def _split_proof(blob: bytes | None) -> tuple[Hash32, ...]:
 
 # A batch's columns but its tree (kept once per batch, read only to give proofs).
 _BATCH_COLUMNS = tuple(column for column in batches.c if column.name != "tree")
+
+# anchor_refs_of and sealed_many, straight to the driver (ledger.store_driver): names from
+# ledger.tables only; select_among appends the IN list and the tail.
+_ANCHOR_REFS = (
+    f"SELECT c.{commitments.c.hash.name}, c.{commitments.c.proof.name},"  # noqa: S608
+    f" c.{commitments.c.batch_id.name}, b.{batches.c.root.name}"
+    f" FROM {commitments.name} c JOIN {batches.name} b ON c.{commitments.c.batch_id.name}"
+    f" = b.{batches.c.id.name} WHERE b.{batches.c.state.name} = 'anchored'"
+    f" AND c.{commitments.c.hash.name}"
+)
+_SEALED = ("hash", "matter_code", "sealed", "wrapped_key")
 
 
 def _member_proof(stored: bytes | None, tree: bytes | None, member: bytes) -> tuple[Hash32, ...]:
@@ -425,23 +436,10 @@ class Store:
         commitments reads once per batch and slices where the proofs are checked."""
         found: dict[bytes, tuple[Hash32, tuple[Hash32, ...] | None, int]] = {}
         with self.engine.connect() as connection:
-            for chunk in _chunks(hashes):
-                rows = connection.execute(
-                    select(
-                        commitments.c.hash,
-                        commitments.c.proof,
-                        commitments.c.batch_id,
-                        batches.c.root,
-                    )
-                    .select_from(commitments.join(batches, commitments.c.batch_id == batches.c.id))
-                    .where(
-                        commitments.c.hash.in_(chunk),
-                        batches.c.state == "anchored",
-                    )
-                ).all()
-                for row in rows:
-                    proof = None if row.proof is None else _split_proof(row.proof)
-                    found[bytes(row.hash)] = (Hash32(bytes(row.root)), proof, int(row.batch_id))
+            rows = select_among(connection, _ANCHOR_REFS, [bytes(h) for h in hashes])
+        for digest, proof, batch_id, root in rows:
+            split = None if proof is None else _split_proof(bytes(proof))
+            found[bytes(digest)] = (Hash32(bytes(root)), split, int(batch_id))
         return found
 
     def batch_trees(self, batch_ids: Sequence[int]) -> dict[int, bytes]:
@@ -462,18 +460,10 @@ class Store:
         """(matter code, sealed document, wrapped key or None once erased) of each known hash."""
         found: dict[bytes, tuple[str, bytes, bytes | None]] = {}
         with self.engine.connect() as connection:
-            for chunk in _chunks(hashes):
-                rows = connection.execute(
-                    select(
-                        commitments.c.hash,
-                        commitments.c.matter_code,
-                        commitments.c.sealed,
-                        commitments.c.wrapped_key,
-                    ).where(commitments.c.hash.in_(chunk))
-                ).all()
-                for row in rows:
-                    wrapped = None if row.wrapped_key is None else bytes(row.wrapped_key)
-                    found[bytes(row.hash)] = (row.matter_code, bytes(row.sealed), wrapped)
+            rows = rows_among(connection, commitments, "hash", _SEALED, [bytes(h) for h in hashes])
+        for digest, matter_code, sealed, wrapped in rows:
+            kept = None if wrapped is None else bytes(wrapped)
+            found[bytes(digest)] = (matter_code, bytes(sealed), kept)
         return found
 
     def sealed(self, commitment: Hash32) -> tuple[bytes, bytes | None] | None:

@@ -18,7 +18,16 @@ from sqlalchemy import Connection, Table
 
 from ledger.errors import StoreError
 
-__all__ = ["IN_LIMIT", "insert_rows", "rows_among", "stored_among", "update_rows"]
+__all__ = [
+    "IN_LIMIT",
+    "insert_returning",
+    "insert_rows",
+    "rows_among",
+    "select_among",
+    "stored_among",
+    "update_among",
+    "update_rows",
+]
 
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 IN_LIMIT = 4096  # values of one IN list: SQLite allows 32,766 parameters a statement
@@ -109,4 +118,71 @@ def rows_among(
         marks = ", ".join([mark] * len(chunk))
         sql = f"SELECT {names} FROM {table.name} WHERE {name} IN ({marks})"  # noqa: S608  # as above
         found.extend(tuple(row) for row in connection.exec_driver_sql(sql, chunk))
+    return found
+
+
+def select_among(
+    connection: Connection, head: str, values: Collection[Any], tail: str = ""
+) -> list[tuple[Any, ...]]:
+    """The rows of `head IN (values) tail`, IN_LIMIT values a query. `head` ends with the
+    column the values are of; `head` and `tail` are built from `ledger.tables` names only
+    and hold no placeholder."""
+    wanted = list(values)
+    mark = _placeholder(connection)
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(wanted), IN_LIMIT):
+        chunk = tuple(wanted[start : start + IN_LIMIT])
+        sql = f"{head} IN ({', '.join([mark] * len(chunk))}){tail}"
+        found.extend(tuple(row) for row in connection.exec_driver_sql(sql, chunk))
+    return found
+
+
+def update_among(
+    connection: Connection,
+    table: Table,
+    key: str,
+    columns: tuple[str, ...],
+    values: tuple[Any, ...],
+    keys: Collection[Any],
+) -> None:
+    """Set `columns` to `values` in every row whose `key` is one of `keys`, IN_LIMIT keys a
+    statement."""
+    wanted = list(keys)
+    mark = _placeholder(connection)
+    sets = ", ".join(f"{_column(table, name)} = {mark}" for name in columns)
+    where = _column(table, key)
+    for start in range(0, len(wanted), IN_LIMIT):
+        chunk = tuple(wanted[start : start + IN_LIMIT])
+        marks = ", ".join([mark] * len(chunk))
+        sql = f"UPDATE {table.name} SET {sets} WHERE {where} IN ({marks})"  # noqa: S608  # names
+        connection.exec_driver_sql(sql, (*values, *chunk))
+
+
+_PARAMETERS = 30_000  # of one statement: SQLite allows 32,766
+
+
+def insert_returning(
+    connection: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    returning: tuple[str, ...],
+) -> list[tuple[Any, ...]]:
+    """Insert `rows` (each its values in the order of `columns`) with multi-row VALUES
+    statements, as many rows a statement as the parameter limit allows, and return
+    `returning` of each inserted row, in no promised order."""
+    if not rows:
+        return []
+    mark = _placeholder(connection)
+    names = ", ".join(_column(table, name) for name in columns)
+    back = ", ".join(_column(table, name) for name in returning)
+    one = f"({', '.join([mark] * len(columns))})"
+    step = max(1, _PARAMETERS // len(columns))
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        marks = ", ".join([one] * len(chunk))
+        sql = f"INSERT INTO {table.name} ({names}) VALUES {marks} RETURNING {back}"  # noqa: S608
+        flat = tuple(value for row in chunk for value in row)
+        found.extend(tuple(row) for row in connection.exec_driver_sql(sql, flat))
     return found
