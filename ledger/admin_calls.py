@@ -9,8 +9,9 @@ ledger's, or trailing bytes are refused.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -93,21 +94,36 @@ class AdminCall:
         return selector + abi_encode(types, args)
 
 
-def decode_admin_call(data: bytes) -> AdminCall:
-    """The admin act `data` encodes; SafeError for anything else (so nobody signs it)."""
-    function = _SELECTORS.get(data[:4])
+_F = TypeVar("_F", bound=str)
+
+
+def decode_selected(
+    data: bytes,
+    selectors: Mapping[bytes, _F],
+    parameters: Mapping[_F, tuple[tuple[str, str], ...]],
+    what: str,
+) -> tuple[_F, tuple[Any, ...]]:
+    """The function of `selectors` whose call `data` are, and its decoded arguments (strict
+    ABI, static words only); SafeError naming `what` the data are not, so nobody signs it."""
+    function = selectors.get(data[:4])
     if function is None:
-        raise SafeError(
-            f"call data 0x{data[:4].hex()}... is not an admin function of the ledger "
-            f"({', '.join(_PARAMETERS)})"
-        )
-    params = _PARAMETERS[function]
+        raise SafeError(f"call data 0x{data[:4].hex()}... are not {what} ({', '.join(parameters)})")
+    params = parameters[function]
     if len(data) != 4 + 32 * len(params):
         raise SafeError(f"call data of {function} must be {4 + 32 * len(params)} bytes")
     try:
         values = abi_decode([t for _, t in params], data[4:], strict=True)
     except Exception as exc:  # a malformed address word and the like
         raise SafeError(f"call data of {function} do not decode ({exc})") from exc
+    return function, tuple(values)
+
+
+def decode_admin_call(data: bytes) -> AdminCall:
+    """The admin act `data` encodes; SafeError for anything else (so nobody signs it)."""
+    function, values = decode_selected(
+        data, _SELECTORS, _PARAMETERS, "an admin function of the ledger"
+    )
+    params = _PARAMETERS[function]
     fields: dict[str, Any] = {}
     for (name, _), value in zip(params, values, strict=True):
         if name == "role":

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import is_address, is_checksum_address, to_checksum_address
 
+from ledger.admin_calls import decode_selected
 from ledger.errors import SafeError
 
 OwnerFunction = Literal["addOwnerWithThreshold", "removeOwner", "swapOwner", "changeThreshold"]
@@ -117,19 +117,10 @@ class OwnerChange:
 
 def decode_owner_change(data: bytes) -> OwnerChange:
     """The owner change `data` encodes; SafeError for anything else (so nobody signs it)."""
-    function = _SELECTORS.get(data[:4])
-    if function is None:
-        raise SafeError(
-            f"call data 0x{data[:4].hex()}... are not a change of the Safe's owners "
-            f"({', '.join(_PARAMETERS)})"
-        )
+    function, values = decode_selected(
+        data, _SELECTORS, _PARAMETERS, "a change of the Safe's owners"
+    )
     params = _PARAMETERS[function]
-    if len(data) != 4 + 32 * len(params):
-        raise SafeError(f"call data of {function} must be {4 + 32 * len(params)} bytes")
-    try:
-        values = abi_decode([t for _, t in params], data[4:], strict=True)
-    except Exception as exc:  # a malformed address word and the like
-        raise SafeError(f"call data of {function} do not decode ({exc})") from exc
     fields: dict[str, Any] = {
         name: int(value) if kind == "uint256" else str(value)
         for (name, kind), value in zip(params, values, strict=True)
