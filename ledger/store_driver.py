@@ -10,7 +10,7 @@ psycopg's format) inside the caller's transaction. Table and column names come f
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from functools import cache
 from typing import Any
 
@@ -67,16 +67,9 @@ def stored_among(
     connection: Connection, table: Table, column: str, values: Collection[bytes]
 ) -> set[bytes]:
     """Those of `values` that `column` of `table` holds, IN_LIMIT values a query."""
-    wanted = list(values)
-    mark = _placeholder(connection)
     name = _column(table, column)
-    found: set[bytes] = set()
-    for start in range(0, len(wanted), IN_LIMIT):
-        chunk = tuple(wanted[start : start + IN_LIMIT])
-        marks = ", ".join([mark] * len(chunk))
-        sql = f"SELECT {name} FROM {table.name} WHERE {name} IN ({marks})"  # noqa: S608  # as above
-        found.update(bytes(value) for (value,) in connection.exec_driver_sql(sql, chunk))
-    return found
+    head = f"SELECT {name} FROM {table.name} WHERE {name}"  # noqa: S608  # names: tables.py
+    return {bytes(value) for (value,) in select_among(connection, head, values)}
 
 
 @cache
@@ -108,17 +101,9 @@ def rows_among(
     values: Collection[bytes],
 ) -> list[tuple[Any, ...]]:
     """`columns` of the rows whose `key` is one of `values`, IN_LIMIT values a query."""
-    wanted = list(values)
-    mark = _placeholder(connection)
-    name = _column(table, key)
     names = ", ".join(_column(table, column) for column in columns)
-    found: list[tuple[Any, ...]] = []
-    for start in range(0, len(wanted), IN_LIMIT):
-        chunk = tuple(wanted[start : start + IN_LIMIT])
-        marks = ", ".join([mark] * len(chunk))
-        sql = f"SELECT {names} FROM {table.name} WHERE {name} IN ({marks})"  # noqa: S608  # as above
-        found.extend(tuple(row) for row in connection.exec_driver_sql(sql, chunk))
-    return found
+    head = f"SELECT {names} FROM {table.name} WHERE {_column(table, key)}"  # noqa: S608
+    return select_among(connection, head, values)
 
 
 def select_among(
@@ -127,14 +112,23 @@ def select_among(
     """The rows of `head IN (values) tail`, IN_LIMIT values a query. `head` ends with the
     column the values are of; `head` and `tail` are built from `ledger.tables` names only
     and hold no placeholder."""
+    found: list[tuple[Any, ...]] = []
+    for marks, chunk in _in_lists(connection, values):
+        found.extend(
+            tuple(row) for row in connection.exec_driver_sql(f"{head} IN ({marks}){tail}", chunk)
+        )
+    return found
+
+
+def _in_lists(
+    connection: Connection, values: Collection[Any]
+) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """`values` in chunks of IN_LIMIT, each with its placeholders joined for an IN list."""
     wanted = list(values)
     mark = _placeholder(connection)
-    found: list[tuple[Any, ...]] = []
     for start in range(0, len(wanted), IN_LIMIT):
         chunk = tuple(wanted[start : start + IN_LIMIT])
-        sql = f"{head} IN ({', '.join([mark] * len(chunk))}){tail}"
-        found.extend(tuple(row) for row in connection.exec_driver_sql(sql, chunk))
-    return found
+        yield ", ".join([mark] * len(chunk)), chunk
 
 
 def update_among(
@@ -147,13 +141,10 @@ def update_among(
 ) -> None:
     """Set `columns` to `values` in every row whose `key` is one of `keys`, IN_LIMIT keys a
     statement."""
-    wanted = list(keys)
     mark = _placeholder(connection)
     sets = ", ".join(f"{_column(table, name)} = {mark}" for name in columns)
     where = _column(table, key)
-    for start in range(0, len(wanted), IN_LIMIT):
-        chunk = tuple(wanted[start : start + IN_LIMIT])
-        marks = ", ".join([mark] * len(chunk))
+    for marks, chunk in _in_lists(connection, keys):
         sql = f"UPDATE {table.name} SET {sets} WHERE {where} IN ({marks})"  # noqa: S608  # names
         connection.exec_driver_sql(sql, (*values, *chunk))
 
