@@ -634,8 +634,9 @@ def feed_check(
 
     if public_keys is not None and store_keys:
         fail("give --public-keys FILE or --store-keys, not both", as_json=as_json)
-    with reporting_errors(as_json):
-        public_key = _check_keys(keys_dir, passphrase_file, public_keys)
+    if not store_keys:  # the store's keys need no private key opened
+        with reporting_errors(as_json):
+            public_key = _check_keys(keys_dir, passphrase_file, public_keys)
 
     with reporting_errors(as_json):
         ledger = _ledger(deployment, confirmations)

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from support.cli import one_json
 from support.deployment import HRSS, deploy
 from support.pipeline import write_deployment
@@ -105,5 +107,19 @@ def test_feed_run_takes_the_signers_lease_and_check_needs_public_keys_only(
         assert checked.exit_code == 0, explain(checked)
         report = one_json(checked.stdout)
         assert report["ok"] and report["served"] == report["on_chain"] == 3, report
+    # With the store's keys no private key is opened: a clear one in --keys-dir, which any
+    # opening refuses, does not stop the check.
+    clear_dir = tmp_path / "clear-keys" / HRSS
+    clear_dir.mkdir(parents=True)
+    (clear_dir / "report.pem").write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    clear = ["--keys-dir", str(tmp_path / "clear-keys"), "--store-keys"]
+    checked = RUNNER.invoke(app, [*check, *clear], env=ENV)
+    assert checked.exit_code == 0, explain(checked)
     both = RUNNER.invoke(app, [*check, "--public-keys", str(pinned), "--store-keys"], env=ENV)
     assert both.exit_code != 0 and "not both" in both.stdout, explain(both)
