@@ -27,6 +27,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from api.keyfiles import checked_scrypt_n
 from ledger import InvalidDocumentError
 from verifier import DEFAULT_OFFICE_HOURS, OFFICE_HOURS_MAX_CHARS, parse_periods
 
@@ -298,9 +299,7 @@ class Settings(BaseSettings):
     @field_validator("key_scrypt_n")
     @classmethod
     def _scrypt_cost(cls, value: int | None) -> int | None:
-        if value is not None and (not 2**2 <= value <= 2**20 or value & (value - 1)):
-            raise ValueError("key_scrypt_n must be a power of two from 4 to 1048576")
-        return value
+        return None if value is None else checked_scrypt_n(value)
 
     @field_validator("office_hours")
     @classmethod
